@@ -1,0 +1,342 @@
+//! The [`Channel`] trait every adapter implements, its [`Capabilities`], and the webhook types.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ChannelKind, Error, ItemOutcome, Listing, ListingId, Order, OrderCursor, OrderPage, PriceUpdate, Result, Shipment,
+    StockAdjustment, StockUpdate,
+};
+
+/// What a channel can do. The engine checks these instead of calling and catching `Unsupported`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The most stock updates one `set_stock` write call carries (the engine batches to this).
+    pub max_stock_batch: usize,
+    /// The most price updates one `set_prices` write call carries.
+    pub max_price_batch: usize,
+    /// The most listings one read call returns.
+    pub listing_page_size: usize,
+    /// `adjust_stock` is supported (Shopify `inventoryAdjustQuantities`).
+    pub delta_adjust: bool,
+    /// `set_stock` honours [`StockUpdate::expected`] (Shopify `changeFromQuantity`).
+    pub compare_and_set: bool,
+    /// Writes carry an idempotency key, so a retried write is applied at most once.
+    pub idempotent_writes: bool,
+    /// The channel delivers signed HTTPS webhooks that [`Channel::verify_webhook`] understands.
+    pub webhooks: bool,
+    /// Tracking numbers can be exported.
+    pub tracking_export: bool,
+    /// Prices can be written.
+    pub price_sync: bool,
+    /// Some stock is held by the channel (read-only listings with [`crate::Fulfilment::Channel`]).
+    pub channel_held_stock: bool,
+}
+
+impl Capabilities {
+    /// Capabilities of a channel that can list and set stock one item at a time and nothing else.
+    pub fn minimal() -> Self {
+        Self {
+            max_stock_batch: 1,
+            max_price_batch: 1,
+            listing_page_size: 1,
+            delta_adjust: false,
+            compare_and_set: false,
+            idempotent_writes: false,
+            webhooks: false,
+            tracking_export: false,
+            price_sync: false,
+            channel_held_stock: false,
+        }
+    }
+}
+
+/// Who a set of credentials belongs to, from [`Channel::test_connection`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AccountIdentity {
+    /// The channel.
+    pub channel: ChannelKind,
+    /// The stable account id: Takealot seller id, Shopify shop id, WooCommerce site URL, Amazon selling
+    /// partner id. A reconnect with credentials of a different account is refused by the engine.
+    pub account_id: String,
+    /// A human name for the account (shop name, site title), where the channel has one.
+    pub display_name: Option<String>,
+    /// Configuration details worth showing (`location`, `region`, `marketplace`, `warehouse`).
+    #[serde(default)]
+    pub details: std::collections::BTreeMap<String, String>,
+}
+
+impl AccountIdentity {
+    /// An identity.
+    pub fn new(channel: ChannelKind, account_id: impl Into<String>) -> Self {
+        Self { channel, account_id: account_id.into(), display_name: None, details: Default::default() }
+    }
+
+    /// With a display name (builder style).
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+
+    /// With a configuration detail (builder style).
+    #[must_use]
+    pub fn with_detail(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// An incoming webhook delivery: headers and the raw body, exactly as received.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    url: Option<String>,
+}
+
+impl WebhookRequest {
+    /// A delivery with the raw body.
+    pub fn new(body: impl Into<Bytes>) -> Self {
+        Self { headers: Vec::new(), body: body.into(), url: None }
+    }
+
+    /// Add a header (builder style). Names are compared case-insensitively.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The URL the delivery was sent to (some signature schemes sign it; builder style).
+    #[must_use]
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The first header with this name (case-insensitive).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// All headers.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The raw body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The URL the delivery was sent to, if known.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+}
+
+/// A change to one listing's stock reported by a webhook or notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InventoryChange {
+    /// The listing, where the payload names it.
+    pub listing: Option<ListingId>,
+    /// The SKU as the channel spells it, where the payload names it.
+    pub channel_sku: Option<String>,
+    /// The quantity now, where the payload says.
+    pub quantity: Option<i64>,
+    /// Whose stock changed.
+    pub fulfilment: crate::Fulfilment,
+}
+
+impl InventoryChange {
+    /// A change of merchant stock.
+    pub fn new(listing: Option<ListingId>, channel_sku: Option<String>, quantity: Option<i64>) -> Self {
+        Self { listing, channel_sku, quantity, fulfilment: crate::Fulfilment::Merchant }
+    }
+
+    /// With a fulfilment (builder style).
+    #[must_use]
+    pub fn with_fulfilment(mut self, fulfilment: crate::Fulfilment) -> Self {
+        self.fulfilment = fulfilment;
+        self
+    }
+}
+
+/// What a genuine webhook delivery says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebhookPayload {
+    /// An order was created or changed (including cancellations and refunds).
+    Order(Order),
+    /// A listing's stock changed.
+    Inventory(InventoryChange),
+    /// A listing was created or changed in a way that may matter (SKU, status, price): re-read it.
+    ListingChanged {
+        /// The listing.
+        listing: Option<ListingId>,
+        /// Its channel SKU, where the payload says.
+        channel_sku: Option<String>,
+    },
+    /// An asynchronous batch write finished (Takealot "Batch Completed").
+    BatchCompleted {
+        /// The channel's batch id.
+        batch_id: String,
+        /// Whether the batch as a whole succeeded.
+        succeeded: bool,
+    },
+    /// The app was uninstalled / the integration revoked: the connection needs re-authentication.
+    Uninstalled,
+    /// A test or creation ping (WooCommerce's unsigned `webhook_id=…`): acknowledge, do nothing.
+    Ping,
+}
+
+/// A verified, parsed webhook delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebhookEvent {
+    /// The delivery's dedupe key (Shopify event id, WooCommerce delivery id, Takealot delivery UUID).
+    /// Duplicate deliveries of one event share it.
+    pub delivery_id: Option<String>,
+    /// The topic as the channel names it (`orders/create`, `order.updated`, `New Leadtime Order`).
+    pub topic: String,
+    /// What it says.
+    pub payload: WebhookPayload,
+}
+
+impl WebhookEvent {
+    /// An event.
+    pub fn new(delivery_id: Option<String>, topic: impl Into<String>, payload: WebhookPayload) -> Self {
+        Self { delivery_id, topic: topic.into(), payload }
+    }
+}
+
+/// Why a webhook delivery was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookRejection {
+    /// No signature header.
+    #[error("the delivery is not signed (no {header} header)")]
+    Unsigned {
+        /// The header that was expected.
+        header: String,
+    },
+    /// The signature does not match the body and secret.
+    #[error("the signature does not match the body: wrong secret or tampered body")]
+    BadSignature,
+    /// The channel has no webhook secret configured, or webhooks are refused for this store.
+    #[error("webhooks are not accepted for this store: {0}")]
+    NotAccepted(String),
+    /// The body or headers could not be understood.
+    #[error("malformed delivery: {0}")]
+    Malformed(String),
+    /// A topic this adapter does not handle.
+    #[error("unsupported webhook topic {0:?}")]
+    UnsupportedTopic(String),
+}
+
+impl WebhookRejection {
+    /// The HTTP status a receiver should answer with: 401 for signature problems, 403 when refused,
+    /// 400 for malformed deliveries, 422 for unsupported topics (so the platform stops retrying
+    /// something it will never get right is not our call: it is logged and acknowledged as an error).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Unsigned { .. } | Self::BadSignature => 401,
+            Self::NotAccepted(_) => 403,
+            Self::Malformed(_) => 400,
+            Self::UnsupportedTopic(_) => 422,
+        }
+    }
+}
+
+/// A sales channel: one store on one platform, with its credentials.
+///
+/// Adapters implement this over the shared transport. The contract for every method:
+///
+/// - **Errors** are [`Error`]s whose [`Error::kind`] the engine acts on: `Auth` marks the connection as
+///   needing re-authentication and stops pushes; `RateLimited`/`Transient` are retried by the engine's
+///   outbox with backoff (the transport has already retried what was safe to retry); anything else is
+///   final for that call.
+/// - **Batches** never fail as a whole because of one bad item: an item the channel refuses comes back as
+///   an [`crate::Outcome::Rejected`] in the result, in the input's order, one outcome per input item. A
+///   call-level `Err` means nothing is known to have been applied (or, for channels that apply batches
+///   asynchronously, that the batch could not be submitted or its result could not be read).
+/// - **Batch sizes**: callers may pass any number of items; adapters split them into calls of at most
+///   [`Capabilities::max_stock_batch`] (or `max_price_batch`) and the engine sizes its batches to those
+///   numbers, so N updates cost `ceil(N / max)` write calls.
+/// - **Retries and idempotency**: the transport retries reads, and writes only when they are idempotent
+///   (an absolute set is; a delta is not unless it carries an idempotency key, see
+///   [`Capabilities::idempotent_writes`]).
+/// - **Channel-held stock** (fulfilment [`crate::Fulfilment::Channel`]) is never written: an update aimed at
+///   it is rejected per item.
+#[async_trait]
+pub trait Channel: Debug + Send + Sync + 'static {
+    /// Which platform this is.
+    fn kind(&self) -> ChannelKind;
+
+    /// What this channel can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// A cheap authenticated call: who the credentials belong to. `Err` with kind `Auth` means the
+    /// credentials are invalid.
+    async fn test_connection(&self) -> Result<AccountIdentity>;
+
+    /// Every listing, paged to the end (one read call per [`Capabilities::listing_page_size`]).
+    fn listings(&self) -> BoxStream<'_, Result<Listing>>;
+
+    /// Set merchant stock to absolute quantities; one outcome per update, in order.
+    async fn set_stock(&self, updates: &[StockUpdate]) -> Result<Vec<ItemOutcome>>;
+
+    /// Change merchant stock by deltas, where [`Capabilities::delta_adjust`] says so.
+    async fn adjust_stock(&self, adjustments: &[StockAdjustment]) -> Result<Vec<ItemOutcome>> {
+        let _ = adjustments;
+        Err(Error::unsupported(format!("{} has no delta stock adjustment", self.kind())))
+    }
+
+    /// Set selling prices, where [`Capabilities::price_sync`] says so; one outcome per update, in order.
+    async fn set_prices(&self, updates: &[PriceUpdate]) -> Result<Vec<ItemOutcome>> {
+        let _ = updates;
+        Err(Error::unsupported(format!("{} prices are not synced", self.kind())))
+    }
+
+    /// Orders changed at or after the cursor, a page at a time, each page with the cursor to resume
+    /// after it. Pages may repeat orders; the engine dedupes by (order, line).
+    fn orders_since<'a>(&'a self, cursor: &'a OrderCursor) -> BoxStream<'a, Result<OrderPage>>;
+
+    /// Report a shipment's tracking number back to the channel.
+    async fn export_tracking(&self, shipment: &Shipment) -> Result<()> {
+        let _ = shipment;
+        Err(Error::unsupported(format!("{} has no tracking export", self.kind())))
+    }
+
+    /// Verify a webhook delivery's signature (before parsing anything) and parse it.
+    fn verify_webhook(&self, request: &WebhookRequest) -> std::result::Result<WebhookEvent, WebhookRejection> {
+        let _ = request;
+        Err(WebhookRejection::NotAccepted(format!("{} does not deliver webhooks", self.kind())))
+    }
+}
+
+/// Conveniences on any [`Channel`].
+#[async_trait]
+pub trait ChannelExt: Channel {
+    /// Read every listing into memory.
+    async fn all_listings(&self) -> Result<Vec<Listing>> {
+        use futures::TryStreamExt;
+        self.listings().try_collect().await
+    }
+
+    /// Find the listing with this id by reading all listings (adapters with a cheaper lookup may be
+    /// asked directly).
+    async fn find_listing(&self, id: &ListingId) -> Result<Option<Listing>> {
+        Ok(self.all_listings().await?.into_iter().find(|l| &l.id == id))
+    }
+}
+
+impl<T: Channel + ?Sized> ChannelExt for T {}

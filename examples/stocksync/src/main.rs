@@ -1,0 +1,2 @@
+//! The stocksync reference service and CLI.
+fn main() {}
