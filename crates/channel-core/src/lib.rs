@@ -27,3 +27,10 @@ pub use update::{ItemOutcome, Outcome, PriceUpdate, StockAdjustment, StockUpdate
 pub use jiff;
 pub use rust_decimal;
 pub use secrecy;
+
+pub mod catalog;
+pub mod pricing;
+pub mod reconcile;
+
+#[cfg(feature = "http")]
+pub mod http;
