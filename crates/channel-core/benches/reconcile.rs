@@ -1,0 +1,2 @@
+//! Reconciliation benchmark (filled in by the engine work).
+fn main() {}
