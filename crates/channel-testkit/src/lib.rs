@@ -1,2 +1,11 @@
 #![doc = include_str!("../README.md")]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, doc(auto_cfg))]
+
+pub mod error;
+pub mod sandbox;
+
+pub use error::{Error, Result};
+pub use sandbox::{
+    ControlError, Emulator, Fault, FaultKind, Harness, OrderFulfilment, PlaceOrder, PlacedOrder, PlatformControl,
+    RateLimit, RegisterWebhook, RunningEmulator, SeedProduct, WebhookConfig,
+};
