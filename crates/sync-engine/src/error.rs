@@ -1,0 +1,130 @@
+//! The engine's error type.
+
+use channel_core::{BoxError, ChannelKind, ErrorKind, Sku, StoreId};
+
+/// `Result` with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in the engine or its [`crate::Store`]. Branch on [`Error::kind`], not on the text.
+///
+/// Messages never contain credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A versioned row changed since it was read (optimistic concurrency): re-read and try again.
+    #[error("{what} was changed by someone else (expected version {expected}, found {found:?})")]
+    Conflict {
+        /// What was being written (`connection shopify-main`, `listing shopify-main/123`).
+        what: String,
+        /// The version the writer read.
+        expected: u64,
+        /// The version stored now (`None` when the row no longer exists).
+        found: Option<u64>,
+    },
+    /// A row to be created exists already.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The input is invalid.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The credentials belong to another account than the one the store is bound to.
+    #[error(
+        "store {store} is bound to {channel} account {expected:?}, but these credentials belong to {actual:?}; \
+         a reconnect must use the same account"
+    )]
+    AccountMismatch {
+        /// The store.
+        store: StoreId,
+        /// Its channel.
+        channel: ChannelKind,
+        /// The account the store is bound to.
+        expected: String,
+        /// The account the new credentials belong to.
+        actual: String,
+    },
+    /// Stores of the platform that is the source of truth may not share SKUs.
+    #[error(
+        "{channel} is the source of truth, so its stores may not share SKUs, but {sku} is listed on {}",
+        stores.iter().map(StoreId::as_str).collect::<Vec<_>>().join(" and ")
+    )]
+    SharedSkuWithSourceOfTruth {
+        /// The platform.
+        channel: ChannelKind,
+        /// The first SKU found on more than one of its stores.
+        sku: Sku,
+        /// The stores that list it.
+        stores: Vec<StoreId>,
+    },
+    /// Another connection in the same scope is already the source of truth.
+    #[error("{existing} is already the source of truth in this scope; clear it first")]
+    SourceOfTruthTaken {
+        /// The current source of truth.
+        existing: StoreId,
+    },
+    /// The connection's credentials were refused; nothing is pushed until they are updated.
+    #[error("store {0} needs re-authentication: update its credentials")]
+    NeedsReauth(StoreId),
+    /// The connection is disconnected (its credentials were deleted).
+    #[error("store {0} is disconnected")]
+    Disconnected(StoreId),
+    /// The stored credentials could not be sealed or opened (wrong key, corrupted row).
+    #[error("credentials: {0}")]
+    Credentials(String),
+    /// A call to the channel failed.
+    #[error(transparent)]
+    Channel(#[from] channel_core::Error),
+    /// The storage backend failed.
+    #[error("storage: {message}")]
+    Storage {
+        /// What was being done.
+        message: String,
+        /// Whether trying again may help (a busy database, a dropped connection).
+        retryable: bool,
+        /// The backend's error.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl Error {
+    /// What went wrong, as a caller needs to act on it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Conflict { .. } | Self::AlreadyExists(_) => ErrorKind::Conflict,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Invalid(_) | Self::SharedSkuWithSourceOfTruth { .. } | Self::SourceOfTruthTaken { .. } => {
+                ErrorKind::Validation
+            }
+            Self::AccountMismatch { .. } | Self::NeedsReauth(_) => ErrorKind::Auth,
+            Self::Disconnected(_) | Self::Credentials(_) => ErrorKind::Config,
+            Self::Channel(e) => e.kind(),
+            Self::Storage { retryable: true, .. } => ErrorKind::Transient,
+            Self::Storage { retryable: false, .. } => ErrorKind::Config,
+        }
+    }
+
+    /// Whether doing the same thing again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
+
+    /// How long the channel asked us to wait, when it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Channel(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// A storage error with its source.
+    pub fn storage(message: impl Into<String>, retryable: bool, source: impl Into<BoxError>) -> Self {
+        Self::Storage { message: message.into(), retryable, source: Some(source.into()) }
+    }
+
+    pub(crate) fn conflict(what: impl Into<String>, expected: u64, found: Option<u64>) -> Self {
+        Self::Conflict { what: what.into(), expected, found }
+    }
+}

@@ -1,0 +1,245 @@
+//! The [`Store`]: everything the engine keeps, behind one dyn-safe trait.
+//!
+//! Writes go through [`Store::commit`], which applies a [`WriteBatch`] atomically: either every
+//! operation takes effect or none does. Two kinds of preconditions make it safe for several workers:
+//!
+//! - **versions**: [`ConnectionRecord`], [`ListingRecord`] and [`OrderLineRecord`] carry the version
+//!   they were read at (0 for a new row). A stale version fails the whole batch with
+//!   [`crate::Error::Conflict`] (kind [`channel_core::ErrorKind::Conflict`]).
+//! - **once**: a [`WriteOp::RecordDelivery`] or a [`WriteOp::PutOrderLine`] of version 0 inserts the row
+//!   only if it is absent; if it is present the whole batch is skipped and `commit` returns `false`.
+//!   This is how an order line or a webhook delivery is applied exactly once: put its ledger movements
+//!   and outbox pushes in the same batch as the marker.
+//!
+//! Reads and the outbox, lease and sync-request operations are separate methods. The store never reads
+//! the clock: every time comes from the caller.
+
+mod memory;
+mod model;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+
+
+use async_trait::async_trait;
+use channel_core::{ListingId, OrderId, Sku, StoreId};
+use jiff::Timestamp;
+
+pub use memory::MemoryStore;
+pub use model::*;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+use crate::Result;
+
+/// One write in a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteOp {
+    /// Insert (version 0) or update (the version read) a connection. Its health is not written here.
+    PutConnection(ConnectionRecord),
+    /// Apply a health event to a connection, without a version check.
+    RecordHealth {
+        /// The store.
+        store: StoreId,
+        /// What happened.
+        event: HealthEvent,
+    },
+    /// Insert or replace a product.
+    PutProduct(ProductRecord),
+    /// Remove a product (its listings stay, unlinked from nothing: they keep their SKU).
+    DeleteProduct(Sku),
+    /// Insert (version 0) or update (the version read) a listing.
+    PutListing(ListingRecord),
+    /// Remove a listing.
+    DeleteListing {
+        /// The store.
+        store: StoreId,
+        /// The listing.
+        listing: ListingId,
+    },
+    /// Append a stock movement to the ledger.
+    RecordMovement(NewMovement),
+    /// Record an imported order line: version 0 inserts it once (a duplicate skips the batch), otherwise
+    /// the version read must match.
+    PutOrderLine(OrderLineRecord),
+    /// Record a webhook delivery once (a duplicate skips the batch).
+    RecordDelivery(DeliveryRecord),
+    /// Set a store's named cursor (`orders`, …).
+    SetCursor {
+        /// The store.
+        store: StoreId,
+        /// The cursor's name.
+        name: String,
+        /// Its value.
+        value: String,
+    },
+    /// Queue a push, coalesced with a pending push of the same (store, listing, lane).
+    Enqueue {
+        /// The push.
+        push: OutboxPush,
+        /// Now (the item is due at once, unless it joins a pending item that is backing off).
+        now: Timestamp,
+    },
+    /// Remove a store's pending and claimed outbox items (dead letters stay).
+    DropOutbox(StoreId),
+    /// Append to the audit log.
+    Audit(AuditEntry),
+    /// Queue a "sync now" for a store (one pending request per store; a newer one replaces it).
+    RequestSync(SyncRequest),
+}
+
+/// Writes applied atomically by [`Store::commit`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The writes, applied in order.
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a write (builder style).
+    #[must_use]
+    pub fn with(mut self, op: WriteOp) -> Self {
+        self.ops.push(op);
+        self
+    }
+
+    /// Add a write.
+    pub fn push(&mut self, op: WriteOp) {
+        self.ops.push(op);
+    }
+}
+
+impl From<WriteOp> for WriteBatch {
+    fn from(op: WriteOp) -> Self {
+        Self { ops: vec![op] }
+    }
+}
+
+/// Which outbox items to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutboxFilter {
+    /// Of this store.
+    pub store: Option<StoreId>,
+    /// In this state.
+    pub state: Option<OutboxState>,
+}
+
+impl OutboxFilter {
+    /// Whether an item passes.
+    pub fn matches(&self, i: &OutboxItem) -> bool {
+        self.store.as_ref().is_none_or(|s| &i.push.store == s) && self.state.is_none_or(|s| i.state == s)
+    }
+}
+
+/// Everything the engine keeps. Implemented by [`MemoryStore`], [`SqliteStore`] and by hosts; every
+/// implementation must pass [`crate::testing::store_conformance`] (feature `testing`).
+#[async_trait]
+pub trait Store: std::fmt::Debug + Send + Sync + 'static {
+    /// Apply a batch atomically. `Ok(true)`: applied. `Ok(false)`: skipped because a once-only row
+    /// ([`WriteOp::RecordDelivery`], [`WriteOp::PutOrderLine`] of version 0) exists already; nothing was
+    /// written. A stale version fails with [`crate::Error::Conflict`] and nothing is written.
+    async fn commit(&self, batch: WriteBatch) -> Result<bool>;
+
+    /// One connection.
+    async fn connection(&self, store: &StoreId) -> Result<Option<ConnectionRecord>>;
+    /// Connections passing a filter, by store id.
+    async fn connections(&self, filter: &ConnectionFilter) -> Result<Vec<ConnectionRecord>>;
+
+    /// One product.
+    async fn product(&self, sku: &Sku) -> Result<Option<ProductRecord>>;
+    /// Every product, by SKU.
+    async fn products(&self) -> Result<Vec<ProductRecord>>;
+
+    /// One listing.
+    async fn listing(&self, store: &StoreId, listing: &ListingId) -> Result<Option<ListingRecord>>;
+    /// Listings passing a filter, by (store, listing id).
+    async fn listings(&self, filter: &ListingFilter) -> Result<Vec<ListingRecord>>;
+
+    /// Ledger movements passing a filter, oldest first.
+    async fn ledger(&self, filter: &LedgerFilter) -> Result<Vec<Movement>>;
+    /// The sum of a SKU's movements.
+    async fn ledger_balance(&self, sku: &Sku) -> Result<i64>;
+
+    /// An imported order line.
+    async fn order_line(&self, store: &StoreId, order: &OrderId, line: &str) -> Result<Option<OrderLineRecord>>;
+    /// Whether a webhook delivery was recorded.
+    async fn delivery_seen(&self, store: &StoreId, delivery_id: &str) -> Result<bool>;
+
+    /// A store's named cursor.
+    async fn cursor(&self, store: &StoreId, name: &str) -> Result<Option<String>>;
+
+    /// Atomically claim due outbox items: pending items due by `now` and claimed items whose lease ended,
+    /// skipping any (store, listing, lane) that has another item under an unexpired claim. No item is
+    /// handed to two claimants at once. Oldest due first.
+    async fn claim_outbox(&self, claim: &ClaimRequest) -> Result<Vec<OutboxItem>>;
+    /// Finish a claimed item. Fails with a conflict when the token is not the item's current claim (the
+    /// lease ran out and someone else claimed it), with not-found when the item is gone.
+    async fn finish_outbox(&self, id: i64, token: &str, result: OutboxResult, now: Timestamp) -> Result<()>;
+    /// Outbox items passing a filter, by id.
+    async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxItem>>;
+
+    /// Take or renew the lease on a store until `until`. `true` when `holder` holds it now (it was free,
+    /// expired at `now`, or already `holder`'s).
+    async fn acquire_lease(&self, store: &StoreId, holder: &str, until: Timestamp, now: Timestamp) -> Result<bool>;
+    /// Give up a lease; `true` when `holder` held it.
+    async fn release_lease(&self, store: &StoreId, holder: &str) -> Result<bool>;
+
+    /// Take (remove and return) up to `limit` queued sync requests, oldest first; each is handed out once.
+    async fn take_sync_requests(&self, limit: usize) -> Result<Vec<SyncRequest>>;
+
+    /// Audit entries passing a filter, oldest first.
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+
+    /// Remove a store and everything of it atomically: the connection, its listings, imported order lines,
+    /// webhook deliveries, cursors, outbox items, lease and sync requests, and the products that no other
+    /// store lists (with their ledger movements) unless they are a component of a product that stays. The
+    /// audit log is kept.
+    async fn purge_store(&self, store: &StoreId) -> Result<PurgeReport>;
+}
+
+/// Conveniences over any [`Store`].
+#[async_trait]
+pub trait StoreExt: Store {
+    /// Insert or update a connection; returns the stored record (with its new version).
+    async fn put_connection(&self, mut record: ConnectionRecord) -> Result<ConnectionRecord> {
+        self.commit(WriteOp::PutConnection(record.clone()).into()).await?;
+        record.version += 1;
+        Ok(record)
+    }
+
+    /// Insert or update a listing; returns its new version.
+    async fn put_listing(&self, record: ListingRecord) -> Result<u64> {
+        let version = record.version + 1;
+        self.commit(WriteOp::PutListing(record).into()).await?;
+        Ok(version)
+    }
+
+    /// Record an order line once: `true` if it was new.
+    async fn record_order_line(&self, line: OrderLineRecord) -> Result<bool> {
+        self.commit(WriteOp::PutOrderLine(line).into()).await
+    }
+
+    /// Record a webhook delivery once: `true` if it was new.
+    async fn record_delivery(&self, delivery: DeliveryRecord) -> Result<bool> {
+        self.commit(WriteOp::RecordDelivery(delivery).into()).await
+    }
+
+    /// Queue a push.
+    async fn enqueue(&self, push: OutboxPush, now: Timestamp) -> Result<()> {
+        self.commit(WriteOp::Enqueue { push, now }.into()).await.map(drop)
+    }
+
+    /// Record a health event.
+    async fn record_health(&self, store: &StoreId, event: HealthEvent) -> Result<()> {
+        self.commit(WriteOp::RecordHealth { store: store.clone(), event }.into()).await.map(drop)
+    }
+}
+
+impl<T: Store + ?Sized> StoreExt for T {}

@@ -1,0 +1,640 @@
+//! The [`Store`] conformance suite (feature `testing`).
+//!
+//! Every implementation of [`Store`] runs it from its tests:
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use std::sync::Arc;
+//! use sync_engine::{MemoryStore, Store};
+//! sync_engine::testing::store_conformance(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
+//! # }
+//! ```
+//!
+//! Each check gets a fresh store from the factory. The concurrency checks spawn tasks on the current
+//! tokio runtime: run the suite on a multi-threaded runtime (`#[tokio::test(flavor = "multi_thread")]`).
+//! A failing check panics with a message naming it.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+
+use channel_core::{
+    AccountIdentity, ChannelKind, Currency, ErrorKind, ListingId, Money, OrderId, OrderStatus, Sku, StoreId,
+};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::store::*;
+
+/// A fixed instant the checks count from (the store never reads the clock).
+pub fn t0() -> Timestamp {
+    Timestamp::from_second(1_767_225_600).unwrap_or(Timestamp::UNIX_EPOCH) // 2026-01-01T00:00:00Z
+}
+
+fn at(seconds: i64) -> Timestamp {
+    t0() + SignedDuration::from_secs(seconds)
+}
+
+fn sku(s: &str) -> Sku {
+    // The suite's SKUs are literals known to be valid.
+    Sku::new(s).unwrap_or_else(|e| panic!("test SKU {s:?}: {e}"))
+}
+
+fn sid(s: &str) -> StoreId {
+    StoreId::new(s)
+}
+
+/// A connection row for tests.
+pub fn sample_connection(store: &str, channel: ChannelKind) -> ConnectionRecord {
+    let mut c = ConnectionRecord::new(sid(store), channel, format!("{store} shop"), Scope::Global, t0());
+    c.credentials = Some(SealedCredentials::from_sealed("v1:sealed".to_owned()));
+    c.account = Some(AccountIdentity::new(channel, format!("acct-{store}")));
+    c
+}
+
+/// A linked listing row for tests.
+pub fn sample_listing(store: &str, listing: &str, sku_: &str) -> ListingRecord {
+    let mut l = ListingRecord::new(sid(store), ListingId::new(listing), sku_);
+    l.sku = Some(sku(sku_));
+    l.seen_quantity = Some(5);
+    l.seen_at = Some(t0());
+    l
+}
+
+fn stock(store: &str, listing: &str, quantity: i64) -> OutboxPush {
+    OutboxPush::new(sid(store), ListingId::new(listing), PushAction::SetStock { quantity, expected: None }, "test")
+}
+
+/// Run every check against stores made by `make`.
+pub async fn store_conformance<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    connections_round_trip(make().await).await;
+    stale_version_conflicts(make().await).await;
+    batches_are_atomic(make().await).await;
+    catalog_and_listings(make().await).await;
+    ledger_and_cursors(make().await).await;
+    order_lines_and_deliveries_once(make().await).await;
+    outbox_coalesces_and_claims(make().await).await;
+    outbox_leases_and_failures(make().await).await;
+    leases_and_sync_requests(make().await).await;
+    audit_log(make().await).await;
+    purge_store_rules(make().await).await;
+    concurrent_writers(make().await).await;
+    concurrent_claims_hand_out_each_item_once(make().await).await;
+    concurrent_once_inserts(make().await).await;
+}
+
+/// Connections: insert, read, filter, update with versions; health is separate from the version.
+pub async fn connections_round_trip(store: Arc<dyn Store>) {
+    let mut a = sample_connection("shopify-a", ChannelKind::Shopify);
+    a.scope = Scope::Client(ClientId::new("acme"));
+    a.warehouse = Some(WarehouseId::new("jhb"));
+    a.settings = serde_json::json!({"location": "gid://shopify/Location/1"});
+    let a = store.put_connection(a).await.expect("insert connection");
+    assert_eq!(a.version, 1, "a new row has version 1");
+    let b = store.put_connection(sample_connection("takealot", ChannelKind::Takealot)).await.expect("insert");
+    let read = store.connection(&a.store).await.expect("read").expect("connection stored");
+    assert_eq!(read, a, "connection round-trips");
+    assert!(store.connection(&sid("nope")).await.expect("read").is_none());
+
+    store
+        .record_health(&b.store, HealthEvent::Failed { kind: ErrorKind::Auth, message: "401".into(), at: at(5) })
+        .await
+        .expect("health");
+    let b2 = store.connection(&b.store).await.expect("read").expect("exists");
+    assert_eq!(b2.health.credentials, CredentialStatus::NeedsReauth);
+    assert_eq!(b2.version, b.version, "health does not bump the version");
+    assert!(!b2.pushes_allowed());
+    let mut renamed = b2.clone();
+    renamed.name = "Takealot main".into();
+    let b3 = store.put_connection(renamed).await.expect("update");
+    let b3r = store.connection(&b.store).await.expect("read").expect("exists");
+    assert_eq!(b3r.version, 2);
+    assert_eq!(b3r.name, "Takealot main");
+    assert_eq!(b3r.health.credentials, CredentialStatus::NeedsReauth, "an update keeps the stored health");
+    assert_eq!(b3.version, b3r.version);
+    let missing = store
+        .record_health(&sid("ghost"), HealthEvent::CredentialsOk { at: at(1) })
+        .await
+        .expect_err("health of a missing connection");
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+
+    let all = store.connections(&ConnectionFilter::all()).await.expect("list");
+    assert_eq!(all.len(), 2);
+    let mut f = ConnectionFilter::all();
+    f.client = Some(ClientId::new("acme"));
+    assert_eq!(store.connections(&f).await.expect("list").len(), 2, "a client sees its own and global ones");
+    f.client = Some(ClientId::new("other"));
+    assert_eq!(store.connections(&f).await.expect("list").len(), 1);
+    let mut f = ConnectionFilter::all();
+    f.scope = Some(Scope::Global);
+    assert_eq!(store.connections(&f).await.expect("list")[0].store, sid("takealot"));
+    let mut f = ConnectionFilter::all();
+    f.warehouse = Some(WarehouseId::new("jhb"));
+    f.channel = Some(ChannelKind::Shopify);
+    f.search = Some("SHOPIFY-A".into());
+    assert_eq!(store.connections(&f).await.expect("list").len(), 1);
+    f.channel = Some(ChannelKind::Amazon);
+    assert!(store.connections(&f).await.expect("list").is_empty());
+}
+
+/// A write carrying a stale version fails with a conflict and changes nothing.
+pub async fn stale_version_conflicts(store: Arc<dyn Store>) {
+    let c = store.put_connection(sample_connection("woo", ChannelKind::Woocommerce)).await.expect("insert");
+    let mut first = c.clone();
+    first.name = "first".into();
+    store.put_connection(first).await.expect("first writer wins");
+    let mut second = c.clone();
+    second.name = "second".into();
+    let err = store.put_connection(second).await.expect_err("second writer has a stale version");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(store.connection(&c.store).await.expect("read").expect("exists").name, "first");
+    let dup = store.put_connection(sample_connection("woo", ChannelKind::Woocommerce)).await.expect_err("duplicate");
+    assert_eq!(dup.kind(), ErrorKind::Conflict);
+
+    let l = sample_listing("woo", "1", "MUG");
+    assert_eq!(store.put_listing(l.clone()).await.expect("insert listing"), 1);
+    let mut l1 = store.listing(&sid("woo"), &ListingId::new("1")).await.expect("read").expect("exists");
+    l1.seen_quantity = Some(9);
+    assert_eq!(store.put_listing(l1.clone()).await.expect("update"), 2);
+    let err = store.put_listing(l1).await.expect_err("stale listing");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let err = store.put_listing(l).await.expect_err("insert over existing");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+}
+
+/// A batch applies entirely or not at all.
+pub async fn batches_are_atomic(store: Arc<dyn Store>) {
+    let c = store.put_connection(sample_connection("amazon", ChannelKind::Amazon)).await.expect("insert");
+    let stale = c.clone(); // version 1
+    let mut fresh = c.clone();
+    fresh.name = "x".into();
+    store.put_connection(fresh).await.expect("update");
+    let batch = WriteBatch::new()
+        .with(WriteOp::RecordMovement(NewMovement::new(sku("MUG"), 10, MovementCause::ManualAdjustment, t0())))
+        .with(WriteOp::PutListing(sample_listing("amazon", "A1", "MUG")))
+        .with(WriteOp::Enqueue { push: stock("amazon", "A1", 3), now: t0() })
+        .with(WriteOp::PutConnection(stale));
+    let err = store.commit(batch).await.expect_err("stale version in the batch");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), 0, "the movement was rolled back");
+    assert!(store.listing(&sid("amazon"), &ListingId::new("A1")).await.expect("read").is_none());
+    assert!(store.outbox(&OutboxFilter::default()).await.expect("outbox").is_empty());
+    let ok = WriteBatch::new()
+        .with(WriteOp::RecordMovement(NewMovement::new(sku("MUG"), 10, MovementCause::ManualAdjustment, t0())))
+        .with(WriteOp::PutListing(sample_listing("amazon", "A1", "MUG")));
+    assert!(store.commit(ok).await.expect("commit"));
+    assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), 10);
+    assert!(store.commit(WriteBatch::new()).await.expect("empty batch"));
+}
+
+/// Products, bundles and listings round-trip; listings filter by store and SKU.
+pub async fn catalog_and_listings(store: Arc<dyn Store>) {
+    let bundle = ProductRecord::bundle(
+        sku("GIFT"),
+        vec![Component { sku: sku("MUG"), quantity: 2 }, Component { sku: sku("TEA"), quantity: 1 }],
+        t0(),
+    );
+    let mut batch = WriteBatch::new();
+    for p in [ProductRecord::simple(sku("MUG"), t0()), ProductRecord::simple(sku("TEA"), t0()), bundle.clone()] {
+        batch.push(WriteOp::PutProduct(p));
+    }
+    store.commit(batch).await.expect("products");
+    assert_eq!(store.product(&sku("GIFT")).await.expect("read"), Some(bundle));
+    assert_eq!(store.products().await.expect("all").len(), 3);
+    store.commit(WriteOp::DeleteProduct(sku("TEA")).into()).await.expect("delete");
+    assert!(store.product(&sku("TEA")).await.expect("read").is_none());
+
+    let mut l = sample_listing("shop", "L1", "MUG");
+    l.ids.insert("variant_id".into(), "gid://1".into());
+    l.seen_price = Some(Money::new(rust_decimal::Decimal::new(19999, 2), Currency::new("ZAR").expect("ZAR")));
+    l.pushed_quantity = Some(4);
+    l.pushed_at = Some(at(60));
+    l.fulfilment = channel_core::Fulfilment::Channel;
+    l.status = channel_core::ListingStatus::DisabledByChannel;
+    l.sku_change = Some(SkuChange { from: "MUG".into(), to: "MUG-2".into(), seen_at: at(61) });
+    store.put_listing(l.clone()).await.expect("listing");
+    store.put_listing(sample_listing("shop", "L2", "TEA")).await.expect("listing");
+    store.put_listing(sample_listing("woo", "W1", "MUG")).await.expect("listing");
+    let mut stored = store.listing(&sid("shop"), &ListingId::new("L1")).await.expect("read").expect("exists");
+    assert_eq!(stored.version, 1);
+    stored.version = 0;
+    assert_eq!(stored, l, "listing round-trips");
+    assert_eq!(store.listings(&ListingFilter::store(sid("shop"))).await.expect("list").len(), 2);
+    let mugs = store.listings(&ListingFilter::sku(sku("MUG"))).await.expect("list");
+    assert_eq!(mugs.iter().map(|l| l.store.as_str()).collect::<Vec<_>>(), ["shop", "woo"]);
+    store
+        .commit(WriteOp::DeleteListing { store: sid("shop"), listing: ListingId::new("L1") }.into())
+        .await
+        .expect("delete");
+    assert_eq!(store.listings(&ListingFilter::default()).await.expect("list").len(), 2);
+}
+
+/// The ledger keeps every movement with its cause; cursors are per store and name.
+pub async fn ledger_and_cursors(store: Arc<dyn Store>) {
+    let order = NewMovement::new(sku("MUG"), -2, MovementCause::Order, at(1)).for_line(
+        sid("shop"),
+        OrderId::new("1001"),
+        "1",
+    );
+    let cancel =
+        NewMovement::new(sku("MUG"), 2, MovementCause::Cancellation, at(2)).for_line(sid("shop"), OrderId::new("1001"), "1");
+    let manual = NewMovement::new(sku("MUG"), 10, MovementCause::ManualAdjustment, at(3)).with_note("count");
+    let other = NewMovement::new(sku("TEA"), 4, MovementCause::ReconcileCorrection, at(4));
+    let ret = NewMovement::new(sku("MUG"), 1, MovementCause::Return, at(5));
+    let mut batch = WriteBatch::new();
+    for m in [order.clone(), cancel, manual, other, ret] {
+        batch.push(WriteOp::RecordMovement(m));
+    }
+    store.commit(batch).await.expect("movements");
+    assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), 11);
+    assert_eq!(store.ledger_balance(&sku("NONE")).await.expect("balance"), 0);
+    let mut f = LedgerFilter::default();
+    f.sku = Some(sku("MUG"));
+    let mugs = store.ledger(&f).await.expect("ledger");
+    assert_eq!(mugs.len(), 4);
+    assert_eq!(mugs[0].movement, order);
+    assert!(mugs.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    f.after_id = Some(mugs[1].id);
+    f.limit = Some(1);
+    let page = store.ledger(&f).await.expect("ledger");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].movement.cause, MovementCause::ManualAdjustment);
+    let mut f = LedgerFilter::default();
+    f.store = Some(sid("shop"));
+    assert_eq!(store.ledger(&f).await.expect("ledger").len(), 2);
+
+    assert!(store.cursor(&sid("shop"), "orders").await.expect("cursor").is_none());
+    for v in ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"] {
+        store
+            .commit(WriteOp::SetCursor { store: sid("shop"), name: "orders".into(), value: v.into() }.into())
+            .await
+            .expect("cursor");
+    }
+    assert_eq!(store.cursor(&sid("shop"), "orders").await.expect("cursor").as_deref(), Some("2026-01-02T00:00:00Z"));
+    assert!(store.cursor(&sid("woo"), "orders").await.expect("cursor").is_none());
+}
+
+/// Order lines and webhook deliveries are recorded once; a duplicate skips its whole batch.
+pub async fn order_lines_and_deliveries_once(store: Arc<dyn Store>) {
+    let line = OrderLineRecord::new(sid("shop"), OrderId::new("1001"), "1", 2, OrderStatus::Open, at(1));
+    let sale = |d| {
+        WriteBatch::new()
+            .with(WriteOp::PutOrderLine(line.clone()))
+            .with(WriteOp::RecordMovement(NewMovement::new(sku("MUG"), d, MovementCause::Order, at(1))))
+            .with(WriteOp::Enqueue { push: stock("woo", "W1", 8), now: at(1) })
+    };
+    assert!(store.commit(sale(-2)).await.expect("first import"), "a new line is applied");
+    assert!(!store.commit(sale(-2)).await.expect("replay"), "a duplicate is reported");
+    assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), -2, "the duplicate's movement was skipped");
+    let stored = store.order_line(&sid("shop"), &OrderId::new("1001"), "1").await.expect("read").expect("exists");
+    assert_eq!(stored.version, 1);
+    assert_eq!((stored.quantity, stored.released, stored.status), (2, 0, OrderStatus::Open));
+
+    let mut cancelled = stored.clone();
+    cancelled.released = 2;
+    cancelled.status = OrderStatus::Cancelled;
+    cancelled.updated_at = at(9);
+    let restock = WriteBatch::new()
+        .with(WriteOp::PutOrderLine(cancelled.clone()))
+        .with(WriteOp::RecordMovement(NewMovement::new(sku("MUG"), 2, MovementCause::Cancellation, at(9))));
+    assert!(store.commit(restock.clone()).await.expect("cancel"));
+    let err = store.commit(restock).await.expect_err("the same cancellation again carries a stale version");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), 0);
+    let stored = store.order_line(&sid("shop"), &OrderId::new("1001"), "1").await.expect("read").expect("exists");
+    assert_eq!((stored.released, stored.status, stored.version), (2, OrderStatus::Cancelled, 2));
+    assert!(store.order_line(&sid("woo"), &OrderId::new("1001"), "1").await.expect("read").is_none());
+
+    let d = DeliveryRecord::new(sid("shop"), "evt-1", "orders/create", at(1));
+    assert!(store.record_delivery(d.clone()).await.expect("first delivery"));
+    assert!(!store.record_delivery(d).await.expect("redelivery"));
+    assert!(store.record_delivery(DeliveryRecord::new(sid("woo"), "evt-1", "x", at(1))).await.expect("other store"));
+    assert!(store.delivery_seen(&sid("shop"), "evt-1").await.expect("seen"));
+    assert!(!store.delivery_seen(&sid("shop"), "evt-2").await.expect("seen"));
+    let twice = WriteBatch::new()
+        .with(WriteOp::RecordDelivery(DeliveryRecord::new(sid("shop"), "evt-3", "x", at(1))))
+        .with(WriteOp::RecordDelivery(DeliveryRecord::new(sid("shop"), "evt-3", "x", at(1))));
+    assert!(!store.commit(twice).await.expect("same delivery twice in a batch"));
+    assert!(!store.delivery_seen(&sid("shop"), "evt-3").await.expect("seen"), "the skipped batch wrote nothing");
+}
+
+/// Pushes coalesce per (store, listing, lane); claims are exclusive per lane.
+pub async fn outbox_coalesces_and_claims(store: Arc<dyn Store>) {
+    store.enqueue(stock("shop", "L1", 5), at(0)).await.expect("enqueue");
+    store.enqueue(stock("shop", "L1", 3), at(1)).await.expect("enqueue");
+    let price = PushAction::SetPrice {
+        price: Money::new(rust_decimal::Decimal::new(100, 0), Currency::new("ZAR").expect("ZAR")),
+        list_price: None,
+    };
+    store.enqueue(OutboxPush::new(sid("shop"), ListingId::new("L1"), price, "price"), at(1)).await.expect("enqueue");
+    let adjust = |d| OutboxPush::new(sid("woo"), ListingId::new("W1"), PushAction::AdjustStock { delta: d }, "sale");
+    store.enqueue(adjust(-1), at(2)).await.expect("enqueue");
+    store.enqueue(adjust(-2), at(3)).await.expect("enqueue");
+    let items = store.outbox(&OutboxFilter::default()).await.expect("outbox");
+    assert_eq!(items.len(), 3, "coalesced to one item per lane: {items:?}");
+    assert_eq!(items[0].push.action, PushAction::SetStock { quantity: 3, expected: None }, "latest target wins");
+    assert_eq!(items[2].push.action, PushAction::AdjustStock { delta: -3 }, "deltas add up");
+    assert!(items.iter().all(|i| i.state == OutboxState::Pending && i.attempts == 0));
+
+    let claim = ClaimRequest::new("w1", 10, at(10), at(70)).for_store(sid("shop"));
+    let got = store.claim_outbox(&claim).await.expect("claim");
+    assert_eq!(got.len(), 2, "only the shop's items");
+    assert!(got.iter().all(|i| i.state == OutboxState::Claimed && i.attempts == 1 && i.claim_token.is_some()));
+    assert!(store.claim_outbox(&claim).await.expect("claim").is_empty(), "claimed items are not handed out again");
+
+    // A new target for a lane in flight waits until the claim ends.
+    store.enqueue(stock("shop", "L1", 1), at(11)).await.expect("enqueue");
+    assert!(store.claim_outbox(&claim).await.expect("claim").is_empty(), "the lane is busy");
+    let stock_item = got.iter().find(|i| i.push.action.lane() == Lane::Stock).expect("stock item");
+    let token = stock_item.claim_token.clone().expect("token");
+    let err = store.finish_outbox(stock_item.id, "wrong", OutboxResult::Done, at(12)).await.expect_err("bad token");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    store.finish_outbox(stock_item.id, &token, OutboxResult::Done, at(12)).await.expect("done");
+    let err = store.finish_outbox(stock_item.id, &token, OutboxResult::Done, at(12)).await.expect_err("gone");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let later = ClaimRequest::new("w1", 10, at(12), at(70)).for_store(sid("shop"));
+    let next = store.claim_outbox(&later).await.expect("claim");
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].push.action, PushAction::SetStock { quantity: 1, expected: None });
+    let all = store.claim_outbox(&ClaimRequest::new("w2", 10, at(12), at(70))).await.expect("claim");
+    assert_eq!(all.len(), 1, "the woo item");
+    assert_eq!(all[0].push.store, sid("woo"));
+    assert!(store.claim_outbox(&ClaimRequest::new("w2", 0, at(12), at(70))).await.expect("claim").is_empty());
+}
+
+/// Expired claims are claimable again; retries back off and coalesce; dead letters keep the reason.
+pub async fn outbox_leases_and_failures(store: Arc<dyn Store>) {
+    store.enqueue(stock("shop", "L1", 5), at(0)).await.expect("enqueue");
+    let first = store.claim_outbox(&ClaimRequest::new("w1", 5, at(0), at(30))).await.expect("claim");
+    assert_eq!(first.len(), 1);
+    assert!(store.claim_outbox(&ClaimRequest::new("w2", 5, at(29), at(60))).await.expect("claim").is_empty());
+    let again = store.claim_outbox(&ClaimRequest::new("w2", 5, at(30), at(60))).await.expect("claim after expiry");
+    assert_eq!(again.len(), 1, "the lease ran out, so the item is claimable again");
+    assert_eq!((again[0].id, again[0].attempts), (first[0].id, 2));
+    let old = first[0].claim_token.clone().expect("token");
+    let err = store.finish_outbox(first[0].id, &old, OutboxResult::Done, at(31)).await.expect_err("stale claim");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "the first worker lost its claim");
+
+    let token = again[0].claim_token.clone().expect("token");
+    let retry = OutboxResult::Retry { error: "503".into(), at: at(100) };
+    store.finish_outbox(again[0].id, &token, retry, at(31)).await.expect("retry");
+    let items = store.outbox(&OutboxFilter::default()).await.expect("outbox");
+    assert_eq!(items.len(), 1);
+    assert_eq!((items[0].state, items[0].next_attempt_at, items[0].last_error.as_deref()), (
+        OutboxState::Pending,
+        at(100),
+        Some("503")
+    ));
+    assert!(store.claim_outbox(&ClaimRequest::new("w1", 5, at(99), at(200))).await.expect("claim").is_empty());
+    let c = store.claim_outbox(&ClaimRequest::new("w1", 5, at(100), at(200))).await.expect("claim");
+    assert_eq!(c.len(), 1);
+    // A newer target arrives while the retry is in flight; the retry then folds into it.
+    store.enqueue(stock("shop", "L1", 2), at(101)).await.expect("enqueue");
+    let token = c[0].claim_token.clone().expect("token");
+    store
+        .finish_outbox(c[0].id, &token, OutboxResult::Retry { error: "429".into(), at: at(150) }, at(102))
+        .await
+        .expect("retry");
+    let items = store.outbox(&OutboxFilter::default()).await.expect("outbox");
+    assert_eq!(items.len(), 1, "coalesced with the newer pending push: {items:?}");
+    assert_eq!(items[0].push.action, PushAction::SetStock { quantity: 2, expected: None });
+
+    let d = store.claim_outbox(&ClaimRequest::new("w1", 5, at(200), at(260))).await.expect("claim");
+    let token = d[0].claim_token.clone().expect("token");
+    store
+        .finish_outbox(d[0].id, &token, OutboxResult::Dead { reason: "offer disabled".into() }, at(201))
+        .await
+        .expect("dead");
+    let mut f = OutboxFilter::default();
+    f.state = Some(OutboxState::Dead);
+    let dead = store.outbox(&f).await.expect("outbox");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("offer disabled"));
+    assert!(store.claim_outbox(&ClaimRequest::new("w1", 5, at(999), at(1000))).await.expect("claim").is_empty());
+    store.enqueue(stock("shop", "L1", 7), at(300)).await.expect("a dead letter does not absorb new pushes");
+    store.commit(WriteOp::DropOutbox(sid("shop")).into()).await.expect("drop");
+    let left = store.outbox(&OutboxFilter::default()).await.expect("outbox");
+    assert_eq!(left.len(), 1, "dead letters stay");
+    assert_eq!(left[0].state, OutboxState::Dead);
+}
+
+/// Store leases and "sync now" requests.
+pub async fn leases_and_sync_requests(store: Arc<dyn Store>) {
+    let s = sid("shop");
+    assert!(store.acquire_lease(&s, "w1", at(30), at(0)).await.expect("lease"));
+    assert!(!store.acquire_lease(&s, "w2", at(40), at(10)).await.expect("lease"), "held by w1");
+    assert!(store.acquire_lease(&s, "w1", at(60), at(20)).await.expect("renew"));
+    assert!(!store.acquire_lease(&s, "w2", at(90), at(59)).await.expect("lease"), "renewed until 60");
+    assert!(store.acquire_lease(&s, "w2", at(120), at(60)).await.expect("expired lease is taken"));
+    assert!(!store.release_lease(&s, "w1").await.expect("release"), "w1 no longer holds it");
+    assert!(store.release_lease(&s, "w2").await.expect("release"));
+    assert!(store.acquire_lease(&s, "w1", at(130), at(61)).await.expect("free again"));
+    assert!(store.acquire_lease(&sid("woo"), "w2", at(130), at(61)).await.expect("other store"));
+
+    for (store_id, when) in [("shop", 5), ("woo", 3), ("shop", 7)] {
+        let req = SyncRequest { store: sid(store_id), requested_by: Some("cli".into()), requested_at: at(when) };
+        store.commit(WriteOp::RequestSync(req).into()).await.expect("request");
+    }
+    let first = store.take_sync_requests(1).await.expect("take");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].store, sid("woo"), "oldest first");
+    let rest = store.take_sync_requests(10).await.expect("take");
+    assert_eq!(rest.len(), 1, "one pending request per store");
+    assert_eq!((rest[0].store.as_str(), rest[0].requested_at), ("shop", at(7)));
+    assert!(store.take_sync_requests(10).await.expect("take").is_empty(), "each request is handed out once");
+}
+
+/// The audit log keeps old -> new and why, oldest first.
+pub async fn audit_log(store: Arc<dyn Store>) {
+    let e = AuditEntry::new(sid("shop"), "quantity", "order 1001 on takealot", at(1))
+        .change(Some("5".into()), Some("3".into()))
+        .on_listing(ListingId::new("L1"), Some(sku("MUG")));
+    store.commit(WriteOp::Audit(e.clone()).into()).await.expect("audit");
+    store.commit(WriteOp::Audit(AuditEntry::new(sid("woo"), "credentials", "updated", at(2))).into()).await.expect("audit");
+    let all = store.audit(&AuditFilter::default()).await.expect("audit");
+    assert_eq!(all.len(), 2);
+    assert!(all[0].id > 0 && all[0].id < all[1].id);
+    let mut stored = all[0].clone();
+    stored.id = 0;
+    assert_eq!(stored, e);
+    let mut f = AuditFilter::default();
+    f.store = Some(sid("woo"));
+    assert_eq!(store.audit(&f).await.expect("audit").len(), 1);
+    let mut f = AuditFilter::default();
+    f.after_id = Some(all[0].id);
+    assert_eq!(store.audit(&f).await.expect("audit")[0].field, "credentials");
+}
+
+/// Purging a store removes its data and the products only it lists; shared products stay.
+pub async fn purge_store_rules(store: Arc<dyn Store>) {
+    store.put_connection(sample_connection("woo", ChannelKind::Woocommerce)).await.expect("insert");
+    store.put_connection(sample_connection("shop", ChannelKind::Shopify)).await.expect("insert");
+    let mut batch = WriteBatch::new();
+    for s in ["SHARED", "ONLY-WOO", "PART", "FREE"] {
+        batch.push(WriteOp::PutProduct(ProductRecord::simple(sku(s), t0())));
+    }
+    batch.push(WriteOp::PutProduct(ProductRecord::bundle(
+        sku("KIT"),
+        vec![Component { sku: sku("PART"), quantity: 2 }],
+        t0(),
+    )));
+    for (l, s) in [("1", "SHARED"), ("2", "ONLY-WOO"), ("3", "PART")] {
+        batch.push(WriteOp::PutListing(sample_listing("woo", l, s)));
+    }
+    batch.push(WriteOp::PutListing(sample_listing("shop", "9", "SHARED")));
+    batch.push(WriteOp::PutListing(sample_listing("shop", "8", "KIT")));
+    for s in ["SHARED", "ONLY-WOO"] {
+        batch.push(WriteOp::RecordMovement(NewMovement::new(sku(s), 5, MovementCause::ManualAdjustment, t0())));
+    }
+    batch.push(WriteOp::PutOrderLine(OrderLineRecord::new(sid("woo"), OrderId::new("1"), "1", 1, OrderStatus::Open, t0())));
+    batch.push(WriteOp::RecordDelivery(DeliveryRecord::new(sid("woo"), "d1", "order.created", t0())));
+    batch.push(WriteOp::SetCursor { store: sid("woo"), name: "orders".into(), value: "x".into() });
+    batch.push(WriteOp::Enqueue { push: stock("woo", "1", 4), now: t0() });
+    batch.push(WriteOp::Enqueue { push: stock("shop", "9", 4), now: t0() });
+    batch.push(WriteOp::Audit(AuditEntry::new(sid("woo"), "quantity", "sync", t0())));
+    store.commit(batch).await.expect("setup");
+
+    let report = store.purge_store(&sid("woo")).await.expect("purge");
+    assert_eq!(report.listings, 3);
+    assert_eq!(report.order_lines, 1);
+    assert_eq!(report.outbox_items, 1);
+    assert_eq!(report.products, vec![sku("ONLY-WOO")], "shared products and needed components stay");
+    assert_eq!(report.movements, 1);
+    assert!(store.connection(&sid("woo")).await.expect("read").is_none());
+    assert!(store.product(&sku("SHARED")).await.expect("read").is_some());
+    assert!(store.product(&sku("PART")).await.expect("read").is_some(), "a component of a kept bundle stays");
+    assert!(store.product(&sku("FREE")).await.expect("read").is_some(), "products no store lists are not touched");
+    assert_eq!(store.ledger_balance(&sku("SHARED")).await.expect("balance"), 5);
+    assert_eq!(store.ledger_balance(&sku("ONLY-WOO")).await.expect("balance"), 0);
+    assert!(store.listings(&ListingFilter::store(sid("woo"))).await.expect("list").is_empty());
+    assert_eq!(store.listings(&ListingFilter::store(sid("shop"))).await.expect("list").len(), 2);
+    assert!(!store.delivery_seen(&sid("woo"), "d1").await.expect("seen"));
+    assert!(store.cursor(&sid("woo"), "orders").await.expect("cursor").is_none());
+    assert!(store.order_line(&sid("woo"), &OrderId::new("1"), "1").await.expect("read").is_none());
+    assert_eq!(store.outbox(&OutboxFilter::default()).await.expect("outbox").len(), 1);
+    assert_eq!(store.audit(&AuditFilter::default()).await.expect("audit").len(), 1, "the audit log is kept");
+}
+
+/// Writers racing on one versioned row: every increment lands exactly once through conflict retries.
+pub async fn concurrent_writers(store: Arc<dyn Store>) {
+    store.put_listing(sample_listing("shop", "L1", "MUG")).await.expect("listing");
+    let writers = 8;
+    let per_writer = 10;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut conflicts = 0u32;
+            for i in 0..per_writer {
+                loop {
+                    let mut l =
+                        store.listing(&sid("shop"), &ListingId::new("L1")).await.expect("read").expect("exists");
+                    l.pushed_quantity = Some(l.pushed_quantity.unwrap_or(0) + 1);
+                    let batch = WriteBatch::new().with(WriteOp::PutListing(l)).with(WriteOp::RecordMovement(
+                        NewMovement::new(sku("MUG"), 1, MovementCause::ManualAdjustment, at(w * 100 + i)),
+                    ));
+                    match store.commit(batch).await {
+                        Ok(applied) => {
+                            assert!(applied);
+                            break;
+                        }
+                        Err(e) if e.kind() == ErrorKind::Conflict => conflicts += 1,
+                        Err(e) if e.is_retryable() => {}
+                        Err(e) => panic!("concurrent write failed: {e}"),
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+            conflicts
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer task");
+    }
+    let total = writers * per_writer;
+    let l = store.listing(&sid("shop"), &ListingId::new("L1")).await.expect("read").expect("exists");
+    assert_eq!(l.pushed_quantity, Some(total), "no lost update");
+    assert_eq!(l.version, u64::try_from(total).unwrap_or(0) + 1);
+    assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), total, "no movement lost or doubled");
+}
+
+/// Workers claiming concurrently never get the same item.
+pub async fn concurrent_claims_hand_out_each_item_once(store: Arc<dyn Store>) {
+    let items = 120;
+    let mut batch = WriteBatch::new();
+    for i in 0..items {
+        batch.push(WriteOp::Enqueue { push: stock("shop", &format!("L{i}"), i), now: at(0) });
+    }
+    store.commit(batch).await.expect("enqueue");
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claim = ClaimRequest::new(format!("w{w}"), 7, at(1), at(600));
+                match store.claim_outbox(&claim).await {
+                    Ok(got) if got.is_empty() => return mine,
+                    Ok(got) => {
+                        for item in got {
+                            let token = item.claim_token.clone().expect("token");
+                            store.finish_outbox(item.id, &token, OutboxResult::Done, at(2)).await.expect("finish");
+                            mine.push(item.id);
+                        }
+                    }
+                    Err(e) if e.is_retryable() => tokio::task::yield_now().await,
+                    Err(e) => panic!("claim failed: {e}"),
+                }
+            }
+        }));
+    }
+    let mut seen = BTreeSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for id in t.await.expect("claim task") {
+            total += 1;
+            assert!(seen.insert(id), "item {id} claimed twice");
+        }
+    }
+    assert_eq!(total, items, "every item claimed exactly once");
+    assert!(store.outbox(&OutboxFilter::default()).await.expect("outbox").is_empty());
+}
+
+/// Many importers of the same order line and delivery: exactly one applies.
+pub async fn concurrent_once_inserts(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut applied = 0;
+            for n in 0..5 {
+                let line = OrderLineRecord::new(sid("shop"), OrderId::new(format!("o{n}")), "1", 1, OrderStatus::Open, at(w));
+                let batch = WriteBatch::new()
+                    .with(WriteOp::RecordDelivery(DeliveryRecord::new(sid("shop"), format!("d{n}"), "orders/create", at(w))))
+                    .with(WriteOp::PutOrderLine(line))
+                    .with(WriteOp::RecordMovement(NewMovement::new(sku("MUG"), -1, MovementCause::Order, at(w))));
+                loop {
+                    match store.commit(batch.clone()).await {
+                        Ok(true) => {
+                            applied += 1;
+                            break;
+                        }
+                        Ok(false) => break,
+                        Err(e) if e.is_retryable() => tokio::task::yield_now().await,
+                        Err(e) => panic!("import failed: {e}"),
+                    }
+                }
+            }
+            applied
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        applied += t.await.expect("import task");
+    }
+    assert_eq!(applied, 5, "each order applied exactly once");
+    assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), -5);
+}
