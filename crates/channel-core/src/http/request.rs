@@ -1,0 +1,758 @@
+//! Building, sending and retrying one request.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use backon::{Retryable as _, TokioSleeper};
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+use url::Url;
+
+use super::HttpClient;
+use super::auth::{self, Resolved};
+use super::rate::RateLimitHeaders;
+use super::redact::{REDACTED, Redactor, scrub, truncate};
+use super::retry::{kind_for_status, retry_after, status_is_retryable};
+use crate::error::{Error, ErrorKind, Result};
+
+/// How much of a platform's error body goes into an error message.
+const BODY_SNIPPET: usize = 512;
+
+/// A request being built. Nothing is sent until [`RequestBuilder::send`] or [`RequestBuilder::send_json`];
+/// mistakes made while building (an invalid header, a body that does not serialize) are reported then.
+#[must_use = "a request does nothing until it is sent"]
+pub struct RequestBuilder<'a> {
+    client: &'a HttpClient,
+    method: Method,
+    url: Result<Url>,
+    headers: HeaderMap,
+    secret_query: Vec<(String, SecretString)>,
+    body: Option<Bytes>,
+    timeout: Option<Duration>,
+    idempotent: Option<bool>,
+    has_idempotency_key: bool,
+    operation: Option<String>,
+    max_attempts: Option<u32>,
+    accept: Vec<StatusCode>,
+    with_auth: bool,
+    rate_limited: bool,
+    error: Option<Error>,
+}
+
+impl<'a> RequestBuilder<'a> {
+    pub(super) fn new(client: &'a HttpClient, method: Method, path: &str) -> Self {
+        Self {
+            client,
+            method,
+            url: join(&client.inner.base_url, path, &client.inner.redactor),
+            headers: HeaderMap::new(),
+            secret_query: Vec::new(),
+            body: None,
+            timeout: None,
+            idempotent: None,
+            has_idempotency_key: false,
+            operation: None,
+            max_attempts: None,
+            accept: Vec::new(),
+            with_auth: true,
+            rate_limited: true,
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, error: Error) {
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+    }
+
+    /// Append a query parameter (percent-encoded for you).
+    pub fn query(mut self, name: &str, value: impl AsRef<str>) -> Self {
+        if let Ok(url) = &mut self.url {
+            url.query_pairs_mut().append_pair(name, value.as_ref());
+        }
+        self
+    }
+
+    /// Append several query parameters.
+    pub fn query_pairs<I, K, V>(mut self, pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        if let Ok(url) = &mut self.url {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in pairs {
+                q.append_pair(k.as_ref(), v.as_ref());
+            }
+        }
+        self
+    }
+
+    /// Append a secret query parameter: redacted wherever the URL is shown.
+    pub fn secret_query(mut self, name: &str, value: SecretString) -> Self {
+        self.secret_query.push((name.to_owned(), value));
+        self
+    }
+
+    /// Set a header (replacing one of the same name). Not for secrets: use [`RequestBuilder::secret_header`].
+    pub fn header(mut self, name: &str, value: impl AsRef<str>) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value.as_ref())) {
+            (Ok(n), Ok(v)) => {
+                self.headers.insert(n, v);
+            }
+            (Err(e), _) => self.fail(Error::validation(format!("invalid header name {name:?}")).with_source(e)),
+            (_, Err(e)) => self.fail(Error::validation(format!("invalid value for header {name}")).with_source(e)),
+        }
+        self
+    }
+
+    /// Set a header whose value is secret: marked sensitive, never logged, scrubbed from error text.
+    pub fn secret_header(mut self, name: &str, value: &SecretString) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value.expose_secret())) {
+            (Ok(n), Ok(mut v)) => {
+                v.set_sensitive(true);
+                self.headers.insert(n, v);
+            }
+            (Err(e), _) => self.fail(Error::validation(format!("invalid header name {name:?}")).with_source(e)),
+            // The error names no part of the value.
+            (_, Err(e)) => self.fail(Error::validation(format!("invalid value for header {name}")).with_source(e)),
+        }
+        self
+    }
+
+    /// A JSON body (`Content-Type: application/json`), serialized now so retries resend the same bytes.
+    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => {
+                self.body = Some(Bytes::from(bytes));
+                self.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            Err(e) => self.fail(Error::validation("the request body does not serialize to JSON").with_source(e)),
+        }
+        self
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`), e.g. an OAuth token request.
+    pub fn form<I, K, V>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in fields {
+            s.append_pair(k.as_ref(), v.as_ref());
+        }
+        self.body = Some(Bytes::from(s.finish()));
+        self.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        self
+    }
+
+    /// A raw body with its content type (a feed document, a CSV upload).
+    pub fn body(mut self, body: impl Into<Bytes>, content_type: &str) -> Self {
+        self.body = Some(body.into());
+        self.header(CONTENT_TYPE.as_str(), content_type)
+    }
+
+    /// The timeout of each attempt of this request, overriding the client's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Whether this request may safely be applied twice, overriding the method's default (GET, HEAD,
+    /// OPTIONS, PUT, DELETE: yes; POST, PATCH: no). Only idempotent requests are retried after a timeout,
+    /// a dropped connection or a 5xx.
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = Some(idempotent);
+        self
+    }
+
+    /// Send an idempotency key in the client's idempotency header (default `Idempotency-Key`): the platform
+    /// applies the request at most once per key, so it is retried like an idempotent request.
+    pub fn idempotency_key(mut self, key: impl AsRef<str>) -> Self {
+        let name = self.client.inner.idempotency_header.clone();
+        match HeaderValue::try_from(key.as_ref()) {
+            Ok(v) => {
+                self.headers.insert(name, v);
+                self.has_idempotency_key = true;
+            }
+            Err(e) => self.fail(Error::validation("invalid idempotency key").with_source(e)),
+        }
+        self
+    }
+
+    /// Name the platform operation (`"getOrders"`): it labels the span, and selects the operation's own
+    /// rate-limit bucket if it has one (see [`HttpClientBuilder::operation_rate_limit`]).
+    ///
+    /// [`HttpClientBuilder::operation_rate_limit`]: super::HttpClientBuilder::operation_rate_limit
+    pub fn operation(mut self, operation: impl Into<String>) -> Self {
+        self.operation = Some(operation.into());
+        self
+    }
+
+    /// Attempts in all for this request, overriding the client's retry policy (1 = never retry).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts.max(1));
+        self
+    }
+
+    /// Treat `status` as a success for this request (e.g. 404 when absence is an answer, not an error).
+    pub fn accept_status(mut self, status: StatusCode) -> Self {
+        self.accept.push(status);
+        self
+    }
+
+    /// Send no credentials (a token request, or a pre-signed URL that carries its own).
+    pub fn without_auth(mut self) -> Self {
+        self.with_auth = false;
+        self
+    }
+
+    /// Take no token from any rate-limit bucket (pauses still apply). For requests to another host, such as
+    /// uploading a feed document to a pre-signed URL.
+    pub fn without_rate_limit(mut self) -> Self {
+        self.rate_limited = false;
+        self
+    }
+
+    /// Send the request, retrying as the policy allows, and return the response with its raw body.
+    /// Statuses other than 2xx (and those given to [`RequestBuilder::accept_status`]) become errors.
+    pub async fn send(self) -> Result<Response<Bytes>> {
+        let prepared = self.prepare()?;
+        prepared.execute().await
+    }
+
+    /// [`RequestBuilder::send`], then decode the body as JSON (an empty body decodes as JSON `null`, so
+    /// `T = ()` or `Option<_>` suit `204 No Content`).
+    pub async fn send_json<T: DeserializeOwned>(self) -> Result<Response<T>> {
+        let response = self.send().await?;
+        let describe = response.describe.clone();
+        response.try_map(|bytes| {
+            let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"null" } else { &bytes };
+            serde_json::from_slice(text).map_err(|e| {
+                Error::decode(format!("{describe}: the response body is not the JSON expected: {}", e.classify_str()))
+                    .with_source(e)
+            })
+        })
+    }
+
+    fn prepare(self) -> Result<Prepared<'a>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let url = self.url?;
+        let inner = &self.client.inner;
+        let same_origin = url.origin() == inner.base_url.origin();
+        let idempotent =
+            self.has_idempotency_key || self.idempotent.unwrap_or_else(|| default_idempotent(&self.method));
+        let mut secrets = Vec::new();
+        for (_, v) in &self.secret_query {
+            secrets.push(v.expose_secret().to_owned());
+        }
+        for v in self.headers.values() {
+            if v.is_sensitive()
+                && let Ok(s) = v.to_str()
+            {
+                secrets.push(s.to_owned());
+            }
+        }
+        let mut redactor = inner.redactor.clone();
+        for (k, _) in &self.secret_query {
+            redactor.add_param(k);
+        }
+        let shown_url = redactor.url(&url);
+        Ok(Prepared {
+            client: self.client,
+            describe: format!("{} {}", self.method, shown_url),
+            shown_url,
+            method: self.method,
+            url,
+            headers: self.headers,
+            secret_query: self.secret_query,
+            body: self.body,
+            timeout: self.timeout.unwrap_or(inner.timeout),
+            idempotent,
+            operation: self.operation,
+            max_attempts: self.max_attempts.unwrap_or(inner.retry.max_attempts),
+            accept: self.accept,
+            with_auth: self.with_auth && same_origin,
+            rate_limited: self.rate_limited,
+            secrets,
+        })
+    }
+}
+
+impl fmt::Debug for RequestBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redactor = &self.client.inner.redactor;
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("url", &self.url.as_ref().map(|u| redactor.url(u)).unwrap_or_default())
+            .field("headers", &redactor.headers(&self.headers))
+            .field("secret_query", &self.secret_query.iter().map(|(k, _)| (k.as_str(), REDACTED)).collect::<Vec<_>>())
+            .field("body_bytes", &self.body.as_ref().map(Bytes::len))
+            .field("operation", &self.operation)
+            .field("idempotent", &self.idempotent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a method may be applied twice with the same effect (RFC 9110 §9.2.2).
+fn default_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+}
+
+/// `path` joined to `base`: appended to the base path (`/v2` + `/offers` → `/v2/offers`), or parsed as is
+/// when absolute.
+fn join(base: &Url, path: &str, redactor: &Redactor) -> Result<Url> {
+    if path.starts_with("http://") || path.starts_with("https://") {
+        return Url::parse(path).map_err(|e| Error::validation("invalid request URL").with_source(e)).and_then(|u| {
+            if u.username().is_empty() && u.password().is_none() {
+                Ok(u)
+            } else {
+                Err(Error::validation("request URLs must not hold credentials"))
+            }
+        });
+    }
+    let (p, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let mut url = base.clone();
+    let joined = format!("{}/{}", base.path().trim_end_matches('/'), p.trim_start_matches('/'));
+    url.set_path(&joined);
+    url.set_query(None);
+    // Keep any query in the base URL (an API version parameter), then the path's.
+    let base_query: Vec<(String, String)> = base.query_pairs().into_owned().collect();
+    if !base_query.is_empty() || query.is_some() {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in &base_query {
+            q.append_pair(k, v);
+        }
+        drop(q);
+        if let Some(extra) = query {
+            let merged = match url.query() {
+                Some(existing) if !existing.is_empty() => format!("{existing}&{extra}"),
+                _ => extra.to_owned(),
+            };
+            url.set_query(Some(&merged));
+        }
+    }
+    if url.origin() != base.origin() {
+        return Err(Error::validation(format!("path {} leaves the base URL", redactor.url(&url))));
+    }
+    Ok(url)
+}
+
+/// A request ready to go, replayable for retries.
+struct Prepared<'a> {
+    client: &'a HttpClient,
+    method: Method,
+    url: Url,
+    shown_url: String,
+    describe: String,
+    headers: HeaderMap,
+    secret_query: Vec<(String, SecretString)>,
+    body: Option<Bytes>,
+    timeout: Duration,
+    idempotent: bool,
+    operation: Option<String>,
+    max_attempts: u32,
+    accept: Vec<StatusCode>,
+    with_auth: bool,
+    rate_limited: bool,
+    /// Secret values known before credentials are resolved (secret headers and query parameters).
+    secrets: Vec<String>,
+}
+
+/// One failed attempt, and whether it may be retried.
+struct Failure {
+    error: Error,
+    retry: bool,
+}
+
+impl Prepared<'_> {
+    async fn execute(self) -> Result<Response<Bytes>> {
+        let inner = &self.client.inner;
+        let span = tracing::info_span!(
+            "http_request",
+            client = %inner.name,
+            method = %self.method,
+            url = %self.shown_url,
+            operation = self.operation.as_deref().unwrap_or(""),
+            idempotent = self.idempotent,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let attempts = AtomicU32::new(0);
+        let policy = inner.retry;
+        let result = (|| self.attempt(&attempts))
+            .retry(policy.backoff(self.max_attempts))
+            .sleep(TokioSleeper)
+            .when(|f: &Failure| f.retry)
+            .adjust(|f: &Failure, backoff: Option<Duration>| {
+                let backoff = backoff?;
+                match f.error.retry_after() {
+                    Some(wait) if wait > policy.max_retry_after => None,
+                    Some(wait) => Some(wait.max(backoff)),
+                    None => Some(backoff),
+                }
+            })
+            .notify(|f: &Failure, wait: Duration| {
+                tracing::warn!(
+                    attempt = attempts.load(Ordering::Relaxed),
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    error = %f.error,
+                    "retrying"
+                );
+            })
+            .instrument(span.clone())
+            .await;
+        let n = attempts.load(Ordering::Relaxed);
+        span.record("attempts", n);
+        span.record("elapsed_ms", u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        match result {
+            Ok(mut response) => {
+                span.record("status", response.status.as_u16());
+                response.attempts = n;
+                Ok(response)
+            }
+            Err(f) => {
+                if let Some(s) = f.error.status() {
+                    span.record("status", s);
+                }
+                span.in_scope(|| tracing::debug!(attempts = n, error = %f.error, "request failed"));
+                Err(f.error)
+            }
+        }
+    }
+
+    async fn attempt(&self, counter: &AtomicU32) -> std::result::Result<Response<Bytes>, Failure> {
+        let inner = &self.client.inner;
+        let op = self.operation.as_deref();
+        inner.limits.acquire(op, self.rate_limited).await;
+        let attempt = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let resolved = if self.with_auth {
+            Resolved::resolve(&inner.auth).await.map_err(|error| Failure { error, retry: false })?
+        } else {
+            Resolved::default()
+        };
+
+        let mut url = self.url.clone();
+        if !resolved.query.is_empty() || !self.secret_query.is_empty() {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in resolved.query.iter().chain(&self.secret_query) {
+                q.append_pair(k, v.expose_secret());
+            }
+        }
+        let mut headers = inner.default_headers.clone();
+        for (k, v) in &self.headers {
+            headers.insert(k, v.clone());
+        }
+        for (k, v) in &resolved.headers {
+            headers.insert(k, v.clone());
+        }
+        let mut request = inner.http.request(self.method.clone(), url).headers(headers).timeout(self.timeout);
+        if let Some(body) = &self.body {
+            request = request.body(body.clone());
+        }
+
+        let sent = Instant::now();
+        tracing::debug!(attempt, "sending");
+        let outcome = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let headers = response.headers().clone();
+                response.bytes().await.map(|body| (status, headers, body))
+            }
+            Err(e) => Err(e),
+        };
+        let elapsed_ms = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (status, headers, body) = match outcome {
+            Ok(parts) => parts,
+            Err(e) => {
+                let connect = e.is_connect();
+                let (what, kind) = if e.is_timeout() {
+                    (format!("timed out after {:?}", self.timeout), ErrorKind::Transient)
+                } else if connect {
+                    ("could not connect".to_owned(), ErrorKind::Transient)
+                } else if e.is_builder() {
+                    ("could not build the request".to_owned(), ErrorKind::Config)
+                } else if e.is_decode() {
+                    ("could not read the response body".to_owned(), ErrorKind::Decode)
+                } else {
+                    ("the connection failed".to_owned(), ErrorKind::Transient)
+                };
+                tracing::debug!(attempt, elapsed_ms, error = %what, "transport error");
+                let retry = kind == ErrorKind::Transient && (connect || self.idempotent);
+                let error = Error::new(kind, format!("{}: {what}", self.describe)).with_source(e.without_url());
+                return Err(Failure { error, retry });
+            }
+        };
+        tracing::debug!(attempt, elapsed_ms, status = status.as_u16(), "response");
+
+        if inner.adapt_to_rate_headers {
+            let hints = RateLimitHeaders::parse(&headers);
+            inner.limits.adapt(op, &hints, inner.retry.max_retry_after);
+        }
+
+        if status.is_success() || self.accept.contains(&status) {
+            return Ok(Response {
+                status,
+                headers,
+                body,
+                attempts: attempt,
+                describe: self.describe.clone(),
+                redactor: inner.redactor.clone(),
+            });
+        }
+
+        let kind = kind_for_status(status);
+        let wait = matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE)
+            .then(|| retry_after(&headers))
+            .flatten();
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(w) = wait
+        {
+            // Everyone using this bucket waits, not just this request.
+            inner.limits.pause(op, w.min(inner.retry.max_retry_after));
+        }
+        if kind == ErrorKind::Auth && status == StatusCode::UNAUTHORIZED {
+            auth::invalidate(&inner.auth);
+        }
+        let mut secrets = resolved.secrets;
+        secrets.extend(self.secrets.iter().cloned());
+        let text = String::from_utf8_lossy(&body);
+        let snippet = scrub(text.trim(), &secrets);
+        let snippet = truncate(&snippet, BODY_SNIPPET);
+        let reason = status.canonical_reason().unwrap_or("");
+        let message = if snippet.is_empty() {
+            format!("{} returned {} {reason}", self.describe, status.as_u16())
+        } else {
+            format!("{} returned {} {reason}: {snippet}", self.describe, status.as_u16())
+        };
+        let mut error = Error::new(kind, message).with_status(status.as_u16());
+        if let Some(w) = wait {
+            error = error.with_retry_after(w);
+        }
+        Err(Failure { error, retry: status_is_retryable(status, self.idempotent) })
+    }
+}
+
+/// A response: status, headers and body (raw [`Bytes`] from [`RequestBuilder::send`], decoded from
+/// [`RequestBuilder::send_json`]).
+pub struct Response<T> {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: T,
+    attempts: u32,
+    describe: String,
+    redactor: Redactor,
+}
+
+impl<T> Response<T> {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// All response headers (pagination `Link`, `X-WP-TotalPages`, rate-limit headers, …).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// One header as text, if present and valid text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The target of the `Link` header entry with `rel="<rel>"` (`"next"` for Shopify REST and WooCommerce
+    /// pagination).
+    pub fn link(&self, rel: &str) -> Option<&str> {
+        self.headers.get_all(http::header::LINK).iter().filter_map(|v| v.to_str().ok()).find_map(|v| find_link(v, rel))
+    }
+
+    /// The rate-limit headers this response carried.
+    pub fn rate_limit_headers(&self) -> RateLimitHeaders {
+        RateLimitHeaders::parse(&self.headers)
+    }
+
+    /// How many attempts it took.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The body.
+    pub fn body(&self) -> &T {
+        &self.body
+    }
+
+    /// The body, dropping the rest.
+    pub fn into_body(self) -> T {
+        self.body
+    }
+
+    /// Status, headers and body.
+    pub fn into_parts(self) -> (StatusCode, HeaderMap, T) {
+        (self.status, self.headers, self.body)
+    }
+
+    /// The same response with its body transformed.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Response<U> {
+        self.try_map(|b| Ok::<_, std::convert::Infallible>(f(b))).unwrap_or_else(|never| match never {})
+    }
+
+    /// The same response with its body transformed by a fallible function.
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> std::result::Result<U, E>) -> std::result::Result<Response<U>, E> {
+        Ok(Response {
+            status: self.status,
+            body: f(self.body)?,
+            headers: self.headers,
+            attempts: self.attempts,
+            describe: self.describe,
+            redactor: self.redactor,
+        })
+    }
+}
+
+impl Response<Bytes> {
+    /// Decode the body as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::decode(format!(
+                "{}: the response body is not the JSON expected: {}",
+                self.describe,
+                e.classify_str()
+            ))
+            .with_source(e)
+        })
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> Result<&str> {
+        std::str::from_utf8(&self.body)
+            .map_err(|e| Error::decode(format!("{}: the response body is not UTF-8", self.describe)).with_source(e))
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Response<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("request", &self.describe)
+            .field("status", &self.status)
+            .field("headers", &self.redactor.headers(&self.headers))
+            .field("attempts", &self.attempts)
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// In one `Link` header value (`<https://…?page=3>; rel="next", <…>; rel="prev"`), the target for `rel`.
+fn find_link<'v>(value: &'v str, rel: &str) -> Option<&'v str> {
+    value.split(',').find_map(|entry| {
+        let (target, params) = entry.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let matches = params.split(';').any(|p| {
+            let Some((k, v)) = p.trim().split_once('=') else { return false };
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim().trim_matches('"').split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case(rel))
+        });
+        matches.then_some(target)
+    })
+}
+
+/// A short category for a serde_json error, without the offending text (which may be anything).
+trait ClassifyStr {
+    fn classify_str(&self) -> String;
+}
+
+impl ClassifyStr for serde_json::Error {
+    fn classify_str(&self) -> String {
+        let what = match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "invalid JSON",
+            serde_json::error::Category::Data => "unexpected shape",
+            serde_json::error::Category::Eof => "truncated JSON",
+        };
+        format!("{what} at line {} column {}", self.line(), self.column())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> HttpClient {
+        HttpClient::builder().base_url(base).build().unwrap()
+    }
+
+    #[test]
+    fn joins_paths_to_the_base() {
+        let c = client("https://api.example.com/v2/");
+        let r = Redactor::default();
+        let j = |p: &str| join(&c.inner.base_url, p, &r).map(|u| u.to_string());
+        assert_eq!(j("/offers").unwrap(), "https://api.example.com/v2/offers");
+        assert_eq!(j("offers?page=2").unwrap(), "https://api.example.com/v2/offers?page=2");
+        assert_eq!(j("https://cdn.example.net/x").unwrap(), "https://cdn.example.net/x");
+        assert!(j("https://u:p@cdn.example.net/x").is_err());
+        let c = client("https://shop.example/wp-json/wc/v3?lang=en");
+        assert_eq!(
+            join(&c.inner.base_url, "products?page=2", &r).unwrap().to_string(),
+            "https://shop.example/wp-json/wc/v3/products?lang=en&page=2"
+        );
+    }
+
+    #[test]
+    fn idempotency_defaults() {
+        assert!(default_idempotent(&Method::GET) && default_idempotent(&Method::PUT));
+        assert!(default_idempotent(&Method::DELETE));
+        assert!(!default_idempotent(&Method::POST) && !default_idempotent(&Method::PATCH));
+        let c = client("https://api.example.com");
+        let p = |b: RequestBuilder<'_>| b.prepare().unwrap().idempotent;
+        assert!(!p(c.post("/x")));
+        assert!(p(c.post("/x").idempotent(true)));
+        assert!(p(c.post("/x").idempotency_key("k-1")));
+        assert!(!p(c.put("/x").idempotent(false)));
+    }
+
+    #[test]
+    fn credentials_stay_on_the_origin() {
+        let c = client("https://api.example.com/v1");
+        assert!(c.get("/a").prepare().unwrap().with_auth);
+        assert!(!c.get("https://bucket.s3.amazonaws.com/doc?X-Amz-Signature=abc").prepare().unwrap().with_auth);
+        assert!(!c.get("/a").without_auth().prepare().unwrap().with_auth);
+        let p = c.get("https://bucket.s3.amazonaws.com/doc?X-Amz-Signature=abc").prepare().unwrap();
+        assert_eq!(p.describe, "GET https://bucket.s3.amazonaws.com/doc?X-Amz-Signature=******");
+    }
+
+    #[test]
+    fn builder_mistakes_surface_at_send() {
+        let c = client("https://api.example.com");
+        let e = c.get("/a").header("bad header", "x").prepare().err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Validation);
+        let e = c.get("/a").secret_header("x-token", &SecretString::from("bad\nsecret")).prepare().err().unwrap();
+        assert!(!format!("{e:?}").contains("secret\""), "{e:?}");
+    }
+
+    #[test]
+    fn link_header() {
+        let v = r#"<https://shop.example/wp-json/wc/v3/products?page=1>; rel="prev", <https://shop.example/wp-json/wc/v3/products?page=3>; rel="next""#;
+        assert_eq!(find_link(v, "next"), Some("https://shop.example/wp-json/wc/v3/products?page=3"));
+        assert_eq!(find_link(v, "prev"), Some("https://shop.example/wp-json/wc/v3/products?page=1"));
+        assert_eq!(find_link(v, "last"), None);
+        assert_eq!(find_link("<https://x/y>; rel=next", "next"), Some("https://x/y"));
+    }
+}
