@@ -34,3 +34,9 @@ pub mod reconcile;
 
 #[cfg(feature = "http")]
 pub mod http;
+
+pub use catalog::{Catalog, CatalogError, Component, Product, ProductId};
+pub use reconcile::{
+    Diagnostic, DiagnosticKind, InputError, PendingSale, Plan, PlanInput, Reconciler, SourceOfTruth, StoreInput,
+    StoreRules, SyncMode, Update, UpdateError,
+};
