@@ -1,0 +1,1 @@
+//! Shared helpers for the adapter example programs (see the package README).
