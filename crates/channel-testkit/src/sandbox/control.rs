@@ -17,8 +17,8 @@ pub struct SeedProduct {
     /// Merchant stock.
     #[serde(default)]
     pub quantity: i64,
-    /// Selling price (whole rand on Takealot).
-    #[serde(default)]
+    /// Selling price (whole rand on Takealot); a JSON number or a decimal string.
+    #[serde(default, deserialize_with = "number_or_string")]
     pub price: Option<Decimal>,
     /// Platform-specific options.
     #[serde(flatten)]
@@ -47,6 +47,22 @@ impl SeedProduct {
     pub fn extra_i64(&self, key: &str) -> Option<i64> {
         self.extra.get(key).and_then(Value::as_i64)
     }
+}
+
+/// Reads a price given as a JSON number (`19.99`) or string (`"19.99"`) without going through `f64`.
+fn number_or_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
+    use serde::de::Error as _;
+    let text = match Value::deserialize(deserializer)? {
+        Value::Null => return Ok(None),
+        Value::Number(number) => number.to_string(),
+        Value::String(text) => text,
+        other => return Err(D::Error::custom(format!("price must be a number or a string, got {other}"))),
+    };
+    text.trim()
+        .parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(text.trim()))
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("price {text:?} is not a decimal number")))
 }
 
 /// Who ships an order placed through the control surface.

@@ -164,14 +164,14 @@ fn sandbox_routes<P: PlatformControl>(harness: Harness, platform: Arc<P>) -> Rou
 type SandboxState<P> = State<(Harness, Arc<P>)>;
 
 /// Parses a JSON body, answering 400 with a message when it does not fit.
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|err| bad_request(format!("invalid JSON body: {err}")))
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|err| format!("invalid JSON body: {err}"))
 }
 
 async fn sandbox_seed<P: PlatformControl>(State((_, platform)): SandboxState<P>, body: axum::body::Bytes) -> Response {
     let seed: SeedProduct = match parse(&body) {
         Ok(seed) => seed,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     match platform.seed_product(seed) {
         Ok(ids) => (StatusCode::CREATED, Json(ids)).into_response(),
@@ -189,7 +189,7 @@ async fn sandbox_stock<P: PlatformControl>(State((_, platform)): SandboxState<P>
 async fn sandbox_order<P: PlatformControl>(State((_, platform)): SandboxState<P>, body: axum::body::Bytes) -> Response {
     let order: PlaceOrder = match parse(&body) {
         Ok(order) => order,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     match platform.place_order(order) {
         Ok(placed) => (StatusCode::CREATED, Json(placed)).into_response(),
@@ -210,7 +210,7 @@ async fn sandbox_webhook<P: PlatformControl>(
 ) -> Response {
     let hook: RegisterWebhook = match parse(&body) {
         Ok(hook) => hook,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     match platform.register_webhook(hook) {
         Ok(id) => (StatusCode::CREATED, Json(json!({"id": id}))).into_response(),
@@ -225,7 +225,7 @@ async fn sandbox_deliveries<P: PlatformControl>(State((harness, _)): SandboxStat
 async fn sandbox_fault<P: PlatformControl>(State((harness, _)): SandboxState<P>, body: axum::body::Bytes) -> Response {
     let request: FaultRequest = match parse(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     match Fault::try_from(request) {
         Ok(fault) => {

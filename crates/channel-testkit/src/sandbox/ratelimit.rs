@@ -111,9 +111,7 @@ impl TokenBucket {
         self.refill(&mut state);
         let rate = self.limit.refill_per_second;
         let allowed = cost <= state.tokens;
-        let retry_after = if allowed {
-            None
-        } else if cost > self.limit.capacity || rate <= 0.0 {
+        let retry_after = if allowed || cost > self.limit.capacity || rate <= 0.0 {
             None
         } else {
             Some(Duration::from_secs_f64((cost - state.tokens) / rate))

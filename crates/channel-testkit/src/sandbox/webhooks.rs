@@ -211,7 +211,7 @@ impl WebhookDispatcher {
         let twice = match self.inner.config.duplicates {
             Duplicates::Never => false,
             Duplicates::Always => true,
-            Duplicates::EveryNth(every) => every > 0 && n % u64::from(every) == 0,
+            Duplicates::EveryNth(every) => every > 0 && n.is_multiple_of(u64::from(every)),
         };
         self.enqueue(Job { target: target.clone(), webhook: webhook.clone(), duplicate: false });
         if twice {

@@ -1,0 +1,381 @@
+//! Takealot Seller API v2 routes.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jiff::civil::Date;
+use jiff::{Timestamp, ToSpan, tz::TimeZone};
+use serde_json::{Map, Value, json};
+
+use super::Takealot;
+use super::state::Identifier;
+use crate::sandbox::Decision;
+
+type Shared = State<Arc<Takealot>>;
+
+pub(super) fn router(platform: Arc<Takealot>) -> Router {
+    Router::new()
+        .route("/v2/offers", get(list_offers))
+        .route("/v2/offers/count", get(count_offers))
+        .route("/v2/offers/offer", get(get_offer_by_query).patch(patch_offer_by_query))
+        .route("/v2/offers/offer/{identifier}", get(get_offer).patch(patch_offer))
+        .route("/v2/offers/batch", post(create_batch))
+        .route("/v2/offers/batch/{batch_id}", get(get_batch))
+        .route("/v2/sales", get(list_sales))
+        .route("/v2/seller", get(seller))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&platform), auth_and_rate_limit))
+        .with_state(platform)
+}
+
+fn message(status: StatusCode, text: impl Into<String>) -> Response {
+    (status, Json(json!({"message": text.into()}))).into_response()
+}
+
+/// A refused request: status and message, answered as `{"message"}`.
+#[derive(Debug)]
+pub(super) struct Reject {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        message(self.status, self.message)
+    }
+}
+
+fn reject(status: StatusCode, text: impl Into<String>) -> Reject {
+    Reject { status, message: text.into() }
+}
+
+async fn not_found() -> Response {
+    message(StatusCode::NOT_FOUND, "Not Found")
+}
+
+fn rate_headers(headers: &mut HeaderMap, decision: &Decision) {
+    headers.insert("x-RateLimit-Limit", HeaderValue::from(decision.limit_whole()));
+    headers.insert("x-RateLimit-Remaining", HeaderValue::from(decision.remaining_whole()));
+    headers.insert("x-RateLimit-Reset", HeaderValue::from(decision.reset_secs()));
+}
+
+/// `Authorization: Key <api_key>` (constant-time comparison), then the rate limit.
+async fn auth_and_rate_limit(State(platform): Shared, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Key "))
+        .map(str::trim);
+    let authorised = given
+        .is_some_and(|key| channel_core::webhook::constant_time_eq(key.as_bytes(), platform.config.api_key.as_bytes()));
+    if !authorised {
+        let text =
+            if given.is_none() { "Missing API key: send 'Authorization: Key <api key>'" } else { "Invalid API key" };
+        return message(StatusCode::UNAUTHORIZED, text);
+    }
+    let decision = platform.limiter.as_ref().map(|bucket| bucket.try_acquire(1.0));
+    if let Some(decision) = decision
+        && !decision.allowed
+    {
+        let mut response = message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+        rate_headers(response.headers_mut(), &decision);
+        return response;
+    }
+    let mut response = next.run(request).await;
+    if let Some(decision) = decision {
+        rate_headers(response.headers_mut(), &decision);
+    }
+    response
+}
+
+/// Query pairs, decoded, repeats kept.
+fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// `page_number` (from 1) and `page_size` (1..=max), or a 400.
+fn paging(pairs: &[(String, String)], max: u32) -> Result<(usize, usize), Reject> {
+    let number = match first(pairs, "page_number") {
+        None => 1,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(reject(StatusCode::BAD_REQUEST, "page_number must be a whole number from 1")),
+        },
+    };
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    let size = match first(pairs, "page_size") {
+        None => max,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => return Err(reject(StatusCode::BAD_REQUEST, format!("page_size is limited to {max}"))),
+        },
+    };
+    Ok((number, size))
+}
+
+async fn list_offers(State(platform): Shared, RawQuery(query): RawQuery) -> Response {
+    let pairs = pairs(query.as_deref());
+    let (number, size) = match paging(&pairs, platform.config.max_page_size) {
+        Ok(paging) => paging,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let mut wanted = Vec::new();
+    for (key, value) in &pairs {
+        if key == "offer_ids" || key == "offer_ids[]" {
+            for part in value.split(',').filter(|p| !p.is_empty()) {
+                match part.trim().parse::<u64>() {
+                    Ok(id) => wanted.push(id),
+                    Err(_) => return message(StatusCode::BAD_REQUEST, "offer_ids must be whole numbers"),
+                }
+            }
+        }
+    }
+    let state = platform.lock();
+    let matching: Vec<_> =
+        state.offers.values().filter(|offer| wanted.is_empty() || wanted.contains(&offer.offer_id)).collect();
+    let offers: Vec<Value> = matching
+        .iter()
+        .skip((number - 1).saturating_mul(size))
+        .take(size)
+        .map(|offer| offer.to_json(&platform.config))
+        .collect();
+    Json(json!({"total_results": matching.len(), "page_size": size, "page_number": number, "offers": offers}))
+        .into_response()
+}
+
+async fn count_offers(State(platform): Shared, RawQuery(query): RawQuery) -> Response {
+    let pairs = pairs(query.as_deref());
+    let statuses: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "offer_statuses" || k == "offer_statuses[]")
+        .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let state = platform.lock();
+    let count =
+        state.offers.values().filter(|o| statuses.is_empty() || statuses.iter().any(|s| s == o.status())).count();
+    Json(json!({"count": count})).into_response()
+}
+
+fn resolve(platform: &Takealot, raw: &str) -> Result<u64, Reject> {
+    let ident = Identifier::parse(raw).map_err(|text| reject(StatusCode::BAD_REQUEST, text))?;
+    platform.lock().find(&ident).ok_or_else(|| reject(StatusCode::NOT_FOUND, "Offer not found"))
+}
+
+fn query_identifier(query: Option<&str>) -> Result<String, Reject> {
+    first(&pairs(query), "identifier")
+        .map(str::to_owned)
+        .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "identifier is required"))
+}
+
+async fn get_offer(State(platform): Shared, Path(identifier): Path<String>) -> Response {
+    show_offer(&platform, &identifier)
+}
+
+async fn get_offer_by_query(State(platform): Shared, RawQuery(query): RawQuery) -> Response {
+    match query_identifier(query.as_deref()) {
+        Ok(identifier) => show_offer(&platform, &identifier),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+fn show_offer(platform: &Takealot, identifier: &str) -> Response {
+    match resolve(platform, identifier) {
+        Ok(id) => {
+            let state = platform.lock();
+            match state.offers.get(&id) {
+                Some(offer) => Json(offer.to_json(&platform.config)).into_response(),
+                None => message(StatusCode::NOT_FOUND, "Offer not found"),
+            }
+        }
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+async fn patch_offer(State(platform): Shared, Path(identifier): Path<String>, body: Bytes) -> Response {
+    update_offer(&platform, &identifier, &body)
+}
+
+async fn patch_offer_by_query(State(platform): Shared, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    match query_identifier(query.as_deref()) {
+        Ok(identifier) => update_offer(&platform, &identifier, &body),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, Reject> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(reject(StatusCode::BAD_REQUEST, "request body must be a JSON object")),
+        Err(_) => Err(reject(StatusCode::BAD_REQUEST, "request body is not valid JSON")),
+    }
+}
+
+fn update_offer(platform: &Takealot, identifier: &str, body: &[u8]) -> Response {
+    let offer_id = match resolve(platform, identifier) {
+        Ok(id) => id,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let fields = match json_object(body) {
+        Ok(fields) => fields,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let result = {
+        let mut state = platform.lock();
+        state
+            .update(&platform.config, offer_id, &fields)
+            .map(|changed| (changed, state.offers.get(&offer_id).map(|offer| offer.to_json(&platform.config))))
+    };
+    match result {
+        Ok((changed, offer)) => {
+            if !changed.is_empty() {
+                platform.fire(
+                    "Offer Updated",
+                    &json!({"seller_id": platform.config.seller_id, "offer_id": offer_id, "values_changed": changed}),
+                );
+            }
+            Json(offer.unwrap_or(Value::Null)).into_response()
+        }
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": err.message, "errors": [{"code": err.code, "message": err.message}]})),
+        )
+            .into_response(),
+    }
+}
+
+async fn create_batch(State(platform): Shared, body: Bytes) -> Response {
+    let fields = match json_object(&body) {
+        Ok(fields) => fields,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Some(items) = fields.get("requests").or_else(|| fields.get("offers")).and_then(Value::as_array) else {
+        return message(StatusCode::BAD_REQUEST, "body must be {\"requests\": [ … ]}");
+    };
+    if items.is_empty() {
+        return message(StatusCode::BAD_REQUEST, "a batch needs at least one offer");
+    }
+    if items.len() > platform.config.max_batch_size {
+        return message(
+            StatusCode::BAD_REQUEST,
+            format!("a batch can contain at most {} offers", platform.config.max_batch_size),
+        );
+    }
+    let mut bodies = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Value::Object(map) => bodies.push(map.clone()),
+            _ => return message(StatusCode::BAD_REQUEST, "each batch item must be a JSON object"),
+        }
+    }
+    let partial = platform.harness.faults().take_partial_batch("/v2/offers/batch");
+    let batch_id = platform.lock().new_batch(bodies, partial);
+    let worker = Arc::clone(&platform);
+    tokio::spawn(async move {
+        tokio::time::sleep(worker.config.batch_processing_delay).await;
+        let updated = worker.lock().process_batch(&worker.config, batch_id);
+        for body in &updated {
+            worker.fire("Offer Updated", body);
+        }
+        worker.fire(
+            "Batch Completed",
+            &json!({"seller_id": worker.config.seller_id, "batch_id": batch_id, "status": "SUCCESS"}),
+        );
+    });
+    Json(json!({"batch_id": batch_id, "status": "pending"})).into_response()
+}
+
+async fn get_batch(State(platform): Shared, Path(batch_id): Path<String>) -> Response {
+    let Ok(batch_id) = batch_id.parse::<u64>() else {
+        return message(StatusCode::BAD_REQUEST, "batch_id must be a whole number");
+    };
+    match platform.lock().batches.get(&batch_id) {
+        Some(batch) => Json(batch.to_json()).into_response(),
+        None => message(StatusCode::NOT_FOUND, "Batch not found"),
+    }
+}
+
+/// `filters=start_date:YYYY-MM-DD,end_date:YYYY-MM-DD` (`;` also separates).
+fn sales_window(pairs: &[(String, String)], max_days: i64) -> Result<(Date, Date), Reject> {
+    let today = Timestamp::now().to_zoned(TimeZone::UTC).date();
+    let mut start = None;
+    let mut end = None;
+    if let Some(filters) = first(pairs, "filters") {
+        for part in filters.split([',', ';']).filter(|p| !p.is_empty()) {
+            let Some((key, value)) = part.split_once(':') else {
+                return Err(reject(StatusCode::BAD_REQUEST, format!("invalid filter {part:?}")));
+            };
+            let date: Date = value
+                .trim()
+                .parse()
+                .map_err(|_| reject(StatusCode::BAD_REQUEST, format!("{key} must be a date YYYY-MM-DD")))?;
+            match key.trim() {
+                "start_date" => start = Some(date),
+                "end_date" => end = Some(date),
+                other => return Err(reject(StatusCode::BAD_REQUEST, format!("unknown filter {other:?}"))),
+            }
+        }
+    }
+    let end = end.unwrap_or(today);
+    let start = match start {
+        Some(start) => start,
+        None => end.checked_sub(30.days()).unwrap_or(end),
+    };
+    if end < start {
+        return Err(reject(StatusCode::BAD_REQUEST, "end_date is before start_date"));
+    }
+    let days = start.until(end).map(|span| span.get_days()).unwrap_or(i32::MAX);
+    if i64::from(days) > max_days {
+        return Err(reject(StatusCode::BAD_REQUEST, format!("the date range can be at most {max_days} days")));
+    }
+    Ok((start, end))
+}
+
+async fn list_sales(State(platform): Shared, RawQuery(query): RawQuery) -> Response {
+    let pairs = pairs(query.as_deref());
+    let (number, size) = match paging(&pairs, platform.config.max_page_size) {
+        Ok(paging) => paging,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let (start, end) = match sales_window(&pairs, platform.config.max_sales_window_days) {
+        Ok(window) => window,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let state = platform.lock();
+    let matching: Vec<_> = state
+        .sales
+        .iter()
+        .filter(|sale| {
+            let date = sale.order_date.to_zoned(TimeZone::UTC).date();
+            start <= date && date <= end
+        })
+        .collect();
+    let sales: Vec<Value> =
+        matching.iter().skip((number - 1).saturating_mul(size)).take(size).map(|sale| sale.to_json()).collect();
+    Json(json!({
+        "page_summary": {"page_number": number, "page_size": size, "total": matching.len()},
+        "sales": sales,
+    }))
+    .into_response()
+}
+
+async fn seller(State(platform): Shared) -> Response {
+    Json(json!({
+        "seller_id": platform.config.seller_id,
+        "display_name": platform.config.seller_name,
+        "email": "seller@sandbox.invalid",
+        "status": "Active",
+    }))
+    .into_response()
+}

@@ -1,0 +1,653 @@
+//! Takealot's state: offers, sales and batches, and the rules that govern them.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::TakealotConfig;
+use crate::sandbox::{ControlError, OrderFulfilment, PartialBatch, PlaceOrder, SeedProduct};
+
+/// A warehouse: one of the seller's (leadtime stock) or a Takealot DC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Warehouse {
+    /// Takealot's id for it.
+    pub warehouse_id: u64,
+    /// Display name (DC code for DCs).
+    pub name: String,
+}
+
+impl Warehouse {
+    /// A warehouse.
+    pub fn new(warehouse_id: u64, name: impl Into<String>) -> Self {
+        Self { warehouse_id, name: name.into() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Offer {
+    pub(super) offer_id: u64,
+    pub(super) tsin_id: u64,
+    pub(super) sku: String,
+    pub(super) barcode: String,
+    pub(super) title: String,
+    pub(super) selling_price: i64,
+    pub(super) rrp: i64,
+    pub(super) leadtime_days: Option<i64>,
+    pub(super) leadtime_stock: BTreeMap<u64, i64>,
+    pub(super) dc_stock: BTreeMap<u64, i64>,
+    pub(super) disabled_by_seller: bool,
+    pub(super) disabled_by_takealot: bool,
+    pub(super) date_created: Timestamp,
+}
+
+impl Offer {
+    pub(super) fn leadtime_total(&self) -> i64 {
+        self.leadtime_stock.values().sum()
+    }
+
+    pub(super) fn dc_total(&self) -> i64 {
+        self.dc_stock.values().sum()
+    }
+
+    pub(super) fn status(&self) -> &'static str {
+        if self.disabled_by_takealot {
+            "Disabled by Takealot"
+        } else if self.disabled_by_seller {
+            "Disabled by Seller"
+        } else if self.selling_price > 0
+            && (self.dc_total() > 0 || (self.leadtime_days.unwrap_or(0) > 0 && self.leadtime_total() > 0))
+        {
+            "Buyable"
+        } else {
+            "Not Buyable"
+        }
+    }
+
+    fn leadtime_json(&self, config: &TakealotConfig) -> Vec<Value> {
+        config
+            .warehouses
+            .iter()
+            .map(|w| {
+                json!({
+                    "merchant_warehouse": {"warehouse_id": w.warehouse_id, "name": w.name},
+                    "quantity_available": self.leadtime_stock.get(&w.warehouse_id).copied().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// The offer as `GET /v2/offers` shows it (shape of `fixtures/takealot/v2_get_offers_response_schema.json`).
+    pub(super) fn to_json(&self, config: &TakealotConfig) -> Value {
+        let dcs: Vec<Value> = config
+            .dcs
+            .iter()
+            .map(|dc| {
+                json!({
+                    "warehouse": {"warehouse_id": dc.warehouse_id, "name": dc.name},
+                    "quantity_available": self.dc_stock.get(&dc.warehouse_id).copied().unwrap_or(0),
+                })
+            })
+            .collect();
+        let on_way: Vec<Value> = config
+            .dcs
+            .iter()
+            .map(|dc| json!({"warehouse": {"warehouse_id": dc.warehouse_id, "name": dc.name}, "quantity_available": 0}))
+            .collect();
+        let cover: Vec<Value> =
+            config.dcs.iter().map(|dc| json!({"warehouse_id": dc.warehouse_id, "stock_cover_days": 0})).collect();
+        let units: Vec<Value> =
+            config.dcs.iter().map(|dc| json!({"warehouse_id": dc.warehouse_id, "sales_units": 0})).collect();
+        json!({
+            "tsin_id": self.tsin_id,
+            "offer_id": self.offer_id,
+            "sku": self.sku,
+            "barcode": self.barcode,
+            "product_label_number": format!("PLN{}", self.offer_id),
+            "selling_price": self.selling_price,
+            "rrp": self.rrp,
+            "leadtime_days": self.leadtime_days,
+            "leadtime_stock": self.leadtime_json(config),
+            "status": self.status(),
+            "title": self.title,
+            "offer_url": format!("https://www.takealot.com/x/PLID{}", self.tsin_id),
+            "stock_cover": cover,
+            "sales_units": units,
+            "discount": if self.rrp > self.selling_price && self.rrp > 0 {
+                format!("{}%", (self.rrp - self.selling_price) * 100 / self.rrp)
+            } else {
+                "0%".to_owned()
+            },
+            "discount_shown": self.rrp > self.selling_price,
+            "storage_fee_eligible": false,
+            "date_created": self.date_created.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+            "stock_at_takealot_total": self.dc_total(),
+            "stock_at_takealot": dcs,
+            "stock_on_way": on_way,
+            "total_stock_on_way": 0,
+            "total_stock_cover": 0,
+            "catalogue_quality_score": 0,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Sale {
+    pub(super) order_id: u64,
+    pub(super) order_item_id: u64,
+    pub(super) order_date: Timestamp,
+    pub(super) sale_status: String,
+    pub(super) offer_id: u64,
+    pub(super) tsin: u64,
+    pub(super) sku: String,
+    pub(super) title: String,
+    pub(super) unit_price: i64,
+    pub(super) quantity: i64,
+    pub(super) dc: String,
+    pub(super) fulfilment: OrderFulfilment,
+    /// Where the units came from (warehouse or DC id, units), to restore on cancel.
+    pub(super) taken: Vec<(u64, i64)>,
+}
+
+impl Sale {
+    pub(super) fn to_json(&self) -> Value {
+        json!({
+            "order_item_id": self.order_item_id,
+            "order_id": self.order_id,
+            "order_date": self.order_date.strftime("%Y-%m-%d").to_string(),
+            "sale_status": self.sale_status,
+            "offer_id": self.offer_id,
+            "tsin": self.tsin,
+            "sku": self.sku,
+            "customer": "Sandbox, Shopper",
+            "product_title": self.title,
+            "takealot_url_mobi": format!("https://m.takealot.com/x/PLID{}", self.tsin),
+            "selling_price": self.unit_price * self.quantity,
+            "quantity": self.quantity,
+            "warehouse": self.dc,
+            "customer_warehouse": self.dc,
+            "promotion": "",
+            "shipment_id": Value::Null,
+            "shipment_state_id": Value::Null,
+            "po_number": Value::Null,
+            "shipment_name": Value::Null,
+            "takealot_url": format!("https://www.takealot.com/x/PLID{}", self.tsin),
+        })
+    }
+}
+
+/// One item's outcome in a batch.
+#[derive(Debug, Clone)]
+pub(super) struct BatchItem {
+    pub(super) body: Map<String, Value>,
+    pub(super) result: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Batch {
+    pub(super) batch_id: u64,
+    pub(super) done: bool,
+    pub(super) items: Vec<BatchItem>,
+    pub(super) partial: Option<PartialBatch>,
+}
+
+impl Batch {
+    pub(super) fn to_json(&self) -> Value {
+        let results: Vec<Value> =
+            if self.done { self.items.iter().filter_map(|item| item.result.clone()).collect() } else { Vec::new() };
+        json!({
+            "batch_id": self.batch_id,
+            "status": if self.done { "success" } else { "pending" },
+            "total": self.items.len(),
+            "results": results,
+        })
+    }
+}
+
+/// A Takealot validation error (`code` loosely follows the E-numbers in the platform notes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UpdateError {
+    pub(super) code: &'static str,
+    pub(super) message: String,
+}
+
+impl UpdateError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// What a placed order did, for the webhooks.
+#[derive(Debug)]
+pub(super) struct OrderEvents {
+    pub(super) order_id: u64,
+    pub(super) webhooks: Vec<(&'static str, Value)>,
+}
+
+/// How an offer is named in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Identifier {
+    OfferId(u64),
+    Sku(String),
+    Barcode(String),
+}
+
+impl Identifier {
+    /// `ID123`, `SKUABC`, `GTIN600…`, or bare digits (an offer id).
+    pub(super) fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(rest) = raw.strip_prefix("SKU") {
+            return Ok(Self::Sku(rest.to_owned()));
+        }
+        if let Some(rest) = raw.strip_prefix("GTIN") {
+            return Ok(Self::Barcode(rest.to_owned()));
+        }
+        let digits = raw.strip_prefix("ID").unwrap_or(raw);
+        digits.parse().map(Self::OfferId).map_err(|_| format!("invalid identifier {raw:?}: use ID…, SKU… or GTIN…"))
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub(super) offers: BTreeMap<u64, Offer>,
+    pub(super) sales: Vec<Sale>,
+    pub(super) batches: BTreeMap<u64, Batch>,
+    next_offer: u64,
+    next_order: u64,
+    next_batch: u64,
+}
+
+fn whole_price(value: Option<Decimal>) -> Result<i64, ControlError> {
+    let price = value.unwrap_or(Decimal::ZERO);
+    if !price.fract().is_zero() {
+        return Err(ControlError::Invalid(format!("Takealot prices are whole rand, got {price}")));
+    }
+    price.to_i64().filter(|p| *p >= 0).ok_or_else(|| ControlError::Invalid(format!("price {price} out of range")))
+}
+
+impl State {
+    pub(super) fn find(&self, ident: &Identifier) -> Option<u64> {
+        match ident {
+            Identifier::OfferId(id) => self.offers.contains_key(id).then_some(*id),
+            Identifier::Sku(sku) => self.offers.values().find(|o| &o.sku == sku).map(|o| o.offer_id),
+            Identifier::Barcode(code) => self.offers.values().find(|o| &o.barcode == code).map(|o| o.offer_id),
+        }
+    }
+
+    pub(super) fn offer_by_sku(&self, sku: &str) -> Option<&Offer> {
+        self.offers.values().find(|o| o.sku == sku)
+    }
+
+    pub(super) fn offer_by_sku_mut(&mut self, sku: &str) -> Option<&mut Offer> {
+        self.offers.values_mut().find(|o| o.sku == sku)
+    }
+
+    /// Seeds an offer; answers its ids and the "Offer Created" payload.
+    pub(super) fn seed(&mut self, config: &TakealotConfig, seed: &SeedProduct) -> Result<(Value, Value), ControlError> {
+        if seed.sku.is_empty() || seed.sku.len() > 255 {
+            return Err(ControlError::Invalid("SKU must be 1 to 255 characters".into()));
+        }
+        if self.offer_by_sku(&seed.sku).is_some() {
+            return Err(ControlError::Conflict(format!("an offer with SKU {} exists", seed.sku)));
+        }
+        if seed.quantity < 0 {
+            return Err(ControlError::Invalid("stock can't go below 0".into()));
+        }
+        let selling_price = whole_price(seed.price)?;
+        let rrp = seed.extra_i64("rrp").unwrap_or_default();
+        let warehouse = match seed.extra_i64("warehouse_id") {
+            Some(id) => u64::try_from(id).ok().filter(|id| config.warehouses.iter().any(|w| w.warehouse_id == *id)),
+            None => config.warehouses.first().map(|w| w.warehouse_id),
+        }
+        .ok_or_else(|| ControlError::Invalid("unknown merchant warehouse".into()))?;
+        self.next_offer += 1;
+        let offer_id = 100_000 + self.next_offer;
+        let tsin_id = 50_000_000 + self.next_offer;
+        let barcode = seed.extra_str("barcode").map_or_else(|| format!("600{:010}", offer_id), str::to_owned);
+        let leadtime_days = Some(seed.extra_i64("leadtime_days").unwrap_or(3)).filter(|d| *d > 0);
+        let mut leadtime_stock = BTreeMap::new();
+        for w in &config.warehouses {
+            leadtime_stock.insert(w.warehouse_id, 0);
+        }
+        if leadtime_days.is_some() {
+            leadtime_stock.insert(warehouse, seed.quantity);
+        }
+        let mut dc_stock = BTreeMap::new();
+        if let (Some(units), Some(dc)) = (seed.extra_i64("dc_stock"), config.dcs.first()) {
+            dc_stock.insert(dc.warehouse_id, units.max(0));
+        }
+        let offer = Offer {
+            offer_id,
+            tsin_id,
+            sku: seed.sku.clone(),
+            barcode,
+            title: seed.extra_str("title").map_or_else(|| format!("Sandbox product {}", seed.sku), str::to_owned),
+            selling_price,
+            rrp,
+            leadtime_days,
+            leadtime_stock,
+            dc_stock,
+            disabled_by_seller: false,
+            disabled_by_takealot: seed.extra.get("disabled_by_takealot").and_then(Value::as_bool).unwrap_or(false),
+            date_created: Timestamp::now(),
+        };
+        let created = json!({
+            "seller_id": config.seller_id,
+            "offer_id": offer.offer_id,
+            "merchant_sku": offer.sku,
+            "tsin_id": offer.tsin_id,
+            "gtin": offer.barcode,
+            "minimum_leadtime_days": offer.leadtime_days,
+            "maximum_leadtime_days": offer.leadtime_days,
+            "selling_price": offer.selling_price,
+            "rrp": offer.rrp,
+            "merchant_warehouse_stock": offer.leadtime_stock.iter()
+                .map(|(id, qty)| json!({"merchant_warehouse_id": id, "quantity": qty}))
+                .collect::<Vec<_>>(),
+            "batch_id": Value::Null,
+        });
+        let ids =
+            json!({"offer_id": offer.offer_id, "tsin_id": offer.tsin_id, "barcode": offer.barcode, "sku": offer.sku});
+        self.offers.insert(offer_id, offer);
+        Ok((ids, created))
+    }
+
+    /// Applies a PATCH body (or batch item) to `offer_id`; answers the changed fields (for "Offer Updated").
+    pub(super) fn update(
+        &mut self,
+        config: &TakealotConfig,
+        offer_id: u64,
+        body: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, UpdateError> {
+        let sku_taken =
+            |sku: &str, offers: &BTreeMap<u64, Offer>| offers.values().any(|o| o.sku == sku && o.offer_id != offer_id);
+        let new_sku_taken = body.get("sku").and_then(Value::as_str).is_some_and(|sku| sku_taken(sku, &self.offers));
+        let offer = self.offers.get(&offer_id).ok_or_else(|| UpdateError::new("E01", "Offer not found"))?;
+        if offer.disabled_by_takealot {
+            return Err(UpdateError::new("E11", "Offer is Disabled by Takealot and cannot be updated"));
+        }
+        let mut next = offer.clone();
+        let mut changed = Map::new();
+        let whole = |field: &str| -> Result<Option<i64>, UpdateError> {
+            match body.get(field) {
+                None => Ok(None),
+                Some(value) => match value.as_i64() {
+                    Some(n) if n >= 0 => Ok(Some(n)),
+                    _ => Err(UpdateError::new("E19", format!("{field} must be whole number"))),
+                },
+            }
+        };
+        if let Some(price) = whole("selling_price")? {
+            if price == 0 {
+                return Err(UpdateError::new("E19", "selling_price must be greater than 0"));
+            }
+            next.selling_price = price;
+            changed.insert("selling_price".into(), json!(price));
+        }
+        if let Some(rrp) = whole("rrp")? {
+            next.rrp = rrp;
+            changed.insert("rrp".into(), json!(rrp));
+        }
+        if next.rrp != 0 && next.rrp < next.selling_price {
+            return Err(UpdateError::new("E22", "rrp must be 0 or at least the selling price"));
+        }
+        let mut days_cleared = false;
+        if let Some(days) = body.get("leadtime_days") {
+            if days.is_null() {
+                next.leadtime_days = None;
+            } else {
+                match days.as_i64() {
+                    Some(d) if d >= 0 => next.leadtime_days = Some(d).filter(|d| *d > 0),
+                    _ => return Err(UpdateError::new("E16", "leadtime_days must be a whole number of days")),
+                }
+            }
+            days_cleared = next.leadtime_days.is_none();
+            changed.insert("leadtime_days".into(), days.clone());
+        }
+        if let Some(stock) = body.get("leadtime_stock") {
+            let items = stock.as_array().ok_or_else(|| UpdateError::new("E28", "leadtime_stock must be a list"))?;
+            for item in items {
+                let warehouse = item.get("merchant_warehouse_id").and_then(Value::as_u64);
+                let quantity = item.get("quantity").and_then(Value::as_i64);
+                let (Some(warehouse), Some(quantity)) = (warehouse, quantity) else {
+                    return Err(UpdateError::new(
+                        "E28",
+                        "leadtime_stock items need merchant_warehouse_id and a whole quantity",
+                    ));
+                };
+                if !config.warehouses.iter().any(|w| w.warehouse_id == warehouse) {
+                    return Err(UpdateError::new("E29", format!("unknown merchant warehouse {warehouse}")));
+                }
+                if quantity < 0 {
+                    return Err(UpdateError::new("E30", "Stock can't go below 0"));
+                }
+                if quantity > 0 && next.leadtime_days.is_none() {
+                    return Err(UpdateError::new("E18", "leadtime_days is required to set leadtime stock"));
+                }
+                next.leadtime_stock.insert(warehouse, quantity);
+            }
+            changed.insert("leadtime_stock".into(), stock.clone());
+        }
+        if days_cleared {
+            for quantity in next.leadtime_stock.values_mut() {
+                *quantity = 0;
+            }
+        }
+        if let Some(action) = body.get("status_action") {
+            match action.as_str() {
+                Some("Disable") => next.disabled_by_seller = true,
+                Some("Re-enable") => next.disabled_by_seller = false,
+                _ => return Err(UpdateError::new("E24", "status_action must be \"Disable\" or \"Re-enable\"")),
+            }
+            changed.insert("status_action".into(), action.clone());
+        }
+        if let Some(sku) = body.get("sku") {
+            let sku = sku.as_str().filter(|s| !s.is_empty() && s.len() <= 255);
+            let Some(sku) = sku else {
+                return Err(UpdateError::new("E27", "sku must be 1 to 255 characters"));
+            };
+            if new_sku_taken {
+                return Err(UpdateError::new("E26", format!("another offer has SKU {sku}")));
+            }
+            if sku != next.sku {
+                next.sku = sku.to_owned();
+                changed.insert("sku".into(), json!(sku));
+            }
+        }
+        self.offers.insert(offer_id, next);
+        Ok(changed)
+    }
+
+    pub(super) fn new_batch(&mut self, items: Vec<Map<String, Value>>, partial: Option<PartialBatch>) -> u64 {
+        self.next_batch += 1;
+        let batch_id = 7_000 + self.next_batch;
+        let items = items.into_iter().map(|body| BatchItem { body, result: None }).collect();
+        self.batches.insert(batch_id, Batch { batch_id, done: false, items, partial });
+        batch_id
+    }
+
+    /// Processes a pending batch; answers the "Offer Updated" payloads.
+    pub(super) fn process_batch(&mut self, config: &TakealotConfig, batch_id: u64) -> Vec<Value> {
+        let Some(mut batch) = self.batches.remove(&batch_id) else {
+            return Vec::new();
+        };
+        let mut updated = Vec::new();
+        let len = batch.items.len();
+        for (index, item) in batch.items.iter_mut().enumerate() {
+            let ident = if let Some(id) = item.body.get("offer_id").and_then(Value::as_u64) {
+                Some(Identifier::OfferId(id))
+            } else if let Some(code) = item.body.get("barcode").and_then(Value::as_str) {
+                Some(Identifier::Barcode(code.to_owned()))
+            } else {
+                item.body.get("sku").and_then(Value::as_str).map(|sku| Identifier::Sku(sku.to_owned()))
+            };
+            let found = ident.as_ref().and_then(|ident| self.find(ident));
+            let mut fields = item.body.clone();
+            // The identifying field is not an update (a `sku` identifies unless an id or barcode did).
+            fields.remove("offer_id");
+            fields.remove("barcode");
+            if !matches!(ident, Some(Identifier::OfferId(_)) | Some(Identifier::Barcode(_))) {
+                fields.remove("sku");
+            }
+            let outcome = match found {
+                None => Err(UpdateError::new("E01", "Offer not found")),
+                Some(_) if batch.partial.is_some_and(|p| p.fails(index, len)) => {
+                    Err(UpdateError::new("E99", "Temporary processing error, please retry"))
+                }
+                Some(offer_id) => self.update(config, offer_id, &fields).map(|changed| (offer_id, changed)),
+            };
+            let offer = found.and_then(|id| self.offers.get(&id));
+            item.result = Some(match outcome {
+                Ok((offer_id, changed)) => {
+                    if !changed.is_empty() {
+                        updated.push(json!({
+                            "seller_id": config.seller_id,
+                            "offer_id": offer_id,
+                            "values_changed": changed,
+                            "batch_id": batch_id,
+                        }));
+                    }
+                    json!({
+                        "index": index,
+                        "offer_id": offer_id,
+                        "sku": offer.map(|o| o.sku.clone()),
+                        "barcode": offer.map(|o| o.barcode.clone()),
+                        "status": "Success",
+                        "errors": [],
+                    })
+                }
+                Err(err) => json!({
+                    "index": index,
+                    "offer_id": found,
+                    "sku": offer.map(|o| o.sku.clone()).or_else(|| item.body.get("sku").and_then(Value::as_str).map(str::to_owned)),
+                    "barcode": offer.map(|o| o.barcode.clone()),
+                    "status": "Failed",
+                    "errors": [{"code": err.code, "message": err.message}],
+                }),
+            });
+        }
+        batch.done = true;
+        self.batches.insert(batch_id, batch);
+        updated
+    }
+
+    pub(super) fn place_order(
+        &mut self,
+        config: &TakealotConfig,
+        order: &PlaceOrder,
+    ) -> Result<OrderEvents, ControlError> {
+        if order.quantity < 1 {
+            return Err(ControlError::Invalid("quantity must be at least 1".into()));
+        }
+        let seq = self.next_order + 1;
+        let offer = self
+            .offers
+            .values_mut()
+            .find(|o| o.sku == order.sku)
+            .ok_or_else(|| ControlError::NotFound(format!("no offer with SKU {}", order.sku)))?;
+        if offer.status() != "Buyable" {
+            return Err(ControlError::Conflict(format!("offer {} is {}", offer.sku, offer.status())));
+        }
+        let pool = match order.fulfilment {
+            OrderFulfilment::Channel => &mut offer.dc_stock,
+            _ => &mut offer.leadtime_stock,
+        };
+        let available: i64 = pool.values().sum();
+        if available < order.quantity {
+            return Err(ControlError::Conflict(format!(
+                "only {available} units of {} available for this fulfilment",
+                order.sku
+            )));
+        }
+        let mut taken = Vec::new();
+        let mut wanted = order.quantity;
+        for (id, units) in pool.iter_mut() {
+            let take = wanted.min(*units);
+            if take > 0 {
+                *units -= take;
+                wanted -= take;
+                taken.push((*id, take));
+            }
+        }
+        let dc = match order.fulfilment {
+            OrderFulfilment::Channel => {
+                taken.first().and_then(|(id, _)| config.dcs.iter().find(|dc| dc.warehouse_id == *id))
+            }
+            _ => config.dcs.first(),
+        }
+        .map_or_else(|| "CPT".to_owned(), |dc| dc.name.clone());
+        let order_id = 90_000_000 + seq;
+        let sale = Sale {
+            order_id,
+            order_item_id: 500_000_000 + seq,
+            order_date: Timestamp::now(),
+            sale_status: match order.fulfilment {
+                OrderFulfilment::Channel => "Preparing for Customer".into(),
+                _ => "New Lead Time Order".into(),
+            },
+            offer_id: offer.offer_id,
+            tsin: offer.tsin_id,
+            sku: offer.sku.clone(),
+            title: offer.title.clone(),
+            unit_price: offer.selling_price,
+            quantity: order.quantity,
+            dc,
+            fulfilment: order.fulfilment,
+            taken,
+        };
+        let webhooks = match order.fulfilment {
+            OrderFulfilment::Channel => vec![("Sale Status Changed", sale_status_changed(&sale))],
+            _ => vec![(
+                "New Leadtime Order",
+                json!({
+                    "order_id": sale.order_id,
+                    "order_item_id": sale.order_item_id,
+                    "offer": {
+                        "offer_id": offer.offer_id,
+                        "sku": offer.sku,
+                        "barcode": offer.barcode,
+                        "leadtime_stock": offer.leadtime_json(config),
+                    },
+                    "warehouse": sale.dc,
+                    "total_selling_price": sale.unit_price * sale.quantity,
+                    "quantity": sale.quantity,
+                    "event_date": sale.order_date.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    "facility": {"code": sale.dc, "address": "Sandbox facility"},
+                }),
+            )],
+        };
+        self.next_order = seq;
+        self.sales.push(sale);
+        Ok(OrderEvents { order_id, webhooks })
+    }
+
+    pub(super) fn cancel_order(&mut self, _config: &TakealotConfig, order_id: u64) -> Result<Vec<Value>, ControlError> {
+        let mut events = Vec::new();
+        let mut found = false;
+        for sale in self.sales.iter_mut().filter(|sale| sale.order_id == order_id) {
+            found = true;
+            if sale.sale_status.starts_with("Cancelled") {
+                return Err(ControlError::Conflict(format!("order {order_id} is already cancelled")));
+            }
+            sale.sale_status = "Cancelled by Customer".into();
+            if let Some(offer) = self.offers.get_mut(&sale.offer_id) {
+                let pool = match sale.fulfilment {
+                    OrderFulfilment::Channel => &mut offer.dc_stock,
+                    _ => &mut offer.leadtime_stock,
+                };
+                for (id, units) in &sale.taken {
+                    *pool.entry(*id).or_insert(0) += units;
+                }
+            }
+            events.push(sale_status_changed(sale));
+        }
+        if found { Ok(events) } else { Err(ControlError::NotFound(format!("no order {order_id}"))) }
+    }
+}
+
+fn sale_status_changed(sale: &Sale) -> Value {
+    json!({"sale": sale.to_json(), "event_timestamp_utc": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()})
+}
