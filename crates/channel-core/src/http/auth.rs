@@ -116,7 +116,7 @@ impl fmt::Debug for Auth {
 /// impl AuthProvider for StaticToken {
 ///     async fn credentials(&self) -> channel_core::Result<Credentials> {
 ///         Ok(Credentials::new().header(
-///             http::HeaderName::from_static("x-amz-access-token"),
+///             channel_core::http::HeaderName::from_static("x-amz-access-token"),
 ///             SecretString::from("Atza|…"),
 ///         ))
 ///     }

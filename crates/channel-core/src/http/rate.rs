@@ -205,22 +205,22 @@ impl Bucket {
         s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
     }
 
-    /// How long to wait before a request may go, or `None` if it may go now (a token has been taken).
-    fn try_acquire(&self, now: Instant) -> Option<Duration> {
-        let (paused, limiter) = {
-            let s = lock(&self.state);
-            (s.paused_until, s.limiter.clone())
-        };
-        if let Some(until) = paused
-            && until > now
-        {
-            return Some(until - now);
-        }
-        let limiter = limiter?;
-        match limiter.check() {
-            Ok(()) => None,
-            Err(not_until) => Some(not_until.wait_time_from(limiter.clock().now())),
-        }
+    fn snapshot(&self) -> (Option<Instant>, Option<Arc<DefaultDirectRateLimiter>>) {
+        let s = lock(&self.state);
+        (s.paused_until, s.limiter.clone())
+    }
+}
+
+/// How long until `until`, if it is still ahead.
+fn remaining(until: Option<Instant>, now: Instant) -> Option<Duration> {
+    until.filter(|u| *u > now).map(|u| u - now)
+}
+
+/// Take a token from `limiter`, or say how long until one is available.
+fn take(limiter: &DefaultDirectRateLimiter) -> Option<Duration> {
+    match limiter.check() {
+        Ok(()) => None,
+        Err(not_until) => Some(not_until.wait_time_from(limiter.clock().now())),
     }
 }
 
@@ -248,31 +248,40 @@ impl Limits {
         Arc::clone(lock(&self.operations).entry(op.to_owned()).or_default())
     }
 
-    /// Wait until a request for `op` may go: past every pause, then a token from the operation's bucket if
-    /// it has one, else from the connection's.
+    /// Wait until a request for `op` may go: past every pause that applies, then (if `limited`) a token
+    /// from the operation's bucket if it has a limit of its own, else from the connection's.
     pub(crate) async fn acquire(&self, op: Option<&str>, limited: bool) {
-        let bucket = op.and_then(|o| self.operation(o));
+        let own = op.and_then(|o| self.operation(o));
         loop {
-            let now = Instant::now();
-            let global = *lock(&self.paused_until);
-            if let Some(until) = global
-                && until > now
-            {
-                tokio::time::sleep_until(until).await;
-                continue;
-            }
-            let wait = if !limited {
-                None
-            } else {
-                match &bucket {
-                    Some(b) => b.try_acquire(now),
-                    None => self.connection.try_acquire(now),
-                }
-            };
-            match wait {
+            match self.try_acquire(own.as_deref(), limited, Instant::now()) {
                 None => return,
-                Some(d) => tokio::time::sleep(d).await,
+                Some(wait) => tokio::time::sleep(wait).await,
             }
+        }
+    }
+
+    /// `None` when a request may go now (a token has been taken), else how long to wait before asking again.
+    fn try_acquire(&self, own: Option<&Bucket>, limited: bool, now: Instant) -> Option<Duration> {
+        if let Some(wait) = remaining(*lock(&self.paused_until), now) {
+            return Some(wait);
+        }
+        if let Some(bucket) = own {
+            let (paused, limiter) = bucket.snapshot();
+            if let Some(wait) = remaining(paused, now) {
+                return Some(wait);
+            }
+            if let Some(limiter) = limiter {
+                return if limited { take(&limiter) } else { None };
+            }
+        }
+        // No limit of its own: the request shares the connection's bucket and its pauses.
+        let (paused, limiter) = self.connection.snapshot();
+        if let Some(wait) = remaining(paused, now) {
+            return Some(wait);
+        }
+        match limiter {
+            Some(limiter) if limited => take(&limiter),
+            _ => None,
         }
     }
 
@@ -302,10 +311,7 @@ impl Limits {
 
     /// The limit in force for `op` (or the connection).
     pub(crate) fn get(&self, op: Option<&str>) -> Option<RateLimit> {
-        match op.and_then(|o| self.operation(o)) {
-            Some(b) => b.limit(),
-            None => self.connection.limit(),
-        }
+        op.and_then(|o| self.operation(o)).and_then(|b| b.limit()).or_else(|| self.connection.limit())
     }
 
     /// Re-tune from a response's headers: a new rate from `x-amzn-RateLimit-Limit` (keeping the burst),
@@ -397,13 +403,29 @@ mod tests {
 
     #[test]
     fn burst_then_wait() {
-        let b = Bucket::new(Some(RateLimit::per_minute(NonZeroU32::new(2).unwrap())));
+        let limits = Limits::new(Some(RateLimit::per_minute(NonZeroU32::new(2).unwrap())), &[]);
         let now = Instant::now();
-        assert_eq!(b.try_acquire(now), None);
-        assert_eq!(b.try_acquire(now), None);
-        let wait = b.try_acquire(now).unwrap();
+        assert_eq!(limits.try_acquire(None, true, now), None);
+        assert_eq!(limits.try_acquire(None, true, now), None);
+        let wait = limits.try_acquire(None, true, now).unwrap();
         assert!(wait > Duration::from_secs(20) && wait <= Duration::from_secs(30), "{wait:?}");
-        b.pause_until(now + Duration::from_secs(90));
-        assert_eq!(b.try_acquire(now), Some(Duration::from_secs(90)));
+        // Unlimited requests skip the tokens but not the pauses.
+        assert_eq!(limits.try_acquire(None, false, now), None);
+        limits.connection.pause_until(now + Duration::from_secs(90));
+        assert_eq!(limits.try_acquire(None, false, now), Some(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn a_paused_operation_without_a_limit_still_shares_the_connection_bucket() {
+        let limits = Limits::new(Some(RateLimit::per_minute(NonZeroU32::new(1).unwrap())), &[]);
+        limits.pause(Some("getOffers"), Duration::from_millis(1));
+        let own = limits.operation("getOffers").unwrap();
+        let later = Instant::now() + Duration::from_millis(5);
+        assert_eq!(limits.try_acquire(Some(&own), true, later), None);
+        assert!(limits.try_acquire(Some(&own), true, later).is_some(), "the connection's token was spent");
+        assert!(limits.try_acquire(None, true, later).is_some());
+        // A pause on the operation holds it back whatever the tokens say.
+        limits.pause(Some("getOffers"), Duration::from_secs(60));
+        assert!(limits.try_acquire(Some(&own), true, Instant::now()).unwrap() > Duration::from_secs(50));
     }
 }

@@ -1,0 +1,556 @@
+#![cfg(feature = "http")]
+//! The shared transport against `wiremock`: retries, Retry-After, idempotency, rate limits, error kinds
+//! and redaction.
+//!
+//! Waits are asserted as lower bounds with real time (Retry-After of 1 s, pauses under a second): tokio's
+//! paused clock would also fire the request timeouts while the real sockets are busy, so it cannot be used
+//! here. Run with `cargo test -p channel-core --features http --test transport`.
+
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use channel_core::ErrorKind;
+use channel_core::http::{
+    Auth, AuthProvider, Credentials, HeaderName, HttpClient, HttpClientBuilder, Method, RateLimit, RetryPolicy,
+};
+use channel_core::secrecy::SecretString;
+use serde_json::json;
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+/// Fast, deterministic backoff so retry tests spend their time only where they assert a wait.
+fn fast_retry(attempts: u32) -> RetryPolicy {
+    RetryPolicy::default()
+        .with_max_attempts(attempts)
+        .with_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .with_jitter(false)
+}
+
+fn builder(server: &MockServer) -> HttpClientBuilder {
+    HttpClient::builder().name("test").base_url(format!("{}/v2", server.uri())).retry(fast_retry(4))
+}
+
+async fn requests(server: &MockServer) -> Vec<Request> {
+    server.received_requests().await.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_429_then_200_waits_the_retry_after() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/offers"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/offers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"offers": [1, 2]})))
+        .mount(&server)
+        .await;
+    let client = builder(&server).build().unwrap();
+
+    let started = Instant::now();
+    let response = client.get("/offers").send_json::<serde_json::Value>().await.unwrap();
+    let waited = started.elapsed();
+
+    assert_eq!(response.body()["offers"], json!([1, 2]));
+    assert_eq!(response.attempts(), 2);
+    assert_eq!(requests(&server).await.len(), 2);
+    // The backoff alone is 5 ms: only honouring Retry-After makes this a second.
+    assert!(waited >= Duration::from_secs(1), "retried after {waited:?}, before the Retry-After of 1 s");
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_cap_is_returned_not_waited() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
+        .mount(&server)
+        .await;
+    let client = builder(&server).retry(fast_retry(4).with_max_retry_after(Duration::from_secs(5))).build().unwrap();
+
+    let err = client.get("/offers").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(requests(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_429_holds_back_the_next_request_too() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v2/limited"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/v2/other")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    let client = builder(&server).build().unwrap();
+
+    // This request gives up at once, but the platform's wait applies to the whole connection's bucket.
+    let err = client.get("/limited").max_attempts(1).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    let started = Instant::now();
+    client.get("/other").send().await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(800), "sent after {waited:?}, inside the platform's Retry-After");
+}
+
+#[tokio::test]
+async fn repeated_500s_give_up_after_the_configured_attempts() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(500).set_body_string("boom")).mount(&server).await;
+    let client = builder(&server).retry(fast_retry(3)).build().unwrap();
+
+    let err = client.get("/orders").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert!(err.is_retryable());
+    assert_eq!(err.status(), Some(500));
+    assert!(err.message().contains("GET") && err.message().contains("/v2/orders"), "{err}");
+    assert!(err.message().contains("boom"), "the platform's body is kept: {err}");
+    assert_eq!(requests(&server).await.len(), 3);
+
+    // A per-request override wins over the client's policy.
+    server.reset().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
+    let err = client.get("/orders").max_attempts(2).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert_eq!(requests(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_non_idempotent_post_is_not_retried_after_a_timeout() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/offers/batch"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .mount(&server)
+        .await;
+    let client = builder(&server).timeout(Duration::from_millis(200)).build().unwrap();
+
+    let err = client.post("/offers/batch").json(&json!({"offers": []})).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert!(err.message().contains("timed out"), "{err}");
+    assert!(std::error::Error::source(&err).is_some(), "the reqwest error is kept as the source");
+    assert_eq!(requests(&server).await.len(), 1, "the platform may have applied the POST: it must not be sent twice");
+
+    // Nor after a 5xx: the platform may have applied it before failing.
+    server.reset().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(502)).mount(&server).await;
+    let err = client.post("/offers/batch").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert_eq!(requests(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_429_is_retried_even_for_a_post() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(201)).mount(&server).await;
+    let client = builder(&server).build().unwrap();
+    let response = client.post("/feeds").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(requests(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn idempotent_writes_are_retried() {
+    let server = MockServer::start().await;
+    // PATCH marked idempotent: 503 then 200.
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    // PUT (idempotent by default): 502 then 200.
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    // POST with an idempotency key: times out once, then 200.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    let client = builder(&server).timeout(Duration::from_millis(200)).build().unwrap();
+
+    let patched = client.patch("/listings/1").json(&json!({"quantity": 3})).idempotent(true).send().await.unwrap();
+    assert_eq!(patched.attempts(), 2);
+    let put = client.put("/stock/1").json(&json!({"quantity": 3})).send().await.unwrap();
+    assert_eq!(put.attempts(), 2);
+    let posted = client.post("/orders/9/fulfil").idempotency_key("fulfil-9-1").send().await.unwrap();
+    assert_eq!(posted.attempts(), 2);
+
+    let all = requests(&server).await;
+    let count = |m: &str| all.iter().filter(|r| r.method.as_str() == m).count();
+    assert_eq!((count("PATCH"), count("PUT"), count("POST")), (2, 2, 2));
+    // Retries resend the same body and the same idempotency key.
+    let patches: Vec<_> = all.iter().filter(|r| r.method.as_str() == "PATCH").map(|r| r.body.clone()).collect();
+    assert_eq!(patches[0], patches[1]);
+    assert_eq!(patches[0], br#"{"quantity":3}"#);
+    for r in all.iter().filter(|r| r.method.as_str() == "POST") {
+        assert_eq!(r.headers.get("idempotency-key").unwrap(), "fulfil-9-1");
+    }
+}
+
+#[derive(Debug, Default)]
+struct RotatingToken {
+    issued: AtomicU32,
+    invalidated: AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl AuthProvider for RotatingToken {
+    async fn credentials(&self) -> channel_core::Result<Credentials> {
+        let n = self.issued.load(Ordering::SeqCst) + 1;
+        Ok(Credentials::new()
+            .header(HeaderName::from_static("x-amz-access-token"), SecretString::from(format!("Atza|token-{n}"))))
+    }
+
+    fn invalidate(&self) {
+        self.invalidated.fetch_add(1, Ordering::SeqCst);
+        self.issued.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_401_is_an_auth_error_not_retried_and_the_token_is_refreshed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(header("x-amz-access-token", "Atza|token-1"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"errors": [{"code": "Unauthorized"}]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(header("x-amz-access-token", "Atza|token-2"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let provider = Arc::new(RotatingToken::default());
+    let client = builder(&server).auth(Auth::provider(Arc::clone(&provider) as Arc<dyn AuthProvider>)).build().unwrap();
+
+    let err = client.get("/orders/v0/orders").operation("getOrders").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert!(!err.is_retryable());
+    assert_eq!(err.status(), Some(401));
+    assert_eq!(requests(&server).await.len(), 1);
+    assert_eq!(provider.invalidated.load(Ordering::SeqCst), 1);
+    assert!(!format!("{err} {err:?}").contains("token-1"));
+
+    // The next request asks the provider again and gets the fresh token.
+    let ok = client.get("/orders/v0/orders").send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn statuses_map_to_error_kinds() {
+    let server = MockServer::start().await;
+    for (status, p) in [(403, "/v2/s403"), (404, "/v2/s404"), (409, "/v2/s409"), (400, "/v2/s400"), (422, "/v2/s422")] {
+        Mock::given(path(p)).respond_with(ResponseTemplate::new(status)).mount(&server).await;
+    }
+    Mock::given(path("/v2/notjson"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>"))
+        .mount(&server)
+        .await;
+    let client = builder(&server).build().unwrap();
+    for (p, kind) in [
+        ("/s403", ErrorKind::Auth),
+        ("/s404", ErrorKind::NotFound),
+        ("/s409", ErrorKind::Conflict),
+        ("/s400", ErrorKind::Validation),
+        ("/s422", ErrorKind::Validation),
+    ] {
+        let err = client.get(p).send().await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{p}: {err}");
+        assert!(!err.is_retryable());
+    }
+    // None of those is retried.
+    assert_eq!(requests(&server).await.len(), 5);
+
+    let err = client.get("/notjson").send_json::<serde_json::Value>().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(std::error::Error::source(&err).is_some());
+
+    // An accepted status is a response, not an error.
+    let absent = client.get("/s404").accept_status(channel_core::http::StatusCode::NOT_FOUND).send().await.unwrap();
+    assert_eq!(absent.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn a_connection_error_is_transient() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = HttpClient::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .auth(Auth::query([("consumer_secret", SecretString::from("cs_conn_secret"))]))
+        .retry(fast_retry(2))
+        .build()
+        .unwrap();
+    let err = client.post("/orders").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert!(err.message().contains("could not connect"), "{err}");
+    assert!(!format!("{err} {err:?}").contains("cs_conn_secret"), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_rate_limiter_enforces_the_configured_rate() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    // Two requests a minute, burst two: the third must wait about half a minute.
+    let client = builder(&server)
+        .rate_limit(RateLimit::per_minute(NonZeroU32::new(2).unwrap()))
+        .operation_rate_limit("getOrders", RateLimit::per_minute(NonZeroU32::new(1).unwrap()))
+        .build()
+        .unwrap();
+
+    client.get("/a").send().await.unwrap();
+    client.get("/b").send().await.unwrap();
+    let third = tokio::time::timeout(Duration::from_millis(300), client.get("/c").send()).await;
+    assert!(third.is_err(), "the third request went out without waiting for a token");
+    assert_eq!(requests(&server).await.len(), 2);
+
+    // An operation with its own bucket is limited separately.
+    client.get("/orders").operation("getOrders").send().await.unwrap();
+    let again =
+        tokio::time::timeout(Duration::from_millis(300), client.get("/orders").operation("getOrders").send()).await;
+    assert!(again.is_err(), "getOrders allows one request a minute");
+    assert_eq!(requests(&server).await.len(), 3);
+
+    // Clones share the buckets.
+    let clone = client.clone();
+    let cloned = tokio::time::timeout(Duration::from_millis(300), clone.get("/d").send()).await;
+    assert!(cloned.is_err());
+
+    // Lifting the limit lets requests through at once.
+    client.set_rate_limit(None);
+    tokio::time::timeout(Duration::from_secs(5), client.get("/e").send()).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn headers_retune_the_limiter() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v2/orders"))
+        .respond_with(ResponseTemplate::new(200).insert_header("x-amzn-RateLimit-Limit", "0.0167"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/v2/offers"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-RateLimit-Limit", "100")
+                .insert_header("x-RateLimit-Remaining", "0")
+                .insert_header("x-RateLimit-Reset", "1"),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/v2/offers")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    let client = builder(&server)
+        .operation_rate_limit("getOrders", RateLimit::per_second(NonZeroU32::new(20).unwrap()))
+        .build()
+        .unwrap();
+
+    // Amazon: the applied rate replaces the configured one; the burst is kept.
+    client.get("/orders").operation("getOrders").send().await.unwrap();
+    let tuned = client.rate_limit(Some("getOrders")).unwrap();
+    assert!((tuned.requests_per_second() - 0.0167).abs() < 1e-6, "{tuned:?}");
+    assert_eq!(tuned.burst().get(), 20);
+
+    // Takealot: no requests left in the window → wait for the reset before the next request.
+    let first = client.get("/offers").send().await.unwrap();
+    assert_eq!(first.rate_limit_headers().remaining, Some(0));
+    let started = Instant::now();
+    client.get("/offers").send().await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(800), "sent after {waited:?}, before the window reset");
+}
+
+#[tokio::test]
+async fn an_adapter_can_pause_the_connection() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/graphql.json"))
+        .and(body_json(json!({"query": "{ shop { name } }"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"shop": {"name": "x"}}})))
+        .mount(&server)
+        .await;
+    let client = builder(&server).build().unwrap();
+    // As a Shopify adapter would after reading throttleStatus from a body.
+    client.pause_for(Duration::from_millis(700));
+    let started = Instant::now();
+    client.post("/graphql.json").json(&json!({"query": "{ shop { name } }"})).send().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(700), "sent during the pause");
+
+    client.pause_operation_for("other", Duration::from_secs(60));
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        client.post("/graphql.json").json(&json!({"query": "{ shop { name } }"})).send(),
+    )
+    .await
+    .expect("a pause on another operation does not hold this one")
+    .unwrap();
+}
+
+#[tokio::test]
+async fn credentials_never_leave_the_origin() {
+    let api = MockServer::start().await;
+    let bucket = MockServer::start().await;
+    Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200)).mount(&bucket).await;
+    let client = builder(&api)
+        .auth(Auth::header(HeaderName::from_static("x-shopify-access-token"), SecretString::from("shpat_secret")))
+        .build()
+        .unwrap();
+    let url = format!("{}/feeds/doc-1?X-Amz-Signature=sig", bucket.uri());
+    client.put(&url).body(b"{}".to_vec(), "application/json; charset=UTF-8").without_rate_limit().send().await.unwrap();
+    let seen = requests(&bucket).await;
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].headers.get("x-shopify-access-token").is_none());
+    assert_eq!(seen[0].headers.get("content-type").unwrap(), "application/json; charset=UTF-8");
+}
+
+/// A `tracing` writer that appends to a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_secret_in_errors_debug_or_logs() {
+    const API_KEY: &str = "takealot-key-8c1f";
+    const CONSUMER_KEY: &str = "ck_4f9e2b7a";
+    const CONSUMER_SECRET: &str = "cs_77d01c9e";
+    const SESSION: &str = "sess-5e1b";
+    let secrets = [API_KEY, CONSUMER_KEY, CONSUMER_SECRET, SESSION];
+
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start().await;
+    // Only a request that really carries every credential gets the 401 (anything else is a 404), and the
+    // body echoes them back, as some platforms do.
+    Mock::given(method("GET"))
+        .and(path("/v2/offers"))
+        .and(header("authorization", format!("Key {API_KEY}").as_str()))
+        .and(header("cookie", SESSION))
+        .and(query_param("consumer_key", CONSUMER_KEY))
+        .and(query_param("consumer_secret", CONSUMER_SECRET))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("set-cookie", format!("session={SESSION}").as_str())
+                .set_body_string(format!(
+                    "invalid credentials Key {API_KEY} for consumer_key={CONSUMER_KEY}&consumer_secret={CONSUMER_SECRET}"
+                )),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/ok"))
+        .respond_with(ResponseTemplate::new(200).insert_header("set-cookie", format!("session={SESSION}").as_str()))
+        .mount(&server)
+        .await;
+    let client = builder(&server)
+        .auth(Auth::authorization("Key", &SecretString::from(API_KEY)))
+        .auth(Auth::query([
+            ("consumer_key", SecretString::from(CONSUMER_KEY)),
+            ("consumer_secret", SecretString::from(CONSUMER_SECRET)),
+        ]))
+        .build()
+        .unwrap();
+
+    let request = client.get("/offers").query("page_number", "2").secret_header("cookie", &SecretString::from(SESSION));
+    let request_debug = format!("{request:?}");
+    let err = request.send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "the credentials were not all sent: {err}");
+    let ok = client.get("/ok").send().await.unwrap();
+
+    let shown = [
+        ("error Display", err.to_string()),
+        ("error Debug", format!("{err:?}")),
+        ("client Debug", format!("{client:?}")),
+        ("request Debug", request_debug),
+        ("response Debug", format!("{ok:?}")),
+        ("logs", String::from_utf8(logs.0.lock().unwrap().clone()).unwrap()),
+    ];
+    for (what, text) in &shown {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{what} leaks {secret}:\n{text}");
+        }
+    }
+    // …while still saying what happened.
+    assert!(err.message().contains("GET") && err.message().contains("/v2/offers"), "{err}");
+    assert!(err.message().contains("page_number=2"), "{err}");
+    assert!(err.message().contains("consumer_secret=******"), "{err}");
+    assert!(err.message().contains("invalid credentials"), "{err}");
+    let logs = &shown[5].1;
+    assert!(logs.contains("/v2/offers") && logs.contains("401"), "nothing useful was logged:\n{logs}");
+}
+
+#[tokio::test]
+async fn responses_expose_headers_and_pagination_links() {
+    let server = MockServer::start().await;
+    let next = format!("{}/v2/products?page=3", server.uri());
+    Mock::given(path("/v2/products"))
+        .and(query_param("page", "2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-WP-TotalPages", "7")
+                .insert_header("Link", format!("<{next}>; rel=\"next\"").as_str())
+                .set_body_json(json!([{"id": 1}])),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/v2/products"))
+        .and(query_param("page", "3"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let client = builder(&server).build().unwrap();
+
+    let page = client.request(Method::GET, "/products").query("page", "2").send().await.unwrap();
+    assert_eq!(page.header("x-wp-totalpages"), Some("7"));
+    assert_eq!(page.json::<serde_json::Value>().unwrap(), json!([{"id": 1}]));
+    let link = page.link("next").unwrap().to_owned();
+    assert_eq!(link, next);
+    // An absolute link on the same origin is followed as is.
+    let last = client.get(&link).send_json::<Vec<serde_json::Value>>().await.unwrap();
+    assert!(last.body().is_empty());
+}
