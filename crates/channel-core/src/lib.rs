@@ -40,3 +40,4 @@ pub use reconcile::{
     Diagnostic, DiagnosticKind, InputError, PendingSale, Plan, PlanInput, Reconciler, SourceOfTruth, StoreInput,
     StoreRules, SyncMode, Update, UpdateError,
 };
+pub use pricing::{ChannelPricing, PriceBasis, PriceList};

@@ -748,6 +748,17 @@ mod tests {
     }
 
     #[test]
+    fn futures_are_send() {
+        // Adapters await these inside `#[async_trait]` methods, which require `Send` futures.
+        fn is_send<T: Send>(_: T) {}
+        let c = client("https://api.example.com");
+        is_send(c.get("/a").send());
+        is_send(c.post("/a").json(&serde_json::json!({})).send_json::<serde_json::Value>());
+        fn is_shared<T: Send + Sync + Clone + 'static>(_: &T) {}
+        is_shared(&c);
+    }
+
+    #[test]
     fn link_header() {
         let v = r#"<https://shop.example/wp-json/wc/v3/products?page=1>; rel="prev", <https://shop.example/wp-json/wc/v3/products?page=3>; rel="next""#;
         assert_eq!(find_link(v, "next"), Some("https://shop.example/wp-json/wc/v3/products?page=3"));
