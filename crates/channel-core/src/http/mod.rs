@@ -474,6 +474,26 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
+/// `segment` percent-encoded as one path segment, for SKUs and ids inside a path: everything but
+/// RFC 3986 unreserved characters is encoded, `/` included.
+///
+/// ```
+/// use channel_core::http::encode_path_segment;
+/// assert_eq!(encode_path_segment("TS-001/Blue L"), "TS-001%2FBlue%20L");
+/// assert_eq!(encode_path_segment("ä"), "%C3%A4");
+/// ```
+pub fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A burst of `n` (helper for literals in adapters: `burst(20)`); `n = 0` is taken as 1.
 pub fn burst(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)

@@ -708,6 +708,9 @@ mod tests {
         assert_eq!(j("offers?page=2").unwrap(), "https://api.example.com/v2/offers?page=2");
         assert_eq!(j("https://cdn.example.net/x").unwrap(), "https://cdn.example.net/x");
         assert!(j("https://u:p@cdn.example.net/x").is_err());
+        let sku = super::super::encode_path_segment("A/B 1?#%");
+        assert_eq!(j(&format!("/listings/{sku}")).unwrap(), "https://api.example.com/v2/listings/A%2FB%201%3F%23%25");
+
         let c = client("https://shop.example/wp-json/wc/v3?lang=en");
         assert_eq!(
             join(&c.inner.base_url, "products?page=2", &r).unwrap().to_string(),
