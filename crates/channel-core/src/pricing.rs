@@ -43,8 +43,10 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::listing::Listing;
 use crate::money::{Currency, Money, VatRate, WholeUnitRounding};
 use crate::sku::Sku;
+use crate::update::PriceUpdate;
 
 /// Whether an amount includes VAT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,6 +151,18 @@ impl PriceList {
     /// Every price on the list as `channel` wants it, in SKU order (amounts that overflow are skipped).
     pub fn prices_for<'a>(&'a self, channel: &'a ChannelPricing) -> impl Iterator<Item = (&'a Sku, Money)> + 'a {
         self.prices.iter().filter_map(move |(sku, amount)| Some((sku, self.convert(*amount, channel)?)))
+    }
+
+    /// The price update `listing` needs to show this list's price on `channel`: `None` when the listing
+    /// has no canonical SKU yet, the list has no price for it, or the listing already shows that price.
+    pub fn update_for(&self, listing: &Listing, channel: &ChannelPricing) -> Option<PriceUpdate> {
+        let price = self.price_for(listing.sku.as_ref()?, channel)?;
+        if listing.price.is_some_and(|shown| shown.currency == price.currency && shown.amount == price.amount) {
+            return None;
+        }
+        let mut update = PriceUpdate::new(listing.id.clone(), listing.channel_sku.clone(), price);
+        update.ids = listing.ids.clone();
+        Some(update)
     }
 
     /// Convert one amount on this list's basis to `channel`'s price (the rule [`PriceList::price_for`] uses).
@@ -268,6 +282,27 @@ mod tests {
         let net = list(PriceBasis::Net, &[]);
         assert_eq!(net.convert(Decimal::MAX, &ChannelPricing::gross()), None);
         assert!(net.convert(Decimal::MAX, &ChannelPricing::net()).is_some());
+    }
+
+    #[test]
+    fn updates_only_listings_whose_price_differs() {
+        let l = list(PriceBasis::Net, &[("TS-001", "86.52")]);
+        let takealot = ChannelPricing::gross().whole_units(WholeUnitRounding::HalfUp);
+        let mut listing = Listing::new("offer-1", "TS-001", 3).with_id("tsin", "777");
+        listing.sku = None;
+        assert_eq!(l.update_for(&listing, &takealot), None, "no canonical SKU yet");
+        listing.sku = Some(sku("TS-001"));
+        let update = l.update_for(&listing, &takealot).unwrap();
+        assert_eq!(update.price, Money::new(dec("100"), Currency::ZAR));
+        assert_eq!(update.channel_sku, "TS-001");
+        assert_eq!(update.ids, listing.ids);
+        // Already showing R 100 (written as 100.00): nothing to do.
+        listing.price = Some(Money::new(dec("100.00"), Currency::ZAR));
+        assert_eq!(l.update_for(&listing, &takealot), None);
+        listing.price = Some(Money::new(dec("99"), Currency::ZAR));
+        assert!(l.update_for(&listing, &takealot).is_some());
+        listing.sku = Some(sku("OTHER"));
+        assert_eq!(l.update_for(&listing, &takealot), None, "no price on the list");
     }
 
     #[test]
