@@ -346,6 +346,22 @@ async fn the_rate_limiter_enforces_the_configured_rate() {
 }
 
 #[tokio::test]
+async fn the_rate_limiter_spaces_requests_at_the_sustained_rate() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    // One request per 100 ms, no burst: five requests span at least four periods.
+    let client = builder(&server).rate_limit(RateLimit::every(Duration::from_millis(100)).unwrap()).build().unwrap();
+    let started = Instant::now();
+    for _ in 0..5 {
+        client.get("/a").send().await.unwrap();
+    }
+    let took = started.elapsed();
+    // A few ms of slack: governor's clock (quanta) and std's are calibrated separately.
+    assert!(took >= Duration::from_millis(390), "five requests in {took:?} at one per 100 ms");
+    assert_eq!(requests(&server).await.len(), 5);
+}
+
+#[tokio::test]
 async fn headers_retune_the_limiter() {
     let server = MockServer::start().await;
     Mock::given(path("/v2/orders"))
