@@ -1,0 +1,295 @@
+//! The adapter's configuration.
+
+use std::fmt;
+use std::time::Duration;
+
+use channel_core::WholeUnitRounding;
+use channel_core::secrecy::SecretString;
+use serde::Deserialize;
+
+/// The live Seller API.
+pub const DEFAULT_BASE_URL: &str = "https://seller-api.takealot.com";
+
+/// How `X-Takealot-Signature` is computed. Public sources disagree (see the crate README); the default is
+/// the scheme the consolidated Seller API documentation describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SignatureScheme {
+    /// Lower-case hex of HMAC-SHA256(secret, raw body) — the documented form (the default).
+    #[default]
+    HexBody,
+    /// Base64 of the lower-case hex of HMAC-SHA256(secret, webhook URL + raw body) — seen in one public
+    /// receiver.
+    Base64HexUrlBody,
+    /// Lower-case hex of HMAC-SHA256(secret, webhook URL + raw body).
+    HexUrlBody,
+    /// Base64 of the raw HMAC-SHA256(secret, webhook URL + raw body).
+    Base64UrlBody,
+    /// Accept any of the above (for confirming the scheme against a live delivery; see the README).
+    Any,
+}
+
+/// How [`Channel::test_connection`](channel_core::Channel::test_connection) learns who the API key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IdentitySource {
+    /// `GET <path>` answering `{"seller_id", "display_name"?}`; when it answers 404 the adapter falls back to
+    /// [`IdentitySource::OffersProbe`]. The default path is `/v2/seller`.
+    SellerEndpoint {
+        /// The path, joined to the base URL.
+        path: String,
+    },
+    /// `GET /v2/offers?page_size=1`: proves the key works; the account id is `warehouse-<merchant warehouse
+    /// id>`, since the warehouse belongs to exactly one seller.
+    OffersProbe,
+}
+
+impl Default for IdentitySource {
+    fn default() -> Self {
+        Self::SellerEndpoint { path: "/v2/seller".to_owned() }
+    }
+}
+
+/// Settings of one Takealot connection.
+///
+/// Deserializes from the host's configuration (TOML, JSON); only `api_key` and `merchant_warehouse_id` are
+/// required.
+#[derive(Clone, Deserialize)]
+#[non_exhaustive]
+pub struct TakealotConfig {
+    /// The Seller API key (sent as `Authorization: Key <api_key>`).
+    pub api_key: SecretString,
+    /// The API's base URL (default [`DEFAULT_BASE_URL`]; point it at an emulator or `wiremock` in tests).
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// The merchant warehouse whose leadtime stock stocksync manages.
+    pub merchant_warehouse_id: u64,
+    /// Leadtime days sent with every stock write. Takealot refuses leadtime stock on an offer without
+    /// leadtime days; `None` (the default) leaves each offer's own setting alone.
+    #[serde(default)]
+    pub leadtime_days: Option<u32>,
+    /// The webhook secret set in the Seller Portal (API Integrations). Without it webhooks are refused.
+    #[serde(default)]
+    pub webhook_secret: Option<SecretString>,
+    /// How deliveries are signed (default [`SignatureScheme::HexBody`]).
+    #[serde(default)]
+    pub signature_scheme: SignatureScheme,
+    /// The URL Takealot delivers webhooks to, for schemes that sign it (used when the request does not
+    /// carry its URL).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// Where the seller identity comes from.
+    #[serde(default)]
+    pub identity: IdentitySource,
+    /// The separator between `/v2/sales` filters (`start_date:…,end_date:…`); public clients use `,`
+    /// (the default), a few use `;`.
+    #[serde(default = "default_separator")]
+    pub sales_filter_separator: String,
+    /// Sales have no "changed since" filter: `orders_since` re-reads sales ordered this many days before the
+    /// cursor so status changes (cancellations, returns) of older orders are seen (default 30).
+    #[serde(default = "default_lookback")]
+    pub sales_lookback_days: u32,
+    /// How prices with cents become whole rand (default half up: R 99.50 → R 100).
+    #[serde(default)]
+    pub price_rounding: WholeUnitRounding,
+    /// Writes of at most this many offers go through `PATCH /v2/offers/offer/…` one by one (no polling);
+    /// more go through one `POST /v2/offers/batch`. The default, 1, keeps every push at exactly
+    /// `ceil(N / 10,000)` write calls.
+    #[serde(default = "default_patch_max")]
+    pub patch_max: usize,
+    /// How often a pending batch is polled, in milliseconds (default 1,000).
+    #[serde(default = "default_poll_ms")]
+    pub batch_poll_interval_ms: u64,
+    /// How long to wait for a batch before giving up, in seconds (default 600).
+    #[serde(default = "default_batch_timeout")]
+    pub batch_timeout_secs: u64,
+    /// Client-side request budget per minute (default 60; `None` leaves pacing to the platform's
+    /// `x-RateLimit-*` headers alone).
+    #[serde(default = "default_rpm")]
+    pub requests_per_minute: Option<u32>,
+    /// Per-attempt timeout in seconds (default 30).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// List stock at Takealot DCs as separate read-only listings `<offer_id>:dc` (default on).
+    #[serde(default = "default_true")]
+    pub dc_listings: bool,
+}
+
+fn default_base_url() -> String {
+    DEFAULT_BASE_URL.to_owned()
+}
+fn default_separator() -> String {
+    ",".to_owned()
+}
+fn default_lookback() -> u32 {
+    30
+}
+fn default_patch_max() -> usize {
+    1
+}
+fn default_poll_ms() -> u64 {
+    1_000
+}
+fn default_batch_timeout() -> u64 {
+    600
+}
+#[expect(clippy::unnecessary_wraps, reason = "serde default for an Option field")]
+fn default_rpm() -> Option<u32> {
+    Some(60)
+}
+fn default_timeout() -> u64 {
+    30
+}
+fn default_true() -> bool {
+    true
+}
+
+impl TakealotConfig {
+    /// A configuration with the defaults for everything but the key and the warehouse.
+    pub fn new(api_key: SecretString, merchant_warehouse_id: u64) -> Self {
+        Self {
+            api_key,
+            base_url: default_base_url(),
+            merchant_warehouse_id,
+            leadtime_days: None,
+            webhook_secret: None,
+            signature_scheme: SignatureScheme::default(),
+            webhook_url: None,
+            identity: IdentitySource::default(),
+            sales_filter_separator: default_separator(),
+            sales_lookback_days: default_lookback(),
+            price_rounding: WholeUnitRounding::default(),
+            patch_max: default_patch_max(),
+            batch_poll_interval_ms: default_poll_ms(),
+            batch_timeout_secs: default_batch_timeout(),
+            requests_per_minute: default_rpm(),
+            timeout_secs: default_timeout(),
+            dc_listings: true,
+        }
+    }
+
+    /// Point at another base URL (an emulator, `wiremock`).
+    #[must_use]
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// With a webhook secret and scheme.
+    #[must_use]
+    pub fn webhook_secret(mut self, secret: SecretString, scheme: SignatureScheme) -> Self {
+        self.webhook_secret = Some(secret);
+        self.signature_scheme = scheme;
+        self
+    }
+
+    /// With the URL webhooks are delivered to (for URL-signing schemes).
+    #[must_use]
+    pub fn webhook_url(mut self, url: impl Into<String>) -> Self {
+        self.webhook_url = Some(url.into());
+        self
+    }
+
+    /// Send these leadtime days with every stock write.
+    #[must_use]
+    pub fn leadtime_days(mut self, days: Option<u32>) -> Self {
+        self.leadtime_days = days;
+        self
+    }
+
+    /// Where the seller identity comes from.
+    #[must_use]
+    pub fn identity(mut self, identity: IdentitySource) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The `/v2/sales` filter separator.
+    #[must_use]
+    pub fn sales_filter_separator(mut self, separator: impl Into<String>) -> Self {
+        self.sales_filter_separator = separator.into();
+        self
+    }
+
+    /// Days of sales re-read before the order cursor.
+    #[must_use]
+    pub fn sales_lookback_days(mut self, days: u32) -> Self {
+        self.sales_lookback_days = days;
+        self
+    }
+
+    /// The whole-rand rounding rule for prices.
+    #[must_use]
+    pub fn price_rounding(mut self, rule: WholeUnitRounding) -> Self {
+        self.price_rounding = rule;
+        self
+    }
+
+    /// Writes of at most `n` offers go through PATCH.
+    #[must_use]
+    pub fn patch_max(mut self, n: usize) -> Self {
+        self.patch_max = n;
+        self
+    }
+
+    /// How often a pending batch is polled.
+    #[must_use]
+    pub fn batch_poll_interval(mut self, every: Duration) -> Self {
+        self.batch_poll_interval_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// How long to wait for a batch.
+    #[must_use]
+    pub fn batch_timeout(mut self, timeout: Duration) -> Self {
+        self.batch_timeout_secs = timeout.as_secs().max(1);
+        self
+    }
+
+    /// Client-side requests per minute (`None`: only the platform's headers pace requests).
+    #[must_use]
+    pub fn requests_per_minute(mut self, rpm: Option<u32>) -> Self {
+        self.requests_per_minute = rpm;
+        self
+    }
+
+    /// Per-attempt timeout.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout_secs = timeout.as_secs().max(1);
+        self
+    }
+
+    /// Whether DC stock is listed as separate read-only listings.
+    #[must_use]
+    pub fn dc_listings(mut self, on: bool) -> Self {
+        self.dc_listings = on;
+        self
+    }
+}
+
+impl fmt::Debug for TakealotConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TakealotConfig")
+            .field("api_key", &"******")
+            .field("base_url", &self.base_url)
+            .field("merchant_warehouse_id", &self.merchant_warehouse_id)
+            .field("leadtime_days", &self.leadtime_days)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "******"))
+            .field("signature_scheme", &self.signature_scheme)
+            .field("webhook_url", &self.webhook_url)
+            .field("identity", &self.identity)
+            .field("sales_filter_separator", &self.sales_filter_separator)
+            .field("sales_lookback_days", &self.sales_lookback_days)
+            .field("price_rounding", &self.price_rounding)
+            .field("patch_max", &self.patch_max)
+            .field("batch_poll_interval_ms", &self.batch_poll_interval_ms)
+            .field("batch_timeout_secs", &self.batch_timeout_secs)
+            .field("requests_per_minute", &self.requests_per_minute)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("dc_listings", &self.dc_listings)
+            .finish()
+    }
+}
