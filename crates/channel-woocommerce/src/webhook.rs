@@ -1,0 +1,125 @@
+//! Webhook verification: `X-WC-Webhook-Signature` is the base64 HMAC-SHA256 of the raw body under the
+//! secret *after* WordPress's `wp_specialchars_decode($secret, ENT_QUOTES)`; the creation ping
+//! (`webhook_id=<id>`, form-encoded, unsigned) is acknowledged as [`WebhookPayload::Ping`].
+
+use channel_core::secrecy::{ExposeSecret, SecretString};
+use channel_core::{WebhookEvent, WebhookPayload, WebhookRejection, WebhookRequest};
+
+use crate::client::{Target, map_order};
+use crate::wire;
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "X-WC-Webhook-Signature";
+/// The topic header (`order.updated`).
+pub const TOPIC_HEADER: &str = "X-WC-Webhook-Topic";
+/// The delivery id header (the dedupe key).
+pub const DELIVERY_HEADER: &str = "X-WC-Webhook-Delivery-ID";
+
+/// `wp_specialchars_decode($s, ENT_QUOTES)`: one pass, longest match first, as PHP's `strtr` does.
+pub fn decode_secret(secret: &str) -> String {
+    const TABLE: &[(&str, char)] = &[
+        ("&#060;", '<'),
+        ("&#062;", '>'),
+        ("&#038;", '&'),
+        ("&#034;", '"'),
+        ("&#039;", '\''),
+        ("&quot;", '"'),
+        ("&#60;", '<'),
+        ("&#62;", '>'),
+        ("&#38;", '&'),
+        ("&#34;", '"'),
+        ("&#39;", '\''),
+        ("&amp;", '&'),
+        ("&lt;", '<'),
+        ("&gt;", '>'),
+    ];
+    let mut out = String::with_capacity(secret.len());
+    let mut rest = secret;
+    'outer: while let Some(c) = rest.chars().next() {
+        if c == '&' {
+            for (entity, ch) in TABLE {
+                if let Some(after) = rest.strip_prefix(entity) {
+                    out.push(*ch);
+                    rest = after;
+                    continue 'outer;
+                }
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Whether the body is WooCommerce's creation ping, `webhook_id=<digits>`.
+fn is_ping(body: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else { return false };
+    let mut pairs = url::form_urlencoded::parse(text.trim().as_bytes());
+    matches!((pairs.next(), pairs.next()), (Some((k, v)), None) if k == "webhook_id" && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Verify and parse a delivery (see the module docs).
+pub fn verify(secret: Option<&SecretString>, request: &WebhookRequest) -> Result<WebhookEvent, WebhookRejection> {
+    let body = request.body();
+    let Some(signature) = request.header_value(SIGNATURE_HEADER) else {
+        if is_ping(body) {
+            return Ok(WebhookEvent::new(None, "ping", WebhookPayload::Ping));
+        }
+        return Err(WebhookRejection::Unsigned { header: SIGNATURE_HEADER.to_owned() });
+    };
+    let Some(secret) = secret else {
+        return Err(WebhookRejection::NotAccepted("no WooCommerce webhook secret is configured".into()));
+    };
+    let key = decode_secret(secret.expose_secret());
+    if !channel_core::webhook::verify_base64(key.as_bytes(), body, signature) {
+        return Err(WebhookRejection::BadSignature);
+    }
+    let delivery = request.header_value(DELIVERY_HEADER).map(str::to_owned);
+    let topic = request.header_value(TOPIC_HEADER).unwrap_or_default().trim().to_owned();
+    let payload = parse(&topic, body)?;
+    Ok(WebhookEvent::new(delivery, topic, payload))
+}
+
+/// Parse the body of a verified delivery for `topic`.
+pub fn parse(topic: &str, body: &[u8]) -> Result<WebhookPayload, WebhookRejection> {
+    let malformed = |e: serde_json::Error| WebhookRejection::Malformed(format!("{topic} body: {e}"));
+    match topic {
+        "order.created" | "order.updated" | "order.restored" => {
+            let order: wire::Order = serde_json::from_slice(body).map_err(malformed)?;
+            let order = map_order(&order, &[]).map_err(|e| WebhookRejection::Malformed(e.to_string()))?;
+            Ok(WebhookPayload::Order(order))
+        }
+        "product.created" | "product.updated" | "product.restored" => {
+            let p: wire::Product = serde_json::from_slice(body).map_err(malformed)?;
+            let target = if p.kind == "variation" && p.parent_id != 0 {
+                Target::Variation(p.parent_id, p.id)
+            } else {
+                Target::Product(p.id)
+            };
+            let sku = (!p.sku.is_empty()).then_some(p.sku);
+            Ok(WebhookPayload::ListingChanged { listing: Some(target.listing_id()), channel_sku: sku })
+        }
+        "" => Err(WebhookRejection::Malformed(format!("no {TOPIC_HEADER} header"))),
+        other => Err(WebhookRejection::UnsupportedTopic(other.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_like_wordpress() {
+        assert_eq!(decode_secret("a&amp;b&lt;c&gt;&quot;&#039;"), "a&b<c>\"'");
+        assert_eq!(decode_secret("&amp;lt;"), "&lt;", "one pass only");
+        assert_eq!(decode_secret("plain-secret é"), "plain-secret é");
+        assert_eq!(decode_secret("&#38;&#x26;"), "&&#x26;");
+    }
+
+    #[test]
+    fn recognises_the_ping() {
+        assert!(is_ping(b"webhook_id=12"));
+        assert!(!is_ping(b"webhook_id=12&x=1"));
+        assert!(!is_ping(b"{\"webhook_id\":12}"));
+    }
+}

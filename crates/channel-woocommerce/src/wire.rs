@@ -1,0 +1,245 @@
+//! The WooCommerce REST v3 JSON shapes this adapter reads and writes (only the fields it uses).
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// `null` (or absent) becomes the type's default.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// An integer WooCommerce may send as a number, a numeric string, or `null`.
+fn loose_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
+        Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f.trunc() as i64),
+        _ => None,
+    })
+}
+
+/// `manage_stock`: `true`, `false`, or `"parent"` on a variation whose parent manages its stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ManageStock {
+    /// Stock is tracked on this product or variation.
+    Yes,
+    /// Stock is not tracked.
+    #[default]
+    No,
+    /// The variation's stock is the parent product's.
+    Parent,
+}
+
+impl<'de> Deserialize<'de> for ManageStock {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Bool(true) => Self::Yes,
+            Value::String(s) if s == "parent" => Self::Parent,
+            Value::String(s) if s == "yes" || s == "true" || s == "1" => Self::Yes,
+            _ => Self::No,
+        })
+    }
+}
+
+/// A product or a variation, as `GET /products` and `GET /products/{id}/variations` return it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Product {
+    /// The id.
+    pub id: u64,
+    /// The parent product id (variations, and products inside a webhook payload).
+    #[serde(default, deserialize_with = "null_default")]
+    pub parent_id: u64,
+    /// `simple`, `variable`, `grouped`, `external`, `variation`.
+    #[serde(rename = "type", default, deserialize_with = "null_default")]
+    pub kind: String,
+    /// `publish`, `draft`, `pending`, `private`.
+    #[serde(default, deserialize_with = "null_default")]
+    pub status: String,
+    /// The SKU.
+    #[serde(default, deserialize_with = "null_default")]
+    pub sku: String,
+    /// Stock management.
+    #[serde(default)]
+    pub manage_stock: ManageStock,
+    /// The quantity (meaningful only when managed).
+    #[serde(default, deserialize_with = "loose_i64")]
+    pub stock_quantity: Option<i64>,
+    /// `instock`, `outofstock`, `onbackorder`.
+    #[serde(default, deserialize_with = "null_default")]
+    pub stock_status: String,
+    /// The regular price as a decimal string (`""` when unset).
+    #[serde(default, deserialize_with = "null_default")]
+    pub regular_price: String,
+    /// The sale price (`""` when not on sale).
+    #[serde(default, deserialize_with = "null_default")]
+    pub sale_price: String,
+    /// Variation ids of a variable product.
+    #[serde(default, deserialize_with = "null_default")]
+    pub variations: Vec<u64>,
+}
+
+/// One entry of a batch `update` answer: the updated object, or an inline error.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchItem {
+    /// The object id (present on errors too).
+    #[serde(default, deserialize_with = "null_default")]
+    pub id: u64,
+    /// The error, when this item failed.
+    #[serde(default)]
+    pub error: Option<ApiError>,
+    /// The quantity after the write.
+    #[serde(default, deserialize_with = "loose_i64")]
+    pub stock_quantity: Option<i64>,
+}
+
+/// The answer to `POST …/batch`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BatchResponse {
+    /// Per-item results of `update`, in request order.
+    #[serde(default, deserialize_with = "null_default")]
+    pub update: Vec<BatchItem>,
+}
+
+/// A WooCommerce / WordPress REST error: `{"code","message","data":{"status"}}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiError {
+    /// The error code (`woocommerce_rest_product_invalid_id`).
+    #[serde(default, deserialize_with = "null_default")]
+    pub code: String,
+    /// The message.
+    #[serde(default, deserialize_with = "null_default")]
+    pub message: String,
+    /// `{"status": 400}`.
+    #[serde(default)]
+    pub data: Option<Value>,
+}
+
+impl ApiError {
+    /// The HTTP status in `data.status`, if any.
+    pub fn status(&self) -> Option<u16> {
+        self.data.as_ref()?.get("status")?.as_u64().and_then(|s| u16::try_from(s).ok())
+    }
+}
+
+/// A batch `update` entry for stock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StockWrite {
+    /// Product or variation id.
+    pub id: u64,
+    /// Always `true`: a quantity only counts when stock is managed.
+    pub manage_stock: bool,
+    /// The quantity.
+    pub stock_quantity: i64,
+    /// `instock` when the quantity is positive, else `outofstock`.
+    pub stock_status: &'static str,
+}
+
+impl StockWrite {
+    /// Set `id` to `quantity`, with a consistent stock status.
+    pub fn new(id: u64, quantity: i64) -> Self {
+        Self {
+            id,
+            manage_stock: true,
+            stock_quantity: quantity,
+            stock_status: if quantity > 0 { "instock" } else { "outofstock" },
+        }
+    }
+}
+
+/// A batch `update` entry for a price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceWrite {
+    /// Product or variation id.
+    pub id: u64,
+    /// The regular price as a decimal string.
+    pub regular_price: String,
+}
+
+/// `{"update": [...]}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchRequest<T> {
+    /// Items to update.
+    pub update: Vec<T>,
+}
+
+/// An order, as `GET /orders` and order webhooks deliver it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    /// The id.
+    pub id: u64,
+    /// `pending`, `processing`, `on-hold`, `completed`, `cancelled`, `refunded`, `failed`, `trash`.
+    #[serde(default, deserialize_with = "null_default")]
+    pub status: String,
+    /// The currency.
+    #[serde(default, deserialize_with = "null_default")]
+    pub currency: String,
+    /// Created, UTC, without a zone (`2017-03-22T19:28:02`).
+    #[serde(default, deserialize_with = "null_default")]
+    pub date_created_gmt: String,
+    /// Last modified, UTC, without a zone.
+    #[serde(default, deserialize_with = "null_default")]
+    pub date_modified_gmt: String,
+    /// The lines.
+    #[serde(default, deserialize_with = "null_default")]
+    pub line_items: Vec<LineItem>,
+    /// Refunds (ids and totals only).
+    #[serde(default, deserialize_with = "null_default")]
+    pub refunds: Vec<Value>,
+}
+
+/// An order line.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LineItem {
+    /// The line id.
+    pub id: u64,
+    /// The product.
+    #[serde(default, deserialize_with = "null_default")]
+    pub product_id: u64,
+    /// The variation (0 for simple products).
+    #[serde(default, deserialize_with = "null_default")]
+    pub variation_id: u64,
+    /// Units.
+    #[serde(default, deserialize_with = "loose_i64")]
+    pub quantity: Option<i64>,
+    /// The SKU.
+    #[serde(default, deserialize_with = "null_default")]
+    pub sku: String,
+    /// Unit price (a number in v3).
+    #[serde(default)]
+    pub price: Option<Value>,
+}
+
+/// A refund, as `GET /orders/{id}/refunds` returns it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    /// Refunded lines (quantities are negative).
+    #[serde(default, deserialize_with = "null_default")]
+    pub line_items: Vec<RefundLine>,
+}
+
+/// A refunded line.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundLine {
+    /// Units refunded (negative).
+    #[serde(default, deserialize_with = "loose_i64")]
+    pub quantity: Option<i64>,
+    /// Meta data; `_refunded_item_id` names the order line.
+    #[serde(default, deserialize_with = "null_default")]
+    pub meta_data: Vec<Value>,
+}
+
+impl RefundLine {
+    /// The order line this refund line refunds.
+    pub fn refunded_item_id(&self) -> Option<u64> {
+        self.meta_data.iter().find(|m| m.get("key").and_then(Value::as_str) == Some("_refunded_item_id")).and_then(
+            |m| match m.get("value")? {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            },
+        )
+    }
+}
