@@ -196,7 +196,7 @@ impl VatRate {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use rust_decimal::prelude::*;
+    use std::str::FromStr;
 
     fn zar(s: &str) -> Money {
         Money::new(Decimal::from_str(s).unwrap(), Currency::ZAR)
