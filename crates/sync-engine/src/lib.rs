@@ -1,11 +1,18 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, doc(auto_cfg))]
 
+pub mod clock;
+pub mod connections;
+mod credentials;
 mod error;
+pub mod hygiene;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use connections::{ChannelFactory, ChannelSpec, ConnectionUpdate, Connections, Disconnected, NewConnection};
+pub use credentials::{CredentialCipher, Credentials};
 pub use error::{Error, Result};
 pub use store::{MemoryStore, Store, StoreExt, WriteBatch, WriteOp};
 #[cfg(feature = "sqlite")]

@@ -1,6 +1,6 @@
 //! Every built-in `Store` runs the conformance suite.
 
-#![cfg(feature = "testing")]
+
 
 use std::sync::Arc;
 
