@@ -158,7 +158,11 @@ impl CatalogError {
 pub struct Catalog {
     products: Vec<Product>,
     hasher: DefaultHashBuilder,
-    index: HashTable<u32>,
+    /// `(id, position of the SKU in keys)`, hashed by the SKU's bytes.
+    index: HashTable<(u32, u32)>,
+    /// Every SKU as a length byte then its bytes, packed, so a lookup compares against a small,
+    /// dense arena instead of chasing each `Sku`'s allocation.
+    keys: Vec<u8>,
     bundle: Vec<bool>,
     usable: Vec<bool>,
     /// For each product, its range in `flat` (empty for simple products and unusable bundles).
@@ -187,6 +191,7 @@ impl Clone for Catalog {
             products: self.products.clone(),
             hasher: self.hasher.clone(),
             index: self.index.clone(),
+            keys: self.keys.clone(),
             bundle: self.bundle.clone(),
             usable: self.usable.clone(),
             flat_range: self.flat_range.clone(),
@@ -225,18 +230,28 @@ impl Catalog {
     /// Build a catalog that keeps going: see the [module docs](self).
     pub fn lenient(products: Vec<Product>) -> Self {
         let hasher = DefaultHashBuilder::default();
-        let mut index = HashTable::with_capacity(products.len());
-        let mut kept = Vec::with_capacity(products.len());
+        let mut index: HashTable<(u32, u32)> = HashTable::with_capacity(products.len());
+        let mut keys: Vec<u8> = Vec::with_capacity(products.len() * 12);
+        let mut kept: Vec<Product> = Vec::with_capacity(products.len());
         let mut issues = Vec::new();
         for product in products {
-            let hash = hasher.hash_one(product.sku.as_str());
-            let exists = index.find(hash, |&id: &u32| kept_sku(&kept, id) == product.sku.as_str()).is_some();
-            if exists {
+            let bytes = product.sku.as_str().as_bytes();
+            let hash = hasher.hash_one(bytes);
+            if index.find(hash, |&entry| key_eq(&keys, &kept, entry, bytes)).is_some() {
                 issues.push(CatalogError::DuplicateProduct { sku: product.sku });
                 continue;
             }
             let id = to_u32(kept.len());
-            index.insert_unique(hash, id, |&id| hasher.hash_one(kept_sku(&kept, id)));
+            // A valid SKU is at most 255 bytes, so its length fits the length byte.
+            let pos = match (u8::try_from(bytes.len()), u32::try_from(keys.len())) {
+                (Ok(len), Ok(pos)) if pos < u32::MAX => {
+                    keys.push(len);
+                    keys.extend_from_slice(bytes);
+                    pos
+                }
+                _ => NOT_PACKED,
+            };
+            index.insert_unique(hash, (id, pos), |&(id, _)| hasher.hash_one(kept[id as usize].sku.as_str().as_bytes()));
             kept.push(product);
         }
         let mut catalog = Self {
@@ -246,6 +261,7 @@ impl Catalog {
             products: kept,
             hasher,
             index,
+            keys,
             flat: Vec::new(),
             containing_start: Vec::new(),
             containing: Vec::new(),
@@ -438,8 +454,9 @@ impl Catalog {
 
     /// The product with exactly this SKU (case-sensitive).
     pub fn get(&self, sku: &str) -> Option<ProductId> {
-        let hash = self.hasher.hash_one(sku);
-        self.index.find(hash, |&id| self.products[id as usize].sku.as_str() == sku).map(|&id| ProductId(id))
+        let bytes = sku.as_bytes();
+        let hash = self.hasher.hash_one(bytes);
+        self.index.find(hash, |&entry| key_eq(&self.keys, &self.products, entry, bytes)).map(|&(id, _)| ProductId(id))
     }
 
     /// The SKU of a product.
@@ -508,8 +525,27 @@ impl Catalog {
     }
 }
 
-fn kept_sku(kept: &[Product], id: u32) -> &str {
-    kept[id as usize].sku.as_str()
+/// The position of a SKU that did not fit the packed arena (only past 4 GiB of SKU text).
+const NOT_PACKED: u32 = u32::MAX;
+
+fn key_eq(keys: &[u8], products: &[Product], (id, pos): (u32, u32), bytes: &[u8]) -> bool {
+    if pos == NOT_PACKED {
+        return products[id as usize].sku.as_str().as_bytes() == bytes;
+    }
+    let start = pos as usize;
+    if usize::from(keys[start]) != bytes.len() {
+        return false;
+    }
+    let stored = &keys[start + 1..start + 1 + bytes.len()];
+    // SKUs are short: eight bytes at a time inline beats a call to memcmp.
+    let mut a = stored.chunks_exact(8);
+    let mut b = bytes.chunks_exact(8);
+    for (x, y) in (&mut a).zip(&mut b) {
+        if x != y {
+            return false;
+        }
+    }
+    a.remainder().iter().zip(b.remainder()).all(|(x, y)| x == y)
 }
 
 fn add_to(acc: &mut [u64], touched: &mut Vec<u32>, c: u32, q: u64) {

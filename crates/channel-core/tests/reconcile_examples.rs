@@ -41,7 +41,7 @@ fn diagnostics(plan: &serde_json::Value) -> BTreeSet<(String, String)> {
 fn run(input: &Path) -> serde_json::Value {
     let bytes = std::fs::read(input).unwrap();
     let snapshot = parse_snapshot(&bytes).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-    let plan: Plan = plan(snapshot).unwrap();
+    let plan: Plan<'_> = plan(snapshot).unwrap();
     serde_json::from_str(&plan.to_json_pretty()).unwrap()
 }
 

@@ -1,5 +1,6 @@
 //! The prepared, indexed reconciler.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::BuildHasher;
@@ -123,16 +124,19 @@ impl Reconciler {
         let total: usize = stores.iter().map(|s| s.listings.len()).sum();
         let mut slots = Vec::with_capacity(total);
         let mut store_start = Vec::with_capacity(stores.len() + 1);
-        // Per product: the last store (index + 1) that listed it, the store whose duplicate was
-        // reported, and the first listing of it in that store.
-        let mut seen = vec![0u32; n];
-        let mut reported = vec![0u32; n];
-        let mut first = vec![0u32; n];
-        let mut listed = vec![false; n];
+        // Bitsets over products (27 KB for 220,000 products, so they stay in cache): listed anywhere,
+        // seen in the current store, duplicate already reported in the current store.
+        let words = n.div_ceil(64);
+        let mut listed = vec![0u64; words];
+        let mut seen = vec![0u64; words];
+        let mut reported = vec![0u64; words];
+        let mut duplicates: Vec<(u32, usize)> = Vec::new();
         for (si, store) in stores.iter().enumerate() {
             store_start.push(to_u32(slots.len()));
-            let stamp = to_u32(si) + 1;
-            let is_source = source_idx == Some(stamp - 1);
+            let is_source = source_idx == Some(to_u32(si));
+            seen.fill(0);
+            reported.fill(0);
+            duplicates.clear();
             for (li, listing) in store.listings.iter().enumerate() {
                 let Stock::Tracked { quantity } = listing.stock else {
                     slots.push(Slot { product: NONE, role: Role::Skip, quantity: 0 });
@@ -149,17 +153,16 @@ impl Reconciler {
                     continue;
                 };
                 let pi = p.index();
-                listed[pi] = true;
-                let duplicate = seen[pi] == stamp;
+                let (word, bit) = (pi / 64, 1u64 << (pi % 64));
+                listed[word] |= bit;
+                let duplicate = seen[word] & bit != 0;
                 if duplicate {
-                    if reported[pi] != stamp {
-                        reported[pi] = stamp;
-                        let first_id = &store.listings[first[pi] as usize].id;
-                        fixed.push(duplicate_listing(&catalog, store, p, first_id, li, is_source));
+                    if reported[word] & bit == 0 {
+                        reported[word] |= bit;
+                        duplicates.push((p.get(), li));
                     }
                 } else {
-                    seen[pi] = stamp;
-                    first[pi] = to_u32(li);
+                    seen[word] |= bit;
                 }
                 let role = if is_source && !catalog.is_bundle(p) {
                     if duplicate {
@@ -173,13 +176,26 @@ impl Reconciler {
                 };
                 slots.push(Slot { product: p.get(), role, quantity });
             }
+            if !duplicates.is_empty() {
+                // Rare: find the first listing of each repeated product with one pass over the store.
+                let base = store_start[si] as usize;
+                let mut first: HashMap<u32, usize> = duplicates.iter().map(|&(p, _)| (p, usize::MAX)).collect();
+                for (li, slot) in slots[base..].iter().enumerate() {
+                    if let Some(f) = first.get_mut(&slot.product) {
+                        *f = (*f).min(li);
+                    }
+                }
+                for &(p, li) in &duplicates {
+                    let first_id = &store.listings[first[&p]].id;
+                    fixed.push(duplicate_listing(&catalog, store, ProductId::from_u32(p), first_id, li, is_source));
+                }
+            }
         }
         store_start.push(to_u32(slots.len()));
-        drop((seen, reported, first));
 
         let mut needed = vec![false; n];
         for (p, _) in catalog.iter() {
-            if !listed[p.index()] {
+            if listed[p.index() / 64] & (1u64 << (p.index() % 64)) == 0 {
                 continue;
             }
             match catalog.flattened(p) {
@@ -283,22 +299,24 @@ impl Reconciler {
         (to != slot.quantity).then_some(to)
     }
 
-    fn make_update(&self, store: usize, global: usize, slot: Slot, to: i64) -> Update {
+    fn make_update(&self, store: usize, global: usize, slot: Slot, to: i64) -> Update<'_> {
         let s = &self.stores[store];
         let local = global - self.store_start[store] as usize;
         Update {
-            store: s.id.clone(),
-            listing: s.listings[local].id.clone(),
-            sku: self.catalog.sku(ProductId::from_u32(slot.product)).clone(),
+            store: Cow::Borrowed(&s.id),
+            listing: Cow::Borrowed(&s.listings[local].id),
+            sku: Cow::Borrowed(self.catalog.sku(ProductId::from_u32(slot.product))),
             from: slot.quantity,
             to,
         }
     }
 
     /// The full plan: every update in store then listing order, and every diagnostic.
-    pub fn plan(&self) -> Plan {
-        let available: Vec<Option<i64>> = self.catalog.iter().map(|(p, _)| self.available(p)).collect();
-        let mut updates = Vec::new();
+    pub fn plan(&self) -> Plan<'_> {
+        // -1: not synced (unusable, or missing at source).
+        let available: Vec<i64> = self.catalog.iter().map(|(p, _)| self.available(p).unwrap_or(-1)).collect();
+        // First the compact list of changes, then the updates at their exact size.
+        let mut changes: Vec<(u32, i64)> = Vec::new();
         for (si, store) in self.stores.iter().enumerate() {
             if store.sync == SyncMode::Disabled {
                 continue;
@@ -308,10 +326,19 @@ impl Reconciler {
                 if slot.product == NONE {
                     continue;
                 }
-                if let Some(to) = self.slot_update(si, slot, available[slot.product as usize]) {
-                    updates.push(self.make_update(si, start + offset, slot, to));
+                let a = available[slot.product as usize];
+                if let Some(to) = self.slot_update(si, slot, (a >= 0).then_some(a)) {
+                    changes.push((to_u32(start + offset), to));
                 }
             }
+        }
+        let mut updates = Vec::with_capacity(changes.len());
+        let mut store = 0usize;
+        for (g, to) in changes {
+            while self.store_start[store + 1] <= g {
+                store += 1;
+            }
+            updates.push(self.make_update(store, g as usize, self.slots[g as usize], to));
         }
         let mut diagnostics = self.fixed.clone();
         for p in 0..self.catalog.len() {
@@ -388,12 +415,12 @@ impl Reconciler {
     /// simple SKU, the updates and diagnostics of it and of every usable bundle containing it. Uses
     /// the catalog's reverse index and an index from each product to its listings (built on the first
     /// call, O(listings)); it never walks the catalog.
-    pub fn replan_sku(&self, sku: &str) -> Plan {
+    pub fn replan_sku(&self, sku: &str) -> Plan<'_> {
         self.replan_skus([sku])
     }
 
     /// [`Reconciler::replan_sku`] for several SKUs at once (each part once, in full-plan order).
-    pub fn replan_skus<'a>(&self, skus: impl IntoIterator<Item = &'a str>) -> Plan {
+    pub fn replan_skus<'a>(&self, skus: impl IntoIterator<Item = &'a str>) -> Plan<'_> {
         let mut products: Vec<ProductId> = Vec::new();
         let mut raw: Vec<&str> = Vec::new();
         for sku in skus {

@@ -26,6 +26,7 @@
 //! assert_eq!(plan.updates.iter().map(|u| (u.listing.as_str(), u.to)).collect::<Vec<_>>(), [("1", 9), ("2", 3)]);
 //!
 //! // The sync engine keeps the reconciler and re-plans one SKU per order.
+//! drop(plan);
 //! let touched = reconciler.add_pending("shopify-main", "TS-001", 3).unwrap();
 //! let replan = reconciler.replan_skus(touched.iter().map(|s| s.as_str()));
 //! assert_eq!(replan.updates.iter().map(|u| (u.listing.as_str(), u.to)).collect::<Vec<_>>(), [("1", 6), ("2", 2)]);
@@ -362,7 +363,7 @@ impl fmt::Display for InputError {
     }
 }
 
-/// Plan `input` in one go: [`Reconciler::new`] then [`Reconciler::plan`].
-pub fn plan(input: PlanInput) -> Result<Plan, InputError> {
-    Ok(Reconciler::new(input)?.plan())
+/// Plan `input` in one go: [`Reconciler::new`], [`Reconciler::plan`], [`Plan::into_owned`].
+pub fn plan(input: PlanInput) -> Result<Plan<'static>, InputError> {
+    Ok(Reconciler::new(input)?.plan().into_owned())
 }

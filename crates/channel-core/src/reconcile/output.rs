@@ -1,5 +1,6 @@
 //! The plan: updates and diagnostics, serialized as the contract's plan JSON.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -8,16 +9,25 @@ use crate::{ListingId, Sku, StoreId};
 
 /// The engine's answer: the stock writes that bring every channel in line, and what is wrong with the
 /// seller's data.
+///
+/// A plan from a [`Reconciler`](super::Reconciler) borrows the store ids, listing ids and SKUs of its
+/// updates from it (no allocation per update, which matters for a million of them);
+/// [`Plan::into_owned`] makes a `Plan<'static>` that outlives it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Plan {
+pub struct Plan<'a> {
     /// In store order of the input, then listing order within the store.
-    pub updates: Vec<Update>,
+    pub updates: Vec<Update<'a>>,
     /// Findings, sorted by kind, SKU, store and listing.
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl Plan {
+impl Plan<'_> {
+    /// A plan that owns all its data.
+    pub fn into_owned(self) -> Plan<'static> {
+        Plan { updates: self.updates.into_iter().map(Update::into_owned).collect(), diagnostics: self.diagnostics }
+    }
+
     /// Whether the plan has neither updates nor diagnostics.
     pub fn is_empty(&self) -> bool {
         self.updates.is_empty() && self.diagnostics.is_empty()
@@ -33,17 +43,30 @@ impl Plan {
 /// Set one listing to a quantity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Update {
+pub struct Update<'a> {
     /// The store.
-    pub store: StoreId,
+    pub store: Cow<'a, StoreId>,
     /// The listing's id on the channel.
-    pub listing: ListingId,
+    pub listing: Cow<'a, ListingId>,
     /// The listing's canonical SKU.
-    pub sku: Sku,
+    pub sku: Cow<'a, Sku>,
     /// The quantity the listing shows now.
     pub from: i64,
     /// The quantity it should show.
     pub to: i64,
+}
+
+impl Update<'_> {
+    /// An update that owns all its data.
+    pub fn into_owned(self) -> Update<'static> {
+        Update {
+            store: Cow::Owned(self.store.into_owned()),
+            listing: Cow::Owned(self.listing.into_owned()),
+            sku: Cow::Owned(self.sku.into_owned()),
+            from: self.from,
+            to: self.to,
+        }
+    }
 }
 
 /// What a [`Diagnostic`] is about.
