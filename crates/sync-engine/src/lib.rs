@@ -7,6 +7,7 @@ mod credentials;
 mod error;
 pub mod hygiene;
 pub mod store;
+pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -15,5 +16,6 @@ pub use connections::{ChannelFactory, ChannelSpec, ConnectionUpdate, Connections
 pub use credentials::{CredentialCipher, Credentials};
 pub use error::{Error, Result};
 pub use store::{MemoryStore, Store, StoreExt, WriteBatch, WriteOp};
+pub use sync::{SyncConfig, SyncEngine, SyncEvent};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteOptions, SqliteStore};

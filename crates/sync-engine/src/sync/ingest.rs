@@ -1,0 +1,545 @@
+//! Orders, webhooks and manual adjustments: each becomes ledger movements, a new on-hand quantity and
+//! outbox pushes, committed in one batch with its once-only marker.
+
+use channel_core::{
+    Fulfilment, InventoryChange, ListingId, Order, OrderCursor, OrderLine, OrderStatus, Sku, StoreId, WebhookEvent,
+    WebhookPayload, WebhookRequest,
+};
+use futures::StreamExt;
+use jiff::Timestamp;
+
+use super::SyncEngine;
+use super::runtime::{State, model_quantity, owned_updates};
+use crate::store::{
+    AuditEntry, DeliveryRecord, HealthEvent, MovementCause, NewMovement, OrderLineRecord, WriteBatch, WriteOp,
+};
+use crate::{Error, Result};
+
+/// The name of the order cursor kept per store.
+pub(super) const ORDER_CURSOR: &str = "orders";
+
+/// What importing orders did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IngestReport {
+    /// Order lines seen for the first time.
+    pub new_lines: usize,
+    /// Known lines whose status changed (cancellations and returns restocked by policy).
+    pub updated_lines: usize,
+    /// Lines already imported with nothing new: skipped.
+    pub duplicates: usize,
+    /// Lines whose SKU is not linked to the catalog (recorded, no stock moved).
+    pub unknown: usize,
+    /// Pushes queued.
+    pub pushes: usize,
+}
+
+impl IngestReport {
+    fn add(&mut self, other: Self) {
+        self.new_lines += other.new_lines;
+        self.updated_lines += other.updated_lines;
+        self.duplicates += other.duplicates;
+        self.unknown += other.unknown;
+        self.pushes += other.pushes;
+    }
+}
+
+/// What became of a webhook delivery. [`WebhookOutcome::http_status`] is the answer to give the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebhookOutcome {
+    /// Verified and applied.
+    Applied {
+        /// The topic.
+        topic: String,
+        /// What it did to orders (zero for inventory events).
+        report: IngestReport,
+    },
+    /// A delivery already processed (same delivery id): acknowledged, nothing applied.
+    Duplicate {
+        /// The delivery id.
+        delivery_id: String,
+    },
+    /// Verified but nothing to do (a ping, an echo of the engine's own push, a channel-held listing).
+    Ignored {
+        /// The topic.
+        topic: String,
+        /// Why nothing was done.
+        reason: String,
+    },
+    /// Not accepted: nothing applied; the rejection is recorded in the audit log.
+    Rejected {
+        /// The HTTP status to answer with.
+        status: u16,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl WebhookOutcome {
+    /// The HTTP status to answer the platform with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Applied { .. } | Self::Duplicate { .. } | Self::Ignored { .. } => 200,
+            Self::Rejected { status, .. } => *status,
+        }
+    }
+}
+
+/// Units of a line that should be back in stock, by the store's policy and the order's status.
+fn released_target(line: &OrderLine, status: OrderStatus, policy: super::RestockPolicy) -> (u32, MovementCause) {
+    match status {
+        OrderStatus::Cancelled => (if policy.cancellations { line.quantity } else { 0 }, MovementCause::Cancellation),
+        OrderStatus::Returned => {
+            let units =
+                if line.refunded_quantity > 0 { line.refunded_quantity.min(line.quantity) } else { line.quantity };
+            (if policy.returns { units } else { 0 }, MovementCause::Return)
+        }
+        _ => (if policy.returns { line.refunded_quantity.min(line.quantity) } else { 0 }, MovementCause::Return),
+    }
+}
+
+impl SyncEngine {
+    /// Import an order (from a webhook, a poll or a replay). Each line is applied exactly once: its
+    /// order-line marker, ledger movements, the new on-hand quantity and the pushes it causes are one atomic
+    /// batch. A known line is applied again only for what changed (a cancellation or return restocked by the
+    /// store's [`super::RestockPolicy`]).
+    pub async fn ingest_order(&self, store: &StoreId, order: &Order) -> Result<IngestReport> {
+        let mut report = IngestReport::default();
+        {
+            let mut guard = self.state().await?;
+            let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
+            if state.connection(store).is_none() {
+                return Err(Error::NotFound(format!("connected store {store}")));
+            }
+            for line in &order.lines {
+                match self.ingest_line(state, store, order, line).await {
+                    Ok(r) => report.add(r),
+                    Err(e) => {
+                        // The cached rows may no longer match the store: start again from it.
+                        *state = State::load(self.inner.store.as_ref()).await?;
+                        self.refresh_capabilities(state);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if report.pushes > 0 {
+            self.inner.outbox_wake.notify_one();
+        }
+        Ok(report)
+    }
+
+    async fn ingest_line(
+        &self,
+        state: &mut State,
+        store: &StoreId,
+        order: &Order,
+        line: &OrderLine,
+    ) -> Result<IngestReport> {
+        let now = self.inner.clock.now();
+        let mut report = IngestReport::default();
+        let existing = self.inner.store.order_line(store, &order.id, &line.line_id).await?;
+        let resolved = state.resolve_sku(store, line.listing.as_ref(), &line.channel_sku);
+        let listing_fulfilment = resolved
+            .as_ref()
+            .and_then(|(_, l)| l.as_ref())
+            .and_then(|l| state.listings.get(&(store.clone(), l.clone())))
+            .map(|r| r.fulfilment);
+        let merchant = line.fulfilment == Fulfilment::Merchant && listing_fulfilment != Some(Fulfilment::Channel);
+        let policy = self.inner.config.restock_for(store);
+        let (target_released, release_cause) = released_target(line, order.status, policy);
+        let mut batch = WriteBatch::new();
+        let sku = resolved.as_ref().map(|(s, _)| s.clone());
+        // Units whose stock moves now: negative for a sale, positive for a restock.
+        let (units, cause, is_new) = match &existing {
+            None => {
+                let mut record = OrderLineRecord::new(
+                    store.clone(),
+                    order.id.clone(),
+                    &line.line_id,
+                    line.quantity,
+                    order.status,
+                    now,
+                );
+                record.sku = sku.clone();
+                let released = if order.status.releases_stock() { line.quantity } else { target_released };
+                record.released = released;
+                batch.push(WriteOp::PutOrderLine(record));
+                let sold = i64::from(line.quantity)
+                    - i64::from(if order.status.releases_stock() { line.quantity } else { released });
+                // A line first seen already cancelled never held stock: nothing moves.
+                (-sold, MovementCause::Order, true)
+            }
+            Some(known) => {
+                let released = known.released.max(target_released).min(known.quantity);
+                if released == known.released && known.status == order.status {
+                    report.duplicates += 1;
+                    return Ok(report);
+                }
+                let mut record = known.clone();
+                record.released = released;
+                record.status = order.status;
+                record.updated_at = now;
+                batch.push(WriteOp::PutOrderLine(record));
+                (i64::from(released - known.released), release_cause, false)
+            }
+        };
+        if is_new {
+            report.new_lines += 1;
+        } else {
+            report.updated_lines += 1;
+        }
+        let mut touched: Vec<Sku> = Vec::new();
+        match (&sku, merchant) {
+            (Some(sku), true) if units != 0 => {
+                let from_source = state.source.as_ref() == Some(store);
+                let reason = format!("{} {} on {store}", cause.as_str(), order.id);
+                for (component, m) in state.components(sku) {
+                    let m = i64::try_from(m).unwrap_or(i64::MAX);
+                    let delta = units.saturating_mul(m);
+                    let mut movement = NewMovement::new(component.clone(), delta, cause, now).for_line(
+                        store.clone(),
+                        order.id.clone(),
+                        &line.line_id,
+                    );
+                    if &component != sku {
+                        movement = movement.with_note(format!("component of {sku}"));
+                    }
+                    batch.push(WriteOp::RecordMovement(movement));
+                    // A sale on the source that happened before its listing was last read is already in
+                    // the quantity read: the on-hand does not move again.
+                    if from_source && self.source_read_after(state, &component, order) {
+                        continue;
+                    }
+                    touched.extend(state.move_on_hand(&component, delta, now, &reason, &mut batch)?);
+                }
+            }
+            (None, true) => report.unknown += usize::from(is_new),
+            _ => {}
+        }
+        let updates = owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)));
+        state.enqueue_updates(&updates, now, &format!("order {} on {store}", order.id), false, &mut batch);
+        report.pushes = batch.ops.iter().filter(|op| matches!(op, WriteOp::Enqueue { .. })).count();
+        if !self.inner.store.commit(batch).await? {
+            // Another writer recorded the line first: our in-memory changes are void.
+            return Err(Error::conflict(format!("order line {store}/{}/{}", order.id, line.line_id), 0, None));
+        }
+        Ok(report)
+    }
+
+    /// Whether the source's listing of `component` was read after the order changed (so the read counts it).
+    fn source_read_after(&self, state: &State, component: &Sku, order: &Order) -> bool {
+        let Some(source) = &state.source else { return false };
+        state
+            .source_listing
+            .get(component)
+            .and_then(|l| state.listings.get(&(source.clone(), l.clone())))
+            .and_then(|r| r.seen_at)
+            .is_some_and(|seen| order.updated_at <= seen)
+    }
+
+    /// Poll a store's orders from its cursor, import them, and move the cursor page by page.
+    pub async fn poll_orders(&self, store: &StoreId) -> Result<IngestReport> {
+        let channel = self.channel(store).ok_or_else(|| Error::NotFound(format!("channel of store {store}")))?;
+        let now = self.inner.clock.now();
+        let since = match self.inner.store.cursor(store, ORDER_CURSOR).await? {
+            Some(value) => {
+                value.parse::<Timestamp>().map_err(|e| Error::Invalid(format!("order cursor of {store}: {e}")))?
+            }
+            None => now
+                .checked_sub(jiff::SignedDuration::try_from(self.inner.config.first_poll_lookback).unwrap_or_default())
+                .unwrap_or(now),
+        };
+        let cursor = OrderCursor::new(since);
+        let mut pages = channel.orders_since(&cursor);
+        let mut report = IngestReport::default();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    self.record_failure(store, &e).await;
+                    return Err(e.into());
+                }
+            };
+            for order in &page.orders {
+                report.add(self.ingest_order(store, order).await?);
+            }
+            self.inner
+                .store
+                .commit(
+                    WriteOp::SetCursor {
+                        store: store.clone(),
+                        name: ORDER_CURSOR.into(),
+                        value: page.next.since.to_string(),
+                    }
+                    .into(),
+                )
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Verify, deduplicate and apply a webhook delivery for a store. Rejections are recorded in the audit log
+    /// (field `webhook`) with their reason, and nothing is applied.
+    pub async fn handle_webhook(&self, store: &StoreId, request: &WebhookRequest) -> WebhookOutcome {
+        let now = self.inner.clock.now();
+        let Some(channel) = self.channel(store) else {
+            return WebhookOutcome::Rejected { status: 404, reason: format!("no store {store}") };
+        };
+        let connected = {
+            match self.state().await {
+                Ok(guard) => guard.as_ref().and_then(|s| s.connection(store)).is_some_and(|c| c.credentials.is_some()),
+                Err(_) => false,
+            }
+        };
+        let verified = if connected {
+            channel.verify_webhook(request).map_err(|r| (r.http_status(), r.to_string()))
+        } else {
+            Err((403, format!("webhooks are not accepted for store {store}: it is not connected")))
+        };
+        let event = match verified {
+            Ok(event) => event,
+            Err((status, reason)) => {
+                tracing::warn!(%store, status, %reason, "webhook rejected");
+                let entry = AuditEntry::new(store.clone(), "webhook", format!("rejected ({status}): {reason}"), now);
+                if let Err(e) = self.inner.store.commit(WriteOp::Audit(entry).into()).await {
+                    tracing::error!(%store, error = %e, "could not record a rejected webhook");
+                }
+                return WebhookOutcome::Rejected { status, reason };
+            }
+        };
+        match self.apply_event(store, &event, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(%store, topic = %event.topic, error = %e, "webhook could not be applied");
+                // 503 makes the platform deliver it again; the delivery was not recorded.
+                WebhookOutcome::Rejected { status: if e.is_retryable() { 503 } else { 500 }, reason: e.to_string() }
+            }
+        }
+    }
+
+    async fn apply_event(&self, store: &StoreId, event: &WebhookEvent, now: Timestamp) -> Result<WebhookOutcome> {
+        if let Some(id) = &event.delivery_id
+            && self.inner.store.delivery_seen(store, id).await?
+        {
+            return Ok(WebhookOutcome::Duplicate { delivery_id: id.clone() });
+        }
+        let topic = event.topic.clone();
+        let outcome = match &event.payload {
+            WebhookPayload::Order(order) => {
+                let report = self.ingest_order(store, order).await?;
+                WebhookOutcome::Applied { topic: topic.clone(), report }
+            }
+            WebhookPayload::Inventory(change) => self.apply_inventory(store, &topic, change).await?,
+            WebhookPayload::ListingChanged { listing, channel_sku } => {
+                self.reread_listing(store, &topic, listing.as_ref(), channel_sku.as_deref()).await?
+            }
+            WebhookPayload::Uninstalled => {
+                self.inner
+                    .store
+                    .commit(
+                        WriteOp::RecordHealth {
+                            store: store.clone(),
+                            event: HealthEvent::Failed {
+                                kind: channel_core::ErrorKind::Auth,
+                                message: "the app was uninstalled".into(),
+                                at: now,
+                            },
+                        }
+                        .into(),
+                    )
+                    .await?;
+                self.reload().await?;
+                WebhookOutcome::Applied { topic: topic.clone(), report: IngestReport::default() }
+            }
+            WebhookPayload::Ping => WebhookOutcome::Ignored { topic: topic.clone(), reason: "ping".into() },
+            WebhookPayload::BatchCompleted { .. } => {
+                WebhookOutcome::Ignored { topic: topic.clone(), reason: "batch results are read when written".into() }
+            }
+            _ => WebhookOutcome::Ignored { topic: topic.clone(), reason: "not handled".into() },
+        };
+        if let Some(id) = &event.delivery_id {
+            // Recorded after applying: a crash in between makes the platform deliver again, and the order
+            // lines (the unit of exactly-once) are deduplicated on their own.
+            self.inner
+                .store
+                .commit(WriteOp::RecordDelivery(DeliveryRecord::new(store.clone(), id, &topic, now)).into())
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn reread_listing(
+        &self,
+        store: &StoreId,
+        topic: &str,
+        listing: Option<&ListingId>,
+        channel_sku: Option<&str>,
+    ) -> Result<WebhookOutcome> {
+        use channel_core::ChannelExt;
+        let Some(channel) = self.channel(store) else {
+            return Ok(WebhookOutcome::Ignored { topic: topic.into(), reason: "no channel".into() });
+        };
+        let found = match listing {
+            Some(id) => channel.find_listing(id).await?,
+            None => None,
+        };
+        let Some(found) = found else {
+            return Ok(WebhookOutcome::Ignored {
+                topic: topic.into(),
+                reason: format!(
+                    "listing {:?} not found; the next full reconcile takes it in",
+                    channel_sku.unwrap_or("")
+                ),
+            });
+        };
+        let change = InventoryChange::new(Some(found.id.clone()), Some(found.channel_sku.clone()), found.quantity())
+            .with_fulfilment(found.fulfilment);
+        self.apply_inventory(store, topic, &change).await
+    }
+
+    /// A listing's quantity changed on its channel. An echo of the engine's own push is ignored. On the
+    /// source it is an external change: taken in as the new on hand (a ledger movement), and the other
+    /// stores follow. On another store, a rise is corrected at once; a fall is recorded and left to the
+    /// order it usually comes from (or to the daily reconcile), so a sale whose order has not arrived yet is
+    /// not undone.
+    async fn apply_inventory(&self, store: &StoreId, topic: &str, change: &InventoryChange) -> Result<WebhookOutcome> {
+        let ignored = |reason: &str| Ok(WebhookOutcome::Ignored { topic: topic.into(), reason: reason.into() });
+        if change.fulfilment == Fulfilment::Channel {
+            return ignored("channel-held stock");
+        }
+        let Some(quantity) = change.quantity else { return ignored("no quantity in the payload") };
+        let now = self.inner.clock.now();
+        let mut pushes = 0;
+        {
+            let mut guard = self.state().await?;
+            let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
+            let listing =
+                change.listing.clone().filter(|l| state.listings.contains_key(&(store.clone(), l.clone()))).or_else(
+                    || {
+                        change
+                            .channel_sku
+                            .as_ref()
+                            .and_then(|s| state.by_channel_sku.get(&(store.clone(), s.clone())).cloned())
+                    },
+                );
+            let Some(listing) = listing else { return ignored("unknown listing") };
+            let key = (store.clone(), listing.clone());
+            let Some(record) = state.listings.get(&key).cloned() else { return ignored("unknown listing") };
+            if !state.planned.contains(&key) {
+                return ignored("listing not synced");
+            }
+            let shown = state.shown.get(&key).copied();
+            if shown == Some(quantity)
+                || record.pushed_quantity == Some(quantity)
+                || model_quantity(&record) == Some(quantity)
+            {
+                return ignored("echo of the engine's own push");
+            }
+            let mut batch = WriteBatch::new();
+            let is_source_on_hand = state.source.as_ref() == Some(store)
+                && record.sku.as_ref().and_then(|s| state.source_listing.get(s)) == Some(&listing);
+            let mut updated = record.clone();
+            updated.seen_quantity = Some(quantity);
+            updated.seen_at = Some(now);
+            batch.push(WriteOp::PutListing(updated.clone()));
+            updated.version += 1;
+            let old = model_quantity(&record);
+            state.listings.insert(key.clone(), updated);
+            state.shown.insert(key.clone(), quantity);
+            let touched = state
+                .reconciler
+                .set_listing_quantity(store.as_str(), listing.as_str(), quantity)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            if is_source_on_hand {
+                if let (Some(sku), Some(old)) = (&record.sku, old) {
+                    batch.push(WriteOp::RecordMovement(
+                        NewMovement::new(sku.clone(), quantity - old, MovementCause::ManualAdjustment, now)
+                            .with_note(format!("external change on the source {store} ({topic})")),
+                    ));
+                }
+                let updates = owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)));
+                pushes = state.enqueue_updates(
+                    &updates,
+                    now,
+                    &format!("external change on source {store}"),
+                    false,
+                    &mut batch,
+                );
+            } else if old.is_some_and(|old| quantity > old) {
+                let updates: Vec<_> = owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)))
+                    .into_iter()
+                    .filter(|u| &u.store == store && u.listing == listing)
+                    .collect();
+                pushes = state.enqueue_updates(
+                    &updates,
+                    now,
+                    &format!("external change on {store} corrected"),
+                    true,
+                    &mut batch,
+                );
+            }
+            if let Err(e) = self.inner.store.commit(batch).await {
+                *state = State::load(self.inner.store.as_ref()).await?;
+                self.refresh_capabilities(state);
+                return Err(e);
+            }
+        }
+        if pushes > 0 {
+            self.inner.outbox_wake.notify_one();
+        }
+        Ok(WebhookOutcome::Applied { topic: topic.into(), report: IngestReport { pushes, ..IngestReport::default() } })
+    }
+
+    /// Record a manual stock adjustment of a simple SKU (a count, damage, or Takealot DC replenishment taken
+    /// from leadtime stock): a ledger movement, the new on hand, and pushes to every store. Returns the
+    /// number of pushes queued.
+    pub async fn adjust_stock(&self, sku: &Sku, delta: i64, note: &str) -> Result<usize> {
+        let now = self.inner.clock.now();
+        let pushes = {
+            let mut guard = self.state().await?;
+            let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
+            if !state.products.get(sku).is_some_and(|p| !p.is_bundle()) {
+                return Err(Error::Invalid(format!("{sku} is not a simple product of the catalog")));
+            }
+            if state.source.is_some() && !state.source_listing.contains_key(sku) {
+                return Err(Error::Invalid(format!("{sku} is not listed on the source of truth")));
+            }
+            let mut batch = WriteBatch::new();
+            batch.push(WriteOp::RecordMovement(
+                NewMovement::new(sku.clone(), delta, MovementCause::ManualAdjustment, now).with_note(note),
+            ));
+            let reason = format!("manual adjustment: {note}");
+            let touched = state.move_on_hand(sku, delta, now, &reason, &mut batch)?;
+            let updates = owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)));
+            let pushes = state.enqueue_updates(&updates, now, &reason, false, &mut batch);
+            if let Err(e) = self.inner.store.commit(batch).await {
+                *state = State::load(self.inner.store.as_ref()).await?;
+                self.refresh_capabilities(state);
+                return Err(e);
+            }
+            pushes
+        };
+        self.inner.outbox_wake.notify_one();
+        Ok(pushes)
+    }
+
+    /// Record a failed call on a store's health (an auth failure marks it as needing re-authentication,
+    /// which stops its pushes).
+    pub(super) async fn record_failure(&self, store: &StoreId, error: &channel_core::Error) {
+        let event =
+            HealthEvent::Failed { kind: error.kind(), message: error.message().to_owned(), at: self.inner.clock.now() };
+        if let Err(e) =
+            self.inner.store.commit(WriteOp::RecordHealth { store: store.clone(), event: event.clone() }.into()).await
+        {
+            tracing::error!(%store, error = %e, "could not record a health event");
+        }
+        if let Ok(mut guard) = self.state().await
+            && let Some(state) = guard.as_mut()
+            && let Some(c) = state.connections.get_mut(store)
+        {
+            c.health.apply(&event);
+        }
+    }
+}

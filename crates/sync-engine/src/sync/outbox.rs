@@ -1,0 +1,497 @@
+//! The outbox worker: claim due pushes, batch them per store to the channel's maximum, apply the outcomes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use channel_core::{
+    ErrorKind, ItemOutcome, ListingId, Outcome, PriceUpdate, Sku, StockAdjustment, StockUpdate, StoreId,
+};
+use jiff::{SignedDuration, Timestamp};
+
+use super::SyncEngine;
+use super::runtime::State;
+use crate::store::{
+    AuditEntry, ClaimRequest, ConnectionRecord, CredentialStatus, OutboxFilter, OutboxItem, OutboxPush, OutboxResult,
+    OutboxState, PushAction, WriteBatch, WriteOp,
+};
+use crate::{Error, Result};
+
+/// What one pass of the outbox worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutboxReport {
+    /// Items claimed.
+    pub claimed: usize,
+    /// Items the channel applied.
+    pub pushed: usize,
+    /// Items put back to retry later (throttled, transient failures).
+    pub retried: usize,
+    /// Items dead-lettered with their reason.
+    pub dead: usize,
+    /// Items refused by compare-and-set and re-planned.
+    pub stale: usize,
+    /// Items held because their store needs re-authentication or has no channel.
+    pub held: usize,
+    /// Write calls made to channels.
+    pub calls: usize,
+}
+
+impl OutboxReport {
+    fn add(&mut self, o: Self) {
+        self.claimed += o.claimed;
+        self.pushed += o.pushed;
+        self.retried += o.retried;
+        self.dead += o.dead;
+        self.stale += o.stale;
+        self.held += o.held;
+        self.calls += o.calls;
+    }
+
+    /// Items that failed for now or for good.
+    pub fn failed(&self) -> usize {
+        self.retried + self.dead
+    }
+}
+
+fn after(now: Timestamp, wait: Duration) -> Timestamp {
+    now.checked_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX)).unwrap_or(now)
+}
+
+/// How an item ended, before it is written back.
+enum Fate {
+    Applied { quantity: i64, reported: Option<i64> },
+    Stale { actual: Option<i64> },
+    Retry { error: String, wait: Duration },
+    Dead { reason: String },
+    Held { reason: String },
+}
+
+/// One claimed item, with what was sent for it.
+struct Prepared {
+    item: OutboxItem,
+    sent: Option<i64>,
+    sku: Option<Sku>,
+}
+
+impl SyncEngine {
+    /// Claim the due outbox items (up to [`super::SyncConfig::outbox_claim`]) and push them, every store at
+    /// once, each in batches of its channel's [`channel_core::Capabilities::max_stock_batch`].
+    pub async fn run_outbox_once(&self) -> Result<OutboxReport> {
+        let now = self.inner.clock.now();
+        let claim = ClaimRequest::new(
+            self.inner.config.worker.clone(),
+            self.inner.config.outbox_claim,
+            now,
+            after(now, self.inner.config.lease),
+        );
+        let items = self.inner.store.claim_outbox(&claim).await?;
+        let mut report = OutboxReport { claimed: items.len(), ..OutboxReport::default() };
+        if items.is_empty() {
+            return Ok(report);
+        }
+        let mut by_store: BTreeMap<StoreId, Vec<OutboxItem>> = BTreeMap::new();
+        for item in items {
+            by_store.entry(item.push.store.clone()).or_default().push(item);
+        }
+        let runs = by_store.into_iter().map(|(store, items)| self.push_store(store, items));
+        for r in futures::future::join_all(runs).await {
+            report.add(r?);
+        }
+        Ok(report)
+    }
+
+    /// Run the outbox until nothing is due or in flight any more (items backing off are waited for), or
+    /// until `limit` has passed. Returns what was done.
+    pub async fn drain_outbox(&self, limit: Duration) -> Result<OutboxReport> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut total = OutboxReport::default();
+        loop {
+            let r = self.run_outbox_once().await?;
+            total.add(r);
+            if r.claimed > 0 {
+                continue;
+            }
+            let now = self.inner.clock.now();
+            let waiting: Vec<OutboxItem> = self
+                .inner
+                .store
+                .outbox(&OutboxFilter::default())
+                .await?
+                .into_iter()
+                .filter(|i| i.state != OutboxState::Dead)
+                .filter(|i| !self.is_held(&i.push.store))
+                .collect();
+            if waiting.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(total);
+            }
+            let next = waiting
+                .iter()
+                .map(|i| if i.state == OutboxState::Claimed { i.lease_until.unwrap_or(now) } else { i.next_attempt_at })
+                .min()
+                .unwrap_or(now);
+            let wait =
+                now.duration_until(next).unsigned_abs().clamp(Duration::from_millis(5), Duration::from_millis(250));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.inner.outbox_wake.notified() => {}
+            }
+        }
+    }
+
+    /// Whether a store's pushes are held (needs re-authentication, not connected, or no channel).
+    fn is_held(&self, store: &StoreId) -> bool {
+        if self.channel(store).is_none() {
+            return true;
+        }
+        match self.inner.state.try_lock() {
+            Ok(guard) => guard.as_ref().and_then(|s| s.connections.get(store)).is_none_or(|c| !c.pushes_allowed()),
+            Err(_) => false,
+        }
+    }
+
+    async fn push_store(&self, store: StoreId, items: Vec<OutboxItem>) -> Result<OutboxReport> {
+        let mut report = OutboxReport::default();
+        let channel = self.channel(&store);
+        // Prepare under the lock: the listing's ids, and for the source's on-hand listings the current model
+        // quantity (the latest truth, whatever was queued).
+        let (prepared, blocked) = {
+            let guard = self.state().await?;
+            let state = guard.as_ref().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
+            let connection = state.connections.get(&store);
+            let blocked = match (connection, &channel) {
+                (None, _) => Some(Fate::Dead { reason: format!("store {store} is not connected") }),
+                (_, None) => Some(Fate::Held { reason: format!("no channel for store {store}") }),
+                (Some(c), _) if c.health.credentials == CredentialStatus::NeedsReauth => {
+                    Some(Fate::Held { reason: format!("store {store} needs re-authentication") })
+                }
+                (Some(c), _) if !c.pushes_allowed() => {
+                    Some(Fate::Dead { reason: format!("pushes to store {store} are disabled") })
+                }
+                _ => None,
+            };
+            let prepared: Vec<Prepared> = items
+                .into_iter()
+                .map(|item| {
+                    let key = (store.clone(), item.push.listing.clone());
+                    let record = state.listings.get(&key);
+                    let sku = record.and_then(|r| r.sku.clone());
+                    let sent = match &item.push.action {
+                        PushAction::SetStock { quantity, .. } => {
+                            Some(source_model(state, &store, &item.push.listing).unwrap_or(*quantity))
+                        }
+                        _ => None,
+                    };
+                    Prepared { item, sent, sku }
+                })
+                .collect();
+            (prepared, blocked)
+        };
+        let fates: Vec<Fate> = match (blocked, channel) {
+            (Some(fate), _) => prepared.iter().map(|_| clone_fate(&fate)).collect(),
+            (None, None) => prepared.iter().map(|_| Fate::Held { reason: "no channel".into() }).collect(),
+            (None, Some(channel)) => self.call_channel(&store, channel.as_ref(), &prepared, &mut report).await,
+        };
+        self.finish(&store, prepared, fates, &mut report).await?;
+        Ok(report)
+    }
+
+    async fn call_channel(
+        &self,
+        store: &StoreId,
+        channel: &dyn channel_core::Channel,
+        prepared: &[Prepared],
+        report: &mut OutboxReport,
+    ) -> Vec<Fate> {
+        let caps = channel.capabilities();
+        let (ids, skus) = {
+            let guard = self.inner.state.lock().await;
+            let mut ids = Vec::with_capacity(prepared.len());
+            let mut skus = Vec::with_capacity(prepared.len());
+            for p in prepared {
+                let record = guard.as_ref().and_then(|s| s.listings.get(&(store.clone(), p.item.push.listing.clone())));
+                ids.push(record.map(|r| r.ids.clone()).unwrap_or_default());
+                skus.push(record.map_or_else(String::new, |r| r.channel_sku.clone()));
+            }
+            (ids, skus)
+        };
+        let mut fates: Vec<Option<Fate>> = prepared.iter().map(|_| None).collect();
+        let mut sets = Vec::new();
+        let mut adjusts = Vec::new();
+        let mut prices = Vec::new();
+        for (i, p) in prepared.iter().enumerate() {
+            let listing = p.item.push.listing.clone();
+            match &p.item.push.action {
+                PushAction::SetStock { expected, .. } => {
+                    let quantity = p.sent.unwrap_or(0).max(0);
+                    let mut update = StockUpdate::new(listing, skus[i].clone(), quantity).with_ids(ids[i].clone());
+                    if caps.compare_and_set {
+                        update.expected = *expected;
+                    }
+                    sets.push((i, update));
+                }
+                PushAction::AdjustStock { delta } if caps.delta_adjust => {
+                    adjusts.push((i, StockAdjustment::new(listing, skus[i].clone(), *delta).with_ids(ids[i].clone())));
+                }
+                PushAction::AdjustStock { .. } => {
+                    fates[i] = Some(Fate::Dead { reason: format!("{} has no delta stock adjustment", channel.kind()) });
+                }
+                PushAction::SetPrice { price, list_price } if caps.price_sync => {
+                    let mut update = PriceUpdate::new(listing, skus[i].clone(), *price).with_ids(ids[i].clone());
+                    update.list_price = *list_price;
+                    prices.push((i, update));
+                }
+                PushAction::SetPrice { .. } => {
+                    fates[i] = Some(Fate::Dead { reason: format!("{} prices are not synced", channel.kind()) });
+                }
+            }
+        }
+        let batch = caps.max_stock_batch.max(1);
+        for chunk in sets.chunks(batch) {
+            let updates: Vec<StockUpdate> = chunk.iter().map(|(_, u)| u.clone()).collect();
+            report.calls += 1;
+            let result = channel.set_stock(&updates).await;
+            self.apply_result(
+                store,
+                chunk.iter().map(|(i, u)| (*i, &u.listing, Some(u.quantity))),
+                result,
+                prepared,
+                &mut fates,
+            )
+            .await;
+        }
+        for chunk in adjusts.chunks(batch) {
+            let updates: Vec<StockAdjustment> = chunk.iter().map(|(_, u)| u.clone()).collect();
+            report.calls += 1;
+            let result = channel.adjust_stock(&updates).await;
+            self.apply_result(store, chunk.iter().map(|(i, u)| (*i, &u.listing, None)), result, prepared, &mut fates)
+                .await;
+        }
+        for chunk in prices.chunks(caps.max_price_batch.max(1)) {
+            let updates: Vec<PriceUpdate> = chunk.iter().map(|(_, u)| u.clone()).collect();
+            report.calls += 1;
+            let result = channel.set_prices(&updates).await;
+            self.apply_result(store, chunk.iter().map(|(i, u)| (*i, &u.listing, None)), result, prepared, &mut fates)
+                .await;
+        }
+        fates
+            .into_iter()
+            .map(|f| f.unwrap_or(Fate::Retry { error: "no outcome".into(), wait: Duration::ZERO }))
+            .collect()
+    }
+
+    async fn apply_result<'a>(
+        &self,
+        store: &StoreId,
+        sent: impl Iterator<Item = (usize, &'a ListingId, Option<i64>)>,
+        result: channel_core::Result<Vec<ItemOutcome>>,
+        prepared: &[Prepared],
+        fates: &mut [Option<Fate>],
+    ) {
+        let sent: Vec<(usize, &ListingId, Option<i64>)> = sent.collect();
+        match result {
+            Ok(outcomes) => {
+                for (n, (i, listing, quantity)) in sent.iter().enumerate() {
+                    let outcome = outcomes
+                        .get(n)
+                        .filter(|o| &&o.listing == listing)
+                        .or_else(|| outcomes.iter().find(|o| &&o.listing == listing));
+                    let attempts = prepared[*i].item.attempts;
+                    fates[*i] = Some(match outcome.map(|o| &o.outcome) {
+                        Some(Outcome::Applied { quantity: reported }) => {
+                            Fate::Applied { quantity: quantity.or(*reported).unwrap_or(0), reported: *reported }
+                        }
+                        Some(Outcome::Stale { actual }) => Fate::Stale { actual: *actual },
+                        Some(Outcome::Rejected { reason, retryable: true }) => {
+                            Fate::Retry { error: reason.clone(), wait: self.inner.config.backoff(attempts) }
+                        }
+                        Some(Outcome::Rejected { reason, retryable: false }) => Fate::Dead { reason: reason.clone() },
+                        Some(_) | None => Fate::Retry {
+                            error: "the channel reported no outcome for this item".into(),
+                            wait: self.inner.config.backoff(attempts),
+                        },
+                    });
+                }
+            }
+            Err(error) => {
+                let kind = error.kind();
+                if kind == ErrorKind::Auth {
+                    self.record_failure(store, &error).await;
+                }
+                for (i, _, _) in sent {
+                    let attempts = prepared[i].item.attempts;
+                    fates[i] = Some(match kind {
+                        ErrorKind::Auth => {
+                            Fate::Held { reason: format!("needs re-authentication: {}", error.message()) }
+                        }
+                        ErrorKind::Validation | ErrorKind::Unsupported | ErrorKind::NotFound | ErrorKind::Config => {
+                            Fate::Dead { reason: error.to_string() }
+                        }
+                        _ => {
+                            let wait = error.retry_after().unwrap_or_default().max(self.inner.config.backoff(attempts));
+                            Fate::Retry { error: error.to_string(), wait }
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        store: &StoreId,
+        prepared: Vec<Prepared>,
+        fates: Vec<Fate>,
+        report: &mut OutboxReport,
+    ) -> Result<()> {
+        let now = self.inner.clock.now();
+        let mut results = Vec::with_capacity(prepared.len());
+        let mut queued = false;
+        {
+            let mut guard = self.state().await?;
+            let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
+            let mut batch = WriteBatch::new();
+            for (p, fate) in prepared.iter().zip(fates) {
+                let key = (store.clone(), p.item.push.listing.clone());
+                let result = match fate {
+                    Fate::Applied { quantity, reported } => {
+                        report.pushed += 1;
+                        let before = state.shown.insert(key.clone(), reported.unwrap_or(quantity));
+                        let is_source_model = source_model(state, store, &p.item.push.listing).is_some();
+                        if let Some(record) = state.listings.get_mut(&key) {
+                            if !is_source_model {
+                                record.pushed_quantity = Some(quantity);
+                                record.pushed_at = Some(now);
+                                batch.push(WriteOp::PutListing(record.clone()));
+                                record.version += 1;
+                            }
+                        }
+                        batch.push(WriteOp::Audit(
+                            AuditEntry::new(store.clone(), "quantity", p.item.push.reason.clone(), now)
+                                .on_listing(p.item.push.listing.clone(), p.sku.clone())
+                                .change(before.map(|b| b.to_string()), Some(quantity.to_string())),
+                        ));
+                        OutboxResult::Done
+                    }
+                    Fate::Stale { actual } => {
+                        report.stale += 1;
+                        if let Some(actual) = actual {
+                            state.shown.insert(key.clone(), actual);
+                        }
+                        queued |= replan_stale(state, store, &p.item.push, actual, now, &mut batch);
+                        OutboxResult::Done
+                    }
+                    Fate::Retry { error, wait } => {
+                        if p.item.attempts >= self.inner.config.max_attempts {
+                            report.dead += 1;
+                            OutboxResult::Dead {
+                                reason: format!("gave up after {} attempts: {error}", p.item.attempts),
+                            }
+                        } else {
+                            report.retried += 1;
+                            OutboxResult::Retry { error, at: after(now, wait) }
+                        }
+                    }
+                    Fate::Dead { reason } => {
+                        report.dead += 1;
+                        OutboxResult::Dead { reason }
+                    }
+                    Fate::Held { reason } => {
+                        report.held += 1;
+                        OutboxResult::Retry { error: reason, at: after(now, self.inner.config.reauth_hold) }
+                    }
+                };
+                results.push((p.item.id, p.item.claim_token.clone().unwrap_or_default(), result));
+            }
+            if !batch.ops.is_empty()
+                && let Err(e) = self.inner.store.commit(batch).await
+            {
+                *state = State::load(self.inner.store.as_ref()).await?;
+                self.refresh_capabilities(state);
+                return Err(e);
+            }
+        }
+        for (id, token, result) in results {
+            match self.inner.store.finish_outbox(id, &token, result, now).await {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound) => {
+                    tracing::debug!(%store, id, error = %e, "outbox item taken over by another claim");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if queued {
+            self.inner.outbox_wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+fn clone_fate(f: &Fate) -> Fate {
+    match f {
+        Fate::Dead { reason } => Fate::Dead { reason: reason.clone() },
+        Fate::Held { reason } => Fate::Held { reason: reason.clone() },
+        Fate::Retry { error, wait } => Fate::Retry { error: error.clone(), wait: *wait },
+        Fate::Applied { quantity, reported } => Fate::Applied { quantity: *quantity, reported: *reported },
+        Fate::Stale { actual } => Fate::Stale { actual: *actual },
+    }
+}
+
+/// The model quantity when `listing` is the source's on-hand listing of a simple SKU.
+fn source_model(state: &State, store: &StoreId, listing: &ListingId) -> Option<i64> {
+    if state.source.as_ref() != Some(store) {
+        return None;
+    }
+    let record = state.listings.get(&(store.clone(), listing.clone()))?;
+    let sku = record.sku.as_ref()?;
+    (state.source_listing.get(sku) == Some(listing)).then(|| super::runtime::model_quantity(record)).flatten()
+}
+
+/// A compare-and-set was refused: the channel shows `actual`. Queue the write again against what it shows
+/// (for the source, its model on hand; elsewhere, the re-planned target). Returns whether a push was queued.
+fn replan_stale(
+    state: &mut State,
+    store: &StoreId,
+    push: &OutboxPush,
+    actual: Option<i64>,
+    now: Timestamp,
+    batch: &mut WriteBatch,
+) -> bool {
+    if !state.connections.get(store).is_some_and(ConnectionRecord::pushes_allowed) {
+        return false;
+    }
+    if let Some(model) = source_model(state, store, &push.listing) {
+        batch.push(WriteOp::Enqueue {
+            push: OutboxPush::new(
+                store.clone(),
+                push.listing.clone(),
+                PushAction::SetStock { quantity: model, expected: actual },
+                format!("{} (re-planned after a stale write)", push.reason),
+            ),
+            now,
+        });
+        return true;
+    }
+    let Some(actual) = actual else {
+        if let PushAction::SetStock { quantity, .. } = push.action {
+            batch.push(WriteOp::Enqueue {
+                push: OutboxPush::new(
+                    store.clone(),
+                    push.listing.clone(),
+                    PushAction::SetStock { quantity, expected: None },
+                    push.reason.clone(),
+                ),
+                now,
+            });
+            return true;
+        }
+        return false;
+    };
+    let Ok(touched) = state.reconciler.set_listing_quantity(store.as_str(), push.listing.as_str(), actual) else {
+        return false;
+    };
+    let updates: Vec<_> = super::runtime::owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)))
+        .into_iter()
+        .filter(|u| &u.store == store && u.listing == push.listing)
+        .collect();
+    state.enqueue_updates(&updates, now, &format!("{} (re-planned after a stale write)", push.reason), false, batch) > 0
+}

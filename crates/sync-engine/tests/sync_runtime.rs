@@ -1,0 +1,333 @@
+//! The sync runtime against in-memory channels: exactly-once ingestion, the outbox, echo suppression,
+//! authentication failures, crash safety.
+
+mod sync_support;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use channel_core::{ChannelKind, ErrorKind, ListingId, OrderStatus, StoreId};
+use sync_engine::clock::ManualClock;
+use sync_engine::store::{AuditFilter, CredentialStatus, LedgerFilter, OutboxFilter, OutboxState, SyncMode};
+use sync_engine::sync::WebhookOutcome;
+use sync_engine::{MemoryStore, Store, SyncEngine};
+use sync_support::*;
+
+struct World {
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    source: Arc<FakeChannel>,
+    shop: Arc<FakeChannel>,
+    woo: Arc<FakeChannel>,
+}
+
+/// Takealot (source, A=10, B=20), Shopify (A, B, the bundle; batch 2, compare-and-set), WooCommerce (A, B).
+async fn world(store: Arc<dyn Store>) -> World {
+    connect(store.as_ref(), "takealot", ChannelKind::Takealot, true, SyncMode::Live).await;
+    connect(store.as_ref(), "shopify", ChannelKind::Shopify, false, SyncMode::Live).await;
+    connect(store.as_ref(), "woo", ChannelKind::Woocommerce, false, SyncMode::Live).await;
+    products(store.as_ref(), &["A", "B"]).await;
+    bundle(store.as_ref(), "AB-PACK", &[("A", 1), ("B", 2)]).await;
+    let source = FakeChannel::new(ChannelKind::Takealot, 100);
+    source.add("t-a", "A", 10);
+    source.add("t-b", "B", 20);
+    let shop = FakeChannel::with_cas(ChannelKind::Shopify, 2);
+    shop.add("s-a", "A", 0);
+    shop.add("s-b", "B", 0);
+    shop.add("s-ab", "AB-PACK", 0);
+    let woo = FakeChannel::new(ChannelKind::Woocommerce, 1);
+    woo.add("w-a", "A", 3);
+    woo.add("w-b", "B", 3);
+    woo.add_channel_held("w-a-fba", "A", 99);
+    World { store, clock: Arc::new(ManualClock::new(t0())), source, shop, woo }
+}
+
+async fn engine(w: &World) -> SyncEngine {
+    SyncEngine::builder(Arc::clone(&w.store))
+        .clock(w.clock.clone())
+        .channel(StoreId::new("takealot"), w.source.clone())
+        .channel(StoreId::new("shopify"), w.shop.clone())
+        .channel(StoreId::new("woo"), w.woo.clone())
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn synced(w: &World) -> SyncEngine {
+    let e = engine(w).await;
+    let summary = e.full_sync(None, None, &AtomicBool::new(false)).await.unwrap();
+    assert_eq!(summary.listings_read, 8);
+    // Orders placed from now on happen after the reads.
+    w.clock.advance(jiff::SignedDuration::from_secs(1));
+    e
+}
+
+fn assert_converged(w: &World, a: i64, b: i64) {
+    assert_eq!(w.source.quantity("t-a"), Some(a), "source A");
+    assert_eq!(w.source.quantity("t-b"), Some(b), "source B");
+    assert_eq!(w.shop.quantity("s-a"), Some(a), "shopify A");
+    assert_eq!(w.shop.quantity("s-b"), Some(b), "shopify B");
+    assert_eq!(w.shop.quantity("s-ab"), Some(a.min(b / 2)), "shopify bundle");
+    assert_eq!(w.woo.quantity("w-a"), Some(a), "woo A");
+    assert_eq!(w.woo.quantity("w-b"), Some(b), "woo B");
+    assert_eq!(w.woo.quantity("w-a-fba"), Some(99), "channel-held stock is never written");
+}
+
+#[tokio::test]
+async fn full_sync_pushes_the_plan_batched_to_each_channel() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let _e = synced(&w).await;
+    assert_converged(&w, 10, 20);
+    // Shopify takes 2 per call: 3 updates → 2 calls; WooCommerce takes 1: 2 updates → 2 calls.
+    assert_eq!(w.shop.write_calls().len(), 2);
+    assert!(w.woo.write_calls().iter().all(|c| c.len() == 1));
+    assert!(w.source.write_calls().is_empty(), "the source already shows its on hand");
+}
+
+#[tokio::test]
+async fn an_order_is_counted_once_via_webhook_poll_and_replay() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    w.clock.advance(jiff::SignedDuration::from_secs(60));
+    let order = w.shop.sell("1001", "s-ab", 2, w.clock.now_ts());
+    // Webhook, the same delivery again, a second delivery of the same order, a poll and a replay.
+    let hook = w.shop.order_webhook("d-1", &order);
+    assert!(matches!(e.handle_webhook(&StoreId::new("shopify"), &hook).await, WebhookOutcome::Applied { .. }));
+    assert!(matches!(e.handle_webhook(&StoreId::new("shopify"), &hook).await, WebhookOutcome::Duplicate { .. }));
+    let again = w.shop.order_webhook("d-2", &order);
+    match e.handle_webhook(&StoreId::new("shopify"), &again).await {
+        WebhookOutcome::Applied { report, .. } => assert_eq!((report.new_lines, report.duplicates), (0, 1)),
+        other => panic!("unexpected {other:?}"),
+    }
+    let polled = e.poll_orders(&StoreId::new("shopify")).await.unwrap();
+    assert_eq!(polled.new_lines, 0);
+    let replay = e.ingest_order(&StoreId::new("shopify"), &order).await.unwrap();
+    assert_eq!(replay.duplicates, 1);
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    // Two bundles = 2×A + 4×B, once.
+    assert_converged(&w, 8, 16);
+    let ledger = w.store.ledger(&LedgerFilter::default()).await.unwrap();
+    assert_eq!(ledger.len(), 2, "one movement per component: {ledger:?}");
+    assert_eq!(w.store.ledger_balance(&sku("B")).await.unwrap(), -4);
+}
+
+#[tokio::test]
+async fn orders_out_of_order_and_cancellations_restock_once() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    let store = StoreId::new("woo");
+    let mut order = w.woo.sell("77", "w-a", 3, w.clock.now_ts());
+    let mut cancelled = order.clone();
+    cancelled.status = OrderStatus::Cancelled;
+    // The cancellation arrives first: the line never held stock.
+    e.ingest_order(&store, &cancelled).await.unwrap();
+    e.ingest_order(&store, &order).await.unwrap();
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w.source.quantity("t-a"), Some(10));
+    // A second order: sold, then cancelled twice.
+    order.id = "78".into();
+    e.ingest_order(&store, &order).await.unwrap();
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w.source.quantity("t-a"), Some(7));
+    let mut c2 = order.clone();
+    c2.status = OrderStatus::Cancelled;
+    e.ingest_order(&store, &c2).await.unwrap();
+    e.ingest_order(&store, &c2).await.unwrap();
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w.source.quantity("t-a"), Some(10));
+    assert_eq!(w.shop.quantity("s-a"), Some(10));
+}
+
+#[tokio::test]
+async fn channel_fulfilled_lines_leave_merchant_stock_alone() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    let order = w.woo.sell("90", "w-a-fba", 5, w.clock.now_ts());
+    let r = e.ingest_order(&StoreId::new("woo"), &order).await.unwrap();
+    assert_eq!((r.new_lines, r.pushes), (1, 0));
+    assert_eq!(e.on_hand(&sku("A")).await.unwrap(), Some(10));
+    assert!(w.store.ledger(&LedgerFilter::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pushes_coalesce_per_listing_latest_target_wins() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    let before = w.woo.write_calls().len();
+    for n in 0..5 {
+        let order = w.shop.sell(&format!("c{n}"), "s-a", 1, w.clock.now_ts());
+        e.ingest_order(&StoreId::new("shopify"), &order).await.unwrap();
+    }
+    let pending = w.store.outbox(&OutboxFilter::default()).await.unwrap();
+    let woo_a: Vec<_> = pending.iter().filter(|i| i.push.listing.as_str() == "w-a").collect();
+    assert_eq!(woo_a.len(), 1, "five orders, one queued push per listing");
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_converged(&w, 5, 20);
+    // WooCommerce: A and the bundle-free B untouched; one write for A.
+    assert_eq!(w.woo.write_calls().len() - before, 1);
+}
+
+#[tokio::test]
+async fn retryable_failures_back_off_and_permanent_ones_dead_letter() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    w.woo.push_fault(Fault::Call(ErrorKind::Transient, "502 bad gateway"));
+    w.woo.push_fault(Fault::Reject { listing: "w-b".into(), reason: "offer disabled".into(), retryable: false });
+    let order = w.source.sell("t1", "t-a", 1, w.clock.now_ts());
+    let order_b = w.source.sell("t2", "t-b", 1, w.clock.now_ts());
+    e.ingest_order(&StoreId::new("takealot"), &order).await.unwrap();
+    e.ingest_order(&StoreId::new("takealot"), &order_b).await.unwrap();
+    let first = e.run_outbox_once().await.unwrap();
+    assert!(first.retried >= 1, "{first:?}");
+    assert_eq!(first.dead, 1, "{first:?}");
+    assert_eq!(w.woo.quantity("w-a"), Some(10));
+    // Not due yet: nothing happens until the backoff has passed.
+    let idle = e.run_outbox_once().await.unwrap();
+    assert_eq!(idle.claimed, 0);
+    w.clock.advance(jiff::SignedDuration::from_secs(5));
+    let second = e.run_outbox_once().await.unwrap();
+    assert_eq!((second.pushed, second.dead), (1, 0), "{second:?}");
+    assert_eq!(w.woo.quantity("w-a"), Some(9));
+    let mut filter = OutboxFilter::default();
+    filter.state = Some(OutboxState::Dead);
+    let dead = w.store.outbox(&filter).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("offer disabled"));
+}
+
+#[tokio::test]
+async fn an_auth_failure_flips_health_and_stops_pushes() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    w.woo.push_fault(Fault::Call(ErrorKind::Auth, "401 invalid consumer key"));
+    let order = w.shop.sell("a1", "s-a", 1, w.clock.now_ts());
+    e.ingest_order(&StoreId::new("shopify"), &order).await.unwrap();
+    let r = e.run_outbox_once().await.unwrap();
+    assert!(r.held >= 1, "{r:?}");
+    let conn = w.store.connection(&StoreId::new("woo")).await.unwrap().unwrap();
+    assert_eq!(conn.health.credentials, CredentialStatus::NeedsReauth);
+    let calls = w.woo.write_calls().len();
+    // More orders: nothing more is sent to WooCommerce, even when the hold has passed.
+    let order = w.shop.sell("a2", "s-a", 1, w.clock.now_ts());
+    e.ingest_order(&StoreId::new("shopify"), &order).await.unwrap();
+    w.clock.advance(jiff::SignedDuration::from_secs(3600));
+    e.run_outbox_once().await.unwrap();
+    e.run_outbox_once().await.unwrap();
+    assert_eq!(w.woo.write_calls().len(), calls);
+    assert_eq!(w.shop.quantity("s-a"), Some(8), "other stores still get their pushes");
+}
+
+#[tokio::test]
+async fn echoes_are_ignored_and_external_changes_handled() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    let shop = StoreId::new("shopify");
+    let source = StoreId::new("takealot");
+    // An echo of our own push to Shopify.
+    let echo = w.shop.inventory_webhook("i-1", "s-a", 10);
+    assert!(matches!(e.handle_webhook(&shop, &echo).await, WebhookOutcome::Ignored { .. }));
+    // The seller raises stock on the source: taken in, the others follow.
+    w.source.set_quantity("t-a", 15);
+    let change = w.source.inventory_webhook("i-2", "t-a", 15);
+    assert!(matches!(e.handle_webhook(&source, &change).await, WebhookOutcome::Applied { .. }));
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_converged(&w, 15, 20);
+    assert_eq!(w.store.ledger_balance(&sku("A")).await.unwrap(), 5);
+    // Someone raises stock on WooCommerce: corrected back.
+    w.woo.set_quantity("w-a", 40);
+    let change = w.woo.inventory_webhook("i-3", "w-a", 40);
+    assert!(matches!(e.handle_webhook(&StoreId::new("woo"), &change).await, WebhookOutcome::Applied { .. }));
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w.woo.quantity("w-a"), Some(15));
+    let audit = w.store.audit(&AuditFilter::default()).await.unwrap();
+    assert!(audit.iter().any(|a| a.reason.contains("external change on woo corrected")), "{audit:?}");
+}
+
+#[tokio::test]
+async fn bad_webhooks_are_rejected_recorded_and_not_applied() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    let shop = StoreId::new("shopify");
+    let order = w.shop.sell("x1", "s-a", 1, w.clock.now_ts());
+    let unsigned =
+        channel_core::WebhookRequest::new(serde_json::to_vec(&serde_json::json!({"topic": "order"})).unwrap());
+    assert_eq!(e.handle_webhook(&shop, &unsigned).await.http_status(), 401);
+    let tampered = channel_core::WebhookRequest::new(b"{}".to_vec()).header("x-signature", "wrong");
+    assert_eq!(e.handle_webhook(&shop, &tampered).await.http_status(), 401);
+    let malformed = channel_core::WebhookRequest::new(b"{not json".to_vec()).header("x-signature", "s3cret");
+    assert_eq!(e.handle_webhook(&shop, &malformed).await.http_status(), 400);
+    assert_eq!(e.handle_webhook(&StoreId::new("nowhere"), &w.shop.order_webhook("d", &order)).await.http_status(), 404);
+    let audit = w.store.audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(audit.iter().filter(|a| a.field == "webhook").count(), 3);
+    assert!(w.store.ledger(&LedgerFilter::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn manual_adjustment_is_in_the_ledger_and_pushed() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    e.adjust_stock(&sku("B"), -6, "Takealot DC replenishment from leadtime stock").await.unwrap();
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_converged(&w, 10, 14);
+    let ledger = w.store.ledger(&LedgerFilter::default()).await.unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert!(e.adjust_stock(&sku("AB-PACK"), 1, "no").await.is_err(), "bundles are not adjusted");
+}
+
+#[tokio::test]
+async fn a_stale_compare_and_set_is_replanned() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    // Shopify changes behind our back, then an order elsewhere needs a push there.
+    w.shop.set_quantity("s-b", 3);
+    let order = w.woo.sell("s1", "w-b", 2, w.clock.now_ts());
+    e.ingest_order(&StoreId::new("woo"), &order).await.unwrap();
+    let r = e.run_outbox_once().await.unwrap();
+    assert_eq!(r.stale, 1, "{r:?}");
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_converged(&w, 10, 18);
+}
+
+#[tokio::test]
+async fn a_crash_before_pushing_loses_nothing_and_applies_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync.db");
+    let store: Arc<dyn Store> = Arc::new(sync_engine::SqliteStore::open(&path).await.unwrap());
+    let w = world(Arc::clone(&store)).await;
+    let e = synced(&w).await;
+    for n in 0..4 {
+        let order = w.shop.sell(&format!("k{n}"), "s-a", 1, w.clock.now_ts());
+        e.ingest_order(&StoreId::new("shopify"), &order).await.unwrap();
+    }
+    // Push part of the outbox, then "crash": drop the engine and the store without finishing.
+    w.woo.push_fault(Fault::Call(ErrorKind::Transient, "connection reset"));
+    let _ = e.run_outbox_once().await.unwrap();
+    drop(e);
+    drop(store);
+    drop(w.store);
+    let store: Arc<dyn Store> = Arc::new(sync_engine::SqliteStore::open(&path).await.unwrap());
+    let w = World { store, ..w };
+    let e = engine(&w).await;
+    // Orders replayed after the restart are not counted again.
+    for n in 0..4 {
+        let order = w.shop.state.lock().unwrap().orders[n].clone();
+        assert_eq!(e.ingest_order(&StoreId::new("shopify"), &order).await.unwrap().duplicates, 1);
+    }
+    w.clock.advance(jiff::SignedDuration::from_secs(120));
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_converged(&w, 6, 20);
+    assert_eq!(w.store.ledger_balance(&sku("A")).await.unwrap(), -4);
+    assert_eq!(e.on_hand(&sku("A")).await.unwrap(), Some(6));
+    let listing = e.listing_quantity(&StoreId::new("takealot"), &ListingId::new("t-a")).await.unwrap();
+    assert_eq!(listing, Some(6));
+}
+
+trait NowTs {
+    fn now_ts(&self) -> jiff::Timestamp;
+}
+
+impl NowTs for ManualClock {
+    fn now_ts(&self) -> jiff::Timestamp {
+        sync_engine::clock::Clock::now(self)
+    }
+}
