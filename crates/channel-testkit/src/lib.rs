@@ -1,10 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, doc(auto_cfg))]
+// The WooCommerce order and product documents are large `json!` literals.
+#![recursion_limit = "256"]
 
 pub mod conformance;
 pub mod error;
 pub mod sandbox;
 pub mod takealot;
+pub mod woocommerce;
 
 pub use error::{Error, Result};
 pub use sandbox::{

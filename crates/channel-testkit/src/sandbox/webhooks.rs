@@ -192,6 +192,14 @@ impl WebhookDispatcher {
         target
     }
 
+    /// Removes receiver `id`; answers whether it existed. Deliveries already queued still go out.
+    pub fn unregister(&self, id: u64) -> bool {
+        let mut targets = self.inner.targets.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = targets.len();
+        targets.retain(|target| target.id != id);
+        targets.len() != before
+    }
+
     /// Every registered receiver.
     pub fn targets(&self) -> Vec<WebhookTarget> {
         self.inner.targets.lock().unwrap_or_else(PoisonError::into_inner).clone()

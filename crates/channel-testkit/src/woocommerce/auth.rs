@@ -1,0 +1,206 @@
+//! WooCommerce REST authentication: HTTP Basic with the consumer key and secret, the same pair as query
+//! parameters, or OAuth 1.0a "one-legged" signatures (HMAC-SHA1 / HMAC-SHA256) as
+//! `WC_REST_Authentication::check_oauth_signature` verifies them.
+
+use std::collections::{BTreeMap, HashSet};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use channel_core::webhook::constant_time_eq;
+use hmac::{Hmac, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use super::state::RestError;
+
+/// What PHP's `rawurlencode` leaves alone: `A-Z a-z 0-9 - . _ ~`.
+const RAW_URL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// PHP's `rawurlencode` (RFC 3986).
+pub(crate) fn rawurlencode(text: &str) -> String {
+    utf8_percent_encode(text, RAW_URL).to_string()
+}
+
+/// The request facts authentication needs.
+#[derive(Debug)]
+pub(super) struct AuthRequest<'a> {
+    pub(super) method: &'a str,
+    /// `http://127.0.0.1:<port>` + path, no query.
+    pub(super) url: String,
+    pub(super) authorization: Option<&'a str>,
+    /// Decoded query parameters (and form-body parameters), in order.
+    pub(super) params: Vec<(String, String)>,
+    /// Unix seconds now.
+    pub(super) now: i64,
+}
+
+/// The consumer key pair and the nonces already seen.
+#[derive(Debug)]
+pub(super) struct Keys<'a> {
+    pub(super) consumer_key: &'a str,
+    pub(super) consumer_secret: &'a str,
+    pub(super) timestamp_window_secs: i64,
+}
+
+fn unauthorized(code: &'static str, message: &str) -> RestError {
+    RestError::new(401, code, message)
+}
+
+fn check_pair(keys: &Keys<'_>, key: &str, secret: &str) -> Result<(), RestError> {
+    if !constant_time_eq(key.as_bytes(), keys.consumer_key.as_bytes()) {
+        return Err(unauthorized("woocommerce_rest_authentication_error", "Consumer key is invalid."));
+    }
+    if !constant_time_eq(secret.as_bytes(), keys.consumer_secret.as_bytes()) {
+        return Err(unauthorized("woocommerce_rest_authentication_error", "Consumer secret is invalid."));
+    }
+    Ok(())
+}
+
+/// Authenticates a request; `nonces` remembers OAuth nonces so a replay is refused.
+pub(super) fn authenticate(
+    request: &AuthRequest<'_>,
+    keys: &Keys<'_>,
+    nonces: &mut HashSet<(String, i64)>,
+) -> Result<(), RestError> {
+    if let Some(value) = request.authorization {
+        if let Some(encoded) = value.strip_prefix("Basic ") {
+            let decoded = BASE64.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+            let Some((key, secret)) = decoded.as_deref().and_then(|text| text.split_once(':')) else {
+                return Err(unauthorized("woocommerce_rest_authentication_error", "Consumer key is invalid."));
+            };
+            return check_pair(keys, key, secret);
+        }
+        if let Some(header) = value.strip_prefix("OAuth ") {
+            let mut params = request.params.clone();
+            params.extend(parse_oauth_header(header));
+            return check_oauth(request, &params, keys, nonces);
+        }
+    }
+    let find = |name: &str| request.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    if let (Some(key), Some(secret)) = (find("consumer_key"), find("consumer_secret")) {
+        return check_pair(keys, key, secret);
+    }
+    if find("oauth_consumer_key").is_some() {
+        return check_oauth(request, &request.params, keys, nonces);
+    }
+    Err(unauthorized("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."))
+}
+
+/// `OAuth k="v", k2="v2"` → pairs (values percent-decoded).
+fn parse_oauth_header(header: &str) -> Vec<(String, String)> {
+    header
+        .split(',')
+        .filter_map(|part| {
+            let (key, value) = part.trim().split_once('=')?;
+            let value = value.trim().trim_matches('"');
+            Some((key.trim().to_owned(), percent_decode_str(value).decode_utf8_lossy().into_owned()))
+        })
+        .collect()
+}
+
+/// The OAuth 1.0a signature base string WooCommerce computes: `METHOD&rawurlencode(url)&` followed by the
+/// parameters (all but `oauth_signature`, sorted by key, later duplicates winning as in PHP arrays), each
+/// `rawurlencode(rawurlencode(key) "=" rawurlencode(value))`, joined with `%26`.
+pub(crate) fn signature_base_string(method: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut sorted: BTreeMap<&str, &str> = BTreeMap::new();
+    for (key, value) in params {
+        if key != "oauth_signature" {
+            sorted.insert(key, value);
+        }
+    }
+    let joined: Vec<String> = sorted
+        .iter()
+        .map(|(key, value)| rawurlencode(&format!("{}={}", rawurlencode(key), rawurlencode(value))))
+        .collect();
+    format!("{}&{}&{}", method.to_ascii_uppercase(), rawurlencode(url), joined.join("%26"))
+}
+
+/// Base64 HMAC of `base` under `consumer_secret&` with SHA-1 or SHA-256.
+pub(crate) fn oauth_signature(method: &str, consumer_secret: &str, base: &str) -> Option<String> {
+    let key = format!("{consumer_secret}&");
+    let digest = match method {
+        "HMAC-SHA1" => {
+            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key.as_bytes()).ok()?;
+            mac.update(base.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        "HMAC-SHA256" => channel_core::webhook::hmac_sha256(key.as_bytes(), base.as_bytes()).to_vec(),
+        _ => return None,
+    };
+    Some(BASE64.encode(digest))
+}
+
+fn check_oauth(
+    request: &AuthRequest<'_>,
+    params: &[(String, String)],
+    keys: &Keys<'_>,
+    nonces: &mut HashSet<(String, i64)>,
+) -> Result<(), RestError> {
+    let find = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let missing = ["oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method"]
+        .into_iter()
+        .filter(|name| find(name).is_none())
+        .collect::<Vec<_>>();
+    if !missing.is_empty() {
+        return Err(unauthorized(
+            "woocommerce_rest_authentication_error",
+            &format!("Missing OAuth parameter {}", missing.join(", ")),
+        ));
+    }
+    let key = find("oauth_consumer_key").unwrap_or_default();
+    if !constant_time_eq(key.as_bytes(), keys.consumer_key.as_bytes()) {
+        return Err(unauthorized("woocommerce_rest_authentication_error", "Consumer key is invalid."));
+    }
+    let method = find("oauth_signature_method").unwrap_or_default();
+    if method != "HMAC-SHA1" && method != "HMAC-SHA256" {
+        return Err(unauthorized("woocommerce_rest_authentication_error", "Invalid signature method passed."));
+    }
+    // PHP decoded `+` to a space once already; WooCommerce puts it back and decodes again.
+    let given = find("oauth_signature").unwrap_or_default().replace(' ', "+");
+    let given = percent_decode_str(&given).decode_utf8_lossy().into_owned();
+    let base = signature_base_string(request.method, &request.url, params);
+    let expected = oauth_signature(method, keys.consumer_secret, &base).unwrap_or_default();
+    if !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+        return Err(unauthorized(
+            "woocommerce_rest_authentication_error",
+            "Invalid signature - provided signature does not match.",
+        ));
+    }
+    let timestamp: i64 = find("oauth_timestamp").unwrap_or_default().parse().unwrap_or(0);
+    if (request.now - timestamp).abs() > keys.timestamp_window_secs {
+        return Err(unauthorized("woocommerce_rest_authentication_error", "Invalid timestamp."));
+    }
+    let nonce = find("oauth_nonce").unwrap_or_default().to_owned();
+    if !nonces.insert((nonce, timestamp)) {
+        return Err(unauthorized(
+            "woocommerce_rest_authentication_error",
+            "Invalid nonce - nonce has already been used.",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_string_double_encodes_parameters() {
+        let params = vec![
+            ("per_page".to_owned(), "10".to_owned()),
+            ("oauth_nonce".to_owned(), "a b".to_owned()),
+            ("oauth_signature".to_owned(), "ignored".to_owned()),
+        ];
+        let base = signature_base_string("get", "http://127.0.0.1:80/wp-json/wc/v3/products", &params);
+        assert_eq!(
+            base,
+            "GET&http%3A%2F%2F127.0.0.1%3A80%2Fwp-json%2Fwc%2Fv3%2Fproducts&oauth_nonce%3Da%2520b%26per_page%3D10"
+        );
+        assert_eq!(rawurlencode("a~b-c_d.e f+"), "a~b-c_d.e%20f%2B");
+    }
+
+    #[test]
+    fn oauth_header_values_are_decoded() {
+        let pairs = parse_oauth_header(r#"oauth_consumer_key="ck_1", oauth_signature="a%2Bb%3D""#);
+        assert_eq!(pairs[1], ("oauth_signature".to_owned(), "a+b=".to_owned()));
+    }
+}
