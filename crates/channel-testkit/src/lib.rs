@@ -6,6 +6,7 @@
 pub mod conformance;
 pub mod error;
 pub mod sandbox;
+pub mod shopify;
 pub mod takealot;
 pub mod woocommerce;
 

@@ -1,0 +1,825 @@
+//! The Admin GraphQL endpoint: authentication, cost and throttling, execution and projection.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::graphql::{Field, OperationKind, parse_operation};
+use super::state::{State as ShopState, TopLevelError, parse_gid};
+use super::{GraphqlCall, Shopify};
+
+type Shared = State<Arc<Shopify>>;
+
+/// Fields whose values are connections (paged with `first`/`after`).
+const CONNECTIONS: &[&str] = &[
+    "products",
+    "productVariants",
+    "variants",
+    "orders",
+    "locations",
+    "lineItems",
+    "fulfillmentOrders",
+    "inventoryLevels",
+    "inventoryItems",
+];
+
+/// Cost of one mutation root field in the emulator's cost model.
+pub const MUTATION_COST: u64 = 10;
+
+pub(super) fn router(platform: Arc<Shopify>) -> Router {
+    Router::new()
+        .route("/admin/api/{version}/graphql.json", post(graphql))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&platform), auth))
+        .with_state(platform)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"errors": "Not Found"}))).into_response()
+}
+
+/// `X-Shopify-Access-Token` (constant-time), else `401` with Shopify's body.
+async fn auth(State(platform): Shared, request: Request, next: Next) -> Response {
+    let given = request.headers().get("x-shopify-access-token").and_then(|v| v.to_str().ok());
+    let ok = given.is_some_and(|token| {
+        channel_core::webhook::constant_time_eq(token.trim().as_bytes(), platform.config.access_token.as_bytes())
+    });
+    if !ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+fn error(message: impl Into<String>, code: &str) -> Value {
+    json!({"message": message.into(), "extensions": {"code": code}})
+}
+
+fn answer(status: StatusCode, body: Value, note: Option<&str>) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Some(note) = note.and_then(|n| HeaderValue::from_str(n).ok()) {
+        response.headers_mut().insert("x-sandbox-graphql", note);
+    }
+    response
+}
+
+async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> Response {
+    let (document, mut variables, operation_name) = match request_parts(&body) {
+        Ok(parts) => parts,
+        Err(message) => {
+            return answer(StatusCode::BAD_REQUEST, json!({"errors": [error(message, "BAD_REQUEST")]}), None);
+        }
+    };
+    let operation = match parse_operation(&document, operation_name.as_deref()) {
+        Ok(operation) => operation,
+        Err(message) => return answer(StatusCode::OK, json!({"errors": [error(message, "PARSE_ERROR")]}), None),
+    };
+    for (key, value) in &operation.defaults {
+        variables.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    let root_fields: Vec<String> = operation.selection.iter().map(|f| f.name.clone()).collect();
+    let note = format!("{} {}", operation.kind.as_str(), root_fields.join(","));
+    let requested = match operation.kind {
+        OperationKind::Mutation => MUTATION_COST * operation.selection.len() as u64,
+        OperationKind::Query => operation.selection.iter().map(|f| requested_cost(f, &variables)).sum(),
+    };
+    let mut call = GraphqlCall {
+        kind: operation.kind.as_str(),
+        root_fields,
+        idempotency_key: operation.selection.iter().find_map(|f| idempotency_key(f, &variables)),
+        requested_cost: requested,
+        throttled: false,
+        replayed: false,
+    };
+    let bucket = &platform.bucket;
+    let limit = bucket.limit();
+    let status_json = |available: f64| {
+        json!({"maximumAvailable": limit.capacity.floor(), "currentlyAvailable": available.floor(),
+               "restoreRate": limit.refill_per_second.floor()})
+    };
+    if requested > platform.config.max_query_cost {
+        platform.record(call);
+        let cost = json!({"requestedQueryCost": requested, "actualQueryCost": null, "throttleStatus": status_json(bucket.available())});
+        let message = format!(
+            "Query cost is {requested}, which exceeds the single query max cost limit ({}).",
+            platform.config.max_query_cost
+        );
+        return answer(
+            StatusCode::OK,
+            json!({"errors": [error(message, "MAX_COST_EXCEEDED")], "extensions": {"cost": cost}}),
+            Some(&note),
+        );
+    }
+    #[expect(clippy::cast_precision_loss, reason = "costs are small")]
+    let decision = bucket.try_acquire(requested as f64);
+    if !decision.allowed {
+        call.throttled = true;
+        platform.record(call);
+        let cost = json!({"requestedQueryCost": requested, "actualQueryCost": null, "throttleStatus": status_json(decision.remaining)});
+        let status = StatusCode::from_u16(platform.config.throttled_status).unwrap_or(StatusCode::OK);
+        return answer(
+            status,
+            json!({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED",
+                "documentation": "https://shopify.dev/api/usage/rate-limits"}}], "extensions": {"cost": cost}}),
+            Some(&note),
+        );
+    }
+    let mut data = Map::new();
+    let mut errors = Vec::new();
+    let mut actual = 0u64;
+    let mut events = Vec::new();
+    for field in &operation.selection {
+        let result = match operation.kind {
+            OperationKind::Query => resolve_query(&platform, field, &variables, &mut actual),
+            OperationKind::Mutation => {
+                actual += MUTATION_COST;
+                resolve_mutation(&platform, uri.path(), field, &variables, &mut events, &mut call.replayed)
+            }
+        };
+        match result {
+            Ok(value) => {
+                data.insert(field.response_key().to_owned(), value);
+            }
+            Err(err) => {
+                data.insert(field.response_key().to_owned(), Value::Null);
+                errors.push(
+                    json!({"message": err.message, "path": [field.response_key()], "extensions": {"code": err.code}}),
+                );
+            }
+        }
+    }
+    for (topic, payload) in events {
+        platform.fire(topic, &payload);
+    }
+    let actual = actual.min(requested);
+    #[expect(clippy::cast_precision_loss, reason = "costs are small")]
+    let refund = (requested - actual) as f64;
+    if refund > 0.0 {
+        bucket.set_available(bucket.available() + refund);
+    }
+    platform.record(call);
+    let cost = json!({"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": status_json(bucket.available())});
+    let mut body = Map::new();
+    if !errors.is_empty() {
+        body.insert("errors".into(), Value::Array(errors));
+    }
+    body.insert("data".into(), Value::Object(data));
+    body.insert("extensions".into(), json!({"cost": cost}));
+    answer(StatusCode::OK, Value::Object(body), Some(&note))
+}
+
+/// `{"query", "variables"?, "operationName"?}` (or a bare document with `Content-Type: application/graphql`).
+/// Document, variables and operation name of a request.
+type RequestParts = (String, Map<String, Value>, Option<String>);
+
+fn request_parts(body: &[u8]) -> Result<RequestParts, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8".to_owned())?;
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        // Not JSON: a bare document (`Content-Type: application/graphql`).
+        return Ok((text.to_owned(), Map::new(), None));
+    };
+    let query = value.get("query").and_then(Value::as_str).ok_or("Parameter 'query' is required")?.to_owned();
+    let variables = match value.get("variables") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(_) => return Err("variables must be an object".into()),
+    };
+    let operation_name = value.get("operationName").and_then(Value::as_str).map(str::to_owned);
+    Ok((query, variables, operation_name))
+}
+
+fn idempotency_key(field: &Field, variables: &Map<String, Value>) -> Option<String> {
+    let directive = field.directives.iter().find(|d| d.name == "idempotent")?;
+    let (_, literal) = directive.arguments.iter().find(|(name, _)| name == "key")?;
+    literal.resolve(variables)?.as_str().map(str::to_owned)
+}
+
+fn page_size(field: &Field, variables: &Map<String, Value>) -> u64 {
+    field
+        .argument("first", variables)
+        .or_else(|| field.argument("last", variables))
+        .and_then(|v| v.as_u64())
+        .unwrap_or(1)
+}
+
+/// The documented cost model: scalars 0, objects 1, connections `2 + first × (1 + cost of one node's
+/// fields)`; `pageInfo` and `edges` wrappers are free.
+fn requested_cost(field: &Field, variables: &Map<String, Value>) -> u64 {
+    if field.selection.is_empty() {
+        return 0;
+    }
+    if CONNECTIONS.contains(&field.name.as_str()) {
+        let node: u64 = field
+            .selection
+            .iter()
+            .map(|child| match child.name.as_str() {
+                "nodes" => child_cost(child, variables),
+                "edges" => child.child("node").map_or(0, |node| child_cost(node, variables)),
+                _ => 0,
+            })
+            .sum();
+        return 2 + page_size(field, variables).saturating_mul(1 + node);
+    }
+    1 + child_cost(field, variables)
+}
+
+fn child_cost(field: &Field, variables: &Map<String, Value>) -> u64 {
+    field.selection.iter().map(|child| requested_cost(child, variables)).sum()
+}
+
+// ---- queries ------------------------------------------------------------------------------------------------
+
+fn resolve_query(
+    platform: &Shopify,
+    field: &Field,
+    variables: &Map<String, Value>,
+    cost: &mut u64,
+) -> Result<Value, TopLevelError> {
+    let config = &platform.config;
+    let state = platform.lock();
+    let id_arg = || field.argument("id", variables).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let value = match field.name.as_str() {
+        "__typename" => return Ok(json!("QueryRoot")),
+        "shop" => json!({
+            "__typename": "Shop",
+            "id": "gid://shopify/Shop/1",
+            "name": config.shop_name,
+            "myshopifyDomain": config.shop_domain,
+            "email": "owner@sandbox.invalid",
+            "currencyCode": config.currency,
+            "ianaTimezone": "UTC",
+            "plan": {"__typename": "ShopPlan", "displayName": config.plan_name, "shopifyPlus": false, "partnerDevelopment": false},
+        }),
+        "location" => parse_gid("Location", &id_arg())
+            .filter(|id| config.locations.iter().any(|l| l.id == *id))
+            .map_or(Value::Null, |id| ShopState::location_json(config, id)),
+        "locations" => {
+            let nodes: Vec<Value> = config
+                .locations
+                .iter()
+                .map(|l| {
+                    let mut node = ShopState::location_json(config, l.id);
+                    node["__sort"] = json!([l.id, l.id]);
+                    node
+                })
+                .collect();
+            json!({"__connection": nodes})
+        }
+        "product" => parse_gid("Product", &id_arg())
+            .and_then(|id| state.products.get(&id))
+            .map_or(Value::Null, |p| state.product_json(config, p)),
+        "productVariant" => parse_gid("ProductVariant", &id_arg())
+            .and_then(|id| state.variants.get(&id))
+            .map_or(Value::Null, |v| state.variant_json(config, v)),
+        "inventoryItem" => parse_gid("InventoryItem", &id_arg())
+            .and_then(|id| state.items.get(&id))
+            .and_then(|id| state.variants.get(id))
+            .map_or(Value::Null, |v| state.item_json(config, v)),
+        "order" => parse_gid("Order", &id_arg())
+            .and_then(|id| state.orders.get(&id))
+            .map_or(Value::Null, |o| state.order_json(config, o, 0)),
+        "products" | "productVariants" | "inventoryItems" | "orders" => {
+            let search = Search::parse(
+                field.argument("query", variables).and_then(|v| v.as_str().map(str::to_owned)).as_deref(),
+            );
+            let sort_key =
+                field.argument("sortKey", variables).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let reverse = field.argument("reverse", variables).and_then(|v| v.as_bool()).unwrap_or(false);
+            let mut keys: Vec<(i64, u64)> = match field.name.as_str() {
+                "orders" => state
+                    .orders
+                    .values()
+                    .filter(|o| {
+                        search.matches_times(o.created_at, o.updated_at)
+                            && search.matches_sku(o.lines.iter().map(|l| l.sku.as_str()))
+                    })
+                    .map(|o| (ShopState::order_sort(o, &sort_key), o.id))
+                    .collect(),
+                "products" => state
+                    .products
+                    .values()
+                    .filter(|p| {
+                        search.matches_times(p.created_at, p.updated_at)
+                            && search.matches_sku(
+                                p.variants.iter().filter_map(|id| state.variants.get(id)).map(|v| v.sku.as_str()),
+                            )
+                    })
+                    .map(|p| (sort_number(p.id), p.id))
+                    .collect(),
+                _ => state
+                    .variants
+                    .values()
+                    .filter(|v| {
+                        search.matches_times(v.created_at, v.updated_at)
+                            && search.matches_sku([v.sku.as_str()].into_iter())
+                    })
+                    .map(|v| {
+                        (sort_number(if field.name == "inventoryItems" { v.inventory_item_id } else { v.id }), v.id)
+                    })
+                    .collect(),
+            };
+            keys.sort_unstable();
+            if reverse {
+                keys.reverse();
+            }
+            let page = paginate(&keys, field, variables, reverse)?;
+            let build = |(sort, id): (i64, u64)| -> Value {
+                match field.name.as_str() {
+                    "orders" => state.orders.get(&id).map_or(Value::Null, |o| state.order_json(config, o, sort)),
+                    "products" => state.products.get(&id).map_or(Value::Null, |p| state.product_json(config, p)),
+                    "inventoryItems" => state.variants.get(&id).map_or(Value::Null, |v| {
+                        let mut item = state.item_json(config, v);
+                        item["__sort"] = json!([sort, id]);
+                        item
+                    }),
+                    _ => state.variants.get(&id).map_or(Value::Null, |v| state.variant_json(config, v)),
+                }
+            };
+            let nodes: Vec<Value> = page.items.iter().map(|k| build(*k)).collect();
+            *cost += 2;
+            return connection_json(nodes, page.has_next, page.has_previous, field, variables, cost);
+        }
+        other => {
+            return Err(TopLevelError::new(
+                "undefinedField",
+                format!("Field '{other}' doesn't exist on type 'QueryRoot'"),
+            ));
+        }
+    };
+    drop(state);
+    project_field(&value, field, variables, cost)
+}
+
+fn sort_number(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+/// A page of `(sort key, id)` positions.
+struct Page {
+    items: Vec<(i64, u64)>,
+    has_next: bool,
+    has_previous: bool,
+}
+
+fn encode_cursor((sort, id): (i64, u64)) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{sort}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(i64, u64)> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (sort, id) = raw.split_once(':')?;
+    Some((sort.parse().ok()?, id.parse().ok()?))
+}
+
+/// `first`/`after` (or `last`/`before`) over positions sorted in the order they are listed.
+fn paginate(
+    keys: &[(i64, u64)],
+    field: &Field,
+    variables: &Map<String, Value>,
+    reverse: bool,
+) -> Result<Page, TopLevelError> {
+    let first = field.argument("first", variables).and_then(|v| v.as_i64());
+    let last = field.argument("last", variables).and_then(|v| v.as_i64());
+    let (size, forward) = match (first, last) {
+        (Some(n), None) => (n, true),
+        (None, Some(n)) => (n, false),
+        (None, None) => {
+            return Err(TopLevelError::new("BAD_REQUEST", "you must provide one of first or last"));
+        }
+        (Some(_), Some(_)) => return Err(TopLevelError::new("BAD_REQUEST", "provide first or last, not both")),
+    };
+    if !(1..=250).contains(&size) {
+        return Err(TopLevelError::new(
+            "BAD_REQUEST",
+            format!("{} must be between 1 and 250, got {size}", if forward { "first" } else { "last" }),
+        ));
+    }
+    let size = usize::try_from(size).unwrap_or(250);
+    let cursor = |name: &str| -> Result<Option<(i64, u64)>, TopLevelError> {
+        match field.argument(name, variables) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => decode_cursor(&text).map(Some).ok_or_else(|| {
+                TopLevelError::new("BAD_REQUEST", format!("Invalid cursor for current pagination sort.: {text}"))
+            }),
+            Some(_) => Err(TopLevelError::new("BAD_REQUEST", format!("{name} must be a string"))),
+        }
+    };
+    let after = cursor("after")?;
+    let before = cursor("before")?;
+    let later = |k: &(i64, u64), c: &(i64, u64)| if reverse { k < c } else { k > c };
+    let window: Vec<(i64, u64)> = keys
+        .iter()
+        .filter(|k| after.is_none_or(|c| later(k, &c)))
+        .filter(|k| before.is_none_or(|c| later(&c, k)))
+        .copied()
+        .collect();
+    let (items, has_next, has_previous) = if forward {
+        let items: Vec<_> = window.iter().take(size).copied().collect();
+        (items, window.len() > size, after.is_some() && window.len() < keys.len())
+    } else {
+        let skip = window.len().saturating_sub(size);
+        (window[skip..].to_vec(), before.is_some() && window.len() < keys.len(), skip > 0)
+    };
+    Ok(Page { items, has_next, has_previous })
+}
+
+/// Builds `{edges, nodes, pageInfo}` for a page and projects it through `field`'s selection.
+fn connection_json(
+    nodes: Vec<Value>,
+    has_next: bool,
+    has_previous: bool,
+    field: &Field,
+    variables: &Map<String, Value>,
+    cost: &mut u64,
+) -> Result<Value, TopLevelError> {
+    let cursors: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            let sort = n.get("__sort").and_then(|s| s.get(0)).and_then(Value::as_i64).unwrap_or(0);
+            let id = n.get("__sort").and_then(|s| s.get(1)).and_then(Value::as_u64).unwrap_or(0);
+            encode_cursor((sort, id))
+        })
+        .collect();
+    let mut out = Map::new();
+    for child in &field.selection {
+        let value = match child.name.as_str() {
+            "__typename" => json!(format!("{}Connection", field.name)),
+            "nodes" => Value::Array(
+                nodes.iter().map(|n| project_object(n, &child.selection, variables, cost)).collect::<Result<_, _>>()?,
+            ),
+            "edges" => {
+                let mut edges = Vec::new();
+                for (node, cursor) in nodes.iter().zip(&cursors) {
+                    let mut edge = Map::new();
+                    for part in &child.selection {
+                        let value = match part.name.as_str() {
+                            "cursor" => json!(cursor),
+                            "node" => project_object(node, &part.selection, variables, cost)?,
+                            "__typename" => json!("Edge"),
+                            _ => Value::Null,
+                        };
+                        edge.insert(part.response_key().to_owned(), value);
+                    }
+                    edges.push(Value::Object(edge));
+                }
+                Value::Array(edges)
+            }
+            "pageInfo" => {
+                let info = json!({
+                    "__typename": "PageInfo",
+                    "hasNextPage": has_next,
+                    "hasPreviousPage": has_previous,
+                    "startCursor": cursors.first(),
+                    "endCursor": cursors.last(),
+                });
+                let mut out = Map::new();
+                for part in &child.selection {
+                    out.insert(part.response_key().to_owned(), info.get(&part.name).cloned().unwrap_or(Value::Null));
+                }
+                Value::Object(out)
+            }
+            other => {
+                return Err(TopLevelError::new(
+                    "undefinedField",
+                    format!("Field '{other}' doesn't exist on type '{}Connection'", field.name),
+                ));
+            }
+        };
+        out.insert(child.response_key().to_owned(), value);
+    }
+    Ok(Value::Object(out))
+}
+
+/// The value of `field` taken from `value` (an already-resolved field value).
+fn project_field(
+    value: &Value,
+    field: &Field,
+    variables: &Map<String, Value>,
+    cost: &mut u64,
+) -> Result<Value, TopLevelError> {
+    if field.selection.is_empty() {
+        return Ok(value.clone());
+    }
+    match value {
+        Value::Null => Ok(Value::Null),
+        Value::Array(items) => {
+            let wanted: Option<Vec<String>> = field
+                .argument("quantityNames", variables)
+                .and_then(|v| v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()));
+            items
+                .iter()
+                .filter(|item| {
+                    wanted.as_ref().is_none_or(|names| {
+                        item.get("name").and_then(Value::as_str).is_some_and(|n| names.iter().any(|w| w == n))
+                    })
+                })
+                .map(|item| project_object(item, &field.selection, variables, cost))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
+        }
+        Value::Object(map) if map.contains_key("__connection") => {
+            let nodes = map.get("__connection").and_then(Value::as_array).cloned().unwrap_or_default();
+            let keys: Vec<(i64, u64)> = nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n.get("__sort").and_then(|s| s.get(0)).and_then(Value::as_i64).unwrap_or(0),
+                        n.get("__sort").and_then(|s| s.get(1)).and_then(Value::as_u64).unwrap_or(0),
+                    )
+                })
+                .collect();
+            let page = paginate(&keys, field, variables, false)?;
+            let chosen: Vec<Value> = page
+                .items
+                .iter()
+                .filter_map(|k| keys.iter().position(|x| x == k).and_then(|i| nodes.get(i).cloned()))
+                .collect();
+            *cost += 2;
+            connection_json(chosen, page.has_next, page.has_previous, field, variables, cost)
+        }
+        Value::Object(_) => project_object(value, &field.selection, variables, cost),
+        scalar => Ok(scalar.clone()),
+    }
+}
+
+/// Projects an object through a selection set (aliases, `__typename`, argument fields).
+fn project_object(
+    object: &Value,
+    selection: &[Field],
+    variables: &Map<String, Value>,
+    cost: &mut u64,
+) -> Result<Value, TopLevelError> {
+    *cost += 1;
+    let mut out = Map::new();
+    for field in selection {
+        let value = match field.name.as_str() {
+            "inventoryLevel" => {
+                let location = field
+                    .argument("locationId", variables)
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let level =
+                    object.get("__levels").and_then(|levels| levels.get(&location)).cloned().unwrap_or(Value::Null);
+                project_field(&level, field, variables, cost)?
+            }
+            "quantities" => {
+                let all = object.get("__quantities").cloned().unwrap_or(Value::Null);
+                let names: Vec<String> = field
+                    .argument("names", variables)
+                    .and_then(|v| {
+                        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                    })
+                    .ok_or_else(|| {
+                        TopLevelError::new(
+                            "missingRequiredArguments",
+                            "Field 'quantities' is missing required arguments: names",
+                        )
+                    })?;
+                let updated = object.get("updatedAt").cloned().unwrap_or(Value::Null);
+                let list: Vec<Value> = names
+                    .iter()
+                    .filter_map(|name| {
+                        all.get(name).map(|q| json!({"__typename": "InventoryQuantity", "name": name, "quantity": q, "updatedAt": updated}))
+                    })
+                    .collect();
+                project_field(&Value::Array(list), field, variables, cost)?
+            }
+            name => match object.get(name) {
+                Some(value) => project_field(value, field, variables, cost)?,
+                None => {
+                    let kind = object.get("__typename").and_then(Value::as_str).unwrap_or("Object");
+                    return Err(TopLevelError::new(
+                        "undefinedField",
+                        format!("Field '{name}' doesn't exist on type '{kind}'"),
+                    ));
+                }
+            },
+        };
+        out.insert(field.response_key().to_owned(), value);
+    }
+    Ok(Value::Object(out))
+}
+
+// ---- mutations ----------------------------------------------------------------------------------------------
+
+fn resolve_mutation(
+    platform: &Shopify,
+    path: &str,
+    field: &Field,
+    variables: &Map<String, Value>,
+    events: &mut Vec<super::state::Event>,
+    replayed: &mut bool,
+) -> Result<Value, TopLevelError> {
+    let config = &platform.config;
+    let needs_key = matches!(field.name.as_str(), "inventorySetQuantities" | "inventoryAdjustQuantities");
+    let key = idempotency_key(field, variables);
+    if needs_key && key.is_none() && config.require_idempotency {
+        return Err(TopLevelError::new(
+            "BAD_REQUEST",
+            format!("The @idempotent directive is required for the {} mutation.", field.name),
+        ));
+    }
+    let mut state = platform.lock();
+    if let Some(original) = key.as_ref().and_then(|k| state.idempotency.get(&format!("{}:{k}", field.name))) {
+        let original = original.clone();
+        drop(state);
+        *replayed = true;
+        let mut ignored = 0;
+        return project_field(&original, field, variables, &mut ignored);
+    }
+    if let Some((prefix, len)) = batch_items(field, variables)
+        && len > 0
+        && let Some(partial) = platform.harness.faults().take_partial_batch(path)
+    {
+        // An injected partial failure: Shopify's mutations are all-or-nothing, so the failed items are
+        // reported and nothing is applied (nor remembered under the idempotency key).
+        drop(state);
+        let errors: Vec<Value> = (0..len)
+            .filter(|i| partial.fails(*i, len))
+            .map(|i| {
+                let mut path: Vec<String> = prefix.iter().map(|p| (*p).to_owned()).collect();
+                path.push(i.to_string());
+                json!({"__typename": "UserError", "code": "INTERNAL_ERROR", "field": path,
+                       "message": "Internal error: nothing was applied; try again."})
+            })
+            .collect();
+        let payload =
+            json!({"inventoryAdjustmentGroup": null, "product": null, "productVariants": null, "userErrors": errors});
+        let mut ignored = 0;
+        return project_field(&payload, field, variables, &mut ignored);
+    }
+    let (payload, fired) = match field.name.as_str() {
+        "inventorySetQuantities" => {
+            state.inventory_mutation(config, &field.argument("input", variables).unwrap_or(Value::Null), false)?
+        }
+        "inventoryAdjustQuantities" => {
+            state.inventory_mutation(config, &field.argument("input", variables).unwrap_or(Value::Null), true)?
+        }
+        "productVariantsBulkUpdate" => state.variants_bulk_update(
+            config,
+            field.argument("productId", variables).as_ref(),
+            field.argument("variants", variables).as_ref(),
+        )?,
+        "fulfillmentCreate" | "fulfillmentCreateV2" => {
+            state.fulfillment_create(config, field.argument("fulfillment", variables).as_ref())?
+        }
+        other => {
+            return Err(TopLevelError::new(
+                "undefinedField",
+                format!("Field '{other}' doesn't exist on type 'Mutation'"),
+            ));
+        }
+    };
+    if let Some(key) = key {
+        state.idempotency.insert(format!("{}:{key}", field.name), payload.clone());
+    }
+    drop(state);
+    events.extend(fired);
+    let mut ignored = 0;
+    project_field(&payload, field, variables, &mut ignored)
+}
+
+/// The list a batch mutation works on: its field path and length.
+fn batch_items(field: &Field, variables: &Map<String, Value>) -> Option<(Vec<&'static str>, usize)> {
+    let (argument, prefix, key) = match field.name.as_str() {
+        "inventorySetQuantities" => ("input", vec!["input", "quantities"], Some("quantities")),
+        "inventoryAdjustQuantities" => ("input", vec!["input", "changes"], Some("changes")),
+        "productVariantsBulkUpdate" => ("variants", vec!["variants"], None),
+        _ => return None,
+    };
+    let value = field.argument(argument, variables)?;
+    let list = match key {
+        Some(key) => value.get(key)?.as_array()?.len(),
+        None => value.as_array()?.len(),
+    };
+    Some((prefix, list))
+}
+
+// ---- search syntax ------------------------------------------------------------------------------------------
+
+/// The parts of Shopify's search syntax the emulator understands: `updated_at` and `created_at` with
+/// `>`, `>=`, `<`, `<=` or `:` (quoted or bare ISO-8601 values), and `sku:…` (exact). Other terms are
+/// ignored (every object matches them).
+#[derive(Debug, Default)]
+struct Search {
+    times: Vec<(bool, &'static str, Timestamp)>,
+    skus: Vec<String>,
+}
+
+impl Search {
+    fn parse(query: Option<&str>) -> Self {
+        let mut search = Self::default();
+        let Some(query) = query else { return search };
+        for term in split_terms(query) {
+            let Some((key, rest)) = term.split_once(':') else { continue };
+            let (op, value) = ["<=", ">=", "<", ">"]
+                .iter()
+                .find_map(|op| rest.strip_prefix(op).map(|v| (*op, v)))
+                .unwrap_or(("=", rest));
+            let value = value.trim_matches(|c| c == '\'' || c == '"');
+            match key {
+                "updated_at" | "created_at" => {
+                    let parsed = value.parse::<Timestamp>().ok().or_else(|| {
+                        value
+                            .parse::<jiff::civil::Date>()
+                            .ok()
+                            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                            .map(|z| z.timestamp())
+                    });
+                    if let Some(at) = parsed {
+                        search.times.push((key == "updated_at", op, at));
+                    }
+                }
+                "sku" => search.skus.push(value.to_owned()),
+                _ => {}
+            }
+        }
+        search
+    }
+
+    fn matches_times(&self, created: Timestamp, updated: Timestamp) -> bool {
+        self.times.iter().all(|(is_updated, op, at)| {
+            let value = if *is_updated { updated } else { created };
+            // Shopify compares at second precision.
+            let value = value.as_second();
+            let at = at.as_second();
+            match *op {
+                ">" => value > at,
+                ">=" => value >= at,
+                "<" => value < at,
+                "<=" => value <= at,
+                _ => value == at,
+            }
+        })
+    }
+
+    fn matches_sku<'a>(&self, mut skus: impl Iterator<Item = &'a str> + Clone) -> bool {
+        self.skus.is_empty()
+            || self.skus.iter().all(|wanted| skus.clone().any(|s| s == wanted)) && skus.next().is_some()
+    }
+}
+
+fn split_terms(query: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let mut current = String::new();
+    let mut quote = None;
+    for c in query.chars() {
+        match (c, quote) {
+            ('\'' | '"', None) => {
+                quote = Some(c);
+                current.push(c);
+            }
+            (c, Some(q)) if c == q => {
+                quote = None;
+                current.push(c);
+            }
+            (c, None) if c.is_whitespace() => {
+                if !current.is_empty() {
+                    terms.push(std::mem::take(&mut current));
+                }
+            }
+            (c, _) => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        terms.push(current);
+    }
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms() {
+        let search = Search::parse(Some("updated_at:>='2026-01-01T00:00:00Z' status:any sku:\"A B\""));
+        assert_eq!(search.times.len(), 1);
+        assert_eq!(search.skus, vec!["A B".to_owned()]);
+        let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+        assert!(search.matches_times(at, at));
+        assert!(!search.matches_times(at, Timestamp::UNIX_EPOCH));
+        assert!(search.matches_sku(["A B"].into_iter()));
+        assert!(!search.matches_sku(["A"].into_iter()));
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        assert_eq!(decode_cursor(&encode_cursor((-5, 42))), Some((-5, 42)));
+        assert_eq!(decode_cursor("!!"), None);
+    }
+}
