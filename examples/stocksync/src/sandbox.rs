@@ -49,12 +49,14 @@ async fn serve(args: SandboxArgs) -> ExitCode {
     };
     let line: serde_json::Map<String, serde_json::Value> =
         emulators.iter().map(|emulator| (emulator.name().to_owned(), emulator.info())).collect();
-    let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "{}", serde_json::Value::Object(line)).and_then(|()| stdout.flush()).is_err() {
+    let written = {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", serde_json::Value::Object(line)).and_then(|()| stdout.flush())
+    };
+    if written.is_err() {
         eprintln!("stocksync sandbox: could not write to stdout");
         return ExitCode::FAILURE;
     }
-    drop(stdout);
     eprintln!(
         "stocksync sandbox: serving {} emulators (control surface under /_sandbox/); Ctrl-C to stop",
         emulators.len()
