@@ -316,7 +316,13 @@ impl WooCommerce {
         Ok((resp, body))
     }
 
-    /// The store currency: configured, or read once from the general settings (`None` if unreadable).
+    /// `GET /system_status`: the site identity and settings (the cheap authenticated call).
+    async fn system_status(&self) -> Result<Value> {
+        let req = Req::new(Method::GET, "wc/v3/system_status", "systemStatus");
+        Ok(self.call_json::<Value>(&req).await?.1)
+    }
+
+    /// The store currency: configured, or read once from `system_status` (`None` if unreadable).
     pub async fn currency(&self) -> Option<Currency> {
         if let Some(c) = self.inner.configured_currency {
             return Some(c);
@@ -325,9 +331,8 @@ impl WooCommerce {
             .inner
             .currency
             .get_or_try_init(|| async {
-                let req = Req::new(Method::GET, "wc/v3/settings/general/woocommerce_currency", "getCurrency");
-                match self.call_json::<Value>(&req).await {
-                    Ok((_, v)) => Ok(v.get("value").and_then(Value::as_str).and_then(|c| Currency::new(c).ok())),
+                match self.system_status().await {
+                    Ok(v) => Ok(currency_of(&v)),
                     Err(e) if e.is_retryable() => Err(e),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not read the store currency; prices are left out");
@@ -487,6 +492,10 @@ impl WooCommerce {
     }
 }
 
+fn currency_of(system_status: &Value) -> Option<Currency> {
+    system_status.pointer("/settings/currency").and_then(Value::as_str).and_then(|c| Currency::new(c).ok())
+}
+
 /// Parse WooCommerce's GMT timestamps (`2017-03-22T19:28:02`, no zone).
 pub(crate) fn parse_gmt(s: &str) -> Option<Timestamp> {
     let s = s.trim();
@@ -588,12 +597,20 @@ impl Channel for WooCommerce {
     }
 
     async fn test_connection(&self) -> Result<AccountIdentity> {
-        let req = Req::new(Method::GET, "wc/v3/products", "testConnection").query("per_page", 1).query("_fields", "id");
-        self.call(&req).await?;
-        let account = self.inner.store_url.as_str().trim_end_matches('/').to_owned();
-        let mut id = AccountIdentity::new(ChannelKind::Woocommerce, account)
+        let status = self.system_status().await?;
+        let home = status
+            .pointer("/environment/home_url")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty())
+            .map_or_else(|| self.inner.store_url.as_str(), |h| h)
+            .trim_end_matches('/')
+            .to_owned();
+        let mut id = AccountIdentity::new(ChannelKind::Woocommerce, home)
             .with_detail("auth", if self.inner.oauth { "oauth1" } else { "basic" });
-        if let Some(c) = self.currency().await {
+        if let Some(v) = status.pointer("/environment/version").and_then(Value::as_str) {
+            id = id.with_detail("woocommerce_version", v);
+        }
+        if let Some(c) = self.inner.configured_currency.or_else(|| currency_of(&status)) {
             id = id.with_detail("currency", c.code());
         }
         Ok(id)
