@@ -1,0 +1,139 @@
+//! `stocksync plan` as a person or a script runs it: the built binary on an example and on bad input.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn snapshot() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/takealot-source-amazon-fba.json")
+}
+
+fn stocksync(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stocksync"))
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run stocksync");
+    if let Some(bytes) = stdin {
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn updates(plan: &serde_json::Value) -> Vec<(String, String, String, i64, i64)> {
+    plan["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["store"].as_str().unwrap().to_owned(),
+                u["listing"].as_str().unwrap().to_owned(),
+                u["sku"].as_str().unwrap().to_owned(),
+                u["from"].as_i64().unwrap(),
+                u["to"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn diagnostics(plan: &serde_json::Value) -> BTreeSet<(String, String)> {
+    plan["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap().to_owned(), d["sku"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn expected() -> serde_json::Value {
+    let path = snapshot().with_file_name("takealot-source-amazon-fba.plan.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn prints_the_plan_json_of_an_example() {
+    let out = stocksync(&["plan", snapshot().to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty());
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let want = expected();
+    assert_eq!(updates(&got), updates(&want));
+    assert_eq!(diagnostics(&got), diagnostics(&want));
+    assert_eq!(updates(&got).len(), 5);
+}
+
+#[test]
+fn a_dash_reads_standard_input() {
+    let bytes = std::fs::read(snapshot()).unwrap();
+    let out = stocksync(&["plan", "-"], Some(&bytes));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(updates(&got), updates(&expected()));
+}
+
+#[test]
+fn the_table_is_for_a_person() {
+    let out = stocksync(&["plan", snapshot().to_str().unwrap(), "--format", "table"], None);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("Updates (5)\n"), "{text}");
+    let header = text.lines().nth(1).unwrap();
+    for column in ["STORE", "LISTING", "SKU", "FROM", "TO"] {
+        assert!(header.contains(column), "{header}");
+    }
+    let row = text.lines().find(|l| l.contains("MUG-GIFTBOX")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells, ["amazon-za", "MUG-GIFTBOX", "MUG-GIFTBOX", "3", "0"]);
+    assert!(text.contains("Diagnostics (0)"), "{text}");
+}
+
+#[test]
+fn the_table_quotes_skus_with_stray_spaces() {
+    let json = br#"{"products":[{"sku":"TS-001"}],"source_of_truth":"external","stock":{"TS-001":2},
+        "stores":[{"id":"s","channel":"shopify","listings":[{"id":"3","sku":"ts-001 ","quantity":5}]}]}"#;
+    let out = stocksync(&["plan", "-", "--format", "table"], Some(json));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text.lines().find(|l| l.contains("near_miss")).unwrap();
+    assert!(row.contains("\"ts-001 \""), "{row}");
+    assert!(row.contains("TS-001"), "the suggestion is in the message: {row}");
+}
+
+/// Exit 2, exactly one line on stderr containing `want`, nothing on stdout.
+fn assert_refused(out: &Output, want: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(out.stdout.is_empty(), "stdout: {}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.ends_with('\n'));
+    assert!(stderr.contains(want), "{stderr:?} should contain {want:?}");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_the_field() {
+    let cases: [(&[u8], &str); 7] = [
+        (
+            br#"{"source_of_truth":"external","stores":[{"id":"a","channel":"shopify"},{"id":"b","channel":"etsy","rules":{"percent":140}}]}"#,
+            "<stdin>: stores[1].rules.percent: 140 is out of range 0..=100",
+        ),
+        (br#"{"source_of_truth":"external","stores":[{"id":"a","channel":"shopify","listings":[{"id":"1","sku":"X","quantity":1,"colour":"red"}]}]}"#, "stores[0].listings[0].colour: unknown field `colour`"),
+        (br#"{"source_of_truth":"external","stores":[{"id":"a","channel":"myspace"}]}"#, "stores[0].channel: unknown variant `myspace`"),
+        (br#"{"source_of_truth":"warehouse","stores":[]}"#, "source_of_truth: \"warehouse\" is neither \"external\" nor the id of a store"),
+        (br#"{"source_of_truth":"a","stock":{"X":1},"stores":[{"id":"a","channel":"takealot"}]}"#, "stock: given, but source_of_truth is the store \"a\""),
+        (br#"{"source_of_truth":"external","products":[{"sku":"A "}]}"#, "products[0].sku: SKU \"A \" has leading or trailing whitespace"),
+        (b"{\"source_of_truth\": \"external\",\n  \"stores\": [\n", "not valid JSON"),
+    ];
+    for (json, want) in cases {
+        assert_refused(&stocksync(&["plan", "-"], Some(json)), want);
+    }
+}
+
+#[test]
+fn a_missing_file_exits_2() {
+    let out = stocksync(&["plan", "/nonexistent/snapshot.json"], None);
+    assert_refused(&out, "cannot read /nonexistent/snapshot.json");
+}
