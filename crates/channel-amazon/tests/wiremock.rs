@@ -1,0 +1,541 @@
+//! Request-level tests: the exact SP-API and LWA requests the adapter sends, against `wiremock`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use channel_amazon::{Amazon, AmazonConfig, CatalogSource, Region};
+use channel_core::http::RetryPolicy;
+use channel_core::{
+    Channel, ChannelExt, Currency, ErrorKind, Fulfilment, Money, OrderCursor, OrderStatus, Outcome, PriceUpdate,
+    Shipment, Stock, StockUpdate, Tracking,
+};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const SELLER: &str = "A3TH9S8BH6GOGM";
+const US: &str = "ATVPDKIKX0DER";
+
+fn config() -> AmazonConfig {
+    AmazonConfig::new(SELLER, [US], Region::Na, "amzn1.application-oa2-client.abc", "client-secret", "Atzr|refresh")
+}
+
+fn channel(server: &MockServer, config: AmazonConfig, limits: bool) -> Amazon {
+    Amazon::builder(config)
+        .base_url(server.uri())
+        .token_url(format!("{}/auth/o2/token", server.uri()))
+        .retry(
+            RetryPolicy::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20)).with_jitter(false),
+        )
+        .poll_interval(Duration::from_millis(10))
+        .documented_rate_limits(limits)
+        .build()
+        .unwrap()
+}
+
+async fn token(server: &MockServer, expires_in: u64, expect: u64) {
+    Mock::given(method("POST"))
+        .and(path("/auth/o2/token"))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=Atzr%7Crefresh"))
+        .and(body_string_contains("client_id=amzn1.application-oa2-client.abc"))
+        .and(body_string_contains("client_secret=client-secret"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "Atza|token", "token_type": "bearer", "expires_in": expires_in})),
+        )
+        .expect(expect)
+        .mount(server)
+        .await;
+}
+
+fn participations() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"payload": [
+        {"marketplace": {"id": US, "name": "Amazon.com", "countryCode": "US", "defaultCurrencyCode": "USD"},
+         "participation": {"isParticipating": true, "hasSuspendedListings": false}}
+    ]}))
+}
+
+#[tokio::test]
+async fn one_token_request_for_many_concurrent_calls() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .and(header("x-amz-access-token", "Atza|token"))
+        .respond_with(participations())
+        .expect(40)
+        .mount(&server)
+        .await;
+    let amazon = Arc::new(channel(&server, config(), false));
+    let calls: Vec<_> = (0..40)
+        .map(|_| {
+            let a = Arc::clone(&amazon);
+            tokio::spawn(async move { a.test_connection().await })
+        })
+        .collect();
+    for c in calls {
+        let id = c.await.unwrap().unwrap();
+        assert_eq!(id.account_id, SELLER);
+        assert_eq!(id.display_name.as_deref(), Some("Amazon.com"));
+    }
+    assert_eq!(amazon.token_requests(), 1);
+    assert!(!format!("{amazon:?}").contains("Atza|token") && !format!("{amazon:?}").contains("Atzr"));
+}
+
+#[tokio::test]
+async fn tokens_refresh_before_expiry_and_after_a_401() {
+    let server = MockServer::start().await;
+    // Lives one second: refreshed after half of it.
+    token(&server, 1, 3).await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"errors": [{"code": "Unauthorized"}]})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .respond_with(participations())
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(), false);
+    let err = amazon.test_connection().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    amazon.test_connection().await.unwrap(); // the 401 dropped the token: a new one
+    assert_eq!(amazon.token_requests(), 2);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    amazon.test_connection().await.unwrap(); // past the refresh point: a new one
+    assert_eq!(amazon.token_requests(), 3);
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_is_an_auth_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth/o2/token"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant", "error_description": "bad"})),
+        )
+        .mount(&server)
+        .await;
+    let err = channel(&server, config(), false).test_connection().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(!err.to_string().contains("Atzr|refresh"));
+}
+
+fn item(sku: &str, channel_code: &str, qty: Option<i64>) -> Value {
+    let mut fa = json!({"fulfillmentChannelCode": channel_code});
+    if let Some(q) = qty {
+        fa["quantity"] = json!(q);
+    }
+    json!({
+        "sku": sku,
+        "summaries": [{"marketplaceId": US, "asin": "B000TEST", "productType": "LUGGAGE", "status": ["BUYABLE", "DISCOVERABLE"], "itemName": "x"}],
+        "offers": [{"marketplaceId": US, "offerType": "B2C", "price": {"currencyCode": "USD", "amount": "19.99"}}],
+        "fulfillmentAvailability": [fa]
+    })
+}
+
+#[tokio::test]
+async fn listings_page_through_search_and_fba_inventory() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    let search = format!("/listings/2021-08-01/items/{SELLER}");
+    Mock::given(method("GET"))
+        .and(path(search.clone()))
+        .and(query_param("marketplaceIds", US))
+        .and(query_param("includedData", "summaries,offers,fulfillmentAvailability"))
+        .and(query_param("pageSize", "20"))
+        .and(query_param("pageToken", "t2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"numberOfResults": 3, "items": [item("C", "DEFAULT", Some(0))]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(search))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "numberOfResults": 3, "pagination": {"nextToken": "t2"},
+            "items": [item("A", "DEFAULT", Some(7)), item("FBA-1", "AMAZON_NA", None)]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/fba/inventory/v1/summaries"))
+        .and(query_param("details", "true"))
+        .and(query_param("granularityType", "Marketplace"))
+        .and(query_param("granularityId", US))
+        .and(query_param("marketplaceIds", US))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"granularity": {}, "inventorySummaries": [
+            {"sellerSku": "FBA-1", "asin": "B000FBA", "fnSku": "X001", "inventoryDetails": {"fulfillableQuantity": 40}, "totalQuantity": 55}
+        ]}, "pagination": {}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(), true);
+    let listings = amazon.all_listings().await.unwrap();
+    let ids: Vec<&str> = listings.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["A", "C", "FBA-1:fba"]);
+    assert_eq!(listings[0].stock, Stock::Tracked { quantity: 7 });
+    assert_eq!(listings[0].ids.get("product_type").map(String::as_str), Some("LUGGAGE"));
+    assert_eq!(listings[0].price, Some(Money::new("19.99".parse().unwrap(), Currency::new("USD").unwrap())));
+    assert_eq!(listings[2].fulfilment, Fulfilment::Channel);
+    assert_eq!(listings[2].quantity(), Some(40));
+    assert_eq!(listings[2].channel_sku, "FBA-1");
+}
+
+#[tokio::test]
+async fn beyond_the_search_cap_the_all_listings_report_is_read() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/listings/2021-08-01/items/{SELLER}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"numberOfResults": 1500, "pagination": {"nextToken": "t"}, "items": [item("A", "DEFAULT", Some(1))]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/reports/2021-06-30/reports"))
+        .and(body_json(json!({"reportType": "GET_MERCHANT_LISTINGS_ALL_DATA", "marketplaceIds": [US]})))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({"reportId": "R1"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/reports/2021-06-30/reports/R1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"reportId": "R1", "processingStatus": "DONE", "reportDocumentId": "D1"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/reports/2021-06-30/documents/D1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"reportDocumentId": "D1", "url": format!("{}/s3/report-D1", server.uri())})),
+        )
+        .mount(&server)
+        .await;
+    let tsv = "item-name\tseller-sku\tprice\tquantity\tstatus\tfulfillment-channel\tasin1\nMug\tMUG-1\t9.50\t12\tActive\tDEFAULT\tB01\nBox\tBOX-FBA\t5.00\t\tActive\tAMAZON_NA\tB02\n";
+    Mock::given(method("GET"))
+        .and(path("/s3/report-D1"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(tsv))
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config().with_fba(false).with_catalog_source(CatalogSource::Auto), true);
+    let listings = amazon.all_listings().await.unwrap();
+    assert_eq!(listings.len(), 1, "{listings:?}");
+    assert_eq!(listings[0].id.as_str(), "MUG-1");
+    assert_eq!(listings[0].quantity(), Some(12));
+    // The pre-signed download carried no access token.
+    let reqs = server.received_requests().await.unwrap();
+    let download = reqs.iter().find(|r| r.url.path() == "/s3/report-D1").unwrap();
+    assert!(download.headers.get("x-amz-access-token").is_none());
+}
+
+#[tokio::test]
+async fn a_few_skus_are_patched_and_fba_is_never_written() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/listings/2021-08-01/items/{SELLER}/MUG%201%2FB")))
+        .and(query_param("marketplaceIds", US))
+        .and(body_json(json!({
+            "productType": "LUGGAGE",
+            "patches": [{"op": "replace", "path": "/attributes/fulfillment_availability",
+                         "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 5}]}]
+        })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"sku": "MUG 1/B", "status": "ACCEPTED", "submissionId": "s1", "issues": []})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/listings/2021-08-01/items/{SELLER}/BAD")))
+        .and(body_json(json!({
+            "productType": "PRODUCT",
+            "patches": [{"op": "replace", "path": "/attributes/fulfillment_availability",
+                         "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 1}]}]
+        })))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"sku": "BAD", "status": "INVALID", "submissionId": "s2",
+            "issues": [{"code": "90220", "message": "'condition_type' is required", "severity": "ERROR"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(), true);
+    let mut ids = channel_core::PlatformIds::new();
+    ids.insert("product_type".into(), "LUGGAGE".into());
+    let updates = vec![
+        StockUpdate::new("MUG 1/B", "MUG 1/B", 5).with_ids(ids),
+        StockUpdate::new("X:fba", "X", 3),
+        StockUpdate::new("BAD", "BAD", 1),
+    ];
+    let out = amazon.set_stock(&updates).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(5) });
+    assert!(matches!(&out[1].outcome, Outcome::Rejected { retryable: false, reason } if reason.contains("FBA")));
+    assert!(matches!(&out[2].outcome, Outcome::Rejected { retryable: false, reason } if reason.contains("90220")));
+}
+
+fn validator(name: &str) -> Option<jsonschema::Validator> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/amazon").join(name);
+    let text = std::fs::read_to_string(&p).ok()?;
+    Some(jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap())
+}
+
+#[tokio::test]
+async fn many_skus_go_in_one_listings_feed_and_the_report_maps_back() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    let upload = format!("{}/s3/feed-doc-1?X-Amz-Signature=abc", server.uri());
+    Mock::given(method("POST"))
+        .and(path("/feeds/2021-06-30/documents"))
+        .and(body_json(json!({"contentType": "application/json; charset=UTF-8"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"feedDocumentId": "FD1", "url": upload})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/s3/feed-doc-1"))
+        .and(header("content-type", "application/json; charset=UTF-8"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/feeds/2021-06-30/feeds"))
+        .and(body_json(json!({"feedType": "JSON_LISTINGS_FEED", "marketplaceIds": [US], "inputFeedDocumentId": "FD1"})))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({"feedId": "F1"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/feeds/2021-06-30/feeds/F1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"feedId": "F1", "feedType": "JSON_LISTINGS_FEED", "processingStatus": "IN_PROGRESS"}),
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/feeds/2021-06-30/feeds/F1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"feedId": "F1", "feedType": "JSON_LISTINGS_FEED", "processingStatus": "DONE", "resultFeedDocumentId": "RD1"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/feeds/2021-06-30/documents/RD1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"feedDocumentId": "RD1", "url": format!("{}/s3/result-1", server.uri())})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/s3/result-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "header": {"sellerId": SELLER, "version": "2.0", "feedId": "F1"},
+            "issues": [{"messageId": 2, "sku": "S-1", "code": "4000001", "severity": "ERROR", "message": "SKU not found"},
+                       {"messageId": 3, "sku": "S-2", "code": "1", "severity": "WARNING", "message": "fyi"}],
+            "summary": {"errors": 1, "warnings": 1, "messagesProcessed": 3, "messagesAccepted": 2, "messagesInvalid": 1}
+        })))
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config().with_feed_threshold(2), true);
+    let updates: Vec<StockUpdate> =
+        (0..3).map(|i| StockUpdate::new(format!("S-{i}"), format!("S-{i}"), 10 + i)).collect();
+    let out = amazon.set_stock(&updates).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(10) });
+    assert!(
+        matches!(&out[1].outcome, Outcome::Rejected { retryable: false, reason } if reason.contains("SKU not found"))
+    );
+    assert_eq!(out[2].outcome, Outcome::Applied { quantity: Some(12) });
+
+    let reqs = server.received_requests().await.unwrap();
+    let put: &Request = reqs.iter().find(|r| r.method.as_str() == "PUT").unwrap();
+    assert!(put.headers.get("x-amz-access-token").is_none(), "the pre-signed upload carries no token");
+    let feed: Value = serde_json::from_slice(&put.body).unwrap();
+    assert_eq!(feed["header"], json!({"sellerId": SELLER, "version": "2.0", "issueLocale": "en_US"}));
+    assert_eq!(
+        feed["messages"][1],
+        json!({"messageId": 2, "sku": "S-1", "operationType": "PATCH", "productType": "PRODUCT",
+               "patches": [{"op": "replace", "path": "/attributes/fulfillment_availability",
+                            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 11}]}]})
+    );
+    match (validator("listings-feed-schema-v2.json"), validator("listings-feed-message-schema-v2.json")) {
+        (Some(doc), Some(msg)) => {
+            let errors: Vec<String> = doc.iter_errors(&feed).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:?}");
+            for m in feed["messages"].as_array().unwrap() {
+                assert!(msg.is_valid(m), "{m}");
+            }
+        }
+        _ => println!("skipped: ../shared/fixtures/amazon feed schemas not found"),
+    }
+}
+
+#[tokio::test]
+async fn prices_patch_purchasable_offer_in_the_marketplace_currency() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/listings/2021-08-01/items/{SELLER}/MUG-1")))
+        .and(query_param("marketplaceIds", US))
+        .and(body_json(json!({
+            "productType": "PRODUCT",
+            "patches": [{"op": "replace", "path": "/attributes/purchasable_offer", "value": [
+                {"marketplace_id": US, "currency": "USD", "our_price": [{"schedule": [{"value_with_tax": 19.99}]}]}
+            ]}]
+        })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"sku": "MUG-1", "status": "ACCEPTED", "submissionId": "s", "issues": []})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(), true);
+    let usd = Currency::new("USD").unwrap();
+    let eur = Currency::new("EUR").unwrap();
+    let out = amazon
+        .set_prices(&[
+            PriceUpdate::new("MUG-1", "MUG-1", Money::new("19.989".parse().unwrap(), usd)),
+            PriceUpdate::new("MUG-2", "MUG-2", Money::new("5".parse().unwrap(), eur)),
+        ])
+        .await
+        .unwrap();
+    assert!(out[0].is_applied());
+    assert!(matches!(&out[1].outcome, Outcome::Rejected { retryable: false, .. }));
+}
+
+#[tokio::test]
+async fn orders_follow_next_token_and_afn_lines_are_channel_fulfilled() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/orders/v0/orders"))
+        .and(query_param("NextToken", "N2"))
+        .and(query_param("MarketplaceIds", US))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"Orders": [
+            {"AmazonOrderId": "111-2", "PurchaseDate": "2026-11-20T10:00:00Z", "LastUpdateDate": "2026-11-22T09:00:00Z",
+             "OrderStatus": "Shipped", "FulfillmentChannel": "AFN", "MarketplaceId": US}
+        ]}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders/v0/orders"))
+        .and(query_param("LastUpdatedAfter", "2026-11-01T00:00:00Z"))
+        .and(query_param("MarketplaceIds", US))
+        .and(query_param("MaxResultsPerPage", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"NextToken": "N2", "Orders": [
+            {"AmazonOrderId": "111-1", "PurchaseDate": "2026-11-20T10:00:00Z", "LastUpdateDate": "2026-11-21T09:00:00Z",
+             "OrderStatus": "Canceled", "FulfillmentChannel": "MFN", "MarketplaceId": US}
+        ]}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (id, sku) in [("111-1", "MUG-1"), ("111-2", "BOX-1")] {
+        Mock::given(method("GET"))
+            .and(path(format!("/orders/v0/orders/{id}/orderItems")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"payload": {"AmazonOrderId": id, "OrderItems": [
+                    {"OrderItemId": format!("{id}-a"), "SellerSKU": sku, "ASIN": "B0", "QuantityOrdered": 2,
+                     "ItemPrice": {"CurrencyCode": "USD", "Amount": "20.00"}}
+                ]}}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let amazon = channel(&server, config(), true);
+    let since: jiff::Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+    let cursor = OrderCursor::new(since);
+    let pages: Vec<_> = amazon.orders_since(&cursor).try_collect().await.unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0].next.since, since, "mid-sequence pages resume from the start");
+    assert_eq!(pages[1].next.since, "2026-11-22T09:00:00Z".parse::<jiff::Timestamp>().unwrap());
+    let first = &pages[0].orders[0];
+    assert_eq!(first.status, OrderStatus::Cancelled);
+    assert_eq!(first.lines[0].fulfilment, Fulfilment::Merchant);
+    assert_eq!(first.lines[0].unit_price.map(|m| m.amount.to_string()).as_deref(), Some("10.00"));
+    let fba = &pages[1].orders[0];
+    assert_eq!(fba.lines[0].fulfilment, Fulfilment::Channel);
+    assert_eq!(fba.lines[0].listing.as_ref().map(|l| l.as_str()), Some("BOX-1:fba"));
+}
+
+#[tokio::test]
+async fn tracking_confirms_mfn_shipments_only() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    let order = |id: &str, channel: &str| {
+        json!({"payload": {"AmazonOrderId": id, "PurchaseDate": "2026-11-20T10:00:00Z", "LastUpdateDate": "2026-11-21T09:00:00Z",
+            "OrderStatus": "Unshipped", "FulfillmentChannel": channel, "MarketplaceId": US}})
+    };
+    Mock::given(method("GET"))
+        .and(path("/orders/v0/orders/111-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order("111-1", "MFN")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders/v0/orders/111-2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order("111-2", "AFN")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders/v0/orders/111-1/orderItems"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"OrderItems": [
+            {"OrderItemId": "OI-1", "SellerSKU": "MUG-1", "QuantityOrdered": 2}]}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/orders/v0/orders/111-1/shipmentConfirmation"))
+        .and(body_json(json!({"marketplaceId": US, "packageDetail": {
+            "packageReferenceId": "1Z999", "carrierCode": "UPS", "trackingNumber": "1Z999",
+            "shipDate": "2026-11-22T08:00:00Z", "orderItems": [{"orderItemId": "OI-1", "quantity": 2}]}})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(), true);
+    let at: jiff::Timestamp = "2026-11-22T08:00:00Z".parse().unwrap();
+    amazon.export_tracking(&Shipment::whole_order("111-1", Tracking::new("ups", "1Z999"), at)).await.unwrap();
+    let err =
+        amazon.export_tracking(&Shipment::whole_order("111-2", Tracking::new("UPS", "1Z9"), at)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Validation);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_after_the_wait() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("x-amzn-RateLimit-Limit", "50")
+                .set_body_json(json!({"errors": [{"code": "QuotaExceeded"}]})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .respond_with(participations().insert_header("x-amzn-RateLimit-Limit", "50"))
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(), true);
+    amazon.test_connection().await.unwrap();
+    // The documented 0.016/s was re-tuned from the header.
+    let limit = amazon.http().rate_limit(Some("getMarketplaceParticipations")).unwrap();
+    assert!((limit.requests_per_second() - 50.0).abs() < 0.5, "{limit:?}");
+}
