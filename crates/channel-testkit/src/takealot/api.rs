@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan, tz::TimeZone};
+use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 
 use super::Takealot;
@@ -74,8 +75,9 @@ async fn auth_and_rate_limit(State(platform): Shared, request: Request, next: Ne
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Key "))
         .map(str::trim);
-    let authorised = given
-        .is_some_and(|key| channel_core::webhook::constant_time_eq(key.as_bytes(), platform.config.api_key.as_bytes()));
+    let authorised = given.is_some_and(|key| {
+        channel_core::webhook::constant_time_eq(key.as_bytes(), platform.config.api_key.expose_secret().as_bytes())
+    });
     if !authorised {
         let text =
             if given.is_none() { "Missing API key: send 'Authorization: Key <api key>'" } else { "Invalid API key" };

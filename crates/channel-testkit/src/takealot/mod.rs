@@ -52,6 +52,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value, json};
 
 pub use state::Warehouse;
@@ -79,9 +80,9 @@ pub enum SignatureScheme {
 #[non_exhaustive]
 pub struct TakealotConfig {
     /// The API key clients must send as `Authorization: Key …` (random by default).
-    pub api_key: String,
+    pub api_key: SecretString,
     /// The default secret for webhook receivers registered without one (random by default).
-    pub webhook_secret: String,
+    pub webhook_secret: SecretString,
     /// The seller's id (in webhooks and `/v2/seller`).
     pub seller_id: u64,
     /// The seller's display name.
@@ -110,8 +111,8 @@ pub struct TakealotConfig {
 impl Default for TakealotConfig {
     fn default() -> Self {
         Self {
-            api_key: format!("tk_sandbox_{}", uuid::Uuid::new_v4().simple()),
-            webhook_secret: format!("whsec_{}", uuid::Uuid::new_v4().simple()),
+            api_key: format!("tk_sandbox_{}", uuid::Uuid::new_v4().simple()).into(),
+            webhook_secret: format!("whsec_{}", uuid::Uuid::new_v4().simple()).into(),
             seller_id: 1_234_567,
             seller_name: "Sandbox Seller".into(),
             warehouses: vec![Warehouse::new(28676, "My Warehouse")],
@@ -255,8 +256,8 @@ impl PlatformControl for Takealot {
 
     fn credentials(&self) -> Map<String, Value> {
         let mut map = Map::new();
-        map.insert("api_key".into(), json!(self.config.api_key));
-        map.insert("webhook_secret".into(), json!(self.config.webhook_secret));
+        map.insert("api_key".into(), json!(self.config.api_key.expose_secret()));
+        map.insert("webhook_secret".into(), json!(self.config.webhook_secret.expose_secret()));
         map.insert("seller_id".into(), json!(self.config.seller_id));
         map.insert(
             "merchant_warehouse_ids".into(),
@@ -301,7 +302,7 @@ impl PlatformControl for Takealot {
         if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
             return Err(ControlError::Invalid("webhook url must be http(s)".into()));
         }
-        let secret = hook.secret.unwrap_or_else(|| self.config.webhook_secret.clone());
+        let secret = hook.secret.unwrap_or_else(|| self.config.webhook_secret.expose_secret().to_owned());
         Ok(self.harness.webhooks().register(hook.url, secret, hook.topics).id)
     }
 }
@@ -322,12 +323,12 @@ impl Emulator<Takealot> {
 
     /// The API key (`Authorization: Key …`).
     pub fn api_key(&self) -> &str {
-        &self.platform().config.api_key
+        self.platform().config.api_key.expose_secret()
     }
 
     /// The default webhook secret.
     pub fn webhook_secret(&self) -> &str {
-        &self.platform().config.webhook_secret
+        self.platform().config.webhook_secret.expose_secret()
     }
 
     /// The seller's merchant warehouse ids.

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 
 use super::WooCommerce;
@@ -96,7 +97,7 @@ async fn authenticate_request(State(platform): Shared, request: Request, next: N
     };
     let keys = Keys {
         consumer_key: &platform.config.consumer_key,
-        consumer_secret: &platform.config.consumer_secret,
+        consumer_secret: platform.config.consumer_secret.expose_secret(),
         timestamp_window_secs: i64::try_from(platform.config.oauth_timestamp_window.as_secs()).unwrap_or(i64::MAX),
     };
     let verdict = {
@@ -794,7 +795,7 @@ async fn create_webhook(State(platform): Shared, body: Bytes) -> Response {
     let secret = fields
         .get("secret")
         .and_then(Value::as_str)
-        .map_or_else(|| platform.config.webhook_secret.clone(), str::to_owned);
+        .map_or_else(|| platform.config.webhook_secret.expose_secret().to_owned(), str::to_owned);
     let name = fields.get("name").and_then(Value::as_str).unwrap_or("Webhook").to_owned();
     let target = platform.add_webhook(&url, secret, Some(vec![topic]), &name);
     let state = platform.lock();

@@ -47,6 +47,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -62,9 +63,9 @@ pub struct WooCommerceConfig {
     /// `ck_…` (random by default).
     pub consumer_key: String,
     /// `cs_…` (random by default).
-    pub consumer_secret: String,
+    pub consumer_secret: SecretString,
     /// The default secret for webhook receivers registered without one (random by default).
-    pub webhook_secret: String,
+    pub webhook_secret: SecretString,
     /// The store's currency.
     pub currency: String,
     /// Largest `per_page` (100).
@@ -89,8 +90,8 @@ impl Default for WooCommerceConfig {
         let random = || uuid::Uuid::new_v4().simple().to_string();
         Self {
             consumer_key: format!("ck_{}{}", random(), &random()[..8]),
-            consumer_secret: format!("cs_{}{}", random(), &random()[..8]),
-            webhook_secret: format!("whsec_{}", random()),
+            consumer_secret: format!("cs_{}{}", random(), &random()[..8]).into(),
+            webhook_secret: format!("whsec_{}", random()).into(),
             currency: "ZAR".into(),
             max_per_page: 100,
             default_per_page: 10,
@@ -298,8 +299,8 @@ impl PlatformControl for WooCommerce {
     fn credentials(&self) -> Map<String, Value> {
         let mut map = Map::new();
         map.insert("consumer_key".into(), json!(self.config.consumer_key));
-        map.insert("consumer_secret".into(), json!(self.config.consumer_secret));
-        map.insert("webhook_secret".into(), json!(self.config.webhook_secret));
+        map.insert("consumer_secret".into(), json!(self.config.consumer_secret.expose_secret()));
+        map.insert("webhook_secret".into(), json!(self.config.webhook_secret.expose_secret()));
         map
     }
 
@@ -339,7 +340,7 @@ impl PlatformControl for WooCommerce {
         if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
             return Err(ControlError::Invalid("webhook url must be http(s)".into()));
         }
-        let secret = hook.secret.unwrap_or_else(|| self.config.webhook_secret.clone());
+        let secret = hook.secret.unwrap_or_else(|| self.config.webhook_secret.expose_secret().to_owned());
         Ok(self.add_webhook(&hook.url, secret, hook.topics, "Sandbox webhook").id)
     }
 }
@@ -367,12 +368,12 @@ impl Emulator<WooCommerce> {
 
     /// The consumer secret (`cs_…`).
     pub fn consumer_secret(&self) -> &str {
-        &self.platform().config.consumer_secret
+        self.platform().config.consumer_secret.expose_secret()
     }
 
     /// The default webhook secret.
     pub fn webhook_secret(&self) -> &str {
-        &self.platform().config.webhook_secret
+        self.platform().config.webhook_secret.expose_secret()
     }
 }
 
