@@ -72,7 +72,12 @@ pub struct NewConnection {
 
 impl NewConnection {
     /// A global, live connection with no settings.
-    pub fn new(store: impl Into<StoreId>, channel: ChannelKind, name: impl Into<String>, credentials: Credentials) -> Self {
+    pub fn new(
+        store: impl Into<StoreId>,
+        channel: ChannelKind,
+        name: impl Into<String>,
+        credentials: Credentials,
+    ) -> Self {
         Self {
             store: store.into(),
             channel,
@@ -297,11 +302,20 @@ impl Connections {
         self.store.connections(filter).await
     }
 
-    fn build(&self, store: &StoreId, channel: ChannelKind, settings: &Value, creds: &Credentials) -> Result<Arc<dyn Channel>> {
+    fn build(
+        &self,
+        store: &StoreId,
+        channel: ChannelKind,
+        settings: &Value,
+        creds: &Credentials,
+    ) -> Result<Arc<dyn Channel>> {
         let spec = ChannelSpec { store, channel, settings, credentials: creds };
         let built = self.factory.build(&spec)?;
         if built.kind() != channel {
-            return Err(Error::Invalid(format!("the factory built a {} channel for {channel} store {store}", built.kind())));
+            return Err(Error::Invalid(format!(
+                "the factory built a {} channel for {channel} store {store}",
+                built.kind()
+            )));
         }
         Ok(built)
     }
@@ -353,7 +367,9 @@ impl Connections {
         rec.health.apply(&HealthEvent::CredentialsOk { at: now });
         let audit = AuditEntry::new(new.store.clone(), "connection", "connection added", now)
             .change(None, Some(format!("{} account {}", rec.channel, identity.account_id)));
-        self.store.commit(WriteBatch::new().with(WriteOp::PutConnection(rec.clone())).with(WriteOp::Audit(audit))).await?;
+        self.store
+            .commit(WriteBatch::new().with(WriteOp::PutConnection(rec.clone())).with(WriteOp::Audit(audit)))
+            .await?;
         rec.version = 1;
         Ok(rec)
     }
@@ -377,12 +393,8 @@ impl Connections {
         if siblings.is_empty() {
             return Ok(());
         }
-        let mine: BTreeSet<Sku> = channel
-            .all_listings()
-            .await?
-            .iter()
-            .filter_map(|l| hygiene::canonical_sku(rules, l).0.ok())
-            .collect();
+        let mine: BTreeSet<Sku> =
+            channel.all_listings().await?.iter().filter_map(|l| hygiene::canonical_sku(rules, l).0.ok()).collect();
         for sibling in siblings {
             let theirs = self.linked_skus(&sibling.store).await?;
             if let Some(sku) = mine.intersection(&theirs).next() {
@@ -494,7 +506,10 @@ impl Connections {
             rec.state = ConnectionState::Connected;
             rec.account = Some(identity.clone());
             rec.updated_at = now;
-            extra.push(WriteOp::RecordHealth { store: rec.store.clone(), event: HealthEvent::CredentialsOk { at: now } });
+            extra.push(WriteOp::RecordHealth {
+                store: rec.store.clone(),
+                event: HealthEvent::CredentialsOk { at: now },
+            });
             extra.push(WriteOp::Audit(
                 AuditEntry::new(rec.store.clone(), "credentials", reason, now)
                     .change(old, Some(identity.account_id.clone())),
@@ -511,7 +526,8 @@ impl Connections {
             sku_rules(settings)?;
         }
         let all = self.store.connections(&ConnectionFilter::all()).await?;
-        let current = all.iter().find(|c| &c.store == store).ok_or_else(|| Error::NotFound(format!("store {store}")))?;
+        let current =
+            all.iter().find(|c| &c.store == store).ok_or_else(|| Error::NotFound(format!("store {store}")))?;
         let scope = update.scope.clone().unwrap_or_else(|| current.scope.clone());
         let becomes_source = update.source_of_truth.unwrap_or(current.source_of_truth);
         if becomes_source {
@@ -525,7 +541,9 @@ impl Connections {
             .any(|ch| ch == current.channel);
         if source_platform {
             let mine = self.linked_skus(store).await?;
-            for sibling in all.iter().filter(|c| &c.store != store && c.channel == current.channel && overlaps(&c.scope, &scope)) {
+            for sibling in
+                all.iter().filter(|c| &c.store != store && c.channel == current.channel && overlaps(&c.scope, &scope))
+            {
                 if let Some(sku) = mine.intersection(&self.linked_skus(&sibling.store).await?).next() {
                     return Err(Error::SharedSkuWithSourceOfTruth {
                         channel: current.channel,
@@ -593,8 +611,11 @@ impl Connections {
         if rec.health.credentials == CredentialStatus::NeedsReauth {
             return Err(Error::NeedsReauth(rec.store));
         }
-        let req =
-            SyncRequest { store: store.clone(), requested_by: requested_by.map(str::to_owned), requested_at: self.clock.now() };
+        let req = SyncRequest {
+            store: store.clone(),
+            requested_by: requested_by.map(str::to_owned),
+            requested_at: self.clock.now(),
+        };
         self.store.commit(WriteOp::RequestSync(req).into()).await.map(drop)
     }
 
@@ -718,12 +739,20 @@ impl Connections {
                             to: l.channel_sku.clone(),
                         };
                         if row.sku_change.as_ref().is_none_or(|c| c.to != l.channel_sku) {
-                            row.sku_change =
-                                Some(SkuChange { from: row.channel_sku.clone(), to: l.channel_sku.clone(), seen_at: now });
+                            row.sku_change = Some(SkuChange {
+                                from: row.channel_sku.clone(),
+                                to: l.channel_sku.clone(),
+                                seen_at: now,
+                            });
                             batch.push(WriteOp::Audit(
-                                AuditEntry::new(store.clone(), "sku", "SKU changed on the channel; listing held back", now)
-                                    .on_listing(l.id.clone(), row.sku.clone())
-                                    .change(Some(row.channel_sku.clone()), Some(l.channel_sku.clone())),
+                                AuditEntry::new(
+                                    store.clone(),
+                                    "sku",
+                                    "SKU changed on the channel; listing held back",
+                                    now,
+                                )
+                                .on_listing(l.id.clone(), row.sku.clone())
+                                .change(Some(row.channel_sku.clone()), Some(l.channel_sku.clone())),
                             ));
                         }
                         out.sku_changes.push(issue);
@@ -760,7 +789,10 @@ impl Connections {
             .listing(store, listing)
             .await?
             .ok_or_else(|| Error::NotFound(format!("listing {store}/{listing}")))?;
-        let change = row.sku_change.take().ok_or_else(|| Error::Invalid(format!("listing {store}/{listing} has no SKU change")))?;
+        let change = row
+            .sku_change
+            .take()
+            .ok_or_else(|| Error::Invalid(format!("listing {store}/{listing} has no SKU change")))?;
         let old = row.sku.clone();
         row.sku = Sku::new(rules.apply(&change.to, row.fulfilment).canonical).ok();
         row.channel_sku = change.to.clone();
@@ -798,7 +830,8 @@ impl WatchedChannel {
             && e.kind() == ErrorKind::Auth
         {
             self.needs_reauth.store(true, Ordering::SeqCst);
-            let event = HealthEvent::Failed { kind: ErrorKind::Auth, message: e.message().to_owned(), at: self.clock.now() };
+            let event =
+                HealthEvent::Failed { kind: ErrorKind::Auth, message: e.message().to_owned(), at: self.clock.now() };
             if let Err(store_err) = self.store.record_health(&self.store_id, event).await {
                 tracing::warn!(store = %self.store_id, error = %store_err, "could not record an authentication failure");
             }

@@ -96,12 +96,11 @@ impl CredentialCipher {
 
     /// A cipher from a base64 key (standard alphabet, 32 bytes once decoded).
     pub fn from_base64(key: &str) -> Result<Self> {
-        let bytes = B64
-            .decode(key.trim())
-            .map_err(|_| Error::Credentials("the credential key is not valid base64".into()))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| Error::Credentials(format!("the credential key is {} bytes; 32 are needed", b.len())))?;
+        let bytes =
+            B64.decode(key.trim()).map_err(|_| Error::Credentials("the credential key is not valid base64".into()))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            Error::Credentials(format!("the credential key is {} bytes; 32 are needed", b.len()))
+        })?;
         Ok(Self::new(&key))
     }
 
@@ -112,8 +111,7 @@ impl CredentialCipher {
 
     /// Seal credentials for a store.
     pub fn seal(&self, store: &StoreId, credentials: &Credentials) -> Result<SealedCredentials> {
-        let plain: BTreeMap<&str, &str> =
-            credentials.0.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
+        let plain: BTreeMap<&str, &str> = credentials.0.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
         let plain = serde_json::to_vec(&plain).map_err(|e| Error::Credentials(format!("cannot encode: {e}")))?;
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = self
@@ -132,7 +130,8 @@ impl CredentialCipher {
             .as_str()
             .strip_prefix(PREFIX)
             .ok_or_else(|| Error::Credentials(format!("store {store}: unknown credential format")))?;
-        let bytes = B64.decode(body).map_err(|_| Error::Credentials(format!("store {store}: corrupted credentials")))?;
+        let bytes =
+            B64.decode(body).map_err(|_| Error::Credentials(format!("store {store}: corrupted credentials")))?;
         if bytes.len() < NONCE_LEN {
             return Err(Error::Credentials(format!("store {store}: corrupted credentials")));
         }
@@ -141,10 +140,12 @@ impl CredentialCipher {
             .cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: store.as_str().as_bytes() })
             .map_err(|_| {
-                Error::Credentials(format!("store {store}: credentials do not open with this key (wrong key or tampered)"))
+                Error::Credentials(format!(
+                    "store {store}: credentials do not open with this key (wrong key or tampered)"
+                ))
             })?;
-        let map: BTreeMap<String, String> =
-            serde_json::from_slice(&plain).map_err(|_| Error::Credentials(format!("store {store}: corrupted credentials")))?;
+        let map: BTreeMap<String, String> = serde_json::from_slice(&plain)
+            .map_err(|_| Error::Credentials(format!("store {store}: corrupted credentials")))?;
         Ok(Credentials(map.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect()))
     }
 }

@@ -234,13 +234,13 @@ pub async fn catalog_and_listings(store: Arc<dyn Store>) {
 
 /// The ledger keeps every movement with its cause; cursors are per store and name.
 pub async fn ledger_and_cursors(store: Arc<dyn Store>) {
-    let order = NewMovement::new(sku("MUG"), -2, MovementCause::Order, at(1)).for_line(
+    let order =
+        NewMovement::new(sku("MUG"), -2, MovementCause::Order, at(1)).for_line(sid("shop"), OrderId::new("1001"), "1");
+    let cancel = NewMovement::new(sku("MUG"), 2, MovementCause::Cancellation, at(2)).for_line(
         sid("shop"),
         OrderId::new("1001"),
         "1",
     );
-    let cancel =
-        NewMovement::new(sku("MUG"), 2, MovementCause::Cancellation, at(2)).for_line(sid("shop"), OrderId::new("1001"), "1");
     let manual = NewMovement::new(sku("MUG"), 10, MovementCause::ManualAdjustment, at(3)).with_note("count");
     let other = NewMovement::new(sku("TEA"), 4, MovementCause::ReconcileCorrection, at(4));
     let ret = NewMovement::new(sku("MUG"), 1, MovementCause::Return, at(5));
@@ -251,8 +251,7 @@ pub async fn ledger_and_cursors(store: Arc<dyn Store>) {
     store.commit(batch).await.expect("movements");
     assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), 11);
     assert_eq!(store.ledger_balance(&sku("NONE")).await.expect("balance"), 0);
-    let mut f = LedgerFilter::default();
-    f.sku = Some(sku("MUG"));
+    let mut f = LedgerFilter { sku: Some(sku("MUG")), ..LedgerFilter::default() };
     let mugs = store.ledger(&f).await.expect("ledger");
     assert_eq!(mugs.len(), 4);
     assert_eq!(mugs[0].movement, order);
@@ -262,8 +261,7 @@ pub async fn ledger_and_cursors(store: Arc<dyn Store>) {
     let page = store.ledger(&f).await.expect("ledger");
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].movement.cause, MovementCause::ManualAdjustment);
-    let mut f = LedgerFilter::default();
-    f.store = Some(sid("shop"));
+    let f = LedgerFilter { store: Some(sid("shop")), ..LedgerFilter::default() };
     assert_eq!(store.ledger(&f).await.expect("ledger").len(), 2);
 
     assert!(store.cursor(&sid("shop"), "orders").await.expect("cursor").is_none());
@@ -383,11 +381,10 @@ pub async fn outbox_leases_and_failures(store: Arc<dyn Store>) {
     store.finish_outbox(again[0].id, &token, retry, at(31)).await.expect("retry");
     let items = store.outbox(&OutboxFilter::default()).await.expect("outbox");
     assert_eq!(items.len(), 1);
-    assert_eq!((items[0].state, items[0].next_attempt_at, items[0].last_error.as_deref()), (
-        OutboxState::Pending,
-        at(100),
-        Some("503")
-    ));
+    assert_eq!(
+        (items[0].state, items[0].next_attempt_at, items[0].last_error.as_deref()),
+        (OutboxState::Pending, at(100), Some("503"))
+    );
     assert!(store.claim_outbox(&ClaimRequest::new("w1", 5, at(99), at(200))).await.expect("claim").is_empty());
     let c = store.claim_outbox(&ClaimRequest::new("w1", 5, at(100), at(200))).await.expect("claim");
     assert_eq!(c.len(), 1);
@@ -408,8 +405,7 @@ pub async fn outbox_leases_and_failures(store: Arc<dyn Store>) {
         .finish_outbox(d[0].id, &token, OutboxResult::Dead { reason: "offer disabled".into() }, at(201))
         .await
         .expect("dead");
-    let mut f = OutboxFilter::default();
-    f.state = Some(OutboxState::Dead);
+    let f = OutboxFilter { state: Some(OutboxState::Dead), ..OutboxFilter::default() };
     let dead = store.outbox(&f).await.expect("outbox");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_error.as_deref(), Some("offer disabled"));
@@ -453,18 +449,19 @@ pub async fn audit_log(store: Arc<dyn Store>) {
         .change(Some("5".into()), Some("3".into()))
         .on_listing(ListingId::new("L1"), Some(sku("MUG")));
     store.commit(WriteOp::Audit(e.clone()).into()).await.expect("audit");
-    store.commit(WriteOp::Audit(AuditEntry::new(sid("woo"), "credentials", "updated", at(2))).into()).await.expect("audit");
+    store
+        .commit(WriteOp::Audit(AuditEntry::new(sid("woo"), "credentials", "updated", at(2))).into())
+        .await
+        .expect("audit");
     let all = store.audit(&AuditFilter::default()).await.expect("audit");
     assert_eq!(all.len(), 2);
     assert!(all[0].id > 0 && all[0].id < all[1].id);
     let mut stored = all[0].clone();
     stored.id = 0;
     assert_eq!(stored, e);
-    let mut f = AuditFilter::default();
-    f.store = Some(sid("woo"));
+    let f = AuditFilter { store: Some(sid("woo")), ..AuditFilter::default() };
     assert_eq!(store.audit(&f).await.expect("audit").len(), 1);
-    let mut f = AuditFilter::default();
-    f.after_id = Some(all[0].id);
+    let f = AuditFilter { after_id: Some(all[0].id), ..AuditFilter::default() };
     assert_eq!(store.audit(&f).await.expect("audit")[0].field, "credentials");
 }
 
@@ -489,7 +486,14 @@ pub async fn purge_store_rules(store: Arc<dyn Store>) {
     for s in ["SHARED", "ONLY-WOO"] {
         batch.push(WriteOp::RecordMovement(NewMovement::new(sku(s), 5, MovementCause::ManualAdjustment, t0())));
     }
-    batch.push(WriteOp::PutOrderLine(OrderLineRecord::new(sid("woo"), OrderId::new("1"), "1", 1, OrderStatus::Open, t0())));
+    batch.push(WriteOp::PutOrderLine(OrderLineRecord::new(
+        sid("woo"),
+        OrderId::new("1"),
+        "1",
+        1,
+        OrderStatus::Open,
+        t0(),
+    )));
     batch.push(WriteOp::RecordDelivery(DeliveryRecord::new(sid("woo"), "d1", "order.created", t0())));
     batch.push(WriteOp::SetCursor { store: sid("woo"), name: "orders".into(), value: "x".into() });
     batch.push(WriteOp::Enqueue { push: stock("woo", "1", 4), now: t0() });
@@ -611,9 +615,15 @@ pub async fn concurrent_once_inserts(store: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             let mut applied = 0;
             for n in 0..5 {
-                let line = OrderLineRecord::new(sid("shop"), OrderId::new(format!("o{n}")), "1", 1, OrderStatus::Open, at(w));
+                let line =
+                    OrderLineRecord::new(sid("shop"), OrderId::new(format!("o{n}")), "1", 1, OrderStatus::Open, at(w));
                 let batch = WriteBatch::new()
-                    .with(WriteOp::RecordDelivery(DeliveryRecord::new(sid("shop"), format!("d{n}"), "orders/create", at(w))))
+                    .with(WriteOp::RecordDelivery(DeliveryRecord::new(
+                        sid("shop"),
+                        format!("d{n}"),
+                        "orders/create",
+                        at(w),
+                    )))
                     .with(WriteOp::PutOrderLine(line))
                     .with(WriteOp::RecordMovement(NewMovement::new(sku("MUG"), -1, MovementCause::Order, at(w))));
                 loop {

@@ -115,11 +115,24 @@ async fn takealot_stays_bound_to_its_seller_account() {
     f.connections.observe_listings(&sid("tk"), &f.world.listings.lock().unwrap()["tk"].clone()).await.unwrap();
 
     let err = f.connections.update_credentials(&sid("tk"), key("b1")).await.expect_err("another seller");
-    assert!(matches!(&err, Error::AccountMismatch { expected, actual, .. } if expected == "seller-A" && actual == "seller-B"));
+    assert!(
+        matches!(&err, Error::AccountMismatch { expected, actual, .. } if expected == "seller-A" && actual == "seller-B")
+    );
     assert_eq!(err.kind(), ErrorKind::Auth);
     f.connections.update_credentials(&sid("tk"), key("a2")).await.expect("a new key of the same seller");
 
-    f.store.enqueue(OutboxPush::new(sid("tk"), ListingId::new("offer-1"), PushAction::SetStock { quantity: 1, expected: None }, "t"), sync_engine::testing::t0()).await.unwrap();
+    f.store
+        .enqueue(
+            OutboxPush::new(
+                sid("tk"),
+                ListingId::new("offer-1"),
+                PushAction::SetStock { quantity: 1, expected: None },
+                "t",
+            ),
+            sync_engine::testing::t0(),
+        )
+        .await
+        .unwrap();
     let done = f.connections.disconnect(&sid("tk")).await.unwrap();
     assert_eq!(done, Disconnected::KeptBinding { account: Some("seller-A".into()) });
     let rec = f.connections.get(&sid("tk")).await.unwrap();
@@ -140,7 +153,9 @@ async fn takealot_stays_bound_to_its_seller_account() {
     assert!(matches!(elsewhere, Err(Error::AlreadyExists(m)) if m.contains("reconnect")));
     let back = f.connections.add(NewConnection::new("tk", ChannelKind::Takealot, "Takealot", key("a1"))).await.unwrap();
     assert_eq!(back.state, ConnectionState::Connected);
-    assert!(f.connections.verify_webhook(&sid("tk"), &WebhookRequest::new("{}").header("x-signature", "a1")).await.is_ok());
+    assert!(
+        f.connections.verify_webhook(&sid("tk"), &WebhookRequest::new("{}").header("x-signature", "a1")).await.is_ok()
+    );
 }
 
 #[tokio::test]
@@ -160,7 +175,8 @@ async fn disconnecting_other_platforms_removes_only_what_is_theirs() {
     for s in ["SHARED", "ONLY-WOO"] {
         batch.push(WriteOp::PutProduct(ProductRecord::simple(sku(s), now)));
     }
-    let sale = OrderLineRecord::new(sid("woo"), channel_core::OrderId::new("9"), "1", 1, channel_core::OrderStatus::Open, now);
+    let sale =
+        OrderLineRecord::new(sid("woo"), channel_core::OrderId::new("9"), "1", 1, channel_core::OrderStatus::Open, now);
     batch.push(WriteOp::PutOrderLine(sale));
     f.store.commit(batch).await.unwrap();
 
@@ -171,7 +187,11 @@ async fn disconnecting_other_platforms_removes_only_what_is_theirs() {
     assert_eq!((report.listings, report.order_lines), (2, 1));
     assert!(f.store.connection(&sid("woo")).await.unwrap().is_none());
     assert!(f.store.product(&sku("SHARED")).await.unwrap().is_some());
-    assert_eq!(f.store.listings(&ListingFilter::sku(sku("SHARED"))).await.unwrap().len(), 1, "the other store's listing stays");
+    assert_eq!(
+        f.store.listings(&ListingFilter::sku(sku("SHARED"))).await.unwrap().len(),
+        1,
+        "the other store's listing stays"
+    );
     let audit = f.store.audit(&AuditFilter::default()).await.unwrap();
     assert!(audit.iter().any(|a| a.store == sid("woo") && a.reason.starts_with("disconnected")));
 }
@@ -199,10 +219,15 @@ async fn stores_of_the_source_platform_may_not_share_skus() {
         .add(NewConnection::new("tk2", ChannelKind::Takealot, "Takealot 2", key("t2")))
         .await
         .expect_err("shares MUG with the source platform's store");
-    assert!(matches!(&err, Error::SharedSkuWithSourceOfTruth { sku: s, stores, .. } if s.as_str() == "MUG" && stores.len() == 2));
+    assert!(
+        matches!(&err, Error::SharedSkuWithSourceOfTruth { sku: s, stores, .. } if s.as_str() == "MUG" && stores.len() == 2)
+    );
     assert_eq!(err.kind(), ErrorKind::Validation);
     assert!(err.to_string().contains("source of truth"));
-    f.connections.add(NewConnection::new("tk3", ChannelKind::Takealot, "Takealot 3", key("t3"))).await.expect("no shared SKU");
+    f.connections
+        .add(NewConnection::new("tk3", ChannelKind::Takealot, "Takealot 3", key("t3")))
+        .await
+        .expect("no shared SKU");
 
     // Shopify is not the source: its stores may share SKUs.
     for (id, k) in [("shop1", "s1"), ("shop2", "s2")] {
@@ -223,7 +248,10 @@ async fn a_changed_sku_on_a_linked_listing_is_held_back_not_linked_anew() {
     let f = fixture();
     f.world.key("k", "shop-1");
     f.connections.add(NewConnection::new("shop", ChannelKind::Shopify, "Shop", key("k"))).await.unwrap();
-    f.store.commit(WriteOp::PutProduct(ProductRecord::simple(sku("MUG"), sync_engine::testing::t0())).into()).await.unwrap();
+    f.store
+        .commit(WriteOp::PutProduct(ProductRecord::simple(sku("MUG"), sync_engine::testing::t0())).into())
+        .await
+        .unwrap();
     let first = f.connections.observe_listings(&sid("shop"), &[Listing::new("1", "MUG", 3)]).await.unwrap();
     assert_eq!((first.added, first.sku_changes.len()), (1, 0));
     let linked = f.store.listing(&sid("shop"), &ListingId::new("1")).await.unwrap().unwrap();
@@ -291,7 +319,8 @@ async fn sku_hygiene_before_the_first_sync() {
     assert_eq!(report.of_kind("unknown").count(), 1);
     assert_eq!(report.of_kind("duplicate").count(), 1, "{report:#?}");
     assert_eq!(report.issues.len(), 3);
-    let observed = f.connections.observe_listings(&sid("amz"), &f.world.listings.lock().unwrap()["amz"].clone()).await.unwrap();
+    let observed =
+        f.connections.observe_listings(&sid("amz"), &f.world.listings.lock().unwrap()["amz"].clone()).await.unwrap();
     assert_eq!(observed.added, 6);
     let fba = f.store.listing(&sid("amz"), &ListingId::new("B")).await.unwrap().unwrap();
     assert_eq!((fba.sku.clone(), fba.fulfilment), (Some(sku("MUG-RED")), Fulfilment::Channel), "rules map the SKU");
@@ -313,11 +342,16 @@ async fn list_and_filter_connections() {
         .await
         .unwrap();
     f.connections
-        .add(NewConnection::new("beta-woo", ChannelKind::Woocommerce, "Beta Woo", key("b")).with_scope(Scope::Client(ClientId::new("beta"))))
+        .add(
+            NewConnection::new("beta-woo", ChannelKind::Woocommerce, "Beta Woo", key("b"))
+                .with_scope(Scope::Client(ClientId::new("beta"))),
+        )
         .await
         .unwrap();
     f.connections
-        .add(NewConnection::new("tk", ChannelKind::Takealot, "Group Takealot", key("c")).with_sync_mode(SyncMode::Daily))
+        .add(
+            NewConnection::new("tk", ChannelKind::Takealot, "Group Takealot", key("c")).with_sync_mode(SyncMode::Daily),
+        )
         .await
         .unwrap();
     let names = |v: Vec<ConnectionRecord>| v.into_iter().map(|c| c.store.to_string()).collect::<Vec<_>>();
@@ -341,7 +375,10 @@ async fn list_and_filter_connections() {
     f.clock.advance(jiff::SignedDuration::from_secs(3600));
     let updated = f
         .connections
-        .update(&sid("tk"), ConnectionUpdate::new().with_name("Takealot ZA").with_warehouse(Some(WarehouseId::new("cpt"))))
+        .update(
+            &sid("tk"),
+            ConnectionUpdate::new().with_name("Takealot ZA").with_warehouse(Some(WarehouseId::new("cpt"))),
+        )
         .await
         .unwrap();
     assert_eq!(updated.name, "Takealot ZA");
@@ -363,7 +400,10 @@ async fn works_over_sqlite_too() {
     let store = std::sync::Arc::new(sync_engine::SqliteStore::open(dir.path().join("s.db")).await.unwrap());
     let f = fixture_with(store.clone());
     f.world.key("secret-key-value", "seller-9");
-    f.connections.add(NewConnection::new("tk", ChannelKind::Takealot, "Takealot", key("secret-key-value"))).await.unwrap();
+    f.connections
+        .add(NewConnection::new("tk", ChannelKind::Takealot, "Takealot", key("secret-key-value")))
+        .await
+        .unwrap();
     assert_eq!(f.connections.test(&sid("tk")).await.unwrap().account_id, "seller-9");
     store.close().await;
     let mut bytes = std::fs::read(dir.path().join("s.db")).unwrap();

@@ -17,7 +17,12 @@ fn at(s: i64) -> jiff::Timestamp {
 }
 
 fn push(listing: &str, q: i64) -> OutboxPush {
-    OutboxPush::new(StoreId::new("shop"), ListingId::new(listing), PushAction::SetStock { quantity: q, expected: None }, "t")
+    OutboxPush::new(
+        StoreId::new("shop"),
+        ListingId::new(listing),
+        PushAction::SetStock { quantity: q, expected: None },
+        "t",
+    )
 }
 
 async fn write_some(store: &SqliteStore) {

@@ -1,7 +1,5 @@
 //! Every built-in `Store` runs the conformance suite.
 
-
-
 use std::sync::Arc;
 
 use sync_engine::{MemoryStore, Store};

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod connections;
 mod plan;
 mod sandbox;
 
@@ -11,6 +12,9 @@ mod sandbox;
 #[derive(Debug, Parser)]
 #[command(name = "stocksync", version, about, long_about = None)]
 struct Cli {
+    /// The configuration file (see stocksync.example.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -21,6 +25,8 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Start the platform emulators on loopback and print their base URLs and credentials.
     Sandbox(sandbox::SandboxArgs),
+    /// Manage connections (stores on channels): list, add, test, update, remove.
+    Connections(connections::ConnectionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,5 +34,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Connections(args) => connections::run(cli.config.as_deref(), args),
     }
 }

@@ -97,9 +97,13 @@ impl State {
                 }
                 WriteOp::PutListing(l) => {
                     let stored = self.listings.get(&(l.store.clone(), l.listing.clone())).map(|r| r.version);
-                    check_version(&mut overlay, Key::Listing(l.store.clone(), l.listing.clone()), stored, l.version, || {
-                        format!("listing {}/{}", l.store, l.listing)
-                    })?;
+                    check_version(
+                        &mut overlay,
+                        Key::Listing(l.store.clone(), l.listing.clone()),
+                        stored,
+                        l.version,
+                        || format!("listing {}/{}", l.store, l.listing),
+                    )?;
                 }
                 WriteOp::DeleteListing { store, listing } => {
                     overlay.insert(Key::Listing(store.clone(), listing.clone()), None);

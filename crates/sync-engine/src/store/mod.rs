@@ -19,8 +19,6 @@ mod model;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-
-
 use async_trait::async_trait;
 use channel_core::{ListingId, OrderId, Sku, StoreId};
 use jiff::Timestamp;

@@ -480,7 +480,8 @@ impl SqliteStore {
         if c.version == 0 {
             return Err(Error::AlreadyExists(what()));
         }
-        let found = Self::stored_version(tx, "SELECT version FROM connections WHERE store = ?", &[c.store.as_str()]).await?;
+        let found =
+            Self::stored_version(tx, "SELECT version FROM connections WHERE store = ?", &[c.store.as_str()]).await?;
         Err(Error::conflict(what(), c.version, found))
     }
 
@@ -955,8 +956,14 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?;
         let own: Vec<String> = own_rows.iter().map(|r| get(r, "sku")).collect::<Result<_>>()?;
-        report.listings =
-            count(sqlx::query("DELETE FROM listings WHERE store = ?").bind(s).execute(&mut *tx).await.map_err(db)?.rows_affected());
+        report.listings = count(
+            sqlx::query("DELETE FROM listings WHERE store = ?")
+                .bind(s)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected(),
+        );
         let product_rows = sqlx::query("SELECT * FROM products").fetch_all(&mut *tx).await.map_err(db)?;
         let products: BTreeMap<Sku, ProductRecord> =
             product_rows.iter().map(|r| product_row(r).map(|p| (p.sku.clone(), p))).collect::<Result<_>>()?;
@@ -989,8 +996,12 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?
             .rows_affected();
-        report.outbox_items =
-            sqlx::query("DELETE FROM outbox WHERE store = ?").bind(s).execute(&mut *tx).await.map_err(db)?.rows_affected();
+        report.outbox_items = sqlx::query("DELETE FROM outbox WHERE store = ?")
+            .bind(s)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
         for table in ["deliveries", "cursors", "leases", "sync_requests", "connections"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE store = ?")).bind(s).execute(&mut *tx).await.map_err(db)?;
         }
