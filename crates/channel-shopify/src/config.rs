@@ -1,0 +1,165 @@
+//! The adapter's configuration.
+
+use std::fmt;
+
+use channel_core::secrecy::SecretString;
+use serde::Deserialize;
+
+/// The Admin API version used by default (quarterly releases; 2026-07 makes `changeFromQuantity` and
+/// `@idempotent` mandatory on inventory mutations, which this adapter always sends).
+pub const DEFAULT_API_VERSION: &str = "2026-07";
+
+/// Variants read per page by default: the listing query costs `2 + first × 5` points under Shopify's cost
+/// model, so 100 stays well under the 1,000-point single-query limit.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// Settings of one Shopify store.
+#[derive(Clone, Deserialize)]
+#[non_exhaustive]
+pub struct ShopifyConfig {
+    /// `my-shop.myshopify.com` (or just `my-shop`).
+    pub shop_domain: String,
+    /// The Admin API access token (`shpat_…`), sent as `X-Shopify-Access-Token`.
+    pub access_token: SecretString,
+    /// The Admin API version (default [`DEFAULT_API_VERSION`]).
+    #[serde(default = "default_version")]
+    pub api_version: String,
+    /// The one location stocksync syncs (`gid://shopify/Location/…` or its number). Without it a shop with
+    /// exactly one location uses that one; with several, every call fails with a `Config` error listing them.
+    #[serde(default)]
+    pub location_id: Option<String>,
+    /// The app's client secret (API secret key), which signs webhooks. Without it webhooks are refused.
+    #[serde(default)]
+    pub webhook_secret: Option<SecretString>,
+    /// Override of `https://{shop_domain}` (emulators, `wiremock`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Variants per listing page (1..=199; default [`DEFAULT_PAGE_SIZE`]).
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+    /// The `reason` sent with inventory mutations (default `correction`).
+    #[serde(default = "default_reason")]
+    pub inventory_reason: String,
+    /// Per-attempt timeout in seconds (default 30).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// How many `THROTTLED` answers one call waits out before failing with `RateLimited` (default 20).
+    #[serde(default = "default_throttle_retries")]
+    pub max_throttle_retries: u32,
+}
+
+fn default_version() -> String {
+    DEFAULT_API_VERSION.to_owned()
+}
+fn default_page_size() -> usize {
+    DEFAULT_PAGE_SIZE
+}
+fn default_reason() -> String {
+    "correction".to_owned()
+}
+fn default_timeout() -> u64 {
+    30
+}
+fn default_throttle_retries() -> u32 {
+    20
+}
+
+impl ShopifyConfig {
+    /// A configuration with defaults for everything but the shop and its token.
+    pub fn new(shop_domain: impl Into<String>, access_token: SecretString) -> Self {
+        Self {
+            shop_domain: shop_domain.into(),
+            access_token,
+            api_version: default_version(),
+            location_id: None,
+            webhook_secret: None,
+            base_url: None,
+            page_size: default_page_size(),
+            inventory_reason: default_reason(),
+            timeout_secs: default_timeout(),
+            max_throttle_retries: default_throttle_retries(),
+        }
+    }
+
+    /// Point at another base URL (an emulator, `wiremock`); the API path is appended to it.
+    #[must_use]
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The API version.
+    #[must_use]
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = version.into();
+        self
+    }
+
+    /// The location to sync.
+    #[must_use]
+    pub fn location(mut self, location_id: impl Into<String>) -> Self {
+        self.location_id = Some(location_id.into());
+        self
+    }
+
+    /// The webhook signing secret.
+    #[must_use]
+    pub fn webhook_secret(mut self, secret: SecretString) -> Self {
+        self.webhook_secret = Some(secret);
+        self
+    }
+
+    /// Variants per listing page.
+    #[must_use]
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page_size = n;
+        self
+    }
+
+    /// The inventory mutation reason.
+    #[must_use]
+    pub fn inventory_reason(mut self, reason: impl Into<String>) -> Self {
+        self.inventory_reason = reason.into();
+        self
+    }
+
+    /// Per-attempt timeout.
+    #[must_use]
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout_secs = timeout.as_secs().max(1);
+        self
+    }
+
+    /// `https://{shop}.myshopify.com`, or the override.
+    pub fn origin(&self) -> String {
+        match &self.base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let shop = self.shop_domain.trim().trim_start_matches("https://").trim_end_matches('/');
+                if shop.contains('.') { format!("https://{shop}") } else { format!("https://{shop}.myshopify.com") }
+            }
+        }
+    }
+
+    /// The GraphQL endpoint path, `/admin/api/{version}/graphql.json`.
+    pub fn graphql_path(&self) -> String {
+        format!("/admin/api/{}/graphql.json", self.api_version)
+    }
+}
+
+impl fmt::Debug for ShopifyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShopifyConfig")
+            .field("shop_domain", &self.shop_domain)
+            .field("access_token", &"******")
+            .field("api_version", &self.api_version)
+            .field("location_id", &self.location_id)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "******"))
+            .field("base_url", &self.base_url)
+            .field("page_size", &self.page_size)
+            .field("inventory_reason", &self.inventory_reason)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("max_throttle_retries", &self.max_throttle_retries)
+            .finish()
+    }
+}

@@ -1,0 +1,61 @@
+//! The GraphQL documents the adapter sends (public so integrators can see exactly what is asked).
+
+/// Shop identity, currency and every location (when no location is configured). Cost 253.
+pub const SHOP_AND_LOCATIONS: &str = "query StocksyncShop { shop { id name myshopifyDomain currencyCode } \
+locations(first: 250) { nodes { id name } } }";
+
+/// Shop identity, currency and the configured location. Cost 2.
+pub const SHOP_AND_LOCATION: &str = "query StocksyncShop($location: ID!) { shop { id name myshopifyDomain currencyCode } \
+location(id: $location) { id name } }";
+
+/// One page of variants with their `available` quantity at the location. Cost `2 + first × 5`.
+pub const VARIANTS: &str = "query StocksyncVariants($first: Int!, $after: String, $location: ID!) { \
+productVariants(first: $first, after: $after) { pageInfo { hasNextPage endCursor } \
+nodes { id sku price product { id } inventoryItem { id tracked inventoryLevel(locationId: $location) { \
+quantities(names: [\"available\"]) { name quantity } } } } } }";
+
+/// Absolute `available` quantities with compare-and-set, one `@idempotent` key per call. Cost 10.
+pub const SET_QUANTITIES: &str = "mutation StocksyncSetQuantities($input: InventorySetQuantitiesInput!, $key: String!) { \
+inventorySetQuantities(input: $input) @idempotent(key: $key) { \
+inventoryAdjustmentGroup { id changes(quantityNames: [\"available\"]) { name delta quantityAfterChange item { id } } } \
+userErrors { code field message } } }";
+
+/// Deltas to `available`, one `@idempotent` key per call. Cost 10.
+pub const ADJUST_QUANTITIES: &str = "mutation StocksyncAdjustQuantities($input: InventoryAdjustQuantitiesInput!, $key: String!) { \
+inventoryAdjustQuantities(input: $input) @idempotent(key: $key) { \
+inventoryAdjustmentGroup { id changes(quantityNames: [\"available\"]) { name delta quantityAfterChange item { id } } } \
+userErrors { code field message } } }";
+
+/// Orders updated at or after a time, oldest change first. Cost `2 + first × 63`.
+pub const ORDERS: &str = "query StocksyncOrders($first: Int!, $after: String, $query: String!) { \
+orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) { pageInfo { hasNextPage endCursor } \
+nodes { id legacyResourceId createdAt updatedAt cancelledAt displayFinancialStatus displayFulfillmentStatus \
+lineItems(first: 20) { pageInfo { hasNextPage endCursor } \
+nodes { id sku quantity currentQuantity originalUnitPriceSet { shopMoney { amount currencyCode } } } } } } }";
+
+/// The rest of an order's lines, past the first 20. Cost 303.
+pub const ORDER_LINES: &str = "query StocksyncOrderLines($id: ID!, $after: String) { order(id: $id) { \
+lineItems(first: 100, after: $after) { pageInfo { hasNextPage endCursor } \
+nodes { id sku quantity currentQuantity originalUnitPriceSet { shopMoney { amount currencyCode } } } } } }";
+
+/// An order's fulfillment orders and what remains to ship on them. Cost 518.
+pub const FULFILLMENT_ORDERS: &str = "query StocksyncFulfillmentOrders($id: ID!) { order(id: $id) { \
+fulfillmentOrders(first: 5) { nodes { id status lineItems(first: 50) { nodes { id remainingQuantity lineItem { id } } } } } } }";
+
+/// A fulfillment with tracking. Cost 10.
+pub const FULFILLMENT_CREATE: &str = "mutation StocksyncFulfillmentCreate($fulfillment: FulfillmentInput!) { \
+fulfillmentCreate(fulfillment: $fulfillment) { fulfillment { id status } userErrors { field message } } }";
+
+/// `productVariantsBulkUpdate` for `products` products in one document, as aliases `p0`, `p1`, … with
+/// variables `$p0`/`$v0`, …: each alias costs 10, so at most 100 products go in one call.
+pub fn prices(products: usize) -> String {
+    let mut vars = Vec::with_capacity(products);
+    let mut fields = Vec::with_capacity(products);
+    for i in 0..products {
+        vars.push(format!("$p{i}: ID!, $v{i}: [ProductVariantsBulkInput!]!"));
+        fields.push(format!(
+            "p{i}: productVariantsBulkUpdate(productId: $p{i}, variants: $v{i}) {{ productVariants {{ id price compareAtPrice }} userErrors {{ code field message }} }}"
+        ));
+    }
+    format!("mutation StocksyncSetPrices({}) {{ {} }}", vars.join(", "), fields.join(" "))
+}
