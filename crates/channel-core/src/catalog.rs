@@ -155,6 +155,7 @@ impl CatalogError {
 }
 
 /// The catalog, interned and flattened. See the [module docs](self).
+#[derive(Clone)]
 pub struct Catalog {
     products: Vec<Product>,
     hasher: DefaultHashBuilder,
@@ -182,25 +183,6 @@ impl fmt::Debug for Catalog {
             .field("bundles", &self.bundle.iter().filter(|b| **b).count())
             .field("issues", &self.issues)
             .finish_non_exhaustive()
-    }
-}
-
-impl Clone for Catalog {
-    fn clone(&self) -> Self {
-        Self {
-            products: self.products.clone(),
-            hasher: self.hasher.clone(),
-            index: self.index.clone(),
-            keys: self.keys.clone(),
-            bundle: self.bundle.clone(),
-            usable: self.usable.clone(),
-            flat_range: self.flat_range.clone(),
-            flat: self.flat.clone(),
-            containing_start: self.containing_start.clone(),
-            containing: self.containing.clone(),
-            issues: self.issues.clone(),
-            loose: OnceLock::new(),
-        }
     }
 }
 
@@ -623,7 +605,8 @@ mod tests {
         let mut cycles: Vec<_> = c
             .issues()
             .iter()
-            .filter_map(|i| matches!(i, CatalogError::Cycle { .. }).then(|| i.sku().to_string()))
+            .filter(|i| matches!(i, CatalogError::Cycle { .. }))
+            .map(|i| i.sku().to_string())
             .collect();
         cycles.sort();
         assert_eq!(cycles, ["SELF", "X", "Y", "Z"], "only bundles on a cycle are reported");

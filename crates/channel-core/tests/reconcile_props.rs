@@ -1,5 +1,8 @@
 //! Invariants of the reconciliation engine on random inputs, and edge cases.
 
+// The generator's numbers are small and non-negative by construction.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
+
 use std::collections::{BTreeSet, HashMap};
 
 use channel_core::catalog::{Catalog, Component, Product};
@@ -210,12 +213,12 @@ fn part(plan: &Plan<'_>, skus: &BTreeSet<String>) -> Plan<'static> {
 /// The SKUs a re-plan of `sku` covers, found by scanning the whole catalog.
 fn affected(catalog: &Catalog, sku: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::from([sku.to_owned()]);
-    if let Some(p) = catalog.get(sku) {
-        if !catalog.is_bundle(p) {
-            for (b, _) in catalog.iter() {
-                if catalog.flattened(b).is_some_and(|f| f.iter().any(|&(c, _)| c == p)) {
-                    out.insert(catalog.sku(b).to_string());
-                }
+    if let Some(p) = catalog.get(sku)
+        && !catalog.is_bundle(p)
+    {
+        for (b, _) in catalog.iter() {
+            if catalog.flattened(b).is_some_and(|f| f.iter().any(|&(c, _)| c == p)) {
+                out.insert(catalog.sku(b).to_string());
             }
         }
     }

@@ -112,10 +112,10 @@ impl Reconciler {
         let mut on_hand: Vec<Option<i64>> = vec![None; n];
         if let SourceOfTruth::External(stock) = &source {
             for (sku, quantity) in stock {
-                if let Some(p) = catalog.get(sku.as_str()) {
-                    if !catalog.is_bundle(p) {
-                        on_hand[p.index()] = Some(*quantity);
-                    }
+                if let Some(p) = catalog.get(sku.as_str())
+                    && !catalog.is_bundle(p)
+                {
+                    on_hand[p.index()] = Some(*quantity);
                 }
             }
         }

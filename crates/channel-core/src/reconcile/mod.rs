@@ -304,13 +304,13 @@ impl PlanInput {
             }
             index.insert(store.id.as_str(), crate::catalog::to_u32(i));
         }
-        if let SourceOfTruth::Store(id) = &self.source {
-            if !index.contains_key(id.as_str()) {
-                return Err(InputError::new(
-                    "source_of_truth",
-                    format!("{:?} is neither \"external\" nor the id of a store", id.as_str()),
-                ));
-            }
+        if let SourceOfTruth::Store(id) = &self.source
+            && !index.contains_key(id.as_str())
+        {
+            return Err(InputError::new(
+                "source_of_truth",
+                format!("{:?} is neither \"external\" nor the id of a store", id.as_str()),
+            ));
         }
         for (i, sale) in self.pending.iter().enumerate() {
             if !index.contains_key(sale.store.as_str()) {
