@@ -3,6 +3,7 @@
 // The WooCommerce order and product documents are large `json!` literals.
 #![recursion_limit = "256"]
 
+pub mod amazon;
 pub mod conformance;
 pub mod error;
 pub mod sandbox;

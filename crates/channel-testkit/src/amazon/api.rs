@@ -1,0 +1,799 @@
+//! SP-API routes: LWA, auth and per-operation rate limits, listings, feeds, reports, orders, FBA.
+
+// Validation helpers answer the finished error response; its size does not matter in an emulator.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::Amazon;
+use super::state::{Job, fba_summary};
+
+type Shared = State<Arc<Amazon>>;
+
+pub(super) fn router(platform: Arc<Amazon>) -> Router {
+    let api = Router::new()
+        .route("/sellers/v1/marketplaceParticipations", get(participations))
+        .route("/listings/2021-08-01/items/{seller_id}", get(search_listings))
+        .route("/listings/2021-08-01/items/{seller_id}/{sku}", get(get_listing).patch(patch_listing))
+        .route("/feeds/2021-06-30/documents", post(create_feed_document))
+        .route("/feeds/2021-06-30/documents/{id}", get(get_feed_document))
+        .route("/feeds/2021-06-30/feeds", post(create_feed))
+        .route("/feeds/2021-06-30/feeds/{id}", get(get_feed))
+        .route("/reports/2021-06-30/reports", post(create_report))
+        .route("/reports/2021-06-30/reports/{id}", get(get_report))
+        .route("/reports/2021-06-30/documents/{id}", get(get_report_document))
+        .route("/orders/v0/orders", get(get_orders))
+        .route("/orders/v0/orders/{id}", get(get_order))
+        .route("/orders/v0/orders/{id}/orderItems", get(get_order_items))
+        .route("/orders/v0/orders/{id}/shipmentConfirmation", post(confirm_shipment))
+        .route("/fba/inventory/v1/summaries", get(inventory_summaries))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&platform), auth_and_rate_limit));
+    Router::new()
+        .route("/auth/o2/token", post(lwa_token))
+        .route("/s3/documents/{id}", put(upload_document).get(download_document))
+        .merge(api)
+        .with_state(platform)
+}
+
+/// The SP-API error shape: `{"errors": [{"code", "message", "details"}]}`.
+pub(super) fn sp_error(status: StatusCode, code: &str, message: impl Into<String>, details: &str) -> Response {
+    (status, Json(json!({"errors": [{"code": code, "message": message.into(), "details": details}]}))).into_response()
+}
+
+fn invalid(message: impl Into<String>) -> Response {
+    sp_error(StatusCode::BAD_REQUEST, "InvalidInput", message, "")
+}
+
+async fn not_found() -> Response {
+    sp_error(StatusCode::NOT_FOUND, "NotFound", "The requested resource was not found.", "")
+}
+
+/// The operation name of an SP-API request, for its rate limit.
+fn operation(method: &Method, path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["sellers", "v1", "marketplaceParticipations"]) => "getMarketplaceParticipations",
+        ("GET", ["listings", _, "items", _]) => "searchListingsItems",
+        ("GET", ["listings", _, "items", _, _]) => "getListingsItem",
+        ("PATCH", ["listings", _, "items", _, _]) => "patchListingsItem",
+        ("POST", ["feeds", _, "documents"]) => "createFeedDocument",
+        ("GET", ["feeds", _, "documents", _]) => "getFeedDocument",
+        ("POST", ["feeds", _, "feeds"]) => "createFeed",
+        ("GET", ["feeds", _, "feeds", _]) => "getFeed",
+        ("POST", ["reports", _, "reports"]) => "createReport",
+        ("GET", ["reports", _, "reports", _]) => "getReport",
+        ("GET", ["reports", _, "documents", _]) => "getReportDocument",
+        ("GET", ["orders", "v0", "orders"]) => "getOrders",
+        ("GET", ["orders", "v0", "orders", _]) => "getOrder",
+        ("GET", ["orders", "v0", "orders", _, "orderItems"]) => "getOrderItems",
+        ("POST", ["orders", "v0", "orders", _, "shipmentConfirmation"]) => "confirmShipment",
+        ("GET", ["fba", "inventory", "v1", "summaries"]) => "getInventorySummaries",
+        _ => "other",
+    }
+}
+
+/// `x-amz-access-token` (a live LWA access token), then the operation's token bucket.
+async fn auth_and_rate_limit(State(platform): Shared, request: Request, next: Next) -> Response {
+    let token = request.headers().get("x-amz-access-token").and_then(|v| v.to_str().ok()).map(str::trim);
+    let Some(token) = token else {
+        return sp_error(StatusCode::FORBIDDEN, "Unauthorized", "Access to requested resource is denied.", "");
+    };
+    match platform.token_state(token) {
+        TokenState::Unknown => {
+            return sp_error(
+                StatusCode::FORBIDDEN,
+                "Unauthorized",
+                "Access to requested resource is denied.",
+                "The access token you provided is revoked, malformed or invalid.",
+            );
+        }
+        TokenState::Expired => {
+            return sp_error(
+                StatusCode::FORBIDDEN,
+                "Unauthorized",
+                "Access to requested resource is denied.",
+                "The access token you provided has expired.",
+            );
+        }
+        TokenState::Live => {}
+    }
+    let op = operation(request.method(), request.uri().path());
+    let rate = match &platform.limiter {
+        Some(limiter) => {
+            let bucket = limiter.bucket(op);
+            let decision = bucket.try_acquire(1.0);
+            let rate = bucket.limit().refill_per_second;
+            if !decision.allowed {
+                let mut response = sp_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "QuotaExceeded",
+                    "You exceeded your quota for the requested resource.",
+                    "",
+                );
+                rate_header(response.headers_mut(), rate);
+                return response;
+            }
+            Some(rate)
+        }
+        None => None,
+    };
+    let mut response = next.run(request).await;
+    if let Some(rate) = rate {
+        rate_header(response.headers_mut(), rate);
+    }
+    response
+}
+
+fn rate_header(headers: &mut HeaderMap, rate: f64) {
+    let text = format!("{}", (rate * 10_000.0).round() / 10_000.0);
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        headers.insert("x-amzn-RateLimit-Limit", value);
+    }
+}
+
+/// Whether an access token is usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TokenState {
+    Live,
+    Expired,
+    Unknown,
+}
+
+/// Query pairs, decoded, repeats kept.
+fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// A comma-separated list parameter (also accepted repeated).
+fn list(pairs: &[(String, String)], key: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+        .collect()
+}
+
+fn check_marketplaces(platform: &Amazon, pairs: &[(String, String)], key: &str) -> Result<(), Response> {
+    let ids = list(pairs, key);
+    if ids.is_empty() {
+        return Err(invalid(format!("{key} is required")));
+    }
+    if let Some(other) = ids.iter().find(|id| **id != platform.config.marketplace_id) {
+        return Err(invalid(format!("Invalid {key}: {other} is not a marketplace the seller participates in")));
+    }
+    Ok(())
+}
+
+fn check_seller(platform: &Amazon, seller_id: &str) -> Result<(), Response> {
+    if seller_id == platform.config.seller_id {
+        Ok(())
+    } else {
+        Err(sp_error(
+            StatusCode::FORBIDDEN,
+            "Unauthorized",
+            "Access to requested resource is denied.",
+            "The sellerId does not match the authorized selling partner.",
+        ))
+    }
+}
+
+fn json_body(body: &[u8]) -> Result<Value, Response> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        _ => Err(invalid("The request body must be a JSON object")),
+    }
+}
+
+// ---- LWA ----------------------------------------------------------------------------------------------------
+
+fn lwa_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (status, Json(json!({"error": error, "error_description": description}))).into_response()
+}
+
+async fn lwa_token(State(platform): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let form: Vec<(String, String)> = if content_type.starts_with("application/json") {
+        match serde_json::from_slice::<serde_json::Map<String, Value>>(&body) {
+            Ok(map) => map.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_owned()))).collect(),
+            Err(_) => return lwa_error(StatusCode::BAD_REQUEST, "invalid_request", "Malformed request body"),
+        }
+    } else {
+        url::form_urlencoded::parse(&body).into_owned().collect()
+    };
+    let field = |name: &str| first(&form, name).unwrap_or_default().to_owned();
+    let config = &platform.config;
+    let (grant, client_id, client_secret, refresh) =
+        (field("grant_type"), field("client_id"), field("client_secret"), field("refresh_token"));
+    if grant.is_empty() || client_id.is_empty() || client_secret.is_empty() {
+        return lwa_error(StatusCode::BAD_REQUEST, "invalid_request", "The request is missing a required parameter");
+    }
+    let same = |a: &str, b: &str| channel_core::webhook::constant_time_eq(a.as_bytes(), b.as_bytes());
+    if !same(&client_id, &config.client_id) || !same(&client_secret, &config.client_secret) {
+        return lwa_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed");
+    }
+    if grant != "refresh_token" {
+        return lwa_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "The grant type is not supported");
+    }
+    if !same(&refresh, &config.refresh_token) {
+        return lwa_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "The request has an invalid grant parameter : refresh_token",
+        );
+    }
+    let token = platform.issue_token();
+    Json(json!({
+        "access_token": token,
+        "refresh_token": config.refresh_token,
+        "token_type": "bearer",
+        "expires_in": config.token_lifetime.as_secs(),
+    }))
+    .into_response()
+}
+
+// ---- sellers ------------------------------------------------------------------------------------------------
+
+async fn participations(State(platform): Shared) -> Response {
+    let c = &platform.config;
+    Json(json!({"payload": [{
+        "marketplace": {"id": c.marketplace_id, "countryCode": c.country_code, "name": c.sales_channel,
+                        "defaultCurrencyCode": c.currency, "defaultLanguageCode": "en_US", "domainName": c.sales_channel.to_lowercase()},
+        "storeName": c.store_name,
+        "participation": {"isParticipating": true, "hasSuspendedListings": false},
+    }]}))
+    .into_response()
+}
+
+// ---- listings -----------------------------------------------------------------------------------------------
+
+fn included(pairs: &[(String, String)]) -> Vec<String> {
+    let sets = list(pairs, "includedData");
+    if sets.is_empty() { vec!["summaries".to_owned()] } else { sets }
+}
+
+async fn get_listing(
+    State(platform): Shared,
+    Path((seller_id, sku)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs = pairs(query.as_deref());
+    if let Err(response) =
+        check_seller(&platform, &seller_id).and_then(|()| check_marketplaces(&platform, &pairs, "marketplaceIds"))
+    {
+        return response;
+    }
+    let state = platform.lock();
+    match state.listings.get(&sku) {
+        Some(listing) => Json(listing.to_json(&platform.config, &included(&pairs))).into_response(),
+        None => sp_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("SKU '{sku}' not found in marketplace {}", platform.config.marketplace_id),
+            "",
+        ),
+    }
+}
+
+async fn patch_listing(
+    State(platform): Shared,
+    Path((seller_id, sku)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let pairs = pairs(query.as_deref());
+    if let Err(response) =
+        check_seller(&platform, &seller_id).and_then(|()| check_marketplaces(&platform, &pairs, "marketplaceIds"))
+    {
+        return response;
+    }
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    if body.get("productType").and_then(Value::as_str).is_none_or(str::is_empty) {
+        return invalid("productType is required");
+    }
+    let Some(patches) = body.get("patches").and_then(Value::as_array) else {
+        return invalid("patches is required");
+    };
+    let preview = first(&pairs, "mode") == Some("VALIDATION_PREVIEW");
+    let submission = uuid::Uuid::new_v4().to_string();
+    let result = {
+        let mut state = platform.lock();
+        if !state.listings.contains_key(&sku) {
+            drop(state);
+            return sp_error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("SKU '{sku}' not found in marketplace {}", platform.config.marketplace_id),
+                "",
+            );
+        }
+        match state.plan_patches(&platform.config, &sku, patches) {
+            Ok(_) if preview => Ok((Vec::new(), "VALID")),
+            Ok(change) => Ok((state.apply(&platform.config, &sku, change), "ACCEPTED")),
+            Err(issues) => Err(issues),
+        }
+    };
+    match result {
+        Ok((notes, status)) => {
+            platform.notify(notes);
+            Json(json!({"sku": sku, "status": status, "submissionId": submission, "issues": []})).into_response()
+        }
+        Err(issues) => {
+            Json(json!({"sku": sku, "status": "INVALID", "submissionId": submission, "issues": issues})).into_response()
+        }
+    }
+}
+
+async fn search_listings(
+    State(platform): Shared,
+    Path(seller_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut pairs = pairs(query.as_deref());
+    if let Err(response) = check_seller(&platform, &seller_id) {
+        return response;
+    }
+    let mut offset = 0;
+    if let Some(token) = first(&pairs, "pageToken").map(str::to_owned) {
+        let remembered = platform.lock().tokens.get(&token).cloned();
+        let Some((original, at)) = remembered else { return invalid("Invalid pageToken") };
+        // The token carries the original filters; page size may change between pages.
+        let size = first(&pairs, "pageSize").map(str::to_owned);
+        pairs = self::pairs(Some(&original));
+        pairs.retain(|(k, _)| k != "pageSize");
+        if let Some(size) = size {
+            pairs.push(("pageSize".into(), size));
+        }
+        offset = at;
+    }
+    if let Err(response) = check_marketplaces(&platform, &pairs, "marketplaceIds") {
+        return response;
+    }
+    let size = match first(&pairs, "pageSize").map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(n)) if (1..=platform.config.max_search_page_size).contains(&n) => n,
+        Some(_) => return invalid(format!("pageSize must be from 1 to {}", platform.config.max_search_page_size)),
+    };
+    let identifiers = list(&pairs, "identifiers");
+    if !identifiers.is_empty() && first(&pairs, "identifiersType") != Some("SKU") {
+        return invalid("identifiersType SKU is required with identifiers (the emulator supports SKU only)");
+    }
+    let sort_by = first(&pairs, "sortBy").unwrap_or("lastUpdatedDate").to_owned();
+    let ascending = first(&pairs, "sortOrder") == Some("ASC");
+    let sets = included(&pairs);
+    let mut state = platform.lock();
+    let mut matching: Vec<&super::state::Listing> =
+        state.listings.values().filter(|l| identifiers.is_empty() || identifiers.contains(&l.sku)).collect();
+    matching.sort_by(|a, b| {
+        let order = match sort_by.as_str() {
+            "sku" => a.sku.cmp(&b.sku),
+            "createdDate" => a.created.cmp(&b.created).then_with(|| a.sku.cmp(&b.sku)),
+            _ => a.updated.cmp(&b.updated).then_with(|| a.sku.cmp(&b.sku)),
+        };
+        if ascending { order } else { order.reverse() }
+    });
+    let total = matching.len();
+    let reachable = total.min(platform.config.max_search_results);
+    let items: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(size.min(reachable.saturating_sub(offset)))
+        .map(|l| l.to_json(&platform.config, &sets))
+        .collect();
+    let next = offset + items.len();
+    let original: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(k, _)| k != "pageToken"))
+        .finish();
+    let mut pagination = serde_json::Map::new();
+    if next < reachable {
+        pagination.insert("nextToken".into(), json!(state.remember_token(original.clone(), next)));
+    }
+    if offset > 0 {
+        pagination.insert("previousToken".into(), json!(state.remember_token(original, offset.saturating_sub(size))));
+    }
+    let mut out = json!({"numberOfResults": total, "items": items});
+    if !pagination.is_empty() {
+        out["pagination"] = Value::Object(pagination);
+    }
+    Json(out).into_response()
+}
+
+// ---- documents, feeds, reports -------------------------------------------------------------------------------
+
+fn document_url(platform: &Amazon, id: &str, token: &str) -> String {
+    format!("{}/s3/documents/{id}?X-Amz-Signature={token}", platform.base_url)
+}
+
+fn s3_error(status: StatusCode, code: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/xml")],
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code></Error>"),
+    )
+        .into_response()
+}
+
+async fn create_feed_document(State(platform): Shared, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let Some(content_type) = body.get("contentType").and_then(Value::as_str).filter(|c| !c.is_empty()) else {
+        return invalid("contentType is required");
+    };
+    let mut state = platform.lock();
+    let id = state.new_document(content_type, None);
+    let token = state.documents.get(&id).map(|d| d.token.clone()).unwrap_or_default();
+    Json(json!({"feedDocumentId": id, "url": document_url(&platform, &id, &token)})).into_response()
+}
+
+fn signed(platform: &Amazon, id: &str, query: Option<&str>) -> Result<super::state::Document, Response> {
+    let given = pairs(query).into_iter().find(|(k, _)| k == "X-Amz-Signature").map(|(_, v)| v);
+    let state = platform.lock();
+    let Some(doc) = state.documents.get(id) else { return Err(s3_error(StatusCode::NOT_FOUND, "NoSuchKey")) };
+    if given.is_none_or(|g| !channel_core::webhook::constant_time_eq(g.as_bytes(), doc.token.as_bytes())) {
+        return Err(s3_error(StatusCode::FORBIDDEN, "SignatureDoesNotMatch"));
+    }
+    Ok(doc.clone())
+}
+
+async fn upload_document(
+    State(platform): Shared,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let doc = match signed(&platform, &id, query.as_deref()) {
+        Ok(doc) => doc,
+        Err(response) => return response,
+    };
+    let given = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if given != doc.content_type {
+        return s3_error(StatusCode::FORBIDDEN, "SignatureDoesNotMatch");
+    }
+    if let Some(doc) = platform.lock().documents.get_mut(&id) {
+        doc.body = Some(body);
+    }
+    StatusCode::OK.into_response()
+}
+
+async fn download_document(State(platform): Shared, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
+    match signed(&platform, &id, query.as_deref()) {
+        Ok(doc) => match doc.body {
+            Some(body) => ([(header::CONTENT_TYPE, doc.content_type)], body).into_response(),
+            None => s3_error(StatusCode::NOT_FOUND, "NoSuchKey"),
+        },
+        Err(response) => response,
+    }
+}
+
+async fn get_feed_document(State(platform): Shared, Path(id): Path<String>) -> Response {
+    let state = platform.lock();
+    match state.documents.get(&id) {
+        Some(doc) => {
+            Json(json!({"feedDocumentId": id, "url": document_url(&platform, &id, &doc.token)})).into_response()
+        }
+        None => sp_error(StatusCode::NOT_FOUND, "NotFound", format!("Feed document {id} not found"), ""),
+    }
+}
+
+async fn create_feed(State(platform): Shared, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let feed_type = body.get("feedType").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if feed_type.is_empty() {
+        return invalid("feedType is required");
+    }
+    let marketplaces: Vec<String> = body
+        .get("marketplaceIds")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if marketplaces.is_empty() || marketplaces.len() > 25 {
+        return invalid("marketplaceIds must list from 1 to 25 marketplaces");
+    }
+    if marketplaces.iter().any(|m| *m != platform.config.marketplace_id) {
+        return invalid("marketplaceIds lists a marketplace the seller does not participate in");
+    }
+    let input = body.get("inputFeedDocumentId").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if platform.lock().documents.get(&input).is_none_or(|d| d.body.is_none()) {
+        return invalid(format!("inputFeedDocumentId {input:?} does not name an uploaded feed document"));
+    }
+    // JSON_LISTINGS_FEED has its own per-feed-type limit (5 feeds per 5 minutes).
+    if feed_type == "JSON_LISTINGS_FEED"
+        && let Some(limiter) = &platform.limiter
+    {
+        let bucket = limiter.bucket("createFeed:JSON_LISTINGS_FEED");
+        if !bucket.try_acquire(1.0).allowed {
+            let mut response = sp_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "QuotaExceeded",
+                "You exceeded your quota for the requested resource.",
+                "",
+            );
+            rate_header(response.headers_mut(), bucket.limit().refill_per_second);
+            return response;
+        }
+    }
+    let partial = platform.harness.faults().take_partial_batch("/feeds/2021-06-30/feeds");
+    let id = {
+        let mut state = platform.lock();
+        let id = (50_000_000_000 + state.next_number()).to_string();
+        state.feeds.insert(
+            id.clone(),
+            Job {
+                id: id.clone(),
+                kind: feed_type,
+                marketplace_ids: marketplaces,
+                input: Some(input),
+                status: "IN_QUEUE",
+                created: Timestamp::now(),
+                started: None,
+                ended: None,
+                result: None,
+                partial,
+            },
+        );
+        id
+    };
+    let worker = Arc::clone(&platform);
+    let feed_id = id.clone();
+    tokio::spawn(async move { worker.process_feed(&feed_id).await });
+    (StatusCode::ACCEPTED, Json(json!({"feedId": id}))).into_response()
+}
+
+async fn get_feed(State(platform): Shared, Path(id): Path<String>) -> Response {
+    match platform.lock().feeds.get(&id) {
+        Some(feed) => Json(feed.feed_json()).into_response(),
+        None => sp_error(StatusCode::NOT_FOUND, "NotFound", format!("Feed {id} not found"), ""),
+    }
+}
+
+async fn create_report(State(platform): Shared, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let report_type = body.get("reportType").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if report_type != "GET_MERCHANT_LISTINGS_ALL_DATA" {
+        return invalid(format!(
+            "reportType {report_type:?} is not supported by the emulator (GET_MERCHANT_LISTINGS_ALL_DATA is)"
+        ));
+    }
+    let marketplaces: Vec<String> = body
+        .get("marketplaceIds")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if marketplaces.is_empty() || marketplaces.iter().any(|m| *m != platform.config.marketplace_id) {
+        return invalid("marketplaceIds must list the seller's marketplace");
+    }
+    let id = {
+        let mut state = platform.lock();
+        let id = (60_000_000_000 + state.next_number()).to_string();
+        state.reports.insert(
+            id.clone(),
+            Job {
+                id: id.clone(),
+                kind: report_type,
+                marketplace_ids: marketplaces,
+                input: None,
+                status: "IN_QUEUE",
+                created: Timestamp::now(),
+                started: None,
+                ended: None,
+                result: None,
+                partial: None,
+            },
+        );
+        id
+    };
+    let worker = Arc::clone(&platform);
+    let report_id = id.clone();
+    tokio::spawn(async move { worker.process_report(&report_id).await });
+    (StatusCode::ACCEPTED, Json(json!({"reportId": id}))).into_response()
+}
+
+async fn get_report(State(platform): Shared, Path(id): Path<String>) -> Response {
+    match platform.lock().reports.get(&id) {
+        Some(report) => Json(report.report_json()).into_response(),
+        None => sp_error(StatusCode::NOT_FOUND, "NotFound", format!("Report {id} not found"), ""),
+    }
+}
+
+async fn get_report_document(State(platform): Shared, Path(id): Path<String>) -> Response {
+    let state = platform.lock();
+    match state.documents.get(&id) {
+        Some(doc) => {
+            Json(json!({"reportDocumentId": id, "url": document_url(&platform, &id, &doc.token)})).into_response()
+        }
+        None => sp_error(StatusCode::NOT_FOUND, "NotFound", format!("Report document {id} not found"), ""),
+    }
+}
+
+// ---- orders -------------------------------------------------------------------------------------------------
+
+fn parse_time(text: &str) -> Option<Timestamp> {
+    text.parse::<Timestamp>().ok().or_else(|| {
+        text.parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|z| z.timestamp())
+    })
+}
+
+async fn get_orders(State(platform): Shared, RawQuery(query): RawQuery) -> Response {
+    let mut pairs = pairs(query.as_deref());
+    let mut offset = 0;
+    if let Some(token) = first(&pairs, "NextToken").map(str::to_owned) {
+        let remembered = platform.lock().tokens.get(&token).cloned();
+        let Some((original, at)) = remembered else { return invalid("Invalid NextToken") };
+        pairs = self::pairs(Some(&original));
+        offset = at;
+    }
+    if let Err(response) = check_marketplaces(&platform, &pairs, "MarketplaceIds") {
+        return response;
+    }
+    let created_after = first(&pairs, "CreatedAfter");
+    let updated_after = first(&pairs, "LastUpdatedAfter");
+    let (by_update, after) = match (created_after, updated_after) {
+        (Some(_), Some(_)) => {
+            return invalid("LastUpdatedAfter and LastUpdatedBefore cannot be set when CreatedAfter is set.");
+        }
+        (None, None) => return invalid("Either CreatedAfter or LastUpdatedAfter must be specified."),
+        (Some(text), None) => (false, parse_time(text)),
+        (None, Some(text)) => (true, parse_time(text)),
+    };
+    let Some(after) = after else { return invalid("CreatedAfter/LastUpdatedAfter must be an ISO 8601 date-time") };
+    let before = first(&pairs, if by_update { "LastUpdatedBefore" } else { "CreatedBefore" }).and_then(parse_time);
+    let size = match first(&pairs, "MaxResultsPerPage").map(str::parse::<usize>) {
+        None => 100,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => return invalid("MaxResultsPerPage must be from 1 to 100"),
+    };
+    let statuses = list(&pairs, "OrderStatuses");
+    let channels = list(&pairs, "FulfillmentChannels");
+    let mut state = platform.lock();
+    let mut matching: Vec<&super::state::Order> = state
+        .orders
+        .values()
+        .filter(|o| {
+            let at = if by_update { o.updated } else { o.purchased };
+            at >= after && before.is_none_or(|b| at <= b)
+        })
+        .filter(|o| statuses.is_empty() || statuses.iter().any(|s| s == o.status))
+        .filter(|o| channels.is_empty() || channels.iter().any(|c| c == if o.afn { "AFN" } else { "MFN" }))
+        .collect();
+    matching.sort_by_key(|o| (if by_update { o.updated } else { o.purchased }, o.id.clone()));
+    let total = matching.len();
+    let orders: Vec<Value> = matching.iter().skip(offset).take(size).map(|o| o.to_json(&platform.config)).collect();
+    let next = offset + orders.len();
+    let mut payload = json!({"Orders": orders});
+    payload[if by_update { "LastUpdatedBefore" } else { "CreatedBefore" }] = json!(super::state::ts(Timestamp::now()));
+    if next < total {
+        let original: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter().filter(|(k, _)| k != "NextToken"))
+            .finish();
+        payload["NextToken"] = json!(state.remember_token(original, next));
+    }
+    Json(json!({"payload": payload})).into_response()
+}
+
+fn order_not_found(id: &str) -> Response {
+    sp_error(StatusCode::NOT_FOUND, "NotFound", format!("Order {id} not found"), "")
+}
+
+async fn get_order(State(platform): Shared, Path(id): Path<String>) -> Response {
+    match platform.lock().orders.get(&id) {
+        Some(order) => Json(json!({"payload": order.to_json(&platform.config)})).into_response(),
+        None => order_not_found(&id),
+    }
+}
+
+async fn get_order_items(State(platform): Shared, Path(id): Path<String>) -> Response {
+    match platform.lock().orders.get(&id) {
+        Some(order) => Json(json!({"payload": order.items_json(&platform.config)})).into_response(),
+        None => order_not_found(&id),
+    }
+}
+
+async fn confirm_shipment(State(platform): Shared, Path(id): Path<String>, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    if body.get("marketplaceId").and_then(Value::as_str) != Some(platform.config.marketplace_id.as_str()) {
+        return invalid("marketplaceId is required and must be the order's marketplace");
+    }
+    let result = {
+        let mut state = platform.lock();
+        if !state.orders.contains_key(&id) {
+            return order_not_found(&id);
+        }
+        state.confirm_shipment(&platform.config, &id, &body)
+    };
+    match result {
+        Ok(notes) => {
+            platform.notify(notes);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(message) => invalid(message),
+    }
+}
+
+// ---- FBA inventory ------------------------------------------------------------------------------------------
+
+/// Summaries per page (the real API pages at 50).
+const FBA_PAGE: usize = 50;
+
+async fn inventory_summaries(State(platform): Shared, RawQuery(query): RawQuery) -> Response {
+    let mut pairs = pairs(query.as_deref());
+    let mut offset = 0;
+    if let Some(token) = first(&pairs, "nextToken").map(str::to_owned) {
+        let remembered = platform.lock().tokens.get(&token).cloned();
+        let Some((original, at)) = remembered else { return invalid("Invalid nextToken") };
+        pairs = self::pairs(Some(&original));
+        offset = at;
+    }
+    if first(&pairs, "granularityType") != Some("Marketplace") {
+        return invalid("granularityType must be Marketplace");
+    }
+    if first(&pairs, "granularityId") != Some(platform.config.marketplace_id.as_str()) {
+        return invalid("granularityId must be the seller's marketplace id");
+    }
+    if let Err(response) = check_marketplaces(&platform, &pairs, "marketplaceIds") {
+        return response;
+    }
+    let details = first(&pairs, "details") == Some("true");
+    let skus = list(&pairs, "sellerSkus");
+    if skus.len() > 50 {
+        return invalid("sellerSkus accepts at most 50 SKUs");
+    }
+    let mut state = platform.lock();
+    let all: Vec<Value> = state
+        .listings
+        .values()
+        .filter(|l| skus.is_empty() || skus.contains(&l.sku))
+        .filter_map(|l| fba_summary(l, details))
+        .collect();
+    let page: Vec<Value> = all.iter().skip(offset).take(FBA_PAGE).cloned().collect();
+    let next = offset + page.len();
+    let mut out = json!({"payload": {
+        "granularity": {"granularityType": "Marketplace", "granularityId": platform.config.marketplace_id},
+        "inventorySummaries": page,
+    }});
+    if next < all.len() {
+        let original: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter().filter(|(k, _)| k != "nextToken"))
+            .finish();
+        out["pagination"] = json!({"nextToken": state.remember_token(original, next)});
+    }
+    Json(out).into_response()
+}
+
+/// How long feeds and reports stay in each state (half the delay `IN_QUEUE`, half `IN_PROGRESS`).
+pub(super) fn halves(delay: Duration) -> Duration {
+    delay / 2
+}
