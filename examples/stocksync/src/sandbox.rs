@@ -5,6 +5,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use channel_testkit::RunningEmulator;
+use channel_testkit::amazon::{AmazonConfig, AmazonEmulator};
+use channel_testkit::shopify::{ShopifyConfig, ShopifyEmulator};
 use channel_testkit::takealot::{TakealotConfig, TakealotEmulator};
 use channel_testkit::woocommerce::{WooCommerceConfig, WooCommerceEmulator};
 
@@ -33,9 +35,13 @@ async fn start_all(args: &SandboxArgs) -> channel_testkit::Result<Vec<Box<dyn Ru
     if args.no_rate_limits {
         takealot.rate_limit = None;
     }
+    let shopify = if args.no_rate_limits { ShopifyConfig::fast() } else { ShopifyConfig::default() };
+    let amazon = if args.no_rate_limits { AmazonConfig::fast() } else { AmazonConfig::default() };
     Ok(vec![
         Box::new(TakealotEmulator::start(takealot).await?),
         Box::new(WooCommerceEmulator::start(WooCommerceConfig::default()).await?),
+        Box::new(ShopifyEmulator::start(shopify).await?),
+        Box::new(AmazonEmulator::start(amazon).await?),
     ])
 }
 
