@@ -89,7 +89,9 @@ impl Shopify {
     /// An adapter for the store `config` describes.
     pub fn new(config: ShopifyConfig) -> std::result::Result<Self, ShopifyError> {
         if config.page_size == 0 || config.page_size > 199 {
-            return Err(ShopifyError::Config("page_size must be 1..=199 (the listing query costs 2 + 5 per variant)".into()));
+            return Err(ShopifyError::Config(
+                "page_size must be 1..=199 (the listing query costs 2 + 5 per variant)".into(),
+            ));
         }
         if config.shop_domain.trim().is_empty() && config.base_url.is_none() {
             return Err(ShopifyError::Config("shop_domain is required".into()));
@@ -165,7 +167,10 @@ impl Shopify {
         let tracked = item.get("tracked").and_then(Value::as_bool).unwrap_or(true);
         let level = item.get("inventoryLevel").filter(|l| !l.is_null());
         let available = level.and_then(|l| l.get("quantities")).and_then(Value::as_array).and_then(|qs| {
-            qs.iter().find(|q| s(q, "/name") == Some("available")).and_then(|q| q.get("quantity")).and_then(Value::as_i64)
+            qs.iter()
+                .find(|q| s(q, "/name") == Some("available"))
+                .and_then(|q| q.get("quantity"))
+                .and_then(Value::as_i64)
         });
         let (stock, status) = match (tracked, level, available) {
             (false, _, _) => (Stock::Untracked, ListingStatus::Active),
@@ -225,16 +230,18 @@ impl Shopify {
                 list: items.iter().map(|i| i.body.clone()).collect::<Vec<_>>(),
             });
             let data = self.gql.run(field, document, json!({"input": input, "key": key}), true).await?;
-            let payload = data.get(field).filter(|p| !p.is_null()).ok_or_else(|| {
-                ShopifyError::Unexpected(format!("no {field} payload in the answer"))
-            })?;
+            let payload = data
+                .get(field)
+                .filter(|p| !p.is_null())
+                .ok_or_else(|| ShopifyError::Unexpected(format!("no {field} payload in the answer")))?;
             let errors = payload.get("userErrors").and_then(Value::as_array).cloned().unwrap_or_default();
             let group = payload.get("inventoryAdjustmentGroup").filter(|g| !g.is_null());
             if errors.is_empty() {
                 let after = after_quantities(group);
                 for i in items.drain(..) {
                     let item_id = s(&i.body, "/inventoryItemId").unwrap_or_default().to_owned();
-                    let quantity = after.get(&item_id).copied().or_else(|| i.body.get("quantity").and_then(Value::as_i64));
+                    let quantity =
+                        after.get(&item_id).copied().or_else(|| i.body.get("quantity").and_then(Value::as_i64));
                     out[i.index] = Some(ItemOutcome::applied(i.listing, quantity));
                 }
                 break;
@@ -246,12 +253,17 @@ impl Shopify {
                     .get("field")
                     .and_then(Value::as_array)
                     .and_then(|f| f.get(2))
-                    .and_then(|p| p.as_str().and_then(|t| t.parse::<usize>().ok()).or_else(|| p.as_u64().and_then(|n| usize::try_from(n).ok())))
+                    .and_then(|p| {
+                        p.as_str()
+                            .and_then(|t| t.parse::<usize>().ok())
+                            .or_else(|| p.as_u64().and_then(|n| usize::try_from(n).ok()))
+                    })
                     .filter(|p| *p < items.len());
                 match position {
                     Some(p) if !failed[p] => {
                         failed[p] = true;
-                        out[items[p].index] = Some(ItemOutcome { listing: items[p].listing.clone(), outcome: error_outcome(e) });
+                        out[items[p].index] =
+                            Some(ItemOutcome { listing: items[p].listing.clone(), outcome: error_outcome(e) });
                     }
                     Some(_) => {}
                     None => unplaced.push(e),
@@ -288,7 +300,8 @@ impl Shopify {
         let conn = data.get("orders").ok_or_else(|| ShopifyError::Unexpected("no orders in the answer".into()))?;
         let mut orders = Vec::new();
         for node in conn.get("nodes").and_then(Value::as_array).cloned().unwrap_or_default() {
-            let mut lines: Vec<Value> = node.pointer("/lineItems/nodes").and_then(Value::as_array).cloned().unwrap_or_default();
+            let mut lines: Vec<Value> =
+                node.pointer("/lineItems/nodes").and_then(Value::as_array).cloned().unwrap_or_default();
             let mut more = node.pointer("/lineItems/pageInfo/hasNextPage").and_then(Value::as_bool) == Some(true);
             let mut cursor = s(&node, "/lineItems/pageInfo/endCursor").map(str::to_owned);
             while more {
@@ -323,6 +336,12 @@ fn after_quantities(group: Option<&Value>) -> BTreeMap<String, i64> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A price as Shopify's decimal string, to the currency's minor unit (`10.50`).
+fn decimal_string(m: Money) -> String {
+    let dp = m.currency.minor_units() as usize;
+    format!("{:.dp$}", m.round_to_minor().amount)
 }
 
 fn describe(e: &Value) -> String {
@@ -389,17 +408,23 @@ pub(crate) fn status_from(cancelled: bool, financial: &str, fulfillment: &str) -
 }
 
 fn graphql_order(node: &Value, lines: &[Value], currency: Currency) -> Option<Order> {
-    let id = s(node, "/legacyResourceId").map(str::to_owned).or_else(|| s(node, "/id").map(|g| legacy_id(g).to_owned()))?;
+    let id =
+        s(node, "/legacyResourceId").map(str::to_owned).or_else(|| s(node, "/id").map(|g| legacy_id(g).to_owned()))?;
     let cancelled = node.get("cancelledAt").is_some_and(|c| !c.is_null());
     let financial = s(node, "/displayFinancialStatus").unwrap_or("");
     let fulfillment = s(node, "/displayFulfillmentStatus").unwrap_or("");
     let status = status_from(cancelled, financial, fulfillment);
-    let channel_status = if cancelled { format!("CANCELLED/{financial}/{fulfillment}") } else { format!("{financial}/{fulfillment}") };
+    let channel_status =
+        if cancelled { format!("CANCELLED/{financial}/{fulfillment}") } else { format!("{financial}/{fulfillment}") };
     let lines = lines
         .iter()
         .filter_map(|l| {
             let quantity = u32::try_from(l.get("quantity")?.as_i64()?).ok()?;
-            let current = l.get("currentQuantity").and_then(Value::as_i64).and_then(|c| u32::try_from(c).ok()).unwrap_or(quantity);
+            let current = l
+                .get("currentQuantity")
+                .and_then(Value::as_i64)
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(quantity);
             let mut line = OrderLine::new(legacy_id(s(l, "/id")?), s(l, "/sku").unwrap_or_default(), quantity)
                 .with_refunded(quantity.saturating_sub(current));
             if let Some(price) = money(l.pointer("/originalUnitPriceSet/shopMoney"), currency) {
@@ -534,9 +559,9 @@ impl Channel for Shopify {
                 ));
                 continue;
             };
-            let mut input = json!({"id": variant, "price": u.price.round_to_minor().amount.to_string()});
+            let mut input = json!({"id": variant, "price": decimal_string(u.price)});
             if let Some(list) = u.list_price {
-                input["compareAtPrice"] = json!(list.round_to_minor().amount.to_string());
+                input["compareAtPrice"] = json!(decimal_string(list));
             }
             ready.push((index, product.clone(), input));
         }
@@ -553,7 +578,10 @@ impl Channel for Shopify {
                 vars.insert(format!("p{i}"), json!(product));
                 vars.insert(format!("v{i}"), Value::Array(entries.iter().map(|e| e.2.clone()).collect()));
             }
-            let data = self.gql.run("productVariantsBulkUpdate", &doc::prices(products.len()), Value::Object(vars), true).await?;
+            let data = self
+                .gql
+                .run("productVariantsBulkUpdate", &doc::prices(products.len()), Value::Object(vars), true)
+                .await?;
             for (i, (_, entries)) in products.iter().enumerate() {
                 let payload = data.get(format!("p{i}")).cloned().unwrap_or(Value::Null);
                 let errors = payload.get("userErrors").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -561,7 +589,9 @@ impl Channel for Shopify {
                     let listing = updates[entry.0].listing.clone();
                     let own = errors.iter().find(|e| {
                         e.get("field").and_then(Value::as_array).and_then(|f| f.get(1)).and_then(|p| {
-                            p.as_str().and_then(|t| t.parse::<usize>().ok()).or_else(|| p.as_u64().and_then(|n| usize::try_from(n).ok()))
+                            p.as_str()
+                                .and_then(|t| t.parse::<usize>().ok())
+                                .or_else(|| p.as_u64().and_then(|n| usize::try_from(n).ok()))
                         }) == Some(position)
                     });
                     out[entry.0] = Some(match (own, errors.is_empty()) {
@@ -596,9 +626,11 @@ impl Channel for Shopify {
     async fn export_tracking(&self, shipment: &Shipment) -> Result<()> {
         let order = gid("Order", shipment.order.as_str());
         let data = self.gql.run("order", doc::FULFILLMENT_ORDERS, json!({"id": order}), true).await?;
-        let fos = data.pointer("/order/fulfillmentOrders/nodes").and_then(Value::as_array).cloned().ok_or_else(|| {
-            Error::not_found(format!("shopify: order {} not found", shipment.order))
-        })?;
+        let fos = data
+            .pointer("/order/fulfillmentOrders/nodes")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("shopify: order {} not found", shipment.order)))?;
         let open = |fo: &&Value| matches!(s(fo, "/status"), Some("OPEN" | "IN_PROGRESS" | "SCHEDULED" | "ON_HOLD"));
         let mut by_fo = Vec::new();
         for fo in fos.iter().filter(open) {
@@ -629,10 +661,15 @@ impl Channel for Shopify {
         if let Some(url) = &shipment.tracking.url {
             tracking["url"] = json!(url);
         }
-        let fulfillment = json!({"lineItemsByFulfillmentOrder": by_fo, "trackingInfo": tracking, "notifyCustomer": true});
+        let fulfillment =
+            json!({"lineItemsByFulfillmentOrder": by_fo, "trackingInfo": tracking, "notifyCustomer": true});
         // Not idempotent: a second fulfillment would be created.
-        let data = self.gql.run("fulfillmentCreate", doc::FULFILLMENT_CREATE, json!({"fulfillment": fulfillment}), false).await?;
-        let errors = data.pointer("/fulfillmentCreate/userErrors").and_then(Value::as_array).cloned().unwrap_or_default();
+        let data = self
+            .gql
+            .run("fulfillmentCreate", doc::FULFILLMENT_CREATE, json!({"fulfillment": fulfillment}), false)
+            .await?;
+        let errors =
+            data.pointer("/fulfillmentCreate/userErrors").and_then(Value::as_array).cloned().unwrap_or_default();
         if let Some(e) = errors.first() {
             return Err(Error::validation(format!("shopify: fulfillmentCreate refused: {}", describe(e))));
         }
@@ -640,7 +677,11 @@ impl Channel for Shopify {
     }
 
     fn verify_webhook(&self, request: &WebhookRequest) -> std::result::Result<WebhookEvent, WebhookRejection> {
-        let location = self.context.get().map(|c| c.location_id.clone()).or_else(|| self.config.location_id.as_deref().map(|l| gid("Location", l)));
+        let location = self
+            .context
+            .get()
+            .map(|c| c.location_id.clone())
+            .or_else(|| self.config.location_id.as_deref().map(|l| gid("Location", l)));
         crate::webhook::verify(&self.config, location.as_deref(), request)
     }
 }
@@ -648,6 +689,8 @@ impl Channel for Shopify {
 fn finish<'a>(out: Vec<Option<ItemOutcome>>, ids: impl Iterator<Item = &'a ListingId>) -> Vec<ItemOutcome> {
     out.into_iter()
         .zip(ids)
-        .map(|(o, id)| o.unwrap_or_else(|| ItemOutcome::rejected(id.clone(), "no outcome was recorded for this item", true)))
+        .map(|(o, id)| {
+            o.unwrap_or_else(|| ItemOutcome::rejected(id.clone(), "no outcome was recorded for this item", true))
+        })
         .collect()
 }

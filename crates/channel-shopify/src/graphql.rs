@@ -132,7 +132,11 @@ impl Gql {
                     (Some(r), Some(t)) => wait_for(r - t.currently_available, t.restore_rate),
                     _ => header_wait.unwrap_or(Duration::from_secs(1)),
                 };
-                tracing::debug!(operation, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "throttled; waiting for the bucket");
+                tracing::debug!(
+                    operation,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "throttled; waiting for the bucket"
+                );
                 self.http.pause_for(wait);
                 waited = wait;
                 continue;
@@ -150,7 +154,10 @@ impl Gql {
             }
             return envelope.data.ok_or_else(|| ShopifyError::Unexpected("no data in the answer".into()));
         }
-        Err(ShopifyError::Throttled { attempts: self.max_throttle_retries, retry_after: waited.max(Duration::from_secs(1)) })
+        Err(ShopifyError::Throttled {
+            attempts: self.max_throttle_retries,
+            retry_after: waited.max(Duration::from_secs(1)),
+        })
     }
 }
 
@@ -164,21 +171,15 @@ fn is_empty(errors: &Value) -> bool {
 }
 
 fn error_code(errors: Option<&Value>) -> Option<String> {
-    errors?
-        .as_array()?
-        .iter()
-        .find_map(|e| e.pointer("/extensions/code").and_then(Value::as_str))
-        .map(str::to_owned)
+    errors?.as_array()?.iter().find_map(|e| e.pointer("/extensions/code").and_then(Value::as_str)).map(str::to_owned)
 }
 
 fn error_message(errors: &Value) -> String {
     match errors {
         Value::String(s) => s.clone(),
-        Value::Array(list) => list
-            .iter()
-            .filter_map(|e| e.get("message").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("; "),
+        Value::Array(list) => {
+            list.iter().filter_map(|e| e.get("message").and_then(Value::as_str)).collect::<Vec<_>>().join("; ")
+        }
         other => other.to_string(),
     }
 }

@@ -6,8 +6,7 @@ use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::ExposeSecret;
 use channel_core::webhook::verify_base64;
 use channel_core::{
-    Currency, InventoryChange, Money, Order, OrderLine, WebhookEvent, WebhookPayload, WebhookRejection,
-    WebhookRequest,
+    Currency, InventoryChange, Money, Order, OrderLine, WebhookEvent, WebhookPayload, WebhookRejection, WebhookRequest,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -166,7 +165,11 @@ impl RestOrder {
             })
             .collect();
         let status = status_from(cancelled, &financial, &fulfillment);
-        let channel_status = if cancelled { format!("cancelled/{financial}/{fulfillment}") } else { format!("{financial}/{fulfillment}") };
+        let channel_status = if cancelled {
+            format!("cancelled/{financial}/{fulfillment}")
+        } else {
+            format!("{financial}/{fulfillment}")
+        };
         Some(Order::new(id, status, channel_status, lines, created, updated))
     }
 }
@@ -210,7 +213,9 @@ pub fn parse(topic: &str, body: &[u8], location: Option<&str>) -> Result<Webhook
     match topic {
         "orders/create" | "orders/updated" | "orders/cancelled" => {
             let o: RestOrder = serde_json::from_slice(body).map_err(malformed)?;
-            o.to_order().map(WebhookPayload::Order).ok_or_else(|| WebhookRejection::Malformed("order without id or created_at".into()))
+            o.to_order()
+                .map(WebhookPayload::Order)
+                .ok_or_else(|| WebhookRejection::Malformed("order without id or created_at".into()))
         }
         "inventory_levels/update" => {
             let l: RestInventoryLevel = serde_json::from_slice(body).map_err(malformed)?;

@@ -262,7 +262,8 @@ async fn prices_orders_and_tracking() {
     assert_eq!(order.lines[0].unit_price, Some(usd("12.50")), "sold at the price just set");
     assert!(pages.last().unwrap().next.since >= order.updated_at);
 
-    let shipment = Shipment::whole_order(placed.order_id.as_str(), Tracking::new("UPS", "1Z999"), jiff::Timestamp::now());
+    let shipment =
+        Shipment::whole_order(placed.order_id.as_str(), Tracking::new("UPS", "1Z999"), jiff::Timestamp::now());
     t.export_tracking(&shipment).await.unwrap();
     let rest = e.platform().order_json(&placed.order_id).unwrap();
     assert_eq!(rest["fulfillment_status"], "fulfilled", "{rest}");
@@ -319,8 +320,9 @@ async fn webhooks_valid_tampered_unsigned_replayed_and_new_headers() {
     let unsigned = as_request(first, first.body.clone(), &|n: &str| n.to_ascii_lowercase().contains("hmac"));
     assert!(matches!(t.verify_webhook(&unsigned), Err(channel_core::WebhookRejection::Unsigned { .. })));
     // The new form wins: a wrong legacy signature next to a right new one verifies, and the reverse fails.
-    let legacy_wrong = as_request(first, first.body.clone(), &|n: &str| n.eq_ignore_ascii_case("x-shopify-hmac-sha256"))
-        .header("X-Shopify-Hmac-Sha256", "AAAA");
+    let legacy_wrong =
+        as_request(first, first.body.clone(), &|n: &str| n.eq_ignore_ascii_case("x-shopify-hmac-sha256"))
+            .header("X-Shopify-Hmac-Sha256", "AAAA");
     assert!(t.verify_webhook(&legacy_wrong).is_ok());
     let new_wrong = as_request(first, first.body.clone(), &|n: &str| n.eq_ignore_ascii_case("shopify-hmac-sha256"))
         .header("shopify-hmac-sha256", "AAAA");

@@ -1,0 +1,255 @@
+//! Request-level tests: the exact GraphQL documents and variables the adapter sends, against `wiremock`.
+
+use std::time::Duration;
+
+use channel_core::rust_decimal::Decimal;
+use channel_core::secrecy::SecretString;
+use channel_core::{Channel, ChannelExt, Currency, Money, OrderCursor, Outcome, PriceUpdate, StockUpdate};
+use channel_shopify::{Shopify, ShopifyConfig, documents};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+
+const GQL: &str = "/admin/api/2026-07/graphql.json";
+
+fn cost(requested: u32, available: u32) -> Value {
+    json!({"cost": {"requestedQueryCost": requested, "actualQueryCost": requested,
+        "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": available, "restoreRate": 100.0}}})
+}
+
+fn ok(data: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"data": data, "extensions": cost(10, 1990)}))
+}
+
+/// Matches a GraphQL request whose document is `query`.
+struct Document(&'static str);
+impl Match for Document {
+    fn matches(&self, r: &Request) -> bool {
+        serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["query"].as_str().map(|q| q == self.0))
+            == Some(true)
+    }
+}
+
+async fn shop(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(body_json(json!({"query": documents::SHOP_AND_LOCATIONS, "variables": {}})))
+        .respond_with(ok(json!({
+            "shop": {"id": "gid://shopify/Shop/7", "name": "Mugs", "myshopifyDomain": "mugs.myshopify.com", "currencyCode": "ZAR"},
+            "locations": {"nodes": [{"id": "gid://shopify/Location/1", "name": "Main"}]}
+        })))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+fn adapter(server: &MockServer) -> Shopify {
+    Shopify::new(
+        ShopifyConfig::new("mugs.myshopify.com", SecretString::from("shpat_secret"))
+            .base_url(server.uri())
+            .timeout(Duration::from_secs(1)),
+    )
+    .unwrap()
+}
+
+fn variant(n: u32, qty: i64) -> Value {
+    json!({"id": format!("gid://shopify/ProductVariant/{n}"), "sku": format!("MUG-{n}"), "price": "99.90",
+        "product": {"id": format!("gid://shopify/Product/{n}")},
+        "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{n}"), "tracked": true,
+            "inventoryLevel": {"quantities": [{"name": "available", "quantity": qty}]}}})
+}
+
+#[tokio::test]
+async fn lookup_then_variant_pages_with_the_token_header() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(header("x-shopify-access-token", "shpat_secret"))
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!({"query": documents::VARIANTS,
+            "variables": {"first": 100, "after": null, "location": "gid://shopify/Location/1"}})))
+        .respond_with(ok(json!({"productVariants": {"pageInfo": {"hasNextPage": true, "endCursor": "c1"},
+            "nodes": [variant(1, 4)]}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(body_json(json!({"query": documents::VARIANTS,
+            "variables": {"first": 100, "after": "c1", "location": "gid://shopify/Location/1"}})))
+        .respond_with(ok(json!({"productVariants": {"pageInfo": {"hasNextPage": false, "endCursor": "c2"},
+            "nodes": [variant(2, 0)]}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let all = t.all_listings().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].id.as_str(), "gid://shopify/InventoryItem/1");
+    assert_eq!(all[0].quantity(), Some(4));
+    assert_eq!(all[0].price, Some(Money::new(Decimal::new(9990, 2), Currency::ZAR)));
+    assert_eq!(all[0].ids["product_id"], "gid://shopify/Product/1");
+    assert_eq!(all[0].ids["variant_id"], "gid://shopify/ProductVariant/1");
+    assert_eq!(all[0].ids["location_id"], "gid://shopify/Location/1");
+    assert!(!format!("{t:?}").contains("shpat_secret"));
+}
+
+#[tokio::test]
+async fn set_quantities_with_change_from_and_one_key_kept_across_a_retry() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    let payload = json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": {"id": "g", "changes": [
+        {"name": "available", "delta": 1, "quantityAfterChange": 5, "item": {"id": "gid://shopify/InventoryItem/1"}},
+        {"name": "available", "delta": 1, "quantityAfterChange": 7, "item": {"id": "gid://shopify/InventoryItem/2"}}
+    ]}, "userErrors": []}});
+    // The first attempt times out; the transport resends.
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(Document(documents::SET_QUANTITIES))
+        .respond_with(ok(payload.clone()).set_delay(Duration::from_millis(1500)))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(Document(documents::SET_QUANTITIES))
+        .respond_with(ok(payload))
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let out = t
+        .set_stock(&[
+            StockUpdate::new("gid://shopify/InventoryItem/1", "A", 5).expecting(4),
+            StockUpdate::new("2", "B", 7),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(5) });
+    assert_eq!(out[1].outcome, Outcome::Applied { quantity: Some(7) });
+    let sent: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| Document(documents::SET_QUANTITIES).matches(r))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 2, "sent, timed out, resent");
+    assert_eq!(sent[0], sent[1], "the resend is byte-for-byte the same call, idempotency key included");
+    let vars = &sent[0]["variables"];
+    assert_eq!(
+        vars["input"],
+        json!({"name": "available", "reason": "correction", "quantities": [
+            {"inventoryItemId": "gid://shopify/InventoryItem/1", "locationId": "gid://shopify/Location/1", "quantity": 5, "changeFromQuantity": 4},
+            {"inventoryItemId": "gid://shopify/InventoryItem/2", "locationId": "gid://shopify/Location/1", "quantity": 7, "changeFromQuantity": null}
+        ]})
+    );
+    assert!(uuid::Uuid::parse_str(vars["key"].as_str().unwrap()).is_ok(), "{vars}");
+    assert!(documents::SET_QUANTITIES.contains("@idempotent(key: $key)"));
+}
+
+#[tokio::test]
+async fn throttled_answers_are_waited_out_and_resent() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(Document(documents::SET_QUANTITIES))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+            "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": null,
+                "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 5.0, "restoreRate": 100.0}}}})))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(Document(documents::SET_QUANTITIES))
+        .respond_with(ok(json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": {"id": "g", "changes": []}, "userErrors": []}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let out = t.set_stock(&[StockUpdate::new("9", "Z", 1)]).await.unwrap();
+    assert!(out[0].is_applied());
+    let s = t.throttle_status().unwrap();
+    assert_eq!((s.maximum_available, s.restore_rate), (2000.0, 100.0));
+}
+
+#[tokio::test]
+async fn prices_are_one_aliased_mutation_per_call() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    let doc = documents::prices(2);
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(body_json(json!({"query": doc, "variables": {
+            "p0": "gid://shopify/Product/1", "v0": [
+                {"id": "gid://shopify/ProductVariant/1", "price": "10.50", "compareAtPrice": "12.00"},
+                {"id": "gid://shopify/ProductVariant/3", "price": "11.00"}],
+            "p1": "gid://shopify/Product/2", "v1": [{"id": "gid://shopify/ProductVariant/2", "price": "9.99"}]
+        }})))
+        .respond_with(ok(json!({
+            "p0": {"productVariants": [], "userErrors": [{"code": "INVALID", "field": ["variants", "1", "price"], "message": "bad"}]},
+            "p1": {"productVariants": [], "userErrors": []}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let zar = |s: &str| Money::new(s.parse().unwrap(), Currency::ZAR);
+    let ids = |p: u32, v: u32| {
+        [
+            ("product_id".to_owned(), format!("gid://shopify/Product/{p}")),
+            ("variant_id".to_owned(), format!("gid://shopify/ProductVariant/{v}")),
+        ]
+        .into_iter()
+        .collect()
+    };
+    let out = t
+        .set_prices(&[
+            PriceUpdate::new("a", "A", zar("10.5")).with_list_price(zar("12")).with_ids(ids(1, 1)),
+            PriceUpdate::new("b", "B", zar("9.99")).with_ids(ids(2, 2)),
+            PriceUpdate::new("c", "C", zar("11")).with_ids(ids(1, 3)),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[0].outcome, Outcome::Rejected { retryable: true, .. }),
+        "held back by its product: {:?}",
+        out[0]
+    );
+    assert!(out[1].is_applied());
+    assert!(matches!(&out[2].outcome, Outcome::Rejected { retryable: false, .. }));
+}
+
+#[tokio::test]
+async fn orders_are_searched_by_update_time() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(body_json(json!({"query": documents::ORDERS,
+            "variables": {"first": 10, "after": null, "query": "updated_at:>='2026-01-02T03:04:05Z'"}})))
+        .respond_with(ok(json!({"orders": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": [{
+            "id": "gid://shopify/Order/55", "legacyResourceId": "55", "createdAt": "2026-01-02T03:00:00Z",
+            "updatedAt": "2026-01-03T00:00:00Z", "cancelledAt": null, "displayFinancialStatus": "PAID",
+            "displayFulfillmentStatus": "UNFULFILLED",
+            "lineItems": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": [
+                {"id": "gid://shopify/LineItem/9", "sku": "MUG-1", "quantity": 3, "currentQuantity": 2,
+                 "originalUnitPriceSet": {"shopMoney": {"amount": "10.00", "currencyCode": "ZAR"}}}]}
+        }]}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let since: jiff::Timestamp = "2026-01-02T03:04:05.678Z".parse().unwrap();
+    let pages: Vec<_> = t.orders_since(&OrderCursor::new(since)).try_collect().await.unwrap();
+    let o = &pages[0].orders[0];
+    assert_eq!((o.id.as_str(), o.status), ("55", channel_core::OrderStatus::Open));
+    assert_eq!((o.lines[0].line_id.as_str(), o.lines[0].quantity, o.lines[0].refunded_quantity), ("9", 3, 1));
+    assert_eq!(pages[0].next.since.to_string(), "2026-01-03T00:00:00Z");
+}
