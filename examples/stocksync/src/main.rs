@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod connections;
+mod demo;
 mod plan;
 mod sandbox;
+mod serve;
+mod verify_webhook;
 
 /// Keep stock, prices and orders in step across sales channels.
 #[derive(Debug, Parser)]
@@ -27,6 +30,14 @@ enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Manage connections (stores on channels): list, add, test, update, remove.
     Connections(connections::ConnectionsArgs),
+    /// Run the emulators, connect them, sync, sell concurrently and show stock converge.
+    Demo(demo::DemoArgs),
+    /// Serve webhook endpoints per store and run the scheduler (needs --config).
+    Serve(serve::ServeArgs),
+    /// Run a full reconcile of one store now, with progress (needs --config).
+    SyncNow(serve::SyncNowArgs),
+    /// Check a webhook delivery's signature and parse it: exit 0 genuine, 1 rejected, 2 bad usage.
+    VerifyWebhook(verify_webhook::VerifyWebhookArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +46,9 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Connections(args) => connections::run(cli.config.as_deref(), args),
+        Command::Demo(args) => demo::run(args),
+        Command::Serve(args) => serve::run(cli.config.as_deref(), args),
+        Command::SyncNow(args) => serve::sync_now(cli.config.as_deref(), args),
+        Command::VerifyWebhook(args) => verify_webhook::run(args),
     }
 }

@@ -193,7 +193,6 @@ impl SyncEngine {
         let mut touched: Vec<Sku> = Vec::new();
         match (&sku, merchant) {
             (Some(sku), true) if units != 0 => {
-                let from_source = state.source.as_ref() == Some(store);
                 let reason = format!("{} {} on {store}", cause.as_str(), order.id);
                 for (component, m) in state.components(sku) {
                     let m = i64::try_from(m).unwrap_or(i64::MAX);
@@ -207,11 +206,9 @@ impl SyncEngine {
                         movement = movement.with_note(format!("component of {sku}"));
                     }
                     batch.push(WriteOp::RecordMovement(movement));
-                    // A sale on the source that happened before its listing was last read is already in
-                    // the quantity read: the on-hand does not move again.
-                    if from_source && self.source_read_after(state, &component, order) {
-                        continue;
-                    }
+                    // Every merchant sale moves the on hand, the source's own included (the source already
+                    // shows it; the absolute push of the new on hand then matches and heals any push that
+                    // overwrote the sale meanwhile). See docs/sync.md on reads racing sales.
                     touched.extend(state.move_on_hand(&component, delta, now, &reason, &mut batch)?);
                 }
             }
@@ -226,17 +223,6 @@ impl SyncEngine {
             return Err(Error::conflict(format!("order line {store}/{}/{}", order.id, line.line_id), 0, None));
         }
         Ok(report)
-    }
-
-    /// Whether the source's listing of `component` was read after the order changed (so the read counts it).
-    fn source_read_after(&self, state: &State, component: &Sku, order: &Order) -> bool {
-        let Some(source) = &state.source else { return false };
-        state
-            .source_listing
-            .get(component)
-            .and_then(|l| state.listings.get(&(source.clone(), l.clone())))
-            .and_then(|r| r.seen_at)
-            .is_some_and(|seen| order.updated_at <= seen)
     }
 
     /// Poll a store's orders from its cursor, import them, and move the cursor page by page.
@@ -332,9 +318,7 @@ impl SyncEngine {
                 WebhookOutcome::Applied { topic: topic.clone(), report }
             }
             WebhookPayload::Inventory(change) => self.apply_inventory(store, &topic, change).await?,
-            WebhookPayload::ListingChanged { listing, channel_sku } => {
-                self.reread_listing(store, &topic, listing.as_ref(), channel_sku.as_deref()).await?
-            }
+            WebhookPayload::ListingChanged { listing, .. } => self.reread_listing(store, &topic, listing.as_ref()),
             WebhookPayload::Uninstalled => {
                 self.inner
                     .store
@@ -370,33 +354,53 @@ impl SyncEngine {
         Ok(outcome)
     }
 
-    async fn reread_listing(
-        &self,
-        store: &StoreId,
-        topic: &str,
-        listing: Option<&ListingId>,
-        channel_sku: Option<&str>,
-    ) -> Result<WebhookOutcome> {
-        use channel_core::ChannelExt;
-        let Some(channel) = self.channel(store) else {
-            return Ok(WebhookOutcome::Ignored { topic: topic.into(), reason: "no channel".into() });
-        };
-        let found = match listing {
-            Some(id) => channel.find_listing(id).await?,
-            None => None,
-        };
-        let Some(found) = found else {
-            return Ok(WebhookOutcome::Ignored {
+    fn reread_listing(&self, store: &StoreId, topic: &str, listing: Option<&ListingId>) -> WebhookOutcome {
+        let Some(listing) = listing else {
+            return WebhookOutcome::Ignored {
                 topic: topic.into(),
-                reason: format!(
-                    "listing {:?} not found; the next full reconcile takes it in",
-                    channel_sku.unwrap_or("")
-                ),
-            });
+                reason: "no listing named; the next full reconcile reads it".into(),
+            };
         };
-        let change = InventoryChange::new(Some(found.id.clone()), Some(found.channel_sku.clone()), found.quantity())
-            .with_fulfilment(found.fulfilment);
-        self.apply_inventory(store, topic, &change).await
+        self.inner
+            .dirty
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(store.clone())
+            .or_default()
+            .insert(listing.clone());
+        WebhookOutcome::Ignored { topic: topic.into(), reason: "listing re-read queued".into() }
+    }
+
+    /// Re-read the listings webhooks said changed (one listing read per store) and take in their
+    /// quantities as inventory changes. Returns how many listings were looked at.
+    pub async fn refresh_changed_listings(&self) -> Result<usize> {
+        let dirty = std::mem::take(&mut *self.inner.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut seen = 0;
+        for (store, ids) in dirty {
+            let Some(channel) = self.channel(&store) else { continue };
+            let mut stream = channel.listings();
+            while let Some(listing) = stream.next().await {
+                let listing = match listing {
+                    Ok(l) => l,
+                    Err(e) => {
+                        self.record_failure(&store, &e).await;
+                        return Err(e.into());
+                    }
+                };
+                if !ids.contains(&listing.id) {
+                    continue;
+                }
+                seen += 1;
+                let change = InventoryChange::new(
+                    Some(listing.id.clone()),
+                    Some(listing.channel_sku.clone()),
+                    listing.quantity(),
+                )
+                .with_fulfilment(listing.fulfilment);
+                self.apply_inventory(&store, "listing re-read", &change).await?;
+            }
+        }
+        Ok(seen)
     }
 
     /// A listing's quantity changed on its channel. An echo of the engine's own push is ignored. On the
@@ -412,6 +416,17 @@ impl SyncEngine {
         let Some(quantity) = change.quantity else { return ignored("no quantity in the payload") };
         let now = self.inner.clock.now();
         let mut pushes = 0;
+        let mut filter = crate::store::OutboxFilter::default();
+        filter.store = Some(store.clone());
+        let in_flight: std::collections::HashSet<ListingId> = self
+            .inner
+            .store
+            .outbox(&filter)
+            .await?
+            .into_iter()
+            .filter(|i| i.state != crate::store::OutboxState::Dead)
+            .map(|i| i.push.listing)
+            .collect();
         {
             let mut guard = self.state().await?;
             let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
@@ -436,6 +451,11 @@ impl SyncEngine {
                 || model_quantity(&record) == Some(quantity)
             {
                 return ignored("echo of the engine's own push");
+            }
+            if in_flight.contains(&listing) {
+                // A push to this listing is queued or in flight: what the channel shows now is about to be
+                // overwritten, and the push's own echo confirms it.
+                return ignored("a push to this listing is in flight");
             }
             let mut batch = WriteBatch::new();
             let is_source_on_hand = state.source.as_ref() == Some(store)

@@ -356,7 +356,24 @@ impl SyncEngine {
                     Fate::Applied { quantity, reported } => {
                         report.pushed += 1;
                         let before = state.shown.insert(key.clone(), reported.unwrap_or(quantity));
-                        let is_source_model = source_model(state, store, &p.item.push.listing).is_some();
+                        let model = source_model(state, store, &p.item.push.listing);
+                        let is_source_model = model.is_some();
+                        if let Some(model) = model
+                            && model.max(0) != quantity
+                            && state.connections.get(store).is_some_and(ConnectionRecord::pushes_allowed)
+                        {
+                            // The on hand moved while this push was on its way: send the newer quantity.
+                            batch.push(WriteOp::Enqueue {
+                                push: OutboxPush::new(
+                                    store.clone(),
+                                    p.item.push.listing.clone(),
+                                    PushAction::SetStock { quantity: model.max(0), expected: None },
+                                    p.item.push.reason.clone(),
+                                ),
+                                now,
+                            });
+                            queued = true;
+                        }
                         if let Some(record) = state.listings.get_mut(&key) {
                             if !is_source_model {
                                 record.pushed_quantity = Some(quantity);
@@ -464,7 +481,7 @@ fn replan_stale(
             push: OutboxPush::new(
                 store.clone(),
                 push.listing.clone(),
-                PushAction::SetStock { quantity: model, expected: actual },
+                PushAction::SetStock { quantity: model.max(0), expected: actual },
                 format!("{} (re-planned after a stale write)", push.reason),
             ),
             now,

@@ -85,6 +85,9 @@ pub struct SyncConfig {
     pub default_restock: RestockPolicy,
     /// How far back the first order poll of a store reaches.
     pub first_poll_lookback: Duration,
+    /// How often listings that webhooks said changed (without saying their quantity) are re-read, one
+    /// listing read per store for all of them.
+    pub refresh_interval: Duration,
 }
 
 impl Default for SyncConfig {
@@ -103,6 +106,7 @@ impl Default for SyncConfig {
             restock: HashMap::new(),
             default_restock: RestockPolicy::default(),
             first_poll_lookback: Duration::from_secs(24 * 3600),
+            refresh_interval: Duration::from_secs(15),
         }
     }
 }
@@ -171,6 +175,7 @@ impl SyncEngineBuilder {
                 config: self.config,
                 state: Mutex::new(None),
                 outbox_wake: Notify::new(),
+                dirty: std::sync::Mutex::new(HashMap::new()),
             }),
         };
         engine.reload().await?;
@@ -202,6 +207,8 @@ pub(super) struct Inner {
     pub(super) state: Mutex<Option<State>>,
     /// Woken when pushes are queued.
     pub(super) outbox_wake: Notify,
+    /// Listings a webhook said changed, to re-read at the next refresh.
+    pub(super) dirty: std::sync::Mutex<HashMap<StoreId, HashSet<ListingId>>>,
 }
 
 /// What the engine keeps in memory, rebuilt from the store by [`SyncEngine::reload`]. Every write to the
@@ -506,7 +513,7 @@ impl State {
                 push: OutboxPush::new(
                     source.clone(),
                     listing.clone(),
-                    PushAction::SetStock { quantity, expected },
+                    PushAction::SetStock { quantity: quantity.max(0), expected },
                     reason,
                 ),
                 now,

@@ -73,8 +73,15 @@ impl SyncEngine {
                 let started = engine.inner.clock.now();
                 let mut polled: HashMap<StoreId, Timestamp> = HashMap::new();
                 let mut daily_done = last_daily(started, engine.inner.config.daily_at);
+                let mut refreshed = tokio::time::Instant::now();
                 loop {
                     engine.scheduler_tick(&mut polled, &mut daily_done).await;
+                    if refreshed.elapsed() >= engine.inner.config.refresh_interval {
+                        refreshed = tokio::time::Instant::now();
+                        if let Err(e) = engine.refresh_changed_listings().await {
+                            tracing::warn!(error = %e, "listing refresh failed");
+                        }
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(engine.inner.config.tick) => {}
                         _ = rx.changed() => return,
