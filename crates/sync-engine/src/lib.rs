@@ -19,3 +19,5 @@ pub use store::{MemoryStore, Store, StoreExt, WriteBatch, WriteOp};
 pub use sync::{SyncConfig, SyncEngine, SyncEvent};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteOptions, SqliteStore};
+#[cfg(feature = "postgres")]
+pub use store::{PostgresOptions, PostgresStore};

@@ -112,7 +112,8 @@ async fn takealot_stays_bound_to_its_seller_account() {
     f.world.key("b1", "seller-B");
     f.world.set_listings("tk", vec![Listing::new("offer-1", "MUG", 4)]);
     f.connections.add(NewConnection::new("tk", ChannelKind::Takealot, "Takealot", key("a1"))).await.unwrap();
-    f.connections.observe_listings(&sid("tk"), &f.world.listings.lock().unwrap()["tk"].clone()).await.unwrap();
+    let listings = f.world.listings.lock().unwrap()["tk"].clone();
+    f.connections.observe_listings(&sid("tk"), &listings).await.unwrap();
 
     let err = f.connections.update_credentials(&sid("tk"), key("b1")).await.expect_err("another seller");
     assert!(
@@ -319,8 +320,8 @@ async fn sku_hygiene_before_the_first_sync() {
     assert_eq!(report.of_kind("unknown").count(), 1);
     assert_eq!(report.of_kind("duplicate").count(), 1, "{report:#?}");
     assert_eq!(report.issues.len(), 3);
-    let observed =
-        f.connections.observe_listings(&sid("amz"), &f.world.listings.lock().unwrap()["amz"].clone()).await.unwrap();
+    let listings = f.world.listings.lock().unwrap()["amz"].clone();
+    let observed = f.connections.observe_listings(&sid("amz"), &listings).await.unwrap();
     assert_eq!(observed.added, 6);
     let fba = f.store.listing(&sid("amz"), &ListingId::new("B")).await.unwrap().unwrap();
     assert_eq!((fba.sku.clone(), fba.fulfilment), (Some(sku("MUG-RED")), Fulfilment::Channel), "rules map the SKU");
@@ -398,7 +399,7 @@ async fn list_and_filter_connections() {
 async fn works_over_sqlite_too() {
     let dir = tempfile::tempdir().unwrap();
     let store = std::sync::Arc::new(sync_engine::SqliteStore::open(dir.path().join("s.db")).await.unwrap());
-    let f = fixture_with(store.clone());
+    let f = fixture_with(std::sync::Arc::clone(&store) as std::sync::Arc<dyn sync_engine::Store>);
     f.world.key("secret-key-value", "seller-9");
     f.connections
         .add(NewConnection::new("tk", ChannelKind::Takealot, "Takealot", key("secret-key-value")))

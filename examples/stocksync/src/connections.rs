@@ -384,10 +384,8 @@ fn print_table(rows: &[ConnectionRecord]) {
         println!("no connections");
         return;
     }
-    println!(
-        "{:<16} {:<12} {:<14} {:<10} {:<8} {:<14} {:<22} DETAILS",
-        "STORE", "CHANNEL", "SCOPE", "WAREHOUSE", "MODE", "HEALTH", "LAST SYNC"
-    );
+    let h = ["STORE", "CHANNEL", "SCOPE", "WAREHOUSE", "MODE", "HEALTH", "LAST SYNC"];
+    println!("{:<16} {:<12} {:<14} {:<10} {:<8} {:<14} {:<22} DETAILS", h[0], h[1], h[2], h[3], h[4], h[5], h[6]);
     for c in rows {
         let scope = match &c.scope {
             Scope::Global => "global".to_owned(),
