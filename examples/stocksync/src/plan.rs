@@ -71,6 +71,49 @@ fn refuse(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The plan JSON, byte for byte what `serde_json::to_writer_pretty` prints plus a newline, written
+/// directly: a million updates print in a fraction of the time.
+fn write_json(out: &mut impl Write, plan: &Plan<'_>) -> io::Result<()> {
+    fn string(out: &mut impl Write, s: &str) -> io::Result<()> {
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            out.write_all(b"\"")?;
+            out.write_all(s.as_bytes())?;
+            out.write_all(b"\"")
+        } else {
+            serde_json::to_writer(out, s).map_err(io::Error::from)
+        }
+    }
+    if plan.updates.is_empty() {
+        out.write_all(b"{\n  \"updates\": [],\n")?;
+    } else {
+        out.write_all(b"{\n  \"updates\": [\n")?;
+        for (i, u) in plan.updates.iter().enumerate() {
+            out.write_all(if i == 0 { b"    {\n      \"store\": " } else { b",\n    {\n      \"store\": " })?;
+            string(out, u.store.as_str())?;
+            out.write_all(b",\n      \"listing\": ")?;
+            string(out, u.listing.as_str())?;
+            out.write_all(b",\n      \"sku\": ")?;
+            string(out, u.sku.as_str())?;
+            write!(out, ",\n      \"from\": {},\n      \"to\": {}\n    }}", u.from, u.to)?;
+        }
+        out.write_all(b"\n  ],\n")?;
+    }
+    if plan.diagnostics.is_empty() {
+        out.write_all(b"  \"diagnostics\": []\n}\n")
+    } else {
+        // Few, and with optional fields: let serde_json print them, indented one level more.
+        let text = serde_json::to_string_pretty(&plan.diagnostics).map_err(io::Error::from)?;
+        out.write_all(b"  \"diagnostics\": ")?;
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                out.write_all(b"\n  ")?;
+            }
+            out.write_all(line.as_bytes())?;
+        }
+        out.write_all(b"\n}\n")
+    }
+}
+
 /// A SKU as a person should see it: quoted when whitespace or emptiness would hide what it is.
 fn show_sku(raw: &str) -> String {
     if raw.is_empty() || raw.trim() != raw || raw.chars().any(char::is_control) {
@@ -80,77 +123,86 @@ fn show_sku(raw: &str) -> String {
     }
 }
 
-fn write_rows(out: &mut impl Write, header: &[&str], rows: &[Vec<String>], right: &[bool]) -> io::Result<()> {
+/// Print aligned columns; `cell(row, column, buffer)` writes one cell into `buffer`. Two passes over
+/// the rows (widths, then lines) so a million updates need no table in memory.
+fn write_rows(
+    out: &mut impl Write,
+    header: &[&str],
+    rows: usize,
+    right: &[bool],
+    mut cell: impl FnMut(usize, usize, &mut String),
+) -> io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+    let mut buffer = String::new();
+    for row in 0..rows {
+        for (column, width) in widths.iter_mut().enumerate() {
+            buffer.clear();
+            cell(row, column, &mut buffer);
+            *width = (*width).max(buffer.chars().count());
         }
     }
-    let line = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>| -> io::Result<()> {
-        let mut text = String::from(" ");
-        for (i, cell) in cells.enumerate() {
-            let last = i + 1 == widths.len();
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            text.push(' ');
-            if right[i] {
-                text.extend(std::iter::repeat_n(' ', pad));
-                text.push_str(cell);
+    let mut line = String::new();
+    for row in 0..=rows {
+        line.clear();
+        line.push(' ');
+        for (column, &width) in widths.iter().enumerate() {
+            buffer.clear();
+            if row == 0 {
+                buffer.push_str(header[column]);
             } else {
-                text.push_str(cell);
-                if !last {
-                    text.extend(std::iter::repeat_n(' ', pad));
-                }
+                cell(row - 1, column, &mut buffer);
             }
-            if !last {
-                text.push(' ');
+            let pad = width.saturating_sub(buffer.chars().count());
+            line.push(' ');
+            if right[column] {
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(&buffer);
+            } else {
+                line.push_str(&buffer);
+                line.extend(std::iter::repeat_n(' ', pad));
             }
+            line.push(' ');
         }
-        writeln!(out, "{}", text.trim_end())
-    };
-    line(out, &mut header.iter().copied())?;
-    for row in rows {
-        line(out, &mut row.iter().map(String::as_str))?;
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }
 
 fn write_table(out: &mut impl Write, plan: &Plan<'_>) -> io::Result<()> {
+    use std::fmt::Write as _;
     writeln!(out, "Updates ({})", plan.updates.len())?;
     if plan.updates.is_empty() {
         writeln!(out, "  none: every listing already shows the right quantity")?;
     } else {
-        let rows: Vec<Vec<String>> = plan
-            .updates
-            .iter()
-            .map(|u| {
-                vec![
-                    u.store.to_string(),
-                    u.listing.to_string(),
-                    u.sku.to_string(),
-                    u.from.to_string(),
-                    u.to.to_string(),
-                ]
-            })
-            .collect();
-        write_rows(out, &["STORE", "LISTING", "SKU", "FROM", "TO"], &rows, &[false, false, false, true, true])?;
+        let header = ["STORE", "LISTING", "SKU", "FROM", "TO"];
+        write_rows(out, &header, plan.updates.len(), &[false, false, false, true, true], |row, column, buffer| {
+            let u = &plan.updates[row];
+            // Writing into a String cannot fail.
+            let _ = match column {
+                0 => buffer.write_str(u.store.as_str()),
+                1 => buffer.write_str(u.listing.as_str()),
+                2 => buffer.write_str(u.sku.as_str()),
+                3 => write!(buffer, "{}", u.from),
+                _ => write!(buffer, "{}", u.to),
+            };
+        })?;
     }
     writeln!(out)?;
     writeln!(out, "Diagnostics ({})", plan.diagnostics.len())?;
     if plan.diagnostics.is_empty() {
         writeln!(out, "  none")?;
     } else {
-        let cell = |d: &Diagnostic| {
-            vec![
-                d.kind.to_string(),
-                show_sku(&d.sku),
-                d.store.as_ref().map(ToString::to_string).unwrap_or_default(),
-                d.listing.as_ref().map(ToString::to_string).unwrap_or_default(),
-                d.message.clone(),
-            ]
-        };
-        let rows: Vec<Vec<String>> = plan.diagnostics.iter().map(cell).collect();
-        write_rows(out, &["KIND", "SKU", "STORE", "LISTING", "MESSAGE"], &rows, &[false; 5])?;
+        let header = ["KIND", "SKU", "STORE", "LISTING", "MESSAGE"];
+        write_rows(out, &header, plan.diagnostics.len(), &[false; 5], |row, column, buffer| {
+            let d: &Diagnostic = &plan.diagnostics[row];
+            match column {
+                0 => buffer.push_str(d.kind.as_str()),
+                1 => buffer.push_str(&show_sku(&d.sku)),
+                2 => buffer.push_str(d.store.as_ref().map_or("", |s| s.as_str())),
+                3 => buffer.push_str(d.listing.as_ref().map_or("", |l| l.as_str())),
+                _ => buffer.push_str(&d.message),
+            }
+        })?;
     }
     Ok(())
 }

@@ -137,3 +137,35 @@ fn a_missing_file_exits_2() {
     let out = stocksync(&["plan", "/nonexistent/snapshot.json"], None);
     assert_refused(&out, "cannot read /nonexistent/snapshot.json");
 }
+
+/// What serde_json's pretty printer makes of the plan the library computes.
+fn library_json(bytes: &[u8]) -> String {
+    let input = channel_core::reconcile::parse_snapshot(bytes).unwrap();
+    let plan = channel_core::reconcile::plan(input).unwrap();
+    serde_json::to_string_pretty(&plan).unwrap() + "\n"
+}
+
+#[test]
+fn the_json_is_byte_for_byte_serde_jsons_pretty_print() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/channel-core/tests/data/spec-examples");
+    let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().ends_with(".json") && !p.to_str().unwrap().ends_with(".plan.json"))
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(inputs.len() >= 12);
+    inputs.push(
+        r#"{"products":[{"sku":"A\"B"},{"sku":"ü"}],"source_of_truth":"external","stock":{"A\"B":3,"ü":1},
+            "stores":[{"id":"st\\ore","channel":"etsy","listings":[
+              {"id":"l\u0001","sku":"A\"B","quantity":0},{"id":"é","sku":"ü","quantity":0},{"id":"x","sku":"a\"b ","quantity":0}]}]}"#
+            .as_bytes()
+            .to_vec(),
+    );
+    inputs.push(br#"{"source_of_truth":"external"}"#.to_vec());
+    for bytes in inputs {
+        let out = stocksync(&["plan", "-"], Some(&bytes));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), library_json(&bytes));
+    }
+}
