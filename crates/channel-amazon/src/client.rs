@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use channel_core::http::{HttpClient, RateLimit, RetryPolicy, burst, encode_path_segment};
+use channel_core::http::{
+    AuthProvider as _, HttpClient, RateLimit, RequestBuilder, Response, RetryPolicy, burst, encode_path_segment,
+};
 use channel_core::rust_decimal::prelude::ToPrimitive;
 use channel_core::{
     AccountIdentity, Capabilities, Channel, ChannelKind, Currency, Error, ErrorKind, Fulfilment, ItemOutcome, Listing,
@@ -262,16 +264,28 @@ impl Amazon {
         marketplace_currency(marketplace).and_then(|c| Currency::new(c).ok())
     }
 
+    /// Send a request built by `make`; when SP-API answers `403 Unauthorized` (an access token that
+    /// expired or was revoked before its time), drop the cached token and send it once more.
+    async fn send<'a>(&'a self, make: impl Fn() -> RequestBuilder<'a>) -> Result<Response<Bytes>> {
+        match make().send().await {
+            Err(e) if e.kind() == ErrorKind::Auth && e.status() == Some(403) => {
+                tracing::debug!(error = %e, "403 from SP-API: fetching a new access token and trying once more");
+                self.inner.lwa.invalidate();
+                make().send().await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_json<'a, T: DeserializeOwned>(&'a self, make: impl Fn() -> RequestBuilder<'a>) -> Result<T> {
+        self.send(make).await?.json::<T>()
+    }
+
     async fn get_json<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)], op: &str) -> Result<T> {
-        let resp = self
-            .inner
-            .http
-            .get(path)
-            .query_pairs(query.iter().map(|(k, v)| (*k, v.as_str())))
-            .operation(op)
-            .send()
-            .await?;
-        resp.json::<T>()
+        self.send_json(|| {
+            self.inner.http.get(path).query_pairs(query.iter().map(|(k, v)| (*k, v.as_str()))).operation(op)
+        })
+        .await
     }
 
     async fn download(&self, url: &str, compression: Option<&str>, what: &'static str) -> Result<Bytes> {
@@ -345,8 +359,13 @@ impl Amazon {
             seen += page.items.len();
             out.extend(page.items.iter().filter_map(|i| self.listing_from_item(i)));
             let more = page.pagination.and_then(|p| p.next_token).filter(|t| !t.is_empty());
-            let capped =
-                page.number_of_results.is_some_and(|n| n > SEARCH_CAP as u64) || (seen >= SEARCH_CAP && more.is_some());
+            // Amazon stops paging at 1,000 SKUs (no further token while `numberOfResults` counts more): past
+            // it, or as soon as the count says the catalog is larger, the report is the way.
+            let total = page.number_of_results.and_then(|n| usize::try_from(n).ok());
+            let ended = more.is_none() || page.items.is_empty();
+            let capped = total.is_some_and(|n| n > SEARCH_CAP)
+                || (seen >= SEARCH_CAP && !ended)
+                || (ended && total.is_some_and(|n| n > seen));
             if capped {
                 return Ok((out, true));
             }
@@ -381,16 +400,17 @@ impl Amazon {
 
     /// Every merchant listing from the `GET_MERCHANT_LISTINGS_ALL_DATA` report.
     async fn report_all(&self) -> Result<Vec<Listing>> {
+        let body = json!({"reportType": ALL_LISTINGS_REPORT, "marketplaceIds": [self.primary()]});
         let created: wire::CreateReportResponse = self
-            .inner
-            .http
-            .post("/reports/2021-06-30/reports")
-            .json(&json!({"reportType": ALL_LISTINGS_REPORT, "marketplaceIds": [self.primary()]}))
-            .operation("createReport")
-            .idempotent(true)
-            .send_json()
-            .await?
-            .into_body();
+            .send_json(|| {
+                self.inner
+                    .http
+                    .post("/reports/2021-06-30/reports")
+                    .json(&body)
+                    .operation("createReport")
+                    .idempotent(true)
+            })
+            .await?;
         let path = format!("/reports/2021-06-30/reports/{}", encode_path_segment(&created.report_id));
         let report = self
             .wait_until_done(&format!("report {}", created.report_id), || self.get_json(&path, &[], "getReport"))
@@ -490,19 +510,18 @@ impl Amazon {
             encode_path_segment(sku)
         );
         let body = json!({"productType": product_type, "patches": [patch]});
-        let resp = self
-            .inner
-            .http
-            .patch(&path)
-            .query("marketplaceIds", marketplaces)
-            .query("issueLocale", "en_US")
-            .json(&body)
-            .operation("patchListingsItem")
-            // Replacing an attribute with an absolute value may safely be repeated.
-            .idempotent(true)
-            .send_json::<wire::SubmissionResponse>()
-            .await?;
-        Ok(resp.into_body())
+        self.send_json(|| {
+            self.inner
+                .http
+                .patch(&path)
+                .query("marketplaceIds", marketplaces)
+                .query("issueLocale", "en_US")
+                .json(&body)
+                .operation("patchListingsItem")
+                // Replacing an attribute with an absolute value may safely be repeated.
+                .idempotent(true)
+        })
+        .await
     }
 
     /// Patch each item (a few SKUs), up to five at once; the bucket paces them.
@@ -552,16 +571,17 @@ impl Amazon {
         let document = feed::document(&self.inner.config.seller_id, messages);
         let bytes = serde_json::to_vec(&document)
             .map_err(|e| Error::validation("the feed does not serialize").with_source(e))?;
+        let doc_body = json!({"contentType": FEED_CONTENT_TYPE});
         let doc: wire::FeedDocument = self
-            .inner
-            .http
-            .post("/feeds/2021-06-30/documents")
-            .json(&json!({"contentType": FEED_CONTENT_TYPE}))
-            .operation("createFeedDocument")
-            .idempotent(true)
-            .send_json()
-            .await?
-            .into_body();
+            .send_json(|| {
+                self.inner
+                    .http
+                    .post("/feeds/2021-06-30/documents")
+                    .json(&doc_body)
+                    .operation("createFeedDocument")
+                    .idempotent(true)
+            })
+            .await?;
         let doc_id = doc
             .feed_document_id
             .ok_or_else(|| AmazonError::UnexpectedResponse("createFeedDocument returned no feedDocumentId".into()))?;
@@ -575,21 +595,22 @@ impl Amazon {
             .operation("uploadFeedDocument")
             .send()
             .await?;
+        let feed_body = json!({
+            "feedType": "JSON_LISTINGS_FEED",
+            "marketplaceIds": self.inner.config.marketplace_ids,
+            "inputFeedDocumentId": doc_id,
+        });
         let created: wire::CreateFeedResponse = self
-            .inner
-            .http
-            .post("/feeds/2021-06-30/feeds")
-            .json(&json!({
-                "feedType": "JSON_LISTINGS_FEED",
-                "marketplaceIds": self.inner.config.marketplace_ids,
-                "inputFeedDocumentId": doc_id,
-            }))
-            .operation("createFeed")
-            // A second copy of a feed of absolute values does no harm.
-            .idempotent(true)
-            .send_json()
-            .await?
-            .into_body();
+            .send_json(|| {
+                self.inner
+                    .http
+                    .post("/feeds/2021-06-30/feeds")
+                    .json(&feed_body)
+                    .operation("createFeed")
+                    // A second copy of a feed of absolute values does no harm.
+                    .idempotent(true)
+            })
+            .await?;
         let path = format!("/feeds/2021-06-30/feeds/{}", encode_path_segment(&created.feed_id));
         let deadline = Instant::now() + self.inner.processing_timeout;
         let fed: wire::Feed = loop {
@@ -1020,13 +1041,9 @@ impl Channel for Amazon {
             package["carrierName"] = json!(t.carrier);
         }
         let marketplace = o.payload.marketplace_id.unwrap_or_else(|| self.primary().to_owned());
-        self.inner
-            .http
-            .post(&format!("/orders/v0/orders/{}/shipmentConfirmation", encode_path_segment(order_id)))
-            .json(&json!({"marketplaceId": marketplace, "packageDetail": package}))
-            .operation("confirmShipment")
-            .send()
-            .await?;
+        let path = format!("/orders/v0/orders/{}/shipmentConfirmation", encode_path_segment(order_id));
+        let body = json!({"marketplaceId": marketplace, "packageDetail": package});
+        self.send(|| self.inner.http.post(&path).json(&body).operation("confirmShipment")).await?;
         Ok(())
     }
 }

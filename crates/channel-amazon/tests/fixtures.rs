@@ -119,7 +119,11 @@ fn feed_schema_example_and_generated_feeds_validate() {
     }
     // A feed above the schema's maximum is refused by the schema: the adapter never builds one.
     let too_many: Vec<feed::FeedMessage> = (0..feed::MAX_FEED_MESSAGES + 1)
-        .map(|i| feed::FeedMessage { sku: format!("S{i}"), product_type: "PRODUCT".into(), patches: vec![feed::quantity_patch(1)] })
+        .map(|i| feed::FeedMessage {
+            sku: format!("S{i}"),
+            product_type: "PRODUCT".into(),
+            patches: vec![feed::quantity_patch(1)],
+        })
         .collect();
     assert!(!doc.is_valid(&feed::document("A3TH9S8BH6GOGM", &too_many)));
 }
@@ -140,7 +144,8 @@ fn model_examples_decode() {
     // The Orders v0 model's getOrders sandbox response decodes into the adapter's shapes.
     let Some(model) = fixture("ordersV0.json") else { return };
     let responses = &model["paths"]["/orders/v0/orders"]["get"]["responses"]["200"];
-    let examples = responses.pointer("/x-amzn-api-sandbox/static").and_then(Value::as_array).cloned().unwrap_or_default();
+    let examples =
+        responses.pointer("/x-amzn-api-sandbox/static").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut decoded = 0;
     for e in examples {
         if let Some(body) = e.get("response") {
