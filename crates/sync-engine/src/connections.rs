@@ -692,9 +692,12 @@ impl Connections {
         let rec = self.get(store).await?;
         let rules = sku_rules(&rec.settings)?;
         let listings = self.channel(store).await?.all_listings().await?;
-        let catalog: BTreeSet<Sku> = self.store.products().await?.into_iter().map(|p| p.sku).collect();
+        let products = self.store.products().await?;
+        let catalog: BTreeSet<Sku> = products.iter().map(|p| p.sku.clone()).collect();
         let linked = self.linked_map(store).await?;
-        Ok(hygiene::diagnose(&listings, &rules, &catalog, &linked))
+        let mut report = hygiene::diagnose(&listings, &rules, &catalog, &linked);
+        report.engine = hygiene::engine_diagnostics(store, rec.channel, &listings, &rules, &products);
+        Ok(report)
     }
 
     async fn linked_map(&self, store: &StoreId) -> Result<BTreeMap<ListingId, ListingRecord>> {

@@ -106,6 +106,9 @@ pub struct SkuReport {
     pub matched: usize,
     /// The findings.
     pub issues: Vec<SkuIssue>,
+    /// The reconcile engine's own diagnostics for this store (`unknown_sku`, `near_miss`,
+    /// `duplicate_sku`), from planning the store against the catalog; empty while the catalog is empty.
+    pub engine: Vec<channel_core::reconcile::Diagnostic>,
 }
 
 impl SkuReport {
@@ -117,6 +120,56 @@ impl SkuReport {
     /// The findings of one kind (see [`SkuIssue::kind`]).
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a SkuIssue> + 'a {
         self.issues.iter().filter(move |i| i.kind() == kind)
+    }
+}
+
+/// The reconcile engine's SKU diagnostics for one store's listings against the catalog (`unknown_sku`,
+/// `near_miss`, `duplicate_sku`). Nothing while the catalog is empty.
+pub fn engine_diagnostics(
+    store: &channel_core::StoreId,
+    channel: channel_core::ChannelKind,
+    listings: &[Listing],
+    rules: &SkuRules,
+    products: &[crate::store::ProductRecord],
+) -> Vec<channel_core::reconcile::Diagnostic> {
+    use channel_core::reconcile::{DiagnosticKind, PlanInput, SourceOfTruth, StoreInput};
+    if products.is_empty() {
+        return Vec::new();
+    }
+    let catalog = channel_core::Catalog::lenient(
+        products
+            .iter()
+            .map(|p| {
+                if p.components.is_empty() {
+                    channel_core::Product::simple(p.sku.clone())
+                } else {
+                    let parts = p
+                        .components
+                        .iter()
+                        .map(|c| channel_core::Component::new(c.sku.clone(), i64::from(c.quantity)))
+                        .collect();
+                    channel_core::Product::bundle(p.sku.clone(), parts)
+                }
+            })
+            .collect(),
+    );
+    let mut input = PlanInput::new(catalog, SourceOfTruth::External(Vec::new()));
+    input
+        .stores
+        .push(StoreInput::new(store.clone(), channel).with_sku_rules(rules.clone()).with_listings(listings.to_vec()));
+    match channel_core::reconcile::plan(input) {
+        Ok(plan) => plan
+            .diagnostics
+            .into_iter()
+            .filter(|d| {
+                matches!(d.kind, DiagnosticKind::UnknownSku | DiagnosticKind::NearMiss | DiagnosticKind::DuplicateSku)
+                    && d.store.as_ref().is_none_or(|s| s == store)
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(store = %store, error = %e.message(), "the reconcile engine refused the hygiene input");
+            Vec::new()
+        }
     }
 }
 

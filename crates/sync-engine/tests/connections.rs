@@ -320,6 +320,14 @@ async fn sku_hygiene_before_the_first_sync() {
     assert_eq!(report.of_kind("unknown").count(), 1);
     assert_eq!(report.of_kind("duplicate").count(), 1, "{report:#?}");
     assert_eq!(report.issues.len(), 3);
+    let mut engine: Vec<&str> = report.engine.iter().map(|d| d.kind.as_str()).collect();
+    engine.sort_unstable();
+    assert_eq!(
+        engine,
+        ["duplicate_sku", "near_miss", "unknown_sku"],
+        "the reconcile engine agrees: {:#?}",
+        report.engine
+    );
     let listings = f.world.listings.lock().unwrap()["amz"].clone();
     let observed = f.connections.observe_listings(&sid("amz"), &listings).await.unwrap();
     assert_eq!(observed.added, 6);
