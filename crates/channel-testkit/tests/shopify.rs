@@ -138,6 +138,21 @@ async fn shop_locations_and_exact_selection() {
     assert!(cost["throttleStatus"]["maximumAvailable"].as_f64().unwrap() > 0.0);
     let body = gql(&emulator, "{ nope { id } }", json!({})).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "undefinedField");
+    let costly = "{ productVariants(first: 250) { nodes { id inventoryItem { inventoryLevels(first: 10) { nodes { id } } } } } }";
+    let body = gql(&emulator, costly, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "MAX_COST_EXCEEDED");
+    assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 2 + 250 * (1 + 1 + 2 + 10));
+    // A bare document (Content-Type: application/graphql) works too.
+    let response = reqwest::Client::new()
+        .post(emulator.graphql_url())
+        .header("X-Shopify-Access-Token", emulator.access_token())
+        .header("Content-Type", "application/graphql")
+        .body("query Named { shop { id } }")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["data"]["shop"]["id"], "gid://shopify/Shop/1");
 }
 
 #[tokio::test]
@@ -174,6 +189,23 @@ async fn variants_page_to_the_end_and_page_size_is_capped() {
     }
     assert_eq!(pages, 3);
     assert_eq!(skus, (0..7).map(|i| format!("SKU-{i}")).collect::<Vec<_>>());
+    // Backwards with last/before.
+    let body = gql(
+        &emulator,
+        "{ productVariants(last: 2) { nodes { sku } pageInfo { hasPreviousPage startCursor } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(body["data"]["productVariants"]["nodes"], json!([{"sku": "SKU-5"}, {"sku": "SKU-6"}]));
+    assert_eq!(body["data"]["productVariants"]["pageInfo"]["hasPreviousPage"], true);
+    let before = body["data"]["productVariants"]["pageInfo"]["startCursor"].clone();
+    let body = gql(
+        &emulator,
+        "query B($b: String) { productVariants(last: 2, before: $b) { nodes { sku } } }",
+        json!({"b": before}),
+    )
+    .await;
+    assert_eq!(body["data"]["productVariants"]["nodes"], json!([{"sku": "SKU-3"}, {"sku": "SKU-4"}]));
     // `sku:` search and products with nested variants.
     let body = gql(&emulator, "{ productVariants(first: 5, query: \"sku:SKU-4\") { nodes { sku } } products(first: 2) { nodes { variants(first: 1) { nodes { sku } } } } }", json!({})).await;
     assert_eq!(body["data"]["productVariants"]["nodes"], json!([{"sku": "SKU-4"}]));

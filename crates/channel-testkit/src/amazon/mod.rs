@@ -45,6 +45,9 @@
 //! is a `DEFAULT` quantity on an FBA listing (`FULFILLMENT_CHANNEL_CONFLICT`); quantities are whole
 //! numbers ≥ 0; `purchasable_offer` must be in the marketplace currency ([`AmazonConfig::currency`]) with
 //! a positive `our_price[0].schedule[0].value_with_tax`. Other top-level attributes are stored as given.
+//! Patching an unknown SKU is `404` (this emulator does not create listings by patch). For FBA listings
+//! `fulfillmentAvailability` names the channel without a quantity, as Amazon does; the quantity is in the
+//! FBA inventory.
 //!
 //! # Feeds
 //!

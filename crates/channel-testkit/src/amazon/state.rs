@@ -100,9 +100,8 @@ impl Listing {
                     None => json!([]),
                 },
                 "fulfillmentAvailability" => match &self.fba {
-                    Some(fba) => {
-                        json!([{"fulfillmentChannelCode": config.fba_channel_code, "quantity": fba.fulfillable}])
-                    }
+                    // Amazon leaves out the quantity of FBA channels here; the FBA inventory API has it.
+                    Some(_) => json!([{"fulfillmentChannelCode": config.fba_channel_code}]),
                     None => json!([{"fulfillmentChannelCode": "DEFAULT", "quantity": self.quantity}]),
                 },
                 "procurement" | "relationships" | "productTypes" => json!([]),

@@ -226,10 +226,9 @@ impl ShopifyConfig {
         Self { cost_limit: RateLimit::new(1_000_000.0, 1_000_000.0), ..Self::default() }
     }
 
-    fn primary_location(&self) -> &ShopifyLocation {
-        // `validate` guarantees at least one location; the fallback is never used.
-        static NONE: std::sync::OnceLock<ShopifyLocation> = std::sync::OnceLock::new();
-        self.locations.first().unwrap_or_else(|| NONE.get_or_init(|| ShopifyLocation::new(0, "")))
+    /// The first location's id (`validate` guarantees there is one).
+    fn primary_location_id(&self) -> u64 {
+        self.locations.first().map_or(0, |l| l.id)
     }
 
     fn validate(&self) -> Result<()> {
@@ -333,7 +332,7 @@ impl Shopify {
             "product_id": state::gid("Product", variant.product_id),
             "variant_id": state::gid("ProductVariant", variant.id),
             "inventory_item_id": state::gid("InventoryItem", variant.inventory_item_id),
-            "location_id": state::gid("Location", self.config.primary_location().id),
+            "location_id": state::gid("Location", self.config.primary_location_id()),
         }))
     }
 
@@ -344,7 +343,7 @@ impl Shopify {
 
     /// Committed (ordered, not yet fulfilled) units of `sku` at the first location.
     pub fn committed(&self, sku: &str) -> Option<i64> {
-        let location = self.config.primary_location().id;
+        let location = self.config.primary_location_id();
         self.lock().variant_by_sku(sku).map(|v| v.levels.get(&location).map_or(0, |l| l.committed))
     }
 
@@ -411,7 +410,7 @@ impl PlatformControl for Shopify {
         map.insert("webhook_secret".into(), json!(self.config.webhook_secret));
         map.insert("shop_domain".into(), json!(self.config.shop_domain));
         map.insert("api_version".into(), json!(self.config.api_version));
-        map.insert("location_id".into(), json!(state::gid("Location", self.config.primary_location().id)));
+        map.insert("location_id".into(), json!(state::gid("Location", self.config.primary_location_id())));
         map
     }
 
@@ -423,7 +422,7 @@ impl PlatformControl for Shopify {
         let state = self.lock();
         let variant =
             state.variant_by_sku(sku).ok_or_else(|| ControlError::NotFound(format!("no variant with SKU {sku}")))?;
-        let location = self.config.primary_location().id;
+        let location = self.config.primary_location_id();
         Ok(variant.tracked.then(|| variant.levels.get(&location).map_or(0, |l| l.available)))
     }
 
@@ -488,6 +487,6 @@ impl Emulator<Shopify> {
 
     /// The first location's gid (where seeded stock lives).
     pub fn location_id(&self) -> String {
-        state::gid("Location", self.platform().config.primary_location().id)
+        state::gid("Location", self.platform().config.primary_location_id())
     }
 }

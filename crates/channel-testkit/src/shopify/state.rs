@@ -214,7 +214,7 @@ impl State {
         let item_id = self.id();
         let tracked = seed.extra.get("tracked").and_then(Value::as_bool).unwrap_or(true);
         let compare_at_price = seed.extra_str("compare_at_price").and_then(|p| p.parse().ok());
-        let location = config.primary_location().id;
+        let location = config.primary_location_id();
         let mut levels = BTreeMap::new();
         levels.insert(
             location,
@@ -249,10 +249,9 @@ impl State {
         }))
     }
 
-    fn level_event(&self, config: &ShopifyConfig, item: u64, location: u64) -> Option<Event> {
+    fn level_event(&self, item: u64, location: u64) -> Option<Event> {
         let variant = self.variants.get(self.items.get(&item)?)?;
         let level = variant.levels.get(&location)?;
-        let _ = config;
         Some((
             "inventory_levels/update",
             json!({
@@ -280,7 +279,7 @@ impl State {
             .variant_by_sku(&order.sku)
             .ok_or_else(|| ControlError::NotFound(format!("no variant with SKU {}", order.sku)))?
             .clone();
-        let location = config.primary_location().id;
+        let location = config.primary_location_id();
         if variant.tracked {
             let available = variant.levels.get(&location).map_or(0, |l| l.available);
             if available < order.quantity {
@@ -329,7 +328,7 @@ impl State {
         let mut events = vec![("orders/create", self.order_rest(config, order_id))];
         if variant.tracked {
             self.move_stock(variant.id, location, -order.quantity, order.quantity, now);
-            events.extend(self.level_event(config, variant.inventory_item_id, location));
+            events.extend(self.level_event(variant.inventory_item_id, location));
         }
         Ok((order_id, events))
     }
@@ -380,7 +379,7 @@ impl State {
             }
             let item = variant.inventory_item_id;
             self.move_stock(variant_id, location, quantity, -quantity, now);
-            events.extend(self.level_event(config, item, location));
+            events.extend(self.level_event(item, location));
         }
         Ok(events)
     }
@@ -814,7 +813,7 @@ impl State {
                 }));
             }
             if delta != 0 {
-                events.extend(self.level_event(config, variant.inventory_item_id, location));
+                events.extend(self.level_event(variant.inventory_item_id, location));
             }
         }
         payload.insert(
