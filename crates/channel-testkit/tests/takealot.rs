@@ -357,10 +357,19 @@ async fn patch_by_identifier_and_platform_rules() {
     assert_eq!(dc_write.status(), StatusCode::BAD_REQUEST, "DC stock is not writable");
     assert_eq!(emulator.stock("MUG/1").unwrap(), Some(9), "refused updates change nothing");
 
-    emulator.platform().set_disabled_by_takealot("MUG/1", true).unwrap();
+    let renamed =
+        send(&emulator, reqwest::Method::PATCH, &format!("/v2/offers/offer/{offer_id}"), &json!({"sku": "MUG-2"}))
+            .await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    assert!(emulator.stock("MUG/1").is_err(), "the old SKU no longer names the offer");
+    assert_eq!(get(&emulator, "/v2/offers/offer/SKUMUG-2").await.status(), StatusCode::OK);
+    seed(&emulator, "OTHER", 1, 10);
+    let clash = send(&emulator, reqwest::Method::PATCH, "/v2/offers/offer/SKUOTHER", &json!({"sku": "MUG-2"})).await;
+    assert_eq!(clash.status(), StatusCode::BAD_REQUEST, "SKUs are unique");
+    emulator.platform().set_disabled_by_takealot("MUG-2", true).unwrap();
     let disabled = send(&emulator, reqwest::Method::PATCH, &format!("/v2/offers/offer/{offer_id}"), &patch(1)).await;
     assert_eq!(disabled.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(emulator.stock("MUG/1").unwrap(), Some(9));
+    assert_eq!(emulator.stock("MUG-2").unwrap(), Some(9));
 }
 
 #[tokio::test]

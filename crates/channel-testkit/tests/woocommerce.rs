@@ -394,6 +394,11 @@ async fn batch_updates_report_item_errors_inline() {
     assert_eq!(update[3]["error"]["code"], "product_invalid_sku");
     assert_eq!(emulator.stock("A").unwrap(), Some(40));
     assert_eq!(emulator.stock("B").unwrap(), Some(1));
+    let renamed = call(&emulator, Method::PUT, &format!("/products/{b}"), Some(&json!({"sku": "B2"}))).await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    assert_eq!(emulator.stock("B2").unwrap(), Some(1));
+    assert!(emulator.stock("B").is_err(), "the old SKU is free");
+    assert_eq!(get_json(&emulator, "/products?sku=B").await.as_array().unwrap().len(), 0);
 
     let ids = emulator.seed_product(SeedProduct::new("TEE-M", 2, Decimal::from(9)).with("parent_sku", "TEE")).unwrap();
     let (pid, vid) = (ids["product_id"].as_u64().unwrap(), ids["variation_id"].as_u64().unwrap());

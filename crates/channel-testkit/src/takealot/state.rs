@@ -1,6 +1,6 @@
 //! Takealot's state: offers, sales and batches, and the rules that govern them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -255,6 +255,9 @@ pub(super) struct State {
     pub(super) offers: BTreeMap<u64, Offer>,
     pub(super) sales: Vec<Sale>,
     pub(super) batches: BTreeMap<u64, Batch>,
+    /// SKU → offer id and barcode → offer id, kept in step with `offers`.
+    by_sku: HashMap<String, u64>,
+    by_barcode: HashMap<String, u64>,
     next_offer: u64,
     next_order: u64,
     next_batch: u64,
@@ -272,17 +275,18 @@ impl State {
     pub(super) fn find(&self, ident: &Identifier) -> Option<u64> {
         match ident {
             Identifier::OfferId(id) => self.offers.contains_key(id).then_some(*id),
-            Identifier::Sku(sku) => self.offers.values().find(|o| &o.sku == sku).map(|o| o.offer_id),
-            Identifier::Barcode(code) => self.offers.values().find(|o| &o.barcode == code).map(|o| o.offer_id),
+            Identifier::Sku(sku) => self.by_sku.get(sku).copied(),
+            Identifier::Barcode(code) => self.by_barcode.get(code).copied(),
         }
     }
 
     pub(super) fn offer_by_sku(&self, sku: &str) -> Option<&Offer> {
-        self.offers.values().find(|o| o.sku == sku)
+        self.by_sku.get(sku).and_then(|id| self.offers.get(id))
     }
 
     pub(super) fn offer_by_sku_mut(&mut self, sku: &str) -> Option<&mut Offer> {
-        self.offers.values_mut().find(|o| o.sku == sku)
+        let id = self.by_sku.get(sku).copied()?;
+        self.offers.get_mut(&id)
     }
 
     /// Seeds an offer; answers its ids and the "Offer Created" payload.
@@ -307,6 +311,9 @@ impl State {
         let offer_id = 100_000 + self.next_offer;
         let tsin_id = 50_000_000 + self.next_offer;
         let barcode = seed.extra_str("barcode").map_or_else(|| format!("600{:010}", offer_id), str::to_owned);
+        if self.by_barcode.contains_key(&barcode) {
+            return Err(ControlError::Conflict(format!("an offer with barcode {barcode} exists")));
+        }
         let leadtime_days = Some(seed.extra_i64("leadtime_days").unwrap_or(3)).filter(|d| *d > 0);
         let mut leadtime_stock = BTreeMap::new();
         for w in &config.warehouses {
@@ -351,6 +358,8 @@ impl State {
         });
         let ids =
             json!({"offer_id": offer.offer_id, "tsin_id": offer.tsin_id, "barcode": offer.barcode, "sku": offer.sku});
+        self.by_sku.insert(offer.sku.clone(), offer_id);
+        self.by_barcode.insert(offer.barcode.clone(), offer_id);
         self.offers.insert(offer_id, offer);
         Ok((ids, created))
     }
@@ -362,9 +371,10 @@ impl State {
         offer_id: u64,
         body: &Map<String, Value>,
     ) -> Result<Map<String, Value>, UpdateError> {
-        let sku_taken =
-            |sku: &str, offers: &BTreeMap<u64, Offer>| offers.values().any(|o| o.sku == sku && o.offer_id != offer_id);
-        let new_sku_taken = body.get("sku").and_then(Value::as_str).is_some_and(|sku| sku_taken(sku, &self.offers));
+        let new_sku_taken = body
+            .get("sku")
+            .and_then(Value::as_str)
+            .is_some_and(|sku| self.by_sku.get(sku).is_some_and(|owner| *owner != offer_id));
         let offer = self.offers.get(&offer_id).ok_or_else(|| UpdateError::new("E01", "Offer not found"))?;
         if offer.disabled_by_takealot {
             return Err(UpdateError::new("E11", "Offer is Disabled by Takealot and cannot be updated"));
@@ -453,6 +463,8 @@ impl State {
                 return Err(UpdateError::new("E26", format!("another offer has SKU {sku}")));
             }
             if sku != next.sku {
+                self.by_sku.remove(&next.sku);
+                self.by_sku.insert(sku.to_owned(), offer_id);
                 next.sku = sku.to_owned();
                 changed.insert("sku".into(), json!(sku));
             }
@@ -544,9 +556,10 @@ impl State {
         }
         let seq = self.next_order + 1;
         let offer = self
-            .offers
-            .values_mut()
-            .find(|o| o.sku == order.sku)
+            .by_sku
+            .get(&order.sku)
+            .copied()
+            .and_then(|id| self.offers.get_mut(&id))
             .ok_or_else(|| ControlError::NotFound(format!("no offer with SKU {}", order.sku)))?;
         if offer.status() != "Buyable" {
             return Err(ControlError::Conflict(format!("offer {} is {}", offer.sku, offer.status())));

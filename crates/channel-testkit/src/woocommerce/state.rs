@@ -1,6 +1,6 @@
 //! WooCommerce's state: products, variations, orders, notes, trackings and webhooks, and their JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -154,6 +154,8 @@ pub(super) struct State {
     pub(super) variations: BTreeMap<u64, Variation>,
     pub(super) orders: BTreeMap<u64, Order>,
     pub(super) hooks: BTreeMap<u64, Hook>,
+    /// SKU → (product id, variation id or 0), kept in step with `products` and `variations`.
+    skus: HashMap<String, (u64, u64)>,
     next_post: u64,
     next_order: u64,
     next_item: u64,
@@ -226,18 +228,25 @@ impl State {
         100 + self.next_post
     }
 
+    /// Whether `sku` belongs to a product or variation other than `except`.
     pub(super) fn sku_taken(&self, sku: &str, except: u64) -> bool {
         !sku.is_empty()
-            && (self.products.values().any(|p| p.sku == sku && p.id != except)
-                || self.variations.values().any(|v| v.sku == sku && v.id != except))
+            && self.skus.get(sku).is_some_and(|(pid, vid)| if *vid == 0 { *pid != except } else { *vid != except })
     }
 
     /// (product id, variation id or 0) for `sku`.
     pub(super) fn find_sku(&self, sku: &str) -> Option<(u64, u64)> {
-        if let Some(p) = self.products.values().find(|p| p.sku == sku) {
-            return Some((p.id, 0));
+        if sku.is_empty() { None } else { self.skus.get(sku).copied() }
+    }
+
+    /// Points `new` (if not empty) at `ids` instead of `old`.
+    fn reindex(&mut self, old: &str, new: &str, ids: (u64, u64)) {
+        if self.skus.get(old) == Some(&ids) {
+            self.skus.remove(old);
         }
-        self.variations.values().find(|v| v.sku == sku).map(|v| (v.parent_id, v.id))
+        if !new.is_empty() {
+            self.skus.insert(new.to_owned(), ids);
+        }
     }
 
     /// The stock a variation shows (its own, or its parent's).
@@ -306,6 +315,7 @@ impl State {
                         total_sales: 0,
                     },
                 );
+                self.reindex("", &seed.sku, (id, 0));
                 Ok(json!({"product_id": id, "variation_id": Value::Null, "sku": seed.sku}))
             }
             Some(parent_sku) => {
@@ -337,6 +347,7 @@ impl State {
                                 total_sales: 0,
                             },
                         );
+                        self.reindex("", parent_sku, (id, 0));
                         id
                     }
                 };
@@ -378,6 +389,7 @@ impl State {
                 if let Some(parent) = self.products.get_mut(&parent_id) {
                     parent.variations.push(id);
                 }
+                self.reindex("", &seed.sku, (parent_id, id));
                 Ok(json!({"product_id": parent_id, "variation_id": id, "sku": seed.sku}))
             }
         }
@@ -404,9 +416,10 @@ impl State {
         let Some(product) = self.products.get_mut(&id) else {
             return Err(RestError::new(400, "woocommerce_rest_product_invalid_id", "Invalid ID."));
         };
-        if let Some(sku) = body.get("sku").and_then(Value::as_str) {
-            product.sku = sku.to_owned();
-        }
+        let renamed = body
+            .get("sku")
+            .and_then(Value::as_str)
+            .map(|sku| (std::mem::replace(&mut product.sku, sku.to_owned()), sku.to_owned()));
         if let Some(name) = body.get("name").and_then(Value::as_str) {
             product.name = name.to_owned();
         }
@@ -437,6 +450,9 @@ impl State {
             product.stock_status = status;
         }
         product.modified = Timestamp::now();
+        if let Some((old, new)) = renamed {
+            self.reindex(&old, &new, (id, 0));
+        }
         Ok(())
     }
 
@@ -466,9 +482,10 @@ impl State {
         let Some(variation) = self.variations.get_mut(&vid) else {
             return Err(RestError::new(400, "woocommerce_rest_product_variation_invalid_id", "Invalid ID."));
         };
-        if let Some(sku) = body.get("sku").and_then(Value::as_str) {
-            variation.sku = sku.to_owned();
-        }
+        let renamed = body
+            .get("sku")
+            .and_then(Value::as_str)
+            .map(|sku| (std::mem::replace(&mut variation.sku, sku.to_owned()), sku.to_owned()));
         if let Some(price) = regular_price {
             variation.regular_price = price;
         }
@@ -501,6 +518,9 @@ impl State {
             VariationStock::Parent => {}
         }
         variation.modified = Timestamp::now();
+        if let Some((old, new)) = renamed {
+            self.reindex(&old, &new, (pid, vid));
+        }
         Ok(())
     }
 
@@ -541,6 +561,9 @@ impl State {
                 total_sales: 0,
             },
         );
+        if let Some(sku) = self.products.get(&id).map(|p| p.sku.clone()) {
+            self.reindex("", &sku, (id, 0));
+        }
         let mut rest = body.clone();
         rest.remove("sku");
         self.update_product(id, &rest)?;
@@ -590,6 +613,9 @@ impl State {
         if let Some(parent) = self.products.get_mut(&pid) {
             parent.variations.push(id);
         }
+        if let Some(sku) = self.variations.get(&id).map(|v| v.sku.clone()) {
+            self.reindex("", &sku, (pid, id));
+        }
         let mut rest = body.clone();
         rest.remove("sku");
         self.update_variation(pid, id, &rest)?;
@@ -608,6 +634,7 @@ impl State {
         if let Some(parent) = self.products.get_mut(&pid) {
             parent.variations.retain(|v| *v != vid);
         }
+        self.reindex(&variation.sku, "", (pid, vid));
         Ok(variation)
     }
 
@@ -618,8 +645,11 @@ impl State {
             .remove(&id)
             .ok_or_else(|| RestError::new(400, "woocommerce_rest_product_invalid_id", "Invalid ID."))?;
         for vid in &product.variations {
-            self.variations.remove(vid);
+            if let Some(variation) = self.variations.remove(vid) {
+                self.reindex(&variation.sku, "", (id, *vid));
+            }
         }
+        self.reindex(&product.sku, "", (id, 0));
         Ok(product)
     }
 
