@@ -688,7 +688,10 @@ impl Store for PostgresStore {
 
     async fn connections(&self, filter: &ConnectionFilter) -> Result<Vec<ConnectionRecord>> {
         // Connections are few: filter in Rust with the same predicate as every other backend.
-        let rows = sqlx::query("SELECT * FROM connections ORDER BY store").fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM connections ORDER BY store COLLATE \"C\"")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         let mut out = Vec::new();
         for row in &rows {
             let c = connection_row(row)?;
@@ -709,7 +712,8 @@ impl Store for PostgresStore {
     }
 
     async fn products(&self) -> Result<Vec<ProductRecord>> {
-        let rows = sqlx::query("SELECT * FROM products ORDER BY sku").fetch_all(&self.pool).await.map_err(db)?;
+        let rows =
+            sqlx::query("SELECT * FROM products ORDER BY sku COLLATE \"C\"").fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(product_row).collect()
     }
 
@@ -726,7 +730,7 @@ impl Store for PostgresStore {
     async fn listings(&self, filter: &ListingFilter) -> Result<Vec<ListingRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM listings WHERE ($1 IS NULL OR store = $1) AND ($2 IS NULL OR sku = $2)
-             ORDER BY store, listing",
+             ORDER BY store COLLATE \"C\", listing COLLATE \"C\"",
         )
         .bind(filter.store.as_ref().map(StoreId::as_str))
         .bind(filter.sku.as_ref().map(Sku::as_str))
@@ -984,12 +988,13 @@ impl Store for PostgresStore {
 
     async fn take_sync_requests(&self, limit_n: usize) -> Result<Vec<SyncRequest>> {
         let mut tx = self.write_tx().await?;
-        let rows =
-            sqlx::query("SELECT * FROM sync_requests ORDER BY requested_at, store LIMIT $1 FOR UPDATE SKIP LOCKED")
-                .bind(limit(Some(limit_n)))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
+        let rows = sqlx::query(
+            "SELECT * FROM sync_requests ORDER BY requested_at, store COLLATE \"C\" LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(limit(Some(limit_n)))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
         let mut out = Vec::new();
         for row in &rows {
             let store = StoreId::new(get::<String>(row, "store")?);
