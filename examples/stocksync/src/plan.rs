@@ -39,9 +39,7 @@ pub(crate) fn run(args: PlanArgs) -> ExitCode {
     let plan = reconciler.plan();
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let written = match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &plan).map_err(io::Error::from).and_then(|()| writeln!(out))
-        }
+        Format::Json => write_json(&mut out, &plan),
         Format::Table => write_table(&mut out, &plan),
     };
     match written.and_then(|()| out.flush()) {
