@@ -119,9 +119,10 @@ async fn feeds_apply_and_report_invalid_messages_per_sku() {
     updates.push(StockUpdate::new("FD-FBA", "FD-FBA", 3));
     let before = emu.requests().len();
     let out = channel.set_stock(&updates).await.unwrap();
-    for i in 0..6 {
-        assert_eq!(out[i].outcome, Outcome::Applied { quantity: Some(20 + i as i64) }, "{i}");
-        assert_eq!(emu.stock(&format!("FD-{i}")).unwrap(), Some(20 + i as i64));
+    for (i, o) in out.iter().enumerate().take(6) {
+        let expected = 20 + i64::try_from(i).unwrap();
+        assert_eq!(o.outcome, Outcome::Applied { quantity: Some(expected) }, "{i}");
+        assert_eq!(emu.stock(&format!("FD-{i}")).unwrap(), Some(expected));
     }
     assert!(matches!(&out[6].outcome, Outcome::Rejected { retryable: false, .. }), "{:?}", out[6]);
     assert_eq!(writes(&emu, before), 1, "one feed");

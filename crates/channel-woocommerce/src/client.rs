@@ -175,6 +175,9 @@ impl fmt::Debug for WooCommerce {
     }
 }
 
+/// One write: the position in the caller's input, where it goes, and the batch entry.
+type Job<W> = (usize, Target, W);
+
 /// One API request, described so it can be signed afresh for every attempt.
 struct Req {
     method: Method,
@@ -379,12 +382,12 @@ impl WooCommerce {
 
     async fn write_batches<W: Serialize + Send + Sync>(
         &self,
-        jobs: Vec<(usize, Target, W)>,
+        jobs: Vec<Job<W>>,
         outcomes: &mut [Option<ItemOutcome>],
         operation: &'static str,
     ) -> Result<()> {
         // Group by endpoint, keeping first-seen order.
-        let mut groups: Vec<(String, Vec<(usize, Target, W)>)> = Vec::new();
+        let mut groups: Vec<(String, Vec<Job<W>>)> = Vec::new();
         for job in jobs {
             let path = job.1.batch_path();
             match groups.iter_mut().find(|(p, _)| *p == path) {
@@ -396,7 +399,7 @@ impl WooCommerce {
         for (path, group) in groups {
             let mut group = group.into_iter().peekable();
             while group.peek().is_some() {
-                let chunk: Vec<(usize, Target, W)> = group.by_ref().take(MAX_BATCH).collect();
+                let chunk: Vec<Job<W>> = group.by_ref().take(MAX_BATCH).collect();
                 let body = BatchRequest { update: chunk.iter().map(|(_, _, w)| w).collect::<Vec<_>>() };
                 let body = serde_json::to_value(&body)
                     .map_err(|e| Error::validation("the batch does not serialize").with_source(e))?;
@@ -602,7 +605,7 @@ impl Channel for WooCommerce {
             .pointer("/environment/home_url")
             .and_then(Value::as_str)
             .filter(|h| !h.is_empty())
-            .map_or_else(|| self.inner.store_url.as_str(), |h| h)
+            .unwrap_or_else(|| self.inner.store_url.as_str())
             .trim_end_matches('/')
             .to_owned();
         let mut id = AccountIdentity::new(ChannelKind::Woocommerce, home)

@@ -12,11 +12,15 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// An integer WooCommerce may send as a number, a numeric string, or `null`.
+/// An integer WooCommerce may send as a number, a numeric string (`"3"`, `"3.0"`), or `null`.
 fn loose_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let whole = |text: &str| -> Option<i64> {
+        let d = text.trim().parse::<rust_decimal::Decimal>().ok()?;
+        i64::try_from(d.trunc()).ok()
+    };
     Ok(match Value::deserialize(d)? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
-        Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f.trunc() as i64),
+        Value::Number(n) => n.as_i64().or_else(|| whole(&n.to_string())),
+        Value::String(s) => whole(&s),
         _ => None,
     })
 }
