@@ -1,0 +1,18 @@
+//! `stocksync demo` runs end to end against the emulators and exits 0 only when everything converged.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_converges_and_prints_every_sku() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stocksync")).args(["demo", "--orders", "30"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("full sync:"), "{stdout}");
+    for sku in ["MUG-RED", "MUG-BLUE", "TEE-S", "TEE-M", "CAP", "MUG-PAIR"] {
+        let row = stdout.lines().find(|l| l.starts_with(sku)).unwrap_or_else(|| panic!("no row for {sku}: {stdout}"));
+        assert!(row.ends_with("ok"), "{row}");
+    }
+    assert!(stdout.contains("converged in"), "{stdout}");
+    assert!(!stdout.contains("NOT converged"), "{stdout}");
+}

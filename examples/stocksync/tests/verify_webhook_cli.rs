@@ -1,0 +1,90 @@
+//! `stocksync verify-webhook`: exit 0 and the event for a genuine delivery, 1 and the reason for a forged
+//! one, 2 for bad usage.
+
+use std::path::Path;
+use std::process::Command;
+
+fn stocksync() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stocksync"))
+}
+
+/// The public WooCommerce order payload from ../shared, or `None` (the test is skipped) when absent.
+fn order_body() -> Option<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/woocommerce/order_retrieve.json");
+    match std::fs::read(&path) {
+        Ok(body) => Some(body),
+        Err(_) => {
+            println!("skipped: {} not found", path.display());
+            None
+        }
+    }
+}
+
+fn run(secret: &str, signature: &str, body: &[u8]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.json");
+    std::fs::write(&file, body).unwrap();
+    let out = stocksync()
+        .args(["verify-webhook", "--channel", "woocommerce", "--secret", secret])
+        .args(["--header", &format!("X-WC-Webhook-Signature: {signature}")])
+        .args(["--header", "X-WC-Webhook-Topic: order.created"])
+        .args(["--header", "X-WC-Webhook-Delivery-ID: 42"])
+        .arg("--body")
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_genuine_delivery_exits_0_with_the_event() {
+    let Some(body) = order_body() else { return };
+    let signature = channel_testkit::woocommerce::sign("whsec_test", &body);
+    let (code, stdout, stderr) = run("whsec_test", &signature, &body);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("genuine:"), "{stdout}");
+    assert!(stdout.contains("order"), "{stdout}");
+}
+
+#[test]
+fn a_forged_delivery_exits_1_with_the_reason() {
+    let Some(body) = order_body() else { return };
+    let signature = channel_testkit::woocommerce::sign("whsec_test", &body);
+    let (code, stdout, _) = run("another secret", &signature, &body);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("rejected (HTTP 401)"), "{stdout}");
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let (code, stdout, _) = run("whsec_test", &signature, &tampered);
+    assert_eq!(code, 1, "{stdout}");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let out = stocksync().args(["verify-webhook", "--channel", "woocommerce", "--secret", "s"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "no --body");
+    let out = stocksync()
+        .args(["verify-webhook", "--channel", "nowhere", "--secret", "s", "--body", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "unknown channel");
+    let out = stocksync()
+        .args([
+            "verify-webhook",
+            "--channel",
+            "woocommerce",
+            "--secret",
+            "s",
+            "--header",
+            "no colon",
+            "--body",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "malformed header");
+}
