@@ -16,8 +16,8 @@ pub use connections::{ChannelFactory, ChannelSpec, ConnectionUpdate, Connections
 pub use credentials::{CredentialCipher, Credentials};
 pub use error::{Error, Result};
 pub use store::{MemoryStore, Store, StoreExt, WriteBatch, WriteOp};
-pub use sync::{SyncConfig, SyncEngine, SyncEvent};
-#[cfg(feature = "sqlite")]
-pub use store::{SqliteOptions, SqliteStore};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresOptions, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use store::{SqliteOptions, SqliteStore};
+pub use sync::{SyncConfig, SyncEngine, SyncEvent};
