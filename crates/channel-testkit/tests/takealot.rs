@@ -207,6 +207,26 @@ struct OfferCreated {
     batch_id: Option<Value>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct DropShipLine {
+    offer: WebhookOffer,
+    quantity_required: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NewDropShipOrder {
+    order_id: u64,
+    ready_for_collect_due_date: String,
+    acceptance_due_date: String,
+    merchant_warehouse: NamedWarehouse,
+    offers: Vec<DropShipLine>,
+    event_date: String,
+}
+
 // ---- Helpers. ----
 
 fn quiet() -> TakealotConfig {
@@ -687,4 +707,26 @@ async fn sandbox_control_surface_over_http() {
     assert_eq!(emulator.info()["base_url"], base);
     emulator.shutdown().await;
     assert!(http.get(format!("{base}/_sandbox/info")).send().await.is_err(), "shut down");
+}
+
+#[tokio::test]
+async fn drop_ship_orders_fire_their_own_event() {
+    let emulator = start(quiet()).await;
+    let receiver = Receiver::start().await;
+    emulator.register_webhook(RegisterWebhook::new(&receiver.url, "test-secret")).unwrap();
+    seed(&emulator, "DS-1", 6, 50);
+    let mut order = PlaceOrder::new("DS-1", 2);
+    order.extra.insert("drop_ship".into(), json!(true));
+    emulator.place_order(order).unwrap();
+    assert_eq!(emulator.stock("DS-1").unwrap(), Some(4), "drop-ship orders take leadtime stock");
+    emulator.webhooks_idle().await;
+    let deliveries = receiver.with_header("x-takealot-event", "New Drop Ship Order");
+    assert_eq!(deliveries.len(), 1);
+    assert!(receiver.with_header("x-takealot-event", "New Leadtime Order").is_empty());
+    let body: NewDropShipOrder = decode_emulated(&deliveries[0].json());
+    assert_eq!(body.offers[0].quantity_required, 2);
+    assert_eq!(body.offers[0].offer.leadtime_stock[0].quantity_available, 4);
+    if let Some(path) = fixture("takealot", "webhook_new_drop_ship_order.json") {
+        let _: NewDropShipOrder = decode_fixture(&path);
+    }
 }

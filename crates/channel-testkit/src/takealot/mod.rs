@@ -23,7 +23,7 @@
 //! `stock_at_takealot` (DC stock) is read-only.
 //!
 //! Orders ([`PlaceOrder`]): a merchant (leadtime) order takes leadtime stock from the seller's warehouses in
-//! order and fires "New Leadtime Order"; a channel (DC) order takes DC stock only and fires "Sale Status
+//! order and fires "New Leadtime Order" ("New Drop Ship Order" when the order has `"drop_ship": true`); a channel (DC) order takes DC stock only and fires "Sale Status
 //! Changed". Cancelling restores the stock where it came from and fires "Sale Status Changed". PATCH and
 //! batch updates fire "Offer Updated", a finished batch "Batch Completed", seeding "Offer Created".
 //!

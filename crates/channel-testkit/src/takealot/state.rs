@@ -611,8 +611,42 @@ impl State {
             fulfilment: order.fulfilment,
             taken,
         };
+        let drop_ship = order.extra.get("drop_ship").and_then(Value::as_bool).unwrap_or(false);
         let webhooks = match order.fulfilment {
             OrderFulfilment::Channel => vec![("Sale Status Changed", sale_status_changed(&sale))],
+            _ if drop_ship => {
+                let warehouse = sale
+                    .taken
+                    .first()
+                    .and_then(|(id, _)| config.warehouses.iter().find(|w| w.warehouse_id == *id))
+                    .or(config.warehouses.first());
+                let day = |days: i64| {
+                    sale.order_date
+                        .checked_add(jiff::SignedDuration::from_hours(24 * days))
+                        .unwrap_or(sale.order_date)
+                        .strftime("%Y-%m-%d")
+                        .to_string()
+                };
+                vec![(
+                    "New Drop Ship Order",
+                    json!({
+                        "order_id": sale.order_id,
+                        "ready_for_collect_due_date": day(3),
+                        "acceptance_due_date": day(1),
+                        "merchant_warehouse": warehouse.map(|w| json!({"warehouse_id": w.warehouse_id, "name": w.name})),
+                        "offers": [{
+                            "offer": {
+                                "offer_id": offer.offer_id,
+                                "sku": offer.sku,
+                                "barcode": offer.barcode,
+                                "leadtime_stock": offer.leadtime_json(config),
+                            },
+                            "quantity_required": sale.quantity,
+                        }],
+                        "event_date": sale.order_date.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    }),
+                )]
+            }
             _ => vec![(
                 "New Leadtime Order",
                 json!({
