@@ -131,38 +131,6 @@ fn main() {
         let t = Instant::now();
         black_box(baseline(&input, &map));
         let base = t.elapsed();
-        if std::env::var_os("RECONCILE_EXPERIMENT").is_some() {
-            for _ in 0..3 {
-                let t = Instant::now();
-                let mut hits = 0u64;
-                for store in &input.stores {
-                    for l in &store.listings {
-                        if let Some(p) = input.catalog.get(&l.channel_sku) {
-                            hits += u64::from(p.get());
-                        }
-                    }
-                }
-                let get_only = t.elapsed();
-                let t = Instant::now();
-                for store in &input.stores {
-                    for l in &store.listings {
-                        let m = store.sku_rules.apply(&l.channel_sku, l.fulfilment);
-                        if let Some(p) = input.catalog.get(m.canonical) {
-                            hits += u64::from(p.get());
-                        }
-                    }
-                }
-                let with_rules = t.elapsed();
-                let t = Instant::now();
-                black_box(baseline(&input, &map));
-                println!(
-                    "catalog.get only {:.1} ms, with rules {:.1} ms, baseline {:.1} ms ({hits})",
-                    get_only.as_secs_f64() * 1e3,
-                    with_rules.as_secs_f64() * 1e3,
-                    t.elapsed().as_secs_f64() * 1e3
-                );
-            }
-        }
         drop(map);
         let t = Instant::now();
         let reconciler = Reconciler::new(input).expect("valid");
