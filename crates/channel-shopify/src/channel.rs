@@ -292,6 +292,39 @@ impl Shopify {
         Ok(())
     }
 
+    /// Stale outcomes whose message named no quantity: read the actual ones (one query, aliased per item).
+    async fn fill_stale_actuals(
+        &self,
+        ctx: &ShopContext,
+        updates: &[StockUpdate],
+        out: &mut [Option<ItemOutcome>],
+    ) -> Result<()> {
+        let missing: Vec<usize> = out
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| matches!(o, Some(ItemOutcome { outcome: Outcome::Stale { actual: None }, .. })))
+            .map(|(i, _)| i)
+            .collect();
+        for chunk in missing.chunks(doc::STALE_READ_MAX) {
+            let mut vars = serde_json::Map::new();
+            vars.insert("location".into(), json!(ctx.location_id));
+            for (n, i) in chunk.iter().enumerate() {
+                vars.insert(format!("i{n}"), json!(Self::item_id(&updates[*i].listing, &updates[*i].ids)));
+            }
+            let data = self.gql.run("inventoryItem", &doc::available(chunk.len()), Value::Object(vars), true).await?;
+            for (n, i) in chunk.iter().enumerate() {
+                let actual = data
+                    .pointer(&format!("/i{n}/inventoryLevel/quantities"))
+                    .and_then(Value::as_array)
+                    .and_then(|qs| qs.iter().find(|q| s(q, "/name") == Some("available")))
+                    .and_then(|q| q.get("quantity"))
+                    .and_then(Value::as_i64);
+                out[*i] = Some(ItemOutcome::stale(updates[*i].listing.clone(), actual));
+            }
+        }
+        Ok(())
+    }
+
     async fn orders_page(&self, since: Timestamp, after: Option<String>) -> Result<(Vec<Order>, Option<String>)> {
         let ctx = self.context().await?;
         let query = format!("updated_at:>='{}'", since.strftime("%Y-%m-%dT%H:%M:%SZ"));
@@ -504,6 +537,7 @@ impl Channel for Shopify {
         for chunk in items.chunks(MAX_QUANTITIES) {
             self.inventory_mutation(false, chunk.to_vec(), &mut out).await?;
         }
+        self.fill_stale_actuals(&ctx, updates, &mut out).await?;
         Ok(finish(out, updates.iter().map(|u| &u.listing)))
     }
 

@@ -183,3 +183,24 @@ fn error_message(errors: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_exactly_for_the_deficit() {
+        assert_eq!(wait_for(10.0 - 5.0, 50.0), Duration::from_millis(100));
+        assert_eq!(wait_for(400.0, 100.0), Duration::from_secs(4));
+        assert_eq!(wait_for(-3.0, 100.0), Duration::ZERO, "enough points: no wait");
+        assert_eq!(wait_for(10.0, 0.0), Duration::from_secs(1), "no restore rate reported");
+    }
+
+    #[test]
+    fn error_codes_and_messages() {
+        let e = json!([{"message": "Throttled", "extensions": {"code": "THROTTLED"}}, {"message": "x"}]);
+        assert_eq!(error_code(Some(&e)).as_deref(), Some("THROTTLED"));
+        assert_eq!(error_message(&e), "Throttled; x");
+        assert!(is_empty(&json!([])) && !is_empty(&e));
+    }
+}

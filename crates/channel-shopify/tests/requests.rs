@@ -253,3 +253,55 @@ async fn orders_are_searched_by_update_time() {
     assert_eq!((o.lines[0].line_id.as_str(), o.lines[0].quantity, o.lines[0].refunded_quantity), ("9", 3, 1));
     assert_eq!(pages[0].next.since.to_string(), "2026-01-03T00:00:00Z");
 }
+
+#[tokio::test]
+async fn a_stale_item_without_a_stated_quantity_is_read_back_and_the_rest_resubmitted() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    let refused = json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": null, "userErrors": [
+        {"code": "CHANGE_FROM_QUANTITY_STALE", "field": ["input", "quantities", "0", "changeFromQuantity"], "message": "The quantity is stale."}
+    ]}});
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(Document(documents::SET_QUANTITIES))
+        .respond_with(ok(refused))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(Document(documents::SET_QUANTITIES))
+        .respond_with(ok(json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": {"id": "g", "changes": [
+            {"name": "available", "delta": 1, "quantityAfterChange": 3, "item": {"id": "gid://shopify/InventoryItem/2"}}]},
+            "userErrors": []}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(body_json(json!({"query": documents::available(1),
+            "variables": {"location": "gid://shopify/Location/1", "i0": "gid://shopify/InventoryItem/1"}})))
+        .respond_with(ok(json!({"i0": {"id": "gid://shopify/InventoryItem/1",
+            "inventoryLevel": {"quantities": [{"name": "available", "quantity": 8}]}}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let out = t
+        .set_stock(&[StockUpdate::new("1", "A", 5).expecting(4), StockUpdate::new("2", "B", 3).expecting(2)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].outcome, Outcome::Stale { actual: Some(8) });
+    assert_eq!(out[1].outcome, Outcome::Applied { quantity: Some(3) });
+    let bodies: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| Document(documents::SET_QUANTITIES).matches(r))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies[1]["variables"]["input"]["quantities"].as_array().unwrap().len(), 1, "only the fresh item again");
+    assert_ne!(bodies[0]["variables"]["key"], bodies[1]["variables"]["key"], "a different call, a different key");
+}
