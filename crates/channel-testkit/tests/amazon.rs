@@ -334,7 +334,7 @@ async fn submit_feed(client: &Client, feed: &Value, content_type: &str) -> (Stri
 #[tokio::test]
 async fn json_listings_feed_flow_validates_and_reports() {
     let mut config = AmazonConfig::fast();
-    config.max_feed_messages = 4;
+    config.max_feed_messages = 5;
     let (emulator, client) = start(config).await;
     seed(&emulator, "A", 1);
     seed(&emulator, "B", 2);
@@ -368,9 +368,30 @@ async fn json_listings_feed_flow_validates_and_reports() {
     assert_eq!(report["items"][0]["fulfillmentAvailability"][0]["quantity"], 7);
     assert_eq!((emulator.stock("A").unwrap(), emulator.stock("B").unwrap()), (Some(7), Some(8)));
     assert_eq!(emulator.platform().fba_quantity("F"), Some(9));
+    // The schema's own example feed: DELETE of an unknown SKU and an UPDATE setting FBA quantity are invalid
+    // (and create nothing); the other three apply.
+    for sku in ["My-SKU-A2", "My-SKU-B", "My-SKU-D", "My-SKU-E"] {
+        seed(&emulator, sku, 1);
+    }
+    let mut example = data("listings-feed-schema-v2.example.json");
+    example["header"]["sellerId"] = json!(emulator.seller_id());
+    let (status, report) = submit_feed(&client, &example, "application/json").await;
+    assert_eq!(status, "DONE");
+    assert!(report_schema.is_valid(&report), "{report:#}");
+    assert_eq!(
+        (report["summary"]["messagesAccepted"].as_i64(), report["summary"]["messagesInvalid"].as_i64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(
+        emulator.stock("My-SKU-C"),
+        Err(channel_testkit::ControlError::NotFound("no listing with SKU My-SKU-C".into()))
+    );
+    for sku in ["My-SKU-B", "My-SKU-D", "My-SKU-E"] {
+        assert_eq!(emulator.stock(sku).unwrap(), Some(10), "{sku}");
+    }
     // More messages than allowed: FATAL, nothing applied.
     let big = json!({"header": {"sellerId": emulator.seller_id(), "version": "2.0"},
-        "messages": (1..=5).map(|i| patch(i, "A", "DEFAULT", 100)).collect::<Vec<_>>()});
+        "messages": (1..=6).map(|i| patch(i, "A", "DEFAULT", 100)).collect::<Vec<_>>()});
     let (status, report) = submit_feed(&client, &big, "application/json").await;
     assert_eq!(status, "FATAL");
     assert!(report_schema.is_valid(&report), "{report:#}");
@@ -398,7 +419,11 @@ async fn json_listings_feed_flow_validates_and_reports() {
         .filter(|n| n["NotificationType"] == "LISTINGS_ITEM_MFN_QUANTITY_CHANGE")
         .map(|n| (n["Payload"]["Sku"].as_str().unwrap().to_owned(), n["Payload"]["Quantity"].as_i64().unwrap()))
         .collect();
-    assert_eq!(mfn, [("A".to_owned(), 7), ("B".to_owned(), 8)]);
+    let expected: Vec<(String, i64)> = [("A", 7), ("B", 8), ("My-SKU-B", 10), ("My-SKU-D", 10), ("My-SKU-E", 10)]
+        .iter()
+        .map(|(sku, quantity)| ((*sku).to_owned(), *quantity))
+        .collect();
+    assert_eq!(mfn, expected);
 }
 
 #[tokio::test]

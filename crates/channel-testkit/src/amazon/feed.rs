@@ -264,7 +264,8 @@ fn apply_message(
             // UPDATE replaces the attributes (creating the listing if needed); PARTIAL_UPDATE is PATCH with
             // `replace` for each attribute given.
             let attributes = message.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default();
-            if operation == "UPDATE" && !state.listings.contains_key(&sku) {
+            let created = operation == "UPDATE" && !state.listings.contains_key(&sku);
+            if created {
                 let n = state.next_number();
                 let now = jiff::Timestamp::now();
                 state.listings.insert(
@@ -295,7 +296,16 @@ fn apply_message(
                     return Err(vec![super::state::issue("NOT_FOUND", format!("SKU '{sku}' not found"), None)]);
                 }
             } else {
-                state.plan_patches(config, &sku, &patches)?
+                match state.plan_patches(config, &sku, &patches) {
+                    Ok(change) => change,
+                    Err(issues) => {
+                        // An invalid UPDATE creates nothing.
+                        if created {
+                            state.listings.remove(&sku);
+                        }
+                        return Err(issues);
+                    }
+                }
             };
             if operation == "UPDATE"
                 && let Some(listing) = state.listings.get(&sku)
