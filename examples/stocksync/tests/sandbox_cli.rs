@@ -46,6 +46,12 @@ fn sandbox_prints_one_line_and_serves() {
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("one line");
     let info: Value = serde_json::from_str(&line).expect("the line is JSON");
+    for platform in ["takealot", "woocommerce", "shopify", "amazon"] {
+        let base_url = info[platform]["base_url"].as_str().unwrap_or_default();
+        assert!(base_url.starts_with("http://127.0.0.1:"), "{platform} is announced: {line}");
+        let (status, _) = http(base_url, "GET", "/_sandbox/requests", &[], "");
+        assert_eq!(status, 200, "{platform} serves its control surface");
+    }
 
     let takealot = &info["takealot"];
     let base = takealot["base_url"].as_str().expect("takealot base_url");
