@@ -126,13 +126,14 @@ async fn shop_locations_and_exact_selection() {
     let emulator = start(ShopifyConfig::fast()).await;
     let body = gql(
         &emulator,
-        "query { shop { name myshopifyDomain } locs: locations(first: 5) { nodes { id name } pageInfo { hasNextPage } } }",
+        "query { shop { name myshopifyDomain } locs: locations(first: 5) { __typename nodes { id name } pageInfo { hasNextPage } } }",
         json!({}),
     )
     .await;
     assert_eq!(body["data"]["shop"], json!({"name": "Sandbox Shop", "myshopifyDomain": "sandbox-shop.myshopify.com"}));
     assert_eq!(body["data"]["locs"]["nodes"][0]["id"], emulator.location_id());
     assert_eq!(body["data"]["locs"]["pageInfo"]["hasNextPage"], false);
+    assert_eq!(body["data"]["locs"]["__typename"], "LocationConnection");
     let cost = &body["extensions"]["cost"];
     assert!(cost["requestedQueryCost"].as_u64().unwrap() >= cost["actualQueryCost"].as_u64().unwrap());
     assert!(cost["throttleStatus"]["maximumAvailable"].as_f64().unwrap() > 0.0);

@@ -454,10 +454,15 @@ fn connection_json(
             encode_cursor((sort, id))
         })
         .collect();
+    let node_type = nodes
+        .first()
+        .and_then(|n| n.get("__typename"))
+        .and_then(Value::as_str)
+        .map_or_else(|| node_type_for(&field.name).to_owned(), str::to_owned);
     let mut out = Map::new();
     for child in &field.selection {
         let value = match child.name.as_str() {
-            "__typename" => json!(format!("{}Connection", field.name)),
+            "__typename" => json!(format!("{node_type}Connection")),
             "nodes" => Value::Array(
                 nodes.iter().map(|n| project_object(n, &child.selection, variables, cost)).collect::<Result<_, _>>()?,
             ),
@@ -469,7 +474,7 @@ fn connection_json(
                         let value = match part.name.as_str() {
                             "cursor" => json!(cursor),
                             "node" => project_object(node, &part.selection, variables, cost)?,
-                            "__typename" => json!("Edge"),
+                            "__typename" => json!(format!("{node_type}Edge")),
                             _ => Value::Null,
                         };
                         edge.insert(part.response_key().to_owned(), value);
@@ -502,6 +507,21 @@ fn connection_json(
         out.insert(child.response_key().to_owned(), value);
     }
     Ok(Value::Object(out))
+}
+
+/// The node type of a connection field when the page is empty.
+fn node_type_for(field: &str) -> &'static str {
+    match field {
+        "products" => "Product",
+        "productVariants" | "variants" => "ProductVariant",
+        "orders" => "Order",
+        "locations" => "Location",
+        "lineItems" => "LineItem",
+        "fulfillmentOrders" => "FulfillmentOrder",
+        "inventoryLevels" => "InventoryLevel",
+        "inventoryItems" => "InventoryItem",
+        _ => "Node",
+    }
 }
 
 /// The value of `field` taken from `value` (an already-resolved field value).
