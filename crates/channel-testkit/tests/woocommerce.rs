@@ -461,6 +461,14 @@ async fn orders_move_stock_and_filter_by_modified_after() {
     assert_eq!(future.as_array().unwrap().len(), 0);
     let past = get_json(&emulator, "/orders?modified_after=2001-01-01T00:00:00Z").await;
     assert_eq!(past.as_array().unwrap().len(), 2);
+    // modified_after is strict, at second resolution.
+    let modified = order.date_modified_gmt.clone();
+    let at: jiff::civil::DateTime = modified.parse().unwrap();
+    let before = at.checked_sub(jiff::Span::new().seconds(1)).unwrap();
+    let same = get_json(&emulator, &format!("/orders?modified_after={modified}&include={}", first.order_id)).await;
+    assert_eq!(same.as_array().unwrap().len(), 0, "not modified after its own modification time");
+    let earlier = get_json(&emulator, &format!("/orders?modified_after={before}&include={}", first.order_id)).await;
+    assert_eq!(earlier.as_array().unwrap().len(), 1);
     let processing = get_json(&emulator, "/orders?status=processing").await;
     assert_eq!(processing.as_array().unwrap().len(), 0);
 
