@@ -44,10 +44,10 @@ async fn world(store: Arc<dyn Store>) -> World {
 
 async fn engine(w: &World) -> SyncEngine {
     SyncEngine::builder(Arc::clone(&w.store))
-        .clock(w.clock.clone())
-        .channel(StoreId::new("takealot"), w.source.clone())
-        .channel(StoreId::new("shopify"), w.shop.clone())
-        .channel(StoreId::new("woo"), w.woo.clone())
+        .clock(Arc::clone(&w.clock) as Arc<dyn sync_engine::clock::Clock>)
+        .channel(StoreId::new("takealot"), Arc::clone(&w.source) as Arc<dyn channel_core::Channel>)
+        .channel(StoreId::new("shopify"), Arc::clone(&w.shop) as Arc<dyn channel_core::Channel>)
+        .channel(StoreId::new("woo"), Arc::clone(&w.woo) as Arc<dyn channel_core::Channel>)
         .build()
         .await
         .unwrap()

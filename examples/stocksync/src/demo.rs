@@ -316,7 +316,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
 
     // 7. The table.
     println!();
-    println!("{:<10} {:>9} {:>9} {:>12}  {}", "SKU", "expected", "takealot", "woocommerce", "");
+    println!("{:<10} {:>9} {:>9} {:>12}", "SKU", "expected", "takealot", "woocommerce");
     let mut skus: Vec<&str> = CATALOG.iter().map(|(s, _)| *s).collect();
     skus.push(BUNDLE.0);
     for sku in skus {

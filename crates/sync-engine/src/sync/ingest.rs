@@ -11,7 +11,8 @@ use jiff::Timestamp;
 use super::SyncEngine;
 use super::runtime::{State, model_quantity, owned_updates};
 use crate::store::{
-    AuditEntry, DeliveryRecord, HealthEvent, MovementCause, NewMovement, OrderLineRecord, WriteBatch, WriteOp,
+    AuditEntry, DeliveryRecord, HealthEvent, MovementCause, NewMovement, OrderLineRecord, ProductRecord, WriteBatch,
+    WriteOp,
 };
 use crate::{Error, Result};
 
@@ -416,8 +417,7 @@ impl SyncEngine {
         let Some(quantity) = change.quantity else { return ignored("no quantity in the payload") };
         let now = self.inner.clock.now();
         let mut pushes = 0;
-        let mut filter = crate::store::OutboxFilter::default();
-        filter.store = Some(store.clone());
+        let filter = crate::store::OutboxFilter { store: Some(store.clone()), ..Default::default() };
         let in_flight: std::collections::HashSet<ListingId> = self
             .inner
             .store
@@ -520,7 +520,7 @@ impl SyncEngine {
         let pushes = {
             let mut guard = self.state().await?;
             let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
-            if !state.products.get(sku).is_some_and(|p| !p.is_bundle()) {
+            if state.products.get(sku).is_none_or(ProductRecord::is_bundle) {
                 return Err(Error::Invalid(format!("{sku} is not a simple product of the catalog")));
             }
             if state.source.is_some() && !state.source_listing.contains_key(sku) {

@@ -374,13 +374,11 @@ impl SyncEngine {
                             });
                             queued = true;
                         }
-                        if let Some(record) = state.listings.get_mut(&key) {
-                            if !is_source_model {
-                                record.pushed_quantity = Some(quantity);
-                                record.pushed_at = Some(now);
-                                batch.push(WriteOp::PutListing(record.clone()));
-                                record.version += 1;
-                            }
+                        if !is_source_model && let Some(record) = state.listings.get_mut(&key) {
+                            record.pushed_quantity = Some(quantity);
+                            record.pushed_at = Some(now);
+                            batch.push(WriteOp::PutListing(record.clone()));
+                            record.version += 1;
                         }
                         batch.push(WriteOp::Audit(
                             AuditEntry::new(store.clone(), "quantity", p.item.push.reason.clone(), now)

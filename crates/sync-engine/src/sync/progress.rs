@@ -328,7 +328,7 @@ impl SyncEngine {
                 record.ids = listing.ids.clone();
                 record.fulfilment = listing.fulfilment;
                 record.status = listing.status;
-                record.seen_price = listing.price.clone();
+                record.seen_price = listing.price;
                 if in_flight.contains(&key) && is_source {
                     // A push to the source is pending: the model stays; only the ids and status are new.
                     batch.push(WriteOp::PutListing(record.clone()));

@@ -639,8 +639,7 @@ impl SyncEngine {
         if !state.connections.get(source).is_some_and(ConnectionRecord::pushes_allowed) {
             return Ok(());
         }
-        let mut filter = OutboxFilter::default();
-        filter.store = Some(source.clone());
+        let filter = OutboxFilter { store: Some(source.clone()), ..Default::default() };
         let queued: HashSet<ListingId> = self
             .inner
             .store
@@ -653,18 +652,19 @@ impl SyncEngine {
         for listing in state.source_listing.values() {
             let Some(record) = state.listings.get(&(source.clone(), listing.clone())) else { continue };
             let model = model_quantity(record);
-            if model.is_some() && model != record.seen_quantity && !queued.contains(listing) {
-                if let Some(quantity) = model {
-                    batch.push(WriteOp::Enqueue {
-                        push: OutboxPush::new(
-                            source.clone(),
-                            listing.clone(),
-                            PushAction::SetStock { quantity, expected: None },
-                            "source on hand after restart",
-                        ),
-                        now,
-                    });
-                }
+            if let Some(quantity) = model
+                && model != record.seen_quantity
+                && !queued.contains(listing)
+            {
+                batch.push(WriteOp::Enqueue {
+                    push: OutboxPush::new(
+                        source.clone(),
+                        listing.clone(),
+                        PushAction::SetStock { quantity: quantity.max(0), expected: None },
+                        "source on hand after restart",
+                    ),
+                    now,
+                });
             }
         }
         Ok(())
