@@ -557,3 +557,11 @@ fn typed_input_is_validated_with_snapshot_paths() {
         .push(StoreInput::new("b", ChannelKind::Etsy).with_rules(StoreRules { percent: 101, ..StoreRules::default() }));
     assert_eq!(input.validate().unwrap_err().to_string(), "stores[1].rules.percent: 101 is out of range 0..=100");
 }
+
+#[test]
+fn a_reconciler_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Reconciler>();
+    assert_send_sync::<Catalog>();
+    assert_send_sync::<Plan<'static>>();
+}
