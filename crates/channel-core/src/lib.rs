@@ -36,8 +36,8 @@ pub mod reconcile;
 pub mod http;
 
 pub use catalog::{Catalog, CatalogError, Component, Product, ProductId};
+pub use pricing::{ChannelPricing, PriceBasis, PriceList};
 pub use reconcile::{
     Diagnostic, DiagnosticKind, InputError, PendingSale, Plan, PlanInput, Reconciler, SourceOfTruth, StoreInput,
     StoreRules, SyncMode, Update, UpdateError,
 };
-pub use pricing::{ChannelPricing, PriceBasis, PriceList};
