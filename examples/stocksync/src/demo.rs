@@ -11,6 +11,7 @@ use std::time::Duration;
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::SecretString;
 use channel_core::{Channel, ChannelKind, StoreId};
+use channel_testkit::shopify::{self as shop_emu, ShopifyEmulator};
 use channel_testkit::takealot::{self as tk_emu, TakealotEmulator};
 use channel_testkit::woocommerce::{self as woo_emu, WooCommerceEmulator};
 use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
@@ -37,6 +38,9 @@ const CATALOG: &[(&str, i64)] = &[("MUG-RED", 40), ("MUG-BLUE", 30), ("TEE-S", 2
 const BUNDLE: (&str, &[(&str, u32)]) = ("MUG-PAIR", &[("MUG-RED", 1), ("MUG-BLUE", 1)]);
 /// WooCommerce's listings (with stale starting quantities the full sync corrects).
 const WOO: &[(&str, i64)] = &[("MUG-RED", 5), ("MUG-BLUE", 99), ("TEE-S", 0), ("MUG-PAIR", 3)];
+
+/// Shopify's listings (with stale starting quantities).
+const SHOPIFY: &[(&str, i64)] = &[("MUG-RED", 12), ("TEE-S", 7), ("TEE-M", 0), ("MUG-PAIR", 50)];
 
 /// Builds the demo's adapters from a connection's settings and credentials.
 #[derive(Debug)]
@@ -83,6 +87,15 @@ impl ChannelFactory for DemoFactory {
                     .map_err(|e| channel_core::Error::config(format!("woocommerce: {e}")))?;
                 Ok(Arc::new(adapter))
             }
+            ChannelKind::Shopify => {
+                let config =
+                    channel_shopify::ShopifyConfig::new(setting("shop")?, SecretString::from(secret("access_token")?))
+                        .base_url(setting("base_url")?)
+                        .webhook_secret(SecretString::from(secret("webhook_secret")?));
+                let adapter = channel_shopify::Shopify::new(config)
+                    .map_err(|e| channel_core::Error::config(format!("shopify: {e}")))?;
+                Ok(Arc::new(adapter))
+            }
             other => Err(channel_core::Error::unsupported(format!("the demo has no {other} adapter yet"))),
         }
     }
@@ -91,6 +104,7 @@ impl ChannelFactory for DemoFactory {
 struct Emulators {
     takealot: TakealotEmulator,
     woo: WooCommerceEmulator,
+    shopify: ShopifyEmulator,
 }
 
 impl Emulators {
@@ -98,6 +112,7 @@ impl Emulators {
         match store {
             "takealot" => self.takealot.stock(sku).ok().flatten(),
             "woo" => self.woo.stock(sku).ok().flatten(),
+            "shopify" => self.shopify.stock(sku).ok().flatten(),
             _ => None,
         }
     }
@@ -106,6 +121,7 @@ impl Emulators {
         match store {
             "takealot" => self.takealot.place_order(order).is_ok(),
             "woo" => self.woo.place_order(order).is_ok(),
+            "shopify" => self.shopify.place_order(order).is_ok(),
             _ => false,
         }
     }
@@ -136,8 +152,8 @@ pub(crate) fn run(args: DemoArgs) -> ExitCode {
 
 async fn demo(args: DemoArgs) -> Result<bool, String> {
     let started = std::time::Instant::now();
-    println!("stocksync demo: Takealot is the source of truth; WooCommerce follows.");
-    println!("  not in this demo yet: Shopify and Amazon (their adapters are not in this build)");
+    println!("stocksync demo: Takealot is the source of truth; WooCommerce and Shopify follow.");
+    println!("  not in this demo yet: Amazon (no Amazon emulator in channel-testkit yet)");
     // 1. Emulators.
     let mut tk_config = tk_emu::TakealotConfig::default();
     tk_config.batch_processing_delay = Duration::from_millis(10);
@@ -154,8 +170,17 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     for (sku, qty) in WOO {
         woo.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(170))).map_err(fail)?;
     }
-    let emulators = Arc::new(Emulators { takealot, woo });
-    println!("  emulators: takealot {}  woocommerce {}", emulators.takealot.base_url(), emulators.woo.base_url());
+    let shopify = ShopifyEmulator::start(shop_emu::ShopifyConfig::default()).await.map_err(fail)?;
+    for (sku, qty) in SHOPIFY {
+        shopify.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(160))).map_err(fail)?;
+    }
+    let emulators = Arc::new(Emulators { takealot, woo, shopify });
+    println!(
+        "  emulators: takealot {}  woocommerce {}  shopify {}",
+        emulators.takealot.base_url(),
+        emulators.woo.base_url(),
+        emulators.shopify.base_url()
+    );
 
     // 2. The store, the catalog and the connections.
     let dir = tempfile::tempdir().map_err(fail)?;
@@ -215,6 +240,21 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         .await
         .map_err(|e| format!("connecting woocommerce: {e}"))?;
 
+    let sh = &emulators.shopify;
+    connections
+        .add(
+            NewConnection::new(
+                "shopify",
+                ChannelKind::Shopify,
+                "Shopify",
+                Credentials::new().with("access_token", sh.access_token()).with("webhook_secret", sh.webhook_secret()),
+            )
+            .with_settings(serde_json::json!({"shop": "demo-shop.myshopify.com", "base_url": sh.base_url()}))
+            .with_sync_mode(SyncMode::Live),
+        )
+        .await
+        .map_err(|e| format!("connecting shopify: {e}"))?;
+
     // 3. The engine, its webhook endpoints and its background tasks.
     let mut config = SyncConfig::default();
     config.poll_interval = Duration::from_secs(5);
@@ -222,7 +262,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     config.base_backoff = Duration::from_millis(100);
     config.max_backoff = Duration::from_secs(2);
     let mut builder = SyncEngine::builder(Arc::clone(&store)).config(config);
-    let stores = ["takealot", "woo"];
+    let stores = ["takealot", "woo", "shopify"];
     for id in stores {
         let id = StoreId::new(id);
         builder = builder.channel(id.clone(), connections.channel(&id).await.map_err(fail)?);
@@ -235,6 +275,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     tk.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/takealot"), tk.webhook_secret()))
         .map_err(fail)?;
     w.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/woo"), w.webhook_secret())).map_err(fail)?;
+    sh.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/shopify"), sh.webhook_secret())).map_err(fail)?;
     println!("  webhooks: {base}/webhooks/{{store}}");
 
     // 4. A full sync with a progress bar.
@@ -247,12 +288,14 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
 
     // 5. Concurrent orders on both channels (the emulators refuse what they cannot sell).
     let plan: Vec<(&str, PlaceOrder)> = (0..args.orders)
-        .map(|i| match i % 6 {
+        .map(|i| match i % 8 {
             0 => ("takealot", PlaceOrder::new("MUG-RED", 1)),
-            1 => ("woo", PlaceOrder::new("MUG-RED", 2)),
+            1 => ("woo", PlaceOrder::new("MUG-RED", 1)),
             2 => ("woo", PlaceOrder::new("MUG-PAIR", 1)),
             3 => ("takealot", PlaceOrder::new("TEE-M", 1)),
             4 => ("woo", PlaceOrder::new("TEE-S", 1)),
+            5 => ("shopify", PlaceOrder::new("MUG-PAIR", 1)),
+            6 => ("shopify", PlaceOrder::new("TEE-M", 1)),
             _ => ("takealot", PlaceOrder::new("CAP", 1).by_channel()),
         })
         .collect();
@@ -304,6 +347,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     let converged = |emulators: &Emulators| -> bool {
         CATALOG.iter().all(|(sku, _)| emulators.stock("takealot", sku) == Some(expected(sku)))
             && WOO.iter().all(|(sku, _)| emulators.stock("woo", sku) == Some(target(sku)))
+            && SHOPIFY.iter().all(|(sku, _)| emulators.stock("shopify", sku) == Some(target(sku)))
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait);
     let mut ok = converged(&emulators);
@@ -316,7 +360,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
 
     // 7. The table.
     println!();
-    println!("{:<10} {:>9} {:>9} {:>12}", "SKU", "expected", "takealot", "woocommerce");
+    println!("{:<10} {:>9} {:>9} {:>12} {:>8}", "SKU", "expected", "takealot", "woocommerce", "shopify");
     let mut skus: Vec<&str> = CATALOG.iter().map(|(s, _)| *s).collect();
     skus.push(BUNDLE.0);
     for sku in skus {
@@ -324,13 +368,18 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         let tk_q = if sku == BUNDLE.0 { None } else { emulators.stock("takealot", sku) };
         let woo_listed = WOO.iter().any(|(s, _)| *s == sku);
         let woo_q = if woo_listed { emulators.stock("woo", sku) } else { None };
-        let fine = (sku == BUNDLE.0 || tk_q == Some(expected(sku))) && (!woo_listed || woo_q == Some(target(sku)));
+        let shop_listed = SHOPIFY.iter().any(|(s, _)| *s == sku);
+        let shop_q = if shop_listed { emulators.stock("shopify", sku) } else { None };
+        let fine = (sku == BUNDLE.0 || tk_q == Some(expected(sku)))
+            && (!woo_listed || woo_q == Some(target(sku)))
+            && (!shop_listed || shop_q == Some(target(sku)));
         println!(
-            "{:<10} {:>9} {:>9} {:>12}  {}",
+            "{:<10} {:>9} {:>9} {:>12} {:>8}  {}",
             sku,
             target(sku),
             show(tk_q),
             show(woo_q),
+            show(shop_q),
             if fine { "ok" } else { "DIFFERS" }
         );
     }

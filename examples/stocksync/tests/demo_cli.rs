@@ -4,7 +4,7 @@ use std::process::Command;
 
 #[test]
 fn the_demo_converges_and_prints_every_sku() {
-    let out = Command::new(env!("CARGO_BIN_EXE_stocksync")).args(["demo", "--orders", "30"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stocksync")).args(["demo", "--orders", "40"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
