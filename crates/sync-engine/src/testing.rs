@@ -376,6 +376,11 @@ pub async fn outbox_leases_and_failures(store: Arc<dyn Store>) {
     let err = store.finish_outbox(first[0].id, &old, OutboxResult::Done, at(31)).await.expect_err("stale claim");
     assert_eq!(err.kind(), ErrorKind::Conflict, "the first worker lost its claim");
 
+    // w2 restarts: its claims are handed back at once instead of waiting for the lease.
+    assert_eq!(store.release_claims("w1", at(30)).await.expect("release"), 0, "w1 holds nothing");
+    assert_eq!(store.release_claims("w2", at(31)).await.expect("release"), 1);
+    let again = store.claim_outbox(&ClaimRequest::new("w2", 5, at(31), at(60))).await.expect("claim after release");
+    assert_eq!((again.len(), again[0].attempts), (1, 3));
     let token = again[0].claim_token.clone().expect("token");
     let retry = OutboxResult::Retry { error: "503".into(), at: at(100) };
     store.finish_outbox(again[0].id, &token, retry, at(31)).await.expect("retry");

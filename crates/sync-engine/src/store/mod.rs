@@ -242,6 +242,28 @@ pub trait StoreExt: Store {
     async fn record_health(&self, store: &StoreId, event: HealthEvent) -> Result<()> {
         self.commit(WriteOp::RecordHealth { store: store.clone(), event }.into()).await.map(drop)
     }
+
+    /// Hand back every item `worker` still holds a claim on, due at `now` (a restarted worker with a
+    /// stable id calls this at start, so the pushes its previous run had in flight do not wait for their
+    /// leases to end). Items re-claimed by someone else meanwhile are left alone. Returns how many.
+    async fn release_claims(&self, worker: &str, now: Timestamp) -> Result<usize> {
+        let filter = OutboxFilter { store: None, state: Some(OutboxState::Claimed) };
+        let mut released = 0;
+        for item in self.outbox(&filter).await? {
+            let Some(token) = item.claim_token.as_deref() else { continue };
+            if item.claimed_by.as_deref() != Some(worker) {
+                continue;
+            }
+            let result = OutboxResult::Retry { error: format!("released by {worker} after a restart"), at: now };
+            match self.finish_outbox(item.id, token, result, now).await {
+                Ok(()) => released += 1,
+                Err(e) if matches!(e.kind(), channel_core::ErrorKind::Conflict | channel_core::ErrorKind::NotFound) => {
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(released)
+    }
 }
 
 impl<T: Store + ?Sized> StoreExt for T {}
