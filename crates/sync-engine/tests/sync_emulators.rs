@@ -366,3 +366,43 @@ async fn stopping_the_engine_mid_sync_and_restarting_converges_without_double_co
     running.shutdown().await;
     let _ = &rig.base;
 }
+
+/// The time from an order on one channel to every other channel showing the new quantity, over `orders`
+/// orders at 20 orders/s: `cargo test --release -p sync-engine --test sync_emulators -- --ignored
+/// --nocapture latency`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+async fn latency_from_an_order_to_every_other_channel() {
+    let orders = 1000usize;
+    let units = i64::try_from(orders).unwrap() + 100;
+    let rig = Arc::new(rig(units).await);
+    let (engine, running) = rig.start_engine(Arc::clone(&rig.store)).await;
+    engine.sync_now().finish().await.unwrap();
+    let mut latencies = Vec::with_capacity(orders);
+    for i in 0..orders {
+        let placed = tokio::time::Instant::now();
+        assert!(rig.woo[0].place_order(PlaceOrder::new("W-1", 1)).is_ok());
+        let want = units - i64::try_from(i).unwrap() - 1;
+        loop {
+            let [tk, _, other] = rig.shows("W-1");
+            if tk == Some(want) && other == Some(want) {
+                break;
+            }
+            assert!(placed.elapsed() < Duration::from_secs(30), "order {i} never reached the other channels");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        latencies.push(placed.elapsed());
+        let pace = Duration::from_millis(50);
+        if let Some(rest) = pace.checked_sub(placed.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+    latencies.sort();
+    let median = latencies[latencies.len() / 2];
+    let p99 = latencies[latencies.len() * 99 / 100];
+    println!(
+        "latency over {orders} orders at 20/s: median {median:?}, p99 {p99:?}, max {:?}",
+        latencies.last().unwrap()
+    );
+    running.shutdown().await;
+}
