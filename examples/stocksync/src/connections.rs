@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use channel_core::{Channel, ChannelKind, StoreId};
+use channel_core::{ChannelKind, StoreId};
 use serde::Deserialize;
-use sync_engine::connections::{ChannelFactory, ChannelSpec, config_details};
+use sync_engine::connections::{ChannelFactory, config_details};
 use sync_engine::store::{ClientId, ConnectionFilter, ConnectionRecord, ConnectionState, Scope, SyncMode, WarehouseId};
 use sync_engine::{
     ConnectionUpdate, Connections, CredentialCipher, Credentials, Disconnected, NewConnection, SqliteStore, Store,
@@ -167,22 +167,10 @@ fn cipher(config_path: &Path, store: &StoreConfig) -> Result<CredentialCipher, F
     CredentialCipher::from_base64(&key).map_err(|e| usage(e.to_string()))
 }
 
-/// Build channels for the CLI. The adapters are wired in here; until they are, every channel is refused
-/// with a clear error.
+/// Build channels for the CLI: every adapter this build carries, from the connection's settings and
+/// credentials (see `sync_engine::factory`).
 pub(crate) fn channel_factory() -> Arc<dyn ChannelFactory> {
-    Arc::new(CliFactory)
-}
-
-#[derive(Debug)]
-struct CliFactory;
-
-impl ChannelFactory for CliFactory {
-    fn build(&self, spec: &ChannelSpec<'_>) -> channel_core::Result<Arc<dyn Channel>> {
-        Err(channel_core::Error::unsupported(format!(
-            "the {} adapter is not wired into this build of stocksync yet (store {})",
-            spec.channel, spec.store
-        )))
-    }
+    Arc::new(sync_engine::AdapterFactory::new())
 }
 
 async fn open(config_path: &Path, config: &Config) -> Result<(Arc<SqliteStore>, Connections), Fail> {

@@ -130,9 +130,10 @@ fn list_test_and_remove_over_sqlite() {
     let rows: serde_json::Value = serde_json::from_slice(&acme.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2, "acme sees its own and the global one");
 
-    // The adapters are not wired into the CLI yet: testing says so clearly.
+    // The config gives Takealot no merchant warehouse: testing names the missing setting.
     let t = stocksync(Some(&cfg), &["connections", "test", "takealot"], &key);
-    assert_one_line_failure(&t, 1, "not wired");
+    assert_one_line_failure(&t, 1, "merchant_warehouse_id");
+    assert!(!stderr(&t).contains("very-secret-value"));
     let secret = [("STOCKSYNC_CREDENTIAL_KEY", KEY), ("TAKEALOT_API_KEY", "tk-secret-123")];
     let a = stocksync(Some(&cfg), &["connections", "add", "takealot"], &secret);
     assert_eq!(a.status.code(), Some(1), "the store exists: {}", stderr(&a));
@@ -160,4 +161,46 @@ fn the_example_config_parses() {
     let key = [("STOCKSYNC_CREDENTIAL_KEY", KEY)];
     let o = stocksync(Some(&cfg), &["connections", "list"], &key);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// `connections add` and `test` with the real Takealot adapter against the emulator.
+#[test]
+fn add_and_test_a_takealot_store_against_the_emulator() {
+    use channel_testkit::takealot::{TakealotConfig, TakealotEmulator};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let emulator = rt.block_on(TakealotEmulator::start(TakealotConfig::default())).unwrap();
+    let warehouse = emulator.warehouse_ids()[0];
+    let config = format!(
+        r#"
+[store]
+path = "s.db"
+key_env = "STOCKSYNC_CREDENTIAL_KEY"
+
+[[connections]]
+id = "takealot"
+channel = "takealot"
+name = "Takealot"
+source_of_truth = true
+credentials_env = {{ api_key = "TAKEALOT_API_KEY" }}
+[connections.settings]
+base_url = "{}"
+merchant_warehouse_id = {warehouse}
+"#,
+        emulator.base_url()
+    );
+    let (_dir, cfg) = setup(&config);
+    let wrong = [("STOCKSYNC_CREDENTIAL_KEY", KEY), ("TAKEALOT_API_KEY", "not-the-key")];
+    let refused = stocksync(Some(&cfg), &["connections", "add", "takealot"], &wrong);
+    assert_eq!(refused.status.code(), Some(1), "wrong credentials are refused: {}", stderr(&refused));
+    assert!(!stderr(&refused).contains("not-the-key"), "{}", stderr(&refused));
+
+    let good = [("STOCKSYNC_CREDENTIAL_KEY", KEY), ("TAKEALOT_API_KEY", emulator.api_key())];
+    let added = stocksync(Some(&cfg), &["connections", "add", "takealot"], &good);
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    let tested = stocksync(Some(&cfg), &["connections", "test", "takealot"], &good[..1]);
+    assert_eq!(tested.status.code(), Some(0), "{} {}", stdout(&tested), stderr(&tested));
+    let listed = stdout(&stocksync(Some(&cfg), &["connections", "list", "--json"], &good[..1]));
+    assert!(listed.contains("\"takealot\""), "{listed}");
+    assert!(!listed.contains(emulator.api_key()), "the key never shows");
+    drop(emulator);
 }

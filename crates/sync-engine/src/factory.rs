@@ -1,0 +1,163 @@
+//! [`AdapterFactory`]: builds the channel adapters compiled into this build from a connection's
+//! settings and credentials.
+//!
+//! A connection's non-secret `settings` and its credentials are merged into one JSON object and
+//! deserialized into the adapter's own config type, so the names are the config's fields (each adapter's
+//! README lists them):
+//!
+//! | channel | feature | config | credentials | settings (required first) |
+//! |---|---|---|---|---|
+//! | Takealot | `takealot` | `channel_takealot::TakealotConfig` | `api_key`, `webhook_secret` | `merchant_warehouse_id`, `base_url`, `leadtime_days`, `signature_scheme`, … |
+//! | Shopify | `shopify` | `channel_shopify::ShopifyConfig` | `access_token`, `webhook_secret` | `shop_domain`, `location_id`, `api_version`, `base_url`, … |
+//! | WooCommerce | `woocommerce` | `channel_woocommerce::WooCommerceConfig` | `consumer_key`, `consumer_secret`, `webhook_secret` | `store_url`, `tracking`, `currency`, … |
+//! | Amazon | `amazon` | `channel_amazon::AmazonConfig` | `lwa_client_id`, `lwa_client_secret`, `refresh_token` | `seller_id`, `marketplace_ids`, `region`, … |
+//!
+//! Settings the adapter does not know (such as the engine's own `sku_rules`) are ignored by it. A
+//! credential with the same name as a setting wins. Errors name the store and the problem, never a
+//! credential's value.
+
+use std::sync::Arc;
+
+use channel_core::{Channel, ChannelKind};
+use serde_json::{Map, Value};
+
+use crate::connections::{ChannelFactory, ChannelSpec};
+
+/// Builds every adapter this build carries (see the module docs for the names it expects).
+#[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
+pub struct AdapterFactory;
+
+impl AdapterFactory {
+    /// A factory.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl ChannelFactory for AdapterFactory {
+    fn build(&self, spec: &ChannelSpec<'_>) -> channel_core::Result<Arc<dyn Channel>> {
+        match spec.channel {
+            #[cfg(feature = "takealot")]
+            ChannelKind::Takealot => {
+                let adapter = channel_takealot::Takealot::new(config(spec)?).map_err(channel_core::Error::from)?;
+                Ok(Arc::new(adapter))
+            }
+            #[cfg(feature = "shopify")]
+            ChannelKind::Shopify => {
+                let adapter = channel_shopify::Shopify::new(config(spec)?).map_err(channel_core::Error::from)?;
+                Ok(Arc::new(adapter))
+            }
+            #[cfg(feature = "woocommerce")]
+            ChannelKind::Woocommerce => {
+                let adapter = channel_woocommerce::WooCommerce::new(config(spec)?)?;
+                Ok(Arc::new(adapter))
+            }
+            #[cfg(feature = "amazon")]
+            ChannelKind::Amazon => {
+                let adapter = channel_amazon::Amazon::new(config(spec)?)?;
+                Ok(Arc::new(adapter))
+            }
+            other => Err(channel_core::Error::unsupported(format!(
+                "store {}: this build has no {other} adapter (enable sync-engine's `{other}` feature, if it has one)",
+                spec.store
+            ))),
+        }
+    }
+}
+
+/// Merge settings and credentials and decode the adapter's config.
+#[cfg_attr(
+    not(any(feature = "takealot", feature = "shopify", feature = "woocommerce", feature = "amazon")),
+    allow(dead_code)
+)]
+fn config<T: serde::de::DeserializeOwned>(spec: &ChannelSpec<'_>) -> channel_core::Result<T> {
+    let mut merged = match spec.settings {
+        Value::Object(map) => map.clone(),
+        Value::Null => Map::new(),
+        _ => {
+            return Err(channel_core::Error::config(format!("store {}: settings must be a table", spec.store)));
+        }
+    };
+    let mut secrets = Vec::new();
+    for name in spec.credentials.names() {
+        if let Some(value) = spec.credentials.expose(name) {
+            merged.insert(name.to_owned(), Value::String(value.to_owned()));
+            secrets.push(value);
+        }
+    }
+    serde_json::from_value(Value::Object(merged)).map_err(|e| {
+        // serde quotes offending values; make sure none of them is a credential.
+        let mut message = e.to_string();
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            message = message.replace(secret, "******");
+        }
+        channel_core::Error::config(format!("store {}: invalid {} settings: {message}", spec.store, spec.channel))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Credentials;
+    use channel_core::{ErrorKind, StoreId};
+    use serde_json::json;
+
+    fn build(
+        channel: ChannelKind,
+        settings: Value,
+        credentials: &Credentials,
+    ) -> channel_core::Result<Arc<dyn Channel>> {
+        let store = StoreId::new("s1");
+        AdapterFactory::new().build(&ChannelSpec { store: &store, channel, settings: &settings, credentials })
+    }
+
+    #[cfg(feature = "takealot")]
+    #[test]
+    fn builds_takealot_from_settings_and_credentials() {
+        let creds = Credentials::new().with("api_key", "k-123");
+        let channel = build(ChannelKind::Takealot, json!({"merchant_warehouse_id": 28676}), &creds).unwrap();
+        assert_eq!(channel.kind(), ChannelKind::Takealot);
+        assert!(!format!("{channel:?}").contains("k-123"), "the key must not show in Debug");
+    }
+
+    #[cfg(feature = "shopify")]
+    #[test]
+    fn missing_setting_is_a_config_error_without_secrets() {
+        let creds = Credentials::new().with("access_token", "shpat_secret");
+        let err = build(ChannelKind::Shopify, json!({}), &creds).map(drop).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("shop_domain"), "{err}");
+        assert!(!err.to_string().contains("shpat_secret"));
+    }
+
+    #[cfg(feature = "woocommerce")]
+    #[test]
+    fn a_credential_in_a_wrong_place_is_scrubbed() {
+        // A credential whose value lands in a field of the wrong type: serde would quote it.
+        let creds = Credentials::new()
+            .with("consumer_key", "ck_1")
+            .with("consumer_secret", "cs_1")
+            .with("complete_on_ship", "cs_very_secret");
+        let err = build(ChannelKind::Woocommerce, json!({"store_url": "https://shop.example"}), &creds)
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(!err.to_string().contains("cs_very_secret"), "{err}");
+    }
+
+    #[test]
+    fn channels_without_an_adapter_are_unsupported() {
+        let err = build(ChannelKind::Etsy, json!({}), &Credentials::new()).map(drop).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.to_string().contains("etsy"));
+    }
+
+    #[cfg(feature = "takealot")]
+    #[test]
+    fn settings_must_be_a_table() {
+        let err = build(ChannelKind::Takealot, json!([1]), &Credentials::new()).map(drop).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("must be a table"), "{err}");
+    }
+}
