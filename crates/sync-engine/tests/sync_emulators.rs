@@ -251,7 +251,7 @@ fn report(name: &str, units: i64, sold: &BTreeMap<&str, i64>) {
     println!("{name}: sold {total} units of {} in stock; oversold by the channels' own races: {oversold}", units * 2);
 }
 
-async fn concurrency(orders: usize, units: i64, faults: bool) {
+async fn concurrency(orders: usize, units: i64, faults: bool, per_wave: usize, gap: Duration) {
     let rig = Arc::new(rig(units).await);
     let (engine, running) = rig.start_engine(Arc::clone(&rig.store)).await;
     let summary = engine.sync_now().finish().await.unwrap();
@@ -285,7 +285,7 @@ async fn concurrency(orders: usize, units: i64, faults: bool) {
             }
         })
     });
-    let sold = sell(&rig, orders, 10, Duration::from_millis(40)).await;
+    let sold = sell(&rig, orders, per_wave, gap).await;
     let converged = converge(&rig, units, &sold, Duration::from_secs(40)).await;
     if let Some(task) = injector {
         task.abort();
@@ -306,24 +306,24 @@ async fn concurrency(orders: usize, units: i64, faults: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_orders_on_three_channels_converge_and_count_once() {
-    concurrency(150, 60, false).await;
+    concurrency(150, 60, false, 10, Duration::from_millis(40)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_percent_failing_requests_still_converge() {
-    concurrency(150, 60, true).await;
+    concurrency(150, 60, true, 10, Duration::from_millis(40)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "full size: 500 orders against 200 units; run with --ignored --nocapture"]
 async fn full_size_concurrency() {
-    concurrency(500, 100, false).await;
+    concurrency(500, 100, false, 10, Duration::from_millis(40)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "full size with faults: 500 orders against 200 units; run with --ignored --nocapture"]
 async fn full_size_faults() {
-    concurrency(500, 100, true).await;
+    concurrency(500, 100, true, 10, Duration::from_millis(40)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -365,6 +365,12 @@ async fn stopping_the_engine_mid_sync_and_restarting_converges_without_double_co
     assert_counted_once(engine.store().as_ref(), &sold).await;
     running.shutdown().await;
     let _ = &rig.base;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "full size at 20 orders/s (25 s): run with --ignored --nocapture"]
+async fn full_size_at_20_orders_per_second() {
+    concurrency(500, 100, false, 1, Duration::from_millis(50)).await;
 }
 
 /// The time from an order on one channel to every other channel showing the new quantity, over `orders`
