@@ -412,3 +412,54 @@ async fn latency_from_an_order_to_every_other_channel() {
     );
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_tampered_malformed_and_replayed_takealot_webhooks_apply_nothing() {
+    let rig = rig(10).await;
+    let (engine, running) = rig.start_engine(Arc::clone(&rig.store)).await;
+    engine.sync_now().finish().await.unwrap();
+    let secret = rig.takealot.webhook_secret().to_owned();
+    let at = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let body = serde_json::json!({
+        "order_id": 4242, "order_item_id": 9191, "quantity": 2,
+        "offer": {"sku": "W-1"}, "event_date": at,
+    })
+    .to_string();
+    let sign =
+        |body: &str, secret: &str| tk::sign(tk::SignatureScheme::HexBody, secret.as_bytes(), "", body.as_bytes());
+    let request = |body: &str, signature: Option<String>, delivery: &str| {
+        let mut r = WebhookRequest::new(body.to_owned())
+            .header("X-Takealot-Event", "New Leadtime Order")
+            .header("X-Takealot-Delivery", delivery);
+        if let Some(s) = signature {
+            r = r.header("X-Takealot-Signature", s);
+        }
+        r
+    };
+    let takealot = StoreId::new("takealot");
+    let status = |r: WebhookRequest| {
+        let engine = engine.clone();
+        let takealot = takealot.clone();
+        async move { engine.handle_webhook(&takealot, &r).await.http_status() }
+    };
+    assert_eq!(status(request(&body, None, "d-1")).await, 401, "unsigned");
+    assert_eq!(
+        status(request(&body.replace("\"quantity\":2", "\"quantity\":1"), Some(sign(&body, &secret)), "d-2")).await,
+        401,
+        "tampered"
+    );
+    assert_eq!(status(request(&body, Some(sign(&body, "not the secret")), "d-3")).await, 401, "wrong secret");
+    assert_eq!(status(request("{\"order_id\":", Some(sign("{\"order_id\":", &secret)), "d-4")).await, 400, "malformed");
+    let counted = || async { order_units(rig.store.as_ref(), "W-1").await };
+    assert_eq!(counted().await, 0, "nothing applied");
+    let genuine = engine.handle_webhook(&takealot, &request(&body, Some(sign(&body, &secret)), "d-5")).await;
+    assert!(matches!(genuine, sync_engine::sync::WebhookOutcome::Applied { .. }), "{genuine:?}");
+    assert_eq!(status(request(&body, Some(sign(&body, &secret)), "d-5")).await, 200, "a replay is acknowledged");
+    assert_eq!(status(request(&body, Some(sign(&body, &secret)), "d-6")).await, 200, "a redelivery under a new id too");
+    assert_eq!(counted().await, 2, "the order line counted once");
+    let audit = rig.store.audit(&sync_engine::store::AuditFilter::default()).await.unwrap();
+    let rejected: Vec<_> = audit.iter().filter(|a| a.field == "webhook").collect();
+    assert_eq!(rejected.len(), 4, "{rejected:?}");
+    assert!(rejected.iter().any(|a| a.reason.contains("(400)")), "{rejected:?}");
+    running.shutdown().await;
+}

@@ -366,7 +366,12 @@ impl State {
             records.sort_by(|a, b| a.listing.cmp(&b.listing));
             let mut plan_listings = Vec::with_capacity(records.len());
             for record in records {
-                self.by_channel_sku.insert((id.clone(), record.channel_sku.clone()), record.listing.clone());
+                // A channel SKU on a merchant listing and a channel-held one (Takealot leadtime and DC
+                // offers share it): an order line naming only the SKU is the merchant listing's.
+                let key = (id.clone(), record.channel_sku.clone());
+                if record.fulfilment == Fulfilment::Merchant || !self.by_channel_sku.contains_key(&key) {
+                    self.by_channel_sku.insert(key, record.listing.clone());
+                }
                 if record.sku_change.is_some() {
                     continue;
                 }
