@@ -147,6 +147,8 @@ impl Rig {
         config.max_backoff = Duration::from_millis(500);
         config.max_attempts = 40;
         config.refresh_interval = Duration::from_secs(3600);
+        // Pushes claimed by a crashed engine are taken over when their lease ends.
+        config.lease = Duration::from_secs(2);
         let engine = SyncEngine::builder(store)
             .config(config)
             .channel(StoreId::new("takealot"), takealot_adapter(&self.takealot))

@@ -69,7 +69,8 @@ pub struct SyncConfig {
     pub tick: Duration,
     /// The most outbox items claimed at once.
     pub outbox_claim: usize,
-    /// How long a claim lasts before another worker may take the item over.
+    /// How long a claim lasts before another worker may take the item over (after a crash, the pushes the
+    /// dead process had claimed wait this long).
     pub lease: Duration,
     /// Attempts before an item that keeps failing retryably is dead-lettered.
     pub max_attempts: u32,
@@ -98,7 +99,7 @@ impl Default for SyncConfig {
             daily_at: Time::constant(2, 0, 0, 0),
             tick: Duration::from_secs(1),
             outbox_claim: 1000,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(30),
             max_attempts: 12,
             base_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(60),
