@@ -347,7 +347,7 @@ async fn stopping_the_engine_mid_sync_and_restarting_converges_without_double_co
             // Crash with a full sync in flight.
             let handle = engine.sync_now();
             tokio::time::sleep(Duration::from_millis(3)).await;
-            drop(handle);
+            handle.abort();
         }
         rig.stop_webhooks();
         running.shutdown().await;

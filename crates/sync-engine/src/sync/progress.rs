@@ -93,6 +93,11 @@ impl SyncHandle {
         self.cancel.store(true, Ordering::SeqCst);
     }
 
+    /// Stop the reconcile at its next await point, as a crash would (what was committed stays committed).
+    pub fn abort(self) {
+        self.task.abort();
+    }
+
     /// Wait for the end.
     pub async fn finish(self) -> Result<SyncSummary> {
         self.task.await.map_err(|e| Error::Invalid(format!("the sync task failed: {e}")))?
