@@ -11,6 +11,7 @@ use std::time::Duration;
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::SecretString;
 use channel_core::{Channel, ChannelKind, StoreId};
+use channel_testkit::amazon::{self as amz_emu, AmazonEmulator};
 use channel_testkit::shopify::{self as shop_emu, ShopifyEmulator};
 use channel_testkit::takealot::{self as tk_emu, TakealotEmulator};
 use channel_testkit::woocommerce::{self as woo_emu, WooCommerceEmulator};
@@ -41,6 +42,11 @@ const WOO: &[(&str, i64)] = &[("MUG-RED", 5), ("MUG-BLUE", 99), ("TEE-S", 0), ("
 
 /// Shopify's listings (with stale starting quantities).
 const SHOPIFY: &[(&str, i64)] = &[("MUG-RED", 12), ("TEE-S", 7), ("TEE-M", 0), ("MUG-PAIR", 50)];
+
+/// Amazon's merchant-fulfilled listings (with stale starting quantities).
+const AMAZON: &[(&str, i64)] = &[("MUG-RED", 2), ("TEE-M", 40), ("MUG-PAIR", 9)];
+/// Amazon's FBA listing: stock held in Amazon's fulfilment centres, channel-held and read-only.
+const AMAZON_FBA: (&str, i64) = ("CAP", 30);
 
 /// Builds the demo's adapters from a connection's settings and credentials.
 #[derive(Debug)]
@@ -96,6 +102,27 @@ impl ChannelFactory for DemoFactory {
                     .map_err(|e| channel_core::Error::config(format!("shopify: {e}")))?;
                 Ok(Arc::new(adapter))
             }
+            ChannelKind::Amazon => {
+                let config = channel_amazon::AmazonConfig::new(
+                    setting("seller_id")?,
+                    [setting("marketplace_id")?],
+                    channel_amazon::Region::Na,
+                    secret("lwa_client_id")?,
+                    secret("lwa_client_secret")?,
+                    secret("refresh_token")?,
+                );
+                // The emulator runs with its fast rate presets, so the adapter learns the limits from the
+                // answers' headers rather than starting from Amazon's documented usage plans.
+                let adapter = channel_amazon::Amazon::builder(config)
+                    .base_url(setting("base_url")?)
+                    .token_url(setting("token_url")?)
+                    .documented_rate_limits(false)
+                    .poll_interval(Duration::from_millis(20))
+                    .processing_timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| channel_core::Error::config(format!("amazon: {e}")))?;
+                Ok(Arc::new(adapter))
+            }
             other => Err(channel_core::Error::unsupported(format!("the demo has no {other} adapter yet"))),
         }
     }
@@ -105,6 +132,7 @@ struct Emulators {
     takealot: TakealotEmulator,
     woo: WooCommerceEmulator,
     shopify: ShopifyEmulator,
+    amazon: AmazonEmulator,
 }
 
 impl Emulators {
@@ -113,6 +141,7 @@ impl Emulators {
             "takealot" => self.takealot.stock(sku).ok().flatten(),
             "woo" => self.woo.stock(sku).ok().flatten(),
             "shopify" => self.shopify.stock(sku).ok().flatten(),
+            "amazon" => self.amazon.stock(sku).ok().flatten(),
             _ => None,
         }
     }
@@ -122,6 +151,7 @@ impl Emulators {
             "takealot" => self.takealot.place_order(order).is_ok(),
             "woo" => self.woo.place_order(order).is_ok(),
             "shopify" => self.shopify.place_order(order).is_ok(),
+            "amazon" => self.amazon.place_order(order).is_ok(),
             _ => false,
         }
     }
@@ -152,8 +182,8 @@ pub(crate) fn run(args: DemoArgs) -> ExitCode {
 
 async fn demo(args: DemoArgs) -> Result<bool, String> {
     let started = std::time::Instant::now();
-    println!("stocksync demo: Takealot is the source of truth; WooCommerce and Shopify follow.");
-    println!("  not in this demo yet: Amazon (no Amazon emulator in channel-testkit yet)");
+    println!("stocksync demo: Takealot is the source of truth; WooCommerce, Shopify and Amazon follow.");
+    println!("  not in this demo yet: eBay, Etsy, TikTok Shop, Magento, Veeqo, Shopamine (no emulators yet)");
     // 1. Emulators.
     let mut tk_config = tk_emu::TakealotConfig::default();
     tk_config.batch_processing_delay = Duration::from_millis(10);
@@ -174,12 +204,21 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     for (sku, qty) in SHOPIFY {
         shopify.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(160))).map_err(fail)?;
     }
-    let emulators = Arc::new(Emulators { takealot, woo, shopify });
+    let amazon = AmazonEmulator::start(amz_emu::AmazonConfig::fast()).await.map_err(fail)?;
+    for (sku, qty) in AMAZON {
+        amazon.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(12))).map_err(fail)?;
+    }
+    // Fulfilled by Amazon: channel-held, never written, never counted.
+    amazon
+        .seed_product(SeedProduct::new(AMAZON_FBA.0, AMAZON_FBA.1, Decimal::from(12)).with("fulfilment", "channel"))
+        .map_err(fail)?;
+    let emulators = Arc::new(Emulators { takealot, woo, shopify, amazon });
     println!(
-        "  emulators: takealot {}  woocommerce {}  shopify {}",
+        "  emulators: takealot {}  woocommerce {}  shopify {}  amazon {}",
         emulators.takealot.base_url(),
         emulators.woo.base_url(),
-        emulators.shopify.base_url()
+        emulators.shopify.base_url(),
+        emulators.amazon.base_url()
     );
 
     // 2. The store, the catalog and the connections.
@@ -255,6 +294,29 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         .await
         .map_err(|e| format!("connecting shopify: {e}"))?;
 
+    let az = &emulators.amazon;
+    connections
+        .add(
+            NewConnection::new(
+                "amazon",
+                ChannelKind::Amazon,
+                "Amazon",
+                Credentials::new()
+                    .with("lwa_client_id", az.client_id())
+                    .with("lwa_client_secret", az.client_secret())
+                    .with("refresh_token", az.refresh_token()),
+            )
+            .with_settings(serde_json::json!({
+                "seller_id": az.seller_id(),
+                "marketplace_id": az.marketplace_id(),
+                "base_url": az.base_url(),
+                "token_url": az.token_url(),
+            }))
+            .with_sync_mode(SyncMode::Live),
+        )
+        .await
+        .map_err(|e| format!("connecting amazon: {e}"))?;
+
     // 3. The engine, its webhook endpoints and its background tasks.
     let mut config = SyncConfig::default();
     config.poll_interval = Duration::from_secs(5);
@@ -262,7 +324,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     config.base_backoff = Duration::from_millis(100);
     config.max_backoff = Duration::from_secs(2);
     let mut builder = SyncEngine::builder(Arc::clone(&store)).config(config);
-    let stores = ["takealot", "woo", "shopify"];
+    let stores = ["takealot", "woo", "shopify", "amazon"];
     for id in stores {
         let id = StoreId::new(id);
         builder = builder.channel(id.clone(), connections.channel(&id).await.map_err(fail)?);
@@ -276,7 +338,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         .map_err(fail)?;
     w.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/woo"), w.webhook_secret())).map_err(fail)?;
     sh.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/shopify"), sh.webhook_secret())).map_err(fail)?;
-    println!("  webhooks: {base}/webhooks/{{store}}");
+    println!("  webhooks: {base}/webhooks/{{store}}; Amazon has none, so its orders arrive by polling");
 
     // 4. A full sync with a progress bar.
     let summary = crate::serve::run_with_progress(engine.sync_now()).await?;
@@ -288,7 +350,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
 
     // 5. Concurrent orders on both channels (the emulators refuse what they cannot sell).
     let plan: Vec<(&str, PlaceOrder)> = (0..args.orders)
-        .map(|i| match i % 8 {
+        .map(|i| match i % 10 {
             0 => ("takealot", PlaceOrder::new("MUG-RED", 1)),
             1 => ("woo", PlaceOrder::new("MUG-RED", 1)),
             2 => ("woo", PlaceOrder::new("MUG-PAIR", 1)),
@@ -296,6 +358,8 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
             4 => ("woo", PlaceOrder::new("TEE-S", 1)),
             5 => ("shopify", PlaceOrder::new("MUG-PAIR", 1)),
             6 => ("shopify", PlaceOrder::new("TEE-M", 1)),
+            7 => ("amazon", PlaceOrder::new("MUG-RED", 1)),
+            8 => ("amazon", PlaceOrder::new(AMAZON_FBA.0, 1).by_channel()),
             _ => ("takealot", PlaceOrder::new("CAP", 1).by_channel()),
         })
         .collect();
@@ -348,6 +412,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         CATALOG.iter().all(|(sku, _)| emulators.stock("takealot", sku) == Some(expected(sku)))
             && WOO.iter().all(|(sku, _)| emulators.stock("woo", sku) == Some(target(sku)))
             && SHOPIFY.iter().all(|(sku, _)| emulators.stock("shopify", sku) == Some(target(sku)))
+            && AMAZON.iter().all(|(sku, _)| emulators.stock("amazon", sku) == Some(target(sku)))
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait);
     let mut ok = converged(&emulators);
@@ -360,7 +425,10 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
 
     // 7. The table.
     println!();
-    println!("{:<10} {:>9} {:>9} {:>12} {:>8}", "SKU", "expected", "takealot", "woocommerce", "shopify");
+    println!(
+        "{:<10} {:>9} {:>9} {:>12} {:>8} {:>7}",
+        "SKU", "expected", "takealot", "woocommerce", "shopify", "amazon"
+    );
     let mut skus: Vec<&str> = CATALOG.iter().map(|(s, _)| *s).collect();
     skus.push(BUNDLE.0);
     for sku in skus {
@@ -370,21 +438,32 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         let woo_q = if woo_listed { emulators.stock("woo", sku) } else { None };
         let shop_listed = SHOPIFY.iter().any(|(s, _)| *s == sku);
         let shop_q = if shop_listed { emulators.stock("shopify", sku) } else { None };
+        let amazon_listed = AMAZON.iter().any(|(s, _)| *s == sku);
+        let amazon_q = if amazon_listed { emulators.stock("amazon", sku) } else { None };
+        let amazon_shown = if sku == AMAZON_FBA.0 { "fba".to_owned() } else { show(amazon_q) };
         let fine = (sku == BUNDLE.0 || tk_q == Some(expected(sku)))
             && (!woo_listed || woo_q == Some(target(sku)))
-            && (!shop_listed || shop_q == Some(target(sku)));
+            && (!shop_listed || shop_q == Some(target(sku)))
+            && (!amazon_listed || amazon_q == Some(target(sku)));
         println!(
-            "{:<10} {:>9} {:>9} {:>12} {:>8}  {}",
+            "{:<10} {:>9} {:>9} {:>12} {:>8} {:>7}  {}",
             sku,
             target(sku),
             show(tk_q),
             show(woo_q),
             show(shop_q),
+            amazon_shown,
             if fine { "ok" } else { "DIFFERS" }
         );
     }
     if let Some(dc) = emulators.takealot.platform().dc_stock("CAP") {
         println!("(CAP in Takealot's DC: {dc}, channel-held: never written by stocksync)");
+    }
+    if let Some(fba) = emulators.amazon.platform().fba_quantity(AMAZON_FBA.0) {
+        println!(
+            "({} at Amazon FBA: {fba} of {}, channel-held: never written by stocksync)",
+            AMAZON_FBA.0, AMAZON_FBA.1
+        );
     }
     let ledger = store.ledger(&sync_engine::store::LedgerFilter::default()).await.map_err(fail)?;
     if std::env::var_os("STOCKSYNC_DEMO_TRACE").is_some() {
