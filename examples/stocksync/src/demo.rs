@@ -377,14 +377,19 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     let results = futures::future::join_all(tasks).await;
     let mut sold: BTreeMap<String, i64> = BTreeMap::new();
     let (mut placed, mut refused) = (0, 0);
+    // Units Amazon shipped from its own FBA stock: only they change it.
+    let mut fba_sold = 0;
     for r in results {
-        let (_, sku, quantity, channel_held, ok) = r.map_err(fail)?;
+        let (store, sku, quantity, channel_held, ok) = r.map_err(fail)?;
         if !ok {
             refused += 1;
             continue;
         }
         placed += 1;
         if channel_held {
+            if store == "amazon" {
+                fba_sold += quantity;
+            }
             continue;
         }
         let parts: Vec<(&str, u32)> = if sku == BUNDLE.0 { BUNDLE.1.to_vec() } else { vec![(sku.as_str(), 1)] };
@@ -459,11 +464,16 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     if let Some(dc) = emulators.takealot.platform().dc_stock("CAP") {
         println!("(CAP in Takealot's DC: {dc}, channel-held: never written by stocksync)");
     }
-    if let Some(fba) = emulators.amazon.platform().fba_quantity(AMAZON_FBA.0) {
+    let fba = emulators.amazon.platform().fba_quantity(AMAZON_FBA.0);
+    if let Some(fba) = fba {
         println!(
             "({} at Amazon FBA: {fba} of {}, channel-held: never written by stocksync)",
             AMAZON_FBA.0, AMAZON_FBA.1
         );
+    }
+    if fba != Some(AMAZON_FBA.1 - fba_sold) {
+        println!("Amazon FBA stock of {} changed by something other than its {fba_sold} FBA order(s)", AMAZON_FBA.0);
+        ok = false;
     }
     let ledger = store.ledger(&sync_engine::store::LedgerFilter::default()).await.map_err(fail)?;
     if std::env::var_os("STOCKSYNC_DEMO_TRACE").is_some() {

@@ -13,6 +13,12 @@ fn the_demo_converges_and_prints_every_sku() {
         let row = stdout.lines().find(|l| l.starts_with(sku)).unwrap_or_else(|| panic!("no row for {sku}: {stdout}"));
         assert!(row.ends_with("ok"), "{row}");
     }
+    let header = stdout.lines().find(|l| l.starts_with("SKU")).unwrap_or_default();
+    assert!(header.trim_end().ends_with("amazon"), "no Amazon column: {stdout}");
+    let cap = stdout.lines().find(|l| l.starts_with("CAP")).unwrap_or_default();
+    assert!(cap.contains(" fba "), "CAP is an FBA listing on Amazon: {cap}");
+    assert!(stdout.contains("at Amazon FBA:") && stdout.contains("channel-held"), "{stdout}");
+    assert!(!stdout.contains("not in this demo yet: Amazon"), "{stdout}");
     assert!(stdout.contains("converged in"), "{stdout}");
     assert!(!stdout.contains("NOT converged"), "{stdout}");
 }
