@@ -12,7 +12,7 @@ use channel_core::{Channel, ChannelKind, WebhookPayload, WebhookRequest};
 /// Arguments of `stocksync verify-webhook`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyWebhookArgs {
-    /// The channel that sent it (takealot, woocommerce).
+    /// The channel that sent it (takealot, woocommerce, shopify).
     #[arg(long)]
     channel: String,
     /// The webhook secret, as configured on the channel.
@@ -40,6 +40,13 @@ fn channel_for(kind: ChannelKind, secret: &str) -> Result<Arc<dyn Channel>, Stri
             let config = channel_woocommerce::WooCommerceConfig::new("https://shop.invalid", "unused", "unused")
                 .with_webhook_secret(secret);
             Ok(Arc::new(channel_woocommerce::WooCommerce::new(config).map_err(|e| e.to_string())?))
+        }
+        ChannelKind::Shopify => {
+            // Verification needs only the webhook secret: the shop and token are placeholders, never used.
+            let config =
+                channel_shopify::ShopifyConfig::new("verify.myshopify.com", SecretString::from("unused".to_owned()))
+                    .webhook_secret(SecretString::from(secret.to_owned()));
+            Ok(Arc::new(channel_shopify::Shopify::new(config).map_err(|e| e.to_string())?))
         }
         other => Err(format!("verify-webhook does not support {other} in this build")),
     }

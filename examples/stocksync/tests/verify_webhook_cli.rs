@@ -88,3 +88,64 @@ fn bad_usage_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "malformed header");
 }
+
+/// The public Shopify REST order from ../shared as an `orders/create` webhook body (the order object itself,
+/// not the REST answer's `{"order": …}` wrapper), or `None` (the test is skipped) when absent.
+fn shopify_order_body() -> Option<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/shopify/rest_order.json");
+    match std::fs::read(&path) {
+        Ok(body) => {
+            let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            Some(serde_json::to_vec(&answer["order"]).unwrap())
+        }
+        Err(_) => {
+            println!("skipped: {} not found", path.display());
+            None
+        }
+    }
+}
+
+fn run_shopify(secret: &str, signature: &str, body: &[u8]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.json");
+    std::fs::write(&file, body).unwrap();
+    let out = stocksync()
+        .args(["verify-webhook", "--channel", "shopify", "--secret", secret])
+        .args(["--header", &format!("X-Shopify-Hmac-Sha256: {signature}")])
+        .args(["--header", "X-Shopify-Topic: orders/create"])
+        .args(["--header", "X-Shopify-Event-Id: evt-7"])
+        .arg("--body")
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_genuine_shopify_delivery_exits_0_with_the_event() {
+    let Some(body) = shopify_order_body() else { return };
+    let signature = channel_core::webhook::sign_base64(b"shpss_test", &body);
+    let (code, stdout, stderr) = run_shopify("shpss_test", &signature, &body);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("genuine:"), "{stdout}");
+    assert!(stdout.contains("orders/create") && stdout.contains("order "), "{stdout}");
+    assert!(stdout.contains("delivery evt-7"), "{stdout}");
+}
+
+#[test]
+fn a_tampered_shopify_delivery_exits_1_with_the_reason() {
+    let Some(body) = shopify_order_body() else { return };
+    let signature = channel_core::webhook::sign_base64(b"shpss_test", &body);
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let (code, stdout, _) = run_shopify("shpss_test", &signature, &tampered);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("rejected (HTTP 401)"), "{stdout}");
+    let (code, stdout, _) = run_shopify("another secret", &signature, &body);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("rejected (HTTP 401)"), "{stdout}");
+}
