@@ -348,7 +348,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     );
     let running = engine.start();
 
-    // 5. Concurrent orders on both channels (the emulators refuse what they cannot sell).
+    // 5. Concurrent orders on every channel (the emulators refuse what they cannot sell).
     let plan: Vec<(&str, PlaceOrder)> = (0..args.orders)
         .map(|i| match i % 10 {
             0 => ("takealot", PlaceOrder::new("MUG-RED", 1)),
