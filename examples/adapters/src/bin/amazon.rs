@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use channel_amazon::{Amazon, AmazonConfig, Region};
 use channel_core::rust_decimal::Decimal;
-use channel_core::{Channel, ChannelExt, StockUpdate};
 use channel_testkit::SeedProduct;
 use channel_testkit::amazon::{AmazonConfig as EmulatorConfig, AmazonEmulator};
 
@@ -75,35 +74,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let amazon = builder.build()?;
-    let who = amazon.test_connection().await?;
-    println!("seller {} ({})", who.account_id, who.display_name.as_deref().unwrap_or("no name"));
-
-    let listings = amazon.all_listings().await?;
-    for l in &listings {
-        println!(
-            "{:<16} {:<12} {:>5} units  {:<8}  {:<8}  {}",
-            l.id.as_str(),
-            l.channel_sku,
-            l.quantity().map_or_else(|| "-".to_owned(), |q| q.to_string()),
-            format!("{:?}", l.fulfilment),
-            format!("{:?}", l.status),
-            l.price.map_or_else(String::new, |p| p.to_string()),
-        );
-    }
-
-    let Some(sku) = sku else {
-        println!("AMAZON_SKU not set: nothing written");
-        return Ok(());
-    };
-    let Some(target) = listings.iter().find(|l| l.channel_sku == sku && l.is_writable()) else {
-        return Err(format!("no merchant listing with SKU {sku}").into());
-    };
-    let update = StockUpdate::new(target.id.clone(), sku.clone(), quantity).with_ids(target.ids.clone());
-    for outcome in amazon.set_stock(&[update]).await? {
-        println!("set {sku} to {quantity}: {:?}", outcome.outcome);
-    }
-    if let Some(e) = &emulator {
-        println!("the emulator now holds {:?} for {sku}", e.stock(&sku)?);
+    adapter_examples::list_and_push(&amazon, sku.as_deref().map(|s| (s, quantity)), "AMAZON_SKU").await?;
+    if let (Some(e), Some(sku)) = (&emulator, &sku) {
+        println!("the emulator now holds {:?} for {sku}", e.stock(sku)?);
     }
     Ok(())
 }

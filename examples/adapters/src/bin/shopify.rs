@@ -20,7 +20,6 @@
 
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::SecretString;
-use channel_core::{Channel, ChannelExt, StockUpdate};
 use channel_shopify::{Shopify, ShopifyConfig};
 use channel_testkit::SeedProduct;
 use channel_testkit::shopify::{ShopifyConfig as EmulatorConfig, ShopifyEmulator};
@@ -56,41 +55,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let shop = Shopify::new(config)?;
-    let who = shop.test_connection().await?;
-    println!(
-        "shop {} ({}), syncing {}",
-        who.account_id,
-        who.details.get("domain").map_or("", String::as_str),
-        who.details.get("location").map_or("", String::as_str)
-    );
-
-    let listings = shop.all_listings().await?;
-    for l in &listings {
-        println!(
-            "{:<34} {:<10} {:>5} available  {}",
-            l.id.as_str(),
-            l.channel_sku,
-            l.quantity().map_or_else(|| "-".to_owned(), |q| q.to_string()),
-            l.price.map_or_else(String::new, |p| p.to_string()),
-        );
-    }
-
-    let Some(sku) = sku else {
-        println!("SHOPIFY_SKU not set: nothing written");
-        return Ok(());
-    };
-    let Some(target) = listings.iter().find(|l| l.channel_sku == sku) else {
-        return Err(format!("no variant with SKU {sku}").into());
-    };
-    let mut update = StockUpdate::new(target.id.clone(), sku.clone(), quantity).with_ids(target.ids.clone());
-    if let Some(seen) = target.quantity() {
-        update = update.expecting(seen);
-    }
-    for outcome in shop.set_stock(&[update]).await? {
-        println!("set {sku} to {quantity}: {:?}", outcome.outcome);
-    }
-    if let Some(e) = &emulator {
-        println!("the emulator now holds {:?} available units of {sku}", e.stock(&sku)?);
+    adapter_examples::list_and_push(&shop, sku.as_deref().map(|s| (s, quantity)), "SHOPIFY_SKU").await?;
+    if let (Some(e), Some(sku)) = (&emulator, &sku) {
+        println!("the emulator now holds {:?} available units of {sku}", e.stock(sku)?);
     }
     if let Some(t) = shop.throttle_status() {
         println!(

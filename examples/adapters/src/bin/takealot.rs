@@ -18,7 +18,6 @@
 
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::SecretString;
-use channel_core::{Channel, ChannelExt, StockUpdate};
 use channel_takealot::{Takealot, TakealotConfig};
 use channel_testkit::SeedProduct;
 use channel_testkit::takealot::{TakealotConfig as EmulatorConfig, TakealotEmulator};
@@ -52,35 +51,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let takealot = Takealot::new(config)?;
-    let who = takealot.test_connection().await?;
-    println!("seller {} ({})", who.account_id, who.display_name.as_deref().unwrap_or("no name"));
-
-    let listings = takealot.all_listings().await?;
-    for l in &listings {
-        println!(
-            "{:<14} {:<12} {:>5} units  {:<8}  {:<8}  {}",
-            l.id.as_str(),
-            l.channel_sku,
-            l.quantity().map_or_else(|| "-".to_owned(), |q| q.to_string()),
-            format!("{:?}", l.fulfilment),
-            format!("{:?}", l.status),
-            l.price.map_or_else(String::new, |p| p.to_string()),
-        );
-    }
-
-    let Some(sku) = sku else {
-        println!("TAKEALOT_SKU not set: nothing written");
-        return Ok(());
-    };
-    let Some(target) = listings.iter().find(|l| l.channel_sku == sku && l.is_writable()) else {
-        return Err(format!("no merchant listing with SKU {sku}").into());
-    };
-    let update = StockUpdate::new(target.id.clone(), sku.clone(), quantity).with_ids(target.ids.clone());
-    for outcome in takealot.set_stock(&[update]).await? {
-        println!("set {sku} to {quantity}: {:?}", outcome.outcome);
-    }
-    if let Some(e) = &emulator {
-        println!("the emulator now holds {:?} units of {sku}", e.stock(&sku)?);
+    adapter_examples::list_and_push(&takealot, sku.as_deref().map(|s| (s, quantity)), "TAKEALOT_SKU").await?;
+    if let (Some(e), Some(sku)) = (&emulator, &sku) {
+        println!("the emulator now holds {:?} units of {sku}", e.stock(sku)?);
     }
     Ok(())
 }

@@ -18,7 +18,6 @@
 //! `WOOCOMMERCE_SKU` nothing is written.
 
 use channel_core::rust_decimal::Decimal;
-use channel_core::{Channel, ChannelExt, StockUpdate};
 use channel_testkit::SeedProduct;
 use channel_testkit::woocommerce::{WooCommerceConfig as EmulatorConfig, WooCommerceEmulator};
 use channel_woocommerce::{WooCommerce, WooCommerceConfig};
@@ -48,34 +47,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let shop = WooCommerce::new(config)?;
-    let who = shop.test_connection().await?;
-    println!("store {} ({:?})", who.account_id, who.details);
-
-    let listings = shop.all_listings().await?;
-    for l in &listings {
-        println!(
-            "{:<10} {:<8} {:<28} {:<8} {}",
-            l.id.as_str(),
-            l.channel_sku,
-            format!("{:?}", l.stock),
-            format!("{:?}", l.status),
-            l.price.map_or_else(String::new, |p| p.to_string()),
-        );
-    }
-
-    let Some(sku) = sku else {
-        println!("WOOCOMMERCE_SKU not set: nothing written");
-        return Ok(());
-    };
-    let Some(target) = listings.iter().find(|l| l.channel_sku == sku) else {
-        return Err(format!("no listing with SKU {sku}").into());
-    };
-    let update = StockUpdate::new(target.id.clone(), sku.clone(), quantity).with_ids(target.ids.clone());
-    for outcome in shop.set_stock(&[update]).await? {
-        println!("set {sku} ({}) to {quantity}: {:?}", outcome.listing, outcome.outcome);
-    }
-    if let Some(e) = &emulator {
-        println!("the emulator now holds {:?} for {sku}", e.stock(&sku)?);
+    adapter_examples::list_and_push(&shop, sku.as_deref().map(|s| (s, quantity)), "WOOCOMMERCE_SKU").await?;
+    if let (Some(e), Some(sku)) = (&emulator, &sku) {
+        println!("the emulator now holds {:?} for {sku}", e.stock(sku)?);
     }
     Ok(())
 }
