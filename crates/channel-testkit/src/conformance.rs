@@ -116,9 +116,7 @@ impl SandboxClient {
 
     /// Seed stock the channel holds (Amazon FBA, Takealot DC).
     pub async fn seed_channel_held(&self, sku: &str, quantity: i64, price: &str) -> Result<(), SandboxError> {
-        // `dc_stock` is the Takealot emulator's seed option for stock at its DCs; other emulators ignore it.
-        let body =
-            json!({"sku": sku, "quantity": quantity, "price": price, "fulfilment": "channel", "dc_stock": quantity});
+        let body = json!({"sku": sku, "quantity": quantity, "price": price, "fulfilment": "channel"});
         self.call(reqwest::Method::POST, "/_sandbox/products", Some(body)).await.map(drop)
     }
 

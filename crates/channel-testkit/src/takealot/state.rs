@@ -315,16 +315,24 @@ impl State {
             return Err(ControlError::Conflict(format!("an offer with barcode {barcode} exists")));
         }
         let leadtime_days = Some(seed.extra_i64("leadtime_days").unwrap_or(3)).filter(|d| *d > 0);
+        // `"fulfilment": "channel"` seeds stock at Takealot's DCs (as the control surface defines it for
+        // every emulator); `dc_stock` adds DC stock beside merchant stock.
+        let channel_held = seed.extra_str("fulfilment") == Some("channel");
+        let (merchant_units, dc_units) = if channel_held {
+            (0, seed.extra_i64("dc_stock").unwrap_or(seed.quantity))
+        } else {
+            (seed.quantity, seed.extra_i64("dc_stock").unwrap_or(0))
+        };
         let mut leadtime_stock = BTreeMap::new();
         for w in &config.warehouses {
             leadtime_stock.insert(w.warehouse_id, 0);
         }
         if leadtime_days.is_some() {
-            leadtime_stock.insert(warehouse, seed.quantity);
+            leadtime_stock.insert(warehouse, merchant_units);
         }
         let mut dc_stock = BTreeMap::new();
-        if let (Some(units), Some(dc)) = (seed.extra_i64("dc_stock"), config.dcs.first()) {
-            dc_stock.insert(dc.warehouse_id, units.max(0));
+        if let (true, Some(dc)) = (dc_units != 0, config.dcs.first()) {
+            dc_stock.insert(dc.warehouse_id, dc_units.max(0));
         }
         let offer = Offer {
             offer_id,
