@@ -14,6 +14,8 @@
 //! Reads and the outbox, lease and sync-request operations are separate methods. The store never reads
 //! the clock: every time comes from the caller.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod codec;
 mod memory;
 mod model;
 #[cfg(feature = "postgres")]

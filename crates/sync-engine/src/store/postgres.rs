@@ -6,11 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use channel_core::{ListingId, OrderId, Sku, StoreId};
 use jiff::Timestamp;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, PgPool, Postgres, Row, Transaction};
 
+use super::codec::*;
 use super::*;
 use crate::{Error, Result};
 
@@ -78,66 +77,6 @@ fn db(e: sqlx::Error) -> Error {
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Storage { message: format!("postgres: unreadable {what}: {e}"), retryable: false, source: None }
-}
-
-fn ms(t: Timestamp) -> i64 {
-    t.as_millisecond()
-}
-
-fn ts(ms: i64) -> Result<Timestamp> {
-    Timestamp::from_millisecond(ms).map_err(|e| corrupt("timestamp", e))
-}
-
-fn ots(ms: Option<i64>) -> Result<Option<Timestamp>> {
-    ms.map(ts).transpose()
-}
-
-fn json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| corrupt("value", e))
-}
-
-fn ojson<T: Serialize>(v: Option<&T>) -> Result<Option<String>> {
-    v.map(json).transpose()
-}
-
-fn unjson<T: DeserializeOwned>(s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| corrupt("JSON", e))
-}
-
-fn ounjson<T: DeserializeOwned>(s: Option<String>) -> Result<Option<T>> {
-    s.as_deref().map(unjson).transpose()
-}
-
-/// The serde name of a unit enum variant (`"active"`).
-fn name<T: Serialize>(v: &T) -> Result<String> {
-    match serde_json::to_value(v).map_err(|e| corrupt("name", e))? {
-        serde_json::Value::String(s) => Ok(s),
-        other => Err(corrupt("name", other)),
-    }
-}
-
-fn unname<T: DeserializeOwned>(s: String) -> Result<T> {
-    serde_json::from_value(serde_json::Value::String(s)).map_err(|e| corrupt("name", e))
-}
-
-fn version(v: i64) -> Result<u64> {
-    u64::try_from(v).map_err(|e| corrupt("version", e))
-}
-
-fn sql_version(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|e| corrupt("version", e))
-}
-
-fn count(n: u64) -> u64 {
-    n
-}
-
-fn sku(s: String) -> Result<Sku> {
-    Sku::try_from(s).map_err(|e| corrupt("SKU", e))
-}
-
-fn osku(s: Option<String>) -> Result<Option<Sku>> {
-    s.map(sku).transpose()
 }
 
 fn get<T>(row: &PgRow, col: &str) -> Result<T>
