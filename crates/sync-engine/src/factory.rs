@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use channel_core::{Channel, ChannelKind};
+use channel_core::Channel;
 use serde_json::{Map, Value};
 
 use crate::connections::{ChannelFactory, ChannelSpec};
@@ -39,22 +39,22 @@ impl ChannelFactory for AdapterFactory {
     fn build(&self, spec: &ChannelSpec<'_>) -> channel_core::Result<Arc<dyn Channel>> {
         match spec.channel {
             #[cfg(feature = "takealot")]
-            ChannelKind::Takealot => {
+            channel_core::ChannelKind::Takealot => {
                 let adapter = channel_takealot::Takealot::new(config(spec)?).map_err(channel_core::Error::from)?;
                 Ok(Arc::new(adapter))
             }
             #[cfg(feature = "shopify")]
-            ChannelKind::Shopify => {
+            channel_core::ChannelKind::Shopify => {
                 let adapter = channel_shopify::Shopify::new(config(spec)?).map_err(channel_core::Error::from)?;
                 Ok(Arc::new(adapter))
             }
             #[cfg(feature = "woocommerce")]
-            ChannelKind::Woocommerce => {
+            channel_core::ChannelKind::Woocommerce => {
                 let adapter = channel_woocommerce::WooCommerce::new(config(spec)?)?;
                 Ok(Arc::new(adapter))
             }
             #[cfg(feature = "amazon")]
-            ChannelKind::Amazon => {
+            channel_core::ChannelKind::Amazon => {
                 let adapter = channel_amazon::Amazon::new(config(spec)?)?;
                 Ok(Arc::new(adapter))
             }
@@ -100,7 +100,7 @@ fn config<T: serde::de::DeserializeOwned>(spec: &ChannelSpec<'_>) -> channel_cor
 mod tests {
     use super::*;
     use crate::Credentials;
-    use channel_core::{ErrorKind, StoreId};
+    use channel_core::{ChannelKind, ErrorKind, StoreId};
     use serde_json::json;
 
     fn build(
