@@ -611,11 +611,7 @@ impl Connections {
         if rec.health.credentials == CredentialStatus::NeedsReauth {
             return Err(Error::NeedsReauth(rec.store));
         }
-        let req = SyncRequest {
-            store: store.clone(),
-            requested_by: requested_by.map(str::to_owned),
-            requested_at: self.clock.now(),
-        };
+        let req = SyncRequest::new(store.clone(), requested_by.map(str::to_owned), self.clock.now());
         self.store.commit(WriteOp::RequestSync(req).into()).await.map(drop)
     }
 

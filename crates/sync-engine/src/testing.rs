@@ -79,11 +79,13 @@ where
     outbox_coalesces_and_claims(make().await).await;
     outbox_leases_and_failures(make().await).await;
     leases_and_sync_requests(make().await).await;
+    preconditions(make().await).await;
     audit_log(make().await).await;
     purge_store_rules(make().await).await;
     concurrent_writers(make().await).await;
     concurrent_claims_hand_out_each_item_once(make().await).await;
     concurrent_once_inserts(make().await).await;
+    concurrent_balance_checks(make().await).await;
 }
 
 /// Connections: insert, read, filter, update with versions; health is separate from the version.
@@ -436,16 +438,153 @@ pub async fn leases_and_sync_requests(store: Arc<dyn Store>) {
     assert!(store.acquire_lease(&sid("woo"), "w2", at(130), at(61)).await.expect("other store"));
 
     for (store_id, when) in [("shop", 5), ("woo", 3), ("shop", 7)] {
-        let req = SyncRequest { store: sid(store_id), requested_by: Some("cli".into()), requested_at: at(when) };
+        let req = SyncRequest::new(sid(store_id), Some("cli".into()), at(when));
         store.commit(WriteOp::RequestSync(req).into()).await.expect("request");
     }
-    let first = store.take_sync_requests(1).await.expect("take");
+    let queued = store.sync_requests().await.expect("read");
+    assert_eq!(queued.len(), 2, "one request per store: a newer one replaces it");
+    assert_eq!((queued[1].store.as_str(), queued[1].requested_at), ("shop", at(7)));
+    let first = store.claim_sync_requests(&ClaimRequest::new("w1", 1, at(10), at(40))).await.expect("claim");
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].store, sid("woo"), "oldest first");
-    let rest = store.take_sync_requests(10).await.expect("take");
-    assert_eq!(rest.len(), 1, "one pending request per store");
+    assert_eq!(first[0].claimed_by.as_deref(), Some("w1"));
+    assert_eq!(first[0].lease_until, Some(at(40)));
+    let woo_token = first[0].claim_token.clone().expect("a claim carries a token");
+    let rest = store.claim_sync_requests(&ClaimRequest::new("w2", 10, at(11), at(41))).await.expect("claim");
+    assert_eq!(rest.len(), 1, "a claimed request is not handed out again while its lease runs");
     assert_eq!((rest[0].store.as_str(), rest[0].requested_at), ("shop", at(7)));
-    assert!(store.take_sync_requests(10).await.expect("take").is_empty(), "each request is handed out once");
+    let shop_token = rest[0].claim_token.clone().expect("token");
+    assert!(store.claim_sync_requests(&ClaimRequest::new("w3", 10, at(12), at(42))).await.expect("claim").is_empty());
+    assert_eq!(store.sync_requests().await.expect("read").len(), 2, "claimed requests stay queued");
+
+    assert!(store.finish_sync_request(&sid("woo"), &woo_token).await.expect("finish"), "w1's sync finished");
+    assert!(!store.finish_sync_request(&sid("woo"), &woo_token).await.expect("finish"), "already removed");
+    assert!(!store.finish_sync_request(&sid("shop"), &woo_token).await.expect("finish"), "not w1's claim");
+    assert!(store.renew_sync_request(&sid("shop"), &shop_token, at(80)).await.expect("renew"));
+    assert!(!store.renew_sync_request(&sid("shop"), "not-the-token", at(90)).await.expect("renew"));
+    let one = store.claim_sync_requests(&ClaimRequest::new("w3", 10, at(50), at(100))).await.expect("claim");
+    assert!(one.is_empty(), "renewed until 80");
+
+    // A newer request while one runs: it is queued unclaimed, and the running sync's finish leaves it.
+    let again = SyncRequest::new(sid("shop"), Some("api".into()), at(60));
+    store.commit(WriteOp::RequestSync(again).into()).await.expect("request again");
+    assert!(!store.finish_sync_request(&sid("shop"), &shop_token).await.expect("finish"), "replaced meanwhile");
+    let queued = store.sync_requests().await.expect("read");
+    assert_eq!(queued.len(), 1);
+    assert_eq!((queued[0].requested_by.as_deref(), queued[0].claim_token.as_deref()), (Some("api"), None));
+    let claim = ClaimRequest::new("w4", 10, at(61), at(70)).for_store(sid("shop"));
+    let shop = store.claim_sync_requests(&claim).await.expect("claim");
+    assert_eq!(shop.len(), 1, "the newer request is claimable at once");
+    let woo = ClaimRequest::new("w5", 10, at(62), at(72)).for_store(sid("woo"));
+    assert!(store.claim_sync_requests(&woo).await.expect("claim").is_empty(), "woo's request was finished");
+    sync_request_take_over(store).await;
+}
+
+/// A worker that dies while running a sync request leaves it queued: another worker takes it over once the
+/// claim's lease ended, and the dead worker's late finish removes nothing.
+pub async fn sync_request_take_over(store: Arc<dyn Store>) {
+    let req = SyncRequest::new(sid("crash"), None, at(200));
+    store.commit(WriteOp::RequestSync(req).into()).await.expect("request");
+    let dead = store.claim_sync_requests(&ClaimRequest::new("dead", 10, at(200), at(230))).await.expect("claim");
+    let dead: Vec<_> = dead.into_iter().filter(|r| r.store == sid("crash")).collect();
+    assert_eq!(dead.len(), 1);
+    let dead_token = dead[0].claim_token.clone().expect("token");
+    let early = ClaimRequest::new("b", 10, at(229), at(260)).for_store(sid("crash"));
+    assert!(store.claim_sync_requests(&early).await.expect("claim").is_empty(), "not before the lease ends");
+    let claim = ClaimRequest::new("b", 10, at(230), at(260)).for_store(sid("crash"));
+    let taken = store.claim_sync_requests(&claim).await.expect("claim");
+    assert_eq!(taken.len(), 1, "taken over when the lease ended");
+    assert_eq!(taken[0].claimed_by.as_deref(), Some("b"));
+    assert_eq!(taken[0].requested_at, at(200), "the same request");
+    let token = taken[0].claim_token.clone().expect("token");
+    assert_ne!(token, dead_token);
+    assert!(!store.renew_sync_request(&sid("crash"), &dead_token, at(300)).await.expect("renew"), "lost its claim");
+    assert!(
+        !store.finish_sync_request(&sid("crash"), &dead_token).await.expect("finish"),
+        "the dead claim removes nothing"
+    );
+    assert!(store.sync_requests().await.expect("read").iter().any(|r| r.store == sid("crash")));
+    assert!(store.finish_sync_request(&sid("crash"), &token).await.expect("finish"));
+    assert!(!store.sync_requests().await.expect("read").iter().any(|r| r.store == sid("crash")), "done once finished");
+}
+
+/// [`WriteOp::Check`] preconditions: a listing's version and a SKU's ledger balance, counting the batch's
+/// earlier writes; a failed check writes nothing.
+pub async fn preconditions(store: Arc<dyn Store>) {
+    store.put_listing(sample_listing("shop", "L1", "MUG")).await.expect("listing");
+    let check_listing = |version| {
+        WriteOp::Check(Precondition::ListingVersion { store: sid("shop"), listing: ListingId::new("L1"), version })
+    };
+    let check_balance = |balance| WriteOp::Check(Precondition::LedgerBalance { sku: sku("MUG"), balance });
+    let move_mug = |delta| WriteOp::RecordMovement(NewMovement::new(sku("MUG"), delta, MovementCause::Order, at(1)));
+    assert!(store.commit(WriteBatch::new().with(check_listing(1)).with(move_mug(-1))).await.expect("version 1 holds"));
+    let stale = store.commit(WriteBatch::new().with(move_mug(-1)).with(check_listing(2))).await;
+    assert_eq!(stale.expect_err("version 2 is not stored").kind(), ErrorKind::Conflict);
+    assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), -1, "the failed batch wrote nothing");
+    let missing = WriteOp::Check(Precondition::ListingVersion {
+        store: sid("shop"),
+        listing: ListingId::new("nope"),
+        version: 1,
+    });
+    assert_eq!(store.commit(missing.into()).await.expect_err("no such listing").kind(), ErrorKind::Conflict);
+    let l = store.listing(&sid("shop"), &ListingId::new("L1")).await.expect("read").expect("exists");
+    let batch = WriteBatch::new().with(WriteOp::PutListing(l)).with(check_listing(2));
+    assert!(store.commit(batch).await.expect("the batch's own write counts"));
+
+    assert!(store.commit(WriteBatch::new().with(check_balance(-1)).with(move_mug(-2))).await.expect("balance -1"));
+    assert!(
+        store.commit(WriteBatch::new().with(move_mug(-1)).with(check_balance(-4))).await.expect("counts the batch")
+    );
+    let stale = store.commit(WriteBatch::new().with(move_mug(-1)).with(check_balance(-4))).await;
+    assert_eq!(stale.expect_err("the balance moved").kind(), ErrorKind::Conflict);
+    assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), -4);
+    assert_eq!(store.commit(check_balance(0).into()).await.expect_err("the balance is -4").kind(), ErrorKind::Conflict);
+    assert!(
+        store
+            .commit(WriteOp::Check(Precondition::LedgerBalance { sku: sku("NEW"), balance: 0 }).into())
+            .await
+            .expect("no movements: 0")
+    );
+}
+
+/// Writers moving one SKU's stock from the balance they read, checked by [`Precondition::LedgerBalance`]:
+/// every movement lands exactly once through conflict retries, and no two writers both commit on one
+/// balance.
+pub async fn concurrent_balance_checks(store: Arc<dyn Store>) {
+    let writers = 6;
+    let per_writer = 8;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_writer {
+                loop {
+                    let balance = store.ledger_balance(&sku("MUG")).await.expect("balance");
+                    let movement = NewMovement::new(sku("MUG"), 1, MovementCause::ManualAdjustment, at(w * 100 + i))
+                        .with_note(format!("from {balance}"));
+                    let batch = WriteBatch::new()
+                        .with(WriteOp::RecordMovement(movement))
+                        .with(WriteOp::Check(Precondition::LedgerBalance { sku: sku("MUG"), balance: balance + 1 }));
+                    match store.commit(batch).await {
+                        Ok(applied) => {
+                            assert!(applied);
+                            break;
+                        }
+                        Err(e) if e.kind() == ErrorKind::Conflict || e.is_retryable() => tokio::task::yield_now().await,
+                        Err(e) => panic!("balance-checked write failed: {e}"),
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer task");
+    }
+    let ledger =
+        store.ledger(&LedgerFilter { sku: Some(sku("MUG")), ..LedgerFilter::default() }).await.expect("ledger");
+    assert_eq!(ledger.len(), writers as usize * per_writer as usize);
+    let notes: BTreeSet<_> = ledger.iter().filter_map(|m| m.movement.note.clone()).collect();
+    assert_eq!(notes.len(), ledger.len(), "each balance was moved from exactly once: {notes:?}");
 }
 
 /// The audit log keeps old -> new and why, oldest first.

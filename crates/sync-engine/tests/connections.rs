@@ -94,7 +94,7 @@ async fn an_auth_failure_flips_health_and_stops_pushes_until_credentials_are_upd
     channel.set_stock(&[StockUpdate::new("1", "MUG", 1)]).await.unwrap();
     assert_eq!(f.world.writes.lock().unwrap().len(), 2);
     f.connections.sync_now(&sid("shop"), Some("cli")).await.unwrap();
-    let reqs = f.store.take_sync_requests(10).await.unwrap();
+    let reqs = f.store.sync_requests().await.unwrap();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].requested_by.as_deref(), Some("cli"));
 

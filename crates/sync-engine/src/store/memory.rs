@@ -77,6 +77,7 @@ impl State {
     fn validate(&self, batch: &WriteBatch) -> Result<bool> {
         let mut overlay: HashMap<Key, Option<u64>> = HashMap::new();
         let mut deliveries: BTreeSet<(StoreId, String)> = BTreeSet::new();
+        let mut moved: HashMap<&Sku, i64> = HashMap::new();
         for op in &batch.ops {
             match op {
                 WriteOp::PutConnection(c) => {
@@ -126,9 +127,29 @@ impl State {
                         return Ok(false);
                     }
                 }
+                WriteOp::RecordMovement(m) => *moved.entry(&m.sku).or_default() += m.delta,
+                WriteOp::Check(Precondition::ListingVersion { store, listing, version }) => {
+                    let key = Key::Listing(store.clone(), listing.clone());
+                    let stored = self.listings.get(&(store.clone(), listing.clone())).map(|r| r.version);
+                    let current = overlay.get(&key).copied().unwrap_or(stored);
+                    if current != Some(*version) {
+                        return Err(Error::conflict(format!("listing {store}/{listing}"), *version, current));
+                    }
+                }
+                WriteOp::Check(Precondition::LedgerBalance { sku, balance }) => {
+                    let found: i64 =
+                        self.ledger.iter().filter(|m| &m.movement.sku == sku).map(|m| m.movement.delta).sum::<i64>()
+                            + moved.get(sku).copied().unwrap_or(0);
+                    if found != *balance {
+                        return Err(Error::conflict(
+                            format!("ledger balance of {sku} ({found}, expected {balance})"),
+                            0,
+                            None,
+                        ));
+                    }
+                }
                 WriteOp::PutProduct(_)
                 | WriteOp::DeleteProduct(_)
-                | WriteOp::RecordMovement(_)
                 | WriteOp::SetCursor { .. }
                 | WriteOp::Enqueue { .. }
                 | WriteOp::DropOutbox(_)
@@ -192,8 +213,11 @@ impl State {
                     self.audit.push(a);
                 }
                 WriteOp::RequestSync(r) => {
+                    // A newer request replaces the queued one, claimed or not: it runs (again) unclaimed.
+                    let r = SyncRequest::new(r.store, r.requested_by, r.requested_at);
                     self.sync_requests.insert(r.store.clone(), r);
                 }
+                WriteOp::Check(_) => {}
             }
         }
     }
@@ -415,14 +439,52 @@ impl Store for MemoryStore {
         Ok(false)
     }
 
-    async fn take_sync_requests(&self, limit: usize) -> Result<Vec<SyncRequest>> {
+    async fn claim_sync_requests(&self, claim: &ClaimRequest) -> Result<Vec<SyncRequest>> {
         let mut state = self.lock();
-        let mut all: Vec<SyncRequest> = state.sync_requests.values().cloned().collect();
-        all.sort_by(|a, b| (a.requested_at, &a.store).cmp(&(b.requested_at, &b.store)));
-        all.truncate(limit);
-        for r in &all {
-            state.sync_requests.remove(&r.store);
+        let now = claim.now;
+        let mut due: Vec<&SyncRequest> = state
+            .sync_requests
+            .values()
+            .filter(|r| claim.store.as_ref().is_none_or(|s| &r.store == s))
+            .filter(|r| r.claim_token.is_none() || r.lease_until.is_none_or(|t| t <= now))
+            .collect();
+        due.sort_by(|a, b| (a.requested_at, &a.store).cmp(&(b.requested_at, &b.store)));
+        let chosen: Vec<StoreId> = due.into_iter().take(claim.limit).map(|r| r.store.clone()).collect();
+        let mut out = Vec::with_capacity(chosen.len());
+        for store in chosen {
+            if let Some(r) = state.sync_requests.get_mut(&store) {
+                r.claimed_by = Some(claim.worker.clone());
+                r.claim_token = Some(uuid::Uuid::new_v4().to_string());
+                r.lease_until = Some(claim.lease_until);
+                out.push(r.clone());
+            }
         }
+        Ok(out)
+    }
+
+    async fn renew_sync_request(&self, store: &StoreId, token: &str, until: Timestamp) -> Result<bool> {
+        let mut state = self.lock();
+        match state.sync_requests.get_mut(store) {
+            Some(r) if r.claim_token.as_deref() == Some(token) => {
+                r.lease_until = Some(until);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn finish_sync_request(&self, store: &StoreId, token: &str) -> Result<bool> {
+        let mut state = self.lock();
+        if state.sync_requests.get(store).is_some_and(|r| r.claim_token.as_deref() == Some(token)) {
+            state.sync_requests.remove(store);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn sync_requests(&self) -> Result<Vec<SyncRequest>> {
+        let mut all: Vec<SyncRequest> = self.lock().sync_requests.values().cloned().collect();
+        all.sort_by(|a, b| (a.requested_at, &a.store).cmp(&(b.requested_at, &b.store)));
         Ok(all)
     }
 

@@ -11,6 +11,9 @@
 //!   This is how an order line or a webhook delivery is applied exactly once: put its ledger movements
 //!   and outbox pushes in the same batch as the marker.
 //!
+//! A [`WriteOp::Check`] adds a precondition on a row the batch does not write (a listing's version, a
+//! SKU's ledger balance), for writes computed from it.
+//!
 //! Reads and the outbox, lease and sync-request operations are separate methods. The store never reads
 //! the clock: every time comes from the caller.
 
@@ -89,8 +92,48 @@ pub enum WriteOp {
     DropOutbox(StoreId),
     /// Append to the audit log.
     Audit(AuditEntry),
-    /// Queue a "sync now" for a store (one pending request per store; a newer one replaces it).
+    /// Queue a "sync now" for a store: one request per store; a newer one replaces it, and replacing a
+    /// claimed request puts it back in the queue unclaimed (the running sync's
+    /// [`Store::finish_sync_request`] then leaves it, so the newer request runs too).
     RequestSync(SyncRequest),
+    /// Write nothing, but fail the whole batch with [`crate::Error::Conflict`] unless the precondition holds
+    /// at this point of the batch (after the batch's earlier writes). For writes computed from rows read
+    /// earlier that the batch does not itself write (see [`Precondition`]).
+    Check(Precondition),
+}
+
+/// A precondition of a [`WriteBatch`] ([`WriteOp::Check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Precondition {
+    /// The listing exists with this version.
+    ListingVersion {
+        /// The store.
+        store: StoreId,
+        /// The listing.
+        listing: ListingId,
+        /// The version it was read at.
+        version: u64,
+    },
+    /// The sum of the SKU's ledger movements is this (counting the movements recorded earlier in the
+    /// batch). Backends serialise the writers of one SKU's movements so that two batches checking the
+    /// same balance cannot both commit.
+    LedgerBalance {
+        /// The SKU.
+        sku: Sku,
+        /// The expected balance.
+        balance: i64,
+    },
+}
+
+impl Precondition {
+    /// What the precondition is about, for a conflict error.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::ListingVersion { store, listing, .. } => format!("listing {store}/{listing}"),
+            Self::LedgerBalance { sku, .. } => format!("ledger balance of {sku}"),
+        }
+    }
 }
 
 /// Writes applied atomically by [`Store::commit`].
@@ -195,8 +238,21 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Give up a lease; `true` when `holder` held it.
     async fn release_lease(&self, store: &StoreId, holder: &str) -> Result<bool>;
 
-    /// Take (remove and return) up to `limit` queued sync requests, oldest first; each is handed out once.
-    async fn take_sync_requests(&self, limit: usize) -> Result<Vec<SyncRequest>>;
+    /// Atomically claim up to `claim.limit` queued "sync now" requests (of `claim.store` only, if set),
+    /// oldest first: unclaimed ones and claimed ones whose lease ended by `claim.now` (a crashed worker's).
+    /// Each returned request carries its claim ([`SyncRequest::claimed_by`], [`SyncRequest::claim_token`],
+    /// [`SyncRequest::lease_until`]); no request is held by two claimants at once. A claimed request stays
+    /// queued until [`Store::finish_sync_request`] removes it, so a crash mid-sync loses nothing.
+    async fn claim_sync_requests(&self, claim: &ClaimRequest) -> Result<Vec<SyncRequest>>;
+    /// Extend a held claim on a store's sync request to `until`. `false` when the claim is no longer held
+    /// (a newer request replaced it, someone else claimed it after its lease ended, or it is gone).
+    async fn renew_sync_request(&self, store: &StoreId, token: &str, until: Timestamp) -> Result<bool>;
+    /// Complete a claimed sync request once its sync finished: remove it. `false` (nothing removed) when
+    /// the claim is no longer held, in particular when a newer request replaced it meanwhile: that one
+    /// stays queued and runs too.
+    async fn finish_sync_request(&self, store: &StoreId, token: &str) -> Result<bool>;
+    /// Every queued sync request (claimed or not), oldest first.
+    async fn sync_requests(&self) -> Result<Vec<SyncRequest>>;
 
     /// Audit entries passing a filter, oldest first.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;

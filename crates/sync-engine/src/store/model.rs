@@ -956,7 +956,8 @@ impl AuditFilter {
     }
 }
 
-/// A queued "sync now".
+/// A queued "sync now". It stays queued while a worker runs it (claimed with a lease) and is removed only
+/// when the sync finished ([`crate::Store::finish_sync_request`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SyncRequest {
@@ -966,6 +967,19 @@ pub struct SyncRequest {
     pub requested_by: Option<String>,
     /// When.
     pub requested_at: Timestamp,
+    /// The worker running it, while claimed.
+    pub claimed_by: Option<String>,
+    /// The claim's token (renewing or finishing the request needs it).
+    pub claim_token: Option<String>,
+    /// The claim's end; after it another worker may take the request over.
+    pub lease_until: Option<Timestamp>,
+}
+
+impl SyncRequest {
+    /// An unclaimed request.
+    pub fn new(store: StoreId, requested_by: Option<String>, requested_at: Timestamp) -> Self {
+        Self { store, requested_by, requested_at, claimed_by: None, claim_token: None, lease_until: None }
+    }
 }
 
 /// What [`crate::Store::purge_store`] removed.

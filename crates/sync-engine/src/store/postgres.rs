@@ -170,6 +170,18 @@ fn order_line_row(row: &PgRow) -> Result<OrderLineRecord> {
     })
 }
 
+fn sync_request_row(row: &PgRow) -> Result<SyncRequest> {
+    let mut request = SyncRequest::new(
+        StoreId::new(get::<String>(row, "store")?),
+        get(row, "requested_by")?,
+        ts(get(row, "requested_at")?)?,
+    );
+    request.claimed_by = get(row, "claimed_by")?;
+    request.claim_token = get(row, "claim_token")?;
+    request.lease_until = ots(get(row, "lease_until")?)?;
+    Ok(request)
+}
+
 fn outbox_row(row: &PgRow) -> Result<OutboxItem> {
     let state: String = get(row, "state")?;
     Ok(OutboxItem {
@@ -325,6 +337,8 @@ impl PostgresStore {
                     .await?;
             }
             WriteOp::RecordMovement(m) => {
+                // Writers of one SKU's movements take turns, so a balance checked in a batch stays true.
+                Self::lock_ledger(tx, &m.sku).await?;
                 sqlx::query(
                     "INSERT INTO ledger (sku, delta, cause, store, order_id, line, note, at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -393,7 +407,8 @@ impl PostgresStore {
                 sqlx::query(
                     "INSERT INTO sync_requests (store, requested_by, requested_at) VALUES ($1, $2, $3)
                      ON CONFLICT (store) DO UPDATE SET requested_by = excluded.requested_by,
-                     requested_at = excluded.requested_at",
+                     requested_at = excluded.requested_at, claimed_by = NULL, claim_token = NULL,
+                     lease_until = NULL",
                 )
                 .bind(r.store.as_str())
                 .bind(r.requested_by.as_deref())
@@ -401,7 +416,45 @@ impl PostgresStore {
                 .execute(&mut **tx)
                 .await?;
             }
+            WriteOp::Check(Precondition::ListingVersion { store, listing, version: expected }) => {
+                // FOR SHARE: the row cannot change until this transaction ends.
+                let found = Self::stored_version(
+                    tx,
+                    "SELECT version FROM listings WHERE store = $1 AND listing = $2 FOR SHARE",
+                    &[store.as_str(), listing.as_str()],
+                )
+                .await?;
+                if found != Some(expected) {
+                    return Err(Error::conflict(format!("listing {store}/{listing}"), expected, found).into());
+                }
+            }
+            WriteOp::Check(Precondition::LedgerBalance { sku, balance }) => {
+                Self::lock_ledger(tx, &sku).await?;
+                let row = sqlx::query("SELECT COALESCE(SUM(delta), 0)::BIGINT AS balance FROM ledger WHERE sku = $1")
+                    .bind(sku.as_str())
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let found: i64 = get(&row, "balance")?;
+                if found != balance {
+                    return Err(Error::conflict(
+                        format!("ledger balance of {sku} ({found}, expected {balance})"),
+                        0,
+                        None,
+                    )
+                    .into());
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// Serialise the writers (and checkers) of one SKU's ledger movements until the transaction ends.
+    async fn lock_ledger(tx: &mut Tx, sku: &Sku) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('stocksync ledger ' || $1, 0))")
+            .bind(sku.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
@@ -925,31 +978,69 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn take_sync_requests(&self, limit_n: usize) -> Result<Vec<SyncRequest>> {
+    async fn claim_sync_requests(&self, claim: &ClaimRequest) -> Result<Vec<SyncRequest>> {
         let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
-            "SELECT * FROM sync_requests ORDER BY requested_at, store COLLATE \"C\" LIMIT $1 FOR UPDATE SKIP LOCKED",
+            "SELECT * FROM sync_requests WHERE ($1::TEXT IS NULL OR store = $1)
+             AND (claim_token IS NULL OR lease_until IS NULL OR lease_until <= $2)
+             ORDER BY requested_at, store COLLATE \"C\" LIMIT $3 FOR UPDATE SKIP LOCKED",
         )
-        .bind(limit(Some(limit_n)))
+        .bind(claim.store.as_ref().map(StoreId::as_str))
+        .bind(ms(claim.now))
+        .bind(limit(Some(claim.limit)))
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            let store = StoreId::new(get::<String>(row, "store")?);
-            sqlx::query("DELETE FROM sync_requests WHERE store = $1")
-                .bind(store.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            out.push(SyncRequest {
-                store,
-                requested_by: get(row, "requested_by")?,
-                requested_at: ts(get(row, "requested_at")?)?,
-            });
+            let mut request = sync_request_row(row)?;
+            let token = uuid::Uuid::new_v4().to_string();
+            sqlx::query(
+                "UPDATE sync_requests SET claimed_by = $1, claim_token = $2, lease_until = $3 WHERE store = $4",
+            )
+            .bind(&claim.worker)
+            .bind(&token)
+            .bind(ms(claim.lease_until))
+            .bind(request.store.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            request.claimed_by = Some(claim.worker.clone());
+            request.claim_token = Some(token);
+            request.lease_until = Some(claim.lease_until);
+            out.push(request);
         }
         tx.commit().await.map_err(db)?;
         Ok(out)
+    }
+
+    async fn renew_sync_request(&self, store: &StoreId, token: &str, until: Timestamp) -> Result<bool> {
+        let done = sqlx::query("UPDATE sync_requests SET lease_until = $1 WHERE store = $2 AND claim_token = $3")
+            .bind(ms(until))
+            .bind(store.as_str())
+            .bind(token)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_sync_request(&self, store: &StoreId, token: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sync_requests WHERE store = $1 AND claim_token = $2")
+            .bind(store.as_str())
+            .bind(token)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn sync_requests(&self) -> Result<Vec<SyncRequest>> {
+        let rows = sqlx::query("SELECT * FROM sync_requests ORDER BY requested_at, store COLLATE \"C\"")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(sync_request_row).collect()
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {

@@ -149,6 +149,18 @@ fn order_line_row(row: &SqliteRow) -> Result<OrderLineRecord> {
     })
 }
 
+fn sync_request_row(row: &SqliteRow) -> Result<SyncRequest> {
+    let mut request = SyncRequest::new(
+        StoreId::new(get::<String>(row, "store")?),
+        get(row, "requested_by")?,
+        ts(get(row, "requested_at")?)?,
+    );
+    request.claimed_by = get(row, "claimed_by")?;
+    request.claim_token = get(row, "claim_token")?;
+    request.lease_until = ots(get(row, "lease_until")?)?;
+    Ok(request)
+}
+
 fn outbox_row(row: &SqliteRow) -> Result<OutboxItem> {
     let state: String = get(row, "state")?;
     Ok(OutboxItem {
@@ -361,13 +373,41 @@ impl SqliteStore {
                 sqlx::query(
                     "INSERT INTO sync_requests (store, requested_by, requested_at) VALUES (?, ?, ?)
                      ON CONFLICT (store) DO UPDATE SET requested_by = excluded.requested_by,
-                     requested_at = excluded.requested_at",
+                     requested_at = excluded.requested_at, claimed_by = NULL, claim_token = NULL,
+                     lease_until = NULL",
                 )
                 .bind(r.store.as_str())
                 .bind(r.requested_by.as_deref())
                 .bind(ms(r.requested_at))
                 .execute(&mut **tx)
                 .await?;
+            }
+            WriteOp::Check(Precondition::ListingVersion { store, listing, version: expected }) => {
+                // Writers are serialised by BEGIN IMMEDIATE: what this transaction reads stays true until it ends.
+                let found = Self::stored_version(
+                    tx,
+                    "SELECT version FROM listings WHERE store = ? AND listing = ?",
+                    &[store.as_str(), listing.as_str()],
+                )
+                .await?;
+                if found != Some(expected) {
+                    return Err(Error::conflict(format!("listing {store}/{listing}"), expected, found).into());
+                }
+            }
+            WriteOp::Check(Precondition::LedgerBalance { sku, balance }) => {
+                let row = sqlx::query("SELECT COALESCE(SUM(delta), 0) AS balance FROM ledger WHERE sku = ?")
+                    .bind(sku.as_str())
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let found: i64 = get(&row, "balance")?;
+                if found != balance {
+                    return Err(Error::conflict(
+                        format!("ledger balance of {sku} ({found}, expected {balance})"),
+                        0,
+                        None,
+                    )
+                    .into());
+                }
             }
         }
         Ok(())
@@ -847,29 +887,67 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn take_sync_requests(&self, limit_n: usize) -> Result<Vec<SyncRequest>> {
+    async fn claim_sync_requests(&self, claim: &ClaimRequest) -> Result<Vec<SyncRequest>> {
         let mut tx = self.write_tx().await?;
-        let rows = sqlx::query("SELECT * FROM sync_requests ORDER BY requested_at, store LIMIT ?")
-            .bind(limit(Some(limit_n)))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        let mut out = Vec::new();
+        let rows = sqlx::query(
+            "SELECT * FROM sync_requests WHERE (?1 IS NULL OR store = ?1)
+             AND (claim_token IS NULL OR lease_until IS NULL OR lease_until <= ?2)
+             ORDER BY requested_at, store LIMIT ?3",
+        )
+        .bind(claim.store.as_ref().map(StoreId::as_str))
+        .bind(ms(claim.now))
+        .bind(limit(Some(claim.limit)))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            let store = StoreId::new(get::<String>(row, "store")?);
-            sqlx::query("DELETE FROM sync_requests WHERE store = ?")
-                .bind(store.as_str())
+            let mut request = sync_request_row(row)?;
+            let token = uuid::Uuid::new_v4().to_string();
+            sqlx::query("UPDATE sync_requests SET claimed_by = ?, claim_token = ?, lease_until = ? WHERE store = ?")
+                .bind(&claim.worker)
+                .bind(&token)
+                .bind(ms(claim.lease_until))
+                .bind(request.store.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-            out.push(SyncRequest {
-                store,
-                requested_by: get(row, "requested_by")?,
-                requested_at: ts(get(row, "requested_at")?)?,
-            });
+            request.claimed_by = Some(claim.worker.clone());
+            request.claim_token = Some(token);
+            request.lease_until = Some(claim.lease_until);
+            out.push(request);
         }
         tx.commit().await.map_err(db)?;
         Ok(out)
+    }
+
+    async fn renew_sync_request(&self, store: &StoreId, token: &str, until: Timestamp) -> Result<bool> {
+        let done = sqlx::query("UPDATE sync_requests SET lease_until = ? WHERE store = ? AND claim_token = ?")
+            .bind(ms(until))
+            .bind(store.as_str())
+            .bind(token)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_sync_request(&self, store: &StoreId, token: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sync_requests WHERE store = ? AND claim_token = ?")
+            .bind(store.as_str())
+            .bind(token)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn sync_requests(&self) -> Result<Vec<SyncRequest>> {
+        let rows = sqlx::query("SELECT * FROM sync_requests ORDER BY requested_at, store")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(sync_request_row).collect()
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {

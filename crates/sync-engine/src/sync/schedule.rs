@@ -1,33 +1,89 @@
 //! The scheduler: the outbox worker, order polling for live stores, the daily full reconcile and queued
 //! "sync now" requests, as background tasks.
+//!
+//! Several engines (workers with distinct [`super::SyncConfig::worker`] names) may run over one store.
+//! Each store is polled and reconciled daily only by the worker holding its lease
+//! ([`crate::Store::acquire_lease`], lasting [`super::SyncConfig::lease`], renewed while held, released on
+//! shutdown, taken over when it runs out after a crash). The day's reconcile is recorded per store in the
+//! `daily` cursor, so a worker that takes a store over knows whether it was done. "Sync now" requests are
+//! claimed with a lease (renewed while the sync runs) and removed only when the sync finished.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use channel_core::StoreId;
-use jiff::Timestamp;
+use channel_core::{ErrorKind, StoreId};
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::SyncEngine;
-use crate::store::SyncMode;
+use super::{SyncEngine, SyncSummary};
+use crate::store::{ClaimRequest, SyncMode, SyncRequest, WriteOp};
+use crate::{Error, Result};
+
+/// The cursor holding the instant of a store's last daily reconcile.
+pub(super) const DAILY_CURSOR: &str = "daily";
+
+/// Full-sync attempts when another worker's writes made the cached rows stale.
+const FULL_SYNC_ATTEMPTS: usize = 3;
+
+/// The store leases a worker holds: store → the end of its lease.
+type Held = Arc<Mutex<HashMap<StoreId, Timestamp>>>;
 
 /// The engine's background tasks. Dropping it does not stop them; call [`RunningEngine::shutdown`].
 #[derive(Debug)]
 pub struct RunningEngine {
+    engine: SyncEngine,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    held: Held,
 }
 
 impl RunningEngine {
-    /// Stop the background tasks and wait for them (a push in flight finishes first).
+    /// Stop the background tasks and wait for them (a push, poll or full reconcile in flight finishes
+    /// first), then release the store leases this worker holds so another worker takes its stores over at
+    /// once.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+        let held: Vec<StoreId> =
+            self.held.lock().unwrap_or_else(PoisonError::into_inner).drain().map(|(s, _)| s).collect();
+        let worker = &self.engine.inner.config.worker;
+        for store in held {
+            if let Err(e) = self.engine.inner.store.release_lease(&store, worker).await {
+                tracing::warn!(%store, error = %e, "could not release a store lease");
+            }
+        }
     }
+
+    /// Stop the background tasks at their next await point without releasing anything, as a crash would:
+    /// the store leases, claimed pushes and a claimed "sync now" stay held until their leases end, then
+    /// other workers take them over.
+    pub fn abort(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+
+    /// The stores whose lease this worker holds now.
+    pub fn leased_stores(&self) -> Vec<StoreId> {
+        held_now(&self.held, self.engine.inner.clock.now())
+    }
+}
+
+fn held_now(held: &Held, now: Timestamp) -> Vec<StoreId> {
+    let mut stores: Vec<StoreId> = held
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|(_, until)| **until > now)
+        .map(|(s, _)| s.clone())
+        .collect();
+    stores.sort();
+    stores
 }
 
 /// The most recent daily-reconcile instant at or before `now`.
@@ -37,17 +93,32 @@ fn last_daily(now: Timestamp, at: jiff::civil::Time) -> Timestamp {
     if candidate <= now {
         candidate
     } else {
-        candidate.checked_sub(jiff::SignedDuration::from_hours(24)).unwrap_or(candidate)
+        candidate.checked_sub(SignedDuration::from_hours(24)).unwrap_or(candidate)
     }
 }
 
+fn after(now: Timestamp, wait: Duration) -> Timestamp {
+    now.checked_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX)).unwrap_or(now)
+}
+
+/// What the scheduler remembers between ticks.
+#[derive(Default)]
+struct Ticks {
+    /// When each store was last polled by this worker.
+    polled: HashMap<StoreId, Timestamp>,
+    /// The last daily reconcile known done per store (read from its `daily` cursor).
+    daily_done: HashMap<StoreId, Timestamp>,
+}
+
 impl SyncEngine {
-    /// Start the background tasks: the outbox worker (woken when pushes are queued), order polling of live
-    /// stores every [`super::SyncConfig::poll_interval`], the daily full reconcile at
+    /// Start the background tasks: the outbox worker (woken when pushes are queued), the store leases,
+    /// order polling of live stores every [`super::SyncConfig::poll_interval`], the daily full reconcile at
     /// [`super::SyncConfig::daily_at`] (live and daily stores; disabled stores are never pushed to), and
-    /// queued "sync now" requests.
+    /// queued "sync now" requests. Polls and the daily reconcile of a store run only in the worker holding
+    /// its lease; see the [module docs](self).
     pub fn start(&self) -> RunningEngine {
         let (stop, rx) = watch::channel(false);
+        let held: Held = Arc::default();
         let outbox = {
             let engine = self.clone();
             let mut rx = rx.clone();
@@ -66,16 +137,31 @@ impl SyncEngine {
                 }
             })
         };
+        let leases = {
+            let engine = self.clone();
+            let held = Arc::clone(&held);
+            let mut rx = rx.clone();
+            // Renewed well before the lease ends, and free leases are looked at every tick.
+            let every = engine.inner.config.tick.min(engine.inner.config.lease / 3).max(Duration::from_millis(10));
+            tokio::spawn(async move {
+                loop {
+                    engine.renew_leases(&held).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(every) => {}
+                        _ = rx.changed() => return,
+                    }
+                }
+            })
+        };
         let scheduler = {
             let engine = self.clone();
+            let held = Arc::clone(&held);
             let mut rx = rx;
             tokio::spawn(async move {
-                let started = engine.inner.clock.now();
-                let mut polled: HashMap<StoreId, Timestamp> = HashMap::new();
-                let mut daily_done = last_daily(started, engine.inner.config.daily_at);
+                let mut ticks = Ticks::default();
                 let mut refreshed = tokio::time::Instant::now();
                 loop {
-                    engine.scheduler_tick(&mut polled, &mut daily_done).await;
+                    engine.scheduler_tick(&held, &mut ticks).await;
                     if refreshed.elapsed() >= engine.inner.config.refresh_interval {
                         refreshed = tokio::time::Instant::now();
                         if let Err(e) = engine.refresh_changed_listings().await {
@@ -89,52 +175,198 @@ impl SyncEngine {
                 }
             })
         };
-        RunningEngine { stop, tasks: vec![outbox, scheduler] }
+        RunningEngine { engine: self.clone(), stop, tasks: vec![outbox, leases, scheduler], held }
     }
 
-    async fn scheduler_tick(&self, polled: &mut HashMap<StoreId, Timestamp>, daily_done: &mut Timestamp) {
+    /// The connected stores the scheduler works for (live and daily, with a channel), with their mode.
+    async fn scheduled_stores(&self) -> Vec<(StoreId, SyncMode)> {
+        let Ok(guard) = self.state().await else { return Vec::new() };
+        let mut stores: Vec<(StoreId, SyncMode)> = guard
+            .as_ref()
+            .map(|s| {
+                s.connections
+                    .values()
+                    .filter(|c| c.sync_mode != SyncMode::Disabled)
+                    .map(|c| (c.store.clone(), c.sync_mode))
+                    .collect()
+            })
+            .unwrap_or_default();
+        drop(guard);
+        stores.retain(|(s, _)| self.channel(s).is_some());
+        stores.sort_by(|a, b| a.0.cmp(&b.0));
+        stores
+    }
+
+    /// Take or renew the lease of every scheduled store; give up those no longer scheduled.
+    async fn renew_leases(&self, held: &Held) {
+        let worker = &self.inner.config.worker;
+        let stores = self.scheduled_stores().await;
         let now = self.inner.clock.now();
-        let live: Vec<StoreId> = match self.state().await {
-            Ok(guard) => guard
-                .as_ref()
-                .map(|s| {
-                    s.connections.values().filter(|c| c.sync_mode == SyncMode::Live).map(|c| c.store.clone()).collect()
-                })
-                .unwrap_or_default(),
-            Err(_) => Vec::new(),
+        let until = after(now, self.inner.config.lease);
+        for (store, _) in &stores {
+            let result = self.inner.store.acquire_lease(store, worker, until, now).await;
+            let mut map = held.lock().unwrap_or_else(PoisonError::into_inner);
+            match result {
+                Ok(true) => {
+                    if map.insert(store.clone(), until).is_none() {
+                        tracing::debug!(%store, %worker, "store lease taken");
+                    }
+                }
+                Ok(false) => {
+                    map.remove(store);
+                }
+                Err(e) => tracing::warn!(%store, error = %e, "could not renew a store lease"),
+            }
+        }
+        let gone: Vec<StoreId> = {
+            let mut map = held.lock().unwrap_or_else(PoisonError::into_inner);
+            let gone: Vec<StoreId> = map.keys().filter(|s| !stores.iter().any(|(x, _)| x == *s)).cloned().collect();
+            for s in &gone {
+                map.remove(s);
+            }
+            gone
         };
-        let interval =
-            jiff::SignedDuration::try_from(self.inner.config.poll_interval).unwrap_or(jiff::SignedDuration::MAX);
-        for store in live {
-            if self.channel(&store).is_none() {
+        for store in gone {
+            if let Err(e) = self.inner.store.release_lease(&store, worker).await {
+                tracing::warn!(%store, error = %e, "could not release a store lease");
+            }
+        }
+    }
+
+    async fn scheduler_tick(&self, held: &Held, ticks: &mut Ticks) {
+        let now = self.inner.clock.now();
+        let leased: BTreeSet<StoreId> = held_now(held, now).into_iter().collect();
+        let stores: Vec<(StoreId, SyncMode)> =
+            self.scheduled_stores().await.into_iter().filter(|(s, _)| leased.contains(s)).collect();
+        let interval = SignedDuration::try_from(self.inner.config.poll_interval).unwrap_or(SignedDuration::MAX);
+        for (store, mode) in &stores {
+            if *mode != SyncMode::Live {
                 continue;
             }
-            let due = polled.get(&store).is_none_or(|last| last.checked_add(interval).is_ok_and(|t| t <= now));
+            let due = ticks.polled.get(store).is_none_or(|last| last.checked_add(interval).is_ok_and(|t| t <= now));
             if due {
-                polled.insert(store.clone(), now);
-                if let Err(e) = self.poll_orders(&store).await {
+                ticks.polled.insert(store.clone(), now);
+                if let Err(e) = self.poll_orders(store).await {
                     tracing::warn!(%store, error = %e, "order poll failed");
                 }
             }
         }
         let daily = last_daily(now, self.inner.config.daily_at);
-        let requested = match self.inner.store.take_sync_requests(16).await {
+        let mut due_daily = Vec::new();
+        for (store, _) in &stores {
+            match self.daily_due(store, daily, ticks).await {
+                Ok(true) => due_daily.push(store.clone()),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(%store, error = %e, "could not read the daily cursor"),
+            }
+        }
+        let claim = ClaimRequest::new(self.inner.config.worker.clone(), 16, now, after(now, self.inner.config.lease));
+        let requested = match self.inner.store.claim_sync_requests(&claim).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, "could not read sync requests");
+                tracing::warn!(error = %e, "could not claim sync requests");
                 Vec::new()
             }
         };
-        if daily > *daily_done || !requested.is_empty() {
-            let only = if daily > *daily_done { None } else { Some(requested.into_iter().map(|r| r.store).collect()) };
-            if daily > *daily_done {
-                *daily_done = daily;
+        if due_daily.is_empty() && requested.is_empty() {
+            return;
+        }
+        let mut only: Vec<StoreId> = due_daily.clone();
+        only.extend(requested.iter().map(|r| r.store.clone()));
+        only.sort();
+        only.dedup();
+        match self.full_sync_claimed(only, &requested).await {
+            Ok(summary) => {
+                tracing::info!(?summary, "full reconcile done");
+                for r in &requested {
+                    let token = r.claim_token.as_deref().unwrap_or_default();
+                    match self.inner.store.finish_sync_request(&r.store, token).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::info!(store = %r.store, "sync request renewed or taken over meanwhile"),
+                        Err(e) => tracing::warn!(store = %r.store, error = %e, "could not complete a sync request"),
+                    }
+                }
+                for store in &due_daily {
+                    let op = WriteOp::SetCursor {
+                        store: store.clone(),
+                        name: DAILY_CURSOR.into(),
+                        value: daily.to_string(),
+                    };
+                    if let Err(e) = self.inner.store.commit(op.into()).await {
+                        tracing::warn!(%store, error = %e, "could not record the daily reconcile");
+                    }
+                }
             }
-            let cancel = Arc::new(AtomicBool::new(false));
-            match self.full_sync(only, None, &cancel).await {
-                Ok(summary) => tracing::info!(?summary, "full reconcile done"),
-                Err(e) => tracing::warn!(error = %e, "full reconcile failed"),
+            Err(e) => {
+                // A claimed request stays queued and is claimed again when its lease ends.
+                tracing::warn!(error = %e, "full reconcile failed");
             }
+        }
+        for store in due_daily {
+            // Not again today in this worker, even after a failure (a restart or another worker retries).
+            ticks.daily_done.insert(store, daily);
+        }
+    }
+
+    /// Whether a leased store's daily reconcile of `daily` is still to do. A store seen for the first time
+    /// counts the current day as done (so a new worker does not reconcile everything as it starts).
+    async fn daily_due(&self, store: &StoreId, daily: Timestamp, ticks: &mut Ticks) -> Result<bool> {
+        if ticks.daily_done.get(store).is_some_and(|d| *d >= daily) {
+            return Ok(false);
+        }
+        // Another worker may have done it while it held the lease: the cursor says.
+        let done = match self.inner.store.cursor(store, DAILY_CURSOR).await? {
+            Some(v) => v.parse::<Timestamp>().map_err(|e| Error::Invalid(format!("daily cursor of {store}: {e}")))?,
+            None => {
+                let op =
+                    WriteOp::SetCursor { store: store.clone(), name: DAILY_CURSOR.into(), value: daily.to_string() };
+                self.inner.store.commit(op.into()).await?;
+                daily
+            }
+        };
+        ticks.daily_done.insert(store.clone(), done);
+        Ok(done < daily)
+    }
+
+    /// A full reconcile pushing to `only`, retried from a fresh load when another worker's writes made
+    /// the cached rows stale, with the claims of `requests` renewed while it runs.
+    async fn full_sync_claimed(&self, only: Vec<StoreId>, requests: &[SyncRequest]) -> Result<SyncSummary> {
+        let cancel = AtomicBool::new(false);
+        let sync = async {
+            let mut attempt = 1;
+            loop {
+                match self.full_sync(Some(only.clone()), None, &cancel).await {
+                    Ok(summary) => return Ok(summary),
+                    Err(e) => {
+                        // The cached state may hold rows the failed sync changed but did not store.
+                        self.reload().await?;
+                        if attempt >= FULL_SYNC_ATTEMPTS || !(e.kind() == ErrorKind::Conflict || e.is_retryable()) {
+                            return Err(e);
+                        }
+                        tracing::info!(attempt, error = %e, "full reconcile met another worker's writes: again");
+                        attempt += 1;
+                    }
+                }
+            }
+        };
+        let renew = async {
+            let every = (self.inner.config.lease / 3).max(Duration::from_millis(10));
+            loop {
+                tokio::time::sleep(every).await;
+                let until = after(self.inner.clock.now(), self.inner.config.lease);
+                for r in requests {
+                    let token = r.claim_token.as_deref().unwrap_or_default();
+                    match self.inner.store.renew_sync_request(&r.store, token, until).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::info!(store = %r.store, "sync request claim lost"),
+                        Err(e) => tracing::warn!(store = %r.store, error = %e, "could not renew a sync request"),
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            result = sync => result,
+            _ = renew => Err(Error::Invalid("the renewal loop ended".into())),
         }
     }
 }
