@@ -26,7 +26,10 @@ pub struct Capabilities {
     pub delta_adjust: bool,
     /// `set_stock` honours [`StockUpdate::expected`] (Shopify `changeFromQuantity`).
     pub compare_and_set: bool,
-    /// Writes carry an idempotency key, so a retried write is applied at most once.
+    /// Writes carry an idempotency key, so a retried write is applied at most once; in particular a
+    /// [`StockAdjustment`] with an [`idempotency_key`](StockAdjustment::idempotency_key) is applied at most
+    /// once however often it is sent (the engine pushes deltas only to channels that have this and
+    /// [`Capabilities::delta_adjust`]).
     pub idempotent_writes: bool,
     /// The channel delivers signed HTTPS webhooks that [`Channel::verify_webhook`] understands.
     pub webhooks: bool,
@@ -273,7 +276,9 @@ impl WebhookRejection {
 ///   numbers, so N updates cost `ceil(N / max)` write calls.
 /// - **Retries and idempotency**: the transport retries reads, and writes only when they are idempotent
 ///   (an absolute set is; a delta is not unless it carries an idempotency key, see
-///   [`Capabilities::idempotent_writes`]).
+///   [`Capabilities::idempotent_writes`]). A call-level `Err` from `adjust_stock` after the request was
+///   sent (a timeout, a dropped connection) leaves the outcome unknown: send the same keyed adjustments
+///   again to learn it, never new ones.
 /// - **Channel-held stock** (fulfilment [`crate::Fulfilment::Channel`]) is never written: an update aimed at
 ///   it is rejected per item.
 #[async_trait]
@@ -294,7 +299,10 @@ pub trait Channel: Debug + Send + Sync + 'static {
     /// Set merchant stock to absolute quantities; one outcome per update, in order.
     async fn set_stock(&self, updates: &[StockUpdate]) -> Result<Vec<ItemOutcome>>;
 
-    /// Change merchant stock by deltas, where [`Capabilities::delta_adjust`] says so.
+    /// Change merchant stock by deltas, where [`Capabilities::delta_adjust`] says so; one outcome per
+    /// adjustment, in order. Where [`Capabilities::idempotent_writes`] says so, an adjustment carrying an
+    /// [`idempotency_key`](StockAdjustment::idempotency_key) is applied at most once: sent again (alone or
+    /// batched with others, by this or another instance) it is answered with its first outcome.
     async fn adjust_stock(&self, adjustments: &[StockAdjustment]) -> Result<Vec<ItemOutcome>> {
         let _ = adjustments;
         Err(Error::unsupported(format!("{} has no delta stock adjustment", self.kind())))

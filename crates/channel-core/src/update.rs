@@ -50,6 +50,21 @@ impl StockUpdate {
 }
 
 /// Change one listing's merchant stock by a delta (channels with [`crate::Capabilities::delta_adjust`]).
+///
+/// A delta is not idempotent: sent twice, it moves the stock twice. Give it an
+/// [idempotency key](StockAdjustment::with_idempotency_key) when it may be sent again (a retry after a
+/// timeout, a push taken over after a crash): channels with [`crate::Capabilities::idempotent_writes`] apply
+/// a keyed adjustment **at most once**, however often and in whatever batches it is sent, from any adapter
+/// instance, for as long as the platform remembers its keys.
+///
+/// ```
+/// use channel_core::StockAdjustment;
+///
+/// // Take 2 units off, under a key that names this one adjustment.
+/// let adjustment = StockAdjustment::new("gid://shopify/InventoryItem/1", "MUG-RED", -2)
+///     .with_idempotency_key("outbox/shopify-main/1742/-2");
+/// assert_eq!(adjustment.idempotency_key.as_deref(), Some("outbox/shopify-main/1742/-2"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StockAdjustment {
@@ -62,18 +77,39 @@ pub struct StockAdjustment {
     pub channel_sku: String,
     /// Units to add (negative to remove).
     pub delta: i64,
+    /// The caller's name for this one adjustment, so that sending it again cannot apply it twice.
+    ///
+    /// The same key must always mean the same adjustment (same listing, same delta): a key is never reused
+    /// for another change, not even after the first was refused. `None` (the default) sends the adjustment
+    /// as a new change every time. Channels without [`crate::Capabilities::idempotent_writes`] ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 impl StockAdjustment {
     /// Change `listing` by `delta`.
     pub fn new(listing: impl Into<ListingId>, channel_sku: impl Into<String>, delta: i64) -> Self {
-        Self { listing: listing.into(), ids: PlatformIds::new(), channel_sku: channel_sku.into(), delta }
+        Self {
+            listing: listing.into(),
+            ids: PlatformIds::new(),
+            channel_sku: channel_sku.into(),
+            delta,
+            idempotency_key: None,
+        }
     }
 
     /// Carry the listing's platform ids (builder style).
     #[must_use]
     pub fn with_ids(mut self, ids: PlatformIds) -> Self {
         self.ids = ids;
+        self
+    }
+
+    /// Name this adjustment, so that channels with [`crate::Capabilities::idempotent_writes`] apply it at
+    /// most once (builder style). See [`StockAdjustment::idempotency_key`].
+    #[must_use]
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
         self
     }
 }

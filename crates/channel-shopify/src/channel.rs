@@ -29,6 +29,24 @@ pub const MAX_QUANTITIES: usize = 250;
 pub const MAX_PRICES: usize = 100;
 /// Orders read per page.
 pub const ORDERS_PAGE: usize = 10;
+/// Most keyed stock adjustments in one call: each is its own aliased `inventoryAdjustQuantities` mutation
+/// (10 points each; a query may cost 1,000).
+pub const MAX_KEYED_ADJUSTMENTS: usize = 100;
+
+/// The `@idempotent` key sent to Shopify for an adjustment the caller named `caller_key`: UUID-shaped
+/// (36 characters, version 8), derived with HMAC-SHA256 from the caller's key, the inventory item, the
+/// location and the delta. The same adjustment always gets the same key, from any adapter instance, so
+/// Shopify answers a resubmission with its first result instead of applying it again; a key reused for
+/// another change (another item or delta) gets another Shopify key and is not mistaken for the first.
+pub fn adjustment_key(caller_key: &str, inventory_item: &str, location: &str, delta: i64) -> String {
+    // A JSON array: the parts cannot run into each other whatever characters they contain.
+    let material = json!([caller_key, inventory_item, location, delta]).to_string();
+    let digest =
+        channel_core::webhook::hmac_sha256(b"stocksync/shopify/inventoryAdjustQuantities", material.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid().to_string()
+}
 
 /// The shop as the adapter resolved it once: identity, currency and the one location it syncs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,6 +310,49 @@ impl Shopify {
         Ok(())
     }
 
+    /// One call of aliased `inventoryAdjustQuantities` mutations, one per keyed adjustment, each under its
+    /// own `@idempotent` key: each is applied (or refused) on its own, and a resubmission of any of them is
+    /// answered from Shopify's idempotency store.
+    async fn keyed_adjustments(&self, chunk: &[(Item, String)], out: &mut [Option<ItemOutcome>]) -> Result<()> {
+        let mut vars = serde_json::Map::new();
+        for (n, (item, key)) in chunk.iter().enumerate() {
+            let input = json!({
+                "name": "available",
+                "reason": self.config.inventory_reason,
+                "changes": [item.body.clone()],
+            });
+            vars.insert(format!("a{n}"), input);
+            vars.insert(format!("k{n}"), json!(key));
+        }
+        let document = doc::keyed_adjustments(chunk.len());
+        let data = self.gql.run("inventoryAdjustQuantities", &document, Value::Object(vars), true).await?;
+        for (n, (item, _)) in chunk.iter().enumerate() {
+            let payload = data.get(format!("a{n}")).filter(|p| !p.is_null());
+            let outcome = match payload {
+                None => ItemOutcome::rejected(
+                    item.listing.clone(),
+                    "Shopify answered no inventoryAdjustQuantities payload for this adjustment",
+                    true,
+                ),
+                Some(payload) => {
+                    let errors = payload.get("userErrors").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let group = payload.get("inventoryAdjustmentGroup").filter(|g| !g.is_null());
+                    match (errors.first(), group) {
+                        (None, _) | (Some(_), Some(_)) => {
+                            let item_id = s(&item.body, "/inventoryItemId").unwrap_or_default();
+                            let after = after_quantities(group).get(item_id).copied();
+                            ItemOutcome::applied(item.listing.clone(), after)
+                        }
+                        // One change per mutation: its errors are its own, and nothing was applied.
+                        (Some(e), None) => ItemOutcome { listing: item.listing.clone(), outcome: error_outcome(e) },
+                    }
+                }
+            };
+            out[item.index] = Some(outcome);
+        }
+        Ok(())
+    }
+
     /// Stale outcomes whose message named no quantity: read the actual ones (one query, aliased per item).
     async fn fill_stale_actuals(
         &self,
@@ -541,16 +602,21 @@ impl Channel for Shopify {
         Ok(finish(out, updates.iter().map(|u| &u.listing)))
     }
 
+    /// Deltas to `available`. Adjustments with an
+    /// [`idempotency_key`](StockAdjustment::idempotency_key) each go out as their own aliased
+    /// `inventoryAdjustQuantities` under [`adjustment_key`] (up to [`MAX_KEYED_ADJUSTMENTS`] per call), so
+    /// each is applied at most once however it is batched when sent again; the others go out together (up
+    /// to [`MAX_QUANTITIES`] per mutation) under a fresh random key, applied all or nothing.
     async fn adjust_stock(&self, adjustments: &[StockAdjustment]) -> Result<Vec<ItemOutcome>> {
         if adjustments.is_empty() {
             return Ok(Vec::new());
         }
         let ctx = self.context().await?;
         let mut out: Vec<Option<ItemOutcome>> = vec![None; adjustments.len()];
-        let items: Vec<Item> = adjustments
-            .iter()
-            .enumerate()
-            .map(|(index, a)| Item {
+        let mut keyed = Vec::new();
+        let mut items = Vec::new();
+        for (index, a) in adjustments.iter().enumerate() {
+            let item = Item {
                 index,
                 listing: a.listing.clone(),
                 body: json!({
@@ -559,8 +625,18 @@ impl Channel for Shopify {
                     "delta": a.delta,
                     "changeFromQuantity": null,
                 }),
-            })
-            .collect();
+            };
+            match &a.idempotency_key {
+                Some(key) => {
+                    let key = adjustment_key(key, &Self::item_id(&a.listing, &a.ids), &ctx.location_id, a.delta);
+                    keyed.push((item, key));
+                }
+                None => items.push(item),
+            }
+        }
+        for chunk in keyed.chunks(MAX_KEYED_ADJUSTMENTS) {
+            self.keyed_adjustments(chunk, &mut out).await?;
+        }
         for chunk in items.chunks(MAX_QUANTITIES) {
             self.inventory_mutation(true, chunk.to_vec(), &mut out).await?;
         }

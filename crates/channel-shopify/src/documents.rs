@@ -26,6 +26,24 @@ inventoryAdjustQuantities(input: $input) @idempotent(key: $key) { \
 inventoryAdjustmentGroup { id changes(quantityNames: [\"available\"]) { name delta quantityAfterChange item { id } } } \
 userErrors { code field message } } }";
 
+/// `inventoryAdjustQuantities` once per keyed adjustment in one document, as aliases `a0`, `a1`, … with
+/// variables `$a0`/`$k0`, …: each alias is its own mutation under its own `@idempotent` key (so each
+/// adjustment is applied at most once whatever it is batched with) and costs 10, so at most
+/// [`crate::MAX_KEYED_ADJUSTMENTS`] go in one call.
+pub fn keyed_adjustments(count: usize) -> String {
+    let mut vars = Vec::with_capacity(count);
+    let mut fields = Vec::with_capacity(count);
+    for i in 0..count {
+        vars.push(format!("$a{i}: InventoryAdjustQuantitiesInput!, $k{i}: String!"));
+        fields.push(format!(
+            "a{i}: inventoryAdjustQuantities(input: $a{i}) @idempotent(key: $k{i}) {{ \
+inventoryAdjustmentGroup {{ id changes(quantityNames: [\"available\"]) {{ name delta quantityAfterChange item {{ id }} }} }} \
+userErrors {{ code field message }} }}"
+        ));
+    }
+    format!("mutation StocksyncAdjustQuantitiesKeyed({}) {{ {} }}", vars.join(", "), fields.join(" "))
+}
+
 /// Orders updated at or after a time, oldest change first. Cost `2 + first × 63`.
 pub const ORDERS: &str = "query StocksyncOrders($first: Int!, $after: String, $query: String!) { \
 orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) { pageInfo { hasNextPage endCursor } \

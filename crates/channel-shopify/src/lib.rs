@@ -8,7 +8,10 @@ mod error;
 mod graphql;
 pub mod webhook;
 
-pub use channel::{MAX_PRICES, MAX_QUANTITIES, ORDERS_PAGE, ShopContext, Shopify, gid, legacy_id};
+pub use channel::{
+    MAX_KEYED_ADJUSTMENTS, MAX_PRICES, MAX_QUANTITIES, ORDERS_PAGE, ShopContext, Shopify, adjustment_key, gid,
+    legacy_id,
+};
 pub use config::{DEFAULT_API_VERSION, DEFAULT_PAGE_SIZE, ShopifyConfig};
 pub use error::ShopifyError;
 pub use graphql::ThrottleStatus;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::SecretString;
 use channel_core::{
-    Channel, ChannelExt, Currency, ErrorKind, Money, OrderCursor, OrderStatus, Outcome, PriceUpdate, Shipment,
-    StockAdjustment, StockUpdate, Tracking, WebhookPayload, WebhookRequest,
+    Channel, ChannelExt, Currency, ErrorKind, ItemOutcome, Money, OrderCursor, OrderStatus, Outcome, PriceUpdate,
+    Shipment, StockAdjustment, StockUpdate, Tracking, WebhookPayload, WebhookRequest,
 };
 use channel_shopify::{Shopify, ShopifyConfig};
 use channel_testkit::conformance::{ConformanceTarget, SandboxClient, SandboxRequest, check_all};
@@ -327,4 +327,39 @@ async fn webhooks_valid_tampered_unsigned_replayed_and_new_headers() {
     let new_wrong = as_request(first, first.body.clone(), &|n: &str| n.eq_ignore_ascii_case("shopify-hmac-sha256"))
         .header("shopify-hmac-sha256", "AAAA");
     assert!(t.verify_webhook(&new_wrong).is_err());
+}
+
+#[tokio::test]
+async fn a_keyed_adjustment_sent_again_after_a_crash_is_applied_once() {
+    let e = ShopifyEmulator::start(emu::ShopifyConfig::fast()).await.unwrap();
+    seed(&e, "K", 2, 10);
+    let listed = adapter_for(&e).all_listings().await.unwrap();
+    let adjustment = |sku: &str, delta: i64, key: &str| {
+        let l = listed.iter().find(|l| l.channel_sku == sku).unwrap();
+        StockAdjustment::new(l.id.clone(), sku, delta).with_ids(l.ids.clone()).with_idempotency_key(key)
+    };
+    let first = adjustment("K-00000", -2, "outbox/shop/1");
+    let out = adapter_for(&e).adjust_stock(std::slice::from_ref(&first)).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(8) });
+
+    // "A crash": the caller never learnt the outcome. A new adapter instance sends it again, this time batched
+    // with a new adjustment of the same item and one of another item.
+    let batch = [adjustment("K-00001", 3, "outbox/shop/2"), first.clone(), adjustment("K-00000", -1, "outbox/shop/3")];
+    let before = e.platform().graphql_calls().len();
+    let out = adapter_for(&e).adjust_stock(&batch).await.unwrap();
+    assert!(out.iter().all(ItemOutcome::is_applied), "{out:?}");
+    assert_eq!(out[1].outcome, Outcome::Applied { quantity: Some(8) }, "the first outcome, answered again");
+    assert_eq!(e.stock("K-00000").unwrap(), Some(7), "10 - 2 (once) - 1");
+    assert_eq!(e.stock("K-00001").unwrap(), Some(13));
+    let calls = e.platform().graphql_calls();
+    let mutations: Vec<_> = calls[before..].iter().filter(|c| c.kind == "mutation").collect();
+    assert_eq!(mutations.len(), 1, "one call for the three keyed adjustments");
+    assert_eq!(mutations[0].root_fields, vec!["inventoryAdjustQuantities"; 3]);
+    assert_eq!(mutations[0].idempotency_keys.len(), 3);
+    assert_eq!(mutations[0].replayed_fields, 1, "the resent adjustment came from the idempotency store");
+
+    // And once more, whole, from yet another instance: nothing moves.
+    let out = adapter_for(&e).adjust_stock(&batch).await.unwrap();
+    assert!(out.iter().all(ItemOutcome::is_applied), "{out:?}");
+    assert_eq!((e.stock("K-00000").unwrap(), e.stock("K-00001").unwrap()), (Some(7), Some(13)));
 }

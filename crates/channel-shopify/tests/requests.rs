@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::SecretString;
-use channel_core::{Channel, ChannelExt, Currency, Money, OrderCursor, Outcome, PriceUpdate, StockUpdate};
-use channel_shopify::{Shopify, ShopifyConfig, documents};
+use channel_core::{
+    Channel, ChannelExt, Currency, Money, OrderCursor, Outcome, PriceUpdate, StockAdjustment, StockUpdate,
+};
+use channel_shopify::{Shopify, ShopifyConfig, adjustment_key, documents};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
@@ -304,4 +306,115 @@ async fn a_stale_item_without_a_stated_quantity_is_read_back_and_the_rest_resubm
         .collect();
     assert_eq!(bodies[1]["variables"]["input"]["quantities"].as_array().unwrap().len(), 1, "only the fresh item again");
     assert_ne!(bodies[0]["variables"]["key"], bodies[1]["variables"]["key"], "a different call, a different key");
+}
+
+#[tokio::test]
+async fn keyed_adjustments_are_aliased_mutations_under_deterministic_keys() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(body_json(json!({"query": documents::SHOP_AND_LOCATIONS, "variables": {}})))
+        .respond_with(ok(json!({
+            "shop": {"id": "gid://shopify/Shop/7", "name": "Mugs", "myshopifyDomain": "mugs.myshopify.com", "currencyCode": "ZAR"},
+            "locations": {"nodes": [{"id": "gid://shopify/Location/1", "name": "Main"}]}
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let group = |item: u32, delta: i64, after: i64| {
+        json!({"inventoryAdjustmentGroup": {"id": "g", "changes": [{"name": "available", "delta": delta,
+            "quantityAfterChange": after, "item": {"id": format!("gid://shopify/InventoryItem/{item}")}}]},
+            "userErrors": []})
+    };
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(Document2(documents::keyed_adjustments(2)))
+        .respond_with(ok(json!({
+            "a0": group(1, -2, 8),
+            "a1": {"inventoryAdjustmentGroup": null, "userErrors": [{"code": "ITEM_NOT_STOCKED_AT_LOCATION",
+                "field": ["input", "changes", "0", "inventoryItemId"], "message": "The item is not stocked at the location."}]}
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let batch = [
+        StockAdjustment::new("gid://shopify/InventoryItem/1", "A", -2).with_idempotency_key("outbox/shop/17"),
+        StockAdjustment::new("2", "B", 3).with_idempotency_key("outbox/shop/18"),
+    ];
+    // Two adapter instances (a restart in between) send the same adjustments.
+    for _ in 0..2 {
+        let out = adapter(&server).adjust_stock(&batch).await.unwrap();
+        assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(8) });
+        assert!(
+            matches!(&out[1].outcome, Outcome::Rejected { reason, retryable: false } if reason.contains("ITEM_NOT_STOCKED")),
+            "{out:?}"
+        );
+    }
+    let sent: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| Document2(documents::keyed_adjustments(2)).matches(r))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0], sent[1], "the same keyed adjustments make the same request, keys included");
+    let vars = &sent[0]["variables"];
+    assert_eq!(
+        vars["a0"],
+        json!({"name": "available", "reason": "correction", "changes": [
+            {"inventoryItemId": "gid://shopify/InventoryItem/1", "locationId": "gid://shopify/Location/1", "delta": -2, "changeFromQuantity": null}
+        ]})
+    );
+    assert_eq!(vars["a1"]["changes"][0]["inventoryItemId"], "gid://shopify/InventoryItem/2");
+    let (k0, k1) = (vars["k0"].as_str().unwrap(), vars["k1"].as_str().unwrap());
+    assert_eq!(k0, adjustment_key("outbox/shop/17", "gid://shopify/InventoryItem/1", "gid://shopify/Location/1", -2));
+    assert_ne!(k0, k1);
+    assert_eq!(k0.len(), 36, "UUID-shaped: {k0}");
+    assert!(uuid::Uuid::parse_str(k0).is_ok(), "{k0}");
+    // The key names one adjustment: another delta or item under the same caller key is another Shopify key.
+    assert_ne!(k0, adjustment_key("outbox/shop/17", "gid://shopify/InventoryItem/1", "gid://shopify/Location/1", -3));
+    assert_ne!(k0, adjustment_key("outbox/shop/17", "gid://shopify/InventoryItem/9", "gid://shopify/Location/1", -2));
+    assert!(
+        documents::keyed_adjustments(2).contains("a1: inventoryAdjustQuantities(input: $a1) @idempotent(key: $k1)")
+    );
+}
+
+#[tokio::test]
+async fn unkeyed_adjustments_share_one_mutation_under_a_fresh_key() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(Document(documents::ADJUST_QUANTITIES))
+        .respond_with(ok(json!({"inventoryAdjustQuantities": {"inventoryAdjustmentGroup": {"id": "g", "changes": [
+            {"name": "available", "delta": 1, "quantityAfterChange": 4, "item": {"id": "gid://shopify/InventoryItem/1"}}
+        ]}, "userErrors": []}})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let one = [StockAdjustment::new("1", "A", 1)];
+    assert_eq!(t.adjust_stock(&one).await.unwrap()[0].outcome, Outcome::Applied { quantity: Some(4) });
+    assert!(t.adjust_stock(&one).await.unwrap()[0].is_applied());
+    let keys: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| Document(documents::ADJUST_QUANTITIES).matches(r))
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["variables"]["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1], "no caller key: every call is a new change");
+}
+
+/// Matches a GraphQL request whose document is a built one.
+struct Document2(String);
+impl Match for Document2 {
+    fn matches(&self, r: &Request) -> bool {
+        serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["query"].as_str().map(|q| q == self.0))
+            == Some(true)
+    }
 }

@@ -101,9 +101,11 @@ async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> 
         kind: operation.kind.as_str(),
         root_fields,
         idempotency_key: operation.selection.iter().find_map(|f| idempotency_key(f, &variables)),
+        idempotency_keys: operation.selection.iter().filter_map(|f| idempotency_key(f, &variables)).collect(),
         requested_cost: requested,
         throttled: false,
         replayed: false,
+        replayed_fields: 0,
     };
     let bucket = &platform.bucket;
     let limit = bucket.limit();
@@ -147,7 +149,13 @@ async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> 
             OperationKind::Query => resolve_query(&platform, field, &variables, &mut actual),
             OperationKind::Mutation => {
                 actual += MUTATION_COST;
-                resolve_mutation(&platform, uri.path(), field, &variables, &mut events, &mut call.replayed)
+                let mut replayed = false;
+                let result = resolve_mutation(&platform, uri.path(), field, &variables, &mut events, &mut replayed);
+                if replayed {
+                    call.replayed = true;
+                    call.replayed_fields += 1;
+                }
+                result
             }
         };
         match result {

@@ -270,14 +270,20 @@ pub struct GraphqlCall {
     pub kind: &'static str,
     /// The root fields, in order (`inventorySetQuantities`, `productVariants`, …).
     pub root_fields: Vec<String>,
-    /// The `@idempotent(key:)` of a mutation, if given.
+    /// The `@idempotent(key:)` of a mutation, if given (the first root field's, when several have one).
     pub idempotency_key: Option<String>,
+    /// Every root field's `@idempotent(key:)`, in order (several when a document aliases one mutation
+    /// several times, each under its own key).
+    pub idempotency_keys: Vec<String>,
     /// The requested cost.
     pub requested_cost: u64,
     /// Refused with `THROTTLED` (or `MAX_COST_EXCEEDED`).
     pub throttled: bool,
-    /// Answered from the idempotency store without applying anything.
+    /// Answered from the idempotency store without applying anything (at least one root field, when
+    /// there are several; see [`GraphqlCall::replayed_fields`]).
     pub replayed: bool,
+    /// How many root fields were answered from the idempotency store.
+    pub replayed_fields: usize,
 }
 
 /// The Shopify platform state behind an emulator.
