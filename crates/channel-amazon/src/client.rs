@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::config::{AmazonConfig, CatalogSource, marketplace_currency};
+use crate::document;
 use crate::error::AmazonError;
 use crate::feed::{self, FEED_CONTENT_TYPE, FeedMessage, MAX_FEED_MESSAGES};
 use crate::lwa::{DEFAULT_TOKEN_URL, LwaTokens};
@@ -288,13 +289,16 @@ impl Amazon {
         .await
     }
 
+    /// A document's bytes, decompressed and bounded (see [`crate::document`]).
     async fn download(&self, url: &str, compression: Option<&str>, what: &'static str) -> Result<Bytes> {
-        if let Some(algorithm) = compression.filter(|a| !a.is_empty()) {
+        let algorithm = compression.map(str::trim).unwrap_or_default();
+        if !algorithm.is_empty() && !algorithm.eq_ignore_ascii_case("GZIP") {
+            // Refused before downloading what could not be read.
             return Err(AmazonError::Compressed { what, algorithm: algorithm.to_owned() }.into());
         }
         let resp =
             self.inner.http.get(url).without_auth().without_rate_limit().operation("downloadDocument").send().await?;
-        Ok(resp.into_body())
+        Ok(document::decode_bytes(what, resp.into_body(), compression, self.inner.config.max_document_bytes)?)
     }
 
     // ---- listings ----

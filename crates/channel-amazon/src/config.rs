@@ -5,6 +5,8 @@ use std::fmt;
 use channel_core::secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::document::DEFAULT_MAX_DOCUMENT_BYTES;
+
 /// The SP-API region, which picks the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -94,6 +96,11 @@ pub struct AmazonConfig {
     /// Amazon accepts for offer-only attributes).
     #[serde(default = "default_product_type")]
     pub default_product_type: String,
+    /// The largest report or feed-result document read, in bytes once decompressed (default
+    /// [`DEFAULT_MAX_DOCUMENT_BYTES`], 256 MiB); a larger one fails with
+    /// [`AmazonError::DocumentTooLarge`](crate::AmazonError::DocumentTooLarge) instead of filling memory.
+    #[serde(default = "default_max_document_bytes")]
+    pub max_document_bytes: u64,
 }
 
 fn default_threshold() -> usize {
@@ -104,6 +111,9 @@ fn yes() -> bool {
 }
 fn default_product_type() -> String {
     "PRODUCT".to_owned()
+}
+fn default_max_document_bytes() -> u64 {
+    DEFAULT_MAX_DOCUMENT_BYTES
 }
 
 impl AmazonConfig {
@@ -131,6 +141,7 @@ impl AmazonConfig {
             catalog_source: CatalogSource::default(),
             read_fba: true,
             default_product_type: default_product_type(),
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
         }
     }
 
@@ -145,6 +156,13 @@ impl AmazonConfig {
     #[must_use]
     pub fn with_catalog_source(mut self, source: CatalogSource) -> Self {
         self.catalog_source = source;
+        self
+    }
+
+    /// With a bound on decoded report and feed-result documents, in bytes (builder style).
+    #[must_use]
+    pub fn with_max_document_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_document_bytes = max_bytes;
         self
     }
 
@@ -166,6 +184,7 @@ impl fmt::Debug for AmazonConfig {
             .field("catalog_source", &self.catalog_source)
             .field("read_fba", &self.read_fba)
             .field("default_product_type", &self.default_product_type)
+            .field("max_document_bytes", &self.max_document_bytes)
             .finish_non_exhaustive()
     }
 }

@@ -23,6 +23,23 @@ pub enum AmazonError {
         /// The algorithm named by Amazon.
         algorithm: String,
     },
+    /// A document said to be compressed that does not decompress (not gzip, or cut short).
+    #[error("the {what} document does not decompress")]
+    CorruptDocument {
+        /// Which document.
+        what: &'static str,
+        /// What the decoder said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document that decodes to more than `AmazonConfig::max_document_bytes`.
+    #[error("the {what} document is larger than {limit} bytes decoded (raise max_document_bytes to read it)")]
+    DocumentTooLarge {
+        /// Which document.
+        what: &'static str,
+        /// The bound in force.
+        limit: u64,
+    },
     /// An answer the adapter could not use.
     #[error("unexpected Amazon response: {0}")]
     UnexpectedResponse(String),
@@ -39,6 +56,7 @@ impl AmazonError {
             Self::TokenRefused(_) => ErrorKind::Auth,
             Self::StillProcessing(_) => ErrorKind::Transient,
             Self::Compressed { .. } => ErrorKind::Unsupported,
+            Self::CorruptDocument { .. } | Self::DocumentTooLarge { .. } => ErrorKind::Decode,
             Self::UnexpectedResponse(_) => ErrorKind::Decode,
             Self::AmazonFulfilled(_) => ErrorKind::Validation,
         }

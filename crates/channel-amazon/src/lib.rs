@@ -3,6 +3,7 @@
 
 mod client;
 mod config;
+pub mod document;
 mod error;
 pub mod feed;
 pub mod lwa;

@@ -491,7 +491,11 @@ async fn get_feed_document(State(platform): Shared, Path(id): Path<String>) -> R
     let state = platform.lock();
     match state.documents.get(&id) {
         Some(doc) => {
-            Json(json!({"feedDocumentId": id, "url": document_url(&platform, &id, &doc.token)})).into_response()
+            let mut out = json!({"feedDocumentId": id, "url": document_url(&platform, &id, &doc.token)});
+            if let Some(algorithm) = doc.compression {
+                out["compressionAlgorithm"] = json!(algorithm);
+            }
+            Json(out).into_response()
         }
         None => sp_error(StatusCode::NOT_FOUND, "NotFound", format!("Feed document {id} not found"), ""),
     }
@@ -627,7 +631,11 @@ async fn get_report_document(State(platform): Shared, Path(id): Path<String>) ->
     let state = platform.lock();
     match state.documents.get(&id) {
         Some(doc) => {
-            Json(json!({"reportDocumentId": id, "url": document_url(&platform, &id, &doc.token)})).into_response()
+            let mut out = json!({"reportDocumentId": id, "url": document_url(&platform, &id, &doc.token)});
+            if let Some(algorithm) = doc.compression {
+                out["compressionAlgorithm"] = json!(algorithm);
+            }
+            Json(out).into_response()
         }
         None => sp_error(StatusCode::NOT_FOUND, "NotFound", format!("Report document {id} not found"), ""),
     }

@@ -20,7 +20,7 @@
 //! | searchListingsItems | `GET /listings/2021-08-01/items/{sellerId}?marketplaceIds&pageSize&pageToken&identifiers&identifiersType=SKU&sortBy&sortOrder` | `pageSize` ≤ 20 (400 above); only the first [`AmazonConfig::max_search_results`] (1,000) SKUs can be paged through, as on Amazon: past them there is no `nextToken` (`numberOfResults` still counts all) |
 //! | createFeedDocument / getFeedDocument | `POST /feeds/2021-06-30/documents`, `GET …/documents/{id}` | the pre-signed `url` points at the emulator itself (`/s3/documents/{id}?X-Amz-Signature=…`); `PUT` it with the same `Content-Type` as `contentType` (else `403 SignatureDoesNotMatch`) |
 //! | createFeed / getFeed | `POST /feeds/2021-06-30/feeds`, `GET …/feeds/{feedId}` | `IN_QUEUE` → `IN_PROGRESS` → `DONE`/`FATAL` over [`AmazonConfig::processing_delay`], then `resultFeedDocumentId` |
-//! | createReport / getReport / getReportDocument | `POST /reports/2021-06-30/reports`, `GET …/reports/{id}`, `GET …/documents/{id}` | `GET_MERCHANT_LISTINGS_ALL_DATA` only: tab-separated, one row per listing |
+//! | createReport / getReport / getReportDocument | `POST /reports/2021-06-30/reports`, `GET …/reports/{id}`, `GET …/documents/{id}` | `GET_MERCHANT_LISTINGS_ALL_DATA` only: tab-separated, one row per listing; with [`AmazonConfig::gzip_documents`] this report and feed processing reports are served gzip-compressed with `compressionAlgorithm: GZIP` |
 //! | getOrders | `GET /orders/v0/orders?MarketplaceIds&CreatedAfter\|LastUpdatedAfter&…Before&OrderStatuses&FulfillmentChannels&MaxResultsPerPage&NextToken` | exactly one of `CreatedAfter`/`LastUpdatedAfter`; sorted by that date; `MaxResultsPerPage` ≤ 100 |
 //! | getOrder / getOrderItems | `GET /orders/v0/orders/{id}[/orderItems]` | |
 //! | confirmShipment | `POST /orders/v0/orders/{id}/shipmentConfirmation` | MFN only (AFN is `400`); `204`; `Shipped` once every unit shipped, else `PartiallyShipped` |
@@ -195,6 +195,9 @@ pub struct AmazonConfig {
     pub processing_delay: Duration,
     /// Status of a new order (`Unshipped`; `Pending` to emulate payment authorisation).
     pub initial_order_status: &'static str,
+    /// Serve generated documents (reports and feed processing reports) gzip-compressed, with
+    /// `compressionAlgorithm: GZIP`, as Amazon does for large ones (default false: uncompressed).
+    pub gzip_documents: bool,
 }
 
 impl Default for AmazonConfig {
@@ -217,6 +220,7 @@ impl Default for AmazonConfig {
             max_feed_messages: 25_000,
             processing_delay: Duration::from_millis(200),
             initial_order_status: "Unshipped",
+            gzip_documents: false,
         }
     }
 }
@@ -258,6 +262,7 @@ impl fmt::Debug for AmazonConfig {
             .field("max_search_results", &self.max_search_results)
             .field("max_feed_messages", &self.max_feed_messages)
             .field("processing_delay", &self.processing_delay)
+            .field("gzip_documents", &self.gzip_documents)
             .finish_non_exhaustive()
     }
 }
@@ -421,7 +426,7 @@ impl Amazon {
                 }
             };
             let bytes = serde_json::to_vec(&processed.report).unwrap_or_default();
-            let doc = state.new_document("application/json", Some(bytes.into()));
+            let doc = state.generated_document("application/json", bytes, self.config.gzip_documents);
             if let Some(feed) = state.feeds.get_mut(feed_id) {
                 feed.status = processed.status;
                 feed.ended = Some(Timestamp::now());
@@ -441,7 +446,11 @@ impl Amazon {
         tokio::time::sleep(api::halves(self.config.processing_delay)).await;
         let mut state = self.lock();
         let text = state.listings_report(&self.config);
-        let doc = state.new_document("text/tab-separated-values; charset=UTF-8", Some(text.into_bytes().into()));
+        let doc = state.generated_document(
+            "text/tab-separated-values; charset=UTF-8",
+            text.into_bytes(),
+            self.config.gzip_documents,
+        );
         if let Some(report) = state.reports.get_mut(report_id) {
             report.status = "DONE";
             report.ended = Some(Timestamp::now());

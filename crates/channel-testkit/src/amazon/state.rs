@@ -207,6 +207,8 @@ pub(super) struct Document {
     pub(super) body: Option<bytes::Bytes>,
     /// The "signature" in the pre-signed URL.
     pub(super) token: String,
+    /// `compressionAlgorithm` (`GZIP`) of a generated document whose `body` is compressed.
+    pub(super) compression: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -308,7 +310,24 @@ impl State {
     pub(super) fn new_document(&mut self, content_type: &str, body: Option<bytes::Bytes>) -> String {
         let id = format!("amzn1.tortuga.4.na.{}", uuid::Uuid::new_v4());
         let token = uuid::Uuid::new_v4().simple().to_string();
-        self.documents.insert(id.clone(), Document { content_type: content_type.to_owned(), body, token });
+        self.documents
+            .insert(id.clone(), Document { content_type: content_type.to_owned(), body, token, compression: None });
+        id
+    }
+
+    /// A generated document (report, processing report), gzip-compressed when `gzip` is set.
+    pub(super) fn generated_document(&mut self, content_type: &str, body: Vec<u8>, gzip: bool) -> String {
+        if !gzip {
+            return self.new_document(content_type, Some(body.into()));
+        }
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        // Writing into a Vec cannot fail.
+        let compressed =
+            std::io::Write::write_all(&mut encoder, &body).and_then(|()| encoder.finish()).unwrap_or_default();
+        let id = self.new_document(content_type, Some(compressed.into()));
+        if let Some(doc) = self.documents.get_mut(&id) {
+            doc.compression = Some("GZIP");
+        }
         id
     }
 
