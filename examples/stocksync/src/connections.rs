@@ -75,16 +75,19 @@ struct ListArgs {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Config {
-    store: StoreConfig,
+    pub(crate) store: StoreConfig,
     #[serde(default)]
     connections: Vec<ConnectionConfig>,
+    /// How `serve` runs the engine (`[sync]`; every field optional).
+    #[serde(default)]
+    pub(crate) sync: crate::serve::SyncSection,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StoreConfig {
+pub(crate) struct StoreConfig {
     /// The SQLite file (relative paths are relative to the config file).
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The environment variable holding the credential key (32 bytes, base64).
     key_env: Option<String>,
     /// A file holding the credential key.
@@ -114,8 +117,8 @@ struct ConnectionConfig {
     credentials_file: Option<PathBuf>,
 }
 
-/// A one-line failure and its exit code.
-struct Fail(u8, String);
+/// A one-line failure and its exit code (2 bad input, 1 refused or failed).
+pub(crate) struct Fail(pub(crate) u8, pub(crate) String);
 
 fn usage(msg: impl Into<String>) -> Fail {
     Fail(2, msg.into())
@@ -141,19 +144,19 @@ pub(crate) fn run(config: Option<&Path>, args: ConnectionsArgs) -> ExitCode {
     }
 }
 
-fn load_config(path: &Path) -> Result<Config, Fail> {
+pub(crate) fn load_config(path: &Path) -> Result<Config, Fail> {
     let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| usage(format!("{}: {}", path.display(), e.message())))
 }
 
-fn relative(config_path: &Path, p: &Path) -> PathBuf {
+pub(crate) fn relative(config_path: &Path, p: &Path) -> PathBuf {
     match config_path.parent() {
         Some(dir) if p.is_relative() => dir.join(p),
         _ => p.to_path_buf(),
     }
 }
 
-fn cipher(config_path: &Path, store: &StoreConfig) -> Result<CredentialCipher, Fail> {
+pub(crate) fn cipher(config_path: &Path, store: &StoreConfig) -> Result<CredentialCipher, Fail> {
     let key = match (&store.key_env, &store.key_file) {
         (Some(var), None) => {
             std::env::var(var).map_err(|_| usage(format!("the credential key variable {var} is not set")))?
@@ -164,7 +167,7 @@ fn cipher(config_path: &Path, store: &StoreConfig) -> Result<CredentialCipher, F
         }
         _ => return Err(usage("[store] needs exactly one of key_env or key_file")),
     };
-    CredentialCipher::from_base64(&key).map_err(|e| usage(e.to_string()))
+    CredentialCipher::from_base64(key.trim()).map_err(|e| usage(e.to_string()))
 }
 
 /// Build channels for the CLI: every adapter this build carries, from the connection's settings and

@@ -13,9 +13,14 @@ mod verify_webhook;
 
 /// Keep stock, prices and orders in step across sales channels.
 #[derive(Debug, Parser)]
-#[command(name = "stocksync", version, about, long_about = None)]
+#[command(
+    name = "stocksync",
+    version,
+    after_help = "Exit codes: 0 done, 1 failed or refused, 2 bad usage or input (one line on stderr says why).\n\
+Try `stocksync demo`; for your own stores start from examples/stocksync/stocksync.example.toml."
+)]
 struct Cli {
-    /// The configuration file (see stocksync.example.toml).
+    /// The configuration file (connections, credential sources, [sync] settings; see stocksync.example.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
     #[command(subcommand)]

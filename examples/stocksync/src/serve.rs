@@ -1,11 +1,16 @@
 //! `stocksync --config FILE serve` and `stocksync --config FILE sync-now STORE`, and the webhook router the
 //! demo shares: `POST /webhooks/{store}` hands the delivery to [`SyncEngine::handle_webhook`] and answers
-//! with its status.
+//! with its status (200 applied, duplicate or ignored; 401 or 403 rejected; 404 no such store; 503 try again).
+//!
+//! Exit codes: 0 done (for `serve`: stopped by SIGINT or SIGTERM after in-flight pushes finished), 1 failed
+//! (a push failed, a store could not be read, the port is taken), 2 bad input (no config, unknown store).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,26 +19,80 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use channel_core::{StoreId, WebhookRequest};
 use serde::Deserialize;
-use sync_engine::store::{ConnectionFilter, ConnectionState};
+use sync_engine::store::{ConnectionFilter, ConnectionRecord, ConnectionState, SyncMode};
 use sync_engine::sync::{SyncEvent, WebhookOutcome};
-use sync_engine::{Connections, CredentialCipher, SqliteStore, Store, SyncEngine, SystemClock};
+use sync_engine::{Connections, SqliteStore, Store, SyncConfig, SyncEngine, SystemClock};
+
+use crate::connections::{Fail, cipher, load_config, relative};
 
 /// Arguments of `stocksync serve`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Prints `listening on http://ADDR` on stdout once the endpoints accept deliveries. \
+Stops on SIGINT (Ctrl-C) or SIGTERM after in-flight pushes finish, and exits 0.")]
 pub(crate) struct ServeArgs {
-    /// Where to listen for webhooks.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Where to listen for webhooks (port 0 picks a free port; the line on stdout says which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// The public base URL the platforms deliver to (for signature schemes that sign the URL).
-    #[arg(long)]
+    /// The public base URL the platforms deliver to, when it is not http://ADDR (behind a proxy); schemes
+    /// that sign the URL are checked against it.
+    #[arg(long, value_name = "URL")]
     public_url: Option<String>,
 }
 
 /// Arguments of `stocksync sync-now`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Every store is read (what a store may show depends on all of them); only STORE is \
+pushed to. Prints one summary line: listings read, updates planned, pushed, failed. Exits 1 if a push \
+failed or a store could not be read, 2 if STORE is not a connected, enabled store.")]
 pub(crate) struct SyncNowArgs {
-    /// The store to reconcile (every store is read; only this one is pushed to).
+    /// The store to reconcile (its id, as `connections list` shows it).
     store: String,
+}
+
+/// The `[sync]` table of the config file: how `serve` runs the engine. Durations are written `"3m"`,
+/// `"500ms"`, `"1h 30m"` (or ISO 8601, `"PT3M"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SyncSection {
+    /// How often live stores are polled for orders, as a fallback to webhooks (default 3m).
+    poll_interval: Option<String>,
+    /// When (UTC, `"HH:MM"`) the daily full reconcile runs (default 02:00).
+    daily_at: Option<String>,
+    /// How often the scheduler wakes up to look at what is due (default 1s).
+    tick: Option<String>,
+    /// How often listings a webhook said changed are re-read (default 15s).
+    refresh_interval: Option<String>,
+    /// How far back the first order poll of a new store reaches (default 24h).
+    first_poll_lookback: Option<String>,
+}
+
+fn duration(name: &str, text: &Option<String>, default: Duration) -> Result<Duration, Fail> {
+    let Some(text) = text else { return Ok(default) };
+    let bad = || Fail(2, format!("[sync] {name} = {text:?}: expected a positive duration such as \"30s\" or \"3m\""));
+    let parsed: jiff::SignedDuration = text.trim().parse().map_err(|_| bad())?;
+    match Duration::try_from(parsed) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(bad()),
+    }
+}
+
+impl SyncSection {
+    /// The engine's configuration.
+    fn engine_config(&self) -> Result<SyncConfig, Fail> {
+        let mut config = SyncConfig::default();
+        config.poll_interval = duration("poll_interval", &self.poll_interval, config.poll_interval)?;
+        config.tick = duration("tick", &self.tick, config.tick)?;
+        config.refresh_interval = duration("refresh_interval", &self.refresh_interval, config.refresh_interval)?;
+        config.first_poll_lookback =
+            duration("first_poll_lookback", &self.first_poll_lookback, config.first_poll_lookback)?;
+        if let Some(at) = &self.daily_at {
+            config.daily_at = at
+                .trim()
+                .parse()
+                .map_err(|_| Fail(2, format!("[sync] daily_at = {at:?}: expected a UTC time such as \"02:00\"")))?;
+        }
+        Ok(config)
+    }
 }
 
 #[derive(Clone)]
@@ -71,124 +130,247 @@ async fn receive(
     (status, text)
 }
 
-/// The part of the config file `serve` and `sync-now` read: where the store is and its credential key.
-#[derive(Debug, Deserialize)]
-struct FileConfig {
-    store: StoreSection,
+/// The engine over the config file's store, with a channel for every connected store.
+struct Opened {
+    store: Arc<SqliteStore>,
+    engine: SyncEngine,
+    connections: Vec<ConnectionRecord>,
 }
 
-#[derive(Debug, Deserialize)]
-struct StoreSection {
-    path: PathBuf,
-    key_env: Option<String>,
-    key_file: Option<PathBuf>,
-}
-
-enum Fail {
-    Usage(String),
-    Failed(String),
-}
-
-fn relative(config: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_owned() } else { config.parent().unwrap_or(Path::new(".")).join(p) }
-}
-
-async fn open_engine(config_path: Option<&Path>) -> Result<SyncEngine, Fail> {
-    let config_path = config_path.ok_or_else(|| Fail::Usage("--config FILE is required".into()))?;
-    let text = std::fs::read_to_string(config_path)
-        .map_err(|e| Fail::Usage(format!("cannot read {}: {e}", config_path.display())))?;
-    let config: FileConfig =
-        toml::from_str(&text).map_err(|e| Fail::Usage(format!("{}: {e}", config_path.display())))?;
-    let key = match (&config.store.key_env, &config.store.key_file) {
-        (Some(var), None) => {
-            std::env::var(var).map_err(|_| Fail::Usage(format!("the credential key variable {var} is not set")))?
-        }
-        (None, Some(file)) => std::fs::read_to_string(relative(config_path, file))
-            .map_err(|e| Fail::Usage(format!("cannot read {}: {e}", file.display())))?,
-        _ => return Err(Fail::Usage("[store] needs exactly one of key_env or key_file".into())),
-    };
-    let cipher = CredentialCipher::from_base64(key.trim()).map_err(|e| Fail::Usage(e.to_string()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(relative(config_path, &config.store.path)).await.map_err(|e| Fail::Failed(e.to_string()))?,
+async fn open_engine(config_path: Option<&Path>) -> Result<Opened, Fail> {
+    let config_path = config_path.ok_or_else(|| Fail(2, "--config FILE is required".into()))?;
+    let config = load_config(config_path)?;
+    let sync_config = config.sync.engine_config()?;
+    let cipher = cipher(config_path, &config.store)?;
+    let store = Arc::new(
+        SqliteStore::open(relative(config_path, &config.store.path)).await.map_err(|e| Fail(1, e.to_string()))?,
     );
-    let connections =
-        Connections::new(Arc::clone(&store), crate::connections::channel_factory(), cipher, Arc::new(SystemClock));
-    let mut builder = SyncEngine::builder(Arc::clone(&store));
-    for c in store.connections(&ConnectionFilter::all()).await.map_err(|e| Fail::Failed(e.to_string()))? {
+    let dyn_store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
+    let manager =
+        Connections::new(Arc::clone(&dyn_store), crate::connections::channel_factory(), cipher, Arc::new(SystemClock));
+    let mut builder = SyncEngine::builder(dyn_store).config(sync_config);
+    let mut connections = Vec::new();
+    let all = match store.connections(&ConnectionFilter::all()).await {
+        Ok(all) => all,
+        Err(e) => {
+            store.close().await;
+            return Err(Fail(1, e.to_string()));
+        }
+    };
+    for c in all {
         if c.state != ConnectionState::Connected {
             continue;
         }
-        match connections.channel(&c.store).await {
-            Ok(channel) => builder = builder.channel(c.store.clone(), channel),
-            Err(e) => eprintln!("stocksync: store {}: {e} (not synced)", c.store),
+        match manager.channel(&c.store).await {
+            Ok(channel) => {
+                builder = builder.channel(c.store.clone(), channel);
+                connections.push(c);
+            }
+            Err(e) => eprintln!("stocksync: store {}: {} (not synced)", c.store, one_line(&e.to_string())),
         }
     }
-    builder.build().await.map_err(|e| Fail::Failed(e.to_string()))
+    match builder.build().await {
+        Ok(engine) => Ok(Opened { store, engine, connections }),
+        Err(e) => {
+            store.close().await;
+            Err(Fail(1, e.to_string()))
+        }
+    }
 }
 
-fn exit(result: Result<(), Fail>) -> ExitCode {
+fn one_line(text: &str) -> String {
+    text.replace('\n', " ")
+}
+
+fn exit(command: &str, result: Result<(), Fail>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Fail::Usage(m)) => {
-            eprintln!("stocksync: {m}");
-            ExitCode::from(2)
-        }
-        Err(Fail::Failed(m)) => {
-            eprintln!("stocksync: {m}");
-            ExitCode::from(1)
+        Err(Fail(code, m)) => {
+            eprintln!("stocksync {command}: {}", one_line(&m));
+            ExitCode::from(code)
         }
     }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Fail::Failed(e.to_string()))
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Fail(1, e.to_string()))
 }
 
-/// Run `serve`: the webhook endpoints and the scheduler, until Ctrl-C.
+/// Log to stderr: `STOCKSYNC_LOG` (a `tracing` filter such as `debug` or `sync_engine=trace`), by default
+/// warnings and the engine's own progress.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STOCKSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sync_engine=info,stocksync=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
+
+/// A future that resolves, with the signal's name, on SIGINT (Ctrl-C) or, on Unix, SIGTERM. The handlers
+/// are installed before this returns, so a signal sent right after is not lost.
+#[cfg(unix)]
+fn stop_signal() -> Result<impl Future<Output = &'static str>, Fail> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let fail = |e: std::io::Error| Fail(1, format!("cannot wait for signals: {e}"));
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(fail)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(fail)?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    })
+}
+
+/// A future that resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> Result<impl Future<Output = &'static str>, Fail> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    })
+}
+
+/// Run `serve`: the webhook endpoints and the scheduler, until SIGINT or SIGTERM.
 pub(crate) fn run(config: Option<&Path>, args: ServeArgs) -> ExitCode {
-    exit(runtime().and_then(|rt| {
-        rt.block_on(async {
-            let engine = open_engine(config).await?;
-            let listener = tokio::net::TcpListener::bind(args.listen)
-                .await
-                .map_err(|e| Fail::Failed(format!("cannot listen on {}: {e}", args.listen)))?;
-            let base = args.public_url.unwrap_or_else(|| format!("http://{}", args.listen));
-            let running = engine.start();
-            eprintln!("stocksync: webhooks at {base}/webhooks/{{store}}; Ctrl-C to stop");
-            let app = webhook_router(engine, base);
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            });
-            let result = server.await.map_err(|e| Fail::Failed(e.to_string()));
-            running.shutdown().await;
-            result
-        })
-    }))
+    init_logging();
+    exit("serve", runtime().and_then(|rt| rt.block_on(serve(config, args))))
 }
 
-/// Run `sync-now STORE`: a full reconcile with a progress bar.
+async fn serve(config: Option<&Path>, args: ServeArgs) -> Result<(), Fail> {
+    let Opened { store, engine, connections } = open_engine(config).await?;
+    let result = serve_engine(&engine, &connections, args).await;
+    store.close().await;
+    result
+}
+
+async fn serve_engine(engine: &SyncEngine, connections: &[ConnectionRecord], args: ServeArgs) -> Result<(), Fail> {
+    if connections.is_empty() {
+        return Err(Fail(2, "no connected stores: add them with `stocksync connections add STORE` first".into()));
+    }
+    // Register the signal handlers before announcing, so a signal right after the line is not lost.
+    let stop = stop_signal()?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Fail(1, format!("cannot listen on {}: {e}", args.listen)))?;
+    let local = listener.local_addr().map_err(|e| Fail(1, e.to_string()))?;
+    let base = args.public_url.unwrap_or_else(|| format!("http://{local}")).trim_end_matches('/').to_owned();
+    let running = engine.start();
+    // A store that was never reconciled has no listings in the engine yet: reconcile everything once, in
+    // the background, so pushes have somewhere to go.
+    let (stop_first, mut first_stopped) = tokio::sync::watch::channel(false);
+    let first = connections.iter().any(|c| c.health.last_sync_at.is_none()).then(|| {
+        let mut handle = engine.sync_now();
+        tokio::spawn(async move {
+            tracing::info!("first start: a full reconcile of every store");
+            loop {
+                tokio::select! {
+                    event = handle.events.recv() => if event.is_none() { break },
+                    _ = first_stopped.changed() => handle.cancel(),
+                }
+            }
+            match handle.finish().await {
+                Ok(s) => tracing::info!(
+                    listings_read = s.listings_read,
+                    planned = s.planned,
+                    pushed = s.pushed,
+                    failed = s.failed,
+                    "first full reconcile done"
+                ),
+                Err(e) => tracing::warn!(error = %e, "first full reconcile failed"),
+            }
+        })
+    });
+    let stores: Vec<String> = connections
+        .iter()
+        .map(|c| {
+            let mut s = format!("{} ({}", c.store, c.sync_mode.as_str());
+            if c.source_of_truth {
+                s.push_str(", source of truth");
+            }
+            s.push(')');
+            s
+        })
+        .collect();
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{local}").and_then(|()| out.flush());
+    }
+    eprintln!(
+        "stocksync serve: webhooks at {base}/webhooks/{{store}} for {}; order polling every {:?}; SIGINT or SIGTERM stops",
+        stores.join(", "),
+        engine.config().poll_interval
+    );
+    let app = webhook_router(engine.clone(), base);
+    let (signal_tx, signal_rx) = tokio::sync::oneshot::channel();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let signal = stop.await;
+        let _ = signal_tx.send(signal);
+    });
+    let served = server.await.map_err(|e| Fail(1, e.to_string()));
+    let _ = stop_first.send(true);
+    if let Some(first) = first {
+        let _ = first.await;
+    }
+    running.shutdown().await;
+    served?;
+    let signal = signal_rx.await.unwrap_or("an error");
+    eprintln!("stocksync serve: stopped ({signal})");
+    Ok(())
+}
+
+/// Run `sync-now STORE`: a full reconcile with a progress bar, then one summary line.
 pub(crate) fn sync_now(config: Option<&Path>, args: SyncNowArgs) -> ExitCode {
-    exit(runtime().and_then(|rt| {
-        rt.block_on(async {
-            let engine = open_engine(config).await?;
-            let store = StoreId::new(args.store);
-            if engine.channel(&store).is_none() {
-                return Err(Fail::Usage(format!("no connected store {store}")));
-            }
-            let summary = run_with_progress(engine.sync_now_for(Some(vec![store]))).await.map_err(Fail::Failed)?;
-            if summary.read_failures.is_empty() && summary.failed == 0 {
-                Ok(())
-            } else {
-                Err(Fail::Failed(format!(
-                    "{} push(es) failed; unreadable stores: {:?}",
-                    summary.failed, summary.read_failures
-                )))
-            }
-        })
-    }))
+    exit("sync-now", runtime().and_then(|rt| rt.block_on(sync_now_in(config, args))))
 }
 
-/// Show a sync's events as a progress bar; returns its summary.
+async fn sync_now_in(config: Option<&Path>, args: SyncNowArgs) -> Result<(), Fail> {
+    let Opened { store, engine, connections } = open_engine(config).await?;
+    let result = async {
+        let id = StoreId::new(args.store);
+        let Some(connection) = connections.iter().find(|c| c.store == id) else {
+            return Err(Fail(2, format!("no connected store {id:?} (see `stocksync connections list`)")));
+        };
+        if connection.sync_mode == SyncMode::Disabled {
+            return Err(Fail(2, format!("store {id} is disabled (sync_mode = \"disabled\"): nothing is pushed to it")));
+        }
+        let summary = run_with_progress(engine.sync_now_for(Some(vec![id.clone()]))).await.map_err(|e| Fail(1, e))?;
+        println!(
+            "sync-now {id}: {} listings read, {} updates planned, {} pushed, {} failed{}",
+            summary.listings_read,
+            summary.planned,
+            summary.pushed,
+            summary.failed,
+            if summary.source_changes > 0 {
+                format!(", {} external changes on the source taken in", summary.source_changes)
+            } else {
+                String::new()
+            }
+        );
+        if summary.read_failures.is_empty() && summary.failed == 0 {
+            Ok(())
+        } else {
+            let unreadable: Vec<&str> = summary.read_failures.iter().map(StoreId::as_str).collect();
+            Err(Fail(
+                1,
+                format!(
+                    "{} push(es) failed; stores that could not be read: {}",
+                    summary.failed,
+                    if unreadable.is_empty() { "none".to_owned() } else { unreadable.join(", ") }
+                ),
+            ))
+        }
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// Show a sync's events as a progress bar (on a terminal; nothing otherwise) and store read failures as
+/// lines on stderr; returns its summary.
 pub(crate) async fn run_with_progress(
     mut handle: sync_engine::sync::SyncHandle,
 ) -> Result<sync_engine::sync::SyncSummary, String> {
@@ -206,7 +388,9 @@ pub(crate) async fn run_with_progress(
                 read.insert(store, count);
                 bar.set_message(format!("listings read: {}", read.values().sum::<usize>()));
             }
-            SyncEvent::ReadFailed { store, reason } => bar.println(format!("  {store}: cannot read: {reason}")),
+            SyncEvent::ReadFailed { store, reason } => {
+                bar.suspend(|| eprintln!("  {store}: cannot read: {}", one_line(&reason)));
+            }
             SyncEvent::Planned { updates } => {
                 bar.set_length(updates as u64);
                 bar.set_message(format!("{updates} updates planned"));
@@ -215,7 +399,6 @@ pub(crate) async fn run_with_progress(
                 bar.set_position(pushed as u64);
                 bar.set_message(format!("pushed {pushed}, failed {failed}"));
             }
-            SyncEvent::Finished(_) => {}
             _ => {}
         }
     }
