@@ -1,0 +1,517 @@
+//! `stocksync --config FILE sync-now STORE` and `stocksync --config FILE serve` end to end, the way a seller
+//! runs them: the emulators in-process, a config file, `connections add` for each store, then the real
+//! binary against them. Takealot is the source of truth; `woo-store` and `shopify` are live; `woo-outlet`
+//! (a second WooCommerce shop) is disabled and must never be written to.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use channel_core::rust_decimal::Decimal;
+use channel_testkit::sandbox::Duplicates;
+use channel_testkit::shopify::{ShopifyConfig, ShopifyEmulator};
+use channel_testkit::takealot::{TakealotConfig, TakealotEmulator};
+use channel_testkit::woocommerce::{WooCommerceConfig, WooCommerceEmulator};
+use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
+use sync_engine::store::{LedgerFilter, MovementCause};
+use sync_engine::{SqliteStore, Store};
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes, base64
+
+/// Takealot (the source): MUG 20, TEE 10.
+const SOURCE: &[(&str, i64)] = &[("MUG", 20), ("TEE", 10)];
+
+/// The emulators, the config file and every secret, with the output of every CLI run kept for the
+/// "no credential ever shows" check.
+struct Seller {
+    rt: tokio::runtime::Runtime,
+    takealot: TakealotEmulator,
+    woo: WooCommerceEmulator,
+    shopify: ShopifyEmulator,
+    outlet: WooCommerceEmulator,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    env: Vec<(String, String)>,
+    output: Arc<Mutex<String>>,
+}
+
+impl Seller {
+    fn start() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let (takealot, woo, shopify, outlet) = rt.block_on(async {
+            let mut tk = TakealotConfig::default();
+            tk.rate_limit = None;
+            tk.batch_processing_delay = Duration::from_millis(5);
+            // Every delivery is sent twice, as platforms do: the engine must count each order once.
+            tk.webhooks.duplicates = Duplicates::Always;
+            let mut woo = WooCommerceConfig::default();
+            woo.webhooks.duplicates = Duplicates::Always;
+            (
+                TakealotEmulator::start(tk).await.unwrap(),
+                WooCommerceEmulator::start(woo).await.unwrap(),
+                ShopifyEmulator::start(ShopifyConfig::fast()).await.unwrap(),
+                WooCommerceEmulator::start(WooCommerceConfig::default()).await.unwrap(),
+            )
+        });
+        for (sku, quantity) in SOURCE {
+            takealot.seed_product(SeedProduct::new(*sku, *quantity, Decimal::from(150))).unwrap();
+        }
+        // Stale quantities elsewhere, which a reconcile corrects (except on the disabled outlet).
+        for (sku, quantity) in [("MUG", 5), ("TEE", 99)] {
+            woo.seed_product(SeedProduct::new(sku, quantity, Decimal::from(170))).unwrap();
+        }
+        for (sku, quantity) in [("MUG", 3), ("TEE", 0)] {
+            shopify.seed_product(SeedProduct::new(sku, quantity, Decimal::from(160))).unwrap();
+        }
+        for (sku, quantity) in [("MUG", 1), ("TEE", 1)] {
+            outlet.seed_product(SeedProduct::new(sku, quantity, Decimal::from(140))).unwrap();
+        }
+        let config = format!(
+            r#"
+[store]
+path = "stocksync.db"
+key_env = "STOCKSYNC_CREDENTIAL_KEY"
+
+[sync]
+poll_interval = "1h"
+tick = "50ms"
+refresh_interval = "1s"
+first_poll_lookback = "1h"
+
+[[connections]]
+id = "takealot"
+channel = "takealot"
+name = "Takealot"
+source_of_truth = true
+credentials_env = {{ api_key = "TK_API_KEY", webhook_secret = "TK_WEBHOOK_SECRET" }}
+[connections.settings]
+base_url = "{tk_url}"
+merchant_warehouse_id = {warehouse}
+batch_poll_interval_ms = 10
+requests_per_minute = 100000
+
+[[connections]]
+id = "woo-store"
+channel = "woocommerce"
+name = "Acme WooCommerce"
+credentials_env = {{ consumer_key = "WOO_CK", consumer_secret = "WOO_CS", webhook_secret = "WOO_WEBHOOK_SECRET" }}
+[connections.settings]
+store_url = "{woo_url}"
+
+[[connections]]
+id = "shopify"
+channel = "shopify"
+name = "Acme Shopify"
+credentials_env = {{ access_token = "SHOPIFY_TOKEN", webhook_secret = "SHOPIFY_WEBHOOK_SECRET" }}
+[connections.settings]
+shop_domain = "{shop_domain}"
+base_url = "{shop_url}"
+
+[[connections]]
+id = "woo-outlet"
+channel = "woocommerce"
+name = "Acme Outlet (paused)"
+sync_mode = "disabled"
+credentials_env = {{ consumer_key = "OUTLET_CK", consumer_secret = "OUTLET_CS" }}
+[connections.settings]
+store_url = "{outlet_url}"
+"#,
+            tk_url = takealot.base_url(),
+            warehouse = takealot.warehouse_ids()[0],
+            woo_url = woo.base_url(),
+            shop_domain = shopify.platform().config().shop_domain,
+            shop_url = shopify.base_url(),
+            outlet_url = outlet.base_url(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stocksync.toml");
+        std::fs::write(&path, config).unwrap();
+        let env = [
+            ("STOCKSYNC_CREDENTIAL_KEY", KEY),
+            ("TK_API_KEY", takealot.api_key()),
+            ("TK_WEBHOOK_SECRET", takealot.webhook_secret()),
+            ("WOO_CK", woo.consumer_key()),
+            ("WOO_CS", woo.consumer_secret()),
+            ("WOO_WEBHOOK_SECRET", woo.webhook_secret()),
+            ("SHOPIFY_TOKEN", shopify.access_token()),
+            ("SHOPIFY_WEBHOOK_SECRET", shopify.webhook_secret()),
+            ("OUTLET_CK", outlet.consumer_key()),
+            ("OUTLET_CS", outlet.consumer_secret()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        let seller = Self { rt, takealot, woo, shopify, outlet, dir, config: path, env, output: Arc::default() };
+        for store in ["takealot", "woo-store", "shopify", "woo-outlet"] {
+            let added = seller.run(&["connections", "add", store]);
+            assert_eq!(added.status.code(), Some(0), "connections add {store}: {}", text(&added.stderr));
+        }
+        seller
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocksync"));
+        cmd.arg("--config").arg(&self.config).args(args).env_remove("STOCKSYNC_LOG");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Run the CLI to the end; its output is kept for the secrets check.
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().expect("run stocksync");
+        let mut all = self.output.lock().unwrap();
+        all.push_str(&text(&out.stdout));
+        all.push_str(&text(&out.stderr));
+        out
+    }
+
+    /// Start `serve` on a free port and wait for its `listening on` line.
+    fn serve(&self) -> Served {
+        let mut child = self
+            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start stocksync serve");
+        let mut stderr = child.stderr.take().unwrap();
+        let err = Arc::clone(&self.output);
+        let err_text = Arc::new(Mutex::new(String::new()));
+        let err_copy = Arc::clone(&err_text);
+        let err_reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let chunk = String::from_utf8_lossy(&buf[..n]).into_owned();
+                err.lock().unwrap().push_str(&chunk);
+                err_copy.lock().unwrap().push_str(&chunk);
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        self.output.lock().unwrap().push_str(&first);
+        let Some(base) = first.strip_prefix("listening on ").map(str::to_owned) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = err_reader.join();
+            panic!("serve did not announce its address: {first:?}; stderr: {}", err_text.lock().unwrap());
+        };
+        let out = Arc::clone(&self.output);
+        let out_reader = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                out.lock().unwrap().push_str(&line);
+            }
+        });
+        Served { child: Some(child), base, stderr: err_text, readers: vec![err_reader, out_reader] }
+    }
+
+    fn stock(&self, store: &str, sku: &str) -> Option<i64> {
+        match store {
+            "takealot" => self.takealot.stock(sku).ok().flatten(),
+            "woo-store" => self.woo.stock(sku).ok().flatten(),
+            "shopify" => self.shopify.stock(sku).ok().flatten(),
+            "woo-outlet" => self.outlet.stock(sku).ok().flatten(),
+            other => panic!("no store {other}"),
+        }
+    }
+
+    fn stocks(&self) -> String {
+        let mut s = String::new();
+        for store in ["takealot", "woo-store", "shopify", "woo-outlet"] {
+            for sku in ["MUG", "TEE"] {
+                s.push_str(&format!("{store}/{sku}={:?} ", self.stock(store, sku)));
+            }
+        }
+        s
+    }
+
+    /// Wait until `done` holds (the engine works in the background); panics with the stock table if it
+    /// does not within 15 s.
+    fn wait_for(&self, what: &str, served: Option<&Served>, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !done(self) {
+            if Instant::now() > deadline {
+                let log = served.map(|s| s.stderr.lock().unwrap().clone()).unwrap_or_default();
+                panic!("{what}: not reached; stock: {}\nserve stderr:\n{log}", self.stocks());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every credential the seller configured: none may ever appear in the CLI's output.
+    fn assert_no_secret_in_output(&self) {
+        let all = self.output.lock().unwrap();
+        for (name, value) in &self.env {
+            assert!(!all.contains(value.as_str()), "{name} appeared in the CLI's output");
+        }
+    }
+
+    /// Ledger movements caused by orders, as (store, order, sku, delta).
+    fn order_movements(&self) -> Vec<(String, String, String, i64)> {
+        self.rt.block_on(async {
+            let store = SqliteStore::open(self.dir.path().join("stocksync.db")).await.unwrap();
+            let ledger = store.ledger(&LedgerFilter::default()).await.unwrap();
+            store.close().await;
+            ledger
+                .into_iter()
+                .filter(|m| m.movement.cause == MovementCause::Order)
+                .map(|m| {
+                    (
+                        m.movement.store.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                        m.movement.order.as_ref().map(ToString::to_string).unwrap_or_default(),
+                        m.movement.sku.as_str().to_owned(),
+                        m.movement.delta,
+                    )
+                })
+                .collect()
+        })
+    }
+}
+
+/// A running `serve`.
+struct Served {
+    child: Option<Child>,
+    base: String,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Send SIGTERM and wait for the process to end.
+    fn terminate(mut self) -> (ExitStatus, String) {
+        let mut child = self.child.take().unwrap();
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("serve did not stop on SIGTERM; stderr: {}", self.stderr.lock().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        (status, stderr)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_one_line_failure(o: &Output, code: i32, needle: &str) {
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "stdout: {} stderr: {err}", text(&o.stdout));
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+}
+
+/// The numbers of `sync-now`'s summary line: (read, planned, pushed, failed).
+fn summary_numbers(line: &str) -> (usize, usize, usize, usize) {
+    let number_before = |word: &str| -> usize {
+        let at = line.find(word).unwrap_or_else(|| panic!("{line:?} has no {word:?}"));
+        line[..at].split_whitespace().last().and_then(|n| n.trim_end_matches(',').parse().ok()).unwrap()
+    };
+    (
+        number_before(" listings read"),
+        number_before(" updates planned"),
+        number_before(" pushed"),
+        number_before(" failed"),
+    )
+}
+
+#[test]
+fn sync_now_pushes_the_source_quantities_to_one_store() {
+    let seller = Seller::start();
+
+    let synced = seller.run(&["sync-now", "woo-store"]);
+    assert_eq!(synced.status.code(), Some(0), "{}{}", text(&synced.stdout), text(&synced.stderr));
+    let out = text(&synced.stdout);
+    let line = out.lines().find(|l| l.starts_with("sync-now woo-store:")).unwrap_or_else(|| panic!("{out:?}"));
+    let (read, planned, pushed, failed) = summary_numbers(line);
+    // Two products on each of four stores are read; the two stale WooCommerce quantities are corrected.
+    assert!(read >= 8, "{line}");
+    assert_eq!((planned, pushed, failed), (2, 2, 0), "{line}");
+    assert_eq!((seller.stock("woo-store", "MUG"), seller.stock("woo-store", "TEE")), (Some(20), Some(10)));
+    // Only woo-store was pushed to: Shopify keeps its stale quantities, the disabled outlet is untouched,
+    // and the source is only read.
+    assert_eq!((seller.stock("shopify", "MUG"), seller.stock("shopify", "TEE")), (Some(3), Some(0)));
+    assert_eq!((seller.stock("woo-outlet", "MUG"), seller.stock("woo-outlet", "TEE")), (Some(1), Some(1)));
+    assert_eq!((seller.stock("takealot", "MUG"), seller.stock("takealot", "TEE")), (Some(20), Some(10)));
+
+    // Running it again finds nothing to do.
+    let again = seller.run(&["sync-now", "woo-store"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let line = text(&again.stdout);
+    assert_eq!(summary_numbers(&line).1, 0, "{line}");
+
+    assert_one_line_failure(&seller.run(&["sync-now", "no-such-store"]), 2, "no connected store \"no-such-store\"");
+    assert_one_line_failure(&seller.run(&["sync-now", "woo-outlet"]), 2, "woo-outlet is disabled");
+    assert_eq!((seller.stock("woo-outlet", "MUG"), seller.stock("woo-outlet", "TEE")), (Some(1), Some(1)));
+    let no_config = Command::new(env!("CARGO_BIN_EXE_stocksync")).args(["sync-now", "woo-store"]).output().unwrap();
+    assert_one_line_failure(&no_config, 2, "--config");
+    seller.assert_no_secret_in_output();
+}
+
+#[test]
+fn serve_takes_each_order_once_refuses_forgeries_and_restarts_without_double_counting() {
+    let seller = Seller::start();
+    let served = seller.serve();
+    let base = served.base.clone();
+
+    // First start: the stores were never reconciled, so serve reconciles them all once. The live stores
+    // follow the source; the disabled outlet is never written.
+    seller.wait_for("first reconcile", Some(&served), |s| {
+        ["woo-store", "shopify"].iter().all(|st| s.stock(st, "MUG") == Some(20) && s.stock(st, "TEE") == Some(10))
+    });
+
+    for (store, hook) in [
+        (
+            "takealot",
+            seller.takealot.register_webhook(RegisterWebhook::new(
+                format!("{base}/webhooks/takealot"),
+                seller.takealot.webhook_secret(),
+            )),
+        ),
+        (
+            "woo-store",
+            seller.woo.register_webhook(RegisterWebhook::new(
+                format!("{base}/webhooks/woo-store"),
+                seller.woo.webhook_secret(),
+            )),
+        ),
+        (
+            "shopify",
+            seller.shopify.register_webhook(RegisterWebhook::new(
+                format!("{base}/webhooks/shopify"),
+                seller.shopify.webhook_secret(),
+            )),
+        ),
+    ] {
+        hook.unwrap_or_else(|e| panic!("registering the {store} webhook: {e}"));
+    }
+
+    // A shopper buys two mugs on WooCommerce; the order webhook arrives twice.
+    let order = seller.woo.place_order(PlaceOrder::new("MUG", 2)).unwrap();
+    seller.wait_for("the order reaches every channel", Some(&served), |s| {
+        s.stock("takealot", "MUG") == Some(18) && s.stock("shopify", "MUG") == Some(18)
+    });
+    seller.rt.block_on(seller.woo.webhooks_idle());
+    let order_deliveries: Vec<_> =
+        seller.woo.deliveries().into_iter().filter(|d| d.topic.starts_with("order.")).collect();
+    assert_eq!(order_deliveries.len(), 2, "{order_deliveries:?}");
+    assert!(order_deliveries.iter().all(|d| d.status == Some(200)), "{order_deliveries:?}");
+    assert_eq!(seller.stock("woo-store", "MUG"), Some(18));
+    assert_eq!(seller.stock("woo-outlet", "MUG"), Some(1), "the disabled store is never written");
+
+    // A tampered delivery: the body no longer matches its signature. 401, nothing applied.
+    let genuine = br#"{"id":990001,"status":"processing","line_items":[{"id":1,"sku":"MUG","quantity":1}]}"#;
+    let tampered = br#"{"id":990001,"status":"processing","line_items":[{"id":1,"sku":"MUG","quantity":9}]}"#;
+    let signature = channel_testkit::woocommerce::sign(seller.woo.webhook_secret(), genuine);
+    let post = |url: String, body: &'static [u8], signature: &str| -> u16 {
+        seller.rt.block_on(async {
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-wc-webhook-topic", "order.created")
+                .header("x-wc-webhook-resource", "order")
+                .header("x-wc-webhook-event", "created")
+                .header("x-wc-webhook-delivery-id", "990001")
+                .header("x-wc-webhook-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(post(format!("{base}/webhooks/woo-store"), tampered, &signature), 401);
+    // A store this service does not have.
+    assert_eq!(post(format!("{base}/webhooks/no-such-store"), genuine, &signature), 404);
+    assert_eq!(seller.stock("takealot", "MUG"), Some(18), "nothing applied");
+
+    let (status, stderr) = served.terminate();
+    assert_eq!(status.code(), Some(0), "SIGTERM stops serve cleanly: {stderr}");
+    assert!(stderr.contains("stopped (SIGTERM)"), "{stderr}");
+    let sold = seller.order_movements();
+    assert_eq!(sold.len(), 1, "the order is counted once: {sold:?}");
+    assert_eq!(
+        (sold[0].0.as_str(), sold[0].1.as_str(), sold[0].2.as_str(), sold[0].3),
+        ("woo-store", order.order_id.as_str(), "MUG", -2)
+    );
+
+    // While the service is down a T-shirt sells; its webhook finds nobody listening.
+    let missed = seller.woo.place_order(PlaceOrder::new("TEE", 1)).unwrap();
+    seller.rt.block_on(seller.woo.webhooks_idle());
+    assert_eq!(seller.stock("takealot", "TEE"), Some(10));
+
+    // Restart with the same config and store: polling picks the missed order up; the first is not applied
+    // again.
+    let served = seller.serve();
+    seller.wait_for("the missed order is polled", Some(&served), |s| {
+        s.stock("takealot", "TEE") == Some(9) && s.stock("shopify", "TEE") == Some(9)
+    });
+    let (status, stderr) = served.terminate();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("first start"), "the store was reconciled before: {stderr}");
+    assert_eq!(seller.stock("takealot", "MUG"), Some(18), "the first order is not counted twice");
+    assert_eq!(seller.stock("shopify", "MUG"), Some(18));
+    let sold = seller.order_movements();
+    assert_eq!(sold.len(), 2, "{sold:?}");
+    assert!(sold.iter().any(|m| m.1 == missed.order_id && m.2 == "TEE" && m.3 == -1), "{sold:?}");
+    assert!(!sold.iter().any(|m| m.1 == "990001"), "the tampered order was never applied: {sold:?}");
+    assert_eq!((seller.stock("woo-outlet", "MUG"), seller.stock("woo-outlet", "TEE")), (Some(1), Some(1)));
+    seller.assert_no_secret_in_output();
+}
+
+#[test]
+fn the_sync_section_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |config: &str, args: &[&str]| -> Output {
+        let path = dir.path().join("stocksync.toml");
+        std::fs::write(&path, config).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_stocksync"))
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env("STOCKSYNC_CREDENTIAL_KEY", KEY)
+            .output()
+            .unwrap()
+    };
+    // The example config (with every [sync] key) is valid: the only complaint is that nothing is connected.
+    let example =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stocksync.example.toml"))
+            .unwrap();
+    assert_one_line_failure(&run(&example, &["sync-now", "takealot"]), 2, "no connected store \"takealot\"");
+    assert_one_line_failure(&run(&example, &["serve", "--listen", "127.0.0.1:0"]), 2, "no connected stores");
+    let store = "[store]\npath = \"s.db\"\nkey_env = \"STOCKSYNC_CREDENTIAL_KEY\"\n";
+    let bad = format!("{store}[sync]\npoll_interval = \"soon\"\n");
+    assert_one_line_failure(&run(&bad, &["sync-now", "takealot"]), 2, "poll_interval");
+    let zero = format!("{store}[sync]\ntick = \"0s\"\n");
+    assert_one_line_failure(&run(&zero, &["serve"]), 2, "tick");
+    let time = format!("{store}[sync]\ndaily_at = \"25:00\"\n");
+    assert_one_line_failure(&run(&time, &["serve"]), 2, "daily_at");
+    let unknown = format!("{store}[sync]\npoll_every = \"1m\"\n");
+    assert_one_line_failure(&run(&unknown, &["serve"]), 2, "poll_every");
+}
