@@ -168,14 +168,14 @@ store_url = "{outlet_url}"
         out
     }
 
-    /// Start `serve` on a free port and wait for its `listening on` line.
-    fn serve(&self) -> Served {
-        let mut child = self
-            .command(&["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start stocksync serve");
+    /// Start `serve` on a free port, logging at `log` (a `STOCKSYNC_LOG` filter), and wait for its
+    /// `listening on` line.
+    fn serve(&self, log: Option<&str>) -> Served {
+        let mut command = self.command(&["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(log) = log {
+            command.env("STOCKSYNC_LOG", log);
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start stocksync serve");
         let mut stderr = child.stderr.take().unwrap();
         let err = Arc::clone(&self.output);
         let err_text = Arc::new(Mutex::new(String::new()));
@@ -376,7 +376,7 @@ fn sync_now_pushes_the_source_quantities_to_one_store() {
 #[test]
 fn serve_takes_each_order_once_refuses_forgeries_and_restarts_without_double_counting() {
     let seller = Seller::start();
-    let served = seller.serve();
+    let served = seller.serve(None);
     let base = served.base.clone();
 
     // First start: the stores were never reconciled, so serve reconciles them all once. The live stores
@@ -467,8 +467,8 @@ fn serve_takes_each_order_once_refuses_forgeries_and_restarts_without_double_cou
     assert_eq!(seller.stock("takealot", "TEE"), Some(10));
 
     // Restart with the same config and store: polling picks the missed order up; the first is not applied
-    // again.
-    let served = seller.serve();
+    // again. This run logs everything at debug level: still no credential may show.
+    let served = seller.serve(Some("debug"));
     seller.wait_for("the missed order is polled", Some(&served), |s| {
         s.stock("takealot", "TEE") == Some(9) && s.stock("shopify", "TEE") == Some(9)
     });
