@@ -281,11 +281,11 @@ struct Served {
 }
 
 impl Served {
-    /// Send SIGTERM and wait for the process to end.
-    fn terminate(mut self) -> (ExitStatus, String) {
+    /// Send `signal` (`TERM`, `INT`) and wait for the process to end.
+    fn stop(mut self, signal: &str) -> (ExitStatus, String) {
         let mut child = self.child.take().unwrap();
-        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-        assert!(sent.success(), "kill -TERM failed");
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+        assert!(sent.success(), "kill -{signal} failed");
         let deadline = Instant::now() + Duration::from_secs(15);
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -294,7 +294,7 @@ impl Served {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("serve did not stop on SIGTERM; stderr: {}", self.stderr.lock().unwrap());
+                panic!("serve did not stop on SIG{signal}; stderr: {}", self.stderr.lock().unwrap());
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -357,6 +357,13 @@ fn sync_now_pushes_the_source_quantities_to_one_store() {
     // and the source is only read.
     assert_eq!((seller.stock("shopify", "MUG"), seller.stock("shopify", "TEE")), (Some(3), Some(0)));
     assert_eq!((seller.stock("woo-outlet", "MUG"), seller.stock("woo-outlet", "TEE")), (Some(1), Some(1)));
+    assert_eq!((seller.stock("takealot", "MUG"), seller.stock("takealot", "TEE")), (Some(20), Some(10)));
+
+    assert_eq!(text(&synced.stderr).trim(), "", "no noise when stderr is not a terminal");
+    // The source of truth itself: read, its own quantities are the truth, nothing to push.
+    let source = seller.run(&["sync-now", "takealot"]);
+    assert_eq!(source.status.code(), Some(0), "{}", text(&source.stderr));
+    assert_eq!(summary_numbers(&text(&source.stdout)).1, 0, "{}", text(&source.stdout));
     assert_eq!((seller.stock("takealot", "MUG"), seller.stock("takealot", "TEE")), (Some(20), Some(10)));
 
     // Running it again finds nothing to do.
@@ -423,6 +430,17 @@ fn serve_takes_each_order_once_refuses_forgeries_and_restarts_without_double_cou
     assert!(order_deliveries.iter().all(|d| d.status == Some(200)), "{order_deliveries:?}");
     assert_eq!(seller.stock("woo-store", "MUG"), Some(18));
     assert_eq!(seller.stock("woo-outlet", "MUG"), Some(1), "the disabled store is never written");
+    // Every genuine delivery so far (orders, and the platforms' echoes of the engine's own pushes) was
+    // verified with the configured secrets and accepted.
+    seller.rt.block_on(seller.takealot.webhooks_idle());
+    seller.rt.block_on(seller.shopify.webhooks_idle());
+    for (store, deliveries) in [
+        ("takealot", seller.takealot.deliveries()),
+        ("woo-store", seller.woo.deliveries()),
+        ("shopify", seller.shopify.deliveries()),
+    ] {
+        assert!(deliveries.iter().all(|d| d.status == Some(200)), "{store}: {deliveries:?}");
+    }
 
     // A tampered delivery: the body no longer matches its signature. 401, nothing applied.
     let genuine = br#"{"id":990001,"status":"processing","line_items":[{"id":1,"sku":"MUG","quantity":1}]}"#;
@@ -451,7 +469,7 @@ fn serve_takes_each_order_once_refuses_forgeries_and_restarts_without_double_cou
     assert_eq!(post(format!("{base}/webhooks/no-such-store"), genuine, &signature), 404);
     assert_eq!(seller.stock("takealot", "MUG"), Some(18), "nothing applied");
 
-    let (status, stderr) = served.terminate();
+    let (status, stderr) = served.stop("TERM");
     assert_eq!(status.code(), Some(0), "SIGTERM stops serve cleanly: {stderr}");
     assert!(stderr.contains("stopped (SIGTERM)"), "{stderr}");
     let sold = seller.order_movements();
@@ -472,8 +490,9 @@ fn serve_takes_each_order_once_refuses_forgeries_and_restarts_without_double_cou
     seller.wait_for("the missed order is polled", Some(&served), |s| {
         s.stock("takealot", "TEE") == Some(9) && s.stock("shopify", "TEE") == Some(9)
     });
-    let (status, stderr) = served.terminate();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let (status, stderr) = served.stop("INT");
+    assert_eq!(status.code(), Some(0), "SIGINT (Ctrl-C) stops serve cleanly: {stderr}");
+    assert!(stderr.contains("stopped (SIGINT)"), "{stderr}");
     assert!(!stderr.contains("first start"), "the store was reconciled before: {stderr}");
     assert_eq!(seller.stock("takealot", "MUG"), Some(18), "the first order is not counted twice");
     assert_eq!(seller.stock("shopify", "MUG"), Some(18));
