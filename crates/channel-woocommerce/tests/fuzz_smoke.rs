@@ -1,0 +1,24 @@
+//! Stable smoke run of the `woocommerce_webhook` fuzz target (fuzz/, docs/fuzzing.md): the target's
+//! own body, run over its seeds, the objects in `../shared/fixtures/woocommerce` (skipped with a message
+//! when absent) and a few thousand mutants of them; no input may panic. More inputs:
+//! `STOCKSYNC_FUZZ_ITERATIONS=200000 cargo test -p channel-woocommerce --test fuzz_smoke --release`.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../fuzz/src/smoke.rs"]
+mod smoke;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../fuzz/src/woocommerce.rs"]
+mod target;
+
+use std::path::Path;
+
+#[test]
+fn woocommerce_webhook_never_panics() {
+    let mut seeds: Vec<Vec<u8>> = target::SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect();
+    seeds.extend(smoke::json_parts(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/woocommerce"),
+        40,
+    ));
+    let topics = u8::try_from(target::TOPICS.len()).unwrap();
+    assert!(smoke::run("woocommerce_webhook", &seeds, topics, 5000, target::check) > 5000);
+}
