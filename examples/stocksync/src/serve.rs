@@ -64,6 +64,9 @@ pub(crate) struct SyncSection {
     refresh_interval: Option<String>,
     /// How far back the first order poll of a new store reaches (default 24h).
     first_poll_lookback: Option<String>,
+    /// How long a worker's claim on a push or a store lasts (default 30s); after a crash, a restarted
+    /// service waits this long for the claims the dead process held.
+    lease: Option<String>,
 }
 
 fn duration(name: &str, text: &Option<String>, default: Duration) -> Result<Duration, Fail> {
@@ -85,6 +88,7 @@ impl SyncSection {
         config.refresh_interval = duration("refresh_interval", &self.refresh_interval, config.refresh_interval)?;
         config.first_poll_lookback =
             duration("first_poll_lookback", &self.first_poll_lookback, config.first_poll_lookback)?;
+        config.lease = duration("lease", &self.lease, config.lease)?;
         if let Some(at) = &self.daily_at {
             config.daily_at = at
                 .trim()

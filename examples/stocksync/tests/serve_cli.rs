@@ -79,6 +79,7 @@ poll_interval = "1h"
 tick = "50ms"
 refresh_interval = "1s"
 first_poll_lookback = "1h"
+lease = "1s"
 
 [[connections]]
 id = "takealot"
@@ -500,6 +501,25 @@ fn serve_takes_each_order_once_refuses_forgeries_and_restarts_without_double_cou
     assert_eq!(sold.len(), 2, "{sold:?}");
     assert!(sold.iter().any(|m| m.1 == missed.order_id && m.2 == "TEE" && m.3 == -1), "{sold:?}");
     assert!(!sold.iter().any(|m| m.1 == "990001"), "the tampered order was never applied: {sold:?}");
+
+    // A crash: the service is killed (SIGKILL) as soon as a new order reached the source, with pushes to the
+    // other stores possibly still queued. The restart finishes them and counts nothing twice.
+    let served = seller.serve(None);
+    let third = seller.woo.place_order(PlaceOrder::new("MUG", 1)).unwrap();
+    seller.wait_for("the third order reaches the source", Some(&served), |s| s.stock("takealot", "MUG") == Some(17));
+    let (status, _) = served.stop("KILL");
+    assert_eq!(status.code(), None, "killed by a signal");
+    let served = seller.serve(None);
+    seller.wait_for("convergence after the crash", Some(&served), |s| {
+        ["takealot", "woo-store", "shopify"]
+            .iter()
+            .all(|st| s.stock(st, "MUG") == Some(17) && s.stock(st, "TEE") == Some(9))
+    });
+    let (status, stderr) = served.stop("TERM");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let sold = seller.order_movements();
+    assert_eq!(sold.len(), 3, "{sold:?}");
+    assert!(sold.iter().any(|m| m.1 == third.order_id && m.2 == "MUG" && m.3 == -1), "{sold:?}");
     assert_eq!((seller.stock("woo-outlet", "MUG"), seller.stock("woo-outlet", "TEE")), (Some(1), Some(1)));
     seller.assert_no_secret_in_output();
 }
