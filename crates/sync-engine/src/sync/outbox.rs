@@ -59,11 +59,55 @@ fn after(now: Timestamp, wait: Duration) -> Timestamp {
 
 /// How an item ended, before it is written back.
 enum Fate {
-    Applied { quantity: i64, reported: Option<i64> },
-    Stale { actual: Option<i64> },
-    Retry { error: String, wait: Duration },
-    Dead { reason: String },
-    Held { reason: String },
+    Applied {
+        quantity: i64,
+        reported: Option<i64>,
+    },
+    Stale {
+        actual: Option<i64>,
+    },
+    Retry {
+        error: String,
+        wait: Duration,
+    },
+    Dead {
+        reason: String,
+    },
+    Held {
+        reason: String,
+    },
+    /// A keyed delta whose call failed after it may have reached the platform (a timeout, a dropped
+    /// connection): whether it applied is unknown. The item stays claimed, its content frozen, and is sent
+    /// again under the same key when its lease ends — the platform answers with the first outcome if it
+    /// had applied it. Putting it back to pending instead would let newer deltas merge into it, and the
+    /// merged delta (a new key) would apply the first part twice.
+    Unsettled {
+        error: String,
+    },
+}
+
+/// The idempotency key of a delta push: the store, the outbox item and its content. An item's content
+/// never changes while it may have been sent (claimed items are frozen; an item whose send may have
+/// applied stays claimed, see [`Fate::Unsettled`]), so every resend carries the same key; pending items
+/// that newer deltas merged into were never applied, and their new delta makes a new key. The creation
+/// time keeps keys of a fresh database (ids starting again at 1) from meeting the platform's memory of
+/// an old one.
+pub(super) fn adjustment_key(store: &StoreId, item: &OutboxItem, delta: i64) -> String {
+    format!("stocksync/{store}/{}/{}/{delta}", item.id, item.created_at.as_millisecond())
+}
+
+/// Whether a failed write call may still have been applied by the platform (the request may have
+/// reached it): transport failures and unreadable answers, not refusals.
+fn may_have_applied(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::Auth
+            | ErrorKind::RateLimited
+            | ErrorKind::Validation
+            | ErrorKind::NotFound
+            | ErrorKind::Unsupported
+            | ErrorKind::Config
+    )
 }
 
 /// One claimed item, with what was sent for it.
@@ -230,7 +274,12 @@ impl SyncEngine {
                     sets.push((i, update));
                 }
                 PushAction::AdjustStock { delta } if caps.delta_adjust => {
-                    adjusts.push((i, StockAdjustment::new(listing, skus[i].clone(), *delta).with_ids(ids[i].clone())));
+                    let mut adjustment =
+                        StockAdjustment::new(listing, skus[i].clone(), *delta).with_ids(ids[i].clone());
+                    if caps.idempotent_writes {
+                        adjustment = adjustment.with_idempotency_key(adjustment_key(store, &p.item, *delta));
+                    }
+                    adjusts.push((i, adjustment));
                 }
                 PushAction::AdjustStock { .. } => {
                     fates[i] = Some(Fate::Dead { reason: format!("{} has no delta stock adjustment", channel.kind()) });
@@ -254,6 +303,7 @@ impl SyncEngine {
                 store,
                 chunk.iter().map(|(i, u)| (*i, &u.listing, Some(u.quantity))),
                 result,
+                false,
                 prepared,
                 &mut fates,
             )
@@ -263,15 +313,30 @@ impl SyncEngine {
             let updates: Vec<StockAdjustment> = chunk.iter().map(|(_, u)| u.clone()).collect();
             report.calls += 1;
             let result = channel.adjust_stock(&updates).await;
-            self.apply_result(store, chunk.iter().map(|(i, u)| (*i, &u.listing, None)), result, prepared, &mut fates)
-                .await;
+            let keyed = caps.idempotent_writes;
+            self.apply_result(
+                store,
+                chunk.iter().map(|(i, u)| (*i, &u.listing, None)),
+                result,
+                keyed,
+                prepared,
+                &mut fates,
+            )
+            .await;
         }
         for chunk in prices.chunks(caps.max_price_batch.max(1)) {
             let updates: Vec<PriceUpdate> = chunk.iter().map(|(_, u)| u.clone()).collect();
             report.calls += 1;
             let result = channel.set_prices(&updates).await;
-            self.apply_result(store, chunk.iter().map(|(i, u)| (*i, &u.listing, None)), result, prepared, &mut fates)
-                .await;
+            self.apply_result(
+                store,
+                chunk.iter().map(|(i, u)| (*i, &u.listing, None)),
+                result,
+                false,
+                prepared,
+                &mut fates,
+            )
+            .await;
         }
         fates
             .into_iter()
@@ -279,11 +344,14 @@ impl SyncEngine {
             .collect()
     }
 
+    /// Turn a write call's result into each sent item's fate. `keyed`: the items are keyed deltas, whose
+    /// unknown outcomes are [`Fate::Unsettled`] rather than retried as new writes.
     async fn apply_result<'a>(
         &self,
         store: &StoreId,
         sent: impl Iterator<Item = (usize, &'a ListingId, Option<i64>)>,
         result: channel_core::Result<Vec<ItemOutcome>>,
+        keyed: bool,
         prepared: &[Prepared],
         fates: &mut [Option<Fate>],
     ) {
@@ -305,6 +373,9 @@ impl SyncEngine {
                             Fate::Retry { error: reason.clone(), wait: self.inner.config.backoff(attempts) }
                         }
                         Some(Outcome::Rejected { reason, retryable: false }) => Fate::Dead { reason: reason.clone() },
+                        Some(_) | None if keyed => {
+                            Fate::Unsettled { error: "the channel reported no outcome for this delta".into() }
+                        }
                         Some(_) | None => Fate::Retry {
                             error: "the channel reported no outcome for this item".into(),
                             wait: self.inner.config.backoff(attempts),
@@ -320,6 +391,7 @@ impl SyncEngine {
                 for (i, _, _) in sent {
                     let attempts = prepared[i].item.attempts;
                     fates[i] = Some(match kind {
+                        _ if keyed && may_have_applied(kind) => Fate::Unsettled { error: error.to_string() },
                         ErrorKind::Auth => {
                             Fate::Held { reason: format!("needs re-authentication: {}", error.message()) }
                         }
@@ -352,13 +424,32 @@ impl SyncEngine {
             let mut batch = WriteBatch::new();
             for (p, fate) in prepared.iter().zip(fates) {
                 let key = (store.clone(), p.item.push.listing.clone());
+                let delta = match p.item.push.action {
+                    PushAction::AdjustStock { delta } => Some(delta),
+                    _ => None,
+                };
                 let result = match fate {
                     Fate::Applied { quantity, reported } => {
                         report.pushed += 1;
-                        let before = state.shown.insert(key.clone(), reported.unwrap_or(quantity));
+                        let previous = state.shown.get(&key).copied();
+                        // What the channel shows now: what it said, else (a delta it did not report on) what
+                        // it showed moved by the delta.
+                        let shows = match (reported, delta) {
+                            (Some(q), _) => Some(q),
+                            (None, Some(d)) => previous.map(|b| b + d),
+                            (None, None) => Some(quantity),
+                        };
+                        let quantity = shows.unwrap_or(quantity);
+                        let before = match shows {
+                            Some(q) => state.shown.insert(key.clone(), q),
+                            None => previous,
+                        };
                         let model = source_model(state, store, &p.item.push.listing);
                         let is_source_model = model.is_some();
+                        // A delta moved the source by what the model moved: the model is already right, and
+                        // an absolute set here would overwrite the platform's own sales.
                         if let Some(model) = model
+                            && delta.is_none()
                             && model.max(0) != quantity
                             && state.connections.get(store).is_some_and(ConnectionRecord::pushes_allowed)
                         {
@@ -374,7 +465,10 @@ impl SyncEngine {
                             });
                             queued = true;
                         }
-                        if !is_source_model && let Some(record) = state.listings.get_mut(&key) {
+                        if !is_source_model
+                            && shows.is_some()
+                            && let Some(record) = state.listings.get_mut(&key)
+                        {
                             record.pushed_quantity = Some(quantity);
                             record.pushed_at = Some(now);
                             batch.push(WriteOp::PutListing(record.clone()));
@@ -383,7 +477,10 @@ impl SyncEngine {
                         batch.push(WriteOp::Audit(
                             AuditEntry::new(store.clone(), "quantity", p.item.push.reason.clone(), now)
                                 .on_listing(p.item.push.listing.clone(), p.sku.clone())
-                                .change(before.map(|b| b.to_string()), Some(quantity.to_string())),
+                                .change(
+                                    before.map(|b| b.to_string()),
+                                    shows.map(|q| q.to_string()).or_else(|| delta.map(|d| format!("{d:+}"))),
+                                ),
                         ));
                         OutboxResult::Done
                     }
@@ -413,6 +510,31 @@ impl SyncEngine {
                     Fate::Held { reason } => {
                         report.held += 1;
                         OutboxResult::Retry { error: reason, at: after(now, self.inner.config.reauth_hold) }
+                    }
+                    Fate::Unsettled { error } if p.item.attempts >= self.inner.config.max_attempts => {
+                        report.dead += 1;
+                        batch.push(WriteOp::Audit(
+                            AuditEntry::new(
+                                store.clone(),
+                                "quantity",
+                                format!("{}: delta of unknown outcome dead-lettered", p.item.push.reason),
+                                now,
+                            )
+                            .on_listing(p.item.push.listing.clone(), p.sku.clone())
+                            .change(None, delta.map(|d| format!("{d:+}"))),
+                        ));
+                        OutboxResult::Dead {
+                            reason: format!(
+                                "gave up after {} attempts; whether the channel applied this delta is unknown: {error}",
+                                p.item.attempts
+                            ),
+                        }
+                    }
+                    Fate::Unsettled { error } => {
+                        // Left claimed (see Fate::Unsettled): taken again, unchanged, when its lease ends.
+                        report.retried += 1;
+                        tracing::warn!(%store, id = p.item.id, %error, "delta of unknown outcome: resent under its key when its lease ends");
+                        continue;
                     }
                 };
                 results.push((p.item.id, p.item.claim_token.clone().unwrap_or_default(), result));
@@ -448,6 +570,7 @@ fn clone_fate(f: &Fate) -> Fate {
         Fate::Retry { error, wait } => Fate::Retry { error: error.clone(), wait: *wait },
         Fate::Applied { quantity, reported } => Fate::Applied { quantity: *quantity, reported: *reported },
         Fate::Stale { actual } => Fate::Stale { actual: *actual },
+        Fate::Unsettled { error } => Fate::Unsettled { error: error.clone() },
     }
 }
 

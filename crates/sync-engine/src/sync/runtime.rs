@@ -232,6 +232,10 @@ pub(super) struct State {
     pub(super) external_on_hand: HashMap<Sku, i64>,
     /// Stores whose channel honours compare-and-set.
     pub(super) cas_stores: HashSet<StoreId>,
+    /// Stores whose channel takes deltas and applies a keyed one at most once
+    /// ([`channel_core::Capabilities::delta_adjust`] and `idempotent_writes`): a source among them is moved
+    /// by deltas, not absolute sets (see [`State::move_on_hand`]).
+    pub(super) delta_stores: HashSet<StoreId>,
 }
 
 impl fmt::Debug for State {
@@ -275,6 +279,15 @@ pub(super) fn model_quantity(record: &ListingRecord) -> Option<i64> {
         (Some(q), Some(p), Some(s)) if p >= s => Some(q),
         (Some(q), Some(_), None) => Some(q),
         _ => record.seen_quantity,
+    }
+}
+
+/// The store whose sale or change the movement just recorded in `batch` is, when it is the movement of
+/// `delta` units of `sku` (the caller records the ledger movement, then moves the on hand).
+fn recorded_origin(batch: &WriteBatch, sku: &Sku, delta: i64) -> Option<StoreId> {
+    match batch.ops.last() {
+        Some(WriteOp::RecordMovement(m)) if &m.sku == sku && m.delta == delta => m.store.clone(),
+        _ => None,
     }
 }
 
@@ -326,6 +339,7 @@ impl State {
             shown: HashMap::new(),
             external_on_hand,
             cas_stores: HashSet::new(),
+            delta_stores: HashSet::new(),
         };
         state.rebuild()?;
         Ok(state)
@@ -463,6 +477,13 @@ impl State {
 
     /// Change the on-hand quantity of a simple SKU by `delta`: the source listing's model quantity (its new
     /// row is added to `batch`, with the source push) or the external on-hand. Returns the SKUs to re-plan.
+    ///
+    /// A source whose channel takes keyed deltas ([`State::pushes_deltas`], Shopify) is moved by a
+    /// [`PushAction::AdjustStock`] of `delta`, so sales the platform made meanwhile are never overwritten;
+    /// and a change that happened *on the source itself* is not pushed at all (the platform already made
+    /// it). That is told by the movement the caller recorded in `batch` just before calling this (the
+    /// ledger movement of an order line names its store). Other sources get an absolute set of the new on
+    /// hand, as [`State::set_source_quantity`] says.
     pub(super) fn move_on_hand(
         &mut self,
         sku: &Sku,
@@ -487,10 +508,55 @@ impl State {
                     // Missing at the source: nothing to move (the plan reports `missing_at_source`).
                     return Ok(Vec::new());
                 };
+                if self.pushes_deltas(&source) {
+                    let on_source = recorded_origin(batch, sku, delta).as_ref() == Some(&source);
+                    return self.move_source_by(&source, &listing, delta, !on_source, now, reason, batch);
+                }
                 let current = self.on_hand(sku).unwrap_or(0);
                 self.set_source_quantity(&source, &listing, current + delta, now, reason, batch)
             }
         }
+    }
+
+    /// Whether `store`'s on-hand listings are moved by keyed deltas when it is the source.
+    pub(super) fn pushes_deltas(&self, store: &StoreId) -> bool {
+        self.delta_stores.contains(store)
+    }
+
+    /// Move the source's on-hand listing by `delta`: its model quantity (the row, `pushed_quantity` now
+    /// meaning "what the source shows once every queued delta has landed") and, when `push`, a
+    /// [`PushAction::AdjustStock`] in the outbox. Without a push (the change was made on the source itself,
+    /// which already shows it) only the model moves; the platform's own inventory webhook then matches the
+    /// model and is recognised as an echo.
+    #[expect(clippy::too_many_arguments, reason = "the same inputs as set_source_quantity, plus the delta's fate")]
+    pub(super) fn move_source_by(
+        &mut self,
+        source: &StoreId,
+        listing: &ListingId,
+        delta: i64,
+        push: bool,
+        now: Timestamp,
+        reason: &str,
+        batch: &mut WriteBatch,
+    ) -> Result<Vec<Sku>> {
+        let key = (source.clone(), listing.clone());
+        let Some(record) = self.listings.get_mut(&key) else { return Ok(Vec::new()) };
+        let quantity = model_quantity(record).unwrap_or(0) + delta;
+        record.pushed_quantity = Some(quantity);
+        record.pushed_at = Some(now);
+        batch.push(WriteOp::PutListing(record.clone()));
+        record.version += 1;
+        let touched = self
+            .reconciler
+            .set_listing_quantity(source.as_str(), listing.as_str(), quantity)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        if push && self.connections.get(source).is_some_and(ConnectionRecord::pushes_allowed) {
+            batch.push(WriteOp::Enqueue {
+                push: OutboxPush::new(source.clone(), listing.clone(), PushAction::AdjustStock { delta }, reason),
+                now,
+            });
+        }
+        Ok(touched)
     }
 
     /// Set the source's on-hand listing to `quantity` (the model), queue the push and the row.
@@ -645,6 +711,11 @@ impl SyncEngine {
         if !state.connections.get(source).is_some_and(ConnectionRecord::pushes_allowed) {
             return Ok(());
         }
+        if state.pushes_deltas(source) {
+            // A delta source's pushes are queued in the same batch as the model change they carry: none can
+            // be lost to a crash, and an absolute set here would overwrite the platform's own sales.
+            return Ok(());
+        }
         let filter = OutboxFilter { store: Some(source.clone()), ..Default::default() };
         let queued: HashSet<ListingId> = self
             .inner
@@ -676,15 +747,19 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Note which connected stores' channels honour compare-and-set.
+    /// Note which connected stores' channels honour compare-and-set, and which take keyed deltas.
     pub(super) fn refresh_capabilities(&self, state: &mut State) {
         let channels = self.inner.channels.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.cas_stores = state
-            .connections
-            .keys()
-            .filter(|id| channels.get(*id).is_some_and(|c| c.capabilities().compare_and_set))
-            .cloned()
-            .collect();
+        let with = |test: fn(&channel_core::Capabilities) -> bool| -> HashSet<StoreId> {
+            state
+                .connections
+                .keys()
+                .filter(|id| channels.get(*id).is_some_and(|c| test(&c.capabilities())))
+                .cloned()
+                .collect()
+        };
+        state.cas_stores = with(|c| c.compare_and_set);
+        state.delta_stores = with(|c| c.delta_adjust && c.idempotent_writes);
     }
 
     /// The quantity the engine works with for a listing (what it pushed or will push, else what it read).
