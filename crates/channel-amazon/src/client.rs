@@ -86,6 +86,7 @@ pub struct AmazonBuilder {
     processing_timeout: Duration,
     documented_limits: bool,
     overrides: Vec<(String, RateLimit)>,
+    timeout: Option<Duration>,
 }
 
 impl AmazonBuilder {
@@ -107,6 +108,15 @@ impl AmazonBuilder {
     #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
+        self
+    }
+
+    /// The timeout of one request attempt, token requests included (default: the transport's, 30 s). A
+    /// timed-out read is retried; a timed-out write is not (Amazon may have applied it) and fails as
+    /// retryable.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -158,6 +168,9 @@ impl AmazonBuilder {
         if let Some(r) = self.retry {
             token_http = token_http.retry(r);
         }
+        if let Some(t) = self.timeout {
+            token_http = token_http.timeout(t);
+        }
         let lwa = Arc::new(LwaTokens::new(
             token_http.build()?,
             token_url,
@@ -183,6 +196,9 @@ impl AmazonBuilder {
         }
         if let Some(r) = self.retry {
             builder = builder.retry(r);
+        }
+        if let Some(t) = self.timeout {
+            builder = builder.timeout(t);
         }
         Ok(Amazon {
             inner: Arc::new(Inner {
@@ -238,6 +254,7 @@ impl Amazon {
             processing_timeout: Duration::from_secs(3600),
             documented_limits: true,
             overrides: Vec::new(),
+            timeout: None,
         }
     }
 

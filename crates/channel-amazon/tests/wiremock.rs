@@ -539,3 +539,35 @@ async fn throttling_is_retried_after_the_wait() {
     let limit = amazon.http().rate_limit(Some("getMarketplaceParticipations")).unwrap();
     assert!((limit.requests_per_second() - 50.0).abs() < 0.5, "{limit:?}");
 }
+
+#[tokio::test]
+async fn a_slow_answer_times_out_and_is_retried() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .respond_with(participations().set_delay(Duration::from_secs(5)))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .respond_with(participations())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = Amazon::builder(config())
+        .base_url(server.uri())
+        .token_url(format!("{}/auth/o2/token", server.uri()))
+        .retry(RetryPolicy::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20)))
+        .documented_rate_limits(false)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    // The first attempt is cut off after 300 ms instead of waiting 5 s (the transport's default would wait
+    // 30 s); the read is retried and answered.
+    let id = amazon.test_connection().await.unwrap();
+    assert_eq!(id.account_id, SELLER);
+    assert!(format!("{:?}", amazon.http()).contains("300ms"), "{:?}", amazon.http());
+}
