@@ -20,7 +20,8 @@ mod verify_webhook;
 Try `stocksync demo`; for your own stores start from examples/stocksync/stocksync.example.toml."
 )]
 struct Cli {
-    /// The configuration file (connections, credential sources, [sync] settings; see stocksync.example.toml).
+    /// The configuration file: the store, connections, credential sources and sync settings (see
+    /// stocksync.example.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
     #[command(subcommand)]
