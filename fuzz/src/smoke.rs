@@ -174,10 +174,10 @@ fn mutate_json(rng: &mut Rng, mut doc: Value, seeds: &[Vec<u8>]) -> Value {
                     map.remove(&key);
                 }
                 Some(Value::Array(items)) => {
-                    if let Ok(i) = key.parse::<usize>() {
-                        if i < items.len() {
-                            items.remove(i);
-                        }
+                    if let Ok(i) = key.parse::<usize>()
+                        && i < items.len()
+                    {
+                        items.remove(i);
                     }
                 }
                 _ => {}
@@ -185,11 +185,11 @@ fn mutate_json(rng: &mut Rng, mut doc: Value, seeds: &[Vec<u8>]) -> Value {
         }
         // Duplicate an array element (many lines, repeated ids).
         1 => {
-            if let Some(Value::Array(items)) = doc.pointer_mut(&at) {
-                if let Some(first) = items.first().cloned() {
-                    let n = 1 + rng.below(3);
-                    items.extend(std::iter::repeat_n(first, n));
-                }
+            if let Some(Value::Array(items)) = doc.pointer_mut(&at)
+                && let Some(first) = items.first().cloned()
+            {
+                let n = 1 + rng.below(3);
+                items.extend(std::iter::repeat_n(first, n));
             }
         }
         // Splice a node from another seed.
@@ -198,10 +198,10 @@ fn mutate_json(rng: &mut Rng, mut doc: Value, seeds: &[Vec<u8>]) -> Value {
             if let Ok(v) = serde_json::from_slice::<Value>(other) {
                 let mut theirs = vec![String::new()];
                 pointers(&v, String::new(), &mut theirs);
-                if let Some(node) = v.pointer(&theirs[rng.below(theirs.len())]).cloned() {
-                    if let Some(slot) = doc.pointer_mut(&at) {
-                        *slot = node;
-                    }
+                if let Some(node) = v.pointer(&theirs[rng.below(theirs.len())]).cloned()
+                    && let Some(slot) = doc.pointer_mut(&at)
+                {
+                    *slot = node;
                 }
             }
         }
@@ -303,17 +303,17 @@ fn mutate_bytes(rng: &mut Rng, data: &mut Vec<u8>, seeds: &[Vec<u8>]) {
 /// A mutant of `seed`: one to four stacked mutations, structure-aware when the seed is JSON.
 pub fn mutate(rng: &mut Rng, seed: &[u8], seeds: &[Vec<u8>]) -> Vec<u8> {
     let rounds = 1 + rng.below(4);
-    if !rng.one_in(4) {
-        if let Ok(mut doc) = serde_json::from_slice::<Value>(seed) {
-            for _ in 0..rounds {
-                doc = mutate_json(rng, doc, seeds);
-            }
-            let mut out = serde_json::to_vec(&doc).unwrap_or_default();
-            if rng.one_in(8) {
-                mutate_bytes(rng, &mut out, seeds);
-            }
-            return out;
+    if !rng.one_in(4)
+        && let Ok(mut doc) = serde_json::from_slice::<Value>(seed)
+    {
+        for _ in 0..rounds {
+            doc = mutate_json(rng, doc, seeds);
         }
+        let mut out = serde_json::to_vec(&doc).unwrap_or_default();
+        if rng.one_in(8) {
+            mutate_bytes(rng, &mut out, seeds);
+        }
+        return out;
     }
     let mut out = seed.to_vec();
     for _ in 0..rounds {
