@@ -540,6 +540,9 @@ async fn orders_move_the_right_stock_and_page() {
     let items: OrderItemsPayload = serde_json::from_value(body["payload"].clone()).unwrap();
     assert_eq!(items.amazon_order_id, mfn.order_id);
     assert_eq!((items.order_items[0].seller_sku.as_deref(), items.order_items[0].quantity_ordered), (Some("M"), 2));
+    let item_ids: Vec<String> = items.order_items.iter().map(|i| i.order_item_id.clone()).collect();
+    assert_eq!(emulator.platform().order_item_ids(&mfn.order_id), Some(item_ids), "the control surface agrees");
+    assert_eq!(emulator.platform().order_item_ids("111-0000000-0000000"), None);
     // confirmShipment: MFN only.
     let confirm = |item: &str| {
         json!({"marketplaceId": "ATVPDKIKX0DER", "packageDetail": {"packageReferenceId": "1", "carrierCode": "UPS",

@@ -373,6 +373,12 @@ impl Amazon {
         self.lock().orders.get(order_id).map(|o| o.status)
     }
 
+    /// The `OrderItemId`s of `order_id`, in order (what getOrderItems answers), or `None` for an unknown
+    /// order.
+    pub fn order_item_ids(&self, order_id: &str) -> Option<Vec<String>> {
+        self.lock().orders.get(order_id).map(|o| o.items.iter().map(|i| i.order_item_id.clone()).collect())
+    }
+
     /// Queues notifications in their envelope.
     fn notify(&self, notes: Vec<state::Note>) {
         if notes.is_empty() {
