@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::SecretString;
-use channel_core::{Channel, ChannelKind, StoreId, WebhookRequest};
+use channel_core::{Channel, ChannelKind, OrderId, StoreId, WebhookRequest};
 use channel_testkit::amazon::{self as amz, AmazonEmulator};
 use channel_testkit::sandbox::{Duplicates, Fault, LoggedRequest};
 use channel_testkit::shopify::{self as shop, ShopifyEmulator};
@@ -193,6 +193,7 @@ fn amazon_adapter(e: &AmazonEmulator) -> Arc<dyn Channel> {
         .base_url(e.base_url())
         .token_url(e.token_url())
         .documented_rate_limits(false)
+        .timeout(Duration::from_secs(2))
         .poll_interval(Duration::from_millis(10))
         .processing_timeout(Duration::from_secs(10))
         .build()
@@ -307,15 +308,17 @@ impl Rig {
         *self.hooks.slot.write().unwrap() = None;
     }
 
-    fn place(&self, on: On, sku: &str) -> bool {
+    /// Places a one-unit order; the platform's order id, or `None` when the channel refused it.
+    fn place(&self, on: On, sku: &str) -> Option<String> {
         let order = PlaceOrder::new(sku, 1);
-        match on {
-            On::Takealot => self.takealot.place_order(order).is_ok(),
-            On::Shopify => self.shopify.place_order(order).is_ok(),
-            On::Woo => self.woo.place_order(order).is_ok(),
-            On::Amazon => self.amazon.place_order(order).is_ok(),
-            On::AmazonFba => self.amazon.place_order(order.by_channel()).is_ok(),
-        }
+        let placed = match on {
+            On::Takealot => self.takealot.place_order(order),
+            On::Shopify => self.shopify.place_order(order),
+            On::Woo => self.woo.place_order(order),
+            On::Amazon => self.amazon.place_order(order),
+            On::AmazonFba => self.amazon.place_order(order.by_channel()),
+        };
+        placed.ok().map(|p| p.order_id)
     }
 
     /// What each store shows for `sku`, in [`STORES`] order.
@@ -371,6 +374,8 @@ struct Sold {
     refused: usize,
     /// FBA units Amazon shipped from its own stock.
     fba: i64,
+    /// The FBA orders' ids.
+    fba_orders: Vec<String>,
 }
 
 impl Sold {
@@ -387,6 +392,7 @@ impl Sold {
         }
         self.refused += other.refused;
         self.fba += other.fba;
+        self.fba_orders.extend(other.fba_orders.iter().cloned());
     }
 }
 
@@ -403,14 +409,15 @@ async fn sell(rig: &Arc<Rig>, orders: usize, per_wave: usize, gap: Duration) -> 
             })
             .collect();
         for task in wave {
-            let (on, sku, ok) = task.await.unwrap();
-            if !ok {
+            let (on, sku, placed) = task.await.unwrap();
+            let Some(order_id) = placed else {
                 sold.refused += 1;
                 continue;
-            }
+            };
             *sold.orders.entry(on.name()).or_default() += 1;
             if on == On::AmazonFba {
                 sold.fba += 1;
+                sold.fba_orders.push(order_id);
             } else {
                 *sold.units.get_mut(sku).unwrap() += 1;
             }
@@ -449,8 +456,9 @@ async fn order_units(store: &dyn Store, sku: &str) -> i64 {
 }
 
 /// Every sale is counted exactly once: never more (checked at every step), and all of them once the last
-/// webhooks and polls are in (within a few seconds). FBA orders move no merchant stock at all.
-async fn assert_counted_once(store: &dyn Store, sold: &Sold) {
+/// webhooks and polls are in (within a few seconds). FBA orders are imported (their lines recorded) and
+/// move no merchant stock at all.
+async fn assert_counted_once(rig: &Rig, store: &dyn Store, sold: &Sold) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     for sku in SKUS {
         let want = sold.units[sku];
@@ -462,6 +470,21 @@ async fn assert_counted_once(store: &dyn Store, sold: &Sold) {
             }
             assert!(tokio::time::Instant::now() < deadline, "{sku}: only {counted} of {want} units counted");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let amazon = StoreId::new("amazon");
+    for order in &sold.fba_orders {
+        let lines = rig.amazon.platform().order_item_ids(order).unwrap();
+        for line in lines {
+            loop {
+                let recorded = store.order_line(&amazon, &OrderId::new(order.as_str()), &line).await.unwrap();
+                if let Some(recorded) = recorded {
+                    assert_eq!(recorded.sku.as_ref().map(channel_core::Sku::as_str), Some(FBA_SKU));
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "FBA order {order} line {line} never imported");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
     assert_eq!(order_units(store, FBA_SKU).await, 0, "FBA orders moved merchant stock");
@@ -483,8 +506,8 @@ fn report(name: &str, units: i64, sold: &Sold) -> i64 {
 }
 
 /// Keeps a fault queued on each emulator for every ten requests it logs, one ahead (429, 503, a 2.5 s delay
-/// — a timeout for the adapters with a 2 s timeout, a slow answer for Amazon's —, a dropped connection, in
-/// turn), until aborted. About one request in ten fails, on every emulator that is called at all.
+/// — a timeout for the adapters' 2 s —, a dropped connection, in turn), until aborted. About one request in
+/// ten fails, on every emulator that is called at all.
 fn inject_faults(rig: &Arc<Rig>) -> tokio::task::JoinHandle<()> {
     let rig = Arc::clone(rig);
     tokio::spawn(async move {
@@ -532,7 +555,7 @@ async fn concurrency(orders: usize, units: i64, faults: bool, per_wave: usize, g
     }
     report(if faults { "faults" } else { "concurrency" }, units, &sold);
     assert!(converged, "did not converge: sold {sold:?}, shows {}", rig.describe());
-    assert_counted_once(rig.store.as_ref(), &sold).await;
+    assert_counted_once(&rig, rig.store.as_ref(), &sold).await;
     running.shutdown().await;
 }
 
@@ -594,7 +617,7 @@ async fn stopping_the_engine_mid_sync_and_restarting_converges_without_double_co
     let converged = converge(&rig, units, &sold, Duration::from_secs(30)).await;
     report("crash", units, &sold);
     assert!(converged, "did not converge: sold {sold:?}, shows {}", rig.describe());
-    assert_counted_once(engine.store().as_ref(), &sold).await;
+    assert_counted_once(&rig, engine.store().as_ref(), &sold).await;
     running.shutdown().await;
 }
 
