@@ -8,16 +8,108 @@ use channel_core::{
 use futures::StreamExt;
 use jiff::Timestamp;
 
+use std::collections::BTreeSet;
+
 use super::SyncEngine;
-use super::runtime::{State, model_quantity, owned_updates};
+use super::runtime::{Planned, State, model_quantity, owned_updates};
 use crate::store::{
-    AuditEntry, DeliveryRecord, HealthEvent, MovementCause, NewMovement, OrderLineRecord, ProductRecord, WriteBatch,
-    WriteOp,
+    AuditEntry, DeliveryRecord, HealthEvent, MovementCause, NewMovement, OrderLineRecord, Precondition, ProductRecord,
+    WriteBatch, WriteOp,
 };
 use crate::{Error, Result};
 
 /// The name of the order cursor kept per store.
 pub(super) const ORDER_CURSOR: &str = "orders";
+
+/// Attempts at a write computed from the cached state (an order line, an inventory change, an adjustment)
+/// when another worker's commit made the rows it read stale: each failed attempt refreshes those rows.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// Whether a failed commit is worth another attempt from refreshed rows.
+fn is_stale(e: &Error) -> bool {
+    e.kind() == channel_core::ErrorKind::Conflict || e.is_retryable()
+}
+
+/// The rows a batch built from the cached state depended on: the listings it writes, checks or pushes to,
+/// and (when no store is the source) the SKUs whose on hand it moved or checked.
+#[derive(Debug, Default)]
+struct Depends {
+    listings: BTreeSet<(StoreId, ListingId)>,
+    skus: BTreeSet<Sku>,
+}
+
+impl Depends {
+    fn of(batch: &WriteBatch) -> Self {
+        let mut d = Self::default();
+        for op in &batch.ops {
+            match op {
+                WriteOp::PutListing(l) => {
+                    d.listings.insert((l.store.clone(), l.listing.clone()));
+                }
+                WriteOp::Enqueue { push, .. } => {
+                    d.listings.insert((push.store.clone(), push.listing.clone()));
+                }
+                WriteOp::Check(Precondition::ListingVersion { store, listing, .. }) => {
+                    d.listings.insert((store.clone(), listing.clone()));
+                }
+                WriteOp::Check(Precondition::LedgerBalance { sku, .. }) => {
+                    d.skus.insert(sku.clone());
+                }
+                WriteOp::RecordMovement(m) => {
+                    d.skus.insert(m.sku.clone());
+                }
+                _ => {}
+            }
+        }
+        d
+    }
+}
+
+/// Add preconditions on what the targets of `updates` were computed from and `batch` does not write
+/// already: the version of the source's on-hand listing of each component (or, with no store as the
+/// source, the component's ledger balance). A worker whose cached on hand is stale then fails with a
+/// conflict instead of pushing a target another worker's sale made wrong.
+fn guard_plan(state: &State, updates: &[Planned], batch: &mut WriteBatch) {
+    if updates.is_empty() {
+        return;
+    }
+    let written: BTreeSet<(&StoreId, &ListingId)> = batch
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::PutListing(l) => Some((&l.store, &l.listing)),
+            _ => None,
+        })
+        .collect();
+    let skus: BTreeSet<&Sku> = updates.iter().map(|u| &u.sku).collect();
+    let mut components: BTreeSet<Sku> = BTreeSet::new();
+    for sku in skus {
+        components.extend(state.components(sku).into_iter().map(|(c, _)| c));
+    }
+    let mut checks = Vec::new();
+    for component in components {
+        match &state.source {
+            Some(source) => {
+                let Some(listing) = state.source_listing.get(&component) else { continue };
+                if written.contains(&(source, listing)) {
+                    continue;
+                }
+                if let Some(record) = state.listings.get(&(source.clone(), listing.clone())) {
+                    checks.push(Precondition::ListingVersion {
+                        store: source.clone(),
+                        listing: listing.clone(),
+                        version: record.version,
+                    });
+                }
+            }
+            None => {
+                let balance = state.external_on_hand.get(&component).copied().unwrap_or(0);
+                checks.push(Precondition::LedgerBalance { sku: component, balance });
+            }
+        }
+    }
+    batch.ops.extend(checks.into_iter().map(WriteOp::Check));
+}
 
 /// What importing orders did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,13 +206,24 @@ impl SyncEngine {
                 return Err(Error::NotFound(format!("connected store {store}")));
             }
             for line in &order.lines {
-                match self.ingest_line(state, store, order, line).await {
-                    Ok(r) => report.add(r),
-                    Err(e) => {
-                        // The cached rows may no longer match the store: start again from it.
-                        *state = State::load(self.inner.store.as_ref()).await?;
-                        self.refresh_capabilities(state);
-                        return Err(e);
+                let mut attempt = 1;
+                loop {
+                    match self.ingest_line(state, store, order, line).await {
+                        Ok(r) => {
+                            report.add(r);
+                            break;
+                        }
+                        // Another worker committed first (the rows read are refreshed): again.
+                        Err(e) if attempt < WRITE_ATTEMPTS && is_stale(&e) => {
+                            tracing::debug!(%store, order = %order.id, line = %line.line_id, attempt, error = %e,
+                                "order line met another writer: again");
+                            attempt += 1;
+                        }
+                        Err(e) => {
+                            // The cached rows may no longer match the store: start again from it.
+                            self.reload_state(state).await?;
+                            return Err(e);
+                        }
                     }
                 }
             }
@@ -219,11 +322,122 @@ impl SyncEngine {
         let updates = owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)));
         state.enqueue_updates(&updates, now, &format!("order {} on {store}", order.id), false, &mut batch);
         report.pushes = batch.ops.iter().filter(|op| matches!(op, WriteOp::Enqueue { .. })).count();
-        if !self.inner.store.commit(batch).await? {
-            // Another writer recorded the line first: our in-memory changes are void.
+        guard_plan(state, &updates, &mut batch);
+        if !self.commit_cached(state, batch).await? {
+            // Another writer recorded the line first: our in-memory changes are undone; the next attempt
+            // finds the line and applies only what changed, if anything.
             return Err(Error::conflict(format!("order line {store}/{}/{}", order.id, line.line_id), 0, None));
         }
         Ok(report)
+    }
+
+    /// Commit a batch built from (and already applied to) the cached state. When it does not apply (a
+    /// stale version, a failed precondition, a once-only row another writer stored first, a store error),
+    /// the cached rows it depended on are read again from the store, undoing its in-memory changes and
+    /// taking in other workers' writes, so the caller can build it again.
+    pub(super) async fn commit_cached(&self, state: &mut State, batch: WriteBatch) -> Result<bool> {
+        let depends = Depends::of(&batch);
+        match self.inner.store.commit(batch).await {
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                self.refresh_rows(state, &depends).await?;
+                Ok(false)
+            }
+            Err(e) => {
+                if let Err(refresh) = self.refresh_rows(state, &depends).await {
+                    tracing::warn!(error = %refresh, "could not refresh the cached rows");
+                    self.reload_state(state).await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Read the rows `depends` names again into the cached state (a full reload when a listing's link or
+    /// shape changed, which the reconciler cannot take in place).
+    async fn refresh_rows(&self, state: &mut State, depends: &Depends) -> Result<()> {
+        let store = self.inner.store.as_ref();
+        for key in &depends.listings {
+            let fresh = store.listing(&key.0, &key.1).await?;
+            let same_shape = match (&fresh, state.listings.get(key)) {
+                (None, None) => continue,
+                (Some(f), Some(c)) => {
+                    f.sku == c.sku
+                        && f.sku_change == c.sku_change
+                        && f.fulfilment == c.fulfilment
+                        && f.channel_sku == c.channel_sku
+                        && f.status == c.status
+                        && model_quantity(f).is_some() == model_quantity(c).is_some()
+                }
+                _ => false,
+            };
+            let Some(fresh) = fresh.filter(|_| same_shape) else {
+                return self.reload_state(state).await;
+            };
+            if let Some(quantity) = model_quantity(&fresh)
+                && state.planned.contains(key)
+            {
+                state
+                    .reconciler
+                    .set_listing_quantity(key.0.as_str(), key.1.as_str(), quantity)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                state.shown.insert(key.clone(), quantity);
+            }
+            state.listings.insert(key.clone(), fresh);
+        }
+        if state.source.is_none() {
+            for sku in &depends.skus {
+                if state.products.get(sku).is_none_or(ProductRecord::is_bundle) {
+                    continue;
+                }
+                let balance = store.ledger_balance(sku).await?;
+                state.external_on_hand.insert(sku.clone(), balance);
+                state.reconciler.set_on_hand(sku.as_str(), Some(balance)).map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Take in other workers' changes to the source rows of claimed pushes before they are sent. The
+    /// outbox sends a source listing's cached model quantity (the latest truth within one worker); with
+    /// several workers another one may have moved it since this one cached it, and its push may have been
+    /// coalesced into the item just claimed. Reading the rows after the claim sees every commit that fed
+    /// the item (a later commit queues a new item, which the next claim refreshes again). One listing read
+    /// per claimed source push; a no-op for other stores and when the versions match the cache.
+    pub(super) async fn refresh_claimed_source_rows(
+        &self,
+        store: &StoreId,
+        items: &[crate::store::OutboxItem],
+    ) -> Result<()> {
+        let is_source = self.state().await?.as_ref().is_some_and(|s| s.source.as_ref() == Some(store));
+        if !is_source || items.is_empty() {
+            return Ok(());
+        }
+        let listings: BTreeSet<&ListingId> = items.iter().map(|i| &i.push.listing).collect();
+        let mut read = Vec::with_capacity(listings.len());
+        for listing in listings {
+            let version = self.inner.store.listing(store, listing).await?.map(|r| r.version);
+            read.push(((store.clone(), listing.clone()), version));
+        }
+        let mut guard = self.state().await?;
+        let Some(state) = guard.as_mut() else { return Ok(()) };
+        let stale: BTreeSet<(StoreId, ListingId)> = read
+            .into_iter()
+            .filter(|(key, version)| state.listings.get(key).map(|r| r.version) != *version)
+            .map(|(key, _)| key)
+            .collect();
+        if !stale.is_empty() {
+            tracing::debug!(%store, rows = stale.len(), "source rows changed by another worker: refreshed");
+            self.refresh_rows(state, &Depends { listings: stale, skus: BTreeSet::new() }).await?;
+        }
+        Ok(())
+    }
+
+    /// Rebuild the cached state from the store.
+    pub(super) async fn reload_state(&self, state: &mut State) -> Result<()> {
+        *state = State::load(self.inner.store.as_ref()).await?;
+        self.refresh_capabilities(state);
+        Ok(())
     }
 
     /// Poll a store's orders from its cursor, import them, and move the cursor page by page.
@@ -416,7 +630,7 @@ impl SyncEngine {
         }
         let Some(quantity) = change.quantity else { return ignored("no quantity in the payload") };
         let now = self.inner.clock.now();
-        let mut pushes = 0;
+        let mut pushes;
         let filter = crate::store::OutboxFilter { store: Some(store.clone()), ..Default::default() };
         let in_flight: std::collections::HashSet<ListingId> = self
             .inner
@@ -427,9 +641,10 @@ impl SyncEngine {
             .filter(|i| i.state != crate::store::OutboxState::Dead)
             .map(|i| i.push.listing)
             .collect();
-        {
-            let mut guard = self.state().await?;
-            let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
+        let mut guard = self.state().await?;
+        let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
+        let mut attempt = 1;
+        loop {
             let listing =
                 change.listing.clone().filter(|l| state.listings.contains_key(&(store.clone(), l.clone()))).or_else(
                     || {
@@ -458,6 +673,8 @@ impl SyncEngine {
                 return ignored("a push to this listing is in flight");
             }
             let mut batch = WriteBatch::new();
+            let mut planned = Vec::new();
+            pushes = 0;
             let is_source_on_hand = state.source.as_ref() == Some(store)
                 && record.sku.as_ref().and_then(|s| state.source_listing.get(s)) == Some(&listing);
             let mut updated = record.clone();
@@ -479,9 +696,9 @@ impl SyncEngine {
                             .with_note(format!("external change on the source {store} ({topic})")),
                     ));
                 }
-                let updates = owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)));
+                planned = owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)));
                 pushes = state.enqueue_updates(
-                    &updates,
+                    &planned,
                     now,
                     &format!("external change on source {store}"),
                     false,
@@ -499,13 +716,17 @@ impl SyncEngine {
                     true,
                     &mut batch,
                 );
+                planned = updates;
             }
-            if let Err(e) = self.inner.store.commit(batch).await {
-                *state = State::load(self.inner.store.as_ref()).await?;
-                self.refresh_capabilities(state);
-                return Err(e);
+            guard_plan(state, &planned, &mut batch);
+            match self.commit_cached(state, batch).await {
+                Ok(_) => break,
+                // Another worker changed the listing or the on hand: decide again from the fresh rows.
+                Err(e) if attempt < WRITE_ATTEMPTS && is_stale(&e) => attempt += 1,
+                Err(e) => return Err(e),
             }
         }
+        drop(guard);
         if pushes > 0 {
             self.inner.outbox_wake.notify_one();
         }
@@ -526,20 +747,24 @@ impl SyncEngine {
             if state.source.is_some() && !state.source_listing.contains_key(sku) {
                 return Err(Error::Invalid(format!("{sku} is not listed on the source of truth")));
             }
-            let mut batch = WriteBatch::new();
-            batch.push(WriteOp::RecordMovement(
-                NewMovement::new(sku.clone(), delta, MovementCause::ManualAdjustment, now).with_note(note),
-            ));
             let reason = format!("manual adjustment: {note}");
-            let touched = state.move_on_hand(sku, delta, now, &reason, &mut batch)?;
-            let updates = owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)));
-            let pushes = state.enqueue_updates(&updates, now, &reason, false, &mut batch);
-            if let Err(e) = self.inner.store.commit(batch).await {
-                *state = State::load(self.inner.store.as_ref()).await?;
-                self.refresh_capabilities(state);
-                return Err(e);
+            let mut attempt = 1;
+            loop {
+                let mut batch = WriteBatch::new();
+                batch.push(WriteOp::RecordMovement(
+                    NewMovement::new(sku.clone(), delta, MovementCause::ManualAdjustment, now).with_note(note),
+                ));
+                let touched = state.move_on_hand(sku, delta, now, &reason, &mut batch)?;
+                let updates = owned_updates(state.reconciler.replan_skus(touched.iter().map(Sku::as_str)));
+                let pushes = state.enqueue_updates(&updates, now, &reason, false, &mut batch);
+                guard_plan(state, &updates, &mut batch);
+                match self.commit_cached(state, batch).await {
+                    Ok(_) => break pushes,
+                    // Another worker moved the stock meanwhile: the adjustment applies to the fresh on hand.
+                    Err(e) if attempt < WRITE_ATTEMPTS && is_stale(&e) => attempt += 1,
+                    Err(e) => return Err(e),
+                }
             }
-            pushes
         };
         self.inner.outbox_wake.notify_one();
         Ok(pushes)

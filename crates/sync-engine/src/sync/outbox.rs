@@ -196,6 +196,8 @@ impl SyncEngine {
     async fn push_store(&self, store: StoreId, items: Vec<OutboxItem>) -> Result<OutboxReport> {
         let mut report = OutboxReport::default();
         let channel = self.channel(&store);
+        // Another worker may have moved the source's on hand since this one cached it.
+        self.refresh_claimed_source_rows(&store, &items).await?;
         // Prepare under the lock: the listing's ids, and for the source's on-hand listings the current model
         // quantity (the latest truth, whatever was queued).
         let (prepared, blocked) = {

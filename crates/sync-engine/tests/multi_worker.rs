@@ -1,0 +1,595 @@
+//! Two engines (workers "a" and "b") over ONE store, with real adapters against the channel-testkit
+//! emulators: Takealot as the source of truth and two WooCommerce stores. Each webhook delivery goes to a
+//! random engine (and every delivery is sent twice), orders are placed concurrently.
+//!
+//! - every order is counted exactly once in the ledger and every channel converges to the source's stock
+//!   less what was sold, while no two workers ever poll one store at the same time;
+//! - worker "a" is killed holding every store lease, claimed pushes and a claimed "sync now": "b" takes
+//!   all of them over once their leases end, and orders placed meanwhile (webhooks lost) are polled in.
+//!
+//! Each runs over the memory store (two engines sharing one `Arc<MemoryStore>`), SQLite (one file, two
+//! handles) and PostgreSQL when `DATABASE_URL` is set (a fresh schema per test, dropped afterwards).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use channel_core::rust_decimal::Decimal;
+use channel_core::secrecy::SecretString;
+use channel_core::{
+    AccountIdentity, Capabilities, Channel, ChannelKind, ItemOutcome, Listing, OrderCursor, OrderPage, PriceUpdate,
+    Shipment, Sku, StockAdjustment, StockUpdate, StoreId, WebhookEvent, WebhookRejection, WebhookRequest,
+};
+use channel_testkit::sandbox::Duplicates;
+use channel_testkit::takealot::{self as tk, TakealotEmulator};
+use channel_testkit::woocommerce::{self as wc, WooCommerceEmulator};
+use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use sync_engine::store::{
+    ClaimRequest, ConnectionRecord, LedgerFilter, MovementCause, OutboxFilter, OutboxState, ProductRecord, Scope,
+    SealedCredentials, SyncMode, SyncRequest, WriteOp,
+};
+use sync_engine::{MemoryStore, SqliteStore, Store, SyncConfig, SyncEngine};
+
+const SKUS: [&str; 2] = ["M-1", "M-2"];
+const STORES: [&str; 3] = ["takealot", "woo-a", "woo-b"];
+
+/// The engines webhooks are routed to (one at random per delivery).
+type Engines = Arc<RwLock<Vec<SyncEngine>>>;
+
+/// Order polls in flight per store, across every worker, and the most seen at once.
+#[derive(Debug, Default)]
+struct Polls {
+    in_flight: Mutex<HashMap<String, usize>>,
+    most: Mutex<HashMap<String, usize>>,
+    count: Mutex<HashMap<(String, String), usize>>,
+}
+
+struct PollGuard {
+    polls: Arc<Polls>,
+    store: String,
+}
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        if let Some(n) = self.polls.in_flight.lock().unwrap().get_mut(&self.store) {
+            *n -= 1;
+        }
+    }
+}
+
+/// A channel that counts its order polls in [`Polls`] and forwards everything to the real adapter.
+#[derive(Debug)]
+struct Probe {
+    inner: Arc<dyn Channel>,
+    store: String,
+    worker: String,
+    polls: Arc<Polls>,
+}
+
+#[async_trait]
+impl Channel for Probe {
+    fn kind(&self) -> ChannelKind {
+        self.inner.kind()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn test_connection(&self) -> channel_core::Result<AccountIdentity> {
+        self.inner.test_connection().await
+    }
+    fn listings(&self) -> BoxStream<'_, channel_core::Result<Listing>> {
+        self.inner.listings()
+    }
+    async fn set_stock(&self, updates: &[StockUpdate]) -> channel_core::Result<Vec<ItemOutcome>> {
+        self.inner.set_stock(updates).await
+    }
+    async fn adjust_stock(&self, adjustments: &[StockAdjustment]) -> channel_core::Result<Vec<ItemOutcome>> {
+        self.inner.adjust_stock(adjustments).await
+    }
+    async fn set_prices(&self, updates: &[PriceUpdate]) -> channel_core::Result<Vec<ItemOutcome>> {
+        self.inner.set_prices(updates).await
+    }
+    fn orders_since<'a>(&'a self, cursor: &'a OrderCursor) -> BoxStream<'a, channel_core::Result<OrderPage>> {
+        {
+            let mut in_flight = self.polls.in_flight.lock().unwrap();
+            let n = in_flight.entry(self.store.clone()).or_default();
+            *n += 1;
+            let mut most = self.polls.most.lock().unwrap();
+            let m = most.entry(self.store.clone()).or_default();
+            *m = (*m).max(*n);
+            *self.polls.count.lock().unwrap().entry((self.store.clone(), self.worker.clone())).or_default() += 1;
+        }
+        let guard = PollGuard { polls: Arc::clone(&self.polls), store: self.store.clone() };
+        Box::pin(self.inner.orders_since(cursor).map(move |page| {
+            let _held = &guard;
+            page
+        }))
+    }
+    async fn export_tracking(&self, shipment: &Shipment) -> channel_core::Result<()> {
+        self.inner.export_tracking(shipment).await
+    }
+    fn verify_webhook(&self, request: &WebhookRequest) -> Result<WebhookEvent, WebhookRejection> {
+        self.inner.verify_webhook(request)
+    }
+}
+
+struct Rig {
+    takealot: TakealotEmulator,
+    woo: [WooCommerceEmulator; 2],
+    engines: Engines,
+    polls: Arc<Polls>,
+}
+
+async fn receive(
+    State(engines): State<Engines>,
+    Path(store): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    static NEXT: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+    let engine = {
+        let engines = engines.read().unwrap();
+        if engines.is_empty() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        // xorshift: a random engine per delivery, without a dependency.
+        let mut x = NEXT.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        NEXT.store(x, Ordering::Relaxed);
+        engines[usize::try_from(x % engines.len() as u64).unwrap()].clone()
+    };
+    let mut request = WebhookRequest::new(body);
+    for (name, value) in &headers {
+        if let Ok(value) = value.to_str() {
+            request = request.header(name.as_str(), value);
+        }
+    }
+    let outcome = engine.handle_webhook(&StoreId::new(store), &request).await;
+    StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn takealot_adapter(e: &TakealotEmulator) -> Arc<dyn Channel> {
+    let config =
+        channel_takealot::TakealotConfig::new(SecretString::from(e.api_key().to_owned()), e.warehouse_ids()[0])
+            .base_url(e.base_url())
+            .requests_per_minute(None)
+            .timeout(Duration::from_secs(2))
+            .batch_poll_interval(Duration::from_millis(10))
+            .webhook_secret(
+                SecretString::from(e.webhook_secret().to_owned()),
+                channel_takealot::SignatureScheme::HexBody,
+            );
+    Arc::new(channel_takealot::Takealot::new(config).unwrap())
+}
+
+fn woo_adapter(e: &WooCommerceEmulator) -> Arc<dyn Channel> {
+    let config = channel_woocommerce::WooCommerceConfig::new(e.base_url(), e.consumer_key(), e.consumer_secret())
+        .with_webhook_secret(e.webhook_secret());
+    Arc::new(channel_woocommerce::WooCommerce::builder(config).timeout(Duration::from_secs(2)).build().unwrap())
+}
+
+/// Emulators seeded with `units` of each SKU at the source, connections and products in `store`, and a
+/// webhook receiver. Every webhook is delivered twice.
+async fn rig(store: &dyn Store, units: i64) -> Rig {
+    let mut tk_config = tk::TakealotConfig::default();
+    tk_config.rate_limit = None;
+    tk_config.batch_processing_delay = Duration::from_millis(5);
+    tk_config.webhooks.duplicates = Duplicates::Always;
+    let takealot = TakealotEmulator::start(tk_config).await.unwrap();
+    let mut woo = Vec::new();
+    for _ in 0..2 {
+        let mut config = wc::WooCommerceConfig::default();
+        config.webhooks.duplicates = Duplicates::Always;
+        woo.push(WooCommerceEmulator::start(config).await.unwrap());
+    }
+    let woo: [WooCommerceEmulator; 2] = woo.try_into().ok().unwrap();
+    for sku in SKUS {
+        takealot.seed_product(SeedProduct::new(sku, units, Decimal::from(100))).unwrap();
+        for w in &woo {
+            w.seed_product(SeedProduct::new(sku, 3, Decimal::from(120))).unwrap();
+        }
+    }
+    let now = jiff::Timestamp::now();
+    for (id, kind, source) in [
+        ("takealot", ChannelKind::Takealot, true),
+        ("woo-a", ChannelKind::Woocommerce, false),
+        ("woo-b", ChannelKind::Woocommerce, false),
+    ] {
+        let mut c = ConnectionRecord::new(StoreId::new(id), kind, id, Scope::Global, now);
+        c.credentials = Some(SealedCredentials::from_sealed("sealed by the host".into()));
+        c.source_of_truth = source;
+        c.sync_mode = SyncMode::Live;
+        store.commit(WriteOp::PutConnection(c).into()).await.unwrap();
+    }
+    for sku in SKUS {
+        let product = ProductRecord::simple(Sku::new(sku).unwrap(), now);
+        store.commit(WriteOp::PutProduct(product).into()).await.unwrap();
+    }
+    let engines: Engines = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new().route("/webhooks/{store}", post(receive)).with_state(Arc::clone(&engines));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    takealot
+        .register_webhook(RegisterWebhook::new(format!("{base}/webhooks/takealot"), takealot.webhook_secret()))
+        .unwrap();
+    for (w, id) in woo.iter().zip(["woo-a", "woo-b"]) {
+        w.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/{id}"), w.webhook_secret())).unwrap();
+    }
+    Rig { takealot, woo, engines, polls: Arc::default() }
+}
+
+impl Rig {
+    /// An engine named `worker` over `store` (not started).
+    async fn engine(&self, worker: &str, store: Arc<dyn Store>) -> SyncEngine {
+        let mut config = SyncConfig::default();
+        config.worker = worker.into();
+        config.poll_interval = Duration::from_millis(500);
+        config.tick = Duration::from_millis(100);
+        config.base_backoff = Duration::from_millis(50);
+        config.max_backoff = Duration::from_millis(500);
+        config.max_attempts = 40;
+        config.refresh_interval = Duration::from_secs(3600);
+        // Short leases: a dead worker's stores, pushes and sync requests are taken over within a second.
+        config.lease = Duration::from_secs(1);
+        let probe = |store: &str, inner: Arc<dyn Channel>| -> Arc<dyn Channel> {
+            Arc::new(Probe { inner, store: store.into(), worker: worker.into(), polls: Arc::clone(&self.polls) })
+        };
+        SyncEngine::builder(store)
+            .config(config)
+            .channel(StoreId::new("takealot"), probe("takealot", takealot_adapter(&self.takealot)))
+            .channel(StoreId::new("woo-a"), probe("woo-a", woo_adapter(&self.woo[0])))
+            .channel(StoreId::new("woo-b"), probe("woo-b", woo_adapter(&self.woo[1])))
+            .build()
+            .await
+            .unwrap()
+    }
+
+    fn route_to(&self, engines: &[&SyncEngine]) {
+        *self.engines.write().unwrap() = engines.iter().map(|e| (*e).clone()).collect();
+    }
+
+    fn place(&self, channel: usize, sku: &str) -> bool {
+        let order = PlaceOrder::new(sku, 1);
+        match channel {
+            0 => self.takealot.place_order(order).is_ok(),
+            n => self.woo[n - 1].place_order(order).is_ok(),
+        }
+    }
+
+    fn shows(&self, sku: &str) -> [Option<i64>; 3] {
+        [self.takealot.stock(sku).unwrap(), self.woo[0].stock(sku).unwrap(), self.woo[1].stock(sku).unwrap()]
+    }
+
+    fn most_polls_at_once(&self) -> usize {
+        self.polls.most.lock().unwrap().values().copied().max().unwrap_or(0)
+    }
+
+    fn polls_by(&self, worker: &str) -> usize {
+        self.polls.count.lock().unwrap().iter().filter(|((_, w), _)| w == worker).map(|(_, n)| *n).sum()
+    }
+}
+
+/// Place `orders` single-unit orders round-robin over the three channels and both SKUs, `per_wave` at a time
+/// concurrently. Returns units sold per SKU.
+async fn sell(rig: &Arc<Rig>, orders: usize, per_wave: usize, gap: Duration) -> BTreeMap<&'static str, i64> {
+    let mut sold: BTreeMap<&'static str, i64> = SKUS.iter().map(|s| (*s, 0)).collect();
+    let mut i = 0;
+    while i < orders {
+        let wave: Vec<_> = (i..orders.min(i + per_wave))
+            .map(|n| {
+                let rig = Arc::clone(rig);
+                let sku = SKUS[n % 2];
+                tokio::task::spawn_blocking(move || (sku, rig.place((n / 2) % 3, sku)))
+            })
+            .collect();
+        for task in wave {
+            let (sku, ok) = task.await.unwrap();
+            if ok {
+                *sold.get_mut(sku).unwrap() += 1;
+            }
+        }
+        i += per_wave;
+        tokio::time::sleep(gap).await;
+    }
+    sold
+}
+
+/// Wait until every channel shows `want(sku)`, or `limit` passes.
+async fn converge(rig: &Rig, want: impl Fn(&str) -> i64, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if SKUS.iter().all(|sku| rig.shows(sku) == [Some(want(sku).max(0)); 3]) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn order_units(store: &dyn Store, sku: &str) -> i64 {
+    let mut filter = LedgerFilter::default();
+    filter.sku = Some(Sku::new(sku).unwrap());
+    let movements = store.ledger(&filter).await.unwrap();
+    -movements.iter().filter(|m| m.movement.cause == MovementCause::Order).map(|m| m.movement.delta).sum::<i64>()
+}
+
+/// Every sale is counted exactly once: never more (checked at every step), and all of them once the last
+/// webhooks and polls are in.
+async fn assert_counted_once(store: &dyn Store, sold: &BTreeMap<&str, i64>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for sku in SKUS {
+        loop {
+            let counted = order_units(store, sku).await;
+            assert!(counted <= sold[sku], "{sku}: {counted} units counted but {} sold: counted twice", sold[sku]);
+            if counted == sold[sku] {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{sku}: only {counted} of {} units counted", sold[sku]);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Wait until `check` holds, or `limit` passes.
+async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two handles on one store, and how to clean it up.
+struct Backend {
+    name: &'static str,
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    #[cfg(feature = "postgres")]
+    pg: Vec<Arc<sync_engine::PostgresStore>>,
+}
+
+impl Backend {
+    fn memory() -> Self {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        Self {
+            name: "memory",
+            a: Arc::clone(&store),
+            b: store,
+            _dir: None,
+            #[cfg(feature = "postgres")]
+            pg: Vec::new(),
+        }
+    }
+
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        Self {
+            name: "sqlite",
+            a,
+            b,
+            _dir: Some(dir),
+            #[cfg(feature = "postgres")]
+            pg: Vec::new(),
+        }
+    }
+
+    /// Two connections to a fresh schema of `DATABASE_URL`; `None` (with a notice) when it is unset.
+    async fn postgres() -> Option<Self> {
+        #[cfg(feature = "postgres")]
+        {
+            let Ok(url) = std::env::var("DATABASE_URL") else {
+                println!("skipped: DATABASE_URL not set");
+                return None;
+            };
+            let schema = format!("stocksync_mw_{}", uuid::Uuid::new_v4().simple());
+            let mut pg = Vec::new();
+            for _ in 0..2 {
+                let options = sync_engine::PostgresOptions::new(url.clone()).with_schema(schema.clone());
+                pg.push(Arc::new(sync_engine::PostgresStore::connect(options).await.expect("connect to DATABASE_URL")));
+            }
+            let a: Arc<dyn Store> = pg[0].clone();
+            let b: Arc<dyn Store> = pg[1].clone();
+            Some(Self { name: "postgres", a, b, _dir: None, pg })
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            println!("skipped: built without the postgres feature");
+            None
+        }
+    }
+
+    async fn cleanup(self) {
+        #[cfg(feature = "postgres")]
+        if let Some(store) = self.pg.first() {
+            store.drop_schema().await.expect("drop the test schema");
+        }
+    }
+}
+
+/// Orders placed concurrently on three channels while webhooks go to two workers at random: each order
+/// counted once, every channel at the source's stock less what was sold, one poller per store at a time.
+async fn two_workers_share_the_work(backend: Backend) {
+    let units = 40;
+    let rig = Arc::new(rig(backend.a.as_ref(), units).await);
+    let a = rig.engine("a", Arc::clone(&backend.a)).await;
+    let summary = a.sync_now().finish().await.unwrap();
+    assert_eq!(summary.failed, 0, "{}: {summary:?}", backend.name);
+    let b = rig.engine("b", Arc::clone(&backend.b)).await;
+    rig.route_to(&[&a, &b]);
+    let (run_a, run_b) = (a.start(), b.start());
+    // Leases: every store is held by exactly one worker.
+    let leases_settled = eventually(Duration::from_secs(5), || async {
+        let (la, lb) = (run_a.leased_stores(), run_b.leased_stores());
+        la.len() + lb.len() == STORES.len()
+    })
+    .await;
+    assert!(leases_settled, "{}: leases a {:?}, b {:?}", backend.name, run_a.leased_stores(), run_b.leased_stores());
+    let (la, lb) = (run_a.leased_stores(), run_b.leased_stores());
+    assert!(la.iter().all(|s| !lb.contains(s)), "{}: a store leased by both workers: {la:?} {lb:?}", backend.name);
+    let sold = sell(&rig, 60, 10, Duration::from_millis(40)).await;
+    let disjoint = {
+        let (la, lb) = (run_a.leased_stores(), run_b.leased_stores());
+        la.iter().all(|s| !lb.contains(s))
+    };
+    assert!(disjoint, "{}: a store leased by both workers", backend.name);
+    let converged = converge(&rig, |sku| units - sold[sku], Duration::from_secs(20)).await;
+    assert!(
+        converged,
+        "{}: did not converge: sold {sold:?}, shows {:?} / {:?}",
+        backend.name,
+        rig.shows("M-1"),
+        rig.shows("M-2")
+    );
+    assert_counted_once(backend.a.as_ref(), &sold).await;
+    assert!(rig.polls_by("a") + rig.polls_by("b") > 0, "the lease holders polled");
+    assert_eq!(rig.most_polls_at_once(), 1, "{}: two workers polled one store at the same time", backend.name);
+    let counted_by_b = order_units(backend.b.as_ref(), "M-1").await;
+    assert_eq!(counted_by_b, sold["M-1"], "both handles see one ledger");
+    run_a.shutdown().await;
+    // A released lease is taken over at once (no wait for it to run out).
+    let taken = eventually(Duration::from_secs(3), || async { run_b.leased_stores().len() == STORES.len() }).await;
+    assert!(taken, "{}: b did not take the released leases: {:?}", backend.name, run_b.leased_stores());
+    run_b.shutdown().await;
+    backend.cleanup().await;
+}
+
+/// Worker "a" dies holding every store lease, claimed pushes and a claimed "sync now". "b" takes them
+/// over when the leases run out: the pushes are made, the sync request runs and is completed, orders
+/// placed while "a" was gone are polled in, counted once.
+async fn a_dead_worker_is_taken_over(backend: Backend) {
+    let units = 30;
+    let rig = Arc::new(rig(backend.a.as_ref(), units).await);
+    let a = rig.engine("a", Arc::clone(&backend.a)).await;
+    a.sync_now().finish().await.unwrap();
+    rig.route_to(&[&a]);
+    let run_a = a.start();
+    assert!(
+        eventually(Duration::from_secs(5), || async { run_a.leased_stores().len() == STORES.len() }).await,
+        "{}: a took every lease",
+        backend.name
+    );
+    let mut sold = sell(&rig, 12, 6, Duration::from_millis(20)).await;
+
+    // "a" dies mid-work: its tasks stop without releasing anything ...
+    run_a.abort();
+    rig.route_to(&[]);
+    // ... holding a manual adjustment's pushes it had claimed and a "sync now" it was running.
+    a.adjust_stock(&Sku::new("M-2").unwrap(), -5, "damaged in the warehouse").await.unwrap();
+    let now = jiff::Timestamp::now();
+    let lease = now + jiff::SignedDuration::from_secs(1);
+    // (Pushes of a lane that "a" was sending when it died stay claimed; the rest it claims now.)
+    backend.a.claim_outbox(&ClaimRequest::new("a", 100, now, lease)).await.unwrap();
+    let mut claimed = OutboxFilter::default();
+    claimed.state = Some(OutboxState::Claimed);
+    let held_by_a =
+        backend.a.outbox(&claimed).await.unwrap().iter().filter(|i| i.claimed_by.as_deref() == Some("a")).count();
+    assert!(held_by_a > 0, "{}: a holds claimed pushes", backend.name);
+    let request = SyncRequest::new(StoreId::new("woo-a"), Some("seller".into()), now);
+    backend.a.commit(WriteOp::RequestSync(request).into()).await.unwrap();
+    let requests = backend.a.claim_sync_requests(&ClaimRequest::new("a", 10, now, lease)).await.unwrap();
+    assert_eq!(requests.len(), 1);
+    drop(a);
+    // Orders keep coming; their webhooks are lost, so only polling by the new lease holder finds them.
+    for (sku, n) in sell(&rig, 8, 8, Duration::ZERO).await {
+        *sold.get_mut(sku).unwrap() += n;
+    }
+    let b = rig.engine("b", Arc::clone(&backend.b)).await;
+    rig.route_to(&[&b]);
+    let run_b = b.start();
+
+    let took_leases =
+        eventually(Duration::from_secs(5), || async { run_b.leased_stores().len() == STORES.len() }).await;
+    assert!(took_leases, "{}: b took over a's leases: {:?}", backend.name, run_b.leased_stores());
+    let store = Arc::clone(&backend.b);
+    let requests_done =
+        eventually(Duration::from_secs(15), || async { store.sync_requests().await.unwrap().is_empty() }).await;
+    assert!(requests_done, "{}: b ran and completed a's sync request", backend.name);
+    let pushes_done = eventually(Duration::from_secs(10), || async {
+        let mut claimed = OutboxFilter::default();
+        claimed.state = Some(OutboxState::Claimed);
+        store.outbox(&claimed).await.unwrap().iter().all(|i| i.claimed_by.as_deref() != Some("a"))
+    })
+    .await;
+    assert!(pushes_done, "{}: a's claimed pushes were taken over", backend.name);
+    let adjusted: BTreeMap<&str, i64> = [("M-1", 0), ("M-2", 5)].into_iter().collect();
+    let converged = converge(&rig, |sku| units - sold[sku] - adjusted[sku], Duration::from_secs(15)).await;
+    assert!(
+        converged,
+        "{}: did not converge: sold {sold:?}, shows {:?} / {:?}",
+        backend.name,
+        rig.shows("M-1"),
+        rig.shows("M-2")
+    );
+    assert_counted_once(backend.b.as_ref(), &sold).await;
+    assert!(rig.polls_by("b") > 0, "{}: b polled the stores it took over", backend.name);
+    assert_eq!(rig.most_polls_at_once(), 1, "{}: two workers polled one store at the same time", backend.name);
+    let drained = eventually(Duration::from_secs(10), || async {
+        store.outbox(&OutboxFilter::default()).await.unwrap().is_empty()
+    })
+    .await;
+    let left = backend.b.outbox(&OutboxFilter::default()).await.unwrap();
+    assert!(drained, "{}: the outbox drained, nothing dead-lettered: {left:?}", backend.name);
+    run_b.shutdown().await;
+    backend.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_over_one_memory_store() {
+    two_workers_share_the_work(Backend::memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_over_one_sqlite_file() {
+    two_workers_share_the_work(Backend::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_over_one_postgres_schema() {
+    if let Some(backend) = Backend::postgres().await {
+        two_workers_share_the_work(backend).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_worker_is_taken_over_memory() {
+    a_dead_worker_is_taken_over(Backend::memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_worker_is_taken_over_sqlite() {
+    a_dead_worker_is_taken_over(Backend::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_worker_is_taken_over_postgres() {
+    if let Some(backend) = Backend::postgres().await {
+        a_dead_worker_is_taken_over(backend).await;
+    }
+}
