@@ -727,7 +727,7 @@ struct Genuine {
     delivery: Captured,
     signature_header: &'static str,
     delivery_header: &'static str,
-    sign: Box<dyn Fn(&[u8], &str) -> String + Send + Sync>,
+    sign: fn(&[u8], &str) -> String,
     secret: String,
 }
 
@@ -800,7 +800,7 @@ async fn unsigned_tampered_malformed_and_replayed_shopify_and_woocommerce_webhoo
         delivery: captured(&rig, "x-shopify-topic", "orders/create").await,
         signature_header: channel_shopify::webhook::HMAC_HEADER,
         delivery_header: "X-Shopify-Event-Id",
-        sign: Box::new(|body, secret| channel_core::webhook::sign_base64(secret.as_bytes(), body)),
+        sign: |body, secret| channel_core::webhook::sign_base64(secret.as_bytes(), body),
         secret: rig.shopify.webhook_secret().to_owned(),
     };
     forge_and_replay(&rig, &engine, &shopify, "W-1", 2).await;
@@ -810,7 +810,7 @@ async fn unsigned_tampered_malformed_and_replayed_shopify_and_woocommerce_webhoo
         delivery: captured(&rig, "x-wc-webhook-topic", "order.created").await,
         signature_header: channel_woocommerce::webhook::SIGNATURE_HEADER,
         delivery_header: channel_woocommerce::webhook::DELIVERY_HEADER,
-        sign: Box::new(|body, secret| wc::sign(secret, body)),
+        sign: |body, secret| wc::sign(secret, body),
         secret: rig.woo.webhook_secret().to_owned(),
     };
     forge_and_replay(&rig, &engine, &woo, "W-2", 3).await;
