@@ -582,7 +582,7 @@ pub async fn concurrent_balance_checks(store: Arc<dyn Store>) {
     }
     let ledger =
         store.ledger(&LedgerFilter { sku: Some(sku("MUG")), ..LedgerFilter::default() }).await.expect("ledger");
-    assert_eq!(ledger.len(), writers as usize * per_writer as usize);
+    assert_eq!(i64::try_from(ledger.len()).unwrap_or(i64::MAX), writers * per_writer);
     let notes: BTreeSet<_> = ledger.iter().filter_map(|m| m.movement.note.clone()).collect();
     assert_eq!(notes.len(), ledger.len(), "each balance was moved from exactly once: {notes:?}");
 }

@@ -414,8 +414,8 @@ impl Backend {
                 let options = sync_engine::PostgresOptions::new(url.clone()).with_schema(schema.clone());
                 pg.push(Arc::new(sync_engine::PostgresStore::connect(options).await.expect("connect to DATABASE_URL")));
             }
-            let a: Arc<dyn Store> = pg[0].clone();
-            let b: Arc<dyn Store> = pg[1].clone();
+            let a: Arc<dyn Store> = Arc::<sync_engine::PostgresStore>::clone(&pg[0]);
+            let b: Arc<dyn Store> = Arc::<sync_engine::PostgresStore>::clone(&pg[1]);
             Some(Self { name: "postgres", a, b, _dir: None, pg })
         }
         #[cfg(not(feature = "postgres"))]

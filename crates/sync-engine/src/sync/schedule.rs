@@ -115,7 +115,10 @@ impl SyncEngine {
     /// order polling of live stores every [`super::SyncConfig::poll_interval`], the daily full reconcile at
     /// [`super::SyncConfig::daily_at`] (live and daily stores; disabled stores are never pushed to), and
     /// queued "sync now" requests. Polls and the daily reconcile of a store run only in the worker holding
-    /// its lease; see the [module docs](self).
+    /// its lease ([`crate::Store::acquire_lease`] for [`super::SyncConfig::lease`], renewed while held,
+    /// released by [`RunningEngine::shutdown`], taken over when it runs out after a crash); the day's
+    /// reconcile is recorded per store in its `daily` cursor. A claimed "sync now" stays queued until its
+    /// sync finished (see `docs/store.md` on several workers).
     pub fn start(&self) -> RunningEngine {
         let (stop, rx) = watch::channel(false);
         let held: Held = Arc::default();
