@@ -280,8 +280,10 @@ impl SyncEngine {
             .collect();
         let mut batch = WriteBatch::new();
         let source = state.source.clone();
+        // The source first: its catalog defines the products the other stores' listings link to, so on a
+        // first sync a store named before the source must not be taken in while those products are unknown.
         let mut stores: Vec<&StoreId> = read.keys().collect();
-        stores.sort();
+        stores.sort_by_key(|s| (source.as_ref() != Some(*s), *s));
         for store in stores {
             let is_source = source.as_ref() == Some(store);
             for listing in &read[store] {
