@@ -5,7 +5,9 @@
 //! - every order is counted exactly once in the ledger and every channel converges to the source's stock
 //!   less what was sold, while no two workers ever poll one store at the same time;
 //! - worker "a" is killed holding every store lease, claimed pushes and a claimed "sync now": "b" takes
-//!   all of them over once their leases end, and orders placed meanwhile (webhooks lost) are polled in.
+//!   all of them over once their leases end, and orders placed meanwhile are counted once;
+//! - the daily reconcile runs once per store, in the lease holder ("b" reads nothing), and after "a"
+//!   dies "b" runs the next day's (an injected manual clock).
 //!
 //! Each runs over the memory store (two engines sharing one `Arc<MemoryStore>`), SQLite (one file, two
 //! handles) and PostgreSQL when `DATABASE_URL` is set (a fresh schema per test, dropped afterwards).
@@ -51,6 +53,8 @@ struct Polls {
     in_flight: Mutex<HashMap<String, usize>>,
     most: Mutex<HashMap<String, usize>>,
     count: Mutex<HashMap<(String, String), usize>>,
+    /// Full listing reads (a full reconcile reads every store) per worker.
+    reads: Mutex<HashMap<String, usize>>,
 }
 
 struct PollGuard {
@@ -87,6 +91,7 @@ impl Channel for Probe {
         self.inner.test_connection().await
     }
     fn listings(&self) -> BoxStream<'_, channel_core::Result<Listing>> {
+        *self.polls.reads.lock().unwrap().entry(self.worker.clone()).or_default() += 1;
         self.inner.listings()
     }
     async fn set_stock(&self, updates: &[StockUpdate]) -> channel_core::Result<Vec<ItemOutcome>> {
@@ -233,6 +238,16 @@ async fn rig(store: &dyn Store, units: i64) -> Rig {
 impl Rig {
     /// An engine named `worker` over `store` (not started).
     async fn engine(&self, worker: &str, store: Arc<dyn Store>) -> SyncEngine {
+        self.engine_with(worker, store, None).await
+    }
+
+    /// An engine named `worker` over `store` (not started), on `clock` if given.
+    async fn engine_with(
+        &self,
+        worker: &str,
+        store: Arc<dyn Store>,
+        clock: Option<Arc<sync_engine::clock::ManualClock>>,
+    ) -> SyncEngine {
         let mut config = SyncConfig::default();
         config.worker = worker.into();
         config.poll_interval = Duration::from_millis(500);
@@ -246,7 +261,11 @@ impl Rig {
         let probe = |store: &str, inner: Arc<dyn Channel>| -> Arc<dyn Channel> {
             Arc::new(Probe { inner, store: store.into(), worker: worker.into(), polls: Arc::clone(&self.polls) })
         };
-        SyncEngine::builder(store)
+        let mut builder = SyncEngine::builder(store);
+        if let Some(clock) = clock {
+            builder = builder.clock(clock);
+        }
+        builder
             .config(config)
             .channel(StoreId::new("takealot"), probe("takealot", takealot_adapter(&self.takealot)))
             .channel(StoreId::new("woo-a"), probe("woo-a", woo_adapter(&self.woo[0])))
@@ -274,6 +293,10 @@ impl Rig {
 
     fn most_polls_at_once(&self) -> usize {
         self.polls.most.lock().unwrap().values().copied().max().unwrap_or(0)
+    }
+
+    fn reads_by(&self, worker: &str) -> usize {
+        self.polls.reads.lock().unwrap().get(worker).copied().unwrap_or(0)
     }
 
     fn polls_by(&self, worker: &str) -> usize {
@@ -516,7 +539,8 @@ async fn a_dead_worker_is_taken_over(backend: Backend) {
     let requests = backend.a.claim_sync_requests(&ClaimRequest::new("a", 10, now, lease)).await.unwrap();
     assert_eq!(requests.len(), 1);
     drop(a);
-    // Orders keep coming; their webhooks are lost, so only polling by the new lease holder finds them.
+    // Orders keep coming while no engine takes webhooks (the platforms deliver them again later, and
+    // polling by the new lease holder finds them too).
     for (sku, n) in sell(&rig, 8, 8, Duration::ZERO).await {
         *sold.get_mut(sku).unwrap() += n;
     }
@@ -548,7 +572,8 @@ async fn a_dead_worker_is_taken_over(backend: Backend) {
         rig.shows("M-2")
     );
     assert_counted_once(backend.b.as_ref(), &sold).await;
-    assert!(rig.polls_by("b") > 0, "{}: b polled the stores it took over", backend.name);
+    let polled = eventually(Duration::from_secs(10), || async { rig.polls_by("b") > 0 }).await;
+    assert!(polled, "{}: b polls the stores it took over", backend.name);
     assert_eq!(rig.most_polls_at_once(), 1, "{}: two workers polled one store at the same time", backend.name);
     let drained = eventually(Duration::from_secs(10), || async {
         store.outbox(&OutboxFilter::default()).await.unwrap().is_empty()
@@ -558,6 +583,79 @@ async fn a_dead_worker_is_taken_over(backend: Backend) {
     assert!(drained, "{}: the outbox drained, nothing dead-lettered: {left:?}", backend.name);
     run_b.shutdown().await;
     backend.cleanup().await;
+}
+
+/// The daily reconcile runs once per store, in the worker holding its lease; when that worker dies, the
+/// one that takes its leases over runs the next day's.
+async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
+    let rig = Arc::new(rig(backend.a.as_ref(), 20).await);
+    // The clock moves in steps shorter than a lease (1 s), as time does, except where a test says otherwise.
+    let day: jiff::Timestamp = "2026-11-23T01:59:59.5Z".parse().unwrap();
+    let clock = Arc::new(sync_engine::clock::ManualClock::new(day));
+    let a = rig.engine_with("a", Arc::clone(&backend.a), Some(Arc::clone(&clock))).await;
+    a.sync_now().finish().await.unwrap();
+    rig.route_to(&[&a]);
+    let run_a = a.start();
+    assert!(
+        eventually(Duration::from_secs(5), || async { run_a.leased_stores().len() == STORES.len() }).await,
+        "{}: a took every lease",
+        backend.name
+    );
+    let b = rig.engine_with("b", Arc::clone(&backend.b), Some(Arc::clone(&clock))).await;
+    let run_b = b.start();
+    let cursor = |at: &'static str| {
+        let store = Arc::clone(&backend.b);
+        async move {
+            for id in STORES {
+                let value = store.cursor(&StoreId::new(id), "daily").await.unwrap();
+                if value.as_deref() != Some(at) {
+                    return false;
+                }
+            }
+            true
+        }
+    };
+    // The first sight of a store counts the day that passed as done: no reconcile at start.
+    assert!(eventually(Duration::from_secs(5), || cursor("2026-11-22T02:00:00Z")).await, "{}", backend.name);
+    let (a_reads, b_reads) = (rig.reads_by("a"), rig.reads_by("b"));
+    clock.set("2026-11-23T02:00:00.2Z".parse().unwrap());
+    let done = eventually(Duration::from_secs(10), || cursor("2026-11-23T02:00:00Z")).await;
+    assert!(done, "{}: the day's reconcile of every store was recorded", backend.name);
+    assert_eq!(rig.reads_by("a"), a_reads + STORES.len(), "{}: a reconciled its stores once", backend.name);
+    assert_eq!(rig.reads_by("b"), b_reads, "{}: b holds no lease and reconciled nothing", backend.name);
+
+    // "a" dies; its leases run out (the clock moves past them) and "b" takes them and the next day over.
+    run_a.abort();
+    drop(a);
+    clock.advance(jiff::SignedDuration::from_secs(2));
+    let b_holds = || async { run_b.leased_stores().len() == STORES.len() };
+    assert!(eventually(Duration::from_secs(5), b_holds).await, "{}: b took over a's leases", backend.name);
+    clock.set("2026-11-24T01:59:59.5Z".parse().unwrap());
+    assert!(eventually(Duration::from_secs(5), b_holds).await, "{}: b renewed its leases", backend.name);
+    assert_eq!(rig.reads_by("b"), b_reads, "{}: the day's reconcile is not run again", backend.name);
+    clock.set("2026-11-24T02:00:00.2Z".parse().unwrap());
+    let next = eventually(Duration::from_secs(10), || cursor("2026-11-24T02:00:00Z")).await;
+    assert!(next, "{}: b ran the next day's reconcile", backend.name);
+    assert_eq!(rig.reads_by("b"), b_reads + STORES.len(), "{}: once", backend.name);
+    run_b.shutdown().await;
+    backend.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daily_reconcile_runs_in_the_lease_holder_memory() {
+    the_daily_reconcile_runs_in_the_lease_holder(Backend::memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daily_reconcile_runs_in_the_lease_holder_sqlite() {
+    the_daily_reconcile_runs_in_the_lease_holder(Backend::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daily_reconcile_runs_in_the_lease_holder_postgres() {
+    if let Some(backend) = Backend::postgres().await {
+        the_daily_reconcile_runs_in_the_lease_holder(backend).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -338,12 +338,20 @@ impl SyncEngine {
         let sync = async {
             let mut attempt = 1;
             loop {
+                // Start from what every worker stored (other workers' commits make cached rows stale, and
+                // a full reconcile writes every listing row), and after a failure from what is stored
+                // rather than what the failed attempt cached.
+                if let Some(state) = self.state().await?.as_mut() {
+                    self.reload_state(state).await?;
+                }
                 match self.full_sync(Some(only.clone()), None, &cancel).await {
                     Ok(summary) => return Ok(summary),
                     Err(e) => {
-                        // The cached state may hold rows the failed sync changed but did not store.
-                        self.reload().await?;
                         if attempt >= FULL_SYNC_ATTEMPTS || !(e.kind() == ErrorKind::Conflict || e.is_retryable()) {
+                            // Not what the failed attempt cached: what is stored.
+                            if let Some(state) = self.state().await?.as_mut() {
+                                self.reload_state(state).await?;
+                            }
                             return Err(e);
                         }
                         tracing::info!(attempt, error = %e, "full reconcile met another worker's writes: again");
