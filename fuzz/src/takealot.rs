@@ -1,12 +1,14 @@
 //! Target `takealot_webhook`: [`Channel::verify_webhook`] of the Takealot adapter on an arbitrary body
 //! that is correctly signed (hex HMAC-SHA256 under a fixed secret), so the parser is what is exercised.
-//! The selector byte picks the `X-Takealot-Event` topic.
+//! The selector byte picks the `X-Takealot-Event` topic; with its high bit set, the body's first line is
+//! also checked as a hostile `X-Takealot-Signature` value under every signature scheme.
 
 use std::sync::OnceLock;
 
 use channel_core::secrecy::SecretString;
 use channel_core::webhook::sign_hex;
 use channel_core::{Channel as _, WebhookRejection, WebhookRequest};
+use channel_takealot::webhook::signature_matches;
 use channel_takealot::{SignatureScheme, Takealot, TakealotConfig};
 
 /// The webhook secret the bodies are signed with.
@@ -56,7 +58,22 @@ pub fn run(data: &[u8]) {
 /// Verify and parse one signed delivery; it must never panic, and a correctly signed body is never
 /// refused as unsigned or badly signed.
 pub fn check(selector: u8, body: &[u8]) {
-    let topic = TOPICS[usize::from(selector) % TOPICS.len()];
+    if selector & 0x80 != 0 {
+        let (signature, rest) = body.split_at(body.iter().position(|b| *b == b'\n').unwrap_or(body.len()));
+        let signature = String::from_utf8_lossy(signature);
+        for scheme in [
+            SignatureScheme::HexBody,
+            SignatureScheme::Base64HexUrlBody,
+            SignatureScheme::HexUrlBody,
+            SignatureScheme::Base64UrlBody,
+            SignatureScheme::Any,
+        ] {
+            for url in [None, Some("https://erp.example.com/webhooks/takealot")] {
+                std::hint::black_box(signature_matches(scheme, SECRET.as_bytes(), url, rest, &signature));
+            }
+        }
+    }
+    let topic = TOPICS[usize::from(selector & 0x7f) % TOPICS.len()];
     let request = WebhookRequest::new(body.to_vec())
         .header("X-Takealot-Event", topic)
         .header("X-Takealot-Delivery", "fuzz-delivery")
