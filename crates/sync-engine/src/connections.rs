@@ -253,15 +253,27 @@ pub fn sku_rules(settings: &Value) -> Result<SkuRules> {
     }
 }
 
+/// The settings (as [`crate::AdapterFactory`] names them) that identify where a connection points.
+const DETAIL_SETTINGS: [&str; 7] =
+    ["seller_id", "merchant_warehouse_id", "shop_domain", "location_id", "store_url", "marketplace_ids", "region"];
+
 /// Configuration details worth showing for a connection: the account id and what the channel reported
-/// (`location`, `region`, `marketplace`, …), the warehouse, and the same keys from its settings.
+/// (`location`, `region`, `marketplace`, …), the warehouse, and the settings that say where it points
+/// (`shop_domain`, `store_url`, `location_id`, `marketplace_ids`, …; lists joined with commas).
 pub fn config_details(c: &ConnectionRecord) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for key in ["seller_id", "region", "marketplace", "location", "site", "shop"] {
-        if let Some(v) = c.settings.get(key) {
-            let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-            out.insert(key.to_owned(), v);
-        }
+    for key in DETAIL_SETTINGS {
+        let shown = match c.settings.get(key) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(","),
+            Some(v) => v.to_string(),
+        };
+        out.insert(key.to_owned(), shown);
     }
     if let Some(a) = &c.account {
         out.insert("account".to_owned(), a.account_id.clone());

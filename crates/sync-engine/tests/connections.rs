@@ -46,6 +46,15 @@ async fn add_tests_first_and_binds_the_account() {
     assert_eq!(details.get("seller_id").map(String::as_str), Some("1234"));
     assert_eq!(details.get("account").map(String::as_str), Some("seller-1"));
     assert_eq!(details.get("region").map(String::as_str), Some("za"));
+    let mut shop = stored.clone();
+    shop.settings = serde_json::json!({
+        "shop_domain": "mugs.myshopify.com", "location_id": 42, "marketplace_ids": ["A1", "A2"], "api_version": "x",
+    });
+    let details = config_details(&shop);
+    assert_eq!(details.get("shop_domain").map(String::as_str), Some("mugs.myshopify.com"));
+    assert_eq!(details.get("location_id").map(String::as_str), Some("42"));
+    assert_eq!(details.get("marketplace_ids").map(String::as_str), Some("A1,A2"));
+    assert!(!details.contains_key("api_version"), "only the settings that say where a store points");
     assert_eq!(f.connections.test(&sid("tk")).await.unwrap().account_id, "seller-1");
 
     let dup = f.connections.add(NewConnection::new("tk", ChannelKind::Takealot, "again", key("good"))).await;
