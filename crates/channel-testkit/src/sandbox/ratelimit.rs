@@ -49,6 +49,8 @@ pub struct Decision {
     pub retry_after: Option<Duration>,
     /// How long until the bucket is full again.
     pub reset_after: Duration,
+    /// How long until one more whole token is available (zero when one is).
+    pub next_after: Duration,
 }
 
 impl Decision {
@@ -62,11 +64,20 @@ impl Decision {
         whole(self.limit)
     }
 
-    /// Seconds a client should wait before trying again (rounded up, at least 1) when denied; seconds until
-    /// the bucket is full when allowed. Used for `x-RateLimit-Reset`-style headers.
+    /// Seconds a client should wait before trying again (rounded up, at least 1) when the bucket is
+    /// exhausted (this request was denied, or it took the last whole token); otherwise seconds until the
+    /// bucket is full. Used for `x-RateLimit-Reset`-style headers, so a client that pauses until the reset
+    /// when `remaining` is 0 waits for the next token, not for the whole bucket to refill.
     pub fn reset_secs(&self) -> u64 {
-        let wait = if self.allowed { self.reset_after } else { self.retry_after.unwrap_or(self.reset_after) };
-        whole(wait.as_secs_f64().ceil()).max(u64::from(!self.allowed))
+        let exhausted = !self.allowed || self.remaining_whole() == 0;
+        let wait = if !self.allowed {
+            self.retry_after.unwrap_or(self.reset_after)
+        } else if exhausted {
+            self.next_after
+        } else {
+            self.reset_after
+        };
+        whole(wait.as_secs_f64().ceil()).max(u64::from(exhausted))
     }
 }
 
@@ -125,6 +136,11 @@ impl TokenBucket {
             remaining: state.tokens,
             retry_after,
             reset_after: self.until_full(state.tokens),
+            next_after: if state.tokens >= 1.0 || rate <= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64((1.0 - state.tokens) / rate)
+            },
         }
     }
 
@@ -207,6 +223,7 @@ mod tests {
         let second = bucket.try_acquire(1.0);
         assert!(second.allowed);
         assert_eq!(second.remaining_whole(), 0);
+        assert_eq!(second.reset_secs(), 1, "the last token taken: wait for the next, not for a full bucket");
         let denied = bucket.try_acquire(1.0);
         assert!(!denied.allowed);
         assert_eq!(denied.reset_secs(), 1);
