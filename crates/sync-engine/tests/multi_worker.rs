@@ -391,6 +391,8 @@ struct Backend {
     a: Arc<dyn Store>,
     b: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
+    /// Worker a's own SQLite handle, closed when "a" dies.
+    sqlite_a: Option<SqliteStore>,
     #[cfg(feature = "postgres")]
     pg: Vec<Arc<sync_engine::PostgresStore>>,
 }
@@ -403,6 +405,7 @@ impl Backend {
             a: Arc::clone(&store),
             b: store,
             _dir: None,
+            sqlite_a: None,
             #[cfg(feature = "postgres")]
             pg: Vec::new(),
         }
@@ -411,13 +414,15 @@ impl Backend {
     async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.db");
-        let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let sqlite_a = SqliteStore::open(&path).await.unwrap();
+        let a: Arc<dyn Store> = Arc::new(sqlite_a.clone());
         let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
         Self {
             name: "sqlite",
             a,
             b,
             _dir: Some(dir),
+            sqlite_a: Some(sqlite_a),
             #[cfg(feature = "postgres")]
             pg: Vec::new(),
         }
@@ -439,7 +444,7 @@ impl Backend {
             }
             let a: Arc<dyn Store> = Arc::<sync_engine::PostgresStore>::clone(&pg[0]);
             let b: Arc<dyn Store> = Arc::<sync_engine::PostgresStore>::clone(&pg[1]);
-            Some(Self { name: "postgres", a, b, _dir: None, pg })
+            Some(Self { name: "postgres", a, b, _dir: None, sqlite_a: None, pg })
         }
         #[cfg(not(feature = "postgres"))]
         {
@@ -448,9 +453,21 @@ impl Backend {
         }
     }
 
-    async fn cleanup(self) {
+    /// Worker "a"'s process died: its connections close, so nothing it had begun holds a lock. (Aborting its
+    /// tasks in-process drops a transaction without sending its rollback until the connection is reused.)
+    async fn a_died(&self) {
+        if let Some(store) = &self.sqlite_a {
+            store.close().await;
+        }
         #[cfg(feature = "postgres")]
         if let Some(store) = self.pg.first() {
+            store.close().await;
+        }
+    }
+
+    async fn cleanup(self) {
+        #[cfg(feature = "postgres")]
+        if let Some(store) = self.pg.get(1) {
             store.drop_schema().await.expect("drop the test schema");
         }
     }
@@ -523,28 +540,30 @@ async fn a_dead_worker_is_taken_over(backend: Backend) {
     // "a" dies mid-work: its tasks stop without releasing anything ...
     run_a.abort();
     rig.route_to(&[]);
-    // ... holding a manual adjustment's pushes it had claimed and a "sync now" it was running.
-    a.adjust_stock(&Sku::new("M-2").unwrap(), -5, "damaged in the warehouse").await.unwrap();
+    backend.a_died().await;
+    drop(a);
+    // ... holding a manual adjustment's pushes it had claimed and a "sync now" it was running (queued here
+    // through "b", which is not started yet, and claimed in a's name).
+    let b = rig.engine("b", Arc::clone(&backend.b)).await;
+    b.adjust_stock(&Sku::new("M-2").unwrap(), -5, "damaged in the warehouse").await.unwrap();
     let now = jiff::Timestamp::now();
     let lease = now + jiff::SignedDuration::from_secs(1);
-    // (Pushes of a lane that "a" was sending when it died stay claimed; the rest it claims now.)
-    backend.a.claim_outbox(&ClaimRequest::new("a", 100, now, lease)).await.unwrap();
+    // (Pushes of a lane that "a" was sending when it died stay claimed; the rest are claimed now.)
+    backend.b.claim_outbox(&ClaimRequest::new("a", 100, now, lease)).await.unwrap();
     let mut claimed = OutboxFilter::default();
     claimed.state = Some(OutboxState::Claimed);
     let held_by_a =
-        backend.a.outbox(&claimed).await.unwrap().iter().filter(|i| i.claimed_by.as_deref() == Some("a")).count();
+        backend.b.outbox(&claimed).await.unwrap().iter().filter(|i| i.claimed_by.as_deref() == Some("a")).count();
     assert!(held_by_a > 0, "{}: a holds claimed pushes", backend.name);
     let request = SyncRequest::new(StoreId::new("woo-a"), Some("seller".into()), now);
-    backend.a.commit(WriteOp::RequestSync(request).into()).await.unwrap();
-    let requests = backend.a.claim_sync_requests(&ClaimRequest::new("a", 10, now, lease)).await.unwrap();
+    backend.b.commit(WriteOp::RequestSync(request).into()).await.unwrap();
+    let requests = backend.b.claim_sync_requests(&ClaimRequest::new("a", 10, now, lease)).await.unwrap();
     assert_eq!(requests.len(), 1);
-    drop(a);
     // Orders keep coming while no engine takes webhooks (the platforms deliver them again later, and
     // polling by the new lease holder finds them too).
     for (sku, n) in sell(&rig, 8, 8, Duration::ZERO).await {
         *sold.get_mut(sku).unwrap() += n;
     }
-    let b = rig.engine("b", Arc::clone(&backend.b)).await;
     rig.route_to(&[&b]);
     let run_b = b.start();
 
@@ -626,6 +645,7 @@ async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
 
     // "a" dies; its leases run out (the clock moves past them) and "b" takes them and the next day over.
     run_a.abort();
+    backend.a_died().await;
     drop(a);
     clock.advance(jiff::SignedDuration::from_secs(2));
     let b_holds = || async { run_b.leased_stores().len() == STORES.len() };

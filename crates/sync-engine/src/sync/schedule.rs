@@ -61,7 +61,8 @@ impl RunningEngine {
 
     /// Stop the background tasks at their next await point without releasing anything, as a crash would:
     /// the store leases, claimed pushes and a claimed "sync now" stay held until their leases end, then
-    /// other workers take them over.
+    /// other workers take them over. (In-process, a store transaction dropped half-way may hold its locks
+    /// until its connection is used again; close the store's pool too, as a dying process would.)
     pub fn abort(self) {
         for task in self.tasks {
             task.abort();
@@ -144,11 +145,13 @@ impl SyncEngine {
             let engine = self.clone();
             let held = Arc::clone(&held);
             let mut rx = rx.clone();
-            // Renewed well before the lease ends, and free leases are looked at every tick.
-            let every = engine.inner.config.tick.min(engine.inner.config.lease / 3).max(Duration::from_millis(10));
+            // Renewed well before the lease ends; a dead worker's leases are taken within a third of a lease
+            // of running out.
+            let every = (engine.inner.config.lease / 3).max(Duration::from_millis(10));
             tokio::spawn(async move {
+                let mut stores = Vec::new();
                 loop {
-                    engine.renew_leases(&held).await;
+                    engine.renew_leases(&held, &mut stores).await;
                     tokio::select! {
                         () = tokio::time::sleep(every) => {}
                         _ = rx.changed() => return,
@@ -184,8 +187,11 @@ impl SyncEngine {
     /// The connected stores the scheduler works for (live and daily, with a channel), with their mode.
     async fn scheduled_stores(&self) -> Vec<(StoreId, SyncMode)> {
         let Ok(guard) = self.state().await else { return Vec::new() };
-        let mut stores: Vec<(StoreId, SyncMode)> = guard
-            .as_ref()
+        self.scheduled_in(guard.as_ref())
+    }
+
+    fn scheduled_in(&self, state: Option<&super::runtime::State>) -> Vec<(StoreId, SyncMode)> {
+        let mut stores: Vec<(StoreId, SyncMode)> = state
             .map(|s| {
                 s.connections
                     .values()
@@ -194,19 +200,23 @@ impl SyncEngine {
                     .collect()
             })
             .unwrap_or_default();
-        drop(guard);
         stores.retain(|(s, _)| self.channel(s).is_some());
         stores.sort_by(|a, b| a.0.cmp(&b.0));
         stores
     }
 
-    /// Take or renew the lease of every scheduled store; give up those no longer scheduled.
-    async fn renew_leases(&self, held: &Held) {
+    /// Take or renew the lease of every scheduled store; give up those no longer scheduled. `stores` is the
+    /// list of the last round, used again while the state is locked (a long reload must not let leases
+    /// run out).
+    async fn renew_leases(&self, held: &Held, stores: &mut Vec<(StoreId, SyncMode)>) {
         let worker = &self.inner.config.worker;
-        let stores = self.scheduled_stores().await;
+        if let Ok(guard) = self.inner.state.try_lock() {
+            *stores = self.scheduled_in(guard.as_ref());
+        }
+        let stores = &*stores;
         let now = self.inner.clock.now();
         let until = after(now, self.inner.config.lease);
-        for (store, _) in &stores {
+        for (store, _) in stores {
             let result = self.inner.store.acquire_lease(store, worker, until, now).await;
             let mut map = held.lock().unwrap_or_else(PoisonError::into_inner);
             match result {
