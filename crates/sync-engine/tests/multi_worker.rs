@@ -248,7 +248,7 @@ async fn rig(store: &dyn Store, units: i64) -> Rig {
 impl Rig {
     /// An engine named `worker` over `store` (not started).
     async fn engine(&self, worker: &str, store: Arc<dyn Store>) -> SyncEngine {
-        self.engine_with(worker, store, None).await
+        self.engine_with(worker, store, None, Duration::from_secs(1)).await
     }
 
     /// An engine named `worker` over `store` (not started), on `clock` if given.
@@ -257,6 +257,7 @@ impl Rig {
         worker: &str,
         store: Arc<dyn Store>,
         clock: Option<Arc<sync_engine::clock::ManualClock>>,
+        lease: Duration,
     ) -> SyncEngine {
         let mut config = SyncConfig::default();
         config.worker = worker.into();
@@ -266,8 +267,8 @@ impl Rig {
         config.max_backoff = Duration::from_millis(500);
         config.max_attempts = 40;
         config.refresh_interval = Duration::from_secs(3600);
-        // Short leases: a dead worker's stores, pushes and sync requests are taken over within a second.
-        config.lease = Duration::from_secs(1);
+        // Short leases where a dead worker's stores, pushes and sync requests are to be taken over quickly.
+        config.lease = lease;
         let probe = |store: &str, inner: Arc<dyn Channel>| -> Arc<dyn Channel> {
             Arc::new(Probe { inner, store: store.into(), worker: worker.into(), polls: Arc::clone(&self.polls) })
         };
@@ -488,10 +489,13 @@ impl Backend {
 async fn two_workers_share_the_work(backend: Backend) {
     let units = 40;
     let rig = Arc::new(rig(backend.a.as_ref(), units).await);
-    let a = rig.engine("a", Arc::clone(&backend.a)).await;
+    // The default 30 s lease: a push whose claim were left behind (a worker tripping over another's
+    // writes) would stall past the convergence limit.
+    let lease = SyncConfig::default().lease;
+    let a = rig.engine_with("a", Arc::clone(&backend.a), None, lease).await;
     let summary = a.sync_now().finish().await.unwrap();
     assert_eq!(summary.failed, 0, "{}: {summary:?}", backend.name);
-    let b = rig.engine("b", Arc::clone(&backend.b)).await;
+    let b = rig.engine_with("b", Arc::clone(&backend.b), None, lease).await;
     rig.route_to(&[&a, &b]);
     let (run_a, run_b) = (a.start(), b.start());
     // Leases: every store is held by exactly one worker.
@@ -624,7 +628,7 @@ async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
     // The clock moves in steps shorter than a lease (1 s), as time does, except where a test says otherwise.
     let day: jiff::Timestamp = "2026-11-23T01:59:59.5Z".parse().unwrap();
     let clock = Arc::new(sync_engine::clock::ManualClock::new(day));
-    let a = rig.engine_with("a", Arc::clone(&backend.a), Some(Arc::clone(&clock))).await;
+    let a = rig.engine_with("a", Arc::clone(&backend.a), Some(Arc::clone(&clock)), Duration::from_secs(1)).await;
     a.sync_now().finish().await.unwrap();
     rig.route_to(&[&a]);
     let run_a = a.start();
@@ -633,7 +637,7 @@ async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
         "{}: a took every lease",
         backend.name
     );
-    let b = rig.engine_with("b", Arc::clone(&backend.b), Some(Arc::clone(&clock))).await;
+    let b = rig.engine_with("b", Arc::clone(&backend.b), Some(Arc::clone(&clock)), Duration::from_secs(1)).await;
     let run_b = b.start();
     let cursor = |at: &'static str| {
         let store = Arc::clone(&backend.b);

@@ -433,6 +433,51 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// Commit the outbox's record of finished pushes (listing rows with their pushed quantity, audit
+    /// entries, re-planned pushes). When another worker wrote one of those listing rows since this one
+    /// cached it, the rows are read again and the pushed quantity is written onto the fresh row, unless
+    /// the fresh row records a later push; then the batch is committed again. Other failures reload the
+    /// cached state and are returned.
+    pub(super) async fn commit_pushed(&self, state: &mut State, mut batch: WriteBatch) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            let error = match self.inner.store.commit(batch.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            if attempt >= WRITE_ATTEMPTS || !is_stale(&error) {
+                self.reload_state(state).await?;
+                return Err(error);
+            }
+            attempt += 1;
+            let listings: BTreeSet<(StoreId, ListingId)> = batch
+                .ops
+                .iter()
+                .filter_map(|op| match op {
+                    WriteOp::PutListing(l) => Some((l.store.clone(), l.listing.clone())),
+                    _ => None,
+                })
+                .collect();
+            self.refresh_rows(state, &Depends { listings, skus: BTreeSet::new() }).await?;
+            batch.ops.retain_mut(|op| {
+                let WriteOp::PutListing(ours) = op else { return true };
+                let Some(fresh) = state.listings.get_mut(&(ours.store.clone(), ours.listing.clone())) else {
+                    return false;
+                };
+                if fresh.pushed_at > ours.pushed_at {
+                    // Another worker recorded a later push.
+                    return false;
+                }
+                fresh.pushed_quantity = ours.pushed_quantity;
+                fresh.pushed_price = ours.pushed_price;
+                fresh.pushed_at = ours.pushed_at;
+                *ours = fresh.clone();
+                fresh.version += 1;
+                true
+            });
+        }
+    }
+
     /// Rebuild the cached state from the store.
     pub(super) async fn reload_state(&self, state: &mut State) -> Result<()> {
         *state = State::load(self.inner.store.as_ref()).await?;

@@ -541,12 +541,9 @@ impl SyncEngine {
                 };
                 results.push((p.item.id, p.item.claim_token.clone().unwrap_or_default(), result));
             }
-            if !batch.ops.is_empty()
-                && let Err(e) = self.inner.store.commit(batch).await
-            {
-                *state = State::load(self.inner.store.as_ref()).await?;
-                self.refresh_capabilities(state);
-                return Err(e);
+            if !batch.ops.is_empty() {
+                // Another worker may have written these listings' rows since this one cached them.
+                self.commit_pushed(state, batch).await?;
             }
         }
         for (id, token, result) in results {

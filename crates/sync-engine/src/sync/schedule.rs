@@ -145,9 +145,9 @@ impl SyncEngine {
             let engine = self.clone();
             let held = Arc::clone(&held);
             let mut rx = rx.clone();
-            // Renewed well before the lease ends; a dead worker's leases are taken within a third of a lease
-            // of running out.
-            let every = (engine.inner.config.lease / 3).max(Duration::from_millis(10));
+            // Free (released, expired) leases are looked at every tick; held ones renewed a third of the way
+            // through.
+            let every = engine.inner.config.tick.min(engine.inner.config.lease / 3).max(Duration::from_millis(10));
             tokio::spawn(async move {
                 let mut stores = Vec::new();
                 loop {
@@ -216,7 +216,13 @@ impl SyncEngine {
         let stores = &*stores;
         let now = self.inner.clock.now();
         let until = after(now, self.inner.config.lease);
+        let renew_before = after(now, self.inner.config.lease.mul_f64(2.0 / 3.0));
         for (store, _) in stores {
+            let fresh =
+                held.lock().unwrap_or_else(PoisonError::into_inner).get(store).is_some_and(|t| *t > renew_before);
+            if fresh {
+                continue;
+            }
             let result = self.inner.store.acquire_lease(store, worker, until, now).await;
             let mut map = held.lock().unwrap_or_else(PoisonError::into_inner);
             match result {
