@@ -1,6 +1,7 @@
 //! SQLite survives a crash: committed batches are there after reopening, whether the process died
 //! without closing the pool or the files were copied mid-flight; claimed outbox items come back when
-//! their lease runs out; two handles on one file (two processes) never claim the same item.
+//! their lease runs out; two handles on one file (two processes) never claim the same item; a database
+//! from before sync requests were claimed keeps its queued requests.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -130,4 +131,47 @@ async fn two_handles_on_one_file_never_claim_the_same_item() {
         }
     }
     assert_eq!(seen.len(), 80);
+}
+
+/// A database made before sync requests were claimed (migration 0001 only) opens with its queued request
+/// intact and claimable; a worker that dies holding the claim (its handle dropped unclosed) leaves it to
+/// another handle once the lease ends.
+#[tokio::test]
+async fn an_older_database_keeps_its_sync_requests_and_a_dead_claim_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let only_first = dir.path().join("migrations");
+    std::fs::create_dir(&only_first).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite/0001_store.sql"),
+        only_first.join("0001_store.sql"),
+    )
+    .unwrap();
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate::Migrator::new(only_first.as_path()).await.unwrap().run(&pool).await.unwrap();
+        sqlx::query("INSERT INTO sync_requests (store, requested_by, requested_at) VALUES ('shop', 'cli', ?)")
+            .bind(at(5).as_millisecond())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let a = SqliteStore::open(&path).await.expect("migrates the older database");
+    let queued = a.sync_requests().await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!((queued[0].requested_by.as_deref(), queued[0].requested_at), (Some("cli"), at(5)));
+    assert_eq!(queued[0].claim_token, None, "unclaimed");
+    let claimed = a.claim_sync_requests(&ClaimRequest::new("a", 10, at(10), at(40))).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    drop(a); // "a" dies mid-sync, without closing its pool or finishing the request.
+
+    let b = SqliteStore::open(&path).await.unwrap();
+    assert!(b.claim_sync_requests(&ClaimRequest::new("b", 10, at(39), at(70))).await.unwrap().is_empty());
+    let taken = b.claim_sync_requests(&ClaimRequest::new("b", 10, at(40), at(70))).await.unwrap();
+    assert_eq!(taken.len(), 1, "taken over once the lease ended");
+    assert_eq!(taken[0].claimed_by.as_deref(), Some("b"));
+    assert!(b.finish_sync_request(&StoreId::new("shop"), taken[0].claim_token.as_deref().unwrap()).await.unwrap());
+    assert!(b.sync_requests().await.unwrap().is_empty());
 }
