@@ -233,14 +233,131 @@ async fn echoes_are_ignored_and_external_changes_handled() {
     e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
     assert_converged(&w, 15, 20);
     assert_eq!(w.store.ledger_balance(&sku("A")).await.unwrap(), 5);
-    // Someone raises stock on WooCommerce: corrected back.
+    // Someone raises stock on WooCommerce: the listing is re-read (a rise may be a late echo), then corrected.
     w.woo.set_quantity("w-a", 40);
     let change = w.woo.inventory_webhook("i-3", "w-a", 40);
-    assert!(matches!(e.handle_webhook(&StoreId::new("woo"), &change).await, WebhookOutcome::Applied { .. }));
+    assert!(matches!(e.handle_webhook(&StoreId::new("woo"), &change).await, WebhookOutcome::Ignored { .. }));
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
     e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
     assert_eq!(w.woo.quantity("w-a"), Some(15));
     let audit = w.store.audit(&AuditFilter::default()).await.unwrap();
     assert!(audit.iter().any(|a| a.reason.contains("external change on woo corrected")), "{audit:?}");
+}
+
+#[tokio::test]
+async fn a_late_echo_of_an_older_push_is_not_taken_as_an_external_change() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = synced(&w).await;
+    let shop = StoreId::new("shopify");
+    // The full sync pushed A = 10 to Shopify; a sale on WooCommerce then pushes 7.
+    let order = w.woo.sell("w1", "w-a", 3, w.clock.now_ts());
+    e.ingest_order(&StoreId::new("woo"), &order).await.unwrap();
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_converged(&w, 7, 20);
+    let calls = w.shop.write_calls().len();
+    // Shopify's webhook for the first push (10) arrives only now, after the second push (7) landed: it is
+    // not taken as someone raising Shopify's stock.
+    let late = w.shop.inventory_webhook("late-1", "s-a", 10);
+    match e.handle_webhook(&shop, &late).await {
+        WebhookOutcome::Ignored { reason, .. } => assert!(reason.contains("re-read"), "{reason}"),
+        other => panic!("a late echo is not applied: {other:?}"),
+    }
+    // The re-read finds what the engine pushed last: nothing to correct.
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w.shop.write_calls().len(), calls, "no correction pushed");
+    assert_converged(&w, 7, 20);
+    let corrected = |audit: &[sync_engine::store::AuditEntry]| {
+        audit.iter().filter(|a| a.reason.contains("external change on shopify corrected: correction queued")).count()
+    };
+    assert_eq!(corrected(&w.store.audit(&AuditFilter::default()).await.unwrap()), 0);
+    // After more pushes (a sale, its cancellation), the same late echo delivered again is still one.
+    let order = w.woo.sell("w2", "w-a", 1, w.clock.now_ts());
+    let cancelled = {
+        let mut c = order.clone();
+        c.status = OrderStatus::Cancelled;
+        c
+    };
+    e.ingest_order(&StoreId::new("woo"), &order).await.unwrap();
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    e.ingest_order(&StoreId::new("woo"), &cancelled).await.unwrap();
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w.shop.quantity("s-a"), Some(7));
+    for delivery in ["late-2", "late-3"] {
+        let late = w.shop.inventory_webhook(delivery, "s-a", 10);
+        assert!(matches!(e.handle_webhook(&shop, &late).await, WebhookOutcome::Ignored { .. }));
+    }
+    e.refresh_changed_listings().await.unwrap();
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w.shop.write_calls().len(), calls + 2, "only the sale's and the cancellation's pushes");
+    assert_eq!(corrected(&w.store.audit(&AuditFilter::default()).await.unwrap()), 0);
+    assert!(
+        w.store
+            .ledger(&LedgerFilter::default())
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.movement.cause != sync_engine::store::MovementCause::ManualAdjustment)
+    );
+    // A genuine rise to the value of an older push is still corrected.
+    w.shop.set_quantity("s-a", 10);
+    let raised = w.shop.inventory_webhook("raise-1", "s-a", 10);
+    assert!(matches!(e.handle_webhook(&shop, &raised).await, WebhookOutcome::Ignored { .. }));
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_converged(&w, 7, 20);
+    assert_eq!(corrected(&w.store.audit(&AuditFilter::default()).await.unwrap()), 1);
+}
+
+#[tokio::test]
+async fn a_sync_for_one_store_marks_only_that_store_synced() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let e = engine(&w).await;
+    let summary = e.full_sync(Some(vec![StoreId::new("woo")]), None, &AtomicBool::new(false)).await.unwrap();
+    assert_eq!(summary.listings_read, 8, "every store is read");
+    for (store, synced) in [("woo", true), ("shopify", false), ("takealot", false)] {
+        let health = w.store.connection(&StoreId::new(store)).await.unwrap().unwrap().health;
+        assert_eq!(health.last_sync_at.is_some(), synced, "{store}: {health:?}");
+    }
+    assert_eq!(w.woo.quantity("w-a"), Some(10), "WooCommerce reconciled");
+    assert_eq!(w.shop.quantity("s-a"), Some(0), "Shopify not pushed to");
+    e.full_sync(None, None, &AtomicBool::new(false)).await.unwrap();
+    let health = w.store.connection(&StoreId::new("shopify")).await.unwrap().unwrap().health;
+    assert!(health.last_sync_at.is_some(), "a sync of every store marks every store");
+}
+
+#[tokio::test]
+async fn a_sync_that_fails_to_commit_leaves_the_engine_as_stored() {
+    let w = world(Arc::new(MemoryStore::new())).await;
+    let first = synced(&w).await;
+    // A second worker over the same store imports a sale: the source's row and the outbox move on, while
+    // the first worker's cached rows are now stale.
+    let second = engine(&w).await;
+    let order = w.woo.sell("o1", "w-a", 2, w.clock.now_ts());
+    second.ingest_order(&StoreId::new("woo"), &order).await.unwrap();
+    assert_eq!(second.on_hand(&sku("A")).await.unwrap(), Some(8));
+    let source = StoreId::new("takealot");
+    let t_a = ListingId::new("t-a");
+    let stored = |w: &World| {
+        let store = Arc::clone(&w.store);
+        let (source, t_a) = (source.clone(), t_a.clone());
+        async move { store.listing(&source, &t_a).await.unwrap().unwrap() }
+    };
+    let before = stored(&w).await;
+    // The first worker's "sync now" takes its reads in against its stale rows: the commit fails.
+    let err = first.sync_now().finish().await.expect_err("the stale rows' commit fails");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(stored(&w).await, before, "nothing of the failed sync was written");
+    // The engine is back to what is stored, not what the failed attempt cached.
+    assert_eq!(first.on_hand(&sku("A")).await.unwrap(), Some(8));
+    assert_eq!(first.listing_quantity(&source, &t_a).await.unwrap(), Some(8));
+    // So its next writes apply, on the fresh rows, without undoing the other worker's sale.
+    let order = w.shop.sell("o2", "s-a", 1, w.clock.now_ts());
+    first.ingest_order(&StoreId::new("shopify"), &order).await.unwrap();
+    assert_eq!(first.on_hand(&sku("A")).await.unwrap(), Some(7));
+    first.sync_now().finish().await.unwrap();
+    assert_converged(&w, 7, 20);
+    assert_eq!(w.store.ledger_balance(&sku("A")).await.unwrap(), -3);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use channel_core::{
 use futures::StreamExt;
 use jiff::Timestamp;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::SyncEngine;
 use super::runtime::{Planned, State, model_quantity, owned_updates};
@@ -109,6 +109,15 @@ fn guard_plan(state: &State, updates: &[Planned], batch: &mut WriteBatch) {
         }
     }
     batch.ops.extend(checks.into_iter().map(WriteOp::Check));
+}
+
+/// What a listing's row was before it was re-read (see [`SyncEngine::refresh_changed_listings`]).
+#[derive(Debug, Clone, Copy)]
+struct Reread {
+    /// The cached row's version.
+    version: Option<u64>,
+    /// Whether a push to the listing was queued or in flight.
+    busy: bool,
 }
 
 /// What importing orders did.
@@ -577,7 +586,7 @@ impl SyncEngine {
                 let report = self.ingest_order(store, order).await?;
                 WebhookOutcome::Applied { topic: topic.clone(), report }
             }
-            WebhookPayload::Inventory(change) => self.apply_inventory(store, &topic, change).await?,
+            WebhookPayload::Inventory(change) => self.apply_inventory(store, &topic, change, None).await?,
             WebhookPayload::ListingChanged { listing, .. } => self.reread_listing(store, &topic, listing.as_ref()),
             WebhookPayload::Uninstalled => {
                 self.inner
@@ -621,54 +630,113 @@ impl SyncEngine {
                 reason: "no listing named; the next full reconcile reads it".into(),
             };
         };
+        self.queue_reread(store, std::iter::once(listing.clone()));
+        WebhookOutcome::Ignored { topic: topic.into(), reason: "listing re-read queued".into() }
+    }
+
+    /// Queue listings for the next [`SyncEngine::refresh_changed_listings`].
+    fn queue_reread(&self, store: &StoreId, listings: impl IntoIterator<Item = ListingId>) {
         self.inner
             .dirty
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(store.clone())
             .or_default()
-            .insert(listing.clone());
-        WebhookOutcome::Ignored { topic: topic.into(), reason: "listing re-read queued".into() }
+            .extend(listings);
+    }
+
+    /// What the rows of `ids` were before they are re-read: their cached version, and whether a push to
+    /// them was queued or in flight.
+    async fn reread_marks(&self, store: &StoreId, ids: &HashSet<ListingId>) -> Result<HashMap<ListingId, Reread>> {
+        let filter = crate::store::OutboxFilter { store: Some(store.clone()), ..Default::default() };
+        let busy: HashSet<ListingId> = self
+            .inner
+            .store
+            .outbox(&filter)
+            .await?
+            .into_iter()
+            .filter(|i| i.state != crate::store::OutboxState::Dead)
+            .map(|i| i.push.listing)
+            .collect();
+        let guard = self.state().await?;
+        let Some(state) = guard.as_ref() else { return Ok(HashMap::new()) };
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let version = state.listings.get(&(store.clone(), id.clone())).map(|r| r.version);
+                (id.clone(), Reread { version, busy: busy.contains(id) })
+            })
+            .collect())
     }
 
     /// Re-read the listings webhooks said changed (one listing read per store) and take in their
-    /// quantities as inventory changes. Returns how many listings were looked at.
+    /// quantities. A re-read is taken as the truth unless a push to the listing was queued or in flight, or
+    /// its row changed, while it was read (the read may predate what the engine did meanwhile): then it is
+    /// queued again for the next refresh. Returns how many listings were looked at.
     pub async fn refresh_changed_listings(&self) -> Result<usize> {
         let dirty = std::mem::take(&mut *self.inner.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut seen = 0;
-        for (store, ids) in dirty {
+        let mut stores = dirty.into_iter();
+        while let Some((store, ids)) = stores.next() {
             let Some(channel) = self.channel(&store) else { continue };
-            let mut stream = channel.listings();
-            while let Some(listing) = stream.next().await {
-                let listing = match listing {
-                    Ok(l) => l,
-                    Err(e) => {
-                        self.record_failure(&store, &e).await;
-                        return Err(e.into());
+            let result = async {
+                let marks = self.reread_marks(&store, &ids).await?;
+                let mut stream = channel.listings();
+                while let Some(listing) = stream.next().await {
+                    let listing = match listing {
+                        Ok(l) => l,
+                        Err(e) => {
+                            self.record_failure(&store, &e).await;
+                            return Err(Error::from(e));
+                        }
+                    };
+                    if !ids.contains(&listing.id) {
+                        continue;
                     }
-                };
-                if !ids.contains(&listing.id) {
-                    continue;
+                    seen += 1;
+                    let change = InventoryChange::new(
+                        Some(listing.id.clone()),
+                        Some(listing.channel_sku.clone()),
+                        listing.quantity(),
+                    )
+                    .with_fulfilment(listing.fulfilment);
+                    let mark = marks.get(&listing.id).copied().unwrap_or(Reread { version: None, busy: true });
+                    self.apply_inventory(&store, "listing re-read", &change, Some(mark)).await?;
                 }
-                seen += 1;
-                let change = InventoryChange::new(
-                    Some(listing.id.clone()),
-                    Some(listing.channel_sku.clone()),
-                    listing.quantity(),
-                )
-                .with_fulfilment(listing.fulfilment);
-                self.apply_inventory(&store, "listing re-read", &change).await?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                // Nothing is lost: this store's listings and the stores not reached are re-read next time.
+                self.queue_reread(&store, ids);
+                for (store, ids) in stores {
+                    self.queue_reread(&store, ids);
+                }
+                return Err(e);
             }
         }
         Ok(seen)
     }
 
-    /// A listing's quantity changed on its channel. An echo of the engine's own push is ignored. On the
-    /// source it is an external change: taken in as the new on hand (a ledger movement), and the other
-    /// stores follow. On another store, a rise is corrected at once; a fall is recorded and left to the
-    /// order it usually comes from (or to the daily reconcile), so a sale whose order has not arrived yet is
-    /// not undone.
-    async fn apply_inventory(&self, store: &StoreId, topic: &str, change: &InventoryChange) -> Result<WebhookOutcome> {
+    /// A listing's quantity changed on its channel: a webhook's snapshot (`reread` is `None`) or a re-read
+    /// of the listing. An echo of the engine's own push is ignored. On the source it is an external change:
+    /// taken in as the new on hand (a ledger movement), and the other stores follow. On another store, a
+    /// rise is corrected; a fall is recorded and left to the order it usually comes from (or to the daily
+    /// reconcile), so a sale whose order has not arrived yet is not undone.
+    ///
+    /// A snapshot is not always the truth now. A late or repeated webhook can carry an older push of the
+    /// engine's own (a rise back to what it showed before its latest push), and a delta-moved source's
+    /// snapshots are taken in the platform's order, not the model's: such snapshots (a rise on another
+    /// store, any change on a delta-moved source) queue a re-read of the listing instead of being taken
+    /// in. A re-read is compared with the model only; when a push to the listing was queued or in flight,
+    /// or its row changed, while it was read, it is queued again.
+    async fn apply_inventory(
+        &self,
+        store: &StoreId,
+        topic: &str,
+        change: &InventoryChange,
+        reread: Option<Reread>,
+    ) -> Result<WebhookOutcome> {
         let ignored = |reason: &str| Ok(WebhookOutcome::Ignored { topic: topic.into(), reason: reason.into() });
         if change.fulfilment == Fulfilment::Channel {
             return ignored("channel-held stock");
@@ -677,7 +745,7 @@ impl SyncEngine {
         let now = self.inner.clock.now();
         let mut pushes;
         let filter = crate::store::OutboxFilter { store: Some(store.clone()), ..Default::default() };
-        let in_flight: std::collections::HashSet<ListingId> = self
+        let in_flight: HashSet<ListingId> = self
             .inner
             .store
             .outbox(&filter)
@@ -705,29 +773,51 @@ impl SyncEngine {
             if !state.planned.contains(&key) {
                 return ignored("listing not synced");
             }
-            let shown = state.shown.get(&key).copied();
-            if shown == Some(quantity)
-                || record.pushed_quantity == Some(quantity)
-                || model_quantity(&record) == Some(quantity)
-            {
-                return ignored("echo of the engine's own push");
-            }
-            if in_flight.contains(&listing) {
-                // A push to this listing is queued or in flight: what the channel shows now is about to be
-                // overwritten, and the push's own echo confirms it.
-                return ignored("a push to this listing is in flight");
+            let old = model_quantity(&record);
+            let is_source_on_hand = state.source.as_ref() == Some(store)
+                && record.sku.as_ref().and_then(|s| state.source_listing.get(s)) == Some(&listing);
+            match reread {
+                Some(mark) => {
+                    if old == Some(quantity) {
+                        return ignored("the listing shows what the engine expects");
+                    }
+                    if mark.busy || in_flight.contains(&listing) || mark.version != Some(record.version) {
+                        // What was read may predate a push or a change the engine made meanwhile.
+                        self.queue_reread(store, std::iter::once(listing));
+                        return ignored("the listing changed while it was read: re-read again later");
+                    }
+                }
+                None => {
+                    let shown = state.shown.get(&key).copied();
+                    if shown == Some(quantity) || record.pushed_quantity == Some(quantity) || old == Some(quantity) {
+                        return ignored("echo of the engine's own push");
+                    }
+                    if is_source_on_hand && state.pushes_deltas(store) {
+                        // Read against a model that queued deltas move, in the platform's order: the listing
+                        // says (re-read once no delta to it is queued or in flight).
+                        self.queue_reread(store, std::iter::once(listing));
+                        return ignored("a delta-moved source: listing re-read queued");
+                    }
+                    if in_flight.contains(&listing) {
+                        // A push to this listing is queued or in flight: what the channel shows now is about to
+                        // be overwritten, and the push's own echo confirms it.
+                        return ignored("a push to this listing is in flight");
+                    }
+                    if state.source.as_ref() != Some(store) && old.is_some_and(|old| quantity > old) {
+                        // Possibly a late echo of an older push of the engine's own: the listing says.
+                        self.queue_reread(store, std::iter::once(listing));
+                        return ignored("a rise may be a late echo: listing re-read queued");
+                    }
+                }
             }
             let mut batch = WriteBatch::new();
             let mut planned = Vec::new();
             pushes = 0;
-            let is_source_on_hand = state.source.as_ref() == Some(store)
-                && record.sku.as_ref().and_then(|s| state.source_listing.get(s)) == Some(&listing);
             let mut updated = record.clone();
             updated.seen_quantity = Some(quantity);
             updated.seen_at = Some(now);
             batch.push(WriteOp::PutListing(updated.clone()));
             updated.version += 1;
-            let old = model_quantity(&record);
             state.listings.insert(key.clone(), updated);
             state.shown.insert(key.clone(), quantity);
             let touched = state

@@ -212,7 +212,12 @@ impl SyncEngine {
         if !summary.cancelled {
             let now = self.inner.clock.now();
             let mut batch = WriteBatch::new();
-            for store in stores.iter().filter(|s| !summary.read_failures.contains(s)) {
+            // Only the stores this sync was for: the others were read, not reconciled.
+            let synced = stores
+                .iter()
+                .filter(|s| !summary.read_failures.contains(s))
+                .filter(|s| only.as_ref().is_none_or(|o| o.contains(s)));
+            for store in synced {
                 batch.push(WriteOp::RecordHealth {
                     store: store.clone(),
                     event: HealthEvent::SyncSucceeded { at: now },
@@ -265,9 +270,26 @@ impl SyncEngine {
         only: Option<&[StoreId]>,
         summary: &mut SyncSummary,
     ) -> Result<usize> {
-        let now = self.inner.clock.now();
         let mut guard = self.state().await?;
         let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
+        match self.take_in_locked(state, read, only, summary).await {
+            Ok(queued) => Ok(queued),
+            Err(e) => {
+                // The cached rows were changed ahead of the commits: start again from what is stored.
+                self.reload_state(state).await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn take_in_locked(
+        &self,
+        state: &mut State,
+        read: HashMap<StoreId, Vec<Listing>>,
+        only: Option<&[StoreId]>,
+        summary: &mut SyncSummary,
+    ) -> Result<usize> {
+        let now = self.inner.clock.now();
         // Listings with a push queued or in flight: what was read there is older than what is queued.
         let in_flight: HashSet<(StoreId, ListingId)> = self
             .inner
@@ -377,12 +399,8 @@ impl SyncEngine {
             .collect();
         let mut batch = WriteBatch::new();
         let queued = state.enqueue_updates(&updates, now, "full reconcile (drift repair)", true, &mut batch);
-        if !batch.ops.is_empty()
-            && let Err(e) = self.inner.store.commit(batch).await
-        {
-            *state = State::load(self.inner.store.as_ref()).await?;
-            self.refresh_capabilities(state);
-            return Err(e);
+        if !batch.ops.is_empty() {
+            self.inner.store.commit(batch).await?;
         }
         Ok(queued)
     }
