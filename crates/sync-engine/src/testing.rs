@@ -78,6 +78,8 @@ where
     order_lines_and_deliveries_once(make().await).await;
     outbox_coalesces_and_claims(make().await).await;
     outbox_leases_and_failures(make().await).await;
+    outbox_finishes_many(make().await).await;
+    outbox_claimed_items_stay_as_claimed(make().await).await;
     leases_and_sync_requests(make().await).await;
     preconditions(make().await).await;
     audit_log(make().await).await;
@@ -422,6 +424,70 @@ pub async fn outbox_leases_and_failures(store: Arc<dyn Store>) {
     let left = store.outbox(&OutboxFilter::default()).await.expect("outbox");
     assert_eq!(left.len(), 1, "dead letters stay");
     assert_eq!(left[0].state, OutboxState::Dead);
+}
+
+/// [`Store::finish_outbox_many`]: each item finished as [`Store::finish_outbox`] would, one result per item
+/// in the caller's order; an item whose claim is not held fails alone.
+pub async fn outbox_finishes_many(store: Arc<dyn Store>) {
+    for (n, listing) in ["L1", "L2", "L3", "L4", "L5"].into_iter().enumerate() {
+        let n = i64::try_from(n).unwrap_or_default();
+        store.enqueue(stock("shop", listing, n), at(n)).await.expect("enqueue");
+    }
+    let got = store.claim_outbox(&ClaimRequest::new("w1", 10, at(10), at(70))).await.expect("claim");
+    assert_eq!(got.len(), 5, "{got:?}");
+    let token = |i: usize| got[i].claim_token.clone().expect("token");
+    // L5's claim is lost (its lease ran out and another worker took it).
+    let taken = store.claim_outbox(&ClaimRequest::new("w2", 10, at(70), at(130))).await.expect("claim");
+    assert_eq!(taken.len(), 5, "every lease ran out");
+    let again = |i: usize| taken.iter().find(|t| t.id == got[i].id).and_then(|t| t.claim_token.clone()).expect("token");
+    let batch = vec![
+        OutboxFinish::new(got[3].id, again(3), OutboxResult::Dead { reason: "offer disabled".into() }),
+        OutboxFinish::new(got[0].id, again(0), OutboxResult::Done),
+        OutboxFinish::new(got[4].id, token(4), OutboxResult::Done),
+        OutboxFinish::new(got[1].id, again(1), OutboxResult::Retry { error: "503".into(), at: at(200) }),
+        OutboxFinish::new(9_999_999, "none", OutboxResult::Done),
+    ];
+    let results = store.finish_outbox_many(batch, at(71)).await.expect("finish many");
+    let kinds: Vec<Option<ErrorKind>> = results.iter().map(|r| r.as_ref().err().map(crate::Error::kind)).collect();
+    assert_eq!(kinds, vec![None, None, Some(ErrorKind::Conflict), None, Some(ErrorKind::NotFound)], "{results:?}");
+    let items = store.outbox(&OutboxFilter::default()).await.expect("outbox");
+    let state = |i: usize| items.iter().find(|x| x.id == got[i].id).map(|x| (x.state, x.last_error.clone()));
+    assert_eq!(state(0), None, "done: removed");
+    assert_eq!(state(1), Some((OutboxState::Pending, Some("503".into()))), "retried");
+    assert_eq!(state(2), Some((OutboxState::Claimed, None)), "not in the batch: untouched");
+    assert_eq!(state(3), Some((OutboxState::Dead, Some("offer disabled".into()))), "dead-lettered");
+    assert_eq!(state(4), Some((OutboxState::Claimed, None)), "a stale claim changes nothing");
+    assert!(store.finish_outbox_many(Vec::new(), at(72)).await.expect("nothing").is_empty());
+}
+
+/// Queueing to a listing whose item is claimed leaves the claimed item as it was (its push and its
+/// creation time, which keyed deltas are identified by): the new push waits as a pending item of its own.
+pub async fn outbox_claimed_items_stay_as_claimed(store: Arc<dyn Store>) {
+    let adjust = |d| OutboxPush::new(sid("woo"), ListingId::new("W1"), PushAction::AdjustStock { delta: d }, "sale");
+    store.enqueue(adjust(-1), at(0)).await.expect("enqueue");
+    store.enqueue(stock("shop", "L1", 5), at(0)).await.expect("enqueue");
+    let claimed = store.claim_outbox(&ClaimRequest::new("w1", 10, at(1), at(60))).await.expect("claim");
+    assert_eq!(claimed.len(), 2);
+    store.enqueue(adjust(-2), at(5)).await.expect("enqueue");
+    store.enqueue(stock("shop", "L1", 3), at(5)).await.expect("enqueue");
+    let items = store.outbox(&OutboxFilter::default()).await.expect("outbox");
+    assert_eq!(items.len(), 4, "a new pending item per lane: {items:?}");
+    for before in &claimed {
+        let now = items.iter().find(|i| i.id == before.id).expect("claimed item kept");
+        assert_eq!(
+            (&now.push.action, now.created_at, now.state, &now.claim_token),
+            (&before.push.action, before.created_at, OutboxState::Claimed, &before.claim_token),
+            "the claimed item is unchanged"
+        );
+    }
+    let pending: Vec<&PushAction> =
+        items.iter().filter(|i| i.state == OutboxState::Pending).map(|i| &i.push.action).collect();
+    assert!(pending.contains(&&PushAction::AdjustStock { delta: -2 }), "{pending:?}");
+    assert!(pending.contains(&&PushAction::SetStock { quantity: 3, expected: None }), "{pending:?}");
+    assert!(
+        items.iter().filter(|i| i.state == OutboxState::Pending).all(|i| i.created_at == at(5)),
+        "the new items are created now: {items:?}"
+    );
 }
 
 /// Store leases and "sync now" requests.

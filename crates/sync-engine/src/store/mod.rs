@@ -39,6 +39,25 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 
 use crate::Result;
 
+/// One claimed outbox item to finish with [`Store::finish_outbox_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutboxFinish {
+    /// The item.
+    pub id: i64,
+    /// The claim it was handed out under ([`OutboxItem::claim_token`]).
+    pub token: String,
+    /// How it ended.
+    pub result: OutboxResult,
+}
+
+impl OutboxFinish {
+    /// An item to finish.
+    pub fn new(id: i64, token: impl Into<String>, result: OutboxResult) -> Self {
+        Self { id, token: token.into(), result }
+    }
+}
+
 /// One write in a [`WriteBatch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -229,6 +248,17 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Finish a claimed item. Fails with a conflict when the token is not the item's current claim (the
     /// lease ran out and someone else claimed it), with not-found when the item is gone.
     async fn finish_outbox(&self, id: i64, token: &str, result: OutboxResult, now: Timestamp) -> Result<()>;
+    /// Finish many claimed items at once: one [`Store::finish_outbox`] per item, with one result per item
+    /// in order (a conflict or not-found for an item whose claim is no longer held leaves the others
+    /// alone). The SQL stores apply them in one transaction: an `Err` for the call means none was applied.
+    /// The default loops over [`Store::finish_outbox`].
+    async fn finish_outbox_many(&self, items: Vec<OutboxFinish>, now: Timestamp) -> Result<Vec<Result<()>>> {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(self.finish_outbox(item.id, &item.token, item.result, now).await);
+        }
+        Ok(results)
+    }
     /// Outbox items passing a filter, by id.
     async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxItem>>;
 

@@ -294,6 +294,76 @@ impl PostgresStore {
         self.pool.begin().await.map_err(db)
     }
 
+    /// Finish one claimed item inside `tx`. The outer error is the database's (abort the transaction);
+    /// the inner one the item's (not found, claim no longer held), with nothing written for it.
+    async fn finish_in(tx: &mut Tx, id: i64, token: &str, result: OutboxResult, now: Timestamp) -> Result<Result<()>> {
+        let row = sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1 FOR UPDATE"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(Err(Error::NotFound(format!("outbox item {id}")))) };
+        let item = outbox_row(&row)?;
+        if item.state != OutboxState::Claimed || item.claim_token.as_deref() != Some(token) {
+            return Ok(Err(Error::conflict(format!("outbox item {id} (claim no longer held)"), 0, None)));
+        }
+        match result {
+            OutboxResult::Done => {
+                sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut **tx).await.map_err(db)?;
+            }
+            OutboxResult::Retry { error, at } => {
+                let pending = sqlx::query(
+                    "SELECT id, action FROM outbox WHERE store = $1 AND listing = $2 AND lane = $3 AND state = 'pending'
+                     FOR UPDATE",
+                )
+                .bind(item.push.store.as_str())
+                .bind(item.push.listing.as_str())
+                .bind(item.push.action.lane().as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db)?;
+                if let Some(p) = pending {
+                    let pid: i64 = get(&p, "id")?;
+                    let newer: PushAction = unjson(&get::<String>(&p, "action")?)?;
+                    sqlx::query("UPDATE outbox SET action = $1, last_error = $2, updated_at = $3 WHERE id = $4")
+                        .bind(json(&item.push.action.coalesce(&newer))?)
+                        .bind(&error)
+                        .bind(ms(now))
+                        .bind(pid)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db)?;
+                    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut **tx).await.map_err(db)?;
+                } else {
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'pending', next_attempt_at = $1, last_error = $2, claimed_by = NULL,
+                         claim_token = NULL, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(ms(at))
+                    .bind(&error)
+                    .bind(ms(now))
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)?;
+                }
+            }
+            OutboxResult::Dead { reason } => {
+                sqlx::query(
+                    "UPDATE outbox SET state = 'dead', last_error = $1, claimed_by = NULL, claim_token = NULL,
+                     lease_until = NULL, updated_at = $2 WHERE id = $3",
+                )
+                .bind(&reason)
+                .bind(ms(now))
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+            }
+        }
+        Ok(Ok(()))
+    }
+
     async fn apply(tx: &mut Tx, op: WriteOp) -> Result<(), Stop> {
         match op {
             WriteOp::PutConnection(c) => Self::put_connection(tx, &c).await?,
@@ -872,71 +942,26 @@ impl Store for PostgresStore {
 
     async fn finish_outbox(&self, id: i64, token: &str, result: OutboxResult, now: Timestamp) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1 FOR UPDATE"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(row) = row else { return Err(Error::NotFound(format!("outbox item {id}"))) };
-        let item = outbox_row(&row)?;
-        if item.state != OutboxState::Claimed || item.claim_token.as_deref() != Some(token) {
-            return Err(Error::conflict(format!("outbox item {id} (claim no longer held)"), 0, None));
-        }
-        match result {
-            OutboxResult::Done => {
-                sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(db)?;
-            }
-            OutboxResult::Retry { error, at } => {
-                let pending = sqlx::query(
-                    "SELECT id, action FROM outbox WHERE store = $1 AND listing = $2 AND lane = $3 AND state = 'pending'
-                     FOR UPDATE",
-                )
-                .bind(item.push.store.as_str())
-                .bind(item.push.listing.as_str())
-                .bind(item.push.action.lane().as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                if let Some(p) = pending {
-                    let pid: i64 = get(&p, "id")?;
-                    let newer: PushAction = unjson(&get::<String>(&p, "action")?)?;
-                    sqlx::query("UPDATE outbox SET action = $1, last_error = $2, updated_at = $3 WHERE id = $4")
-                        .bind(json(&item.push.action.coalesce(&newer))?)
-                        .bind(&error)
-                        .bind(ms(now))
-                        .bind(pid)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(db)?;
-                } else {
-                    sqlx::query(
-                        "UPDATE outbox SET state = 'pending', next_attempt_at = $1, last_error = $2, claimed_by = NULL,
-                         claim_token = NULL, lease_until = NULL, updated_at = $3 WHERE id = $4",
-                    )
-                    .bind(ms(at))
-                    .bind(&error)
-                    .bind(ms(now))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                }
-            }
-            OutboxResult::Dead { reason } => {
-                sqlx::query(
-                    "UPDATE outbox SET state = 'dead', last_error = $1, claimed_by = NULL, claim_token = NULL,
-                     lease_until = NULL, updated_at = $2 WHERE id = $3",
-                )
-                .bind(&reason)
-                .bind(ms(now))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            }
-        }
+        Self::finish_in(&mut tx, id, token, result, now).await??;
         tx.commit().await.map_err(db)
+    }
+
+    async fn finish_outbox_many(&self, mut items: Vec<OutboxFinish>, now: Timestamp) -> Result<Vec<Result<()>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        // In id order (the order locks are taken in), answered in the caller's order.
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| items[i].id);
+        let mut results: Vec<Result<()>> = items.iter().map(|_| Ok(())).collect();
+        let mut tx = self.write_tx().await?;
+        for i in order {
+            let item = &mut items[i];
+            let result = std::mem::replace(&mut item.result, OutboxResult::Done);
+            results[i] = Self::finish_in(&mut tx, item.id, &item.token, result, now).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(results)
     }
 
     async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxItem>> {

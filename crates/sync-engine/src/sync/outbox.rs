@@ -1,6 +1,9 @@
-//! The outbox worker: claim due pushes, batch them per store to the channel's maximum, apply the outcomes.
+//! The outbox worker: per-store lanes claim their store's due pushes, batch them to the channel's maximum and apply
+//! the outcomes (written back in one store call per batch).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::sync::PoisonError;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use channel_core::{
@@ -11,8 +14,8 @@ use jiff::{SignedDuration, Timestamp};
 use super::SyncEngine;
 use super::runtime::State;
 use crate::store::{
-    AuditEntry, ClaimRequest, ConnectionRecord, CredentialStatus, OutboxFilter, OutboxItem, OutboxPush, OutboxResult,
-    OutboxState, PushAction, WriteBatch, WriteOp,
+    AuditEntry, ClaimRequest, ConnectionRecord, CredentialStatus, OutboxFilter, OutboxFinish, OutboxItem, OutboxPush,
+    OutboxResult, OutboxState, PushAction, WriteBatch, WriteOp,
 };
 use crate::{Error, Result};
 
@@ -118,36 +121,88 @@ struct Prepared {
 }
 
 impl SyncEngine {
-    /// Claim the due outbox items (up to [`super::SyncConfig::outbox_claim`]) and push them, every store at
-    /// once, each in batches of its channel's [`channel_core::Capabilities::max_stock_batch`].
+    /// One pass of the outbox over every store at once, each store in its own lane: its due items are
+    /// claimed on their own (up to [`SyncEngine::outbox_claim_for`]) and pushed in batches of its channel's
+    /// [`channel_core::Capabilities::max_stock_batch`] / `max_price_batch`. A store whose pass is over while
+    /// others are still pushing claims its next due items meanwhile, so a slow store (a timeout, a feed
+    /// rate limit) holds no other up; the call returns once every store has made its pass and nothing is
+    /// due in the stores that finished while others were still going. Returns what was done.
     pub async fn run_outbox_once(&self) -> Result<OutboxReport> {
-        let now = self.inner.clock.now();
-        let claim = ClaimRequest::new(
-            self.inner.config.worker.clone(),
-            self.inner.config.outbox_claim,
-            now,
-            after(now, self.inner.config.lease),
-        );
-        let items = self.inner.store.claim_outbox(&claim).await?;
-        let mut report = OutboxReport { claimed: items.len(), ..OutboxReport::default() };
-        if items.is_empty() {
-            return Ok(report);
-        }
-        let mut by_store: BTreeMap<StoreId, Vec<OutboxItem>> = BTreeMap::new();
-        for item in items {
-            by_store.entry(item.push.store.clone()).or_default().push(item);
-        }
-        let runs = by_store.into_iter().map(|(store, items)| self.push_store(store, items));
-        for r in futures::future::join_all(runs).await {
+        let stores = self.outbox_stores().await?;
+        let running = AtomicUsize::new(stores.len());
+        let lanes = stores.into_iter().map(|store| {
+            let running = &running;
+            async move {
+                let mut report = OutboxReport::default();
+                let result: Result<()> = async {
+                    loop {
+                        let r = self.run_store_once(&store).await?;
+                        report.add(r);
+                        // Again while another store is still pushing; the last one running stops here.
+                        if r.claimed == 0 || running.load(Ordering::SeqCst) <= 1 {
+                            return Ok(());
+                        }
+                    }
+                }
+                .await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                result.map(|()| report)
+            }
+        });
+        let mut report = OutboxReport::default();
+        for r in futures::future::join_all(lanes).await {
             report.add(r?);
         }
         Ok(report)
+    }
+
+    /// Claim one store's due outbox items (up to [`SyncEngine::outbox_claim_for`]) and push them.
+    pub(super) async fn run_store_once(&self, store: &StoreId) -> Result<OutboxReport> {
+        let now = self.inner.clock.now();
+        let claim = ClaimRequest::new(
+            self.inner.config.worker.clone(),
+            self.outbox_claim_for(store),
+            now,
+            after(now, self.inner.config.lease),
+        )
+        .for_store(store.clone());
+        let items = self.inner.store.claim_outbox(&claim).await?;
+        if items.is_empty() {
+            return Ok(OutboxReport::default());
+        }
+        let claimed = items.len();
+        let mut report = self.push_store(store.clone(), items).await?;
+        report.claimed = claimed;
+        Ok(report)
+    }
+
+    /// The most items one claim takes for `store`: [`super::SyncConfig::outbox_claim`] rounded up to a
+    /// whole number of its channel's largest batch, so every write call is as large as the channel takes
+    /// (a whole Amazon feed, a whole Takealot batch) and none is split across claims.
+    pub fn outbox_claim_for(&self, store: &StoreId) -> usize {
+        let base = self.inner.config.outbox_claim;
+        let Some(channel) = self.channel(store) else { return base };
+        let caps = channel.capabilities();
+        let batch = caps.max_stock_batch.max(caps.max_price_batch).max(1);
+        base.div_ceil(batch).saturating_mul(batch)
+    }
+
+    /// The stores the outbox pushes to: every connected store and every store with a channel (a store with
+    /// a channel but no connection has its items dead-lettered as not connected).
+    pub(super) async fn outbox_stores(&self) -> Result<Vec<StoreId>> {
+        let mut stores: BTreeSet<StoreId> =
+            self.inner.channels.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
+        if let Some(state) = self.state().await?.as_ref() {
+            stores.extend(state.connections.keys().cloned());
+        }
+        Ok(stores.into_iter().collect())
     }
 
     /// Run the outbox until nothing is due or in flight any more (items backing off are waited for), or
     /// until `limit` has passed. Returns what was done.
     pub async fn drain_outbox(&self, limit: Duration) -> Result<OutboxReport> {
         let deadline = tokio::time::Instant::now() + limit;
+        let mut wake = self.inner.outbox_wake.subscribe();
         let mut total = OutboxReport::default();
         loop {
             let r = self.run_outbox_once().await?;
@@ -177,7 +232,7 @@ impl SyncEngine {
                 now.duration_until(next).unsigned_abs().clamp(Duration::from_millis(5), Duration::from_millis(250));
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = self.inner.outbox_wake.notified() => {}
+                _ = wake.changed() => {}
             }
         }
     }
@@ -539,20 +594,24 @@ impl SyncEngine {
                         continue;
                     }
                 };
-                results.push((p.item.id, p.item.claim_token.clone().unwrap_or_default(), result));
+                results.push(OutboxFinish::new(p.item.id, p.item.claim_token.clone().unwrap_or_default(), result));
             }
             if !batch.ops.is_empty() {
                 // Another worker may have written these listings' rows since this one cached them.
                 self.commit_pushed(state, batch).await?;
             }
         }
-        for (id, token, result) in results {
-            match self.inner.store.finish_outbox(id, &token, result, now).await {
-                Ok(()) => {}
-                Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound) => {
-                    tracing::debug!(%store, id, error = %e, "outbox item taken over by another claim");
+        if !results.is_empty() {
+            // One store call for the batch's results (one transaction in the SQL stores).
+            let ids: Vec<i64> = results.iter().map(|f| f.id).collect();
+            for (id, r) in ids.into_iter().zip(self.inner.store.finish_outbox_many(results, now).await?) {
+                match r {
+                    Ok(()) => {}
+                    Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound) => {
+                        tracing::debug!(%store, id, error = %e, "outbox item taken over by another claim");
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
             }
         }
         if queued {

@@ -12,7 +12,7 @@ use channel_core::{
 };
 use jiff::Timestamp;
 use jiff::civil::Time;
-use tokio::sync::{Mutex, MutexGuard, Notify};
+use tokio::sync::{Mutex, MutexGuard, watch};
 
 use crate::clock::{Clock, SystemClock};
 use crate::store::{
@@ -175,7 +175,7 @@ impl SyncEngineBuilder {
                 channels: RwLock::new(self.channels),
                 config: self.config,
                 state: Mutex::new(None),
-                outbox_wake: Notify::new(),
+                outbox_wake: OutboxWake::default(),
                 dirty: std::sync::Mutex::new(HashMap::new()),
             }),
         };
@@ -199,6 +199,30 @@ impl fmt::Debug for SyncEngine {
     }
 }
 
+/// A broadcast wake-up for the outbox lanes (one per store): each lane holds its own receiver, so a wake
+/// given while a lane is busy pushing is seen when it next waits, and no lane takes another's wake.
+pub(super) struct OutboxWake {
+    tx: watch::Sender<u64>,
+}
+
+impl Default for OutboxWake {
+    fn default() -> Self {
+        Self { tx: watch::Sender::new(0) }
+    }
+}
+
+impl OutboxWake {
+    /// Wake every lane (pushes were queued).
+    pub(super) fn notify_one(&self) {
+        self.tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees the wakes given from now on.
+    pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
+}
+
 pub(super) struct Inner {
     pub(super) store: Arc<dyn Store>,
     pub(super) clock: Arc<dyn Clock>,
@@ -206,8 +230,8 @@ pub(super) struct Inner {
     pub(super) config: SyncConfig,
     /// `None` only while the first load runs.
     pub(super) state: Mutex<Option<State>>,
-    /// Woken when pushes are queued.
-    pub(super) outbox_wake: Notify,
+    /// Wakes every store's outbox lane when pushes are queued.
+    pub(super) outbox_wake: OutboxWake,
     /// Listings a webhook said changed, to re-read at the next refresh.
     pub(super) dirty: std::sync::Mutex<HashMap<StoreId, HashSet<ListingId>>>,
 }

@@ -9,14 +9,14 @@
 //! claimed with a lease (renewed while the sync runs) and removed only when the sync finished.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use channel_core::{ErrorKind, StoreId};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::{SyncEngine, SyncSummary};
 use crate::store::{ClaimRequest, SyncMode, SyncRequest, WriteOp};
@@ -112,7 +112,8 @@ struct Ticks {
 }
 
 impl SyncEngine {
-    /// Start the background tasks: the outbox worker (woken when pushes are queued), the store leases,
+    /// Start the background tasks: the outbox workers (one lane per store, woken when pushes are queued,
+    /// see [`SyncEngine::run_outbox_once`]), the store leases,
     /// order polling of live stores every [`super::SyncConfig::poll_interval`], the daily full reconcile at
     /// [`super::SyncConfig::daily_at`] (live and daily stores; disabled stores are never pushed to), and
     /// queued "sync now" requests. Polls and the daily reconcile of a store run only in the worker holding
@@ -125,21 +126,8 @@ impl SyncEngine {
         let held: Held = Arc::default();
         let outbox = {
             let engine = self.clone();
-            let mut rx = rx.clone();
-            tokio::spawn(async move {
-                loop {
-                    match engine.run_outbox_once().await {
-                        Ok(r) if r.claimed > 0 => continue,
-                        Ok(_) => {}
-                        Err(e) => tracing::error!(error = %e, "outbox pass failed"),
-                    }
-                    tokio::select! {
-                        () = engine.inner.outbox_wake.notified() => {}
-                        () = tokio::time::sleep(engine.inner.config.tick) => {}
-                        _ = rx.changed() => return,
-                    }
-                }
-            })
+            let rx = rx.clone();
+            tokio::spawn(async move { engine.outbox_lanes(rx).await })
         };
         let leases = {
             let engine = self.clone();
@@ -182,6 +170,66 @@ impl SyncEngine {
             })
         };
         RunningEngine { engine: self.clone(), stop, tasks: vec![outbox, leases, scheduler], held }
+    }
+
+    /// The outbox workers: one lane per store ([`SyncEngine::outbox_stores`], looked at every tick), each
+    /// claiming and pushing its own store's items, woken when pushes are queued, so one store's slow
+    /// pushes hold no other up. On stop, waits for the lanes' pushes in flight; when this task is aborted
+    /// its lanes are too (they live in its [`JoinSet`]).
+    async fn outbox_lanes(&self, mut stop: watch::Receiver<bool>) {
+        let mut lanes = JoinSet::new();
+        let mut running: HashMap<StoreId, Arc<AtomicBool>> = HashMap::new();
+        loop {
+            match self.outbox_stores().await {
+                Ok(stores) => {
+                    running.retain(|store, gone| {
+                        let keep = stores.contains(store);
+                        if !keep {
+                            gone.store(true, Ordering::SeqCst);
+                        }
+                        keep
+                    });
+                    for store in stores {
+                        if running.contains_key(&store) {
+                            continue;
+                        }
+                        let gone = Arc::new(AtomicBool::new(false));
+                        running.insert(store.clone(), Arc::clone(&gone));
+                        let engine = self.clone();
+                        let stop = stop.clone();
+                        lanes.spawn(async move { engine.outbox_lane(store, gone, stop).await });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not list the outbox's stores"),
+            }
+            // Reap lanes that ended (their store went away).
+            while lanes.try_join_next().is_some() {}
+            tokio::select! {
+                () = tokio::time::sleep(self.inner.config.tick) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        while lanes.join_next().await.is_some() {}
+    }
+
+    /// One store's outbox lane: push what is due, then wait for a wake, the next tick or the stop.
+    async fn outbox_lane(&self, store: StoreId, gone: Arc<AtomicBool>, mut stop: watch::Receiver<bool>) {
+        let mut wake = self.inner.outbox_wake.subscribe();
+        loop {
+            if *stop.borrow() || gone.load(Ordering::SeqCst) {
+                return;
+            }
+            match self.run_store_once(&store).await {
+                Ok(r) if r.claimed > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(%store, error = %e, "outbox pass failed"),
+            }
+            tokio::select! {
+                _ = wake.changed() => {}
+                () = tokio::time::sleep(self.inner.config.tick) => {}
+                _ = stop.changed() => return,
+            }
+        }
     }
 
     /// The connected stores the scheduler works for (live and daily, with a channel), with their mode.
