@@ -4,9 +4,9 @@
 //! - sales on WooCommerce move Shopify by deltas (the emulator's call log shows no absolute set, and the
 //!   deltas sent add up to exactly the WooCommerce sales), while concurrent sales on Shopify itself are
 //!   never overwritten: Shopify ends at the start less everything sold, every order is counted once, and
-//!   after the reconcile that reads the source (daily, or sync now) WooCommerce shows the same. It prints
-//!   how many of Shopify's inventory webhooks the engine took as external changes and how far that left
-//!   its model off before the reconcile (`--nocapture`);
+//!   WooCommerce shows the same without a reconcile (Shopify's inventory webhooks make the engine re-read
+//!   the listing rather than take their snapshot in). It prints how many re-reads were taken as external
+//!   changes and how far the model was off when the webhooks were delivered (`--nocapture`);
 //! - a delta the platform applied whose outbox item was never finished — the engine killed between the
 //!   two, or the answer lost on the way back — is sent again under the same key after its lease and is
 //!   answered from Shopify's idempotency store: applied once, and deltas queued meanwhile still apply;
@@ -35,8 +35,8 @@ use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
 use futures::stream::BoxStream;
 use serde_json::Value;
 use sync_engine::store::{
-    ConnectionRecord, LedgerFilter, MovementCause, OutboxFilter, ProductRecord, Scope, SealedCredentials, SyncMode,
-    WriteOp,
+    ConnectionRecord, LedgerFilter, ListingFilter, MovementCause, OutboxFilter, ProductRecord, Scope,
+    SealedCredentials, SyncMode, WriteOp,
 };
 use sync_engine::{SqliteStore, Store, SyncConfig, SyncEngine};
 
@@ -178,7 +178,8 @@ fn config() -> SyncConfig {
     config.tick = Duration::from_millis(50);
     config.base_backoff = Duration::from_millis(50);
     config.max_backoff = Duration::from_millis(500);
-    config.refresh_interval = Duration::from_secs(3600);
+    // Listings a webhook queued for a re-read (Shopify's inventory webhooks, as the source) are re-read.
+    config.refresh_interval = Duration::from_millis(250);
     // A push claimed by a killed engine (or whose outcome is unknown) is taken again after this.
     config.lease = Duration::from_millis(1500);
     config
@@ -344,16 +345,32 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
     );
     rig.shopify.webhooks_idle().await;
     rig.woo.webhooks_idle().await;
-    // Shopify's inventory webhooks are snapshots that can reach the engine after it has moved on (a sale on
-    // Shopify and a delta landing between its order and its inventory webhooks): read as external changes
-    // they can leave the engine's model (and so WooCommerce) off until the source is read again, which the
-    // daily reconcile does. See docs/sync.md, "Delta pushes to the source".
-    let mut drift = Vec::new();
-    for sku in SKUS {
-        let model = engine.on_hand(&Sku::new(sku).unwrap()).await.unwrap();
-        drift.push((sku, model.map(|m| m - (units - total(sku)))));
+    // Shopify's inventory webhooks are snapshots taken in Shopify's order, not the model's: they are not
+    // taken in but make the engine re-read the listing once no delta to it is queued or in flight (the
+    // scheduler's refresh, every `refresh_interval`). The last re-read comes after the last sale's order,
+    // so the model ends exact and WooCommerce with it, with no full reconcile. See docs/sync.md, "Delta
+    // pushes to the source".
+    let model_exact = || async {
+        let mut drift = Vec::new();
+        for sku in SKUS {
+            let model = engine.on_hand(&Sku::new(sku).unwrap()).await.unwrap();
+            drift.push((sku, model.map(|m| m - (units - total(sku)))));
+        }
+        drift
+    };
+    let at_idle = model_exact().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut drift = at_idle.clone();
+    while tokio::time::Instant::now() < deadline {
+        engine.refresh_changed_listings().await.unwrap();
+        let outbox_idle = rig.store.outbox(&OutboxFilter::default()).await.unwrap().is_empty();
+        drift = model_exact().await;
+        if outbox_idle && drift.iter().all(|(_, d)| *d == Some(0)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let misread = rig
+    let taken = rig
         .store
         .ledger(&LedgerFilter::default())
         .await
@@ -361,8 +378,11 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
         .into_iter()
         .filter(|m| m.movement.cause == MovementCause::ManualAdjustment)
         .count();
-    println!("delta source: {misread} Shopify inventory webhooks taken as external changes; model - truth: {drift:?}");
-    engine.sync_now().finish().await.unwrap();
+    println!(
+        "delta source: {taken} re-reads of Shopify taken as external changes; model - truth when the webhooks \
+         were delivered: {at_idle:?}, after the re-reads: {drift:?}"
+    );
+    assert!(drift.iter().all(|(_, d)| *d == Some(0)), "the model ends exact: {drift:?}");
     let converged = eventually(Duration::from_secs(30), || {
         SKUS.iter().all(|s| rig.shows(s) == (Some(units - total(s)), Some(units - total(s))))
     })
@@ -370,7 +390,7 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
     running.shutdown().await;
     assert!(
         converged,
-        "every channel at {units} less everything sold {sold:?} after the reconcile: [shopify, woo] {:?}",
+        "every channel at {units} less everything sold {sold:?}, without a reconcile: [shopify, woo] {:?}",
         SKUS.map(|s| rig.shows(s))
     );
 
@@ -393,6 +413,45 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
     }
     let left = engine.store().outbox(&OutboxFilter::default()).await.unwrap();
     assert!(left.is_empty(), "nothing left in the outbox: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_change_on_the_delta_source_is_taken_in_by_a_re_read() {
+    let units = 20;
+    let rig = rig(units, true).await;
+    let sku = SKUS[0];
+    let engine = rig.engine().await;
+    *rig.slot.write().unwrap() = Some(engine.clone());
+    let running = engine.start();
+    engine.sync_now().finish().await.unwrap();
+    assert!(eventually(Duration::from_secs(10), || rig.shows(sku) == (Some(units), Some(units))).await);
+    // The seller counts stock in and sets Shopify to 26 in its admin (here through another client).
+    let shopify = StoreId::new("shopify");
+    let row = rig
+        .store
+        .listings(&ListingFilter::store(shopify.clone()))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.sku.as_ref().is_some_and(|s| s.as_str() == sku))
+        .unwrap();
+    let update = StockUpdate::new(row.listing.clone(), row.channel_sku.clone(), 26).with_ids(row.ids.clone());
+    engine.channel(&shopify).unwrap().set_stock(&[update]).await.unwrap();
+    // Its inventory webhook makes the engine re-read the listing: taken in, and WooCommerce follows.
+    let converged = eventually(Duration::from_secs(10), || rig.shows(sku) == (Some(26), Some(26))).await;
+    running.shutdown().await;
+    assert!(converged, "[shopify, woo] {:?}", rig.shows(sku));
+    assert_eq!(engine.on_hand(&Sku::new(sku).unwrap()).await.unwrap(), Some(26));
+    let taken: i64 = rig
+        .store
+        .ledger(&LedgerFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.movement.cause == MovementCause::ManualAdjustment && m.movement.sku.as_str() == sku)
+        .map(|m| m.movement.delta)
+        .sum();
+    assert_eq!(taken, 6, "the external change is in the ledger");
 }
 
 /// Place `n` single-unit WooCommerce orders of `sku`.

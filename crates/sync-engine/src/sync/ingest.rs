@@ -786,6 +786,16 @@ impl SyncEngine {
                         self.queue_reread(store, std::iter::once(listing));
                         return ignored("the listing changed while it was read: re-read again later");
                     }
+                    let quiet = jiff::SignedDuration::try_from(self.inner.config.refresh_interval).unwrap_or_default();
+                    if is_source_on_hand
+                        && state.pushes_deltas(store)
+                        && record.pushed_at.is_some_and(|at| now.duration_since(at) < quiet)
+                    {
+                        // Orders are still coming in: a sale the read shows may be one whose order is yet to be
+                        // imported (it would count twice). Read again once the model has been still for a while.
+                        self.queue_reread(store, std::iter::once(listing));
+                        return ignored("the source's model moved lately: re-read again once it is still");
+                    }
                 }
                 None => {
                     let shown = state.shown.get(&key).copied();
