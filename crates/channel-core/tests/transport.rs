@@ -571,3 +571,214 @@ async fn responses_expose_headers_and_pagination_links() {
     let last = client.get(&link).send_json::<Vec<serde_json::Value>>().await.unwrap();
     assert!(last.body().is_empty());
 }
+
+// ---- the bound on response bodies ----
+
+/// A 200 whose body is `len` bytes of `b'x'`; `chunked`: sent with `Transfer-Encoding: chunked` and no
+/// `Content-Length`, so the client only learns the size by reading.
+fn body_of(len: usize, chunked: bool) -> ResponseTemplate {
+    let template = ResponseTemplate::new(200).set_body_bytes(vec![b'x'; len]);
+    if chunked { template.insert_header("transfer-encoding", "chunked") } else { template }
+}
+
+#[tokio::test]
+async fn the_default_bound_is_64_mib() {
+    use channel_core::http::DEFAULT_MAX_RESPONSE_BYTES;
+    assert_eq!(DEFAULT_MAX_RESPONSE_BYTES, 64 * 1024 * 1024);
+    let client = HttpClient::builder().base_url("https://api.example.com").build().unwrap();
+    assert_eq!(client.max_response_bytes(), DEFAULT_MAX_RESPONSE_BYTES);
+    let client = HttpClient::builder().base_url("https://api.example.com").max_response_bytes(10).build().unwrap();
+    assert_eq!(client.max_response_bytes(), 10);
+    assert!(format!("{client:?}").contains("max_response_bytes: 10"), "{client:?}");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_by_its_content_length_and_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).and(path("/v2/big")).respond_with(body_of(1025, false)).mount(&server).await;
+    let client = builder(&server).max_response_bytes(1024).build().unwrap();
+
+    let err = client.get("/big").operation("getReport").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(err.status(), Some(200));
+    assert_eq!(requests(&server).await.len(), 1, "a body over the limit is not fetched again");
+    let m = err.message();
+    assert!(m.contains("GET") && m.contains("/v2/big") && m.contains("(getReport)"), "{m}");
+    assert!(m.contains("1024-byte limit") && m.contains("1025 bytes (Content-Length)"), "{m}");
+    assert!(m.contains("max_response_bytes"), "says what to change: {m}");
+}
+
+#[tokio::test]
+async fn a_body_without_content_length_is_counted_as_it_arrives() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).and(path("/v2/big")).respond_with(body_of(1025, true)).mount(&server).await;
+    Mock::given(method("GET")).and(path("/v2/fits")).respond_with(body_of(1024, true)).mount(&server).await;
+    let client = builder(&server).max_response_bytes(1024).build().unwrap();
+
+    let err = client.get("/big").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert_eq!(err.status(), Some(200));
+    assert!(err.message().contains("1024-byte limit") && err.message().contains("went on past it"), "{err}");
+    assert_eq!(requests(&server).await.len(), 1, "a body over the limit is not fetched again");
+
+    // Exactly at the limit passes; the test's premise (no Content-Length) holds.
+    let ok = client.get("/fits").send().await.unwrap();
+    assert!(ok.header("content-length").is_none(), "{:?}", ok.headers());
+    assert_eq!(ok.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(ok.body().len(), 1024);
+    assert!(ok.body().iter().all(|&b| b == b'x'));
+}
+
+#[tokio::test]
+async fn a_body_exactly_at_the_limit_passes() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).and(path("/v2/fits")).respond_with(body_of(1024, false)).mount(&server).await;
+    Mock::given(method("GET")).and(path("/v2/empty")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    let client = builder(&server).max_response_bytes(1024).build().unwrap();
+
+    let ok = client.get("/fits").send().await.unwrap();
+    assert_eq!(ok.header("content-length"), Some("1024"));
+    assert_eq!(ok.body().len(), 1024);
+    assert_eq!(ok.attempts(), 1);
+    // A limit of 0 admits only an empty body.
+    assert!(client.get("/empty").max_response_bytes(0).send().await.unwrap().body().is_empty());
+    assert_eq!(client.get("/fits").max_response_bytes(0).send().await.unwrap_err().kind(), ErrorKind::Decode);
+}
+
+#[tokio::test]
+async fn a_request_can_raise_or_lower_the_limit() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).and(path("/v2/report")).respond_with(body_of(4096, false)).mount(&server).await;
+    Mock::given(method("GET")).and(path("/v2/stream")).respond_with(body_of(4096, true)).mount(&server).await;
+    Mock::given(method("GET")).and(path("/v2/small")).respond_with(body_of(200, false)).mount(&server).await;
+    let client = builder(&server).max_response_bytes(1024).build().unwrap();
+
+    for p in ["/report", "/stream"] {
+        assert_eq!(client.get(p).send().await.unwrap_err().kind(), ErrorKind::Decode, "{p} over the client's limit");
+        let raised = client.get(p).max_response_bytes(4096).send().await.unwrap();
+        assert_eq!(raised.body().len(), 4096, "{p}");
+        let err = client.get(p).max_response_bytes(4095).send().await.unwrap_err();
+        assert!(err.message().contains("4095-byte limit"), "{err}");
+    }
+    // Lowered below the client's: a small answer that must stay small.
+    client.get("/small").send().await.unwrap();
+    let err = client.get("/small").max_response_bytes(100).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.message().contains("100-byte limit") && err.message().contains("200 bytes"), "{err}");
+}
+
+#[tokio::test]
+async fn the_limit_error_names_no_secret() {
+    const SIGNATURE: &str = "sig-3fa9c0de";
+    const TOKEN: &str = "shpat_bd17e0";
+    const SECRET: &str = "cs_5d2e8a41";
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(body_of(2048, false)).mount(&server).await;
+    let client = builder(&server)
+        .auth(Auth::header(HeaderName::from_static("x-shopify-access-token"), SecretString::from(TOKEN)))
+        .auth(Auth::query([("consumer_secret", SecretString::from(SECRET))]))
+        .max_response_bytes(1024)
+        .build()
+        .unwrap();
+
+    // A pre-signed document URL on the API's own origin (so the credentials are sent too).
+    let url = format!("{}/v2/documents/d-1?X-Amz-Signature={SIGNATURE}&page=2", server.uri());
+    let err = client.get(&url).operation("downloadDocument").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    let seen = requests(&server).await;
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].url.query().unwrap_or("").contains(SECRET), "the credentials were sent");
+    for shown in [err.to_string(), format!("{err:?}")] {
+        for secret in [SIGNATURE, TOKEN, SECRET] {
+            assert!(!shown.contains(secret), "leaks {secret}: {shown}");
+        }
+    }
+    assert!(err.message().contains("X-Amz-Signature=******") && err.message().contains("page=2"), "{err}");
+    assert!(err.message().contains("/v2/documents/d-1") && err.message().contains("(downloadDocument)"), "{err}");
+}
+
+#[tokio::test]
+async fn a_large_error_body_keeps_its_status_error_and_is_cut_short() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v2/down"))
+        .respond_with(ResponseTemplate::new(503).set_body_bytes(vec![b'e'; 1 << 20]))
+        .mount(&server)
+        .await;
+    let client = builder(&server).retry(fast_retry(2)).max_response_bytes(1024).build().unwrap();
+
+    // The status decides, not the size: a 503 stays transient and an idempotent request is retried.
+    let err = client.get("/down").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(requests(&server).await.len(), 2);
+    assert!(err.message().contains("returned 503") && err.message().contains("eee"), "{err}");
+    assert!(err.message().ends_with('…'), "{err}");
+}
+
+#[tokio::test]
+async fn an_error_body_cut_inside_an_echoed_credential_shows_no_part_of_it() {
+    const API_KEY: &str = "takealot-key-91e07c5b22";
+    let server = MockServer::start().await;
+    // The read stops at the request's limit, 64 bytes: inside the echoed key.
+    let body = format!("{}rejected Key {API_KEY}", "-".repeat(40));
+    assert!(body.len() > 64 && body.find(API_KEY).unwrap() < 64);
+    Mock::given(path("/v2/offers")).respond_with(ResponseTemplate::new(401).set_body_string(body)).mount(&server).await;
+    let client = builder(&server).auth(Auth::authorization("Key", &SecretString::from(API_KEY))).build().unwrap();
+
+    let err = client.get("/offers").max_response_bytes(64).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert!(!err.to_string().contains("takealot-k"), "a prefix of the key leaks: {err}");
+    assert!(err.message().contains("-----"), "the body is still quoted: {err}");
+}
+
+#[tokio::test]
+async fn a_head_response_is_not_judged_by_the_length_it_announces() {
+    let server = MockServer::start().await;
+    Mock::given(method("HEAD")).respond_with(body_of(4096, false)).mount(&server).await;
+    let client = builder(&server).max_response_bytes(1024).build().unwrap();
+    let ok = client.request(Method::HEAD, "/report").send().await.unwrap();
+    assert_eq!(ok.header("content-length"), Some("4096"));
+    assert!(ok.body().is_empty());
+}
+
+#[tokio::test]
+async fn an_endless_body_is_refused_once_past_the_limit() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+
+    // A server that answers with a chunked body that never ends, until the client hangs up.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 2 {
+            line.clear();
+        }
+        let mut out = stream;
+        let chunk = format!("1000\r\n{}\r\n", "z".repeat(0x1000));
+        let mut sent = 0u64;
+        if out.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n").is_err() {
+            return sent;
+        }
+        while out.write_all(chunk.as_bytes()).is_ok() {
+            sent += 0x1000;
+        }
+        sent
+    });
+    // Without the bound this would run into the timeout (a Transient error) instead.
+    let client = HttpClient::builder()
+        .base_url(format!("http://{addr}"))
+        .timeout(Duration::from_secs(20))
+        .max_response_bytes(1 << 20)
+        .build()
+        .unwrap();
+    let err = client.get("/endless").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.message().contains("went on past it"), "{err}");
+    // Joined off the runtime: the connection task that hangs up must be free to run.
+    let sent = tokio::task::spawn_blocking(move || server.join().unwrap()).await.unwrap();
+    assert!(sent >= 1 << 20, "the server wrote {sent} bytes");
+}

@@ -59,6 +59,18 @@
 //! | 501 | `Unsupported` |
 //! | a redirect to another origin | `Config` |
 //! | a body that does not decode | `Decode` |
+//! | a body larger than the request's limit ([`HttpClientBuilder::max_response_bytes`]) | `Decode`, not retried |
+//!
+//! # Response size
+//!
+//! Every response body is read into memory, so each is bounded: [`DEFAULT_MAX_RESPONSE_BYTES`] (64 MiB)
+//! unless the client ([`HttpClientBuilder::max_response_bytes`]) or the request
+//! ([`RequestBuilder::max_response_bytes`]) says otherwise. A `Content-Length` over the limit is refused
+//! before any of the body is read; a body without one is counted as it arrives and refused as soon as it
+//! passes the limit, so at most one chunk more than the limit is ever held. The error is
+//! [`ErrorKind::Decode`](crate::ErrorKind::Decode) with the response's status, is not retried (the same
+//! request would get the same body), and names the request, the operation and the limit. The body of a
+//! response that is an error anyway is only read far enough to quote it.
 //!
 //! Messages name the method and the URL with credentials removed, plus the start of the platform's
 //! error body with every known secret scrubbed out; the reqwest error is kept as the source, without its
@@ -102,6 +114,12 @@ use redact::Redactor;
 /// The default `User-Agent`.
 pub const DEFAULT_USER_AGENT: &str = concat!("stocksync/", env!("CARGO_PKG_VERSION"));
 
+/// The default bound on one response body: 64 MiB. Far above any API page the adapters read (a page of
+/// 250 Shopify products is well under a megabyte), low enough that a hostile or broken endpoint cannot
+/// exhaust memory. Change it with [`HttpClientBuilder::max_response_bytes`], or for one request (a large
+/// report download) with [`RequestBuilder::max_response_bytes`].
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The HTTP client of one connection. Cheap to clone: clones share the connection pool, the rate-limit
 /// buckets and the pauses.
 #[derive(Clone)]
@@ -121,6 +139,7 @@ struct Inner {
     idempotency_header: HeaderName,
     default_headers: HeaderMap,
     redactor: Redactor,
+    max_response_bytes: u64,
 }
 
 impl HttpClient {
@@ -174,6 +193,12 @@ impl HttpClient {
     /// The retry policy.
     pub fn retry_policy(&self) -> RetryPolicy {
         self.inner.retry
+    }
+
+    /// The largest response body a request reads unless it sets its own limit
+    /// ([`HttpClientBuilder::max_response_bytes`]).
+    pub fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
     }
 
     /// Hold back every request on this connection for `wait` (requests already sent are not affected).
@@ -233,6 +258,7 @@ impl fmt::Debug for HttpClient {
             .field("auth", &i.auth)
             .field("timeout", &i.timeout)
             .field("retry", &i.retry)
+            .field("max_response_bytes", &i.max_response_bytes)
             .field("rate_limit", &i.limits.get(None))
             .field("default_headers", &i.redactor.headers(&i.default_headers))
             .finish_non_exhaustive()
@@ -255,6 +281,7 @@ pub struct HttpClientBuilder {
     default_headers: Vec<(String, String)>,
     redactor: Redactor,
     reqwest: Option<reqwest::Client>,
+    max_response_bytes: u64,
 }
 
 impl Default for HttpClientBuilder {
@@ -274,6 +301,7 @@ impl Default for HttpClientBuilder {
             default_headers: Vec::new(),
             redactor: Redactor::default(),
             reqwest: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -286,6 +314,7 @@ impl fmt::Debug for HttpClientBuilder {
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .field("rate_limit", &self.rate_limit)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -318,6 +347,17 @@ impl HttpClientBuilder {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The largest response body a request reads, in bytes (default [`DEFAULT_MAX_RESPONSE_BYTES`],
+    /// 64 MiB); raise it for one request with [`RequestBuilder::max_response_bytes`]. A larger body is
+    /// refused with [`ErrorKind::Decode`](crate::ErrorKind::Decode) and not retried: by its
+    /// `Content-Length` before any of it is read, or, without one, as soon as the bytes received pass the
+    /// limit. `u64::MAX` lifts the bound.
+    #[must_use]
+    pub fn max_response_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_response_bytes = max_bytes;
         self
     }
 
@@ -460,6 +500,7 @@ impl HttpClientBuilder {
                 idempotency_header: self.idempotency_header,
                 default_headers,
                 redactor: self.redactor,
+                max_response_bytes: self.max_response_bytes,
             }),
         })
     }

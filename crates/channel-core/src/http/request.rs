@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use backon::{Retryable as _, TokioSleeper};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -26,6 +26,14 @@ use crate::error::{Error, ErrorKind, Result};
 /// How much of a platform's error body goes into an error message.
 const BODY_SNIPPET: usize = 512;
 
+/// How much of an error response's body is read (to quote its start in the error); the rest is left
+/// unread, however large.
+const ERROR_BODY_READ: u64 = 64 * 1024;
+
+/// The most memory reserved up front from a response's `Content-Length` (a body that really is larger
+/// grows the buffer as it arrives).
+const PREALLOCATE_MAX: u64 = 16 * 1024 * 1024;
+
 /// A request being built. Nothing is sent until [`RequestBuilder::send`] or [`RequestBuilder::send_json`];
 /// mistakes made while building (an invalid header, a body that does not serialize) are reported then.
 #[must_use = "a request does nothing until it is sent"]
@@ -41,6 +49,7 @@ pub struct RequestBuilder<'a> {
     has_idempotency_key: bool,
     operation: Option<String>,
     max_attempts: Option<u32>,
+    max_response_bytes: Option<u64>,
     accept: Vec<StatusCode>,
     with_auth: bool,
     rate_limited: bool,
@@ -61,6 +70,7 @@ impl<'a> RequestBuilder<'a> {
             has_idempotency_key: false,
             operation: None,
             max_attempts: None,
+            max_response_bytes: None,
             accept: Vec::new(),
             with_auth: true,
             rate_limited: true,
@@ -207,6 +217,17 @@ impl<'a> RequestBuilder<'a> {
         self
     }
 
+    /// The largest response body this request reads, in bytes, overriding the client's
+    /// [`HttpClientBuilder::max_response_bytes`] (default 64 MiB) up or down: a report download that may
+    /// be larger, or a small answer that never should be. Over the limit the request fails with
+    /// [`ErrorKind::Decode`] and is not retried.
+    ///
+    /// [`HttpClientBuilder::max_response_bytes`]: super::HttpClientBuilder::max_response_bytes
+    pub fn max_response_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_response_bytes = Some(max_bytes);
+        self
+    }
+
     /// Treat `status` as a success for this request (e.g. 404 when absence is an answer, not an error).
     pub fn accept_status(mut self, status: StatusCode) -> Self {
         self.accept.push(status);
@@ -285,6 +306,7 @@ impl<'a> RequestBuilder<'a> {
             idempotent,
             operation: self.operation,
             max_attempts: self.max_attempts.unwrap_or(inner.retry.max_attempts),
+            max_response_bytes: self.max_response_bytes.unwrap_or(inner.max_response_bytes),
             accept: self.accept,
             with_auth: self.with_auth && same_origin,
             rate_limited: self.rate_limited,
@@ -304,6 +326,7 @@ impl fmt::Debug for RequestBuilder<'_> {
             .field("body_bytes", &self.body.as_ref().map(Bytes::len))
             .field("operation", &self.operation)
             .field("idempotent", &self.idempotent)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -369,6 +392,7 @@ struct Prepared<'a> {
     idempotent: bool,
     operation: Option<String>,
     max_attempts: u32,
+    max_response_bytes: u64,
     accept: Vec<StatusCode>,
     with_auth: bool,
     rate_limited: bool,
@@ -472,53 +496,42 @@ impl Prepared<'_> {
 
         let sent = Instant::now();
         tracing::debug!(attempt, "sending");
-        let outcome = match request.send().await {
-            Ok(response) => {
-                let status = response.status();
-                let headers = response.headers().clone();
-                response.bytes().await.map(|body| (status, headers, body))
-            }
-            Err(e) => Err(e),
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return Err(self.transport_failure(e, attempt, sent)),
         };
-        let elapsed_ms = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (status, headers, body) = match outcome {
-            Ok(parts) => parts,
-            Err(e) => {
-                let connect = e.is_connect();
-                let (what, kind) = if e.is_timeout() {
-                    (format!("timed out after {:?}", self.timeout), ErrorKind::Transient)
-                } else if connect {
-                    ("could not connect".to_owned(), ErrorKind::Transient)
-                } else if e.is_builder() {
-                    ("could not build the request".to_owned(), ErrorKind::Config)
-                } else if e.is_decode() {
-                    ("could not read the response body".to_owned(), ErrorKind::Decode)
-                } else {
-                    ("the connection failed".to_owned(), ErrorKind::Transient)
-                };
-                tracing::debug!(attempt, elapsed_ms, error = %what, "transport error");
-                let retry = kind == ErrorKind::Transient && (connect || self.idempotent);
-                let error = Error::new(kind, format!("{}: {what}", self.describe)).with_source(e.without_url());
-                return Err(Failure { error, retry });
-            }
-        };
-        tracing::debug!(attempt, elapsed_ms, status = status.as_u16(), "response");
+        let status = response.status();
+        let headers = response.headers().clone();
+        tracing::debug!(attempt, elapsed_ms = elapsed_ms(sent), status = status.as_u16(), "response");
 
         if inner.adapt_to_rate_headers {
             let hints = RateLimitHeaders::parse(&headers);
             inner.limits.adapt(op, &hints, inner.retry.max_retry_after);
         }
 
+        let limit = self.max_response_bytes;
         if status.is_success() || self.accept.contains(&status) {
+            // Refused on the declared length before any of the body is read.
+            if let Some(declared) = response.content_length().filter(|&n| n > limit) {
+                return Err(self.too_large(status, Some(declared)));
+            }
+            let body = read_limited(response, limit).await.map_err(|e| self.transport_failure(e, attempt, sent))?;
+            if body.cut {
+                return Err(self.too_large(status, None));
+            }
             return Ok(Response {
                 status,
                 headers,
-                body,
+                body: body.bytes,
                 attempts: attempt,
                 describe: self.describe.clone(),
                 redactor: inner.redactor.clone(),
             });
         }
+        // An error either way: read only as much as the message quotes.
+        let body = read_limited(response, limit.min(ERROR_BODY_READ))
+            .await
+            .map_err(|e| self.transport_failure(e, attempt, sent))?;
 
         let kind = kind_for_status(status);
         let wait = matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE)
@@ -535,9 +548,19 @@ impl Prepared<'_> {
         }
         let mut secrets = resolved.secrets;
         secrets.extend(self.secrets.iter().cloned());
-        let text = String::from_utf8_lossy(&body);
+        let text = String::from_utf8_lossy(&body.bytes);
+        let text = if body.cut {
+            // The read stopped mid-body, perhaps inside a credential the platform echoed: drop as many
+            // bytes as the longest secret has, so no part of one is left for the scrub to miss.
+            drop_tail(&text, secrets.iter().map(String::len).max().unwrap_or(0))
+        } else {
+            &text
+        };
         let snippet = scrub(text.trim(), &secrets);
-        let snippet = truncate(&snippet, BODY_SNIPPET);
+        let mut snippet = truncate(&snippet, BODY_SNIPPET).into_owned();
+        if body.cut && !snippet.is_empty() && !snippet.ends_with('…') {
+            snippet.push('…');
+        }
         let reason = status.canonical_reason().unwrap_or("");
         let message = if snippet.is_empty() {
             format!("{} returned {} {reason}", self.describe, status.as_u16())
@@ -550,6 +573,103 @@ impl Prepared<'_> {
         }
         Err(Failure { error, retry: status_is_retryable(status, self.idempotent) })
     }
+
+    /// A failure to send the request or to read its response.
+    fn transport_failure(&self, e: reqwest::Error, attempt: u32, sent: Instant) -> Failure {
+        let connect = e.is_connect();
+        let (what, kind) = if e.is_timeout() {
+            (format!("timed out after {:?}", self.timeout), ErrorKind::Transient)
+        } else if connect {
+            ("could not connect".to_owned(), ErrorKind::Transient)
+        } else if e.is_builder() {
+            ("could not build the request".to_owned(), ErrorKind::Config)
+        } else if e.is_decode() {
+            ("could not read the response body".to_owned(), ErrorKind::Decode)
+        } else {
+            ("the connection failed".to_owned(), ErrorKind::Transient)
+        };
+        tracing::debug!(attempt, elapsed_ms = elapsed_ms(sent), error = %what, "transport error");
+        let retry = kind == ErrorKind::Transient && (connect || self.idempotent);
+        let error = Error::new(kind, format!("{}: {what}", self.describe)).with_source(e.without_url());
+        Failure { error, retry }
+    }
+
+    /// The body is larger than the request's limit (`declared`: as its `Content-Length` says). Not
+    /// retried: the same request would fetch the same body.
+    fn too_large(&self, status: StatusCode, declared: Option<u64>) -> Failure {
+        let limit = self.max_response_bytes;
+        let operation = self.operation.as_deref().map(|op| format!(" ({op})")).unwrap_or_default();
+        let size = match declared {
+            Some(n) => format!("is {n} bytes (Content-Length)"),
+            None => "went on past it".to_owned(),
+        };
+        let message = format!(
+            "{}{operation}: the response body is over the {limit}-byte limit: it {size}; raise \
+             max_response_bytes to read it",
+            self.describe
+        );
+        tracing::debug!(limit, declared, "response body over the limit");
+        Failure { error: Error::new(ErrorKind::Decode, message).with_status(status.as_u16()), retry: false }
+    }
+}
+
+/// Milliseconds since `since`, for logs.
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A response body read up to a limit.
+struct Limited {
+    /// All of the body, or its first `limit` bytes when `cut`.
+    bytes: Bytes,
+    /// The body went on past the limit; the rest was not read.
+    cut: bool,
+}
+
+/// Read `response`'s body chunk by chunk, stopping as soon as it passes `limit` bytes, so no more than
+/// `limit` bytes are ever kept. A body that arrives in one chunk is returned without a copy.
+async fn read_limited(mut response: reqwest::Response, limit: u64) -> reqwest::Result<Limited> {
+    let reserve = response.content_length().unwrap_or(0).min(limit).min(PREALLOCATE_MAX);
+    // At most 16 MiB, so it fits a usize on every target reqwest supports.
+    let reserve = usize::try_from(reserve).unwrap_or(0);
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    let mut total: u64 = 0;
+    let mut cut = false;
+    while let Some(mut chunk) = response.chunk().await? {
+        // `total <= limit` holds throughout.
+        let room = limit - total;
+        if u64::try_from(chunk.len()).unwrap_or(u64::MAX) > room {
+            // Fewer than `chunk.len()` bytes, so the conversion cannot fail.
+            chunk.truncate(usize::try_from(room).unwrap_or(0));
+            cut = true;
+        }
+        total += u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+        match first.take() {
+            None if rest.is_empty() => first = Some(chunk),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    rest.reserve(reserve.max(earlier.len() + chunk.len()));
+                    rest.extend_from_slice(&earlier);
+                }
+                rest.extend_from_slice(&chunk);
+            }
+        }
+        if cut {
+            break;
+        }
+    }
+    let bytes = first.unwrap_or_else(|| rest.freeze());
+    Ok(Limited { bytes, cut })
+}
+
+/// `text` without its last `n` bytes (fewer, to stay on a character boundary; empty when shorter).
+fn drop_tail(text: &str, n: usize) -> &str {
+    let mut end = text.len().saturating_sub(n);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// A response: status, headers and body (raw [`Bytes`] from [`RequestBuilder::send`], decoded from
