@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use channel_core::ErrorKind;
 use channel_core::http::{
-    Auth, AuthProvider, Credentials, HeaderName, HttpClient, HttpClientBuilder, Method, RateLimit, RetryPolicy,
+    Auth, AuthProvider, Credentials, HeaderName, HttpClient, HttpClientBuilder, Method, RateLimit, ResponseTooLarge,
+    RetryPolicy,
 };
 use channel_core::secrecy::SecretString;
 use serde_json::json;
@@ -607,6 +608,13 @@ async fn a_body_over_the_limit_is_refused_by_its_content_length_and_not_retried(
     assert!(m.contains("GET") && m.contains("/v2/big") && m.contains("(getReport)"), "{m}");
     assert!(m.contains("1024-byte limit") && m.contains("1025 bytes (Content-Length)"), "{m}");
     assert!(m.contains("max_response_bytes"), "says what to change: {m}");
+    let source = too_large(&err).expect("a ResponseTooLarge source");
+    assert_eq!((source.limit, source.content_length), (1024, Some(1025)));
+}
+
+/// The typed source of a body-over-the-limit error.
+fn too_large(err: &channel_core::Error) -> Option<ResponseTooLarge> {
+    std::error::Error::source(err).and_then(|s| s.downcast_ref::<ResponseTooLarge>()).copied()
 }
 
 #[tokio::test]
@@ -620,6 +628,8 @@ async fn a_body_without_content_length_is_counted_as_it_arrives() {
     assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
     assert_eq!(err.status(), Some(200));
     assert!(err.message().contains("1024-byte limit") && err.message().contains("went on past it"), "{err}");
+    let source = too_large(&err).expect("a ResponseTooLarge source");
+    assert_eq!((source.limit, source.content_length), (1024, None));
     assert_eq!(requests(&server).await.len(), 1, "a body over the limit is not fetched again");
 
     // Exactly at the limit passes; the test's premise (no Content-Length) holds.
@@ -711,6 +721,7 @@ async fn a_large_error_body_keeps_its_status_error_and_is_cut_short() {
     let err = client.get("/down").send().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
     assert_eq!(err.status(), Some(503));
+    assert!(too_large(&err).is_none());
     assert_eq!(requests(&server).await.len(), 2);
     assert!(err.message().contains("returned 503") && err.message().contains("eee"), "{err}");
     assert!(err.message().ends_with('…'), "{err}");

@@ -68,8 +68,9 @@
 //! ([`RequestBuilder::max_response_bytes`]) says otherwise. A `Content-Length` over the limit is refused
 //! before any of the body is read; a body without one is counted as it arrives and refused as soon as it
 //! passes the limit, so at most one chunk more than the limit is ever held. The error is
-//! [`ErrorKind::Decode`](crate::ErrorKind::Decode) with the response's status, is not retried (the same
-//! request would get the same body), and names the request, the operation and the limit. The body of a
+//! [`ErrorKind::Decode`](crate::ErrorKind::Decode) with the response's status and a [`ResponseTooLarge`]
+//! source, is not retried (the same request would get the same body), and names the request, the
+//! operation and the limit. The body of a
 //! response that is an error anyway is only read far enough to quote it.
 //!
 //! Messages name the method and the URL with credentials removed, plus the start of the platform's
@@ -97,7 +98,7 @@ use std::time::Duration;
 pub use auth::{Auth, AuthProvider, Credentials};
 pub use rate::{RateLimit, RateLimitHeaders};
 pub use redact::REDACTED;
-pub use request::{RequestBuilder, Response};
+pub use request::{RequestBuilder, Response, ResponseTooLarge};
 pub use retry::RetryPolicy;
 
 /// Re-exported so adapters need no direct dependency on `http` or `reqwest` for the common case.

@@ -609,8 +609,34 @@ impl Prepared<'_> {
             self.describe
         );
         tracing::debug!(limit, declared, "response body over the limit");
-        Failure { error: Error::new(ErrorKind::Decode, message).with_status(status.as_u16()), retry: false }
+        let error = Error::new(ErrorKind::Decode, message)
+            .with_status(status.as_u16())
+            .with_source(ResponseTooLarge { limit, content_length: declared });
+        Failure { error, retry: false }
     }
+}
+
+/// The source of the [`ErrorKind::Decode`] error a request fails with when its response body is over its
+/// limit ([`RequestBuilder::max_response_bytes`]), for callers that tell this case apart from a body that
+/// does not decode:
+///
+/// ```
+/// # fn demo(err: &channel_core::Error) {
+/// use channel_core::http::ResponseTooLarge;
+/// if let Some(too_large) = std::error::Error::source(err).and_then(|s| s.downcast_ref::<ResponseTooLarge>()) {
+///     println!("over the {}-byte limit", too_large.limit);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the response body is over the {limit}-byte limit")]
+#[non_exhaustive]
+pub struct ResponseTooLarge {
+    /// The limit in force, in bytes.
+    pub limit: u64,
+    /// The body's size as its `Content-Length` declared it, when it had one (the body was then not read);
+    /// `None` when the body was counted as it arrived and the read stopped once past the limit.
+    pub content_length: Option<u64>,
 }
 
 /// Milliseconds since `since`, for logs.
