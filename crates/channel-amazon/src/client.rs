@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use channel_core::http::{
-    AuthProvider as _, HttpClient, RateLimit, RequestBuilder, Response, RetryPolicy, burst, encode_path_segment,
+    AuthProvider as _, HttpClient, RateLimit, RequestBuilder, Response, ResponseTooLarge, RetryPolicy, burst,
+    encode_path_segment,
 };
 use channel_core::rust_decimal::prelude::ToPrimitive;
 use channel_core::{
@@ -306,16 +307,33 @@ impl Amazon {
         .await
     }
 
-    /// A document's bytes, decompressed and bounded (see [`crate::document`]).
+    /// A document's bytes, decompressed and bounded (see [`crate::document`]). `max_document_bytes` bounds
+    /// the download too, as it arrives: a plain document exactly, a gzip one with room for gzip's framing,
+    /// so that a document that decodes within the bound is not refused for its compressed size.
     async fn download(&self, url: &str, compression: Option<&str>, what: &'static str) -> Result<Bytes> {
         let algorithm = compression.map(str::trim).unwrap_or_default();
         if !algorithm.is_empty() && !algorithm.eq_ignore_ascii_case("GZIP") {
             // Refused before downloading what could not be read.
             return Err(AmazonError::Compressed { what, algorithm: algorithm.to_owned() }.into());
         }
-        let resp =
-            self.inner.http.get(url).without_auth().without_rate_limit().operation("downloadDocument").send().await?;
-        Ok(document::decode_bytes(what, resp.into_body(), compression, self.inner.config.max_document_bytes)?)
+        let max = self.inner.config.max_document_bytes;
+        // Deflate's stored blocks add 5 bytes in 65,535 and each gzip member a header and trailer.
+        let download_limit = if algorithm.is_empty() { max } else { max.saturating_add(max / 1024 + 64 * 1024) };
+        let resp = self
+            .inner
+            .http
+            .get(url)
+            .without_auth()
+            .without_rate_limit()
+            .operation("downloadDocument")
+            .max_response_bytes(download_limit)
+            .send()
+            .await
+            .map_err(|e| {
+                let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<ResponseTooLarge>());
+                if too_large { AmazonError::DocumentTooLarge { what, limit: max }.into() } else { e }
+            })?;
+        Ok(document::decode_bytes(what, resp.into_body(), compression, max)?)
     }
 
     // ---- listings ----

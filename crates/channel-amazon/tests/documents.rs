@@ -1,6 +1,7 @@
 //! Report and feed-result documents Amazon compresses (`compressionAlgorithm: GZIP`): decoded against
 //! `wiremock` and the channel-testkit emulator (`gzip_documents`), with the decoded size bounded by
-//! `max_document_bytes` (a zip bomb is a typed `Decode` error, not an out-of-memory abort).
+//! `max_document_bytes` (a zip bomb is a typed `Decode` error, not an out-of-memory abort), which bounds
+//! the download as it arrives too.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -130,7 +131,41 @@ async fn the_bound_applies_to_plain_documents_too_and_the_default_reads_them() {
     let server = report_server(None, REPORT.as_bytes().to_vec()).await;
     let e = channel(&server, config().with_max_document_bytes(10)).all_listings().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<AmazonError>());
+    assert!(matches!(source, Some(AmazonError::DocumentTooLarge { what: "report", limit: 10 })), "{source:?}");
+    assert_eq!(downloads(&server).await, 1, "not downloaded again");
     assert_eq!(channel(&server, config()).all_listings().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_bound_stops_the_download_before_anything_is_decoded() {
+    // Two mebibytes said to be gzip that are not: with a 1 MiB bound the transport refuses them on their
+    // size, before the decoder could call them corrupt.
+    let server = report_server(Some("GZIP"), vec![0x5a; 2 << 20]).await;
+    let e = channel(&server, config().with_max_document_bytes(1 << 20)).all_listings().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    assert!(!e.is_retryable());
+    assert!(e.to_string().contains("max_document_bytes"), "{e}");
+    let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<AmazonError>());
+    assert!(matches!(source, Some(AmazonError::DocumentTooLarge { what: "report", limit: 1_048_576 })), "{source:?}");
+    assert_eq!(downloads(&server).await, 1, "not downloaded again");
+    // The same bytes under the bound reach the decoder.
+    let e = channel(&server, config().with_max_document_bytes(4 << 20)).all_listings().await.unwrap_err();
+    let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<AmazonError>());
+    assert!(matches!(source, Some(AmazonError::CorruptDocument { .. })), "{source:?}");
+}
+
+#[tokio::test]
+async fn a_gzip_document_within_the_bound_is_read_though_its_gzip_is_larger() {
+    // Stored, not compressed: the gzip framing makes the download larger than the decoded report.
+    let mut gz = GzEncoder::new(Vec::new(), Compression::none());
+    gz.write_all(REPORT.as_bytes()).unwrap();
+    let body = gz.finish().unwrap();
+    assert!(body.len() > REPORT.len());
+    let server = report_server(Some("GZIP"), body).await;
+    let bound = u64::try_from(REPORT.len()).unwrap();
+    let listings = channel(&server, config().with_max_document_bytes(bound)).all_listings().await.unwrap();
+    assert_eq!(listings.len(), 1, "{listings:?}");
 }
 
 #[tokio::test]
