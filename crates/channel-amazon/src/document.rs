@@ -10,7 +10,9 @@
 //! (default [`DEFAULT_MAX_DOCUMENT_BYTES`]): a document that would decode to more — a seller with an
 //! enormous catalog, or a few kilobytes of gzip that expand to gigabytes — is refused with
 //! [`AmazonError::DocumentTooLarge`] after reading at most one byte more than the bound, never by
-//! running out of memory. An uncompressed document over the bound is refused the same way.
+//! running out of memory. An uncompressed document over the bound is refused the same way. The download
+//! itself is bounded as it arrives (the transport's `max_response_bytes`, set from the same setting with a
+//! little room for GZIP framing), so a huge body is never buffered first.
 //!
 //! ```
 //! use std::io::Write as _;
