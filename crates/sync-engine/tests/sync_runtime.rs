@@ -233,15 +233,14 @@ async fn echoes_are_ignored_and_external_changes_handled() {
     e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
     assert_converged(&w, 15, 20);
     assert_eq!(w.store.ledger_balance(&sku("A")).await.unwrap(), 5);
-    // Someone raises stock on WooCommerce: the listing is re-read (a rise may be a late echo), then corrected.
+    // Someone raises stock on WooCommerce: what the engine pushed last is sent again.
     w.woo.set_quantity("w-a", 40);
     let change = w.woo.inventory_webhook("i-3", "w-a", 40);
-    assert!(matches!(e.handle_webhook(&StoreId::new("woo"), &change).await, WebhookOutcome::Ignored { .. }));
-    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
+    assert!(matches!(e.handle_webhook(&StoreId::new("woo"), &change).await, WebhookOutcome::Applied { .. }));
     e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
     assert_eq!(w.woo.quantity("w-a"), Some(15));
     let audit = w.store.audit(&AuditFilter::default()).await.unwrap();
-    assert!(audit.iter().any(|a| a.reason.contains("external change on woo corrected")), "{audit:?}");
+    assert!(audit.iter().any(|a| a.reason.contains("rise reported on woo")), "{audit:?}");
 }
 
 #[tokio::test]
@@ -249,64 +248,41 @@ async fn a_late_echo_of_an_older_push_is_not_taken_as_an_external_change() {
     let w = world(Arc::new(MemoryStore::new())).await;
     let e = synced(&w).await;
     let shop = StoreId::new("shopify");
+    let s_a = ListingId::new("s-a");
     // The full sync pushed A = 10 to Shopify; a sale on WooCommerce then pushes 7.
     let order = w.woo.sell("w1", "w-a", 3, w.clock.now_ts());
     e.ingest_order(&StoreId::new("woo"), &order).await.unwrap();
     e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
     assert_converged(&w, 7, 20);
     let calls = w.shop.write_calls().len();
-    // Shopify's webhook for the first push (10) arrives only now, after the second push (7) landed: it is
-    // not taken as someone raising Shopify's stock.
-    let late = w.shop.inventory_webhook("late-1", "s-a", 10);
-    match e.handle_webhook(&shop, &late).await {
-        WebhookOutcome::Ignored { reason, .. } => assert!(reason.contains("re-read"), "{reason}"),
-        other => panic!("a late echo is not applied: {other:?}"),
-    }
-    // The re-read finds what the engine pushed last: nothing to correct.
-    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
-    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
-    assert_eq!(w.shop.write_calls().len(), calls, "no correction pushed");
-    assert_converged(&w, 7, 20);
-    let corrected = |audit: &[sync_engine::store::AuditEntry]| {
-        audit.iter().filter(|a| a.reason.contains("external change on shopify corrected: correction queued")).count()
+    let external = |audit: &[sync_engine::store::AuditEntry]| {
+        audit.iter().filter(|a| a.reason.contains("external change on shopify")).count()
     };
-    assert_eq!(corrected(&w.store.audit(&AuditFilter::default()).await.unwrap()), 0);
-    // After more pushes (a sale, its cancellation), the same late echo delivered again is still one.
-    let order = w.woo.sell("w2", "w-a", 1, w.clock.now_ts());
-    let cancelled = {
-        let mut c = order.clone();
-        c.status = OrderStatus::Cancelled;
-        c
-    };
-    e.ingest_order(&StoreId::new("woo"), &order).await.unwrap();
-    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
-    e.ingest_order(&StoreId::new("woo"), &cancelled).await.unwrap();
-    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
-    assert_eq!(w.shop.quantity("s-a"), Some(7));
-    for delivery in ["late-2", "late-3"] {
+    // Shopify's webhook for the first push (10) arrives only now, after the second push (7) landed, and
+    // again later (a repeated delivery): not taken as someone raising Shopify's stock. The model keeps 7
+    // and 7 is sent again, which Shopify already shows.
+    for delivery in ["late-1", "late-2"] {
         let late = w.shop.inventory_webhook(delivery, "s-a", 10);
-        assert!(matches!(e.handle_webhook(&shop, &late).await, WebhookOutcome::Ignored { .. }));
+        assert!(matches!(e.handle_webhook(&shop, &late).await, WebhookOutcome::Applied { .. }));
+        assert_eq!(e.listing_quantity(&shop, &s_a).await.unwrap(), Some(7), "the model is not moved by it");
+        e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+        assert_converged(&w, 7, 20);
     }
-    e.refresh_changed_listings().await.unwrap();
-    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
-    assert_eq!(w.shop.write_calls().len(), calls + 2, "only the sale's and the cancellation's pushes");
-    assert_eq!(corrected(&w.store.audit(&AuditFilter::default()).await.unwrap()), 0);
-    assert!(
-        w.store
-            .ledger(&LedgerFilter::default())
-            .await
-            .unwrap()
-            .iter()
-            .all(|m| m.movement.cause != sync_engine::store::MovementCause::ManualAdjustment)
-    );
-    // A genuine rise to the value of an older push is still corrected.
+    let resent: Vec<_> = w.shop.write_calls()[calls..].iter().flatten().map(|u| (u.quantity, u.expected)).collect();
+    assert_eq!(resent, [(7, Some(7)), (7, Some(7))], "what was pushed last, expecting what was pushed last");
+    assert_eq!(external(&w.store.audit(&AuditFilter::default()).await.unwrap()), 0, "no external change");
+    assert!(w.store.ledger(&LedgerFilter::default()).await.unwrap().len() == 1, "only the sale");
+    // A genuine rise, even to the value of an older push, is corrected at once: the write expecting 7 is
+    // refused as stale and re-planned against the 10 Shopify reports.
     w.shop.set_quantity("s-a", 10);
     let raised = w.shop.inventory_webhook("raise-1", "s-a", 10);
-    assert!(matches!(e.handle_webhook(&shop, &raised).await, WebhookOutcome::Ignored { .. }));
-    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
+    assert!(matches!(e.handle_webhook(&shop, &raised).await, WebhookOutcome::Applied { .. }));
+    let r = e.run_outbox_once().await.unwrap();
+    assert_eq!(r.stale, 1, "{r:?}");
     e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
     assert_converged(&w, 7, 20);
-    assert_eq!(corrected(&w.store.audit(&AuditFilter::default()).await.unwrap()), 1);
+    let audit = w.store.audit(&AuditFilter::default()).await.unwrap();
+    assert!(audit.iter().any(|a| a.reason.contains("rise reported on shopify")), "{audit:?}");
 }
 
 #[tokio::test]

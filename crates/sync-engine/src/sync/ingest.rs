@@ -725,11 +725,12 @@ impl SyncEngine {
     /// reconcile), so a sale whose order has not arrived yet is not undone.
     ///
     /// A snapshot is not always the truth now. A late or repeated webhook can carry an older push of the
-    /// engine's own (a rise back to what it showed before its latest push), and a delta-moved source's
-    /// snapshots are taken in the platform's order, not the model's: such snapshots (a rise on another
-    /// store, any change on a delta-moved source) queue a re-read of the listing instead of being taken
-    /// in. A re-read is compared with the model only; when a push to the listing was queued or in flight,
-    /// or its row changed, while it was read, it is queued again.
+    /// engine's own (a rise back to what it showed before its latest push): a rise on another store is not
+    /// taken in, the quantity the engine pushed last is sent again instead (a no-op for a late echo, the
+    /// correction for a real rise). A delta-moved source's snapshots are taken in the platform's order,
+    /// not the model's: they queue a re-read of the listing instead. A re-read is compared with the model
+    /// only; when a push to the listing was queued or in flight, or its row changed, while it was read, or
+    /// (on a delta-moved source) the model moved less than `refresh_interval` ago, it is queued again.
     async fn apply_inventory(
         &self,
         store: &StoreId,
@@ -813,10 +814,34 @@ impl SyncEngine {
                         // be overwritten, and the push's own echo confirms it.
                         return ignored("a push to this listing is in flight");
                     }
-                    if state.source.as_ref() != Some(store) && old.is_some_and(|old| quantity > old) {
-                        // Possibly a late echo of an older push of the engine's own: the listing says.
-                        self.queue_reread(store, std::iter::once(listing));
-                        return ignored("a rise may be a late echo: listing re-read queued");
+                    if state.source.as_ref() != Some(store)
+                        && let (Some(old), Some(sku)) = (old, record.sku.clone())
+                        && quantity > old
+                    {
+                        // A late (or repeated) webhook of an older push of the engine's own looks just like
+                        // someone raising the stock. Neither is taken in: the model keeps what the engine
+                        // pushed last, and that quantity is sent again, which a late echo's listing already
+                        // shows and an external rise needs (on compare-and-set channels the write expects
+                        // what the engine pushed, and a real rise is re-planned from the stale answer).
+                        let again =
+                            Planned { store: store.clone(), listing: listing.clone(), sku, from: quantity, to: old };
+                        let mut batch = WriteBatch::new();
+                        pushes = state.enqueue_updates(
+                            std::slice::from_ref(&again),
+                            now,
+                            &format!("rise reported on {store} (a late echo of an older push, or an external change): planned quantity sent again"),
+                            true,
+                            &mut batch,
+                        );
+                        guard_plan(state, std::slice::from_ref(&again), &mut batch);
+                        match self.commit_cached(state, batch).await {
+                            Ok(_) => break,
+                            Err(e) if attempt < WRITE_ATTEMPTS && is_stale(&e) => {
+                                attempt += 1;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        }
                     }
                 }
             }
