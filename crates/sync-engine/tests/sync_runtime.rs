@@ -286,6 +286,99 @@ async fn a_late_echo_of_an_older_push_is_not_taken_as_an_external_change() {
 }
 
 #[tokio::test]
+async fn a_delta_sources_inventory_webhooks_are_verified_by_a_re_read() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    connect(store.as_ref(), "shopify", ChannelKind::Shopify, true, SyncMode::Live).await;
+    connect(store.as_ref(), "woo", ChannelKind::Woocommerce, false, SyncMode::Live).await;
+    products(store.as_ref(), &["A"]).await;
+    let shop = FakeChannel::with_deltas(ChannelKind::Shopify, 100);
+    shop.add("s-a", "A", 10);
+    let woo = FakeChannel::new(ChannelKind::Woocommerce, 10);
+    woo.add("w-a", "A", 3);
+    let clock = Arc::new(ManualClock::new(t0()));
+    let e = SyncEngine::builder(Arc::clone(&store))
+        .clock(Arc::clone(&clock) as Arc<dyn sync_engine::clock::Clock>)
+        .channel(StoreId::new("shopify"), Arc::clone(&shop) as Arc<dyn channel_core::Channel>)
+        .channel(StoreId::new("woo"), Arc::clone(&woo) as Arc<dyn channel_core::Channel>)
+        .build()
+        .await
+        .unwrap();
+    e.full_sync(None, None, &AtomicBool::new(false)).await.unwrap();
+    clock.advance(jiff::SignedDuration::from_secs(60));
+    let (shopify, a) = (StoreId::new("shopify"), sku("A"));
+    let quiet =
+        jiff::SignedDuration::try_from(e.config().refresh_interval).unwrap() + jiff::SignedDuration::from_secs(1);
+    let taken = |store: &Arc<dyn Store>| {
+        let store = Arc::clone(store);
+        async move {
+            store
+                .ledger(&LedgerFilter::default())
+                .await
+                .unwrap()
+                .iter()
+                .filter(|m| m.movement.cause == sync_engine::store::MovementCause::ManualAdjustment)
+                .map(|m| m.movement.delta)
+                .collect::<Vec<_>>()
+        }
+    };
+    // Two sold on WooCommerce (a delta of -2 queued for Shopify), one on Shopify itself (imported: the
+    // model moves, nothing is pushed). Shopify's snapshot of 9 comes while the delta is still queued.
+    let order = woo.sell("w1", "w-a", 2, clock.now_ts());
+    e.ingest_order(&StoreId::new("woo"), &order).await.unwrap();
+    let order = shop.sell("s1", "s-a", 1, clock.now_ts());
+    e.ingest_order(&shopify, &order).await.unwrap();
+    assert_eq!(e.on_hand(&a).await.unwrap(), Some(7));
+    let snapshot = shop.inventory_webhook("i-1", "s-a", 9);
+    match e.handle_webhook(&shopify, &snapshot).await {
+        WebhookOutcome::Ignored { reason, .. } => assert!(reason.contains("re-read queued"), "{reason}"),
+        other => panic!("a delta source's snapshot is not taken in: {other:?}"),
+    }
+    // The re-read comes while the delta is queued: queued again, nothing taken.
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
+    assert_eq!(e.on_hand(&a).await.unwrap(), Some(7));
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!(shop.quantity("s-a"), Some(7));
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1, "the re-read was queued again, not dropped");
+    assert_eq!(e.on_hand(&a).await.unwrap(), Some(7));
+    // The same snapshot delivered again after the delta landed (it would read as +2).
+    let again = shop.inventory_webhook("i-2", "s-a", 9);
+    assert!(matches!(e.handle_webhook(&shopify, &again).await, WebhookOutcome::Ignored { .. }));
+    // The re-read finds what the model says: nothing to take in.
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 0, "nothing left to re-read");
+    assert_eq!(e.on_hand(&a).await.unwrap(), Some(7));
+    // Orders still arriving: one more Shopify sale imported, and another made whose order is yet to come.
+    // The re-read shows that sale; taken in now, it would count twice when its order arrives.
+    let order = shop.sell("s2", "s-a", 1, clock.now_ts());
+    e.ingest_order(&shopify, &order).await.unwrap();
+    let pending = shop.sell("s3", "s-a", 1, clock.now_ts());
+    let snapshot = shop.inventory_webhook("i-3", "s-a", 5);
+    assert!(matches!(e.handle_webhook(&shopify, &snapshot).await, WebhookOutcome::Ignored { .. }));
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
+    assert_eq!(e.on_hand(&a).await.unwrap(), Some(6), "the model moved a moment ago: the re-read waits");
+    e.ingest_order(&shopify, &pending).await.unwrap();
+    clock.advance(quiet);
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1, "re-read once the model is still");
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 0);
+    assert_eq!(e.on_hand(&a).await.unwrap(), Some(5));
+    assert!(taken(&store).await.is_empty(), "no snapshot or re-read taken as an external change");
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!((shop.quantity("s-a"), woo.quantity("w-a")), (Some(5), Some(5)));
+    let deltas: Vec<i64> = shop.adjust_calls().iter().flatten().map(|d| d.delta).collect();
+    assert_eq!(deltas, [-2], "Shopify moved by the WooCommerce sale only");
+    // A real change in Shopify's admin is taken in by the re-read, and WooCommerce follows.
+    shop.set_quantity("s-a", 12);
+    clock.advance(quiet);
+    let change = shop.inventory_webhook("i-4", "s-a", 12);
+    assert!(matches!(e.handle_webhook(&shopify, &change).await, WebhookOutcome::Ignored { .. }));
+    assert_eq!(e.refresh_changed_listings().await.unwrap(), 1);
+    assert_eq!(e.on_hand(&a).await.unwrap(), Some(12));
+    assert_eq!(taken(&store).await, [7]);
+    e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
+    assert_eq!((shop.quantity("s-a"), woo.quantity("w-a")), (Some(12), Some(12)));
+}
+
+#[tokio::test]
 async fn a_sync_for_one_store_marks_only_that_store_synced() {
     let w = world(Arc::new(MemoryStore::new())).await;
     let e = engine(&w).await;

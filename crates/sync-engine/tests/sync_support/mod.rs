@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use channel_core::{
     AccountIdentity, Capabilities, Channel, ChannelKind, Fulfilment, InventoryChange, ItemOutcome, Listing, ListingId,
-    Order, OrderCursor, OrderLine, OrderPage, OrderStatus, Sku, StockUpdate, StoreId, WebhookEvent, WebhookPayload,
-    WebhookRejection, WebhookRequest,
+    Order, OrderCursor, OrderLine, OrderPage, OrderStatus, Sku, StockAdjustment, StockUpdate, StoreId, WebhookEvent,
+    WebhookPayload, WebhookRejection, WebhookRequest,
 };
 use futures::stream::{self, BoxStream};
 use jiff::Timestamp;
@@ -30,6 +30,7 @@ pub struct FakeState {
     pub listings: Vec<Listing>,
     pub orders: Vec<Order>,
     pub write_calls: Vec<Vec<StockUpdate>>,
+    pub adjust_calls: Vec<Vec<StockAdjustment>>,
     pub faults: VecDeque<Fault>,
 }
 
@@ -58,6 +59,22 @@ impl FakeChannel {
         caps.compare_and_set = true;
         caps.webhooks = true;
         Arc::new(Self { kind, caps, secret: "s3cret".into(), state: Mutex::new(FakeState::default()) })
+    }
+
+    /// A channel that applies keyed deltas at most once (as Shopify does), and so is moved by deltas as
+    /// the source.
+    pub fn with_deltas(kind: ChannelKind, max_batch: usize) -> Arc<Self> {
+        let mut caps = Capabilities::minimal();
+        caps.max_stock_batch = max_batch;
+        caps.listing_page_size = 100;
+        caps.delta_adjust = true;
+        caps.idempotent_writes = true;
+        caps.webhooks = true;
+        Arc::new(Self { kind, caps, secret: "s3cret".into(), state: Mutex::new(FakeState::default()) })
+    }
+
+    pub fn adjust_calls(&self) -> Vec<Vec<StockAdjustment>> {
+        self.state.lock().unwrap().adjust_calls.clone()
     }
 
     pub fn add(&self, id: &str, sku: &str, quantity: i64) {
@@ -169,6 +186,26 @@ impl Channel for FakeChannel {
                     }
                     l.stock = channel_core::Stock::Tracked { quantity: u.quantity };
                     out.push(ItemOutcome::applied(u.listing.clone(), Some(u.quantity)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn adjust_stock(&self, adjustments: &[StockAdjustment]) -> channel_core::Result<Vec<ItemOutcome>> {
+        assert!(self.caps.delta_adjust, "deltas are sent only to channels that take them");
+        let mut s = self.state.lock().unwrap();
+        let seen: Vec<String> = s.adjust_calls.iter().flatten().filter_map(|a| a.idempotency_key.clone()).collect();
+        s.adjust_calls.push(adjustments.to_vec());
+        let mut out = Vec::new();
+        for a in adjustments {
+            let again = a.idempotency_key.as_ref().is_some_and(|k| seen.contains(k));
+            match s.listings.iter_mut().find(|l| l.id == a.listing) {
+                None => out.push(ItemOutcome::rejected(a.listing.clone(), "no such listing", false)),
+                Some(l) => {
+                    let now = l.quantity().unwrap_or(0) + if again { 0 } else { a.delta };
+                    l.stock = channel_core::Stock::Tracked { quantity: now };
+                    out.push(ItemOutcome::applied(a.listing.clone(), Some(now)));
                 }
             }
         }
