@@ -799,15 +799,19 @@ impl SyncEngine {
                     }
                 }
                 None => {
+                    if is_source_on_hand && state.pushes_deltas(store) {
+                        if old == Some(quantity) {
+                            return ignored("the listing shows what the engine expects");
+                        }
+                        // Read against a model that queued deltas move, in the platform's order (and what a
+                        // delta last reported may since have been changed by hand): the listing says, re-read
+                        // once no delta to it is queued or in flight.
+                        self.queue_reread(store, std::iter::once(listing));
+                        return ignored("a delta-moved source: listing re-read queued");
+                    }
                     let shown = state.shown.get(&key).copied();
                     if shown == Some(quantity) || record.pushed_quantity == Some(quantity) || old == Some(quantity) {
                         return ignored("echo of the engine's own push");
-                    }
-                    if is_source_on_hand && state.pushes_deltas(store) {
-                        // Read against a model that queued deltas move, in the platform's order: the listing
-                        // says (re-read once no delta to it is queued or in flight).
-                        self.queue_reread(store, std::iter::once(listing));
-                        return ignored("a delta-moved source: listing re-read queued");
                     }
                     if in_flight.contains(&listing) {
                         // A push to this listing is queued or in flight: what the channel shows now is about to
