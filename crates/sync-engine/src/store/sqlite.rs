@@ -800,12 +800,14 @@ impl Store for SqliteStore {
         }
         let now = ms(claim.now);
         let mut tx = self.write_tx().await?;
+        // The busy lanes (unexpired claims) are one uncorrelated subquery, read once: a correlated
+        // `NOT EXISTS` per candidate scans every claimed row, quadratic when other lanes hold thousands.
         let rows = sqlx::query(&format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox o
              WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?1) OR (o.state = 'claimed' AND o.lease_until <= ?1))
                AND (?2 IS NULL OR o.store = ?2)
-               AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.store = o.store AND b.listing = o.listing
-                               AND b.lane = o.lane AND b.state = 'claimed' AND b.lease_until > ?1)
+               AND (o.store, o.listing, o.lane) NOT IN (SELECT b.store, b.listing, b.lane FROM outbox b
+                               WHERE b.state = 'claimed' AND b.lease_until > ?1 AND (?2 IS NULL OR b.store = ?2))
              ORDER BY o.next_attempt_at, o.id LIMIT ?3"
         ))
         .bind(now)
