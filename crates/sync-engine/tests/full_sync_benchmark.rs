@@ -23,9 +23,9 @@
 //! cargo test --release -p sync-engine --test full_sync_benchmark -- --ignored --nocapture
 //! ```
 //!
-//! The benchmark claims the whole plan from the outbox at once (`SyncConfig::outbox_claim`); with the
-//! default claim (1,000) Amazon's pushes are split into ten feeds against its five-feeds-per-five-minutes
-//! limit (see docs/sync.md). `STOCKSYNC_BENCH_CLAIM` sets the claim, `STOCKSYNC_BENCH_SKUS` and
+//! The benchmark runs with the engine's default outbox claim (`SyncConfig::outbox_claim`, 1,000): each
+//! store's lane rounds it up to whole batches of its channel, so Amazon's 10,000 pushes go in one feed
+//! (see docs/sync.md). `STOCKSYNC_BENCH_CLAIM` sets the claim, `STOCKSYNC_BENCH_SKUS` and
 //! `STOCKSYNC_BENCH_RUNS` the size and the number of runs;
 //! `STOCKSYNC_BENCH_LOG=<store>` prints that store's request log with times (to 50 ms).
 
@@ -711,10 +711,8 @@ async fn full_sync_converges_within_batch_sizes() {
 async fn full_sync_10k_skus_against_the_rate_limit_floor() {
     let skus = env("STOCKSYNC_BENCH_SKUS", 10_000);
     let runs = env("STOCKSYNC_BENCH_RUNS", 3).max(1);
-    // One claim for the whole plan: with the default claim (1,000) the outbox splits Amazon's 10,000 pushes
-    // into ten feeds against its limit of five feeds per five minutes, and the other stores' pushes wait
-    // behind them (see docs/sync.md). `STOCKSYNC_BENCH_CLAIM=1000` measures the default.
-    let claim = env("STOCKSYNC_BENCH_CLAIM", 3 * skus + 100);
+    // The engine's default claim: per store, rounded up to whole batches of its channel (one Amazon feed).
+    let claim = env("STOCKSYNC_BENCH_CLAIM", SyncConfig::default().outbox_claim);
     println!("{skus} SKUs, outbox claim {claim}");
     let mut times = Vec::new();
     let mut floor = 0.0;
