@@ -799,6 +799,21 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let now = ms(claim.now);
+        // Nothing due: no write lock. With one outbox lane per store, most wake-ups find nothing due for
+        // most stores, and a write transaction each would queue the order commits behind them. (An item
+        // queued after this read wakes the lanes again.)
+        let due = sqlx::query(
+            "SELECT 1 AS one FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= ?1)
+             OR (state = 'claimed' AND lease_until <= ?1)) AND (?2 IS NULL OR store = ?2) LIMIT 1",
+        )
+        .bind(now)
+        .bind(claim.store.as_ref().map(StoreId::as_str))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.write_tx().await?;
         // The busy lanes (unexpired claims) are one uncorrelated subquery, read once: a correlated
         // `NOT EXISTS` per candidate scans every claimed row, quadratic when other lanes hold thousands.
