@@ -79,6 +79,7 @@ where
     outbox_coalesces_and_claims(make().await).await;
     outbox_leases_and_failures(make().await).await;
     outbox_finishes_many(make().await).await;
+    outbox_claims_renewed(make().await).await;
     outbox_claimed_items_stay_as_claimed(make().await).await;
     leases_and_sync_requests(make().await).await;
     preconditions(make().await).await;
@@ -458,6 +459,46 @@ pub async fn outbox_finishes_many(store: Arc<dyn Store>) {
     assert_eq!(state(3), Some((OutboxState::Dead, Some("offer disabled".into()))), "dead-lettered");
     assert_eq!(state(4), Some((OutboxState::Claimed, None)), "a stale claim changes nothing");
     assert!(store.finish_outbox_many(Vec::new(), at(72)).await.expect("nothing").is_empty());
+}
+
+/// [`Store::renew_outbox`]: a held claim is extended (even once its lease ran out, while nobody claimed
+/// the item since), keeping other workers off it; a claim taken over, a finished item or an unknown id is
+/// not renewed, and the taker's lease is left as it was.
+pub async fn outbox_claims_renewed(store: Arc<dyn Store>) {
+    for (n, listing) in ["L1", "L2", "L3"].into_iter().enumerate() {
+        let n = i64::try_from(n).unwrap_or_default();
+        store.enqueue(stock("shop", listing, n), at(n)).await.expect("enqueue");
+    }
+    let got = store.claim_outbox(&ClaimRequest::new("w1", 10, at(10), at(40))).await.expect("claim");
+    assert_eq!(got.len(), 3, "{got:?}");
+    let held: Vec<(i64, String)> = got.iter().map(|i| (i.id, i.claim_token.clone().expect("token"))).collect();
+    assert_eq!(store.renew_outbox(&[], at(100)).await.expect("renew nothing"), 0);
+    assert_eq!(store.renew_outbox(&held, at(70)).await.expect("renew"), 3, "every claim is held");
+    let taken = store.claim_outbox(&ClaimRequest::new("w2", 10, at(50), at(110))).await.expect("claim");
+    assert!(taken.is_empty(), "renewed leases keep others off: {taken:?}");
+    // The leases run out; L1 is claimed by w2, L2 finished by w1, L3 left alone.
+    let one = ClaimRequest::new("w2", 1, at(70), at(130)).for_store(sid("shop"));
+    let l1 = store.claim_outbox(&one).await.expect("claim after expiry");
+    assert_eq!(l1.len(), 1);
+    assert_eq!(l1[0].id, got[0].id, "the oldest first");
+    store.finish_outbox(got[1].id, &held[1].1, OutboxResult::Done, at(71)).await.expect("finish");
+    let mut asked = held.clone();
+    asked.push((9_999_999, "none".into()));
+    let renewed = store.renew_outbox(&asked, at(200)).await.expect("renew");
+    assert_eq!(renewed, 1, "only the claim still held (L3, its lease run out but not taken) is renewed");
+    let items = store.outbox(&OutboxFilter::default()).await.expect("outbox");
+    let item = |id: i64| items.iter().find(|i| i.id == id).cloned();
+    let first = item(got[0].id).expect("L1");
+    assert_eq!((first.claimed_by.as_deref(), first.lease_until), (Some("w2"), Some(at(130))), "the taker's lease");
+    assert!(item(got[1].id).is_none(), "finished");
+    let third = item(got[2].id).expect("L3");
+    assert_eq!((third.state, third.claimed_by.as_deref()), (OutboxState::Claimed, Some("w1")));
+    assert_eq!(third.lease_until, Some(at(200)), "renewed");
+    let later = store.claim_outbox(&ClaimRequest::new("w2", 10, at(199), at(260))).await.expect("claim");
+    assert!(
+        later.iter().all(|i| i.id != got[2].id),
+        "the renewed claim is not handed out before its new lease ends: {later:?}"
+    );
 }
 
 /// Queueing to a listing whose item is claimed leaves the claimed item as it was (its push and its

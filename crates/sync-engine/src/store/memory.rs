@@ -414,6 +414,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn renew_outbox(&self, claims: &[(i64, String)], until: Timestamp) -> Result<usize> {
+        let mut state = self.lock();
+        let mut renewed = 0;
+        for (id, token) in claims {
+            if let Some(item) = state.outbox.get_mut(id)
+                && item.state == OutboxState::Claimed
+                && item.claim_token.as_deref() == Some(token.as_str())
+            {
+                item.lease_until = Some(until);
+                renewed += 1;
+            }
+        }
+        Ok(renewed)
+    }
+
     async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxItem>> {
         Ok(self.lock().outbox.values().filter(|i| filter.matches(i)).cloned().collect())
     }

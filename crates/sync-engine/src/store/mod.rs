@@ -259,6 +259,11 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
         }
         Ok(results)
     }
+    /// Extend the lease of claimed outbox items to `until` while their push is still in flight: each
+    /// `(id, claim token)` whose item is still claimed under that token (a lease that ran out counts, as
+    /// long as nobody claimed the item since). Items finished, or claimed again by someone else, are left
+    /// alone. Returns how many were renewed. One statement (SQLite: one transaction) for the whole list.
+    async fn renew_outbox(&self, claims: &[(i64, String)], until: Timestamp) -> Result<usize>;
     /// Outbox items passing a filter, by id.
     async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxItem>>;
 

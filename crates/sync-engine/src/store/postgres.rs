@@ -1041,6 +1041,24 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
+    async fn renew_outbox(&self, claims: &[(i64, String)], until: Timestamp) -> Result<usize> {
+        if claims.is_empty() {
+            return Ok(0);
+        }
+        let (ids, tokens): (Vec<i64>, Vec<String>) = claims.iter().cloned().unzip();
+        let done = sqlx::query(
+            "UPDATE outbox o SET lease_until = $1 FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS c(id, token)
+             WHERE o.id = c.id AND o.state = 'claimed' AND o.claim_token = c.token",
+        )
+        .bind(ms(until))
+        .bind(&ids)
+        .bind(&tokens)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(0))
+    }
+
     async fn renew_sync_request(&self, store: &StoreId, token: &str, until: Timestamp) -> Result<bool> {
         let done = sqlx::query("UPDATE sync_requests SET lease_until = $1 WHERE store = $2 AND claim_token = $3")
             .bind(ms(until))

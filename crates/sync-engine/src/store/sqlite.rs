@@ -963,6 +963,27 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    async fn renew_outbox(&self, claims: &[(i64, String)], until: Timestamp) -> Result<usize> {
+        if claims.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.write_tx().await?;
+        let mut renewed = 0;
+        for (id, token) in claims {
+            let done =
+                sqlx::query("UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'claimed' AND claim_token = ?")
+                    .bind(ms(until))
+                    .bind(id)
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            renewed += usize::try_from(done.rows_affected()).unwrap_or(0);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(renewed)
+    }
+
     async fn renew_sync_request(&self, store: &StoreId, token: &str, until: Timestamp) -> Result<bool> {
         let done = sqlx::query("UPDATE sync_requests SET lease_until = ? WHERE store = ? AND claim_token = ?")
             .bind(ms(until))
