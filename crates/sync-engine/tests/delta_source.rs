@@ -12,19 +12,15 @@
 //!   answered from Shopify's idempotency store: applied once, and deltas queued meanwhile still apply;
 //! - a source without keyed deltas is written with absolute compare-and-set quantities, as before.
 
+mod emulator_rig;
+
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use channel_core::rust_decimal::Decimal;
-use channel_core::secrecy::SecretString;
 use channel_core::{
     AccountIdentity, Capabilities, Channel, ChannelKind, ItemOutcome, Listing, OrderCursor, OrderPage, PriceUpdate,
     Shipment, Sku, StockAdjustment, StockUpdate, StoreId, WebhookEvent, WebhookRejection, WebhookRequest,
@@ -34,15 +30,14 @@ use channel_testkit::woocommerce::{self as wc, WooCommerceEmulator};
 use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
 use futures::stream::BoxStream;
 use serde_json::Value;
-use sync_engine::store::{
-    ConnectionRecord, LedgerFilter, ListingFilter, MovementCause, OutboxFilter, ProductRecord, Scope,
-    SealedCredentials, SyncMode, WriteOp,
-};
+use sync_engine::store::{LedgerFilter, ListingFilter, MovementCause, OutboxFilter, ProductRecord, WriteOp};
 use sync_engine::{SqliteStore, Store, SyncConfig, SyncEngine};
 
-const SKUS: [&str; 2] = ["D-1", "D-2"];
+use emulator_rig::{Adapters, Slot, connect, eventually, serve, webhook_routes};
 
-type Slot = Arc<RwLock<Option<SyncEngine>>>;
+const SKUS: [&str; 2] = ["D-1", "D-2"];
+/// How often [`eventually`] looks.
+const EVERY: Duration = Duration::from_millis(25);
 
 /// How the Shopify channel the engine gets misbehaves (shared by every adapter instance of a test).
 #[derive(Debug, Default)]
@@ -120,27 +115,6 @@ struct Rig {
     _dir: tempfile::TempDir,
 }
 
-async fn receive(State(slot): State<Slot>, Path(store): Path<String>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let engine = slot.read().unwrap().clone();
-    let Some(engine) = engine else { return StatusCode::SERVICE_UNAVAILABLE };
-    let mut request = WebhookRequest::new(body);
-    for (name, value) in &headers {
-        if let Ok(value) = value.to_str() {
-            request = request.header(name.as_str(), value);
-        }
-    }
-    let outcome = engine.handle_webhook(&StoreId::new(store), &request).await;
-    StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
-async fn connect(store: &dyn Store, id: &str, kind: ChannelKind, source: bool) {
-    let mut c = ConnectionRecord::new(StoreId::new(id), kind, id, Scope::Global, jiff::Timestamp::now());
-    c.credentials = Some(SealedCredentials::from_sealed("sealed by the host".into()));
-    c.source_of_truth = source;
-    c.sync_mode = SyncMode::Live;
-    store.commit(WriteOp::PutConnection(c).into()).await.unwrap();
-}
-
 /// Shopify (the source, `units` of each SKU) and WooCommerce (stale quantities), an SQLite store, and
 /// webhooks from both delivered to whichever engine is in the slot when `webhooks`.
 async fn rig(units: i64, webhooks: bool) -> Rig {
@@ -158,12 +132,9 @@ async fn rig(units: i64, webhooks: bool) -> Rig {
     for sku in SKUS {
         store.commit(WriteOp::PutProduct(ProductRecord::simple(Sku::new(sku).unwrap(), now)).into()).await.unwrap();
     }
-    let slot: Slot = Arc::new(RwLock::new(None));
+    let slot = emulator_rig::slot();
     if webhooks {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = Router::new().route("/webhooks/{store}", post(receive)).with_state(Arc::clone(&slot));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base = serve(webhook_routes(Arc::clone(&slot))).await;
         shopify
             .register_webhook(RegisterWebhook::new(format!("{base}/webhooks/shopify"), shopify.webhook_secret()))
             .unwrap();
@@ -188,26 +159,12 @@ fn config() -> SyncConfig {
 impl Rig {
     /// A new engine ("process") with new adapter instances over the rig's store.
     async fn engine(&self) -> SyncEngine {
-        let shopify = channel_shopify::ShopifyConfig::new(
-            "sandbox-shop.myshopify.com",
-            SecretString::from(self.shopify.access_token().to_owned()),
-        )
-        .base_url(self.shopify.base_url())
-        .location(self.shopify.location_id())
-        .timeout(Duration::from_secs(2))
-        .webhook_secret(SecretString::from(self.shopify.webhook_secret().to_owned()));
-        let shopify = Arc::new(channel_shopify::Shopify::new(shopify).unwrap());
-        let woo = channel_woocommerce::WooCommerceConfig::new(
-            self.woo.base_url(),
-            self.woo.consumer_key(),
-            self.woo.consumer_secret(),
-        )
-        .with_webhook_secret(self.woo.webhook_secret());
-        let woo = channel_woocommerce::WooCommerce::builder(woo).timeout(Duration::from_secs(2)).build().unwrap();
+        let adapters = Adapters::fast();
+        let shopify = adapters.shopify(&self.shopify);
         SyncEngine::builder(Arc::clone(&self.store))
             .config(config())
             .channel(StoreId::new("shopify"), Arc::new(Flaky { inner: shopify, mischief: Arc::clone(&self.mischief) }))
-            .channel(StoreId::new("woo"), Arc::new(woo))
+            .channel(StoreId::new("woo"), adapters.woo(&self.woo))
             .build()
             .await
             .unwrap()
@@ -271,20 +228,6 @@ impl Rig {
     }
 }
 
-/// Wait until `done`, or `limit` passes; whether it happened.
-async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
     let units = 40;
@@ -294,7 +237,8 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
     let running = engine.start();
     engine.sync_now().finish().await.unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || SKUS.iter().all(|s| rig.shows(s) == (Some(units), Some(units)))).await,
+        eventually(Duration::from_secs(10), EVERY, || SKUS.iter().all(|s| rig.shows(s) == (Some(units), Some(units))))
+            .await,
         "after the full sync: {:?}",
         SKUS.map(|s| rig.shows(s))
     );
@@ -329,7 +273,8 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
     let total = |sku: &str| sold.iter().filter(|((_, s), _)| *s == sku).map(|(_, n)| n).sum::<i64>();
     // The source itself ends exact: its own sales stand, and every sale elsewhere came off once.
     let source_exact =
-        eventually(Duration::from_secs(30), || SKUS.iter().all(|s| rig.shows(s).0 == Some(units - total(s)))).await;
+        eventually(Duration::from_secs(30), EVERY, || SKUS.iter().all(|s| rig.shows(s).0 == Some(units - total(s))))
+            .await;
     let mut idle = false;
     for _ in 0..600 {
         idle = rig.store.outbox(&OutboxFilter::default()).await.unwrap().is_empty();
@@ -383,7 +328,7 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
          were delivered: {at_idle:?}, after the re-reads: {drift:?}"
     );
     assert!(drift.iter().all(|(_, d)| *d == Some(0)), "the model ends exact: {drift:?}");
-    let converged = eventually(Duration::from_secs(30), || {
+    let converged = eventually(Duration::from_secs(30), EVERY, || {
         SKUS.iter().all(|s| rig.shows(s) == (Some(units - total(s)), Some(units - total(s))))
     })
     .await;
@@ -424,7 +369,7 @@ async fn an_external_change_on_the_delta_source_is_taken_in_by_a_re_read() {
     *rig.slot.write().unwrap() = Some(engine.clone());
     let running = engine.start();
     engine.sync_now().finish().await.unwrap();
-    assert!(eventually(Duration::from_secs(10), || rig.shows(sku) == (Some(units), Some(units))).await);
+    assert!(eventually(Duration::from_secs(10), EVERY, || rig.shows(sku) == (Some(units), Some(units))).await);
     // The seller counts stock in and sets Shopify to 26 in its admin (here through another client).
     let shopify = StoreId::new("shopify");
     let row = rig
@@ -438,7 +383,7 @@ async fn an_external_change_on_the_delta_source_is_taken_in_by_a_re_read() {
     let update = StockUpdate::new(row.listing.clone(), row.channel_sku.clone(), 26).with_ids(row.ids.clone());
     engine.channel(&shopify).unwrap().set_stock(&[update]).await.unwrap();
     // Its inventory webhook makes the engine re-read the listing: taken in, and WooCommerce follows.
-    let converged = eventually(Duration::from_secs(10), || rig.shows(sku) == (Some(26), Some(26))).await;
+    let converged = eventually(Duration::from_secs(10), EVERY, || rig.shows(sku) == (Some(26), Some(26))).await;
     running.shutdown().await;
     assert!(converged, "[shopify, woo] {:?}", rig.shows(sku));
     assert_eq!(engine.on_hand(&Sku::new(sku).unwrap()).await.unwrap(), Some(26));
@@ -481,7 +426,7 @@ async fn a_delta_applied_before_a_crash_is_not_applied_again() {
         tokio::spawn(async move { engine.run_outbox_once().await })
     };
     assert!(
-        eventually(Duration::from_secs(10), || rig.shopify.stock(sku).unwrap() == Some(units - 3)).await,
+        eventually(Duration::from_secs(10), EVERY, || rig.shopify.stock(sku).unwrap() == Some(units - 3)).await,
         "Shopify applied the delta: {:?}",
         rig.shows(sku)
     );

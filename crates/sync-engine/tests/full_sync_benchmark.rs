@@ -29,12 +29,13 @@
 //! `STOCKSYNC_BENCH_RUNS` the size and the number of runs;
 //! `STOCKSYNC_BENCH_LOG=<store>` prints that store's request log with times (to 50 ms).
 
+mod emulator_rig;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use channel_core::rust_decimal::Decimal;
-use channel_core::secrecy::SecretString;
 use channel_core::{Capabilities, Channel, ChannelKind, StoreId};
 use channel_testkit::amazon::{self as amz, AmazonEmulator};
 use channel_testkit::sandbox::LoggedRequest;
@@ -43,9 +44,11 @@ use channel_testkit::takealot::{self as tk, TakealotEmulator};
 use channel_testkit::woocommerce::{self as wc, WooCommerceEmulator};
 use channel_testkit::{RateLimit, SeedProduct};
 use sync_engine::SyncEvent;
-use sync_engine::store::{ConnectionRecord, ListingFilter, Scope, SealedCredentials, SyncMode, WriteOp};
+use sync_engine::store::ListingFilter;
 use sync_engine::sync::SyncSummary;
 use sync_engine::{SqliteStore, Store, SyncConfig, SyncEngine};
+
+use emulator_rig::{Adapters, connect};
 
 const STORES: [&str; 4] = ["takealot", "shopify", "woo", "amazon"];
 
@@ -105,58 +108,15 @@ impl Emulators {
         }
     }
 
+    /// The adapter of `store`: the adapters' own pacing (Takealot's 60 a minute, the emulator's limit;
+    /// Amazon's documented usage plans, as the emulator enforces them), reports and feeds polled often.
     fn adapter(&self, store: &str) -> Arc<dyn Channel> {
-        let timeout = Duration::from_secs(30);
+        let adapters = Adapters::rate_limited();
         match store {
-            "takealot" => {
-                let e = &self.takealot;
-                // The adapter's own pacing stays at its default (60 a minute), the emulator's limit.
-                let config = channel_takealot::TakealotConfig::new(
-                    SecretString::from(e.api_key().to_owned()),
-                    e.warehouse_ids()[0],
-                )
-                .base_url(e.base_url())
-                .timeout(timeout)
-                .batch_poll_interval(Duration::from_millis(20));
-                Arc::new(channel_takealot::Takealot::new(config).unwrap())
-            }
-            "shopify" => {
-                let e = &self.shopify;
-                let config = channel_shopify::ShopifyConfig::new(
-                    "bench-shop.myshopify.com",
-                    SecretString::from(e.access_token().to_owned()),
-                )
-                .base_url(e.base_url())
-                .webhook_secret(SecretString::from(e.webhook_secret().to_owned()));
-                Arc::new(channel_shopify::Shopify::new(config).unwrap())
-            }
-            "woo" => {
-                let e = &self.woo;
-                let config =
-                    channel_woocommerce::WooCommerceConfig::new(e.base_url(), e.consumer_key(), e.consumer_secret());
-                Arc::new(channel_woocommerce::WooCommerce::builder(config).timeout(timeout).build().unwrap())
-            }
-            _ => {
-                let e = &self.amazon;
-                let config = channel_amazon::AmazonConfig::new(
-                    e.seller_id(),
-                    [e.marketplace_id()],
-                    channel_amazon::Region::Na,
-                    e.client_id(),
-                    e.client_secret(),
-                    e.refresh_token(),
-                );
-                // The documented usage plans, as the emulator enforces them; reports and feeds polled often.
-                Arc::new(
-                    channel_amazon::Amazon::builder(config)
-                        .base_url(e.base_url())
-                        .token_url(e.token_url())
-                        .poll_interval(Duration::from_millis(20))
-                        .processing_timeout(Duration::from_secs(120))
-                        .build()
-                        .unwrap(),
-                )
-            }
+            "takealot" => adapters.takealot(&self.takealot),
+            "shopify" => adapters.shopify(&self.shopify),
+            "woo" => adapters.woo(&self.woo),
+            _ => adapters.amazon(&self.amazon),
         }
     }
 }
@@ -488,14 +448,6 @@ impl Run {
     fn floor(&self) -> f64 {
         self.floors.values().map(|(_, all)| *all).fold(0.0, f64::max)
     }
-}
-
-async fn connect(store: &dyn Store, id: &str, kind: ChannelKind, source: bool) {
-    let mut c = ConnectionRecord::new(StoreId::new(id), kind, id, Scope::Global, jiff::Timestamp::now());
-    c.credentials = Some(SealedCredentials::from_sealed("sealed by the host".into()));
-    c.source_of_truth = source;
-    c.sync_mode = SyncMode::Live;
-    store.commit(WriteOp::PutConnection(c).into()).await.unwrap();
 }
 
 /// One full sync of `skus` SKUs from a fresh start; asserts every listing converged.

@@ -18,28 +18,27 @@
 //! the issue (500 orders against 200 units) are `#[ignore]`d: `cargo test --release -p sync-engine --test
 //! sync_emulators -- --ignored --nocapture full_size`.
 
+mod emulator_rig;
+
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use channel_core::rust_decimal::Decimal;
-use channel_core::secrecy::SecretString;
-use channel_core::{Channel, ChannelKind, OrderId, StoreId, WebhookRequest};
+use channel_core::{ChannelKind, OrderId, StoreId, WebhookRequest};
 use channel_testkit::amazon::{self as amz, AmazonEmulator};
 use channel_testkit::sandbox::{Duplicates, Fault, LoggedRequest};
 use channel_testkit::shopify::{self as shop, ShopifyEmulator};
 use channel_testkit::takealot::{self as tk, TakealotEmulator};
 use channel_testkit::woocommerce::{self as wc, WooCommerceEmulator};
 use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
-use sync_engine::store::{
-    AuditFilter, ConnectionRecord, LedgerFilter, MovementCause, ProductRecord, Scope, SealedCredentials, SyncMode,
-    WriteOp,
-};
+use emulator_rig::{Adapters, Slot, connect, eventually, order_units, serve, webhook_routes};
+use sync_engine::store::{AuditFilter, ProductRecord, WriteOp};
 use sync_engine::sync::{RunningEngine, WebhookOutcome};
 use sync_engine::{SqliteStore, Store, SyncConfig, SyncEngine};
 
@@ -54,8 +53,6 @@ const FBA_MERCHANT: i64 = 40;
 const FBA_AT_AMAZON: i64 = 30;
 /// The stores, in the order [`Rig::shows`] reports them.
 const STORES: [&str; 4] = ["takealot", "shopify", "woo", "amazon"];
-
-type Slot = Arc<RwLock<Option<SyncEngine>>>;
 
 /// A webhook delivery the test kept instead of handing it to the engine.
 #[derive(Debug, Clone)]
@@ -84,18 +81,15 @@ impl Captured {
     }
 }
 
-#[derive(Clone)]
-struct Hooks {
-    slot: Slot,
-    captured: Arc<Mutex<Vec<Captured>>>,
-}
-
 struct Rig {
     takealot: TakealotEmulator,
     shopify: ShopifyEmulator,
     woo: WooCommerceEmulator,
     amazon: AmazonEmulator,
-    hooks: Hooks,
+    /// The engine the emulators' webhooks are handed to.
+    slot: Slot,
+    /// The deliveries to `{base}/capture`.
+    captured: Arc<Mutex<Vec<Captured>>>,
     base: String,
     store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
@@ -130,83 +124,9 @@ fn headers_of(headers: &HeaderMap) -> Vec<(String, String)> {
     headers.iter().filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned()))).collect()
 }
 
-async fn receive(State(hooks): State<Hooks>, Path(store): Path<String>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let engine = hooks.slot.read().unwrap().clone();
-    let Some(engine) = engine else { return StatusCode::SERVICE_UNAVAILABLE };
-    let mut request = WebhookRequest::new(body);
-    for (name, value) in headers_of(&headers) {
-        request = request.header(name, value);
-    }
-    let outcome = engine.handle_webhook(&StoreId::new(store), &request).await;
-    StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
-async fn capture(State(hooks): State<Hooks>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    hooks.captured.lock().unwrap().push(Captured { headers: headers_of(&headers), body });
+async fn capture(State(captured): State<Arc<Mutex<Vec<Captured>>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    captured.lock().unwrap().push(Captured { headers: headers_of(&headers), body });
     StatusCode::OK
-}
-
-fn takealot_adapter(e: &TakealotEmulator) -> Arc<dyn Channel> {
-    let config =
-        channel_takealot::TakealotConfig::new(SecretString::from(e.api_key().to_owned()), e.warehouse_ids()[0])
-            .base_url(e.base_url())
-            .requests_per_minute(None)
-            .timeout(Duration::from_secs(2))
-            .batch_poll_interval(Duration::from_millis(10))
-            .webhook_secret(
-                SecretString::from(e.webhook_secret().to_owned()),
-                channel_takealot::SignatureScheme::HexBody,
-            );
-    Arc::new(channel_takealot::Takealot::new(config).unwrap())
-}
-
-fn shopify_adapter(e: &ShopifyEmulator) -> Arc<dyn Channel> {
-    let config = channel_shopify::ShopifyConfig::new(
-        "sandbox-shop.myshopify.com",
-        SecretString::from(e.access_token().to_owned()),
-    )
-    .base_url(e.base_url())
-    .location(e.location_id())
-    .timeout(Duration::from_secs(2))
-    .webhook_secret(SecretString::from(e.webhook_secret().to_owned()));
-    Arc::new(channel_shopify::Shopify::new(config).unwrap())
-}
-
-fn woo_adapter(e: &WooCommerceEmulator) -> Arc<dyn Channel> {
-    let config = channel_woocommerce::WooCommerceConfig::new(e.base_url(), e.consumer_key(), e.consumer_secret())
-        .with_webhook_secret(e.webhook_secret());
-    Arc::new(channel_woocommerce::WooCommerce::builder(config).timeout(Duration::from_secs(2)).build().unwrap())
-}
-
-fn amazon_adapter(e: &AmazonEmulator) -> Arc<dyn Channel> {
-    let config = channel_amazon::AmazonConfig::new(
-        e.seller_id(),
-        [e.marketplace_id()],
-        channel_amazon::Region::Na,
-        e.client_id(),
-        e.client_secret(),
-        e.refresh_token(),
-    );
-    // The emulator runs with its fast rate presets: the adapter learns the limits from the answers' headers
-    // instead of starting from Amazon's documented usage plans (getOrders: one call a minute).
-    let amazon = channel_amazon::Amazon::builder(config)
-        .base_url(e.base_url())
-        .token_url(e.token_url())
-        .documented_rate_limits(false)
-        .timeout(Duration::from_secs(2))
-        .poll_interval(Duration::from_millis(10))
-        .processing_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    Arc::new(amazon)
-}
-
-async fn connect(store: &dyn Store, id: &str, kind: ChannelKind, source: bool) {
-    let mut c = ConnectionRecord::new(StoreId::new(id), kind, id, Scope::Global, jiff::Timestamp::now());
-    c.credentials = Some(SealedCredentials::from_sealed("sealed by the host".into()));
-    c.source_of_truth = source;
-    c.sync_mode = SyncMode::Live;
-    store.commit(WriteOp::PutConnection(c).into()).await.unwrap();
 }
 
 /// Emulators seeded with `units` of each of [`SKUS`] at the source (stale quantities elsewhere) and the FBA
@@ -251,14 +171,10 @@ async fn rig(units: i64) -> Rig {
             .await
             .unwrap();
     }
-    let hooks = Hooks { slot: Arc::new(RwLock::new(None)), captured: Arc::default() };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = Router::new()
-        .route("/webhooks/{store}", post(receive))
-        .route("/capture", post(capture))
-        .with_state(hooks.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let slot = emulator_rig::slot();
+    let captured: Arc<Mutex<Vec<Captured>>> = Arc::default();
+    let capture = Router::new().route("/capture", post(capture)).with_state(Arc::clone(&captured));
+    let base = serve(webhook_routes(Arc::clone(&slot)).merge(capture)).await;
     takealot
         .register_webhook(RegisterWebhook::new(format!("{base}/webhooks/takealot"), takealot.webhook_secret()))
         .unwrap();
@@ -266,7 +182,7 @@ async fn rig(units: i64) -> Rig {
         .register_webhook(RegisterWebhook::new(format!("{base}/webhooks/shopify"), shopify.webhook_secret()))
         .unwrap();
     woo.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/woo"), woo.webhook_secret())).unwrap();
-    Rig { takealot, shopify, woo, amazon, hooks, base, store, _dir: dir, path }
+    Rig { takealot, shopify, woo, amazon, slot, captured, base, store, _dir: dir, path }
 }
 
 fn engine_config() -> SyncConfig {
@@ -285,12 +201,16 @@ fn engine_config() -> SyncConfig {
 impl Rig {
     /// An engine over `store` with the four adapters, not started and not receiving webhooks.
     async fn engine(&self, store: Arc<dyn Store>) -> SyncEngine {
+        // The emulators run with their fast presets (or no rate limit at all): the adapters do not pace
+        // themselves, and Amazon learns its limits from the answers' headers instead of starting from its
+        // documented usage plans (getOrders: one call a minute).
+        let adapters = Adapters::fast();
         SyncEngine::builder(store)
             .config(engine_config())
-            .channel(StoreId::new("takealot"), takealot_adapter(&self.takealot))
-            .channel(StoreId::new("shopify"), shopify_adapter(&self.shopify))
-            .channel(StoreId::new("woo"), woo_adapter(&self.woo))
-            .channel(StoreId::new("amazon"), amazon_adapter(&self.amazon))
+            .channel(StoreId::new("takealot"), adapters.takealot(&self.takealot))
+            .channel(StoreId::new("shopify"), adapters.shopify(&self.shopify))
+            .channel(StoreId::new("woo"), adapters.woo(&self.woo))
+            .channel(StoreId::new("amazon"), adapters.amazon(&self.amazon))
             .build()
             .await
             .unwrap()
@@ -299,13 +219,13 @@ impl Rig {
     /// An engine that receives webhooks and runs (outbox, polling, schedule).
     async fn start_engine(&self, store: Arc<dyn Store>) -> (SyncEngine, RunningEngine) {
         let engine = self.engine(store).await;
-        *self.hooks.slot.write().unwrap() = Some(engine.clone());
+        *self.slot.write().unwrap() = Some(engine.clone());
         let running = engine.start();
         (engine, running)
     }
 
     fn stop_webhooks(&self) {
-        *self.hooks.slot.write().unwrap() = None;
+        *self.slot.write().unwrap() = None;
     }
 
     /// Places a one-unit order; the platform's order id, or `None` when the channel refused it.
@@ -433,21 +353,7 @@ fn converged(rig: &Rig, units: i64, sold: &Sold) -> bool {
 
 /// Wait until [`converged`], or `limit` passes.
 async fn converge(rig: &Rig, units: i64, sold: &Sold, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let ok = converged(rig, units, sold);
-        if ok || tokio::time::Instant::now() >= deadline {
-            return ok;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn order_units(store: &dyn Store, sku: &str) -> i64 {
-    let mut filter = LedgerFilter::default();
-    filter.sku = Some(channel_core::Sku::new(sku).unwrap());
-    let movements = store.ledger(&filter).await.unwrap();
-    -movements.iter().filter(|m| m.movement.cause == MovementCause::Order).map(|m| m.movement.delta).sum::<i64>()
+    eventually(limit, Duration::from_millis(50), || converged(rig, units, sold)).await
 }
 
 /// Every sale is counted exactly once: never more (checked at every step), and all of them once the last
@@ -768,7 +674,7 @@ async fn forge_and_replay(rig: &Rig, engine: &SyncEngine, g: &Genuine, sku: &str
 async fn captured(rig: &Rig, topic_header: &str, topic: &str) -> Captured {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let found = rig.hooks.captured.lock().unwrap().iter().find(|c| c.header(topic_header) == Some(topic)).cloned();
+        let found = rig.captured.lock().unwrap().iter().find(|c| c.header(topic_header) == Some(topic)).cloned();
         if let Some(c) = found {
             return c;
         }
