@@ -237,8 +237,10 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
     let running = engine.start();
     engine.sync_now().finish().await.unwrap();
     assert!(
-        eventually(Duration::from_secs(10), EVERY, || SKUS.iter().all(|s| rig.shows(s) == (Some(units), Some(units))))
-            .await,
+        eventually(Duration::from_secs(10), EVERY, || async {
+            SKUS.iter().all(|s| rig.shows(s) == (Some(units), Some(units)))
+        })
+        .await,
         "after the full sync: {:?}",
         SKUS.map(|s| rig.shows(s))
     );
@@ -272,9 +274,10 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
     }
     let total = |sku: &str| sold.iter().filter(|((_, s), _)| *s == sku).map(|(_, n)| n).sum::<i64>();
     // The source itself ends exact: its own sales stand, and every sale elsewhere came off once.
-    let source_exact =
-        eventually(Duration::from_secs(30), EVERY, || SKUS.iter().all(|s| rig.shows(s).0 == Some(units - total(s))))
-            .await;
+    let source_exact = eventually(Duration::from_secs(30), EVERY, || async {
+        SKUS.iter().all(|s| rig.shows(s).0 == Some(units - total(s)))
+    })
+    .await;
     let mut idle = false;
     for _ in 0..600 {
         idle = rig.store.outbox(&OutboxFilter::default()).await.unwrap().is_empty();
@@ -328,7 +331,7 @@ async fn sales_elsewhere_move_the_source_by_deltas_and_its_own_sales_stand() {
          were delivered: {at_idle:?}, after the re-reads: {drift:?}"
     );
     assert!(drift.iter().all(|(_, d)| *d == Some(0)), "the model ends exact: {drift:?}");
-    let converged = eventually(Duration::from_secs(30), EVERY, || {
+    let converged = eventually(Duration::from_secs(30), EVERY, || async {
         SKUS.iter().all(|s| rig.shows(s) == (Some(units - total(s)), Some(units - total(s))))
     })
     .await;
@@ -369,7 +372,9 @@ async fn an_external_change_on_the_delta_source_is_taken_in_by_a_re_read() {
     *rig.slot.write().unwrap() = Some(engine.clone());
     let running = engine.start();
     engine.sync_now().finish().await.unwrap();
-    assert!(eventually(Duration::from_secs(10), EVERY, || rig.shows(sku) == (Some(units), Some(units))).await);
+    assert!(
+        eventually(Duration::from_secs(10), EVERY, || async { rig.shows(sku) == (Some(units), Some(units)) }).await
+    );
     // The seller counts stock in and sets Shopify to 26 in its admin (here through another client).
     let shopify = StoreId::new("shopify");
     let row = rig
@@ -383,7 +388,8 @@ async fn an_external_change_on_the_delta_source_is_taken_in_by_a_re_read() {
     let update = StockUpdate::new(row.listing.clone(), row.channel_sku.clone(), 26).with_ids(row.ids.clone());
     engine.channel(&shopify).unwrap().set_stock(&[update]).await.unwrap();
     // Its inventory webhook makes the engine re-read the listing: taken in, and WooCommerce follows.
-    let converged = eventually(Duration::from_secs(10), EVERY, || rig.shows(sku) == (Some(26), Some(26))).await;
+    let converged =
+        eventually(Duration::from_secs(10), EVERY, || async { rig.shows(sku) == (Some(26), Some(26)) }).await;
     running.shutdown().await;
     assert!(converged, "[shopify, woo] {:?}", rig.shows(sku));
     assert_eq!(engine.on_hand(&Sku::new(sku).unwrap()).await.unwrap(), Some(26));
@@ -426,7 +432,8 @@ async fn a_delta_applied_before_a_crash_is_not_applied_again() {
         tokio::spawn(async move { engine.run_outbox_once().await })
     };
     assert!(
-        eventually(Duration::from_secs(10), EVERY, || rig.shopify.stock(sku).unwrap() == Some(units - 3)).await,
+        eventually(Duration::from_secs(10), EVERY, || async { rig.shopify.stock(sku).unwrap() == Some(units - 3) })
+            .await,
         "Shopify applied the delta: {:?}",
         rig.shows(sku)
     );

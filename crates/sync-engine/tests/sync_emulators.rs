@@ -353,7 +353,7 @@ fn converged(rig: &Rig, units: i64, sold: &Sold) -> bool {
 
 /// Wait until [`converged`], or `limit` passes.
 async fn converge(rig: &Rig, units: i64, sold: &Sold, limit: Duration) -> bool {
-    eventually(limit, Duration::from_millis(50), || converged(rig, units, sold)).await
+    eventually(limit, Duration::from_millis(50), || async { converged(rig, units, sold) }).await
 }
 
 /// Every sale is counted exactly once: never more (checked at every step), and all of them once the last

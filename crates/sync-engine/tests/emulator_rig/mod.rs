@@ -176,11 +176,15 @@ pub async fn serve(app: Router) -> String {
     base
 }
 
-/// Waits until `done`, checking every `every`, or until `limit` passes; whether it happened.
-pub async fn eventually(limit: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+/// Waits until `done` holds, checking every `every`, or until `limit` passes; whether it happened.
+pub async fn eventually<F, Fut>(limit: Duration, every: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        if done() {
+        if done().await {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {
