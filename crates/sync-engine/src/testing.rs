@@ -499,6 +499,24 @@ pub async fn outbox_claims_renewed(store: Arc<dyn Store>) {
         later.iter().all(|i| i.id != got[2].id),
         "the renewed claim is not handed out before its new lease ends: {later:?}"
     );
+    // A large claim (stores may renew in chunks) is renewed whole.
+    let mut batch = WriteBatch::new();
+    for n in 0..450 {
+        batch.push(WriteOp::Enqueue { push: stock("feed", &format!("F{n}"), n), now: at(300) });
+    }
+    store.commit(batch).await.expect("enqueue many");
+    let feed = ClaimRequest::new("w1", 1000, at(300), at(330)).for_store(sid("feed"));
+    let big: Vec<(i64, String)> = store
+        .claim_outbox(&feed)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|i| (i.id, i.claim_token.expect("token")))
+        .collect();
+    assert_eq!(big.len(), 450);
+    assert_eq!(store.renew_outbox(&big, at(400)).await.expect("renew many"), 450);
+    let items = store.outbox(&OutboxFilter { store: Some(sid("feed")), ..Default::default() }).await.expect("outbox");
+    assert!(items.iter().all(|i| i.lease_until == Some(at(400))), "every lease moved");
 }
 
 /// Queueing to a listing whose item is claimed leaves the claimed item as it was (its push and its

@@ -967,17 +967,21 @@ impl Store for SqliteStore {
         if claims.is_empty() {
             return Ok(0);
         }
+        // A few hundred claims per statement (row values against a VALUES list), all in one transaction:
+        // a whole Amazon feed is renewed in tens of statements, not one per item.
+        const PER_STATEMENT: usize = 400;
         let mut tx = self.write_tx().await?;
         let mut renewed = 0;
-        for (id, token) in claims {
-            let done =
-                sqlx::query("UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'claimed' AND claim_token = ?")
-                    .bind(ms(until))
-                    .bind(id)
-                    .bind(token)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+        for chunk in claims.chunks(PER_STATEMENT) {
+            let values = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "UPDATE outbox SET lease_until = ? WHERE state = 'claimed' AND (id, claim_token) IN (VALUES {values})"
+            );
+            let mut query = sqlx::query(&sql).bind(ms(until));
+            for (id, token) in chunk {
+                query = query.bind(id).bind(token);
+            }
+            let done = query.execute(&mut *tx).await.map_err(db)?;
             renewed += usize::try_from(done.rows_affected()).unwrap_or(0);
         }
         tx.commit().await.map_err(db)?;
