@@ -7,7 +7,8 @@
 //! - worker "a" is killed holding every store lease, claimed pushes and a claimed "sync now": "b" takes
 //!   all of them over once their leases end, and orders placed meanwhile are counted once;
 //! - the daily reconcile runs once per store, in the lease holder ("b" reads nothing), and after "a"
-//!   dies "b" runs the next day's (an injected manual clock).
+//!   dies "b" runs the next day's (an injected manual clock);
+//! - a push that outlives its claim's lease keeps its claim (the lane renews it): "b" claims none of it.
 //!
 //! Each runs over the memory store (two engines sharing one `Arc<MemoryStore>`), SQLite (one file, two
 //! handles) and PostgreSQL when `DATABASE_URL` is set (a fresh schema per test, dropped afterwards).
@@ -62,6 +63,8 @@ struct Polls {
     count: Mutex<HashMap<(String, String), usize>>,
     /// Full listing reads (a full reconcile reads every store) per worker.
     reads: Mutex<HashMap<String, usize>>,
+    /// How long every stock write takes before it is sent (a slow channel, a large feed).
+    push_delay: Mutex<Duration>,
 }
 
 struct PollGuard {
@@ -102,6 +105,10 @@ impl Channel for Probe {
         self.inner.listings()
     }
     async fn set_stock(&self, updates: &[StockUpdate]) -> channel_core::Result<Vec<ItemOutcome>> {
+        let delay = *self.polls.push_delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.inner.set_stock(updates).await
     }
     async fn adjust_stock(&self, adjustments: &[StockAdjustment]) -> channel_core::Result<Vec<ItemOutcome>> {
@@ -621,6 +628,44 @@ async fn a_dead_worker_is_taken_over(backend: Backend) {
     backend.cleanup().await;
 }
 
+/// A push that outlives its claim's lease (a whole feed, a slow channel) keeps its claim: the lane renews it
+/// while the push is in flight, so no other worker claims the same items and sends them again.
+async fn a_long_push_keeps_its_claim(backend: Backend) {
+    let rig = Arc::new(rig(backend.a.as_ref(), 20).await);
+    let lease = Duration::from_millis(600);
+    let a = rig.engine_with("a", Arc::clone(&backend.a), None, lease).await;
+    a.sync_now().finish().await.unwrap();
+    // Every stock write now takes three leases.
+    *rig.polls.push_delay.lock().unwrap() = lease * 3;
+    a.adjust_stock(&Sku::new("M-1").unwrap(), -2, "recount").await.unwrap();
+    let push = tokio::spawn({
+        let a = a.clone();
+        async move { a.run_outbox_once().await }
+    });
+    let store = Arc::clone(&backend.b);
+    let claimed = eventually(Duration::from_secs(5), || async {
+        let items = store.outbox(&OutboxFilter::default()).await.unwrap();
+        items.len() == 3 && items.iter().all(|i| i.claimed_by.as_deref() == Some("a"))
+    })
+    .await;
+    assert!(claimed, "{}: a claimed its three pushes", backend.name);
+    // Worker "b" tries to claim them all along.
+    let mut taken = Vec::new();
+    while !push.is_finished() {
+        let now = jiff::Timestamp::now();
+        let claim = ClaimRequest::new("b", 100, now, now + jiff::SignedDuration::from_secs(60));
+        taken.extend(backend.b.claim_outbox(&claim).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = push.await.unwrap().unwrap();
+    assert!(taken.is_empty(), "{}: b claimed pushes in flight: {taken:?}", backend.name);
+    assert_eq!((report.claimed, report.pushed), (3, 3), "{}: {report:?}", backend.name);
+    assert_eq!(rig.shows("M-1"), [Some(18); 3], "{}", backend.name);
+    let left = backend.b.outbox(&OutboxFilter::default()).await.unwrap();
+    assert!(left.is_empty(), "{}: every push finished under its own claim: {left:?}", backend.name);
+    backend.cleanup().await;
+}
+
 /// The daily reconcile runs once per store, in the worker holding its lease; when that worker dies, the
 /// one that takes its leases over runs the next day's.
 async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
@@ -726,5 +771,22 @@ async fn a_dead_worker_is_taken_over_sqlite() {
 async fn a_dead_worker_is_taken_over_postgres() {
     if let Some(backend) = Backend::postgres().await {
         a_dead_worker_is_taken_over(backend).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_push_keeps_its_claim_memory() {
+    a_long_push_keeps_its_claim(Backend::memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_push_keeps_its_claim_sqlite() {
+    a_long_push_keeps_its_claim(Backend::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_push_keeps_its_claim_postgres() {
+    if let Some(backend) = Backend::postgres().await {
+        a_long_push_keeps_its_claim(backend).await;
     }
 }

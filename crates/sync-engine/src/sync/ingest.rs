@@ -238,7 +238,7 @@ impl SyncEngine {
             }
         }
         if report.pushes > 0 {
-            self.inner.outbox_wake.notify_one();
+            self.inner.outbox_wake.wake_all();
         }
         Ok(report)
     }
@@ -902,7 +902,7 @@ impl SyncEngine {
         }
         drop(guard);
         if pushes > 0 {
-            self.inner.outbox_wake.notify_one();
+            self.inner.outbox_wake.wake_all();
         }
         Ok(WebhookOutcome::Applied { topic: topic.into(), report: IngestReport { pushes, ..IngestReport::default() } })
     }
@@ -940,7 +940,7 @@ impl SyncEngine {
                 }
             }
         };
-        self.inner.outbox_wake.notify_one();
+        self.inner.outbox_wake.wake_all();
         Ok(pushes)
     }
 

@@ -290,10 +290,46 @@ impl SyncEngine {
         let fates: Vec<Fate> = match (blocked, channel) {
             (Some(fate), _) => prepared.iter().map(|_| clone_fate(&fate)).collect(),
             (None, None) => prepared.iter().map(|_| Fate::Held { reason: "no channel".into() }).collect(),
-            (None, Some(channel)) => self.call_channel(&store, channel.as_ref(), &prepared, &mut report).await,
+            (None, Some(channel)) => {
+                let push = self.call_channel(&store, channel.as_ref(), &prepared, &mut report);
+                self.renewing(&store, &prepared, push).await
+            }
         };
         self.finish(&store, prepared, fates, &mut report).await?;
         Ok(report)
+    }
+
+    /// Run `push` (the write calls of `prepared`), extending the items' claim every third of a lease while
+    /// it is in flight: a large claim (a whole Amazon feed) or a slow channel can outlive one lease, and
+    /// another worker would then claim and push the same items again. One store call per renewal.
+    async fn renewing<T>(&self, store: &StoreId, prepared: &[Prepared], push: impl Future<Output = T>) -> T {
+        let lease = self.inner.config.lease;
+        let every = lease / 3;
+        let claims: Vec<(i64, String)> =
+            prepared.iter().filter_map(|p| Some((p.item.id, p.item.claim_token.clone()?))).collect();
+        if every.is_zero() || claims.is_empty() {
+            return push.await;
+        }
+        let mut push = std::pin::pin!(push);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                out = &mut push => return out,
+                _ = tick.tick() => {}
+            }
+            // Never dropped half-way (a store call cut off inside a transaction can hold SQLite's write
+            // lock); the push's requests go on meanwhile, only its answers wait.
+            let until = after(self.inner.clock.now(), lease);
+            match self.inner.store.renew_outbox(&claims, until).await {
+                Ok(n) if n < claims.len() => {
+                    tracing::debug!(%store, renewed = n, held = claims.len(), "outbox claim renewed in part: the rest was taken over");
+                }
+                Ok(_) => {}
+                // Tried again at the next tick; the lease runs on meanwhile.
+                Err(e) => tracing::warn!(%store, error = %e, "outbox claim not renewed"),
+            }
+        }
     }
 
     async fn call_channel(
@@ -615,7 +651,7 @@ impl SyncEngine {
             }
         }
         if queued {
-            self.inner.outbox_wake.notify_one();
+            self.inner.outbox_wake.wake_all();
         }
         Ok(())
     }

@@ -104,6 +104,13 @@ impl SyncHandle {
     }
 }
 
+/// What a full read is checked against: the listings with a push queued or in flight when it began, and
+/// the cached rows' versions then.
+struct ReadMarks {
+    busy: HashSet<(StoreId, ListingId)>,
+    versions: HashMap<(StoreId, ListingId), u64>,
+}
+
 struct Reporter<'a> {
     tx: Option<&'a mpsc::UnboundedSender<SyncEvent>>,
     cancel: &'a AtomicBool,
@@ -157,6 +164,8 @@ impl SyncEngine {
             ids
         };
         reporter.send(SyncEvent::Started { stores: stores.clone() });
+        // What the rows were before they are read: a read may predate what the engine does meanwhile.
+        let before = self.read_marks().await?;
         // 1. Read every store at once.
         let reads = stores.iter().map(|store| self.read_store(store, &reporter));
         let results = futures::future::join_all(reads).await;
@@ -182,10 +191,10 @@ impl SyncEngine {
             return Ok(summary);
         }
         // 2. Take the reads in and plan.
-        let queued = self.take_in(read, only.as_deref(), &mut summary).await?;
+        let queued = self.take_in(read, &before, only.as_deref(), &mut summary).await?;
         summary.planned = queued;
         reporter.send(SyncEvent::Planned { updates: queued });
-        self.inner.outbox_wake.notify_one();
+        self.inner.outbox_wake.wake_all();
         // 3. Push until the outbox is empty (items backing off are waited for).
         let mut pushed = 0;
         let mut failed = 0;
@@ -262,17 +271,42 @@ impl SyncEngine {
         Ok(out)
     }
 
+    /// The listings with a push queued or in flight, and every cached row's version, before a full read.
+    async fn read_marks(&self) -> Result<ReadMarks> {
+        let busy = self.listings_in_outbox().await?;
+        let guard = self.state().await?;
+        let versions = guard
+            .as_ref()
+            .map(|state| state.listings.iter().map(|(key, record)| (key.clone(), record.version)).collect())
+            .unwrap_or_default();
+        Ok(ReadMarks { busy, versions })
+    }
+
+    /// The listings with a push queued or in flight (dead letters aside).
+    async fn listings_in_outbox(&self) -> Result<HashSet<(StoreId, ListingId)>> {
+        Ok(self
+            .inner
+            .store
+            .outbox(&OutboxFilter::default())
+            .await?
+            .into_iter()
+            .filter(|i| i.state != OutboxState::Dead)
+            .map(|i| (i.push.store, i.push.listing))
+            .collect())
+    }
+
     /// Merge what was read into the listing rows, take in external changes on the source, rebuild the
     /// reconciler and queue the full plan. Returns the number of pushes queued.
     async fn take_in(
         &self,
         read: HashMap<StoreId, Vec<Listing>>,
+        before: &ReadMarks,
         only: Option<&[StoreId]>,
         summary: &mut SyncSummary,
     ) -> Result<usize> {
         let mut guard = self.state().await?;
         let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
-        match self.take_in_locked(state, read, only, summary).await {
+        match self.take_in_locked(state, read, before, only, summary).await {
             Ok(queued) => Ok(queued),
             Err(e) => {
                 // The cached rows were changed ahead of the commits: start again from what is stored.
@@ -286,20 +320,24 @@ impl SyncEngine {
         &self,
         state: &mut State,
         read: HashMap<StoreId, Vec<Listing>>,
+        before: &ReadMarks,
         only: Option<&[StoreId]>,
         summary: &mut SyncSummary,
     ) -> Result<usize> {
         let now = self.inner.clock.now();
-        // Listings with a push queued or in flight: what was read there is older than what is queued.
-        let in_flight: HashSet<(StoreId, ListingId)> = self
-            .inner
-            .store
-            .outbox(&OutboxFilter::default())
-            .await?
-            .into_iter()
-            .filter(|i| i.state != OutboxState::Dead)
-            .map(|i| (i.push.store, i.push.listing))
-            .collect();
+        // Listings with a push queued or in flight now, or when the read began (a push that landed while
+        // the stores were read is in neither the read nor the outbox any more), or whose row changed while
+        // they were read (an order moved the source's model): what was read there may be older than the
+        // model.
+        let mut in_flight = self.listings_in_outbox().await?;
+        in_flight.extend(before.busy.iter().cloned());
+        in_flight.extend(
+            state
+                .listings
+                .iter()
+                .filter(|(key, record)| before.versions.get(*key).is_some_and(|v| *v != record.version))
+                .map(|(key, _)| key.clone()),
+        );
         let mut batch = WriteBatch::new();
         let source = state.source.clone();
         // The source first: its catalog defines the products the other stores' listings link to, so on a
@@ -359,7 +397,8 @@ impl SyncEngine {
                 record.status = listing.status;
                 record.seen_price = listing.price;
                 if in_flight.contains(&key) && is_source {
-                    // A push to the source is pending: the model stays; only the ids and status are new.
+                    // A push to the source was pending or landed, or its model moved, while it was read: the
+                    // model stays; only the ids and status are new.
                     batch.push(WriteOp::PutListing(record.clone()));
                 } else {
                     record.seen_quantity = listing.quantity();

@@ -86,8 +86,14 @@ pub struct SyncConfig {
     pub default_restock: RestockPolicy,
     /// How far back the first order poll of a store reaches.
     pub first_poll_lookback: Duration,
-    /// How often listings that webhooks said changed (without saying their quantity) are re-read, one
-    /// listing read per store for all of them.
+    /// How often listings queued for a re-read are re-read, one listing read per store for all of them:
+    /// listings a webhook said changed without saying their quantity (Takealot "Offer Updated"), and the
+    /// on-hand listings of a delta-moved source, whose inventory webhooks are snapshots in the platform's
+    /// order and are verified by a re-read rather than taken in (docs/sync.md, "Delta pushes to the
+    /// source"). Also how long such a source's model must have been still before a re-read of it is taken
+    /// in: a sale whose order is not imported yet would otherwise count twice. (A rise reported on another
+    /// store is not re-read: the quantity pushed last is sent again, see docs/sync.md, "Echoes and external
+    /// changes".)
     pub refresh_interval: Duration,
 }
 
@@ -213,7 +219,7 @@ impl Default for OutboxWake {
 
 impl OutboxWake {
     /// Wake every lane (pushes were queued).
-    pub(super) fn notify_one(&self) {
+    pub(super) fn wake_all(&self) {
         self.tx.send_modify(|n| *n = n.wrapping_add(1));
     }
 
@@ -725,7 +731,7 @@ impl SyncEngine {
         *guard = Some(state);
         drop(guard);
         if queued > 0 {
-            self.inner.outbox_wake.notify_one();
+            self.inner.outbox_wake.wake_all();
         }
         Ok(queued)
     }
