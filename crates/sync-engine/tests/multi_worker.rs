@@ -632,7 +632,7 @@ async fn a_dead_worker_is_taken_over(backend: Backend) {
 /// while the push is in flight, so no other worker claims the same items and sends them again.
 async fn a_long_push_keeps_its_claim(backend: Backend) {
     let rig = Arc::new(rig(backend.a.as_ref(), 20).await);
-    let lease = Duration::from_millis(600);
+    let lease = Duration::from_millis(1500);
     let a = rig.engine_with("a", Arc::clone(&backend.a), None, lease).await;
     a.sync_now().finish().await.unwrap();
     // Every stock write now takes three leases.

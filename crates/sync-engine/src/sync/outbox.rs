@@ -171,7 +171,9 @@ impl SyncEngine {
             return Ok(OutboxReport::default());
         }
         let claimed = items.len();
-        let mut report = self.push_store(store.clone(), items).await?;
+        // Held from the claim to the write-back: renewed while the push is on its way.
+        let claims: Vec<(i64, String)> = items.iter().filter_map(|i| Some((i.id, i.claim_token.clone()?))).collect();
+        let mut report = self.renewing(store, &claims, self.push_store(store.clone(), items)).await?;
         report.claimed = claimed;
         Ok(report)
     }
@@ -290,46 +292,51 @@ impl SyncEngine {
         let fates: Vec<Fate> = match (blocked, channel) {
             (Some(fate), _) => prepared.iter().map(|_| clone_fate(&fate)).collect(),
             (None, None) => prepared.iter().map(|_| Fate::Held { reason: "no channel".into() }).collect(),
-            (None, Some(channel)) => {
-                let push = self.call_channel(&store, channel.as_ref(), &prepared, &mut report);
-                self.renewing(&store, &prepared, push).await
-            }
+            (None, Some(channel)) => self.call_channel(&store, channel.as_ref(), &prepared, &mut report).await,
         };
         self.finish(&store, prepared, fates, &mut report).await?;
         Ok(report)
     }
 
-    /// Run `push` (the write calls of `prepared`), extending the items' claim every third of a lease while
-    /// it is in flight: a large claim (a whole Amazon feed) or a slow channel can outlive one lease, and
-    /// another worker would then claim and push the same items again. One store call per renewal.
-    async fn renewing<T>(&self, store: &StoreId, prepared: &[Prepared], push: impl Future<Output = T>) -> T {
+    /// Run `push` (the push of the items claimed as `claims`, `(id, claim token)`), extending their claim
+    /// every third of a lease until it is done: a large claim (a whole Amazon feed) or a slow channel can
+    /// outlive one lease, and another worker would then claim and push the same items again. One store call
+    /// per renewal.
+    async fn renewing<T>(&self, store: &StoreId, claims: &[(i64, String)], push: impl Future<Output = T>) -> T {
         let lease = self.inner.config.lease;
         let every = lease / 3;
-        let claims: Vec<(i64, String)> =
-            prepared.iter().filter_map(|p| Some((p.item.id, p.item.claim_token.clone()?))).collect();
         if every.is_zero() || claims.is_empty() {
             return push.await;
         }
-        let mut push = std::pin::pin!(push);
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                out = &mut push => return out,
-                _ = tick.tick() => {}
-            }
-            // Never dropped half-way (a store call cut off inside a transaction can hold SQLite's write
-            // lock); the push's requests go on meanwhile, only its answers wait.
-            let until = after(self.inner.clock.now(), lease);
-            match self.inner.store.renew_outbox(&claims, until).await {
-                Ok(n) if n < claims.len() => {
-                    tracing::debug!(%store, renewed = n, held = claims.len(), "outbox claim renewed in part: the rest was taken over");
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let push = async move {
+            let out = push.await;
+            let _ = stop.send(());
+            out
+        };
+        // Polled alongside the push, never instead of it (the push may hold a transaction the renewal
+        // waits for), and never cut off inside a store call: it stops between renewals.
+        let renew = async {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = tick.tick() => {}
                 }
-                Ok(_) => {}
-                // Tried again at the next tick; the lease runs on meanwhile.
-                Err(e) => tracing::warn!(%store, error = %e, "outbox claim not renewed"),
+                let until = after(self.inner.clock.now(), lease);
+                match self.inner.store.renew_outbox(claims, until).await {
+                    Ok(n) if n < claims.len() => {
+                        tracing::debug!(%store, renewed = n, held = claims.len(), "outbox claim renewed in part: the rest was finished or taken over");
+                    }
+                    Ok(_) => {}
+                    // Tried again at the next tick; the lease runs on meanwhile.
+                    Err(e) => tracing::warn!(%store, error = %e, "outbox claim not renewed"),
+                }
             }
-        }
+        };
+        let (out, ()) = futures::join!(push, renew);
+        out
     }
 
     async fn call_channel(
