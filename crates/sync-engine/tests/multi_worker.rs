@@ -25,7 +25,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use channel_core::rust_decimal::Decimal;
-use channel_core::secrecy::SecretString;
 use channel_core::{
     AccountIdentity, Capabilities, Channel, ChannelKind, ItemOutcome, Listing, OrderCursor, OrderPage, PriceUpdate,
     Shipment, Sku, StockAdjustment, StockUpdate, StoreId, WebhookEvent, WebhookRejection, WebhookRequest,
@@ -36,14 +35,16 @@ use channel_testkit::woocommerce::{self as wc, WooCommerceEmulator};
 use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use sync_engine::store::{
-    ClaimRequest, ConnectionRecord, LedgerFilter, MovementCause, OutboxFilter, OutboxState, ProductRecord, Scope,
-    SealedCredentials, SyncMode, SyncRequest, WriteOp,
-};
+use sync_engine::store::{ClaimRequest, OutboxFilter, OutboxState, ProductRecord, SyncRequest, WriteOp};
 use sync_engine::{MemoryStore, SqliteStore, Store, SyncConfig, SyncEngine};
+
+mod emulator_rig;
+use emulator_rig::{Adapters, connect, eventually, order_units, serve};
 
 const SKUS: [&str; 2] = ["M-1", "M-2"];
 const STORES: [&str; 3] = ["takealot", "woo-a", "woo-b"];
+/// How often the tests look again while they wait for something.
+const CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// The engines webhooks are routed to (one at random per delivery), and the deliveries an engine refused
 /// (not 200: the platform would deliver them again).
@@ -181,26 +182,6 @@ async fn receive(
     StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn takealot_adapter(e: &TakealotEmulator) -> Arc<dyn Channel> {
-    let config =
-        channel_takealot::TakealotConfig::new(SecretString::from(e.api_key().to_owned()), e.warehouse_ids()[0])
-            .base_url(e.base_url())
-            .requests_per_minute(None)
-            .timeout(Duration::from_secs(2))
-            .batch_poll_interval(Duration::from_millis(10))
-            .webhook_secret(
-                SecretString::from(e.webhook_secret().to_owned()),
-                channel_takealot::SignatureScheme::HexBody,
-            );
-    Arc::new(channel_takealot::Takealot::new(config).unwrap())
-}
-
-fn woo_adapter(e: &WooCommerceEmulator) -> Arc<dyn Channel> {
-    let config = channel_woocommerce::WooCommerceConfig::new(e.base_url(), e.consumer_key(), e.consumer_secret())
-        .with_webhook_secret(e.webhook_secret());
-    Arc::new(channel_woocommerce::WooCommerce::builder(config).timeout(Duration::from_secs(2)).build().unwrap())
-}
-
 /// Emulators seeded with `units` of each SKU at the source, connections and products in `store`, and a
 /// webhook receiver. Every webhook is delivered twice.
 async fn rig(store: &dyn Store, units: i64) -> Rig {
@@ -222,27 +203,16 @@ async fn rig(store: &dyn Store, units: i64) -> Rig {
             w.seed_product(SeedProduct::new(sku, 3, Decimal::from(120))).unwrap();
         }
     }
+    connect(store, "takealot", ChannelKind::Takealot, true).await;
+    connect(store, "woo-a", ChannelKind::Woocommerce, false).await;
+    connect(store, "woo-b", ChannelKind::Woocommerce, false).await;
     let now = jiff::Timestamp::now();
-    for (id, kind, source) in [
-        ("takealot", ChannelKind::Takealot, true),
-        ("woo-a", ChannelKind::Woocommerce, false),
-        ("woo-b", ChannelKind::Woocommerce, false),
-    ] {
-        let mut c = ConnectionRecord::new(StoreId::new(id), kind, id, Scope::Global, now);
-        c.credentials = Some(SealedCredentials::from_sealed("sealed by the host".into()));
-        c.source_of_truth = source;
-        c.sync_mode = SyncMode::Live;
-        store.commit(WriteOp::PutConnection(c).into()).await.unwrap();
-    }
     for sku in SKUS {
         let product = ProductRecord::simple(Sku::new(sku).unwrap(), now);
         store.commit(WriteOp::PutProduct(product).into()).await.unwrap();
     }
     let engines: Engines = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = Router::new().route("/webhooks/{store}", post(receive)).with_state(Arc::clone(&engines));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = serve(Router::new().route("/webhooks/{store}", post(receive)).with_state(Arc::clone(&engines))).await;
     takealot
         .register_webhook(RegisterWebhook::new(format!("{base}/webhooks/takealot"), takealot.webhook_secret()))
         .unwrap();
@@ -285,9 +255,9 @@ impl Rig {
         }
         builder
             .config(config)
-            .channel(StoreId::new("takealot"), probe("takealot", takealot_adapter(&self.takealot)))
-            .channel(StoreId::new("woo-a"), probe("woo-a", woo_adapter(&self.woo[0])))
-            .channel(StoreId::new("woo-b"), probe("woo-b", woo_adapter(&self.woo[1])))
+            .channel(StoreId::new("takealot"), probe("takealot", Adapters::fast().takealot(&self.takealot)))
+            .channel(StoreId::new("woo-a"), probe("woo-a", Adapters::fast().woo(&self.woo[0])))
+            .channel(StoreId::new("woo-b"), probe("woo-b", Adapters::fast().woo(&self.woo[1])))
             .build()
             .await
             .unwrap()
@@ -348,24 +318,14 @@ async fn sell(rig: &Arc<Rig>, orders: usize, per_wave: usize, gap: Duration) -> 
 }
 
 /// Wait until every channel shows `want(sku)`, or `limit` passes.
-async fn converge(rig: &Rig, want: impl Fn(&str) -> i64, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if SKUS.iter().all(|sku| rig.shows(sku) == [Some(want(sku).max(0)); 3]) {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn order_units(store: &dyn Store, sku: &str) -> i64 {
-    let mut filter = LedgerFilter::default();
-    filter.sku = Some(Sku::new(sku).unwrap());
-    let movements = store.ledger(&filter).await.unwrap();
-    -movements.iter().filter(|m| m.movement.cause == MovementCause::Order).map(|m| m.movement.delta).sum::<i64>()
+async fn converge(rig: &Rig, want: impl Fn(&str) -> i64 + Sync, limit: Duration) -> bool {
+    let want = &want;
+    eventually(
+        limit,
+        CHECK_EVERY,
+        || async move { SKUS.iter().all(|sku| rig.shows(sku) == [Some(want(sku).max(0)); 3]) },
+    )
+    .await
 }
 
 /// Every sale is counted exactly once: never more (checked at every step), and all of them once the last
@@ -382,24 +342,6 @@ async fn assert_counted_once(store: &dyn Store, sold: &BTreeMap<&str, i64>) {
             assert!(tokio::time::Instant::now() < deadline, "{sku}: only {counted} of {} units counted", sold[sku]);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-/// Wait until `check` holds, or `limit` passes.
-async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -506,7 +448,7 @@ async fn two_workers_share_the_work(backend: Backend) {
     rig.route_to(&[&a, &b]);
     let (run_a, run_b) = (a.start(), b.start());
     // Leases: every store is held by exactly one worker.
-    let leases_settled = eventually(Duration::from_secs(5), || async {
+    let leases_settled = eventually(Duration::from_secs(5), CHECK_EVERY, || async {
         let (la, lb) = (run_a.leased_stores(), run_b.leased_stores());
         la.len() + lb.len() == STORES.len()
     })
@@ -538,7 +480,8 @@ async fn two_workers_share_the_work(backend: Backend) {
     assert_eq!(counted_by_b, sold["M-1"], "both handles see one ledger");
     run_a.shutdown().await;
     // A released lease is taken over at once (no wait for it to run out).
-    let taken = eventually(Duration::from_secs(3), || async { run_b.leased_stores().len() == STORES.len() }).await;
+    let taken =
+        eventually(Duration::from_secs(3), CHECK_EVERY, || async { run_b.leased_stores().len() == STORES.len() }).await;
     assert!(taken, "{}: b did not take the released leases: {:?}", backend.name, run_b.leased_stores());
     run_b.shutdown().await;
     backend.cleanup().await;
@@ -555,7 +498,7 @@ async fn a_dead_worker_is_taken_over(backend: Backend) {
     rig.route_to(&[&a]);
     let run_a = a.start();
     assert!(
-        eventually(Duration::from_secs(5), || async { run_a.leased_stores().len() == STORES.len() }).await,
+        eventually(Duration::from_secs(5), CHECK_EVERY, || async { run_a.leased_stores().len() == STORES.len() }).await,
         "{}: a took every lease",
         backend.name
     );
@@ -592,13 +535,14 @@ async fn a_dead_worker_is_taken_over(backend: Backend) {
     let run_b = b.start();
 
     let took_leases =
-        eventually(Duration::from_secs(5), || async { run_b.leased_stores().len() == STORES.len() }).await;
+        eventually(Duration::from_secs(5), CHECK_EVERY, || async { run_b.leased_stores().len() == STORES.len() }).await;
     assert!(took_leases, "{}: b took over a's leases: {:?}", backend.name, run_b.leased_stores());
     let store = Arc::clone(&backend.b);
     let requests_done =
-        eventually(Duration::from_secs(15), || async { store.sync_requests().await.unwrap().is_empty() }).await;
+        eventually(Duration::from_secs(15), CHECK_EVERY, || async { store.sync_requests().await.unwrap().is_empty() })
+            .await;
     assert!(requests_done, "{}: b ran and completed a's sync request", backend.name);
-    let pushes_done = eventually(Duration::from_secs(10), || async {
+    let pushes_done = eventually(Duration::from_secs(10), CHECK_EVERY, || async {
         let mut claimed = OutboxFilter::default();
         claimed.state = Some(OutboxState::Claimed);
         store.outbox(&claimed).await.unwrap().iter().all(|i| i.claimed_by.as_deref() != Some("a"))
@@ -615,10 +559,10 @@ async fn a_dead_worker_is_taken_over(backend: Backend) {
         rig.shows("M-2")
     );
     assert_counted_once(backend.b.as_ref(), &sold).await;
-    let polled = eventually(Duration::from_secs(10), || async { rig.polls_by("b") > 0 }).await;
+    let polled = eventually(Duration::from_secs(10), CHECK_EVERY, || async { rig.polls_by("b") > 0 }).await;
     assert!(polled, "{}: b polls the stores it took over", backend.name);
     assert_eq!(rig.most_polls_at_once(), 1, "{}: two workers polled one store at the same time", backend.name);
-    let drained = eventually(Duration::from_secs(10), || async {
+    let drained = eventually(Duration::from_secs(10), CHECK_EVERY, || async {
         store.outbox(&OutboxFilter::default()).await.unwrap().is_empty()
     })
     .await;
@@ -643,7 +587,7 @@ async fn a_long_push_keeps_its_claim(backend: Backend) {
         async move { a.run_outbox_once().await }
     });
     let store = Arc::clone(&backend.b);
-    let claimed = eventually(Duration::from_secs(5), || async {
+    let claimed = eventually(Duration::from_secs(5), CHECK_EVERY, || async {
         let items = store.outbox(&OutboxFilter::default()).await.unwrap();
         items.len() == 3 && items.iter().all(|i| i.claimed_by.as_deref() == Some("a"))
     })
@@ -678,7 +622,7 @@ async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
     rig.route_to(&[&a]);
     let run_a = a.start();
     assert!(
-        eventually(Duration::from_secs(5), || async { run_a.leased_stores().len() == STORES.len() }).await,
+        eventually(Duration::from_secs(5), CHECK_EVERY, || async { run_a.leased_stores().len() == STORES.len() }).await,
         "{}: a took every lease",
         backend.name
     );
@@ -697,10 +641,14 @@ async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
         }
     };
     // The first sight of a store counts the day that passed as done: no reconcile at start.
-    assert!(eventually(Duration::from_secs(5), || cursor("2026-11-22T02:00:00Z")).await, "{}", backend.name);
+    assert!(
+        eventually(Duration::from_secs(5), CHECK_EVERY, || cursor("2026-11-22T02:00:00Z")).await,
+        "{}",
+        backend.name
+    );
     let (a_reads, b_reads) = (rig.reads_by("a"), rig.reads_by("b"));
     clock.set("2026-11-23T02:00:00.2Z".parse().unwrap());
-    let done = eventually(Duration::from_secs(10), || cursor("2026-11-23T02:00:00Z")).await;
+    let done = eventually(Duration::from_secs(10), CHECK_EVERY, || cursor("2026-11-23T02:00:00Z")).await;
     assert!(done, "{}: the day's reconcile of every store was recorded", backend.name);
     assert_eq!(rig.reads_by("a"), a_reads + STORES.len(), "{}: a reconciled its stores once", backend.name);
     assert_eq!(rig.reads_by("b"), b_reads, "{}: b holds no lease and reconciled nothing", backend.name);
@@ -711,12 +659,12 @@ async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
     drop(a);
     clock.advance(jiff::SignedDuration::from_secs(2));
     let b_holds = || async { run_b.leased_stores().len() == STORES.len() };
-    assert!(eventually(Duration::from_secs(5), b_holds).await, "{}: b took over a's leases", backend.name);
+    assert!(eventually(Duration::from_secs(5), CHECK_EVERY, b_holds).await, "{}: b took over a's leases", backend.name);
     clock.set("2026-11-24T01:59:59.5Z".parse().unwrap());
-    assert!(eventually(Duration::from_secs(5), b_holds).await, "{}: b renewed its leases", backend.name);
+    assert!(eventually(Duration::from_secs(5), CHECK_EVERY, b_holds).await, "{}: b renewed its leases", backend.name);
     assert_eq!(rig.reads_by("b"), b_reads, "{}: the day's reconcile is not run again", backend.name);
     clock.set("2026-11-24T02:00:00.2Z".parse().unwrap());
-    let next = eventually(Duration::from_secs(10), || cursor("2026-11-24T02:00:00Z")).await;
+    let next = eventually(Duration::from_secs(10), CHECK_EVERY, || cursor("2026-11-24T02:00:00Z")).await;
     assert!(next, "{}: b ran the next day's reconcile", backend.name);
     assert_eq!(rig.reads_by("b"), b_reads + STORES.len(), "{}: once", backend.name);
     run_b.shutdown().await;
