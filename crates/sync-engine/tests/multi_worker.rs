@@ -671,70 +671,36 @@ async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
     backend.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_daily_reconcile_runs_in_the_lease_holder_memory() {
-    the_daily_reconcile_runs_in_the_lease_holder(Backend::memory()).await;
+/// One test per backend for a scenario: memory and SQLite always, PostgreSQL when `DATABASE_URL` is set
+/// (`Backend::postgres` prints why it skipped otherwise).
+macro_rules! on_every_backend {
+    ($scenario:ident: $memory:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $memory() {
+            $scenario(Backend::memory()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $sqlite() {
+            $scenario(Backend::sqlite().await).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $postgres() {
+            if let Some(backend) = Backend::postgres().await {
+                $scenario(backend).await;
+            }
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_daily_reconcile_runs_in_the_lease_holder_sqlite() {
-    the_daily_reconcile_runs_in_the_lease_holder(Backend::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_daily_reconcile_runs_in_the_lease_holder_postgres() {
-    if let Some(backend) = Backend::postgres().await {
-        the_daily_reconcile_runs_in_the_lease_holder(backend).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_workers_over_one_memory_store() {
-    two_workers_share_the_work(Backend::memory()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_workers_over_one_sqlite_file() {
-    two_workers_share_the_work(Backend::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_workers_over_one_postgres_schema() {
-    if let Some(backend) = Backend::postgres().await {
-        two_workers_share_the_work(backend).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_dead_worker_is_taken_over_memory() {
-    a_dead_worker_is_taken_over(Backend::memory()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_dead_worker_is_taken_over_sqlite() {
-    a_dead_worker_is_taken_over(Backend::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_dead_worker_is_taken_over_postgres() {
-    if let Some(backend) = Backend::postgres().await {
-        a_dead_worker_is_taken_over(backend).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_long_push_keeps_its_claim_memory() {
-    a_long_push_keeps_its_claim(Backend::memory()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_long_push_keeps_its_claim_sqlite() {
-    a_long_push_keeps_its_claim(Backend::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_long_push_keeps_its_claim_postgres() {
-    if let Some(backend) = Backend::postgres().await {
-        a_long_push_keeps_its_claim(backend).await;
-    }
-}
+on_every_backend!(two_workers_share_the_work:
+    two_workers_over_one_memory_store, two_workers_over_one_sqlite_file, two_workers_over_one_postgres_schema);
+on_every_backend!(a_dead_worker_is_taken_over:
+    a_dead_worker_is_taken_over_memory, a_dead_worker_is_taken_over_sqlite, a_dead_worker_is_taken_over_postgres);
+on_every_backend!(a_long_push_keeps_its_claim:
+    a_long_push_keeps_its_claim_memory, a_long_push_keeps_its_claim_sqlite, a_long_push_keeps_its_claim_postgres);
+on_every_backend!(the_daily_reconcile_runs_in_the_lease_holder:
+    the_daily_reconcile_runs_in_the_lease_holder_memory,
+    the_daily_reconcile_runs_in_the_lease_holder_sqlite,
+    the_daily_reconcile_runs_in_the_lease_holder_postgres);
