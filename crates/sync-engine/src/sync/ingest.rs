@@ -648,16 +648,8 @@ impl SyncEngine {
     /// What the rows of `ids` were before they are re-read: their cached version, and whether a push to
     /// them was queued or in flight.
     async fn reread_marks(&self, store: &StoreId, ids: &HashSet<ListingId>) -> Result<HashMap<ListingId, Reread>> {
-        let filter = crate::store::OutboxFilter { store: Some(store.clone()), ..Default::default() };
-        let busy: HashSet<ListingId> = self
-            .inner
-            .store
-            .outbox(&filter)
-            .await?
-            .into_iter()
-            .filter(|i| i.state != crate::store::OutboxState::Dead)
-            .map(|i| i.push.listing)
-            .collect();
+        let busy: HashSet<ListingId> =
+            self.listings_in_outbox(Some(store)).await?.into_iter().map(|(_, listing)| listing).collect();
         let guard = self.state().await?;
         let Some(state) = guard.as_ref() else { return Ok(HashMap::new()) };
         Ok(ids
@@ -745,16 +737,8 @@ impl SyncEngine {
         let Some(quantity) = change.quantity else { return ignored("no quantity in the payload") };
         let now = self.inner.clock.now();
         let mut pushes;
-        let filter = crate::store::OutboxFilter { store: Some(store.clone()), ..Default::default() };
-        let in_flight: HashSet<ListingId> = self
-            .inner
-            .store
-            .outbox(&filter)
-            .await?
-            .into_iter()
-            .filter(|i| i.state != crate::store::OutboxState::Dead)
-            .map(|i| i.push.listing)
-            .collect();
+        let in_flight: HashSet<ListingId> =
+            self.listings_in_outbox(Some(store)).await?.into_iter().map(|(_, listing)| listing).collect();
         let mut guard = self.state().await?;
         let state = guard.as_mut().ok_or_else(|| Error::Invalid("engine not loaded".into()))?;
         let mut attempt = 1;

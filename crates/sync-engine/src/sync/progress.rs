@@ -273,26 +273,13 @@ impl SyncEngine {
 
     /// The listings with a push queued or in flight, and every cached row's version, before a full read.
     async fn read_marks(&self) -> Result<ReadMarks> {
-        let busy = self.listings_in_outbox().await?;
+        let busy = self.listings_in_outbox(None).await?;
         let guard = self.state().await?;
         let versions = guard
             .as_ref()
             .map(|state| state.listings.iter().map(|(key, record)| (key.clone(), record.version)).collect())
             .unwrap_or_default();
         Ok(ReadMarks { busy, versions })
-    }
-
-    /// The listings with a push queued or in flight (dead letters aside).
-    async fn listings_in_outbox(&self) -> Result<HashSet<(StoreId, ListingId)>> {
-        Ok(self
-            .inner
-            .store
-            .outbox(&OutboxFilter::default())
-            .await?
-            .into_iter()
-            .filter(|i| i.state != OutboxState::Dead)
-            .map(|i| (i.push.store, i.push.listing))
-            .collect())
     }
 
     /// Merge what was read into the listing rows, take in external changes on the source, rebuild the
@@ -329,7 +316,7 @@ impl SyncEngine {
         // the stores were read is in neither the read nor the outbox any more), or whose row changed while
         // they were read (an order moved the source's model): what was read there may be older than the
         // model.
-        let mut in_flight = self.listings_in_outbox().await?;
+        let mut in_flight = self.listings_in_outbox(None).await?;
         in_flight.extend(before.busy.iter().cloned());
         in_flight.extend(
             state

@@ -569,17 +569,16 @@ impl State {
         reason: &str,
         batch: &mut WriteBatch,
     ) -> Result<Vec<Sku>> {
-        let key = (source.clone(), listing.clone());
-        let Some(record) = self.listings.get_mut(&key) else { return Ok(Vec::new()) };
-        let quantity = model_quantity(record).unwrap_or(0) + delta;
-        record.pushed_quantity = Some(quantity);
-        record.pushed_at = Some(now);
-        batch.push(WriteOp::PutListing(record.clone()));
-        record.version += 1;
-        let touched = self
-            .reconciler
-            .set_listing_quantity(source.as_str(), listing.as_str(), quantity)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let Some(quantity) = self
+            .listings
+            .get(&(source.clone(), listing.clone()))
+            .map(|record| model_quantity(record).unwrap_or(0) + delta)
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(touched) = self.write_source_model(source, listing, quantity, now, batch)? else {
+            return Ok(Vec::new());
+        };
         if push && self.connections.get(source).is_some_and(ConnectionRecord::pushes_allowed) {
             batch.push(WriteOp::Enqueue {
                 push: OutboxPush::new(source.clone(), listing.clone(), PushAction::AdjustStock { delta }, reason),
@@ -599,16 +598,9 @@ impl State {
         reason: &str,
         batch: &mut WriteBatch,
     ) -> Result<Vec<Sku>> {
-        let key = (source.clone(), listing.clone());
-        let Some(record) = self.listings.get_mut(&key) else { return Ok(Vec::new()) };
-        record.pushed_quantity = Some(quantity);
-        record.pushed_at = Some(now);
-        batch.push(WriteOp::PutListing(record.clone()));
-        record.version += 1;
-        let touched = self
-            .reconciler
-            .set_listing_quantity(source.as_str(), listing.as_str(), quantity)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let Some(touched) = self.write_source_model(source, listing, quantity, now, batch)? else {
+            return Ok(Vec::new());
+        };
         if self.connections.get(source).is_some_and(ConnectionRecord::pushes_allowed) {
             let expected = self.cas_expected(source, listing);
             batch.push(WriteOp::Enqueue {
@@ -622,6 +614,27 @@ impl State {
             });
         }
         Ok(touched)
+    }
+
+    /// Record `quantity` as the source listing's model: its row (added to `batch`) and the reconciler.
+    /// `None` when the listing is unknown; otherwise the SKUs to re-plan.
+    fn write_source_model(
+        &mut self,
+        source: &StoreId,
+        listing: &ListingId,
+        quantity: i64,
+        now: Timestamp,
+        batch: &mut WriteBatch,
+    ) -> Result<Option<Vec<Sku>>> {
+        let Some(record) = self.listings.get_mut(&(source.clone(), listing.clone())) else { return Ok(None) };
+        record.pushed_quantity = Some(quantity);
+        record.pushed_at = Some(now);
+        batch.push(WriteOp::PutListing(record.clone()));
+        record.version += 1;
+        self.reconciler
+            .set_listing_quantity(source.as_str(), listing.as_str(), quantity)
+            .map(Some)
+            .map_err(|e| Error::Invalid(e.to_string()))
     }
 
     /// The compare-and-set expectation for a write to a listing, on channels that honour it.
@@ -680,6 +693,20 @@ impl SyncEngine {
             channels: HashMap::new(),
             config: SyncConfig::default(),
         }
+    }
+
+    /// The listings with a push queued or in flight (dead letters aside), of `store` or of every store.
+    pub(super) async fn listings_in_outbox(&self, store: Option<&StoreId>) -> Result<HashSet<(StoreId, ListingId)>> {
+        let filter = OutboxFilter { store: store.cloned(), ..OutboxFilter::default() };
+        Ok(self
+            .inner
+            .store
+            .outbox(&filter)
+            .await?
+            .into_iter()
+            .filter(|i| i.state != OutboxState::Dead)
+            .map(|i| (i.push.store, i.push.listing))
+            .collect())
     }
 
     /// The store.
