@@ -147,7 +147,7 @@ fn library_json(bytes: &[u8]) -> String {
 
 #[test]
 fn the_json_is_byte_for_byte_serde_jsons_pretty_print() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/channel-core/tests/data/spec-examples");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../channel-core/tests/data/spec-examples");
     let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -4,10 +4,10 @@
 //! `STOCKSYNC_FUZZ_ITERATIONS=200000 cargo test -p channel-takealot --test fuzz_smoke --release`.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/smoke.rs"]
+#[path = "../../fuzz/src/smoke.rs"]
 mod smoke;
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/takealot.rs"]
+#[path = "../../fuzz/src/takealot.rs"]
 mod target;
 
 use std::path::Path;
@@ -16,7 +16,7 @@ use std::path::Path;
 fn takealot_webhook_never_panics() {
     let mut seeds: Vec<Vec<u8>> = target::SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect();
     seeds.extend(smoke::json_parts(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/takealot"),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/takealot"),
         40,
     ));
     let topics = u8::try_from(target::TOPICS.len()).unwrap();

@@ -4,17 +4,17 @@
 //! `STOCKSYNC_FUZZ_ITERATIONS=200000 cargo test -p channel-amazon --test fuzz_smoke --release`.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/smoke.rs"]
+#[path = "../../fuzz/src/smoke.rs"]
 mod smoke;
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/amazon.rs"]
+#[path = "../../fuzz/src/amazon.rs"]
 mod target;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/amazon")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/amazon")
 }
 
 fn builtin(seeds: &[&str]) -> Vec<Vec<u8>> {

@@ -8,7 +8,7 @@ use channel_woocommerce::webhook;
 use channel_woocommerce::wire::{BatchResponse, ManageStock, Order, Product};
 
 fn fixture(name: &str) -> Option<Vec<u8>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/woocommerce").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/woocommerce").join(name);
     match std::fs::read(&p) {
         Ok(bytes) => Some(bytes),
         Err(_) => {

@@ -4,10 +4,10 @@
 //! `STOCKSYNC_FUZZ_ITERATIONS=200000 cargo test -p channel-shopify --test fuzz_smoke --release`.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/smoke.rs"]
+#[path = "../../fuzz/src/smoke.rs"]
 mod smoke;
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/shopify.rs"]
+#[path = "../../fuzz/src/shopify.rs"]
 mod target;
 
 use std::path::Path;
@@ -16,7 +16,7 @@ use std::path::Path;
 fn shopify_webhook_never_panics() {
     let mut seeds: Vec<Vec<u8>> = target::SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect();
     seeds
-        .extend(smoke::json_parts(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/shopify"), 40));
+        .extend(smoke::json_parts(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/shopify"), 40));
     let topics = u8::try_from(target::TOPICS.len()).unwrap();
     assert!(smoke::run("shopify_webhook", &seeds, topics, 5000, target::check) > 5000);
 }

@@ -288,7 +288,7 @@ async fn a_few_skus_are_patched_and_fba_is_never_written() {
 }
 
 fn validator(name: &str) -> Option<jsonschema::Validator> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/amazon").join(name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/amazon").join(name);
     let text = std::fs::read_to_string(&p).ok()?;
     Some(jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap())
 }

@@ -18,7 +18,7 @@ fn data(name: &str) -> Value {
 }
 
 fn fixture(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/amazon").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/amazon").join(name);
     if path.exists() {
         Some(path)
     } else {

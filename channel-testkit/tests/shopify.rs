@@ -41,7 +41,7 @@ async fn receiver() -> (String, Got) {
 }
 
 fn fixture(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/shopify").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/shopify").join(name);
     if path.exists() {
         Some(path)
     } else {

@@ -4,13 +4,13 @@
 //! `STOCKSYNC_FUZZ_ITERATIONS=200000 cargo test -p channel-core --test fuzz_smoke --release`.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/reconcile.rs"]
+#[path = "../../fuzz/src/reconcile.rs"]
 mod reconcile;
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/sku.rs"]
+#[path = "../../fuzz/src/sku.rs"]
 mod sku;
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../fuzz/src/smoke.rs"]
+#[path = "../../fuzz/src/smoke.rs"]
 mod smoke;
 
 use std::path::Path;

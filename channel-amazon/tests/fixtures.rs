@@ -8,7 +8,7 @@ use channel_core::{Fulfilment, OrderStatus, WebhookPayload};
 use serde_json::Value;
 
 fn fixture(name: &str) -> Option<Value> {
-    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/amazon").join(name);
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/amazon").join(name);
     match std::fs::read_to_string(&p) {
         Ok(text) => Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))),
         Err(_) => {

@@ -10,7 +10,7 @@ use channel_shopify::{Shopify, ShopifyConfig};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/shopify")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/shopify")
 }
 
 fn read(name: &str) -> Option<Value> {

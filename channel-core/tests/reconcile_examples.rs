@@ -78,7 +78,7 @@ fn every_copied_example_gives_its_plan() {
 
 #[test]
 fn the_shared_examples_match_too_when_present() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/examples");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/examples");
     if !shared.is_dir() {
         println!("skipped: {} not found", shared.display());
         return;

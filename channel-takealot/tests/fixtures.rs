@@ -9,7 +9,7 @@ use channel_takealot::wire::{OfferUpdate, OffersPage};
 use channel_takealot::{SignatureScheme, Takealot, TakealotConfig};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/takealot")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/takealot")
 }
 
 fn read(name: &str) -> Option<Vec<u8>> {

@@ -68,7 +68,7 @@ impl Receiver {
 /// `../shared/fixtures/<platform>/<name>` relative to the workspace, or `None` (with a message) when the
 /// shared folder is absent.
 pub fn fixture(platform: &str, name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures").join(platform).join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures").join(platform).join(name);
     if path.exists() {
         Some(path)
     } else {
