@@ -10,6 +10,8 @@ use serde_json::{Map, Value, json};
 use super::AmazonConfig;
 use crate::sandbox::{ControlError, OrderFulfilment, PlaceOrder, SeedProduct};
 
+pub(super) mod feed;
+
 pub(super) fn ts(at: Timestamp) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }

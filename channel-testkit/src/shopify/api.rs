@@ -15,10 +15,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::graphql::{Field, Operation, OperationKind, parse_operation};
+use self::graphql::{Field, Operation, OperationKind, parse_operation};
 use super::state::{Event, State as ShopState, TopLevelError, parse_gid};
 use super::{GraphqlCall, Shopify, ShopifyConfig};
 use crate::sandbox::TokenBucket;
+
+mod graphql;
 
 type Shared = State<Arc<Shopify>>;
 

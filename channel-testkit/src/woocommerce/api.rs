@@ -15,10 +15,12 @@ use jiff::tz::TimeZone;
 use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 
+use self::auth::{AuthRequest, Keys, authenticate};
 use super::WooCommerce;
-use super::auth::{AuthRequest, Keys, authenticate};
 use super::state::{Kind, RestError, State as Store, Touched, Tracking, wc_date};
 use crate::sandbox::{MAX_REQUEST_BODY, PartialBatch};
+
+mod auth;
 
 type Shared = State<Arc<WooCommerce>>;
 
