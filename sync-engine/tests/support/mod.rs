@@ -66,7 +66,7 @@ impl Channel for FakeChannel {
         self.kind
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities::minimal()
+        Capabilities::builder().build()
     }
     async fn test_connection(&self) -> channel_core::Result<AccountIdentity> {
         let account = self.account()?;

@@ -45,31 +45,30 @@ pub struct FakeChannel {
 
 impl FakeChannel {
     pub fn new(kind: ChannelKind, max_batch: usize) -> Arc<Self> {
-        let mut caps = Capabilities::minimal();
-        caps.max_stock_batch = max_batch;
-        caps.listing_page_size = 100;
-        caps.webhooks = true;
+        let caps = Capabilities::builder().max_stock_batch(max_batch).listing_page_size(100).webhooks(true).build();
         Arc::new(Self { kind, caps, secret: "s3cret".into(), state: Mutex::new(FakeState::default()) })
     }
 
     pub fn with_cas(kind: ChannelKind, max_batch: usize) -> Arc<Self> {
-        let mut caps = Capabilities::minimal();
-        caps.max_stock_batch = max_batch;
-        caps.listing_page_size = 100;
-        caps.compare_and_set = true;
-        caps.webhooks = true;
+        let caps = Capabilities::builder()
+            .max_stock_batch(max_batch)
+            .listing_page_size(100)
+            .compare_and_set(true)
+            .webhooks(true)
+            .build();
         Arc::new(Self { kind, caps, secret: "s3cret".into(), state: Mutex::new(FakeState::default()) })
     }
 
     /// A channel that applies keyed deltas at most once (as Shopify does), and so is moved by deltas as
     /// the source.
     pub fn with_deltas(kind: ChannelKind, max_batch: usize) -> Arc<Self> {
-        let mut caps = Capabilities::minimal();
-        caps.max_stock_batch = max_batch;
-        caps.listing_page_size = 100;
-        caps.delta_adjust = true;
-        caps.idempotent_writes = true;
-        caps.webhooks = true;
+        let caps = Capabilities::builder()
+            .max_stock_batch(max_batch)
+            .listing_page_size(100)
+            .delta_adjust(true)
+            .idempotent_writes(true)
+            .webhooks(true)
+            .build();
         Arc::new(Self { kind, caps, secret: "s3cret".into(), state: Mutex::new(FakeState::default()) })
     }
 
