@@ -71,54 +71,61 @@ impl Emulators {
         )
     }
 
-    /// One live connection per emulator, named for error messages; Takealot is the source of truth.
-    pub(super) fn connections(&self) -> [(&'static str, NewConnection); 4] {
-        let (tk, w, sh, az) = (&self.takealot, &self.woo, &self.shopify, &self.amazon);
-        let takealot = NewConnection::new(
-            "takealot",
-            ChannelKind::Takealot,
-            "Takealot",
-            Credentials::new().with("api_key", tk.api_key()).with("webhook_secret", tk.webhook_secret()),
+    /// One live connection per emulator, each with the name its errors are reported under; Takealot is
+    /// the source of truth.
+    pub(super) fn connections(&self) -> Vec<(&str, NewConnection)> {
+        vec![
+            ("takealot", self.takealot_connection().source_of_truth(true)),
+            ("woocommerce", self.woo_connection()),
+            ("shopify", self.shopify_connection()),
+            ("amazon", self.amazon_connection()),
+        ]
+        .into_iter()
+        .map(|(name, new)| (name, new.with_sync_mode(SyncMode::Live)))
+        .collect()
+    }
+
+    fn takealot_connection(&self) -> NewConnection {
+        let tk = &self.takealot;
+        let credentials = Credentials::new().with("api_key", tk.api_key()).with("webhook_secret", tk.webhook_secret());
+        NewConnection::new("takealot", ChannelKind::Takealot, "Takealot", credentials).with_settings(
+            serde_json::json!({
+                "base_url": tk.base_url(),
+                "warehouse_id": tk.warehouse_ids().first().copied().unwrap_or_default().to_string(),
+            }),
         )
-        .with_settings(serde_json::json!({
-            "base_url": tk.base_url(),
-            "warehouse_id": tk.warehouse_ids().first().copied().unwrap_or_default().to_string(),
-        }))
-        .source_of_truth(true);
-        let woo = NewConnection::new(
-            "woo",
-            ChannelKind::Woocommerce,
-            "WooCommerce",
-            Credentials::new()
-                .with("consumer_key", w.consumer_key())
-                .with("consumer_secret", w.consumer_secret())
-                .with("webhook_secret", w.webhook_secret()),
-        )
-        .with_settings(serde_json::json!({"site": w.base_url()}));
-        let shopify = NewConnection::new(
-            "shopify",
-            ChannelKind::Shopify,
-            "Shopify",
-            Credentials::new().with("access_token", sh.access_token()).with("webhook_secret", sh.webhook_secret()),
-        )
-        .with_settings(serde_json::json!({"shop": "demo-shop.myshopify.com", "base_url": sh.base_url()}));
-        let amazon = NewConnection::new(
-            "amazon",
-            ChannelKind::Amazon,
-            "Amazon",
-            Credentials::new()
-                .with("lwa_client_id", az.client_id())
-                .with("lwa_client_secret", az.client_secret())
-                .with("refresh_token", az.refresh_token()),
-        )
-        .with_settings(serde_json::json!({
+    }
+
+    fn woo_connection(&self) -> NewConnection {
+        let w = &self.woo;
+        let credentials = Credentials::new()
+            .with("consumer_key", w.consumer_key())
+            .with("consumer_secret", w.consumer_secret())
+            .with("webhook_secret", w.webhook_secret());
+        NewConnection::new("woo", ChannelKind::Woocommerce, "WooCommerce", credentials)
+            .with_settings(serde_json::json!({"site": w.base_url()}))
+    }
+
+    fn shopify_connection(&self) -> NewConnection {
+        let sh = &self.shopify;
+        let credentials =
+            Credentials::new().with("access_token", sh.access_token()).with("webhook_secret", sh.webhook_secret());
+        NewConnection::new("shopify", ChannelKind::Shopify, "Shopify", credentials)
+            .with_settings(serde_json::json!({"shop": "demo-shop.myshopify.com", "base_url": sh.base_url()}))
+    }
+
+    fn amazon_connection(&self) -> NewConnection {
+        let az = &self.amazon;
+        let credentials = Credentials::new()
+            .with("lwa_client_id", az.client_id())
+            .with("lwa_client_secret", az.client_secret())
+            .with("refresh_token", az.refresh_token());
+        NewConnection::new("amazon", ChannelKind::Amazon, "Amazon", credentials).with_settings(serde_json::json!({
             "seller_id": az.seller_id(),
             "marketplace_id": az.marketplace_id(),
             "base_url": az.base_url(),
             "token_url": az.token_url(),
-        }));
-        [("takealot", takealot), ("woocommerce", woo), ("shopify", shopify), ("amazon", amazon)]
-            .map(|(name, new)| (name, new.with_sync_mode(SyncMode::Live)))
+        }))
     }
 
     /// Point the webhooks of the platforms that have them at `{base}/webhooks/{store}` (Amazon has none).
