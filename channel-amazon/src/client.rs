@@ -876,15 +876,15 @@ impl Channel for Amazon {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::minimal();
-        c.max_stock_batch = MAX_FEED_MESSAGES;
-        c.max_price_batch = MAX_FEED_MESSAGES;
-        c.listing_page_size = SEARCH_PAGE_SIZE;
-        c.webhooks = false;
-        c.tracking_export = true;
-        c.price_sync = true;
-        c.channel_held_stock = true;
-        c
+        Capabilities::builder()
+            .max_stock_batch(MAX_FEED_MESSAGES)
+            .max_price_batch(MAX_FEED_MESSAGES)
+            .listing_page_size(SEARCH_PAGE_SIZE)
+            .webhooks(false)
+            .tracking_export(true)
+            .price_sync(true)
+            .channel_held_stock(true)
+            .build()
     }
 
     async fn test_connection(&self) -> Result<AccountIdentity> {

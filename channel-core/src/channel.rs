@@ -42,9 +42,18 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Capabilities of a channel that can list and set stock one item at a time and nothing else.
-    pub fn minimal() -> Self {
-        Self {
+    /// A builder starting from a channel that can list and set stock one item at a time and nothing else
+    /// (batches and pages of one, every ability off).
+    ///
+    /// ```
+    /// use channel_core::Capabilities;
+    ///
+    /// let caps = Capabilities::builder().max_stock_batch(100).listing_page_size(250).webhooks(true).build();
+    /// assert_eq!(caps.max_stock_batch, 100);
+    /// assert!(caps.webhooks && !caps.delta_adjust);
+    /// ```
+    pub fn builder() -> CapabilitiesBuilder {
+        CapabilitiesBuilder(Self {
             max_stock_batch: 1,
             max_price_batch: 1,
             listing_page_size: 1,
@@ -55,7 +64,80 @@ impl Capabilities {
             tracking_export: false,
             price_sync: false,
             channel_held_stock: false,
-        }
+        })
+    }
+}
+
+/// Builds [`Capabilities`]: start from [`Capabilities::builder`], say what the channel can do, then
+/// [`build`](CapabilitiesBuilder::build). Sizes below 1 are taken as 1.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CapabilitiesBuilder(Capabilities);
+
+impl CapabilitiesBuilder {
+    /// The most stock updates one write call carries.
+    pub fn max_stock_batch(mut self, n: usize) -> Self {
+        self.0.max_stock_batch = n.max(1);
+        self
+    }
+
+    /// The most price updates one write call carries.
+    pub fn max_price_batch(mut self, n: usize) -> Self {
+        self.0.max_price_batch = n.max(1);
+        self
+    }
+
+    /// The most listings one read call returns.
+    pub fn listing_page_size(mut self, n: usize) -> Self {
+        self.0.listing_page_size = n.max(1);
+        self
+    }
+
+    /// Whether `adjust_stock` is supported.
+    pub fn delta_adjust(mut self, on: bool) -> Self {
+        self.0.delta_adjust = on;
+        self
+    }
+
+    /// Whether `set_stock` honours [`StockUpdate::expected`].
+    pub fn compare_and_set(mut self, on: bool) -> Self {
+        self.0.compare_and_set = on;
+        self
+    }
+
+    /// Whether writes carry an idempotency key.
+    pub fn idempotent_writes(mut self, on: bool) -> Self {
+        self.0.idempotent_writes = on;
+        self
+    }
+
+    /// Whether signed webhooks are delivered and verified.
+    pub fn webhooks(mut self, on: bool) -> Self {
+        self.0.webhooks = on;
+        self
+    }
+
+    /// Whether tracking numbers can be exported.
+    pub fn tracking_export(mut self, on: bool) -> Self {
+        self.0.tracking_export = on;
+        self
+    }
+
+    /// Whether prices can be written.
+    pub fn price_sync(mut self, on: bool) -> Self {
+        self.0.price_sync = on;
+        self
+    }
+
+    /// Whether some stock is held by the channel.
+    pub fn channel_held_stock(mut self, on: bool) -> Self {
+        self.0.channel_held_stock = on;
+        self
+    }
+
+    /// The capabilities.
+    pub fn build(self) -> Capabilities {
+        self.0
     }
 }
 
@@ -296,6 +378,27 @@ pub trait Channel: Debug + Send + Sync + 'static {
     /// Every listing, paged to the end (one read call per [`Capabilities::listing_page_size`]).
     fn listings(&self) -> BoxStream<'_, Result<Listing>>;
 
+    /// The listings with these ids, each at most once, in no particular order; ids the channel does not
+    /// know are left out (a listing deleted meanwhile is simply absent). An empty `ids` reads nothing.
+    ///
+    /// The default reads [`Channel::listings`] until every id was seen, so it costs up to the whole
+    /// catalog; adapters override it with the platform's by-id or filtered read, so a re-read of a few
+    /// listings costs a few listings.
+    async fn get_listings(&self, ids: &[ListingId]) -> Result<Vec<Listing>> {
+        use futures::StreamExt;
+        let mut wanted: std::collections::HashSet<&ListingId> = ids.iter().collect();
+        let mut found = Vec::new();
+        let mut stream = self.listings();
+        while !wanted.is_empty() {
+            let Some(listing) = stream.next().await else { break };
+            let listing = listing?;
+            if wanted.remove(&listing.id) {
+                found.push(listing);
+            }
+        }
+        Ok(found)
+    }
+
     /// Set merchant stock to absolute quantities; one outcome per update, in order.
     async fn set_stock(&self, updates: &[StockUpdate]) -> Result<Vec<ItemOutcome>>;
 
@@ -340,10 +443,9 @@ pub trait ChannelExt: Channel {
         self.listings().try_collect().await
     }
 
-    /// Find the listing with this id by reading all listings (adapters with a cheaper lookup may be
-    /// asked directly).
+    /// The listing with this id, through [`Channel::get_listings`].
     async fn find_listing(&self, id: &ListingId) -> Result<Option<Listing>> {
-        Ok(self.all_listings().await?.into_iter().find(|l| &l.id == id))
+        Ok(self.get_listings(std::slice::from_ref(id)).await?.into_iter().find(|l| &l.id == id))
     }
 }
 

@@ -539,18 +539,18 @@ impl Channel for Shopify {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::minimal();
-        c.max_stock_batch = MAX_QUANTITIES;
-        c.max_price_batch = MAX_PRICES;
-        c.listing_page_size = self.config.page_size;
-        c.delta_adjust = true;
-        c.compare_and_set = true;
-        c.idempotent_writes = true;
-        c.webhooks = true;
-        c.tracking_export = true;
-        c.price_sync = true;
-        c.channel_held_stock = false;
-        c
+        Capabilities::builder()
+            .max_stock_batch(MAX_QUANTITIES)
+            .max_price_batch(MAX_PRICES)
+            .listing_page_size(self.config.page_size)
+            .delta_adjust(true)
+            .compare_and_set(true)
+            .idempotent_writes(true)
+            .webhooks(true)
+            .tracking_export(true)
+            .price_sync(true)
+            .channel_held_stock(false)
+            .build()
     }
 
     async fn test_connection(&self) -> Result<AccountIdentity> {

@@ -15,10 +15,7 @@ use std::path::Path;
 #[test]
 fn takealot_webhook_never_panics() {
     let mut seeds: Vec<Vec<u8>> = target::SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect();
-    seeds.extend(smoke::json_parts(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/takealot"),
-        40,
-    ));
+    seeds.extend(smoke::json_parts(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/takealot"), 40));
     let topics = u8::try_from(target::TOPICS.len()).unwrap();
     assert!(smoke::run("takealot_webhook", &seeds, topics, 5000, target::check) > 5000);
 }

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use channel_core::{
-    Channel, ChannelExt, ErrorKind, Fulfilment, Listing, OrderCursor, OrderStatus, Outcome, StockAdjustment,
+    Channel, ChannelExt, ErrorKind, Fulfilment, Listing, ListingId, OrderCursor, OrderStatus, Outcome, StockAdjustment,
     StockUpdate, WebhookRejection, WebhookRequest,
 };
 use futures::TryStreamExt;
@@ -262,6 +262,10 @@ impl ConformanceTarget {
         calls.iter().filter(|r| (self.is_write)(r)).count()
     }
 
+    async fn api_calls_since(&self, skip: usize) -> usize {
+        step("read the request log", self.sandbox.api_calls_since(skip)).await.len()
+    }
+
     async fn log_len(&self) -> usize {
         step("read the request log", self.sandbox.requests()).await.len()
     }
@@ -295,6 +299,7 @@ fn merchant(listings: &[Listing]) -> &Listing {
 pub async fn check_all(t: &ConformanceTarget) {
     check_identity(t).await;
     check_lists_everything(t).await;
+    check_get_listings(t).await;
     check_set_stock(t).await;
     check_batching(t).await;
     check_compare_and_set(t).await;
@@ -310,6 +315,55 @@ pub async fn check_identity(t: &ConformanceTarget) {
     let id = step("test_connection", t.channel.test_connection()).await;
     assert_eq!(id.channel, t.channel.kind(), "identity names another channel");
     assert!(!id.account_id.trim().is_empty(), "identity has an empty account id");
+}
+
+/// `get_listings` reads the listings asked for and no others: each once, as `listings` shows them, ids the
+/// channel does not know left out, and nothing read for no ids. Its cost is the listings asked for, not
+/// the catalog: with more than three pages of listings, one known and one unknown id take at most one read
+/// call each (plus one, for a token), where reading the catalog would take four or more.
+pub async fn check_get_listings(t: &ConformanceTarget) {
+    let page = t.channel.capabilities().listing_page_size.max(1);
+    for i in 0..page * 3 + 1 {
+        step("seed", t.sandbox.seed(&t.sku("get-fill", i), 1, "10.00")).await;
+    }
+    for i in 0..3 {
+        step("seed", t.sandbox.seed(&t.sku("get", i), i64::try_from(i).unwrap_or(0) + 4, "10.00")).await;
+    }
+    let listed = t.listings_by_sku(&format!("{}-get-0", t.sku_prefix)).await;
+    let wanted: Vec<Listing> = (0..3)
+        .map(|i| {
+            let sku = t.sku("get", i);
+            let Some(ls) = listed.get(&sku) else { panic!("conformance: {sku} missing from listings") };
+            merchant(ls).clone()
+        })
+        .collect();
+    let unknown = ListingId::new(format!("{}-no-such-listing", t.sku_prefix));
+    let mut ids: Vec<ListingId> = wanted.iter().map(|l| l.id.clone()).collect();
+    ids.push(unknown.clone());
+
+    let skip = t.log_len().await;
+    assert!(step("get_listings of no ids", t.channel.get_listings(&[])).await.is_empty());
+    assert_eq!(t.api_calls_since(skip).await, 0, "get_listings of no ids made API calls");
+
+    let got = step("get_listings", t.channel.get_listings(&ids)).await;
+    for w in &wanted {
+        let found: Vec<&Listing> = got.iter().filter(|l| l.id == w.id).collect();
+        assert_eq!(found.len(), 1, "get_listings returned {} listings for {}", found.len(), w.id);
+        assert_eq!(found[0].channel_sku, w.channel_sku, "{}: another SKU than listings shows", w.id);
+        assert_eq!(found[0].quantity(), w.quantity(), "{}: another quantity than listings shows", w.id);
+    }
+    assert!(
+        got.iter().all(|l| ids.contains(&l.id)),
+        "get_listings returned listings not asked for: {:?}",
+        got.iter().map(|l| &l.id).collect::<Vec<_>>()
+    );
+
+    let skip = t.log_len().await;
+    let two = [wanted[2].id.clone(), unknown];
+    let got = step("get_listings", t.channel.get_listings(&two)).await;
+    let calls = t.api_calls_since(skip).await;
+    assert_eq!(got.len(), 1, "get_listings of one known and one unknown id returned {} listings", got.len());
+    assert!(calls <= 3, "get_listings of 2 ids made {calls} API calls: it reads the catalog, not the listings");
 }
 
 /// Every seeded listing is listed once, over more than two pages, with its SKU and quantity.

@@ -5,13 +5,15 @@
 //! whose calls it can read back. [`FakeChannel`] is that channel.
 //!
 //! - **Capabilities** are whatever the test builds it with ([`FakeChannelBuilder::capabilities`] or the
-//!   shortcuts), [`Capabilities::minimal`] by default.
+//!   shortcuts), those of [`Capabilities::builder`] (one item at a time, nothing else) by default.
 //! - **Listings** live in memory. `set_stock` writes their quantity (honouring
 //!   [`StockUpdate::expected`] where compare-and-set is on) and rejects unknown listings per item;
 //!   `adjust_stock` moves it by deltas and applies a keyed delta at most once, as Shopify does.
 //! - **Sales** ([`FakeChannel::sell`]) decrement the listing's stock, as a platform does, and record the
 //!   order `orders_since` returns.
 //! - **Faults** ([`Fault`]) queued with [`FakeChannel::push_fault`] fail or reject the next write call.
+//! - **Reads by id** ([`Channel::get_listings`]) answer the listings asked for that exist, and are
+//!   recorded ([`FakeChannel::get_listings_calls`]) so a test can see what a re-read cost.
 //! - **Calls** are recorded: [`FakeChannel::write_calls`] and [`FakeChannel::adjust_calls`].
 //! - **Webhooks**: [`FakeChannel::order_webhook`] and [`FakeChannel::inventory_webhook`] build signed
 //!   deliveries that [`Channel::verify_webhook`] parses; the signature is the `x-signature` header carrying
@@ -40,6 +42,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use channel_core::channel::CapabilitiesBuilder;
 use channel_core::{
     AccountIdentity, Capabilities, Channel, ChannelKind, Error, ErrorKind, Fulfilment, InventoryChange, ItemOutcome,
     Listing, ListingId, Order, OrderCursor, OrderLine, OrderPage, OrderStatus, Result, Stock, StockAdjustment,
@@ -79,6 +82,7 @@ struct StoreState {
     listings: Vec<Listing>,
     orders: Vec<Order>,
     write_calls: Vec<Vec<StockUpdate>>,
+    get_listings_calls: Vec<Vec<ListingId>>,
     adjust_calls: Vec<Vec<StockAdjustment>>,
     faults: VecDeque<Fault>,
 }
@@ -168,15 +172,16 @@ struct SignIn {
 #[must_use]
 pub struct FakeChannelBuilder {
     kind: ChannelKind,
-    caps: Capabilities,
+    caps: CapabilitiesBuilder,
     secret: Option<String>,
     sign_in: Option<SignIn>,
     store: Option<SharedStore>,
 }
 
 impl FakeChannelBuilder {
-    /// Use these capabilities (replacing whatever the shortcuts set so far).
-    pub fn capabilities(mut self, caps: Capabilities) -> Self {
+    /// Use these capabilities (replacing whatever the shortcuts set so far); the shortcuts after this
+    /// change them further.
+    pub fn capabilities(mut self, caps: CapabilitiesBuilder) -> Self {
         self.caps = caps;
         self
     }
@@ -184,32 +189,31 @@ impl FakeChannelBuilder {
     /// The most updates one `set_stock` call may carry. A call with more panics: the engine must batch
     /// to the channel's maximum.
     pub fn max_stock_batch(mut self, n: usize) -> Self {
-        self.caps.max_stock_batch = n;
+        self.caps = self.caps.max_stock_batch(n);
         self
     }
 
     /// The listing page size the channel declares.
     pub fn listing_page_size(mut self, n: usize) -> Self {
-        self.caps.listing_page_size = n;
+        self.caps = self.caps.listing_page_size(n);
         self
     }
 
     /// Declare webhooks (verification works either way).
     pub fn webhooks(mut self) -> Self {
-        self.caps.webhooks = true;
+        self.caps = self.caps.webhooks(true);
         self
     }
 
     /// Honour [`StockUpdate::expected`]: a write expecting another quantity is answered as stale.
     pub fn compare_and_set(mut self) -> Self {
-        self.caps.compare_and_set = true;
+        self.caps = self.caps.compare_and_set(true);
         self
     }
 
     /// Take deltas (`adjust_stock`) and apply a keyed delta at most once, as Shopify does.
     pub fn keyed_deltas(mut self) -> Self {
-        self.caps.delta_adjust = true;
-        self.caps.idempotent_writes = true;
+        self.caps = self.caps.delta_adjust(true).idempotent_writes(true);
         self
     }
 
@@ -237,7 +241,7 @@ impl FakeChannelBuilder {
         };
         FakeChannel {
             kind: self.kind,
-            caps: self.caps,
+            caps: self.caps.build(),
             secret,
             sign_in: self.sign_in,
             store: self.store.unwrap_or_default(),
@@ -257,9 +261,10 @@ pub struct FakeChannel {
 }
 
 impl FakeChannel {
-    /// A builder for a channel of `kind`, with [`Capabilities::minimal`] and no listings.
+    /// A builder for a channel of `kind`, with the capabilities of [`Capabilities::builder`] and no
+    /// listings.
     pub fn builder(kind: ChannelKind) -> FakeChannelBuilder {
-        FakeChannelBuilder { kind, caps: Capabilities::minimal(), secret: None, sign_in: None, store: None }
+        FakeChannelBuilder { kind, caps: Capabilities::builder(), secret: None, sign_in: None, store: None }
     }
 
     fn state(&self) -> MutexGuard<'_, StoreState> {
@@ -341,6 +346,11 @@ impl FakeChannel {
     /// The `set_stock` calls received, in order (calls failed by a [`Fault`] included).
     pub fn write_calls(&self) -> Vec<Vec<StockUpdate>> {
         self.state().write_calls.clone()
+    }
+
+    /// The ids each `get_listings` call asked for, in order.
+    pub fn get_listings_calls(&self) -> Vec<Vec<ListingId>> {
+        self.state().get_listings_calls.clone()
     }
 
     /// The `adjust_stock` calls received, in order.
@@ -434,6 +444,15 @@ impl Channel for FakeChannel {
             Err(e) => stream::iter([Err(e)]).boxed(),
             Ok(_) => stream::iter(self.listings_now().into_iter().map(Ok)).boxed(),
         }
+    }
+
+    /// The listings with these ids that exist, each once, in the store's order; the call is recorded.
+    async fn get_listings(&self, ids: &[ListingId]) -> Result<Vec<Listing>> {
+        self.account()?;
+        let mut s = self.state();
+        s.get_listings_calls.push(ids.to_vec());
+        let mut wanted: BTreeSet<&ListingId> = ids.iter().collect();
+        Ok(s.listings.iter().filter(|l| wanted.remove(&l.id)).cloned().collect())
     }
 
     /// Records the call, then applies the queued faults, then each update.

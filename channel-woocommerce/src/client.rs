@@ -585,18 +585,18 @@ impl Channel for WooCommerce {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::minimal();
-        c.max_stock_batch = MAX_BATCH;
-        c.max_price_batch = MAX_BATCH;
-        c.listing_page_size = PAGE_SIZE;
-        c.delta_adjust = false;
-        c.compare_and_set = false;
-        c.idempotent_writes = false;
-        c.webhooks = true;
-        c.tracking_export = true;
-        c.price_sync = true;
-        c.channel_held_stock = false;
-        c
+        Capabilities::builder()
+            .max_stock_batch(MAX_BATCH)
+            .max_price_batch(MAX_BATCH)
+            .listing_page_size(PAGE_SIZE)
+            .delta_adjust(false)
+            .compare_and_set(false)
+            .idempotent_writes(false)
+            .webhooks(true)
+            .tracking_export(true)
+            .price_sync(true)
+            .channel_held_stock(false)
+            .build()
     }
 
     async fn test_connection(&self) -> Result<AccountIdentity> {

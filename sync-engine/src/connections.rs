@@ -880,6 +880,11 @@ impl Channel for WatchedChannel {
         self.inner.listings().then(move |r| self.note(r)).boxed()
     }
 
+    async fn get_listings(&self, ids: &[ListingId]) -> channel_core::Result<Vec<Listing>> {
+        let r = self.inner.get_listings(ids).await;
+        self.note(r).await
+    }
+
     async fn set_stock(&self, updates: &[StockUpdate]) -> channel_core::Result<Vec<ItemOutcome>> {
         self.writable()?;
         let r = self.inner.set_stock(updates).await;

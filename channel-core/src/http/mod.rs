@@ -85,6 +85,8 @@
 //! [`HttpClientBuilder::redact_query_param`] likewise; user info in a URL is dropped.
 
 mod auth;
+mod options;
+pub mod paginate;
 mod rate;
 mod redact;
 mod request;
@@ -96,6 +98,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::{Auth, AuthProvider, Credentials};
+pub use options::{HttpDefaults, HttpOptions};
 pub use rate::{RateLimit, RateLimitHeaders};
 pub use redact::REDACTED;
 pub use request::{RequestBuilder, Response, ResponseTooLarge};

@@ -18,7 +18,7 @@ async fn orders(c: &FakeChannel, since: Timestamp) -> Vec<OrderPage> {
 #[test]
 fn the_builder_sets_the_capabilities_asked_for() {
     let minimal = FakeChannel::builder(ChannelKind::Takealot).build();
-    assert_eq!(minimal.capabilities(), Capabilities::minimal());
+    assert_eq!(minimal.capabilities(), Capabilities::builder().build());
     assert_eq!(minimal.kind(), ChannelKind::Takealot);
     let c = FakeChannel::builder(ChannelKind::Shopify)
         .max_stock_batch(7)
@@ -31,9 +31,9 @@ fn the_builder_sets_the_capabilities_asked_for() {
     assert_eq!((caps.max_stock_batch, caps.listing_page_size), (7, 100));
     assert!(caps.webhooks && caps.compare_and_set && caps.delta_adjust && caps.idempotent_writes);
     assert!(!caps.price_sync && !caps.tracking_export);
-    let mut given = Capabilities::minimal();
-    given.price_sync = true;
-    assert_eq!(FakeChannel::builder(ChannelKind::Amazon).capabilities(given.clone()).build().capabilities(), given);
+    let given = Capabilities::builder().price_sync(true).max_stock_batch(20);
+    let c = FakeChannel::builder(ChannelKind::Amazon).capabilities(given.clone()).compare_and_set().build();
+    assert_eq!(c.capabilities(), given.compare_and_set(true).build());
 }
 
 #[tokio::test]
@@ -238,7 +238,7 @@ async fn on_a_platform_keys_sign_in_to_accounts() {
     let me = good.test_connection().await.unwrap();
     assert_eq!(me.account_id, "seller-1");
     assert_eq!(me.display_name.as_deref(), Some("Fake shop"));
-    assert_eq!(good.capabilities(), Capabilities::minimal());
+    assert_eq!(good.capabilities(), Capabilities::builder().build());
     let bad = p.channel(ChannelKind::Takealot, "tk", "nope");
     let err = bad.test_connection().await.unwrap_err();
     assert_eq!((err.kind(), err.status()), (ErrorKind::Auth, Some(401)));
@@ -284,4 +284,24 @@ async fn channels_of_one_store_share_its_data_and_sign_webhooks_with_their_key()
     assert!(one.verify_webhook(&ping).is_ok());
     let wrong = WebhookRequest::new("{}").header(SIGNATURE_HEADER, "w");
     assert_eq!(one.verify_webhook(&wrong), Err(WebhookRejection::BadSignature));
+}
+
+#[tokio::test]
+async fn get_listings_answers_the_known_ids_once_and_records_the_call() {
+    let c = FakeChannel::builder(ChannelKind::Shopify).build();
+    c.add("1", "MUG", 3);
+    c.add("2", "TEA", 4);
+    c.add("3", "BOWL", 5);
+    let ids = [ListingId::new("3"), ListingId::new("9"), ListingId::new("1"), ListingId::new("3")];
+    let found = c.get_listings(&ids).await.unwrap();
+    let mut found: Vec<&str> = found.iter().map(|l| l.id.as_str()).collect();
+    found.sort_unstable();
+    assert_eq!(found, ["1", "3"]);
+    assert!(c.get_listings(&[]).await.unwrap().is_empty());
+    assert_eq!(c.get_listings_calls(), [ids.to_vec(), Vec::new()]);
+    assert_eq!(c.find_listing(&ListingId::new("2")).await.unwrap().map(|l| l.channel_sku), Some("TEA".to_owned()));
+
+    let p = FakePlatform::new();
+    let refused = p.channel(ChannelKind::Shopify, "shop", "nope");
+    assert_eq!(refused.get_listings(&ids).await.unwrap_err().kind(), ErrorKind::Auth);
 }

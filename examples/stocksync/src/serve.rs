@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,12 +17,13 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use channel_core::{StoreId, WebhookRequest};
-use serde::Deserialize;
 use sync_engine::store::{ConnectionFilter, ConnectionRecord, ConnectionState, SyncMode};
-use sync_engine::sync::{SyncEvent, WebhookOutcome};
-use sync_engine::{Connections, SqliteStore, Store, SyncConfig, SyncEngine, SystemClock};
+use sync_engine::sync::WebhookOutcome;
+use sync_engine::{Connections, SqliteStore, Store, SyncEngine, SyncEvent, SystemClock};
+use tokio::task::JoinHandle;
 
-use crate::connections::{Fail, cipher, load_config, relative};
+use crate::config;
+use crate::fail::{Fail, exit, one_line};
 
 /// Arguments of `stocksync serve`.
 #[derive(Debug, clap::Args)]
@@ -47,56 +47,6 @@ failed or a store could not be read, 2 if STORE is not a connected, enabled stor
 pub(crate) struct SyncNowArgs {
     /// The store to reconcile (its id, as `connections list` shows it).
     store: String,
-}
-
-/// The `[sync]` table of the config file: how `serve` runs the engine. Durations are written `"3m"`,
-/// `"500ms"`, `"1h 30m"` (or ISO 8601, `"PT3M"`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SyncSection {
-    /// How often live stores are polled for orders, as a fallback to webhooks (default 3m).
-    poll_interval: Option<String>,
-    /// When (UTC, `"HH:MM"`) the daily full reconcile runs (default 02:00).
-    daily_at: Option<String>,
-    /// How often the scheduler wakes up to look at what is due (default 1s).
-    tick: Option<String>,
-    /// How often listings a webhook said changed are re-read (default 15s).
-    refresh_interval: Option<String>,
-    /// How far back the first order poll of a new store reaches (default 24h).
-    first_poll_lookback: Option<String>,
-    /// How long a worker's claim on a push or a store lasts (default 30s); after a crash, a restarted
-    /// service waits this long for the claims the dead process held.
-    lease: Option<String>,
-}
-
-fn duration(name: &str, text: &Option<String>, default: Duration) -> Result<Duration, Fail> {
-    let Some(text) = text else { return Ok(default) };
-    let bad = || Fail(2, format!("[sync] {name} = {text:?}: expected a positive duration such as \"30s\" or \"3m\""));
-    let parsed: jiff::SignedDuration = text.trim().parse().map_err(|_| bad())?;
-    match Duration::try_from(parsed) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(bad()),
-    }
-}
-
-impl SyncSection {
-    /// The engine's configuration.
-    fn engine_config(&self) -> Result<SyncConfig, Fail> {
-        let mut config = SyncConfig::default();
-        config.poll_interval = duration("poll_interval", &self.poll_interval, config.poll_interval)?;
-        config.tick = duration("tick", &self.tick, config.tick)?;
-        config.refresh_interval = duration("refresh_interval", &self.refresh_interval, config.refresh_interval)?;
-        config.first_poll_lookback =
-            duration("first_poll_lookback", &self.first_poll_lookback, config.first_poll_lookback)?;
-        config.lease = duration("lease", &self.lease, config.lease)?;
-        if let Some(at) = &self.daily_at {
-            config.daily_at = at
-                .trim()
-                .parse()
-                .map_err(|_| Fail(2, format!("[sync] daily_at = {at:?}: expected a UTC time such as \"02:00\"")))?;
-        }
-        Ok(config)
-    }
 }
 
 #[derive(Clone)]
@@ -143,12 +93,10 @@ struct Opened {
 
 async fn open_engine(config_path: Option<&Path>) -> Result<Opened, Fail> {
     let config_path = config_path.ok_or_else(|| Fail(2, "--config FILE is required".into()))?;
-    let config = load_config(config_path)?;
-    let sync_config = config.sync.engine_config()?;
-    let cipher = cipher(config_path, &config.store)?;
-    let store = Arc::new(
-        SqliteStore::open(relative(config_path, &config.store.path)).await.map_err(|e| Fail(1, e.to_string()))?,
-    );
+    let config = config::load(config_path)?;
+    let sync_config = config.config.sync.engine_config()?;
+    let cipher = config.cipher()?;
+    let store = Arc::new(SqliteStore::open(config.store_path()).await.map_err(|e| Fail(1, e.to_string()))?);
     let dyn_store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
     let manager =
         Connections::new(Arc::clone(&dyn_store), crate::connections::channel_factory(), cipher, Arc::new(SystemClock));
@@ -178,20 +126,6 @@ async fn open_engine(config_path: Option<&Path>) -> Result<Opened, Fail> {
         Err(e) => {
             store.close().await;
             Err(Fail(1, e.to_string()))
-        }
-    }
-}
-
-fn one_line(text: &str) -> String {
-    text.replace('\n', " ")
-}
-
-fn exit(command: &str, result: Result<(), Fail>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Fail(code, m)) => {
-            eprintln!("stocksync {command}: {}", one_line(&m));
-            ExitCode::from(code)
         }
     }
 }
@@ -265,40 +199,10 @@ async fn serve_engine(engine: &SyncEngine, connections: &[ConnectionRecord], arg
     let running = engine.start();
     // A store that was never reconciled has no listings in the engine yet: reconcile everything once, in
     // the background, so pushes have somewhere to go.
-    let (stop_first, mut first_stopped) = tokio::sync::watch::channel(false);
-    let first = connections.iter().any(|c| c.health.last_sync_at.is_none()).then(|| {
-        let mut handle = engine.sync_now();
-        tokio::spawn(async move {
-            tracing::info!("first start: a full reconcile of every store");
-            loop {
-                tokio::select! {
-                    event = handle.events.recv() => if event.is_none() { break },
-                    _ = first_stopped.changed() => handle.cancel(),
-                }
-            }
-            match handle.finish().await {
-                Ok(s) => tracing::info!(
-                    listings_read = s.listings_read,
-                    planned = s.planned,
-                    pushed = s.pushed,
-                    failed = s.failed,
-                    "first full reconcile done"
-                ),
-                Err(e) => tracing::warn!(error = %e, "first full reconcile failed"),
-            }
-        })
-    });
-    let stores: Vec<String> = connections
-        .iter()
-        .map(|c| {
-            let mut s = format!("{} ({}", c.store, c.sync_mode.as_str());
-            if c.source_of_truth {
-                s.push_str(", source of truth");
-            }
-            s.push(')');
-            s
-        })
-        .collect();
+    let (stop_first, first_stopped) = tokio::sync::watch::channel(false);
+    let first =
+        connections.iter().any(|c| c.health.last_sync_at.is_none()).then(|| first_reconcile(engine, first_stopped));
+    let stores: Vec<String> = connections.iter().map(describe).collect();
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on http://{local}").and_then(|()| out.flush());
@@ -324,6 +228,40 @@ async fn serve_engine(engine: &SyncEngine, connections: &[ConnectionRecord], arg
     let signal = signal_rx.await.unwrap_or("an error");
     eprintln!("stocksync serve: stopped ({signal})");
     Ok(())
+}
+
+/// The full reconcile of a first start, in the background; cancelled when `stopped` changes.
+fn first_reconcile(engine: &SyncEngine, mut stopped: tokio::sync::watch::Receiver<bool>) -> JoinHandle<()> {
+    let mut handle = engine.sync_now();
+    tokio::spawn(async move {
+        tracing::info!("first start: a full reconcile of every store");
+        loop {
+            tokio::select! {
+                event = handle.events.recv() => if event.is_none() { break },
+                _ = stopped.changed() => handle.cancel(),
+            }
+        }
+        match handle.finish().await {
+            Ok(s) => tracing::info!(
+                listings_read = s.listings_read,
+                planned = s.planned,
+                pushed = s.pushed,
+                failed = s.failed,
+                "first full reconcile done"
+            ),
+            Err(e) => tracing::warn!(error = %e, "first full reconcile failed"),
+        }
+    })
+}
+
+/// `STORE (MODE[, source of truth])`, as `serve` announces each store.
+fn describe(c: &ConnectionRecord) -> String {
+    let mut s = format!("{} ({}", c.store, c.sync_mode.as_str());
+    if c.source_of_truth {
+        s.push_str(", source of truth");
+    }
+    s.push(')');
+    s
 }
 
 /// Run `sync-now STORE`: a full reconcile with a progress bar, then one summary line.

@@ -1,0 +1,163 @@
+//! The four platform emulators of the demo: started on loopback, seeded with the scenario's listings,
+//! described as connections, and asked for their stock.
+
+use std::time::Duration;
+
+use channel_core::ChannelKind;
+use channel_core::rust_decimal::Decimal;
+use channel_testkit::amazon::{self as amz_emu, AmazonEmulator};
+use channel_testkit::shopify::{self as shop_emu, ShopifyEmulator};
+use channel_testkit::takealot::{self as tk_emu, TakealotEmulator};
+use channel_testkit::woocommerce::{self as woo_emu, WooCommerceEmulator};
+use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
+use sync_engine::store::SyncMode;
+use sync_engine::{Credentials, NewConnection};
+
+use super::{AMAZON, AMAZON_FBA, CATALOG, SHOPIFY, WOO, fail};
+
+/// The running emulators.
+pub(super) struct Emulators {
+    pub(super) takealot: TakealotEmulator,
+    pub(super) woo: WooCommerceEmulator,
+    pub(super) shopify: ShopifyEmulator,
+    pub(super) amazon: AmazonEmulator,
+}
+
+impl Emulators {
+    /// Start the four emulators (Takealot with fast batch processing, Amazon with its fast presets).
+    pub(super) async fn start() -> Result<Self, String> {
+        let mut tk_config = tk_emu::TakealotConfig::default();
+        tk_config.batch_processing_delay = Duration::from_millis(10);
+        let takealot = TakealotEmulator::start(tk_config).await.map_err(fail)?;
+        let woo = WooCommerceEmulator::start(woo_emu::WooCommerceConfig::default()).await.map_err(fail)?;
+        let shopify = ShopifyEmulator::start(shop_emu::ShopifyConfig::default()).await.map_err(fail)?;
+        let amazon = AmazonEmulator::start(amz_emu::AmazonConfig::fast()).await.map_err(fail)?;
+        Ok(Self { takealot, woo, shopify, amazon })
+    }
+
+    /// Seed each platform with the scenario's listings and starting quantities.
+    pub(super) fn seed(&self) -> Result<(), String> {
+        for (sku, qty) in CATALOG {
+            let mut seed = SeedProduct::new(*sku, *qty, Decimal::from(150));
+            if *sku == "CAP" {
+                // Takealot also holds CAPs in its own DC: channel-held, never written, never counted.
+                seed = seed.with("dc_stock", 50);
+            }
+            self.takealot.seed_product(seed).map_err(fail)?;
+        }
+        for (sku, qty) in WOO {
+            self.woo.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(170))).map_err(fail)?;
+        }
+        for (sku, qty) in SHOPIFY {
+            self.shopify.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(160))).map_err(fail)?;
+        }
+        for (sku, qty) in AMAZON {
+            self.amazon.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(12))).map_err(fail)?;
+        }
+        // Fulfilled by Amazon: channel-held, never written, never counted.
+        let fba = SeedProduct::new(AMAZON_FBA.0, AMAZON_FBA.1, Decimal::from(12)).with("fulfilment", "channel");
+        self.amazon.seed_product(fba).map_err(fail)?;
+        Ok(())
+    }
+
+    /// The line naming each emulator's base URL.
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "  emulators: takealot {}  woocommerce {}  shopify {}  amazon {}",
+            self.takealot.base_url(),
+            self.woo.base_url(),
+            self.shopify.base_url(),
+            self.amazon.base_url()
+        )
+    }
+
+    /// One live connection per emulator, each with the name its errors are reported under; Takealot is
+    /// the source of truth.
+    pub(super) fn connections(&self) -> Vec<(&str, NewConnection)> {
+        vec![
+            ("takealot", self.takealot_connection().source_of_truth(true)),
+            ("woocommerce", self.woo_connection()),
+            ("shopify", self.shopify_connection()),
+            ("amazon", self.amazon_connection()),
+        ]
+        .into_iter()
+        .map(|(name, new)| (name, new.with_sync_mode(SyncMode::Live)))
+        .collect()
+    }
+
+    fn takealot_connection(&self) -> NewConnection {
+        let tk = &self.takealot;
+        let credentials = Credentials::new().with("api_key", tk.api_key()).with("webhook_secret", tk.webhook_secret());
+        NewConnection::new("takealot", ChannelKind::Takealot, "Takealot", credentials).with_settings(
+            serde_json::json!({
+                "base_url": tk.base_url(),
+                "warehouse_id": tk.warehouse_ids().first().copied().unwrap_or_default().to_string(),
+            }),
+        )
+    }
+
+    fn woo_connection(&self) -> NewConnection {
+        let w = &self.woo;
+        let credentials = Credentials::new()
+            .with("consumer_key", w.consumer_key())
+            .with("consumer_secret", w.consumer_secret())
+            .with("webhook_secret", w.webhook_secret());
+        NewConnection::new("woo", ChannelKind::Woocommerce, "WooCommerce", credentials)
+            .with_settings(serde_json::json!({"site": w.base_url()}))
+    }
+
+    fn shopify_connection(&self) -> NewConnection {
+        let sh = &self.shopify;
+        let credentials =
+            Credentials::new().with("access_token", sh.access_token()).with("webhook_secret", sh.webhook_secret());
+        NewConnection::new("shopify", ChannelKind::Shopify, "Shopify", credentials)
+            .with_settings(serde_json::json!({"shop": "demo-shop.myshopify.com", "base_url": sh.base_url()}))
+    }
+
+    fn amazon_connection(&self) -> NewConnection {
+        let az = &self.amazon;
+        let credentials = Credentials::new()
+            .with("lwa_client_id", az.client_id())
+            .with("lwa_client_secret", az.client_secret())
+            .with("refresh_token", az.refresh_token());
+        NewConnection::new("amazon", ChannelKind::Amazon, "Amazon", credentials).with_settings(serde_json::json!({
+            "seller_id": az.seller_id(),
+            "marketplace_id": az.marketplace_id(),
+            "base_url": az.base_url(),
+            "token_url": az.token_url(),
+        }))
+    }
+
+    /// Point the webhooks of the platforms that have them at `{base}/webhooks/{store}` (Amazon has none).
+    pub(super) fn register_webhooks(&self, base: &str) -> Result<(), String> {
+        let (tk, w, sh) = (&self.takealot, &self.woo, &self.shopify);
+        tk.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/takealot"), tk.webhook_secret()))
+            .map_err(fail)?;
+        w.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/woo"), w.webhook_secret())).map_err(fail)?;
+        sh.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/shopify"), sh.webhook_secret()))
+            .map_err(fail)?;
+        Ok(())
+    }
+
+    /// A store's stock of a SKU, when the store lists it.
+    pub(super) fn stock(&self, store: &str, sku: &str) -> Option<i64> {
+        match store {
+            "takealot" => self.takealot.stock(sku).ok().flatten(),
+            "woo" => self.woo.stock(sku).ok().flatten(),
+            "shopify" => self.shopify.stock(sku).ok().flatten(),
+            "amazon" => self.amazon.stock(sku).ok().flatten(),
+            _ => None,
+        }
+    }
+
+    /// Place an order on a store; false when the platform refused it.
+    pub(super) fn place(&self, store: &str, order: PlaceOrder) -> bool {
+        match store {
+            "takealot" => self.takealot.place_order(order).is_ok(),
+            "woo" => self.woo.place_order(order).is_ok(),
+            "shopify" => self.shopify.place_order(order).is_ok(),
+            "amazon" => self.amazon.place_order(order).is_ok(),
+            _ => false,
+        }
+    }
+}
