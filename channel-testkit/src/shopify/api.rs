@@ -83,7 +83,7 @@ fn answer(status: StatusCode, body: Value, note: Option<&str>) -> Response {
 async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> Response {
     let (operation, variables) = match parse_request(&body) {
         Ok(parsed) => parsed,
-        Err(response) => return response,
+        Err((status, body)) => return answer(status, body, None),
     };
     let root_fields: Vec<String> = operation.selection.iter().map(|f| f.name.clone()).collect();
     let note = format!("{} {}", operation.kind.as_str(), root_fields.join(","));
@@ -101,9 +101,9 @@ async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> 
         replayed: false,
         replayed_fields: 0,
     };
-    let mut call = match admit(&platform, call, requested, &note) {
+    let mut call = match admit(&platform, call, requested) {
         Ok(call) => call,
-        Err(response) => return response,
+        Err((status, body)) => return answer(status, body, Some(&note)),
     };
     let executed = execute(&platform, uri.path(), &operation, &variables, &mut call);
     for (topic, payload) in &executed.events {
@@ -127,13 +127,14 @@ async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> 
     answer(StatusCode::OK, Value::Object(body), Some(&note))
 }
 
-/// The request's operation, and its variables with the operation's defaults filled in; or the answer to
-/// a request that is not one (`400` for a bad body, GraphQL `PARSE_ERROR` for a bad document).
-fn parse_request(body: &[u8]) -> Result<(Operation, Map<String, Value>), Response> {
+/// The request's operation, and its variables with the operation's defaults filled in; or the status and
+/// body to answer a request that is not one with (`400` for a bad body, GraphQL `PARSE_ERROR` for a bad
+/// document).
+fn parse_request(body: &[u8]) -> Result<(Operation, Map<String, Value>), (StatusCode, Value)> {
     let (document, mut variables, operation_name) = request_parts(body)
-        .map_err(|message| answer(StatusCode::BAD_REQUEST, json!({"errors": [error(message, "BAD_REQUEST")]}), None))?;
+        .map_err(|message| (StatusCode::BAD_REQUEST, json!({"errors": [error(message, "BAD_REQUEST")]})))?;
     let operation = parse_operation(&document, operation_name.as_deref())
-        .map_err(|message| answer(StatusCode::OK, json!({"errors": [error(message, "PARSE_ERROR")]}), None))?;
+        .map_err(|message| (StatusCode::OK, json!({"errors": [error(message, "PARSE_ERROR")]})))?;
     for (key, value) in &operation.defaults {
         variables.entry(key.clone()).or_insert_with(|| value.clone());
     }
@@ -147,9 +148,10 @@ fn throttle_status(bucket: &TokenBucket, available: f64) -> Value {
            "restoreRate": limit.refill_per_second.floor()})
 }
 
-/// Takes the requested cost from the bucket; or records the call and answers `MAX_COST_EXCEEDED` (a query
-/// dearer than any bucket allows) or `THROTTLED` (the bucket lacks the points now).
-fn admit(platform: &Shopify, mut call: GraphqlCall, requested: u64, note: &str) -> Result<GraphqlCall, Response> {
+/// Takes the requested cost from the bucket; or records the call and gives the status and body of the
+/// answer: `MAX_COST_EXCEEDED` (a query dearer than any bucket allows) or `THROTTLED` (the bucket lacks the
+/// points now).
+fn admit(platform: &Shopify, mut call: GraphqlCall, requested: u64) -> Result<GraphqlCall, (StatusCode, Value)> {
     let bucket = &platform.bucket;
     if requested > platform.config.max_query_cost {
         platform.record(call);
@@ -158,10 +160,9 @@ fn admit(platform: &Shopify, mut call: GraphqlCall, requested: u64, note: &str) 
             "Query cost is {requested}, which exceeds the single query max cost limit ({}).",
             platform.config.max_query_cost
         );
-        return Err(answer(
+        return Err((
             StatusCode::OK,
             json!({"errors": [error(message, "MAX_COST_EXCEEDED")], "extensions": {"cost": cost}}),
-            Some(note),
         ));
     }
     #[expect(clippy::cast_precision_loss, reason = "costs are small")]
@@ -171,11 +172,10 @@ fn admit(platform: &Shopify, mut call: GraphqlCall, requested: u64, note: &str) 
         platform.record(call);
         let cost = json!({"requestedQueryCost": requested, "actualQueryCost": null, "throttleStatus": throttle_status(bucket, decision.remaining)});
         let status = StatusCode::from_u16(platform.config.throttled_status).unwrap_or(StatusCode::OK);
-        return Err(answer(
+        return Err((
             status,
             json!({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED",
                 "documentation": "https://shopify.dev/api/usage/rate-limits"}}], "extensions": {"cost": cost}}),
-            Some(note),
         ));
     }
     Ok(call)

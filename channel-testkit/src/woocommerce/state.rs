@@ -43,6 +43,30 @@ pub(super) struct Product {
     pub(super) total_sales: i64,
 }
 
+impl Product {
+    /// A published product created `now` with no stock management, price or variations yet (what a
+    /// create without those fields, or a seeded variation's new parent, starts as).
+    fn published(id: u64, name: String, sku: String, kind: Kind, now: Timestamp) -> Self {
+        Self {
+            id,
+            name,
+            sku,
+            kind,
+            status: "publish".into(),
+            manage_stock: false,
+            stock_quantity: None,
+            stock_status: "instock".into(),
+            backorders: "no".into(),
+            regular_price: String::new(),
+            sale_price: String::new(),
+            created: now,
+            modified: now,
+            variations: Vec::new(),
+            total_sales: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Variation {
     pub(super) id: u64,
@@ -343,26 +367,9 @@ impl State {
             return Err(ControlError::Conflict(format!("SKU {parent_sku} is a variation")));
         }
         let id = self.next_post_id();
-        self.products.insert(
-            id,
-            Product {
-                id,
-                name: format!("Sandbox {parent_sku}"),
-                sku: parent_sku.to_owned(),
-                kind: Kind::Variable,
-                status: "publish".into(),
-                manage_stock: false,
-                stock_quantity: None,
-                stock_status: "instock".into(),
-                backorders: "no".into(),
-                regular_price: String::new(),
-                sale_price: String::new(),
-                created: now,
-                modified: now,
-                variations: Vec::new(),
-                total_sales: 0,
-            },
-        );
+        let parent =
+            Product::published(id, format!("Sandbox {parent_sku}"), parent_sku.to_owned(), Kind::Variable, now);
+        self.products.insert(id, parent);
         self.reindex("", parent_sku, (id, 0));
         Ok(id)
     }
@@ -561,26 +568,8 @@ impl State {
         int_field(body, "stock_quantity")?;
         let now = Timestamp::now();
         let id = self.next_post_id();
-        self.products.insert(
-            id,
-            Product {
-                id,
-                name: body.get("name").and_then(Value::as_str).unwrap_or("Product").to_owned(),
-                sku,
-                kind,
-                status: "publish".into(),
-                manage_stock: false,
-                stock_quantity: None,
-                stock_status: "instock".into(),
-                backorders: "no".into(),
-                regular_price: String::new(),
-                sale_price: String::new(),
-                created: now,
-                modified: now,
-                variations: Vec::new(),
-                total_sales: 0,
-            },
-        );
+        let name = body.get("name").and_then(Value::as_str).unwrap_or("Product").to_owned();
+        self.products.insert(id, Product::published(id, name, sku, kind, now));
         if let Some(sku) = self.products.get(&id).map(|p| p.sku.clone()) {
             self.reindex("", &sku, (id, 0));
         }
