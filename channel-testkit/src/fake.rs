@@ -20,7 +20,7 @@
 //!   the channel's secret.
 //! - **Accounts**: a channel built alone always answers as account `fake`. Channels built on a
 //!   [`FakePlatform`] sign in with an API key: the platform maps keys to accounts, can revoke an account
-//!   (every call then fails with [`ErrorKind::Auth`](channel_core::ErrorKind::Auth)), and holds each
+//!   (every call then fails with [`ErrorKind::Auth`]), and holds each
 //!   store's listings and calls, shared by every channel built for that store. Their webhook secret is
 //!   their key.
 //!
