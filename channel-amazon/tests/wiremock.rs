@@ -229,7 +229,7 @@ async fn beyond_the_search_cap_the_all_listings_report_is_read() {
         .respond_with(ResponseTemplate::new(200).set_body_string(tsv))
         .mount(&server)
         .await;
-    let amazon = channel(&server, config().with_fba(false).with_catalog_source(CatalogSource::Auto), true);
+    let amazon = channel(&server, config().read_fba(false).catalog_source(CatalogSource::Auto), true);
     let listings = amazon.all_listings().await.unwrap();
     assert_eq!(listings.len(), 1, "{listings:?}");
     assert_eq!(listings[0].id.as_str(), "MUG-1");
@@ -350,7 +350,7 @@ async fn many_skus_go_in_one_listings_feed_and_the_report_maps_back() {
         })))
         .mount(&server)
         .await;
-    let amazon = channel(&server, config().with_feed_threshold(2), true);
+    let amazon = channel(&server, config().feed_threshold(2), true);
     let updates: Vec<StockUpdate> =
         (0..3).map(|i| StockUpdate::new(format!("S-{i}"), format!("S-{i}"), 10 + i)).collect();
     let out = amazon.set_stock(&updates).await.unwrap();
