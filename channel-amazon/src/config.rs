@@ -108,7 +108,7 @@ pub struct AmazonConfig {
     pub default_product_type: String,
     /// The largest report or feed-result document read, in bytes once decompressed (default
     /// [`DEFAULT_MAX_DOCUMENT_BYTES`], 256 MiB); a larger one fails with
-    /// [`AmazonError::DocumentTooLarge`](crate::AmazonError::DocumentTooLarge) instead of filling memory.
+    /// [`AmazonError::DocumentTooLarge`] instead of filling memory.
     /// It also bounds the download as it arrives (a GZIP document gets a little room for its framing).
     #[serde(default = "default_max_document_bytes")]
     pub max_document_bytes: u64,
