@@ -477,16 +477,27 @@ impl Amazon {
         Ok(out)
     }
 
-    /// Write the items of `index` (positions in a batch of `len`) and fill each position's outcome:
-    /// `rejected` holds the outcomes decided before any call; `applied` turns a quantity into one.
-    async fn write_outcomes(
+    /// Write the planned items of a batch (an `Err` is an outcome decided before any call) and return one
+    /// outcome per item, in order; an applied stock write reports its quantity when `report_quantity`.
+    async fn write_planned(
         &self,
-        listings: Vec<ListingId>,
-        mut outcomes: Vec<Option<ItemOutcome>>,
-        index: Vec<usize>,
-        items: Vec<WriteItem>,
+        planned: Vec<(ListingId, std::result::Result<WriteItem, ItemOutcome>)>,
         report_quantity: bool,
     ) -> Result<Vec<ItemOutcome>> {
+        let mut outcomes = Vec::with_capacity(planned.len());
+        let mut listings = Vec::with_capacity(planned.len());
+        let (mut items, mut index) = (Vec::new(), Vec::new());
+        for (i, (listing, plan)) in planned.into_iter().enumerate() {
+            listings.push(listing);
+            match plan {
+                Ok(item) => {
+                    index.push(i);
+                    items.push(item);
+                    outcomes.push(None);
+                }
+                Err(outcome) => outcomes.push(Some(outcome)),
+            }
+        }
         let results = if items.is_empty() { Vec::new() } else { self.write(items).await? };
         for (i, r) in index.into_iter().zip(results) {
             let l = listings[i].clone();
@@ -500,6 +511,63 @@ impl Amazon {
             .zip(listings)
             .map(|(o, l)| o.unwrap_or_else(|| ItemOutcome::rejected(l, "not sent", true)))
             .collect())
+    }
+
+    /// The write of a stock update, or why it is rejected without a call.
+    fn stock_write(&self, u: &StockUpdate) -> std::result::Result<WriteItem, ItemOutcome> {
+        if map::is_fba(&u.listing, &u.ids) {
+            return Err(ItemOutcome::rejected(
+                u.listing.clone(),
+                "FBA quantity is held by Amazon and never written",
+                false,
+            ));
+        }
+        if u.quantity < 0 {
+            return Err(ItemOutcome::rejected(u.listing.clone(), "negative quantities are not pushed", false));
+        }
+        Ok(WriteItem {
+            sku: u.listing.as_str().to_owned(),
+            product_type: self.product_type(&u.ids),
+            patch: feed::quantity_patch(u.quantity),
+            marketplaces: self.primary().to_owned(),
+            quantity: Some(u.quantity),
+        })
+    }
+
+    /// The write of a price update (every configured marketplace selling in its currency), or why it is
+    /// rejected without a call.
+    fn price_write(&self, u: &PriceUpdate) -> std::result::Result<WriteItem, ItemOutcome> {
+        if map::is_fba(&u.listing, &u.ids) {
+            return Err(ItemOutcome::rejected(
+                u.listing.clone(),
+                "prices are written on the merchant SKU, not its :fba listing",
+                false,
+            ));
+        }
+        let markets: Vec<&String> = self
+            .inner
+            .config
+            .marketplace_ids
+            .iter()
+            .filter(|m| map::currency_of(m) == Some(u.price.currency))
+            .collect();
+        let amount = u.price.round_to_minor().amount.to_f64();
+        let (false, Some(amount)) = (markets.is_empty(), amount) else {
+            return Err(ItemOutcome::rejected(
+                u.listing.clone(),
+                format!("no configured marketplace sells in {}", u.price.currency),
+                false,
+            ));
+        };
+        let offers: Vec<(String, String, f64)> =
+            markets.iter().map(|m| ((*m).clone(), u.price.currency.code().to_owned(), amount)).collect();
+        Ok(WriteItem {
+            sku: u.listing.as_str().to_owned(),
+            product_type: self.product_type(&u.ids),
+            patch: feed::price_patch(&offers),
+            marketplaces: markets.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+            quantity: None,
+        })
     }
 
     // ---- orders ----
@@ -609,76 +677,13 @@ impl Channel for Amazon {
     }
 
     async fn set_stock(&self, updates: &[StockUpdate]) -> Result<Vec<ItemOutcome>> {
-        let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; updates.len()];
-        let mut items = Vec::new();
-        let mut index = Vec::new();
-        for (i, u) in updates.iter().enumerate() {
-            if map::is_fba(&u.listing, &u.ids) {
-                outcomes[i] = Some(ItemOutcome::rejected(
-                    u.listing.clone(),
-                    "FBA quantity is held by Amazon and never written",
-                    false,
-                ));
-            } else if u.quantity < 0 {
-                outcomes[i] =
-                    Some(ItemOutcome::rejected(u.listing.clone(), "negative quantities are not pushed", false));
-            } else {
-                index.push(i);
-                items.push(WriteItem {
-                    sku: u.listing.as_str().to_owned(),
-                    product_type: self.product_type(&u.ids),
-                    patch: feed::quantity_patch(u.quantity),
-                    marketplaces: self.primary().to_owned(),
-                    quantity: Some(u.quantity),
-                });
-            }
-        }
-        let listings = updates.iter().map(|u| u.listing.clone()).collect();
-        self.write_outcomes(listings, outcomes, index, items, true).await
+        let planned = updates.iter().map(|u| (u.listing.clone(), self.stock_write(u))).collect();
+        self.write_planned(planned, true).await
     }
 
     async fn set_prices(&self, updates: &[PriceUpdate]) -> Result<Vec<ItemOutcome>> {
-        let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; updates.len()];
-        let mut items = Vec::new();
-        let mut index = Vec::new();
-        for (i, u) in updates.iter().enumerate() {
-            if map::is_fba(&u.listing, &u.ids) {
-                outcomes[i] = Some(ItemOutcome::rejected(
-                    u.listing.clone(),
-                    "prices are written on the merchant SKU, not its :fba listing",
-                    false,
-                ));
-                continue;
-            }
-            let markets: Vec<&String> = self
-                .inner
-                .config
-                .marketplace_ids
-                .iter()
-                .filter(|m| map::currency_of(m) == Some(u.price.currency))
-                .collect();
-            let amount = u.price.round_to_minor().amount.to_f64();
-            let (false, Some(amount)) = (markets.is_empty(), amount) else {
-                outcomes[i] = Some(ItemOutcome::rejected(
-                    u.listing.clone(),
-                    format!("no configured marketplace sells in {}", u.price.currency),
-                    false,
-                ));
-                continue;
-            };
-            let offers: Vec<(String, String, f64)> =
-                markets.iter().map(|m| ((*m).clone(), u.price.currency.code().to_owned(), amount)).collect();
-            index.push(i);
-            items.push(WriteItem {
-                sku: u.listing.as_str().to_owned(),
-                product_type: self.product_type(&u.ids),
-                patch: feed::price_patch(&offers),
-                marketplaces: markets.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
-                quantity: None,
-            });
-        }
-        let listings = updates.iter().map(|u| u.listing.clone()).collect();
-        self.write_outcomes(listings, outcomes, index, items, false).await
+        let planned = updates.iter().map(|u| (u.listing.clone(), self.price_write(u))).collect();
+        self.write_planned(planned, false).await
     }
 
     fn orders_since<'a>(&'a self, cursor: &'a OrderCursor) -> BoxStream<'a, Result<OrderPage>> {
