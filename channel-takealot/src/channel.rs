@@ -289,11 +289,12 @@ impl Channel for Takealot {
 
     /// One `GET /v2/offers/offer/ID<offer_id>` per offer named (an offer's merchant and `:dc` listings share
     /// the read); ids that are not this adapter's, offers Takealot does not know (404) and DC listings while
-    /// `dc_listings` is off are left out.
+    /// `dc_listings` is off are left out; foreign ids and those DC listings cost no call.
     async fn get_listings(&self, ids: &[ListingId]) -> Result<Vec<Listing>> {
         let wanted: HashSet<&ListingId> = ids.iter().collect();
         let mut offers: Vec<u64> = Vec::new();
-        for offer in ids.iter().filter_map(|id| map::offer_ref(id).ok()) {
+        let served = ids.iter().filter_map(|id| map::offer_ref(id).ok()).filter(|r| !r.dc || self.config.dc_listings);
+        for offer in served {
             if !offers.contains(&offer.offer_id) {
                 offers.push(offer.offer_id);
             }
