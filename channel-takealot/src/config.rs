@@ -282,3 +282,55 @@ impl fmt::Debug for TakealotConfig {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use channel_core::http::RateLimit;
+
+    use super::*;
+    use crate::Takealot;
+
+    fn budget(config: TakealotConfig) -> Option<RateLimit> {
+        Takealot::new(config).unwrap().http().rate_limit(None)
+    }
+
+    #[test]
+    fn transport_keys_keep_their_names_and_defaults() {
+        let config: TakealotConfig = serde_json::from_str(
+            r#"{"api_key": "k", "merchant_warehouse_id": 7, "base_url": "http://127.0.0.1:9",
+                "timeout_secs": 5, "requests_per_minute": 120, "dc_listings": false}"#,
+        )
+        .unwrap();
+        assert_eq!(config.http.base_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!((config.http.timeout_secs, config.http.requests_per_minute), (Some(5), Some(120)));
+        assert!(!config.dc_listings);
+        let t = Takealot::new(config.clone()).unwrap();
+        assert_eq!(t.http().base_url().as_str(), "http://127.0.0.1:9/");
+        assert_eq!(budget(config), Some(RateLimit::per_minute(NonZeroU32::new(120).unwrap())));
+
+        let defaults: TakealotConfig = serde_json::from_str(r#"{"api_key": "k", "merchant_warehouse_id": 7}"#).unwrap();
+        assert_eq!(defaults.http, HttpOptions::default());
+        let t = Takealot::new(defaults.clone()).unwrap();
+        assert_eq!(t.http().base_url().as_str(), "https://seller-api.takealot.com/");
+        assert_eq!(budget(defaults), Some(RateLimit::per_minute(NonZeroU32::new(60).unwrap())), "60 a minute");
+    }
+
+    #[test]
+    fn setters_fill_the_http_options() {
+        let config = TakealotConfig::new(SecretString::from("secret-key"), 7)
+            .base_url("http://127.0.0.1:9")
+            .timeout(Duration::from_millis(10))
+            .requests_per_minute(None);
+        assert_eq!(config.http.base_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(config.http.timeout_secs, Some(1), "whole seconds, at least one");
+        assert_eq!(budget(config.clone()), None, "None: no client-side budget");
+        assert_eq!(
+            budget(config.clone().requests_per_minute(Some(30))),
+            Some(RateLimit::per_minute(NonZeroU32::new(30).unwrap()))
+        );
+        let shown = format!("{config:?}");
+        assert!(shown.contains("127.0.0.1:9") && !shown.contains("secret-key"), "{shown}");
+    }
+}
