@@ -79,8 +79,8 @@ impl Client {
         Ok(serde_json::from_value::<wire::Offer>(response.into_body()).ok())
     }
 
-    /// `POST /v2/offers/batch` — Seller API v2, "Create Batch" (at most 10,000 offers): the batch's id and
-    /// first status.
+    /// `POST /v2/offers/batch` — Seller API v2, `create_batch_v2` ("Create A Batch", at most 10,000 offers):
+    /// the batch's id and first status.
     pub(crate) async fn create_batch(&self, request: &BatchRequest) -> Result<BatchStatus> {
         Ok(self
             .http
@@ -94,8 +94,8 @@ impl Client {
             .into_body())
     }
 
-    /// `GET /v2/offers/batch/{batch_id}` — Seller API v2, "Get Batch Status": the batch's status and, once
-    /// processed, its per-item results.
+    /// `GET /v2/offers/batch/{batch_id}` — Seller API v2, `get_batch_v2` ("Get Batch Information"): the
+    /// batch's status and, once processed, its per-item results.
     pub(crate) async fn get_batch(&self, batch_id: &str) -> Result<BatchStatus> {
         Ok(self
             .http
@@ -106,9 +106,9 @@ impl Client {
             .into_body())
     }
 
-    /// `GET /v2/sales?filters=start_date:…<separator>end_date:…&page_number&page_size` — Seller API v2,
-    /// "Get Sales": one page of the sales (order items) ordered from `start` to `end` (a window of at most
-    /// 180 days).
+    /// `GET /v2/sales?filters=start_date:…<separator>end_date:…&page_number&page_size` — Seller API,
+    /// `view_sales` (`/{version}/sales`): one page of the sales (order items) ordered from `start` to `end` (a
+    /// window of at most 180 days).
     pub(crate) async fn get_sales(
         &self,
         start: Date,
