@@ -237,16 +237,17 @@ pub(super) enum Identifier {
 }
 
 impl Identifier {
-    /// `ID123`, `SKUABC`, `GTIN600…`, or bare digits (an offer id).
+    /// `ID123`, `SKUABC`, `BARCODE600…` (the Seller API v2 swagger's form), `GTIN600…` (older docs' form), or
+    /// bare digits (an offer id: "Defaults to Offer ID").
     pub(super) fn parse(raw: &str) -> Result<Self, String> {
         if let Some(rest) = raw.strip_prefix("SKU") {
             return Ok(Self::Sku(rest.to_owned()));
         }
-        if let Some(rest) = raw.strip_prefix("GTIN") {
+        if let Some(rest) = raw.strip_prefix("BARCODE").or_else(|| raw.strip_prefix("GTIN")) {
             return Ok(Self::Barcode(rest.to_owned()));
         }
         let digits = raw.strip_prefix("ID").unwrap_or(raw);
-        digits.parse().map(Self::OfferId).map_err(|_| format!("invalid identifier {raw:?}: use ID…, SKU… or GTIN…"))
+        digits.parse().map(Self::OfferId).map_err(|_| format!("invalid identifier {raw:?}: use ID…, SKU… or BARCODE…"))
     }
 }
 
