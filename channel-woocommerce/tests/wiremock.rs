@@ -20,8 +20,9 @@ fn retry() -> RetryPolicy {
 
 /// An HTTPS store (Basic auth) whose requests go to the mock server.
 fn https_store(server: &MockServer) -> WooCommerce {
-    let config = WooCommerceConfig::new("https://shop.example", "ck_key", "cs_secret").with_currency("USD");
-    WooCommerce::builder(config).base_url(server.uri()).retry(retry()).build().unwrap()
+    let config =
+        WooCommerceConfig::new("https://shop.example", "ck_key", "cs_secret").currency("USD").base_url(server.uri());
+    WooCommerce::builder(config).retry(retry()).build().unwrap()
 }
 
 fn basic() -> String {
@@ -247,7 +248,7 @@ fn store_urls_are_validated() {
 #[test]
 fn webhooks_verify_with_the_entity_decoded_secret() {
     // WooCommerce stores `a&amp;b` for a secret typed as `a&b` and signs with the decoded `a&b`.
-    let config = WooCommerceConfig::new("https://shop.example", "ck", "cs").with_webhook_secret("a&amp;b");
+    let config = WooCommerceConfig::new("https://shop.example", "ck", "cs").webhook_secret("a&amp;b");
     let channel = WooCommerce::new(config).unwrap();
     let body = br#"{"id":5,"type":"simple","sku":"MUG","manage_stock":true,"stock_quantity":3}"#;
     let sig = channel_core::webhook::sign_base64(b"a&b", body);
