@@ -76,6 +76,18 @@ async fn variations_untracked_and_inherited_stock() {
     assert_eq!(by_sku("BAG").stock, Stock::Untracked);
     assert_eq!(tee_s.price.map(|p| p.currency.code().to_owned()).as_deref(), Some("ZAR"));
 
+    // By id: a variation through its parent's variations, a product through the product list.
+    let wanted = [tee_s.id.clone(), by_sku("BAG").id.clone(), by_sku("CAP-1").id.clone()];
+    let before = emu.requests().len();
+    let got = channel.get_listings(&wanted).await.unwrap();
+    assert_eq!(got.len(), 3, "{got:?}");
+    for l in &got {
+        let listed = listings.iter().find(|x| x.id == l.id).unwrap();
+        assert_eq!((&l.channel_sku, l.stock, l.price), (&listed.channel_sku, listed.stock, listed.price));
+    }
+    // One call for the products, one per parent with variations asked for.
+    assert_eq!(emu.requests().len() - before, 3, "by-id reads cost a call per parent, not the catalog");
+
     // A variation id can be written again, and an untracked product starts being tracked.
     let updates = vec![
         StockUpdate::new(tee_s.id.clone(), "TEE-S", 9).with_ids(tee_s.ids.clone()),

@@ -76,6 +76,51 @@ async fn listings_read_products_then_variations_with_basic_auth() {
 }
 
 #[tokio::test]
+async fn get_listings_reads_products_and_variations_by_id_with_include() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products"))
+        .and(query_param("include", "1,4"))
+        .and(query_param("per_page", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 1, "type": "simple", "status": "publish", "sku": "MUG", "manage_stock": true, "stock_quantity": 7, "regular_price": "9.50"},
+            {"id": 4, "type": "variable", "status": "publish", "sku": "TEE", "manage_stock": false, "variations": [11]}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products/3/variations"))
+        .and(query_param("include", "11,12"))
+        .and(query_param("per_page", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 11, "sku": "TEE-S", "manage_stock": true, "stock_quantity": 4, "regular_price": "12.00", "status": "publish"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products/9/variations"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"code": "woocommerce_rest_product_invalid_id", "message": "Invalid ID.", "data": {"status": 404}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let channel = https_store(&server);
+    assert!(channel.get_listings(&[]).await.unwrap().is_empty());
+    assert!(channel.get_listings(&["not-an-id".into()]).await.unwrap().is_empty());
+    assert!(server.received_requests().await.unwrap().is_empty(), "no ids (or none of ours), no call");
+
+    let ids = ["3/11", "1", "4", "3/12", "9/1", "junk", "1"].map(channel_core::ListingId::from);
+    let got = channel.get_listings(&ids).await.unwrap();
+    let got: Vec<(&str, &str, Stock)> = got.iter().map(|l| (l.id.as_str(), l.channel_sku.as_str(), l.stock)).collect();
+    // Product 4 is variable without its own stock (not a listing); 3/12 and 9/1 are unknown.
+    assert_eq!(got, [("3/11", "TEE-S", Stock::Tracked { quantity: 4 }), ("1", "MUG", Stock::Tracked { quantity: 7 })]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 3, "one call for the products, one per parent");
+}
+
+#[tokio::test]
 async fn stock_goes_in_batches_of_100_with_inline_item_errors() {
     let server = MockServer::start().await;
     let first: Vec<_> = (1..=100u64)
