@@ -298,6 +298,37 @@ async fn products_page_to_the_end_with_wp_headers() {
     assert_eq!(by_sku[0].stock_quantity, Some(7));
 }
 
+/// `include` ("Limit result set to specific ids") on the product and variation lists, as the REST API
+/// documentation's List all products / List all product variations parameters describe it.
+#[tokio::test]
+async fn products_and_variations_filter_by_include() {
+    let emulator = started().await;
+    let ids: Vec<u64> = (0..5).map(|i| seed(&emulator, &format!("INC-{i}"), i)).collect();
+    for size in ["S", "M", "L"] {
+        emulator
+            .seed_product(SeedProduct::new(format!("VAR-{size}"), 2, Decimal::from(9)).with("parent_sku", "VAR"))
+            .unwrap();
+    }
+    let skus = |v: &Value| -> BTreeSet<String> {
+        v.as_array().unwrap().iter().map(|p| p["sku"].as_str().unwrap().to_owned()).collect()
+    };
+    let wanted = format!("{},{},999999", ids[1], ids[3]);
+    let got = get_json(&emulator, &format!("/products?include={wanted}&per_page=100")).await;
+    assert_eq!(skus(&got), BTreeSet::from(["INC-1".to_owned(), "INC-3".to_owned()]), "unknown ids are left out");
+    let got = get_json(&emulator, &format!("/products?include[]={}&include[]={}", ids[0], ids[4])).await;
+    assert_eq!(skus(&got), BTreeSet::from(["INC-0".to_owned(), "INC-4".to_owned()]));
+
+    let (pid, small) = emulator.platform().ids("VAR-S").unwrap();
+    let (_, large) = emulator.platform().ids("VAR-L").unwrap();
+    let all = get_json(&emulator, &format!("/products/{pid}/variations")).await;
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    let got =
+        get_json(&emulator, &format!("/products/{pid}/variations?include={small},{large},999999&per_page=100")).await;
+    assert_eq!(skus(&got), BTreeSet::from(["VAR-L".to_owned(), "VAR-S".to_owned()]));
+    let got = get_json(&emulator, &format!("/products/{}/variations?include={small}", ids[0])).await;
+    assert!(got.as_array().unwrap().is_empty(), "another product's variation is not included");
+}
+
 #[tokio::test]
 async fn documents_have_the_documented_shape() {
     let emulator = started().await;

@@ -1,13 +1,22 @@
 //! Configuration: the store, its REST API keys and the few choices the adapter leaves to the seller.
 
 use std::fmt;
+use std::time::Duration;
 
+use channel_core::http::{HttpDefaults, HttpOptions};
 use channel_core::secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::WooError;
 use crate::oauth::{OAuthPlacement, OAuthSignatureMethod};
+
+/// Transport defaults: a 30 s timeout and no client-side budget (WooCommerce core has no rate limits).
+///
+/// WooCommerce has no fixed endpoint, so there is no `DEFAULT_BASE_URL`: the API root is the store URL
+/// (`store_url` + `/wp-json/`), or `http.base_url` when a test server or emulator stands in for the store.
+/// The empty `base_url` here is never used: the client sets the root after applying the options.
+pub(crate) const HTTP_DEFAULTS: HttpDefaults = HttpDefaults::new("", Duration::from_secs(30));
 
 /// How shipments are reported back to the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -29,7 +38,7 @@ pub enum TrackingMode {
 ///
 /// ```
 /// use channel_woocommerce::WooCommerceConfig;
-/// let config = WooCommerceConfig::new("https://shop.example", "ck_123", "cs_456").with_webhook_secret("whsec");
+/// let config = WooCommerceConfig::new("https://shop.example", "ck_123", "cs_456").webhook_secret("whsec");
 /// assert!(!format!("{config:?}").contains("cs_456"));
 /// ```
 #[derive(Clone, Deserialize)]
@@ -60,6 +69,12 @@ pub struct WooCommerceConfig {
     /// The store currency (ISO 4217). When absent it is read from the store's general settings.
     #[serde(default)]
     pub currency: Option<String>,
+    /// Transport settings (`base_url`, `timeout_secs`, `max_attempts`, `requests_per_minute`). The store URL
+    /// is the API's base: `base_url`, when set, only redirects the requests to a test server or emulator
+    /// standing in for the store (`/wp-json/…` is appended; authentication still follows the store URL's
+    /// scheme, and OAuth signatures cover the URL actually requested).
+    #[serde(flatten)]
+    pub http: HttpOptions,
 }
 
 fn yes() -> bool {
@@ -83,40 +98,71 @@ impl WooCommerceConfig {
             tracking: TrackingMode::default(),
             complete_on_ship: true,
             currency: None,
+            http: HttpOptions::default(),
         }
+    }
+
+    /// Send requests to this root instead of the store URL (a test server or emulator standing in for the
+    /// store; `/wp-json/…` is appended). Sets `http.base_url` (builder style).
+    #[must_use]
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.http.base_url = Some(url.into());
+        self
+    }
+
+    /// With a per-attempt timeout, in whole seconds, at least one (default 30 s; builder style).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.timeout(timeout);
+        self
+    }
+
+    /// With this many attempts per request, the first included (builder style).
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.http = self.http.max_attempts(attempts);
+        self
+    }
+
+    /// With a client-side request budget per minute; `None` (the default) leaves pacing to the store
+    /// (builder style).
+    #[must_use]
+    pub fn requests_per_minute(mut self, rpm: Option<u32>) -> Self {
+        self.http = self.http.requests_per_minute(rpm);
+        self
     }
 
     /// With a webhook secret (builder style).
     #[must_use]
-    pub fn with_webhook_secret(mut self, secret: impl Into<String>) -> Self {
+    pub fn webhook_secret(mut self, secret: impl Into<String>) -> Self {
         self.webhook_secret = Some(SecretString::from(secret.into()));
         self
     }
 
     /// With an OAuth signature method (builder style).
     #[must_use]
-    pub fn with_oauth_signature_method(mut self, method: OAuthSignatureMethod) -> Self {
+    pub fn oauth_signature_method(mut self, method: OAuthSignatureMethod) -> Self {
         self.oauth_signature_method = method;
         self
     }
 
     /// With an OAuth parameter placement (builder style).
     #[must_use]
-    pub fn with_oauth_placement(mut self, placement: OAuthPlacement) -> Self {
+    pub fn oauth_placement(mut self, placement: OAuthPlacement) -> Self {
         self.oauth_placement = placement;
         self
     }
 
     /// With a tracking mode (builder style).
     #[must_use]
-    pub fn with_tracking(mut self, tracking: TrackingMode) -> Self {
+    pub fn tracking(mut self, tracking: TrackingMode) -> Self {
         self.tracking = tracking;
         self
     }
 
     /// With the store currency (builder style).
     #[must_use]
-    pub fn with_currency(mut self, currency: impl Into<String>) -> Self {
+    pub fn currency(mut self, currency: impl Into<String>) -> Self {
         self.currency = Some(currency.into());
         self
     }
@@ -126,23 +172,26 @@ impl WooCommerceConfig {
     pub fn parsed_store_url(&self) -> Result<Url, WooError> {
         let raw = self.store_url.trim();
         let mut url = Url::parse(raw)
-            .map_err(|e| WooError::InvalidStoreUrl(format!("{e}; expected something like https://shop.example")))?;
+            .map_err(|e| WooError::Config(format!("store URL: {e}; expected something like https://shop.example")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(WooError::InvalidStoreUrl(format!("the scheme must be http or https, not {}", url.scheme())));
+            return Err(WooError::Config(format!(
+                "the store URL's scheme must be http or https, not {}",
+                url.scheme()
+            )));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(WooError::InvalidStoreUrl("the URL has no host".into()));
+            return Err(WooError::Config("the store URL has no host".into()));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(WooError::InvalidStoreUrl("the URL must not contain credentials".into()));
+            return Err(WooError::Config("the store URL must not contain credentials".into()));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(WooError::InvalidStoreUrl("the URL must not have a query or fragment".into()));
+            return Err(WooError::Config("the store URL must not have a query or fragment".into()));
         }
         let path = url.path().trim_end_matches('/').to_owned();
         if path.ends_with("/wp-json") || path.contains("/wp-json/") {
-            return Err(WooError::InvalidStoreUrl(
-                "give the store's home URL, without /wp-json (it is added for you)".into(),
+            return Err(WooError::Config(
+                "give the store URL as the store's home URL, without /wp-json (it is added for you)".into(),
             ));
         }
         url.set_path(&path);
@@ -159,6 +208,7 @@ impl fmt::Debug for WooCommerceConfig {
             .field("tracking", &self.tracking)
             .field("complete_on_ship", &self.complete_on_ship)
             .field("currency", &self.currency)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -182,14 +232,45 @@ mod tests {
         ] {
             let err = ok(bad).unwrap_err();
             assert_eq!(err.kind(), channel_core::ErrorKind::Config, "{bad}");
-            assert!(err.to_string().starts_with("invalid WooCommerce store URL"), "{err}");
+            let message = err.to_string();
+            assert!(message.starts_with("invalid WooCommerce configuration"), "{message}");
+            assert!(message.contains("store URL"), "{message}");
         }
     }
 
     #[test]
+    fn transport_keys_are_the_shared_http_options() {
+        let c: WooCommerceConfig = serde_json::from_value(serde_json::json!({
+            "store_url": "https://shop.example", "consumer_key": "ck", "consumer_secret": "cs",
+            "base_url": "http://127.0.0.1:9", "timeout_secs": 5, "max_attempts": 2, "requests_per_minute": 30,
+            "tracking": "order_note"
+        }))
+        .unwrap();
+        assert_eq!(
+            c.http,
+            HttpOptions::new()
+                .base_url("http://127.0.0.1:9")
+                .max_attempts(2)
+                .requests_per_minute(Some(30))
+                .timeout(Duration::from_secs(5))
+        );
+        assert_eq!(c.tracking, TrackingMode::OrderNote);
+        assert!(c.complete_on_ship);
+        let plain: WooCommerceConfig = serde_json::from_value(serde_json::json!({
+            "store_url": "https://shop.example", "consumer_key": "ck", "consumer_secret": "cs"
+        }))
+        .unwrap();
+        assert_eq!(plain.http, HttpOptions::default(), "the store URL is the base: no base_url by default");
+        let built = WooCommerceConfig::new("https://shop.example", "ck", "cs")
+            .base_url("http://127.0.0.1:9")
+            .timeout(Duration::from_secs(5));
+        assert_eq!(built.http.base_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(built.http.timeout_secs, Some(5));
+    }
+
+    #[test]
     fn debug_hides_secrets() {
-        let c =
-            WooCommerceConfig::new("https://s.example", "ck_visible?", "cs_hidden").with_webhook_secret("wh_hidden");
+        let c = WooCommerceConfig::new("https://s.example", "ck_visible?", "cs_hidden").webhook_secret("wh_hidden");
         let shown = format!("{c:?}");
         assert!(
             !shown.contains("cs_hidden") && !shown.contains("wh_hidden") && !shown.contains("ck_visible"),

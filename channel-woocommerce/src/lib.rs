@@ -1,14 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, doc(auto_cfg))]
 
+mod channel;
 mod client;
-mod config;
+pub mod config;
 mod error;
+mod map;
 mod oauth;
 pub mod webhook;
-pub mod wire;
+mod wire;
 
-pub use client::{MAX_BATCH, PAGE_SIZE, Target, WooCommerce, WooCommerceBuilder};
+pub use channel::{WooCommerce, WooCommerceBuilder};
 pub use config::{TrackingMode, WooCommerceConfig};
 pub use error::WooError;
 pub use oauth::{OAuthPlacement, OAuthSignatureMethod};

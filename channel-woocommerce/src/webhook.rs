@@ -5,7 +5,7 @@
 use channel_core::secrecy::{ExposeSecret, SecretString};
 use channel_core::{WebhookEvent, WebhookPayload, WebhookRejection, WebhookRequest};
 
-use crate::client::{Target, map_order};
+use crate::map::{Target, order_from};
 use crate::wire;
 
 /// The signature header.
@@ -86,16 +86,12 @@ pub fn parse(topic: &str, body: &[u8]) -> Result<WebhookPayload, WebhookRejectio
     match topic {
         "order.created" | "order.updated" | "order.restored" => {
             let order: wire::Order = serde_json::from_slice(body).map_err(malformed)?;
-            let order = map_order(&order, &[]).map_err(|e| WebhookRejection::Malformed(e.to_string()))?;
+            let order = order_from(&order, &[]).map_err(|e| WebhookRejection::Malformed(e.to_string()))?;
             Ok(WebhookPayload::Order(order))
         }
         "product.created" | "product.updated" | "product.restored" => {
             let p: wire::Product = serde_json::from_slice(body).map_err(malformed)?;
-            let target = if p.kind == "variation" && p.parent_id != 0 {
-                Target::Variation(p.parent_id, p.id)
-            } else {
-                Target::Product(p.id)
-            };
+            let target = Target::of_payload(&p);
             let sku = (!p.sku.is_empty()).then_some(p.sku);
             Ok(WebhookPayload::ListingChanged { listing: Some(target.listing_id()), channel_sku: sku })
         }

@@ -1,4 +1,5 @@
-//! The WooCommerce REST v3 JSON shapes this adapter reads and writes (only the fields it uses).
+//! The WooCommerce REST v3 JSON shapes this adapter reads and writes (only the fields it uses), as the
+//! REST API documentation (woocommerce/woocommerce-rest-api-docs, `source/includes/wp-api-v3/`) shows them.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -27,7 +28,7 @@ fn loose_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
 
 /// `manage_stock`: `true`, `false`, or `"parent"` on a variation whose parent manages its stock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ManageStock {
+pub(crate) enum ManageStock {
     /// Stock is tracked on this product or variation.
     Yes,
     /// Stock is not tracked.
@@ -50,100 +51,97 @@ impl<'de> Deserialize<'de> for ManageStock {
 
 /// A product or a variation, as `GET /products` and `GET /products/{id}/variations` return it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Product {
+pub(crate) struct Product {
     /// The id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// The parent product id (variations, and products inside a webhook payload).
     #[serde(default, deserialize_with = "null_default")]
-    pub parent_id: u64,
+    pub(crate) parent_id: u64,
     /// `simple`, `variable`, `grouped`, `external`, `variation`.
     #[serde(rename = "type", default, deserialize_with = "null_default")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// `publish`, `draft`, `pending`, `private`.
     #[serde(default, deserialize_with = "null_default")]
-    pub status: String,
+    pub(crate) status: String,
     /// The SKU.
     #[serde(default, deserialize_with = "null_default")]
-    pub sku: String,
+    pub(crate) sku: String,
     /// Stock management.
     #[serde(default)]
-    pub manage_stock: ManageStock,
+    pub(crate) manage_stock: ManageStock,
     /// The quantity (meaningful only when managed).
     #[serde(default, deserialize_with = "loose_i64")]
-    pub stock_quantity: Option<i64>,
-    /// `instock`, `outofstock`, `onbackorder`.
-    #[serde(default, deserialize_with = "null_default")]
-    pub stock_status: String,
+    pub(crate) stock_quantity: Option<i64>,
     /// The regular price as a decimal string (`""` when unset).
     #[serde(default, deserialize_with = "null_default")]
-    pub regular_price: String,
+    pub(crate) regular_price: String,
     /// The sale price (`""` when not on sale).
     #[serde(default, deserialize_with = "null_default")]
-    pub sale_price: String,
+    pub(crate) sale_price: String,
     /// Variation ids of a variable product.
     #[serde(default, deserialize_with = "null_default")]
-    pub variations: Vec<u64>,
+    pub(crate) variations: Vec<u64>,
 }
 
 /// One entry of a batch `update` answer: the updated object, or an inline error.
 #[derive(Debug, Clone, Deserialize)]
-pub struct BatchItem {
+pub(crate) struct BatchItem {
     /// The object id (present on errors too).
     #[serde(default, deserialize_with = "null_default")]
-    pub id: u64,
+    pub(crate) id: u64,
     /// The error, when this item failed.
     #[serde(default)]
-    pub error: Option<ApiError>,
+    pub(crate) error: Option<ApiError>,
     /// The quantity after the write.
     #[serde(default, deserialize_with = "loose_i64")]
-    pub stock_quantity: Option<i64>,
+    pub(crate) stock_quantity: Option<i64>,
 }
 
 /// The answer to `POST …/batch`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct BatchResponse {
+pub(crate) struct BatchResponse {
     /// Per-item results of `update`, in request order.
     #[serde(default, deserialize_with = "null_default")]
-    pub update: Vec<BatchItem>,
+    pub(crate) update: Vec<BatchItem>,
 }
 
 /// A WooCommerce / WordPress REST error: `{"code","message","data":{"status"}}`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// The error code (`woocommerce_rest_product_invalid_id`).
     #[serde(default, deserialize_with = "null_default")]
-    pub code: String,
+    pub(crate) code: String,
     /// The message.
     #[serde(default, deserialize_with = "null_default")]
-    pub message: String,
+    pub(crate) message: String,
     /// `{"status": 400}`.
     #[serde(default)]
-    pub data: Option<Value>,
+    pub(crate) data: Option<Value>,
 }
 
 impl ApiError {
     /// The HTTP status in `data.status`, if any.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         self.data.as_ref()?.get("status")?.as_u64().and_then(|s| u16::try_from(s).ok())
     }
 }
 
 /// A batch `update` entry for stock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StockWrite {
+pub(crate) struct StockWrite {
     /// Product or variation id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// Always `true`: a quantity only counts when stock is managed.
-    pub manage_stock: bool,
+    pub(crate) manage_stock: bool,
     /// The quantity.
-    pub stock_quantity: i64,
+    pub(crate) stock_quantity: i64,
     /// `instock` when the quantity is positive, else `outofstock`.
-    pub stock_status: &'static str,
+    pub(crate) stock_status: &'static str,
 }
 
 impl StockWrite {
     /// Set `id` to `quantity`, with a consistent stock status.
-    pub fn new(id: u64, quantity: i64) -> Self {
+    pub(crate) fn new(id: u64, quantity: i64) -> Self {
         Self {
             id,
             manage_stock: true,
@@ -155,89 +153,89 @@ impl StockWrite {
 
 /// A batch `update` entry for a price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PriceWrite {
+pub(crate) struct PriceWrite {
     /// Product or variation id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// The regular price as a decimal string.
-    pub regular_price: String,
+    pub(crate) regular_price: String,
 }
 
 /// `{"update": [...]}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct BatchRequest<T> {
+pub(crate) struct BatchRequest<T> {
     /// Items to update.
-    pub update: Vec<T>,
+    pub(crate) update: Vec<T>,
 }
 
 /// An order, as `GET /orders` and order webhooks deliver it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Order {
+pub(crate) struct Order {
     /// The id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// `pending`, `processing`, `on-hold`, `completed`, `cancelled`, `refunded`, `failed`, `trash`.
     #[serde(default, deserialize_with = "null_default")]
-    pub status: String,
+    pub(crate) status: String,
     /// The currency.
     #[serde(default, deserialize_with = "null_default")]
-    pub currency: String,
+    pub(crate) currency: String,
     /// Created, UTC, without a zone (`2017-03-22T19:28:02`).
     #[serde(default, deserialize_with = "null_default")]
-    pub date_created_gmt: String,
+    pub(crate) date_created_gmt: String,
     /// Last modified, UTC, without a zone.
     #[serde(default, deserialize_with = "null_default")]
-    pub date_modified_gmt: String,
+    pub(crate) date_modified_gmt: String,
     /// The lines.
     #[serde(default, deserialize_with = "null_default")]
-    pub line_items: Vec<LineItem>,
+    pub(crate) line_items: Vec<LineItem>,
     /// Refunds (ids and totals only).
     #[serde(default, deserialize_with = "null_default")]
-    pub refunds: Vec<Value>,
+    pub(crate) refunds: Vec<Value>,
 }
 
 /// An order line.
 #[derive(Debug, Clone, Deserialize)]
-pub struct LineItem {
+pub(crate) struct LineItem {
     /// The line id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// The product.
     #[serde(default, deserialize_with = "null_default")]
-    pub product_id: u64,
+    pub(crate) product_id: u64,
     /// The variation (0 for simple products).
     #[serde(default, deserialize_with = "null_default")]
-    pub variation_id: u64,
+    pub(crate) variation_id: u64,
     /// Units.
     #[serde(default, deserialize_with = "loose_i64")]
-    pub quantity: Option<i64>,
+    pub(crate) quantity: Option<i64>,
     /// The SKU.
     #[serde(default, deserialize_with = "null_default")]
-    pub sku: String,
+    pub(crate) sku: String,
     /// Unit price (a number in v3).
     #[serde(default)]
-    pub price: Option<Value>,
+    pub(crate) price: Option<Value>,
 }
 
 /// A refund, as `GET /orders/{id}/refunds` returns it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Refund {
+pub(crate) struct Refund {
     /// Refunded lines (quantities are negative).
     #[serde(default, deserialize_with = "null_default")]
-    pub line_items: Vec<RefundLine>,
+    pub(crate) line_items: Vec<RefundLine>,
 }
 
 /// A refunded line.
 #[derive(Debug, Clone, Deserialize)]
-pub struct RefundLine {
+pub(crate) struct RefundLine {
     /// Units refunded (negative).
     #[serde(default, deserialize_with = "loose_i64")]
-    pub quantity: Option<i64>,
+    pub(crate) quantity: Option<i64>,
     /// Meta data; `_refunded_item_id` names the order line.
     #[serde(default, deserialize_with = "null_default")]
-    pub meta_data: Vec<Value>,
+    pub(crate) meta_data: Vec<Value>,
 }
 
 impl RefundLine {
     /// The order line this refund line refunds.
-    pub fn refunded_item_id(&self) -> Option<u64> {
+    pub(crate) fn refunded_item_id(&self) -> Option<u64> {
         self.meta_data.iter().find(|m| m.get("key").and_then(Value::as_str) == Some("_refunded_item_id")).and_then(
             |m| match m.get("value")? {
                 Value::Number(n) => n.as_u64(),
@@ -246,4 +244,66 @@ impl RefundLine {
             },
         )
     }
+}
+
+/// The answer to `GET /system_status` (a large document; only a few fields are read, leniently: a field
+/// that is missing or not a string reads as absent).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct SystemStatus(Value);
+
+impl SystemStatus {
+    fn text(&self, pointer: &str) -> Option<&str> {
+        self.0.pointer(pointer).and_then(Value::as_str)
+    }
+
+    /// `environment.home_url`: the site's home URL.
+    pub(crate) fn home_url(&self) -> Option<&str> {
+        self.text("/environment/home_url")
+    }
+
+    /// `environment.version`: the WooCommerce version.
+    pub(crate) fn version(&self) -> Option<&str> {
+        self.text("/environment/version")
+    }
+
+    /// `settings.currency`: the store currency code.
+    pub(crate) fn currency(&self) -> Option<&str> {
+        self.text("/settings/currency")
+    }
+}
+
+/// The body of `POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings` (Shipment Tracking
+/// extension): a known provider, or a custom one with its tracking link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ShipmentTracking {
+    /// A provider the extension knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tracking_provider: Option<String>,
+    /// A provider of the seller's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) custom_tracking_provider: Option<String>,
+    /// The tracking page of a custom provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) custom_tracking_link: Option<String>,
+    /// The tracking number.
+    pub(crate) tracking_number: String,
+    /// `YYYY-MM-DD`.
+    pub(crate) date_shipped: String,
+}
+
+/// The body of `POST /orders/{id}/notes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct OrderNote {
+    /// The note.
+    pub(crate) note: String,
+    /// Shown to the customer (and e-mailed) when true.
+    pub(crate) customer_note: bool,
+}
+
+/// The body of `PUT /orders/{id}` that changes only the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct OrderStatusUpdate {
+    /// The new status (`completed`).
+    pub(crate) status: &'static str,
 }

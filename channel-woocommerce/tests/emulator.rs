@@ -26,8 +26,9 @@ async fn start() -> (WooCommerceEmulator, WooCommerce) {
 
 fn channel_for(emu: &WooCommerceEmulator, f: impl FnOnce(WooCommerceConfig) -> WooCommerceConfig) -> WooCommerce {
     let config = WooCommerceConfig::new(emu.base_url(), emu.consumer_key(), emu.consumer_secret())
-        .with_webhook_secret(emu.webhook_secret());
-    WooCommerce::builder(f(config)).retry(fast_retries()).timeout(Duration::from_secs(5)).build().expect("channel")
+        .webhook_secret(emu.webhook_secret())
+        .timeout(Duration::from_secs(5));
+    WooCommerce::builder(f(config)).retry(fast_retries()).build().expect("channel")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +44,7 @@ async fn conformance_suite() {
 async fn conformance_with_sha1_signatures_in_the_query() {
     let emu = WooCommerceEmulator::start(EmuConfig::default()).await.unwrap();
     let channel = channel_for(&emu, |c| {
-        c.with_oauth_signature_method(OAuthSignatureMethod::HmacSha1).with_oauth_placement(OAuthPlacement::Query)
+        c.oauth_signature_method(OAuthSignatureMethod::HmacSha1).oauth_placement(OAuthPlacement::Query)
     });
     let target = ConformanceTarget::new(Arc::new(channel), SandboxClient::new(emu.base_url()));
     channel_testkit::conformance::check_set_stock(&target).await;
@@ -74,6 +75,18 @@ async fn variations_untracked_and_inherited_stock() {
     assert_eq!(by_sku("CAP-1").stock, Stock::Inherited);
     assert_eq!(by_sku("BAG").stock, Stock::Untracked);
     assert_eq!(tee_s.price.map(|p| p.currency.code().to_owned()).as_deref(), Some("ZAR"));
+
+    // By id: a variation through its parent's variations, a product through the product list.
+    let wanted = [tee_s.id.clone(), by_sku("BAG").id.clone(), by_sku("CAP-1").id.clone()];
+    let before = emu.requests().len();
+    let got = channel.get_listings(&wanted).await.unwrap();
+    assert_eq!(got.len(), 3, "{got:?}");
+    for l in &got {
+        let listed = listings.iter().find(|x| x.id == l.id).unwrap();
+        assert_eq!((&l.channel_sku, l.stock, l.price), (&listed.channel_sku, listed.stock, listed.price));
+    }
+    // One call for the products, one per parent with variations asked for.
+    assert_eq!(emu.requests().len() - before, 3, "by-id reads cost a call per parent, not the catalog");
 
     // A variation id can be written again, and an untracked product starts being tracked.
     let updates = vec![
@@ -172,7 +185,7 @@ async fn orders_tracking_and_identity() {
 async fn efficiency() {
     for n in [1usize, 100, 101, 250] {
         let emu = WooCommerceEmulator::start(EmuConfig::default()).await.unwrap();
-        let channel = channel_for(&emu, |c| c.with_currency("ZAR"));
+        let channel = channel_for(&emu, |c| c.currency("ZAR"));
         for i in 0..n {
             emu.seed_product(SeedProduct::new(format!("EFF-{i:04}"), 1, Decimal::from(2))).unwrap();
         }

@@ -20,8 +20,9 @@ fn retry() -> RetryPolicy {
 
 /// An HTTPS store (Basic auth) whose requests go to the mock server.
 fn https_store(server: &MockServer) -> WooCommerce {
-    let config = WooCommerceConfig::new("https://shop.example", "ck_key", "cs_secret").with_currency("USD");
-    WooCommerce::builder(config).base_url(server.uri()).retry(retry()).build().unwrap()
+    let config =
+        WooCommerceConfig::new("https://shop.example", "ck_key", "cs_secret").currency("USD").base_url(server.uri());
+    WooCommerce::builder(config).retry(retry()).build().unwrap()
 }
 
 fn basic() -> String {
@@ -72,6 +73,51 @@ async fn listings_read_products_then_variations_with_basic_auth() {
     );
     assert_eq!(listings[0].price.map(|p| p.amount.to_string()).as_deref(), Some("9.50"));
     assert_eq!(listings[2].ids.get("variation_id").map(String::as_str), Some("11"));
+}
+
+#[tokio::test]
+async fn get_listings_reads_products_and_variations_by_id_with_include() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products"))
+        .and(query_param("include", "1,4"))
+        .and(query_param("per_page", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 1, "type": "simple", "status": "publish", "sku": "MUG", "manage_stock": true, "stock_quantity": 7, "regular_price": "9.50"},
+            {"id": 4, "type": "variable", "status": "publish", "sku": "TEE", "manage_stock": false, "variations": [11]}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products/3/variations"))
+        .and(query_param("include", "11,12"))
+        .and(query_param("per_page", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 11, "sku": "TEE-S", "manage_stock": true, "stock_quantity": 4, "regular_price": "12.00", "status": "publish"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products/9/variations"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"code": "woocommerce_rest_product_invalid_id", "message": "Invalid ID.", "data": {"status": 404}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let channel = https_store(&server);
+    assert!(channel.get_listings(&[]).await.unwrap().is_empty());
+    assert!(channel.get_listings(&["not-an-id".into()]).await.unwrap().is_empty());
+    assert!(server.received_requests().await.unwrap().is_empty(), "no ids (or none of ours), no call");
+
+    let ids = ["3/11", "1", "4", "3/12", "9/1", "junk", "1"].map(channel_core::ListingId::from);
+    let got = channel.get_listings(&ids).await.unwrap();
+    let got: Vec<(&str, &str, Stock)> = got.iter().map(|l| (l.id.as_str(), l.channel_sku.as_str(), l.stock)).collect();
+    // Product 4 is variable without its own stock (not a listing); 3/12 and 9/1 are unknown.
+    assert_eq!(got, [("3/11", "TEE-S", Stock::Tracked { quantity: 4 }), ("1", "MUG", Stock::Tracked { quantity: 7 })]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 3, "one call for the products, one per parent");
 }
 
 #[tokio::test]
@@ -247,7 +293,7 @@ fn store_urls_are_validated() {
 #[test]
 fn webhooks_verify_with_the_entity_decoded_secret() {
     // WooCommerce stores `a&amp;b` for a secret typed as `a&b` and signs with the decoded `a&b`.
-    let config = WooCommerceConfig::new("https://shop.example", "ck", "cs").with_webhook_secret("a&amp;b");
+    let config = WooCommerceConfig::new("https://shop.example", "ck", "cs").webhook_secret("a&amp;b");
     let channel = WooCommerce::new(config).unwrap();
     let body = br#"{"id":5,"type":"simple","sku":"MUG","manage_stock":true,"stock_quantity":3}"#;
     let sig = channel_core::webhook::sign_base64(b"a&b", body);

@@ -35,7 +35,7 @@ pub const SEEDS: &[&str] = &[
 fn channel() -> &'static WooCommerce {
     static CHANNEL: OnceLock<WooCommerce> = OnceLock::new();
     CHANNEL.get_or_init(|| {
-        let config = WooCommerceConfig::new("https://fuzz.example", "ck_fuzz", "cs_fuzz").with_webhook_secret(SECRET);
+        let config = WooCommerceConfig::new("https://fuzz.example", "ck_fuzz", "cs_fuzz").webhook_secret(SECRET);
         // A fixed, valid configuration: building it cannot fail.
         WooCommerce::new(config).expect("the fuzz configuration is valid")
     })

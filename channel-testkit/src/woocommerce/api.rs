@@ -437,6 +437,8 @@ async fn list_variations(State(platform): Shared, Path(id): Path<String>, RawQue
         Err(err) => return rest(&err),
     };
     let sku = first(&pairs, "sku");
+    // `include`: "Limit result set to specific ids" (REST API docs, List all product variations).
+    let include = id_list(&pairs, "include");
     let items = {
         let state = platform.lock();
         if !state.products.contains_key(&pid) {
@@ -447,6 +449,7 @@ async fn list_variations(State(platform): Shared, Path(id): Path<String>, RawQue
             .values()
             .filter(|v| v.parent_id == pid)
             .filter(|v| sku.is_none_or(|s| s == v.sku))
+            .filter(|v| include.is_empty() || include.contains(&v.id))
             .filter(|v| listing.keeps(v.created, v.modified))
             .map(|v| (v.id, v.created, v.modified, v))
             .collect();

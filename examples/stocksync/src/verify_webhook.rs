@@ -38,7 +38,7 @@ fn channel_for(kind: ChannelKind, secret: &str) -> Result<Arc<dyn Channel>, Stri
         }
         ChannelKind::Woocommerce => {
             let config = channel_woocommerce::WooCommerceConfig::new("https://shop.invalid", "unused", "unused")
-                .with_webhook_secret(secret);
+                .webhook_secret(secret);
             Ok(Arc::new(channel_woocommerce::WooCommerce::new(config).map_err(|e| e.to_string())?))
         }
         ChannelKind::Shopify => {

@@ -105,8 +105,9 @@ impl Adapters {
     /// The WooCommerce adapter.
     pub fn woo(&self, e: &WooCommerceEmulator) -> Arc<dyn Channel> {
         let config = channel_woocommerce::WooCommerceConfig::new(e.base_url(), e.consumer_key(), e.consumer_secret())
-            .with_webhook_secret(e.webhook_secret());
-        Arc::new(channel_woocommerce::WooCommerce::builder(config).timeout(self.timeout).build().unwrap())
+            .webhook_secret(e.webhook_secret())
+            .timeout(self.timeout);
+        Arc::new(channel_woocommerce::WooCommerce::new(config).unwrap())
     }
 
     /// The Amazon adapter (Amazon has no webhooks: its notifications go to SQS).

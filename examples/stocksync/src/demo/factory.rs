@@ -60,7 +60,7 @@ fn woocommerce(spec: &ChannelSpec<'_>) -> Result<Arc<dyn Channel>> {
         secret(spec, "consumer_key")?,
         secret(spec, "consumer_secret")?,
     )
-    .with_webhook_secret(secret(spec, "webhook_secret")?);
+    .webhook_secret(secret(spec, "webhook_secret")?);
     let adapter =
         channel_woocommerce::WooCommerce::new(config).map_err(|e| Error::config(format!("woocommerce: {e}")))?;
     Ok(Arc::new(adapter))
