@@ -1,6 +1,8 @@
 //! The engine's error type.
 
-use channel_core::{BoxError, ChannelKind, ErrorKind, Sku, StoreId};
+use channel_core::{ChannelKind, ErrorKind, Sku, StoreId};
+
+use crate::store::StoreError;
 
 /// `Result` with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -76,17 +78,9 @@ pub enum Error {
     /// A call to the channel failed.
     #[error(transparent)]
     Channel(#[from] channel_core::Error),
-    /// The storage backend failed.
-    #[error("storage: {message}")]
-    Storage {
-        /// What was being done.
-        message: String,
-        /// Whether trying again may help (a busy database, a dropped connection).
-        retryable: bool,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
+    /// The [`crate::Store`] failed: a stale version, a missing row, a backend failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Error {
@@ -101,8 +95,7 @@ impl Error {
             Self::AccountMismatch { .. } | Self::NeedsReauth(_) => ErrorKind::Auth,
             Self::Disconnected(_) | Self::Credentials(_) => ErrorKind::Config,
             Self::Channel(e) => e.kind(),
-            Self::Storage { retryable: true, .. } => ErrorKind::Transient,
-            Self::Storage { retryable: false, .. } => ErrorKind::Config,
+            Self::Store(e) => e.kind(),
         }
     }
 
@@ -117,11 +110,6 @@ impl Error {
             Self::Channel(e) => e.retry_after(),
             _ => None,
         }
-    }
-
-    /// A storage error with its source.
-    pub fn storage(message: impl Into<String>, retryable: bool, source: impl Into<BoxError>) -> Self {
-        Self::Storage { message: message.into(), retryable, source: Some(source.into()) }
     }
 
     pub(crate) fn conflict(what: impl Into<String>, expected: u64, found: Option<u64>) -> Self {

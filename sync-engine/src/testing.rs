@@ -449,7 +449,7 @@ pub async fn outbox_finishes_many(store: Arc<dyn Store>) {
         OutboxFinish::new(9_999_999, "none", OutboxResult::Done),
     ];
     let results = store.finish_outbox_many(batch, at(71)).await.expect("finish many");
-    let kinds: Vec<Option<ErrorKind>> = results.iter().map(|r| r.as_ref().err().map(crate::Error::kind)).collect();
+    let kinds: Vec<Option<ErrorKind>> = results.iter().map(|r| r.as_ref().err().map(StoreError::kind)).collect();
     assert_eq!(kinds, vec![None, None, Some(ErrorKind::Conflict), None, Some(ErrorKind::NotFound)], "{results:?}");
     let items = store.outbox(&OutboxFilter::default()).await.expect("outbox");
     let state = |i: usize| items.iter().find(|x| x.id == got[i].id).map(|x| (x.state, x.last_error.clone()));
