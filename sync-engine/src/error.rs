@@ -13,16 +13,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A versioned row changed since it was read (optimistic concurrency): re-read and try again.
-    #[error("{what} was changed by someone else (expected version {expected}, found {found:?})")]
-    Conflict {
-        /// What was being written (`connection shopify-main`, `listing shopify-main/123`).
-        what: String,
-        /// The version the writer read.
-        expected: u64,
-        /// The version stored now (`None` when the row no longer exists).
-        found: Option<u64>,
-    },
     /// A row to be created exists already.
     #[error("{0} already exists")]
     AlreadyExists(String),
@@ -87,7 +77,7 @@ impl Error {
     /// What went wrong, as a caller needs to act on it.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Conflict { .. } | Self::AlreadyExists(_) => ErrorKind::Conflict,
+            Self::AlreadyExists(_) => ErrorKind::Conflict,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::Invalid(_) | Self::SharedSkuWithSourceOfTruth { .. } | Self::SourceOfTruthTaken { .. } => {
                 ErrorKind::Validation
@@ -113,6 +103,6 @@ impl Error {
     }
 
     pub(crate) fn conflict(what: impl Into<String>, expected: u64, found: Option<u64>) -> Self {
-        Self::Conflict { what: what.into(), expected, found }
+        Self::Store(StoreError::conflict(what, expected, found))
     }
 }

@@ -89,7 +89,25 @@ pub(crate) enum Failure {
     Permanent,
 }
 
-/// What a SQL backend does differently. Implemented by `SqliteDialect` and `PgDialect`.
+/// The row and advisory locks of a backend with concurrent writers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Locks {
+    /// Appended to a `SELECT` whose rows the transaction goes on to change (` FOR UPDATE`).
+    pub(crate) for_update: &'static str,
+    /// Appended to a `SELECT` whose rows must not change until the transaction ends (` FOR SHARE`).
+    pub(crate) for_share: &'static str,
+    /// Appended to a claim's candidate `SELECT` (` FOR UPDATE SKIP LOCKED`).
+    pub(crate) skip_locked: &'static str,
+    /// A statement (`$1`: the SKU) serialising the writers and checkers of one SKU's ledger movements
+    /// until the transaction ends.
+    pub(crate) ledger: &'static str,
+    /// A query (`$1`: the lane key) answering `locked` (a boolean): whether this transaction now holds the
+    /// lock of an outbox lane. A claim then looks at the lane again before taking an item.
+    pub(crate) try_lane: &'static str,
+}
+
+/// What a SQL backend does differently. Implemented by `SqliteDialect` and `PgDialect`, declared with
+/// `sql_dialect!`.
 pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// The sqlx driver.
     type Db: sqlx::Database;
@@ -99,27 +117,39 @@ pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// The statement opening a write transaction; `None`: the driver's `BEGIN`. SQLite takes the write
     /// lock up front (`BEGIN IMMEDIATE`), so what a batch reads stays true until it commits.
     const BEGIN_WRITE: Option<&'static str>;
-    /// Appended to a `SELECT` whose rows the transaction goes on to change (` FOR UPDATE`).
-    const FOR_UPDATE: &'static str;
-    /// Appended to a `SELECT` whose rows must not change until the transaction ends (` FOR SHARE`).
-    const FOR_SHARE: &'static str;
-    /// Appended to a claim's candidate `SELECT`: rows another claimant holds are passed over.
-    const SKIP_LOCKED: &'static str;
+    /// How concurrent writers are kept apart; `None` when write transactions are serialised (what a
+    /// transaction reads then stays true until it ends).
+    const LOCKS: Option<Locks>;
     /// Appended to a text column in `ORDER BY` so that it sorts by bytes, as every backend does.
     const BYTE_ORDER: &'static str;
-    /// A statement (`$1`: the SKU) serialising the writers and checkers of one SKU's ledger movements
-    /// until the transaction ends; `None` when write transactions are serialised anyway.
-    const LOCK_LEDGER: Option<&'static str>;
-    /// A query (`$1`: the lane key) answering `locked` (a boolean): whether this transaction now holds the
-    /// lock of an outbox lane; `None` when write transactions are serialised anyway. With a lane lock, a
-    /// claim looks at the lane again before taking an item.
-    const TRY_LOCK_LANE: Option<&'static str>;
-    /// Whether a claim first looks for due items outside a transaction (SQLite: a write transaction per
-    /// idle lane would queue the order commits behind them).
-    const CHECK_DUE_FIRST: bool;
+    /// The `LIMIT` bind value meaning "no limit".
+    const NO_LIMIT: Option<i64>;
 
-    /// A `LIMIT` bind value; `None` for no limit.
-    fn limit(n: Option<usize>) -> Option<i64>;
+    /// Appended to a `SELECT` whose rows the transaction goes on to change.
+    fn for_update() -> &'static str {
+        Self::LOCKS.map_or("", |l| l.for_update)
+    }
+
+    /// Appended to a `SELECT` whose rows must not change until the transaction ends.
+    fn for_share() -> &'static str {
+        Self::LOCKS.map_or("", |l| l.for_share)
+    }
+
+    /// Appended to a claim's candidate `SELECT`: rows another claimant holds are passed over.
+    fn skip_locked() -> &'static str {
+        Self::LOCKS.map_or("", |l| l.skip_locked)
+    }
+
+    /// Whether a claim first looks for due items outside a transaction: with serialised writers, a write
+    /// transaction per idle lane would queue the order commits behind them.
+    fn check_due_first() -> bool {
+        Self::LOCKS.is_none()
+    }
+
+    /// A `LIMIT` bind value.
+    fn limit(n: Option<usize>) -> Option<i64> {
+        n.map_or(Self::NO_LIMIT, |n| Some(i64::try_from(n).unwrap_or(i64::MAX)))
+    }
 
     /// Classify a driver error.
     fn classify(e: &sqlx::Error) -> Failure;
@@ -159,60 +189,16 @@ pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     ) -> BoxFuture<'a, Result<usize, StoreError>>;
 }
 
-/// The driver half of a [`Dialect`] impl (binding [`Args`], running statements, reading columns), the same
-/// text for every driver but typed by each: `driver_calls!()` inside `impl Dialect`, with
-/// `bind_all_for!(Driver)` at the module's top level.
-macro_rules! driver_calls {
-    () => {
-        fn execute<'c>(
-            conn: &'c mut $crate::store::sql::dialect::Conn<Self>,
-            sql: &'c str,
-            args: $crate::store::sql::dialect::Args,
-        ) -> futures::future::BoxFuture<'c, Result<u64, sqlx::Error>> {
-            Box::pin(async move { Ok(bind_all(sqlx::query(sql), args).execute(conn).await?.rows_affected()) })
-        }
+/// Declare a dialect: `sql_dialect! { /// docs
+/// SqliteDialect for sqlx::Sqlite { const NAME: … } }` makes the unit struct and its [`Dialect`] impl, with
+/// the driver half (binding [`Args`], running statements, reading columns) filled in: the same text for
+/// every driver, typed by each.
+macro_rules! sql_dialect {
+    ($(#[$meta:meta])* $name:ident for $db:ty { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        pub(crate) struct $name;
 
-        fn fetch_all<'c>(
-            conn: &'c mut $crate::store::sql::dialect::Conn<Self>,
-            sql: &'c str,
-            args: $crate::store::sql::dialect::Args,
-        ) -> futures::future::BoxFuture<'c, Result<Vec<$crate::store::sql::dialect::DbRow<Self>>, sqlx::Error>> {
-            Box::pin(bind_all(sqlx::query(sql), args).fetch_all(conn))
-        }
-
-        fn fetch_optional<'c>(
-            conn: &'c mut $crate::store::sql::dialect::Conn<Self>,
-            sql: &'c str,
-            args: $crate::store::sql::dialect::Args,
-        ) -> futures::future::BoxFuture<'c, Result<Option<$crate::store::sql::dialect::DbRow<Self>>, sqlx::Error>> {
-            Box::pin(bind_all(sqlx::query(sql), args).fetch_optional(conn))
-        }
-
-        fn text(row: &$crate::store::sql::dialect::DbRow<Self>, col: &str) -> Result<String, sqlx::Error> {
-            sqlx::Row::try_get(row, col)
-        }
-
-        fn opt_text(row: &$crate::store::sql::dialect::DbRow<Self>, col: &str) -> Result<Option<String>, sqlx::Error> {
-            sqlx::Row::try_get(row, col)
-        }
-
-        fn int(row: &$crate::store::sql::dialect::DbRow<Self>, col: &str) -> Result<i64, sqlx::Error> {
-            sqlx::Row::try_get(row, col)
-        }
-
-        fn opt_int(row: &$crate::store::sql::dialect::DbRow<Self>, col: &str) -> Result<Option<i64>, sqlx::Error> {
-            sqlx::Row::try_get(row, col)
-        }
-
-        fn boolean(row: &$crate::store::sql::dialect::DbRow<Self>, col: &str) -> Result<bool, sqlx::Error> {
-            sqlx::Row::try_get(row, col)
-        }
-    };
-}
-
-/// Bind [`Args`] to a driver's query: `bind_all_for!(sqlx::Sqlite)` at a backend module's top level.
-macro_rules! bind_all_for {
-    ($db:ty) => {
         fn bind_all<'q>(
             mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
             args: $crate::store::sql::dialect::Args,
@@ -227,7 +213,61 @@ macro_rules! bind_all_for {
             }
             query
         }
+
+        impl $crate::store::sql::dialect::Dialect for $name {
+            type Db = $db;
+
+            $($body)*
+
+            fn execute<'c>(
+                conn: &'c mut $crate::store::sql::dialect::Conn<Self>,
+                sql: &'c str,
+                args: $crate::store::sql::dialect::Args,
+            ) -> futures::future::BoxFuture<'c, Result<u64, sqlx::Error>> {
+                Box::pin(async move { Ok(bind_all(sqlx::query(sql), args).execute(conn).await?.rows_affected()) })
+            }
+
+            fn fetch_all<'c>(
+                conn: &'c mut $crate::store::sql::dialect::Conn<Self>,
+                sql: &'c str,
+                args: $crate::store::sql::dialect::Args,
+            ) -> futures::future::BoxFuture<'c, Result<Vec<$crate::store::sql::dialect::DbRow<Self>>, sqlx::Error>> {
+                Box::pin(bind_all(sqlx::query(sql), args).fetch_all(conn))
+            }
+
+            fn fetch_optional<'c>(
+                conn: &'c mut $crate::store::sql::dialect::Conn<Self>,
+                sql: &'c str,
+                args: $crate::store::sql::dialect::Args,
+            ) -> futures::future::BoxFuture<'c, Result<Option<$crate::store::sql::dialect::DbRow<Self>>, sqlx::Error>>
+            {
+                Box::pin(bind_all(sqlx::query(sql), args).fetch_optional(conn))
+            }
+
+            fn text(row: &$crate::store::sql::dialect::DbRow<Self>, col: &str) -> Result<String, sqlx::Error> {
+                sqlx::Row::try_get(row, col)
+            }
+
+            fn opt_text(
+                row: &$crate::store::sql::dialect::DbRow<Self>,
+                col: &str,
+            ) -> Result<Option<String>, sqlx::Error> {
+                sqlx::Row::try_get(row, col)
+            }
+
+            fn int(row: &$crate::store::sql::dialect::DbRow<Self>, col: &str) -> Result<i64, sqlx::Error> {
+                sqlx::Row::try_get(row, col)
+            }
+
+            fn opt_int(row: &$crate::store::sql::dialect::DbRow<Self>, col: &str) -> Result<Option<i64>, sqlx::Error> {
+                sqlx::Row::try_get(row, col)
+            }
+
+            fn boolean(row: &$crate::store::sql::dialect::DbRow<Self>, col: &str) -> Result<bool, sqlx::Error> {
+                sqlx::Row::try_get(row, col)
+            }
+        }
     };
 }
 
-pub(crate) use {bind_all_for, driver_calls};
+pub(crate) use sql_dialect;

@@ -124,7 +124,7 @@ async fn put_connection<D: Dialect>(tx: &mut Session<D>, c: &ConnectionRecord) -
 }
 
 async fn record_health<D: Dialect>(tx: &mut Session<D>, store: &StoreId, event: &HealthEvent) -> Result<()> {
-    let q = sql(format!("SELECT health FROM connections WHERE store = $1{}", D::FOR_UPDATE)).bind(store.as_str());
+    let q = sql(format!("SELECT health FROM connections WHERE store = $1{}", D::for_update())).bind(store.as_str());
     let Some(row) = tx.fetch_optional(q).await? else {
         return Err(StoreError::NotFound(format!("connection {store}")));
     };
@@ -211,8 +211,8 @@ async fn record_movement<D: Dialect>(tx: &mut Session<D>, m: &NewMovement) -> Re
 
 /// Serialise the writers (and checkers) of one SKU's ledger movements until the transaction ends.
 async fn lock_ledger<D: Dialect>(tx: &mut Session<D>, sku: &Sku) -> Result<()> {
-    if let Some(lock) = D::LOCK_LEDGER {
-        tx.execute(sql(lock).bind(sku.as_str())).await?;
+    if let Some(locks) = D::LOCKS {
+        tx.execute(sql(locks.ledger).bind(sku.as_str())).await?;
     }
     Ok(())
 }
@@ -303,7 +303,7 @@ async fn check_precondition<D: Dialect>(tx: &mut Session<D>, check: &Preconditio
     match check {
         Precondition::ListingVersion { store, listing, version: expected } => {
             // The row cannot change until this transaction ends (FOR SHARE, or SQLite's write lock).
-            let found = stored_version(tx, listing_version(store, listing, D::FOR_SHARE)).await?;
+            let found = stored_version(tx, listing_version(store, listing, D::for_share())).await?;
             if found != Some(*expected) {
                 return Err(StoreError::conflict(format!("listing {store}/{listing}"), *expected, found));
             }

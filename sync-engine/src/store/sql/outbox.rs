@@ -17,7 +17,7 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 fn pending_in_lane<D: Dialect>(push: &OutboxPush) -> super::Sql {
     sql(format!(
         "SELECT id, action FROM outbox WHERE store = $1 AND listing = $2 AND lane = $3 AND state = 'pending'{}",
-        D::FOR_UPDATE
+        D::for_update()
     ))
     .bind(push.store.as_str())
     .bind(push.listing.as_str())
@@ -67,7 +67,7 @@ pub(super) async fn claim<D: Dialect>(store: &SqlStore<D>, claim: &ClaimRequest)
     if claim.limit == 0 {
         return Ok(Vec::new());
     }
-    if D::CHECK_DUE_FIRST && !anything_due(store, claim).await? {
+    if D::check_due_first() && !anything_due(store, claim).await? {
         return Ok(Vec::new());
     }
     let mut tx = store.write().await?;
@@ -113,7 +113,7 @@ async fn claim_candidates<D: Dialect>(tx: &mut Session<D>, claim: &ClaimRequest)
            AND (o.store, o.listing, o.lane) NOT IN (SELECT b.store, b.listing, b.lane FROM outbox b
                  WHERE b.state = 'claimed' AND b.lease_until > $1 AND (CAST($2 AS TEXT) IS NULL OR b.store = $2))
          ORDER BY o.next_attempt_at, o.id LIMIT $3{}",
-        D::SKIP_LOCKED
+        D::skip_locked()
     ))
     .bind(ms(claim.now))
     .bind(claim.store.as_ref().map(channel_core::StoreId::as_str))
@@ -125,10 +125,10 @@ async fn claim_candidates<D: Dialect>(tx: &mut Session<D>, claim: &ClaimRequest)
 /// a fresh statement. A worker that claimed another item of this lane since our candidate query began has
 /// either not committed (it holds the lock: skip) or has (its claim is visible now: skip).
 async fn lane_still_free<D: Dialect>(tx: &mut Session<D>, item: &OutboxItem, claim: &ClaimRequest) -> Result<bool> {
-    let Some(try_lock) = D::TRY_LOCK_LANE else { return Ok(true) };
+    let Some(locks) = D::LOCKS else { return Ok(true) };
     let lane = item.push.action.lane().as_str();
     let key = format!("{}\u{1f}{}\u{1f}{}", item.push.store, item.push.listing, lane);
-    let row = tx.fetch_one(sql(try_lock).bind(key)).await?;
+    let row = tx.fetch_one(sql(locks.try_lane).bind(key)).await?;
     if !D::boolean(&row, "locked").map_err(super::db::<D>)? {
         return Ok(false);
     }
@@ -207,7 +207,7 @@ async fn finish_in<D: Dialect>(
     result: OutboxResult,
     now: Timestamp,
 ) -> Result<Result<()>> {
-    let q = sql(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1{}", D::FOR_UPDATE)).bind(id);
+    let q = sql(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1{}", D::for_update())).bind(id);
     let Some(row) = tx.fetch_optional(q).await? else {
         return Ok(Err(StoreError::NotFound(format!("outbox item {id}"))));
     };

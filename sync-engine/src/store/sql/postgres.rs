@@ -6,11 +6,66 @@ use jiff::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres};
 
-use super::dialect::{Dialect, Failure, bind_all_for, driver_calls};
+use super::dialect::{Failure, Locks, sql_dialect};
 use super::rows::ms;
 use super::{SqlStore, db, forward_store};
 use crate::store::StoreError;
 use crate::{Error, Result};
+
+sql_dialect! {
+    /// PostgreSQL: concurrent writers, so rows are locked (`FOR UPDATE`, `FOR SHARE`, `SKIP LOCKED`) and a
+    /// SKU's ledger and an outbox lane by transaction-scoped advisory locks; text sorts by bytes
+    /// (`COLLATE "C"`); serialization failures and deadlocks are retryable, unique violations conflicts.
+    PgDialect for Postgres {
+        const NAME: &'static str = "postgres";
+        const BEGIN_WRITE: Option<&'static str> = None;
+        const LOCKS: Option<Locks> = Some(Locks {
+            for_update: " FOR UPDATE",
+            for_share: " FOR SHARE",
+            skip_locked: " FOR UPDATE SKIP LOCKED",
+            ledger: "SELECT pg_advisory_xact_lock(hashtextextended('stocksync ledger ' || $1, 0))",
+            try_lane: "SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked",
+        });
+        const BYTE_ORDER: &'static str = " COLLATE \"C\"";
+        // `LIMIT NULL` is no limit.
+        const NO_LIMIT: Option<i64> = None;
+
+        fn classify(e: &sqlx::Error) -> Failure {
+            match e {
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Failure::Retryable,
+                sqlx::Error::Database(d) => match d.code().as_deref() {
+                    // serialization_failure, deadlock_detected, lock_not_available, too_many_connections
+                    Some("40001" | "40P01" | "55P03" | "53300") => Failure::Retryable,
+                    Some("23505") => Failure::Conflict,
+                    _ => Failure::Permanent,
+                },
+                _ => Failure::Permanent,
+            }
+        }
+
+        /// One statement for the whole list: the claims as two arrays, joined with `UNNEST`.
+        fn renew_outbox<'a>(
+            store: &'a SqlStore<Self>,
+            claims: &'a [(i64, String)],
+            until: Timestamp,
+        ) -> BoxFuture<'a, Result<usize, StoreError>> {
+            Box::pin(async move {
+                let (ids, tokens): (Vec<i64>, Vec<String>) = claims.iter().cloned().unzip();
+                let done = sqlx::query(
+                    "UPDATE outbox o SET lease_until = $1 FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS c(id, token)
+                     WHERE o.id = c.id AND o.state = 'claimed' AND o.claim_token = c.token",
+                )
+                .bind(ms(until))
+                .bind(&ids)
+                .bind(&tokens)
+                .execute(store.pool())
+                .await
+                .map_err(db::<Self>)?;
+                Ok(usize::try_from(done.rows_affected()).unwrap_or(0))
+            })
+        }
+    }
+}
 
 /// How to connect a [`PostgresStore`].
 #[derive(Clone)]
@@ -57,6 +112,8 @@ pub struct PostgresStore {
     inner: SqlStore<PgDialect>,
     schema: Option<String>,
 }
+
+forward_store!(PostgresStore);
 
 fn pg(e: sqlx::Error) -> Error {
     db::<PgDialect>(e).into()
@@ -110,72 +167,5 @@ impl PostgresStore {
     /// Close the pool.
     pub async fn close(&self) {
         self.inner.pool().close().await;
-    }
-}
-
-forward_store!(PostgresStore);
-
-/// PostgreSQL: concurrent writers, so rows are locked (`FOR UPDATE`, `FOR SHARE`, `SKIP LOCKED`) and a
-/// SKU's ledger and an outbox lane by transaction-scoped advisory locks; text sorts by bytes
-/// (`COLLATE "C"`); serialization failures and deadlocks are retryable, unique violations conflicts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PgDialect;
-
-bind_all_for!(Postgres);
-
-impl Dialect for PgDialect {
-    type Db = Postgres;
-
-    const NAME: &'static str = "postgres";
-    const BEGIN_WRITE: Option<&'static str> = None;
-    const FOR_UPDATE: &'static str = " FOR UPDATE";
-    const FOR_SHARE: &'static str = " FOR SHARE";
-    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
-    const BYTE_ORDER: &'static str = " COLLATE \"C\"";
-    const LOCK_LEDGER: Option<&'static str> =
-        Some("SELECT pg_advisory_xact_lock(hashtextextended('stocksync ledger ' || $1, 0))");
-    const TRY_LOCK_LANE: Option<&'static str> = Some("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked");
-    const CHECK_DUE_FIRST: bool = false;
-
-    fn limit(n: Option<usize>) -> Option<i64> {
-        // PostgreSQL: `LIMIT NULL` is no limit.
-        n.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
-    }
-
-    fn classify(e: &sqlx::Error) -> Failure {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Failure::Retryable,
-            sqlx::Error::Database(d) => match d.code().as_deref() {
-                // serialization_failure, deadlock_detected, lock_not_available, too_many_connections
-                Some("40001" | "40P01" | "55P03" | "53300") => Failure::Retryable,
-                Some("23505") => Failure::Conflict,
-                _ => Failure::Permanent,
-            },
-            _ => Failure::Permanent,
-        }
-    }
-
-    driver_calls!();
-
-    /// One statement for the whole list: the claims as two arrays, joined with `UNNEST`.
-    fn renew_outbox<'a>(
-        store: &'a SqlStore<Self>,
-        claims: &'a [(i64, String)],
-        until: Timestamp,
-    ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        Box::pin(async move {
-            let (ids, tokens): (Vec<i64>, Vec<String>) = claims.iter().cloned().unzip();
-            let done = sqlx::query(
-                "UPDATE outbox o SET lease_until = $1 FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS c(id, token)
-                 WHERE o.id = c.id AND o.state = 'claimed' AND o.claim_token = c.token",
-            )
-            .bind(ms(until))
-            .bind(&ids)
-            .bind(&tokens)
-            .execute(store.pool())
-            .await
-            .map_err(db::<Self>)?;
-            Ok(usize::try_from(done.rows_affected()).unwrap_or(0))
-        })
     }
 }

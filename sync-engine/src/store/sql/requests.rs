@@ -41,7 +41,7 @@ pub(super) async fn claim<D: Dialect>(store: &SqlStore<D>, claim: &ClaimRequest)
          AND (claim_token IS NULL OR lease_until IS NULL OR lease_until <= $2)
          ORDER BY requested_at, store{} LIMIT $3{}",
         D::BYTE_ORDER,
-        D::SKIP_LOCKED
+        D::skip_locked()
     ))
     .bind(claim.store.as_ref().map(StoreId::as_str))
     .bind(ms(claim.now))

@@ -8,10 +8,45 @@ use jiff::Timestamp;
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::dialect::{Dialect, Failure, bind_all_for, driver_calls};
+use super::dialect::{Failure, Locks, sql_dialect};
 use super::{SqlStore, db, forward_store};
 use crate::store::StoreError;
 use crate::{Error, Result};
+
+sql_dialect! {
+    /// SQLite: one writer at a time (`BEGIN IMMEDIATE`), so no row or advisory locks; `?NNN`/`$NNN`
+    /// placeholders; busy/locked codes are retryable.
+    SqliteDialect for Sqlite {
+        const NAME: &'static str = "sqlite";
+        const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
+        // BEGIN IMMEDIATE serialises the writers.
+        const LOCKS: Option<Locks> = None;
+        // BINARY, the default collation, sorts by bytes.
+        const BYTE_ORDER: &'static str = "";
+        // A negative limit is no limit.
+        const NO_LIMIT: Option<i64> = Some(-1);
+
+        fn classify(e: &sqlx::Error) -> Failure {
+            let retryable = match e {
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+                sqlx::Error::Database(d) => {
+                    d.code().as_deref().and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
+                }
+                _ => false,
+            };
+            if retryable { Failure::Retryable } else { Failure::Permanent }
+        }
+
+        fn renew_outbox<'a>(
+            store: &'a SqlStore<Self>,
+            claims: &'a [(i64, String)],
+            until: Timestamp,
+        ) -> BoxFuture<'a, Result<usize, StoreError>> {
+            Box::pin(store.renew_outbox_in_chunks(claims, until))
+        }
+    }
+}
 
 /// How to open a [`SqliteStore`].
 #[derive(Debug, Clone)]
@@ -39,6 +74,8 @@ pub struct SqliteStore {
     inner: SqlStore<SqliteDialect>,
     path: PathBuf,
 }
+
+forward_store!(SqliteStore);
 
 impl SqliteStore {
     /// Open (or create) the database file and run the migrations.
@@ -75,55 +112,5 @@ impl SqliteStore {
     /// Close the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.inner.pool().close().await;
-    }
-}
-
-forward_store!(SqliteStore);
-
-/// SQLite: one writer at a time (`BEGIN IMMEDIATE`), so no row or advisory locks; `?NNN`/`$NNN`
-/// placeholders; busy/locked codes are retryable.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SqliteDialect;
-
-bind_all_for!(Sqlite);
-
-impl Dialect for SqliteDialect {
-    type Db = Sqlite;
-
-    const NAME: &'static str = "sqlite";
-    const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
-    const FOR_UPDATE: &'static str = "";
-    const FOR_SHARE: &'static str = "";
-    const SKIP_LOCKED: &'static str = "";
-    const BYTE_ORDER: &'static str = "";
-    const LOCK_LEDGER: Option<&'static str> = None;
-    const TRY_LOCK_LANE: Option<&'static str> = None;
-    const CHECK_DUE_FIRST: bool = true;
-
-    fn limit(n: Option<usize>) -> Option<i64> {
-        // SQLite: a negative limit is no limit.
-        Some(n.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)))
-    }
-
-    fn classify(e: &sqlx::Error) -> Failure {
-        let retryable = match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
-            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
-            sqlx::Error::Database(d) => {
-                d.code().as_deref().and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
-            }
-            _ => false,
-        };
-        if retryable { Failure::Retryable } else { Failure::Permanent }
-    }
-
-    driver_calls!();
-
-    fn renew_outbox<'a>(
-        store: &'a SqlStore<Self>,
-        claims: &'a [(i64, String)],
-        until: Timestamp,
-    ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        Box::pin(store.renew_outbox_in_chunks(claims, until))
     }
 }
