@@ -29,7 +29,15 @@ use jiff::Timestamp;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use model::*;
+// The rows and filters of the `Store` trait's methods, named one by one: every type here appears in a
+// method or a public field a host implementing or calling `Store` uses (a host's `Store` coalesces by
+// `Lane`, reports `Health`, …).
+pub use model::{
+    AuditEntry, AuditFilter, ClaimRequest, ClientId, Component, ConnectionFilter, ConnectionRecord, ConnectionState,
+    CredentialStatus, DeliveryRecord, Health, HealthEvent, Lane, LastError, LedgerFilter, ListingFilter, ListingRecord,
+    Movement, MovementCause, NewMovement, OrderLineRecord, OutboxItem, OutboxPush, OutboxResult, OutboxState,
+    ProductRecord, PurgeReport, PushAction, Scope, SealedCredentials, SkuChange, SyncMode, SyncRequest, WarehouseId,
+};
 #[cfg(feature = "postgres")]
 pub use sql::postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
