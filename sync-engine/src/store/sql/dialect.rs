@@ -83,7 +83,8 @@ pub(crate) type Args = Vec<Arg>;
 pub(crate) enum Failure {
     /// Busy, locked, a serialization failure or deadlock, a dropped connection: try again.
     Retryable,
-    /// A unique violation: another writer created the row first.
+    /// A unique violation: another writer created the row first (PostgreSQL's concurrent writers).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Conflict,
     /// Anything else.
     Permanent,

@@ -266,6 +266,7 @@ async fn retry<D: Dialect>(
 impl<D: Dialect> SqlStore<D> {
     /// Renew outbox claims a few hundred per statement (row values against a `VALUES` list), all in one
     /// transaction: a whole Amazon feed is renewed in tens of statements, not one per item.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) async fn renew_outbox_in_chunks(&self, claims: &[(i64, String)], until: Timestamp) -> Result<usize> {
         const PER_STATEMENT: usize = 400;
         let mut tx = self.write().await?;
