@@ -311,7 +311,7 @@ impl Connections {
 
     /// Connections passing a filter.
     pub async fn list(&self, filter: &ConnectionFilter) -> Result<Vec<ConnectionRecord>> {
-        self.store.connections(filter).await
+        Ok(self.store.connections(filter).await?)
     }
 
     fn build(
@@ -441,8 +441,8 @@ impl Connections {
                     rec.version += 1;
                     return Ok(self.store.connection(store).await?.unwrap_or(rec));
                 }
-                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e),
-                Err(e) => return Err(e),
+                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e.into()),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(last.unwrap_or_else(|| Error::conflict(format!("connection {store}"), 0, None)))
@@ -606,12 +606,12 @@ impl Connections {
     /// re-authentication, which stops pushes until the credentials are updated.
     pub async fn record_error(&self, store: &StoreId, kind: ErrorKind, message: &str) -> Result<()> {
         let event = HealthEvent::Failed { kind, message: message.to_owned(), at: self.clock.now() };
-        self.store.record_health(store, event).await
+        Ok(self.store.record_health(store, event).await?)
     }
 
     /// Record a finished sync.
     pub async fn record_sync(&self, store: &StoreId) -> Result<()> {
-        self.store.record_health(store, HealthEvent::SyncSucceeded { at: self.clock.now() }).await
+        Ok(self.store.record_health(store, HealthEvent::SyncSucceeded { at: self.clock.now() }).await?)
     }
 
     /// Queue a "sync now" (the engine runs it).
@@ -624,7 +624,7 @@ impl Connections {
             return Err(Error::NeedsReauth(rec.store));
         }
         let req = SyncRequest::new(store.clone(), requested_by.map(str::to_owned), self.clock.now());
-        self.store.commit(WriteOp::RequestSync(req).into()).await.map(drop)
+        Ok(self.store.commit(WriteOp::RequestSync(req).into()).await.map(drop)?)
     }
 
     /// Disconnect a store. Takealot: delete its credentials, refuse its webhooks, drop its queued pushes,
@@ -785,8 +785,8 @@ impl Connections {
             }
             match self.store.commit(batch).await {
                 Ok(_) => return Ok(out),
-                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e),
-                Err(e) => return Err(e),
+                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e.into()),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(last.unwrap_or_else(|| Error::conflict(format!("listings of {store}"), 0, None)))

@@ -1,6 +1,8 @@
 //! The engine's error type.
 
-use channel_core::{BoxError, ChannelKind, ErrorKind, Sku, StoreId};
+use channel_core::{ChannelKind, ErrorKind, Sku, StoreId};
+
+use crate::store::StoreError;
 
 /// `Result` with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -11,16 +13,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A versioned row changed since it was read (optimistic concurrency): re-read and try again.
-    #[error("{what} was changed by someone else (expected version {expected}, found {found:?})")]
-    Conflict {
-        /// What was being written (`connection shopify-main`, `listing shopify-main/123`).
-        what: String,
-        /// The version the writer read.
-        expected: u64,
-        /// The version stored now (`None` when the row no longer exists).
-        found: Option<u64>,
-    },
     /// A row to be created exists already.
     #[error("{0} already exists")]
     AlreadyExists(String),
@@ -76,24 +68,16 @@ pub enum Error {
     /// A call to the channel failed.
     #[error(transparent)]
     Channel(#[from] channel_core::Error),
-    /// The storage backend failed.
-    #[error("storage: {message}")]
-    Storage {
-        /// What was being done.
-        message: String,
-        /// Whether trying again may help (a busy database, a dropped connection).
-        retryable: bool,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
+    /// The [`crate::Store`] failed: a stale version, a missing row, a backend failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Error {
     /// What went wrong, as a caller needs to act on it.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Conflict { .. } | Self::AlreadyExists(_) => ErrorKind::Conflict,
+            Self::AlreadyExists(_) => ErrorKind::Conflict,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::Invalid(_) | Self::SharedSkuWithSourceOfTruth { .. } | Self::SourceOfTruthTaken { .. } => {
                 ErrorKind::Validation
@@ -101,8 +85,7 @@ impl Error {
             Self::AccountMismatch { .. } | Self::NeedsReauth(_) => ErrorKind::Auth,
             Self::Disconnected(_) | Self::Credentials(_) => ErrorKind::Config,
             Self::Channel(e) => e.kind(),
-            Self::Storage { retryable: true, .. } => ErrorKind::Transient,
-            Self::Storage { retryable: false, .. } => ErrorKind::Config,
+            Self::Store(e) => e.kind(),
         }
     }
 
@@ -119,12 +102,7 @@ impl Error {
         }
     }
 
-    /// A storage error with its source.
-    pub fn storage(message: impl Into<String>, retryable: bool, source: impl Into<BoxError>) -> Self {
-        Self::Storage { message: message.into(), retryable, source: Some(source.into()) }
-    }
-
     pub(crate) fn conflict(what: impl Into<String>, expected: u64, found: Option<u64>) -> Self {
-        Self::Conflict { what: what.into(), expected, found }
+        Self::Store(StoreError::conflict(what, expected, found))
     }
 }

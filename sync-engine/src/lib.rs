@@ -17,7 +17,7 @@ pub use connections::{ChannelFactory, ChannelSpec, ConnectionUpdate, Connections
 pub use credentials::{CredentialCipher, Credentials};
 pub use error::{Error, Result};
 pub use factory::AdapterFactory;
-pub use store::{MemoryStore, Store, StoreExt, WriteBatch, WriteOp};
+pub use store::{MemoryStore, Store, StoreError, StoreExt, WriteBatch, WriteOp};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]

@@ -52,7 +52,7 @@ pub fn sample_connection(store: &str, channel: ChannelKind) -> ConnectionRecord 
 }
 
 /// A linked listing row for tests.
-pub fn sample_listing(store: &str, listing: &str, sku_: &str) -> ListingRecord {
+pub(crate) fn sample_listing(store: &str, listing: &str, sku_: &str) -> ListingRecord {
     let mut l = ListingRecord::new(sid(store), ListingId::new(listing), sku_);
     l.sku = Some(sku(sku_));
     l.seen_quantity = Some(5);
@@ -92,7 +92,7 @@ where
 }
 
 /// Connections: insert, read, filter, update with versions; health is separate from the version.
-pub async fn connections_round_trip(store: Arc<dyn Store>) {
+pub(crate) async fn connections_round_trip(store: Arc<dyn Store>) {
     let mut a = sample_connection("shopify-a", ChannelKind::Shopify);
     a.scope = Scope::Client(ClientId::new("acme"));
     a.warehouse = Some(WarehouseId::new("jhb"));
@@ -146,7 +146,7 @@ pub async fn connections_round_trip(store: Arc<dyn Store>) {
 }
 
 /// A write carrying a stale version fails with a conflict and changes nothing.
-pub async fn stale_version_conflicts(store: Arc<dyn Store>) {
+pub(crate) async fn stale_version_conflicts(store: Arc<dyn Store>) {
     let c = store.put_connection(sample_connection("woo", ChannelKind::Woocommerce)).await.expect("insert");
     let mut first = c.clone();
     first.name = "first".into();
@@ -171,7 +171,7 @@ pub async fn stale_version_conflicts(store: Arc<dyn Store>) {
 }
 
 /// A batch applies entirely or not at all.
-pub async fn batches_are_atomic(store: Arc<dyn Store>) {
+pub(crate) async fn batches_are_atomic(store: Arc<dyn Store>) {
     let c = store.put_connection(sample_connection("amazon", ChannelKind::Amazon)).await.expect("insert");
     let stale = c.clone(); // version 1
     let mut fresh = c.clone();
@@ -196,7 +196,7 @@ pub async fn batches_are_atomic(store: Arc<dyn Store>) {
 }
 
 /// Products, bundles and listings round-trip; listings filter by store and SKU.
-pub async fn catalog_and_listings(store: Arc<dyn Store>) {
+pub(crate) async fn catalog_and_listings(store: Arc<dyn Store>) {
     let bundle = ProductRecord::bundle(
         sku("GIFT"),
         vec![Component { sku: sku("MUG"), quantity: 2 }, Component { sku: sku("TEA"), quantity: 1 }],
@@ -238,7 +238,7 @@ pub async fn catalog_and_listings(store: Arc<dyn Store>) {
 }
 
 /// The ledger keeps every movement with its cause; cursors are per store and name.
-pub async fn ledger_and_cursors(store: Arc<dyn Store>) {
+pub(crate) async fn ledger_and_cursors(store: Arc<dyn Store>) {
     let order =
         NewMovement::new(sku("MUG"), -2, MovementCause::Order, at(1)).for_line(sid("shop"), OrderId::new("1001"), "1");
     let cancel = NewMovement::new(sku("MUG"), 2, MovementCause::Cancellation, at(2)).for_line(
@@ -281,7 +281,7 @@ pub async fn ledger_and_cursors(store: Arc<dyn Store>) {
 }
 
 /// Order lines and webhook deliveries are recorded once; a duplicate skips its whole batch.
-pub async fn order_lines_and_deliveries_once(store: Arc<dyn Store>) {
+pub(crate) async fn order_lines_and_deliveries_once(store: Arc<dyn Store>) {
     let line = OrderLineRecord::new(sid("shop"), OrderId::new("1001"), "1", 2, OrderStatus::Open, at(1));
     let sale = |d| {
         WriteBatch::new()
@@ -325,7 +325,7 @@ pub async fn order_lines_and_deliveries_once(store: Arc<dyn Store>) {
 }
 
 /// Pushes coalesce per (store, listing, lane); claims are exclusive per lane.
-pub async fn outbox_coalesces_and_claims(store: Arc<dyn Store>) {
+pub(crate) async fn outbox_coalesces_and_claims(store: Arc<dyn Store>) {
     store.enqueue(stock("shop", "L1", 5), at(0)).await.expect("enqueue");
     store.enqueue(stock("shop", "L1", 3), at(1)).await.expect("enqueue");
     let price = PushAction::SetPrice {
@@ -369,7 +369,7 @@ pub async fn outbox_coalesces_and_claims(store: Arc<dyn Store>) {
 }
 
 /// Expired claims are claimable again; retries back off and coalesce; dead letters keep the reason.
-pub async fn outbox_leases_and_failures(store: Arc<dyn Store>) {
+pub(crate) async fn outbox_leases_and_failures(store: Arc<dyn Store>) {
     store.enqueue(stock("shop", "L1", 5), at(0)).await.expect("enqueue");
     let first = store.claim_outbox(&ClaimRequest::new("w1", 5, at(0), at(30))).await.expect("claim");
     assert_eq!(first.len(), 1);
@@ -429,7 +429,7 @@ pub async fn outbox_leases_and_failures(store: Arc<dyn Store>) {
 
 /// [`Store::finish_outbox_many`]: each item finished as [`Store::finish_outbox`] would, one result per item
 /// in the caller's order; an item whose claim is not held fails alone.
-pub async fn outbox_finishes_many(store: Arc<dyn Store>) {
+pub(crate) async fn outbox_finishes_many(store: Arc<dyn Store>) {
     for (n, listing) in ["L1", "L2", "L3", "L4", "L5"].into_iter().enumerate() {
         let n = i64::try_from(n).unwrap_or_default();
         store.enqueue(stock("shop", listing, n), at(n)).await.expect("enqueue");
@@ -449,7 +449,7 @@ pub async fn outbox_finishes_many(store: Arc<dyn Store>) {
         OutboxFinish::new(9_999_999, "none", OutboxResult::Done),
     ];
     let results = store.finish_outbox_many(batch, at(71)).await.expect("finish many");
-    let kinds: Vec<Option<ErrorKind>> = results.iter().map(|r| r.as_ref().err().map(crate::Error::kind)).collect();
+    let kinds: Vec<Option<ErrorKind>> = results.iter().map(|r| r.as_ref().err().map(StoreError::kind)).collect();
     assert_eq!(kinds, vec![None, None, Some(ErrorKind::Conflict), None, Some(ErrorKind::NotFound)], "{results:?}");
     let items = store.outbox(&OutboxFilter::default()).await.expect("outbox");
     let state = |i: usize| items.iter().find(|x| x.id == got[i].id).map(|x| (x.state, x.last_error.clone()));
@@ -464,7 +464,7 @@ pub async fn outbox_finishes_many(store: Arc<dyn Store>) {
 /// [`Store::renew_outbox`]: a held claim is extended (even once its lease ran out, while nobody claimed
 /// the item since), keeping other workers off it; a claim taken over, a finished item or an unknown id is
 /// not renewed, and the taker's lease is left as it was.
-pub async fn outbox_claims_renewed(store: Arc<dyn Store>) {
+pub(crate) async fn outbox_claims_renewed(store: Arc<dyn Store>) {
     for (n, listing) in ["L1", "L2", "L3"].into_iter().enumerate() {
         let n = i64::try_from(n).unwrap_or_default();
         store.enqueue(stock("shop", listing, n), at(n)).await.expect("enqueue");
@@ -521,7 +521,7 @@ pub async fn outbox_claims_renewed(store: Arc<dyn Store>) {
 
 /// Queueing to a listing whose item is claimed leaves the claimed item as it was (its push and its
 /// creation time, which keyed deltas are identified by): the new push waits as a pending item of its own.
-pub async fn outbox_claimed_items_stay_as_claimed(store: Arc<dyn Store>) {
+pub(crate) async fn outbox_claimed_items_stay_as_claimed(store: Arc<dyn Store>) {
     let adjust = |d| OutboxPush::new(sid("woo"), ListingId::new("W1"), PushAction::AdjustStock { delta: d }, "sale");
     store.enqueue(adjust(-1), at(0)).await.expect("enqueue");
     store.enqueue(stock("shop", "L1", 5), at(0)).await.expect("enqueue");
@@ -550,7 +550,7 @@ pub async fn outbox_claimed_items_stay_as_claimed(store: Arc<dyn Store>) {
 }
 
 /// Store leases and "sync now" requests.
-pub async fn leases_and_sync_requests(store: Arc<dyn Store>) {
+pub(crate) async fn leases_and_sync_requests(store: Arc<dyn Store>) {
     let s = sid("shop");
     assert!(store.acquire_lease(&s, "w1", at(30), at(0)).await.expect("lease"));
     assert!(!store.acquire_lease(&s, "w2", at(40), at(10)).await.expect("lease"), "held by w1");
@@ -607,7 +607,7 @@ pub async fn leases_and_sync_requests(store: Arc<dyn Store>) {
 
 /// A worker that dies while running a sync request leaves it queued: another worker takes it over once the
 /// claim's lease ended, and the dead worker's late finish removes nothing.
-pub async fn sync_request_take_over(store: Arc<dyn Store>) {
+pub(crate) async fn sync_request_take_over(store: Arc<dyn Store>) {
     let req = SyncRequest::new(sid("crash"), None, at(200));
     store.commit(WriteOp::RequestSync(req).into()).await.expect("request");
     let dead = store.claim_sync_requests(&ClaimRequest::new("dead", 10, at(200), at(230))).await.expect("claim");
@@ -635,7 +635,7 @@ pub async fn sync_request_take_over(store: Arc<dyn Store>) {
 
 /// [`WriteOp::Check`] preconditions: a listing's version and a SKU's ledger balance, counting the batch's
 /// earlier writes; a failed check writes nothing.
-pub async fn preconditions(store: Arc<dyn Store>) {
+pub(crate) async fn preconditions(store: Arc<dyn Store>) {
     store.put_listing(sample_listing("shop", "L1", "MUG")).await.expect("listing");
     let check_listing = |version| {
         WriteOp::Check(Precondition::ListingVersion { store: sid("shop"), listing: ListingId::new("L1"), version })
@@ -675,7 +675,7 @@ pub async fn preconditions(store: Arc<dyn Store>) {
 /// Writers moving one SKU's stock from the balance they read, checked by [`Precondition::LedgerBalance`]:
 /// every movement lands exactly once through conflict retries, and no two writers both commit on one
 /// balance.
-pub async fn concurrent_balance_checks(store: Arc<dyn Store>) {
+pub(crate) async fn concurrent_balance_checks(store: Arc<dyn Store>) {
     let writers = 6;
     let per_writer = 8;
     let mut tasks = Vec::new();
@@ -713,7 +713,7 @@ pub async fn concurrent_balance_checks(store: Arc<dyn Store>) {
 }
 
 /// The audit log keeps old -> new and why, oldest first.
-pub async fn audit_log(store: Arc<dyn Store>) {
+pub(crate) async fn audit_log(store: Arc<dyn Store>) {
     let e = AuditEntry::new(sid("shop"), "quantity", "order 1001 on takealot", at(1))
         .change(Some("5".into()), Some("3".into()))
         .on_listing(ListingId::new("L1"), Some(sku("MUG")));
@@ -735,7 +735,7 @@ pub async fn audit_log(store: Arc<dyn Store>) {
 }
 
 /// Purging a store removes its data and the products only it lists; shared products stay.
-pub async fn purge_store_rules(store: Arc<dyn Store>) {
+pub(crate) async fn purge_store_rules(store: Arc<dyn Store>) {
     store.put_connection(sample_connection("woo", ChannelKind::Woocommerce)).await.expect("insert");
     store.put_connection(sample_connection("shop", ChannelKind::Shopify)).await.expect("insert");
     let mut batch = WriteBatch::new();
@@ -792,7 +792,7 @@ pub async fn purge_store_rules(store: Arc<dyn Store>) {
 }
 
 /// Writers racing on one versioned row: every increment lands exactly once through conflict retries.
-pub async fn concurrent_writers(store: Arc<dyn Store>) {
+pub(crate) async fn concurrent_writers(store: Arc<dyn Store>) {
     store.put_listing(sample_listing("shop", "L1", "MUG")).await.expect("listing");
     let writers = 8;
     let per_writer = 10;
@@ -835,7 +835,7 @@ pub async fn concurrent_writers(store: Arc<dyn Store>) {
 }
 
 /// Workers claiming concurrently never get the same item.
-pub async fn concurrent_claims_hand_out_each_item_once(store: Arc<dyn Store>) {
+pub(crate) async fn concurrent_claims_hand_out_each_item_once(store: Arc<dyn Store>) {
     let items = 120;
     let mut batch = WriteBatch::new();
     for i in 0..items {
@@ -877,7 +877,7 @@ pub async fn concurrent_claims_hand_out_each_item_once(store: Arc<dyn Store>) {
 }
 
 /// Many importers of the same order line and delivery: exactly one applies.
-pub async fn concurrent_once_inserts(store: Arc<dyn Store>) {
+pub(crate) async fn concurrent_once_inserts(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for w in 0..8 {
         let store = Arc::clone(&store);

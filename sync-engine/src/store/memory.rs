@@ -7,8 +7,10 @@ use async_trait::async_trait;
 use channel_core::{ListingId, OrderId, Sku, StoreId};
 use jiff::Timestamp;
 
+use super::StoreError as Error;
 use super::*;
-use crate::{Error, Result};
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A [`Store`] in memory. Every operation takes one lock, so batches are atomic and claims exclusive.
 #[derive(Debug, Default)]

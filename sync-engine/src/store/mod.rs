@@ -5,7 +5,7 @@
 //!
 //! - **versions**: [`ConnectionRecord`], [`ListingRecord`] and [`OrderLineRecord`] carry the version
 //!   they were read at (0 for a new row). A stale version fails the whole batch with
-//!   [`crate::Error::Conflict`] (kind [`channel_core::ErrorKind::Conflict`]).
+//!   [`StoreError::Conflict`] (kind [`channel_core::ErrorKind::Conflict`]).
 //! - **once**: a [`WriteOp::RecordDelivery`] or a [`WriteOp::PutOrderLine`] of version 0 inserts the row
 //!   only if it is absent; if it is present the whole batch is skipped and `commit` returns `false`.
 //!   This is how an order line or a webhook delivery is applied exactly once: put its ledger movements
@@ -17,25 +17,31 @@
 //! Reads and the outbox, lease and sync-request operations are separate methods. The store never reads
 //! the clock: every time comes from the caller.
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod codec;
+mod error;
 mod memory;
 mod model;
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 
 use async_trait::async_trait;
 use channel_core::{ListingId, OrderId, Sku, StoreId};
 use jiff::Timestamp;
 
+pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use model::*;
+// The rows and filters of the `Store` trait's methods, named one by one: every type here appears in a
+// method or a public field a host implementing or calling `Store` uses (a host's `Store` coalesces by
+// `Lane`, reports `Health`, …).
+pub use model::{
+    AuditEntry, AuditFilter, ClaimRequest, ClientId, Component, ConnectionFilter, ConnectionRecord, ConnectionState,
+    CredentialStatus, DeliveryRecord, Health, HealthEvent, Lane, LastError, LedgerFilter, ListingFilter, ListingRecord,
+    Movement, MovementCause, NewMovement, OrderLineRecord, OutboxItem, OutboxPush, OutboxResult, OutboxState,
+    ProductRecord, PurgeReport, PushAction, Scope, SealedCredentials, SkuChange, SyncMode, SyncRequest, WarehouseId,
+};
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use sql::postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sql::sqlite::{SqliteOptions, SqliteStore};
 
 use crate::Result;
 
@@ -115,7 +121,7 @@ pub enum WriteOp {
     /// claimed request puts it back in the queue unclaimed (the running sync's
     /// [`Store::finish_sync_request`] then leaves it, so the newer request runs too).
     RequestSync(SyncRequest),
-    /// Write nothing, but fail the whole batch with [`crate::Error::Conflict`] unless the precondition holds
+    /// Write nothing, but fail the whole batch with [`StoreError::Conflict`] unless the precondition holds
     /// at this point of the batch (after the batch's earlier writes). For writes computed from rows read
     /// earlier that the batch does not itself write (see [`Precondition`]).
     Check(Precondition),
@@ -210,50 +216,60 @@ impl OutboxFilter {
 pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Apply a batch atomically. `Ok(true)`: applied. `Ok(false)`: skipped because a once-only row
     /// ([`WriteOp::RecordDelivery`], [`WriteOp::PutOrderLine`] of version 0) exists already; nothing was
-    /// written. A stale version fails with [`crate::Error::Conflict`] and nothing is written.
-    async fn commit(&self, batch: WriteBatch) -> Result<bool>;
+    /// written. A stale version fails with [`StoreError::Conflict`] and nothing is written.
+    async fn commit(&self, batch: WriteBatch) -> Result<bool, StoreError>;
 
     /// One connection.
-    async fn connection(&self, store: &StoreId) -> Result<Option<ConnectionRecord>>;
+    async fn connection(&self, store: &StoreId) -> Result<Option<ConnectionRecord>, StoreError>;
     /// Connections passing a filter, by store id.
-    async fn connections(&self, filter: &ConnectionFilter) -> Result<Vec<ConnectionRecord>>;
+    async fn connections(&self, filter: &ConnectionFilter) -> Result<Vec<ConnectionRecord>, StoreError>;
 
     /// One product.
-    async fn product(&self, sku: &Sku) -> Result<Option<ProductRecord>>;
+    async fn product(&self, sku: &Sku) -> Result<Option<ProductRecord>, StoreError>;
     /// Every product, by SKU.
-    async fn products(&self) -> Result<Vec<ProductRecord>>;
+    async fn products(&self) -> Result<Vec<ProductRecord>, StoreError>;
 
     /// One listing.
-    async fn listing(&self, store: &StoreId, listing: &ListingId) -> Result<Option<ListingRecord>>;
+    async fn listing(&self, store: &StoreId, listing: &ListingId) -> Result<Option<ListingRecord>, StoreError>;
     /// Listings passing a filter, by (store, listing id).
-    async fn listings(&self, filter: &ListingFilter) -> Result<Vec<ListingRecord>>;
+    async fn listings(&self, filter: &ListingFilter) -> Result<Vec<ListingRecord>, StoreError>;
 
     /// Ledger movements passing a filter, oldest first.
-    async fn ledger(&self, filter: &LedgerFilter) -> Result<Vec<Movement>>;
+    async fn ledger(&self, filter: &LedgerFilter) -> Result<Vec<Movement>, StoreError>;
     /// The sum of a SKU's movements.
-    async fn ledger_balance(&self, sku: &Sku) -> Result<i64>;
+    async fn ledger_balance(&self, sku: &Sku) -> Result<i64, StoreError>;
 
     /// An imported order line.
-    async fn order_line(&self, store: &StoreId, order: &OrderId, line: &str) -> Result<Option<OrderLineRecord>>;
+    async fn order_line(
+        &self,
+        store: &StoreId,
+        order: &OrderId,
+        line: &str,
+    ) -> Result<Option<OrderLineRecord>, StoreError>;
     /// Whether a webhook delivery was recorded.
-    async fn delivery_seen(&self, store: &StoreId, delivery_id: &str) -> Result<bool>;
+    async fn delivery_seen(&self, store: &StoreId, delivery_id: &str) -> Result<bool, StoreError>;
 
     /// A store's named cursor.
-    async fn cursor(&self, store: &StoreId, name: &str) -> Result<Option<String>>;
+    async fn cursor(&self, store: &StoreId, name: &str) -> Result<Option<String>, StoreError>;
 
     /// Atomically claim due outbox items: pending items due by `now` and claimed items whose lease ended,
     /// skipping any (store, listing, lane) that has another item under an unexpired claim. No item is
     /// handed to two claimants at once. Oldest due first.
-    async fn claim_outbox(&self, claim: &ClaimRequest) -> Result<Vec<OutboxItem>>;
+    async fn claim_outbox(&self, claim: &ClaimRequest) -> Result<Vec<OutboxItem>, StoreError>;
     /// Finish a claimed item. Fails with a conflict when the token is not the item's current claim (the
     /// lease ran out and someone else claimed it), with not-found when the item is gone.
-    async fn finish_outbox(&self, id: i64, token: &str, result: OutboxResult, now: Timestamp) -> Result<()>;
+    async fn finish_outbox(&self, id: i64, token: &str, result: OutboxResult, now: Timestamp)
+    -> Result<(), StoreError>;
     /// Finish many claimed items at once: one [`Store::finish_outbox`] per item, with one result per item
     /// in order (a conflict or not-found for an item whose claim is no longer held leaves the others
     /// alone). The SQL stores apply them in one transaction: an `Err` for the call means none was applied.
     /// The default loops over [`Store::finish_outbox`].
-    async fn finish_outbox_many(&self, items: Vec<OutboxFinish>, now: Timestamp) -> Result<Vec<Result<()>>> {
-        let mut results = Vec::with_capacity(items.len());
+    async fn finish_outbox_many(
+        &self,
+        items: Vec<OutboxFinish>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(items.len());
         for item in items {
             results.push(self.finish_outbox(item.id, &item.token, item.result, now).await);
         }
@@ -263,83 +279,89 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// `(id, claim token)` whose item is still claimed under that token (a lease that ran out counts, as
     /// long as nobody claimed the item since). Items finished, or claimed again by someone else, are left
     /// alone. Returns how many were renewed. One statement (SQLite: one transaction) for the whole list.
-    async fn renew_outbox(&self, claims: &[(i64, String)], until: Timestamp) -> Result<usize>;
+    async fn renew_outbox(&self, claims: &[(i64, String)], until: Timestamp) -> Result<usize, StoreError>;
     /// Outbox items passing a filter, by id.
-    async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxItem>>;
+    async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxItem>, StoreError>;
 
     /// Take or renew the lease on a store until `until`. `true` when `holder` holds it now (it was free,
     /// expired at `now`, or already `holder`'s).
-    async fn acquire_lease(&self, store: &StoreId, holder: &str, until: Timestamp, now: Timestamp) -> Result<bool>;
+    async fn acquire_lease(
+        &self,
+        store: &StoreId,
+        holder: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Give up a lease; `true` when `holder` held it.
-    async fn release_lease(&self, store: &StoreId, holder: &str) -> Result<bool>;
+    async fn release_lease(&self, store: &StoreId, holder: &str) -> Result<bool, StoreError>;
 
     /// Atomically claim up to `claim.limit` queued "sync now" requests (of `claim.store` only, if set),
     /// oldest first: unclaimed ones and claimed ones whose lease ended by `claim.now` (a crashed worker's).
     /// Each returned request carries its claim ([`SyncRequest::claimed_by`], [`SyncRequest::claim_token`],
     /// [`SyncRequest::lease_until`]); no request is held by two claimants at once. A claimed request stays
     /// queued until [`Store::finish_sync_request`] removes it, so a crash mid-sync loses nothing.
-    async fn claim_sync_requests(&self, claim: &ClaimRequest) -> Result<Vec<SyncRequest>>;
+    async fn claim_sync_requests(&self, claim: &ClaimRequest) -> Result<Vec<SyncRequest>, StoreError>;
     /// Extend a held claim on a store's sync request to `until`. `false` when the claim is no longer held
     /// (a newer request replaced it, someone else claimed it after its lease ended, or it is gone).
-    async fn renew_sync_request(&self, store: &StoreId, token: &str, until: Timestamp) -> Result<bool>;
+    async fn renew_sync_request(&self, store: &StoreId, token: &str, until: Timestamp) -> Result<bool, StoreError>;
     /// Complete a claimed sync request once its sync finished: remove it. `false` (nothing removed) when
     /// the claim is no longer held, in particular when a newer request replaced it meanwhile: that one
     /// stays queued and runs too.
-    async fn finish_sync_request(&self, store: &StoreId, token: &str) -> Result<bool>;
+    async fn finish_sync_request(&self, store: &StoreId, token: &str) -> Result<bool, StoreError>;
     /// Every queued sync request (claimed or not), oldest first.
-    async fn sync_requests(&self) -> Result<Vec<SyncRequest>>;
+    async fn sync_requests(&self) -> Result<Vec<SyncRequest>, StoreError>;
 
     /// Audit entries passing a filter, oldest first.
-    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Remove a store and everything of it atomically: the connection, its listings, imported order lines,
     /// webhook deliveries, cursors, outbox items, lease and sync requests, and the products that no other
     /// store lists (with their ledger movements) unless they are a component of a product that stays. The
     /// audit log is kept.
-    async fn purge_store(&self, store: &StoreId) -> Result<PurgeReport>;
+    async fn purge_store(&self, store: &StoreId) -> Result<PurgeReport, StoreError>;
 }
 
 /// Conveniences over any [`Store`].
 #[async_trait]
 pub trait StoreExt: Store {
     /// Insert or update a connection; returns the stored record (with its new version).
-    async fn put_connection(&self, mut record: ConnectionRecord) -> Result<ConnectionRecord> {
+    async fn put_connection(&self, mut record: ConnectionRecord) -> Result<ConnectionRecord, StoreError> {
         self.commit(WriteOp::PutConnection(record.clone()).into()).await?;
         record.version += 1;
         Ok(record)
     }
 
     /// Insert or update a listing; returns its new version.
-    async fn put_listing(&self, record: ListingRecord) -> Result<u64> {
+    async fn put_listing(&self, record: ListingRecord) -> Result<u64, StoreError> {
         let version = record.version + 1;
         self.commit(WriteOp::PutListing(record).into()).await?;
         Ok(version)
     }
 
     /// Record an order line once: `true` if it was new.
-    async fn record_order_line(&self, line: OrderLineRecord) -> Result<bool> {
+    async fn record_order_line(&self, line: OrderLineRecord) -> Result<bool, StoreError> {
         self.commit(WriteOp::PutOrderLine(line).into()).await
     }
 
     /// Record a webhook delivery once: `true` if it was new.
-    async fn record_delivery(&self, delivery: DeliveryRecord) -> Result<bool> {
+    async fn record_delivery(&self, delivery: DeliveryRecord) -> Result<bool, StoreError> {
         self.commit(WriteOp::RecordDelivery(delivery).into()).await
     }
 
     /// Queue a push.
-    async fn enqueue(&self, push: OutboxPush, now: Timestamp) -> Result<()> {
+    async fn enqueue(&self, push: OutboxPush, now: Timestamp) -> Result<(), StoreError> {
         self.commit(WriteOp::Enqueue { push, now }.into()).await.map(drop)
     }
 
     /// Record a health event.
-    async fn record_health(&self, store: &StoreId, event: HealthEvent) -> Result<()> {
+    async fn record_health(&self, store: &StoreId, event: HealthEvent) -> Result<(), StoreError> {
         self.commit(WriteOp::RecordHealth { store: store.clone(), event }.into()).await.map(drop)
     }
 
     /// Hand back every item `worker` still holds a claim on, due at `now` (a restarted worker with a
     /// stable id calls this at start, so the pushes its previous run had in flight do not wait for their
     /// leases to end). Items re-claimed by someone else meanwhile are left alone. Returns how many.
-    async fn release_claims(&self, worker: &str, now: Timestamp) -> Result<usize> {
+    async fn release_claims(&self, worker: &str, now: Timestamp) -> Result<usize, StoreError> {
         let filter = OutboxFilter { store: None, state: Some(OutboxState::Claimed) };
         let mut released = 0;
         for item in self.outbox(&filter).await? {

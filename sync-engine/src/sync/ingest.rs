@@ -357,7 +357,7 @@ impl SyncEngine {
                     tracing::warn!(error = %refresh, "could not refresh the cached rows");
                     self.reload_state(state).await?;
                 }
-                Err(e)
+                Err(e.into())
             }
         }
     }
@@ -452,7 +452,7 @@ impl SyncEngine {
         loop {
             let error = match self.inner.store.commit(batch.clone()).await {
                 Ok(_) => return Ok(()),
-                Err(e) => e,
+                Err(e) => Error::from(e),
             };
             if attempt >= WRITE_ATTEMPTS || !is_stale(&error) {
                 self.reload_state(state).await?;

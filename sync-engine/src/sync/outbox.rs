@@ -653,7 +653,7 @@ impl SyncEngine {
                     Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound) => {
                         tracing::debug!(%store, id, error = %e, "outbox item taken over by another claim");
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }

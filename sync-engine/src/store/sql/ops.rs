@@ -1,0 +1,337 @@
+//! [`Store::commit`](crate::Store::commit) on SQL: a [`WriteBatch`] in one write transaction, one step
+//! per [`WriteOp`]. A stale version or failed check aborts the batch (the transaction rolls back when
+//! dropped); a duplicate once-only row skips it.
+
+use channel_core::{ListingId, OrderId, Sku, StoreId};
+
+use super::dialect::Dialect;
+use super::rows::{Cols, json, ms, name, ojson, sql_version};
+use super::{Session, Sql, SqlStore, outbox, sql};
+use crate::store::{
+    AuditEntry, ClientId, ConnectionRecord, DeliveryRecord, Health, HealthEvent, ListingRecord, NewMovement,
+    OrderLineRecord, Precondition, ProductRecord, SealedCredentials, StoreError, SyncRequest, WarehouseId, WriteBatch,
+    WriteOp,
+};
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Why a batch stopped early.
+pub(super) enum Stop {
+    /// A once-only row exists already: skip the whole batch.
+    Duplicate,
+    /// Abort the batch with this error.
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// Apply a batch atomically: `true` when applied, `false` when skipped as a duplicate.
+pub(super) async fn commit<D: Dialect>(store: &SqlStore<D>, batch: WriteBatch) -> Result<bool> {
+    let mut tx = store.write().await?;
+    for op in batch.ops {
+        match apply(&mut tx, op).await {
+            Ok(()) => {}
+            Err(Stop::Duplicate) => {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            // Dropping the transaction rolls it back.
+            Err(Stop::Failed(e)) => return Err(e),
+        }
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn apply<D: Dialect>(tx: &mut Session<D>, op: WriteOp) -> Result<(), Stop> {
+    match op {
+        WriteOp::PutConnection(c) => put_connection(tx, &c).await?,
+        WriteOp::RecordHealth { store, event } => record_health(tx, &store, &event).await?,
+        WriteOp::PutProduct(p) => put_product(tx, &p).await?,
+        WriteOp::DeleteProduct(sku) => {
+            tx.execute(sql("DELETE FROM products WHERE sku = $1").bind(sku.as_str())).await?;
+        }
+        WriteOp::PutListing(l) => put_listing(tx, &l).await?,
+        WriteOp::DeleteListing { store, listing } => {
+            let q = sql("DELETE FROM listings WHERE store = $1 AND listing = $2");
+            tx.execute(q.bind(store.as_str()).bind(listing.as_str())).await?;
+        }
+        WriteOp::RecordMovement(m) => record_movement(tx, &m).await?,
+        WriteOp::PutOrderLine(o) => put_order_line(tx, &o).await?,
+        WriteOp::RecordDelivery(d) => record_delivery(tx, &d).await?,
+        WriteOp::SetCursor { store, name, value } => {
+            let q = sql("INSERT INTO cursors (store, name, value) VALUES ($1, $2, $3)
+                 ON CONFLICT (store, name) DO UPDATE SET value = excluded.value");
+            tx.execute(q.bind(store.as_str()).bind(name).bind(value)).await?;
+        }
+        WriteOp::Enqueue { push, now } => outbox::enqueue(tx, &push, now).await?,
+        WriteOp::DropOutbox(store) => {
+            tx.execute(sql("DELETE FROM outbox WHERE store = $1 AND state <> 'dead'").bind(store.as_str())).await?;
+        }
+        WriteOp::Audit(a) => audit(tx, &a).await?,
+        WriteOp::RequestSync(r) => request_sync(tx, &r).await?,
+        WriteOp::Check(check) => check_precondition(tx, &check).await?,
+    }
+    Ok(())
+}
+
+/// The stored version of a row (`None`: no such row).
+async fn stored_version<D: Dialect>(tx: &mut Session<D>, q: Sql) -> Result<Option<u64>> {
+    tx.fetch_optional(q).await?.map(|r| Cols::<D>(&r).version()).transpose()
+}
+
+async fn put_connection<D: Dialect>(tx: &mut Session<D>, c: &ConnectionRecord) -> Result<()> {
+    let what = || format!("connection {}", c.store);
+    let text = if c.version == 0 {
+        "INSERT INTO connections (channel, name, scope_client, warehouse, settings, credentials, account, sync_mode,
+         source_of_truth, state, created_at, updated_at, health, store, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 + 1) ON CONFLICT (store) DO NOTHING"
+    } else {
+        "UPDATE connections SET channel = $1, name = $2, scope_client = $3, warehouse = $4, settings = $5,
+         credentials = $6, account = $7, sync_mode = $8, source_of_truth = $9, state = $10, created_at = $11,
+         updated_at = $12, version = version + 1
+         WHERE $13 IS NOT NULL AND store = $14 AND version = $15"
+    };
+    let q = sql(text)
+        .bind(c.channel.as_str())
+        .bind(&c.name)
+        .bind(c.scope.client().map(ClientId::as_str))
+        .bind(c.warehouse.as_ref().map(WarehouseId::as_str))
+        .bind(json(&c.settings)?)
+        .bind(c.credentials.as_ref().map(SealedCredentials::as_str))
+        .bind(ojson(c.account.as_ref())?)
+        .bind(c.sync_mode.as_str())
+        .bind(c.source_of_truth)
+        .bind(name(&c.state)?)
+        .bind(ms(c.created_at))
+        .bind(ms(c.updated_at))
+        .bind(json(&c.health)?)
+        .bind(c.store.as_str())
+        .bind(sql_version(c.version)?);
+    if tx.execute(q).await? == 1 {
+        return Ok(());
+    }
+    if c.version == 0 {
+        return Err(StoreError::AlreadyExists(what()));
+    }
+    let found =
+        stored_version(tx, sql("SELECT version FROM connections WHERE store = $1").bind(c.store.as_str())).await?;
+    Err(StoreError::conflict(what(), c.version, found))
+}
+
+async fn record_health<D: Dialect>(tx: &mut Session<D>, store: &StoreId, event: &HealthEvent) -> Result<()> {
+    let q = sql(format!("SELECT health FROM connections WHERE store = $1{}", D::for_update())).bind(store.as_str());
+    let Some(row) = tx.fetch_optional(q).await? else {
+        return Err(StoreError::NotFound(format!("connection {store}")));
+    };
+    let mut health: Health = Cols::<D>(&row).json("health")?;
+    health.apply(event);
+    tx.execute(sql("UPDATE connections SET health = $1 WHERE store = $2").bind(json(&health)?).bind(store.as_str()))
+        .await?;
+    Ok(())
+}
+
+async fn put_product<D: Dialect>(tx: &mut Session<D>, p: &ProductRecord) -> Result<()> {
+    let q = sql("INSERT INTO products (sku, name, components, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (sku) DO UPDATE SET name = excluded.name, components = excluded.components,
+         updated_at = excluded.updated_at")
+    .bind(p.sku.as_str())
+    .bind(p.name.as_deref())
+    .bind(json(&p.components)?)
+    .bind(ms(p.created_at))
+    .bind(ms(p.updated_at));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+async fn put_listing<D: Dialect>(tx: &mut Session<D>, l: &ListingRecord) -> Result<()> {
+    let what = || format!("listing {}/{}", l.store, l.listing);
+    let text = if l.version == 0 {
+        "INSERT INTO listings (ids, channel_sku, sku, fulfilment, status, seen_quantity, seen_price, seen_at,
+         pushed_quantity, pushed_price, pushed_at, sku_change, store, listing, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 + 1)
+         ON CONFLICT (store, listing) DO NOTHING"
+    } else {
+        "UPDATE listings SET ids = $1, channel_sku = $2, sku = $3, fulfilment = $4, status = $5, seen_quantity = $6,
+         seen_price = $7, seen_at = $8, pushed_quantity = $9, pushed_price = $10, pushed_at = $11, sku_change = $12,
+         version = version + 1 WHERE store = $13 AND listing = $14 AND version = $15"
+    };
+    let q = sql(text)
+        .bind(json(&l.ids)?)
+        .bind(&l.channel_sku)
+        .bind(l.sku.as_ref().map(Sku::as_str))
+        .bind(name(&l.fulfilment)?)
+        .bind(name(&l.status)?)
+        .bind(l.seen_quantity)
+        .bind(ojson(l.seen_price.as_ref())?)
+        .bind(l.seen_at.map(ms))
+        .bind(l.pushed_quantity)
+        .bind(ojson(l.pushed_price.as_ref())?)
+        .bind(l.pushed_at.map(ms))
+        .bind(ojson(l.sku_change.as_ref())?)
+        .bind(l.store.as_str())
+        .bind(l.listing.as_str())
+        .bind(sql_version(l.version)?);
+    if tx.execute(q).await? == 1 {
+        return Ok(());
+    }
+    if l.version == 0 {
+        return Err(StoreError::AlreadyExists(what()));
+    }
+    let found = stored_version(tx, listing_version(&l.store, &l.listing, "")).await?;
+    Err(StoreError::conflict(what(), l.version, found))
+}
+
+fn listing_version(store: &StoreId, listing: &ListingId, lock: &str) -> Sql {
+    sql(format!("SELECT version FROM listings WHERE store = $1 AND listing = $2{lock}"))
+        .bind(store.as_str())
+        .bind(listing.as_str())
+}
+
+async fn record_movement<D: Dialect>(tx: &mut Session<D>, m: &NewMovement) -> Result<()> {
+    // Writers of one SKU's movements take turns, so a balance checked in a batch stays true.
+    lock_ledger(tx, &m.sku).await?;
+    let q = sql("INSERT INTO ledger (sku, delta, cause, store, order_id, line, note, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+    .bind(m.sku.as_str())
+    .bind(m.delta)
+    .bind(m.cause.as_str())
+    .bind(m.store.as_ref().map(StoreId::as_str))
+    .bind(m.order.as_ref().map(OrderId::as_str))
+    .bind(m.line.as_deref())
+    .bind(m.note.as_deref())
+    .bind(ms(m.at));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+/// Serialise the writers (and checkers) of one SKU's ledger movements until the transaction ends.
+async fn lock_ledger<D: Dialect>(tx: &mut Session<D>, sku: &Sku) -> Result<()> {
+    if let Some(locks) = D::LOCKS {
+        tx.execute(sql(locks.ledger).bind(sku.as_str())).await?;
+    }
+    Ok(())
+}
+
+/// The sum of a SKU's movements.
+pub(super) async fn ledger_balance<D: Dialect>(on: &mut Session<D>, sku: &Sku) -> Result<i64> {
+    let q = sql("SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS balance FROM ledger WHERE sku = $1");
+    let row = on.fetch_one(q.bind(sku.as_str())).await?;
+    Cols::<D>(&row).int("balance")
+}
+
+async fn put_order_line<D: Dialect>(tx: &mut Session<D>, o: &OrderLineRecord) -> Result<(), Stop> {
+    let text = if o.version == 0 {
+        "INSERT INTO order_lines (sku, quantity, released, status, first_seen_at, updated_at, store, order_id,
+         line, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1) ON CONFLICT (store, order_id, line) DO NOTHING"
+    } else {
+        "UPDATE order_lines SET sku = $1, quantity = $2, released = $3, status = $4, first_seen_at = $5,
+         updated_at = $6, version = version + 1 WHERE store = $7 AND order_id = $8 AND line = $9 AND version = $10"
+    };
+    let mut q = sql(text)
+        .bind(o.sku.as_ref().map(Sku::as_str))
+        .bind(i64::from(o.quantity))
+        .bind(i64::from(o.released))
+        .bind(name(&o.status)?)
+        .bind(ms(o.first_seen_at))
+        .bind(ms(o.updated_at))
+        .bind(o.store.as_str())
+        .bind(o.order.as_str())
+        .bind(&o.line);
+    if o.version != 0 {
+        q = q.bind(sql_version(o.version)?);
+    }
+    if tx.execute(q).await? == 1 {
+        return Ok(());
+    }
+    if o.version == 0 {
+        return Err(Stop::Duplicate);
+    }
+    let q = sql("SELECT version FROM order_lines WHERE store = $1 AND order_id = $2 AND line = $3")
+        .bind(o.store.as_str())
+        .bind(o.order.as_str())
+        .bind(&o.line);
+    let found = stored_version(tx, q).await?;
+    Err(StoreError::conflict(format!("order line {}/{}/{}", o.store, o.order, o.line), o.version, found).into())
+}
+
+async fn record_delivery<D: Dialect>(tx: &mut Session<D>, d: &DeliveryRecord) -> Result<(), Stop> {
+    let q = sql("INSERT INTO deliveries (store, delivery_id, topic, received_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (store, delivery_id) DO NOTHING")
+    .bind(d.store.as_str())
+    .bind(&d.delivery_id)
+    .bind(&d.topic)
+    .bind(ms(d.received_at));
+    if tx.execute(q).await? == 0 {
+        return Err(Stop::Duplicate);
+    }
+    Ok(())
+}
+
+async fn audit<D: Dialect>(tx: &mut Session<D>, a: &AuditEntry) -> Result<()> {
+    let q = sql(
+        "INSERT INTO audit (store, listing, sku, field, old, new, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(a.store.as_str())
+    .bind(a.listing.as_ref().map(ListingId::as_str))
+    .bind(a.sku.as_ref().map(Sku::as_str))
+    .bind(&a.field)
+    .bind(a.old.as_deref())
+    .bind(a.new.as_deref())
+    .bind(&a.reason)
+    .bind(ms(a.at));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+async fn request_sync<D: Dialect>(tx: &mut Session<D>, r: &SyncRequest) -> Result<()> {
+    let q = sql("INSERT INTO sync_requests (store, requested_by, requested_at) VALUES ($1, $2, $3)
+         ON CONFLICT (store) DO UPDATE SET requested_by = excluded.requested_by,
+         requested_at = excluded.requested_at, claimed_by = NULL, claim_token = NULL, lease_until = NULL")
+    .bind(r.store.as_str())
+    .bind(r.requested_by.as_deref())
+    .bind(ms(r.requested_at));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+async fn check_precondition<D: Dialect>(tx: &mut Session<D>, check: &Precondition) -> Result<()> {
+    match check {
+        Precondition::ListingVersion { store, listing, version: expected } => {
+            // The row cannot change until this transaction ends (FOR SHARE, or SQLite's write lock).
+            let found = stored_version(tx, listing_version(store, listing, D::for_share())).await?;
+            if found != Some(*expected) {
+                return Err(StoreError::conflict(format!("listing {store}/{listing}"), *expected, found));
+            }
+        }
+        Precondition::LedgerBalance { sku, balance } => {
+            lock_ledger(tx, sku).await?;
+            let found = ledger_balance(tx, sku).await?;
+            if found != *balance {
+                return Err(StoreError::conflict(
+                    format!("ledger balance of {sku} ({found}, expected {balance})"),
+                    0,
+                    None,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::dialect::Arg;
+    use super::*;
+
+    #[test]
+    fn a_listing_version_read_locks_only_when_asked() {
+        let q = listing_version(&StoreId::new("s"), &ListingId::new("l"), " FOR SHARE");
+        assert!(q.text.ends_with("listing = $2 FOR SHARE"), "{}", q.text);
+        assert_eq!(q.args, vec![Arg::from("s"), Arg::from("l")]);
+    }
+}
