@@ -105,7 +105,7 @@ impl Default for SyncConfig {
 
 impl SyncConfig {
     /// The restock policy of a store.
-    pub fn restock_for(&self, store: &StoreId) -> RestockPolicy {
+    pub(crate) fn restock_for(&self, store: &StoreId) -> RestockPolicy {
         self.restock.get(store).copied().unwrap_or(self.default_restock)
     }
 

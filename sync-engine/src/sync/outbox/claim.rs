@@ -34,7 +34,7 @@ impl SyncEngine {
     /// The most items one claim takes for `store`: [`crate::sync::SyncConfig::outbox_claim`] rounded up to a
     /// whole number of its channel's largest batch, so every write call is as large as the channel takes
     /// (a whole Amazon feed, a whole Takealot batch) and none is split across claims.
-    pub fn outbox_claim_for(&self, store: &StoreId) -> usize {
+    pub(crate) fn outbox_claim_for(&self, store: &StoreId) -> usize {
         let base = self.inner.config.outbox_claim;
         let Some(channel) = self.channel(store) else { return base };
         let caps = channel.capabilities();

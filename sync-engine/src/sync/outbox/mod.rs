@@ -48,16 +48,11 @@ impl OutboxReport {
         self.held += o.held;
         self.calls += o.calls;
     }
-
-    /// Items that failed for now or for good.
-    pub fn failed(&self) -> usize {
-        self.retried + self.dead
-    }
 }
 
 impl SyncEngine {
     /// One pass of the outbox over every store at once, each store in its own lane: its due items are
-    /// claimed on their own (up to [`SyncEngine::outbox_claim_for`]) and pushed in batches of its channel's
+    /// claimed on their own (up to [`SyncConfig::outbox_claim`](crate::sync::SyncConfig::outbox_claim), rounded up to whole batches) and pushed in batches of its channel's
     /// [`channel_core::Capabilities::max_stock_batch`] / `max_price_batch`. A store whose pass is over while
     /// others are still pushing claims its next due items meanwhile, so a slow store (a timeout, a feed
     /// rate limit) holds no other up; the call returns once every store has made its pass and nothing is
