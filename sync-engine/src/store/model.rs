@@ -70,41 +70,9 @@ impl Scope {
     }
 }
 
-/// How a store is kept in step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncMode {
-    /// Webhooks and polling; changes pushed at once (plus a daily full reconcile).
-    #[default]
-    Live,
-    /// A full reconcile once a day.
-    Daily,
-    /// Nothing is pushed to the store.
-    Disabled,
-}
-
-impl SyncMode {
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Live => "live",
-            Self::Daily => "daily",
-            Self::Disabled => "disabled",
-        }
-    }
-}
-
-impl std::str::FromStr for SyncMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "live" => Ok(Self::Live),
-            "daily" => Ok(Self::Daily),
-            "disabled" => Ok(Self::Disabled),
-            other => Err(format!("unknown sync mode {other:?}; expected live, daily or disabled")),
-        }
-    }
-}
+/// How a store is kept in step: channel-core's [`channel_core::reconcile::SyncMode`], stored under its
+/// [`SyncMode::as_str`] name.
+pub use channel_core::reconcile::SyncMode;
 
 /// Whether a connection is usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

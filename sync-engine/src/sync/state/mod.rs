@@ -13,13 +13,12 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use channel_core::reconcile::SyncMode as PlanSyncMode;
 use channel_core::{
     Catalog, Component, Fulfilment, Listing, ListingId, PlanInput, Product, Reconciler, Sku, SourceOfTruth, Stock,
     StoreId, StoreInput,
 };
 
-use crate::store::{ConnectionRecord, ListingRecord, ProductRecord, SyncMode, WriteBatch, WriteOp};
+use crate::store::{ConnectionRecord, ListingRecord, ProductRecord, WriteBatch, WriteOp};
 use crate::{Error, Result};
 
 pub(crate) use inventory::{InventoryDecision, InventoryInput, Reread, reported_quantity};
@@ -102,14 +101,6 @@ fn recorded_origin(batch: &WriteBatch, sku: &Sku, delta: i64) -> Option<StoreId>
     match batch.ops.last() {
         Some(WriteOp::RecordMovement(m)) if &m.sku == sku && m.delta == delta => m.store.clone(),
         _ => None,
-    }
-}
-
-fn plan_sync_mode(mode: SyncMode) -> PlanSyncMode {
-    match mode {
-        SyncMode::Live => PlanSyncMode::Live,
-        SyncMode::Daily => PlanSyncMode::Daily,
-        SyncMode::Disabled => PlanSyncMode::Disabled,
     }
 }
 
@@ -211,7 +202,7 @@ impl State {
             }
             stores.push(
                 StoreInput::new(id.clone(), connection.channel)
-                    .with_sync(plan_sync_mode(connection.sync_mode))
+                    .with_sync(connection.sync_mode)
                     .with_listings(plan_listings),
             );
         }
