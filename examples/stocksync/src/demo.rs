@@ -230,7 +230,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         BUNDLE
             .1
             .iter()
-            .map(|(s, q)| channel_core::Sku::new(s).map(|sku| Component { sku, quantity: *q }))
+            .map(|(s, q)| channel_core::Sku::new(s).map(|sku| Component { sku, quantity: i64::from(*q) }))
             .collect::<Result<_, _>>()
             .map_err(fail)?,
         now,

@@ -72,6 +72,20 @@ fn check_version(
     Ok(())
 }
 
+/// Refuse a product whose component quantities a store does not keep ([`ProductRecord::invalid_component`]).
+fn check_components(product: &ProductRecord) -> Result<()> {
+    match product.invalid_component() {
+        Some(c) => Err(Error::Invalid(format!(
+            "bundle {}: component {} has quantity {}, outside 0..={}",
+            product.sku,
+            c.sku,
+            c.quantity,
+            u32::MAX
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl State {
     /// Check every precondition; `Ok(false)` for a duplicate once-only row.
     fn validate(&self, batch: &WriteBatch) -> Result<bool> {
@@ -148,8 +162,8 @@ impl State {
                         ));
                     }
                 }
-                WriteOp::PutProduct(_)
-                | WriteOp::DeleteProduct(_)
+                WriteOp::PutProduct(p) => check_components(p)?,
+                WriteOp::DeleteProduct(_)
                 | WriteOp::SetCursor { .. }
                 | WriteOp::Enqueue { .. }
                 | WriteOp::DropOutbox(_)

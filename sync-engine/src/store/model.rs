@@ -321,14 +321,9 @@ impl ConnectionFilter {
     }
 }
 
-/// One component of a bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Component {
-    /// The component's SKU.
-    pub sku: Sku,
-    /// Units of it in one bundle.
-    pub quantity: u32,
-}
+/// One component of a bundle: channel-core's [`channel_core::Component`] (its quantity is checked by
+/// [`ProductRecord::invalid_component`]).
+pub use channel_core::Component;
 
 /// A product in the catalog: a simple product, or a bundle of components.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,6 +355,12 @@ impl ProductRecord {
     /// Whether this is a bundle.
     pub fn is_bundle(&self) -> bool {
         !self.components.is_empty()
+    }
+
+    /// The first component whose quantity a store does not keep: below 0 or above `u32::MAX` (the range
+    /// stores have always held; 0 is kept and reported by the catalog as an invalid quantity).
+    pub fn invalid_component(&self) -> Option<&Component> {
+        self.components.iter().find(|c| u32::try_from(c.quantity).is_err())
     }
 }
 
@@ -964,4 +965,28 @@ pub struct PurgeReport {
     pub movements: u64,
     /// Outbox items removed.
     pub outbox_items: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Component, ProductRecord};
+    use channel_core::Sku;
+
+    #[test]
+    fn component_quantities_stay_in_the_range_stores_keep() {
+        let sku = |s: &str| Sku::new(s).unwrap();
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let bundle = |q: i64| ProductRecord::bundle(sku("B"), vec![Component::new(sku("A"), q)], now);
+        assert_eq!(bundle(2).invalid_component(), None);
+        assert_eq!(bundle(0).invalid_component(), None, "kept; the catalog reports it");
+        assert_eq!(bundle(i64::from(u32::MAX)).invalid_component(), None);
+        assert_eq!(bundle(-1).invalid_component().map(|c| c.quantity), Some(-1));
+        assert_eq!(
+            bundle(i64::from(u32::MAX) + 1).invalid_component().map(|c| c.quantity),
+            Some(i64::from(u32::MAX) + 1)
+        );
+        // The stored JSON is what it was with `u32` quantities.
+        let json = serde_json::to_string(&bundle(2).components).unwrap();
+        assert_eq!(json, r#"[{"sku":"A","quantity":2}]"#);
+    }
 }

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use channel_core::{
-    Catalog, Component, Fulfilment, Listing, ListingId, PlanInput, Product, Reconciler, Sku, SourceOfTruth, Stock,
-    StoreId, StoreInput,
+    Catalog, Fulfilment, Listing, ListingId, PlanInput, Product, Reconciler, Sku, SourceOfTruth, Stock, StoreId,
+    StoreInput,
 };
 
 use crate::store::{ConnectionRecord, ListingRecord, ProductRecord, WriteBatch, WriteOp};
@@ -142,10 +142,7 @@ impl State {
                 .into_iter()
                 .map(|p| {
                     if p.is_bundle() {
-                        Product::bundle(
-                            p.sku.clone(),
-                            p.components.iter().map(|c| Component::new(c.sku.clone(), i64::from(c.quantity))).collect(),
-                        )
+                        Product::bundle(p.sku.clone(), p.components.clone())
                     } else {
                         Product::simple(p.sku.clone())
                     }
