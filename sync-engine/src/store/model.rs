@@ -9,43 +9,11 @@ use channel_core::{
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-macro_rules! name_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            /// Wrap an identifier.
-            pub fn new(id: impl Into<String>) -> Self {
-                Self(id.into())
-            }
-            /// The identifier as a string.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(id: &str) -> Self {
-                Self(id.to_owned())
-            }
-        }
-    };
-}
-
-name_id!(
+channel_core::string_id!(
     /// A client: one seller company served by the host.
     ClientId
 );
-name_id!(
+channel_core::string_id!(
     /// A warehouse a connection draws its stock from.
     WarehouseId
 );
