@@ -41,13 +41,39 @@ pub(crate) struct Ticks {
 }
 
 impl SyncEngine {
+    /// One tick of the scheduler over the stores whose lease this worker holds: poll the live stores
+    /// that are due, find the stores whose daily reconcile is due, claim the queued "sync now" requests,
+    /// and run one full reconcile for all of them.
     pub(crate) async fn scheduler_tick(&self, held: &Held, ticks: &mut Ticks) {
         let now = self.inner.clock.now();
         let leased: BTreeSet<StoreId> = held_now(held, now).into_iter().collect();
         let stores: Vec<(StoreId, SyncMode)> =
             self.scheduled_stores().await.into_iter().filter(|(s, _)| leased.contains(s)).collect();
+        self.poll_due(&stores, now, ticks).await;
+        let daily = last_daily(now, self.inner.config.daily_at);
+        let mut due_daily = Vec::new();
+        for (store, _) in &stores {
+            match self.daily_due(store, daily, ticks).await {
+                Ok(true) => due_daily.push(store.clone()),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(%store, error = %e, "could not read the daily cursor"),
+            }
+        }
+        let requested = self.claim_sync_requests(now).await;
+        if due_daily.is_empty() && requested.is_empty() {
+            return;
+        }
+        self.reconcile_due(&due_daily, daily, &requested).await;
+        for store in due_daily {
+            // Not again today in this worker, even after a failure (a restart or another worker retries).
+            ticks.daily_done.insert(store, daily);
+        }
+    }
+
+    /// Poll the orders of the live stores among `stores` whose poll interval has passed.
+    async fn poll_due(&self, stores: &[(StoreId, SyncMode)], now: Timestamp, ticks: &mut Ticks) {
         let interval = SignedDuration::try_from(self.inner.config.poll_interval).unwrap_or(SignedDuration::MAX);
-        for (store, mode) in &stores {
+        for (store, mode) in stores {
             if *mode != SyncMode::Live {
                 continue;
             }
@@ -59,34 +85,31 @@ impl SyncEngine {
                 }
             }
         }
-        let daily = last_daily(now, self.inner.config.daily_at);
-        let mut due_daily = Vec::new();
-        for (store, _) in &stores {
-            match self.daily_due(store, daily, ticks).await {
-                Ok(true) => due_daily.push(store.clone()),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(%store, error = %e, "could not read the daily cursor"),
-            }
-        }
+    }
+
+    /// Claim the queued "sync now" requests (none when the store cannot be reached).
+    async fn claim_sync_requests(&self, now: Timestamp) -> Vec<SyncRequest> {
         let claim = ClaimRequest::new(self.inner.config.worker.clone(), 16, now, after(now, self.inner.config.lease));
-        let requested = match self.inner.store.claim_sync_requests(&claim).await {
+        match self.inner.store.claim_sync_requests(&claim).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "could not claim sync requests");
                 Vec::new()
             }
-        };
-        if due_daily.is_empty() && requested.is_empty() {
-            return;
         }
-        let mut only: Vec<StoreId> = due_daily.clone();
+    }
+
+    /// One full reconcile pushing to the stores whose daily reconcile is due and those `requested`; when it
+    /// is done, the requests are completed and the day's reconcile recorded in each store's cursor.
+    async fn reconcile_due(&self, due_daily: &[StoreId], daily: Timestamp, requested: &[SyncRequest]) {
+        let mut only: Vec<StoreId> = due_daily.to_vec();
         only.extend(requested.iter().map(|r| r.store.clone()));
         only.sort();
         only.dedup();
-        match self.full_sync_claimed(only, &requested).await {
+        match self.full_sync_claimed(only, requested).await {
             Ok(summary) => {
                 tracing::info!(?summary, "full reconcile done");
-                for r in &requested {
+                for r in requested {
                     let token = r.claim_token.as_deref().unwrap_or_default();
                     match self.inner.store.finish_sync_request(&r.store, token).await {
                         Ok(true) => {}
@@ -94,7 +117,7 @@ impl SyncEngine {
                         Err(e) => tracing::warn!(store = %r.store, error = %e, "could not complete a sync request"),
                     }
                 }
-                for store in &due_daily {
+                for store in due_daily {
                     let op = WriteOp::SetCursor {
                         store: store.clone(),
                         name: DAILY_CURSOR.into(),
@@ -109,10 +132,6 @@ impl SyncEngine {
                 // A claimed request stays queued and is claimed again when its lease ends.
                 tracing::warn!(error = %e, "full reconcile failed");
             }
-        }
-        for store in due_daily {
-            // Not again today in this worker, even after a failure (a restart or another worker retries).
-            ticks.daily_done.insert(store, daily);
         }
     }
 

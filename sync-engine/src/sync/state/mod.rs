@@ -104,6 +104,37 @@ fn recorded_origin(batch: &WriteBatch, sku: &Sku, delta: i64) -> Option<StoreId>
     }
 }
 
+/// The catalog the reconciler plans with, from the product rows (sorted by SKU).
+fn catalog(products: &HashMap<Sku, ProductRecord>) -> Catalog {
+    let mut products: Vec<&ProductRecord> = products.values().collect();
+    products.sort_by(|a, b| a.sku.cmp(&b.sku));
+    Catalog::lenient(
+        products
+            .into_iter()
+            .map(|p| {
+                if p.is_bundle() {
+                    Product::bundle(p.sku.clone(), p.components.clone())
+                } else {
+                    Product::simple(p.sku.clone())
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A listing row as the reconciler sees it, showing `quantity` (its model quantity; untracked when
+/// unknown).
+fn plan_listing(record: &ListingRecord, quantity: Option<i64>) -> Listing {
+    let stock = quantity.map_or(Stock::Untracked, |quantity| Stock::Tracked { quantity });
+    let name = record.sku.as_ref().map_or(record.channel_sku.as_str(), Sku::as_str);
+    let mut listing = Listing::new(record.listing.clone(), name, 0)
+        .with_stock(stock)
+        .with_fulfilment(record.fulfilment)
+        .with_status(record.status);
+    listing.sku = record.sku.clone();
+    listing
+}
+
 impl State {
     /// Build the state from the store's rows: the connected stores' connections and listings, the catalog,
     /// and (when no store is the source) the ledger balance of every simple product.
@@ -135,20 +166,7 @@ impl State {
 
     /// Rebuild the reconciler and the indexes from the cached rows.
     pub(crate) fn rebuild(&mut self) -> Result<()> {
-        let mut products: Vec<&ProductRecord> = self.products.values().collect();
-        products.sort_by(|a, b| a.sku.cmp(&b.sku));
-        let catalog = Catalog::lenient(
-            products
-                .into_iter()
-                .map(|p| {
-                    if p.is_bundle() {
-                        Product::bundle(p.sku.clone(), p.components.clone())
-                    } else {
-                        Product::simple(p.sku.clone())
-                    }
-                })
-                .collect(),
-        );
+        let catalog = catalog(&self.products);
         let mut store_ids: Vec<&StoreId> = self.connections.keys().collect();
         store_ids.sort();
         let mut by_store: BTreeMap<&StoreId, Vec<&ListingRecord>> = BTreeMap::new();
@@ -176,14 +194,7 @@ impl State {
                     continue;
                 }
                 let quantity = model_quantity(record);
-                let stock = quantity.map_or(Stock::Untracked, |quantity| Stock::Tracked { quantity });
-                let name = record.sku.as_ref().map_or(record.channel_sku.as_str(), Sku::as_str);
-                let mut listing = Listing::new(record.listing.clone(), name, 0)
-                    .with_stock(stock)
-                    .with_fulfilment(record.fulfilment)
-                    .with_status(record.status);
-                listing.sku = record.sku.clone();
-                plan_listings.push(listing);
+                plan_listings.push(plan_listing(record, quantity));
                 if let Some(q) = quantity {
                     let key = (id.clone(), record.listing.clone());
                     self.shown.insert(key.clone(), q);
