@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use channel_core::http::{AuthProvider, Credentials, HeaderName, HttpClient, Method};
+use channel_core::http::{AuthProvider, HeaderName, HttpClient, Method, RequestSecrets};
 use channel_core::secrecy::{ExposeSecret, SecretString};
 use channel_core::{Error, ErrorKind, Result};
 use serde::Deserialize;
@@ -141,9 +141,9 @@ impl LwaTokens {
 
 #[async_trait]
 impl AuthProvider for LwaTokens {
-    async fn credentials(&self) -> Result<Credentials> {
+    async fn credentials(&self) -> Result<RequestSecrets> {
         let token = self.access_token().await?;
-        Ok(Credentials::new().header(HeaderName::from_static("x-amz-access-token"), token))
+        Ok(RequestSecrets::new().header(HeaderName::from_static("x-amz-access-token"), token))
     }
 
     fn invalidate(&self) {

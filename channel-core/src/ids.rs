@@ -5,10 +5,16 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// Declares a string identifier newtype: serde-transparent, ordered, hashable, printed as the bare
+/// string (`Display` and `Debug`), built from `&str` and `String`, borrowed as `str`. Shared by
+/// channel-core's ids and the store's (`ClientId`, `WarehouseId`) so every id behaves alike; the crate
+/// using it needs `serde` as a dependency.
+#[doc(hidden)]
+#[macro_export]
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -27,37 +33,37 @@ macro_rules! string_id {
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.0, f)
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Debug::fmt(&self.0, f)
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
 
-        impl From<&str> for $name {
+        impl ::std::convert::From<&str> for $name {
             fn from(id: &str) -> Self {
                 Self(id.to_owned())
             }
         }
 
-        impl From<String> for $name {
+        impl ::std::convert::From<String> for $name {
             fn from(id: String) -> Self {
                 Self(id)
             }
         }
 
-        impl AsRef<str> for $name {
+        impl ::std::convert::AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
             }
         }
 
-        impl std::borrow::Borrow<str> for $name {
+        impl ::std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0
             }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use channel_core::ErrorKind;
 use channel_core::http::{
-    Auth, AuthProvider, Credentials, HeaderName, HttpClient, HttpClientBuilder, Method, RateLimit, ResponseTooLarge,
+    Auth, AuthProvider, HeaderName, HttpClient, HttpClientBuilder, Method, RateLimit, RequestSecrets, ResponseTooLarge,
     RetryPolicy,
 };
 use channel_core::secrecy::SecretString;
@@ -221,9 +221,9 @@ struct RotatingToken {
 
 #[async_trait::async_trait]
 impl AuthProvider for RotatingToken {
-    async fn credentials(&self) -> channel_core::Result<Credentials> {
+    async fn credentials(&self) -> channel_core::Result<RequestSecrets> {
         let n = self.issued.load(Ordering::SeqCst) + 1;
-        Ok(Credentials::new()
+        Ok(RequestSecrets::new()
             .header(HeaderName::from_static("x-amz-access-token"), SecretString::from(format!("Atza|token-{n}"))))
     }
 

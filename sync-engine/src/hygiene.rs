@@ -143,12 +143,7 @@ pub fn engine_diagnostics(
                 if p.components.is_empty() {
                     channel_core::Product::simple(p.sku.clone())
                 } else {
-                    let parts = p
-                        .components
-                        .iter()
-                        .map(|c| channel_core::Component::new(c.sku.clone(), i64::from(c.quantity)))
-                        .collect();
-                    channel_core::Product::bundle(p.sku.clone(), parts)
+                    channel_core::Product::bundle(p.sku.clone(), p.components.clone())
                 }
             })
             .collect(),

@@ -212,6 +212,18 @@ pub(crate) async fn catalog_and_listings(store: Arc<dyn Store>) {
     store.commit(WriteOp::DeleteProduct(sku("TEA")).into()).await.expect("delete");
     assert!(store.product(&sku("TEA")).await.expect("read").is_none());
 
+    // A component quantity no store keeps is refused, and the batch it came in writes nothing.
+    for quantity in [-1, i64::from(u32::MAX) + 1] {
+        let odd = ProductRecord::bundle(sku("ODD"), vec![Component { sku: sku("MUG"), quantity }], t0());
+        let batch = WriteBatch::new()
+            .with(WriteOp::PutProduct(ProductRecord::simple(sku("TEA"), t0())))
+            .with(WriteOp::PutProduct(odd));
+        let e = store.commit(batch).await.expect_err("a component quantity outside 0..=u32::MAX is refused");
+        assert_eq!(e.kind(), channel_core::ErrorKind::Validation, "{e}");
+        assert!(store.product(&sku("ODD")).await.expect("read").is_none());
+        assert!(store.product(&sku("TEA")).await.expect("read").is_none(), "nothing of the batch is written");
+    }
+
     let mut l = sample_listing("shop", "L1", "MUG");
     l.ids.insert("variant_id".into(), "gid://1".into());
     l.seen_price = Some(Money::new(rust_decimal::Decimal::new(19999, 2), Currency::new("ZAR").expect("ZAR")));

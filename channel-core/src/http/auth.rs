@@ -1,4 +1,4 @@
-//! Credentials a client puts on each request.
+//! How a client authenticates: the secrets it puts on each request.
 
 use std::fmt;
 use std::sync::Arc;
@@ -106,7 +106,7 @@ impl fmt::Debug for Auth {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use channel_core::http::{AuthProvider, Credentials};
+/// use channel_core::http::{AuthProvider, RequestSecrets};
 /// use channel_core::secrecy::SecretString;
 ///
 /// #[derive(Debug)]
@@ -114,8 +114,8 @@ impl fmt::Debug for Auth {
 ///
 /// #[async_trait::async_trait]
 /// impl AuthProvider for StaticToken {
-///     async fn credentials(&self) -> channel_core::Result<Credentials> {
-///         Ok(Credentials::new().header(
+///     async fn credentials(&self) -> channel_core::Result<RequestSecrets> {
+///         Ok(RequestSecrets::new().header(
 ///             channel_core::http::HeaderName::from_static("x-amz-access-token"),
 ///             SecretString::from("Atza|…"),
 ///         ))
@@ -128,22 +128,23 @@ impl fmt::Debug for Auth {
 pub trait AuthProvider: fmt::Debug + Send + Sync {
     /// The credentials to put on the next attempt. An error here fails the request without retrying it
     /// (the provider retries its own token requests).
-    async fn credentials(&self) -> Result<Credentials>;
+    async fn credentials(&self) -> Result<RequestSecrets>;
 
     /// The platform rejected the credentials last returned (HTTP 401): drop any cached token so the next
     /// call to [`AuthProvider::credentials`] fetches a fresh one. The default does nothing.
     fn invalidate(&self) {}
 }
 
-/// Secret headers and query parameters from an [`AuthProvider`].
+/// The secret headers and query parameters of one request, as an [`AuthProvider`] hands them to the
+/// transport. (A connection's named secrets, sealed at rest, are `sync_engine::Credentials`.)
 #[derive(Clone, Default)]
-pub struct Credentials {
+pub struct RequestSecrets {
     headers: Vec<(HeaderName, SecretString)>,
     query: Vec<(String, SecretString)>,
 }
 
-impl Credentials {
-    /// No credentials.
+impl RequestSecrets {
+    /// No secrets.
     pub fn new() -> Self {
         Self::default()
     }
@@ -163,9 +164,9 @@ impl Credentials {
     }
 }
 
-impl fmt::Debug for Credentials {
+impl fmt::Debug for RequestSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
+        f.debug_struct("RequestSecrets")
             .field("headers", &self.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
             .field("query", &self.query.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
             .finish()

@@ -97,7 +97,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use auth::{Auth, AuthProvider, Credentials};
+pub use auth::{Auth, AuthProvider, RequestSecrets};
 pub use options::{HttpDefaults, HttpOptions};
 pub use rate::{RateLimit, RateLimitHeaders};
 pub use redact::REDACTED;

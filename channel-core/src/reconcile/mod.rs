@@ -93,8 +93,9 @@ pub use output::{Diagnostic, DiagnosticKind, Plan, Update};
 pub use snapshot::{parse_snapshot, snapshot_to_json};
 pub use synthetic::{SyntheticSpec, synthetic_input};
 
-/// How a store is synced. For the plan, `Live` and `Daily` behave alike; `Disabled` stores receive
-/// no updates (their diagnostics are still reported).
+/// How a store is synced: live (webhooks and polling, changes pushed at once, plus a daily full
+/// reconcile), daily (a full reconcile once a day) or disabled (nothing pushed). For the plan, `Live` and
+/// `Daily` behave alike; `Disabled` stores receive no updates (their diagnostics are still reported).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
@@ -105,6 +106,30 @@ pub enum SyncMode {
     Daily,
     /// Not written to.
     Disabled,
+}
+
+impl SyncMode {
+    /// The name it is stored and configured under (`live`, `daily`, `disabled`), as serde spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Daily => "daily",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+impl std::str::FromStr for SyncMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "live" => Ok(Self::Live),
+            "daily" => Ok(Self::Daily),
+            "disabled" => Ok(Self::Disabled),
+            other => Err(format!("unknown sync mode {other:?}; expected live, daily or disabled")),
+        }
+    }
 }
 
 /// A store's quantity rules (semantics 6).
@@ -366,4 +391,18 @@ impl fmt::Display for InputError {
 /// Plan `input` in one go: [`Reconciler::new`], [`Reconciler::plan`], [`Plan::into_owned`].
 pub fn plan(input: PlanInput) -> Result<Plan<'static>, InputError> {
     Ok(Reconciler::new(input)?.plan().into_owned())
+}
+
+#[cfg(test)]
+mod sync_mode_tests {
+    use super::SyncMode;
+
+    #[test]
+    fn names_parse_back_and_match_serde() {
+        for mode in [SyncMode::Live, SyncMode::Daily, SyncMode::Disabled] {
+            assert_eq!(mode.as_str().parse::<SyncMode>(), Ok(mode));
+            assert_eq!(serde_json::to_string(&mode).unwrap(), format!("\"{}\"", mode.as_str()));
+        }
+        assert!("weekly".parse::<SyncMode>().unwrap_err().contains("expected live, daily or disabled"));
+    }
 }

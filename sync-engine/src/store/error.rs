@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The row asked for does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// A row holds a value the store does not keep (a value outside the range its schema holds).
+    #[error("invalid row: {0}")]
+    Invalid(String),
     /// The backend failed: a busy or unreachable database, a failed migration, an unreadable row.
     #[error("storage: {message}")]
     Backend {
@@ -43,6 +46,7 @@ impl StoreError {
         match self {
             Self::Conflict { .. } | Self::AlreadyExists(_) => ErrorKind::Conflict,
             Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Invalid(_) => ErrorKind::Validation,
             Self::Backend { retryable: true, .. } => ErrorKind::Transient,
             Self::Backend { retryable: false, .. } => ErrorKind::Config,
         }

@@ -150,8 +150,8 @@ impl State {
                         ));
                     }
                 }
-                WriteOp::PutProduct(_)
-                | WriteOp::DeleteProduct(_)
+                WriteOp::PutProduct(p) => p.check_storable()?,
+                WriteOp::DeleteProduct(_)
                 | WriteOp::SetCursor { .. }
                 | WriteOp::Enqueue { .. }
                 | WriteOp::DropOutbox(_)

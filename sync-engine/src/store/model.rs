@@ -9,43 +9,11 @@ use channel_core::{
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-macro_rules! name_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            /// Wrap an identifier.
-            pub fn new(id: impl Into<String>) -> Self {
-                Self(id.into())
-            }
-            /// The identifier as a string.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(id: &str) -> Self {
-                Self(id.to_owned())
-            }
-        }
-    };
-}
-
-name_id!(
+channel_core::string_id!(
     /// A client: one seller company served by the host.
     ClientId
 );
-name_id!(
+channel_core::string_id!(
     /// A warehouse a connection draws its stock from.
     WarehouseId
 );
@@ -70,41 +38,9 @@ impl Scope {
     }
 }
 
-/// How a store is kept in step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncMode {
-    /// Webhooks and polling; changes pushed at once (plus a daily full reconcile).
-    #[default]
-    Live,
-    /// A full reconcile once a day.
-    Daily,
-    /// Nothing is pushed to the store.
-    Disabled,
-}
-
-impl SyncMode {
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Live => "live",
-            Self::Daily => "daily",
-            Self::Disabled => "disabled",
-        }
-    }
-}
-
-impl std::str::FromStr for SyncMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "live" => Ok(Self::Live),
-            "daily" => Ok(Self::Daily),
-            "disabled" => Ok(Self::Disabled),
-            other => Err(format!("unknown sync mode {other:?}; expected live, daily or disabled")),
-        }
-    }
-}
+/// How a store is kept in step: channel-core's [`channel_core::reconcile::SyncMode`], stored under its
+/// [`SyncMode::as_str`] name.
+pub use channel_core::reconcile::SyncMode;
 
 /// Whether a connection is usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -353,14 +289,9 @@ impl ConnectionFilter {
     }
 }
 
-/// One component of a bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Component {
-    /// The component's SKU.
-    pub sku: Sku,
-    /// Units of it in one bundle.
-    pub quantity: u32,
-}
+/// One component of a bundle: channel-core's [`channel_core::Component`] (its quantity is checked by
+/// [`ProductRecord::invalid_component`]).
+pub use channel_core::Component;
 
 /// A product in the catalog: a simple product, or a bundle of components.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -392,6 +323,27 @@ impl ProductRecord {
     /// Whether this is a bundle.
     pub fn is_bundle(&self) -> bool {
         !self.components.is_empty()
+    }
+
+    /// The first component whose quantity a store does not keep: below 0 or above `u32::MAX` (the range
+    /// stores have always held; 0 is kept and reported by the catalog as an invalid quantity).
+    pub fn invalid_component(&self) -> Option<&Component> {
+        self.components.iter().find(|c| u32::try_from(c.quantity).is_err())
+    }
+
+    /// `Err` ([`StoreError::Invalid`](super::StoreError::Invalid)) when a component quantity is one a store
+    /// does not keep ([`ProductRecord::invalid_component`]); every backend refuses such a product.
+    pub(crate) fn check_storable(&self) -> Result<(), super::StoreError> {
+        match self.invalid_component() {
+            Some(c) => Err(super::StoreError::Invalid(format!(
+                "bundle {}: component {} has quantity {}, outside 0..={}",
+                self.sku,
+                c.sku,
+                c.quantity,
+                u32::MAX
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -996,4 +948,28 @@ pub struct PurgeReport {
     pub movements: u64,
     /// Outbox items removed.
     pub outbox_items: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Component, ProductRecord};
+    use channel_core::Sku;
+
+    #[test]
+    fn component_quantities_stay_in_the_range_stores_keep() {
+        let sku = |s: &str| Sku::new(s).unwrap();
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let bundle = |q: i64| ProductRecord::bundle(sku("B"), vec![Component::new(sku("A"), q)], now);
+        assert_eq!(bundle(2).invalid_component(), None);
+        assert_eq!(bundle(0).invalid_component(), None, "kept; the catalog reports it");
+        assert_eq!(bundle(i64::from(u32::MAX)).invalid_component(), None);
+        assert_eq!(bundle(-1).invalid_component().map(|c| c.quantity), Some(-1));
+        assert_eq!(
+            bundle(i64::from(u32::MAX) + 1).invalid_component().map(|c| c.quantity),
+            Some(i64::from(u32::MAX) + 1)
+        );
+        // The stored JSON is what it was with `u32` quantities.
+        let json = serde_json::to_string(&bundle(2).components).unwrap();
+        assert_eq!(json, r#"[{"sku":"A","quantity":2}]"#);
+    }
 }

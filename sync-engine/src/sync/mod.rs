@@ -19,15 +19,51 @@
 //!   echoes of the engine's own pushes ignored.
 //!
 //! See `docs/sync.md` for the model (why pushes are absolute and how a crash at any point is recovered).
+//!
+//! # Where things are
+//!
+//! The I/O (the store, the channels, the clock) lives in the files at this level; what the engine
+//! *decides* lives in `state/`, as functions of the cached state and their input, unit-tested without I/O.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `engine.rs` | the [`SyncEngine`] handle and its [`SyncEngineBuilder`], loading and reloading the state, the read-only queries |
+//! | `config.rs` | [`SyncConfig`] and [`RestockPolicy`] |
+//! | `state/mod.rs` | the cached `State` (rows, indexes, the reconciler) and how it is built from rows |
+//! | `state/moves.rs` | moving the on hand, queueing a plan's pushes, the preconditions guarding a plan |
+//! | `state/order_line.rs` | what an order line means: a new sale, a duplicate, a restock by policy |
+//! | `state/inventory.rs` | what an inventory webhook or a listing re-read means: an echo, a re-read, a rise sent again, a change taken in |
+//! | `state/pushed.rs` | what a finished push means for the state: what the channel shows, a newer source quantity, a stale write re-planned |
+//! | `state/read.rs` | what a full read of a listing means: the merged row, a new product, an external change on the source |
+//! | `commit.rs` | committing a batch built from the cached state, and refreshing the rows it read when another worker wrote first |
+//! | `orders.rs` | order ingestion (one batch per line) and order polling |
+//! | `webhook.rs` | webhook verification, deduplication and dispatch |
+//! | `inventory.rs` | inventory changes (webhooks, listing re-reads) and manual adjustments |
+//! | `outbox/mod.rs` | the outbox passes over every store, draining it |
+//! | `outbox/claim.rs` | claiming a store's due items, renewing the claim while they are pushed |
+//! | `outbox/push.rs` | preparing the claimed items and the channel's write calls |
+//! | `outbox/fate.rs` | how each item ended (pure: a channel's outcome or error to a fate, a fate to the outbox result) |
+//! | `outbox/finish.rs` | writing the items' fates back: rows, audit entries, re-planned pushes, outbox results |
+//! | `full_sync.rs` | the full reconcile: read every store, take the reads in, plan, push |
+//! | `events.rs` | the full reconcile's [`SyncEvent`]s, [`SyncSummary`] and [`SyncHandle`] |
+//! | `scheduler/` | the running engine ([`RunningEngine`]): outbox lanes, store leases, the scheduler's ticks (polls, the daily reconcile, "sync now" requests) |
 
-mod ingest;
+mod commit;
+mod config;
+mod engine;
+mod events;
+mod full_sync;
+mod inventory;
+mod orders;
 mod outbox;
-mod progress;
-mod runtime;
-mod schedule;
+mod scheduler;
+mod state;
+mod webhook;
 
-pub use ingest::{IngestReport, WebhookOutcome};
+pub use config::{RestockPolicy, SyncConfig};
+pub use engine::{SyncEngine, SyncEngineBuilder};
+pub use events::{SyncEvent, SyncHandle, SyncSummary};
+pub use orders::IngestReport;
 pub use outbox::OutboxReport;
-pub use progress::{SyncEvent, SyncHandle, SyncSummary};
-pub use runtime::{RestockPolicy, SyncConfig, SyncEngine, SyncEngineBuilder};
-pub use schedule::RunningEngine;
+pub use scheduler::RunningEngine;
+pub use webhook::WebhookOutcome;

@@ -41,6 +41,6 @@ pub async fn products(store: &dyn Store, simple: &[&str]) {
 }
 
 pub async fn bundle(store: &dyn Store, bundle: &str, components: &[(&str, u32)]) {
-    let components = components.iter().map(|(s, q)| Component { sku: sku(s), quantity: *q }).collect();
+    let components = components.iter().map(|(s, q)| Component { sku: sku(s), quantity: i64::from(*q) }).collect();
     store.commit(WriteOp::PutProduct(ProductRecord::bundle(sku(bundle), components, t0())).into()).await.unwrap();
 }

@@ -110,7 +110,7 @@ async fn open_store(dir: &Path) -> Result<Arc<dyn Store>, String> {
     let components = BUNDLE
         .1
         .iter()
-        .map(|(s, q)| Sku::new(s).map(|sku| Component { sku, quantity: *q }))
+        .map(|(s, q)| Sku::new(s).map(|sku| Component { sku, quantity: i64::from(*q) }))
         .collect::<Result<_, _>>()
         .map_err(fail)?;
     let bundle = ProductRecord::bundle(Sku::new(BUNDLE.0).map_err(fail)?, components, now);

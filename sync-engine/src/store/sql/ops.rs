@@ -136,6 +136,7 @@ async fn record_health<D: Dialect>(tx: &mut Session<D>, store: &StoreId, event: 
 }
 
 async fn put_product<D: Dialect>(tx: &mut Session<D>, p: &ProductRecord) -> Result<()> {
+    p.check_storable()?;
     let q = sql("INSERT INTO products (sku, name, components, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (sku) DO UPDATE SET name = excluded.name, components = excluded.components,
          updated_at = excluded.updated_at")

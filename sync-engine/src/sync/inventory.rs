@@ -1,0 +1,182 @@
+//! Inventory changes: a webhook's snapshot of a listing's quantity, the re-read of listings webhooks said
+//! changed, and manual stock adjustments. What a change means is decided in `state/inventory.rs`.
+
+use std::collections::{HashMap, HashSet};
+
+use channel_core::{InventoryChange, ListingId, Sku, StoreId};
+use futures::StreamExt;
+
+use super::commit::{WRITE_ATTEMPTS, is_stale};
+use super::engine::loaded;
+use super::state::{InventoryDecision, InventoryInput, Reread, reported_quantity};
+use super::{IngestReport, SyncEngine, WebhookOutcome};
+use crate::store::{ProductRecord, WriteBatch};
+use crate::{Error, Result};
+
+impl SyncEngine {
+    /// Queue listings for the next [`SyncEngine::refresh_changed_listings`].
+    pub(crate) fn queue_reread(&self, store: &StoreId, listings: impl IntoIterator<Item = ListingId>) {
+        self.inner
+            .dirty
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(store.clone())
+            .or_default()
+            .extend(listings);
+    }
+
+    /// What the rows of `ids` were before they are re-read: their cached version, and whether a push to
+    /// them was queued or in flight.
+    async fn reread_marks(&self, store: &StoreId, ids: &HashSet<ListingId>) -> Result<HashMap<ListingId, Reread>> {
+        let busy: HashSet<ListingId> =
+            self.listings_in_outbox(Some(store)).await?.into_iter().map(|(_, listing)| listing).collect();
+        let guard = self.state().await?;
+        let Some(state) = guard.as_ref() else { return Ok(HashMap::new()) };
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let version = state.listings.get(&(store.clone(), id.clone())).map(|r| r.version);
+                (id.clone(), Reread { version, busy: busy.contains(id) })
+            })
+            .collect())
+    }
+
+    /// Re-read the listings webhooks said changed (one listing read per store) and take in their
+    /// quantities. A re-read is taken as the truth unless a push to the listing was queued or in flight, or
+    /// its row changed, while it was read (the read may predate what the engine did meanwhile): then it is
+    /// queued again for the next refresh. Returns how many listings were looked at.
+    pub async fn refresh_changed_listings(&self) -> Result<usize> {
+        let dirty = std::mem::take(&mut *self.inner.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut seen = 0;
+        let mut stores = dirty.into_iter();
+        while let Some((store, ids)) = stores.next() {
+            let Some(channel) = self.channel(&store) else { continue };
+            let result = async {
+                let marks = self.reread_marks(&store, &ids).await?;
+                let mut stream = channel.listings();
+                while let Some(listing) = stream.next().await {
+                    let listing = match listing {
+                        Ok(l) => l,
+                        Err(e) => {
+                            self.record_failure(&store, &e).await;
+                            return Err(Error::from(e));
+                        }
+                    };
+                    if !ids.contains(&listing.id) {
+                        continue;
+                    }
+                    seen += 1;
+                    let change = InventoryChange::new(
+                        Some(listing.id.clone()),
+                        Some(listing.channel_sku.clone()),
+                        listing.quantity(),
+                    )
+                    .with_fulfilment(listing.fulfilment);
+                    let mark = marks.get(&listing.id).copied().unwrap_or(Reread { version: None, busy: true });
+                    self.apply_inventory(&store, "listing re-read", &change, Some(mark)).await?;
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                // Nothing is lost: this store's listings and the stores not reached are re-read next time.
+                self.queue_reread(&store, ids);
+                for (store, ids) in stores {
+                    self.queue_reread(&store, ids);
+                }
+                return Err(e);
+            }
+        }
+        Ok(seen)
+    }
+
+    /// A listing's quantity changed on its channel: a webhook's snapshot (`reread` is `None`) or a re-read
+    /// of the listing. The steps: read which of the store's listings have a push in flight, decide what the
+    /// change means from the cached state (`State::decide_inventory`: an echo, a re-read, a rise sent
+    /// again or a change taken in), build its batch and commit it, deciding again from refreshed rows when
+    /// another worker wrote first.
+    pub(crate) async fn apply_inventory(
+        &self,
+        store: &StoreId,
+        topic: &str,
+        change: &InventoryChange,
+        reread: Option<Reread>,
+    ) -> Result<WebhookOutcome> {
+        let ignored = |reason: &str| Ok(WebhookOutcome::Ignored { topic: topic.into(), reason: reason.into() });
+        let quantity = match reported_quantity(change) {
+            Ok(quantity) => quantity,
+            Err(reason) => return ignored(reason),
+        };
+        let now = self.inner.clock.now();
+        let in_flight: HashSet<ListingId> =
+            self.listings_in_outbox(Some(store)).await?.into_iter().map(|(_, listing)| listing).collect();
+        let input = InventoryInput {
+            store,
+            topic,
+            change,
+            quantity,
+            reread,
+            in_flight: &in_flight,
+            now,
+            quiet: jiff::SignedDuration::try_from(self.inner.config.refresh_interval).unwrap_or_default(),
+        };
+        let mut guard = self.state().await?;
+        let state = loaded(&mut guard)?;
+        let mut attempt = 1;
+        let pushes = loop {
+            let mut batch = WriteBatch::new();
+            let pushes = match state.decide_inventory(&input) {
+                InventoryDecision::Ignore(reason) => return ignored(reason),
+                InventoryDecision::Reread { listing, reason } => {
+                    self.queue_reread(store, std::iter::once(listing));
+                    return ignored(reason);
+                }
+                InventoryDecision::SendAgain(again) => state.send_again(&again, input.now, &mut batch),
+                InventoryDecision::TakeIn { listing, old, is_source_on_hand } => {
+                    state.take_in_quantity(&input, &listing, old, is_source_on_hand, &mut batch)?
+                }
+            };
+            match self.commit_cached(state, batch).await {
+                Ok(_) => break pushes,
+                // Another worker changed the listing or the on hand: decide again from the fresh rows.
+                Err(e) if attempt < WRITE_ATTEMPTS && is_stale(&e) => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        drop(guard);
+        if pushes > 0 {
+            self.inner.outbox_wake.wake_all();
+        }
+        Ok(WebhookOutcome::Applied { topic: topic.into(), report: IngestReport { pushes, ..IngestReport::default() } })
+    }
+
+    /// Record a manual stock adjustment of a simple SKU (a count, damage, or Takealot DC replenishment taken
+    /// from leadtime stock): a ledger movement, the new on hand, and pushes to every store. Returns the
+    /// number of pushes queued.
+    pub async fn adjust_stock(&self, sku: &Sku, delta: i64, note: &str) -> Result<usize> {
+        let now = self.inner.clock.now();
+        let pushes = {
+            let mut guard = self.state().await?;
+            let state = loaded(&mut guard)?;
+            if state.products.get(sku).is_none_or(ProductRecord::is_bundle) {
+                return Err(Error::Invalid(format!("{sku} is not a simple product of the catalog")));
+            }
+            if state.source.is_some() && !state.source_listing.contains_key(sku) {
+                return Err(Error::Invalid(format!("{sku} is not listed on the source of truth")));
+            }
+            let mut attempt = 1;
+            loop {
+                let mut batch = WriteBatch::new();
+                let pushes = state.adjust(sku, delta, note, now, &mut batch)?;
+                match self.commit_cached(state, batch).await {
+                    Ok(_) => break pushes,
+                    // Another worker moved the stock meanwhile: the adjustment applies to the fresh on hand.
+                    Err(e) if attempt < WRITE_ATTEMPTS && is_stale(&e) => attempt += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        self.inner.outbox_wake.wake_all();
+        Ok(pushes)
+    }
+}

@@ -1,0 +1,149 @@
+//! Order ingestion: each line of an order applied exactly once, in one batch with its once-only marker;
+//! and order polling from the per-store cursor.
+
+use channel_core::{Order, OrderCursor, OrderLine, StoreId};
+use futures::StreamExt;
+use jiff::Timestamp;
+
+use super::SyncEngine;
+use super::commit::{WRITE_ATTEMPTS, is_stale};
+use super::engine::loaded;
+use super::state::State;
+use crate::store::WriteOp;
+use crate::{Error, Result};
+
+/// The name of the order cursor kept per store.
+pub(crate) const ORDER_CURSOR: &str = "orders";
+
+/// What importing orders did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IngestReport {
+    /// Order lines seen for the first time.
+    pub new_lines: usize,
+    /// Known lines whose status changed (cancellations and returns restocked by policy).
+    pub updated_lines: usize,
+    /// Lines already imported with nothing new: skipped.
+    pub duplicates: usize,
+    /// Lines whose SKU is not linked to the catalog (recorded, no stock moved).
+    pub unknown: usize,
+    /// Pushes queued.
+    pub pushes: usize,
+}
+
+impl IngestReport {
+    pub(crate) fn add(&mut self, other: Self) {
+        self.new_lines += other.new_lines;
+        self.updated_lines += other.updated_lines;
+        self.duplicates += other.duplicates;
+        self.unknown += other.unknown;
+        self.pushes += other.pushes;
+    }
+}
+
+impl SyncEngine {
+    /// Import an order (from a webhook, a poll or a replay). Each line is applied exactly once: its
+    /// order-line marker, ledger movements, the new on-hand quantity and the pushes it causes are one atomic
+    /// batch. A known line is applied again only for what changed (a cancellation or return restocked by the
+    /// store's [`super::RestockPolicy`]).
+    pub async fn ingest_order(&self, store: &StoreId, order: &Order) -> Result<IngestReport> {
+        let mut report = IngestReport::default();
+        {
+            let mut guard = self.state().await?;
+            let state = loaded(&mut guard)?;
+            if state.connection(store).is_none() {
+                return Err(Error::NotFound(format!("connected store {store}")));
+            }
+            for line in &order.lines {
+                let mut attempt = 1;
+                loop {
+                    match self.ingest_line(state, store, order, line).await {
+                        Ok(r) => {
+                            report.add(r);
+                            break;
+                        }
+                        // Another worker committed first (the rows read are refreshed): again.
+                        Err(e) if attempt < WRITE_ATTEMPTS && is_stale(&e) => {
+                            tracing::debug!(%store, order = %order.id, line = %line.line_id, attempt, error = %e,
+                                "order line met another writer: again");
+                            attempt += 1;
+                        }
+                        Err(e) => {
+                            // The cached rows may no longer match the store: start again from it.
+                            self.reload_state(state).await?;
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        if report.pushes > 0 {
+            self.inner.outbox_wake.wake_all();
+        }
+        Ok(report)
+    }
+
+    /// Apply one line, as a sequence of steps: read its once-only marker, decide what it does from the
+    /// cached state (see `State::apply_order_line`), commit the batch. A conflict (another writer recorded
+    /// the line or moved the stock first) refreshes the rows read and is returned for the caller to retry.
+    async fn ingest_line(
+        &self,
+        state: &mut State,
+        store: &StoreId,
+        order: &Order,
+        line: &OrderLine,
+    ) -> Result<IngestReport> {
+        let now = self.inner.clock.now();
+        let existing = self.inner.store.order_line(store, &order.id, &line.line_id).await?;
+        let policy = self.inner.config.restock_for(store);
+        let (batch, report) = state.apply_order_line(store, order, line, existing.as_ref(), policy, now)?;
+        let Some(batch) = batch else { return Ok(report) };
+        if !self.commit_cached(state, batch).await? {
+            // Another writer recorded the line first: our in-memory changes are undone; the next attempt
+            // finds the line and applies only what changed, if anything.
+            return Err(Error::conflict(format!("order line {store}/{}/{}", order.id, line.line_id), 0, None));
+        }
+        Ok(report)
+    }
+
+    /// Poll a store's orders from its cursor, import them, and move the cursor page by page.
+    pub async fn poll_orders(&self, store: &StoreId) -> Result<IngestReport> {
+        let channel = self.channel(store).ok_or_else(|| Error::NotFound(format!("channel of store {store}")))?;
+        let now = self.inner.clock.now();
+        let since = match self.inner.store.cursor(store, ORDER_CURSOR).await? {
+            Some(value) => {
+                value.parse::<Timestamp>().map_err(|e| Error::Invalid(format!("order cursor of {store}: {e}")))?
+            }
+            None => now
+                .checked_sub(jiff::SignedDuration::try_from(self.inner.config.first_poll_lookback).unwrap_or_default())
+                .unwrap_or(now),
+        };
+        let cursor = OrderCursor::new(since);
+        let mut pages = channel.orders_since(&cursor);
+        let mut report = IngestReport::default();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    self.record_failure(store, &e).await;
+                    return Err(e.into());
+                }
+            };
+            for order in &page.orders {
+                report.add(self.ingest_order(store, order).await?);
+            }
+            self.inner
+                .store
+                .commit(
+                    WriteOp::SetCursor {
+                        store: store.clone(),
+                        name: ORDER_CURSOR.into(),
+                        value: page.next.since.to_string(),
+                    }
+                    .into(),
+                )
+                .await?;
+        }
+        Ok(report)
+    }
+}

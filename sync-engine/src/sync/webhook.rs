@@ -1,0 +1,152 @@
+//! Webhook deliveries: verified by the adapter, deduplicated by delivery id, then dispatched (orders to
+//! [`SyncEngine::ingest_order`], inventory changes to the inventory path, listing changes to a re-read).
+
+use channel_core::{ListingId, StoreId, WebhookEvent, WebhookPayload, WebhookRequest};
+use jiff::Timestamp;
+
+use super::{IngestReport, SyncEngine};
+use crate::Result;
+use crate::store::{AuditEntry, DeliveryRecord, HealthEvent, WriteOp};
+
+/// What became of a webhook delivery. [`WebhookOutcome::http_status`] is the answer to give the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebhookOutcome {
+    /// Verified and applied.
+    Applied {
+        /// The topic.
+        topic: String,
+        /// What it did to orders (zero for inventory events).
+        report: IngestReport,
+    },
+    /// A delivery already processed (same delivery id): acknowledged, nothing applied.
+    Duplicate {
+        /// The delivery id.
+        delivery_id: String,
+    },
+    /// Verified but nothing to do (a ping, an echo of the engine's own push, a channel-held listing).
+    Ignored {
+        /// The topic.
+        topic: String,
+        /// Why nothing was done.
+        reason: String,
+    },
+    /// Not accepted: nothing applied; the rejection is recorded in the audit log.
+    Rejected {
+        /// The HTTP status to answer with.
+        status: u16,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl WebhookOutcome {
+    /// The HTTP status to answer the platform with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Applied { .. } | Self::Duplicate { .. } | Self::Ignored { .. } => 200,
+            Self::Rejected { status, .. } => *status,
+        }
+    }
+}
+
+impl SyncEngine {
+    /// Verify, deduplicate and apply a webhook delivery for a store. Rejections are recorded in the audit log
+    /// (field `webhook`) with their reason, and nothing is applied.
+    pub async fn handle_webhook(&self, store: &StoreId, request: &WebhookRequest) -> WebhookOutcome {
+        let now = self.inner.clock.now();
+        let Some(channel) = self.channel(store) else {
+            return WebhookOutcome::Rejected { status: 404, reason: format!("no store {store}") };
+        };
+        let connected = {
+            match self.state().await {
+                Ok(guard) => guard.as_ref().and_then(|s| s.connection(store)).is_some_and(|c| c.credentials.is_some()),
+                Err(_) => false,
+            }
+        };
+        let verified = if connected {
+            channel.verify_webhook(request).map_err(|r| (r.http_status(), r.to_string()))
+        } else {
+            Err((403, format!("webhooks are not accepted for store {store}: it is not connected")))
+        };
+        let event = match verified {
+            Ok(event) => event,
+            Err((status, reason)) => {
+                tracing::warn!(%store, status, %reason, "webhook rejected");
+                let entry = AuditEntry::new(store.clone(), "webhook", format!("rejected ({status}): {reason}"), now);
+                if let Err(e) = self.inner.store.commit(WriteOp::Audit(entry).into()).await {
+                    tracing::error!(%store, error = %e, "could not record a rejected webhook");
+                }
+                return WebhookOutcome::Rejected { status, reason };
+            }
+        };
+        match self.apply_event(store, &event, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(%store, topic = %event.topic, error = %e, "webhook could not be applied");
+                // 503 makes the platform deliver it again; the delivery was not recorded.
+                WebhookOutcome::Rejected { status: if e.is_retryable() { 503 } else { 500 }, reason: e.to_string() }
+            }
+        }
+    }
+
+    async fn apply_event(&self, store: &StoreId, event: &WebhookEvent, now: Timestamp) -> Result<WebhookOutcome> {
+        if let Some(id) = &event.delivery_id
+            && self.inner.store.delivery_seen(store, id).await?
+        {
+            return Ok(WebhookOutcome::Duplicate { delivery_id: id.clone() });
+        }
+        let topic = event.topic.clone();
+        let outcome = match &event.payload {
+            WebhookPayload::Order(order) => {
+                let report = self.ingest_order(store, order).await?;
+                WebhookOutcome::Applied { topic: topic.clone(), report }
+            }
+            WebhookPayload::Inventory(change) => self.apply_inventory(store, &topic, change, None).await?,
+            WebhookPayload::ListingChanged { listing, .. } => self.reread_listing(store, &topic, listing.as_ref()),
+            WebhookPayload::Uninstalled => {
+                self.inner
+                    .store
+                    .commit(
+                        WriteOp::RecordHealth {
+                            store: store.clone(),
+                            event: HealthEvent::Failed {
+                                kind: channel_core::ErrorKind::Auth,
+                                message: "the app was uninstalled".into(),
+                                at: now,
+                            },
+                        }
+                        .into(),
+                    )
+                    .await?;
+                self.reload().await?;
+                WebhookOutcome::Applied { topic: topic.clone(), report: IngestReport::default() }
+            }
+            WebhookPayload::Ping => WebhookOutcome::Ignored { topic: topic.clone(), reason: "ping".into() },
+            WebhookPayload::BatchCompleted { .. } => {
+                WebhookOutcome::Ignored { topic: topic.clone(), reason: "batch results are read when written".into() }
+            }
+            _ => WebhookOutcome::Ignored { topic: topic.clone(), reason: "not handled".into() },
+        };
+        if let Some(id) = &event.delivery_id {
+            // Recorded after applying: a crash in between makes the platform deliver again, and the order
+            // lines (the unit of exactly-once) are deduplicated on their own.
+            self.inner
+                .store
+                .commit(WriteOp::RecordDelivery(DeliveryRecord::new(store.clone(), id, &topic, now)).into())
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    fn reread_listing(&self, store: &StoreId, topic: &str, listing: Option<&ListingId>) -> WebhookOutcome {
+        let Some(listing) = listing else {
+            return WebhookOutcome::Ignored {
+                topic: topic.into(),
+                reason: "no listing named; the next full reconcile reads it".into(),
+            };
+        };
+        self.queue_reread(store, std::iter::once(listing.clone()));
+        WebhookOutcome::Ignored { topic: topic.into(), reason: "listing re-read queued".into() }
+    }
+}
