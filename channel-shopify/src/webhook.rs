@@ -11,7 +11,7 @@ use channel_core::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::channel::{gid, status_from};
+use crate::map::{gid, status_from};
 use crate::config::ShopifyConfig;
 
 /// The legacy signature header.

@@ -1,0 +1,192 @@
+//! Pure functions from Admin GraphQL answers ([`crate::wire`]) to channel-core's domain types, and back
+//! for what the mutations send.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use channel_core::rust_decimal::Decimal;
+use channel_core::{Currency, Listing, ListingStatus, Money, Order, OrderLine, OrderStatus, Outcome, Stock};
+use jiff::Timestamp;
+
+use crate::channel::ShopContext;
+use crate::wire;
+
+/// `gid://shopify/{kind}/{id}` for a bare number; anything else as given.
+pub fn gid(kind: &str, id: &str) -> String {
+    if id.starts_with("gid://") { id.to_owned() } else { format!("gid://shopify/{kind}/{id}") }
+}
+
+/// The number at the end of a gid (`gid://shopify/Order/12?x=y` → `12`).
+pub fn legacy_id(gid: &str) -> &str {
+    let path = gid.split('?').next().unwrap_or(gid);
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The shop and its synced location as the adapter caches them.
+pub(crate) fn shop_context(shop: &wire::Shop, location: &wire::Location, configured_domain: &str) -> ShopContext {
+    let currency = shop.currency_code.as_deref().and_then(|c| Currency::new(c).ok()).unwrap_or(Currency::USD);
+    ShopContext {
+        shop_id: shop.id.clone().unwrap_or_default(),
+        name: shop.name.clone().unwrap_or_default(),
+        domain: shop.myshopify_domain.clone().unwrap_or_else(|| configured_domain.to_owned()),
+        currency,
+        location_id: location.id.clone().unwrap_or_default(),
+        location_name: location.name.clone().unwrap_or_default(),
+    }
+}
+
+/// `gid (name)`, as a configuration error lists a shop's locations.
+pub(crate) fn describe_location(l: &wire::Location) -> String {
+    format!("{} ({})", l.id.as_deref().unwrap_or(""), l.name.as_deref().unwrap_or(""))
+}
+
+/// A listing from a variant read with its inventory item (the listing page); `None` without an item id.
+pub(crate) fn listing_from_variant(ctx: &ShopContext, variant: &wire::Variant) -> Option<Listing> {
+    listing(ctx, variant, variant.inventory_item.as_ref()?)
+}
+
+/// A listing from an inventory item read with its variant (the by-id read); `None` without an item id.
+pub(crate) fn listing_from_item(ctx: &ShopContext, item: &wire::InventoryItem) -> Option<Listing> {
+    let none = wire::Variant::default();
+    listing(ctx, item.variant.as_deref().unwrap_or(&none), item)
+}
+
+/// The listing of `variant` and its inventory `item`: the listing id is the item gid. Untracked →
+/// `Stock::Untracked`; tracked but not stocked at the location → `Untracked` and `Inactive`.
+fn listing(ctx: &ShopContext, variant: &wire::Variant, item: &wire::InventoryItem) -> Option<Listing> {
+    let item_id = item.id.as_deref()?;
+    let sku = variant.sku.as_deref().unwrap_or_default();
+    let tracked = item.tracked.unwrap_or(true);
+    let level = item.inventory_level.as_ref();
+    let (stock, status) = match (tracked, level) {
+        (false, _) => (Stock::Untracked, ListingStatus::Active),
+        (true, None) => (Stock::Untracked, ListingStatus::Inactive),
+        (true, Some(level)) => {
+            (Stock::Tracked { quantity: level.available().unwrap_or(0) }, ListingStatus::Active)
+        }
+    };
+    let mut l = Listing::new(item_id, sku, 0).with_stock(stock).with_status(status);
+    if let Some(price) = variant.price.as_deref().and_then(|p| Decimal::from_str(p).ok()) {
+        l = l.with_price(Money::new(price, ctx.currency));
+    }
+    l = l.with_id("inventory_item_id", item_id).with_id("location_id", ctx.location_id.clone());
+    if let Some(v) = &variant.id {
+        l = l.with_id("variant_id", v.clone());
+    }
+    if let Some(p) = variant.product.as_ref().and_then(|p| p.id.as_ref()) {
+        l = l.with_id("product_id", p.clone());
+    }
+    Some(l)
+}
+
+/// `quantityAfterChange` of `available` per inventory item gid.
+pub(crate) fn after_quantities(group: Option<&wire::AdjustmentGroup>) -> BTreeMap<String, i64> {
+    group
+        .map(|g| {
+            g.changes
+                .iter()
+                .filter(|c| c.name.as_deref().is_none_or(|n| n == "available"))
+                .filter_map(|c| Some((c.item.as_ref()?.id.clone()?, c.quantity_after_change?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A price as Shopify's decimal string, to the currency's minor unit (`10.50`).
+pub(crate) fn decimal_string(m: Money) -> String {
+    let dp = m.currency.minor_units() as usize;
+    format!("{:.dp$}", m.round_to_minor().amount)
+}
+
+/// `CODE: message` of a user error.
+pub(crate) fn describe(e: &wire::UserError) -> String {
+    let code = e.code.as_deref().unwrap_or("");
+    let message = e.message.as_deref().unwrap_or("refused");
+    if code.is_empty() { message.to_owned() } else { format!("{code}: {message}") }
+}
+
+/// The last integer in a message (`… the current available quantity is 8.` → 8).
+pub(crate) fn last_integer(message: &str) -> Option<i64> {
+    let mut found = None;
+    let bytes = message.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = if i > 0 && bytes[i - 1] == b'-' { i - 1 } else { i };
+            let mut j = i;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+            found = message[start..j].parse().ok().or(found);
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// The outcome of an item an inventory mutation refused: stale (with the actual quantity Shopify's
+/// message states), or rejected (`INTERNAL_ERROR` retryable).
+pub(crate) fn error_outcome(e: &wire::UserError) -> Outcome {
+    match e.code.as_deref() {
+        Some("CHANGE_FROM_QUANTITY_STALE") => Outcome::Stale { actual: e.message.as_deref().and_then(last_integer) },
+        Some("INTERNAL_ERROR") => Outcome::Rejected { reason: describe(e), retryable: true },
+        _ => Outcome::Rejected { reason: describe(e), retryable: false },
+    }
+}
+
+fn money(v: Option<&wire::MoneyV2>, fallback: Currency) -> Option<Money> {
+    let v = v?;
+    let amount = Decimal::from_str(v.amount.as_deref()?).ok()?;
+    let currency = v.currency_code.as_deref().and_then(|c| Currency::new(c).ok()).unwrap_or(fallback);
+    Some(Money::new(amount, currency))
+}
+
+fn ts(v: Option<&str>) -> Option<Timestamp> {
+    v?.parse().ok()
+}
+
+/// Normalised status from GraphQL's display statuses.
+pub(crate) fn status_from(cancelled: bool, financial: &str, fulfillment: &str) -> OrderStatus {
+    let financial = financial.to_ascii_uppercase();
+    let fulfillment = fulfillment.to_ascii_uppercase();
+    if cancelled {
+        OrderStatus::Cancelled
+    } else if financial == "REFUNDED" {
+        OrderStatus::Returned
+    } else if fulfillment == "FULFILLED" || fulfillment == "PARTIALLY_FULFILLED" || fulfillment == "PARTIAL" {
+        OrderStatus::Shipped
+    } else if financial == "PENDING" || financial == "AUTHORIZED" {
+        OrderStatus::Pending
+    } else {
+        OrderStatus::Open
+    }
+}
+
+fn order_line(l: &wire::LineItem, currency: Currency) -> Option<OrderLine> {
+    let quantity = u32::try_from(l.quantity?).ok()?;
+    let current = l.current_quantity.and_then(|c| u32::try_from(c).ok()).unwrap_or(quantity);
+    let mut line = OrderLine::new(legacy_id(l.id.as_deref()?), l.sku.as_deref().unwrap_or_default(), quantity)
+        .with_refunded(quantity.saturating_sub(current));
+    let price = l.original_unit_price_set.as_ref().and_then(|p| p.shop_money.as_ref());
+    if let Some(price) = money(price, currency) {
+        line = line.with_unit_price(price);
+    }
+    Some(line)
+}
+
+/// An order and all its lines; `None` without an id or a creation time.
+pub(crate) fn order(node: &wire::Order, lines: &[wire::LineItem], currency: Currency) -> Option<Order> {
+    let id = node.legacy_resource_id.clone().or_else(|| node.id.as_deref().map(|g| legacy_id(g).to_owned()))?;
+    let cancelled = node.cancelled_at.is_some();
+    let financial = node.display_financial_status.as_deref().unwrap_or("");
+    let fulfillment = node.display_fulfillment_status.as_deref().unwrap_or("");
+    let status = status_from(cancelled, financial, fulfillment);
+    let channel_status =
+        if cancelled { format!("CANCELLED/{financial}/{fulfillment}") } else { format!("{financial}/{fulfillment}") };
+    let lines = lines.iter().filter_map(|l| order_line(l, currency)).collect();
+    let created = ts(node.created_at.as_deref())?;
+    let updated = ts(node.updated_at.as_deref()).unwrap_or(created);
+    Some(Order::new(id, status, channel_status, lines, created, updated))
+}
