@@ -75,10 +75,7 @@ pub struct Shopify {
 
 impl std::fmt::Debug for Shopify {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shopify")
-            .field("config", &self.config)
-            .field("http", &self.client.http)
-            .finish_non_exhaustive()
+        f.debug_struct("Shopify").field("config", &self.config).field("http", &self.client.http).finish_non_exhaustive()
     }
 }
 
@@ -327,7 +324,8 @@ fn sort_refusals(items: &[Item], payload: &wire::InventoryPayload, out: &mut [Op
         match e.index_at(2).filter(|p| *p < items.len()) {
             Some(p) if !failed[p] => {
                 failed[p] = true;
-                out[items[p].index] = Some(ItemOutcome { listing: items[p].listing.clone(), outcome: map::error_outcome(e) });
+                out[items[p].index] =
+                    Some(ItemOutcome { listing: items[p].listing.clone(), outcome: map::error_outcome(e) });
             }
             Some(_) => {}
             None => unplaced = true,

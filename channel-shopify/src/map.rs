@@ -61,9 +61,7 @@ fn listing(ctx: &ShopContext, variant: &wire::Variant, item: &wire::InventoryIte
     let (stock, status) = match (tracked, level) {
         (false, _) => (Stock::Untracked, ListingStatus::Active),
         (true, None) => (Stock::Untracked, ListingStatus::Inactive),
-        (true, Some(level)) => {
-            (Stock::Tracked { quantity: level.available().unwrap_or(0) }, ListingStatus::Active)
-        }
+        (true, Some(level)) => (Stock::Tracked { quantity: level.available().unwrap_or(0) }, ListingStatus::Active),
     };
     let mut l = Listing::new(item_id, sku, 0).with_stock(stock).with_status(status);
     if let Some(price) = variant.price.as_deref().and_then(|p| Decimal::from_str(p).ok()) {
