@@ -188,3 +188,107 @@ pub(crate) fn order(node: &wire::Order, lines: &[wire::LineItem], currency: Curr
     let updated = ts(node.updated_at.as_deref()).unwrap_or(created);
     Some(Order::new(id, status, channel_status, lines, created, updated))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn ctx() -> ShopContext {
+        ShopContext {
+            shop_id: "gid://shopify/Shop/1".into(),
+            name: "Mugs".into(),
+            domain: "mugs.myshopify.com".into(),
+            currency: Currency::new("ZAR").unwrap(),
+            location_id: "gid://shopify/Location/1".into(),
+            location_name: "Main".into(),
+        }
+    }
+
+    fn variant(item: serde_json::Value) -> wire::Variant {
+        serde_json::from_value(json!({"id": "gid://shopify/ProductVariant/5", "sku": "MUG-5", "price": "99.90",
+            "product": {"id": "gid://shopify/Product/3"}, "inventoryItem": item}))
+        .unwrap()
+    }
+
+    #[test]
+    fn listings_from_variants_and_items() {
+        let v = variant(json!({"id": "gid://shopify/InventoryItem/9", "tracked": true,
+            "inventoryLevel": {"quantities": [{"name": "available", "quantity": 4}]}}));
+        let l = listing_from_variant(&ctx(), &v).unwrap();
+        assert_eq!(l.id.as_str(), "gid://shopify/InventoryItem/9");
+        assert_eq!((l.channel_sku.as_str(), l.quantity()), ("MUG-5", Some(4)));
+        assert_eq!(l.status, ListingStatus::Active);
+        assert_eq!(l.ids.get("product_id").map(String::as_str), Some("gid://shopify/Product/3"));
+        assert_eq!(l.ids.get("location_id").map(String::as_str), Some("gid://shopify/Location/1"));
+        assert_eq!(l.price.unwrap().currency.code(), "ZAR");
+
+        let untracked = variant(json!({"id": "gid://shopify/InventoryItem/9", "tracked": false}));
+        let l = listing_from_variant(&ctx(), &untracked).unwrap();
+        assert_eq!((l.stock, l.status), (Stock::Untracked, ListingStatus::Active));
+        let not_stocked =
+            variant(json!({"id": "gid://shopify/InventoryItem/9", "tracked": true, "inventoryLevel": null}));
+        let l = listing_from_variant(&ctx(), &not_stocked).unwrap();
+        assert_eq!((l.stock, l.status), (Stock::Untracked, ListingStatus::Inactive));
+        assert!(listing_from_variant(&ctx(), &variant(json!(null))).is_none(), "no item, no listing");
+
+        // The by-id read: the item with its variant gives the same listing.
+        let item: wire::InventoryItem = serde_json::from_value(json!({"id": "gid://shopify/InventoryItem/9",
+            "tracked": true, "inventoryLevel": {"quantities": [{"name": "available", "quantity": 4}]},
+            "variant": {"id": "gid://shopify/ProductVariant/5", "sku": "MUG-5", "price": "99.90",
+                "product": {"id": "gid://shopify/Product/3"}}}))
+        .unwrap();
+        let from_item = listing_from_item(&ctx(), &item).unwrap();
+        let from_variant = listing_from_variant(
+            &ctx(),
+            &variant(json!({"id": "gid://shopify/InventoryItem/9", "tracked": true,
+                "inventoryLevel": {"quantities": [{"name": "available", "quantity": 4}]}})),
+        )
+        .unwrap();
+        assert_eq!(from_item, from_variant);
+    }
+
+    #[test]
+    fn orders_with_refunds_and_statuses() {
+        let node: wire::Order =
+            serde_json::from_value(json!({"id": "gid://shopify/Order/12", "legacyResourceId": "12",
+            "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-02T00:00:00Z", "cancelledAt": null,
+            "displayFinancialStatus": "PAID", "displayFulfillmentStatus": "UNFULFILLED"}))
+            .unwrap();
+        let lines: Vec<wire::LineItem> = serde_json::from_value(json!([{"id": "gid://shopify/LineItem/7", "sku": "MUG-5",
+            "quantity": 3, "currentQuantity": 1, "originalUnitPriceSet": {"shopMoney": {"amount": "10.00", "currencyCode": "ZAR"}}}]))
+        .unwrap();
+        let o = order(&node, &lines, Currency::USD).unwrap();
+        assert_eq!((o.id.as_str(), o.status, o.channel_status.as_str()), ("12", OrderStatus::Open, "PAID/UNFULFILLED"));
+        assert_eq!((o.lines[0].line_id.as_str(), o.lines[0].quantity, o.lines[0].refunded_quantity), ("7", 3, 2));
+        assert_eq!(status_from(true, "PAID", "FULFILLED"), OrderStatus::Cancelled);
+        assert_eq!(status_from(false, "REFUNDED", ""), OrderStatus::Returned);
+        assert_eq!(status_from(false, "PAID", "PARTIALLY_FULFILLED"), OrderStatus::Shipped);
+        assert_eq!(status_from(false, "AUTHORIZED", ""), OrderStatus::Pending);
+    }
+
+    #[test]
+    fn user_errors_and_quantities() {
+        let stale: wire::UserError = serde_json::from_value(json!({"code": "CHANGE_FROM_QUANTITY_STALE",
+            "field": ["input", "quantities", "1", "changeFromQuantity"],
+            "message": "changeFromQuantity 5 is stale: the current available quantity is -2."}))
+        .unwrap();
+        assert_eq!(error_outcome(&stale), Outcome::Stale { actual: Some(-2) });
+        assert_eq!(stale.index_at(2), Some(1));
+        let internal: wire::UserError =
+            serde_json::from_value(json!({"code": "INTERNAL_ERROR", "field": ["a", 0]})).unwrap();
+        assert!(matches!(error_outcome(&internal), Outcome::Rejected { retryable: true, .. }));
+        assert_eq!(internal.index_at(1), Some(0));
+        let group: wire::AdjustmentGroup = serde_json::from_value(json!({"changes": [
+            {"name": "available", "quantityAfterChange": 8, "item": {"id": "i1"}},
+            {"name": "on_hand", "quantityAfterChange": 99, "item": {"id": "i2"}}]}))
+        .unwrap();
+        assert_eq!(after_quantities(Some(&group)), BTreeMap::from([("i1".to_owned(), 8)]));
+        assert_eq!(decimal_string(Money::new(Decimal::new(105, 1), Currency::new("ZAR").unwrap())), "10.50");
+        assert_eq!(
+            (gid("Order", "12"), legacy_id("gid://shopify/Order/12?x=y")),
+            ("gid://shopify/Order/12".into(), "12")
+        );
+    }
+}
