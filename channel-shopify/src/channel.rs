@@ -27,7 +27,7 @@ pub const MAX_QUANTITIES: usize = 250;
 /// Most variants in one price call (each product is an aliased mutation costing 10; a query may cost 1,000).
 pub const MAX_PRICES: usize = 100;
 /// Orders read per page.
-pub const ORDERS_PAGE: usize = 10;
+pub(crate) const ORDERS_PAGE: usize = 10;
 /// Most keyed stock adjustments in one call: each is its own aliased `inventoryAdjustQuantities` mutation
 /// (10 points each; a query may cost 1,000).
 pub const MAX_KEYED_ADJUSTMENTS: usize = 100;

@@ -9,11 +9,8 @@ mod map;
 pub mod webhook;
 mod wire;
 
-pub use channel::{
-    MAX_KEYED_ADJUSTMENTS, MAX_PRICES, MAX_QUANTITIES, ORDERS_PAGE, ShopContext, Shopify, adjustment_key,
-};
+pub use channel::{MAX_KEYED_ADJUSTMENTS, MAX_PRICES, MAX_QUANTITIES, ShopContext, Shopify, adjustment_key};
 pub use client::ThrottleStatus;
 pub use client::documents;
 pub use config::{DEFAULT_API_VERSION, DEFAULT_PAGE_SIZE, ShopifyConfig};
 pub use error::ShopifyError;
-pub use map::{gid, legacy_id};

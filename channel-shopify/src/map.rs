@@ -12,12 +12,12 @@ use crate::channel::ShopContext;
 use crate::wire;
 
 /// `gid://shopify/{kind}/{id}` for a bare number; anything else as given.
-pub fn gid(kind: &str, id: &str) -> String {
+pub(crate) fn gid(kind: &str, id: &str) -> String {
     if id.starts_with("gid://") { id.to_owned() } else { format!("gid://shopify/{kind}/{id}") }
 }
 
 /// The number at the end of a gid (`gid://shopify/Order/12?x=y` → `12`).
-pub fn legacy_id(gid: &str) -> &str {
+pub(crate) fn legacy_id(gid: &str) -> &str {
     let path = gid.split('?').next().unwrap_or(gid);
     path.rsplit('/').next().unwrap_or(path)
 }
