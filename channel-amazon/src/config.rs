@@ -1,11 +1,14 @@
 //! Configuration: the seller, marketplaces, region and Login with Amazon credentials.
 
 use std::fmt;
+use std::time::Duration;
 
+use channel_core::http::{HttpDefaults, HttpOptions};
 use channel_core::secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::document::DEFAULT_MAX_DOCUMENT_BYTES;
+use crate::error::AmazonError;
 
 /// The SP-API region, which picks the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -25,7 +28,7 @@ impl Region {
     /// The production endpoint.
     pub fn endpoint(self) -> &'static str {
         match self {
-            Self::Na => "https://sellingpartnerapi-na.amazon.com",
+            Self::Na => DEFAULT_BASE_URL,
             Self::Eu => "https://sellingpartnerapi-eu.amazon.com",
             Self::Fe => "https://sellingpartnerapi-fe.amazon.com",
         }
@@ -55,6 +58,13 @@ pub enum CatalogSource {
     /// Always the `GET_MERCHANT_LISTINGS_ALL_DATA` report.
     Report,
 }
+
+/// The SP-API endpoint used when neither `base_url` nor the region says otherwise (North America's).
+pub const DEFAULT_BASE_URL: &str = "https://sellingpartnerapi-na.amazon.com";
+
+/// The transport defaults: the North America endpoint (the region's replaces it) and 30 s per attempt;
+/// no overall request budget, since every operation has its own documented usage plan.
+pub(crate) const HTTP_DEFAULTS: HttpDefaults = HttpDefaults::new(DEFAULT_BASE_URL, Duration::from_secs(30));
 
 /// The default number of SKUs up to which `set_stock` patches each listing rather than sending a feed.
 pub const DEFAULT_FEED_THRESHOLD: usize = 100;
@@ -98,10 +108,14 @@ pub struct AmazonConfig {
     pub default_product_type: String,
     /// The largest report or feed-result document read, in bytes once decompressed (default
     /// [`DEFAULT_MAX_DOCUMENT_BYTES`], 256 MiB); a larger one fails with
-    /// [`AmazonError::DocumentTooLarge`](crate::AmazonError::DocumentTooLarge) instead of filling memory.
+    /// [`AmazonError::DocumentTooLarge`] instead of filling memory.
     /// It also bounds the download as it arrives (a GZIP document gets a little room for its framing).
     #[serde(default = "default_max_document_bytes")]
     pub max_document_bytes: u64,
+    /// Transport settings (`base_url`, `timeout_secs`, `max_attempts`, `requests_per_minute`). `base_url`,
+    /// when set, replaces the region's SP-API endpoint (a sandbox, the emulator or a test server).
+    #[serde(flatten)]
+    pub http: HttpOptions,
 }
 
 fn default_threshold() -> usize {
@@ -143,33 +157,84 @@ impl AmazonConfig {
             read_fba: true,
             default_product_type: default_product_type(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            http: HttpOptions::default(),
         }
     }
 
-    /// With a feed threshold (builder style).
+    /// Refuse a config no call could succeed with: no seller, no (or a blank) marketplace, more than 50.
+    pub(crate) fn validate(&self) -> Result<(), AmazonError> {
+        if self.seller_id.trim().is_empty() {
+            return Err(AmazonError::Config("seller_id is empty".into()));
+        }
+        if self.marketplace_ids.is_empty() || self.marketplace_ids.iter().any(|m| m.trim().is_empty()) {
+            return Err(AmazonError::Config("give at least one marketplace id (the first is primary)".into()));
+        }
+        if self.marketplace_ids.len() > 50 {
+            return Err(AmazonError::Config("at most 50 marketplace ids".into()));
+        }
+        Ok(())
+    }
+
+    /// The transport defaults for this config's region (its endpoint in place of [`DEFAULT_BASE_URL`]).
+    pub(crate) fn http_defaults(&self) -> HttpDefaults {
+        let mut defaults = HTTP_DEFAULTS;
+        defaults.base_url = self.region.endpoint();
+        defaults
+    }
+
+    /// Send SP-API requests here instead of the region's endpoint (builder style).
     #[must_use]
-    pub fn with_feed_threshold(mut self, threshold: usize) -> Self {
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.http.base_url = Some(url.into());
+        self
+    }
+
+    /// The timeout of one request attempt, in whole seconds, at least one (builder style; default 30 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.timeout(timeout);
+        self
+    }
+
+    /// Attempts per request, the first included (builder style).
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.http = self.http.max_attempts(attempts);
+        self
+    }
+
+    /// An overall client-side budget of requests per minute on top of the per-operation usage plans;
+    /// `None` for none, the default (builder style).
+    #[must_use]
+    pub fn requests_per_minute(mut self, rpm: Option<u32>) -> Self {
+        self.http = self.http.requests_per_minute(rpm);
+        self
+    }
+
+    /// Up to this many SKUs, patch each listing; above it, send feeds (builder style).
+    #[must_use]
+    pub fn feed_threshold(mut self, threshold: usize) -> Self {
         self.feed_threshold = threshold;
         self
     }
 
-    /// With a catalog source (builder style).
+    /// Where the full SKU list comes from (builder style).
     #[must_use]
-    pub fn with_catalog_source(mut self, source: CatalogSource) -> Self {
+    pub fn catalog_source(mut self, source: CatalogSource) -> Self {
         self.catalog_source = source;
         self
     }
 
-    /// With a bound on decoded report and feed-result documents, in bytes (builder style).
+    /// A bound on decoded report and feed-result documents, in bytes (builder style).
     #[must_use]
-    pub fn with_max_document_bytes(mut self, max_bytes: u64) -> Self {
+    pub fn max_document_bytes(mut self, max_bytes: u64) -> Self {
         self.max_document_bytes = max_bytes;
         self
     }
 
     /// Read FBA quantities or not (builder style).
     #[must_use]
-    pub fn with_fba(mut self, read_fba: bool) -> Self {
+    pub fn read_fba(mut self, read_fba: bool) -> Self {
         self.read_fba = read_fba;
         self
     }
@@ -186,12 +251,13 @@ impl fmt::Debug for AmazonConfig {
             .field("read_fba", &self.read_fba)
             .field("default_product_type", &self.default_product_type)
             .field("max_document_bytes", &self.max_document_bytes)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
 
 /// The currency Amazon sells in on a marketplace (from the marketplace-id table in Amazon's docs).
-pub fn marketplace_currency(marketplace_id: &str) -> Option<&'static str> {
+pub(crate) fn marketplace_currency(marketplace_id: &str) -> Option<&'static str> {
     Some(match marketplace_id {
         "ATVPDKIKX0DER" => "USD",
         "A2EUQ1WTGCTBG2" => "CAD",

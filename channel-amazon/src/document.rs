@@ -13,20 +13,6 @@
 //! running out of memory. An uncompressed document over the bound is refused the same way. The download
 //! itself is bounded as it arrives (the transport's `max_response_bytes`, set from the same setting with a
 //! little room for GZIP framing), so a huge body is never buffered first.
-//!
-//! ```
-//! use std::io::Write as _;
-//! use channel_amazon::document::decode;
-//! let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-//! gz.write_all(b"sku\tquantity\nTS-001\t4\n").unwrap();
-//! let body = gz.finish().unwrap();
-//! assert_eq!(decode("report", &body, Some("GZIP"), 1 << 20).unwrap(), b"sku\tquantity\nTS-001\t4\n");
-//! // Four megabytes of zeros compress to about four kilobytes; with a one-megabyte bound they are refused.
-//! let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-//! gz.write_all(&vec![0; 4 << 20]).unwrap();
-//! let bomb = gz.finish().unwrap();
-//! assert!(decode("report", &bomb, Some("GZIP"), 1 << 20).is_err());
-//! ```
 
 use std::io::Read as _;
 
@@ -37,7 +23,7 @@ use crate::error::AmazonError;
 
 /// The default bound on a decoded document: 256 MiB, about half a million rows of
 /// `GET_MERCHANT_LISTINGS_ALL_DATA`. Raise it with
-/// [`AmazonConfig::with_max_document_bytes`](crate::AmazonConfig::with_max_document_bytes) for a
+/// [`AmazonConfig::max_document_bytes`](crate::AmazonConfig::max_document_bytes) for a
 /// larger catalog.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -47,7 +33,7 @@ pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 256 * 1024 * 1024;
 ///
 /// Errors: [`AmazonError::Compressed`] for an algorithm other than GZIP, [`AmazonError::CorruptDocument`]
 /// for bytes that are not gzip (or end early), [`AmazonError::DocumentTooLarge`] over the bound.
-pub fn decode(
+pub(crate) fn decode(
     what: &'static str,
     body: &[u8],
     compression: Option<&str>,
@@ -96,6 +82,19 @@ mod tests {
     use flate2::write::GzEncoder;
 
     use super::*;
+
+    #[test]
+    fn gzip_decodes_and_a_bomb_is_refused() {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(b"sku\tquantity\nTS-001\t4\n").unwrap();
+        let body = gz.finish().unwrap();
+        assert_eq!(decode("report", &body, Some("GZIP"), 1 << 20).unwrap(), b"sku\tquantity\nTS-001\t4\n");
+        // Four megabytes of zeros compress to about four kilobytes; with a one-megabyte bound they are refused.
+        let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+        gz.write_all(&vec![0; 4 << 20]).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert!(decode("report", &bomb, Some("GZIP"), 1 << 20).is_err());
+    }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());

@@ -7,13 +7,13 @@ use serde_json::{Value, json};
 use crate::wire::{PatchOperation, ProcessingReport};
 
 /// The most messages one `JSON_LISTINGS_FEED` may carry (`messages.maxItems` in the schema).
-pub const MAX_FEED_MESSAGES: usize = 25_000;
+pub(crate) const MAX_FEED_MESSAGES: usize = 25_000;
 
 /// The content type the feed document is declared and uploaded with.
-pub const FEED_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
+pub(crate) const FEED_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 
 /// The merchant-fulfilled quantity patch: `replace /attributes/fulfillment_availability`.
-pub fn quantity_patch(quantity: i64) -> PatchOperation {
+pub(crate) fn quantity_patch(quantity: i64) -> PatchOperation {
     PatchOperation {
         op: "replace",
         path: "/attributes/fulfillment_availability",
@@ -22,7 +22,7 @@ pub fn quantity_patch(quantity: i64) -> PatchOperation {
 }
 
 /// The price patch: `replace /attributes/purchasable_offer` with `our_price` per marketplace.
-pub fn price_patch(offers: &[(String, String, f64)]) -> PatchOperation {
+pub(crate) fn price_patch(offers: &[(String, String, f64)]) -> PatchOperation {
     let value: Vec<Value> = offers
         .iter()
         .map(|(marketplace, currency, amount)| {
@@ -38,17 +38,17 @@ pub fn price_patch(offers: &[(String, String, f64)]) -> PatchOperation {
 
 /// One message of a feed: `PATCH` of one SKU.
 #[derive(Debug, Clone)]
-pub struct FeedMessage {
+pub(crate) struct FeedMessage {
     /// The SKU.
-    pub sku: String,
+    pub(crate) sku: String,
     /// The product type.
-    pub product_type: String,
+    pub(crate) product_type: String,
     /// The patches.
-    pub patches: Vec<PatchOperation>,
+    pub(crate) patches: Vec<PatchOperation>,
 }
 
 /// The feed document for `messages` (message ids are 1-based positions).
-pub fn document(seller_id: &str, messages: &[FeedMessage]) -> Value {
+pub(crate) fn document(seller_id: &str, messages: &[FeedMessage]) -> Value {
     let messages: Vec<Value> = messages
         .iter()
         .enumerate()
@@ -69,7 +69,7 @@ pub fn document(seller_id: &str, messages: &[FeedMessage]) -> Value {
 }
 
 /// Errors per message id from a processing report (warnings and infos are not failures).
-pub fn errors_by_message(report: &ProcessingReport) -> HashMap<u64, Vec<String>> {
+pub(crate) fn errors_by_message(report: &ProcessingReport) -> HashMap<u64, Vec<String>> {
     let mut out: HashMap<u64, Vec<String>> = HashMap::new();
     for issue in &report.issues {
         if issue.severity.eq_ignore_ascii_case("ERROR")
@@ -82,11 +82,69 @@ pub fn errors_by_message(report: &ProcessingReport) -> HashMap<u64, Vec<String>>
 }
 
 /// Feed-level errors (issues with no message id).
-pub fn feed_errors(report: &ProcessingReport) -> Vec<String> {
+pub(crate) fn feed_errors(report: &ProcessingReport) -> Vec<String> {
     report
         .issues
         .iter()
         .filter(|i| i.message_id.is_none() && i.severity.eq_ignore_ascii_case("ERROR"))
         .map(|i| format!("{}: {}", i.code, i.message))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_schema_example_and_generated_feeds_validate() {
+        let (Some(doc_schema), Some(msg_schema), Some(example)) = (
+            crate::wire::fixture("listings-feed-schema-v2.json"),
+            crate::wire::fixture("listings-feed-message-schema-v2.json"),
+            crate::wire::fixture("listings-feed-schema-v2.example.json"),
+        ) else {
+            return;
+        };
+        let doc = jsonschema::validator_for(&doc_schema).unwrap();
+        let msg = jsonschema::validator_for(&msg_schema).unwrap();
+        assert!(doc.is_valid(&example), "the published example validates");
+        let messages: Vec<FeedMessage> = (0..3)
+            .map(|i| FeedMessage {
+                sku: format!("SKU-{i}"),
+                product_type: "PRODUCT".into(),
+                patches: vec![if i == 2 {
+                    price_patch(&[("ATVPDKIKX0DER".into(), "USD".into(), 19.99)])
+                } else {
+                    quantity_patch(i)
+                }],
+            })
+            .collect();
+        let generated = document("A3TH9S8BH6GOGM", &messages);
+        let errors: Vec<String> = doc.iter_errors(&generated).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        for m in generated["messages"].as_array().unwrap() {
+            assert!(msg.is_valid(m), "{m}");
+        }
+        // A feed above the schema's maximum is refused by the schema: the adapter never builds one.
+        let too_many: Vec<FeedMessage> = (0..MAX_FEED_MESSAGES + 1)
+            .map(|i| FeedMessage {
+                sku: format!("S{i}"),
+                product_type: "PRODUCT".into(),
+                patches: vec![quantity_patch(1)],
+            })
+            .collect();
+        assert!(!doc.is_valid(&document("A3TH9S8BH6GOGM", &too_many)));
+    }
+
+    #[test]
+    fn processing_report_example_maps_to_messages() {
+        let Some(example) = crate::wire::fixture("listings-feed-processing-report-schema-v2.example.json") else {
+            return;
+        };
+        let report: ProcessingReport = serde_json::from_value(example).unwrap();
+        let errors = errors_by_message(&report);
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[&4].len(), 2);
+        assert!(errors[&5][0].contains("99022"));
+        assert!(feed_errors(&report).is_empty());
+    }
 }

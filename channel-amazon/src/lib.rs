@@ -1,18 +1,21 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, doc(auto_cfg))]
 
+mod channel;
 mod client;
-mod config;
-pub mod document;
+pub mod config;
+mod document;
 mod error;
-pub mod feed;
-pub mod lwa;
-pub mod notifications;
-pub mod wire;
+mod feed;
+mod lwa;
+mod map;
+pub mod webhook;
+mod wire;
 
-pub use client::{
-    ALL_LISTINGS_REPORT, Amazon, AmazonBuilder, DOCUMENTED_RATE_LIMITS, FBA_SUFFIX, SEARCH_CAP, SEARCH_PAGE_SIZE,
-    fba_listing_id, parse_listings_report,
-};
-pub use config::{AmazonConfig, CatalogSource, DEFAULT_FEED_THRESHOLD, Region, marketplace_currency};
+#[doc(hidden)]
+pub mod fuzz;
+
+pub use channel::{Amazon, AmazonBuilder};
+pub use config::{AmazonConfig, CatalogSource, DEFAULT_BASE_URL, DEFAULT_FEED_THRESHOLD, Region};
+pub use document::DEFAULT_MAX_DOCUMENT_BYTES;
 pub use error::AmazonError;

@@ -16,10 +16,10 @@ use tokio::time::Instant;
 use crate::error::AmazonError;
 
 /// The production token endpoint.
-pub const DEFAULT_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
+pub(crate) const DEFAULT_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
 
 /// Tokens are refreshed this long before Amazon says they expire (or at half their life if shorter).
-pub const REFRESH_MARGIN: Duration = Duration::from_secs(120);
+pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(120);
 
 #[derive(Deserialize)]
 struct TokenResponse {
@@ -34,7 +34,7 @@ struct Cached {
 }
 
 /// An [`AuthProvider`] that puts a fresh LWA access token in `x-amz-access-token`.
-pub struct LwaTokens {
+pub(crate) struct LwaTokens {
     http: HttpClient,
     token_url: String,
     client_id: SecretString,
@@ -57,7 +57,7 @@ impl fmt::Debug for LwaTokens {
 impl LwaTokens {
     /// A token source for these credentials, asking `token_url` (over `http`, which must not carry
     /// credentials of its own: the token request is unauthenticated).
-    pub fn new(
+    pub(crate) fn new(
         http: HttpClient,
         token_url: impl Into<String>,
         client_id: SecretString,
@@ -77,7 +77,7 @@ impl LwaTokens {
     }
 
     /// How many token requests were made so far.
-    pub fn token_requests(&self) -> u64 {
+    pub(crate) fn token_requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
 
@@ -87,7 +87,7 @@ impl LwaTokens {
     }
 
     /// A valid access token: the cached one, or a new one (one request, whoever else is waiting).
-    pub async fn access_token(&self) -> Result<SecretString> {
+    pub(crate) async fn access_token(&self) -> Result<SecretString> {
         if let Some(t) = self.valid() {
             return Ok(t);
         }
@@ -131,7 +131,9 @@ impl LwaTokens {
             })?;
         let body = resp.into_body();
         if body.access_token.is_empty() {
-            return Err(AmazonError::UnexpectedResponse("the token response has no access_token".into()).into());
+            return Err(
+                AmazonError::unexpected("the LWA token endpoint", "the token response has no access_token").into()
+            );
         }
         Ok((SecretString::from(body.access_token), Duration::from_secs(body.expires_in.unwrap_or(3600).max(1))))
     }

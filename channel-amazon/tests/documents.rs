@@ -32,8 +32,8 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 fn config() -> AmazonConfig {
     AmazonConfig::new(SELLER, [US], Region::Na, "amzn1.application-oa2-client.abc", "client-secret", "Atzr|refresh")
-        .with_fba(false)
-        .with_catalog_source(CatalogSource::Report)
+        .read_fba(false)
+        .catalog_source(CatalogSource::Report)
 }
 
 fn channel(server: &MockServer, config: AmazonConfig) -> Amazon {
@@ -117,7 +117,7 @@ async fn a_zip_bomb_is_a_decode_error_within_the_bound() {
     // 64 MiB of zeros in 64 gzip members of about a kilobyte each; the bound is 1 MiB.
     let member = gzip(&[0u8; 1 << 20]);
     let server = report_server(Some("GZIP"), member.repeat(64)).await;
-    let e = channel(&server, config().with_max_document_bytes(1 << 20)).all_listings().await.unwrap_err();
+    let e = channel(&server, config().max_document_bytes(1 << 20)).all_listings().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
     assert!(!e.is_retryable());
     assert!(e.to_string().contains("max_document_bytes"), "{e}");
@@ -129,7 +129,7 @@ async fn a_zip_bomb_is_a_decode_error_within_the_bound() {
 #[tokio::test]
 async fn the_bound_applies_to_plain_documents_too_and_the_default_reads_them() {
     let server = report_server(None, REPORT.as_bytes().to_vec()).await;
-    let e = channel(&server, config().with_max_document_bytes(10)).all_listings().await.unwrap_err();
+    let e = channel(&server, config().max_document_bytes(10)).all_listings().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
     let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<AmazonError>());
     assert!(matches!(source, Some(AmazonError::DocumentTooLarge { what: "report", limit: 10 })), "{source:?}");
@@ -142,7 +142,7 @@ async fn the_bound_stops_the_download_before_anything_is_decoded() {
     // Two mebibytes said to be gzip that are not: with a 1 MiB bound the transport refuses them on their
     // size, before the decoder could call them corrupt.
     let server = report_server(Some("GZIP"), vec![0x5a; 2 << 20]).await;
-    let e = channel(&server, config().with_max_document_bytes(1 << 20)).all_listings().await.unwrap_err();
+    let e = channel(&server, config().max_document_bytes(1 << 20)).all_listings().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
     assert!(!e.is_retryable());
     assert!(e.to_string().contains("max_document_bytes"), "{e}");
@@ -150,7 +150,7 @@ async fn the_bound_stops_the_download_before_anything_is_decoded() {
     assert!(matches!(source, Some(AmazonError::DocumentTooLarge { what: "report", limit: 1_048_576 })), "{source:?}");
     assert_eq!(downloads(&server).await, 1, "not downloaded again");
     // The same bytes under the bound reach the decoder.
-    let e = channel(&server, config().with_max_document_bytes(4 << 20)).all_listings().await.unwrap_err();
+    let e = channel(&server, config().max_document_bytes(4 << 20)).all_listings().await.unwrap_err();
     let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<AmazonError>());
     assert!(matches!(source, Some(AmazonError::CorruptDocument { .. })), "{source:?}");
 }
@@ -164,7 +164,7 @@ async fn a_gzip_document_within_the_bound_is_read_though_its_gzip_is_larger() {
     assert!(body.len() > REPORT.len());
     let server = report_server(Some("GZIP"), body).await;
     let bound = u64::try_from(REPORT.len()).unwrap();
-    let listings = channel(&server, config().with_max_document_bytes(bound)).all_listings().await.unwrap();
+    let listings = channel(&server, config().max_document_bytes(bound)).all_listings().await.unwrap();
     assert_eq!(listings.len(), 1, "{listings:?}");
 }
 
@@ -238,7 +238,7 @@ async fn a_gzip_processing_report_maps_back_to_each_sku() {
         )
         .mount(&server)
         .await;
-    let amazon = channel(&server, config().with_feed_threshold(2));
+    let amazon = channel(&server, config().feed_threshold(2));
     let updates: Vec<StockUpdate> =
         (0..3).map(|i| StockUpdate::new(format!("S-{i}"), format!("S-{i}"), 10 + i)).collect();
     let out = amazon.set_stock(&updates).await.unwrap();
@@ -287,7 +287,7 @@ async fn the_emulator_serves_gzip_documents_and_the_adapter_reads_them() {
         emu.seed_product(SeedProduct::new(format!("GZ-{i:03}"), i, Decimal::from(3))).unwrap();
     }
     // Past the search cap: the listings come from the (gzip) report.
-    let channel = emulator_channel(&emu, |c| c.with_feed_threshold(2));
+    let channel = emulator_channel(&emu, |c| c.feed_threshold(2));
     let listings = channel.all_listings().await.unwrap();
     let merchant: Vec<_> = listings.iter().filter(|l| l.fulfilment == Fulfilment::Merchant).collect();
     assert_eq!(merchant.len(), 45);
@@ -302,7 +302,7 @@ async fn the_emulator_serves_gzip_documents_and_the_adapter_reads_them() {
     }
     assert!(emu.requests().iter().any(|r| r.path == "/feeds/2021-06-30/feeds" && r.method == "POST"), "a feed");
     // A bound below the report's size is refused with a typed error.
-    let small = emulator_channel(&emu, |c| c.with_max_document_bytes(64));
+    let small = emulator_channel(&emu, |c| c.max_document_bytes(64));
     assert_eq!(small.all_listings().await.unwrap_err().kind(), ErrorKind::Decode);
 }
 
@@ -355,6 +355,6 @@ async fn the_emulator_names_gzip_and_serves_gzip_bytes() {
     assert_eq!(doc["compressionAlgorithm"], "GZIP", "{doc}");
     let bytes = http.get(doc["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
-    let text = channel_amazon::document::decode("report", &bytes, Some("GZIP"), 1 << 20).unwrap();
+    let text = channel_amazon::fuzz::decode_document("report", &bytes, Some("GZIP"), 1 << 20).unwrap();
     assert!(String::from_utf8(text).unwrap().contains("RAW-1\t"));
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use channel_amazon::{Amazon, AmazonConfig, Region, notifications};
+use channel_amazon::{Amazon, AmazonConfig, Region, webhook};
 use channel_core::http::RetryPolicy;
 use channel_core::{
     Channel, ChannelExt, Currency, ErrorKind, Fulfilment, Money, OrderCursor, OrderStatus, Outcome, PriceUpdate,
@@ -112,7 +112,7 @@ async fn feeds_apply_and_report_invalid_messages_per_sku() {
         emu.seed_product(SeedProduct::new(format!("FD-{i}"), 1, Decimal::from(10))).unwrap();
     }
     emu.seed_product(SeedProduct::new("FD-FBA", 30, Decimal::from(10)).with("fulfilment", "channel")).unwrap();
-    let channel = channel_for(&emu, |c| c.with_feed_threshold(2));
+    let channel = channel_for(&emu, |c| c.feed_threshold(2));
     let mut updates: Vec<StockUpdate> =
         (0..6).map(|i| StockUpdate::new(format!("FD-{i}"), format!("FD-{i}"), 20 + i)).collect();
     // Amazon refuses a merchant quantity on an FBA SKU: reported for that message only.
@@ -175,7 +175,7 @@ async fn fba_listings_orders_tracking_and_prices() {
     assert!(!queued.is_empty());
     let mut kinds = std::collections::BTreeSet::new();
     for n in queued {
-        let event = notifications::parse(&serde_json::to_vec(&n).unwrap()).unwrap_or_else(|e| panic!("{e}: {n}"));
+        let event = webhook::parse(&serde_json::to_vec(&n).unwrap()).unwrap_or_else(|e| panic!("{e}: {n}"));
         assert!(event.delivery_id.is_some());
         match &event.payload {
             WebhookPayload::Order(o) => assert!(!o.lines.is_empty()),

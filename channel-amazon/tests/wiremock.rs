@@ -229,7 +229,7 @@ async fn beyond_the_search_cap_the_all_listings_report_is_read() {
         .respond_with(ResponseTemplate::new(200).set_body_string(tsv))
         .mount(&server)
         .await;
-    let amazon = channel(&server, config().with_fba(false).with_catalog_source(CatalogSource::Auto), true);
+    let amazon = channel(&server, config().read_fba(false).catalog_source(CatalogSource::Auto), true);
     let listings = amazon.all_listings().await.unwrap();
     assert_eq!(listings.len(), 1, "{listings:?}");
     assert_eq!(listings[0].id.as_str(), "MUG-1");
@@ -350,7 +350,7 @@ async fn many_skus_go_in_one_listings_feed_and_the_report_maps_back() {
         })))
         .mount(&server)
         .await;
-    let amazon = channel(&server, config().with_feed_threshold(2), true);
+    let amazon = channel(&server, config().feed_threshold(2), true);
     let updates: Vec<StockUpdate> =
         (0..3).map(|i| StockUpdate::new(format!("S-{i}"), format!("S-{i}"), 10 + i)).collect();
     let out = amazon.set_stock(&updates).await.unwrap();
@@ -570,4 +570,77 @@ async fn a_slow_answer_times_out_and_is_retried() {
     let id = amazon.test_connection().await.unwrap();
     assert_eq!(id.account_id, SELLER);
     assert!(format!("{:?}", amazon.http()).contains("300ms"), "{:?}", amazon.http());
+}
+
+#[tokio::test]
+async fn base_url_in_the_config_replaces_the_region_endpoint() {
+    // A connection's settings (as sync-engine's factory merges them) can point the adapter at a test server.
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .respond_with(participations())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let config: AmazonConfig = serde_json::from_value(json!({
+        "seller_id": SELLER, "marketplace_ids": [US], "region": "EU",
+        "lwa_client_id": "amzn1.application-oa2-client.abc", "lwa_client_secret": "client-secret",
+        "refresh_token": "Atzr|refresh", "base_url": server.uri(), "timeout_secs": 5, "max_attempts": 2
+    }))
+    .unwrap();
+    assert_eq!(config.http.base_url.as_deref(), Some(server.uri().as_str()));
+    let amazon = Amazon::builder(config).token_url(format!("{}/auth/o2/token", server.uri())).build().unwrap();
+    assert_eq!(amazon.http().retry_policy().max_attempts, 2);
+    assert_eq!(amazon.test_connection().await.unwrap().account_id, SELLER);
+}
+
+#[tokio::test]
+async fn get_listings_reads_by_sku_and_by_fba_sku() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    let item = |sku: &str, q: i64| {
+        json!({"sku": sku, "summaries": [{"marketplaceId": US, "status": ["BUYABLE"]}],
+               "fulfillmentAvailability": [{"fulfillmentChannelCode": "DEFAULT", "quantity": q}]})
+    };
+    Mock::given(method("GET"))
+        .and(path(format!("/listings/2021-08-01/items/{SELLER}")))
+        .and(query_param("identifiers", "MUG-1,NOPE"))
+        .and(query_param("identifiersType", "SKU"))
+        .and(query_param("marketplaceIds", US))
+        .and(query_param("includedData", "summaries,offers,fulfillmentAvailability"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"numberOfResults": 1, "items": [item("MUG-1", 4)]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/listings/2021-08-01/items/{SELLER}/A%2CB")))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"errors": [{"code": "NOT_FOUND", "message": "no"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/fba/inventory/v1/summaries"))
+        .and(query_param("sellerSkus", "BOX"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"inventorySummaries": [
+            {"sellerSku": "BOX", "asin": "B02", "fnSku": "X00", "totalQuantity": 9, "inventoryDetails": {"fulfillableQuantity": 6}}
+        ]}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(), false);
+    assert!(amazon.get_listings(&[]).await.unwrap().is_empty());
+    let ids = ["MUG-1", "NOPE", "A,B", "BOX:fba", "MUG-1"].map(channel_core::ListingId::new);
+    let mut got = amazon.get_listings(&ids).await.unwrap();
+    got.sort_by(|a, b| a.id.cmp(&b.id));
+    let summary: Vec<(&str, Option<i64>)> = got.iter().map(|l| (l.id.as_str(), l.quantity())).collect();
+    assert_eq!(summary, [("BOX:fba", Some(6)), ("MUG-1", Some(4))]);
+    assert_eq!(got[0].fulfilment, Fulfilment::Channel);
+    // FBA not read: `:fba` ids are left out without a call.
+    let no_fba = channel(&server, config().read_fba(false), false);
+    assert!(no_fba.get_listings(&[channel_core::ListingId::new("BOX:fba")]).await.unwrap().is_empty());
 }

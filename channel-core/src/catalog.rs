@@ -255,16 +255,28 @@ impl Catalog {
     }
 
     fn flatten_all(&mut self) {
+        let (edges, broken) = self.component_edges();
+        self.flatten_bundles(&edges, &broken);
+        for (b, bad) in broken.iter().enumerate() {
+            if *bad {
+                self.usable[b] = false;
+            }
+        }
+        self.index_containing();
+    }
+
+    /// Edges to known components, and the local problems of each bundle (unknown components, quantities
+    /// below 1: recorded as issues, the bundle marked broken).
+    fn component_edges(&mut self) -> (Edges, Vec<bool>) {
         let n = self.products.len();
-        // Edges to known components, and the local problems of each bundle.
-        let mut edge_start = Vec::with_capacity(n + 1);
-        let mut edges: Vec<(u32, i64)> = Vec::new();
+        let mut start = Vec::with_capacity(n + 1);
+        let mut list: Vec<(u32, i64)> = Vec::new();
         let mut broken = vec![false; n];
         for (b, product) in self.products.iter().enumerate() {
-            edge_start.push(to_u32(edges.len()));
+            start.push(to_u32(list.len()));
             for component in &product.components {
                 match self.get(component.sku.as_str()) {
-                    Some(id) => edges.push((id.0, component.quantity)),
+                    Some(id) => list.push((id.0, component.quantity)),
                     None => {
                         broken[b] = true;
                         self.issues.push(CatalogError::UnknownComponent {
@@ -283,12 +295,16 @@ impl Catalog {
                 }
             }
         }
-        edge_start.push(to_u32(edges.len()));
-        let edges_of = |p: usize| &edges[edge_start[p] as usize..edge_start[p + 1] as usize];
+        start.push(to_u32(list.len()));
+        (Edges { start, list }, broken)
+    }
 
-        // Tarjan's strongly connected components, iteratively (nesting may be deep). Components come
-        // out in reverse topological order: every component a bundle holds is finished before it.
+    /// Tarjan's strongly connected components, iteratively (nesting may be deep). Components come out in
+    /// reverse topological order: every component a bundle holds is finished before it, so each bundle is
+    /// flattened from its components' final flat lists.
+    fn flatten_bundles(&mut self, edges: &Edges, broken: &[bool]) {
         const UNSEEN: u32 = u32::MAX;
+        let n = self.products.len();
         let mut order = vec![UNSEEN; n];
         let mut low = vec![0u32; n];
         let mut on_stack = vec![false; n];
@@ -296,9 +312,7 @@ impl Catalog {
         let mut call: Vec<(u32, usize)> = Vec::new();
         let mut next = 0u32;
         let mut scc: Vec<u32> = Vec::new();
-        // Scratch for summing multiplicities by simple SKU.
-        let mut acc = vec![0u64; n];
-        let mut touched: Vec<u32> = Vec::new();
+        let mut scratch = Scratch { acc: vec![0u64; n], touched: Vec::new() };
         for root in 0..n {
             if order[root] != UNSEEN || !self.bundle[root] {
                 continue;
@@ -313,8 +327,7 @@ impl Catalog {
                     stack.push(v);
                     on_stack[vi] = true;
                 }
-                let out = edges_of(vi);
-                if let Some(&(w, _)) = out.get(*pos) {
+                if let Some(&(w, _)) = edges.of(vi).get(*pos) {
                     *pos += 1;
                     let wi = w as usize;
                     if order[wi] == UNSEEN {
@@ -340,53 +353,65 @@ impl Catalog {
                         break;
                     }
                 }
-                let cyclic = scc.len() > 1 || edges_of(vi).iter().any(|&(w, _)| w == v);
-                if cyclic {
-                    for &w in scc.iter().rev() {
-                        self.usable[w as usize] = false;
-                        self.issues.push(CatalogError::Cycle { bundle: self.products[w as usize].sku.clone() });
-                    }
-                    continue;
-                }
-                if !self.bundle[vi] {
-                    continue;
-                }
-                // A singleton, acyclic bundle: all its components are already final.
-                if broken[vi] || edges_of(vi).iter().any(|&(w, _)| !self.usable[w as usize]) {
-                    self.usable[vi] = false;
-                    continue;
-                }
-                for &(w, q) in edges_of(vi) {
-                    // Quantities are >= 1 here (a smaller one marked the bundle broken).
-                    let q = q.unsigned_abs();
-                    let wi = w as usize;
-                    if self.bundle[wi] {
-                        let (s, e) = self.flat_range[wi];
-                        for k in s as usize..e as usize {
-                            let (c, m) = self.flat[k];
-                            add_to(&mut acc, &mut touched, c.0, q.saturating_mul(m));
-                        }
-                    } else {
-                        add_to(&mut acc, &mut touched, w, q);
-                    }
-                }
-                touched.sort_unstable();
-                let start = to_u32(self.flat.len());
-                for &c in &touched {
-                    self.flat.push((ProductId(c), acc[c as usize]));
-                    acc[c as usize] = 0;
-                }
-                touched.clear();
-                self.flat_range[vi] = (start, to_u32(self.flat.len()));
+                self.finish_component(v, &scc, edges, broken, &mut scratch);
             }
         }
-        for (b, bad) in broken.iter().enumerate() {
-            if *bad {
-                self.usable[b] = false;
-            }
-        }
+    }
 
-        // Reverse index: simple SKU -> usable bundles containing it (counting sort).
+    /// A strongly connected component rooted at `v`, all it holds already final: a cycle makes its
+    /// members unusable; a singleton bundle is flattened, or unusable when broken or holding an unusable
+    /// component.
+    fn finish_component(&mut self, v: u32, scc: &[u32], edges: &Edges, broken: &[bool], scratch: &mut Scratch) {
+        let vi = v as usize;
+        let cyclic = scc.len() > 1 || edges.of(vi).iter().any(|&(w, _)| w == v);
+        if cyclic {
+            for &w in scc.iter().rev() {
+                self.usable[w as usize] = false;
+                self.issues.push(CatalogError::Cycle { bundle: self.products[w as usize].sku.clone() });
+            }
+            return;
+        }
+        if !self.bundle[vi] {
+            return;
+        }
+        if broken[vi] || edges.of(vi).iter().any(|&(w, _)| !self.usable[w as usize]) {
+            self.usable[vi] = false;
+            return;
+        }
+        self.flatten_bundle(vi, edges.of(vi), scratch);
+    }
+
+    /// Bundle `vi`'s flat list: its components' multiplicities summed by simple SKU (nested bundles
+    /// through their own flat lists), in id order.
+    fn flatten_bundle(&mut self, vi: usize, out: &[(u32, i64)], scratch: &mut Scratch) {
+        let Scratch { acc, touched } = scratch;
+        for &(w, q) in out {
+            // Quantities are >= 1 here (a smaller one marked the bundle broken).
+            let q = q.unsigned_abs();
+            let wi = w as usize;
+            if self.bundle[wi] {
+                let (s, e) = self.flat_range[wi];
+                for k in s as usize..e as usize {
+                    let (c, m) = self.flat[k];
+                    add_to(acc, touched, c.0, q.saturating_mul(m));
+                }
+            } else {
+                add_to(acc, touched, w, q);
+            }
+        }
+        touched.sort_unstable();
+        let start = to_u32(self.flat.len());
+        for &c in touched.iter() {
+            self.flat.push((ProductId(c), acc[c as usize]));
+            acc[c as usize] = 0;
+        }
+        touched.clear();
+        self.flat_range[vi] = (start, to_u32(self.flat.len()));
+    }
+
+    /// Reverse index: simple SKU -> usable bundles containing it (counting sort).
+    fn index_containing(&mut self) {
+        let n = self.products.len();
         let mut counts = vec![0u32; n + 1];
         for b in 0..n {
             if self.bundle[b] && self.usable[b] {
@@ -536,6 +561,25 @@ fn add_to(acc: &mut [u64], touched: &mut Vec<u32>, c: u32, q: u64) {
         touched.push(c);
     }
     *slot = slot.saturating_add(q);
+}
+
+/// Each product's edges to its known components `(component id, quantity)`, in CSR form.
+struct Edges {
+    start: Vec<u32>,
+    list: Vec<(u32, i64)>,
+}
+
+impl Edges {
+    /// Product `p`'s edges.
+    fn of(&self, p: usize) -> &[(u32, i64)] {
+        &self.list[self.start[p] as usize..self.start[p + 1] as usize]
+    }
+}
+
+/// Scratch for summing multiplicities by simple SKU: per-id sums, and the ids with a sum.
+struct Scratch {
+    acc: Vec<u64>,
+    touched: Vec<u32>,
 }
 
 #[cfg(test)]

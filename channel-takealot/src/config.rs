@@ -4,11 +4,18 @@ use std::fmt;
 use std::time::Duration;
 
 use channel_core::WholeUnitRounding;
+use channel_core::http::{HttpDefaults, HttpOptions};
 use channel_core::secrecy::SecretString;
 use serde::Deserialize;
 
 /// The live Seller API.
 pub const DEFAULT_BASE_URL: &str = "https://seller-api.takealot.com";
+
+/// The transport settings a configuration leaves out: the live Seller API, 30 s per attempt, and a
+/// client-side budget of 60 requests a minute (Takealot publishes no figure; its `x-RateLimit-*` headers
+/// re-tune the budget).
+pub(crate) const HTTP_DEFAULTS: HttpDefaults =
+    HttpDefaults::new(DEFAULT_BASE_URL, Duration::from_secs(30)).requests_per_minute(60);
 
 /// How `X-Takealot-Signature` is computed. Public sources disagree (see the crate README); the default is
 /// the scheme the consolidated Seller API documentation describes.
@@ -55,15 +62,18 @@ impl Default for IdentitySource {
 /// Settings of one Takealot connection.
 ///
 /// Deserializes from the host's configuration (TOML, JSON); only `api_key` and `merchant_warehouse_id` are
-/// required.
+/// required. The transport keys (`base_url`, `timeout_secs`, `max_attempts`, `requests_per_minute`) sit at
+/// the same level and fill [`TakealotConfig::http`].
 #[derive(Clone, Deserialize)]
 #[non_exhaustive]
 pub struct TakealotConfig {
     /// The Seller API key (sent as `Authorization: Key <api_key>`).
     pub api_key: SecretString,
-    /// The API's base URL (default [`DEFAULT_BASE_URL`]; point it at an emulator or `wiremock` in tests).
-    #[serde(default = "default_base_url")]
-    pub base_url: String,
+    /// Transport settings: `base_url` (default [`DEFAULT_BASE_URL`]; point it at an emulator or `wiremock`),
+    /// `timeout_secs` (default 30), `max_attempts`, `requests_per_minute` (default 60; `0` leaves pacing to
+    /// Takealot's `x-RateLimit-*` headers alone).
+    #[serde(flatten)]
+    pub http: HttpOptions,
     /// The merchant warehouse whose leadtime stock stocksync manages.
     pub merchant_warehouse_id: u64,
     /// Leadtime days sent with every stock write. Takealot refuses leadtime stock on an offer without
@@ -105,21 +115,11 @@ pub struct TakealotConfig {
     /// How long to wait for a batch before giving up, in seconds (default 600).
     #[serde(default = "default_batch_timeout")]
     pub batch_timeout_secs: u64,
-    /// Client-side request budget per minute (default 60; `None` leaves pacing to the platform's
-    /// `x-RateLimit-*` headers alone).
-    #[serde(default = "default_rpm")]
-    pub requests_per_minute: Option<u32>,
-    /// Per-attempt timeout in seconds (default 30).
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
     /// List stock at Takealot DCs as separate read-only listings `<offer_id>:dc` (default on).
     #[serde(default = "default_true")]
     pub dc_listings: bool,
 }
 
-fn default_base_url() -> String {
-    DEFAULT_BASE_URL.to_owned()
-}
 fn default_separator() -> String {
     ",".to_owned()
 }
@@ -135,13 +135,6 @@ fn default_poll_ms() -> u64 {
 fn default_batch_timeout() -> u64 {
     600
 }
-#[expect(clippy::unnecessary_wraps, reason = "serde default for an Option field")]
-fn default_rpm() -> Option<u32> {
-    Some(60)
-}
-fn default_timeout() -> u64 {
-    30
-}
 fn default_true() -> bool {
     true
 }
@@ -151,7 +144,7 @@ impl TakealotConfig {
     pub fn new(api_key: SecretString, merchant_warehouse_id: u64) -> Self {
         Self {
             api_key,
-            base_url: default_base_url(),
+            http: HttpOptions::default(),
             merchant_warehouse_id,
             leadtime_days: None,
             webhook_secret: None,
@@ -164,8 +157,6 @@ impl TakealotConfig {
             patch_max: default_patch_max(),
             batch_poll_interval_ms: default_poll_ms(),
             batch_timeout_secs: default_batch_timeout(),
-            requests_per_minute: default_rpm(),
-            timeout_secs: default_timeout(),
             dc_listings: true,
         }
     }
@@ -173,7 +164,7 @@ impl TakealotConfig {
     /// Point at another base URL (an emulator, `wiremock`).
     #[must_use]
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
+        self.http = self.http.base_url(url);
         self
     }
 
@@ -251,14 +242,14 @@ impl TakealotConfig {
     /// Client-side requests per minute (`None`: only the platform's headers pace requests).
     #[must_use]
     pub fn requests_per_minute(mut self, rpm: Option<u32>) -> Self {
-        self.requests_per_minute = rpm;
+        self.http = self.http.requests_per_minute(rpm);
         self
     }
 
     /// Per-attempt timeout.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout_secs = timeout.as_secs().max(1);
+        self.http = self.http.timeout(timeout);
         self
     }
 
@@ -274,7 +265,7 @@ impl fmt::Debug for TakealotConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TakealotConfig")
             .field("api_key", &"******")
-            .field("base_url", &self.base_url)
+            .field("http", &self.http)
             .field("merchant_warehouse_id", &self.merchant_warehouse_id)
             .field("leadtime_days", &self.leadtime_days)
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "******"))
@@ -287,9 +278,59 @@ impl fmt::Debug for TakealotConfig {
             .field("patch_max", &self.patch_max)
             .field("batch_poll_interval_ms", &self.batch_poll_interval_ms)
             .field("batch_timeout_secs", &self.batch_timeout_secs)
-            .field("requests_per_minute", &self.requests_per_minute)
-            .field("timeout_secs", &self.timeout_secs)
             .field("dc_listings", &self.dc_listings)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use channel_core::http::RateLimit;
+
+    use super::*;
+    use crate::Takealot;
+
+    fn budget(config: TakealotConfig) -> Option<RateLimit> {
+        Takealot::new(config).unwrap().http().rate_limit(None)
+    }
+
+    #[test]
+    fn transport_keys_keep_their_names_and_defaults() {
+        let config: TakealotConfig = serde_json::from_str(
+            r#"{"api_key": "k", "merchant_warehouse_id": 7, "base_url": "http://127.0.0.1:9",
+                "timeout_secs": 5, "requests_per_minute": 120, "dc_listings": false}"#,
+        )
+        .unwrap();
+        assert_eq!(config.http.base_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!((config.http.timeout_secs, config.http.requests_per_minute), (Some(5), Some(120)));
+        assert!(!config.dc_listings);
+        let t = Takealot::new(config.clone()).unwrap();
+        assert_eq!(t.http().base_url().as_str(), "http://127.0.0.1:9/");
+        assert_eq!(budget(config), Some(RateLimit::per_minute(NonZeroU32::new(120).unwrap())));
+
+        let defaults: TakealotConfig = serde_json::from_str(r#"{"api_key": "k", "merchant_warehouse_id": 7}"#).unwrap();
+        assert_eq!(defaults.http, HttpOptions::default());
+        let t = Takealot::new(defaults.clone()).unwrap();
+        assert_eq!(t.http().base_url().as_str(), "https://seller-api.takealot.com/");
+        assert_eq!(budget(defaults), Some(RateLimit::per_minute(NonZeroU32::new(60).unwrap())), "60 a minute");
+    }
+
+    #[test]
+    fn setters_fill_the_http_options() {
+        let config = TakealotConfig::new(SecretString::from("secret-key"), 7)
+            .base_url("http://127.0.0.1:9")
+            .timeout(Duration::from_millis(10))
+            .requests_per_minute(None);
+        assert_eq!(config.http.base_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(config.http.timeout_secs, Some(1), "whole seconds, at least one");
+        assert_eq!(budget(config.clone()), None, "None: no client-side budget");
+        assert_eq!(
+            budget(config.clone().requests_per_minute(Some(30))),
+            Some(RateLimit::per_minute(NonZeroU32::new(30).unwrap()))
+        );
+        let shown = format!("{config:?}");
+        assert!(shown.contains("127.0.0.1:9") && !shown.contains("secret-key"), "{shown}");
     }
 }

@@ -1,5 +1,7 @@
 //! The adapter's errors.
 
+use std::time::Duration;
+
 use channel_core::{Error, ErrorKind};
 
 /// What went wrong talking to Takealot. Converts into [`channel_core::Error`] with the matching kind.
@@ -9,6 +11,25 @@ pub enum TakealotError {
     /// The transport failed or Takealot answered with an error status (the kind is the transport's).
     #[error(transparent)]
     Http(#[from] Error),
+    /// The configuration is unusable.
+    #[error("invalid Takealot configuration: {0}")]
+    Config(String),
+    /// A response did not have the shape the Seller API documents.
+    #[error("unexpected response from {what}: {detail}")]
+    Unexpected {
+        /// The call.
+        what: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A listing id this adapter did not issue (an offer id, or `<offer_id>:dc`).
+    #[error("invalid Takealot listing id {id:?}: {reason}")]
+    InvalidListingId {
+        /// The listing id as given.
+        id: String,
+        /// Why it is not one of this adapter's.
+        reason: String,
+    },
     /// A batch did not finish within the configured timeout; it may still be applied later.
     #[error("batch {batch_id} was still {status:?} after {waited_secs} s")]
     BatchTimeout {
@@ -19,17 +40,6 @@ pub enum TakealotError {
         /// How long the adapter waited.
         waited_secs: u64,
     },
-    /// A response did not have the shape the Seller API documents.
-    #[error("unexpected response from {what}: {detail}")]
-    Unexpected {
-        /// The call.
-        what: String,
-        /// What was wrong.
-        detail: String,
-    },
-    /// The configuration is unusable.
-    #[error("invalid Takealot configuration: {0}")]
-    Config(String),
 }
 
 impl TakealotError {
@@ -37,15 +47,24 @@ impl TakealotError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Http(e) => e.kind(),
-            Self::BatchTimeout { .. } => ErrorKind::Transient,
-            Self::Unexpected { .. } => ErrorKind::Decode,
             Self::Config(_) => ErrorKind::Config,
+            Self::Unexpected { .. } => ErrorKind::Decode,
+            Self::InvalidListingId { .. } => ErrorKind::Validation,
+            Self::BatchTimeout { .. } => ErrorKind::Transient,
         }
     }
 
     /// Whether trying again may help.
     pub fn is_retryable(&self) -> bool {
         self.kind().is_retryable()
+    }
+
+    /// How long Takealot asked us to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Http(e) => e.retry_after(),
+            _ => None,
+        }
     }
 }
 
@@ -58,5 +77,27 @@ impl From<TakealotError> for Error {
                 Error::new(kind, format!("takealot: {other}")).with_source(other)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_conversion_keep_the_source() {
+        let e = TakealotError::InvalidListingId { id: "x".into(), reason: "not an offer id".into() };
+        assert_eq!(e.kind(), ErrorKind::Validation);
+        assert!(!e.is_retryable());
+        assert_eq!(e.retry_after(), None);
+        let timeout = TakealotError::BatchTimeout { batch_id: "7".into(), status: "pending".into(), waited_secs: 3 };
+        assert!(timeout.is_retryable());
+        let converted = Error::from(timeout);
+        assert_eq!(converted.kind(), ErrorKind::Transient);
+        assert!(std::error::Error::source(&converted).is_some(), "the adapter error stays the source");
+        let inner = Error::rate_limited("slow down");
+        let wrapped = TakealotError::from(inner);
+        assert_eq!(wrapped.kind(), ErrorKind::RateLimited);
+        assert_eq!(Error::from(wrapped).kind(), ErrorKind::RateLimited, "Http converts back to the inner error");
     }
 }

@@ -2,11 +2,14 @@
 #![cfg_attr(docsrs, doc(auto_cfg))]
 
 mod channel;
+mod client;
 pub mod config;
 mod error;
+mod map;
 pub mod webhook;
-pub mod wire;
+mod wire;
 
-pub use channel::{DC_SUFFIX, MAX_BATCH, MAX_SALES_WINDOW_DAYS, PAGE_SIZE, Takealot};
+pub use channel::{MAX_BATCH, MAX_SALES_WINDOW_DAYS, PAGE_SIZE, Takealot};
 pub use config::{DEFAULT_BASE_URL, IdentitySource, SignatureScheme, TakealotConfig};
 pub use error::TakealotError;
+pub use map::DC_SUFFIX;

@@ -12,8 +12,8 @@ use channel_core::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::channel::{order_from_sales, parse_when};
 use crate::config::{SignatureScheme, TakealotConfig};
+use crate::map::{order_from_sales, parse_when};
 use crate::wire::{self, WarehouseStock};
 
 /// The header naming the event (`New Leadtime Order`).

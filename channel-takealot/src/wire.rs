@@ -24,49 +24,50 @@ fn id_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> 
 
 /// `GET /v2/offers`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct OffersPage {
+pub(crate) struct OffersPage {
     /// Offers matching, over all pages.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub total_results: Option<i64>,
+    pub(crate) total_results: Option<i64>,
     /// The offers on this page.
     #[serde(default)]
-    pub offers: Vec<Offer>,
+    pub(crate) offers: Vec<Offer>,
 }
 
 /// A warehouse reference (`{"warehouse_id","name"}`).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct WarehouseRef {
+pub(crate) struct WarehouseRef {
     /// Its id.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub warehouse_id: Option<i64>,
+    pub(crate) warehouse_id: Option<i64>,
     /// Its name (DC code for Takealot DCs).
+    #[expect(dead_code, reason = "part of the documented shape; decoded, not used by the adapter")]
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 /// One warehouse's stock in an offer (leadtime, DC or on the way).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct WarehouseStock {
+pub(crate) struct WarehouseStock {
     /// The seller's warehouse (`leadtime_stock`).
     #[serde(default)]
-    pub merchant_warehouse: Option<WarehouseRef>,
+    pub(crate) merchant_warehouse: Option<WarehouseRef>,
     /// A Takealot DC (`stock_at_takealot`); some payloads key leadtime stock this way too.
     #[serde(default)]
-    pub warehouse: Option<WarehouseRef>,
+    pub(crate) warehouse: Option<WarehouseRef>,
     /// A flat form seen in some payloads.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub merchant_warehouse_id: Option<i64>,
+    pub(crate) merchant_warehouse_id: Option<i64>,
     /// Units available.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub quantity_available: Option<i64>,
+    pub(crate) quantity_available: Option<i64>,
     /// The flat form's units.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub quantity: Option<i64>,
+    pub(crate) quantity: Option<i64>,
 }
 
 impl WarehouseStock {
     /// The warehouse id, whichever way it is given.
-    pub fn warehouse_id(&self) -> Option<i64> {
+    pub(crate) fn warehouse_id(&self) -> Option<i64> {
         self.merchant_warehouse
             .as_ref()
             .and_then(|w| w.warehouse_id)
@@ -75,125 +76,127 @@ impl WarehouseStock {
     }
 
     /// The units, whichever way they are given.
-    pub fn units(&self) -> i64 {
+    pub(crate) fn units(&self) -> i64 {
         self.quantity_available.or(self.quantity).unwrap_or(0)
     }
 }
 
 /// An offer as `GET /v2/offers` shows it (`fixtures/takealot/v2_get_offers_response_schema.json`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct Offer {
+pub(crate) struct Offer {
     /// Takealot's offer id.
     #[serde(deserialize_with = "id_text")]
-    pub offer_id: Option<String>,
+    pub(crate) offer_id: Option<String>,
     /// The product's TSIN.
     #[serde(default, deserialize_with = "id_text")]
-    pub tsin_id: Option<String>,
+    pub(crate) tsin_id: Option<String>,
     /// The seller's SKU.
     #[serde(default)]
-    pub sku: Option<String>,
+    pub(crate) sku: Option<String>,
     /// The barcode (GTIN).
     #[serde(default)]
-    pub barcode: Option<String>,
+    pub(crate) barcode: Option<String>,
     /// Selling price in whole rand.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub selling_price: Option<i64>,
+    pub(crate) selling_price: Option<i64>,
     /// Recommended retail price in whole rand (0: none).
     #[serde(default, deserialize_with = "int_or_string")]
-    pub rrp: Option<i64>,
+    pub(crate) rrp: Option<i64>,
     /// Leadtime days.
+    #[expect(dead_code, reason = "part of the documented shape; decoded, not used by the adapter")]
     #[serde(default, deserialize_with = "int_or_string")]
-    pub leadtime_days: Option<i64>,
+    pub(crate) leadtime_days: Option<i64>,
     /// Stock per merchant warehouse.
     #[serde(default)]
-    pub leadtime_stock: Vec<WarehouseStock>,
+    pub(crate) leadtime_stock: Vec<WarehouseStock>,
     /// `Buyable`, `Not Buyable`, `Disabled by Seller`, `Disabled by Takealot`.
     #[serde(default)]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Total stock at Takealot DCs.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub stock_at_takealot_total: Option<i64>,
+    pub(crate) stock_at_takealot_total: Option<i64>,
     /// Stock per Takealot DC.
     #[serde(default)]
-    pub stock_at_takealot: Vec<WarehouseStock>,
+    pub(crate) stock_at_takealot: Vec<WarehouseStock>,
     /// Product title.
+    #[expect(dead_code, reason = "part of the documented shape; decoded, not used by the adapter")]
     #[serde(default)]
-    pub title: Option<String>,
+    pub(crate) title: Option<String>,
 }
 
 impl Offer {
     /// Leadtime stock at `warehouse` (0 when the offer lists none there).
-    pub fn leadtime_at(&self, warehouse: u64) -> i64 {
+    pub(crate) fn leadtime_at(&self, warehouse: u64) -> i64 {
         let wanted = i64::try_from(warehouse).ok();
         self.leadtime_stock.iter().filter(|s| s.warehouse_id() == wanted).map(WarehouseStock::units).sum()
     }
 
     /// Stock at Takealot DCs (the total if given, else the sum of the DCs).
-    pub fn dc_total(&self) -> i64 {
+    pub(crate) fn dc_total(&self) -> i64 {
         self.stock_at_takealot_total.unwrap_or_else(|| self.stock_at_takealot.iter().map(WarehouseStock::units).sum())
     }
 }
 
 /// One warehouse's leadtime stock in an update (`{"merchant_warehouse_id","quantity"}`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct LeadtimeStockUpdate {
+pub(crate) struct LeadtimeStockUpdate {
     /// The merchant warehouse.
-    pub merchant_warehouse_id: u64,
+    pub(crate) merchant_warehouse_id: u64,
     /// Units.
-    pub quantity: i64,
+    pub(crate) quantity: i64,
 }
 
 /// The fields of an offer update (PATCH body, or batch item without its identifier).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct OfferUpdate {
+pub(crate) struct OfferUpdate {
     /// Selling price, whole rand.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub selling_price: Option<i64>,
+    pub(crate) selling_price: Option<i64>,
     /// RRP, whole rand.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rrp: Option<i64>,
+    pub(crate) rrp: Option<i64>,
     /// Leadtime days.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub leadtime_days: Option<u32>,
+    pub(crate) leadtime_days: Option<u32>,
     /// Leadtime stock.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub leadtime_stock: Option<Vec<LeadtimeStockUpdate>>,
+    pub(crate) leadtime_stock: Option<Vec<LeadtimeStockUpdate>>,
 }
 
 /// One item of `POST /v2/offers/batch`: the offer id (highest-precedence identifier) and the update.
 #[derive(Debug, Clone, Serialize)]
-pub struct BatchItem {
+pub(crate) struct BatchItem {
     /// The offer.
-    pub offer_id: u64,
+    pub(crate) offer_id: u64,
     /// What to change.
     #[serde(flatten)]
-    pub update: OfferUpdate,
+    pub(crate) update: OfferUpdate,
 }
 
 /// `POST /v2/offers/batch` body.
 #[derive(Debug, Clone, Serialize)]
-pub struct BatchRequest {
+pub(crate) struct BatchRequest {
     /// The items.
-    pub requests: Vec<BatchItem>,
+    pub(crate) requests: Vec<BatchItem>,
 }
 
 /// `POST /v2/offers/batch` answer and `GET /v2/offers/batch/{id}`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct BatchStatus {
+pub(crate) struct BatchStatus {
     /// The batch id.
     #[serde(default, deserialize_with = "id_text")]
-    pub batch_id: Option<String>,
+    pub(crate) batch_id: Option<String>,
     /// `pending` until processed.
     #[serde(default)]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Per-item results once processed.
     #[serde(default)]
-    pub results: Vec<BatchResult>,
+    pub(crate) results: Vec<BatchResult>,
 }
 
 impl BatchStatus {
     /// Whether Takealot is still working on it.
-    pub fn is_pending(&self) -> bool {
+    pub(crate) fn is_pending(&self) -> bool {
         let s = self.status.as_deref().unwrap_or("pending").to_ascii_lowercase();
         matches!(s.as_str(), "pending" | "processing" | "in_progress" | "in progress" | "queued" | "submitted")
     }
@@ -201,24 +204,24 @@ impl BatchStatus {
 
 /// One item's result in a processed batch.
 #[derive(Debug, Clone, Deserialize)]
-pub struct BatchResult {
+pub(crate) struct BatchResult {
     /// Position in the request.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub index: Option<i64>,
+    pub(crate) index: Option<i64>,
     /// The offer it applied to.
     #[serde(default, deserialize_with = "id_text")]
-    pub offer_id: Option<String>,
+    pub(crate) offer_id: Option<String>,
     /// `Success` or `Failed`.
     #[serde(default)]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Why it failed.
     #[serde(default)]
-    pub errors: Vec<ApiMessage>,
+    pub(crate) errors: Vec<ApiMessage>,
 }
 
 impl BatchResult {
     /// Whether the item was applied.
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("success") || s.eq_ignore_ascii_case("ok"))
             || (self.status.is_none() && self.errors.is_empty())
     }
@@ -226,18 +229,18 @@ impl BatchResult {
 
 /// An error message from the API (`{"code","message"}`).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ApiMessage {
+pub(crate) struct ApiMessage {
     /// Takealot's code (`E11`).
     #[serde(default, deserialize_with = "id_text")]
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
     /// The message.
     #[serde(default)]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 impl ApiMessage {
     /// `code: message`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (&self.code, &self.message) {
             (Some(c), Some(m)) => format!("{c}: {m}"),
             (None, Some(m)) => m.clone(),
@@ -249,62 +252,111 @@ impl ApiMessage {
 
 /// `GET /v2/sales`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct SalesPage {
+pub(crate) struct SalesPage {
     /// Paging totals.
     #[serde(default)]
-    pub page_summary: Option<PageSummary>,
+    pub(crate) page_summary: Option<PageSummary>,
     /// The sales (one per order item).
     #[serde(default)]
-    pub sales: Vec<Sale>,
+    pub(crate) sales: Vec<Sale>,
 }
 
 /// Paging totals of `GET /v2/sales`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct PageSummary {
+pub(crate) struct PageSummary {
     /// Sales matching, over all pages.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub total: Option<i64>,
+    pub(crate) total: Option<i64>,
 }
 
 /// One sale (order item), as `GET /v2/sales` and the "Sale Status Changed" webhook show it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Sale {
+pub(crate) struct Sale {
     /// The order item.
     #[serde(deserialize_with = "id_text")]
-    pub order_item_id: Option<String>,
+    pub(crate) order_item_id: Option<String>,
     /// The order.
     #[serde(deserialize_with = "id_text")]
-    pub order_id: Option<String>,
+    pub(crate) order_id: Option<String>,
     /// `YYYY-MM-DD` (or a date-time).
     #[serde(default)]
-    pub order_date: Option<String>,
+    pub(crate) order_date: Option<String>,
     /// The status text.
     #[serde(default)]
-    pub sale_status: Option<String>,
+    pub(crate) sale_status: Option<String>,
     /// The offer sold.
     #[serde(default, deserialize_with = "id_text")]
-    pub offer_id: Option<String>,
+    pub(crate) offer_id: Option<String>,
     /// The seller's SKU.
     #[serde(default)]
-    pub sku: Option<String>,
+    pub(crate) sku: Option<String>,
     /// Total selling price (unit × quantity), whole rand.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub selling_price: Option<i64>,
+    pub(crate) selling_price: Option<i64>,
     /// Units.
     #[serde(default, deserialize_with = "int_or_string")]
-    pub quantity: Option<i64>,
+    pub(crate) quantity: Option<i64>,
     /// The leadtime purchase order, when the sale is a leadtime sale.
     #[serde(default, deserialize_with = "id_text")]
-    pub po_number: Option<String>,
+    pub(crate) po_number: Option<String>,
 }
 
 /// The seller-identity answer (`GET /v2/seller`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct Seller {
+pub(crate) struct Seller {
     /// The seller id.
     #[serde(deserialize_with = "id_text")]
-    pub seller_id: Option<String>,
+    pub(crate) seller_id: Option<String>,
     /// The seller's name.
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub(crate) display_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    //! Decoding the public payloads in `shared/fixtures/takealot/` (skipped with a message when absent).
+
+    use std::path::Path;
+
+    use super::*;
+
+    fn read(name: &str) -> Option<Vec<u8>> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/takealot").join(name);
+        match std::fs::read(&path) {
+            Ok(b) => Some(b),
+            Err(_) => {
+                println!("skipped: {} not found", path.display());
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn offers_response_decodes() {
+        let Some(body) = read("v2_get_offers_response_schema.json") else { return };
+        let page: OffersPage = serde_json::from_slice(&body).unwrap();
+        assert_eq!(page.offers.len(), 1);
+        let o = &page.offers[0];
+        assert_eq!((o.offer_id.as_deref(), o.sku.as_deref()), (Some("0"), Some("string")));
+        assert_eq!(o.leadtime_stock[0].warehouse_id(), Some(0));
+        assert_eq!(o.dc_total(), 0);
+    }
+
+    #[test]
+    fn patch_body_has_the_fixture_shape() {
+        let Some(body) = read("v2_patch_offer_request.json") else { return };
+        let mut fixture: Value = serde_json::from_slice(&body).unwrap();
+        let ours = OfferUpdate {
+            selling_price: Some(299),
+            rrp: Some(349),
+            leadtime_days: Some(5),
+            leadtime_stock: Some(vec![LeadtimeStockUpdate { merchant_warehouse_id: 28676, quantity: 50 }]),
+        };
+        fixture.as_object_mut().unwrap().remove("status_action");
+        assert_eq!(
+            serde_json::to_value(&ours).unwrap(),
+            fixture,
+            "same fields, same shapes (status_action is not ours to send)"
+        );
+    }
 }

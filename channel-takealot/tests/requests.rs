@@ -271,3 +271,58 @@ async fn sales_are_read_in_windows_with_the_filter_syntax() {
     assert!(pages[..2].iter().all(|p| p.next.since == since), "intermediate pages keep the cursor");
     assert!(pages[2].next.since > since, "the last page moves it on");
 }
+
+#[tokio::test]
+async fn get_listings_reads_each_named_offer_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/offers/offer/ID555"))
+        .and(header("authorization", "Key key-123"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(offer(555, "A", 12, 3)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/offers/offer/ID777"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Offer not found"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    assert!(t.get_listings(&[]).await.unwrap().is_empty(), "no ids, no call");
+    let ids = ["555:dc", "555", "777", "MUG-1", "555"].map(channel_core::ListingId::new);
+    let got = t.get_listings(&ids).await.unwrap();
+    let mut shown: Vec<(&str, Option<i64>)> = got.iter().map(|l| (l.id.as_str(), l.quantity())).collect();
+    shown.sort_unstable();
+    assert_eq!(
+        shown,
+        [("555", Some(12)), ("555:dc", Some(3))],
+        "one read serves both listings; 404 and foreign ids left out"
+    );
+    assert!(got.iter().all(|l| l.channel_sku == "A"));
+
+    let no_dc = Takealot::new(
+        TakealotConfig::new(SecretString::from("key-123"), 28676)
+            .base_url(server.uri())
+            .requests_per_minute(None)
+            .dc_listings(false),
+    )
+    .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/v2/offers/offer/ID556"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"message": "Server Error"})))
+        .mount(&server)
+        .await;
+    assert!(no_dc.get_listings(&[channel_core::ListingId::new("555:dc")]).await.unwrap().is_empty());
+    let err = Takealot::new(
+        TakealotConfig::new(SecretString::from("key-123"), 28676)
+            .base_url(server.uri())
+            .requests_per_minute(None)
+            .timeout(Duration::from_secs(5)),
+    )
+    .unwrap()
+    .get_listings(&[channel_core::ListingId::new("556")])
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient, "a failing read is an error, not a missing listing");
+}

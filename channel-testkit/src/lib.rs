@@ -6,6 +6,7 @@
 pub mod amazon;
 pub mod conformance;
 pub mod error;
+pub mod fake;
 pub mod sandbox;
 pub mod shopify;
 pub mod takealot;

@@ -823,3 +823,25 @@ async fn every_fault_kind() {
         ]
     );
 }
+
+#[tokio::test]
+async fn fba_summaries_by_seller_skus() {
+    // fbaInventory.json: `sellerSkus`, "A list of seller SKUs for which to return inventory summaries. You may
+    // specify up to 50 SKUs." (maxItems 50).
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    seed(&emulator, "MFN-1", 5);
+    for sku in ["FBA-1", "FBA-2"] {
+        emulator.seed_product(SeedProduct::new(sku, 40, Decimal::new(2500, 2)).with("fulfilment", "channel")).unwrap();
+    }
+    let base = "/fba/inventory/v1/summaries?details=true&granularityType=Marketplace&granularityId=ATVPDKIKX0DER&marketplaceIds=ATVPDKIKX0DER";
+    let (status, body) = client.get(&format!("{base}&sellerSkus=FBA-2,NOPE")).await;
+    assert_eq!(status, StatusCode::OK);
+    let summaries = body["payload"]["inventorySummaries"].as_array().unwrap();
+    assert_eq!(summaries.len(), 1, "{body}");
+    assert_eq!(summaries[0]["sellerSku"], "FBA-2");
+    let (_, all) = client.get(base).await;
+    assert_eq!(all["payload"]["inventorySummaries"].as_array().unwrap().len(), 2, "no filter: every FBA SKU");
+    let too_many: Vec<String> = (0..51).map(|i| format!("S-{i}")).collect();
+    let (status, _) = client.get(&format!("{base}&sellerSkus={}", too_many.join(","))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "more than 50 sellerSkus");
+}

@@ -587,6 +587,37 @@ async fn offers_response_matches_the_documented_shape() {
     }
 }
 
+/// `GET /v2/offers/offer/{identifier}` ("Get An Offer (v2)", `get_offer_by_identifier_v2` in the Seller API
+/// v2 swagger): one offer in the `V2Offer` shape, named by "Takealot's Offer ID, the Barcode or your SKU …
+/// Prepend with ID, Barcode, or SKU. e.g. ID234, BARCODE3223, SKUDF22. Defaults to Offer ID."; 404 with a
+/// `message` when there is no such offer.
+#[tokio::test]
+async fn get_an_offer_by_identifier_as_documented() {
+    let emulator = start(quiet()).await;
+    let offer_id = seed(&emulator, "MUG/1", 5, 199);
+    seed(&emulator, "OTHER", 1, 10);
+    let barcode = emulator.platform().offer_json("MUG/1").unwrap()["barcode"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/v2/offers/offer/ID{offer_id}"),
+        format!("/v2/offers/offer/{offer_id}"),
+        format!("/v2/offers/offer/BARCODE{barcode}"),
+        "/v2/offers/offer?identifier=SKUMUG%2F1".to_owned(),
+    ] {
+        let response = get(&emulator, &path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let body: Value = response.json().await.unwrap();
+        let offer: OfferWire = decode_emulated(&body);
+        assert_eq!((offer.offer_id, offer.sku.as_str()), (offer_id, "MUG/1"), "{path}");
+        assert_eq!(body["leadtime_stock"][0]["quantity_available"], 5, "{path}");
+    }
+    for path in [format!("/v2/offers/offer/ID{}", offer_id + 1000), "/v2/offers/offer/BARCODEnope".to_owned()] {
+        let missing = get(&emulator, &path).await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: Value = missing.json().await.unwrap();
+        assert!(body["message"].is_string(), "{path}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn every_fault_kind_over_http() {
     let emulator = start(quiet()).await;

@@ -1,14 +1,15 @@
 //! Amazon targets. Amazon delivers no signed HTTPS webhooks (notifications arrive through SQS or
 //! EventBridge), so the untrusted inputs are the notification bodies and the documents Amazon serves:
 //!
-//! - `amazon_notification`: [`notifications::parse`] / [`notifications::parse_for`] (the selector picks
+//! - `amazon_notification`: [`webhook::parse`] / [`webhook::parse_for`] (the selector picks
 //!   no marketplace, the US one or another);
 //! - `amazon_listings_report`: [`parse_listings_report`] on the `GET_MERCHANT_LISTINGS_ALL_DATA` text;
 //! - `amazon_processing_report`: a `JSON_LISTINGS_FEED` processing report, mapped to per-message errors;
-//! - `amazon_document`: [`document::decode`] (GZIP or not, by the selector) with a small bound, which
+//! - `amazon_document`: [`decode_document`] (GZIP or not, by the selector) with a small bound, which
 //!   must end in bytes no larger than the bound or a typed error.
 
-use channel_amazon::{document, feed, notifications, parse_listings_report, wire};
+use channel_amazon::fuzz::{decode_document, parse_listings_report, processing_report_errors};
+use channel_amazon::webhook;
 
 /// Marketplaces the selector picks from.
 const MARKETPLACES: &[Option<&str>] = &[None, Some("ATVPDKIKX0DER"), Some("A1F83G8C2ARO7P"), Some("")];
@@ -39,8 +40,8 @@ pub const DOCUMENT_LIMIT: u64 = 64 * 1024;
 /// `amazon_notification`.
 pub fn notification(selector: u8, body: &[u8]) {
     let result = match MARKETPLACES[usize::from(selector) % MARKETPLACES.len()] {
-        None if selector & 0x80 != 0 => notifications::parse(body),
-        marketplace => notifications::parse_for(body, marketplace),
+        None if selector & 0x80 != 0 => webhook::parse(body),
+        marketplace => webhook::parse_for(body, marketplace),
     };
     match result {
         Ok(event) => drop(format!("{event:?}")),
@@ -57,9 +58,7 @@ pub fn listings_report(selector: u8, body: &[u8]) {
 
 /// `amazon_processing_report`.
 pub fn processing_report(_selector: u8, body: &[u8]) {
-    if let Ok(report) = serde_json::from_slice::<wire::ProcessingReport>(body) {
-        let by_message = feed::errors_by_message(&report);
-        let feed_level = feed::feed_errors(&report);
+    if let Some((by_message, feed_level)) = processing_report_errors(body) {
         drop(format!("{by_message:?} {feed_level:?}"));
     }
 }
@@ -72,7 +71,7 @@ pub fn document(selector: u8, body: &[u8]) {
         2 => Some("gzip"),
         _ => Some("ZSTD"),
     };
-    if let Ok(decoded) = document::decode("report", body, compression, DOCUMENT_LIMIT) {
+    if let Ok(decoded) = decode_document("report", body, compression, DOCUMENT_LIMIT) {
         assert!(
             u64::try_from(decoded.len()).unwrap_or(u64::MAX) <= DOCUMENT_LIMIT,
             "{} bytes decoded past the {DOCUMENT_LIMIT}-byte bound",

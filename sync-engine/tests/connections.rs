@@ -18,7 +18,7 @@ fn sku(s: &str) -> Sku {
 #[tokio::test]
 async fn add_tests_first_and_binds_the_account() {
     let f = fixture();
-    f.world.key("good", "seller-1");
+    f.world.add_key("good", "seller-1");
     let refused = f
         .connections
         .add(NewConnection::new("tk", ChannelKind::Takealot, "Takealot", key("wrong")))
@@ -71,12 +71,12 @@ async fn add_tests_first_and_binds_the_account() {
 #[tokio::test]
 async fn an_auth_failure_flips_health_and_stops_pushes_until_credentials_are_updated() {
     let f = fixture();
-    f.world.key("k1", "shop-1");
+    f.world.add_key("k1", "shop-1");
     f.world.set_listings("shop", vec![Listing::new("1", "MUG", 3)]);
     f.connections.add(NewConnection::new("shop", ChannelKind::Shopify, "Shop", key("k1"))).await.unwrap();
     let channel = f.connections.channel(&sid("shop")).await.unwrap();
     channel.set_stock(&[StockUpdate::new("1", "MUG", 2)]).await.unwrap();
-    assert_eq!(f.world.writes.lock().unwrap().len(), 1);
+    assert_eq!(f.world.write_calls("shop").len(), 1);
 
     f.world.revoke("shop-1");
     f.clock.advance(jiff::SignedDuration::from_secs(60));
@@ -90,18 +90,18 @@ async fn an_auth_failure_flips_health_and_stops_pushes_until_credentials_are_upd
     f.world.restore("shop-1");
     let refused = channel.set_stock(&[StockUpdate::new("1", "MUG", 1)]).await.expect_err("pushes stopped");
     assert_eq!(refused.kind(), ErrorKind::Auth);
-    assert_eq!(f.world.writes.lock().unwrap().len(), 1, "nothing reached the platform");
+    assert_eq!(f.world.write_calls("shop").len(), 1, "nothing reached the platform");
     let fresh = f.connections.channel(&sid("shop")).await.unwrap();
     assert!(fresh.set_stock(&[StockUpdate::new("1", "MUG", 1)]).await.is_err(), "a new handle also refuses");
     assert!(matches!(f.connections.sync_now(&sid("shop"), None).await, Err(Error::NeedsReauth(_))));
 
-    f.world.key("k2", "shop-1");
+    f.world.add_key("k2", "shop-1");
     let rec = f.connections.update_credentials(&sid("shop"), key("k2")).await.unwrap();
     assert_eq!(rec.health.credentials, CredentialStatus::Valid);
     assert!(rec.pushes_allowed());
     let channel = f.connections.channel(&sid("shop")).await.unwrap();
     channel.set_stock(&[StockUpdate::new("1", "MUG", 1)]).await.unwrap();
-    assert_eq!(f.world.writes.lock().unwrap().len(), 2);
+    assert_eq!(f.world.write_calls("shop").len(), 2);
     f.connections.sync_now(&sid("shop"), Some("cli")).await.unwrap();
     let reqs = f.store.sync_requests().await.unwrap();
     assert_eq!(reqs.len(), 1);
@@ -116,12 +116,12 @@ async fn an_auth_failure_flips_health_and_stops_pushes_until_credentials_are_upd
 #[tokio::test]
 async fn takealot_stays_bound_to_its_seller_account() {
     let f = fixture();
-    f.world.key("a1", "seller-A");
-    f.world.key("a2", "seller-A");
-    f.world.key("b1", "seller-B");
+    f.world.add_key("a1", "seller-A");
+    f.world.add_key("a2", "seller-A");
+    f.world.add_key("b1", "seller-B");
     f.world.set_listings("tk", vec![Listing::new("offer-1", "MUG", 4)]);
     f.connections.add(NewConnection::new("tk", ChannelKind::Takealot, "Takealot", key("a1"))).await.unwrap();
-    let listings = f.world.listings.lock().unwrap()["tk"].clone();
+    let listings = f.world.listings("tk");
     f.connections.observe_listings(&sid("tk"), &listings).await.unwrap();
 
     let err = f.connections.update_credentials(&sid("tk"), key("b1")).await.expect_err("another seller");
@@ -171,13 +171,13 @@ async fn takealot_stays_bound_to_its_seller_account() {
 #[tokio::test]
 async fn disconnecting_other_platforms_removes_only_what_is_theirs() {
     let f = fixture();
-    f.world.key("s", "shop-1");
-    f.world.key("w", "https://woo.example");
+    f.world.add_key("s", "shop-1");
+    f.world.add_key("w", "https://woo.example");
     f.world.set_listings("shop", vec![Listing::new("s1", "SHARED", 1)]);
     f.world.set_listings("woo", vec![Listing::new("w1", "SHARED", 1), Listing::new("w2", "ONLY-WOO", 1)]);
     for (id, ch, k) in [("shop", ChannelKind::Shopify, "s"), ("woo", ChannelKind::Woocommerce, "w")] {
         f.connections.add(NewConnection::new(id, ch, id, key(k))).await.unwrap();
-        let listings = f.world.listings.lock().unwrap()[id].clone();
+        let listings = f.world.listings(id);
         f.connections.observe_listings(&sid(id), &listings).await.unwrap();
     }
     let now = sync_engine::testing::t0();
@@ -210,7 +210,7 @@ async fn disconnecting_other_platforms_removes_only_what_is_theirs() {
 async fn stores_of_the_source_platform_may_not_share_skus() {
     let f = fixture();
     for (k, a) in [("t1", "seller-1"), ("t2", "seller-2"), ("t3", "seller-3"), ("s1", "shop-1"), ("s2", "shop-2")] {
-        f.world.key(k, a);
+        f.world.add_key(k, a);
     }
     f.world.set_listings("tk1", vec![Listing::new("o1", "MUG", 5), Listing::new("o2", "TEA", 5)]);
     f.world.set_listings("tk2", vec![Listing::new("o9", "MUG", 5)]);
@@ -221,7 +221,7 @@ async fn stores_of_the_source_platform_may_not_share_skus() {
         .add(NewConnection::new("tk1", ChannelKind::Takealot, "Takealot 1", key("t1")).source_of_truth(true))
         .await
         .unwrap();
-    let listings = f.world.listings.lock().unwrap()["tk1"].clone();
+    let listings = f.world.listings("tk1");
     f.connections.observe_listings(&sid("tk1"), &listings).await.unwrap();
 
     let err = f
@@ -242,7 +242,7 @@ async fn stores_of_the_source_platform_may_not_share_skus() {
     // Shopify is not the source: its stores may share SKUs.
     for (id, k) in [("shop1", "s1"), ("shop2", "s2")] {
         f.connections.add(NewConnection::new(id, ChannelKind::Shopify, id, key(k))).await.unwrap();
-        let listings = f.world.listings.lock().unwrap()[id].clone();
+        let listings = f.world.listings(id);
         f.connections.observe_listings(&sid(id), &listings).await.unwrap();
     }
     let taken = f.connections.update(&sid("shop1"), ConnectionUpdate::new().with_source_of_truth(true)).await;
@@ -256,7 +256,7 @@ async fn stores_of_the_source_platform_may_not_share_skus() {
 #[tokio::test]
 async fn a_changed_sku_on_a_linked_listing_is_held_back_not_linked_anew() {
     let f = fixture();
-    f.world.key("k", "shop-1");
+    f.world.add_key("k", "shop-1");
     f.connections.add(NewConnection::new("shop", ChannelKind::Shopify, "Shop", key("k"))).await.unwrap();
     f.store
         .commit(WriteOp::PutProduct(ProductRecord::simple(sku("MUG"), sync_engine::testing::t0())).into())
@@ -300,7 +300,7 @@ async fn a_changed_sku_on_a_linked_listing_is_held_back_not_linked_anew() {
 #[tokio::test]
 async fn sku_hygiene_before_the_first_sync() {
     let f = fixture();
-    f.world.key("k", "amz-1");
+    f.world.add_key("k", "amz-1");
     let settings = serde_json::json!({"sku_rules": [{"suffix": "-FBA", "fulfilment": "channel"}], "marketplace": "A1"});
     f.connections
         .add(NewConnection::new("amz", ChannelKind::Amazon, "Amazon", key("k")).with_settings(settings))
@@ -337,7 +337,7 @@ async fn sku_hygiene_before_the_first_sync() {
         "the reconcile engine agrees: {:#?}",
         report.engine
     );
-    let listings = f.world.listings.lock().unwrap()["amz"].clone();
+    let listings = f.world.listings("amz");
     let observed = f.connections.observe_listings(&sid("amz"), &listings).await.unwrap();
     assert_eq!(observed.added, 6);
     let fba = f.store.listing(&sid("amz"), &ListingId::new("B")).await.unwrap().unwrap();
@@ -349,7 +349,7 @@ async fn sku_hygiene_before_the_first_sync() {
 async fn list_and_filter_connections() {
     let f = fixture();
     for (k, a) in [("a", "1"), ("b", "2"), ("c", "3")] {
-        f.world.key(k, a);
+        f.world.add_key(k, a);
     }
     f.connections
         .add(
@@ -407,7 +407,7 @@ async fn list_and_filter_connections() {
     assert_eq!(h.last_sync_at, Some(updated.updated_at));
 
     // Other platforms may move to another account (audited); Takealot may not (see above).
-    f.world.key("b2", "other-site");
+    f.world.add_key("b2", "other-site");
     let moved = f.connections.update_credentials(&sid("beta-woo"), key("b2")).await.unwrap();
     assert_eq!(moved.account.unwrap().account_id, "other-site");
 }
@@ -417,7 +417,7 @@ async fn works_over_sqlite_too() {
     let dir = tempfile::tempdir().unwrap();
     let store = std::sync::Arc::new(sync_engine::SqliteStore::open(dir.path().join("s.db")).await.unwrap());
     let f = fixture_with(std::sync::Arc::clone(&store) as std::sync::Arc<dyn sync_engine::Store>);
-    f.world.key("secret-key-value", "seller-9");
+    f.world.add_key("secret-key-value", "seller-9");
     f.connections
         .add(NewConnection::new("tk", ChannelKind::Takealot, "Takealot", key("secret-key-value")))
         .await

@@ -28,14 +28,14 @@ async fn world(store: Arc<dyn Store>) -> World {
     connect(store.as_ref(), "woo", ChannelKind::Woocommerce, false, SyncMode::Live).await;
     products(store.as_ref(), &["A", "B"]).await;
     bundle(store.as_ref(), "AB-PACK", &[("A", 1), ("B", 2)]).await;
-    let source = FakeChannel::new(ChannelKind::Takealot, 100);
+    let source = Arc::new(fake(ChannelKind::Takealot, 100).build());
     source.add("t-a", "A", 10);
     source.add("t-b", "B", 20);
-    let shop = FakeChannel::with_cas(ChannelKind::Shopify, 2);
+    let shop = Arc::new(fake(ChannelKind::Shopify, 2).compare_and_set().build());
     shop.add("s-a", "A", 0);
     shop.add("s-b", "B", 0);
     shop.add("s-ab", "AB-PACK", 0);
-    let woo = FakeChannel::new(ChannelKind::Woocommerce, 1);
+    let woo = Arc::new(fake(ChannelKind::Woocommerce, 1).build());
     woo.add("w-a", "A", 3);
     woo.add("w-b", "B", 3);
     woo.add_channel_held("w-a-fba", "A", 99);
@@ -291,9 +291,9 @@ async fn a_delta_sources_inventory_webhooks_are_verified_by_a_re_read() {
     connect(store.as_ref(), "shopify", ChannelKind::Shopify, true, SyncMode::Live).await;
     connect(store.as_ref(), "woo", ChannelKind::Woocommerce, false, SyncMode::Live).await;
     products(store.as_ref(), &["A"]).await;
-    let shop = FakeChannel::with_deltas(ChannelKind::Shopify, 100);
+    let shop = Arc::new(fake(ChannelKind::Shopify, 100).keyed_deltas().build());
     shop.add("s-a", "A", 10);
-    let woo = FakeChannel::new(ChannelKind::Woocommerce, 10);
+    let woo = Arc::new(fake(ChannelKind::Woocommerce, 10).build());
     woo.add("w-a", "A", 3);
     let clock = Arc::new(ManualClock::new(t0()));
     let e = SyncEngine::builder(Arc::clone(&store))
@@ -496,7 +496,7 @@ async fn a_crash_before_pushing_loses_nothing_and_applies_nothing_twice() {
     let e = engine(&w).await;
     // Orders replayed after the restart are not counted again.
     for n in 0..4 {
-        let order = w.shop.state.lock().unwrap().orders[n].clone();
+        let order = w.shop.orders()[n].clone();
         assert_eq!(e.ingest_order(&StoreId::new("shopify"), &order).await.unwrap().duplicates, 1);
     }
     w.clock.advance(jiff::SignedDuration::from_secs(120));

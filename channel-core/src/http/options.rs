@@ -79,9 +79,10 @@ impl HttpOptions {
         self.base_url.as_deref().unwrap_or(default)
     }
 
-    /// The per-attempt timeout, or `default`.
+    /// The per-attempt timeout, or `default`; a configured `0` is taken as one second (no request can
+    /// succeed in no time).
     pub fn timeout_or(&self, default: Duration) -> Duration {
-        self.timeout_secs.map_or(default, Duration::from_secs)
+        self.timeout_secs.map_or(default, |secs| Duration::from_secs(secs.max(1)))
     }
 
     /// The client-side budget, or `default`; `None` when there is none.
@@ -151,6 +152,8 @@ mod tests {
         let options: HttpOptions = serde_json::from_str(r#"{"requests_per_minute": 120, "timeout_secs": 5}"#).unwrap();
         assert_eq!(options.requests_per_minute_or(Some(60)).map(NonZeroU32::get), Some(120));
         assert_eq!(options.timeout_or(Duration::from_secs(30)), Duration::from_secs(5));
+        let options: HttpOptions = serde_json::from_str(r#"{"timeout_secs": 0}"#).unwrap();
+        assert_eq!(options.timeout_or(Duration::from_secs(30)), Duration::from_secs(1));
     }
 
     #[test]

@@ -109,101 +109,16 @@ impl Reconciler {
             SourceOfTruth::External(_) => None,
             SourceOfTruth::Store(id) => store_index.get(id.as_str()).copied(),
         };
-        let mut on_hand: Vec<Option<i64>> = vec![None; n];
-        if let SourceOfTruth::External(stock) = &source {
-            for (sku, quantity) in stock {
-                if let Some(p) = catalog.get(sku.as_str())
-                    && !catalog.is_bundle(p)
-                {
-                    on_hand[p.index()] = Some(*quantity);
-                }
-            }
-        }
-
+        let mut on_hand = external_on_hand(&catalog, &source);
         let mut fixed: Vec<Diagnostic> = catalog.issues().iter().map(catalog_diagnostic).collect();
-        let total: usize = stores.iter().map(|s| s.listings.len()).sum();
-        let mut slots = Vec::with_capacity(total);
-        let mut store_start = Vec::with_capacity(stores.len() + 1);
-        // Bitsets over products (27 KB for 220,000 products, so they stay in cache): listed anywhere,
-        // seen in the current store, duplicate already reported in the current store.
-        let words = n.div_ceil(64);
-        let mut listed = vec![0u64; words];
-        let mut seen = vec![0u64; words];
-        let mut reported = vec![0u64; words];
-        let mut duplicates: Vec<(u32, usize)> = Vec::new();
+        let mut scan = ListingScan::new(n, &stores);
         for (si, store) in stores.iter().enumerate() {
-            store_start.push(to_u32(slots.len()));
             let is_source = source_idx == Some(to_u32(si));
-            seen.fill(0);
-            reported.fill(0);
-            duplicates.clear();
-            for (li, listing) in store.listings.iter().enumerate() {
-                let Stock::Tracked { quantity } = listing.stock else {
-                    slots.push(Slot { product: NONE, role: Role::Skip, quantity: 0 });
-                    continue;
-                };
-                let mapped = store.sku_rules.apply(&listing.channel_sku, listing.fulfilment);
-                if mapped.fulfilment == Fulfilment::Channel {
-                    slots.push(Slot { product: NONE, role: Role::Skip, quantity });
-                    continue;
-                }
-                let Some(p) = catalog.get(mapped.canonical) else {
-                    fixed.push(unknown_listing(&catalog, store, li, mapped.canonical));
-                    slots.push(Slot { product: NONE, role: Role::Skip, quantity });
-                    continue;
-                };
-                let pi = p.index();
-                let (word, bit) = (pi / 64, 1u64 << (pi % 64));
-                listed[word] |= bit;
-                let duplicate = seen[word] & bit != 0;
-                if duplicate {
-                    if reported[word] & bit == 0 {
-                        reported[word] |= bit;
-                        duplicates.push((p.get(), li));
-                    }
-                } else {
-                    seen[word] |= bit;
-                }
-                let role = if is_source && !catalog.is_bundle(p) {
-                    if duplicate {
-                        Role::SourceExtra
-                    } else {
-                        on_hand[pi] = Some(quantity);
-                        Role::OnHand
-                    }
-                } else {
-                    Role::Target
-                };
-                slots.push(Slot { product: p.get(), role, quantity });
-            }
-            if !duplicates.is_empty() {
-                // Rare: find the first listing of each repeated product with one pass over the store.
-                let base = store_start[si] as usize;
-                let mut first: HashMap<u32, usize> = duplicates.iter().map(|&(p, _)| (p, usize::MAX)).collect();
-                for (li, slot) in slots[base..].iter().enumerate() {
-                    if let Some(f) = first.get_mut(&slot.product) {
-                        *f = (*f).min(li);
-                    }
-                }
-                for &(p, li) in &duplicates {
-                    let first_id = &store.listings[first[&p]].id;
-                    fixed.push(duplicate_listing(&catalog, store, ProductId::from_u32(p), first_id, li, is_source));
-                }
-            }
+            scan.store(&catalog, store, is_source, &mut on_hand, &mut fixed);
         }
+        let needed = needed_products(&catalog, &scan.listed);
+        let ListingScan { slots, mut store_start, .. } = scan;
         store_start.push(to_u32(slots.len()));
-
-        let mut needed = vec![false; n];
-        for (p, _) in catalog.iter() {
-            if listed[p.index() / 64] & (1u64 << (p.index() % 64)) == 0 {
-                continue;
-            }
-            match catalog.flattened(p) {
-                Some(flat) => flat.iter().for_each(|&(c, _)| needed[c.index()] = true),
-                None if !catalog.is_bundle(p) => needed[p.index()] = true,
-                None => {}
-            }
-        }
 
         let mut reconciler = Self {
             catalog,
@@ -659,6 +574,147 @@ impl Reconciler {
 
 fn clamp_u64(v: i128) -> u64 {
     u64::try_from(v.max(0)).unwrap_or(u64::MAX)
+}
+
+/// On hand given by an external source of truth, per simple product (bundles and unknown SKUs ignored).
+fn external_on_hand(catalog: &Catalog, source: &SourceOfTruth) -> Vec<Option<i64>> {
+    let mut on_hand: Vec<Option<i64>> = vec![None; catalog.len()];
+    if let SourceOfTruth::External(stock) = source {
+        for (sku, quantity) in stock {
+            if let Some(p) = catalog.get(sku.as_str())
+                && !catalog.is_bundle(p)
+            {
+                on_hand[p.index()] = Some(*quantity);
+            }
+        }
+    }
+    on_hand
+}
+
+/// The simple products some listed product needs: listed simple products and the components of listed,
+/// usable bundles.
+fn needed_products(catalog: &Catalog, listed: &[u64]) -> Vec<bool> {
+    let mut needed = vec![false; catalog.len()];
+    for (p, _) in catalog.iter() {
+        if listed[p.index() / 64] & (1u64 << (p.index() % 64)) == 0 {
+            continue;
+        }
+        match catalog.flattened(p) {
+            Some(flat) => flat.iter().for_each(|&(c, _)| needed[c.index()] = true),
+            None if !catalog.is_bundle(p) => needed[p.index()] = true,
+            None => {}
+        }
+    }
+    needed
+}
+
+/// Classifies every listing, store by store, into [`Slot`]s.
+struct ListingScan {
+    slots: Vec<Slot>,
+    store_start: Vec<u32>,
+    // Bitsets over products (27 KB for 220,000 products, so they stay in cache): listed anywhere, seen in
+    // the current store, duplicate already reported in the current store.
+    listed: Vec<u64>,
+    seen: Vec<u64>,
+    reported: Vec<u64>,
+    /// The current store's repeated products, each with the listing that repeated it first.
+    duplicates: Vec<(u32, usize)>,
+}
+
+impl ListingScan {
+    fn new(products: usize, stores: &[StoreInput]) -> Self {
+        let total: usize = stores.iter().map(|s| s.listings.len()).sum();
+        let words = products.div_ceil(64);
+        Self {
+            slots: Vec::with_capacity(total),
+            store_start: Vec::with_capacity(stores.len() + 1),
+            listed: vec![0u64; words],
+            seen: vec![0u64; words],
+            reported: vec![0u64; words],
+            duplicates: Vec::new(),
+        }
+    }
+
+    /// One store's listings: each gets its canonical product and role (the source's first listing of a
+    /// simple product gives its on hand); unknown SKUs and repeated products are diagnosed.
+    fn store(
+        &mut self,
+        catalog: &Catalog,
+        store: &StoreInput,
+        is_source: bool,
+        on_hand: &mut [Option<i64>],
+        fixed: &mut Vec<Diagnostic>,
+    ) {
+        let base = self.slots.len();
+        self.store_start.push(to_u32(base));
+        self.seen.fill(0);
+        self.reported.fill(0);
+        self.duplicates.clear();
+        for (li, listing) in store.listings.iter().enumerate() {
+            let Stock::Tracked { quantity } = listing.stock else {
+                self.slots.push(Slot { product: NONE, role: Role::Skip, quantity: 0 });
+                continue;
+            };
+            let mapped = store.sku_rules.apply(&listing.channel_sku, listing.fulfilment);
+            if mapped.fulfilment == Fulfilment::Channel {
+                self.slots.push(Slot { product: NONE, role: Role::Skip, quantity });
+                continue;
+            }
+            let Some(p) = catalog.get(mapped.canonical) else {
+                fixed.push(unknown_listing(catalog, store, li, mapped.canonical));
+                self.slots.push(Slot { product: NONE, role: Role::Skip, quantity });
+                continue;
+            };
+            let pi = p.index();
+            let (word, bit) = (pi / 64, 1u64 << (pi % 64));
+            self.listed[word] |= bit;
+            let duplicate = self.seen[word] & bit != 0;
+            if duplicate {
+                if self.reported[word] & bit == 0 {
+                    self.reported[word] |= bit;
+                    self.duplicates.push((p.get(), li));
+                }
+            } else {
+                self.seen[word] |= bit;
+            }
+            let role = if is_source && !catalog.is_bundle(p) {
+                if duplicate {
+                    Role::SourceExtra
+                } else {
+                    on_hand[pi] = Some(quantity);
+                    Role::OnHand
+                }
+            } else {
+                Role::Target
+            };
+            self.slots.push(Slot { product: p.get(), role, quantity });
+        }
+        if !self.duplicates.is_empty() {
+            self.report_duplicates(catalog, store, base, is_source, fixed);
+        }
+    }
+
+    /// Diagnoses each repeated product of the store that starts at slot `base`, naming its first listing.
+    /// Rare: finds the first listings with one pass over the store.
+    fn report_duplicates(
+        &self,
+        catalog: &Catalog,
+        store: &StoreInput,
+        base: usize,
+        is_source: bool,
+        fixed: &mut Vec<Diagnostic>,
+    ) {
+        let mut first: HashMap<u32, usize> = self.duplicates.iter().map(|&(p, _)| (p, usize::MAX)).collect();
+        for (li, slot) in self.slots[base..].iter().enumerate() {
+            if let Some(f) = first.get_mut(&slot.product) {
+                *f = (*f).min(li);
+            }
+        }
+        for &(p, li) in &self.duplicates {
+            let first_id = &store.listings[first[&p]].id;
+            fixed.push(duplicate_listing(catalog, store, ProductId::from_u32(p), first_id, li, is_source));
+        }
+    }
 }
 
 fn catalog_diagnostic(issue: &CatalogError) -> Diagnostic {

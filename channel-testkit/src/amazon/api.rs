@@ -3,7 +3,7 @@
 // Validation helpers answer the finished error response; its size does not matter in an emulator.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use axum::Json;
@@ -16,9 +16,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use jiff::Timestamp;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use super::Amazon;
-use super::state::{Job, fba_summary};
+use super::state::{Job, fba_summary, feed};
 
 type Shared = State<Arc<Amazon>>;
 
@@ -799,6 +800,86 @@ async fn inventory_summaries(State(platform): Shared, RawQuery(query): RawQuery)
         out["pagination"] = json!({"nextToken": state.remember_token(original, next)});
     }
     Json(out).into_response()
+}
+
+/// The background jobs the feed and report routes start, and the access tokens the token route issues
+/// and every route checks.
+impl Amazon {
+    fn issue_token(&self) -> String {
+        let token = format!("Atza|sandbox-{}", uuid::Uuid::new_v4().simple());
+        let expires = Instant::now() + self.config.token_lifetime;
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), expires);
+        token
+    }
+
+    fn token_state(&self, token: &str) -> TokenState {
+        match self.tokens.lock().unwrap_or_else(PoisonError::into_inner).get(token) {
+            None => TokenState::Unknown,
+            Some(expires) if *expires <= Instant::now() => TokenState::Expired,
+            Some(_) => TokenState::Live,
+        }
+    }
+
+    async fn process_feed(&self, feed_id: &str) {
+        tokio::time::sleep(halves(self.config.processing_delay)).await;
+        if let Some(feed) = self.lock().feeds.get_mut(feed_id) {
+            feed.status = "IN_PROGRESS";
+            feed.started = Some(Timestamp::now());
+        }
+        tokio::time::sleep(halves(self.config.processing_delay)).await;
+        let notes = {
+            let mut state = self.lock();
+            let Some(feed) = state.feeds.get(feed_id).cloned() else { return };
+            let body = feed
+                .input
+                .as_ref()
+                .and_then(|id| state.documents.get(id))
+                .and_then(|d| d.body.clone())
+                .unwrap_or_default();
+            let processed = if feed.kind == "JSON_LISTINGS_FEED" {
+                feed::process(&mut state, &self.config, feed_id, &body, feed.partial)
+            } else {
+                feed::Processed {
+                    status: "FATAL",
+                    report: json!({"header": {"sellerId": self.config.seller_id, "version": "2.0", "feedId": feed_id},
+                        "issues": [{"code": "4000002", "severity": "ERROR",
+                            "message": format!("Feed type {} is not supported; use JSON_LISTINGS_FEED", feed.kind)}],
+                        "summary": {"errors": 1, "warnings": 0, "messagesProcessed": 0, "messagesAccepted": 0, "messagesInvalid": 0}}),
+                    notes: Vec::new(),
+                }
+            };
+            let bytes = serde_json::to_vec(&processed.report).unwrap_or_default();
+            let doc = state.generated_document("application/json", bytes, self.config.gzip_documents);
+            if let Some(feed) = state.feeds.get_mut(feed_id) {
+                feed.status = processed.status;
+                feed.ended = Some(Timestamp::now());
+                feed.result = Some(doc);
+            }
+            processed.notes
+        };
+        self.notify(notes);
+    }
+
+    async fn process_report(&self, report_id: &str) {
+        tokio::time::sleep(halves(self.config.processing_delay)).await;
+        if let Some(report) = self.lock().reports.get_mut(report_id) {
+            report.status = "IN_PROGRESS";
+            report.started = Some(Timestamp::now());
+        }
+        tokio::time::sleep(halves(self.config.processing_delay)).await;
+        let mut state = self.lock();
+        let text = state.listings_report(&self.config);
+        let doc = state.generated_document(
+            "text/tab-separated-values; charset=UTF-8",
+            text.into_bytes(),
+            self.config.gzip_documents,
+        );
+        if let Some(report) = state.reports.get_mut(report_id) {
+            report.status = "DONE";
+            report.ended = Some(Timestamp::now());
+            report.result = Some(doc);
+        }
+    }
 }
 
 /// How long feeds and reports stay in each state (half the delay `IN_QUEUE`, half `IN_PROGRESS`).

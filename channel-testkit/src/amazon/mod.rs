@@ -74,7 +74,6 @@
 //! log shows it and an unscoped fault can hit it). `POST /_sandbox/webhooks` is `501`.
 
 mod api;
-mod feed;
 mod state;
 
 use std::collections::HashMap;
@@ -310,21 +309,6 @@ impl Amazon {
         self.limiter.as_ref().map(|limiter| limiter.bucket(operation))
     }
 
-    fn issue_token(&self) -> String {
-        let token = format!("Atza|sandbox-{}", uuid::Uuid::new_v4().simple());
-        let expires = Instant::now() + self.config.token_lifetime;
-        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), expires);
-        token
-    }
-
-    fn token_state(&self, token: &str) -> api::TokenState {
-        match self.tokens.lock().unwrap_or_else(PoisonError::into_inner).get(token) {
-            None => api::TokenState::Unknown,
-            Some(expires) if *expires <= Instant::now() => api::TokenState::Expired,
-            Some(_) => api::TokenState::Live,
-        }
-    }
-
     /// Expires every access token issued so far (clients must exchange the refresh token again).
     pub fn expire_access_tokens(&self) {
         let now = Instant::now();
@@ -400,67 +384,6 @@ impl Amazon {
                     "NotificationId": uuid::Uuid::new_v4().to_string(),
                 },
             }));
-        }
-    }
-
-    async fn process_feed(&self, feed_id: &str) {
-        tokio::time::sleep(api::halves(self.config.processing_delay)).await;
-        if let Some(feed) = self.lock().feeds.get_mut(feed_id) {
-            feed.status = "IN_PROGRESS";
-            feed.started = Some(Timestamp::now());
-        }
-        tokio::time::sleep(api::halves(self.config.processing_delay)).await;
-        let notes = {
-            let mut state = self.lock();
-            let Some(feed) = state.feeds.get(feed_id).cloned() else { return };
-            let body = feed
-                .input
-                .as_ref()
-                .and_then(|id| state.documents.get(id))
-                .and_then(|d| d.body.clone())
-                .unwrap_or_default();
-            let processed = if feed.kind == "JSON_LISTINGS_FEED" {
-                feed::process(&mut state, &self.config, feed_id, &body, feed.partial)
-            } else {
-                feed::Processed {
-                    status: "FATAL",
-                    report: json!({"header": {"sellerId": self.config.seller_id, "version": "2.0", "feedId": feed_id},
-                        "issues": [{"code": "4000002", "severity": "ERROR",
-                            "message": format!("Feed type {} is not supported; use JSON_LISTINGS_FEED", feed.kind)}],
-                        "summary": {"errors": 1, "warnings": 0, "messagesProcessed": 0, "messagesAccepted": 0, "messagesInvalid": 0}}),
-                    notes: Vec::new(),
-                }
-            };
-            let bytes = serde_json::to_vec(&processed.report).unwrap_or_default();
-            let doc = state.generated_document("application/json", bytes, self.config.gzip_documents);
-            if let Some(feed) = state.feeds.get_mut(feed_id) {
-                feed.status = processed.status;
-                feed.ended = Some(Timestamp::now());
-                feed.result = Some(doc);
-            }
-            processed.notes
-        };
-        self.notify(notes);
-    }
-
-    async fn process_report(&self, report_id: &str) {
-        tokio::time::sleep(api::halves(self.config.processing_delay)).await;
-        if let Some(report) = self.lock().reports.get_mut(report_id) {
-            report.status = "IN_PROGRESS";
-            report.started = Some(Timestamp::now());
-        }
-        tokio::time::sleep(api::halves(self.config.processing_delay)).await;
-        let mut state = self.lock();
-        let text = state.listings_report(&self.config);
-        let doc = state.generated_document(
-            "text/tab-separated-values; charset=UTF-8",
-            text.into_bytes(),
-            self.config.gzip_documents,
-        );
-        if let Some(report) = state.reports.get_mut(report_id) {
-            report.status = "DONE";
-            report.ended = Some(Timestamp::now());
-            report.result = Some(doc);
         }
     }
 }

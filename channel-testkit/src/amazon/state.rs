@@ -10,6 +10,8 @@ use serde_json::{Map, Value, json};
 use super::AmazonConfig;
 use crate::sandbox::{ControlError, OrderFulfilment, PlaceOrder, SeedProduct};
 
+pub(super) mod feed;
+
 pub(super) fn ts(at: Timestamp) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -393,110 +395,19 @@ impl State {
             issues.push(issue("INVALID_INPUT", "patches must contain at least one operation", None));
         }
         for patch in patches {
-            let op = patch.get("op").and_then(Value::as_str).unwrap_or_default();
-            if !matches!(op, "add" | "replace" | "merge" | "delete") {
-                issues.push(issue("INVALID_INPUT", format!("unsupported patch op {op:?}"), None));
-                continue;
-            }
-            let path = patch.get("path").and_then(Value::as_str).unwrap_or_default();
-            let Some(attribute) = path.strip_prefix("/attributes/").filter(|a| !a.is_empty() && !a.contains('/'))
-            else {
-                issues.push(issue(
-                    "INVALID_INPUT",
-                    format!("only top-level attributes can be patched, not {path:?}"),
-                    None,
-                ));
-                continue;
+            let (op, attribute, entries) = match patch_target(patch) {
+                Ok(target) => target,
+                Err(problem) => {
+                    issues.push(problem);
+                    continue;
+                }
             };
-            let value = patch.get("value");
-            if op != "delete" && !value.is_some_and(Value::is_array) {
-                issues.push(issue(
-                    "INVALID_INPUT",
-                    format!("the value for {attribute} must be an array"),
-                    Some(attribute),
-                ));
-                continue;
-            }
-            let entries = value.and_then(Value::as_array).cloned().unwrap_or_default();
             match attribute {
                 "fulfillment_availability" => {
-                    if op == "delete" {
-                        if listing.fba.is_some() {
-                            issues.push(fba_read_only(config, attribute));
-                        } else {
-                            change.quantity = Some(0);
-                        }
-                        continue;
-                    }
-                    for entry in &entries {
-                        let code = entry.get("fulfillment_channel_code").and_then(Value::as_str).unwrap_or_default();
-                        if code.starts_with("AMAZON_") {
-                            issues.push(fba_read_only(config, attribute));
-                        } else if code != "DEFAULT" {
-                            issues.push(issue(
-                                "INVALID_VALUE",
-                                format!("unknown fulfillment_channel_code {code:?}"),
-                                Some(attribute),
-                            ));
-                        } else if listing.fba.is_some() {
-                            issues.push(issue(
-                                "FULFILLMENT_CHANNEL_CONFLICT",
-                                format!(
-                                    "SKU '{sku}' is fulfilled by Amazon ({}); its merchant quantity cannot be set",
-                                    config.fba_channel_code
-                                ),
-                                Some(attribute),
-                            ));
-                        } else {
-                            match entry.get("quantity").and_then(Value::as_i64) {
-                                Some(quantity) if quantity >= 0 => change.quantity = Some(quantity),
-                                _ => issues.push(issue(
-                                    "INVALID_VALUE",
-                                    "quantity must be a whole number of at least 0",
-                                    Some(attribute),
-                                )),
-                            }
-                        }
-                    }
+                    let fba = listing.fba.is_some();
+                    plan_availability(config, sku, fba, op, &entries, &mut change, &mut issues);
                 }
-                "purchasable_offer" => {
-                    if op == "delete" {
-                        change.price = Some(None);
-                        continue;
-                    }
-                    for entry in &entries {
-                        if let Some(market) = entry.get("marketplace_id").and_then(Value::as_str)
-                            && market != config.marketplace_id
-                        {
-                            issues.push(issue(
-                                "INVALID_VALUE",
-                                format!("marketplace_id {market} is not one of the seller's marketplaces"),
-                                Some(attribute),
-                            ));
-                            continue;
-                        }
-                        let currency = entry.get("currency").and_then(Value::as_str).unwrap_or_default();
-                        if currency != config.currency {
-                            issues.push(issue(
-                                "INVALID_VALUE",
-                                format!("currency {currency:?} is not the marketplace currency {}", config.currency),
-                                Some("purchasable_offer.currency"),
-                            ));
-                            continue;
-                        }
-                        let price = entry
-                            .pointer("/our_price/0/schedule/0/value_with_tax")
-                            .and_then(|v| v.to_string().parse::<Decimal>().ok().or_else(|| v.as_str()?.parse().ok()));
-                        match price {
-                            Some(price) if price > Decimal::ZERO => change.price = Some(Some(price)),
-                            _ => issues.push(issue(
-                                "INVALID_VALUE",
-                                "our_price[0].schedule[0].value_with_tax must be a positive number",
-                                Some("purchasable_offer.our_price"),
-                            )),
-                        }
-                    }
-                }
+                "purchasable_offer" => plan_offer(config, op, &entries, &mut change, &mut issues),
                 other => change.attributes.push((other.to_owned(), (op != "delete").then_some(Value::Array(entries)))),
             }
         }
@@ -795,6 +706,115 @@ fn fba_read_only(config: &AmazonConfig, attribute: &str) -> Value {
         format!("Quantity for fulfillment channel {} is managed by Amazon and cannot be set", config.fba_channel_code),
         Some(attribute),
     )
+}
+
+/// A patch's op, the top-level attribute it names and its value's entries (none for `delete`); or the
+/// issue when the op is unsupported, the path is not a top-level attribute, or the value is not an array.
+fn patch_target(patch: &Value) -> Result<(&str, &str, Vec<Value>), Value> {
+    let op = patch.get("op").and_then(Value::as_str).unwrap_or_default();
+    if !matches!(op, "add" | "replace" | "merge" | "delete") {
+        return Err(issue("INVALID_INPUT", format!("unsupported patch op {op:?}"), None));
+    }
+    let path = patch.get("path").and_then(Value::as_str).unwrap_or_default();
+    let Some(attribute) = path.strip_prefix("/attributes/").filter(|a| !a.is_empty() && !a.contains('/')) else {
+        return Err(issue("INVALID_INPUT", format!("only top-level attributes can be patched, not {path:?}"), None));
+    };
+    let value = patch.get("value");
+    if op != "delete" && !value.is_some_and(Value::is_array) {
+        return Err(issue("INVALID_INPUT", format!("the value for {attribute} must be an array"), Some(attribute)));
+    }
+    let entries = value.and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok((op, attribute, entries))
+}
+
+/// A `fulfillment_availability` patch: the merchant quantity (`DEFAULT` channel only; read-only for a
+/// listing Amazon fulfils). `delete` sets the quantity to 0.
+fn plan_availability(
+    config: &AmazonConfig,
+    sku: &str,
+    fba: bool,
+    op: &str,
+    entries: &[Value],
+    change: &mut ListingChange,
+    issues: &mut Vec<Value>,
+) {
+    let attribute = "fulfillment_availability";
+    if op == "delete" {
+        if fba {
+            issues.push(fba_read_only(config, attribute));
+        } else {
+            change.quantity = Some(0);
+        }
+        return;
+    }
+    for entry in entries {
+        let code = entry.get("fulfillment_channel_code").and_then(Value::as_str).unwrap_or_default();
+        if code.starts_with("AMAZON_") {
+            issues.push(fba_read_only(config, attribute));
+        } else if code != "DEFAULT" {
+            issues.push(issue("INVALID_VALUE", format!("unknown fulfillment_channel_code {code:?}"), Some(attribute)));
+        } else if fba {
+            issues.push(issue(
+                "FULFILLMENT_CHANNEL_CONFLICT",
+                format!(
+                    "SKU '{sku}' is fulfilled by Amazon ({}); its merchant quantity cannot be set",
+                    config.fba_channel_code
+                ),
+                Some(attribute),
+            ));
+        } else {
+            match entry.get("quantity").and_then(Value::as_i64) {
+                Some(quantity) if quantity >= 0 => change.quantity = Some(quantity),
+                _ => issues.push(issue(
+                    "INVALID_VALUE",
+                    "quantity must be a whole number of at least 0",
+                    Some(attribute),
+                )),
+            }
+        }
+    }
+}
+
+/// A `purchasable_offer` patch: the price with tax, in the seller's marketplace and its currency.
+/// `delete` removes the price.
+fn plan_offer(config: &AmazonConfig, op: &str, entries: &[Value], change: &mut ListingChange, issues: &mut Vec<Value>) {
+    let attribute = "purchasable_offer";
+    if op == "delete" {
+        change.price = Some(None);
+        return;
+    }
+    for entry in entries {
+        if let Some(market) = entry.get("marketplace_id").and_then(Value::as_str)
+            && market != config.marketplace_id
+        {
+            issues.push(issue(
+                "INVALID_VALUE",
+                format!("marketplace_id {market} is not one of the seller's marketplaces"),
+                Some(attribute),
+            ));
+            continue;
+        }
+        let currency = entry.get("currency").and_then(Value::as_str).unwrap_or_default();
+        if currency != config.currency {
+            issues.push(issue(
+                "INVALID_VALUE",
+                format!("currency {currency:?} is not the marketplace currency {}", config.currency),
+                Some("purchasable_offer.currency"),
+            ));
+            continue;
+        }
+        let price = entry
+            .pointer("/our_price/0/schedule/0/value_with_tax")
+            .and_then(|v| v.to_string().parse::<Decimal>().ok().or_else(|| v.as_str()?.parse().ok()));
+        match price {
+            Some(price) if price > Decimal::ZERO => change.price = Some(Some(price)),
+            _ => issues.push(issue(
+                "INVALID_VALUE",
+                "our_price[0].schedule[0].value_with_tax must be a positive number",
+                Some("purchasable_offer.our_price"),
+            )),
+        }
+    }
 }
 
 pub(super) fn mfn_note(config: &AmazonConfig, sku: &str, quantity: i64) -> Note {

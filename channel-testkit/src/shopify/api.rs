@@ -15,9 +15,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::graphql::{Field, OperationKind, parse_operation};
-use super::state::{State as ShopState, TopLevelError, parse_gid};
-use super::{GraphqlCall, Shopify};
+use self::graphql::{Field, Operation, OperationKind, parse_operation};
+use super::state::{Event, State as ShopState, TopLevelError, parse_gid};
+use super::{GraphqlCall, Shopify, ShopifyConfig};
+use crate::sandbox::TokenBucket;
+
+mod graphql;
 
 type Shared = State<Arc<Shopify>>;
 
@@ -78,26 +81,17 @@ fn answer(status: StatusCode, body: Value, note: Option<&str>) -> Response {
 }
 
 async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> Response {
-    let (document, mut variables, operation_name) = match request_parts(&body) {
-        Ok(parts) => parts,
-        Err(message) => {
-            return answer(StatusCode::BAD_REQUEST, json!({"errors": [error(message, "BAD_REQUEST")]}), None);
-        }
+    let (operation, variables) = match parse_request(&body) {
+        Ok(parsed) => parsed,
+        Err((status, body)) => return answer(status, body, None),
     };
-    let operation = match parse_operation(&document, operation_name.as_deref()) {
-        Ok(operation) => operation,
-        Err(message) => return answer(StatusCode::OK, json!({"errors": [error(message, "PARSE_ERROR")]}), None),
-    };
-    for (key, value) in &operation.defaults {
-        variables.entry(key.clone()).or_insert_with(|| value.clone());
-    }
     let root_fields: Vec<String> = operation.selection.iter().map(|f| f.name.clone()).collect();
     let note = format!("{} {}", operation.kind.as_str(), root_fields.join(","));
     let requested = match operation.kind {
         OperationKind::Mutation => MUTATION_COST * operation.selection.len() as u64,
         OperationKind::Query => operation.selection.iter().map(|f| requested_cost(f, &variables)).sum(),
     };
-    let mut call = GraphqlCall {
+    let call = GraphqlCall {
         kind: operation.kind.as_str(),
         root_fields,
         idempotency_key: operation.selection.iter().find_map(|f| idempotency_key(f, &variables)),
@@ -107,50 +101,111 @@ async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> 
         replayed: false,
         replayed_fields: 0,
     };
-    let bucket = &platform.bucket;
-    let limit = bucket.limit();
-    let status_json = |available: f64| {
-        json!({"maximumAvailable": limit.capacity.floor(), "currentlyAvailable": available.floor(),
-               "restoreRate": limit.refill_per_second.floor()})
+    let mut call = match admit(&platform, call, requested) {
+        Ok(call) => call,
+        Err((status, body)) => return answer(status, body, Some(&note)),
     };
+    let executed = execute(&platform, uri.path(), &operation, &variables, &mut call);
+    for (topic, payload) in &executed.events {
+        platform.fire(topic, payload);
+    }
+    let bucket = &platform.bucket;
+    let actual = executed.cost.min(requested);
+    #[expect(clippy::cast_precision_loss, reason = "costs are small")]
+    let refund = (requested - actual) as f64;
+    if refund > 0.0 {
+        bucket.set_available(bucket.available() + refund);
+    }
+    platform.record(call);
+    let cost = json!({"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": throttle_status(bucket, bucket.available())});
+    let mut body = Map::new();
+    if !executed.errors.is_empty() {
+        body.insert("errors".into(), Value::Array(executed.errors));
+    }
+    body.insert("data".into(), Value::Object(executed.data));
+    body.insert("extensions".into(), json!({"cost": cost}));
+    answer(StatusCode::OK, Value::Object(body), Some(&note))
+}
+
+/// The request's operation, and its variables with the operation's defaults filled in; or the status and
+/// body to answer a request that is not one with (`400` for a bad body, GraphQL `PARSE_ERROR` for a bad
+/// document).
+fn parse_request(body: &[u8]) -> Result<(Operation, Map<String, Value>), (StatusCode, Value)> {
+    let (document, mut variables, operation_name) = request_parts(body)
+        .map_err(|message| (StatusCode::BAD_REQUEST, json!({"errors": [error(message, "BAD_REQUEST")]})))?;
+    let operation = parse_operation(&document, operation_name.as_deref())
+        .map_err(|message| (StatusCode::OK, json!({"errors": [error(message, "PARSE_ERROR")]})))?;
+    for (key, value) in &operation.defaults {
+        variables.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    Ok((operation, variables))
+}
+
+/// `throttleStatus` of the cost extension, with `available` points in the bucket.
+fn throttle_status(bucket: &TokenBucket, available: f64) -> Value {
+    let limit = bucket.limit();
+    json!({"maximumAvailable": limit.capacity.floor(), "currentlyAvailable": available.floor(),
+           "restoreRate": limit.refill_per_second.floor()})
+}
+
+/// Takes the requested cost from the bucket; or records the call and gives the status and body of the
+/// answer: `MAX_COST_EXCEEDED` (a query dearer than any bucket allows) or `THROTTLED` (the bucket lacks the
+/// points now).
+fn admit(platform: &Shopify, mut call: GraphqlCall, requested: u64) -> Result<GraphqlCall, (StatusCode, Value)> {
+    let bucket = &platform.bucket;
     if requested > platform.config.max_query_cost {
         platform.record(call);
-        let cost = json!({"requestedQueryCost": requested, "actualQueryCost": null, "throttleStatus": status_json(bucket.available())});
+        let cost = json!({"requestedQueryCost": requested, "actualQueryCost": null, "throttleStatus": throttle_status(bucket, bucket.available())});
         let message = format!(
             "Query cost is {requested}, which exceeds the single query max cost limit ({}).",
             platform.config.max_query_cost
         );
-        return answer(
+        return Err((
             StatusCode::OK,
             json!({"errors": [error(message, "MAX_COST_EXCEEDED")], "extensions": {"cost": cost}}),
-            Some(&note),
-        );
+        ));
     }
     #[expect(clippy::cast_precision_loss, reason = "costs are small")]
     let decision = bucket.try_acquire(requested as f64);
     if !decision.allowed {
         call.throttled = true;
         platform.record(call);
-        let cost = json!({"requestedQueryCost": requested, "actualQueryCost": null, "throttleStatus": status_json(decision.remaining)});
+        let cost = json!({"requestedQueryCost": requested, "actualQueryCost": null, "throttleStatus": throttle_status(bucket, decision.remaining)});
         let status = StatusCode::from_u16(platform.config.throttled_status).unwrap_or(StatusCode::OK);
-        return answer(
+        return Err((
             status,
             json!({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED",
                 "documentation": "https://shopify.dev/api/usage/rate-limits"}}], "extensions": {"cost": cost}}),
-            Some(&note),
-        );
+        ));
     }
-    let mut data = Map::new();
-    let mut errors = Vec::new();
-    let mut actual = 0u64;
-    let mut events = Vec::new();
+    Ok(call)
+}
+
+/// What running an operation's root fields gave: `data`, `errors`, the actual cost, webhooks to fire.
+struct Executed {
+    data: Map<String, Value>,
+    errors: Vec<Value>,
+    cost: u64,
+    events: Vec<Event>,
+}
+
+/// Resolves each root field in order; a field that fails is `null` in `data` with its error in `errors`.
+/// Mutations replayed by their idempotency key are counted on `call`.
+fn execute(
+    platform: &Shopify,
+    path: &str,
+    operation: &Operation,
+    variables: &Map<String, Value>,
+    call: &mut GraphqlCall,
+) -> Executed {
+    let mut executed = Executed { data: Map::new(), errors: Vec::new(), cost: 0, events: Vec::new() };
     for field in &operation.selection {
         let result = match operation.kind {
-            OperationKind::Query => resolve_query(&platform, field, &variables, &mut actual),
+            OperationKind::Query => resolve_query(platform, field, variables, &mut executed.cost),
             OperationKind::Mutation => {
-                actual += MUTATION_COST;
+                executed.cost += MUTATION_COST;
                 let mut replayed = false;
-                let result = resolve_mutation(&platform, uri.path(), field, &variables, &mut events, &mut replayed);
+                let result = resolve_mutation(platform, path, field, variables, &mut executed.events, &mut replayed);
                 if replayed {
                     call.replayed = true;
                     call.replayed_fields += 1;
@@ -160,34 +215,17 @@ async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> 
         };
         match result {
             Ok(value) => {
-                data.insert(field.response_key().to_owned(), value);
+                executed.data.insert(field.response_key().to_owned(), value);
             }
             Err(err) => {
-                data.insert(field.response_key().to_owned(), Value::Null);
-                errors.push(
+                executed.data.insert(field.response_key().to_owned(), Value::Null);
+                executed.errors.push(
                     json!({"message": err.message, "path": [field.response_key()], "extensions": {"code": err.code}}),
                 );
             }
         }
     }
-    for (topic, payload) in events {
-        platform.fire(topic, &payload);
-    }
-    let actual = actual.min(requested);
-    #[expect(clippy::cast_precision_loss, reason = "costs are small")]
-    let refund = (requested - actual) as f64;
-    if refund > 0.0 {
-        bucket.set_available(bucket.available() + refund);
-    }
-    platform.record(call);
-    let cost = json!({"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": status_json(bucket.available())});
-    let mut body = Map::new();
-    if !errors.is_empty() {
-        body.insert("errors".into(), Value::Array(errors));
-    }
-    body.insert("data".into(), Value::Object(data));
-    body.insert("extensions".into(), json!({"cost": cost}));
-    answer(StatusCode::OK, Value::Object(body), Some(&note))
+    executed
 }
 
 /// `{"query", "variables"?, "operationName"?}` (or a bare document with `Content-Type: application/graphql`).
@@ -302,65 +340,7 @@ fn resolve_query(
             .map_or(Value::Null, |o| state.order_json(config, o, 0)),
         "nodes" => return nodes(&state, config, field, variables, cost),
         "products" | "productVariants" | "inventoryItems" | "orders" => {
-            let search = Search::parse(
-                field.argument("query", variables).and_then(|v| v.as_str().map(str::to_owned)).as_deref(),
-            );
-            let sort_key =
-                field.argument("sortKey", variables).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let reverse = field.argument("reverse", variables).and_then(|v| v.as_bool()).unwrap_or(false);
-            let mut keys: Vec<(i64, u64)> = match field.name.as_str() {
-                "orders" => state
-                    .orders
-                    .values()
-                    .filter(|o| {
-                        search.matches_times(o.created_at, o.updated_at)
-                            && search.matches_sku(o.lines.iter().map(|l| l.sku.as_str()))
-                    })
-                    .map(|o| (ShopState::order_sort(o, &sort_key), o.id))
-                    .collect(),
-                "products" => state
-                    .products
-                    .values()
-                    .filter(|p| {
-                        search.matches_times(p.created_at, p.updated_at)
-                            && search.matches_sku(
-                                p.variants.iter().filter_map(|id| state.variants.get(id)).map(|v| v.sku.as_str()),
-                            )
-                    })
-                    .map(|p| (sort_number(p.id), p.id))
-                    .collect(),
-                _ => state
-                    .variants
-                    .values()
-                    .filter(|v| {
-                        search.matches_times(v.created_at, v.updated_at)
-                            && search.matches_sku([v.sku.as_str()].into_iter())
-                    })
-                    .map(|v| {
-                        (sort_number(if field.name == "inventoryItems" { v.inventory_item_id } else { v.id }), v.id)
-                    })
-                    .collect(),
-            };
-            keys.sort_unstable();
-            if reverse {
-                keys.reverse();
-            }
-            let page = paginate(&keys, field, variables, reverse)?;
-            let build = |(sort, id): (i64, u64)| -> Value {
-                match field.name.as_str() {
-                    "orders" => state.orders.get(&id).map_or(Value::Null, |o| state.order_json(config, o, sort)),
-                    "products" => state.products.get(&id).map_or(Value::Null, |p| state.product_json(config, p)),
-                    "inventoryItems" => state.variants.get(&id).map_or(Value::Null, |v| {
-                        let mut item = state.item_json(config, v);
-                        item["__sort"] = json!([sort, id]);
-                        item
-                    }),
-                    _ => state.variants.get(&id).map_or(Value::Null, |v| state.variant_json(config, v)),
-                }
-            };
-            let nodes: Vec<Value> = page.items.iter().map(|k| build(*k)).collect();
-            *cost += 2;
-            return connection_json(nodes, page.has_next, page.has_previous, field, variables, cost);
+            return resolve_search(config, &state, field, variables, cost);
         }
         other => {
             return Err(TopLevelError::new(
@@ -373,6 +353,75 @@ fn resolve_query(
     project_field(&value, field, variables, cost)
 }
 
+/// The searchable root connections (`products`, `productVariants`, `inventoryItems`, `orders`): filtered by
+/// `query`, sorted by `sortKey` (and `reverse`), paged, projected.
+fn resolve_search(
+    config: &ShopifyConfig,
+    state: &ShopState,
+    field: &Field,
+    variables: &Map<String, Value>,
+    cost: &mut u64,
+) -> Result<Value, TopLevelError> {
+    let reverse = field.argument("reverse", variables).and_then(|v| v.as_bool()).unwrap_or(false);
+    let mut keys = search_keys(state, field, variables);
+    keys.sort_unstable();
+    if reverse {
+        keys.reverse();
+    }
+    let page = paginate(&keys, field, variables, reverse)?;
+    let build = |(sort, id): (i64, u64)| -> Value {
+        match field.name.as_str() {
+            "orders" => state.orders.get(&id).map_or(Value::Null, |o| state.order_json(config, o, sort)),
+            "products" => state.products.get(&id).map_or(Value::Null, |p| state.product_json(config, p)),
+            "inventoryItems" => state.variants.get(&id).map_or(Value::Null, |v| {
+                let mut item = state.item_json(config, v);
+                item["__sort"] = json!([sort, id]);
+                item
+            }),
+            _ => state.variants.get(&id).map_or(Value::Null, |v| state.variant_json(config, v)),
+        }
+    };
+    let nodes: Vec<Value> = page.items.iter().map(|k| build(*k)).collect();
+    *cost += 2;
+    connection_json(nodes, page.has_next, page.has_previous, field, variables, cost)
+}
+
+/// `(sort key, id)` of every node of a searchable root connection that matches its `query`, unsorted.
+fn search_keys(state: &ShopState, field: &Field, variables: &Map<String, Value>) -> Vec<(i64, u64)> {
+    let search =
+        Search::parse(field.argument("query", variables).and_then(|v| v.as_str().map(str::to_owned)).as_deref());
+    let sort_key = field.argument("sortKey", variables).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    match field.name.as_str() {
+        "orders" => state
+            .orders
+            .values()
+            .filter(|o| {
+                search.matches_times(o.created_at, o.updated_at)
+                    && search.matches_sku(o.lines.iter().map(|l| l.sku.as_str()))
+            })
+            .map(|o| (ShopState::order_sort(o, &sort_key), o.id))
+            .collect(),
+        "products" => state
+            .products
+            .values()
+            .filter(|p| {
+                search.matches_times(p.created_at, p.updated_at)
+                    && search
+                        .matches_sku(p.variants.iter().filter_map(|id| state.variants.get(id)).map(|v| v.sku.as_str()))
+            })
+            .map(|p| (sort_number(p.id), p.id))
+            .collect(),
+        _ => state
+            .variants
+            .values()
+            .filter(|v| {
+                search.matches_times(v.created_at, v.updated_at) && search.matches_sku([v.sku.as_str()].into_iter())
+            })
+            .map(|v| (sort_number(if field.name == "inventoryItems" { v.inventory_item_id } else { v.id }), v.id))
+            .collect(),
+    }
+}
+
 /// `nodes(ids: [ID!]!)`: one entry per id, in the order asked, `null` for an id that is no object of the
 /// shop (the Relay `Node` interface, <https://shopify.dev/docs/api/admin-graphql/latest/queries/nodes>).
 /// Products, variants, inventory items (with their whole variant), orders and locations resolve. More
@@ -380,7 +429,7 @@ fn resolve_query(
 /// (<https://shopify.dev/api/usage/limits>).
 fn nodes(
     state: &ShopState,
-    config: &super::ShopifyConfig,
+    config: &ShopifyConfig,
     field: &Field,
     variables: &Map<String, Value>,
     cost: &mut u64,

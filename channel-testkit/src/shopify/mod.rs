@@ -85,7 +85,6 @@
 //! and whether it was throttled or replayed.
 
 mod api;
-mod graphql;
 mod state;
 
 use std::fmt;

@@ -153,6 +153,46 @@ fn path(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|p| (*p).to_owned()).collect()
 }
 
+/// One item of an inventory mutation, where it sits in the input, and what the mutation sets.
+#[derive(Clone, Copy)]
+struct InventoryItemRequest<'a> {
+    item: &'a Value,
+    index: usize,
+    list_key: &'a str,
+    name: &'a str,
+    adjust: bool,
+}
+
+/// A level an inventory mutation moves: its new `available` and by how much it moves.
+struct PlannedLevel {
+    variant: u64,
+    location: u64,
+    available: i64,
+    delta: i64,
+}
+
+/// Checks an item's `changeFromQuantity` against the current quantity: required, `null` to skip the check,
+/// otherwise an integer equal to `current`.
+fn check_change_from(expected: Option<&Value>, current: i64, name: &str, at: &[String]) -> Result<(), Value> {
+    match expected {
+        None => Err(user_error(
+            "INVALID",
+            at,
+            "changeFromQuantity must be provided: pass the quantity you expect, or null to skip the check.",
+        )),
+        Some(Value::Null) => Ok(()),
+        Some(expected) => match expected.as_i64() {
+            Some(expected) if expected == current => Ok(()),
+            Some(expected) => Err(user_error(
+                "CHANGE_FROM_QUANTITY_STALE",
+                at,
+                format!("changeFromQuantity {expected} is stale: the current {name} quantity is {current}."),
+            )),
+            None => Err(user_error("INVALID", at, "changeFromQuantity must be an integer or null")),
+        },
+    }
+}
+
 /// Reasons `inventorySetQuantities` / `inventoryAdjustQuantities` accept.
 pub const REASONS: &[&str] = &[
     "correction",
@@ -648,6 +688,51 @@ impl State {
         let Some(input) = input.as_object() else {
             return Err(TopLevelError::new("INVALID_VARIABLE", "input is required"));
         };
+        let items = Self::inventory_items(config, input, list_key)?;
+        let (name, reason, mut errors) = Self::check_inventory_input(input, list_key, &items);
+        let mut planned: Vec<PlannedLevel> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let request = InventoryItemRequest { item, index, list_key, name: &name, adjust };
+            match self.plan_inventory_item(config, &request, &planned) {
+                Ok(Some(plan)) => planned.push(plan),
+                Ok(None) => {}
+                Err(error) => errors.push(error),
+            }
+        }
+        let mut payload = Map::new();
+        payload.insert(
+            "__typename".into(),
+            json!(if adjust { "InventoryAdjustQuantitiesPayload" } else { "InventorySetQuantitiesPayload" }),
+        );
+        if !errors.is_empty() {
+            payload.insert("inventoryAdjustmentGroup".into(), Value::Null);
+            payload.insert("userErrors".into(), Value::Array(errors));
+            return Ok((Value::Object(payload), Vec::new()));
+        }
+        let now = Timestamp::now();
+        let group_id = self.id();
+        let (changes, events) = self.apply_inventory_plan(config, planned, now);
+        payload.insert(
+            "inventoryAdjustmentGroup".into(),
+            json!({
+                "__typename": "InventoryAdjustmentGroup",
+                "id": gid("InventoryAdjustmentGroup", group_id),
+                "createdAt": ts(now),
+                "reason": reason,
+                "referenceDocumentUri": input.get("referenceDocumentUri").cloned().unwrap_or(Value::Null),
+                "changes": changes,
+            }),
+        );
+        payload.insert("userErrors".into(), json!([]));
+        Ok((Value::Object(payload), events))
+    }
+
+    /// The mutation's item list (`changes` or `quantities`), refused as a whole past `max_input_size`.
+    fn inventory_items(
+        config: &ShopifyConfig,
+        input: &Map<String, Value>,
+        list_key: &str,
+    ) -> Result<Vec<Value>, TopLevelError> {
         let items = input.get(list_key).and_then(Value::as_array).cloned().unwrap_or_default();
         if items.len() > config.max_input_size {
             return Err(TopLevelError::new(
@@ -659,6 +744,16 @@ impl State {
                 ),
             ));
         }
+        Ok(items)
+    }
+
+    /// The quantity name and reason, and the user errors of the input as a whole (a bad name or reason,
+    /// no items).
+    fn check_inventory_input(
+        input: &Map<String, Value>,
+        list_key: &str,
+        items: &[Value],
+    ) -> (String, String, Vec<Value>) {
         let mut errors = Vec::new();
         let name = input.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
         if name != "available" && name != "on_hand" {
@@ -679,125 +774,83 @@ impl State {
         if items.is_empty() {
             errors.push(user_error("INVALID", &path(&["input", list_key]), format!("{list_key} must not be empty")));
         }
-        // (variant id, location id, new available)
-        let mut planned: Vec<(u64, u64, i64, i64)> = Vec::new();
-        for (index, item) in items.iter().enumerate() {
-            let idx = index.to_string();
-            let at = |field: &str| path(&["input", list_key, &idx, field]);
-            let item_gid = item.get("inventoryItemId").and_then(Value::as_str).unwrap_or_default();
-            let location_gid = item.get("locationId").and_then(Value::as_str).unwrap_or_default();
-            let Some(variant_id) = parse_gid("InventoryItem", item_gid).and_then(|id| self.items.get(&id).copied())
-            else {
-                errors.push(user_error(
-                    "INVALID_INVENTORY_ITEM",
-                    &at("inventoryItemId"),
-                    "The specified inventory item could not be found.",
-                ));
-                continue;
-            };
-            let Some(location) =
-                parse_gid("Location", location_gid).filter(|id| config.locations.iter().any(|l| l.id == *id))
-            else {
-                errors.push(user_error(
-                    "INVALID_LOCATION",
-                    &at("locationId"),
-                    "The specified location could not be found.",
-                ));
-                continue;
-            };
-            let Some(variant) = self.variants.get(&variant_id) else { continue };
-            if !variant.tracked {
-                errors.push(user_error(
-                    "NON_MUTABLE_INVENTORY_ITEM",
-                    &at("inventoryItemId"),
-                    "The inventory item is not tracked.",
-                ));
-                continue;
-            }
-            let Some(level) = variant.levels.get(&location) else {
-                errors.push(user_error(
-                    "ITEM_NOT_STOCKED_AT_LOCATION",
-                    &at("locationId"),
-                    "The inventory item is not stocked at the location.",
-                ));
-                continue;
-            };
-            let current = if name == "on_hand" { level.available + level.committed } else { level.available };
-            let target = if adjust {
-                match item.get("delta").and_then(Value::as_i64) {
-                    Some(delta) => current + delta,
-                    None => {
-                        errors.push(user_error("INVALID", &at("delta"), "delta is required"));
-                        continue;
-                    }
-                }
-            } else {
-                match item.get("quantity").and_then(Value::as_i64) {
-                    Some(quantity) => quantity,
-                    None => {
-                        errors.push(user_error("INVALID", &at("quantity"), "quantity is required"));
-                        continue;
-                    }
-                }
-            };
-            match item.get("changeFromQuantity") {
-                None => {
-                    errors.push(user_error(
-                        "INVALID",
-                        &at("changeFromQuantity"),
-                        "changeFromQuantity must be provided: pass the quantity you expect, or null to skip the check.",
-                    ));
-                    continue;
-                }
-                Some(Value::Null) => {}
-                Some(expected) => match expected.as_i64() {
-                    Some(expected) if expected == current => {}
-                    Some(expected) => {
-                        errors.push(user_error(
-                            "CHANGE_FROM_QUANTITY_STALE",
-                            &at("changeFromQuantity"),
-                            format!(
-                                "changeFromQuantity {expected} is stale: the current {name} quantity is {current}."
-                            ),
-                        ));
-                        continue;
-                    }
-                    None => {
-                        errors.push(user_error(
-                            "INVALID",
-                            &at("changeFromQuantity"),
-                            "changeFromQuantity must be an integer or null",
-                        ));
-                        continue;
-                    }
-                },
-            }
-            if planned.iter().any(|(v, l, _, _)| *v == variant_id && *l == location) {
-                errors.push(user_error(
-                    "INVALID",
-                    &at("inventoryItemId"),
-                    "The same inventory item and location appear twice.",
-                ));
-                continue;
-            }
-            let new_available = if name == "on_hand" { target - level.committed } else { target };
-            planned.push((variant_id, location, new_available, new_available - level.available));
+        (name, reason, errors)
+    }
+
+    /// One item of the mutation checked against the shop: the level it moves and how, `Ok(None)` for an
+    /// item whose variant vanished (skipped silently), or the item's user error.
+    fn plan_inventory_item(
+        &self,
+        config: &ShopifyConfig,
+        request: &InventoryItemRequest<'_>,
+        planned: &[PlannedLevel],
+    ) -> Result<Option<PlannedLevel>, Value> {
+        let InventoryItemRequest { item, index, list_key, name, adjust } = *request;
+        let idx = index.to_string();
+        let at = |field: &str| path(&["input", list_key, &idx, field]);
+        let item_gid = item.get("inventoryItemId").and_then(Value::as_str).unwrap_or_default();
+        let location_gid = item.get("locationId").and_then(Value::as_str).unwrap_or_default();
+        let Some(variant_id) = parse_gid("InventoryItem", item_gid).and_then(|id| self.items.get(&id).copied()) else {
+            return Err(user_error(
+                "INVALID_INVENTORY_ITEM",
+                &at("inventoryItemId"),
+                "The specified inventory item could not be found.",
+            ));
+        };
+        let Some(location) =
+            parse_gid("Location", location_gid).filter(|id| config.locations.iter().any(|l| l.id == *id))
+        else {
+            return Err(user_error(
+                "INVALID_LOCATION",
+                &at("locationId"),
+                "The specified location could not be found.",
+            ));
+        };
+        let Some(variant) = self.variants.get(&variant_id) else { return Ok(None) };
+        if !variant.tracked {
+            return Err(user_error(
+                "NON_MUTABLE_INVENTORY_ITEM",
+                &at("inventoryItemId"),
+                "The inventory item is not tracked.",
+            ));
         }
-        let mut payload = Map::new();
-        payload.insert(
-            "__typename".into(),
-            json!(if adjust { "InventoryAdjustQuantitiesPayload" } else { "InventorySetQuantitiesPayload" }),
-        );
-        if !errors.is_empty() {
-            payload.insert("inventoryAdjustmentGroup".into(), Value::Null);
-            payload.insert("userErrors".into(), Value::Array(errors));
-            return Ok((Value::Object(payload), Vec::new()));
+        let Some(level) = variant.levels.get(&location) else {
+            return Err(user_error(
+                "ITEM_NOT_STOCKED_AT_LOCATION",
+                &at("locationId"),
+                "The inventory item is not stocked at the location.",
+            ));
+        };
+        let current = if name == "on_hand" { level.available + level.committed } else { level.available };
+        let target = if adjust {
+            let delta = item.get("delta").and_then(Value::as_i64);
+            current + delta.ok_or_else(|| user_error("INVALID", &at("delta"), "delta is required"))?
+        } else {
+            let quantity = item.get("quantity").and_then(Value::as_i64);
+            quantity.ok_or_else(|| user_error("INVALID", &at("quantity"), "quantity is required"))?
+        };
+        check_change_from(item.get("changeFromQuantity"), current, name, &at("changeFromQuantity"))?;
+        if planned.iter().any(|p| p.variant == variant_id && p.location == location) {
+            return Err(user_error(
+                "INVALID",
+                &at("inventoryItemId"),
+                "The same inventory item and location appear twice.",
+            ));
         }
-        let now = Timestamp::now();
-        let group_id = self.id();
+        let available = if name == "on_hand" { target - level.committed } else { target };
+        Ok(Some(PlannedLevel { variant: variant_id, location, available, delta: available - level.available }))
+    }
+
+    /// Moves every planned level: the `InventoryChange`s to answer with and the webhooks to fire.
+    fn apply_inventory_plan(
+        &mut self,
+        config: &ShopifyConfig,
+        planned: Vec<PlannedLevel>,
+        now: Timestamp,
+    ) -> (Vec<Value>, Vec<Event>) {
         let mut changes = Vec::new();
         let mut events = Vec::new();
-        for (variant_id, location, new_available, delta) in planned {
+        for PlannedLevel { variant: variant_id, location, available: new_available, delta } in planned {
             self.move_stock(variant_id, location, delta, 0, now);
             let Some(variant) = self.variants.get(&variant_id) else { continue };
             let item = json!({"__typename": "InventoryItem", "id": gid("InventoryItem", variant.inventory_item_id), "sku": variant.sku});
@@ -816,19 +869,7 @@ impl State {
                 events.extend(self.level_event(variant.inventory_item_id, location));
             }
         }
-        payload.insert(
-            "inventoryAdjustmentGroup".into(),
-            json!({
-                "__typename": "InventoryAdjustmentGroup",
-                "id": gid("InventoryAdjustmentGroup", group_id),
-                "createdAt": ts(now),
-                "reason": reason,
-                "referenceDocumentUri": input.get("referenceDocumentUri").cloned().unwrap_or(Value::Null),
-                "changes": changes,
-            }),
-        );
-        payload.insert("userErrors".into(), json!([]));
-        Ok((Value::Object(payload), events))
+        (changes, events)
     }
 
     /// `productVariantsBulkUpdate(productId, variants: [{id, price, compareAtPrice}])`.
@@ -936,7 +977,7 @@ impl State {
         config: &ShopifyConfig,
         input: Option<&Value>,
     ) -> Result<(Value, Vec<Event>), TopLevelError> {
-        let fail = |field: &[&str], message: &str| {
+        let fail = |(field, message): FulfillmentRefusal| {
             Ok((
                 json!({"__typename": "FulfillmentCreatePayload", "fulfillment": null,
                        "userErrors": [{"__typename": "UserError", "field": path(field), "message": message}]}),
@@ -947,86 +988,80 @@ impl State {
             return Err(TopLevelError::new("INVALID_VARIABLE", "fulfillment is required"));
         };
         let groups = input.get("lineItemsByFulfillmentOrder").and_then(Value::as_array).cloned().unwrap_or_default();
+        let (order_id, plan) = match self.plan_fulfillment(&groups) {
+            Ok(planned) => planned,
+            Err(refusal) => return fail(refusal),
+        };
+        let now = Timestamp::now();
+        let fulfillment_id = self.id();
+        let tracking = input.get("trackingInfo").filter(|t| t.is_object()).cloned();
+        self.fulfil_lines(
+            order_id,
+            &plan,
+            Fulfillment { id: fulfillment_id, created_at: now, tracking, lines: Vec::new() },
+        );
+        let fulfillment = self.orders.get(&order_id).and_then(|o| o.fulfillments.last()).map(fulfillment_json);
+        let events = vec![("orders/updated", self.order_rest(config, order_id))];
+        Ok((json!({"__typename": "FulfillmentCreatePayload", "fulfillment": fulfillment, "userErrors": []}), events))
+    }
+
+    /// The order the `lineItemsByFulfillmentOrder` groups fulfil and the lines they take (fulfillment order
+    /// index, fulfillment order line id, quantity), or why the fulfillment is refused.
+    fn plan_fulfillment(&self, groups: &[Value]) -> Result<(u64, Vec<PlannedFulfil>), FulfillmentRefusal> {
+        const FO_ID: &[&str] = &["fulfillment", "lineItemsByFulfillmentOrder", "fulfillmentOrderId"];
         if groups.is_empty() {
-            return fail(
+            return Err((
                 &["fulfillment", "lineItemsByFulfillmentOrder"],
                 "lineItemsByFulfillmentOrder must not be empty",
-            );
+            ));
         }
-        // (order id, fo index, fo line id, quantity)
-        let mut plan: Vec<(u64, usize, u64, i64)> = Vec::new();
+        let mut plan = Vec::new();
         let mut order_id = None;
-        for group in &groups {
+        for group in groups {
             let Some(fo_id) =
                 group.get("fulfillmentOrderId").and_then(Value::as_str).and_then(|g| parse_gid("FulfillmentOrder", g))
             else {
-                return fail(
-                    &["fulfillment", "lineItemsByFulfillmentOrder", "fulfillmentOrderId"],
-                    "Fulfillment order does not exist.",
-                );
+                return Err((FO_ID, "Fulfillment order does not exist."));
             };
             let found = self
                 .orders
                 .values()
                 .find_map(|o| o.fulfillment_orders.iter().position(|fo| fo.id == fo_id).map(|i| (o.id, i)));
             let Some((oid, fo_index)) = found else {
-                return fail(
-                    &["fulfillment", "lineItemsByFulfillmentOrder", "fulfillmentOrderId"],
-                    "Fulfillment order does not exist.",
-                );
+                return Err((FO_ID, "Fulfillment order does not exist."));
             };
             if order_id.is_some_and(|o| o != oid) {
-                return fail(&["fulfillment"], "All fulfillment orders must belong to the same order.");
+                return Err((&["fulfillment"], "All fulfillment orders must belong to the same order."));
             }
             order_id = Some(oid);
             let Some(fo) = self.orders.get(&oid).and_then(|o| o.fulfillment_orders.get(fo_index)) else { continue };
             if fo.status != "OPEN" && fo.status != "IN_PROGRESS" {
-                return fail(&["fulfillment"], "Fulfillment order is not in a fulfillable state.");
+                return Err((&["fulfillment"], "Fulfillment order is not in a fulfillable state."));
             }
             match group.get("fulfillmentOrderLineItems").and_then(Value::as_array) {
-                None => {
-                    plan.extend(fo.lines.iter().filter(|l| l.remaining > 0).map(|l| (oid, fo_index, l.id, l.remaining)))
-                }
-                Some(lines) => {
-                    for line in lines {
-                        let id = line
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .and_then(|g| parse_gid("FulfillmentOrderLineItem", g));
-                        let quantity = line.get("quantity").and_then(Value::as_i64).unwrap_or(0);
-                        let Some(fo_line) = id.and_then(|id| fo.lines.iter().find(|l| l.id == id)) else {
-                            return fail(
-                                &["fulfillment", "lineItemsByFulfillmentOrder", "fulfillmentOrderLineItems"],
-                                "Fulfillment order line item does not exist.",
-                            );
-                        };
-                        if quantity < 1 || quantity > fo_line.remaining {
-                            return fail(
-                                &["fulfillment", "lineItemsByFulfillmentOrder", "fulfillmentOrderLineItems"],
-                                "Invalid quantity.",
-                            );
-                        }
-                        plan.push((oid, fo_index, fo_line.id, quantity));
-                    }
-                }
+                None => plan.extend(fo.lines.iter().filter(|l| l.remaining > 0).map(|l| (fo_index, l.id, l.remaining))),
+                Some(lines) => plan.extend(plan_fulfillment_lines(fo, fo_index, lines)?),
             }
         }
-        let Some(order_id) = order_id else { return fail(&["fulfillment"], "Nothing to fulfil.") };
+        let Some(order_id) = order_id else { return Err((&["fulfillment"], "Nothing to fulfil.")) };
         if plan.is_empty() {
-            return fail(&["fulfillment"], "Fulfillment order has no remaining quantity.");
+            return Err((&["fulfillment"], "Fulfillment order has no remaining quantity."));
         }
-        let now = Timestamp::now();
-        let fulfillment_id = self.id();
-        let tracking = input.get("trackingInfo").filter(|t| t.is_object()).cloned();
-        let mut fulfilled_lines = Vec::new();
+        Ok((order_id, plan))
+    }
+
+    /// Takes the planned lines off the order's fulfillment orders (closing those with nothing left),
+    /// records `fulfillment` with the order lines it shipped, and releases the committed stock.
+    fn fulfil_lines(&mut self, order_id: u64, plan: &[PlannedFulfil], mut fulfillment: Fulfillment) {
+        let now = fulfillment.created_at;
         let mut uncommit = Vec::new();
         if let Some(order) = self.orders.get_mut(&order_id) {
-            for (_, fo_index, fo_line_id, quantity) in &plan {
+            for (fo_index, fo_line_id, quantity) in plan {
                 let Some(fo) = order.fulfillment_orders.get_mut(*fo_index) else { continue };
                 let location = fo.location_id;
                 if let Some(line) = fo.lines.iter_mut().find(|l| l.id == *fo_line_id) {
                     line.remaining -= quantity;
-                    fulfilled_lines.push((line.line_item_id, *quantity));
+                    fulfillment.lines.push((line.line_item_id, *quantity));
                     if let Some(li) = order.lines.iter().find(|l| l.id == line.line_item_id) {
                         uncommit.push((li.variant_id, location, *quantity));
                     }
@@ -1037,21 +1072,42 @@ impl State {
                     fo.status = "IN_PROGRESS";
                 }
             }
-            order.fulfillments.push(Fulfillment {
-                id: fulfillment_id,
-                created_at: now,
-                tracking,
-                lines: fulfilled_lines,
-            });
+            order.fulfillments.push(fulfillment);
             order.updated_at = now;
         }
         for (variant_id, location, quantity) in uncommit {
             self.move_stock(variant_id, location, 0, -quantity, now);
         }
-        let fulfillment = self.orders.get(&order_id).and_then(|o| o.fulfillments.last()).map(fulfillment_json);
-        let events = vec![("orders/updated", self.order_rest(config, order_id))];
-        Ok((json!({"__typename": "FulfillmentCreatePayload", "fulfillment": fulfillment, "userErrors": []}), events))
     }
+}
+
+/// Why `fulfillmentCreate` refuses: the input field and the message of its user error.
+type FulfillmentRefusal = (&'static [&'static str], &'static str);
+
+/// A fulfillment order line to fulfil: the fulfillment order's index on its order, the line's id, quantity.
+type PlannedFulfil = (usize, u64, i64);
+
+/// The lines a `fulfillmentOrderLineItems` list names on fulfillment order `fo`, each with a quantity
+/// between 1 and what remains of it.
+fn plan_fulfillment_lines(
+    fo: &FulfillmentOrder,
+    fo_index: usize,
+    lines: &[Value],
+) -> Result<Vec<PlannedFulfil>, FulfillmentRefusal> {
+    const LINES: &[&str] = &["fulfillment", "lineItemsByFulfillmentOrder", "fulfillmentOrderLineItems"];
+    let mut plan = Vec::with_capacity(lines.len());
+    for line in lines {
+        let id = line.get("id").and_then(Value::as_str).and_then(|g| parse_gid("FulfillmentOrderLineItem", g));
+        let quantity = line.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        let Some(fo_line) = id.and_then(|id| fo.lines.iter().find(|l| l.id == id)) else {
+            return Err((LINES, "Fulfillment order line item does not exist."));
+        };
+        if quantity < 1 || quantity > fo_line.remaining {
+            return Err((LINES, "Invalid quantity."));
+        }
+        plan.push((fo_index, fo_line.id, quantity));
+    }
+    Ok(plan)
 }
 
 fn fulfillment_json(f: &Fulfillment) -> Value {

@@ -237,16 +237,17 @@ pub(super) enum Identifier {
 }
 
 impl Identifier {
-    /// `ID123`, `SKUABC`, `GTIN600…`, or bare digits (an offer id).
+    /// `ID123`, `SKUABC`, `BARCODE600…` (the Seller API v2 swagger's form), `GTIN600…` (older docs' form), or
+    /// bare digits (an offer id: "Defaults to Offer ID").
     pub(super) fn parse(raw: &str) -> Result<Self, String> {
         if let Some(rest) = raw.strip_prefix("SKU") {
             return Ok(Self::Sku(rest.to_owned()));
         }
-        if let Some(rest) = raw.strip_prefix("GTIN") {
+        if let Some(rest) = raw.strip_prefix("BARCODE").or_else(|| raw.strip_prefix("GTIN")) {
             return Ok(Self::Barcode(rest.to_owned()));
         }
         let digits = raw.strip_prefix("ID").unwrap_or(raw);
-        digits.parse().map(Self::OfferId).map_err(|_| format!("invalid identifier {raw:?}: use ID…, SKU… or GTIN…"))
+        digits.parse().map(Self::OfferId).map_err(|_| format!("invalid identifier {raw:?}: use ID…, SKU… or BARCODE…"))
     }
 }
 
@@ -389,71 +390,8 @@ impl State {
         }
         let mut next = offer.clone();
         let mut changed = Map::new();
-        let whole = |field: &str| -> Result<Option<i64>, UpdateError> {
-            match body.get(field) {
-                None => Ok(None),
-                Some(value) => match value.as_i64() {
-                    Some(n) if n >= 0 => Ok(Some(n)),
-                    _ => Err(UpdateError::new("E19", format!("{field} must be whole number"))),
-                },
-            }
-        };
-        if let Some(price) = whole("selling_price")? {
-            if price == 0 {
-                return Err(UpdateError::new("E19", "selling_price must be greater than 0"));
-            }
-            next.selling_price = price;
-            changed.insert("selling_price".into(), json!(price));
-        }
-        if let Some(rrp) = whole("rrp")? {
-            next.rrp = rrp;
-            changed.insert("rrp".into(), json!(rrp));
-        }
-        if next.rrp != 0 && next.rrp < next.selling_price {
-            return Err(UpdateError::new("E22", "rrp must be 0 or at least the selling price"));
-        }
-        let mut days_cleared = false;
-        if let Some(days) = body.get("leadtime_days") {
-            if days.is_null() {
-                next.leadtime_days = None;
-            } else {
-                match days.as_i64() {
-                    Some(d) if d >= 0 => next.leadtime_days = Some(d).filter(|d| *d > 0),
-                    _ => return Err(UpdateError::new("E16", "leadtime_days must be a whole number of days")),
-                }
-            }
-            days_cleared = next.leadtime_days.is_none();
-            changed.insert("leadtime_days".into(), days.clone());
-        }
-        if let Some(stock) = body.get("leadtime_stock") {
-            let items = stock.as_array().ok_or_else(|| UpdateError::new("E28", "leadtime_stock must be a list"))?;
-            for item in items {
-                let warehouse = item.get("merchant_warehouse_id").and_then(Value::as_u64);
-                let quantity = item.get("quantity").and_then(Value::as_i64);
-                let (Some(warehouse), Some(quantity)) = (warehouse, quantity) else {
-                    return Err(UpdateError::new(
-                        "E28",
-                        "leadtime_stock items need merchant_warehouse_id and a whole quantity",
-                    ));
-                };
-                if !config.warehouses.iter().any(|w| w.warehouse_id == warehouse) {
-                    return Err(UpdateError::new("E29", format!("unknown merchant warehouse {warehouse}")));
-                }
-                if quantity < 0 {
-                    return Err(UpdateError::new("E30", "Stock can't go below 0"));
-                }
-                if quantity > 0 && next.leadtime_days.is_none() {
-                    return Err(UpdateError::new("E18", "leadtime_days is required to set leadtime stock"));
-                }
-                next.leadtime_stock.insert(warehouse, quantity);
-            }
-            changed.insert("leadtime_stock".into(), stock.clone());
-        }
-        if days_cleared {
-            for quantity in next.leadtime_stock.values_mut() {
-                *quantity = 0;
-            }
-        }
+        update_prices(body, &mut next, &mut changed)?;
+        update_leadtime(config, body, &mut next, &mut changed)?;
         if let Some(action) = body.get("status_action") {
             match action.as_str() {
                 Some("Disable") => next.disabled_by_seller = true,
@@ -583,16 +521,7 @@ impl State {
                 order.sku
             )));
         }
-        let mut taken = Vec::new();
-        let mut wanted = order.quantity;
-        for (id, units) in pool.iter_mut() {
-            let take = wanted.min(*units);
-            if take > 0 {
-                *units -= take;
-                wanted -= take;
-                taken.push((*id, take));
-            }
-        }
+        let taken = take_units(pool, order.quantity);
         let dc = match order.fulfilment {
             OrderFulfilment::Channel => {
                 taken.first().and_then(|(id, _)| config.dcs.iter().find(|dc| dc.warehouse_id == *id))
@@ -622,57 +551,8 @@ impl State {
         let drop_ship = order.extra.get("drop_ship").and_then(Value::as_bool).unwrap_or(false);
         let webhooks = match order.fulfilment {
             OrderFulfilment::Channel => vec![("Sale Status Changed", sale_status_changed(&sale))],
-            _ if drop_ship => {
-                let warehouse = sale
-                    .taken
-                    .first()
-                    .and_then(|(id, _)| config.warehouses.iter().find(|w| w.warehouse_id == *id))
-                    .or(config.warehouses.first());
-                let day = |days: i64| {
-                    sale.order_date
-                        .checked_add(jiff::SignedDuration::from_hours(24 * days))
-                        .unwrap_or(sale.order_date)
-                        .strftime("%Y-%m-%d")
-                        .to_string()
-                };
-                vec![(
-                    "New Drop Ship Order",
-                    json!({
-                        "order_id": sale.order_id,
-                        "ready_for_collect_due_date": day(3),
-                        "acceptance_due_date": day(1),
-                        "merchant_warehouse": warehouse.map(|w| json!({"warehouse_id": w.warehouse_id, "name": w.name})),
-                        "offers": [{
-                            "offer": {
-                                "offer_id": offer.offer_id,
-                                "sku": offer.sku,
-                                "barcode": offer.barcode,
-                                "leadtime_stock": offer.leadtime_json(config),
-                            },
-                            "quantity_required": sale.quantity,
-                        }],
-                        "event_date": sale.order_date.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                    }),
-                )]
-            }
-            _ => vec![(
-                "New Leadtime Order",
-                json!({
-                    "order_id": sale.order_id,
-                    "order_item_id": sale.order_item_id,
-                    "offer": {
-                        "offer_id": offer.offer_id,
-                        "sku": offer.sku,
-                        "barcode": offer.barcode,
-                        "leadtime_stock": offer.leadtime_json(config),
-                    },
-                    "warehouse": sale.dc,
-                    "total_selling_price": sale.unit_price * sale.quantity,
-                    "quantity": sale.quantity,
-                    "event_date": sale.order_date.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                    "facility": {"code": sale.dc, "address": "Sandbox facility"},
-                }),
-            )],
+            _ if drop_ship => vec![("New Drop Ship Order", drop_ship_order(config, offer, &sale))],
+            _ => vec![("New Leadtime Order", leadtime_order(config, offer, &sale))],
         };
         self.next_order = seq;
         self.sales.push(sale);
@@ -705,4 +585,157 @@ impl State {
 
 fn sale_status_changed(sale: &Sale) -> Value {
     json!({"sale": sale.to_json(), "event_timestamp_utc": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()})
+}
+
+/// A whole number of at least 0 in field `field` of an offer update, if the field is there.
+fn whole_field(body: &Map<String, Value>, field: &str) -> Result<Option<i64>, UpdateError> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(value) => match value.as_i64() {
+            Some(n) if n >= 0 => Ok(Some(n)),
+            _ => Err(UpdateError::new("E19", format!("{field} must be whole number"))),
+        },
+    }
+}
+
+/// An offer update's `selling_price` (above 0) and `rrp` (0, or at least the selling price).
+fn update_prices(
+    body: &Map<String, Value>,
+    next: &mut Offer,
+    changed: &mut Map<String, Value>,
+) -> Result<(), UpdateError> {
+    if let Some(price) = whole_field(body, "selling_price")? {
+        if price == 0 {
+            return Err(UpdateError::new("E19", "selling_price must be greater than 0"));
+        }
+        next.selling_price = price;
+        changed.insert("selling_price".into(), json!(price));
+    }
+    if let Some(rrp) = whole_field(body, "rrp")? {
+        next.rrp = rrp;
+        changed.insert("rrp".into(), json!(rrp));
+    }
+    if next.rrp != 0 && next.rrp < next.selling_price {
+        return Err(UpdateError::new("E22", "rrp must be 0 or at least the selling price"));
+    }
+    Ok(())
+}
+
+/// An offer update's `leadtime_days` (`null` or 0 clears it, and with it every warehouse's leadtime stock)
+/// and `leadtime_stock` (per known merchant warehouse, at least 0; above 0 only with leadtime days).
+fn update_leadtime(
+    config: &TakealotConfig,
+    body: &Map<String, Value>,
+    next: &mut Offer,
+    changed: &mut Map<String, Value>,
+) -> Result<(), UpdateError> {
+    let mut days_cleared = false;
+    if let Some(days) = body.get("leadtime_days") {
+        if days.is_null() {
+            next.leadtime_days = None;
+        } else {
+            match days.as_i64() {
+                Some(d) if d >= 0 => next.leadtime_days = Some(d).filter(|d| *d > 0),
+                _ => return Err(UpdateError::new("E16", "leadtime_days must be a whole number of days")),
+            }
+        }
+        days_cleared = next.leadtime_days.is_none();
+        changed.insert("leadtime_days".into(), days.clone());
+    }
+    if let Some(stock) = body.get("leadtime_stock") {
+        let items = stock.as_array().ok_or_else(|| UpdateError::new("E28", "leadtime_stock must be a list"))?;
+        for item in items {
+            let warehouse = item.get("merchant_warehouse_id").and_then(Value::as_u64);
+            let quantity = item.get("quantity").and_then(Value::as_i64);
+            let (Some(warehouse), Some(quantity)) = (warehouse, quantity) else {
+                return Err(UpdateError::new(
+                    "E28",
+                    "leadtime_stock items need merchant_warehouse_id and a whole quantity",
+                ));
+            };
+            if !config.warehouses.iter().any(|w| w.warehouse_id == warehouse) {
+                return Err(UpdateError::new("E29", format!("unknown merchant warehouse {warehouse}")));
+            }
+            if quantity < 0 {
+                return Err(UpdateError::new("E30", "Stock can't go below 0"));
+            }
+            if quantity > 0 && next.leadtime_days.is_none() {
+                return Err(UpdateError::new("E18", "leadtime_days is required to set leadtime stock"));
+            }
+            next.leadtime_stock.insert(warehouse, quantity);
+        }
+        changed.insert("leadtime_stock".into(), stock.clone());
+    }
+    if days_cleared {
+        for quantity in next.leadtime_stock.values_mut() {
+            *quantity = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Takes `quantity` units from the pool's warehouses in order; answers what came from each.
+fn take_units(pool: &mut BTreeMap<u64, i64>, quantity: i64) -> Vec<(u64, i64)> {
+    let mut taken = Vec::new();
+    let mut wanted = quantity;
+    for (id, units) in pool.iter_mut() {
+        let take = wanted.min(*units);
+        if take > 0 {
+            *units -= take;
+            wanted -= take;
+            taken.push((*id, take));
+        }
+    }
+    taken
+}
+
+/// The `New Drop Ship Order` webhook body of a drop-ship leadtime sale.
+fn drop_ship_order(config: &TakealotConfig, offer: &Offer, sale: &Sale) -> Value {
+    let warehouse = sale
+        .taken
+        .first()
+        .and_then(|(id, _)| config.warehouses.iter().find(|w| w.warehouse_id == *id))
+        .or(config.warehouses.first());
+    let day = |days: i64| {
+        sale.order_date
+            .checked_add(jiff::SignedDuration::from_hours(24 * days))
+            .unwrap_or(sale.order_date)
+            .strftime("%Y-%m-%d")
+            .to_string()
+    };
+    json!({
+        "order_id": sale.order_id,
+        "ready_for_collect_due_date": day(3),
+        "acceptance_due_date": day(1),
+        "merchant_warehouse": warehouse.map(|w| json!({"warehouse_id": w.warehouse_id, "name": w.name})),
+        "offers": [{
+            "offer": {
+                "offer_id": offer.offer_id,
+                "sku": offer.sku,
+                "barcode": offer.barcode,
+                "leadtime_stock": offer.leadtime_json(config),
+            },
+            "quantity_required": sale.quantity,
+        }],
+        "event_date": sale.order_date.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    })
+}
+
+/// The `New Leadtime Order` webhook body of a leadtime sale.
+fn leadtime_order(config: &TakealotConfig, offer: &Offer, sale: &Sale) -> Value {
+    json!({
+        "order_id": sale.order_id,
+        "order_item_id": sale.order_item_id,
+        "offer": {
+            "offer_id": offer.offer_id,
+            "sku": offer.sku,
+            "barcode": offer.barcode,
+            "leadtime_stock": offer.leadtime_json(config),
+        },
+        "warehouse": sale.dc,
+        "total_selling_price": sale.unit_price * sale.quantity,
+        "quantity": sale.quantity,
+        "event_date": sale.order_date.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "facility": {"code": sale.dc, "address": "Sandbox facility"},
+    })
 }

@@ -15,10 +15,12 @@ use jiff::tz::TimeZone;
 use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 
+use self::auth::{AuthRequest, Keys, authenticate};
 use super::WooCommerce;
-use super::auth::{AuthRequest, Keys, authenticate};
 use super::state::{Kind, RestError, State as Store, Touched, Tracking, wc_date};
-use crate::sandbox::MAX_REQUEST_BODY;
+use crate::sandbox::{MAX_REQUEST_BODY, PartialBatch};
+
+mod auth;
 
 type Shared = State<Arc<WooCommerce>>;
 
@@ -529,20 +531,12 @@ fn item_error(id: u64, err: &RestError) -> Value {
 }
 
 fn batch(platform: &WooCommerce, target: Target, body: &[u8], path: &str) -> Response {
-    let fields = match json_object(body) {
-        Ok(fields) => fields,
+    let lists = json_object(body).and_then(|fields| {
+        Ok((batch_list(&fields, "create")?, batch_list(&fields, "update")?, batch_list(&fields, "delete")?))
+    });
+    let (create, update, delete) = match lists {
+        Ok(lists) => lists,
         Err(err) => return rest(&err),
-    };
-    let list = |key: &str| -> Result<Option<Vec<Value>>, RestError> {
-        match fields.get(key) {
-            None => Ok(None),
-            Some(Value::Array(items)) => Ok(Some(items.clone())),
-            Some(_) => Err(RestError::new(400, "rest_invalid_param", format!("Invalid parameter(s): {key}"))),
-        }
-    };
-    let (create, update, delete) = match (list("create"), list("update"), list("delete")) {
-        (Ok(c), Ok(u), Ok(d)) => (c, u, d),
-        (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => return rest(&err),
     };
     let total = [&create, &update, &delete].iter().map(|l| l.as_ref().map_or(0, Vec::len)).sum::<usize>();
     if total > platform.config.max_batch_size {
@@ -553,101 +547,153 @@ fn batch(platform: &WooCommerce, target: Target, body: &[u8], path: &str) -> Res
         ));
     }
     let partial = platform.harness.faults().take_partial_batch(path);
-    let transient = RestError::new(500, "woocommerce_rest_batch_item_failed", "Sandbox: temporary failure, retry.");
-    let mut index = 0usize;
-    let mut failing = || {
-        let fails = partial.is_some_and(|p| p.fails(index, total));
-        index += 1;
-        fails
-    };
-    let mut touched = Touched::default();
-    let mut out = Map::new();
     let base = platform.base_url.clone();
-    let show = |state: &Store, id: u64| -> Value {
-        match target {
-            Target::Products => state.products.get(&id).map(|p| state.product_json(p, &base)),
-            Target::Variations(_) => state.variations.get(&id).map(|v| state.variation_json(v, &base)),
-        }
-        .unwrap_or(Value::Null)
-    };
-    {
-        let mut state = platform.lock();
+    let mut out = Map::new();
+    let touched = {
+        let mut run = BatchRun {
+            state: platform.lock(),
+            target,
+            base: &base,
+            partial,
+            total,
+            index: 0,
+            touched: Touched::default(),
+        };
         if let Some(items) = create {
-            let mut results = Vec::new();
-            for item in items {
-                if failing() {
-                    results.push(item_error(0, &transient));
-                    continue;
-                }
-                let result = match (item, target) {
-                    (Value::Object(map), Target::Products) => state.create_product(&map),
-                    (Value::Object(map), Target::Variations(pid)) => state.create_variation(pid, &map),
-                    _ => Err(RestError::new(400, "rest_invalid_param", "Each item must be an object.")),
-                };
-                match result {
-                    Ok(id) => {
-                        touched.product(match target {
-                            Target::Products => id,
-                            Target::Variations(pid) => pid,
-                        });
-                        results.push(show(&state, id));
-                    }
-                    Err(err) => results.push(item_error(0, &err)),
-                }
-            }
-            out.insert("create".into(), Value::Array(results));
+            out.insert("create".into(), Value::Array(run.create(items)));
         }
         if let Some(items) = update {
-            let mut results = Vec::new();
-            for item in items {
-                let id = item.get("id").and_then(Value::as_u64).unwrap_or(0);
-                if failing() {
-                    results.push(item_error(id, &transient));
-                    continue;
-                }
-                let result = match (&item, target) {
-                    (Value::Object(map), Target::Products) => state.update_product(id, map),
-                    (Value::Object(map), Target::Variations(pid)) => state.update_variation(pid, id, map),
-                    _ => Err(RestError::new(400, "rest_invalid_param", "Each item must be an object.")),
-                };
-                match result {
-                    Ok(()) => {
-                        touched.product(match target {
-                            Target::Products => id,
-                            Target::Variations(pid) => pid,
-                        });
-                        results.push(show(&state, id));
-                    }
-                    Err(err) => results.push(item_error(id, &err)),
-                }
-            }
-            out.insert("update".into(), Value::Array(results));
+            out.insert("update".into(), Value::Array(run.update(items)));
         }
         if let Some(items) = delete {
-            let mut results = Vec::new();
-            for item in items {
-                let id = item.as_u64().or_else(|| item.get("id").and_then(Value::as_u64)).unwrap_or(0);
-                if failing() {
-                    results.push(item_error(id, &transient));
-                    continue;
-                }
-                let shown = show(&state, id);
-                let result = match target {
-                    Target::Products => state.delete_product(id).map(|_| ()),
-                    Target::Variations(pid) => state.delete_variation(pid, id).map(|_| {
-                        touched.product(pid);
-                    }),
-                };
-                match result {
-                    Ok(()) => results.push(shown),
-                    Err(err) => results.push(item_error(id, &err)),
-                }
-            }
-            out.insert("delete".into(), Value::Array(results));
+            out.insert("delete".into(), Value::Array(run.delete(items)));
         }
-    }
+        run.touched
+    };
     platform.announce(&touched);
     Json(Value::Object(out)).into_response()
+}
+
+/// The batch's `key` list (`create`, `update`, `delete`), if present; a 400 when it is not a list.
+fn batch_list(fields: &Map<String, Value>, key: &str) -> Result<Option<Vec<Value>>, RestError> {
+    match fields.get(key) {
+        None => Ok(None),
+        Some(Value::Array(items)) => Ok(Some(items.clone())),
+        Some(_) => Err(RestError::new(400, "rest_invalid_param", format!("Invalid parameter(s): {key}"))),
+    }
+}
+
+/// One batch request being applied under the store's lock: what it acts on, the partial-batch fault
+/// (which fails items by their position across all three lists), and the products it touched.
+struct BatchRun<'a> {
+    state: std::sync::MutexGuard<'a, Store>,
+    target: Target,
+    base: &'a str,
+    partial: Option<PartialBatch>,
+    total: usize,
+    index: usize,
+    touched: Touched,
+}
+
+impl BatchRun<'_> {
+    /// Whether the partial-batch fault fails the next item.
+    fn failing(&mut self) -> bool {
+        let fails = self.partial.is_some_and(|p| p.fails(self.index, self.total));
+        self.index += 1;
+        fails
+    }
+
+    /// The error of an item the partial-batch fault fails.
+    fn transient() -> RestError {
+        RestError::new(500, "woocommerce_rest_batch_item_failed", "Sandbox: temporary failure, retry.")
+    }
+
+    /// The product or variation as the batch answers it (`null` once gone).
+    fn show(&self, id: u64) -> Value {
+        match self.target {
+            Target::Products => self.state.products.get(&id).map(|p| self.state.product_json(p, self.base)),
+            Target::Variations(_) => self.state.variations.get(&id).map(|v| self.state.variation_json(v, self.base)),
+        }
+        .unwrap_or(Value::Null)
+    }
+
+    /// The product whose webhook an item with this id fires (a variation's parent).
+    fn product_of(&self, id: u64) -> u64 {
+        match self.target {
+            Target::Products => id,
+            Target::Variations(pid) => pid,
+        }
+    }
+
+    fn create(&mut self, items: Vec<Value>) -> Vec<Value> {
+        let mut results = Vec::new();
+        for item in items {
+            if self.failing() {
+                results.push(item_error(0, &Self::transient()));
+                continue;
+            }
+            let result = match (item, self.target) {
+                (Value::Object(map), Target::Products) => self.state.create_product(&map),
+                (Value::Object(map), Target::Variations(pid)) => self.state.create_variation(pid, &map),
+                _ => Err(RestError::new(400, "rest_invalid_param", "Each item must be an object.")),
+            };
+            match result {
+                Ok(id) => {
+                    self.touched.product(self.product_of(id));
+                    results.push(self.show(id));
+                }
+                Err(err) => results.push(item_error(0, &err)),
+            }
+        }
+        results
+    }
+
+    fn update(&mut self, items: Vec<Value>) -> Vec<Value> {
+        let mut results = Vec::new();
+        for item in items {
+            let id = item.get("id").and_then(Value::as_u64).unwrap_or(0);
+            if self.failing() {
+                results.push(item_error(id, &Self::transient()));
+                continue;
+            }
+            let result = match (&item, self.target) {
+                (Value::Object(map), Target::Products) => self.state.update_product(id, map),
+                (Value::Object(map), Target::Variations(pid)) => self.state.update_variation(pid, id, map),
+                _ => Err(RestError::new(400, "rest_invalid_param", "Each item must be an object.")),
+            };
+            match result {
+                Ok(()) => {
+                    self.touched.product(self.product_of(id));
+                    results.push(self.show(id));
+                }
+                Err(err) => results.push(item_error(id, &err)),
+            }
+        }
+        results
+    }
+
+    fn delete(&mut self, items: Vec<Value>) -> Vec<Value> {
+        let mut results = Vec::new();
+        for item in items {
+            let id = item.as_u64().or_else(|| item.get("id").and_then(Value::as_u64)).unwrap_or(0);
+            if self.failing() {
+                results.push(item_error(id, &Self::transient()));
+                continue;
+            }
+            let shown = self.show(id);
+            let result = match self.target {
+                Target::Products => self.state.delete_product(id).map(|_| ()),
+                Target::Variations(pid) => self.state.delete_variation(pid, id).map(|_| {
+                    self.touched.product(pid);
+                }),
+            };
+            match result {
+                Ok(()) => results.push(shown),
+                Err(err) => results.push(item_error(id, &err)),
+            }
+        }
+        results
+    }
 }
 
 // ---- Orders. ----

@@ -39,7 +39,6 @@
 //! parent holds — the parent then holds `quantity`), `backorders`, `name`, `option`.
 
 mod api;
-mod auth;
 mod state;
 
 use std::collections::HashSet;

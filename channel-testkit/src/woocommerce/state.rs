@@ -43,6 +43,30 @@ pub(super) struct Product {
     pub(super) total_sales: i64,
 }
 
+impl Product {
+    /// A published product created `now` with no stock management, price or variations yet (what a
+    /// create without those fields, or a seeded variation's new parent, starts as).
+    fn published(id: u64, name: String, sku: String, kind: Kind, now: Timestamp) -> Self {
+        Self {
+            id,
+            name,
+            sku,
+            kind,
+            status: "publish".into(),
+            manage_stock: false,
+            stock_quantity: None,
+            stock_status: "instock".into(),
+            backorders: "no".into(),
+            regular_price: String::new(),
+            sale_price: String::new(),
+            created: now,
+            modified: now,
+            variations: Vec::new(),
+            total_sales: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Variation {
     pub(super) id: u64,
@@ -319,80 +343,83 @@ impl State {
                 Ok(json!({"product_id": id, "variation_id": Value::Null, "sku": seed.sku}))
             }
             Some(parent_sku) => {
-                let parent_id = match self.products.values().find(|p| p.sku == parent_sku) {
-                    Some(parent) if parent.kind == Kind::Variable => parent.id,
-                    Some(_) => return Err(ControlError::Invalid(format!("{parent_sku} is not a variable product"))),
-                    None => {
-                        if self.sku_taken(parent_sku, 0) {
-                            return Err(ControlError::Conflict(format!("SKU {parent_sku} is a variation")));
-                        }
-                        let id = self.next_post_id();
-                        self.products.insert(
-                            id,
-                            Product {
-                                id,
-                                name: format!("Sandbox {parent_sku}"),
-                                sku: parent_sku.to_owned(),
-                                kind: Kind::Variable,
-                                status: "publish".into(),
-                                manage_stock: false,
-                                stock_quantity: None,
-                                stock_status: "instock".into(),
-                                backorders: "no".into(),
-                                regular_price: String::new(),
-                                sale_price: String::new(),
-                                created: now,
-                                modified: now,
-                                variations: Vec::new(),
-                                total_sales: 0,
-                            },
-                        );
-                        self.reindex("", parent_sku, (id, 0));
-                        id
-                    }
-                };
+                let parent_id = self.seed_parent(parent_sku, now)?;
                 let stock = match (manage.as_str(), manage.as_bool()) {
                     (Some("parent"), _) => VariationStock::Parent,
                     (_, Some(false)) => VariationStock::None,
                     _ => VariationStock::Own,
                 };
-                if stock == VariationStock::Parent
-                    && let Some(parent) = self.products.get_mut(&parent_id)
-                {
-                    parent.manage_stock = true;
-                    parent.stock_quantity = Some(seed.quantity);
-                    parent.stock_status = stock_status_for(parent.stock_quantity, &parent.backorders);
-                }
-                let id = self.next_post_id();
-                let quantity = (stock == VariationStock::Own).then_some(seed.quantity);
-                self.variations.insert(
-                    id,
-                    Variation {
-                        id,
-                        parent_id,
-                        sku: seed.sku.clone(),
-                        stock,
-                        stock_quantity: quantity,
-                        stock_status: if stock == VariationStock::Own {
-                            stock_status_for(quantity, &backorders)
-                        } else {
-                            "instock".into()
-                        },
-                        backorders,
-                        regular_price: price,
-                        sale_price: String::new(),
-                        option: seed.extra_str("option").unwrap_or(&seed.sku).to_owned(),
-                        created: now,
-                        modified: now,
-                    },
-                );
-                if let Some(parent) = self.products.get_mut(&parent_id) {
-                    parent.variations.push(id);
-                }
-                self.reindex("", &seed.sku, (parent_id, id));
+                let id = self.seed_variation(seed, parent_id, stock, backorders, price, now);
                 Ok(json!({"product_id": parent_id, "variation_id": id, "sku": seed.sku}))
             }
         }
+    }
+
+    /// The variable product a seeded variation goes under: the product with `parent_sku`, created when
+    /// there is none (an error when that SKU is a simple product or a variation).
+    fn seed_parent(&mut self, parent_sku: &str, now: Timestamp) -> Result<u64, ControlError> {
+        match self.products.values().find(|p| p.sku == parent_sku) {
+            Some(parent) if parent.kind == Kind::Variable => return Ok(parent.id),
+            Some(_) => return Err(ControlError::Invalid(format!("{parent_sku} is not a variable product"))),
+            None => {}
+        }
+        if self.sku_taken(parent_sku, 0) {
+            return Err(ControlError::Conflict(format!("SKU {parent_sku} is a variation")));
+        }
+        let id = self.next_post_id();
+        let parent =
+            Product::published(id, format!("Sandbox {parent_sku}"), parent_sku.to_owned(), Kind::Variable, now);
+        self.products.insert(id, parent);
+        self.reindex("", parent_sku, (id, 0));
+        Ok(id)
+    }
+
+    /// Adds the seeded variation under `parent_id` (its stock its own, the parent's, or untracked) and
+    /// answers its id. Parent-managed stock sets the parent's quantity.
+    fn seed_variation(
+        &mut self,
+        seed: &SeedProduct,
+        parent_id: u64,
+        stock: VariationStock,
+        backorders: String,
+        price: String,
+        now: Timestamp,
+    ) -> u64 {
+        if stock == VariationStock::Parent
+            && let Some(parent) = self.products.get_mut(&parent_id)
+        {
+            parent.manage_stock = true;
+            parent.stock_quantity = Some(seed.quantity);
+            parent.stock_status = stock_status_for(parent.stock_quantity, &parent.backorders);
+        }
+        let id = self.next_post_id();
+        let quantity = (stock == VariationStock::Own).then_some(seed.quantity);
+        self.variations.insert(
+            id,
+            Variation {
+                id,
+                parent_id,
+                sku: seed.sku.clone(),
+                stock,
+                stock_quantity: quantity,
+                stock_status: if stock == VariationStock::Own {
+                    stock_status_for(quantity, &backorders)
+                } else {
+                    "instock".into()
+                },
+                backorders,
+                regular_price: price,
+                sale_price: String::new(),
+                option: seed.extra_str("option").unwrap_or(&seed.sku).to_owned(),
+                created: now,
+                modified: now,
+            },
+        );
+        if let Some(parent) = self.products.get_mut(&parent_id) {
+            parent.variations.push(id);
+        }
+        self.reindex("", &seed.sku, (parent_id, id));
+        id
     }
 
     /// Applies a product PUT/POST body (update) to product `id`.
@@ -541,26 +568,8 @@ impl State {
         int_field(body, "stock_quantity")?;
         let now = Timestamp::now();
         let id = self.next_post_id();
-        self.products.insert(
-            id,
-            Product {
-                id,
-                name: body.get("name").and_then(Value::as_str).unwrap_or("Product").to_owned(),
-                sku,
-                kind,
-                status: "publish".into(),
-                manage_stock: false,
-                stock_quantity: None,
-                stock_status: "instock".into(),
-                backorders: "no".into(),
-                regular_price: String::new(),
-                sale_price: String::new(),
-                created: now,
-                modified: now,
-                variations: Vec::new(),
-                total_sales: 0,
-            },
-        );
+        let name = body.get("name").and_then(Value::as_str).unwrap_or("Product").to_owned();
+        self.products.insert(id, Product::published(id, name, sku, kind, now));
         if let Some(sku) = self.products.get(&id).map(|p| p.sku.clone()) {
             self.reindex("", &sku, (id, 0));
         }

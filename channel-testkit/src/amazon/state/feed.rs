@@ -5,16 +5,16 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use super::AmazonConfig;
-use super::state::{Listing, ListingChange, Note, State};
+use super::super::AmazonConfig;
+use super::{Listing, ListingChange, Note, State};
 
 /// What processing a feed produced.
 #[derive(Debug)]
-pub(super) struct Processed {
+pub(in crate::amazon) struct Processed {
     /// `DONE`, or `FATAL` when the document as a whole is unusable.
-    pub(super) status: &'static str,
-    pub(super) report: Value,
-    pub(super) notes: Vec<Note>,
+    pub(in crate::amazon) status: &'static str,
+    pub(in crate::amazon) report: Value,
+    pub(in crate::amazon) notes: Vec<Note>,
 }
 
 const OPERATIONS: &[&str] = &["UPDATE", "PARTIAL_UPDATE", "PATCH", "DELETE"];
@@ -153,7 +153,7 @@ fn check_message(message: &Map<String, Value>, seen: &mut HashSet<i64>) -> Vec<S
 ///
 /// Under an injected [`PartialBatch`](crate::sandbox::PartialBatch) fault the messages it names fail with
 /// a transient `INTERNAL_ERROR` issue (resubmit them) and are not applied.
-pub(super) fn process(
+pub(in crate::amazon) fn process(
     state: &mut State,
     config: &AmazonConfig,
     feed_id: &str,
@@ -251,7 +251,7 @@ fn apply_message(
     match operation {
         "DELETE" => {
             if state.listings.remove(&sku).is_none() {
-                return Err(vec![super::state::issue("NOT_FOUND", format!("SKU '{sku}' not found"), None)]);
+                return Err(vec![super::issue("NOT_FOUND", format!("SKU '{sku}' not found"), None)]);
             }
             Ok(Vec::new())
         }
@@ -293,7 +293,7 @@ fn apply_message(
                 if state.listings.contains_key(&sku) {
                     ListingChange::default()
                 } else {
-                    return Err(vec![super::state::issue("NOT_FOUND", format!("SKU '{sku}' not found"), None)]);
+                    return Err(vec![super::issue("NOT_FOUND", format!("SKU '{sku}' not found"), None)]);
                 }
             } else {
                 match state.plan_patches(config, &sku, &patches) {

@@ -10,7 +10,7 @@ use channel_core::webhook::constant_time_eq;
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use super::state::RestError;
+use super::super::state::RestError;
 
 /// What PHP's `rawurlencode` leaves alone: `A-Z a-z 0-9 - . _ ~`.
 const RAW_URL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');

@@ -20,35 +20,32 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::client::{fba_listing_id, map_order_status};
+use crate::map::{fba_listing_id, map_order_status};
 
 /// A notification envelope.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Notification {
+struct Notification {
     /// `ORDER_CHANGE`, …
-    pub notification_type: String,
+    notification_type: String,
     /// When the event happened.
     #[serde(default)]
-    pub event_time: Option<String>,
+    event_time: Option<String>,
     /// The payload.
     #[serde(default)]
-    pub payload: Value,
+    payload: Value,
     /// Ids.
     #[serde(default)]
-    pub notification_metadata: Option<NotificationMetadata>,
+    notification_metadata: Option<NotificationMetadata>,
 }
 
 /// `NotificationMetadata`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct NotificationMetadata {
+struct NotificationMetadata {
     /// The dedupe key.
     #[serde(default)]
-    pub notification_id: Option<String>,
-    /// The subscription.
-    #[serde(default)]
-    pub subscription_id: Option<String>,
+    notification_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,319 @@
+//! Pure mapping between SP-API shapes ([`crate::wire`], reports) and stocksync's domain types.
+
+use channel_core::{
+    Currency, Error, Fulfilment, Listing, ListingId, ListingStatus, Money, Order, OrderLine, OrderStatus, PlatformIds,
+    Result, Shipment, Stock,
+};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::config::marketplace_currency;
+use crate::wire;
+
+/// The suffix of the read-only FBA listing of a SKU.
+pub(crate) const FBA_SUFFIX: &str = ":fba";
+
+/// The listing id of a SKU's FBA (channel-held) quantity: `<sku>:fba`.
+pub(crate) fn fba_listing_id(sku: &str) -> ListingId {
+    ListingId::new(format!("{sku}{FBA_SUFFIX}"))
+}
+
+/// Whether a listing is the read-only FBA listing of a SKU (by its id or its `fulfilment` platform id).
+pub(crate) fn is_fba(id: &ListingId, ids: &PlatformIds) -> bool {
+    id.as_str().ends_with(FBA_SUFFIX) || ids.get("fulfilment").is_some_and(|f| f == "channel")
+}
+
+/// The currency Amazon sells in on a marketplace, as a [`Currency`].
+pub(crate) fn currency_of(marketplace: &str) -> Option<Currency> {
+    marketplace_currency(marketplace).and_then(|c| Currency::new(c).ok())
+}
+
+/// Map an order status (v0 `OrderStatus`, also used by notifications).
+pub(crate) fn map_order_status(status: &str) -> OrderStatus {
+    match status {
+        "Pending" | "PendingAvailability" => OrderStatus::Pending,
+        "Unshipped" => OrderStatus::Open,
+        "PartiallyShipped" | "Shipped" | "InvoiceUnconfirmed" => OrderStatus::Shipped,
+        "Canceled" | "Cancelled" | "Unfulfillable" => OrderStatus::Cancelled,
+        _ => OrderStatus::Open,
+    }
+}
+
+/// The merchant listing of a listings item on `marketplace`; `None` for an FBA-only item (only Amazon
+/// fulfilment channels), which is listed from the FBA inventory instead.
+pub(crate) fn listing_from_item(item: &wire::Item, marketplace: &str) -> Option<Listing> {
+    let merchant = item.fulfillment_availability.iter().find(|f| f.fulfillment_channel_code == "DEFAULT");
+    let stock = match merchant {
+        Some(f) => Stock::Tracked { quantity: f.quantity.unwrap_or(0) },
+        None if !item.fulfillment_availability.is_empty() => return None,
+        None => Stock::Untracked,
+    };
+    let summary = item.summaries.iter().find(|s| s.marketplace_id == marketplace).or_else(|| item.summaries.first());
+    let status = match summary {
+        Some(s) if s.status.iter().any(|x| x == "BUYABLE") => ListingStatus::Active,
+        Some(_) => ListingStatus::Inactive,
+        None => ListingStatus::Active,
+    };
+    let mut l = Listing::new(item.sku.as_str(), item.sku.clone(), 0)
+        .with_stock(stock)
+        .with_status(status)
+        .with_id("marketplace_id", marketplace);
+    if let Some(s) = summary {
+        if let Some(pt) = &s.product_type {
+            l = l.with_id("product_type", pt.clone());
+        }
+        if let Some(asin) = &s.asin {
+            l = l.with_id("asin", asin.clone());
+        }
+    }
+    let offer = item
+        .offers
+        .iter()
+        .filter(|o| o.marketplace_id == marketplace)
+        .find(|o| o.offer_type.as_deref().is_none_or(|t| t == "B2C"));
+    if let Some(price) = offer.and_then(|o| o.price.as_ref())
+        && let (Ok(c), Some(amount)) = (Currency::new(&price.currency_code), price.amount.decimal())
+    {
+        l = l.with_price(Money::new(amount, c));
+    }
+    Some(l)
+}
+
+/// The channel-fulfilled listing `<sku>:fba` of an FBA inventory summary (`None` without a SKU).
+pub(crate) fn listing_from_inventory(s: &wire::InventorySummary, marketplace: &str) -> Option<Listing> {
+    let sku = s.seller_sku.as_deref().filter(|s| !s.is_empty())?;
+    let quantity = s.inventory_details.as_ref().and_then(|d| d.fulfillable_quantity).or(s.total_quantity).unwrap_or(0);
+    let mut l = Listing::new(fba_listing_id(sku), sku, quantity)
+        .with_fulfilment(Fulfilment::Channel)
+        .with_id("marketplace_id", marketplace)
+        .with_id("fulfilment", "channel");
+    if let Some(a) = &s.asin {
+        l = l.with_id("asin", a.clone());
+    }
+    if let Some(f) = &s.fn_sku {
+        l = l.with_id("fnsku", f.clone());
+    }
+    Some(l)
+}
+
+/// Parse a `GET_MERCHANT_LISTINGS_ALL_DATA` report (tab-separated, header row) into merchant listings;
+/// FBA rows (`fulfillment-channel` `AMAZON_*`) are left to the FBA inventory.
+pub(crate) fn parse_listings_report(text: &str, marketplace_id: &str) -> Vec<Listing> {
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else { return Vec::new() };
+    let cols: Vec<String> =
+        header.split('\t').map(|c| c.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
+    let col = |name: &str| cols.iter().position(|c| c == name);
+    let (Some(sku_col), qty_col, price_col, status_col, channel_col, asin_col) =
+        (col("seller-sku"), col("quantity"), col("price"), col("status"), col("fulfillment-channel"), col("asin1"))
+    else {
+        return Vec::new();
+    };
+    let currency = currency_of(marketplace_id);
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let get = |i: Option<usize>| i.and_then(|i| f.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
+            let sku = get(Some(sku_col))?;
+            if get(channel_col).is_some_and(|c| c.to_ascii_uppercase().starts_with("AMAZON")) {
+                return None;
+            }
+            let stock = match get(qty_col).and_then(|q| q.parse::<i64>().ok()) {
+                Some(q) => Stock::Tracked { quantity: q },
+                None => Stock::Untracked,
+            };
+            let status = match get(status_col) {
+                Some(s) if !s.eq_ignore_ascii_case("active") => ListingStatus::Inactive,
+                _ => ListingStatus::Active,
+            };
+            let mut l = Listing::new(sku, sku, 0)
+                .with_stock(stock)
+                .with_status(status)
+                .with_id("marketplace_id", marketplace_id);
+            if let Some(a) = get(asin_col) {
+                l = l.with_id("asin", a);
+            }
+            if let (Some(c), Some(p)) = (currency, get(price_col).and_then(|p| p.parse().ok())) {
+                l = l.with_price(Money::new(p, c));
+            }
+            Some(l)
+        })
+        .collect()
+}
+
+/// An order line of an order item; an AFN order's lines are channel-fulfilled `<sku>:fba` lines.
+fn order_line(i: &wire::OrderItem, afn: bool) -> OrderLine {
+    let sku = i.seller_sku.clone().unwrap_or_default();
+    let q = u32::try_from(i.quantity_ordered.max(0)).unwrap_or(u32::MAX);
+    let mut line = OrderLine::new(i.order_item_id.clone(), sku.clone(), q);
+    line = if afn {
+        line.with_fulfilment(Fulfilment::Channel).with_listing(fba_listing_id(&sku))
+    } else {
+        line.with_listing(sku)
+    };
+    if let Some(p) = &i.item_price
+        && let (Some(c), Some(a)) = (
+            p.currency_code.as_deref().and_then(|c| Currency::new(c).ok()),
+            p.amount.as_ref().and_then(wire::AmountValue::decimal),
+        )
+        && q > 0
+    {
+        line = line.with_unit_price(Money::new(a / rust_decimal::Decimal::from(q), c).round_to_minor());
+    }
+    line
+}
+
+/// An order and its items (from `getOrderItems`) as an [`Order`].
+pub(crate) fn order_from_wire(o: &wire::Order, items: &[wire::OrderItem]) -> Result<Order> {
+    let afn = o.fulfillment_channel.as_deref() == Some("AFN");
+    let lines = items.iter().map(|i| order_line(i, afn)).collect();
+    let created = o
+        .purchase_date
+        .parse::<Timestamp>()
+        .map_err(|e| Error::decode(format!("order {}: unreadable PurchaseDate", o.amazon_order_id)).with_source(e))?;
+    let updated = o.last_update_date.parse::<Timestamp>().unwrap_or(created);
+    Ok(Order::new(
+        o.amazon_order_id.clone(),
+        map_order_status(&o.order_status),
+        o.order_status.clone(),
+        lines,
+        created,
+        updated,
+    ))
+}
+
+/// The carriers `confirmShipment` knows by `carrierCode`; any other is sent as `Other` with its name.
+const KNOWN_CARRIERS: &[&str] = &[
+    "UPS",
+    "USPS",
+    "FedEx",
+    "DHL",
+    "DHL eCommerce",
+    "Royal Mail",
+    "Parcelforce",
+    "DPD",
+    "Hermes",
+    "Evri",
+    "GLS",
+    "Canada Post",
+    "Australia Post",
+    "Japan Post",
+    "Yamato Transport",
+    "Sagawa Express",
+    "Amazon Shipping",
+    "OnTrac",
+    "Purolator",
+    "Deutsche Post",
+    "Correos",
+    "Colissimo",
+    "Chronopost",
+    "Poste Italiane",
+    "PostNL",
+];
+
+/// The `confirmShipment` body of a shipment: one package of `items` (`orderItemId`, `quantity`).
+pub(crate) fn shipment_confirmation(shipment: &Shipment, items: Vec<Value>, marketplace: &str) -> Value {
+    let t = &shipment.tracking;
+    let known = KNOWN_CARRIERS.iter().find(|c| c.eq_ignore_ascii_case(t.carrier.trim()));
+    let mut package = json!({
+        "packageReferenceId": t.number,
+        "carrierCode": known.copied().unwrap_or("Other"),
+        "trackingNumber": t.number,
+        "shipDate": shipment.shipped_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "orderItems": items,
+    });
+    if known.is_none() {
+        package["carrierName"] = json!(t.carrier);
+    }
+    json!({"marketplaceId": marketplace, "packageDetail": package})
+}
+
+/// The package items of a shipment: its own lines, or every item of the order when it names none.
+pub(crate) fn shipment_items(shipment: &Shipment, order_items: &[wire::OrderItem]) -> Vec<Value> {
+    if shipment.lines.is_empty() {
+        order_items.iter().map(|i| json!({"orderItemId": i.order_item_id, "quantity": i.quantity_ordered})).collect()
+    } else {
+        shipment.lines.iter().map(|(id, q)| json!({"orderItemId": id, "quantity": q})).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(json: Value) -> wire::Item {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn merchant_items_become_listings_and_fba_only_items_do_not() {
+        let mfn = item(json!({
+            "sku": "MUG-1",
+            "summaries": [{"marketplaceId": "ATVPDKIKX0DER", "productType": "MUG", "asin": "B01", "status": ["BUYABLE"]}],
+            "offers": [{"marketplaceId": "ATVPDKIKX0DER", "offerType": "B2C", "price": {"currencyCode": "USD", "amount": "9.50"}}],
+            "fulfillmentAvailability": [{"fulfillmentChannelCode": "DEFAULT", "quantity": 7}]
+        }));
+        let l = listing_from_item(&mfn, "ATVPDKIKX0DER").unwrap();
+        assert_eq!(l.id.as_str(), "MUG-1");
+        assert_eq!(l.quantity(), Some(7));
+        assert_eq!(l.status, ListingStatus::Active);
+        assert_eq!(l.ids.get("product_type").map(String::as_str), Some("MUG"));
+        assert_eq!(l.price.map(|p| p.amount.to_string()), Some("9.50".to_owned()));
+        let fba = item(
+            json!({"sku": "BOX", "fulfillmentAvailability": [{"fulfillmentChannelCode": "AMAZON_NA", "quantity": 3}]}),
+        );
+        assert!(listing_from_item(&fba, "ATVPDKIKX0DER").is_none());
+        let bare = listing_from_item(&item(json!({"sku": "X"})), "ATVPDKIKX0DER").unwrap();
+        assert_eq!(bare.quantity(), None, "no fulfilment availability: untracked");
+    }
+
+    #[test]
+    fn fba_ids_and_inventory() {
+        assert_eq!(fba_listing_id("A").as_str(), "A:fba");
+        assert!(is_fba(&fba_listing_id("A"), &PlatformIds::default()));
+        assert!(!is_fba(&ListingId::new("A"), &PlatformIds::default()));
+        let s: wire::InventorySummary = serde_json::from_value(json!({
+            "sellerSku": "BOX", "asin": "B02", "fnSku": "X00", "totalQuantity": 9,
+            "inventoryDetails": {"fulfillableQuantity": 5}
+        }))
+        .unwrap();
+        let l = listing_from_inventory(&s, "ATVPDKIKX0DER").unwrap();
+        assert_eq!((l.id.as_str(), l.quantity(), l.fulfilment), ("BOX:fba", Some(5), Fulfilment::Channel));
+        let no_sku: wire::InventorySummary = serde_json::from_value(json!({"totalQuantity": 1})).unwrap();
+        assert!(listing_from_inventory(&no_sku, "ATVPDKIKX0DER").is_none());
+    }
+
+    #[test]
+    fn report_rows_skip_fba() {
+        let text = "item-name\tseller-sku\tprice\tquantity\tstatus\tfulfillment-channel\tasin1\n\
+                    Mug\tMUG-1\t9.50\t12\tActive\tDEFAULT\tB01\nBox\tBOX\t5.00\t\tActive\tAMAZON_NA\tB02\n";
+        let listings = parse_listings_report(text, "ATVPDKIKX0DER");
+        assert_eq!(listings.len(), 1);
+        assert_eq!(listings[0].quantity(), Some(12));
+        assert!(parse_listings_report("", "ATVPDKIKX0DER").is_empty());
+    }
+
+    #[test]
+    fn orders_and_statuses() {
+        assert_eq!(map_order_status("Unshipped"), OrderStatus::Open);
+        assert_eq!(map_order_status("Canceled"), OrderStatus::Cancelled);
+        let o: wire::Order = serde_json::from_value(json!({
+            "AmazonOrderId": "111-1", "PurchaseDate": "2024-01-02T03:04:05Z", "LastUpdateDate": "2024-01-03T03:04:05Z",
+            "OrderStatus": "Unshipped", "FulfillmentChannel": "AFN"
+        }))
+        .unwrap();
+        let items: Vec<wire::OrderItem> = serde_json::from_value(json!([{
+            "OrderItemId": "i1", "SellerSKU": "MUG-1", "QuantityOrdered": 2,
+            "ItemPrice": {"CurrencyCode": "USD", "Amount": "19.00"}
+        }]))
+        .unwrap();
+        let order = order_from_wire(&o, &items).unwrap();
+        assert_eq!(order.status, OrderStatus::Open);
+        assert_eq!(order.lines[0].listing.as_ref().map(ListingId::as_str), Some("MUG-1:fba"));
+        assert_eq!(order.lines[0].unit_price.map(|p| p.amount.to_string()), Some("9.50".to_owned()));
+        let mut broken = o.clone();
+        broken.purchase_date = "yesterday".into();
+        assert!(order_from_wire(&broken, &items).is_err());
+    }
+}

@@ -1,0 +1,384 @@
+//! Pure mapping between the Seller API's [`wire`] types and channel-core's domain: offers ⇄ listings (the
+//! merchant listing and the read-only `<offer_id>:dc` listing), sales → orders, updates → offer updates,
+//! batch results → per-item outcomes. No I/O.
+
+use channel_core::Listing;
+use channel_core::rust_decimal::Decimal;
+use channel_core::rust_decimal::prelude::ToPrimitive;
+use channel_core::{
+    Currency, Fulfilment, ListingId, ListingStatus, Money, Order, OrderLine, OrderStatus, Outcome, PlatformIds,
+    WholeUnitRounding,
+};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+use crate::error::TakealotError;
+use crate::wire::{self, BatchStatus, LeadtimeStockUpdate, OfferUpdate};
+
+/// Suffix of the read-only listing of an offer's stock at Takealot DCs (`<offer_id>:dc`).
+pub const DC_SUFFIX: &str = ":dc";
+
+/// The listing id of an offer's merchant (leadtime) stock: the offer id.
+pub(crate) fn merchant_listing_id(offer_id: &str) -> ListingId {
+    ListingId::new(offer_id)
+}
+
+/// The listing id of an offer's stock at Takealot DCs: `<offer_id>:dc`.
+pub(crate) fn dc_listing_id(offer_id: &str) -> ListingId {
+    ListingId::new(format!("{offer_id}{DC_SUFFIX}"))
+}
+
+/// What a listing id names: an offer, and whether it is the offer's DC listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OfferRef {
+    /// The Takealot offer id.
+    pub(crate) offer_id: u64,
+    /// `<offer_id>:dc`: the read-only listing of the offer's stock at Takealot DCs.
+    pub(crate) dc: bool,
+}
+
+/// The offer a listing id this adapter issued names (`<offer_id>` or `<offer_id>:dc`).
+pub(crate) fn offer_ref(listing: &ListingId) -> Result<OfferRef, TakealotError> {
+    let raw = listing.as_str();
+    let (digits, dc) = match raw.strip_suffix(DC_SUFFIX) {
+        Some(offer) => (offer, true),
+        None => (raw, false),
+    };
+    let offer_id = digits.parse::<u64>().map_err(|_| TakealotError::InvalidListingId {
+        id: raw.to_owned(),
+        reason: "not a Takealot offer id".into(),
+    })?;
+    Ok(OfferRef { offer_id, dc })
+}
+
+/// The listings of one offer: its merchant (leadtime) stock at `warehouse`, and, when `dc_listings` is on,
+/// its read-only stock at Takealot DCs. An offer without an id has none.
+pub(crate) fn listings_from_offer(offer: &wire::Offer, warehouse: u64, dc_listings: bool) -> Vec<Listing> {
+    let Some(offer_id) = offer.offer_id.as_deref() else { return Vec::new() };
+    let sku = offer.sku.clone().unwrap_or_default();
+    let status = listing_status(offer.status.as_deref());
+    let price = offer.selling_price.map(|p| Money::new(Decimal::from(p), Currency::ZAR));
+    let mut ids = platform_ids(offer, offer_id);
+    ids.insert("merchant_warehouse_id".into(), warehouse.to_string());
+    let mut merchant = Listing::new(merchant_listing_id(offer_id), sku.clone(), 0)
+        .with_stock(channel_core::Stock::Tracked { quantity: offer.leadtime_at(warehouse) })
+        .with_status(status);
+    merchant.ids = ids.clone();
+    if let Some(p) = price {
+        merchant = merchant.with_price(p);
+    }
+    let mut out = vec![merchant];
+    if dc_listings {
+        let mut dc = Listing::new(dc_listing_id(offer_id), sku, offer.dc_total())
+            .with_fulfilment(Fulfilment::Channel)
+            .with_status(status);
+        ids.remove("merchant_warehouse_id");
+        dc.ids = ids;
+        if let Some(p) = price {
+            dc = dc.with_price(p);
+        }
+        out.push(dc);
+    }
+    out
+}
+
+/// The platform ids both listings of an offer carry: `offer_id`, `tsin`, `barcode`, `rrp`.
+fn platform_ids(offer: &wire::Offer, offer_id: &str) -> PlatformIds {
+    let mut ids = PlatformIds::new();
+    ids.insert("offer_id".into(), offer_id.to_owned());
+    if let Some(t) = &offer.tsin_id {
+        ids.insert("tsin".into(), t.clone());
+    }
+    if let Some(b) = offer.barcode.as_ref().filter(|b| !b.is_empty()) {
+        ids.insert("barcode".into(), b.clone());
+    }
+    if let Some(rrp) = offer.rrp {
+        ids.insert("rrp".into(), rrp.to_string());
+    }
+    ids
+}
+
+/// An offer's status text as a [`ListingStatus`].
+pub(crate) fn listing_status(status: Option<&str>) -> ListingStatus {
+    let s = status.unwrap_or("").to_ascii_lowercase();
+    if s.contains("disabled by takealot") {
+        ListingStatus::DisabledByChannel
+    } else if s.contains("disabled") {
+        ListingStatus::DisabledBySeller
+    } else if s == "buyable" {
+        ListingStatus::Active
+    } else {
+        ListingStatus::Inactive
+    }
+}
+
+/// Whether a page-numbered read has pages after `page` (numbered from 1, `page_size` a page): by the total
+/// the page reports, else by whether the page was full.
+pub(crate) fn has_more(page: u32, page_size: usize, returned: usize, total: Option<i64>) -> bool {
+    let page = usize::try_from(page).unwrap_or(usize::MAX);
+    match total.and_then(|t| usize::try_from(t).ok()) {
+        Some(total) => page.saturating_mul(page_size) < total && returned > 0,
+        None => returned == page_size,
+    }
+}
+
+/// The update setting an offer's leadtime stock at `warehouse` (with the configured leadtime days).
+pub(crate) fn stock_update(warehouse: u64, leadtime_days: Option<u32>, quantity: i64) -> OfferUpdate {
+    OfferUpdate {
+        leadtime_days,
+        leadtime_stock: Some(vec![LeadtimeStockUpdate { merchant_warehouse_id: warehouse, quantity }]),
+        ..OfferUpdate::default()
+    }
+}
+
+/// The update setting an offer's selling price and, when given, its RRP (whole rand).
+pub(crate) fn price_update(selling_price: i64, rrp: Option<i64>) -> OfferUpdate {
+    OfferUpdate { selling_price: Some(selling_price), rrp, ..OfferUpdate::default() }
+}
+
+/// A price as whole rand under `rounding`; a price in another currency, or out of range, is refused.
+pub(crate) fn whole_rand(money: Money, rounding: WholeUnitRounding) -> Result<i64, String> {
+    if money.currency != Currency::ZAR {
+        return Err(format!("Takealot prices are in ZAR, got {}", money.currency));
+    }
+    money.round_whole(rounding).amount.to_i64().ok_or_else(|| format!("price {money} is out of range"))
+}
+
+/// The outcome of the item at `index` (offer `offer_id`, setting `quantity` if a stock write) in a processed
+/// batch: its result by index, else by offer id.
+pub(crate) fn batch_outcome(status: &BatchStatus, index: usize, offer_id: u64, quantity: Option<i64>) -> Outcome {
+    let by_index = status.results.iter().find(|r| r.index.and_then(|x| usize::try_from(x).ok()) == Some(index));
+    let offer = offer_id.to_string();
+    let result = by_index
+        .or_else(|| status.results.iter().find(|r| r.index.is_none() && r.offer_id.as_deref() == Some(offer.as_str())));
+    match result {
+        Some(r) if r.succeeded() => Outcome::Applied { quantity },
+        Some(r) => {
+            let reason = if r.errors.is_empty() {
+                format!("Takealot reported {}", r.status.as_deref().unwrap_or("a failure"))
+            } else {
+                r.errors.iter().map(wire::ApiMessage::describe).collect::<Vec<_>>().join("; ")
+            };
+            let lower = reason.to_ascii_lowercase();
+            let retryable = lower.contains("retry") || lower.contains("temporar");
+            Outcome::Rejected { reason, retryable }
+        }
+        None => Outcome::Rejected {
+            reason: "Takealot reported no result for this offer in the batch".into(),
+            retryable: true,
+        },
+    }
+}
+
+/// Normalise a Takealot sale status.
+pub(crate) fn order_status(status: &str) -> OrderStatus {
+    let s = status.to_ascii_lowercase();
+    if s.contains("cancel") {
+        OrderStatus::Cancelled
+    } else if s.contains("return") {
+        OrderStatus::Returned
+    } else if s.contains("deliver") {
+        OrderStatus::Delivered
+    } else if s.contains("shipped") || s.contains("collected") || s.contains("transit") {
+        OrderStatus::Shipped
+    } else {
+        OrderStatus::Open
+    }
+}
+
+/// Whether a sale was fulfilled from the seller's leadtime stock (see the README: the status names it, or
+/// the sale carries a leadtime purchase order).
+pub(crate) fn is_leadtime(sale: &wire::Sale) -> bool {
+    let s = sale.sale_status.as_deref().unwrap_or("").to_ascii_lowercase();
+    s.contains("lead time")
+        || s.contains("leadtime")
+        || s.contains("drop ship")
+        || s.contains("dropship")
+        || sale.po_number.is_some()
+}
+
+/// A date (`YYYY-MM-DD`) or date-time as a timestamp (dates at midnight UTC).
+pub(crate) fn parse_when(raw: Option<&str>) -> Option<Timestamp> {
+    let raw = raw?.trim();
+    if let Ok(ts) = raw.parse::<Timestamp>() {
+        return Some(ts);
+    }
+    if let Ok(dt) = raw.parse::<jiff::civil::DateTime>() {
+        return dt.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp());
+    }
+    raw.parse::<Date>().ok().and_then(|d| d.to_zoned(TimeZone::UTC).ok()).map(|z| z.timestamp())
+}
+
+/// One order line from a sale.
+pub(crate) fn sale_line(sale: &wire::Sale) -> OrderLine {
+    let quantity = sale.quantity.and_then(|q| u32::try_from(q).ok()).unwrap_or(0);
+    let line_id = sale
+        .order_item_id
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", sale.order_id.as_deref().unwrap_or(""), sale.sku.as_deref().unwrap_or("")));
+    let status = order_status(sale.sale_status.as_deref().unwrap_or(""));
+    let mut line = OrderLine::new(line_id, sale.sku.clone().unwrap_or_default(), quantity)
+        .with_fulfilment(if is_leadtime(sale) { Fulfilment::Merchant } else { Fulfilment::Channel });
+    if let Some(offer) = &sale.offer_id {
+        line = line.with_listing(offer.as_str());
+    }
+    if let Some(total) = sale.selling_price
+        && quantity > 0
+    {
+        line = line.with_unit_price(Money::new(Decimal::from(total) / Decimal::from(quantity), Currency::ZAR));
+    }
+    if status.releases_stock() {
+        line = line.with_refunded(quantity);
+    }
+    line
+}
+
+/// Sales grouped into orders (one sale per order item), first-seen order kept.
+pub(crate) fn group_sales(sales: &[wire::Sale]) -> Vec<Order> {
+    let mut orders: Vec<(String, Vec<&wire::Sale>)> = Vec::new();
+    for sale in sales {
+        let Some(id) = sale.order_id.clone() else { continue };
+        match orders.iter_mut().find(|(o, _)| *o == id) {
+            Some((_, list)) => list.push(sale),
+            None => orders.push((id, vec![sale])),
+        }
+    }
+    orders.into_iter().map(|(id, sales)| order_from_sales(&id, &sales, None)).collect()
+}
+
+/// An order from its sales; `updated` overrides the change time (a webhook's event time).
+pub(crate) fn order_from_sales(id: &str, sales: &[&wire::Sale], updated: Option<Timestamp>) -> Order {
+    let lines: Vec<OrderLine> = sales.iter().map(|s| sale_line(s)).collect();
+    // The order's status is that of a line still holding stock, if any, else the first line's.
+    let lead = sales
+        .iter()
+        .find(|s| !order_status(s.sale_status.as_deref().unwrap_or("")).releases_stock())
+        .or_else(|| sales.first());
+    let channel_status = lead.and_then(|s| s.sale_status.clone()).unwrap_or_default();
+    let created =
+        sales.iter().filter_map(|s| parse_when(s.order_date.as_deref())).min().unwrap_or(Timestamp::UNIX_EPOCH);
+    Order::new(
+        id,
+        order_status(&channel_status),
+        channel_status,
+        lines,
+        created,
+        updated.unwrap_or(created).max(created),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn offer(value: serde_json::Value) -> wire::Offer {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn sample() -> wire::Offer {
+        offer(json!({
+            "offer_id": 555, "tsin_id": 556, "sku": "MUG", "barcode": "600555", "selling_price": 299, "rrp": 349,
+            "status": "Buyable",
+            "leadtime_stock": [
+                {"merchant_warehouse": {"warehouse_id": 1}, "quantity_available": 99},
+                {"merchant_warehouse": {"warehouse_id": 28676}, "quantity_available": 7}
+            ],
+            "stock_at_takealot": [{"warehouse": {"warehouse_id": 3}, "quantity_available": 2},
+                                  {"warehouse": {"warehouse_id": 4}, "quantity_available": 3}]
+        }))
+    }
+
+    #[test]
+    fn an_offer_is_a_merchant_and_a_dc_listing() {
+        let listings = listings_from_offer(&sample(), 28676, true);
+        assert_eq!(listings.len(), 2);
+        let (merchant, dc) = (&listings[0], &listings[1]);
+        assert_eq!((merchant.id.as_str(), merchant.quantity()), ("555", Some(7)), "only the configured warehouse");
+        assert_eq!((merchant.fulfilment, merchant.status), (Fulfilment::Merchant, ListingStatus::Active));
+        assert_eq!(merchant.price, Some(Money::new(Decimal::from(299), Currency::ZAR)));
+        assert_eq!(merchant.ids["merchant_warehouse_id"], "28676");
+        assert_eq!((merchant.ids["tsin"].as_str(), merchant.ids["rrp"].as_str()), ("556", "349"));
+        assert_eq!((dc.id.as_str(), dc.quantity(), dc.fulfilment), ("555:dc", Some(5), Fulfilment::Channel));
+        assert!(!dc.ids.contains_key("merchant_warehouse_id"));
+        assert_eq!(listings_from_offer(&sample(), 28676, false).len(), 1, "DC listings off");
+        assert!(listings_from_offer(&offer(json!({"offer_id": null})), 1, true).is_empty(), "no id, no listing");
+    }
+
+    #[test]
+    fn statuses_and_listing_ids() {
+        assert_eq!(listing_status(Some("Disabled by Takealot")), ListingStatus::DisabledByChannel);
+        assert_eq!(listing_status(Some("Disabled by Seller")), ListingStatus::DisabledBySeller);
+        assert_eq!(listing_status(Some("Not Buyable")), ListingStatus::Inactive);
+        assert_eq!(listing_status(None), ListingStatus::Inactive);
+        assert_eq!(offer_ref(&ListingId::new("123")).unwrap(), OfferRef { offer_id: 123, dc: false });
+        assert_eq!(offer_ref(&ListingId::new("123:dc")).unwrap(), OfferRef { offer_id: 123, dc: true });
+        for bad in ["", ":dc", "SKU-1", "12a", "-1"] {
+            let err = offer_ref(&ListingId::new(bad)).unwrap_err();
+            assert!(matches!(err, TakealotError::InvalidListingId { ref id, .. } if id == bad), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn paging_stops_at_the_total_or_a_short_page() {
+        assert!(has_more(1, 100, 100, Some(101)));
+        assert!(!has_more(2, 100, 1, Some(101)));
+        assert!(!has_more(1, 100, 0, Some(500)), "an empty page ends the read whatever the total says");
+        assert!(has_more(1, 100, 100, None));
+        assert!(!has_more(1, 100, 99, None));
+    }
+
+    #[test]
+    fn updates_and_prices() {
+        let body = serde_json::to_value(stock_update(28676, Some(5), 12)).unwrap();
+        assert_eq!(
+            body,
+            json!({"leadtime_days": 5, "leadtime_stock": [{"merchant_warehouse_id": 28676, "quantity": 12}]})
+        );
+        assert_eq!(serde_json::to_value(price_update(300, None)).unwrap(), json!({"selling_price": 300}));
+        let half = Money::new(Decimal::new(9950, 2), Currency::ZAR);
+        assert_eq!(whole_rand(half, WholeUnitRounding::default()), Ok(100));
+        assert!(whole_rand(Money::new(Decimal::from(1), Currency::USD), WholeUnitRounding::default()).is_err());
+    }
+
+    #[test]
+    fn batch_results_by_index_then_offer() {
+        let status: BatchStatus = serde_json::from_value(json!({"batch_id": 1, "status": "processed", "results": [
+            {"index": 0, "status": "Success"},
+            {"offer_id": 8, "status": "Failed", "errors": [{"code": "E99", "message": "Temporary error, please retry"}]},
+            {"index": 2, "status": "Failed", "errors": [{"code": "E11", "message": "Offer disabled"}]}
+        ]}))
+        .unwrap();
+        assert_eq!(batch_outcome(&status, 0, 7, Some(3)), Outcome::Applied { quantity: Some(3) });
+        assert!(matches!(batch_outcome(&status, 1, 8, None), Outcome::Rejected { retryable: true, .. }));
+        assert_eq!(
+            batch_outcome(&status, 2, 9, None),
+            Outcome::Rejected { reason: "E11: Offer disabled".into(), retryable: false }
+        );
+        assert!(matches!(batch_outcome(&status, 3, 10, None), Outcome::Rejected { retryable: true, .. }));
+    }
+
+    #[test]
+    fn sales_become_orders() {
+        let sales: Vec<wire::Sale> = serde_json::from_value(json!([
+            {"order_item_id": 1, "order_id": 10, "order_date": "2025-02-01", "sale_status": "Cancelled",
+             "offer_id": 555, "sku": "MUG", "selling_price": 300, "quantity": 2},
+            {"order_item_id": 2, "order_id": 10, "order_date": "2025-02-01 10:00:00", "sale_status": "New Lead Time Order",
+             "offer_id": 556, "sku": "CUP", "selling_price": 100, "quantity": 1},
+            {"order_item_id": 3, "order_id": 11, "order_date": "2025-02-02", "sale_status": "Shipped to Customer",
+             "po_number": 77, "sku": "MUG", "quantity": 1}
+        ]))
+        .unwrap();
+        let orders = group_sales(&sales);
+        assert_eq!(orders.len(), 2);
+        let first = &orders[0];
+        assert_eq!((first.id.as_str(), first.status), ("10", OrderStatus::Open), "the line still holding stock leads");
+        assert_eq!(first.lines[0].refunded_quantity, 2, "a cancelled item releases its units");
+        assert_eq!(first.lines[0].unit_price, Some(Money::new(Decimal::from(150), Currency::ZAR)));
+        assert_eq!(first.lines[1].fulfilment, Fulfilment::Merchant);
+        assert_eq!(first.created_at.to_string(), "2025-02-01T00:00:00Z");
+        assert_eq!((orders[1].status, orders[1].lines[0].fulfilment), (OrderStatus::Shipped, Fulfilment::Merchant));
+    }
+}
