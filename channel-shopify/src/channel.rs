@@ -403,13 +403,13 @@ impl Channel for Shopify {
     }
 
     /// `nodes(ids:)` on the inventory item gids (the listing ids), [`doc::NODES_MAX`] per call; ids that
-    /// are no inventory item of the shop are left out.
+    /// are no inventory item of the shop are left out (ids that cannot be one cost no call).
     async fn get_listings(&self, ids: &[ListingId]) -> Result<Vec<Listing>> {
-        if ids.is_empty() {
+        let gids: Vec<String> = ids.iter().filter_map(|id| map::inventory_item_gid(id.as_str())).collect();
+        if gids.is_empty() {
             return Ok(Vec::new());
         }
         let ctx = self.context().await?;
-        let gids: Vec<String> = ids.iter().map(|id| gid("InventoryItem", id.as_str())).collect();
         let mut out = Vec::with_capacity(ids.len());
         for chunk in gids.chunks(doc::NODES_MAX) {
             out.extend(self.listings_by_id(&ctx, chunk).await?);

@@ -83,3 +83,26 @@ impl From<ShopifyError> for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_conversion_keep_the_source() {
+        let e = ShopifyError::unexpected("productVariants", "no productVariants");
+        assert_eq!(e.kind(), ErrorKind::Decode);
+        assert_eq!(e.to_string(), "unexpected response from productVariants: no productVariants");
+        let converted = Error::from(e);
+        assert_eq!(converted.kind(), ErrorKind::Decode);
+        assert!(std::error::Error::source(&converted).is_some_and(|s| s.is::<ShopifyError>()));
+        let throttled = ShopifyError::GraphQl { code: "THROTTLED".into(), message: "Throttled".into() };
+        assert!(throttled.is_retryable());
+        let limited =
+            ShopifyError::Http(Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(2)));
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(2)));
+        let http = Error::from(limited);
+        assert_eq!(http.retry_after(), Some(Duration::from_secs(2)), "the transport's error passes through");
+        assert_eq!(ShopifyError::SeveralLocations(vec!["a".into()]).kind(), ErrorKind::Config);
+    }
+}

@@ -22,6 +22,13 @@ pub(crate) fn legacy_id(gid: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// The inventory item gid a listing id names (`gid://shopify/InventoryItem/<n>` or the bare number);
+/// `None` for anything else, which no inventory item can match.
+pub(crate) fn inventory_item_gid(id: &str) -> Option<String> {
+    let n = id.strip_prefix("gid://shopify/InventoryItem/").unwrap_or(id);
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then(|| format!("gid://shopify/InventoryItem/{n}"))
+}
+
 /// The shop and its synced location as the adapter caches them.
 pub(crate) fn shop_context(shop: &wire::Shop, location: &wire::Location, configured_domain: &str) -> ShopContext {
     let currency = shop.currency_code.as_deref().and_then(|c| Currency::new(c).ok()).unwrap_or(Currency::USD);
@@ -290,5 +297,13 @@ mod tests {
             (gid("Order", "12"), legacy_id("gid://shopify/Order/12?x=y")),
             ("gid://shopify/Order/12".into(), "12")
         );
+        assert_eq!(
+            inventory_item_gid("gid://shopify/InventoryItem/9").as_deref(),
+            Some("gid://shopify/InventoryItem/9")
+        );
+        assert_eq!(inventory_item_gid("9").as_deref(), Some("gid://shopify/InventoryItem/9"));
+        assert_eq!(inventory_item_gid("gid://shopify/ProductVariant/9"), None);
+        assert_eq!(inventory_item_gid("MUG-1"), None);
+        assert_eq!(inventory_item_gid(""), None);
     }
 }

@@ -462,6 +462,9 @@ async fn listings_by_id_are_one_nodes_read_per_250_ids() {
     assert_eq!(last.ids.get("product_id").map(String::as_str), Some("gid://shopify/Product/251"));
     assert!(!got.iter().any(|l| l.channel_sku == "MUG-2"));
     assert!(t.get_listings(&[]).await.unwrap().is_empty(), "no ids, no call");
+    let not_items =
+        [channel_core::ListingId::from("MUG-1"), channel_core::ListingId::from("gid://shopify/ProductVariant/1")];
+    assert!(t.get_listings(&not_items).await.unwrap().is_empty(), "ids no inventory item can have: no call");
 }
 
 #[tokio::test]
