@@ -24,6 +24,14 @@ fn ok(data: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"data": data, "extensions": cost(10, 1990)}))
 }
 
+/// A `THROTTLED` answer (HTTP 200): 10 points asked, 5 available, 100 restored a second.
+fn throttled() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+        "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": null,
+            "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 5.0, "restoreRate": 100.0}}}}))
+}
+
 /// Matches a GraphQL request whose document is `query`.
 struct Document(&'static str);
 impl Match for Document {
@@ -159,10 +167,7 @@ async fn throttled_answers_are_waited_out_and_resent() {
     Mock::given(method("POST"))
         .and(path(GQL))
         .and(Document(documents::SET_QUANTITIES))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
-            "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": null,
-                "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 5.0, "restoreRate": 100.0}}}})))
+        .respond_with(throttled())
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
@@ -474,10 +479,7 @@ async fn max_throttle_retries_bounds_the_throttled_attempts() {
     Mock::given(method("POST"))
         .and(path(GQL))
         .and(Document(documents::SET_QUANTITIES))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
-            "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": null,
-                "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 5.0, "restoreRate": 100.0}}}})))
+        .respond_with(throttled())
         .expect(3)
         .mount(&server)
         .await;
