@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use channel_core::ErrorKind;
 use channel_core::http::{
-    Auth, AuthProvider, HeaderName, HttpClient, HttpClientBuilder, Method, RateLimit, RequestSecrets, ResponseTooLarge,
-    RetryPolicy,
+    Auth, AuthProvider, HeaderMap, HeaderName, HttpClient, HttpClientBuilder, Method, RateLimit, RequestSecrets,
+    ResponseTooLarge, Retry, RetryPolicy, StatusCode,
 };
 use channel_core::secrecy::SecretString;
 use serde_json::json;
@@ -101,6 +101,127 @@ async fn a_429_holds_back_the_next_request_too() {
     client.get("/other").send().await.unwrap();
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(1), "sent after {waited:?}, inside the platform's Retry-After");
+}
+
+/// A GraphQL-style classifier: a body whose `errors[].extensions.code` is `THROTTLED` is a refusal, to be
+/// sent again after `extensions.wait_ms`.
+fn throttled_body(_: StatusCode, _: &HeaderMap, body: &[u8]) -> Option<Retry> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let code = v.pointer("/errors/0/extensions/code")?.as_str()?;
+    (code == "THROTTLED").then(|| {
+        let ms = v.pointer("/extensions/wait_ms").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        Retry::after(Duration::from_millis(ms)).reason(code)
+    })
+}
+
+fn throttled_200(wait_ms: u64) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+        "extensions": {"wait_ms": wait_ms}
+    }))
+}
+
+#[tokio::test]
+async fn a_200_the_classifier_calls_throttled_is_waited_out_and_resent() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/graphql"))
+        .respond_with(throttled_200(300))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"ok": true}})))
+        .mount(&server)
+        .await;
+    // One attempt for other failures: the throttled answers have their own budget, and a POST that is not
+    // idempotent is still resent (the platform did nothing).
+    let client = builder(&server).retry(fast_retry(1)).build().unwrap();
+
+    let started = Instant::now();
+    let response = client
+        .post("/graphql")
+        .json(&json!({"query": "{ ok }"}))
+        .classify_throttle(throttled_body)
+        .max_throttle_attempts(3)
+        .send_json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+
+    assert_eq!(response.body()["data"]["ok"], json!(true));
+    assert_eq!(response.attempts(), 3);
+    assert_eq!(requests(&server).await.len(), 3);
+    // The backoff alone is 5 ms: only the classifier's wait (twice 300 ms) makes this 600 ms.
+    assert!(waited >= Duration::from_millis(600), "resent after {waited:?}, inside the classifier's wait");
+
+    // Without the classifier the same 200 is a success like any other.
+    server.reset().await;
+    Mock::given(method("POST")).respond_with(throttled_200(300)).mount(&server).await;
+    let plain = client.post("/graphql").send_json::<serde_json::Value>().await.unwrap();
+    assert_eq!(plain.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_classified_throttle_that_persists_fails_as_rate_limited() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(throttled_200(10)).mount(&server).await;
+    let client = builder(&server).build().unwrap();
+
+    let err =
+        client.post("/graphql").classify_throttle(throttled_body).max_throttle_attempts(3).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_millis(10)));
+    assert!(err.message().contains("THROTTLED"), "{err}");
+    assert_eq!(requests(&server).await.len(), 3, "max_throttle_attempts, not the policy's 4");
+
+    // A wait over the policy's max_retry_after is handed back at once, not waited out.
+    server.reset().await;
+    Mock::given(method("POST")).respond_with(throttled_200(60_000)).mount(&server).await;
+    let client = builder(&server).retry(fast_retry(4).with_max_retry_after(Duration::from_secs(5))).build().unwrap();
+    let started = Instant::now();
+    let err = client.post("/graphql").classify_throttle(throttled_body).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
+    assert_eq!(requests(&server).await.len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn the_classifier_sees_error_statuses_and_keeps_its_own_budget() {
+    let server = MockServer::start().await;
+    // A 429 whose body carries the exact wait (Shopify's GraphQL can answer so), then a 503, then success.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(json!({
+            "errors": [{"extensions": {"code": "THROTTLED"}}], "extensions": {"wait_ms": 20}
+        })))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).with_priority(3).mount(&server).await;
+    let client = builder(&server).retry(fast_retry(2)).build().unwrap();
+
+    let response = client
+        .post("/graphql")
+        .idempotent(true)
+        .classify_throttle(throttled_body)
+        .max_throttle_attempts(3)
+        .send()
+        .await
+        .unwrap();
+    // Two throttled answers (within 3 throttled attempts) and one 503 (within the policy's 2 attempts).
+    assert_eq!(response.attempts(), 4);
+    assert_eq!(requests(&server).await.len(), 4);
 }
 
 #[tokio::test]

@@ -1,34 +1,33 @@
-//! The [`Channel`] implementation.
+//! The [`Channel`] implementation: composes the GraphQL [`Client`] and the [`crate::map`] functions, and
+//! decides how writes are batched and resubmitted.
 
-use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use channel_core::http::{Auth, HeaderName, HttpClient};
-use channel_core::rust_decimal::Decimal;
+use channel_core::http::paginate::{self, Page};
 use channel_core::{
-    AccountIdentity, Capabilities, Channel, ChannelKind, Currency, Error, ItemOutcome, Listing, ListingId,
-    ListingStatus, Money, Order, OrderCursor, OrderLine, OrderPage, OrderStatus, Outcome, PriceUpdate, Result,
-    Shipment, Stock, StockAdjustment, StockUpdate, WebhookEvent, WebhookRejection, WebhookRequest,
+    AccountIdentity, Capabilities, Channel, ChannelKind, Currency, Error, ItemOutcome, Listing, ListingId, OrderCursor,
+    OrderPage, Outcome, PriceUpdate, Result, Shipment, StockAdjustment, StockUpdate, WebhookEvent, WebhookRejection,
+    WebhookRequest,
 };
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::stream::BoxStream;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+use crate::client::documents as doc;
+use crate::client::{Client, ThrottleStatus};
 use crate::config::ShopifyConfig;
-use crate::documents as doc;
 use crate::error::ShopifyError;
-use crate::graphql::{Gql, ThrottleStatus};
+use crate::map::{self, gid, legacy_id};
+use crate::wire;
 
 /// Most quantities in one inventory mutation (Shopify's array input limit).
 pub const MAX_QUANTITIES: usize = 250;
 /// Most variants in one price call (each product is an aliased mutation costing 10; a query may cost 1,000).
 pub const MAX_PRICES: usize = 100;
 /// Orders read per page.
-pub const ORDERS_PAGE: usize = 10;
+pub(crate) const ORDERS_PAGE: usize = 10;
 /// Most keyed stock adjustments in one call: each is its own aliased `inventoryAdjustQuantities` mutation
 /// (10 points each; a query may cost 1,000).
 pub const MAX_KEYED_ADJUSTMENTS: usize = 100;
@@ -70,25 +69,14 @@ pub struct ShopContext {
 #[derive(Clone)]
 pub struct Shopify {
     config: ShopifyConfig,
-    gql: Gql,
+    client: Client,
     context: Arc<OnceCell<ShopContext>>,
 }
 
 impl std::fmt::Debug for Shopify {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shopify").field("config", &self.config).field("http", &self.gql.http).finish_non_exhaustive()
+        f.debug_struct("Shopify").field("config", &self.config).field("http", &self.client.http).finish_non_exhaustive()
     }
-}
-
-/// `gid://shopify/{kind}/{id}` for a bare number; anything else as given.
-pub fn gid(kind: &str, id: &str) -> String {
-    if id.starts_with("gid://") { id.to_owned() } else { format!("gid://shopify/{kind}/{id}") }
-}
-
-/// The number at the end of a gid (`gid://shopify/Order/12?x=y` → `12`).
-pub fn legacy_id(gid: &str) -> &str {
-    let path = gid.split('?').next().unwrap_or(gid);
-    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// One quantity to write: its position in the caller's input and the mutation item.
@@ -99,8 +87,10 @@ struct Item {
     body: Value,
 }
 
-fn s<'v>(v: &'v Value, pointer: &str) -> Option<&'v str> {
-    v.pointer(pointer).and_then(Value::as_str)
+impl Item {
+    fn item_id(&self) -> &str {
+        self.body.get("inventoryItemId").and_then(Value::as_str).unwrap_or_default()
+    }
 }
 
 impl Shopify {
@@ -111,19 +101,11 @@ impl Shopify {
                 "page_size must be 1..=199 (the listing query costs 2 + 5 per variant)".into(),
             ));
         }
-        if config.shop_domain.trim().is_empty() && config.base_url.is_none() {
+        if config.shop_domain.trim().is_empty() && config.http.base_url.is_none() {
             return Err(ShopifyError::Config("shop_domain is required".into()));
         }
-        let token = HeaderName::from_static("x-shopify-access-token");
-        let http = HttpClient::builder()
-            .name(format!("shopify:{}", config.shop_domain))
-            .base_url(config.origin())
-            .auth(Auth::header(token, config.access_token.clone()))
-            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
-            .build()
-            .map_err(ShopifyError::Http)?;
-        let gql = Gql::new(http, config.graphql_path(), config.max_throttle_retries);
-        Ok(Self { config, gql, context: Arc::new(OnceCell::new()) })
+        let client = Client::new(&config)?;
+        Ok(Self { config, client, context: Arc::new(OnceCell::new()) })
     }
 
     /// The configuration.
@@ -133,7 +115,7 @@ impl Shopify {
 
     /// The cost bucket as Shopify last reported it.
     pub fn throttle_status(&self) -> Option<ThrottleStatus> {
-        self.gql.last_throttle_status()
+        self.client.last_throttle_status()
     }
 
     /// The shop and location, looked up once (one read) and cached.
@@ -145,81 +127,34 @@ impl Shopify {
         let (data, location) = match &self.config.location_id {
             Some(loc) => {
                 let loc = gid("Location", loc);
-                let data = self.gql.run("shop", doc::SHOP_AND_LOCATION, json!({"location": loc}), true).await?;
-                let found = data.get("location").filter(|l| !l.is_null()).cloned();
-                let location = found.ok_or(ShopifyError::UnknownLocation(loc))?;
+                let data = self.client.shop_and_location(&loc).await?;
+                let location = data.location.clone().ok_or(ShopifyError::UnknownLocation(loc))?;
                 (data, location)
             }
             None => {
-                let data = self.gql.run("shop", doc::SHOP_AND_LOCATIONS, json!({}), true).await?;
-                let nodes = data.pointer("/locations/nodes").and_then(Value::as_array).cloned().unwrap_or_default();
-                match nodes.as_slice() {
-                    [one] => (data.clone(), one.clone()),
+                let data = self.client.shop_and_locations().await?;
+                let nodes = data.locations.as_ref().map(|c| c.nodes.as_slice()).unwrap_or_default();
+                let location = match nodes {
+                    [one] => one.clone(),
                     [] => return Err(ShopifyError::Config("the shop has no locations".into())),
                     several => {
-                        let names = several
-                            .iter()
-                            .map(|l| format!("{} ({})", s(l, "/id").unwrap_or(""), s(l, "/name").unwrap_or("")))
-                            .collect();
-                        return Err(ShopifyError::SeveralLocations(names));
+                        return Err(ShopifyError::SeveralLocations(
+                            several.iter().map(map::describe_location).collect(),
+                        ));
                     }
-                }
+                };
+                (data, location)
             }
         };
-        let shop = data.get("shop").ok_or_else(|| ShopifyError::Unexpected("no shop in the answer".into()))?;
-        let currency = s(shop, "/currencyCode").and_then(|c| Currency::new(c).ok()).unwrap_or(Currency::USD);
-        Ok(ShopContext {
-            shop_id: s(shop, "/id").unwrap_or_default().to_owned(),
-            name: s(shop, "/name").unwrap_or_default().to_owned(),
-            domain: s(shop, "/myshopifyDomain").unwrap_or(&self.config.shop_domain).to_owned(),
-            currency,
-            location_id: s(&location, "/id").unwrap_or_default().to_owned(),
-            location_name: s(&location, "/name").unwrap_or_default().to_owned(),
-        })
+        let shop = data.shop.as_ref().ok_or_else(|| ShopifyError::unexpected("shop", "no shop in the answer"))?;
+        Ok(map::shop_context(shop, &location, &self.config.shop_domain))
     }
 
-    fn listing(&self, ctx: &ShopContext, node: &Value) -> Option<Listing> {
-        let item = node.get("inventoryItem")?;
-        let item_id = s(item, "/id")?;
-        let sku = s(node, "/sku").unwrap_or_default();
-        let tracked = item.get("tracked").and_then(Value::as_bool).unwrap_or(true);
-        let level = item.get("inventoryLevel").filter(|l| !l.is_null());
-        let available = level.and_then(|l| l.get("quantities")).and_then(Value::as_array).and_then(|qs| {
-            qs.iter()
-                .find(|q| s(q, "/name") == Some("available"))
-                .and_then(|q| q.get("quantity"))
-                .and_then(Value::as_i64)
-        });
-        let (stock, status) = match (tracked, level, available) {
-            (false, _, _) => (Stock::Untracked, ListingStatus::Active),
-            (true, None, _) => (Stock::Untracked, ListingStatus::Inactive),
-            (true, Some(_), q) => (Stock::Tracked { quantity: q.unwrap_or(0) }, ListingStatus::Active),
-        };
-        let mut l = Listing::new(item_id, sku, 0).with_stock(stock).with_status(status);
-        if let Some(price) = s(node, "/price").and_then(|p| Decimal::from_str(p).ok()) {
-            l = l.with_price(Money::new(price, ctx.currency));
-        }
-        l = l.with_id("inventory_item_id", item_id).with_id("location_id", ctx.location_id.clone());
-        if let Some(v) = s(node, "/id") {
-            l = l.with_id("variant_id", v);
-        }
-        if let Some(p) = s(node, "/product/id") {
-            l = l.with_id("product_id", p);
-        }
-        Some(l)
-    }
-
-    async fn variants_page(&self, after: Option<String>) -> Result<(Vec<Listing>, Option<String>)> {
+    async fn variants_page(&self, after: Option<String>) -> Result<Page<Listing, Option<String>>> {
         let ctx = self.context().await?;
-        let vars = json!({"first": self.config.page_size, "after": after, "location": ctx.location_id});
-        let data = self.gql.run("productVariants", doc::VARIANTS, vars, true).await?;
-        let conn = data.get("productVariants").ok_or_else(|| ShopifyError::Unexpected("no productVariants".into()))?;
-        let nodes = conn.get("nodes").and_then(Value::as_array).cloned().unwrap_or_default();
-        let listings = nodes.iter().filter_map(|n| self.listing(&ctx, n)).collect();
-        let next = (conn.pointer("/pageInfo/hasNextPage").and_then(Value::as_bool) == Some(true))
-            .then(|| s(conn, "/pageInfo/endCursor").map(str::to_owned))
-            .flatten();
-        Ok((listings, next))
+        let conn = self.client.product_variants(self.config.page_size, after.as_deref(), &ctx.location_id).await?;
+        let listings = conn.nodes.iter().filter_map(|v| map::listing_from_variant(&ctx, v)).collect();
+        Ok(Page::new(listings, conn.next_cursor().map(Some)))
     }
 
     fn item_id(listing: &ListingId, ids: &channel_core::PlatformIds) -> String {
@@ -247,65 +182,14 @@ impl Shopify {
                 "reason": self.config.inventory_reason,
                 list: items.iter().map(|i| i.body.clone()).collect::<Vec<_>>(),
             });
-            let data = self.gql.run(field, document, json!({"input": input, "key": key}), true).await?;
-            let payload = data
-                .get(field)
-                .filter(|p| !p.is_null())
-                .ok_or_else(|| ShopifyError::Unexpected(format!("no {field} payload in the answer")))?;
-            let errors = payload.get("userErrors").and_then(Value::as_array).cloned().unwrap_or_default();
-            let group = payload.get("inventoryAdjustmentGroup").filter(|g| !g.is_null());
-            if errors.is_empty() {
-                let after = after_quantities(group);
-                for i in items.drain(..) {
-                    let item_id = s(&i.body, "/inventoryItemId").unwrap_or_default().to_owned();
-                    let quantity =
-                        after.get(&item_id).copied().or_else(|| i.body.get("quantity").and_then(Value::as_i64));
-                    out[i.index] = Some(ItemOutcome::applied(i.listing, quantity));
+            let payload = self.client.inventory_quantities(field, document, input, &key).await?;
+            match sort_refusals(&items, &payload, out) {
+                Next::Resubmit(failed) => {
+                    items = items.into_iter().zip(failed).filter(|(_, f)| !*f).map(|(i, _)| i).collect();
+                    tracing::debug!(remaining = items.len(), "resubmitting the items Shopify did not refuse");
                 }
-                break;
+                Next::Done => break,
             }
-            let mut failed = vec![false; items.len()];
-            let mut unplaced = Vec::new();
-            for e in &errors {
-                let position = e
-                    .get("field")
-                    .and_then(Value::as_array)
-                    .and_then(|f| f.get(2))
-                    .and_then(|p| {
-                        p.as_str()
-                            .and_then(|t| t.parse::<usize>().ok())
-                            .or_else(|| p.as_u64().and_then(|n| usize::try_from(n).ok()))
-                    })
-                    .filter(|p| *p < items.len());
-                match position {
-                    Some(p) if !failed[p] => {
-                        failed[p] = true;
-                        out[items[p].index] =
-                            Some(ItemOutcome { listing: items[p].listing.clone(), outcome: error_outcome(e) });
-                    }
-                    Some(_) => {}
-                    None => unplaced.push(e),
-                }
-            }
-            if !unplaced.is_empty() || !failed.iter().any(|f| *f) {
-                // Errors that name no item: nothing was applied and resubmitting will not help.
-                let reason = errors.iter().map(describe).collect::<Vec<_>>().join("; ");
-                for i in items.drain(..).zip(&failed).filter(|(_, f)| !**f).map(|(i, _)| i) {
-                    out[i.index] = Some(ItemOutcome::rejected(i.listing, reason.clone(), false));
-                }
-                break;
-            }
-            if group.is_some() {
-                // Applied despite the errors (not Shopify's documented behaviour): the rest went through.
-                let after = after_quantities(group);
-                for (i, _) in items.drain(..).zip(failed).filter(|(_, f)| !*f) {
-                    let item_id = s(&i.body, "/inventoryItemId").unwrap_or_default().to_owned();
-                    out[i.index] = Some(ItemOutcome::applied(i.listing, after.get(&item_id).copied()));
-                }
-                break;
-            }
-            items = items.into_iter().zip(failed).filter(|(_, f)| !*f).map(|(i, _)| i).collect();
-            tracing::debug!(remaining = items.len(), "resubmitting the items Shopify did not refuse");
         }
         Ok(())
     }
@@ -324,29 +208,22 @@ impl Shopify {
             vars.insert(format!("a{n}"), input);
             vars.insert(format!("k{n}"), json!(key));
         }
-        let document = doc::keyed_adjustments(chunk.len());
-        let data = self.gql.run("inventoryAdjustQuantities", &document, Value::Object(vars), true).await?;
+        let mut data = self.client.inventory_adjust_keyed(chunk.len(), vars).await?;
         for (n, (item, _)) in chunk.iter().enumerate() {
-            let payload = data.get(format!("a{n}")).filter(|p| !p.is_null());
-            let outcome = match payload {
+            let outcome = match data.remove(&format!("a{n}")).flatten() {
                 None => ItemOutcome::rejected(
                     item.listing.clone(),
                     "Shopify answered no inventoryAdjustQuantities payload for this adjustment",
                     true,
                 ),
-                Some(payload) => {
-                    let errors = payload.get("userErrors").and_then(Value::as_array).cloned().unwrap_or_default();
-                    let group = payload.get("inventoryAdjustmentGroup").filter(|g| !g.is_null());
-                    match (errors.first(), group) {
-                        (None, _) | (Some(_), Some(_)) => {
-                            let item_id = s(&item.body, "/inventoryItemId").unwrap_or_default();
-                            let after = after_quantities(group).get(item_id).copied();
-                            ItemOutcome::applied(item.listing.clone(), after)
-                        }
-                        // One change per mutation: its errors are its own, and nothing was applied.
-                        (Some(e), None) => ItemOutcome { listing: item.listing.clone(), outcome: error_outcome(e) },
+                Some(payload) => match (payload.user_errors.first(), payload.inventory_adjustment_group.as_ref()) {
+                    (None, group) | (Some(_), group @ Some(_)) => {
+                        let after = map::after_quantities(group).get(item.item_id()).copied();
+                        ItemOutcome::applied(item.listing.clone(), after)
                     }
-                }
+                    // One change per mutation: its errors are its own, and nothing was applied.
+                    (Some(e), None) => ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(e) },
+                },
             };
             out[item.index] = Some(outcome);
         }
@@ -372,164 +249,122 @@ impl Shopify {
             for (n, i) in chunk.iter().enumerate() {
                 vars.insert(format!("i{n}"), json!(Self::item_id(&updates[*i].listing, &updates[*i].ids)));
             }
-            let data = self.gql.run("inventoryItem", &doc::available(chunk.len()), Value::Object(vars), true).await?;
+            let data = self.client.available(chunk.len(), vars).await?;
             for (n, i) in chunk.iter().enumerate() {
                 let actual = data
-                    .pointer(&format!("/i{n}/inventoryLevel/quantities"))
-                    .and_then(Value::as_array)
-                    .and_then(|qs| qs.iter().find(|q| s(q, "/name") == Some("available")))
-                    .and_then(|q| q.get("quantity"))
-                    .and_then(Value::as_i64);
+                    .get(&format!("i{n}"))
+                    .and_then(Option::as_ref)
+                    .and_then(|item| item.inventory_level.as_ref())
+                    .and_then(wire::InventoryLevel::available);
                 out[*i] = Some(ItemOutcome::stale(updates[*i].listing.clone(), actual));
             }
         }
         Ok(())
     }
 
-    async fn orders_page(&self, since: Timestamp, after: Option<String>) -> Result<(Vec<Order>, Option<String>)> {
+    /// One page of orders changed since `since`, each with all its lines (lines past the first 20 are read
+    /// with `order(id) { lineItems(after:) }`).
+    async fn orders_page(&self, since: Timestamp, after: Option<String>) -> Result<Page<channel_core::Order, String>> {
         let ctx = self.context().await?;
         let query = format!("updated_at:>='{}'", since.strftime("%Y-%m-%dT%H:%M:%SZ"));
-        let vars = json!({"first": ORDERS_PAGE, "after": after, "query": query});
-        let data = self.gql.run("orders", doc::ORDERS, vars, true).await?;
-        let conn = data.get("orders").ok_or_else(|| ShopifyError::Unexpected("no orders in the answer".into()))?;
+        let conn = self.client.orders(ORDERS_PAGE, after.as_deref(), &query).await?;
         let mut orders = Vec::new();
-        for node in conn.get("nodes").and_then(Value::as_array).cloned().unwrap_or_default() {
-            let mut lines: Vec<Value> =
-                node.pointer("/lineItems/nodes").and_then(Value::as_array).cloned().unwrap_or_default();
-            let mut more = node.pointer("/lineItems/pageInfo/hasNextPage").and_then(Value::as_bool) == Some(true);
-            let mut cursor = s(&node, "/lineItems/pageInfo/endCursor").map(str::to_owned);
-            while more {
-                let id = s(&node, "/id").unwrap_or_default();
-                let data = self.gql.run("order", doc::ORDER_LINES, json!({"id": id, "after": cursor}), true).await?;
-                let conn = data.pointer("/order/lineItems").cloned().unwrap_or(Value::Null);
-                lines.extend(conn.get("nodes").and_then(Value::as_array).cloned().unwrap_or_default());
-                more = conn.pointer("/pageInfo/hasNextPage").and_then(Value::as_bool) == Some(true);
-                cursor = s(&conn, "/pageInfo/endCursor").map(str::to_owned);
+        for node in &conn.nodes {
+            let mut lines: Vec<wire::LineItem> = Vec::new();
+            let mut next = None;
+            if let Some(first) = &node.line_items {
+                lines.extend(first.nodes.iter().cloned());
+                next = first.next_cursor();
             }
-            if let Some(order) = graphql_order(&node, &lines, ctx.currency) {
+            while let Some(cursor) = next.take() {
+                let id = node.id.as_deref().unwrap_or_default();
+                if let Some(more) = self.client.order_lines(id, Some(&cursor)).await? {
+                    next = more.next_cursor();
+                    lines.extend(more.nodes);
+                }
+            }
+            if let Some(order) = map::order(node, &lines, ctx.currency) {
                 orders.push(order);
             }
         }
-        let next = (conn.pointer("/pageInfo/hasNextPage").and_then(Value::as_bool) == Some(true))
-            .then(|| s(conn, "/pageInfo/endCursor").map(str::to_owned))
-            .flatten();
-        Ok((orders, next))
+        Ok(Page::new(orders, conn.next_cursor()))
+    }
+
+    /// The listings of up to [`doc::NODES_MAX`] inventory item ids, in one `nodes(ids:)` read.
+    async fn listings_by_id(&self, ctx: &ShopContext, ids: &[String]) -> Result<Vec<Listing>> {
+        let nodes = self.client.inventory_items(ids, &ctx.location_id).await?;
+        Ok(nodes.iter().flatten().filter_map(|item| map::listing_from_item(ctx, item)).collect())
     }
 }
 
-/// `quantityAfterChange` of `available` per inventory item gid.
-fn after_quantities(group: Option<&Value>) -> BTreeMap<String, i64> {
-    group
-        .and_then(|g| g.get("changes"))
-        .and_then(Value::as_array)
-        .map(|changes| {
-            changes
-                .iter()
-                .filter(|c| s(c, "/name").is_none_or(|n| n == "available"))
-                .filter_map(|c| Some((s(c, "/item/id")?.to_owned(), c.get("quantityAfterChange")?.as_i64()?)))
-                .collect()
-        })
-        .unwrap_or_default()
+/// What an inventory mutation's answer leaves to do.
+enum Next {
+    /// Every item has its outcome.
+    Done,
+    /// The items marked `true` were refused (their outcomes are set); resubmit the others.
+    Resubmit(Vec<bool>),
 }
 
-/// A price as Shopify's decimal string, to the currency's minor unit (`10.50`).
-fn decimal_string(m: Money) -> String {
-    let dp = m.currency.minor_units() as usize;
-    format!("{:.dp$}", m.round_to_minor().amount)
-}
-
-fn describe(e: &Value) -> String {
-    let code = s(e, "/code").unwrap_or("");
-    let message = s(e, "/message").unwrap_or("refused");
-    if code.is_empty() { message.to_owned() } else { format!("{code}: {message}") }
-}
-
-/// The last integer in a message (`… the current available quantity is 8.` → 8).
-fn last_integer(message: &str) -> Option<i64> {
-    let mut found = None;
-    let bytes = message.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i].is_ascii_digit() {
-            let start = if i > 0 && bytes[i - 1] == b'-' { i - 1 } else { i };
-            let mut j = i;
-            while j < bytes.len() && bytes[j].is_ascii_digit() {
-                j += 1;
+/// Record the outcomes an inventory mutation's `payload` gives `items`: all applied, each refused item's
+/// error (and the others resubmitted), or — for errors that name no item — every item rejected.
+fn sort_refusals(items: &[Item], payload: &wire::InventoryPayload, out: &mut [Option<ItemOutcome>]) -> Next {
+    let errors = &payload.user_errors;
+    let group = payload.inventory_adjustment_group.as_ref();
+    if errors.is_empty() {
+        let after = map::after_quantities(group);
+        for i in items {
+            let quantity = after.get(i.item_id()).copied().or_else(|| i.body.get("quantity").and_then(Value::as_i64));
+            out[i.index] = Some(ItemOutcome::applied(i.listing.clone(), quantity));
+        }
+        return Next::Done;
+    }
+    let mut failed = vec![false; items.len()];
+    let mut unplaced = false;
+    for e in errors {
+        match e.index_at(2).filter(|p| *p < items.len()) {
+            Some(p) if !failed[p] => {
+                failed[p] = true;
+                out[items[p].index] =
+                    Some(ItemOutcome { listing: items[p].listing.clone(), outcome: map::error_outcome(e) });
             }
-            found = message[start..j].parse().ok().or(found);
-            i = j;
-        } else {
-            i += 1;
+            Some(_) => {}
+            None => unplaced = true,
         }
     }
-    found
-}
-
-fn error_outcome(e: &Value) -> Outcome {
-    match s(e, "/code") {
-        Some("CHANGE_FROM_QUANTITY_STALE") => Outcome::Stale { actual: s(e, "/message").and_then(last_integer) },
-        Some("INTERNAL_ERROR") => Outcome::Rejected { reason: describe(e), retryable: true },
-        _ => Outcome::Rejected { reason: describe(e), retryable: false },
+    let rest = items.iter().zip(&failed).filter(|(_, f)| !**f).map(|(i, _)| i);
+    if unplaced || !failed.iter().any(|f| *f) {
+        // Errors that name no item: nothing was applied and resubmitting will not help.
+        let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
+        for i in rest {
+            out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), false));
+        }
+        return Next::Done;
     }
-}
-
-fn money(v: Option<&Value>, fallback: Currency) -> Option<Money> {
-    let v = v?;
-    let amount = Decimal::from_str(s(v, "/amount")?).ok()?;
-    let currency = s(v, "/currencyCode").and_then(|c| Currency::new(c).ok()).unwrap_or(fallback);
-    Some(Money::new(amount, currency))
-}
-
-fn ts(v: Option<&str>) -> Option<Timestamp> {
-    v?.parse().ok()
-}
-
-/// Normalised status from GraphQL's display statuses.
-pub(crate) fn status_from(cancelled: bool, financial: &str, fulfillment: &str) -> OrderStatus {
-    let financial = financial.to_ascii_uppercase();
-    let fulfillment = fulfillment.to_ascii_uppercase();
-    if cancelled {
-        OrderStatus::Cancelled
-    } else if financial == "REFUNDED" {
-        OrderStatus::Returned
-    } else if fulfillment == "FULFILLED" || fulfillment == "PARTIALLY_FULFILLED" || fulfillment == "PARTIAL" {
-        OrderStatus::Shipped
-    } else if financial == "PENDING" || financial == "AUTHORIZED" {
-        OrderStatus::Pending
-    } else {
-        OrderStatus::Open
+    if group.is_some() {
+        // Applied despite the errors (not Shopify's documented behaviour): the rest went through.
+        let after = map::after_quantities(group);
+        for i in rest {
+            out[i.index] = Some(ItemOutcome::applied(i.listing.clone(), after.get(i.item_id()).copied()));
+        }
+        return Next::Done;
     }
+    Next::Resubmit(failed)
 }
 
-fn graphql_order(node: &Value, lines: &[Value], currency: Currency) -> Option<Order> {
-    let id =
-        s(node, "/legacyResourceId").map(str::to_owned).or_else(|| s(node, "/id").map(|g| legacy_id(g).to_owned()))?;
-    let cancelled = node.get("cancelledAt").is_some_and(|c| !c.is_null());
-    let financial = s(node, "/displayFinancialStatus").unwrap_or("");
-    let fulfillment = s(node, "/displayFulfillmentStatus").unwrap_or("");
-    let status = status_from(cancelled, financial, fulfillment);
-    let channel_status =
-        if cancelled { format!("CANCELLED/{financial}/{fulfillment}") } else { format!("{financial}/{fulfillment}") };
-    let lines = lines
-        .iter()
-        .filter_map(|l| {
-            let quantity = u32::try_from(l.get("quantity")?.as_i64()?).ok()?;
-            let current = l
-                .get("currentQuantity")
-                .and_then(Value::as_i64)
-                .and_then(|c| u32::try_from(c).ok())
-                .unwrap_or(quantity);
-            let mut line = OrderLine::new(legacy_id(s(l, "/id")?), s(l, "/sku").unwrap_or_default(), quantity)
-                .with_refunded(quantity.saturating_sub(current));
-            if let Some(price) = money(l.pointer("/originalUnitPriceSet/shopMoney"), currency) {
-                line = line.with_unit_price(price);
-            }
-            Some(line)
-        })
-        .collect();
-    let created = ts(s(node, "/createdAt"))?;
-    let updated = ts(s(node, "/updatedAt")).unwrap_or(created);
-    Some(Order::new(id, status, channel_status, lines, created, updated))
+/// The outcome of each entry of one product's price update, from its `userErrors`: applied when there
+/// are none; the refused variant's own error; the product's other variants not applied (retryable).
+fn price_outcome(listing: ListingId, position: usize, errors: &[wire::UserError]) -> ItemOutcome {
+    let own = errors.iter().find(|e| e.index_at(1) == Some(position));
+    match (own, errors.is_empty()) {
+        (_, true) => ItemOutcome::applied(listing, None),
+        (Some(e), false) => ItemOutcome::rejected(listing, map::describe(e), false),
+        // The product's update is all or nothing: another variant's error kept this one back.
+        (None, false) => ItemOutcome::rejected(
+            listing,
+            format!("not applied: {}", errors.iter().map(map::describe).collect::<Vec<_>>().join("; ")),
+            true,
+        ),
+    }
 }
 
 #[async_trait]
@@ -564,14 +399,22 @@ impl Channel for Shopify {
     }
 
     fn listings(&self) -> BoxStream<'_, Result<Listing>> {
-        stream::try_unfold(Some(None::<String>), move |state| async move {
-            let Some(after) = state else { return Ok(None) };
-            let (listings, next) = self.variants_page(after).await?;
-            Ok::<_, Error>(Some((listings, next.map(Some))))
-        })
-        .map_ok(|listings| stream::iter(listings.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
+        paginate::items(None, move |after| self.variants_page(after))
+    }
+
+    /// `nodes(ids:)` on the inventory item gids (the listing ids), [`doc::NODES_MAX`] per call; ids that
+    /// are no inventory item of the shop are left out (ids that cannot be one cost no call).
+    async fn get_listings(&self, ids: &[ListingId]) -> Result<Vec<Listing>> {
+        let gids: Vec<String> = ids.iter().filter_map(|id| map::inventory_item_gid(id.as_str())).collect();
+        if gids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ctx = self.context().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in gids.chunks(doc::NODES_MAX) {
+            out.extend(self.listings_by_id(&ctx, chunk).await?);
+        }
+        Ok(out)
     }
 
     async fn set_stock(&self, updates: &[StockUpdate]) -> Result<Vec<ItemOutcome>> {
@@ -669,9 +512,9 @@ impl Channel for Shopify {
                 ));
                 continue;
             };
-            let mut input = json!({"id": variant, "price": decimal_string(u.price)});
+            let mut input = json!({"id": variant, "price": map::decimal_string(u.price)});
             if let Some(list) = u.list_price {
-                input["compareAtPrice"] = json!(decimal_string(list));
+                input["compareAtPrice"] = json!(map::decimal_string(list));
             }
             ready.push((index, product.clone(), input));
         }
@@ -688,32 +531,11 @@ impl Channel for Shopify {
                 vars.insert(format!("p{i}"), json!(product));
                 vars.insert(format!("v{i}"), Value::Array(entries.iter().map(|e| e.2.clone()).collect()));
             }
-            let data = self
-                .gql
-                .run("productVariantsBulkUpdate", &doc::prices(products.len()), Value::Object(vars), true)
-                .await?;
+            let mut data = self.client.product_variants_bulk_update(products.len(), vars).await?;
             for (i, (_, entries)) in products.iter().enumerate() {
-                let payload = data.get(format!("p{i}")).cloned().unwrap_or(Value::Null);
-                let errors = payload.get("userErrors").and_then(Value::as_array).cloned().unwrap_or_default();
+                let errors = data.remove(&format!("p{i}")).flatten().map(|p| p.user_errors).unwrap_or_default();
                 for (position, entry) in entries.iter().enumerate() {
-                    let listing = updates[entry.0].listing.clone();
-                    let own = errors.iter().find(|e| {
-                        e.get("field").and_then(Value::as_array).and_then(|f| f.get(1)).and_then(|p| {
-                            p.as_str()
-                                .and_then(|t| t.parse::<usize>().ok())
-                                .or_else(|| p.as_u64().and_then(|n| usize::try_from(n).ok()))
-                        }) == Some(position)
-                    });
-                    out[entry.0] = Some(match (own, errors.is_empty()) {
-                        (_, true) => ItemOutcome::applied(listing, None),
-                        (Some(e), false) => ItemOutcome::rejected(listing, describe(e), false),
-                        // The product's update is all or nothing: another variant's error kept this one back.
-                        (None, false) => ItemOutcome::rejected(
-                            listing,
-                            format!("not applied: {}", errors.iter().map(describe).collect::<Vec<_>>().join("; ")),
-                            true,
-                        ),
-                    });
+                    out[entry.0] = Some(price_outcome(updates[entry.0].listing.clone(), position, &errors));
                 }
             }
         }
@@ -722,48 +544,24 @@ impl Channel for Shopify {
 
     fn orders_since<'a>(&'a self, cursor: &'a OrderCursor) -> BoxStream<'a, Result<OrderPage>> {
         let since = cursor.since;
-        stream::try_unfold(Some((None::<String>, since)), move |state| async move {
-            let Some((after, high)) = state else { return Ok(None) };
-            let (orders, next) = self.orders_page(since, after).await?;
+        // The cursor: where the next page starts, and the newest change seen so far.
+        paginate::items((None::<String>, since), move |(after, high)| async move {
+            let page = self.orders_page(since, after).await?;
             // Orders come oldest change first: resuming at the newest change seen loses nothing.
-            let high = orders.iter().map(|o| o.updated_at).max().map_or(high, |t| t.max(high));
-            let page = OrderPage::new(orders, OrderCursor::new(high));
-            Ok::<_, Error>(Some((page, next.map(|n| (Some(n), high)))))
+            let high = page.items.iter().map(|o| o.updated_at).max().map_or(high, |t| t.max(high));
+            let next = page.next.map(|n| (Some(n), high));
+            Ok::<_, Error>(Page::new(vec![OrderPage::new(page.items, OrderCursor::new(high))], next))
         })
-        .boxed()
     }
 
     async fn export_tracking(&self, shipment: &Shipment) -> Result<()> {
         let order = gid("Order", shipment.order.as_str());
-        let data = self.gql.run("order", doc::FULFILLMENT_ORDERS, json!({"id": order}), true).await?;
-        let fos = data
-            .pointer("/order/fulfillmentOrders/nodes")
-            .and_then(Value::as_array)
-            .cloned()
+        let fos = self
+            .client
+            .fulfillment_orders(&order)
+            .await?
             .ok_or_else(|| Error::not_found(format!("shopify: order {} not found", shipment.order)))?;
-        let open = |fo: &&Value| matches!(s(fo, "/status"), Some("OPEN" | "IN_PROGRESS" | "SCHEDULED" | "ON_HOLD"));
-        let mut by_fo = Vec::new();
-        for fo in fos.iter().filter(open) {
-            let fo_id = s(fo, "/id").unwrap_or_default();
-            if shipment.lines.is_empty() {
-                by_fo.push(json!({"fulfillmentOrderId": fo_id}));
-                continue;
-            }
-            let mut items = Vec::new();
-            for li in fo.pointer("/lineItems/nodes").and_then(Value::as_array).cloned().unwrap_or_default() {
-                let line = s(&li, "/lineItem/id").map(legacy_id).unwrap_or_default();
-                let remaining = li.get("remainingQuantity").and_then(Value::as_u64).unwrap_or(0);
-                if let Some((_, qty)) = shipment.lines.iter().find(|(id, _)| legacy_id(id) == line) {
-                    let qty = u64::from(*qty).min(remaining);
-                    if qty > 0 {
-                        items.push(json!({"id": s(&li, "/id"), "quantity": qty}));
-                    }
-                }
-            }
-            if !items.is_empty() {
-                by_fo.push(json!({"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": items}));
-            }
-        }
+        let by_fo = fulfillment_lines(&fos, shipment);
         if by_fo.is_empty() {
             return Err(Error::validation(format!("shopify: order {} has nothing left to fulfil", shipment.order)));
         }
@@ -773,15 +571,9 @@ impl Channel for Shopify {
         }
         let fulfillment =
             json!({"lineItemsByFulfillmentOrder": by_fo, "trackingInfo": tracking, "notifyCustomer": true});
-        // Not idempotent: a second fulfillment would be created.
-        let data = self
-            .gql
-            .run("fulfillmentCreate", doc::FULFILLMENT_CREATE, json!({"fulfillment": fulfillment}), false)
-            .await?;
-        let errors =
-            data.pointer("/fulfillmentCreate/userErrors").and_then(Value::as_array).cloned().unwrap_or_default();
+        let errors = self.client.fulfillment_create(fulfillment).await?;
         if let Some(e) = errors.first() {
-            return Err(Error::validation(format!("shopify: fulfillmentCreate refused: {}", describe(e))));
+            return Err(Error::validation(format!("shopify: fulfillmentCreate refused: {}", map::describe(e))));
         }
         Ok(())
     }
@@ -794,6 +586,37 @@ impl Channel for Shopify {
             .or_else(|| self.config.location_id.as_deref().map(|l| gid("Location", l)));
         crate::webhook::verify(&self.config, location.as_deref(), request)
     }
+}
+
+/// `lineItemsByFulfillmentOrder` for a shipment: every open fulfillment order whole, or — when the
+/// shipment names lines — the named lines' quantities, capped at what remains.
+fn fulfillment_lines(fos: &[wire::FulfillmentOrder], shipment: &Shipment) -> Vec<Value> {
+    let open = |fo: &&wire::FulfillmentOrder| {
+        matches!(fo.status.as_deref(), Some("OPEN" | "IN_PROGRESS" | "SCHEDULED" | "ON_HOLD"))
+    };
+    let mut by_fo = Vec::new();
+    for fo in fos.iter().filter(open) {
+        let fo_id = fo.id.as_deref().unwrap_or_default();
+        if shipment.lines.is_empty() {
+            by_fo.push(json!({"fulfillmentOrderId": fo_id}));
+            continue;
+        }
+        let mut items = Vec::new();
+        for li in fo.line_items.iter().flat_map(|c| &c.nodes) {
+            let line = li.line_item.as_ref().and_then(|l| l.id.as_deref()).map(legacy_id).unwrap_or_default();
+            let remaining = li.remaining_quantity.unwrap_or(0);
+            if let Some((_, qty)) = shipment.lines.iter().find(|(id, _)| legacy_id(id) == line) {
+                let qty = u64::from(*qty).min(remaining);
+                if qty > 0 {
+                    items.push(json!({"id": li.id, "quantity": qty}));
+                }
+            }
+        }
+        if !items.is_empty() {
+            by_fo.push(json!({"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": items}));
+        }
+    }
+    by_fo
 }
 
 fn finish<'a>(out: Vec<Option<ItemOutcome>>, ids: impl Iterator<Item = &'a ListingId>) -> Vec<ItemOutcome> {

@@ -1,7 +1,9 @@
 //! The adapter's configuration.
 
 use std::fmt;
+use std::time::Duration;
 
+use channel_core::http::{HttpDefaults, HttpOptions};
 use channel_core::secrecy::SecretString;
 use serde::Deserialize;
 
@@ -12,6 +14,11 @@ pub const DEFAULT_API_VERSION: &str = "2026-07";
 /// Variants read per page by default: the listing query costs `2 + first × 5` points under Shopify's cost
 /// model, so 100 stays well under the 1,000-point single-query limit.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// The transport defaults. Shopify has no one base URL: the origin is the shop's own
+/// (`https://{shop_domain}`, see [`ShopifyConfig::origin`]), so `base_url` here is never used; no
+/// client-side request budget either, as the adapter paces by the cost bucket each answer reports.
+pub(crate) const HTTP_DEFAULTS: HttpDefaults = HttpDefaults::new("", Duration::from_secs(30));
 
 /// Settings of one Shopify store.
 #[derive(Clone, Deserialize)]
@@ -31,21 +38,20 @@ pub struct ShopifyConfig {
     /// The app's client secret (API secret key), which signs webhooks. Without it webhooks are refused.
     #[serde(default)]
     pub webhook_secret: Option<SecretString>,
-    /// Override of `https://{shop_domain}` (emulators, `wiremock`).
-    #[serde(default)]
-    pub base_url: Option<String>,
     /// Variants per listing page (1..=199; default [`DEFAULT_PAGE_SIZE`]).
     #[serde(default = "default_page_size")]
     pub page_size: usize,
     /// The `reason` sent with inventory mutations (default `correction`).
     #[serde(default = "default_reason")]
     pub inventory_reason: String,
-    /// Per-attempt timeout in seconds (default 30).
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
     /// How many `THROTTLED` answers one call waits out before failing with `RateLimited` (default 20).
     #[serde(default = "default_throttle_retries")]
     pub max_throttle_retries: u32,
+    /// Transport settings: `base_url` (default `https://{shop_domain}`; an emulator or `wiremock`),
+    /// `timeout_secs` (default 30), `max_attempts` (for failures other than `THROTTLED`),
+    /// `requests_per_minute` (default none).
+    #[serde(flatten)]
+    pub http: HttpOptions,
 }
 
 fn default_version() -> String {
@@ -56,9 +62,6 @@ fn default_page_size() -> usize {
 }
 fn default_reason() -> String {
     "correction".to_owned()
-}
-fn default_timeout() -> u64 {
-    30
 }
 fn default_throttle_retries() -> u32 {
     20
@@ -73,18 +76,17 @@ impl ShopifyConfig {
             api_version: default_version(),
             location_id: None,
             webhook_secret: None,
-            base_url: None,
             page_size: default_page_size(),
             inventory_reason: default_reason(),
-            timeout_secs: default_timeout(),
             max_throttle_retries: default_throttle_retries(),
+            http: HttpOptions::new(),
         }
     }
 
     /// Point at another base URL (an emulator, `wiremock`); the API path is appended to it.
     #[must_use]
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
+        self.http = self.http.base_url(url);
         self
     }
 
@@ -125,14 +127,14 @@ impl ShopifyConfig {
 
     /// Per-attempt timeout.
     #[must_use]
-    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.timeout_secs = timeout.as_secs().max(1);
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.timeout(timeout);
         self
     }
 
     /// `https://{shop}.myshopify.com`, or the override.
     pub fn origin(&self) -> String {
-        match &self.base_url {
+        match &self.http.base_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => {
                 let shop = self.shop_domain.trim().trim_start_matches("https://").trim_end_matches('/');
@@ -155,11 +157,10 @@ impl fmt::Debug for ShopifyConfig {
             .field("api_version", &self.api_version)
             .field("location_id", &self.location_id)
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "******"))
-            .field("base_url", &self.base_url)
             .field("page_size", &self.page_size)
             .field("inventory_reason", &self.inventory_reason)
-            .field("timeout_secs", &self.timeout_secs)
             .field("max_throttle_retries", &self.max_throttle_retries)
+            .field("http", &self.http)
             .finish()
     }
 }

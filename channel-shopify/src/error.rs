@@ -8,9 +8,21 @@ use channel_core::{Error, ErrorKind};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShopifyError {
-    /// The transport failed or Shopify answered with an error status.
+    /// The transport failed or Shopify answered with an error status (the kind is the transport's). A
+    /// call still `THROTTLED` after `max_throttle_retries` waits is `RateLimited` here, with the wait.
     #[error(transparent)]
     Http(#[from] Error),
+    /// The configuration is unusable.
+    #[error("invalid Shopify configuration: {0}")]
+    Config(String),
+    /// A response did not have the shape the platform documents.
+    #[error("unexpected response from {what}: {detail}")]
+    Unexpected {
+        /// The operation that answered (`productVariants`, `inventorySetQuantities`, …).
+        what: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
     /// A top-level GraphQL error (`errors[]` without data).
     #[error("GraphQL {code}: {message}")]
     GraphQl {
@@ -19,29 +31,20 @@ pub enum ShopifyError {
         /// The message.
         message: String,
     },
-    /// Still `THROTTLED` after the configured number of waits.
-    #[error("still throttled after {attempts} waits; retry in {retry_after:?}")]
-    Throttled {
-        /// Waits done.
-        attempts: u32,
-        /// How long the restore rate needs for the query's cost.
-        retry_after: Duration,
-    },
     /// The store has several locations and none was configured.
     #[error("the shop has {} locations; configure one as location_id: {}", .0.len(), .0.join(", "))]
     SeveralLocations(Vec<String>),
     /// The configured location is not one of the shop's.
     #[error("location {0} does not exist in this shop")]
     UnknownLocation(String),
-    /// A response did not have the expected shape.
-    #[error("unexpected response: {0}")]
-    Unexpected(String),
-    /// The configuration is unusable.
-    #[error("invalid Shopify configuration: {0}")]
-    Config(String),
 }
 
 impl ShopifyError {
+    /// A response from `what` that did not have the documented shape.
+    pub(crate) fn unexpected(what: &str, detail: impl Into<String>) -> Self {
+        Self::Unexpected { what: what.to_owned(), detail: detail.into() }
+    }
+
     /// The [`ErrorKind`] the engine acts on.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -53,9 +56,8 @@ impl ShopifyError {
                 "NOT_FOUND" => ErrorKind::NotFound,
                 _ => ErrorKind::Validation,
             },
-            Self::Throttled { .. } => ErrorKind::RateLimited,
             Self::SeveralLocations(_) | Self::UnknownLocation(_) | Self::Config(_) => ErrorKind::Config,
-            Self::Unexpected(_) => ErrorKind::Decode,
+            Self::Unexpected { .. } => ErrorKind::Decode,
         }
     }
 
@@ -63,20 +65,44 @@ impl ShopifyError {
     pub fn is_retryable(&self) -> bool {
         self.kind().is_retryable()
     }
+
+    /// How long to wait before trying again, when Shopify said (a call still throttled).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Http(e) => e.retry_after(),
+            _ => None,
+        }
+    }
 }
 
 impl From<ShopifyError> for Error {
     fn from(e: ShopifyError) -> Self {
         match e {
             ShopifyError::Http(inner) => inner,
-            other => {
-                let kind = other.kind();
-                let mut err = Error::new(kind, format!("shopify: {other}"));
-                if let ShopifyError::Throttled { retry_after, .. } = &other {
-                    err = err.with_retry_after(*retry_after);
-                }
-                err.with_source(other)
-            }
+            other => Error::new(other.kind(), format!("shopify: {other}")).with_source(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_conversion_keep_the_source() {
+        let e = ShopifyError::unexpected("productVariants", "no productVariants");
+        assert_eq!(e.kind(), ErrorKind::Decode);
+        assert_eq!(e.to_string(), "unexpected response from productVariants: no productVariants");
+        let converted = Error::from(e);
+        assert_eq!(converted.kind(), ErrorKind::Decode);
+        assert!(std::error::Error::source(&converted).is_some_and(|s| s.is::<ShopifyError>()));
+        let throttled = ShopifyError::GraphQl { code: "THROTTLED".into(), message: "Throttled".into() };
+        assert!(throttled.is_retryable());
+        let limited =
+            ShopifyError::Http(Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(2)));
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(2)));
+        let http = Error::from(limited);
+        assert_eq!(http.retry_after(), Some(Duration::from_secs(2)), "the transport's error passes through");
+        assert_eq!(ShopifyError::SeveralLocations(vec!["a".into()]).kind(), ErrorKind::Config);
     }
 }

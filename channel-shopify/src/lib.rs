@@ -2,16 +2,15 @@
 #![cfg_attr(docsrs, doc(auto_cfg))]
 
 mod channel;
+mod client;
 pub mod config;
-pub mod documents;
 mod error;
-mod graphql;
+mod map;
 pub mod webhook;
+mod wire;
 
-pub use channel::{
-    MAX_KEYED_ADJUSTMENTS, MAX_PRICES, MAX_QUANTITIES, ORDERS_PAGE, ShopContext, Shopify, adjustment_key, gid,
-    legacy_id,
-};
+pub use channel::{MAX_KEYED_ADJUSTMENTS, MAX_PRICES, MAX_QUANTITIES, ShopContext, Shopify, adjustment_key};
+pub use client::ThrottleStatus;
+pub use client::documents;
 pub use config::{DEFAULT_API_VERSION, DEFAULT_PAGE_SIZE, ShopifyConfig};
 pub use error::ShopifyError;
-pub use graphql::ThrottleStatus;

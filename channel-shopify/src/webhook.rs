@@ -11,8 +11,8 @@ use channel_core::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::channel::{gid, status_from};
 use crate::config::ShopifyConfig;
+use crate::map::{gid, status_from};
 
 /// The legacy signature header.
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";

@@ -24,6 +24,14 @@ fn ok(data: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"data": data, "extensions": cost(10, 1990)}))
 }
 
+/// A `THROTTLED` answer (HTTP 200): 10 points asked, 5 available, 100 restored a second.
+fn throttled() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+        "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": null,
+            "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 5.0, "restoreRate": 100.0}}}}))
+}
+
 /// Matches a GraphQL request whose document is `query`.
 struct Document(&'static str);
 impl Match for Document {
@@ -159,10 +167,7 @@ async fn throttled_answers_are_waited_out_and_resent() {
     Mock::given(method("POST"))
         .and(path(GQL))
         .and(Document(documents::SET_QUANTITIES))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
-            "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": null,
-                "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 5.0, "restoreRate": 100.0}}}})))
+        .respond_with(throttled())
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
@@ -417,4 +422,75 @@ impl Match for Document2 {
         serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["query"].as_str().map(|q| q == self.0))
             == Some(true)
     }
+}
+
+/// An inventory item as `nodes(ids:)` answers it, with its variant.
+fn item_node(n: u32, qty: i64) -> Value {
+    json!({"id": format!("gid://shopify/InventoryItem/{n}"), "tracked": true,
+        "inventoryLevel": {"quantities": [{"name": "available", "quantity": qty}]},
+        "variant": {"id": format!("gid://shopify/ProductVariant/{n}"), "sku": format!("MUG-{n}"), "price": "99.90",
+            "product": {"id": format!("gid://shopify/Product/{n}")}}})
+}
+
+#[tokio::test]
+async fn listings_by_id_are_one_nodes_read_per_250_ids() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    // 251 ids: a first call with 250, a second with the last one. Item 2 is unknown (null).
+    let ids: Vec<channel_core::ListingId> =
+        (1..=251).map(|n| channel_core::ListingId::from(format!("gid://shopify/InventoryItem/{n}"))).collect();
+    let first: Vec<String> = (1..=250).map(|n| format!("gid://shopify/InventoryItem/{n}")).collect();
+    let answer: Vec<Value> = (1..=250).map(|n| if n == 2 { Value::Null } else { item_node(n, 3) }).collect();
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(body_json(json!({"query": documents::INVENTORY_ITEMS,
+            "variables": {"ids": first, "location": "gid://shopify/Location/1"}})))
+        .respond_with(ok(json!({"nodes": answer})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(body_json(json!({"query": documents::INVENTORY_ITEMS,
+            "variables": {"ids": ["gid://shopify/InventoryItem/251"], "location": "gid://shopify/Location/1"}})))
+        .respond_with(ok(json!({"nodes": [item_node(251, 7)]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let got = t.get_listings(&ids).await.unwrap();
+    assert_eq!(got.len(), 250, "the unknown id is left out");
+    let last = got.iter().find(|l| l.channel_sku == "MUG-251").unwrap();
+    assert_eq!(last.id.as_str(), "gid://shopify/InventoryItem/251");
+    assert_eq!(last.quantity(), Some(7));
+    assert_eq!(last.ids.get("variant_id").map(String::as_str), Some("gid://shopify/ProductVariant/251"));
+    assert_eq!(last.ids.get("product_id").map(String::as_str), Some("gid://shopify/Product/251"));
+    assert!(!got.iter().any(|l| l.channel_sku == "MUG-2"));
+    assert!(t.get_listings(&[]).await.unwrap().is_empty(), "no ids, no call");
+    let not_items =
+        [channel_core::ListingId::from("MUG-1"), channel_core::ListingId::from("gid://shopify/ProductVariant/1")];
+    assert!(t.get_listings(&not_items).await.unwrap().is_empty(), "ids no inventory item can have: no call");
+}
+
+#[tokio::test]
+async fn max_throttle_retries_bounds_the_throttled_attempts() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(Document(documents::SET_QUANTITIES))
+        .respond_with(throttled())
+        .expect(3)
+        .mount(&server)
+        .await;
+    // The configuration key still works (and the transport keys sit beside it, flattened).
+    let config: ShopifyConfig = serde_json::from_value(json!({
+        "shop_domain": "mugs.myshopify.com", "access_token": "shpat_secret",
+        "base_url": server.uri(), "timeout_secs": 1, "max_throttle_retries": 2
+    }))
+    .unwrap();
+    let t = Shopify::new(config).unwrap();
+    let err = t.set_stock(&[StockUpdate::new("9", "Z", 1)]).await.unwrap_err();
+    assert_eq!(err.kind(), channel_core::ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_millis(50)), "the wait the restore rate needs");
 }

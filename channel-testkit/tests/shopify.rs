@@ -292,6 +292,45 @@ async fn at_most_250_items() {
     assert_eq!(emulator.stock("A").unwrap(), Some(5));
 }
 
+/// `nodes(ids:)` as documented (https://shopify.dev/docs/api/admin-graphql/latest/queries/nodes): one
+/// entry per id in the order asked, `null` for an unknown id, inline fragments per type; more than 250
+/// ids is refused like any array input over 250 (https://shopify.dev/api/usage/limits).
+#[tokio::test]
+async fn nodes_by_id() {
+    let emulator = start(ShopifyConfig::fast()).await;
+    let a = seed(&emulator, "NODE-A", 5);
+    let b = seed(&emulator, "NODE-B", 0);
+    let query = "query Items($ids: [ID!]!, $location: ID!) { nodes(ids: $ids) { id \
+        ... on InventoryItem { tracked inventoryLevel(locationId: $location) { quantities(names: [\"available\"]) { name quantity } } \
+        variant { id sku price product { id } } } } }";
+    let ids = json!([b["inventory_item_id"], "gid://shopify/InventoryItem/999999", a["inventory_item_id"]]);
+    let body = gql(&emulator, query, json!({"ids": ids, "location": emulator.location_id()})).await;
+    let nodes = body["data"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{body:#}");
+    assert_eq!(nodes[0]["id"], b["inventory_item_id"]);
+    assert_eq!(nodes[0]["variant"]["sku"], "NODE-B");
+    assert_eq!(nodes[0]["variant"]["price"], "19.99");
+    assert!(nodes[0]["variant"]["product"]["id"].as_str().unwrap().starts_with("gid://shopify/Product/"));
+    assert_eq!(nodes[0]["inventoryLevel"]["quantities"][0], json!({"name": "available", "quantity": 0}));
+    assert_eq!(nodes[1], Value::Null, "an unknown id answers null");
+    assert_eq!(nodes[2]["variant"]["sku"], "NODE-A");
+    assert_eq!(nodes[2]["inventoryLevel"]["quantities"][0]["quantity"], 5);
+
+    // Variant ids resolve too.
+    let variant = nodes[2]["variant"]["id"].clone();
+    let body = gql(
+        &emulator,
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on ProductVariant { sku } } }",
+        json!({"ids": [variant]}),
+    )
+    .await;
+    assert_eq!(body["data"]["nodes"][0]["sku"], "NODE-A");
+
+    let many: Vec<Value> = (0..251).map(|_| a["inventory_item_id"].clone()).collect();
+    let body = gql(&emulator, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({"ids": many})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "MAX_INPUT_SIZE_EXCEEDED");
+}
+
 #[tokio::test]
 async fn throttled_requests_apply_nothing() {
     let mut config = ShopifyConfig::fast();

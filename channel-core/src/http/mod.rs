@@ -35,6 +35,7 @@
 //! | outcome | idempotent request | other requests |
 //! |---|---|---|
 //! | 429 Too Many Requests | retried, waiting at least `Retry-After` | retried, waiting at least `Retry-After` |
+//! | throttled, as the request's [`ThrottleClassifier`] says (a `200 OK` whose body is a refusal) | retried after exactly [`Retry::after`], up to [`RequestBuilder::max_throttle_attempts`] | the same (the platform did nothing) |
 //! | 408, 500, 502, 503, 504 | retried (503 waits at least `Retry-After`) | not retried |
 //! | could not connect | retried | retried (nothing was sent) |
 //! | timeout, connection dropped mid-request | retried | **not retried**: the platform may have applied it |
@@ -46,6 +47,16 @@
 //! [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) and the wait in
 //! [`Error::retry_after`](crate::Error::retry_after).
 //!
+//! Some platforms refuse without saying so in the status: Shopify's GraphQL Admin API answers `200 OK`
+//! with `errors[].extensions.code == "THROTTLED"` and the cost bucket in the body. A request given a
+//! [`ThrottleClassifier`] ([`RequestBuilder::classify_throttle`]) has each response it reads (success or
+//! error) shown to it; a [`Retry`] verdict makes the response a rate-limit refusal: every request of the
+//! client is held back for [`Retry::after`], the request is sent again after exactly that wait (within
+//! its own budget of [`RequestBuilder::max_throttle_attempts`], apart from the policy's attempts for other
+//! failures), and once the budget is spent, or the wait is over [`RetryPolicy::max_retry_after`], it fails
+//! with [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) and the wait in
+//! [`Error::retry_after`](crate::Error::retry_after).
+//!
 //! # Errors
 //!
 //! | status / failure | [`ErrorKind`](crate::ErrorKind) |
@@ -55,6 +66,7 @@
 //! | 409, 412 | `Conflict` |
 //! | 400, 422, other 4xx | `Validation` |
 //! | 429 | `RateLimited`, with `retry_after` |
+//! | throttled by the request's [`ThrottleClassifier`] | `RateLimited`, with the classifier's `retry_after` |
 //! | 5xx (not 501), 408, timeouts, connection errors | `Transient` |
 //! | 501 | `Unsupported` |
 //! | a redirect to another origin | `Config` |
@@ -102,7 +114,7 @@ pub use options::{HttpDefaults, HttpOptions};
 pub use rate::{RateLimit, RateLimitHeaders};
 pub use redact::REDACTED;
 pub use request::{RequestBuilder, Response, ResponseTooLarge};
-pub use retry::RetryPolicy;
+pub use retry::{Retry, RetryPolicy, ThrottleClassifier};
 
 /// Re-exported so adapters need no direct dependency on `http` or `reqwest` for the common case.
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};

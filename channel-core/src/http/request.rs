@@ -20,7 +20,7 @@ use super::HttpClient;
 use super::auth::{self, Resolved};
 use super::rate::RateLimitHeaders;
 use super::redact::{REDACTED, Redactor, scrub, truncate};
-use super::retry::{kind_for_status, retry_after, status_is_retryable};
+use super::retry::{Retry, ThrottleClassifier, kind_for_status, retry_after, status_is_retryable};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How much of a platform's error body goes into an error message.
@@ -53,6 +53,8 @@ pub struct RequestBuilder<'a> {
     accept: Vec<StatusCode>,
     with_auth: bool,
     rate_limited: bool,
+    throttle: Option<ThrottleClassifier>,
+    max_throttle_attempts: Option<u32>,
     error: Option<Error>,
 }
 
@@ -74,6 +76,8 @@ impl<'a> RequestBuilder<'a> {
             accept: Vec::new(),
             with_auth: true,
             rate_limited: true,
+            throttle: None,
+            max_throttle_attempts: None,
             error: None,
         }
     }
@@ -234,6 +238,26 @@ impl<'a> RequestBuilder<'a> {
         self
     }
 
+    /// Classify responses the status alone does not (a `200 OK` whose body says "throttled"): when
+    /// `classifier` answers [`Retry`], the response is a rate-limit refusal — retried after
+    /// [`Retry::after`] like a 429 whatever the request's idempotency (the platform did nothing), with
+    /// every request of the client held back as long, and surfaced as [`ErrorKind::RateLimited`] with
+    /// that wait in [`Error::retry_after`] once the attempts run out or the wait is over the policy's
+    /// [`max_retry_after`](super::RetryPolicy::max_retry_after). It sees every response whose body is
+    /// read: successes, accepted statuses and errors (their first 64 KiB).
+    pub fn classify_throttle(mut self, classifier: ThrottleClassifier) -> Self {
+        self.throttle = Some(classifier);
+        self
+    }
+
+    /// Attempts in all for responses the [`RequestBuilder::classify_throttle`] classifier marks as
+    /// throttled (default: the retry policy's `max_attempts`). Counted apart from the attempts other
+    /// failures use, so a long wait for a cost bucket does not use up the retries of a 503.
+    pub fn max_throttle_attempts(mut self, attempts: u32) -> Self {
+        self.max_throttle_attempts = Some(attempts.max(1));
+        self
+    }
+
     /// Send no credentials (a token request, or a pre-signed URL that carries its own).
     pub fn without_auth(mut self) -> Self {
         self.with_auth = false;
@@ -306,6 +330,8 @@ impl<'a> RequestBuilder<'a> {
             idempotent,
             operation: self.operation,
             max_attempts: self.max_attempts.unwrap_or(inner.retry.max_attempts),
+            throttle: self.throttle,
+            max_throttle_attempts: self.max_throttle_attempts.unwrap_or(inner.retry.max_attempts),
             max_response_bytes: self.max_response_bytes.unwrap_or(inner.max_response_bytes),
             accept: self.accept,
             with_auth: self.with_auth && same_origin,
@@ -392,6 +418,8 @@ struct Prepared<'a> {
     idempotent: bool,
     operation: Option<String>,
     max_attempts: u32,
+    throttle: Option<ThrottleClassifier>,
+    max_throttle_attempts: u32,
     max_response_bytes: u64,
     accept: Vec<StatusCode>,
     with_auth: bool,
@@ -404,6 +432,21 @@ struct Prepared<'a> {
 struct Failure {
     error: Error,
     retry: bool,
+    /// The throttle classifier said so: counted against `max_throttle_attempts`, waited exactly.
+    throttled: bool,
+}
+
+impl Failure {
+    fn new(error: Error, retry: bool) -> Self {
+        Self { error, retry, throttled: false }
+    }
+}
+
+/// Attempts made so far, in all and those the throttle classifier refused.
+#[derive(Default)]
+struct Counts {
+    all: AtomicU32,
+    throttled: AtomicU32,
 }
 
 impl Prepared<'_> {
@@ -421,23 +464,30 @@ impl Prepared<'_> {
             elapsed_ms = tracing::field::Empty,
         );
         let started = Instant::now();
-        let attempts = AtomicU32::new(0);
+        let counts = Counts::default();
         let policy = inner.retry;
-        let result = (|| self.attempt(&attempts))
-            .retry(policy.backoff(self.max_attempts))
+        // Room for both budgets; `when` holds each failure to its own.
+        let total = match self.throttle {
+            Some(_) => self.max_attempts.saturating_add(self.max_throttle_attempts.saturating_sub(1)),
+            None => self.max_attempts,
+        };
+        let result = (|| self.attempt(&counts))
+            .retry(policy.backoff(total))
             .sleep(TokioSleeper)
-            .when(|f: &Failure| f.retry)
+            .when(|f: &Failure| f.retry && self.within_budget(f, &counts))
             .adjust(|f: &Failure, backoff: Option<Duration>| {
                 let backoff = backoff?;
                 match f.error.retry_after() {
                     Some(wait) if wait > policy.max_retry_after => None,
+                    // The platform said how long its bucket needs: no more, no less.
+                    Some(wait) if f.throttled => Some(wait),
                     Some(wait) => Some(wait.max(backoff)),
                     None => Some(backoff),
                 }
             })
             .notify(|f: &Failure, wait: Duration| {
                 tracing::warn!(
-                    attempt = attempts.load(Ordering::Relaxed),
+                    attempt = counts.all.load(Ordering::Relaxed),
                     wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                     error = %f.error,
                     "retrying"
@@ -445,7 +495,7 @@ impl Prepared<'_> {
             })
             .instrument(span.clone())
             .await;
-        let n = attempts.load(Ordering::Relaxed);
+        let n = counts.all.load(Ordering::Relaxed);
         span.record("attempts", n);
         span.record("elapsed_ms", u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         match result {
@@ -464,17 +514,54 @@ impl Prepared<'_> {
         }
     }
 
-    async fn attempt(&self, counter: &AtomicU32) -> std::result::Result<Response<Bytes>, Failure> {
+    /// Whether `f` leaves room for another attempt: throttled answers count against
+    /// `max_throttle_attempts`, everything else against `max_attempts`.
+    fn within_budget(&self, f: &Failure, counts: &Counts) -> bool {
+        let throttled = counts.throttled.load(Ordering::Relaxed);
+        if f.throttled {
+            throttled < self.max_throttle_attempts
+        } else {
+            counts.all.load(Ordering::Relaxed).saturating_sub(throttled) < self.max_attempts
+        }
+    }
+
+    /// One attempt: wait for the rate limit, send, and turn the response into a [`Response`] or a [`Failure`].
+    async fn attempt(&self, counts: &Counts) -> std::result::Result<Response<Bytes>, Failure> {
         let inner = &self.client.inner;
-        let op = self.operation.as_deref();
-        inner.limits.acquire(op, self.rate_limited).await;
-        let attempt = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        inner.limits.acquire(self.operation.as_deref(), self.rate_limited).await;
+        let attempt = counts.all.fetch_add(1, Ordering::Relaxed) + 1;
         let resolved = if self.with_auth {
-            Resolved::resolve(&inner.auth).await.map_err(|error| Failure { error, retry: false })?
+            Resolved::resolve(&inner.auth).await.map_err(|error| Failure::new(error, false))?
         } else {
             Resolved::default()
         };
+        let sent = Instant::now();
+        tracing::debug!(attempt, "sending");
+        let response = match self.request(&resolved).send().await {
+            Ok(response) => response,
+            Err(e) => return Err(self.transport_failure(e, attempt, sent)),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        tracing::debug!(attempt, elapsed_ms = elapsed_ms(sent), status = status.as_u16(), "response");
+        if inner.adapt_to_rate_headers {
+            let hints = RateLimitHeaders::parse(&headers);
+            inner.limits.adapt(self.operation.as_deref(), &hints, inner.retry.max_retry_after);
+        }
+        let result = if status.is_success() || self.accept.contains(&status) {
+            self.accepted(response, headers, attempt, sent).await
+        } else {
+            self.refused(response, &headers, resolved.secrets, attempt, sent).await
+        };
+        if matches!(&result, Err(f) if f.throttled) {
+            counts.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
 
+    /// The reqwest request of one attempt: the URL with the secret query, the headers with the credentials.
+    fn request(&self, resolved: &Resolved) -> reqwest::RequestBuilder {
+        let inner = &self.client.inner;
         let mut url = self.url.clone();
         if !resolved.query.is_empty() || !self.secret_query.is_empty() {
             let mut q = url.query_pairs_mut();
@@ -493,61 +580,82 @@ impl Prepared<'_> {
         if let Some(body) = &self.body {
             request = request.body(body.clone());
         }
+        request
+    }
 
-        let sent = Instant::now();
-        tracing::debug!(attempt, "sending");
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => return Err(self.transport_failure(e, attempt, sent)),
-        };
+    /// A response the request accepts: its body read up to the limit, unless the throttle classifier
+    /// says it is a refusal.
+    async fn accepted(
+        &self,
+        response: reqwest::Response,
+        headers: HeaderMap,
+        attempt: u32,
+        sent: Instant,
+    ) -> std::result::Result<Response<Bytes>, Failure> {
         let status = response.status();
-        let headers = response.headers().clone();
-        tracing::debug!(attempt, elapsed_ms = elapsed_ms(sent), status = status.as_u16(), "response");
-
-        if inner.adapt_to_rate_headers {
-            let hints = RateLimitHeaders::parse(&headers);
-            inner.limits.adapt(op, &hints, inner.retry.max_retry_after);
-        }
-
         let limit = self.max_response_bytes;
-        if status.is_success() || self.accept.contains(&status) {
-            // Refused on the declared length before any of the body is read.
-            if let Some(declared) = response.content_length().filter(|&n| n > limit) {
-                return Err(self.too_large(status, Some(declared)));
-            }
-            let body = read_limited(response, limit).await.map_err(|e| self.transport_failure(e, attempt, sent))?;
-            if body.cut {
-                return Err(self.too_large(status, None));
-            }
-            return Ok(Response {
-                status,
-                headers,
-                body: body.bytes,
-                attempts: attempt,
-                describe: self.describe.clone(),
-                redactor: inner.redactor.clone(),
-            });
+        // Refused on the declared length before any of the body is read.
+        if let Some(declared) = response.content_length().filter(|&n| n > limit) {
+            return Err(self.too_large(status, Some(declared)));
         }
-        // An error either way: read only as much as the message quotes.
-        let body = read_limited(response, limit.min(ERROR_BODY_READ))
+        let body = read_limited(response, limit).await.map_err(|e| self.transport_failure(e, attempt, sent))?;
+        if body.cut {
+            return Err(self.too_large(status, None));
+        }
+        if let Some(retry) = self.classify(status, &headers, &body.bytes) {
+            return Err(self.throttled(status, retry));
+        }
+        Ok(Response {
+            status,
+            headers,
+            body: body.bytes,
+            attempts: attempt,
+            describe: self.describe.clone(),
+            redactor: self.client.inner.redactor.clone(),
+        })
+    }
+
+    /// A response with an error status: read only as much of the body as the message quotes.
+    async fn refused(
+        &self,
+        response: reqwest::Response,
+        headers: &HeaderMap,
+        mut secrets: Vec<String>,
+        attempt: u32,
+        sent: Instant,
+    ) -> std::result::Result<Response<Bytes>, Failure> {
+        let inner = &self.client.inner;
+        let status = response.status();
+        let body = read_limited(response, self.max_response_bytes.min(ERROR_BODY_READ))
             .await
             .map_err(|e| self.transport_failure(e, attempt, sent))?;
-
+        if let Some(retry) = self.classify(status, headers, &body.bytes) {
+            return Err(self.throttled(status, retry));
+        }
         let kind = kind_for_status(status);
         let wait = matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE)
-            .then(|| retry_after(&headers))
+            .then(|| retry_after(headers))
             .flatten();
         if status == StatusCode::TOO_MANY_REQUESTS
             && let Some(w) = wait
         {
             // Everyone using this bucket waits, not just this request.
-            inner.limits.pause(op, w.min(inner.retry.max_retry_after));
+            inner.limits.pause(self.operation.as_deref(), w.min(inner.retry.max_retry_after));
         }
         if kind == ErrorKind::Auth && status == StatusCode::UNAUTHORIZED {
             auth::invalidate(&inner.auth);
         }
-        let mut secrets = resolved.secrets;
         secrets.extend(self.secrets.iter().cloned());
+        let message = self.status_message(status, &body, &secrets);
+        let mut error = Error::new(kind, message).with_status(status.as_u16());
+        if let Some(w) = wait {
+            error = error.with_retry_after(w);
+        }
+        Err(Failure::new(error, status_is_retryable(status, self.idempotent)))
+    }
+
+    /// "`POST …` returned 422 Unprocessable Entity: {start of the body}", with every secret scrubbed out.
+    fn status_message(&self, status: StatusCode, body: &Limited, secrets: &[String]) -> String {
         let text = String::from_utf8_lossy(&body.bytes);
         let text = if body.cut {
             // The read stopped mid-body, perhaps inside a credential the platform echoed: drop as many
@@ -556,22 +664,42 @@ impl Prepared<'_> {
         } else {
             &text
         };
-        let snippet = scrub(text.trim(), &secrets);
+        let snippet = scrub(text.trim(), secrets);
         let mut snippet = truncate(&snippet, BODY_SNIPPET).into_owned();
         if body.cut && !snippet.is_empty() && !snippet.ends_with('…') {
             snippet.push('…');
         }
         let reason = status.canonical_reason().unwrap_or("");
-        let message = if snippet.is_empty() {
+        if snippet.is_empty() {
             format!("{} returned {} {reason}", self.describe, status.as_u16())
         } else {
             format!("{} returned {} {reason}: {snippet}", self.describe, status.as_u16())
-        };
-        let mut error = Error::new(kind, message).with_status(status.as_u16());
-        if let Some(w) = wait {
-            error = error.with_retry_after(w);
         }
-        Err(Failure { error, retry: status_is_retryable(status, self.idempotent) })
+    }
+
+    /// The throttle classifier's verdict on a response, if the request has one.
+    fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<Retry> {
+        let retry = (self.throttle?)(status, headers, body)?;
+        tracing::debug!(
+            status = status.as_u16(),
+            wait_ms = u64::try_from(retry.after.as_millis()).unwrap_or(u64::MAX),
+            reason = %retry.reason,
+            "throttled"
+        );
+        Some(retry)
+    }
+
+    /// A response the throttle classifier refused: every request of the client waits (the platform's
+    /// budget is the connection's), and the attempt fails as rate-limited, to be sent again.
+    fn throttled(&self, status: StatusCode, retry: Retry) -> Failure {
+        let inner = &self.client.inner;
+        inner.limits.pause_all(retry.after.min(inner.retry.max_retry_after));
+        let message = format!("{} was throttled ({}); retry in {:?}", self.describe, retry.reason, retry.after);
+        let mut error = Error::new(ErrorKind::RateLimited, message).with_retry_after(retry.after);
+        if !status.is_success() {
+            error = error.with_status(status.as_u16());
+        }
+        Failure { error, retry: true, throttled: true }
     }
 
     /// A failure to send the request or to read its response.
@@ -591,7 +719,7 @@ impl Prepared<'_> {
         tracing::debug!(attempt, elapsed_ms = elapsed_ms(sent), error = %what, "transport error");
         let retry = kind == ErrorKind::Transient && (connect || self.idempotent);
         let error = Error::new(kind, format!("{}: {what}", self.describe)).with_source(e.without_url());
-        Failure { error, retry }
+        Failure::new(error, retry)
     }
 
     /// The body is larger than the request's limit (`declared`: as its `Content-Length` says). Not
@@ -612,7 +740,7 @@ impl Prepared<'_> {
         let error = Error::new(ErrorKind::Decode, message)
             .with_status(status.as_u16())
             .with_source(ResponseTooLarge { limit, content_length: declared });
-        Failure { error, retry: false }
+        Failure::new(error, false)
     }
 }
 

@@ -13,6 +13,8 @@ use crate::error::ErrorKind;
 /// - 429 always (the platform refused the request without acting on it);
 /// - 408, 500, 502, 503, 504, timeouts and dropped connections only for idempotent requests;
 /// - failures to connect always (nothing was sent).
+/// - a response a request's [`ThrottleClassifier`] calls throttled always, after exactly its wait, within the
+///   request's own budget of throttled attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetryPolicy {
@@ -87,6 +89,41 @@ impl RetryPolicy {
         if self.jitter { b.with_jitter() } else { b }
     }
 }
+
+/// A [`ThrottleClassifier`]'s verdict: the response is a rate-limit refusal, to be sent again after `after`.
+///
+/// Some platforms refuse a request with a status that does not say so: Shopify's GraphQL Admin API answers
+/// `200 OK` with `errors[].extensions.code == "THROTTLED"` and the cost bucket in `extensions.cost`. A
+/// classifier reads such a body and answers with a `Retry`; the transport then treats the response like a
+/// 429 (see [`crate::http`], *What is retried*).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retry {
+    /// How long to wait before sending the request again (exactly this long: the platform said so).
+    pub after: Duration,
+    /// What the platform said, for the error message (`"THROTTLED"`).
+    pub reason: String,
+}
+
+impl Retry {
+    /// Retry after `after`.
+    pub fn after(after: Duration) -> Self {
+        Self { after, reason: "rate limited".to_owned() }
+    }
+
+    /// The same verdict with the platform's reason, quoted in the error if the request gives up.
+    #[must_use]
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+}
+
+/// Reads a response the status alone does not classify (status, headers and body — the first 64 KiB of
+/// an error body) and says whether it is a rate-limit refusal: `Some(Retry)` to wait and send again,
+/// `None` to let the status decide. A plain function, so it holds no state; give it to a request with
+/// [`RequestBuilder::classify_throttle`](super::RequestBuilder::classify_throttle).
+pub type ThrottleClassifier = fn(StatusCode, &HeaderMap, &[u8]) -> Option<Retry>;
 
 /// The `Retry-After` of a response: delay-seconds or an HTTP date (reads the system clock for the latter).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {

@@ -338,6 +338,7 @@ fn resolve_query(
         "order" => parse_gid("Order", &id_arg())
             .and_then(|id| state.orders.get(&id))
             .map_or(Value::Null, |o| state.order_json(config, o, 0)),
+        "nodes" => return nodes(&state, config, field, variables, cost),
         "products" | "productVariants" | "inventoryItems" | "orders" => {
             return resolve_search(config, &state, field, variables, cost);
         }
@@ -419,6 +420,58 @@ fn search_keys(state: &ShopState, field: &Field, variables: &Map<String, Value>)
             .map(|v| (sort_number(if field.name == "inventoryItems" { v.inventory_item_id } else { v.id }), v.id))
             .collect(),
     }
+}
+
+/// `nodes(ids: [ID!]!)`: one entry per id, in the order asked, `null` for an id that is no object of the
+/// shop (the Relay `Node` interface, <https://shopify.dev/docs/api/admin-graphql/latest/queries/nodes>).
+/// Products, variants, inventory items (with their whole variant), orders and locations resolve. More
+/// than `max_input_size` (250) ids is a top-level `MAX_INPUT_SIZE_EXCEEDED`, as for every array input
+/// (<https://shopify.dev/api/usage/limits>).
+fn nodes(
+    state: &ShopState,
+    config: &ShopifyConfig,
+    field: &Field,
+    variables: &Map<String, Value>,
+    cost: &mut u64,
+) -> Result<Value, TopLevelError> {
+    let ids = field.argument("ids", variables).and_then(|v| v.as_array().cloned()).ok_or_else(|| {
+        TopLevelError::new("missingRequiredArguments", "Field 'nodes' is missing required arguments: ids")
+    })?;
+    if ids.len() > config.max_input_size {
+        return Err(TopLevelError::new(
+            "MAX_INPUT_SIZE_EXCEEDED",
+            format!(
+                "The input array size of {} is greater than the maximum allowed of {}.",
+                ids.len(),
+                config.max_input_size
+            ),
+        ));
+    }
+    let node = |id: &str| -> Value {
+        let variant = |variant_id: Option<u64>| variant_id.and_then(|v| state.variants.get(&v));
+        if let Some(v) = variant(parse_gid("ProductVariant", id)) {
+            state.variant_json(config, v)
+        } else if let Some(v) = variant(parse_gid("InventoryItem", id).and_then(|i| state.items.get(&i).copied())) {
+            let mut item = state.item_json(config, v);
+            item["variant"] = state.variant_json(config, v);
+            item
+        } else if let Some(p) = parse_gid("Product", id).and_then(|p| state.products.get(&p)) {
+            state.product_json(config, p)
+        } else if let Some(o) = parse_gid("Order", id).and_then(|o| state.orders.get(&o)) {
+            state.order_json(config, o, 0)
+        } else if let Some(l) = parse_gid("Location", id).filter(|l| config.locations.iter().any(|x| x.id == *l)) {
+            ShopState::location_json(config, l)
+        } else {
+            Value::Null
+        }
+    };
+    ids.iter()
+        .map(|id| match node(id.as_str().unwrap_or_default()) {
+            Value::Null => Ok(Value::Null),
+            found => project_object(&found, &field.selection, variables, cost),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
 }
 
 fn sort_number(id: u64) -> i64 {

@@ -13,6 +13,7 @@
 //! | `locations(first, after)`, `location(id)` | the configured [`ShopifyConfig::locations`] |
 //! | `products(first, after, query, sortKey, reverse)`, `product(id)` | each product has `variants(first, after)` |
 //! | `productVariants(…)`, `productVariant(id)`, `inventoryItems(…)`, `inventoryItem(id)` | variant: `id sku price compareAtPrice inventoryQuantity product { id } inventoryItem { id tracked inventoryLevel(locationId) { quantities(names: [...]) { name quantity } } inventoryLevels(first) }` |
+//! | `nodes(ids)` | one entry per id (at most 250), `null` when unknown: products, variants, inventory items (with their whole `variant`), orders, locations |
 //! | `orders(first, after, query, sortKey, reverse)`, `order(id)` | `lineItems(first) { id sku quantity variant { id } }`, `cancelledAt`, `displayFinancialStatus`, `displayFulfillmentStatus`, `updatedAt`, `fulfillmentOrders(first) { id status lineItems(first) { id remainingQuantity } }`, `fulfillments { trackingInfo { number company url } }` |
 //! | `inventorySetQuantities(input)` / `inventoryAdjustQuantities(input)` | see "Inventory mutations" |
 //! | `productVariantsBulkUpdate(productId, variants: [{id, price, compareAtPrice}])` | all-or-nothing; unknown variants are `userErrors` |

@@ -1,4 +1,5 @@
-//! The GraphQL documents the adapter sends (public so integrators can see exactly what is asked).
+//! The GraphQL documents the adapter sends (public so integrators can see exactly what is asked; the
+//! client in the parent module sends them).
 
 /// Shop identity, currency and every location (when no location is configured). Cost 253.
 pub const SHOP_AND_LOCATIONS: &str = "query StocksyncShop { shop { id name myshopifyDomain currencyCode } \
@@ -13,6 +14,16 @@ pub const VARIANTS: &str = "query StocksyncVariants($first: Int!, $after: String
 productVariants(first: $first, after: $after) { pageInfo { hasNextPage endCursor } \
 nodes { id sku price product { id } inventoryItem { id tracked inventoryLevel(locationId: $location) { \
 quantities(names: [\"available\"]) { name quantity } } } } } }";
+
+/// Most ids in one [`INVENTORY_ITEMS`] read: Shopify refuses any input array over 250 items.
+pub const NODES_MAX: usize = 250;
+
+/// Inventory items by id (`nodes(ids:)`, at most [`NODES_MAX`]), each with its variant and its `available`
+/// quantity at the location: the listings a caller asks for by id. Ids that are no inventory item of
+/// the shop answer `null`. About 5 points per id (each object selected costs 1).
+pub const INVENTORY_ITEMS: &str = "query StocksyncInventoryItems($ids: [ID!]!, $location: ID!) { nodes(ids: $ids) { \
+... on InventoryItem { id tracked inventoryLevel(locationId: $location) { quantities(names: [\"available\"]) { name quantity } } \
+variant { id sku price product { id } } } } }";
 
 /// Absolute `available` quantities with compare-and-set, one `@idempotent` key per call. Cost 10.
 pub const SET_QUANTITIES: &str = "mutation StocksyncSetQuantities($input: InventorySetQuantitiesInput!, $key: String!) { \
