@@ -376,6 +376,10 @@ async fn a_delta_sources_inventory_webhooks_are_verified_by_a_re_read() {
     assert_eq!(taken(&store).await, [7]);
     e.drain_outbox(std::time::Duration::from_secs(5)).await.unwrap();
     assert_eq!((shop.quantity("s-a"), woo.quantity("w-a")), (Some(12), Some(12)));
+    // Each refresh with something to re-read read that listing by id, never the catalog.
+    let reads = shop.get_listings_calls();
+    assert_eq!(reads.len(), 6, "one by-id read per refresh with a listing to re-read: {reads:?}");
+    assert!(reads.iter().all(|ids| ids == &[ListingId::new("s-a")]), "a re-read reads the listing: {reads:?}");
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 
 use channel_core::{InventoryChange, ListingId, Sku, StoreId};
-use futures::StreamExt;
 
 use super::commit::{WRITE_ATTEMPTS, is_stale};
 use super::engine::loaded;
@@ -41,7 +40,8 @@ impl SyncEngine {
             .collect())
     }
 
-    /// Re-read the listings webhooks said changed (one listing read per store) and take in their
+    /// Re-read the listings webhooks said changed ([`channel_core::Channel::get_listings`] per store, so a
+    /// re-read costs the listings re-read, not the catalog) and take in their
     /// quantities. A re-read is taken as the truth unless a push to the listing was queued or in flight, or
     /// its row changed, while it was read (the read may predate what the engine did meanwhile): then it is
     /// queued again for the next refresh. Returns how many listings were looked at.
@@ -53,18 +53,15 @@ impl SyncEngine {
             let Some(channel) = self.channel(&store) else { continue };
             let result = async {
                 let marks = self.reread_marks(&store, &ids).await?;
-                let mut stream = channel.listings();
-                while let Some(listing) = stream.next().await {
-                    let listing = match listing {
-                        Ok(l) => l,
-                        Err(e) => {
-                            self.record_failure(&store, &e).await;
-                            return Err(Error::from(e));
-                        }
-                    };
-                    if !ids.contains(&listing.id) {
-                        continue;
+                let wanted: Vec<ListingId> = ids.iter().cloned().collect();
+                let listings = match channel.get_listings(&wanted).await {
+                    Ok(listings) => listings,
+                    Err(e) => {
+                        self.record_failure(&store, &e).await;
+                        return Err(Error::from(e));
                     }
+                };
+                for listing in listings.into_iter().filter(|l| ids.contains(&l.id)) {
                     seen += 1;
                     let change = InventoryChange::new(
                         Some(listing.id.clone()),
