@@ -622,6 +622,7 @@ impl Channel for Amazon {
             .max_stock_batch(MAX_FEED_MESSAGES)
             .max_price_batch(MAX_FEED_MESSAGES)
             .listing_page_size(SEARCH_PAGE_SIZE)
+            .listings_by_id_batch(20)
             .webhooks(false)
             .tracking_export(true)
             .price_sync(true)

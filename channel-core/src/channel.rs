@@ -22,6 +22,11 @@ pub struct Capabilities {
     pub max_price_batch: usize,
     /// The most listings one read call returns.
     pub listing_page_size: usize,
+    /// The most listing ids one read call of [`Channel::get_listings`] covers (Takealot's single-offer read:
+    /// 1; Shopify's `nodes`: 250); 0 when the channel has no by-id read and `get_listings` walks the
+    /// listings. The engine compares `ceil(ids / this)` with the pages of a full read and takes the cheaper,
+    /// so a burst of re-reads never costs more calls than reading the catalog.
+    pub listings_by_id_batch: usize,
     /// `adjust_stock` is supported (Shopify `inventoryAdjustQuantities`).
     pub delta_adjust: bool,
     /// `set_stock` honours [`StockUpdate::expected`] (Shopify `changeFromQuantity`).
@@ -57,6 +62,7 @@ impl Capabilities {
             max_stock_batch: 1,
             max_price_batch: 1,
             listing_page_size: 1,
+            listings_by_id_batch: 0,
             delta_adjust: false,
             compare_and_set: false,
             idempotent_writes: false,
@@ -90,6 +96,12 @@ impl CapabilitiesBuilder {
     /// The most listings one read call returns.
     pub fn listing_page_size(mut self, n: usize) -> Self {
         self.0.listing_page_size = n.max(1);
+        self
+    }
+
+    /// How many listing ids one by-id read call covers (0: no by-id read).
+    pub fn listings_by_id_batch(mut self, n: usize) -> Self {
+        self.0.listings_by_id_batch = n;
         self
     }
 

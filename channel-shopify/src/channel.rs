@@ -378,6 +378,7 @@ impl Channel for Shopify {
             .max_stock_batch(MAX_QUANTITIES)
             .max_price_batch(MAX_PRICES)
             .listing_page_size(self.config.page_size)
+            .listings_by_id_batch(crate::documents::NODES_MAX)
             .delta_adjust(true)
             .compare_and_set(true)
             .idempotent_writes(true)

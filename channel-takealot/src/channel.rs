@@ -269,6 +269,7 @@ impl Channel for Takealot {
             .max_stock_batch(MAX_BATCH)
             .max_price_batch(MAX_BATCH)
             .listing_page_size(PAGE_SIZE)
+            .listings_by_id_batch(1)
             .delta_adjust(false)
             .compare_and_set(false)
             .idempotent_writes(false)

@@ -5,7 +5,8 @@
 //! whose calls it can read back. [`FakeChannel`] is that channel.
 //!
 //! - **Capabilities** are whatever the test builds it with ([`FakeChannelBuilder::capabilities`] or the
-//!   shortcuts), those of [`Capabilities::builder`] (one item at a time, nothing else) by default.
+//!   shortcuts), those of [`Capabilities::builder`] (one item at a time, nothing else) plus a by-id read of
+//!   100 ids a call by default.
 //! - **Listings** live in memory. `set_stock` writes their quantity (honouring
 //!   [`StockUpdate::expected`] where compare-and-set is on) and rejects unknown listings per item;
 //!   `adjust_stock` moves it by deltas and applies a keyed delta at most once, as Shopify does.
@@ -261,10 +262,16 @@ pub struct FakeChannel {
 }
 
 impl FakeChannel {
-    /// A builder for a channel of `kind`, with the capabilities of [`Capabilities::builder`] and no
-    /// listings.
+    /// A builder for a channel of `kind`, with the capabilities of [`Capabilities::builder`] plus a
+    /// by-id read of 100 ids a call ([`Capabilities::listings_by_id_batch`]), and no listings.
     pub fn builder(kind: ChannelKind) -> FakeChannelBuilder {
-        FakeChannelBuilder { kind, caps: Capabilities::builder(), secret: None, sign_in: None, store: None }
+        FakeChannelBuilder {
+            kind,
+            caps: Capabilities::builder().listings_by_id_batch(100),
+            secret: None,
+            sign_in: None,
+            store: None,
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, StoreState> {

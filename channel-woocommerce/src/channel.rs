@@ -354,6 +354,7 @@ impl Channel for WooCommerce {
             .max_stock_batch(MAX_BATCH)
             .max_price_batch(MAX_BATCH)
             .listing_page_size(PAGE_SIZE)
+            .listings_by_id_batch(100)
             .delta_adjust(false)
             .compare_and_set(false)
             .idempotent_writes(false)

@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use channel_core::{InventoryChange, ListingId, Sku, StoreId};
+use channel_core::{Channel, InventoryChange, ListingId, Sku, StoreId};
+use futures::StreamExt;
 
 use super::commit::{WRITE_ATTEMPTS, is_stale};
 use super::engine::loaded;
@@ -40,8 +41,14 @@ impl SyncEngine {
             .collect())
     }
 
-    /// Re-read the listings webhooks said changed ([`channel_core::Channel::get_listings`] per store, so a
-    /// re-read costs the listings re-read, not the catalog) and take in their
+    /// How many listings of a store the cached state holds (the size of a full read of it).
+    async fn cached_listing_count(&self, store: &StoreId) -> Result<usize> {
+        let guard = self.state().await?;
+        Ok(guard.as_ref().map_or(0, |state| state.listings.keys().filter(|(s, _)| s == store).count()))
+    }
+
+    /// Re-read the listings webhooks said changed (per store, whichever costs fewer calls: the by-id read
+    /// [`channel_core::Channel::get_listings`] or one read of the catalog) and take in their
     /// quantities. A re-read is taken as the truth unless a push to the listing was queued or in flight, or
     /// its row changed, while it was read (the read may predate what the engine did meanwhile): then it is
     /// queued again for the next refresh. Returns how many listings were looked at.
@@ -53,8 +60,8 @@ impl SyncEngine {
             let Some(channel) = self.channel(&store) else { continue };
             let result = async {
                 let marks = self.reread_marks(&store, &ids).await?;
-                let wanted: Vec<ListingId> = ids.iter().cloned().collect();
-                let listings = match channel.get_listings(&wanted).await {
+                let catalog = self.cached_listing_count(&store).await?;
+                let listings = match reread(channel.as_ref(), &ids, catalog).await {
                     Ok(listings) => listings,
                     Err(e) => {
                         self.record_failure(&store, &e).await;
@@ -175,5 +182,81 @@ impl SyncEngine {
         };
         self.inner.outbox_wake.wake_all();
         Ok(pushes)
+    }
+}
+
+/// Read these listings of a channel the cheaper way: by id ([`Channel::get_listings`], `ceil(ids /
+/// listings_by_id_batch)` calls) or in one read of its catalog (`ceil(catalog / listing_page_size)` calls),
+/// so a burst of re-reads on a channel whose by-id read takes one call per listing (Takealot) costs no more
+/// of its rate limit than reading the catalog.
+async fn reread(
+    channel: &dyn Channel,
+    ids: &HashSet<ListingId>,
+    catalog: usize,
+) -> channel_core::Result<Vec<channel_core::Listing>> {
+    let caps = channel.capabilities();
+    let by_id = match caps.listings_by_id_batch {
+        0 => usize::MAX,
+        batch => ids.len().div_ceil(batch),
+    };
+    let full = catalog.div_ceil(caps.listing_page_size.max(1)).max(1);
+    if by_id <= full {
+        let wanted: Vec<ListingId> = ids.iter().cloned().collect();
+        return channel.get_listings(&wanted).await;
+    }
+    let mut found = Vec::new();
+    let mut stream = channel.listings();
+    while let Some(listing) = stream.next().await {
+        let listing = listing?;
+        if ids.contains(&listing.id) {
+            found.push(listing);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use channel_core::{Capabilities, ChannelKind};
+    use channel_testkit::fake::FakeChannel;
+
+    use super::*;
+
+    fn takealot_like() -> FakeChannel {
+        // One id per by-id call, 100 listings a page: Takealot's costs.
+        let caps = Capabilities::builder().listing_page_size(100).listings_by_id_batch(1);
+        let channel = FakeChannel::builder(ChannelKind::Takealot).capabilities(caps).build();
+        for i in 0..50 {
+            channel.add(&format!("o{i}"), &format!("SKU-{i}"), 5);
+        }
+        channel
+    }
+
+    fn ids(n: usize) -> HashSet<ListingId> {
+        (0..n).map(|i| ListingId::new(format!("o{i}"))).collect()
+    }
+
+    #[tokio::test]
+    async fn a_few_ids_are_read_by_id() {
+        let channel = takealot_like();
+        let got = reread(&channel, &ids(1), 50).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(channel.get_listings_calls(), [vec![ListingId::new("o0")]]);
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_ids_reads_the_catalog_once_instead() {
+        // 30 ids would take 30 by-id calls; the 50-listing catalog is one page.
+        let channel = takealot_like();
+        let got = reread(&channel, &ids(30), 50).await.unwrap();
+        assert_eq!(got.len(), 30);
+        assert!(channel.get_listings_calls().is_empty(), "30 single reads would cost more than one page");
+        // A channel with no by-id read always reads the catalog.
+        let plain = FakeChannel::builder(ChannelKind::Woocommerce)
+            .capabilities(Capabilities::builder().listing_page_size(100))
+            .build();
+        plain.add("w1", "SKU-1", 1);
+        assert_eq!(reread(&plain, &[ListingId::new("w1")].into_iter().collect(), 1).await.unwrap().len(), 1);
+        assert!(plain.get_listings_calls().is_empty());
     }
 }
