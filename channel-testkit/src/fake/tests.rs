@@ -18,7 +18,7 @@ async fn orders(c: &FakeChannel, since: Timestamp) -> Vec<OrderPage> {
 #[test]
 fn the_builder_sets_the_capabilities_asked_for() {
     let minimal = FakeChannel::builder(ChannelKind::Takealot).build();
-    assert_eq!(minimal.capabilities(), Capabilities::builder().build());
+    assert_eq!(minimal.capabilities(), Capabilities::builder().listings_by_id_batch(100).build());
     assert_eq!(minimal.kind(), ChannelKind::Takealot);
     let c = FakeChannel::builder(ChannelKind::Shopify)
         .max_stock_batch(7)
@@ -238,7 +238,7 @@ async fn on_a_platform_keys_sign_in_to_accounts() {
     let me = good.test_connection().await.unwrap();
     assert_eq!(me.account_id, "seller-1");
     assert_eq!(me.display_name.as_deref(), Some("Fake shop"));
-    assert_eq!(good.capabilities(), Capabilities::builder().build());
+    assert_eq!(good.capabilities(), Capabilities::builder().listings_by_id_batch(100).build());
     let bad = p.channel(ChannelKind::Takealot, "tk", "nope");
     let err = bad.test_connection().await.unwrap_err();
     assert_eq!((err.kind(), err.status()), (ErrorKind::Auth, Some(401)));
