@@ -41,9 +41,13 @@ pub(crate) struct ServeArgs {
 
 /// Arguments of `stocksync sync-now`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Every store is read (what a store may show depends on all of them); only STORE is \
-pushed to. Prints one summary line: listings read, updates planned, pushed, failed. Exits 1 if a push \
-failed or a store could not be read, 2 if STORE is not a connected, enabled store.")]
+#[command(after_help = "Every store is read (what a store may show depends on all of them, and a change \
+made on the source is taken in); only STORE is pushed to: the updates it needs, and any pushes to it queued \
+before (by orders, or the re-plan every start makes). Pushes other stores need stay queued for `serve`.\n\
+Prints one summary line: listings read (from every store), updates planned for STORE, pushes to STORE \
+queued earlier, then pushed, failed and left queued, which add up to planned + queued earlier. Exits 1 \
+if a push failed or was left queued or a store could not be read, 2 if STORE is not a connected, enabled \
+store.")]
 pub(crate) struct SyncNowArgs {
     /// The store to reconcile (its id, as `connections list` shows it).
     store: String,
@@ -281,26 +285,31 @@ async fn sync_now_in(config: Option<&Path>, args: SyncNowArgs) -> Result<(), Fai
         }
         let summary = run_with_progress(engine.sync_now_for(Some(vec![id.clone()]))).await.map_err(|e| Fail(1, e))?;
         println!(
-            "sync-now {id}: {} listings read, {} updates planned, {} pushed, {} failed{}",
+            "sync-now {id}: {} listings read, {} updates planned, {} queued earlier; {} pushed, {} failed, {} left \
+             queued{}",
             summary.listings_read,
             summary.planned,
+            summary.carried,
             summary.pushed,
             summary.failed,
+            summary.left,
             if summary.source_changes > 0 {
-                format!(", {} external changes on the source taken in", summary.source_changes)
+                format!("; {} external changes on the source taken in", summary.source_changes)
             } else {
                 String::new()
             }
         );
-        if summary.read_failures.is_empty() && summary.failed == 0 {
+        if summary.read_failures.is_empty() && summary.failed == 0 && summary.left == 0 {
             Ok(())
         } else {
             let unreadable: Vec<&str> = summary.read_failures.iter().map(StoreId::as_str).collect();
             Err(Fail(
                 1,
                 format!(
-                    "{} push(es) failed; stores that could not be read: {}",
+                    "{} push(es) failed, {} left queued (see `stocksync connections list`); stores that could not \
+                     be read: {}",
                     summary.failed,
+                    summary.left,
                     if unreadable.is_empty() { "none".to_owned() } else { unreadable.join(", ") }
                 ),
             ))
@@ -333,9 +342,9 @@ pub(crate) async fn run_with_progress(
             SyncEvent::ReadFailed { store, reason } => {
                 bar.suspend(|| eprintln!("  {store}: cannot read: {}", one_line(&reason)));
             }
-            SyncEvent::Planned { updates } => {
-                bar.set_length(updates as u64);
-                bar.set_message(format!("{updates} updates planned"));
+            SyncEvent::Planned { updates, carried } => {
+                bar.set_length((updates + carried) as u64);
+                bar.set_message(format!("{updates} updates planned, {carried} queued earlier"));
             }
             SyncEvent::Pushed { pushed, failed } => {
                 bar.set_position(pushed as u64);

@@ -341,6 +341,17 @@ fn summary_numbers(line: &str) -> (usize, usize, usize, usize) {
     )
 }
 
+/// `sync-now`'s pushes add up: pushed + failed + left queued = planned + queued earlier.
+fn assert_adds_up(line: &str) {
+    let number_before = |word: &str| -> usize {
+        let at = line.find(word).unwrap_or_else(|| panic!("{line:?} has no {word:?}"));
+        line[..at].split_whitespace().last().and_then(|n| n.trim_end_matches([',', ';']).parse().ok()).unwrap()
+    };
+    let (_, planned, pushed, failed) = summary_numbers(line);
+    let (earlier, left) = (number_before(" queued earlier"), number_before(" left queued"));
+    assert_eq!(pushed + failed + left, planned + earlier, "{line}");
+}
+
 #[test]
 fn sync_now_pushes_the_source_quantities_to_one_store() {
     let seller = Seller::start();
@@ -361,17 +372,31 @@ fn sync_now_pushes_the_source_quantities_to_one_store() {
     assert_eq!((seller.stock("takealot", "MUG"), seller.stock("takealot", "TEE")), (Some(20), Some(10)));
 
     assert_eq!(text(&synced.stderr).trim(), "", "no noise when stderr is not a terminal");
-    // The source of truth itself: read, its own quantities are the truth, nothing to push.
+    assert_adds_up(line);
+    // The source of truth itself: read, its own quantities are the truth, nothing to push. The restart's
+    // re-plan queues Shopify's corrections, and they stay queued: only the store named is pushed to.
     let source = seller.run(&["sync-now", "takealot"]);
     assert_eq!(source.status.code(), Some(0), "{}", text(&source.stderr));
-    assert_eq!(summary_numbers(&text(&source.stdout)).1, 0, "{}", text(&source.stdout));
+    let line = text(&source.stdout);
+    assert_eq!(summary_numbers(&line), (read, 0, 0, 0), "{line}");
+    assert_adds_up(&line);
     assert_eq!((seller.stock("takealot", "MUG"), seller.stock("takealot", "TEE")), (Some(20), Some(10)));
+    assert_eq!((seller.stock("shopify", "MUG"), seller.stock("shopify", "TEE")), (Some(3), Some(0)));
 
-    // Running it again finds nothing to do.
+    // Running it again finds nothing to do, and still pushes nothing elsewhere.
     let again = seller.run(&["sync-now", "woo-store"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
     let line = text(&again.stdout);
-    assert_eq!(summary_numbers(&line).1, 0, "{line}");
+    assert_eq!(summary_numbers(&line), (read, 0, 0, 0), "{line}");
+    assert_adds_up(&line);
+    assert_eq!((seller.stock("shopify", "MUG"), seller.stock("shopify", "TEE")), (Some(3), Some(0)));
+    // Shopify's own turn corrects it, and says what it pushed.
+    let shop = seller.run(&["sync-now", "shopify"]);
+    assert_eq!(shop.status.code(), Some(0), "{}", text(&shop.stderr));
+    let line = text(&shop.stdout);
+    assert_eq!(summary_numbers(&line).2, 2, "{line}");
+    assert_adds_up(&line);
+    assert_eq!((seller.stock("shopify", "MUG"), seller.stock("shopify", "TEE")), (Some(20), Some(10)));
 
     assert_one_line_failure(&seller.run(&["sync-now", "no-such-store"]), 2, "no connected store \"no-such-store\"");
     assert_one_line_failure(&seller.run(&["sync-now", "woo-outlet"]), 2, "woo-outlet is disabled");

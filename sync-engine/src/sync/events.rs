@@ -34,10 +34,12 @@ pub enum SyncEvent {
         /// Why.
         reason: String,
     },
-    /// The plan is made: this many pushes were queued.
+    /// The plan is made: this many pushes were queued, and this many queued before are pushed with them.
     Planned {
-        /// Pushes queued.
+        /// Pushes the plan queued to the stores the reconcile is for.
         updates: usize,
+        /// Pushes to those stores queued before the reconcile (not merged into the plan), pushed with it.
+        carried: usize,
     },
     /// Pushes done so far.
     Pushed {
@@ -50,18 +52,29 @@ pub enum SyncEvent {
     Finished(SyncSummary),
 }
 
-/// What a full reconcile did.
+/// What a full reconcile did. Every store is read; only the stores it is for (all of them, or those of
+/// [`SyncEngine::sync_now_for`](crate::SyncEngine::sync_now_for)) are pushed to. Its pushes add up:
+/// `pushed + failed + left == planned + carried` — a push refused as stale (compare-and-set) is queued
+/// again against what the store shows and counted once, by how that push ended; pushes another worker
+/// (another process over the same store) made meanwhile are not counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SyncSummary {
-    /// Listings read.
+    /// Listings read (from every store).
     pub listings_read: usize,
-    /// Pushes planned.
+    /// Pushes the plan queued to the stores the reconcile is for (one per listing whose quantity is not
+    /// what it should be; merged with a push of the same listing already queued).
     pub planned: usize,
+    /// Pushes to those stores queued before the reconcile (by orders, webhooks, the re-plan of a restart)
+    /// and not merged into the plan: pushed with it, counted apart.
+    pub carried: usize,
     /// Pushes applied.
     pub pushed: usize,
-    /// Pushes that failed (retried later or dead-lettered).
+    /// Pushes dead-lettered (refused, or given up on after the retries).
     pub failed: usize,
+    /// Pushes still queued when the reconcile ended: the store's pushes are held (it needs
+    /// re-authentication), or the reconcile was cancelled.
+    pub left: usize,
     /// Source listings whose quantity changed outside the engine (taken in, in the ledger).
     pub source_changes: usize,
     /// Stores that could not be read.

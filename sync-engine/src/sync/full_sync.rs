@@ -31,8 +31,11 @@ impl SyncEngine {
         self.sync_now_for(None)
     }
 
-    /// Start a full reconcile in the background; `stores` limits the stores pushed to (every store is
-    /// still read, since availability depends on all of them).
+    /// Start a full reconcile in the background; `stores` limits the stores pushed to. Every store is still
+    /// read, since what a store may show depends on all of them (and an external change on the source is
+    /// taken in), but only `stores` get the plan's corrections and only their outbox is pushed: pushes
+    /// queued for other stores (by orders, or the re-plan of a restart) stay queued for their own outbox
+    /// lanes. The [`SyncSummary`] counts pushes to `stores` only.
     pub fn sync_now_for(&self, stores: Option<Vec<StoreId>>) -> SyncHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -67,11 +70,20 @@ impl SyncEngine {
         }
         // 2. Take the reads in and plan.
         let queued = self.take_in(read, &before, only.as_deref(), &mut summary).await?;
+        let targets = match &only {
+            Some(only) => only.clone(),
+            None => self.outbox_stores().await?,
+        };
+        // Every push waiting for the stores pushed to: the plan's, and those queued before it.
+        let waiting = self.waiting_pushes(&targets).await?;
         summary.planned = queued;
-        reporter.send(SyncEvent::Planned { updates: queued });
+        summary.carried = waiting.saturating_sub(queued);
+        reporter.send(SyncEvent::Planned { updates: queued, carried: summary.carried });
         self.inner.outbox_wake.wake_all();
-        // 3. Push until the outbox is empty (items backing off are waited for).
-        self.push_all(&reporter, &mut summary).await?;
+        // 3. Push to the stores this sync is for until their outbox is settled (items backing off are
+        // waited for); other stores' pushes are left to their own lanes.
+        self.push_all(&targets, &reporter, &mut summary).await?;
+        summary.left = self.waiting_pushes(&targets).await?;
         // 4. Record the stores this sync was for as synced.
         if !summary.cancelled {
             self.record_synced(&stores, only.as_deref(), &summary).await?;
@@ -118,8 +130,8 @@ impl SyncEngine {
         read
     }
 
-    /// Run the outbox until it is settled (or the reconcile is cancelled), reporting progress.
-    async fn push_all(&self, reporter: &Reporter<'_>, summary: &mut SyncSummary) -> Result<()> {
+    /// Run the outbox of `stores` until it is settled (or the reconcile is cancelled), reporting progress.
+    async fn push_all(&self, stores: &[StoreId], reporter: &Reporter<'_>, summary: &mut SyncSummary) -> Result<()> {
         let mut pushed = 0;
         let mut failed = 0;
         loop {
@@ -127,14 +139,14 @@ impl SyncEngine {
                 summary.cancelled = true;
                 break;
             }
-            let r = self.run_outbox_once().await?;
+            let r = self.run_outbox_lanes(stores.to_vec()).await?;
             pushed += r.pushed;
             failed += r.dead;
             if r.claimed > 0 {
                 reporter.send(SyncEvent::Pushed { pushed, failed: failed + r.retried });
                 continue;
             }
-            if self.outbox_settled().await? {
+            if self.outbox_settled(stores).await? {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -161,8 +173,14 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Whether nothing is left to push (dead letters and held stores aside).
-    pub(crate) async fn outbox_settled(&self) -> Result<bool> {
+    /// The pushes queued or in flight to `stores` (dead letters aside).
+    async fn waiting_pushes(&self, stores: &[StoreId]) -> Result<usize> {
+        let items = self.inner.store.outbox(&OutboxFilter::default()).await?;
+        Ok(items.iter().filter(|i| i.state != OutboxState::Dead && stores.contains(&i.push.store)).count())
+    }
+
+    /// Whether nothing is left to push to `stores`, dead letters and held stores aside.
+    async fn outbox_settled(&self, stores: &[StoreId]) -> Result<bool> {
         let held: HashSet<StoreId> = {
             let guard = self.state().await?;
             guard
@@ -171,7 +189,10 @@ impl SyncEngine {
                 .unwrap_or_default()
         };
         Ok(self.inner.store.outbox(&OutboxFilter::default()).await?.iter().all(|i| {
-            i.state == OutboxState::Dead || held.contains(&i.push.store) || self.channel(&i.push.store).is_none()
+            i.state == OutboxState::Dead
+                || !stores.contains(&i.push.store)
+                || held.contains(&i.push.store)
+                || self.channel(&i.push.store).is_none()
         }))
     }
 

@@ -59,6 +59,12 @@ impl SyncEngine {
     /// due in the stores that finished while others were still going. Returns what was done.
     pub async fn run_outbox_once(&self) -> Result<OutboxReport> {
         let stores = self.outbox_stores().await?;
+        self.run_outbox_lanes(stores).await
+    }
+
+    /// One pass of the outbox over `stores` only (see [`SyncEngine::run_outbox_once`]): what other stores
+    /// have queued is left to their own lanes.
+    pub(crate) async fn run_outbox_lanes(&self, stores: Vec<StoreId>) -> Result<OutboxReport> {
         let running = AtomicUsize::new(stores.len());
         let lanes = stores.into_iter().map(|store| {
             let running = &running;
