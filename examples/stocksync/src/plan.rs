@@ -6,14 +6,23 @@ use std::process::ExitCode;
 
 use channel_core::reconcile::{Diagnostic, Plan, Reconciler, parse_snapshot};
 
+/// The most bytes `plan` reads by default: 64 MiB, far more than a snapshot of a large catalog needs and
+/// little enough that a wrong file or an endless stream is refused in well under a second.
+const DEFAULT_MAX_INPUT: u64 = 64 * 1024 * 1024;
+
 /// Arguments of `stocksync plan`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "The snapshot is read whole before it is parsed, up to --max-input-bytes (64 MiB by \
+default); a larger one, or an endless stream, is refused with exit 2 as soon as the bound is passed.")]
 pub(crate) struct PlanArgs {
     /// The snapshot file (`-` reads standard input).
     snapshot: PathBuf,
     /// How to print the plan: the contract's JSON, or a table for a person.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
+    /// The most bytes of snapshot to read; more is refused (exit 2) without reading on.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_INPUT)]
+    max_input_bytes: u64,
 }
 
 /// Output formats.
@@ -27,8 +36,14 @@ enum Format {
 
 pub(crate) fn run(args: PlanArgs) -> ExitCode {
     let name = if args.snapshot == Path::new("-") { "<stdin>".to_owned() } else { args.snapshot.display().to_string() };
-    let bytes = match read(&args.snapshot) {
-        Ok(bytes) => bytes,
+    let bytes = match read(&args.snapshot, args.max_input_bytes) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return refuse(&format!(
+                "{name} is larger than {} bytes, the most `plan` reads: raise the bound with --max-input-bytes BYTES",
+                args.max_input_bytes
+            ));
+        }
         Err(e) => return refuse(&format!("cannot read {name}: {e}")),
     };
     let reconciler = match parse_snapshot(&bytes).and_then(Reconciler::new) {
@@ -53,14 +68,27 @@ pub(crate) fn run(args: PlanArgs) -> ExitCode {
     }
 }
 
-fn read(path: &Path) -> io::Result<Vec<u8>> {
+/// The snapshot's bytes, or `None` when it has more than `max` (reading stops one byte past the bound, so
+/// an endless stream such as `/dev/zero` is not read on).
+fn read(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
     if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        io::stdin().lock().read_to_end(&mut bytes)?;
-        Ok(bytes)
+        read_bounded(io::stdin().lock(), max, 0)
     } else {
-        std::fs::read(path)
+        let file = std::fs::File::open(path)?;
+        // A regular file's size says at once (a device or a pipe says 0 and is read up to the bound).
+        let size = file.metadata()?.len();
+        if size > max {
+            return Ok(None);
+        }
+        read_bounded(file, max, size)
     }
+}
+
+/// Read `reader` to its end, or to one byte past `max` (then `None`); `hint` is its size when known.
+fn read_bounded(reader: impl Read, max: u64, hint: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    reader.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
 }
 
 /// Bad input: one line on stderr, nothing on stdout, exit status 2.

@@ -169,3 +169,60 @@ fn the_json_is_byte_for_byte_serde_jsons_pretty_print() {
         assert_eq!(String::from_utf8(out.stdout).unwrap(), library_json(&bytes));
     }
 }
+
+/// `stocksync plan ARGS` with standard input fed by a writer that never stops (until the pipe closes).
+/// Returns the output and how many bytes the writer got into the pipe.
+fn plan_endless_stdin(args: &[&str]) -> (Output, u64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stocksync"))
+        .arg("plan")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run stocksync");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = [b' '; 64 * 1024];
+        let mut written = 0u64;
+        // Ends when stocksync closes its end (broken pipe): an endless snapshot of whitespace otherwise.
+        while stdin.write_all(&chunk).is_ok() {
+            written += chunk.len() as u64;
+        }
+        written
+    });
+    let out = child.wait_with_output().unwrap();
+    (out, writer.join().unwrap())
+}
+
+#[test]
+fn endless_input_is_refused_at_the_bound_without_reading_on() {
+    let bound: u64 = 1 << 20;
+    let (out, written) = plan_endless_stdin(&["-", "--max-input-bytes", &bound.to_string()]);
+    assert_refused(&out, "larger than 1048576 bytes");
+    assert_refused(&out, "--max-input-bytes");
+    // What the writer got in: the bound, and at most what the pipe buffers beyond it.
+    assert!(written <= bound + (1 << 20), "{written} bytes went in for a bound of {bound}");
+    // The default bound holds too (64 MiB): /dev/zero as standard input and as the file.
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stocksync")).args(["plan", "-"]).stdin(zero).output().unwrap();
+    assert_refused(&out, "<stdin> is larger than 67108864 bytes");
+    let out = stocksync(&["plan", "/dev/zero"], None);
+    assert_refused(&out, "/dev/zero is larger than 67108864 bytes");
+}
+
+#[test]
+fn the_bound_applies_to_files_and_can_be_raised() {
+    let path = snapshot();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let small = (size - 1).to_string();
+    assert_refused(
+        &stocksync(&["plan", path.to_str().unwrap(), "--max-input-bytes", &small], None),
+        &format!("larger than {small} bytes"),
+    );
+    let exact = size.to_string();
+    let out = stocksync(&["plan", path.to_str().unwrap(), "--max-input-bytes", &exact], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = stocksync(&["plan", "-", "--max-input-bytes", "lots"], Some(b"{}"));
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+}
