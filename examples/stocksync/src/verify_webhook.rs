@@ -1,23 +1,34 @@
-//! `stocksync verify-webhook --channel C --secret S [--header 'Name: value']... --body FILE`: check a webhook
-//! delivery the way the service does, so a seller can see why one is rejected. Exit 0 and the event when
-//! genuine, 1 and the reason when not, 2 on bad usage.
+//! `stocksync verify-webhook --channel C --secret-env VAR|--secret-file PATH [--header 'Name: value']...
+//! --body FILE`: check a webhook delivery the way the service does, so a seller can see why one is rejected.
+//! Exit 0 and the event when genuine, 1 and the reason when not, 2 on bad usage. The secret comes from an
+//! environment variable or a file, as everywhere else; `--secret S` still works but is deprecated (a secret on
+//! the command line shows in `ps` and the shell's history).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use channel_core::secrecy::SecretString;
+use channel_core::secrecy::{ExposeSecret as _, SecretString};
 use channel_core::{Channel, ChannelKind, WebhookPayload, WebhookRequest};
 
 /// Arguments of `stocksync verify-webhook`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "The webhook secret is read from --secret-env VAR or --secret-file PATH (exactly one; a \
+trailing newline in the file is not part of it). --secret S is deprecated: a secret on the command line is \
+visible to every user in `ps` and stays in the shell's history.")]
 pub(crate) struct VerifyWebhookArgs {
     /// The channel that sent it (takealot, woocommerce, shopify).
     #[arg(long)]
     channel: String,
-    /// The webhook secret, as configured on the channel.
-    #[arg(long)]
-    secret: String,
+    /// The environment variable holding the webhook secret, as configured on the channel.
+    #[arg(long, value_name = "VAR")]
+    secret_env: Option<String>,
+    /// A file holding the webhook secret.
+    #[arg(long, value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+    /// Deprecated: the webhook secret itself (visible in `ps`; use --secret-env or --secret-file).
+    #[arg(long, value_name = "SECRET", hide = true)]
+    secret: Option<String>,
     /// A header of the delivery, `Name: value` (repeat for each header).
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
@@ -29,23 +40,23 @@ pub(crate) struct VerifyWebhookArgs {
     url: Option<String>,
 }
 
-fn channel_for(kind: ChannelKind, secret: &str) -> Result<Arc<dyn Channel>, String> {
+fn channel_for(kind: ChannelKind, secret: SecretString) -> Result<Arc<dyn Channel>, String> {
     match kind {
         ChannelKind::Takealot => {
             let config = channel_takealot::TakealotConfig::new(SecretString::from("unused".to_owned()), 0)
-                .webhook_secret(SecretString::from(secret.to_owned()), channel_takealot::SignatureScheme::HexBody);
+                .webhook_secret(secret, channel_takealot::SignatureScheme::HexBody);
             Ok(Arc::new(channel_takealot::Takealot::new(config).map_err(|e| e.to_string())?))
         }
         ChannelKind::Woocommerce => {
             let config = channel_woocommerce::WooCommerceConfig::new("https://shop.invalid", "unused", "unused")
-                .webhook_secret(secret);
+                .webhook_secret(secret.expose_secret());
             Ok(Arc::new(channel_woocommerce::WooCommerce::new(config).map_err(|e| e.to_string())?))
         }
         ChannelKind::Shopify => {
             // Verification needs only the webhook secret: the shop and token are placeholders, never used.
             let config =
                 channel_shopify::ShopifyConfig::new("verify.myshopify.com", SecretString::from("unused".to_owned()))
-                    .webhook_secret(SecretString::from(secret.to_owned()));
+                    .webhook_secret(secret);
             Ok(Arc::new(channel_shopify::Shopify::new(config).map_err(|e| e.to_string())?))
         }
         other => Err(format!("verify-webhook does not support {other} in this build")),
@@ -74,6 +85,33 @@ fn describe(payload: &WebhookPayload) -> String {
     }
 }
 
+/// The webhook secret from exactly one of `--secret-env`, `--secret-file` or the deprecated `--secret`.
+fn secret(args: &VerifyWebhookArgs) -> Result<SecretString, String> {
+    let given = [args.secret_env.is_some(), args.secret_file.is_some(), args.secret.is_some()];
+    let secret = match (&args.secret_env, &args.secret_file, &args.secret) {
+        _ if given.iter().filter(|g| **g).count() > 1 => {
+            return Err("give the secret by one of --secret-env VAR or --secret-file PATH".into());
+        }
+        (Some(var), _, _) => std::env::var(var).map_err(|_| format!("--secret-env: the variable {var} is not set"))?,
+        (_, Some(file), _) => std::fs::read_to_string(file)
+            .map_err(|e| format!("--secret-file: cannot read {}: {e}", file.display()))?
+            .trim_end_matches(['\n', '\r'])
+            .to_owned(),
+        (_, _, Some(inline)) => {
+            eprintln!(
+                "stocksync verify-webhook: warning: --secret is deprecated (the secret shows in `ps`); use \
+                 --secret-env VAR or --secret-file PATH"
+            );
+            inline.clone()
+        }
+        _ => return Err("the webhook secret is needed: --secret-env VAR or --secret-file PATH".into()),
+    };
+    if secret.is_empty() {
+        return Err("the webhook secret is empty".into());
+    }
+    Ok(SecretString::from(secret))
+}
+
 /// Run `verify-webhook`.
 pub(crate) fn run(args: VerifyWebhookArgs) -> ExitCode {
     let usage = |m: String| {
@@ -83,6 +121,10 @@ pub(crate) fn run(args: VerifyWebhookArgs) -> ExitCode {
     let kind: ChannelKind = match args.channel.parse() {
         Ok(k) => k,
         Err(e) => return usage(format!("{e}")),
+    };
+    let secret = match secret(&args) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
     };
     let body = match std::fs::read(&args.body) {
         Ok(b) => b,
@@ -101,7 +143,7 @@ pub(crate) fn run(args: VerifyWebhookArgs) -> ExitCode {
     if let Some(url) = args.url {
         request = request.with_url(url);
     }
-    let channel = match channel_for(kind, &args.secret) {
+    let channel = match channel_for(kind, secret) {
         Ok(c) => c,
         Err(e) => return usage(e),
     };

@@ -149,3 +149,60 @@ fn a_tampered_shopify_delivery_exits_1_with_the_reason() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("rejected (HTTP 401)"), "{stdout}");
 }
+
+/// `verify-webhook` for a WooCommerce delivery with `secret_args` giving the secret, and `env`.
+fn run_with(secret_args: &[&str], env: &[(&str, &str)], signature: &str, body: &[u8]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.json");
+    std::fs::write(&file, body).unwrap();
+    let mut cmd = stocksync();
+    cmd.args(["verify-webhook", "--channel", "woocommerce"]).args(secret_args);
+    cmd.args(["--header", &format!("X-WC-Webhook-Signature: {signature}")])
+        .args(["--header", "X-WC-Webhook-Topic: order.created"])
+        .arg("--body")
+        .arg(&file)
+        .env_remove("WEBHOOK_SECRET");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn assert_usage(out: &std::process::Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    for n in needles {
+        assert!(err.contains(n), "{err:?} should mention {n:?}");
+    }
+}
+
+#[test]
+fn the_secret_comes_from_a_variable_or_a_file() {
+    let Some(body) = order_body() else { return };
+    let signature = channel_testkit::woocommerce::sign("whsec_test", &body);
+    let env = [("WEBHOOK_SECRET", "whsec_test")];
+    let out = run_with(&["--secret-env", "WEBHOOK_SECRET"], &env, &signature, &body);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    // A trailing newline (as `echo` writes) is not part of the secret.
+    std::fs::write(&file, "whsec_test\n").unwrap();
+    let out = run_with(&["--secret-file", file.to_str().unwrap()], &[], &signature, &body);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let wrong = run_with(&["--secret-env", "WEBHOOK_SECRET"], &[("WEBHOOK_SECRET", "other")], &signature, &body);
+    assert_eq!(wrong.status.code(), Some(1));
+    // Missing, unset, unreadable or given twice: exit 2 and one line.
+    assert_usage(&run_with(&[], &[], &signature, &body), &["--secret-env", "--secret-file"]);
+    assert_usage(&run_with(&["--secret-env", "WEBHOOK_SECRET"], &[], &signature, &body), &["WEBHOOK_SECRET"]);
+    assert_usage(
+        &run_with(&["--secret-file", "/nonexistent/secret"], &[], &signature, &body),
+        &["/nonexistent/secret"],
+    );
+    let both = ["--secret-env", "WEBHOOK_SECRET", "--secret-file", file.to_str().unwrap()];
+    assert_usage(&run_with(&both, &env, &signature, &body), &["one of"]);
+    // The inline secret (visible to every user in `ps`) still works, with a warning.
+    let inline = run_with(&["--secret", "whsec_test"], &[], &signature, &body);
+    assert_eq!(inline.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&inline.stderr).contains("--secret-env"), "a warning names the way out");
+}
