@@ -40,22 +40,23 @@ impl ChannelFactory for AdapterFactory {
         match spec.channel {
             #[cfg(feature = "takealot")]
             channel_core::ChannelKind::Takealot => {
-                let adapter = channel_takealot::Takealot::new(config(spec)?).map_err(channel_core::Error::from)?;
+                let adapter = channel_takealot::Takealot::new(config(spec)?).map_err(|e| named(spec, e.into()))?;
                 Ok(Arc::new(adapter))
             }
             #[cfg(feature = "shopify")]
             channel_core::ChannelKind::Shopify => {
-                let adapter = channel_shopify::Shopify::new(config(spec)?).map_err(channel_core::Error::from)?;
+                let adapter = channel_shopify::Shopify::new(config(spec)?).map_err(|e| named(spec, e.into()))?;
                 Ok(Arc::new(adapter))
             }
             #[cfg(feature = "woocommerce")]
             channel_core::ChannelKind::Woocommerce => {
-                let adapter = channel_woocommerce::WooCommerce::new(config(spec)?)?;
+                let adapter =
+                    channel_woocommerce::WooCommerce::new(config(spec)?).map_err(|e| named(spec, e.into()))?;
                 Ok(Arc::new(adapter))
             }
             #[cfg(feature = "amazon")]
             channel_core::ChannelKind::Amazon => {
-                let adapter = channel_amazon::Amazon::new(config(spec)?)?;
+                let adapter = channel_amazon::Amazon::new(config(spec)?).map_err(|e| named(spec, e))?;
                 Ok(Arc::new(adapter))
             }
             other => Err(channel_core::Error::unsupported(format!(
@@ -64,6 +65,16 @@ impl ChannelFactory for AdapterFactory {
             ))),
         }
     }
+}
+
+/// An adapter's refusal of its config (a URL scheme, a missing host), naming the store it was for: the
+/// adapter does not know it.
+#[cfg_attr(
+    not(any(feature = "takealot", feature = "shopify", feature = "woocommerce", feature = "amazon")),
+    allow(dead_code)
+)]
+fn named(spec: &ChannelSpec<'_>, e: channel_core::Error) -> channel_core::Error {
+    channel_core::Error::new(e.kind(), format!("store {}: {}", spec.store, e.message())).with_source(e)
 }
 
 /// Merge settings and credentials and decode the adapter's config.

@@ -88,7 +88,7 @@ pub(crate) fn channel_factory() -> Arc<dyn ChannelFactory> {
 /// The config file's store and the connection manager over it.
 async fn open(config: &Loaded) -> Result<(Arc<SqliteStore>, Connections), Fail> {
     let cipher = config.cipher()?;
-    let store = Arc::new(SqliteStore::open(&config.store_path()).await.map_err(failed)?);
+    let store = Arc::new(SqliteStore::open(&config.store_path()).await.map_err(crate::fail::engine)?);
     let connections =
         Connections::new(Arc::clone(&store) as Arc<dyn Store>, channel_factory(), cipher, Arc::new(SystemClock));
     Ok((store, connections))
@@ -100,7 +100,7 @@ async fn with_connections<T>(
     op: impl AsyncFnOnce(&Connections) -> Result<T, sync_engine::Error>,
 ) -> Result<T, Fail> {
     let (store, connections) = open(config).await?;
-    let result = op(&connections).await.map_err(failed);
+    let result = op(&connections).await.map_err(|e| crate::fail::engine_keyed(e, &config.key_source()));
     store.close().await;
     result
 }

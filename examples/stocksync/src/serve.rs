@@ -3,7 +3,8 @@
 //! with its status (200 applied, duplicate or ignored; 401 or 403 rejected; 404 no such store; 503 try again).
 //!
 //! Exit codes: 0 done (for `serve`: stopped by SIGINT or SIGTERM after in-flight pushes finished), 1 failed
-//! (a push failed, a store could not be read, the port is taken), 2 bad input (no config, unknown store).
+//! (a push failed, a store could not be read, the port is taken), 2 bad input (no config, unknown store, no
+//! store whose credentials open with the key).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -93,6 +94,18 @@ struct Opened {
     store: Arc<SqliteStore>,
     engine: SyncEngine,
     connections: Vec<ConnectionRecord>,
+    /// Connected stores whose channel could not be made (credentials that do not open with the key, a bad
+    /// setting), with why: not synced.
+    unusable: Vec<(StoreId, Fail)>,
+}
+
+impl Opened {
+    /// Say on stderr which connected stores are not synced and why, but `except`.
+    fn warn_unusable(&self, except: Option<&StoreId>) {
+        for (store, Fail(_, why)) in self.unusable.iter().filter(|(s, _)| Some(s) != except) {
+            eprintln!("stocksync: store {store} is not synced: {}", one_line(why));
+        }
+    }
 }
 
 async fn open_engine(config_path: Option<&Path>) -> Result<Opened, Fail> {
@@ -100,12 +113,13 @@ async fn open_engine(config_path: Option<&Path>) -> Result<Opened, Fail> {
     let config = config::load(config_path)?;
     let sync_config = config.config.sync.engine_config()?;
     let cipher = config.cipher()?;
-    let store = Arc::new(SqliteStore::open(config.store_path()).await.map_err(|e| Fail(1, e.to_string()))?);
+    let store = Arc::new(SqliteStore::open(config.store_path()).await.map_err(crate::fail::engine)?);
     let dyn_store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
     let manager =
         Connections::new(Arc::clone(&dyn_store), crate::connections::channel_factory(), cipher, Arc::new(SystemClock));
     let mut builder = SyncEngine::builder(dyn_store).config(sync_config);
     let mut connections = Vec::new();
+    let mut unusable = Vec::new();
     let all = match store.connections(&ConnectionFilter::all()).await {
         Ok(all) => all,
         Err(e) => {
@@ -122,11 +136,11 @@ async fn open_engine(config_path: Option<&Path>) -> Result<Opened, Fail> {
                 builder = builder.channel(c.store.clone(), channel);
                 connections.push(c);
             }
-            Err(e) => eprintln!("stocksync: store {}: {} (not synced)", c.store, one_line(&e.to_string())),
+            Err(e) => unusable.push((c.store.clone(), crate::fail::engine_keyed(e, &config.key_source()))),
         }
     }
     match builder.build().await {
-        Ok(engine) => Ok(Opened { store, engine, connections }),
+        Ok(engine) => Ok(Opened { store, engine, connections, unusable }),
         Err(e) => {
             store.close().await;
             Err(Fail(1, e.to_string()))
@@ -138,10 +152,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Fail(1, e.to_string()))
 }
 
-/// Log to stderr: `STOCKSYNC_LOG` (a `tracing` filter such as `debug` or `sync_engine=trace`), by default
-/// warnings and the engine's own progress.
+/// Log to stderr, filtered by `STOCKSYNC_LOG`, else `RUST_LOG` (a `tracing` filter such as `debug` or
+/// `sync_engine=trace`), else warnings and the engine's own progress (`warn,sync_engine=info,stocksync=info`).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STOCKSYNC_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sync_engine=info,stocksync=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -183,16 +198,32 @@ pub(crate) fn run(config: Option<&Path>, args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(config: Option<&Path>, args: ServeArgs) -> Result<(), Fail> {
-    let Opened { store, engine, connections } = open_engine(config).await?;
-    let result = serve_engine(&engine, &connections, args).await;
-    store.close().await;
+    let opened = open_engine(config).await?;
+    let result = match no_store_to_serve(&opened) {
+        Some(fail) => Err(fail),
+        None => {
+            opened.warn_unusable(None);
+            serve_engine(&opened.engine, &opened.connections, args).await
+        }
+    };
+    opened.store.close().await;
     result
 }
 
-async fn serve_engine(engine: &SyncEngine, connections: &[ConnectionRecord], args: ServeArgs) -> Result<(), Fail> {
-    if connections.is_empty() {
-        return Err(Fail(2, "no connected stores: add them with `stocksync connections add STORE` first".into()));
+/// Why `serve` has nothing to serve, if so: no connected store, or none whose channel could be made.
+fn no_store_to_serve(opened: &Opened) -> Option<Fail> {
+    if !opened.connections.is_empty() {
+        return None;
     }
+    if opened.unusable.is_empty() {
+        return Some(Fail(2, "no connected stores: add them with `stocksync connections add STORE` first".into()));
+    }
+    let code = opened.unusable.iter().map(|(_, Fail(code, _))| *code).max().unwrap_or(1);
+    let why: Vec<String> = opened.unusable.iter().map(|(store, Fail(_, why))| format!("{store}: {why}")).collect();
+    Some(Fail(code, format!("no connected store can be synced: {}", why.join("; "))))
+}
+
+async fn serve_engine(engine: &SyncEngine, connections: &[ConnectionRecord], args: ServeArgs) -> Result<(), Fail> {
     // Register the signal handlers before announcing, so a signal right after the line is not lost.
     let stop = stop_signal()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -246,13 +277,26 @@ fn first_reconcile(engine: &SyncEngine, mut stopped: tokio::sync::watch::Receive
             }
         }
         match handle.finish().await {
-            Ok(s) => tracing::info!(
+            Ok(s) if s.read_failures.is_empty() && !s.cancelled => tracing::info!(
                 listings_read = s.listings_read,
                 planned = s.planned,
+                carried = s.carried,
                 pushed = s.pushed,
                 failed = s.failed,
+                left = s.left,
                 "first full reconcile done"
             ),
+            Ok(s) if s.cancelled => tracing::info!("first full reconcile cancelled: it runs again at the next start"),
+            Ok(s) => {
+                let unread: Vec<&str> = s.read_failures.iter().map(StoreId::as_str).collect();
+                tracing::warn!(
+                    listings_read = s.listings_read,
+                    pushed = s.pushed,
+                    "first full reconcile incomplete: could not read {}; those stores are reconciled at the next \
+                     start or the daily reconcile",
+                    unread.join(", ")
+                );
+            }
             Err(e) => tracing::warn!(error = %e, "first full reconcile failed"),
         }
     })
@@ -274,9 +318,14 @@ pub(crate) fn sync_now(config: Option<&Path>, args: SyncNowArgs) -> ExitCode {
 }
 
 async fn sync_now_in(config: Option<&Path>, args: SyncNowArgs) -> Result<(), Fail> {
-    let Opened { store, engine, connections } = open_engine(config).await?;
+    let opened = open_engine(config).await?;
+    let (store, engine, connections) = (&opened.store, &opened.engine, &opened.connections);
     let result = async {
         let id = StoreId::new(args.store);
+        if let Some((_, Fail(code, why))) = opened.unusable.iter().find(|(s, _)| s == &id) {
+            return Err(Fail(*code, format!("store {id} cannot be synced: {why}")));
+        }
+        opened.warn_unusable(None);
         let Some(connection) = connections.iter().find(|c| c.store == id) else {
             return Err(Fail(2, format!("no connected store {id:?} (see `stocksync connections list`)")));
         };

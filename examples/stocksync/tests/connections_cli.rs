@@ -130,9 +130,9 @@ fn list_test_and_remove_over_sqlite() {
     let rows: serde_json::Value = serde_json::from_slice(&acme.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2, "acme sees its own and the global one");
 
-    // The config gives Takealot no merchant warehouse: testing names the missing setting.
+    // The config gives Takealot no merchant warehouse: testing names the missing setting (bad input: 2).
     let t = stocksync(Some(&cfg), &["connections", "test", "takealot"], &key);
-    assert_one_line_failure(&t, 1, "merchant_warehouse_id");
+    assert_one_line_failure(&t, 2, "merchant_warehouse_id");
     assert!(!stderr(&t).contains("very-secret-value"));
     let secret = [("STOCKSYNC_CREDENTIAL_KEY", KEY), ("TAKEALOT_API_KEY", "tk-secret-123")];
     let a = stocksync(Some(&cfg), &["connections", "add", "takealot"], &secret);
@@ -140,7 +140,10 @@ fn list_test_and_remove_over_sqlite() {
     assert!(!stderr(&a).contains("tk-secret-123"));
 
     let wrong_key = [("STOCKSYNC_CREDENTIAL_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")];
-    assert_one_line_failure(&stocksync(Some(&cfg), &["connections", "test", "woo"], &wrong_key), 1, "do not open");
+    // A key that does not open the stored credentials is bad input, and the line says where it came from.
+    let t = stocksync(Some(&cfg), &["connections", "test", "woo"], &wrong_key);
+    assert_one_line_failure(&t, 2, "do not open");
+    assert!(stderr(&t).contains("STOCKSYNC_CREDENTIAL_KEY"), "{}", stderr(&t));
 
     let gone = stocksync(Some(&cfg), &["connections", "remove", "woo"], &key);
     assert_eq!(gone.status.code(), Some(0), "{}", stderr(&gone));
@@ -150,7 +153,7 @@ fn list_test_and_remove_over_sqlite() {
     assert!(stdout(&kept).contains("still bound to account acct-takealot"), "{}", stdout(&kept));
     let after = stdout(&stocksync(Some(&cfg), &["connections", "list"], &key));
     assert!(after.contains("disconnected") && !after.contains("woo"), "{after}");
-    assert_one_line_failure(&stocksync(Some(&cfg), &["connections", "remove", "woo"], &key), 1, "not found");
+    assert_one_line_failure(&stocksync(Some(&cfg), &["connections", "remove", "woo"], &key), 2, "not found");
 }
 
 #[test]

@@ -85,6 +85,18 @@ impl SqliteStore {
 
     /// Open with options.
     pub async fn open_with(options: SqliteOptions) -> Result<Self> {
+        // SQLite creates the file, not its directory, and says only "unable to open database file".
+        if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            let message = format!(
+                "sqlite: cannot open {}: the directory {} does not exist; create it first, or choose a path in an \
+                 existing directory",
+                options.path.display(),
+                dir.display()
+            );
+            return Err(StoreError::Backend { message, retryable: false, source: None }.into());
+        }
         let connect = SqliteConnectOptions::new()
             .filename(&options.path)
             .create_if_missing(true)
@@ -96,7 +108,14 @@ impl SqliteStore {
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await
-            .map_err(db::<SqliteDialect>)?;
+            .map_err(|e| {
+                let cause = e.to_string();
+                let mut error = db::<SqliteDialect>(e);
+                if let StoreError::Backend { message, .. } = &mut error {
+                    *message = format!("sqlite: cannot open {}: {cause}", options.path.display());
+                }
+                error
+            })?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
