@@ -163,8 +163,8 @@ async fn serve_webhooks(engine: &SyncEngine, emulators: &Emulators) -> Result<Jo
 async fn full_sync(engine: &SyncEngine) -> Result<(), String> {
     let summary = crate::serve::run_with_progress(engine.sync_now()).await?;
     println!(
-        "full sync: {} listings read, {} updates planned, {} pushed, {} failed",
-        summary.listings_read, summary.planned, summary.pushed, summary.failed
+        "full sync: {} listings read, {} updates planned, {} queued earlier; {} pushed, {} failed, {} left queued",
+        summary.listings_read, summary.planned, summary.carried, summary.pushed, summary.failed, summary.left
     );
     Ok(())
 }
