@@ -153,7 +153,7 @@ store_url = "{outlet_url}"
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocksync"));
-        cmd.arg("--config").arg(&self.config).args(args).env_remove("STOCKSYNC_LOG");
+        cmd.arg("--config").arg(&self.config).args(args).env_remove("STOCKSYNC_LOG").env_remove("RUST_LOG");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
