@@ -29,6 +29,9 @@ pub(crate) struct Config {
     /// How `serve` runs the engine (`[sync]`; every field optional).
     #[serde(default)]
     pub(crate) sync: SyncSection,
+    /// The bounds `serve` puts on webhook clients (`[serve]`; every field optional).
+    #[serde(default)]
+    pub(crate) serve: crate::webhook_server::ServeSection,
 }
 
 /// The `[store]` table.
@@ -85,6 +88,11 @@ pub(crate) struct SyncSection {
     /// How long a worker's claim on a push or a store lasts (default 30s); after a crash, a restarted
     /// service waits this long for the claims the dead process held.
     lease: Option<String>,
+    /// Rejected webhook deliveries of a store audited one by one within `webhook_rejection_window`;
+    /// beyond, answered 429 and audited together (default 10).
+    webhook_rejection_limit: Option<u32>,
+    /// The window of `webhook_rejection_limit` (default 1m).
+    webhook_rejection_window: Option<String>,
 }
 
 /// A config file as the CLI uses it: its contents and the path its relative paths are relative to.
@@ -257,6 +265,14 @@ impl SyncSection {
         config.first_poll_lookback =
             duration("first_poll_lookback", &self.first_poll_lookback, config.first_poll_lookback)?;
         config.lease = duration("lease", &self.lease, config.lease)?;
+        config.webhook_rejection_window =
+            duration("webhook_rejection_window", &self.webhook_rejection_window, config.webhook_rejection_window)?;
+        if let Some(limit) = self.webhook_rejection_limit {
+            if limit == 0 {
+                return Err(usage("[sync] webhook_rejection_limit must be at least 1"));
+            }
+            config.webhook_rejection_limit = limit;
+        }
         if let Some(at) = &self.daily_at {
             config.daily_at = at
                 .trim()

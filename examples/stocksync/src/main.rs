@@ -18,6 +18,7 @@ mod plan;
 mod sandbox;
 mod serve;
 mod verify_webhook;
+mod webhook_server;
 
 /// Keep stock, prices and orders in step across sales channels.
 #[derive(Debug, Parser)]

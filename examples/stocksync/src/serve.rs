@@ -1,6 +1,8 @@
 //! `stocksync --config FILE serve` and `stocksync --config FILE sync-now STORE`, and the webhook router the
 //! demo shares: `POST /webhooks/{store}` hands the delivery to [`SyncEngine::handle_webhook`] and answers
-//! with its status (200 applied, duplicate or ignored; 401 or 403 rejected; 404 no such store; 503 try again).
+//! with its status (200 applied, duplicate or ignored; 401 or 403 rejected; 404 no such store; 429 too many
+//! rejected deliveries for the store; 503 try again), within the bounds of [`crate::webhook_server`]
+//! (408 a body too slow, 413 a body too large, 503 too many connections or bytes at once).
 //!
 //! Exit codes: 0 done (for `serve`: stopped by SIGINT or SIGTERM after in-flight pushes finished), 1 failed
 //! (a push failed, a store could not be read, the port is taken), 2 bad input (no config, unknown store, no
@@ -13,18 +15,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use channel_core::{StoreId, WebhookRequest};
+use channel_core::StoreId;
 use sync_engine::store::{ConnectionFilter, ConnectionRecord, ConnectionState, SyncMode};
-use sync_engine::sync::WebhookOutcome;
 use sync_engine::{Connections, SqliteStore, Store, SyncEngine, SyncEvent, SystemClock};
 use tokio::task::JoinHandle;
 
 use crate::config;
 use crate::fail::{Fail, exit, one_line};
+use crate::webhook_server::{LimitFlags, Limits};
 
 /// Arguments of `stocksync serve`.
 #[derive(Debug, clap::Args)]
@@ -38,6 +36,9 @@ pub(crate) struct ServeArgs {
     /// that sign the URL are checked against it.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// Bounds on webhook clients (timeouts, connections, body sizes).
+    #[command(flatten)]
+    limits: LimitFlags,
 }
 
 /// Arguments of `stocksync sync-now`.
@@ -54,39 +55,17 @@ pub(crate) struct SyncNowArgs {
     store: String,
 }
 
-#[derive(Clone)]
-struct Hooks {
-    engine: SyncEngine,
-    base: String,
-}
-
-/// The webhook endpoints: `POST /webhooks/{store}`.
+/// The webhook endpoints, `POST /webhooks/{store}`, with the default bounds on requests (see
+/// [`crate::webhook_server`]).
 pub(crate) fn webhook_router(engine: SyncEngine, public_base: String) -> Router {
-    Router::new().route("/webhooks/{store}", post(receive)).with_state(Hooks { engine, base: public_base })
+    crate::webhook_server::router(engine, public_base, &Limits::default())
 }
 
-async fn receive(
-    State(hooks): State<Hooks>,
-    UrlPath(store): UrlPath<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    let mut request = WebhookRequest::new(body).with_url(format!("{}/webhooks/{store}", hooks.base));
-    for (name, value) in &headers {
-        if let Ok(value) = value.to_str() {
-            request = request.header(name.as_str(), value);
-        }
-    }
-    let outcome = hooks.engine.handle_webhook(&StoreId::new(store), &request).await;
-    let status = StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let text = match &outcome {
-        WebhookOutcome::Applied { topic, .. } => format!("applied {topic}"),
-        WebhookOutcome::Duplicate { delivery_id } => format!("duplicate delivery {delivery_id}"),
-        WebhookOutcome::Ignored { reason, .. } => format!("ignored: {reason}"),
-        WebhookOutcome::Rejected { reason, .. } => reason.clone(),
-        _ => String::new(),
-    };
-    (status, text)
+/// The bounds on webhook clients: `serve`'s flags, else the config file's `[serve]` table, else the
+/// defaults. Checked before anything is opened.
+fn serve_limits(config_path: Option<&Path>, flags: &LimitFlags) -> Result<Limits, Fail> {
+    let config_path = config_path.ok_or_else(|| Fail(2, "--config FILE is required".into()))?;
+    Limits::resolve(flags, &config::load(config_path)?.config.serve)
 }
 
 /// The engine over the config file's store, with a channel for every connected store.
@@ -198,12 +177,13 @@ pub(crate) fn run(config: Option<&Path>, args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(config: Option<&Path>, args: ServeArgs) -> Result<(), Fail> {
+    let limits = serve_limits(config, &args.limits)?;
     let opened = open_engine(config).await?;
     let result = match no_store_to_serve(&opened) {
         Some(fail) => Err(fail),
         None => {
             opened.warn_unusable(None);
-            serve_engine(&opened.engine, &opened.connections, args).await
+            serve_engine(&opened.engine, &opened.connections, args, &limits).await
         }
     };
     opened.store.close().await;
@@ -223,7 +203,12 @@ fn no_store_to_serve(opened: &Opened) -> Option<Fail> {
     Some(Fail(code, format!("no connected store can be synced: {}", why.join("; "))))
 }
 
-async fn serve_engine(engine: &SyncEngine, connections: &[ConnectionRecord], args: ServeArgs) -> Result<(), Fail> {
+async fn serve_engine(
+    engine: &SyncEngine,
+    connections: &[ConnectionRecord],
+    args: ServeArgs,
+    limits: &Limits,
+) -> Result<(), Fail> {
     // Register the signal handlers before announcing, so a signal right after the line is not lost.
     let stop = stop_signal()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -247,9 +232,9 @@ async fn serve_engine(engine: &SyncEngine, connections: &[ConnectionRecord], arg
         stores.join(", "),
         engine.config().poll_interval
     );
-    let app = webhook_router(engine.clone(), base);
+    let app = crate::webhook_server::router(engine.clone(), base, limits);
     let (signal_tx, signal_rx) = tokio::sync::oneshot::channel();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = crate::webhook_server::serve(listener, app, limits, async move {
         let signal = stop.await;
         let _ = signal_tx.send(signal);
     });

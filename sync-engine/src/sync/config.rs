@@ -80,6 +80,14 @@ pub struct SyncConfig {
     /// store is not re-read: the quantity pushed last is sent again, see docs/sync.md, "Echoes and external
     /// changes".)
     pub refresh_interval: Duration,
+    /// How many rejected webhook deliveries of a store (bad or missing signature, a store not connected,
+    /// a body that cannot be read) within [`SyncConfig::webhook_rejection_window`] are answered with their
+    /// own status and audited one row each (at least 1). Beyond it, further rejections of the store in that
+    /// window are answered 429 with a retry-after, and audited together as one row when the window ends.
+    /// Deliveries with a valid signature are never throttled (see `docs/sync.md`, "Rejected webhooks").
+    pub webhook_rejection_limit: u32,
+    /// The window of [`SyncConfig::webhook_rejection_limit`]; it starts at a store's first rejection.
+    pub webhook_rejection_window: Duration,
 }
 
 impl Default for SyncConfig {
@@ -99,6 +107,8 @@ impl Default for SyncConfig {
             default_restock: RestockPolicy::default(),
             first_poll_lookback: Duration::from_secs(24 * 3600),
             refresh_interval: Duration::from_secs(15),
+            webhook_rejection_limit: 10,
+            webhook_rejection_window: Duration::from_secs(60),
         }
     }
 }

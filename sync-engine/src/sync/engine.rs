@@ -11,6 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Mutex, MutexGuard, watch};
 
 use super::SyncConfig;
+use super::rejections::Rejections;
 use super::state::{State, model_quantity, owned_updates};
 use crate::clock::{Clock, SystemClock};
 use crate::store::{
@@ -81,6 +82,7 @@ impl SyncEngineBuilder {
                 state: Mutex::new(None),
                 outbox_wake: OutboxWake::default(),
                 dirty: std::sync::Mutex::new(HashMap::new()),
+                rejections: Rejections::default(),
             }),
         };
         engine.reload().await?;
@@ -138,6 +140,8 @@ pub(crate) struct Inner {
     pub(crate) outbox_wake: OutboxWake,
     /// Listings a webhook said changed, to re-read at the next refresh.
     pub(crate) dirty: std::sync::Mutex<HashMap<StoreId, HashSet<ListingId>>>,
+    /// Rejected webhook deliveries per store, for throttling and the aggregated audit.
+    pub(crate) rejections: Rejections,
 }
 
 impl SyncEngine {

@@ -56,6 +56,7 @@ mod full_sync;
 mod inventory;
 mod orders;
 mod outbox;
+mod rejections;
 mod scheduler;
 mod state;
 mod webhook;

@@ -4,9 +4,12 @@
 use channel_core::{ListingId, StoreId, WebhookEvent, WebhookPayload, WebhookRequest};
 use jiff::Timestamp;
 
+use std::time::Duration;
+
+use super::rejections::Verdict;
 use super::{IngestReport, SyncEngine};
 use crate::Result;
-use crate::store::{AuditEntry, DeliveryRecord, HealthEvent, WriteOp};
+use crate::store::{AuditEntry, DeliveryRecord, HealthEvent, WriteBatch, WriteOp};
 
 /// What became of a webhook delivery. [`WebhookOutcome::http_status`] is the answer to give the platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +41,15 @@ pub enum WebhookOutcome {
         /// Why.
         reason: String,
     },
+    /// Not accepted, and answered 429: the store's rejected deliveries passed
+    /// [`SyncConfig::webhook_rejection_limit`](super::SyncConfig::webhook_rejection_limit) within the window;
+    /// nothing applied, counted in the window's aggregated audit row rather than a row of its own.
+    Throttled {
+        /// How long until the window ends (the `Retry-After` to answer with).
+        retry_after: Duration,
+        /// Why it was rejected, and that it was throttled.
+        reason: String,
+    },
 }
 
 impl WebhookOutcome {
@@ -46,13 +58,25 @@ impl WebhookOutcome {
         match self {
             Self::Applied { .. } | Self::Duplicate { .. } | Self::Ignored { .. } => 200,
             Self::Rejected { status, .. } => *status,
+            Self::Throttled { .. } => 429,
+        }
+    }
+
+    /// How long the sender should wait before delivering again (`Retry-After`), when the answer says so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 }
 
 impl SyncEngine {
     /// Verify, deduplicate and apply a webhook delivery for a store. Rejections are recorded in the audit log
-    /// (field `webhook`) with their reason, and nothing is applied.
+    /// (field `webhook`) with their reason, and nothing is applied; a store's rejections past
+    /// [`SyncConfig::webhook_rejection_limit`](super::SyncConfig::webhook_rejection_limit) within the window
+    /// are answered [`WebhookOutcome::Throttled`] and audited together (see
+    /// [`SyncEngine::audit_webhook_rejections`]). A delivery with a valid signature is never throttled.
     pub async fn handle_webhook(&self, store: &StoreId, request: &WebhookRequest) -> WebhookOutcome {
         let now = self.inner.clock.now();
         let Some(channel) = self.channel(store) else {
@@ -71,14 +95,7 @@ impl SyncEngine {
         };
         let event = match verified {
             Ok(event) => event,
-            Err((status, reason)) => {
-                tracing::warn!(%store, status, %reason, "webhook rejected");
-                let entry = AuditEntry::new(store.clone(), "webhook", format!("rejected ({status}): {reason}"), now);
-                if let Err(e) = self.inner.store.commit(WriteOp::Audit(entry).into()).await {
-                    tracing::error!(%store, error = %e, "could not record a rejected webhook");
-                }
-                return WebhookOutcome::Rejected { status, reason };
-            }
+            Err((status, reason)) => return self.reject(store, status, reason, now).await,
         };
         match self.apply_event(store, &event, now).await {
             Ok(outcome) => outcome,
@@ -88,6 +105,79 @@ impl SyncEngine {
                 WebhookOutcome::Rejected { status: if e.is_retryable() { 503 } else { 500 }, reason: e.to_string() }
             }
         }
+    }
+
+    /// A rejected delivery of a store the engine has a channel for: audited on its own while the store's
+    /// rejections in the window are within the limit, throttled beyond it.
+    async fn reject(&self, store: &StoreId, status: u16, reason: String, now: Timestamp) -> WebhookOutcome {
+        let config = &self.inner.config;
+        let (limit, window) = (config.webhook_rejection_limit, config.webhook_rejection_window);
+        let (verdict, ended) = self.inner.rejections.record(store, status, &reason, now, limit, window);
+        let mut batch = WriteBatch::new();
+        if let Some(row) = ended {
+            batch.push(WriteOp::Audit(row));
+        }
+        let outcome = match verdict {
+            Verdict::Audit => {
+                tracing::warn!(%store, status, %reason, "webhook rejected");
+                let entry = AuditEntry::new(store.clone(), "webhook", format!("rejected ({status}): {reason}"), now);
+                batch.push(WriteOp::Audit(entry));
+                WebhookOutcome::Rejected { status, reason }
+            }
+            Verdict::Throttle { retry_after, first } => {
+                if first {
+                    tracing::warn!(
+                        %store,
+                        limit,
+                        window_secs = window.as_secs(),
+                        retry_after_secs = retry_after.as_secs(),
+                        "webhook rejections past the limit: further rejections of this store are answered 429 \
+                         and audited together when the window ends"
+                    );
+                } else {
+                    tracing::debug!(%store, status, %reason, "webhook rejected (throttled)");
+                }
+                WebhookOutcome::Throttled {
+                    retry_after,
+                    reason: format!("too many rejected deliveries for store {store}; this one: ({status}) {reason}"),
+                }
+            }
+        };
+        if !batch.ops.is_empty()
+            && let Err(e) = self.inner.store.commit(batch).await
+        {
+            tracing::error!(%store, error = %e, "could not record a rejected webhook");
+        }
+        outcome
+    }
+
+    /// Audit the rejected webhook deliveries that were throttled in windows that have ended: one row per
+    /// store and window (field `webhook`) saying how many, from when to when, and why. The scheduler does
+    /// this every tick, and [`crate::sync::RunningEngine::shutdown`] for every window; a host that handles
+    /// webhooks without [`SyncEngine::start`] calls it now and then. Returns how many rows were written.
+    pub async fn audit_webhook_rejections(&self) -> Result<usize> {
+        self.write_rejection_rows(false).await
+    }
+
+    /// Audit the throttled rejections of ended windows, or of every window when `all`.
+    pub(crate) async fn write_rejection_rows(&self, all: bool) -> Result<usize> {
+        let config = &self.inner.config;
+        let rows = self.inner.rejections.take_ended(
+            self.inner.clock.now(),
+            config.webhook_rejection_limit,
+            config.webhook_rejection_window,
+            all,
+        );
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let n = rows.len();
+        let mut batch = WriteBatch::new();
+        for row in rows {
+            batch.push(WriteOp::Audit(row));
+        }
+        self.inner.store.commit(batch).await?;
+        Ok(n)
     }
 
     async fn apply_event(&self, store: &StoreId, event: &WebhookEvent, now: Timestamp) -> Result<WebhookOutcome> {

@@ -153,7 +153,9 @@ async fn serve_webhooks(engine: &SyncEngine, emulators: &Emulators) -> Result<Jo
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(fail)?;
     let base = format!("http://{}", listener.local_addr().map_err(fail)?);
     let app = crate::serve::webhook_router(engine.clone(), base.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let limits = crate::webhook_server::Limits::default();
+    let server =
+        tokio::spawn(async move { crate::webhook_server::serve(listener, app, &limits, std::future::pending()).await });
     emulators.register_webhooks(&base)?;
     println!("  webhooks: {base}/webhooks/{{store}}; Amazon has none, so its orders arrive by polling");
     Ok(server)

@@ -42,12 +42,16 @@ pub struct RunningEngine {
 
 impl RunningEngine {
     /// Stop the background tasks and wait for them (a push, poll or full reconcile in flight finishes
-    /// first), then release the store leases this worker holds so another worker takes its stores over at
+    /// first), audit the webhook rejections throttled so far (see
+    /// [`SyncEngine::audit_webhook_rejections`]), then release the store leases this worker holds so another worker takes its stores over at
     /// once.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+        if let Err(e) = self.engine.write_rejection_rows(true).await {
+            tracing::warn!(error = %e, "could not audit rejected webhooks");
         }
         let held: Vec<StoreId> =
             self.held.lock().unwrap_or_else(PoisonError::into_inner).drain().map(|(s, _)| s).collect();
@@ -133,6 +137,9 @@ impl SyncEngine {
                 let mut refreshed = tokio::time::Instant::now();
                 loop {
                     engine.scheduler_tick(&held, &mut ticks).await;
+                    if let Err(e) = engine.audit_webhook_rejections().await {
+                        tracing::warn!(error = %e, "could not audit rejected webhooks");
+                    }
                     if refreshed.elapsed() >= engine.inner.config.refresh_interval {
                         refreshed = tokio::time::Instant::now();
                         if let Err(e) = engine.refresh_changed_listings().await {
