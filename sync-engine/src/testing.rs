@@ -76,6 +76,7 @@ where
     catalog_and_listings(make().await).await;
     ledger_and_cursors(make().await).await;
     order_lines_and_deliveries_once(make().await).await;
+    held_order_lines_resolve_once(make().await).await;
     outbox_coalesces_and_claims(make().await).await;
     outbox_leases_and_failures(make().await).await;
     outbox_finishes_many(make().await).await;
@@ -290,6 +291,46 @@ pub(crate) async fn ledger_and_cursors(store: Arc<dyn Store>) {
     }
     assert_eq!(store.cursor(&sid("shop"), "orders").await.expect("cursor").as_deref(), Some("2026-01-02T00:00:00Z"));
     assert!(store.cursor(&sid("woo"), "orders").await.expect("cursor").is_none());
+}
+
+/// A held order line keeps the listing and channel SKU it named, is listed by `held_order_lines` until it
+/// is resolved, and is resolved once: a second resolution of the same version is a conflict.
+pub(crate) async fn held_order_lines_resolve_once(store: Arc<dyn Store>) {
+    let mut line = OrderLineRecord::new(sid("woo"), OrderId::new("77"), "1", 2, OrderStatus::Open, at(3));
+    line.listing = Some(ListingId::new("W-NEW"));
+    line.channel_sku = "NEW-1".into();
+    line.held = true;
+    let mut plain = OrderLineRecord::new(sid("woo"), OrderId::new("78"), "1", 1, OrderStatus::Open, at(2));
+    plain.sku = Some(sku("MUG"));
+    let mut older = line.clone();
+    older.order = OrderId::new("76");
+    older.first_seen_at = at(1);
+    for l in [&line, &plain, &older] {
+        assert!(store.commit(WriteOp::PutOrderLine(l.clone()).into()).await.expect("import"));
+    }
+    let held = store.held_order_lines().await.expect("held lines");
+    let ids: Vec<&str> = held.iter().map(|l| l.order.as_str()).collect();
+    assert_eq!(ids, ["76", "77"], "held lines only, oldest first");
+    let stored = &held[1];
+    assert_eq!(
+        (stored.listing.as_ref().map(ListingId::as_str), stored.channel_sku.as_str(), stored.held, stored.version),
+        (Some("W-NEW"), "NEW-1", true, 1)
+    );
+    let mut resolved = stored.clone();
+    resolved.held = false;
+    resolved.sku = Some(sku("NEW-1"));
+    let apply = WriteBatch::new()
+        .with(WriteOp::PutOrderLine(resolved))
+        .with(WriteOp::RecordMovement(NewMovement::new(sku("NEW-1"), -2, MovementCause::Order, at(4))));
+    assert!(store.commit(apply.clone()).await.expect("resolve"));
+    let err = store.commit(apply).await.expect_err("a second resolution carries a stale version");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(store.ledger_balance(&sku("NEW-1")).await.expect("balance"), -2, "applied once");
+    let ids: Vec<String> =
+        store.held_order_lines().await.expect("held lines").iter().map(|l| l.order.to_string()).collect();
+    assert_eq!(ids, ["76"]);
+    let stored = store.order_line(&sid("woo"), &OrderId::new("77"), "1").await.expect("read").expect("exists");
+    assert_eq!((stored.held, stored.sku, stored.version), (false, Some(sku("NEW-1")), 2));
 }
 
 /// Order lines and webhook deliveries are recorded once; a duplicate skips its whole batch.

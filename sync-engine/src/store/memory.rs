@@ -320,6 +320,14 @@ impl Store for MemoryStore {
         Ok(self.lock().order_lines.get(&(store.clone(), order.clone(), line.to_owned())).cloned())
     }
 
+    async fn held_order_lines(&self) -> Result<Vec<OrderLineRecord>> {
+        let mut held: Vec<OrderLineRecord> = self.lock().order_lines.values().filter(|l| l.held).cloned().collect();
+        held.sort_by(|a, b| {
+            (a.first_seen_at, &a.store, &a.order, &a.line).cmp(&(b.first_seen_at, &b.store, &b.order, &b.line))
+        });
+        Ok(held)
+    }
+
     async fn delivery_seen(&self, store: &StoreId, delivery_id: &str) -> Result<bool> {
         Ok(self.lock().deliveries.contains_key(&(store.clone(), delivery_id.to_owned())))
     }

@@ -246,6 +246,9 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
         order: &OrderId,
         line: &str,
     ) -> Result<Option<OrderLineRecord>, StoreError>;
+    /// The held order lines ([`OrderLineRecord::held`]: merchant lines whose listing or SKU was not linked
+    /// to the catalog when they were imported, their stock not moved yet), oldest first.
+    async fn held_order_lines(&self) -> Result<Vec<OrderLineRecord>, StoreError>;
     /// Whether a webhook delivery was recorded.
     async fn delivery_seen(&self, store: &StoreId, delivery_id: &str) -> Result<bool, StoreError>;
 

@@ -576,6 +576,14 @@ pub struct OrderLineRecord {
     pub line: String,
     /// The canonical SKU it was counted against, if linked.
     pub sku: Option<Sku>,
+    /// The channel listing the line named, if any (kept so a held line can be resolved later).
+    pub listing: Option<ListingId>,
+    /// The channel's SKU on the line (empty on lines imported before it was recorded).
+    pub channel_sku: String,
+    /// A merchant line whose listing or SKU was not linked to the catalog yet: recorded (so it is imported
+    /// once) but no stock moved. The engine applies it, once, when a later read links its listing
+    /// ([`crate::Store::held_order_lines`] lists them).
+    pub held: bool,
     /// Units counted as sold.
     pub quantity: u32,
     /// Units given back so far (cancelled or returned and restocked).
@@ -606,6 +614,9 @@ impl OrderLineRecord {
             order,
             line: line.into(),
             sku: None,
+            listing: None,
+            channel_sku: String::new(),
+            held: false,
             quantity,
             released: 0,
             status,

@@ -21,6 +21,7 @@ use crate::{Error, Result};
 /// What a full read is checked against: the listings with a push queued or in flight when it began, and
 /// the cached rows' versions then.
 struct ReadMarks {
+    at: jiff::Timestamp,
     busy: HashSet<(StoreId, ListingId)>,
     versions: HashMap<(StoreId, ListingId), u64>,
 }
@@ -221,7 +222,7 @@ impl SyncEngine {
             .as_ref()
             .map(|state| state.listings.iter().map(|(key, record)| (key.clone(), record.version)).collect())
             .unwrap_or_default();
-        Ok(ReadMarks { busy, versions })
+        Ok(ReadMarks { at: self.inner.clock.now(), busy, versions })
     }
 
     /// Merge what was read into the listing rows, take in external changes on the source, rebuild the
@@ -263,6 +264,8 @@ impl SyncEngine {
         self.inner.store.commit(batch).await?;
         state.rebuild()?;
         self.refresh_capabilities(state);
+        // Sales held for a listing not linked until now count before the plan (which then shows them).
+        self.resolve_held_after_read(state, before.at).await?;
         let mut batch = WriteBatch::new();
         let queued = state.queue_full_plan(only, now, &mut batch);
         if !batch.ops.is_empty() {

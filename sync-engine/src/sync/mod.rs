@@ -37,6 +37,7 @@
 //! | `state/read.rs` | what a full read of a listing means: the merged row, a new product, an external change on the source |
 //! | `commit.rs` | committing a batch built from the cached state, and refreshing the rows it read when another worker wrote first |
 //! | `orders.rs` | order ingestion (one batch per line) and order polling |
+//! | `held.rs` | held order lines (a sale whose listing is not linked yet): held, audited, applied once a read links it |
 //! | `webhook.rs` | webhook verification, deduplication and dispatch |
 //! | `inventory.rs` | inventory changes (webhooks, listing re-reads) and manual adjustments |
 //! | `outbox/mod.rs` | the outbox passes over every store, draining it |
@@ -53,6 +54,7 @@ mod config;
 mod engine;
 mod events;
 mod full_sync;
+mod held;
 mod inventory;
 mod orders;
 mod outbox;

@@ -25,7 +25,9 @@ pub struct IngestReport {
     pub updated_lines: usize,
     /// Lines already imported with nothing new: skipped.
     pub duplicates: usize,
-    /// Lines whose SKU is not linked to the catalog (recorded, no stock moved).
+    /// New merchant lines held because their listing or SKU is not linked to the catalog yet (or the
+    /// source does not list it): recorded and audited, no stock moved until a read links them; then each
+    /// is applied once ([`SyncEngine::held_order_lines`] lists the lines still held).
     pub unknown: usize,
     /// Pushes queued.
     pub pushes: usize,
@@ -97,11 +99,23 @@ impl SyncEngine {
         let existing = self.inner.store.order_line(store, &order.id, &line.line_id).await?;
         let policy = self.inner.config.restock_for(store);
         let (batch, report) = state.apply_order_line(store, order, line, existing.as_ref(), policy, now)?;
-        let Some(batch) = batch else { return Ok(report) };
+        let Some(mut batch) = batch else { return Ok(report) };
+        let held = match batch.ops.first() {
+            Some(WriteOp::PutOrderLine(record)) if record.held && record.version == 0 => Some(record.clone()),
+            _ => None,
+        };
+        if let Some(record) = &held {
+            self.hold_line(state, record, now, &mut batch).await?;
+        }
         if !self.commit_cached(state, batch).await? {
             // Another writer recorded the line first: our in-memory changes are undone; the next attempt
             // finds the line and applies only what changed, if anything.
             return Err(Error::conflict(format!("order line {store}/{}/{}", order.id, line.line_id), 0, None));
+        }
+        if held.is_some() {
+            tracing::warn!(%store, order = %order.id, line = %line.line_id, channel_sku = %line.channel_sku,
+                listing = ?line.listing.as_ref().map(|l| l.as_str()),
+                "order line held: its listing or SKU is not linked to the catalog yet; no stock moved until a read links it");
         }
         Ok(report)
     }

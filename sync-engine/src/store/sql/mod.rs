@@ -230,6 +230,14 @@ impl<D: Dialect> SqlStore<D> {
         self.read_one(q, rows::order_line::<D>).await
     }
 
+    pub(crate) async fn held_order_lines(&self) -> Result<Vec<OrderLineRecord>> {
+        let q = sql(format!(
+            "SELECT * FROM order_lines WHERE held = TRUE ORDER BY first_seen_at, store{b}, order_id{b}, line{b}",
+            b = D::BYTE_ORDER
+        ));
+        self.read_all(q, rows::order_line::<D>).await
+    }
+
     pub(crate) async fn delivery_seen(&self, store: &StoreId, delivery_id: &str) -> Result<bool> {
         let q = sql("SELECT 1 AS one FROM deliveries WHERE store = $1 AND delivery_id = $2")
             .bind(store.as_str())
@@ -375,6 +383,9 @@ macro_rules! forward_store {
                 line: &str,
             ) -> Result<Option<$crate::store::OrderLineRecord>, $crate::store::StoreError> {
                 self.inner.order_line(store, order, line).await
+            }
+            async fn held_order_lines(&self) -> Result<Vec<$crate::store::OrderLineRecord>, $crate::store::StoreError> {
+                self.inner.held_order_lines().await
             }
             async fn delivery_seen(
                 &self,

@@ -227,11 +227,13 @@ pub(super) async fn ledger_balance<D: Dialect>(on: &mut Session<D>, sku: &Sku) -
 
 async fn put_order_line<D: Dialect>(tx: &mut Session<D>, o: &OrderLineRecord) -> Result<(), Stop> {
     let text = if o.version == 0 {
-        "INSERT INTO order_lines (sku, quantity, released, status, first_seen_at, updated_at, store, order_id,
-         line, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1) ON CONFLICT (store, order_id, line) DO NOTHING"
+        "INSERT INTO order_lines (sku, quantity, released, status, first_seen_at, updated_at, listing, channel_sku,
+         held, store, order_id, line, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)
+         ON CONFLICT (store, order_id, line) DO NOTHING"
     } else {
         "UPDATE order_lines SET sku = $1, quantity = $2, released = $3, status = $4, first_seen_at = $5,
-         updated_at = $6, version = version + 1 WHERE store = $7 AND order_id = $8 AND line = $9 AND version = $10"
+         updated_at = $6, listing = $7, channel_sku = $8, held = $9, version = version + 1
+         WHERE store = $10 AND order_id = $11 AND line = $12 AND version = $13"
     };
     let mut q = sql(text)
         .bind(o.sku.as_ref().map(Sku::as_str))
@@ -240,6 +242,9 @@ async fn put_order_line<D: Dialect>(tx: &mut Session<D>, o: &OrderLineRecord) ->
         .bind(name(&o.status)?)
         .bind(ms(o.first_seen_at))
         .bind(ms(o.updated_at))
+        .bind(o.listing.as_ref().map(ListingId::as_str))
+        .bind(&o.channel_sku)
+        .bind(o.held)
         .bind(o.store.as_str())
         .bind(o.order.as_str())
         .bind(&o.line);

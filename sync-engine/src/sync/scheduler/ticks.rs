@@ -50,6 +50,9 @@ impl SyncEngine {
         let stores: Vec<(StoreId, SyncMode)> =
             self.scheduled_stores().await.into_iter().filter(|(s, _)| leased.contains(s)).collect();
         self.poll_due(&stores, now, ticks).await;
+        if let Err(e) = self.retry_held_lines().await {
+            tracing::warn!(error = %e, "could not retry the held order lines");
+        }
         let daily = last_daily(now, self.inner.config.daily_at);
         let mut due_daily = Vec::new();
         for (store, _) in &stores {

@@ -23,6 +23,7 @@ use crate::{Error, Result};
 
 pub(crate) use inventory::{InventoryDecision, InventoryInput, Reread, reported_quantity};
 pub(crate) use moves::guard_plan;
+pub(crate) use order_line::line_audit;
 pub(crate) use pushed::source_model;
 
 /// What the engine keeps in memory, rebuilt from the store by [`SyncEngine::reload`]. Every write to the

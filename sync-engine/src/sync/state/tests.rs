@@ -240,6 +240,65 @@ fn a_duplicate_line_has_no_batch_and_an_unknown_sku_moves_nothing() {
     assert_eq!(state.on_hand(&sku("MUG")), Some(10));
 }
 
+#[test]
+fn a_line_the_catalog_cannot_count_is_held_then_applied_once_a_read_links_it() {
+    let mut state = fixture();
+    // A listing of a product the engine has never read: held, nothing moves, nothing is pushed.
+    let line = OrderLine::new("1", "NEW", 2).with_listing("T-NEW");
+    let sale = order(OrderStatus::Open, vec![line.clone()]);
+    let (batch, report) =
+        state.apply_order_line(&id("tk"), &sale, &line, None, RestockPolicy::default(), now()).unwrap();
+    let batch = batch.expect("the line is recorded");
+    let Some(WriteOp::PutOrderLine(held)) = batch.ops.first() else { panic!("the marker first") };
+    assert!(held.held && held.sku.is_none());
+    assert_eq!((held.listing.clone(), held.channel_sku.as_str()), (Some(lid("T-NEW")), "NEW"));
+    assert!(movements(&batch).is_empty() && sets(&batch).is_empty());
+    assert_eq!((report.new_lines, report.unknown, report.pushes), (1, 1, 0));
+    let mut stored = held.clone();
+    stored.version = 1;
+    assert!(state.resolve_held(&stored, false, now()).unwrap().is_none(), "still unknown");
+
+    // A read links it: the source lists NEW with 7, `tk`'s listing shows 9.
+    state.products.insert(sku("NEW"), ProductRecord::simple(sku("NEW"), now()));
+    for l in [listing("src", "L-NEW", "NEW", 7), listing("tk", "T-NEW", "NEW", 9)] {
+        state.listings.insert((l.store.clone(), l.listing.clone()), l);
+    }
+    state.rebuild().unwrap();
+    let (batch, pushes) = state.resolve_held(&stored, false, now()).unwrap().expect("it counts now");
+    let Some(WriteOp::PutOrderLine(applied)) = batch.ops.first() else { panic!("the marker first") };
+    assert_eq!((applied.held, applied.sku.clone(), applied.version), (false, Some(sku("NEW")), 1), "version-checked");
+    assert_eq!(movements(&batch), vec![("NEW".into(), -2, MovementCause::Order)]);
+    assert_eq!(sets(&batch), vec![("src".into(), "L-NEW".into(), 5, None), ("tk".into(), "T-NEW".into(), 5, None)]);
+    assert_eq!((pushes, state.on_hand(&sku("NEW"))), (2, Some(5)));
+
+    // The source's own sale, linked by a read made after it: recorded, the on hand not moved again.
+    let mut own = stored.clone();
+    own.store = id("src");
+    own.listing = Some(lid("L-NEW"));
+    let (batch, _) = state.resolve_held(&own, true, now()).unwrap().expect("it counts now");
+    assert_eq!(movements(&batch), vec![("NEW".into(), -2, MovementCause::Order)]);
+    assert!(sets(&batch).iter().all(|(store, ..)| store != "src"));
+    assert_eq!(state.on_hand(&sku("NEW")), Some(5));
+}
+
+#[test]
+fn a_product_the_source_does_not_list_is_held_and_channel_fulfilled_lines_are_not() {
+    let mut state = fixture();
+    state.products.insert(sku("LOOSE"), ProductRecord::simple(sku("LOOSE"), now()));
+    state.rebuild().unwrap();
+    let line = OrderLine::new("1", "LOOSE", 1);
+    let sale = order(OrderStatus::Open, vec![line.clone()]);
+    let (batch, report) =
+        state.apply_order_line(&id("tk"), &sale, &line, None, RestockPolicy::default(), now()).unwrap();
+    assert!(matches!(batch.unwrap().ops.first(), Some(WriteOp::PutOrderLine(r)) if r.held));
+    assert_eq!(report.unknown, 1, "no stock of it at the source to move");
+    let fba = OrderLine::new("2", "GHOST", 1).with_fulfilment(Fulfilment::Channel);
+    let (batch, report) =
+        state.apply_order_line(&id("tk"), &sale, &fba, None, RestockPolicy::default(), now()).unwrap();
+    assert!(matches!(batch.unwrap().ops.first(), Some(WriteOp::PutOrderLine(r)) if !r.held));
+    assert_eq!(report.unknown, 0);
+}
+
 // --- What an inventory change means ---------------------------------------------------------------------
 
 fn inventory<'a>(
