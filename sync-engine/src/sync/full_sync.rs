@@ -165,6 +165,10 @@ impl SyncEngine {
     pub(crate) async fn outbox_settled(&self) -> Result<bool> {
         let held: HashSet<StoreId> = {
             let guard = self.state().await?;
+            if guard.as_ref().is_some_and(|s| s.hold.is_some()) {
+                // Every push is held for want of the source of truth.
+                return Ok(true);
+            }
             guard
                 .as_ref()
                 .map(|s| s.connections.values().filter(|c| !c.pushes_allowed()).map(|c| c.store.clone()).collect())

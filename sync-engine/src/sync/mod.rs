@@ -38,6 +38,7 @@
 //! | `commit.rs` | committing a batch built from the cached state, and refreshing the rows it read when another worker wrote first |
 //! | `orders.rs` | order ingestion (one batch per line) and order polling |
 //! | `webhook.rs` | webhook verification, deduplication and dispatch |
+//! | `live.rs` | connection changes reaching the running engine ([`SyncEngine::refresh_connections`]), the push hold ([`SyncEngine::pushes_held`]) |
 //! | `inventory.rs` | inventory changes (webhooks, listing re-reads) and manual adjustments |
 //! | `outbox/mod.rs` | the outbox passes over every store, draining it |
 //! | `outbox/claim.rs` | claiming a store's due items, renewing the claim while they are pushed |
@@ -54,6 +55,7 @@ mod engine;
 mod events;
 mod full_sync;
 mod inventory;
+mod live;
 mod orders;
 mod outbox;
 mod scheduler;
