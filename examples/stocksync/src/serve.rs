@@ -84,7 +84,10 @@ async fn receive(
     (status, text)
 }
 
-/// The engine over the config file's store, with a channel for every connected store.
+/// The engine over the config file's store. It builds the channel of every connected store from the
+/// stored credentials (`SyncEngineBuilder::connections`) and takes in connection changes made meanwhile
+/// (`connections add|update|remove` in another process) at its next tick. `connections`: the connected
+/// stores it has a channel for at start.
 struct Opened {
     store: Arc<SqliteStore>,
     engine: SyncEngine,
@@ -100,34 +103,27 @@ async fn open_engine(config_path: Option<&Path>) -> Result<Opened, Fail> {
     let dyn_store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
     let manager =
         Connections::new(Arc::clone(&dyn_store), crate::connections::channel_factory(), cipher, Arc::new(SystemClock));
-    let mut builder = SyncEngine::builder(dyn_store).config(sync_config);
-    let mut connections = Vec::new();
-    let all = match store.connections(&ConnectionFilter::all()).await {
-        Ok(all) => all,
+    let opened = async {
+        let engine = SyncEngine::builder(dyn_store).config(sync_config).connections(manager.clone()).build().await?;
+        let all = manager.list(&ConnectionFilter::all()).await?;
+        Ok::<_, sync_engine::Error>((engine, all))
+    };
+    let (engine, all) = match opened.await {
+        Ok(opened) => opened,
         Err(e) => {
             store.close().await;
             return Err(Fail(1, e.to_string()));
         }
     };
-    for c in all {
-        if c.state != ConnectionState::Connected {
-            continue;
-        }
-        match manager.channel(&c.store).await {
-            Ok(channel) => {
-                builder = builder.channel(c.store.clone(), channel);
-                connections.push(c);
-            }
-            Err(e) => eprintln!("stocksync: store {}: {} (not synced)", c.store, one_line(&e.to_string())),
+    let mut connections = Vec::new();
+    for c in all.into_iter().filter(|c| c.state == ConnectionState::Connected) {
+        if engine.channel(&c.store).is_some() {
+            connections.push(c);
+        } else if let Err(e) = manager.channel(&c.store).await {
+            eprintln!("stocksync: store {}: {} (not synced)", c.store, one_line(&e.to_string()));
         }
     }
-    match builder.build().await {
-        Ok(engine) => Ok(Opened { store, engine, connections }),
-        Err(e) => {
-            store.close().await;
-            Err(Fail(1, e.to_string()))
-        }
-    }
+    Ok(Opened { store, engine, connections })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
