@@ -273,3 +273,31 @@ async fn removing_a_source_of_truth_that_would_delete_its_on_hand_is_refused() {
     f.connections.disconnect(&sid("shop")).await.unwrap();
     assert!(f.store.connection(&sid("shop")).await.unwrap().is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_worker_over_the_store_takes_a_change_in() {
+    let (f, a) = synced(Channels::Manager).await;
+    let b = {
+        let mut config = config();
+        config.worker = "b".into();
+        SyncEngine::builder(Arc::clone(&f.store))
+            .clock(Arc::clone(&f.clock) as Arc<dyn Clock>)
+            .config(config)
+            .connections(f.connections.clone())
+            .build()
+            .await
+            .unwrap()
+    };
+    let (run_a, run_b) = (a.start(), b.start());
+    ticks(2).await;
+    f.connections.update(&sid("woo"), ConnectionUpdate::new().with_sync_mode(SyncMode::Disabled)).await.unwrap();
+    ticks(2).await;
+    for (worker, e) in [("a", &a), ("b", &b)] {
+        let refused = sell(&f, e, "woo", &format!("w-{worker}"), "w-a").await;
+        assert_eq!(refused.http_status(), 403, "worker {worker}: {refused:?}");
+    }
+    let leased = [run_a.leased_stores(), run_b.leased_stores()].concat();
+    assert!(!leased.contains(&sid("woo")), "no worker polls it: {leased:?}");
+    run_a.shutdown().await;
+    run_b.shutdown().await;
+}
