@@ -221,6 +221,11 @@ async fn restarting_with_the_source_disconnected_holds_pushes_instead_of_zeroing
     assert!(error.message.contains("pushes held") && error.message.contains("tk"), "{error:?}");
     let audit = f.store.audit(&AuditFilter::default()).await.unwrap();
     assert!(audit.iter().all(|a| !a.reason.contains("re-plan")), "{audit:?}");
+    // A full reconcile meanwhile reads the stores, pushes nothing and leaves the health as it is.
+    let summary = e.full_sync(None, None, &AtomicBool::new(false)).await.unwrap();
+    assert_eq!((summary.planned, summary.pushed), (0, 0), "{summary:?}");
+    let shop = f.store.connection(&sid("shop")).await.unwrap().unwrap();
+    assert!(shop.health.last_error.is_some_and(|e| e.message.contains("pushes held")), "still says so");
 
     // A sale meanwhile is counted, and not pushed while the source is away.
     assert!(matches!(sell(&f, &e, "shop", "s-1", "s-a").await, WebhookOutcome::Applied { .. }));

@@ -146,8 +146,12 @@ impl SyncEngine {
     }
 
     /// Record a successful sync on the health of the stores this sync was for that could be read (the
-    /// others were read, not reconciled).
+    /// others were read, not reconciled). Nothing while pushes are held: no store was reconciled, and
+    /// their health keeps saying why.
     async fn record_synced(&self, stores: &[StoreId], only: Option<&[StoreId]>, summary: &SyncSummary) -> Result<()> {
+        if self.pushes_held().await.is_some() {
+            return Ok(());
+        }
         let now = self.inner.clock.now();
         let mut batch = WriteBatch::new();
         let synced =
