@@ -629,9 +629,17 @@ impl Connections {
 
     /// Disconnect a store. Takealot: delete its credentials, refuse its webhooks, drop its queued pushes,
     /// keep the seller-account binding and its data. Other platforms: remove the store, its listings and
-    /// sales, and the products only it lists.
+    /// sales, and the products only it lists — refused ([`Error::Invalid`]) for the source of truth, whose
+    /// listings hold the on hand every other store follows: make another store the source first (or
+    /// clear the flag, on purpose) with [`Connections::update`].
     pub async fn disconnect(&self, store: &StoreId) -> Result<Disconnected> {
         let rec = self.get(store).await?;
+        if rec.source_of_truth && rec.channel != ChannelKind::Takealot {
+            return Err(Error::Invalid(format!(
+                "store {store} is the source of truth: removing it would delete the on hand every other store \
+                 follows; make another store the source (or clear source_of_truth) first"
+            )));
+        }
         let now = self.clock.now();
         if rec.channel == ChannelKind::Takealot {
             let rec = self

@@ -68,7 +68,10 @@ fn serve_limits(config_path: Option<&Path>, flags: &LimitFlags) -> Result<Limits
     Limits::resolve(flags, &config::load(config_path)?.config.serve)
 }
 
-/// The engine over the config file's store, with a channel for every connected store.
+/// The engine over the config file's store. It builds the channel of every connected store from the
+/// stored credentials (`SyncEngineBuilder::connections`) and takes in connection changes made meanwhile
+/// (`connections add|update|remove` in another process) at its next tick. `connections`: the connected
+/// stores it has a channel for at start.
 struct Opened {
     store: Arc<SqliteStore>,
     engine: SyncEngine,
@@ -96,35 +99,28 @@ async fn open_engine(config_path: Option<&Path>) -> Result<Opened, Fail> {
     let dyn_store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
     let manager =
         Connections::new(Arc::clone(&dyn_store), crate::connections::channel_factory(), cipher, Arc::new(SystemClock));
-    let mut builder = SyncEngine::builder(dyn_store).config(sync_config);
-    let mut connections = Vec::new();
-    let mut unusable = Vec::new();
-    let all = match store.connections(&ConnectionFilter::all()).await {
-        Ok(all) => all,
+    let opened = async {
+        let engine = SyncEngine::builder(dyn_store).config(sync_config).connections(manager.clone()).build().await?;
+        let all = manager.list(&ConnectionFilter::all()).await?;
+        Ok::<_, sync_engine::Error>((engine, all))
+    };
+    let (engine, all) = match opened.await {
+        Ok(opened) => opened,
         Err(e) => {
             store.close().await;
-            return Err(Fail(1, e.to_string()));
+            return Err(crate::fail::engine(e));
         }
     };
-    for c in all {
-        if c.state != ConnectionState::Connected {
-            continue;
-        }
-        match manager.channel(&c.store).await {
-            Ok(channel) => {
-                builder = builder.channel(c.store.clone(), channel);
-                connections.push(c);
-            }
-            Err(e) => unusable.push((c.store.clone(), crate::fail::engine_keyed(e, &config.key_source()))),
+    let mut connections = Vec::new();
+    let mut unusable = Vec::new();
+    for c in all.into_iter().filter(|c| c.state == ConnectionState::Connected) {
+        if engine.channel(&c.store).is_some() {
+            connections.push(c);
+        } else if let Err(e) = manager.channel(&c.store).await {
+            unusable.push((c.store.clone(), crate::fail::engine_keyed(e, &config.key_source())));
         }
     }
-    match builder.build().await {
-        Ok(engine) => Ok(Opened { store, engine, connections, unusable }),
-        Err(e) => {
-            store.close().await;
-            Err(Fail(1, e.to_string()))
-        }
-    }
+    Ok(Opened { store, engine, connections, unusable })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Fail> {

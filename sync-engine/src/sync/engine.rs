@@ -12,8 +12,10 @@ use tokio::sync::{Mutex, MutexGuard, watch};
 
 use super::SyncConfig;
 use super::rejections::Rejections;
+use super::live::Mark;
 use super::state::{State, model_quantity, owned_updates};
 use crate::clock::{Clock, SystemClock};
+use crate::connections::Connections;
 use crate::store::{
     ConnectionFilter, ConnectionRecord, ConnectionState, HealthEvent, ListingFilter, OutboxFilter, OutboxPush,
     OutboxState, ProductRecord, PushAction, WriteBatch, WriteOp,
@@ -36,6 +38,7 @@ pub struct SyncEngineBuilder {
     clock: Arc<dyn Clock>,
     channels: HashMap<StoreId, Arc<dyn Channel>>,
     config: SyncConfig,
+    connections: Option<Connections>,
 }
 
 impl fmt::Debug for SyncEngineBuilder {
@@ -44,6 +47,7 @@ impl fmt::Debug for SyncEngineBuilder {
             .field("store", &self.store)
             .field("channels", &self.channels.keys().collect::<Vec<_>>())
             .field("config", &self.config)
+            .field("connections", &self.connections.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -70,8 +74,23 @@ impl SyncEngineBuilder {
         self
     }
 
+    /// Build the stores' channels with this connection manager (over the same store): at
+    /// [`SyncEngineBuilder::build`] for every connected store not given a channel with
+    /// [`SyncEngineBuilder::channel`], and again whenever a store's connection changes in the store (new
+    /// credentials, another configuration, a reconnect, a new connection), as
+    /// [`SyncEngine::refresh_connections`] finds. A store that is removed, disconnected or whose channel
+    /// cannot be built loses its channel. Without a manager the host builds the channels itself
+    /// ([`SyncEngine::set_channel`]).
+    #[must_use]
+    pub fn connections(mut self, manager: Connections) -> Self {
+        self.connections = Some(manager);
+        self
+    }
+
     /// Build the engine and load its state from the store: the catalog, the connections, the listings,
-    /// and a full plan whose updates are queued again (so pushes lost to a crash are redone).
+    /// and a full plan whose updates are queued again (so pushes lost to a crash are redone). With a
+    /// connection manager ([`SyncEngineBuilder::connections`]) the channels of connected stores are built
+    /// first; a store whose channel cannot be built is logged and has none (its pushes are held).
     pub async fn build(self) -> Result<SyncEngine> {
         let engine = SyncEngine {
             inner: Arc::new(Inner {
@@ -83,8 +102,12 @@ impl SyncEngineBuilder {
                 outbox_wake: OutboxWake::default(),
                 dirty: std::sync::Mutex::new(HashMap::new()),
                 rejections: Rejections::default(),
+                manager: self.connections,
+                seen: std::sync::Mutex::new(HashMap::new()),
+                hold_noted: std::sync::Mutex::new(None),
             }),
         };
+        engine.open_connections().await?;
         engine.reload().await?;
         Ok(engine)
     }
@@ -142,6 +165,12 @@ pub(crate) struct Inner {
     pub(crate) dirty: std::sync::Mutex<HashMap<StoreId, HashSet<ListingId>>>,
     /// Rejected webhook deliveries per store, for throttling and the aggregated audit.
     pub(crate) rejections: Rejections,
+    /// Builds and rebuilds the stores' channels, when the host gave one.
+    pub(crate) manager: Option<Connections>,
+    /// What the engine last saw of each store's connection row (see [`SyncEngine::refresh_connections`]).
+    pub(crate) seen: std::sync::Mutex<HashMap<StoreId, Mark>>,
+    /// The push hold last logged and recorded on the stores' health (see `SyncEngine::note_hold`).
+    pub(crate) hold_noted: std::sync::Mutex<Option<String>>,
 }
 
 impl SyncEngine {
@@ -152,6 +181,7 @@ impl SyncEngine {
             clock: Arc::new(SystemClock),
             channels: HashMap::new(),
             config: SyncConfig::default(),
+            connections: None,
         }
     }
 
@@ -184,8 +214,10 @@ impl SyncEngine {
         &self.inner.config
     }
 
-    /// Add or replace the channel of a store (after a connection is added or its credentials change).
-    /// Call [`SyncEngine::reload`] afterwards to take in the store's rows.
+    /// Add or replace the channel of a store (after a connection is added or its credentials change), for
+    /// hosts that build channels themselves. The running engine takes in the store's rows at its next tick
+    /// ([`SyncEngine::refresh_connections`]); call [`SyncEngine::reload`] to take them in at once. (With a
+    /// connection manager, [`SyncEngineBuilder::connections`], the engine builds channels itself.)
     pub fn set_channel(&self, store: StoreId, channel: Arc<dyn Channel>) {
         self.inner.channels.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(store, channel);
     }
@@ -220,6 +252,7 @@ impl SyncEngine {
         if queued > 0 {
             self.inner.outbox_wake.wake_all();
         }
+        self.note_hold().await;
         Ok(queued)
     }
 
@@ -264,7 +297,8 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Note which connected stores' channels honour compare-and-set, and which take keyed deltas.
+    /// Note which connected stores' channels honour compare-and-set, and which take keyed deltas, and
+    /// whether pushes are held for want of a usable source of truth.
     pub(crate) fn refresh_capabilities(&self, state: &mut State) {
         let channels = self.inner.channels.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let with = |test: fn(&channel_core::Capabilities) -> bool| -> HashSet<StoreId> {
@@ -277,6 +311,9 @@ impl SyncEngine {
         };
         state.cas_stores = with(|c| c.compare_and_set);
         state.delta_stores = with(|c| c.delta_adjust && c.idempotent_writes);
+        // Whether the source of truth can be relied on: without it, pushes are held (never planned from an
+        // on hand the engine does not have).
+        state.hold = state.source_hold(|id| channels.contains_key(id));
     }
 
     /// The quantity the engine works with for a listing (what it pushed or will push, else what it read).
@@ -322,19 +359,20 @@ impl SyncEngine {
     }
 }
 
-/// Read the state's rows from the store and build it (see [`State::from_rows`]).
+/// Read the state's rows from the store and build it (see [`State::from_rows`]). A source of truth that
+/// is not connected (disconnected, its binding kept) stays the source, with its last known listings: the
+/// engine holds pushes rather than plan from an on hand it does not have (see [`State::source_hold`]).
 pub(crate) async fn load_state(store: &dyn Store) -> Result<State> {
-    let connections: HashMap<StoreId, ConnectionRecord> = store
-        .connections(&ConnectionFilter::all())
-        .await?
-        .into_iter()
-        .filter(|c| c.state == ConnectionState::Connected)
-        .map(|c| (c.store.clone(), c))
-        .collect();
+    let all = store.connections(&ConnectionFilter::all()).await?;
+    let offline_source = (!all.iter().any(|c| c.source_of_truth && c.state == ConnectionState::Connected))
+        .then(|| all.iter().find(|c| c.source_of_truth).cloned())
+        .flatten();
+    let connections: HashMap<StoreId, ConnectionRecord> =
+        all.into_iter().filter(|c| c.state == ConnectionState::Connected).map(|c| (c.store.clone(), c)).collect();
     let products: HashMap<Sku, ProductRecord> =
         store.products().await?.into_iter().map(|p| (p.sku.clone(), p)).collect();
     let mut listings = HashMap::new();
-    let mut ids: Vec<&StoreId> = connections.keys().collect();
+    let mut ids: Vec<&StoreId> = connections.keys().chain(offline_source.as_ref().map(|c| &c.store)).collect();
     ids.sort();
     for id in ids {
         for record in store.listings(&ListingFilter::store(id.clone())).await? {
@@ -342,10 +380,14 @@ pub(crate) async fn load_state(store: &dyn Store) -> Result<State> {
         }
     }
     let mut external_on_hand = HashMap::new();
-    if !connections.values().any(|c| c.source_of_truth) {
+    if offline_source.is_none() && !connections.values().any(|c| c.source_of_truth) {
         for p in products.values().filter(|p| !p.is_bundle()) {
             external_on_hand.insert(p.sku.clone(), store.ledger_balance(&p.sku).await?);
         }
     }
-    State::from_rows(connections, products, listings, external_on_hand)
+    let mut state = State::from_rows(connections, products, listings, external_on_hand)?;
+    if let Some(source) = offline_source {
+        state.set_offline_source(source)?;
+    }
+    Ok(state)
 }

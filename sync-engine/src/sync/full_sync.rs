@@ -159,8 +159,12 @@ impl SyncEngine {
     }
 
     /// Record a successful sync on the health of the stores this sync was for that could be read (the
-    /// others were read, not reconciled).
+    /// others were read, not reconciled). Nothing while pushes are held: no store was reconciled, and
+    /// their health keeps saying why.
     async fn record_synced(&self, stores: &[StoreId], only: Option<&[StoreId]>, summary: &SyncSummary) -> Result<()> {
+        if self.pushes_held().await.is_some() {
+            return Ok(());
+        }
         let now = self.inner.clock.now();
         let mut batch = WriteBatch::new();
         let synced =
@@ -184,6 +188,10 @@ impl SyncEngine {
     async fn outbox_settled(&self, stores: &[StoreId]) -> Result<bool> {
         let held: HashSet<StoreId> = {
             let guard = self.state().await?;
+            if guard.as_ref().is_some_and(|s| s.hold.is_some()) {
+                // Every push is held for want of the source of truth.
+                return Ok(true);
+            }
             guard
                 .as_ref()
                 .map(|s| s.connections.values().filter(|c| !c.pushes_allowed()).map(|c| c.store.clone()).collect())

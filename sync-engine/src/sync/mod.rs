@@ -39,6 +39,7 @@
 //! | `orders.rs` | order ingestion (one batch per line) and order polling |
 //! | `held.rs` | held order lines (a sale whose listing is not linked yet): held, audited, applied once a read links it |
 //! | `webhook.rs` | webhook verification, deduplication and dispatch |
+//! | `live.rs` | connection changes reaching the running engine ([`SyncEngine::refresh_connections`]), the push hold ([`SyncEngine::pushes_held`]) |
 //! | `inventory.rs` | inventory changes (webhooks, listing re-reads) and manual adjustments |
 //! | `outbox/mod.rs` | the outbox passes over every store, draining it |
 //! | `outbox/claim.rs` | claiming a store's due items, renewing the claim while they are pushed |
@@ -56,6 +57,7 @@ mod events;
 mod full_sync;
 mod held;
 mod inventory;
+mod live;
 mod orders;
 mod outbox;
 mod rejections;

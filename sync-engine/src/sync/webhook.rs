@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::rejections::Verdict;
 use super::{IngestReport, SyncEngine};
 use crate::Result;
-use crate::store::{AuditEntry, DeliveryRecord, HealthEvent, WriteBatch, WriteOp};
+use crate::store::{AuditEntry, DeliveryRecord, HealthEvent, SyncMode, WriteBatch, WriteOp};
 
 /// What became of a webhook delivery. [`WebhookOutcome::http_status`] is the answer to give the platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,9 @@ impl WebhookOutcome {
 
 impl SyncEngine {
     /// Verify, deduplicate and apply a webhook delivery for a store. Rejections are recorded in the audit log
-    /// (field `webhook`) with their reason, and nothing is applied; a store's rejections past
+    /// (field `webhook`) with their reason, and nothing is applied: 404 for a store the engine has no
+    /// channel for (unknown, or removed), 403 for one that is not connected or whose sync is disabled, the
+    /// channel's answer for a delivery that does not verify. A store's rejections past
     /// [`SyncConfig::webhook_rejection_limit`](super::SyncConfig::webhook_rejection_limit) within the window
     /// are answered [`WebhookOutcome::Throttled`] and audited together (see
     /// [`SyncEngine::audit_webhook_rejections`]). A delivery with a valid signature is never throttled.
@@ -82,16 +84,18 @@ impl SyncEngine {
         let Some(channel) = self.channel(store) else {
             return WebhookOutcome::Rejected { status: 404, reason: format!("no store {store}") };
         };
-        let connected = {
-            match self.state().await {
-                Ok(guard) => guard.as_ref().and_then(|s| s.connection(store)).is_some_and(|c| c.credentials.is_some()),
-                Err(_) => false,
+        let connection = match self.state().await {
+            Ok(guard) => {
+                guard.as_ref().and_then(|s| s.connection(store)).map(|c| (c.credentials.is_some(), c.sync_mode))
             }
+            Err(_) => None,
         };
-        let verified = if connected {
-            channel.verify_webhook(request).map_err(|r| (r.http_status(), r.to_string()))
-        } else {
-            Err((403, format!("webhooks are not accepted for store {store}: it is not connected")))
+        let verified = match connection {
+            Some((true, SyncMode::Disabled)) => {
+                Err((403, format!("webhooks are not accepted for store {store}: its sync is disabled")))
+            }
+            Some((true, _)) => channel.verify_webhook(request).map_err(|r| (r.http_status(), r.to_string())),
+            _ => Err((403, format!("webhooks are not accepted for store {store}: it is not connected"))),
         };
         let event = match verified {
             Ok(event) => event,

@@ -9,8 +9,13 @@ use crate::sync::SyncEngine;
 use crate::sync::engine::after;
 
 impl SyncEngine {
-    /// Claim one store's due outbox items (up to [`SyncEngine::outbox_claim_for`]) and push them.
+    /// Claim one store's due outbox items (up to [`SyncEngine::outbox_claim_for`]) and push them. While
+    /// pushes are held (the source of truth is missing or unhealthy, [`SyncEngine::pushes_held`]) nothing
+    /// is claimed: the queued items wait, due, for the source to be back.
     pub(crate) async fn run_store_once(&self, store: &StoreId) -> Result<OutboxReport> {
+        if self.state().await?.as_ref().is_some_and(|s| s.hold.is_some()) {
+            return Ok(OutboxReport::default());
+        }
         let now = self.inner.clock.now();
         let claim = ClaimRequest::new(
             self.inner.config.worker.clone(),

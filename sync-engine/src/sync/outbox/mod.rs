@@ -142,13 +142,16 @@ impl SyncEngine {
         }
     }
 
-    /// Whether a store's pushes are held (needs re-authentication, not connected, or no channel).
+    /// Whether a store's pushes are held (needs re-authentication, not connected, no channel, or every
+    /// push held for want of the source of truth).
     fn is_held(&self, store: &StoreId) -> bool {
         if self.channel(store).is_none() {
             return true;
         }
         match self.inner.state.try_lock() {
-            Ok(guard) => guard.as_ref().and_then(|s| s.connections.get(store)).is_none_or(|c| !c.pushes_allowed()),
+            Ok(guard) => guard
+                .as_ref()
+                .is_none_or(|s| s.hold.is_some() || s.connections.get(store).is_none_or(|c| !c.pushes_allowed())),
             Err(_) => false,
         }
     }

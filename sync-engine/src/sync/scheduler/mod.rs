@@ -93,7 +93,8 @@ pub(crate) fn held_now(held: &Held, now: Timestamp) -> Vec<StoreId> {
 }
 
 impl SyncEngine {
-    /// Start the background tasks: the outbox workers (one lane per store, woken when pushes are queued,
+    /// Start the background tasks: connection changes in the store taken in every tick
+    /// ([`SyncEngine::refresh_connections`]), the outbox workers (one lane per store, woken when pushes are queued,
     /// see [`SyncEngine::run_outbox_once`]), the store leases,
     /// order polling of live stores every [`crate::sync::SyncConfig::poll_interval`], the daily full reconcile at
     /// [`crate::sync::SyncConfig::daily_at`] (live and daily stores; disabled stores are never pushed to), and
@@ -136,6 +137,11 @@ impl SyncEngine {
                 let mut ticks = Ticks::default();
                 let mut refreshed = tokio::time::Instant::now();
                 loop {
+                    // Connection changes made in the store (the CLI, another worker) are taken in first.
+                    if let Err(e) = engine.refresh_connections().await {
+                        tracing::warn!(error = %e, "could not look at the connections");
+                    }
+                    engine.note_hold().await;
                     engine.scheduler_tick(&held, &mut ticks).await;
                     if let Err(e) = engine.audit_webhook_rejections().await {
                         tracing::warn!(error = %e, "could not audit rejected webhooks");

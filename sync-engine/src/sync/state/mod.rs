@@ -18,7 +18,7 @@ use channel_core::{
     StoreInput,
 };
 
-use crate::store::{ConnectionRecord, ListingRecord, ProductRecord, WriteBatch, WriteOp};
+use crate::store::{ConnectionRecord, CredentialStatus, ListingRecord, ProductRecord, WriteBatch, WriteOp};
 use crate::{Error, Result};
 
 pub(crate) use inventory::{InventoryDecision, InventoryInput, Reread, reported_quantity};
@@ -50,6 +50,13 @@ pub(crate) struct State {
     /// ([`channel_core::Capabilities::delta_adjust`] and `idempotent_writes`): a source among them is moved
     /// by deltas, not absolute sets (see [`State::move_on_hand`]).
     pub(crate) delta_stores: HashSet<StoreId>,
+    /// The source of truth when it is not connected (disconnected with its binding kept): it stays the
+    /// source, planned with its last known listings and never pushed to.
+    pub(crate) offline_source: Option<ConnectionRecord>,
+    /// Why pushes are held (the source of truth is missing or unhealthy), or `None`. Set with the
+    /// channels known ([`crate::sync::SyncEngine::refresh_capabilities`]); while set, nothing is queued
+    /// and queued pushes are not sent.
+    pub(crate) hold: Option<String>,
 }
 
 impl fmt::Debug for State {
@@ -160,15 +167,43 @@ impl State {
             external_on_hand,
             cas_stores: HashSet::new(),
             delta_stores: HashSet::new(),
+            offline_source: None,
+            hold: None,
         };
         state.rebuild()?;
         Ok(state)
     }
 
+    /// Make `record`, a source of truth that is not connected, the source (with the listings already
+    /// cached for it) and rebuild.
+    pub(crate) fn set_offline_source(&mut self, record: ConnectionRecord) -> Result<()> {
+        self.source = Some(record.store.clone());
+        self.offline_source = Some(record);
+        self.external_on_hand.clear();
+        self.rebuild()
+    }
+
+    /// Why pushes must be held, when they must: the source of truth is a store that is disconnected,
+    /// needs re-authentication, or has no channel (`has_channel`). An external source never holds.
+    pub(crate) fn source_hold(&self, has_channel: impl Fn(&StoreId) -> bool) -> Option<String> {
+        let source = self.source.as_ref()?;
+        let Some(c) = self.connections.get(source).filter(|c| c.credentials.is_some()) else {
+            return Some(format!("the source of truth {source} is disconnected"));
+        };
+        if c.health.credentials == CredentialStatus::NeedsReauth {
+            return Some(format!("the source of truth {source} needs re-authentication"));
+        }
+        if !has_channel(source) {
+            return Some(format!("the source of truth {source} has no channel (its connection could not be opened)"));
+        }
+        None
+    }
+
     /// Rebuild the reconciler and the indexes from the cached rows.
     pub(crate) fn rebuild(&mut self) -> Result<()> {
         let catalog = catalog(&self.products);
-        let mut store_ids: Vec<&StoreId> = self.connections.keys().collect();
+        let offline = self.offline_source.as_ref().filter(|c| !self.connections.contains_key(&c.store));
+        let mut store_ids: Vec<&StoreId> = self.connections.keys().chain(offline.map(|c| &c.store)).collect();
         store_ids.sort();
         let mut by_store: BTreeMap<&StoreId, Vec<&ListingRecord>> = BTreeMap::new();
         for record in self.listings.values() {
@@ -180,7 +215,15 @@ impl State {
         self.shown.clear();
         let mut stores = Vec::with_capacity(store_ids.len());
         for id in store_ids {
-            let connection = &self.connections[id];
+            // The offline source is planned as a disabled store: its listings hold the on hand, and it is
+            // never pushed to.
+            let (connection, sync) = match self.connections.get(id) {
+                Some(c) => (c, c.sync_mode),
+                None => match offline {
+                    Some(c) => (c, crate::store::SyncMode::Disabled),
+                    None => continue,
+                },
+            };
             let mut records = by_store.remove(id).unwrap_or_default();
             records.sort_by(|a, b| a.listing.cmp(&b.listing));
             let mut plan_listings = Vec::with_capacity(records.len());
@@ -209,11 +252,7 @@ impl State {
                     }
                 }
             }
-            stores.push(
-                StoreInput::new(id.clone(), connection.channel)
-                    .with_sync(connection.sync_mode)
-                    .with_listings(plan_listings),
-            );
+            stores.push(StoreInput::new(id.clone(), connection.channel).with_sync(sync).with_listings(plan_listings));
         }
         let source = match &self.source {
             Some(id) => SourceOfTruth::Store(id.clone()),

@@ -178,7 +178,9 @@ impl State {
 
     /// Queue the updates of a (re-)plan: one outbox push per update, the reconciler told that each listing
     /// will show its target. Updates to the source store's on-hand listings are written with their model
-    /// quantity. Returns how many pushes were queued.
+    /// quantity. Returns how many pushes were queued: none while pushes are held ([`State::hold`]: the
+    /// source of truth is missing or unhealthy), when targets would come from an on hand the engine
+    /// cannot rely on; the full re-plan when the source is back queues them.
     pub(crate) fn enqueue_updates(
         &mut self,
         updates: &[Planned],
@@ -187,6 +189,9 @@ impl State {
         audit: bool,
         batch: &mut WriteBatch,
     ) -> usize {
+        if self.hold.is_some() {
+            return 0;
+        }
         let mut queued = 0;
         for update in updates {
             let allowed = self.connections.get(&update.store).is_some_and(ConnectionRecord::pushes_allowed);
