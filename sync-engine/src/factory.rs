@@ -18,10 +18,39 @@
 
 use std::sync::Arc;
 
-use channel_core::Channel;
+use channel_core::{Channel, ChannelKind, StoreId};
 use serde_json::{Map, Value};
 
+use crate::Credentials;
 use crate::connections::{ChannelFactory, ChannelSpec};
+
+/// The credentials each adapter takes (the fields of its config that are secrets), whether or not this
+/// build carries it; empty for a channel without an adapter. [`crate::settings`] refuses these names in
+/// a connection's settings.
+pub fn credential_names(channel: ChannelKind) -> &'static [&'static str] {
+    match channel {
+        ChannelKind::Takealot => &["api_key", "webhook_secret"],
+        ChannelKind::Shopify => &["access_token", "webhook_secret"],
+        ChannelKind::Woocommerce => &["consumer_key", "consumer_secret", "webhook_secret"],
+        ChannelKind::Amazon => &["lwa_client_id", "lwa_client_secret", "refresh_token"],
+        _ => &[],
+    }
+}
+
+impl<'a> ChannelSpec<'a> {
+    /// What a factory gets to build `store`'s `channel` (hosts use it to check a config: build with
+    /// placeholder credentials, no request is made).
+    pub fn new(store: &'a StoreId, channel: ChannelKind, settings: &'a Value, credentials: &'a Credentials) -> Self {
+        Self { store, channel, settings, credentials }
+    }
+}
+
+/// Every adapter's credential names.
+pub(crate) fn all_credential_names() -> impl Iterator<Item = &'static str> {
+    [ChannelKind::Takealot, ChannelKind::Shopify, ChannelKind::Woocommerce, ChannelKind::Amazon]
+        .into_iter()
+        .flat_map(|c| credential_names(c).iter().copied())
+}
 
 /// Builds every adapter this build carries (see the module docs for the names it expects).
 #[derive(Debug, Default, Clone, Copy)]
@@ -99,8 +128,7 @@ fn config<T: serde::de::DeserializeOwned>(spec: &ChannelSpec<'_>) -> channel_cor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Credentials;
-    use channel_core::{ChannelKind, ErrorKind, StoreId};
+    use channel_core::ErrorKind;
     use serde_json::json;
 
     fn build(
