@@ -61,6 +61,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a full reconcile of one store now, with progress (needs --config).
     SyncNow(serve::SyncNowArgs),
+    /// Check the config file without opening the store or reading a secret: exit 0 valid, 2 not.
+    CheckConfig,
     /// Check a webhook delivery's signature and parse it: exit 0 genuine, 1 rejected, 2 bad usage.
     VerifyWebhook(verify_webhook::VerifyWebhookArgs),
 }
@@ -77,5 +79,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(cli.config.as_deref(), args),
         Command::SyncNow(args) => serve::sync_now(cli.config.as_deref(), args),
         Command::VerifyWebhook(args) => verify_webhook::run(args),
+        Command::CheckConfig => config::run_check(cli.config.as_deref()),
     }
 }
