@@ -26,7 +26,8 @@ mod verify_webhook;
     feature = "dev",
     command(
         after_help = "Exit codes: 0 done, 1 failed or refused, 2 bad usage or input (one line on stderr says why).\n\
-Try `stocksync demo`; for your own stores start from examples/stocksync/stocksync.example.toml."
+Try `stocksync demo`; for your own stores against the sandbox, `stocksync sandbox --seed` (docs/sandbox.md);\n\
+then docs/configuration.md and examples/stocksync/stocksync.example.toml."
     )
 )]
 #[cfg_attr(
@@ -49,7 +50,8 @@ struct Cli {
 enum Command {
     /// Print the reconciliation plan for a snapshot (a dry run: nothing is written).
     Plan(plan::PlanArgs),
-    /// Start the platform emulators on loopback and print their base URLs and credentials.
+    /// Start the platform emulators on loopback and print their base URLs and credentials (`--seed`: with a
+    /// catalog, webhooks and a ready-to-use config; see docs/sandbox.md).
     #[cfg(feature = "dev")]
     Sandbox(sandbox::SandboxArgs),
     /// Manage connections (stores on channels): list, add, test, update, remove.

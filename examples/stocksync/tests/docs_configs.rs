@@ -98,3 +98,54 @@ fn every_config_in_the_docs_is_accepted_by_the_cli() {
         assert!(checked.iter().any(|c| c == guide), "{guide} shows a checked config: {checked:?}");
     }
 }
+
+/// The subcommands a `--help` lists.
+fn commands(args: &[&str]) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_stocksync")).args(args).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let Some((_, rest)) = help.split_once("Commands:\n") else { return Vec::new() };
+    rest.lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The long flags a `--help` lists, but `--config` and `--help`.
+fn flags(args: &[&str]) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_stocksync")).args(args).arg("--help").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with('-'))
+        .filter_map(|l| l.trim_start().split(['=', ' ', ',']).find(|w| w.starts_with("--")).map(str::to_owned))
+        .filter(|f| f != "--config" && f != "--help" && f != "--version")
+        .collect()
+}
+
+#[test]
+fn the_readme_documents_every_command_and_flag() {
+    let readme = std::fs::read_to_string(root().join("examples/stocksync/README.md")).unwrap();
+    let mut missing = Vec::new();
+    for command in commands(&[]) {
+        let subcommands = commands(&[&command]);
+        let invocations: Vec<Vec<String>> = if subcommands.is_empty() {
+            vec![vec![command.clone()]]
+        } else {
+            subcommands.into_iter().map(|s| vec![command.clone(), s]).collect()
+        };
+        for args in invocations {
+            let name = args.join(" ");
+            if !readme.contains(&format!("`{name}")) {
+                missing.push(format!("the command `{name}`"));
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            for flag in flags(&args) {
+                if !readme.contains(&flag) {
+                    missing.push(format!("`{name}`'s {flag}"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "examples/stocksync/README.md does not document: {}", missing.join(", "));
+}
