@@ -12,8 +12,8 @@
 //! - contains `secret`, `token`, `password`, `passwd`, `passphrase`, `credential` or `key`,
 //!
 //! unless it is one of the known non-secret settings in [`NON_SECRET_SETTINGS`] (`token_url`, the
-//! address of Amazon's token endpoint). Only the top-level names are looked at: the adapters' settings are
-//! flat, and `sku_rules` holds no secret.
+//! address of Amazon's token endpoint). Names are looked at at every level (a table inside the settings,
+//! the tables of a list): a secret nested there would be stored in plain text just the same.
 
 use serde_json::Value;
 
@@ -40,12 +40,27 @@ pub fn is_secret_name(name: &str) -> bool {
         || SECRET_WORDS.iter().any(|word| name.contains(word))
 }
 
-/// Refuse settings that name a secret ([`Error::SecretInSettings`] names the first, in key order).
-/// Settings that are not a table are left to the adapter to refuse.
+/// Refuse settings that name a secret at any level ([`Error::SecretInSettings`] names the first, in key
+/// order, as a dotted path: `api_key`, `auth.password`). Settings that are not a table are left to the
+/// adapter to refuse.
 pub fn check_settings(settings: &Value) -> Result<()> {
-    let Value::Object(map) = settings else { return Ok(()) };
-    match map.keys().find(|k| is_secret_name(k)) {
-        Some(setting) => Err(Error::SecretInSettings { setting: setting.clone() }),
+    match secret_path(settings) {
+        Some(setting) => Err(Error::SecretInSettings { setting }),
         None => Ok(()),
+    }
+}
+
+/// The dotted path of the first name in `value` that is a secret's.
+fn secret_path(value: &Value) -> Option<String> {
+    match value {
+        Value::Object(map) => map.iter().find_map(|(name, inner)| {
+            if is_secret_name(name) {
+                Some(name.clone())
+            } else {
+                secret_path(inner).map(|below| format!("{name}.{below}"))
+            }
+        }),
+        Value::Array(items) => items.iter().find_map(secret_path),
+        _ => None,
     }
 }

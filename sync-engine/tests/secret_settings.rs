@@ -79,6 +79,10 @@ fn generic_secret_names_are_refused_and_known_settings_are_not() {
     ] {
         assert!(!is_secret_name(name), "{name} is not a secret");
     }
+    // Nested tables are stored in plain text just the same.
+    let nested = check_settings(&json!({"identity": {"kind": "x"}, "auth": {"password": "p"}})).unwrap_err();
+    assert_eq!(nested.to_string(), "settings.auth.password is a secret: put it in the credentials (env var or file)");
+    assert!(check_settings(&json!({"rules": [{"suffix": "-X"}, {"client_secret": "s"}]})).is_err());
     // Settings that are not a table are left to the adapter to refuse.
     assert!(check_settings(&json!(null)).is_ok());
     assert!(check_settings(&json!({"sku_rules": [{"suffix": "-FBA", "fulfilment": "channel"}]})).is_ok());
