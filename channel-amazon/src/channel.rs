@@ -49,10 +49,11 @@ impl AmazonBuilder {
         self
     }
 
-    /// Ask this LWA token endpoint instead of `https://api.amazon.com/auth/o2/token`.
+    /// Ask this LWA token endpoint instead of `https://api.amazon.com/auth/o2/token`; the same as the
+    /// config's `token_url`.
     #[must_use]
     pub fn token_url(mut self, url: impl Into<String>) -> Self {
-        self.transport.token_url = Some(url.into());
+        self.config = self.config.token_url(url);
         self
     }
 

@@ -51,8 +51,6 @@ pub(crate) const DOCUMENTED_RATE_LIMITS: &[(&str, f64, u32)] = &[
 /// The transport settings an [`crate::AmazonBuilder`] adds to the config's [`channel_core::http::HttpOptions`].
 #[derive(Debug)]
 pub(crate) struct Transport {
-    /// The LWA token endpoint (default `https://api.amazon.com/auth/o2/token`).
-    pub(crate) token_url: Option<String>,
     /// The retry policy (default: the transport's, with the config's `max_attempts`).
     pub(crate) retry: Option<RetryPolicy>,
     /// A per-attempt timeout finer than the config's whole seconds (it wins).
@@ -65,7 +63,7 @@ pub(crate) struct Transport {
 
 impl Default for Transport {
     fn default() -> Self {
-        Self { token_url: None, retry: None, timeout: None, documented_limits: true, overrides: Vec::new() }
+        Self { retry: None, timeout: None, documented_limits: true, overrides: Vec::new() }
     }
 }
 
@@ -89,7 +87,7 @@ impl Client {
     /// attempts; overall budget), then `transport`'s settings on top.
     pub(crate) fn new(config: &AmazonConfig, transport: Transport) -> Result<Self> {
         let defaults = config.http_defaults();
-        let token_url = transport.token_url.unwrap_or_else(|| DEFAULT_TOKEN_URL.to_owned());
+        let token_url = config.token_url.clone().unwrap_or_else(|| DEFAULT_TOKEN_URL.to_owned());
         let mut token_http = HttpClient::builder()
             .name("amazon:lwa")
             .base_url(&token_url)

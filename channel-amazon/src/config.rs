@@ -112,10 +112,23 @@ pub struct AmazonConfig {
     /// It also bounds the download as it arrives (a GZIP document gets a little room for its framing).
     #[serde(default = "default_max_document_bytes")]
     pub max_document_bytes: u64,
+    /// The Login with Amazon token endpoint (default `https://api.amazon.com/auth/o2/token`): point it at
+    /// a sandbox, the emulator or a test server, with `base_url` for the SP-API endpoint. An http(s) URL.
+    #[serde(default)]
+    pub token_url: Option<String>,
     /// Transport settings (`base_url`, `timeout_secs`, `max_attempts`, `requests_per_minute`). `base_url`,
     /// when set, replaces the region's SP-API endpoint (a sandbox, the emulator or a test server).
     #[serde(flatten)]
     pub http: HttpOptions,
+}
+
+/// Refuse a configured URL that is not an absolute http(s) URL, naming the setting (never a secret).
+fn check_url(setting: &str, url: Option<&str>) -> Result<(), AmazonError> {
+    let Some(url) = url else { return Ok(()) };
+    match url::Url::parse(url.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(AmazonError::Config(format!("{setting} {url:?} is not an http(s) URL"))),
+    }
 }
 
 fn default_threshold() -> usize {
@@ -157,12 +170,16 @@ impl AmazonConfig {
             read_fba: true,
             default_product_type: default_product_type(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            token_url: None,
             http: HttpOptions::default(),
         }
     }
 
-    /// Refuse a config no call could succeed with: no seller, no (or a blank) marketplace, more than 50.
+    /// Refuse a config no call could succeed with: no seller, no (or a blank) marketplace, more than 50, a
+    /// `base_url` or `token_url` that is not an http(s) URL.
     pub(crate) fn validate(&self) -> Result<(), AmazonError> {
+        check_url("base_url", self.http.base_url.as_deref())?;
+        check_url("token_url", self.token_url.as_deref())?;
         if self.seller_id.trim().is_empty() {
             return Err(AmazonError::Config("seller_id is empty".into()));
         }
@@ -186,6 +203,14 @@ impl AmazonConfig {
     #[must_use]
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.http.base_url = Some(url.into());
+        self
+    }
+
+    /// Ask this Login with Amazon token endpoint instead of `https://api.amazon.com/auth/o2/token`
+    /// (builder style).
+    #[must_use]
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = Some(url.into());
         self
     }
 
@@ -251,6 +276,7 @@ impl fmt::Debug for AmazonConfig {
             .field("read_fba", &self.read_fba)
             .field("default_product_type", &self.default_product_type)
             .field("max_document_bytes", &self.max_document_bytes)
+            .field("token_url", &self.token_url)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }

@@ -46,6 +46,9 @@ pub enum TrackingMode {
 pub struct WooCommerceConfig {
     /// The store's URL as WordPress knows it (`https://shop.example` or `http://localhost/shop`), the part
     /// before `/wp-json`. `https` means HTTP Basic authentication; plain `http` means OAuth 1.0a signing.
+    /// When left out (empty), `base_url` is the store URL: a sandbox or emulator is configured with
+    /// `base_url` alone, as on every other channel.
+    #[serde(default)]
     pub store_url: String,
     /// The REST API consumer key (`ck_…`).
     pub consumer_key: SecretString,
@@ -167,10 +170,18 @@ impl WooCommerceConfig {
         self
     }
 
-    /// The validated store URL: `http` or `https`, a host, no credentials, query or fragment; the path
+    /// The validated store URL (`store_url`, else `base_url`): `http` or `https`, a host, no credentials, query or fragment; the path
     /// keeps no trailing slash.
     pub fn parsed_store_url(&self) -> Result<Url, WooError> {
-        let raw = self.store_url.trim();
+        let raw = match (self.store_url.trim(), self.http.base_url.as_deref()) {
+            ("", Some(base)) => base.trim(),
+            ("", None) => {
+                return Err(WooError::Config(
+                    "give store_url, the store's home URL (or base_url for a sandbox or emulator)".into(),
+                ));
+            }
+            (store, _) => store,
+        };
         let mut url = Url::parse(raw)
             .map_err(|e| WooError::Config(format!("store URL: {e}; expected something like https://shop.example")))?;
         if !matches!(url.scheme(), "http" | "https") {

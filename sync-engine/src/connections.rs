@@ -342,6 +342,7 @@ impl Connections {
         if new.credentials.is_empty() {
             return Err(Error::Invalid(format!("store {}: no credentials given", new.store)));
         }
+        crate::settings::check_settings(&new.settings)?;
         let rules = sku_rules(&new.settings)?;
         if let Some(existing) = self.store.connection(&new.store).await? {
             if existing.state == ConnectionState::Disconnected && existing.channel == new.channel {
@@ -535,6 +536,7 @@ impl Connections {
     /// an overlapping scope holds it and that the platform's stores share no SKU.
     pub async fn update(&self, store: &StoreId, update: ConnectionUpdate) -> Result<ConnectionRecord> {
         if let Some(settings) = &update.settings {
+            crate::settings::check_settings(settings)?;
             sku_rules(settings)?;
         }
         let all = self.store.connections(&ConnectionFilter::all()).await?;

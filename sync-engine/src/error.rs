@@ -56,6 +56,13 @@ pub enum Error {
         /// The current source of truth.
         existing: StoreId,
     },
+    /// A connection's settings name a secret: settings are stored in plain text, so secrets must go in
+    /// the credentials, which are sealed (see [`crate::settings`] for which names are secrets').
+    #[error("settings.{setting} is a secret: put it in the credentials (env var or file)")]
+    SecretInSettings {
+        /// The setting's name (its value is never kept).
+        setting: String,
+    },
     /// The connection's credentials were refused; nothing is pushed until they are updated.
     #[error("store {0} needs re-authentication: update its credentials")]
     NeedsReauth(StoreId),
@@ -79,9 +86,10 @@ impl Error {
         match self {
             Self::AlreadyExists(_) => ErrorKind::Conflict,
             Self::NotFound(_) => ErrorKind::NotFound,
-            Self::Invalid(_) | Self::SharedSkuWithSourceOfTruth { .. } | Self::SourceOfTruthTaken { .. } => {
-                ErrorKind::Validation
-            }
+            Self::Invalid(_)
+            | Self::SecretInSettings { .. }
+            | Self::SharedSkuWithSourceOfTruth { .. }
+            | Self::SourceOfTruthTaken { .. } => ErrorKind::Validation,
             Self::AccountMismatch { .. } | Self::NeedsReauth(_) => ErrorKind::Auth,
             Self::Disconnected(_) | Self::Credentials(_) => ErrorKind::Config,
             Self::Channel(e) => e.kind(),

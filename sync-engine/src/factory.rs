@@ -2,15 +2,12 @@
 //! settings and credentials.
 //!
 //! A connection's non-secret `settings` and its credentials are merged into one JSON object and
-//! deserialized into the adapter's own config type, so the names are the config's fields (each adapter's
-//! README lists them):
-//!
-//! | channel | feature | config | credentials | settings (required first) |
-//! |---|---|---|---|---|
-//! | Takealot | `takealot` | `channel_takealot::TakealotConfig` | `api_key`, `webhook_secret` | `merchant_warehouse_id`, `base_url`, `leadtime_days`, `signature_scheme`, … |
-//! | Shopify | `shopify` | `channel_shopify::ShopifyConfig` | `access_token`, `webhook_secret` | `shop_domain`, `location_id`, `api_version`, `base_url`, … |
-//! | WooCommerce | `woocommerce` | `channel_woocommerce::WooCommerceConfig` | `consumer_key`, `consumer_secret`, `webhook_secret` | `store_url`, `tracking`, `currency`, … |
-//! | Amazon | `amazon` | `channel_amazon::AmazonConfig` | `lwa_client_id`, `lwa_client_secret`, `refresh_token` | `seller_id`, `marketplace_ids`, `region`, … |
+//! deserialized into the adapter's own config type (`channel_takealot::TakealotConfig`,
+//! `channel_shopify::ShopifyConfig`, `channel_woocommerce::WooCommerceConfig`,
+//! `channel_amazon::AmazonConfig`, behind the features of the same names), so the names are the config's
+//! fields. Every setting of every channel, with an example, is in `docs/configuration.md` (tested against
+//! this factory by `tests/settings_table.rs`); the credentials each adapter takes are
+//! [`credential_names`], which [`crate::settings`] refuses in the settings.
 //!
 //! Settings the adapter does not know (such as the engine's own `sku_rules`) are ignored by it. A
 //! credential with the same name as a setting wins. Errors name the store and the problem, never a
@@ -18,10 +15,39 @@
 
 use std::sync::Arc;
 
-use channel_core::Channel;
+use channel_core::{Channel, ChannelKind, StoreId};
 use serde_json::{Map, Value};
 
+use crate::Credentials;
 use crate::connections::{ChannelFactory, ChannelSpec};
+
+/// The credentials each adapter takes (the fields of its config that are secrets), whether or not this
+/// build carries it; empty for a channel without an adapter. [`crate::settings`] refuses these names in
+/// a connection's settings.
+pub fn credential_names(channel: ChannelKind) -> &'static [&'static str] {
+    match channel {
+        ChannelKind::Takealot => &["api_key", "webhook_secret"],
+        ChannelKind::Shopify => &["access_token", "webhook_secret"],
+        ChannelKind::Woocommerce => &["consumer_key", "consumer_secret", "webhook_secret"],
+        ChannelKind::Amazon => &["lwa_client_id", "lwa_client_secret", "refresh_token"],
+        _ => &[],
+    }
+}
+
+impl<'a> ChannelSpec<'a> {
+    /// What a factory gets to build `store`'s `channel` (hosts use it to check a config: build with
+    /// placeholder credentials, no request is made).
+    pub fn new(store: &'a StoreId, channel: ChannelKind, settings: &'a Value, credentials: &'a Credentials) -> Self {
+        Self { store, channel, settings, credentials }
+    }
+}
+
+/// Every adapter's credential names.
+pub(crate) fn all_credential_names() -> impl Iterator<Item = &'static str> {
+    [ChannelKind::Takealot, ChannelKind::Shopify, ChannelKind::Woocommerce, ChannelKind::Amazon]
+        .into_iter()
+        .flat_map(|c| credential_names(c).iter().copied())
+}
 
 /// Builds every adapter this build carries (see the module docs for the names it expects).
 #[derive(Debug, Default, Clone, Copy)]
@@ -110,8 +136,7 @@ fn config<T: serde::de::DeserializeOwned>(spec: &ChannelSpec<'_>) -> channel_cor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Credentials;
-    use channel_core::{ChannelKind, ErrorKind, StoreId};
+    use channel_core::ErrorKind;
     use serde_json::json;
 
     fn build(

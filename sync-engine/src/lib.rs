@@ -7,6 +7,7 @@ mod credentials;
 mod error;
 pub mod factory;
 pub mod hygiene;
+pub mod settings;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "testing")]

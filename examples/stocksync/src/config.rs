@@ -3,8 +3,10 @@
 //! credentials, settings, scope and sync mode, and the `[sync]` table's engine configuration.
 //!
 //! Values are checked when a command uses them, not when the file is loaded, so a mistake in one
-//! connection's table does not stop commands about the others. Every failure is one line: exit 2 for bad
-//! input.
+//! connection's table does not stop commands about the others — except a secret under
+//! `[connections.settings]`, which no command accepts (settings are stored in plain text; see
+//! `sync_engine::settings`). `check-config` checks everything at once ([`Loaded::check`]). Every failure
+//! is one line: exit 2 for bad input.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -106,8 +108,27 @@ pub(crate) struct Loaded {
 /// Read and parse the config file (exit 2 when it cannot be read or is not a valid config).
 pub(crate) fn load(path: &Path) -> Result<Loaded, Fail> {
     let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    let config = toml::from_str(&text).map_err(|e| usage(format!("{}: {}", path.display(), e.message())))?;
+    let config: Config = toml::from_str(&text).map_err(|e| usage(format!("{}: {}", path.display(), e.message())))?;
+    for def in &config.connections {
+        // A secret in the settings would be stored in plain text: refused by every command.
+        if let Ok(settings) = def.settings() {
+            sync_engine::settings::check_settings(&settings)
+                .map_err(|e| usage(format!("{}: connection {}: {e}", path.display(), def.id)))?;
+        }
+    }
     Ok(Loaded { path: path.to_path_buf(), config })
+}
+
+/// `stocksync --config FILE check-config`: one line naming the connections checked, or one line
+/// naming the problem (exit 2).
+pub(crate) fn run_check(config: Option<&Path>) -> std::process::ExitCode {
+    let result = (|| {
+        let path = config.ok_or_else(|| usage("check-config needs --config FILE"))?;
+        let ids = load(path)?.check()?;
+        println!("{}: ok ({} connections: {})", path.display(), ids.len(), ids.join(", "));
+        Ok(())
+    })();
+    crate::fail::exit("check-config", result)
 }
 
 /// `p` as named in the file at `config_path`: relative paths are relative to the file's directory.
@@ -200,6 +221,43 @@ impl Loaded {
             new = new.with_warehouse(WarehouseId::new(w.clone()));
         }
         Ok(new)
+    }
+}
+
+impl Loaded {
+    /// Check the whole file without opening the store or reading a secret (`check-config`): `[store]`
+    /// names exactly one key source, `[sync]` is valid, and every connection has a known channel, a valid
+    /// sync mode, a credential source, and settings its adapter accepts (built with placeholder
+    /// credentials, so no request is made). Answers the connection ids.
+    pub(crate) fn check(&self) -> Result<Vec<String>, Fail> {
+        let store = &self.config.store;
+        if store.key_env.is_some() == store.key_file.is_some() {
+            return Err(usage("[store] needs exactly one of key_env or key_file"));
+        }
+        self.config.sync.engine_config()?;
+        let factory = sync_engine::AdapterFactory::new();
+        let mut ids = Vec::new();
+        for def in &self.config.connections {
+            let channel = channel_kind(&def.channel).map_err(|Fail(c, m)| Fail(c, format!("{}: {m}", def.id)))?;
+            def.sync_mode()?;
+            if def.credentials_env.is_empty() && def.credentials_file.is_none() {
+                return Err(usage(format!("{}: no credentials (set credentials_env or credentials_file)", def.id)));
+            }
+            let mut creds = Credentials::new();
+            let names = sync_engine::factory::credential_names(channel);
+            for name in names.iter().copied().chain(def.credentials_env.keys().map(String::as_str)) {
+                creds.insert(name.to_owned(), "placeholder".to_owned());
+            }
+            let store_id = StoreId::new(def.id.clone());
+            let settings = def.settings()?;
+            sync_engine::connections::sku_rules(&settings).map_err(|e| usage(format!("{}: {e}", def.id)))?;
+            let spec = sync_engine::ChannelSpec::new(&store_id, channel, &settings, &creds);
+            if let Err(e) = sync_engine::ChannelFactory::build(&factory, &spec) {
+                return Err(usage(format!("{}: {e}", def.id)));
+            }
+            ids.push(def.id.clone());
+        }
+        Ok(ids)
     }
 }
 

@@ -27,7 +27,8 @@ mod webhook_server;
     feature = "dev",
     command(
         after_help = "Exit codes: 0 done, 1 failed or refused, 2 bad usage or input (one line on stderr says why).\n\
-Try `stocksync demo`; for your own stores start from examples/stocksync/stocksync.example.toml."
+Try `stocksync demo`; for your own stores against the sandbox, `stocksync sandbox --seed` (docs/sandbox.md);\n\
+then docs/configuration.md and examples/stocksync/stocksync.example.toml."
     )
 )]
 #[cfg_attr(
@@ -50,7 +51,8 @@ struct Cli {
 enum Command {
     /// Print the reconciliation plan for a snapshot (a dry run: nothing is written).
     Plan(plan::PlanArgs),
-    /// Start the platform emulators on loopback and print their base URLs and credentials.
+    /// Start the platform emulators on loopback and print their base URLs and credentials (`--seed`: with a
+    /// catalog, webhooks and a ready-to-use config; see docs/sandbox.md).
     #[cfg(feature = "dev")]
     Sandbox(sandbox::SandboxArgs),
     /// Manage connections (stores on channels): list, add, test, update, remove.
@@ -62,6 +64,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a full reconcile of one store now, with progress (needs --config).
     SyncNow(serve::SyncNowArgs),
+    /// Check the config file without opening the store or reading a secret: exit 0 valid, 2 not.
+    CheckConfig,
     /// Check a webhook delivery's signature and parse it: exit 0 genuine, 1 rejected, 2 bad usage.
     VerifyWebhook(verify_webhook::VerifyWebhookArgs),
 }
@@ -78,5 +82,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(cli.config.as_deref(), args),
         Command::SyncNow(args) => serve::sync_now(cli.config.as_deref(), args),
         Command::VerifyWebhook(args) => verify_webhook::run(args),
+        Command::CheckConfig => config::run_check(cli.config.as_deref()),
     }
 }

@@ -1,0 +1,116 @@
+//! The config file's checks through the real binary: a secret written under `[connections.settings]` is
+//! refused (exit 2, one line naming the setting) before anything is stored, and `check-config` validates
+//! a whole file without reading a secret.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use channel_testkit::takealot::{TakealotConfig, TakealotEmulator};
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes, base64
+
+fn stocksync(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocksync"));
+    cmd.arg("--config").arg(config).args(args).env_remove("STOCKSYNC_CREDENTIAL_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run stocksync")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_one_line_failure(o: &Output, code: i32, needles: &[&str]) {
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "stdout: {} stderr: {err}", text(&o.stdout));
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    for needle in needles {
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+}
+
+fn write(dir: &Path, config: &str) -> PathBuf {
+    let path = dir.join("stocksync.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn a_secret_in_the_settings_is_refused_before_anything_is_stored() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let emulator = rt.block_on(TakealotEmulator::start(TakealotConfig::default())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        &format!(
+            r#"
+[store]
+path = "s.db"
+key_env = "STOCKSYNC_CREDENTIAL_KEY"
+
+[[connections]]
+id = "takealot"
+channel = "takealot"
+credentials_env = {{ webhook_secret = "TK_WEBHOOK_SECRET" }}
+[connections.settings]
+base_url = "{url}"
+merchant_warehouse_id = {warehouse}
+api_key = "{key}"
+"#,
+            url = emulator.base_url(),
+            warehouse = emulator.warehouse_ids()[0],
+            key = emulator.api_key(),
+        ),
+    );
+    let env = [("STOCKSYNC_CREDENTIAL_KEY", KEY), ("TK_WEBHOOK_SECRET", "whsec")];
+    let added = stocksync(&config, &["connections", "add", "takealot"], &env);
+    assert_one_line_failure(&added, 2, &["takealot", "settings.api_key is a secret", "credentials"]);
+    assert!(!text(&added.stderr).contains(emulator.api_key()), "the secret never shows");
+    let db = std::fs::read(dir.path().join("s.db")).unwrap_or_default();
+    assert!(
+        !String::from_utf8_lossy(&db).contains(emulator.api_key()),
+        "the key was not written to the store in plain text"
+    );
+    // Every command that loads the file says so, not only the one that stores settings.
+    let listed = stocksync(&config, &["connections", "list"], &env);
+    assert_one_line_failure(&listed, 2, &["settings.api_key is a secret"]);
+    let checked = stocksync(&config, &["check-config"], &[]);
+    assert_one_line_failure(&checked, 2, &["settings.api_key is a secret"]);
+}
+
+#[test]
+fn check_config_validates_every_connection_without_reading_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"
+[store]
+path = "s.db"
+key_env = "STOCKSYNC_CREDENTIAL_KEY"
+
+[[connections]]
+id = "woo"
+channel = "woocommerce"
+credentials_env = { consumer_key = "WOO_CK", consumer_secret = "WOO_CS" }
+[connections.settings]
+store_url = "https://shop.example"
+"#;
+    let config = write(dir.path(), good);
+    let ok = stocksync(&config, &["check-config"], &[]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("woo"), "names what it checked: {}", text(&ok.stdout));
+    assert!(!dir.path().join("s.db").exists(), "check-config opens no store");
+
+    // A setting the adapter refuses: the URL of a WooCommerce store with /wp-json in it.
+    let config = write(dir.path(), &good.replace("https://shop.example", "https://shop.example/wp-json"));
+    assert_one_line_failure(&stocksync(&config, &["check-config"], &[]), 2, &["woo", "wp-json"]);
+    // A connection without a credential source.
+    let config = write(
+        dir.path(),
+        &good.replace(r#"credentials_env = { consumer_key = "WOO_CK", consumer_secret = "WOO_CS" }"#, ""),
+    );
+    assert_one_line_failure(&stocksync(&config, &["check-config"], &[]), 2, &["woo", "credentials"]);
+    // A bad [sync] value.
+    let config = write(dir.path(), &format!("{good}\n[sync]\ntick = \"soon\"\n"));
+    assert_one_line_failure(&stocksync(&config, &["check-config"], &[]), 2, &["tick"]);
+}
