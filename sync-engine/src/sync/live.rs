@@ -67,7 +67,9 @@ impl SyncEngine {
                 }
                 match manager.channel(&c.store).await {
                     Ok(channel) => self.set_channel(c.store.clone(), channel),
-                    Err(e) => tracing::warn!(store = %c.store, error = %e, "no channel: the store is not synced"),
+                    // The host learns it from `SyncEngine::channel` being `None` and says it its own way
+                    // (the CLI prints one line); a later change to the row is logged by the refresh.
+                    Err(e) => tracing::debug!(store = %c.store, error = %e, "no channel: the store is not synced"),
                 }
             }
         }
