@@ -494,6 +494,11 @@ fn serve_takes_each_order_once_refuses_forgeries_and_restarts_without_double_cou
     // A store this service does not have.
     assert_eq!(post(format!("{base}/webhooks/no-such-store"), genuine, &signature), 404);
     assert_eq!(seller.stock("takealot", "MUG"), Some(18), "nothing applied");
+    // The first start's full reconcile runs in the background: let it finish, so the restart below is
+    // one of a store that was reconciled before (on a loaded machine the orders converge first).
+    seller.wait_for("the first full reconcile is done", Some(&served), |_| {
+        served.stderr.lock().unwrap().contains("first full reconcile done")
+    });
 
     let (status, stderr) = served.stop("TERM");
     assert_eq!(status.code(), Some(0), "SIGTERM stops serve cleanly: {stderr}");
