@@ -11,8 +11,8 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Mutex, MutexGuard, watch};
 
 use super::SyncConfig;
-use super::rejections::Rejections;
 use super::live::Mark;
+use super::rejections::Rejections;
 use super::state::{State, model_quantity, owned_updates};
 use crate::clock::{Clock, SystemClock};
 use crate::connections::Connections;
