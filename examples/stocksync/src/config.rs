@@ -163,7 +163,7 @@ impl Loaded {
         CredentialCipher::from_base64(key.trim()).map_err(|e| usage(e.to_string()))
     }
 
-    /// Where the credential key comes from, for messages: "the variable K ([store] key_env)".
+    /// Where the credential key comes from, for messages: "the variable K (`[store] key_env`)".
     pub(crate) fn key_source(&self) -> String {
         match (&self.config.store.key_env, &self.config.store.key_file) {
             (Some(var), _) => format!("the variable {var} ([store] key_env)"),

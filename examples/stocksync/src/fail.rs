@@ -28,8 +28,8 @@ pub(crate) fn engine(e: sync_engine::Error) -> Fail {
     }
 }
 
-/// [`engine`], saying where the credential key came from (`key_source`, e.g. "the variable K ([store]
-/// key_env)") when the stored credentials do not open with it.
+/// [`engine`], saying where the credential key came from (`key_source`, e.g. "the variable K
+/// (`[store] key_env`)") when the stored credentials do not open with it.
 pub(crate) fn engine_keyed(e: sync_engine::Error, key_source: &str) -> Fail {
     let credentials = matches!(e, sync_engine::Error::Credentials(_));
     let Fail(code, message) = engine(e);
