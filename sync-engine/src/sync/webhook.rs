@@ -1,7 +1,15 @@
 //! Webhook deliveries: verified by the adapter, deduplicated by delivery id, then dispatched (orders to
 //! [`SyncEngine::ingest_order`], inventory changes to the inventory path, listing changes to a re-read).
+//!
+//! What a delivery claims is checked before anything is done with it. The adapter refuses a body that
+//! does not have its topic's shape and reports when the platform sent it; the engine refuses, by its own
+//! clock, a delivery older than the channel's [`Capabilities::webhook_max_age`] (a replay), and acts on
+//! an uninstall claim only once [`Channel::confirm_access_revoked`] confirms it with the platform.
+//!
+//! [`Capabilities::webhook_max_age`]: channel_core::Capabilities::webhook_max_age
+//! [`Channel::confirm_access_revoked`]: channel_core::Channel::confirm_access_revoked
 
-use channel_core::{ListingId, StoreId, WebhookEvent, WebhookPayload, WebhookRequest};
+use channel_core::{ListingId, StoreId, WebhookEvent, WebhookPayload, WebhookRejection, WebhookRequest};
 use jiff::Timestamp;
 
 use super::{IngestReport, SyncEngine};
@@ -65,7 +73,10 @@ impl SyncEngine {
             }
         };
         let verified = if connected {
-            channel.verify_webhook(request).map_err(|r| (r.http_status(), r.to_string()))
+            channel
+                .verify_webhook(request)
+                .and_then(|event| fresh(event, channel.capabilities().webhook_max_age, now))
+                .map_err(|r| (r.http_status(), r.to_string()))
         } else {
             Err((403, format!("webhooks are not accepted for store {store}: it is not connected")))
         };
@@ -104,24 +115,7 @@ impl SyncEngine {
             }
             WebhookPayload::Inventory(change) => self.apply_inventory(store, &topic, change, None).await?,
             WebhookPayload::ListingChanged { listing, .. } => self.reread_listing(store, &topic, listing.as_ref()),
-            WebhookPayload::Uninstalled => {
-                self.inner
-                    .store
-                    .commit(
-                        WriteOp::RecordHealth {
-                            store: store.clone(),
-                            event: HealthEvent::Failed {
-                                kind: channel_core::ErrorKind::Auth,
-                                message: "the app was uninstalled".into(),
-                                at: now,
-                            },
-                        }
-                        .into(),
-                    )
-                    .await?;
-                self.reload().await?;
-                WebhookOutcome::Applied { topic: topic.clone(), report: IngestReport::default() }
-            }
+            WebhookPayload::Uninstalled => self.apply_uninstalled(store, &topic, now).await?,
             WebhookPayload::Ping => WebhookOutcome::Ignored { topic: topic.clone(), reason: "ping".into() },
             WebhookPayload::BatchCompleted { .. } => {
                 WebhookOutcome::Ignored { topic: topic.clone(), reason: "batch results are read when written".into() }
@@ -139,6 +133,32 @@ impl SyncEngine {
         Ok(outcome)
     }
 
+    /// An uninstall claim: the signature covers the body only, so a genuine uninstall body captured
+    /// earlier can be resent. Acted on (the connection needs re-authentication) only when the platform
+    /// confirms that it refuses the credentials; otherwise ignored and audited as unconfirmed. A platform
+    /// that cannot be asked now makes the delivery fail with a retryable error (answered 503).
+    async fn apply_uninstalled(&self, store: &StoreId, topic: &str, now: Timestamp) -> Result<WebhookOutcome> {
+        let Some(channel) = self.channel(store) else {
+            return Ok(WebhookOutcome::Ignored { topic: topic.into(), reason: format!("no store {store}") });
+        };
+        if !channel.confirm_access_revoked().await? {
+            let reason =
+                format!("{topic} not confirmed: the platform still accepts the credentials, so nothing was changed");
+            tracing::warn!(%store, %topic, "unconfirmed uninstall claim ignored");
+            let entry = AuditEntry::new(store.clone(), "webhook", format!("ignored: {reason}"), now);
+            self.inner.store.commit(WriteOp::Audit(entry).into()).await?;
+            return Ok(WebhookOutcome::Ignored { topic: topic.into(), reason });
+        }
+        let event = HealthEvent::Failed {
+            kind: channel_core::ErrorKind::Auth,
+            message: "the app was uninstalled (confirmed: the platform refuses the credentials)".into(),
+            at: now,
+        };
+        self.inner.store.commit(WriteOp::RecordHealth { store: store.clone(), event }.into()).await?;
+        self.reload().await?;
+        Ok(WebhookOutcome::Applied { topic: topic.into(), report: IngestReport::default() })
+    }
+
     fn reread_listing(&self, store: &StoreId, topic: &str, listing: Option<&ListingId>) -> WebhookOutcome {
         let Some(listing) = listing else {
             return WebhookOutcome::Ignored {
@@ -149,4 +169,20 @@ impl SyncEngine {
         self.queue_reread(store, std::iter::once(listing.clone()));
         WebhookOutcome::Ignored { topic: topic.into(), reason: "listing re-read queued".into() }
     }
+}
+
+/// The event, unless the platform sent it longer than `max_age` before `now` (the engine's clock).
+/// Deliveries without a time, and channels without a window, are not judged by age.
+fn fresh(
+    event: WebhookEvent,
+    max_age: Option<std::time::Duration>,
+    now: Timestamp,
+) -> std::result::Result<WebhookEvent, WebhookRejection> {
+    let (Some(sent_at), Some(max_age)) = (event.sent_at, max_age) else { return Ok(event) };
+    let age = now.duration_since(sent_at);
+    let window = jiff::SignedDuration::try_from(max_age).unwrap_or(jiff::SignedDuration::MAX);
+    if age <= window {
+        return Ok(event);
+    }
+    Err(WebhookRejection::Stale { sent_at, age_secs: age.as_secs(), max_age_secs: max_age.as_secs() })
 }
