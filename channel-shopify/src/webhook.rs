@@ -5,8 +5,8 @@
 //! ([`WebhookRejection::TopicMismatch`]) when it has another one: a captured order resent as
 //! `app/uninstalled` is not an uninstall. An `app/uninstalled` body (the Shop resource) must name the
 //! configured shop in its signed `myshopify_domain`. [`WebhookEvent::sent_at`] is the older of
-//! `X-Shopify-Triggered-At` and the signed body's own event time (`updated_at` of orders, inventory
-//! levels and products), so a forged header cannot make an old body fresh; the engine applies the window
+//! `X-Shopify-Triggered-At` and the signed body's own event time (`updated_at` of orders and inventory
+//! levels), so a forged header cannot make an old body fresh; the engine applies the window
 //! (`webhook_max_age_secs`, see `docs/fidelity.md`).
 
 use std::str::FromStr;
@@ -62,8 +62,10 @@ pub(crate) fn verify(
     if topic == "app/uninstalled" {
         same_shop(config, &body)?;
     }
+    // Orders and inventory levels are saved by the change that triggers the delivery; a product's or
+    // shop's `updated_at` need not be (and a product change only makes the listing be read again).
     let event_time = match topic {
-        "app/uninstalled" => None,
+        "app/uninstalled" | "products/update" => None,
         _ => body.get("updated_at").and_then(Value::as_str).and_then(|t| t.parse::<Timestamp>().ok()),
     };
     let sent_at = match (triggered, event_time) {
