@@ -112,6 +112,10 @@ pub struct AmazonConfig {
     /// It also bounds the download as it arrives (a GZIP document gets a little room for its framing).
     #[serde(default = "default_max_document_bytes")]
     pub max_document_bytes: u64,
+    /// How old a notification may be (by its `PublishTime`) before the engine refuses it as stale, in
+    /// seconds (default [`DEFAULT_WEBHOOK_MAX_AGE_SECS`]; 0: no window).
+    #[serde(default = "default_webhook_max_age")]
+    pub webhook_max_age_secs: u64,
     /// Transport settings (`base_url`, `timeout_secs`, `max_attempts`, `requests_per_minute`). `base_url`,
     /// when set, replaces the region's SP-API endpoint (a sandbox, the emulator or a test server).
     #[serde(flatten)]
@@ -130,6 +134,15 @@ fn default_product_type() -> String {
 fn default_max_document_bytes() -> u64 {
     DEFAULT_MAX_DOCUMENT_BYTES
 }
+fn default_webhook_max_age() -> u64 {
+    DEFAULT_WEBHOOK_MAX_AGE_SECS
+}
+
+/// The default notification window, an hour. SP-API documents no window: notifications wait in the
+/// destination queue (SQS keeps a message 4 days by default) until read, so a consumer that was down
+/// reads a backlog of old absolute quantities and order states. Older than an hour, the reconcile and the
+/// order poll are the better source (see `docs/fidelity.md`).
+pub const DEFAULT_WEBHOOK_MAX_AGE_SECS: u64 = 3600;
 
 impl AmazonConfig {
     /// A config with everything else at its default.
@@ -157,6 +170,7 @@ impl AmazonConfig {
             read_fba: true,
             default_product_type: default_product_type(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            webhook_max_age_secs: DEFAULT_WEBHOOK_MAX_AGE_SECS,
             http: HttpOptions::default(),
         }
     }
@@ -180,6 +194,18 @@ impl AmazonConfig {
         let mut defaults = HTTP_DEFAULTS;
         defaults.base_url = self.region.endpoint();
         defaults
+    }
+
+    /// How old a notification may be before it is refused as stale (`None`: no window; builder style).
+    #[must_use]
+    pub fn webhook_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.webhook_max_age_secs = max_age.map_or(0, |d| d.as_secs().max(1));
+        self
+    }
+
+    /// The notification window, `None` when `webhook_max_age_secs` is 0.
+    pub fn webhook_window(&self) -> Option<Duration> {
+        (self.webhook_max_age_secs > 0).then(|| Duration::from_secs(self.webhook_max_age_secs))
     }
 
     /// Send SP-API requests here instead of the region's endpoint (builder style).
@@ -251,6 +277,7 @@ impl fmt::Debug for AmazonConfig {
             .field("read_fba", &self.read_fba)
             .field("default_product_type", &self.default_product_type)
             .field("max_document_bytes", &self.max_document_bytes)
+            .field("webhook_max_age_secs", &self.webhook_max_age_secs)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }

@@ -6,7 +6,7 @@
 //! - an `app/uninstalled` claim is confirmed with the platform: while the app is still installed it is
 //!   ignored and audited, once the merchant really uninstalled it the store needs re-authentication;
 //! - a delivery older than the channel's window, by the engine's clock, is refused, whatever its header
-//!   says.
+//!   says; so is an Amazon notification read late from its queue.
 
 mod emulator_rig;
 
@@ -19,6 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use channel_core::{ChannelKind, StoreId, WebhookRequest};
+use channel_testkit::amazon::{self as amz, AmazonEmulator};
 use channel_testkit::sandbox::{PlaceOrder, RegisterWebhook, SeedProduct};
 use channel_testkit::shopify::{self as shop, ShopifyEmulator};
 use emulator_rig::{Adapters, connect, order_units, serve};
@@ -201,4 +202,38 @@ async fn a_delivery_older_than_the_window_is_refused_whatever_its_header_says() 
     rig.clock.advance(SignedDuration::from_hours(-2));
     let outcome = rig.handle(&order.resent(&[])).await;
     assert!(matches!(outcome, WebhookOutcome::Applied { .. }), "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amazon_notification_older_than_the_window_is_refused() {
+    // Amazon's notifications wait in a queue the host reads; the engine judges their age by its clock.
+    let amazon = AmazonEmulator::start(amz::AmazonConfig::fast()).await.unwrap();
+    amazon.seed_product(SeedProduct::new("W-1", 5, Decimal::from(10))).unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    connect(store.as_ref(), "amazon", ChannelKind::Amazon, true).await;
+    let product = ProductRecord::simple(channel_core::Sku::new("W-1").unwrap(), Timestamp::now());
+    store.commit(WriteOp::PutProduct(product).into()).await.unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let engine = SyncEngine::builder(Arc::clone(&store))
+        .clock(Arc::clone(&clock) as _)
+        .channel(StoreId::new("amazon"), Adapters::fast().amazon(&amazon))
+        .build()
+        .await
+        .unwrap();
+    engine.sync_now().finish().await.unwrap();
+    amazon.place_order(PlaceOrder::new("W-1", 2)).unwrap();
+    let queued = amazon.platform().notifications();
+    let order = queued.iter().find(|n| n["NotificationType"] == "ORDER_CHANGE").expect("an ORDER_CHANGE");
+    let event = channel_amazon::webhook::parse(&serde_json::to_vec(order).unwrap()).unwrap();
+    // Two hours in the queue: past the adapter's one-hour default.
+    clock.advance(SignedDuration::from_hours(2));
+    let outcome = engine.handle_notification(&StoreId::new("amazon"), event.clone()).await;
+    assert!(matches!(outcome, WebhookOutcome::Rejected { status: 400, .. }), "{outcome:?}");
+    assert_eq!(order_units(store.as_ref(), "W-1").await, 0, "nothing applied");
+    let audit = store.audit(&AuditFilter::default()).await.unwrap();
+    assert!(audit.iter().any(|a| a.field == "webhook" && a.reason.contains("stale")), "{audit:?}");
+    clock.advance(SignedDuration::from_hours(-2));
+    let outcome = engine.handle_notification(&StoreId::new("amazon"), event).await;
+    assert!(matches!(outcome, WebhookOutcome::Applied { .. }), "{outcome:?}");
+    assert_eq!(order_units(store.as_ref(), "W-1").await, 2);
 }

@@ -101,6 +101,45 @@ impl SyncEngine {
         }
     }
 
+    /// Apply a notification the host received and parsed itself: Amazon's, read from its SQS queue or
+    /// EventBridge and parsed with `channel_amazon::webhook::parse`. Like [`SyncEngine::handle_webhook`]
+    /// after verification: refused (and audited) for a store that is not connected or when older than the
+    /// channel's window by the engine's clock, deduplicated by its id, then applied.
+    pub async fn handle_notification(&self, store: &StoreId, event: WebhookEvent) -> WebhookOutcome {
+        let now = self.inner.clock.now();
+        let Some(channel) = self.channel(store) else {
+            return WebhookOutcome::Rejected { status: 404, reason: format!("no store {store}") };
+        };
+        let connected = match self.state().await {
+            Ok(guard) => guard.as_ref().and_then(|s| s.connection(store)).is_some_and(|c| c.credentials.is_some()),
+            Err(_) => false,
+        };
+        let checked = if connected {
+            fresh(event, channel.capabilities().webhook_max_age, now)
+        } else {
+            Err(WebhookRejection::NotAccepted(format!("store {store} is not connected")))
+        };
+        let event = match checked {
+            Ok(event) => event,
+            Err(rejection) => {
+                let (status, reason) = (rejection.http_status(), rejection.to_string());
+                tracing::warn!(%store, status, %reason, "notification rejected");
+                let entry = AuditEntry::new(store.clone(), "webhook", format!("rejected ({status}): {reason}"), now);
+                if let Err(e) = self.inner.store.commit(WriteOp::Audit(entry).into()).await {
+                    tracing::error!(%store, error = %e, "could not record a rejected notification");
+                }
+                return WebhookOutcome::Rejected { status, reason };
+            }
+        };
+        match self.apply_event(store, &event, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(%store, topic = %event.topic, error = %e, "notification could not be applied");
+                WebhookOutcome::Rejected { status: if e.is_retryable() { 503 } else { 500 }, reason: e.to_string() }
+            }
+        }
+    }
+
     async fn apply_event(&self, store: &StoreId, event: &WebhookEvent, now: Timestamp) -> Result<WebhookOutcome> {
         if let Some(id) = &event.delivery_id
             && self.inner.store.delivery_seen(store, id).await?
