@@ -14,7 +14,7 @@ use std::str::FromStr;
 use channel_core::jiff::Timestamp;
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::ExposeSecret;
-use channel_core::webhook::verify_base64;
+use channel_core::webhook::{require_fields, verify_base64};
 use channel_core::{
     Currency, InventoryChange, Money, Order, OrderLine, WebhookEvent, WebhookPayload, WebhookRejection, WebhookRequest,
 };
@@ -97,16 +97,7 @@ fn shaped(topic: &str, body: &[u8]) -> Result<Value, WebhookRejection> {
         return Err(WebhookRejection::UnsupportedTopic(topic.to_owned()));
     };
     let value: Value = serde_json::from_slice(body).map_err(malformed)?;
-    let Some(object) = value.as_object() else {
-        return Err(WebhookRejection::TopicMismatch { topic: topic.to_owned(), detail: "not a JSON object".into() });
-    };
-    let missing: Vec<&str> = fields.iter().copied().filter(|f| !object.contains_key(*f)).collect();
-    if !missing.is_empty() {
-        return Err(WebhookRejection::TopicMismatch {
-            topic: topic.to_owned(),
-            detail: format!("no {}", missing.join(", ")),
-        });
-    }
+    require_fields(topic, &value, fields)?;
     Ok(value)
 }
 

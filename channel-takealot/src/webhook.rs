@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::ExposeSecret;
-use channel_core::webhook::{constant_time_eq, hmac_sha256, hmac_sha256_parts, verify_hex};
+use channel_core::webhook::{constant_time_eq, hmac_sha256, hmac_sha256_parts, require_fields, verify_hex};
 use channel_core::{
     Currency, Fulfilment, Money, Order, OrderLine, OrderStatus, WebhookEvent, WebhookPayload, WebhookRejection,
     WebhookRequest,
@@ -102,14 +102,7 @@ fn shaped(topic: &str, body: &[u8]) -> Result<Option<jiff::Timestamp>, WebhookRe
         return Err(WebhookRejection::UnsupportedTopic(topic.to_owned()));
     };
     let value: Value = serde_json::from_slice(body).map_err(malformed)?;
-    let Some(object) = value.as_object() else {
-        return Err(WebhookRejection::TopicMismatch { topic: topic.to_owned(), detail: "not a JSON object".into() });
-    };
-    let missing: Vec<&str> = fields.iter().copied().filter(|f| !object.contains_key(*f)).collect();
-    if !missing.is_empty() {
-        let detail = format!("no {}", missing.join(", "));
-        return Err(WebhookRejection::TopicMismatch { topic: topic.to_owned(), detail });
-    }
+    let object = require_fields(topic, &value, fields)?;
     let when = dated_by.and_then(|f| object.get(f)).and_then(Value::as_str).filter(|t| t.contains('T'));
     Ok(when.and_then(|t| parse_when(Some(t))))
 }

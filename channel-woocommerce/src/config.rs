@@ -156,13 +156,13 @@ impl WooCommerceConfig {
     /// How old an order delivery may be before it is refused as stale (`None`: no window; builder style).
     #[must_use]
     pub fn webhook_max_age(mut self, max_age: Option<Duration>) -> Self {
-        self.webhook_max_age_secs = max_age.map_or(0, |d| d.as_secs().max(1));
+        self.webhook_max_age_secs = channel_core::webhook::max_age_secs(max_age);
         self
     }
 
     /// The webhook window, `None` when `webhook_max_age_secs` is 0.
     pub fn webhook_window(&self) -> Option<Duration> {
-        (self.webhook_max_age_secs > 0).then(|| Duration::from_secs(self.webhook_max_age_secs))
+        channel_core::webhook::max_age_window(self.webhook_max_age_secs)
     }
 
     /// With an OAuth signature method (builder style).

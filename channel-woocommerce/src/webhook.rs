@@ -107,14 +107,7 @@ fn shaped(topic: &str, body: &[u8]) -> Result<Option<channel_core::jiff::Timesta
     };
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| WebhookRejection::Malformed(format!("{topic} body: {e}")))?;
-    let Some(object) = value.as_object() else {
-        return Err(WebhookRejection::TopicMismatch { topic: topic.to_owned(), detail: "not a JSON object".into() });
-    };
-    let missing: Vec<&str> = fields.iter().copied().filter(|f| !object.contains_key(*f)).collect();
-    if !missing.is_empty() {
-        let detail = format!("no {}", missing.join(", "));
-        return Err(WebhookRejection::TopicMismatch { topic: topic.to_owned(), detail });
-    }
+    let object = channel_core::webhook::require_fields(topic, &value, fields)?;
     let dated = topic.starts_with("order.");
     Ok(dated.then(|| object.get("date_modified_gmt").and_then(|v| v.as_str()).and_then(parse_gmt)).flatten())
 }
