@@ -628,6 +628,7 @@ impl Channel for Amazon {
             .tracking_export(true)
             .price_sync(true)
             .channel_held_stock(true)
+            .webhook_max_age(self.inner.config.webhook_window())
             .build()
     }
 

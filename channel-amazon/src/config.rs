@@ -116,6 +116,10 @@ pub struct AmazonConfig {
     /// a sandbox, the emulator or a test server, with `base_url` for the SP-API endpoint. An http(s) URL.
     #[serde(default)]
     pub token_url: Option<String>,
+    /// How old a notification may be (by its `PublishTime`) before the engine refuses it as stale, in
+    /// seconds (default [`DEFAULT_WEBHOOK_MAX_AGE_SECS`]; 0: no window).
+    #[serde(default = "default_webhook_max_age")]
+    pub webhook_max_age_secs: u64,
     /// Transport settings (`base_url`, `timeout_secs`, `max_attempts`, `requests_per_minute`). `base_url`,
     /// when set, replaces the region's SP-API endpoint (a sandbox, the emulator or a test server).
     #[serde(flatten)]
@@ -143,6 +147,15 @@ fn default_product_type() -> String {
 fn default_max_document_bytes() -> u64 {
     DEFAULT_MAX_DOCUMENT_BYTES
 }
+fn default_webhook_max_age() -> u64 {
+    DEFAULT_WEBHOOK_MAX_AGE_SECS
+}
+
+/// The default notification window, an hour. SP-API documents no window: notifications wait in the
+/// destination queue (SQS keeps a message 4 days by default) until read, so a consumer that was down
+/// reads a backlog of old absolute quantities and order states. Older than an hour, the reconcile and the
+/// order poll are the better source (see `docs/fidelity.md`).
+pub const DEFAULT_WEBHOOK_MAX_AGE_SECS: u64 = 3600;
 
 impl AmazonConfig {
     /// A config with everything else at its default.
@@ -171,6 +184,7 @@ impl AmazonConfig {
             default_product_type: default_product_type(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             token_url: None,
+            webhook_max_age_secs: DEFAULT_WEBHOOK_MAX_AGE_SECS,
             http: HttpOptions::default(),
         }
     }
@@ -197,6 +211,18 @@ impl AmazonConfig {
         let mut defaults = HTTP_DEFAULTS;
         defaults.base_url = self.region.endpoint();
         defaults
+    }
+
+    /// How old a notification may be before it is refused as stale (`None`: no window; builder style).
+    #[must_use]
+    pub fn webhook_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.webhook_max_age_secs = channel_core::webhook::max_age_secs(max_age);
+        self
+    }
+
+    /// The notification window, `None` when `webhook_max_age_secs` is 0.
+    pub fn webhook_window(&self) -> Option<Duration> {
+        channel_core::webhook::max_age_window(self.webhook_max_age_secs)
     }
 
     /// Send SP-API requests here instead of the region's endpoint (builder style).
@@ -277,6 +303,7 @@ impl fmt::Debug for AmazonConfig {
             .field("default_product_type", &self.default_product_type)
             .field("max_document_bytes", &self.max_document_bytes)
             .field("token_url", &self.token_url)
+            .field("webhook_max_age_secs", &self.webhook_max_age_secs)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }

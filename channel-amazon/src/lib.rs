@@ -16,6 +16,8 @@ mod wire;
 pub mod fuzz;
 
 pub use channel::{Amazon, AmazonBuilder};
-pub use config::{AmazonConfig, CatalogSource, DEFAULT_BASE_URL, DEFAULT_FEED_THRESHOLD, Region};
+pub use config::{
+    AmazonConfig, CatalogSource, DEFAULT_BASE_URL, DEFAULT_FEED_THRESHOLD, DEFAULT_WEBHOOK_MAX_AGE_SECS, Region,
+};
 pub use document::DEFAULT_MAX_DOCUMENT_BYTES;
 pub use error::AmazonError;

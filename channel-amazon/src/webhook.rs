@@ -12,6 +12,12 @@
 //! The delivery id is `NotificationMetadata.NotificationId`. Authenticity comes from the queue's access
 //! policy, not a signature, so there is nothing to verify here. Accepted envelopes: the notification JSON
 //! itself (SQS), an EventBridge event (`detail` holds it), or an SNS envelope (`Message` holds it as text).
+//!
+//! The payload must have the fields its `NotificationType`'s schema requires (`fixtures/amazon/*.json`:
+//! `OrderChangeNotification`; `Sku` and `Quantity`; `SKU` and `FulfillmentInventoryByMarketplace`), and an
+//! EventBridge event's `detail-type` must be the notification's type, or it is refused with
+//! [`WebhookRejection::TopicMismatch`]. [`WebhookEvent::sent_at`] is `NotificationMetadata.PublishTime`
+//! (else `EventTime`), for the engine's window (`notification_max_age_secs`, see `docs/fidelity.md`).
 
 use channel_core::{
     Fulfilment, InventoryChange, Order, OrderLine, OrderStatus, WebhookEvent, WebhookPayload, WebhookRejection,
@@ -34,7 +40,7 @@ struct Notification {
     /// The payload.
     #[serde(default)]
     payload: Value,
-    /// Ids.
+    /// Ids and the publish time.
     #[serde(default)]
     notification_metadata: Option<NotificationMetadata>,
 }
@@ -46,6 +52,9 @@ struct NotificationMetadata {
     /// The dedupe key.
     #[serde(default)]
     notification_id: Option<String>,
+    /// When Amazon published the notification.
+    #[serde(default)]
+    publish_time: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +133,15 @@ fn unwrap_envelope(v: Value) -> Result<Value, WebhookRejection> {
         return Ok(v);
     }
     if let Some(detail) = v.get("detail") {
+        let inner = detail.get("NotificationType").and_then(Value::as_str);
+        if let (Some(routed), Some(inner)) = (v.get("detail-type").and_then(Value::as_str), inner)
+            && routed != inner
+        {
+            return Err(WebhookRejection::TopicMismatch {
+                topic: routed.to_owned(),
+                detail: format!("the event holds a {inner} notification"),
+            });
+        }
         return Ok(detail.clone());
     }
     if let Some(Value::String(message)) = v.get("Message") {
@@ -142,6 +160,13 @@ pub fn parse_for(body: &[u8], marketplace_id: Option<&str>) -> Result<WebhookEve
     let raw: Value = serde_json::from_slice(body).map_err(|e| malformed("notification body", e))?;
     let n: Notification = serde_json::from_value(unwrap_envelope(raw)?).map_err(|e| malformed("notification", e))?;
     let delivery = n.notification_metadata.as_ref().and_then(|m| m.notification_id.clone());
+    let sent_at = n
+        .notification_metadata
+        .as_ref()
+        .and_then(|m| m.publish_time.as_deref())
+        .or(n.event_time.as_deref())
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    shaped(&n)?;
     let payload = match n.notification_type.as_str() {
         "ORDER_CHANGE" => order_change(&n)?,
         "LISTINGS_ITEM_MFN_QUANTITY_CHANGE" => {
@@ -168,7 +193,26 @@ pub fn parse_for(body: &[u8], marketplace_id: Option<&str>) -> Result<WebhookEve
         }
         other => return Err(WebhookRejection::UnsupportedTopic(other.to_owned())),
     };
-    Ok(WebhookEvent::new(delivery, n.notification_type, payload))
+    Ok(WebhookEvent::new(delivery, n.notification_type, payload).with_sent_at(sent_at))
+}
+
+/// The payload fields each notification type's schema requires (`fixtures/amazon/*.json`); a payload
+/// without them is another notification's (or none).
+fn shaped(n: &Notification) -> Result<(), WebhookRejection> {
+    let fields: &[&str] = match n.notification_type.as_str() {
+        "ORDER_CHANGE" => &["OrderChangeNotification"],
+        "LISTINGS_ITEM_MFN_QUANTITY_CHANGE" => &["Sku", "Quantity"],
+        "FBA_INVENTORY_AVAILABILITY_CHANGES" => &["SKU", "FulfillmentInventoryByMarketplace"],
+        _ => return Ok(()),
+    };
+    let missing: Vec<&str> = fields.iter().copied().filter(|f| n.payload.get(*f).is_none()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(WebhookRejection::TopicMismatch {
+        topic: n.notification_type.clone(),
+        detail: format!("the payload has no {}", missing.join(", ")),
+    })
 }
 
 fn order_change(n: &Notification) -> Result<WebhookPayload, WebhookRejection> {

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use channel_amazon::webhook;
-use channel_core::{Fulfilment, OrderStatus, WebhookPayload};
+use channel_core::jiff::Timestamp;
+use channel_core::{Fulfilment, OrderStatus, WebhookPayload, WebhookRejection};
 use serde_json::Value;
 
 fn fixture(name: &str) -> Option<Value> {
@@ -86,4 +87,48 @@ fn other_and_broken_notifications_are_rejected() {
     assert_eq!(webhook::parse(&body).unwrap_err().http_status(), 422);
     assert_eq!(webhook::parse(b"{\"hello\":1}").unwrap_err().http_status(), 400);
     assert_eq!(webhook::parse(b"not json").unwrap_err().http_status(), 400);
+}
+
+#[test]
+fn a_payload_under_another_notification_type_is_refused() {
+    let (Some(order), Some(mfn), Some(fba)) = (
+        fixture("OrderChangeNotification.json"),
+        fixture("ListingsItemMfnQuantityChange.json"),
+        fixture("FBAInventoryAvailabilityChangeNotification.json"),
+    ) else {
+        return;
+    };
+    let retyped = |n: &Value, t: &str| {
+        let mut n = n.clone();
+        n["NotificationType"] = Value::from(t);
+        serde_json::to_vec(&n).unwrap()
+    };
+    let (order, mfn, fba) = (example(&order), example(&mfn), example(&fba));
+    for (what, body) in [
+        ("an order change as an MFN quantity", retyped(&order, "LISTINGS_ITEM_MFN_QUANTITY_CHANGE")),
+        ("an order change as FBA availability", retyped(&order, "FBA_INVENTORY_AVAILABILITY_CHANGES")),
+        ("an MFN quantity as an order change", retyped(&mfn, "ORDER_CHANGE")),
+        ("FBA availability as an MFN quantity", retyped(&fba, "LISTINGS_ITEM_MFN_QUANTITY_CHANGE")),
+        ("an MFN quantity as FBA availability", retyped(&mfn, "FBA_INVENTORY_AVAILABILITY_CHANGES")),
+    ] {
+        let rejection = webhook::parse(&body).unwrap_err();
+        assert!(matches!(rejection, WebhookRejection::TopicMismatch { .. }), "{what}: {rejection:?}");
+        assert_eq!(rejection.http_status(), 400, "{what}");
+    }
+    // An EventBridge envelope routed as one type around a notification of another.
+    let eb = serde_json::json!({"detail-type": "ORDER_CHANGE", "source": "aws.partner/sellingpartnerapi.amazon", "detail": mfn});
+    let rejection = webhook::parse(&serde_json::to_vec(&eb).unwrap()).unwrap_err();
+    assert!(matches!(rejection, WebhookRejection::TopicMismatch { .. }), "{rejection:?}");
+}
+
+#[test]
+fn a_notification_is_dated_by_its_publish_time() {
+    let Some(mfn) = fixture("ListingsItemMfnQuantityChange.json") else { return };
+    let mut n = example(&mfn);
+    let event = webhook::parse(&serde_json::to_vec(&n).unwrap()).unwrap();
+    let published = n["NotificationMetadata"]["PublishTime"].as_str().unwrap().parse::<Timestamp>().unwrap();
+    assert_eq!(event.sent_at, Some(published));
+    n["NotificationMetadata"].as_object_mut().unwrap().remove("PublishTime");
+    let event = webhook::parse(&serde_json::to_vec(&n).unwrap()).unwrap();
+    assert_eq!(event.sent_at, Some(n["EventTime"].as_str().unwrap().parse::<Timestamp>().unwrap()), "else EventTime");
 }

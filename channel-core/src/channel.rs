@@ -44,6 +44,10 @@ pub struct Capabilities {
     pub price_sync: bool,
     /// Some stock is held by the channel (read-only listings with [`crate::Fulfilment::Channel`]).
     pub channel_held_stock: bool,
+    /// How old a webhook delivery may be, by [`WebhookEvent::sent_at`], before the engine refuses it as
+    /// stale (a replay): the platform's documented retry span plus a margin, configurable per adapter.
+    /// `None`: no window (deliveries are not refused for their age).
+    pub webhook_max_age: Option<std::time::Duration>,
 }
 
 impl Capabilities {
@@ -70,6 +74,7 @@ impl Capabilities {
             tracking_export: false,
             price_sync: false,
             channel_held_stock: false,
+            webhook_max_age: None,
         })
     }
 }
@@ -144,6 +149,12 @@ impl CapabilitiesBuilder {
     /// Whether some stock is held by the channel.
     pub fn channel_held_stock(mut self, on: bool) -> Self {
         self.0.channel_held_stock = on;
+        self
+    }
+
+    /// How old a webhook delivery may be before it is refused as stale (`None`: no window).
+    pub fn webhook_max_age(mut self, max_age: Option<std::time::Duration>) -> Self {
+        self.0.webhook_max_age = max_age;
         self
     }
 
@@ -289,7 +300,9 @@ pub enum WebhookPayload {
         /// Whether the batch as a whole succeeded.
         succeeded: bool,
     },
-    /// The app was uninstalled / the integration revoked: the connection needs re-authentication.
+    /// The delivery *claims* the app was uninstalled / the integration revoked. A claim only: the engine
+    /// acts (the connection needs re-authentication) once [`Channel::confirm_access_revoked`] confirms it
+    /// with the platform, since a body signed for another topic can be replayed under this one.
     Uninstalled,
     /// A test or creation ping (WooCommerce's unsigned `webhook_id=…`): acknowledge, do nothing.
     Ping,
@@ -306,12 +319,24 @@ pub struct WebhookEvent {
     pub topic: String,
     /// What it says.
     pub payload: WebhookPayload,
+    /// When the platform says the delivery was triggered, as the platform documents it (Shopify's
+    /// `X-Shopify-Triggered-At` or the signed body's own event time, WooCommerce's `date_modified_gmt`,
+    /// Takealot's `event_date`, Amazon's `PublishTime`); `None` when the delivery carries no time. The
+    /// engine refuses a delivery older than [`Capabilities::webhook_max_age`] by its own clock.
+    pub sent_at: Option<jiff::Timestamp>,
 }
 
 impl WebhookEvent {
     /// An event.
     pub fn new(delivery_id: Option<String>, topic: impl Into<String>, payload: WebhookPayload) -> Self {
-        Self { delivery_id, topic: topic.into(), payload }
+        Self { delivery_id, topic: topic.into(), payload, sent_at: None }
+    }
+
+    /// With the time the platform says the delivery was triggered (builder style).
+    #[must_use]
+    pub fn with_sent_at(mut self, sent_at: Option<jiff::Timestamp>) -> Self {
+        self.sent_at = sent_at;
+        self
     }
 }
 
@@ -337,17 +362,39 @@ pub enum WebhookRejection {
     /// A topic this adapter does not handle.
     #[error("unsupported webhook topic {0:?}")]
     UnsupportedTopic(String),
+    /// The body does not have the shape the topic documents (an order body under `app/uninstalled`, a
+    /// product under `inventory_levels/update`): the signature covers the body only, so a genuine body
+    /// resent under another topic is refused here.
+    #[error("the body is not a {topic} payload: {detail}")]
+    TopicMismatch {
+        /// The topic the delivery claims.
+        topic: String,
+        /// What the body lacks or has instead.
+        detail: String,
+    },
+    /// The delivery is older than the window the channel accepts (a replay, or a retry past the
+    /// platform's documented schedule).
+    #[error("stale delivery: sent at {sent_at}, {age_secs} s ago, older than the {max_age_secs} s accepted")]
+    Stale {
+        /// When the platform says it was triggered.
+        sent_at: jiff::Timestamp,
+        /// Its age in seconds by the receiver's clock.
+        age_secs: i64,
+        /// The window, in seconds.
+        max_age_secs: u64,
+    },
 }
 
 impl WebhookRejection {
     /// The HTTP status a receiver should answer with: 401 for signature problems, 403 when refused,
-    /// 400 for malformed deliveries, 422 for unsupported topics (so the platform stops retrying
-    /// something it will never get right is not our call: it is logged and acknowledged as an error).
+    /// 400 for malformed deliveries, bodies that do not match their topic and stale deliveries, 422 for
+    /// unsupported topics (so the platform stops retrying something it will never get right is not our
+    /// call: it is logged and acknowledged as an error).
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Unsigned { .. } | Self::BadSignature => 401,
             Self::NotAccepted(_) => 403,
-            Self::Malformed(_) => 400,
+            Self::Malformed(_) | Self::TopicMismatch { .. } | Self::Stale { .. } => 400,
             Self::UnsupportedTopic(_) => 422,
         }
     }
@@ -439,7 +486,25 @@ pub trait Channel: Debug + Send + Sync + 'static {
         Err(Error::unsupported(format!("{} has no tracking export", self.kind())))
     }
 
-    /// Verify a webhook delivery's signature (before parsing anything) and parse it.
+    /// Ask the platform whether this channel's access was revoked (the app uninstalled, the integration
+    /// de-authorised), before acting on a delivery that claims so ([`WebhookPayload::Uninstalled`]):
+    /// `Ok(true)` when the platform refuses the credentials, `Ok(false)` when it still accepts them (the
+    /// claim is false), `Err` when it could not be asked (a transient failure: ask again later).
+    ///
+    /// The default makes the cheap authenticated call [`Channel::test_connection`]: an `Auth` error is a
+    /// confirmation; adapters whose platform offers a more direct check override it.
+    async fn confirm_access_revoked(&self) -> Result<bool> {
+        match self.test_connection().await {
+            Ok(_) => Ok(false),
+            Err(e) if e.kind() == crate::ErrorKind::Auth => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Verify a webhook delivery's signature (before parsing anything) and parse it into what its body
+    /// says, refusing a body that does not have the shape its topic documents
+    /// ([`WebhookRejection::TopicMismatch`]) and reporting the delivery's time
+    /// ([`WebhookEvent::sent_at`]); the age window is the engine's to apply.
     fn verify_webhook(&self, request: &WebhookRequest) -> std::result::Result<WebhookEvent, WebhookRejection> {
         let _ = request;
         Err(WebhookRejection::NotAccepted(format!("{} does not deliver webhooks", self.kind())))

@@ -1,10 +1,15 @@
-//! Webhook signature helpers: HMAC-SHA256 with constant-time comparison, base64 and hex encodings.
+//! Webhook helpers: HMAC-SHA256 signatures with constant-time comparison, base64 and hex encodings; the
+//! check that a body has its topic's shape; the adapters' webhook-window setting.
+
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+use crate::WebhookRejection;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -56,6 +61,42 @@ pub fn verify_hex(key: &[u8], message: &[u8], signature: &str) -> bool {
         Ok(given) => constant_time_eq(&given, &hmac_sha256(key, message)),
         Err(_) => false,
     }
+}
+
+/// The JSON object `body`, if it has every one of `fields` (the fields that make it the resource `topic`
+/// documents); otherwise [`WebhookRejection::TopicMismatch`] naming what it lacks. Platforms sign the body,
+/// not the topic header, so this is what stops a genuine body resent under another topic.
+///
+/// ```
+/// use channel_core::webhook::require_fields;
+///
+/// let order = serde_json::json!({"id": 1, "line_items": []});
+/// assert!(require_fields("orders/create", &order, &["id", "line_items"]).is_ok());
+/// assert_eq!(require_fields("app/uninstalled", &order, &["myshopify_domain"]).unwrap_err().http_status(), 400);
+/// ```
+pub fn require_fields<'v>(
+    topic: &str,
+    body: &'v serde_json::Value,
+    fields: &[&str],
+) -> Result<&'v serde_json::Map<String, serde_json::Value>, WebhookRejection> {
+    let Some(object) = body.as_object() else {
+        return Err(WebhookRejection::TopicMismatch { topic: topic.to_owned(), detail: "not a JSON object".into() });
+    };
+    let missing: Vec<&str> = fields.iter().copied().filter(|f| !object.contains_key(*f)).collect();
+    if missing.is_empty() {
+        return Ok(object);
+    }
+    Err(WebhookRejection::TopicMismatch { topic: topic.to_owned(), detail: format!("no {}", missing.join(", ")) })
+}
+
+/// An adapter's `webhook_max_age_secs` setting as a window: `None` (no window) for 0.
+pub fn max_age_window(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// A window as the `webhook_max_age_secs` setting: 0 for none, at least one second otherwise.
+pub fn max_age_secs(window: Option<Duration>) -> u64 {
+    window.map_or(0, |d| d.as_secs().max(1))
 }
 
 #[cfg(test)]

@@ -386,6 +386,7 @@ impl Channel for Shopify {
             .tracking_export(true)
             .price_sync(true)
             .channel_held_stock(false)
+            .webhook_max_age(self.config.webhook_window())
             .build()
     }
 

@@ -47,6 +47,10 @@ pub struct ShopifyConfig {
     /// How many `THROTTLED` answers one call waits out before failing with `RateLimited` (default 20).
     #[serde(default = "default_throttle_retries")]
     pub max_throttle_retries: u32,
+    /// How old a webhook delivery may be before the engine refuses it as stale, in seconds (default
+    /// [`DEFAULT_WEBHOOK_MAX_AGE_SECS`]; 0: no window).
+    #[serde(default = "default_webhook_max_age")]
+    pub webhook_max_age_secs: u64,
     /// Transport settings: `base_url` (default `https://{shop_domain}`; an emulator or `wiremock`),
     /// `timeout_secs` (default 30), `max_attempts` (for failures other than `THROTTLED`),
     /// `requests_per_minute` (default none).
@@ -66,6 +70,14 @@ fn default_reason() -> String {
 fn default_throttle_retries() -> u32 {
     20
 }
+fn default_webhook_max_age() -> u64 {
+    DEFAULT_WEBHOOK_MAX_AGE_SECS
+}
+
+/// The default webhook window: Shopify retries a failed delivery 8 times over 4 hours, with the original
+/// payload and `X-Shopify-Triggered-At` (<https://shopify.dev/changelog/updates-to-webhook-retry-mechanism>),
+/// so no genuine delivery is older than that; an hour's margin on top for clock skew and queueing.
+pub const DEFAULT_WEBHOOK_MAX_AGE_SECS: u64 = 5 * 3600;
 
 impl ShopifyConfig {
     /// A configuration with defaults for everything but the shop and its token.
@@ -79,6 +91,7 @@ impl ShopifyConfig {
             page_size: default_page_size(),
             inventory_reason: default_reason(),
             max_throttle_retries: default_throttle_retries(),
+            webhook_max_age_secs: default_webhook_max_age(),
             http: HttpOptions::new(),
         }
     }
@@ -125,6 +138,18 @@ impl ShopifyConfig {
         self
     }
 
+    /// How old a webhook delivery may be before it is refused as stale (`None`: no window).
+    #[must_use]
+    pub fn webhook_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.webhook_max_age_secs = channel_core::webhook::max_age_secs(max_age);
+        self
+    }
+
+    /// The webhook window, `None` when `webhook_max_age_secs` is 0.
+    pub fn webhook_window(&self) -> Option<Duration> {
+        channel_core::webhook::max_age_window(self.webhook_max_age_secs)
+    }
+
     /// Per-attempt timeout.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -160,6 +185,7 @@ impl fmt::Debug for ShopifyConfig {
             .field("page_size", &self.page_size)
             .field("inventory_reason", &self.inventory_reason)
             .field("max_throttle_retries", &self.max_throttle_retries)
+            .field("webhook_max_age_secs", &self.webhook_max_age_secs)
             .field("http", &self.http)
             .finish()
     }

@@ -12,5 +12,5 @@ mod wire;
 pub use channel::{MAX_KEYED_ADJUSTMENTS, MAX_PRICES, MAX_QUANTITIES, ShopContext, Shopify, adjustment_key};
 pub use client::ThrottleStatus;
 pub use client::documents;
-pub use config::{DEFAULT_API_VERSION, DEFAULT_PAGE_SIZE, ShopifyConfig};
+pub use config::{DEFAULT_API_VERSION, DEFAULT_PAGE_SIZE, DEFAULT_WEBHOOK_MAX_AGE_SECS, ShopifyConfig};
 pub use error::ShopifyError;

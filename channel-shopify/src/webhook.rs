@@ -1,10 +1,20 @@
 //! Verifying and parsing Shopify webhook deliveries.
+//!
+//! Shopify signs the body only (`X-Shopify-Hmac-Sha256`); the topic, ids and `X-Shopify-Triggered-At`
+//! headers are not signed. So a body is parsed as the shape its topic documents and refused
+//! ([`WebhookRejection::TopicMismatch`]) when it has another one: a captured order resent as
+//! `app/uninstalled` is not an uninstall. An `app/uninstalled` body (the Shop resource) must name the
+//! configured shop in its signed `myshopify_domain`. [`WebhookEvent::sent_at`] is the older of
+//! `X-Shopify-Triggered-At` and the signed body's own event time (`updated_at` of orders and inventory
+//! levels), so a forged header cannot make an old body fresh; the engine applies the window
+//! (`webhook_max_age_secs`, see `docs/fidelity.md`).
 
 use std::str::FromStr;
 
+use channel_core::jiff::Timestamp;
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::ExposeSecret;
-use channel_core::webhook::verify_base64;
+use channel_core::webhook::{require_fields, verify_base64};
 use channel_core::{
     Currency, InventoryChange, Money, Order, OrderLine, WebhookEvent, WebhookPayload, WebhookRejection, WebhookRequest,
 };
@@ -42,8 +52,74 @@ pub(crate) fn verify(
     }
     let topic = header(request, "topic").ok_or_else(|| WebhookRejection::Malformed("no topic header".into()))?;
     let delivery = header(request, "event-id").or_else(|| header(request, "webhook-id")).map(str::to_owned);
+    let triggered = match header(request, "triggered-at") {
+        Some(t) => Some(t.parse::<Timestamp>().map_err(|e| {
+            WebhookRejection::Malformed(format!("X-Shopify-Triggered-At {t:?} is not an ISO 8601 time: {e}"))
+        })?),
+        None => None,
+    };
+    let body = shaped(topic, request.body())?;
+    if topic == "app/uninstalled" {
+        same_shop(config, &body)?;
+    }
+    // Orders and inventory levels are saved by the change that triggers the delivery; a product's or
+    // shop's `updated_at` need not be (and a product change only makes the listing be read again).
+    let event_time = match topic {
+        "app/uninstalled" | "products/update" => None,
+        _ => body.get("updated_at").and_then(Value::as_str).and_then(|t| t.parse::<Timestamp>().ok()),
+    };
+    let sent_at = match (triggered, event_time) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let payload = parse(topic, request.body(), location)?;
-    Ok(WebhookEvent::new(delivery, topic, payload))
+    Ok(WebhookEvent::new(delivery, topic, payload).with_sent_at(sent_at))
+}
+
+/// The fields that make a body the resource its topic documents
+/// (<https://shopify.dev/docs/api/webhooks?reference=toml#list-of-topics>; the REST resources in
+/// `fixtures/shopify/`): an order has `line_items`, an inventory level `inventory_item_id` and
+/// `location_id`, a product `variants`, the shop (`app/uninstalled`) `myshopify_domain`. `None` for topics
+/// this adapter does not handle.
+fn required_fields(topic: &str) -> Option<&'static [&'static str]> {
+    Some(match topic {
+        "orders/create" | "orders/updated" | "orders/cancelled" => &["id", "created_at", "line_items"],
+        "inventory_levels/update" => &["inventory_item_id", "location_id", "available"],
+        "products/update" => &["id", "variants"],
+        "app/uninstalled" => &["id", "myshopify_domain"],
+        _ => return None,
+    })
+}
+
+/// The body as JSON, checked to have the shape `topic` documents.
+fn shaped(topic: &str, body: &[u8]) -> Result<Value, WebhookRejection> {
+    let Some(fields) = required_fields(topic) else {
+        return Err(WebhookRejection::UnsupportedTopic(topic.to_owned()));
+    };
+    let value: Value = serde_json::from_slice(body).map_err(malformed)?;
+    require_fields(topic, &value, fields)?;
+    Ok(value)
+}
+
+/// `my-shop` → `my-shop.myshopify.com`; `https://My-Shop.myshopify.com/` → `my-shop.myshopify.com`.
+fn shop_host(domain: &str) -> String {
+    let host = domain.trim().trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+    let host = host.to_ascii_lowercase();
+    if host.contains('.') { host } else { format!("{host}.myshopify.com") }
+}
+
+/// An uninstall of another shop (the body is signed, so its `myshopify_domain` is what Shopify sent) is
+/// not this store's.
+fn same_shop(config: &ShopifyConfig, body: &Value) -> Result<(), WebhookRejection> {
+    let theirs = body.get("myshopify_domain").and_then(Value::as_str).map(shop_host).unwrap_or_default();
+    let ours = shop_host(&config.shop_domain);
+    if theirs == ours {
+        return Ok(());
+    }
+    Err(WebhookRejection::TopicMismatch {
+        topic: "app/uninstalled".into(),
+        detail: format!("the shop is {theirs:?}, not {ours:?}"),
+    })
 }
 
 fn malformed(e: serde_json::Error) -> WebhookRejection {
@@ -208,7 +284,9 @@ pub struct RestVariant {
     pub inventory_item_id: Value,
 }
 
-/// Parse a verified body by topic.
+/// Parse a verified body by topic (the shape is checked by [`Channel::verify_webhook`] first).
+///
+/// [`Channel::verify_webhook`]: channel_core::Channel::verify_webhook
 pub fn parse(topic: &str, body: &[u8], location: Option<&str>) -> Result<WebhookPayload, WebhookRejection> {
     match topic {
         "orders/create" | "orders/updated" | "orders/cancelled" => {

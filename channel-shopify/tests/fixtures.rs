@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use channel_core::jiff::Timestamp;
 use channel_core::secrecy::SecretString;
 use channel_core::webhook::sign_base64;
-use channel_core::{Channel, OrderStatus, WebhookPayload, WebhookRequest};
+use channel_core::{Channel, OrderStatus, WebhookPayload, WebhookRejection, WebhookRequest};
 use channel_shopify::webhook::{RestInventoryLevel, RestOrder, RestProduct, RestVariant};
 use channel_shopify::{Shopify, ShopifyConfig};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/shopify")
@@ -56,7 +57,82 @@ fn the_platform_notes_test_vector_verifies() {
     let req = WebhookRequest::new("{}")
         .header("X-Shopify-Topic", "app/uninstalled")
         .header("X-Shopify-Hmac-Sha256", "+ihUB5l+D7QrohDEi/6NcBcJRyKssyWqos13LmnsBbs=");
-    assert_eq!(t.verify_webhook(&req).unwrap().payload, WebhookPayload::Uninstalled);
+    // The signature verifies; `{}` is no shop, so the body is then refused for its topic (not as forged).
+    let rejection = t.verify_webhook(&req).unwrap_err();
+    assert!(matches!(rejection, WebhookRejection::TopicMismatch { .. }), "{rejection:?}");
+}
+
+/// The `app/uninstalled` payload: the REST Shop resource
+/// (<https://shopify.dev/docs/api/admin-rest/latest/resources/shop>), for the adapter's shop.
+fn shop(domain: &str) -> Value {
+    json!({
+        "id": 548380009, "name": "John Smith Test Store", "email": "j.smith@example.com",
+        "domain": "shop.apple.com", "myshopify_domain": domain, "currency": "USD",
+        "created_at": "2007-12-31T19:00:00-05:00", "updated_at": "2024-01-02T09:28:43-05:00",
+        "plan_name": "enterprise", "shop_owner": "John Smith",
+    })
+}
+
+/// A genuine body, signed, sent under `topic` (as a captured delivery resent with another topic header).
+fn under(topic: &str, body: &Value) -> WebhookRequest {
+    let bytes = serde_json::to_vec(body).unwrap();
+    WebhookRequest::new(bytes.clone())
+        .header("X-Shopify-Topic", topic)
+        .header("X-Shopify-Event-Id", "a-new-id")
+        .header("X-Shopify-Hmac-Sha256", sign_base64(b"API_SECRET_KEY", &bytes))
+}
+
+#[test]
+fn a_genuine_body_under_another_topic_is_refused() {
+    let t = adapter();
+    let (Some(order), Some(product), Some(level)) =
+        (read("rest_order.json"), read("rest_product.json"), read("rest_inventory_level.json"))
+    else {
+        return;
+    };
+    let order = payload(order)["order"].clone();
+    let product = payload(product)["product"].clone();
+    let level = payload(level)["inventory_level"].clone();
+    let cases = [
+        ("app/uninstalled", &order),
+        ("app/uninstalled", &product),
+        ("app/uninstalled", &level),
+        ("orders/create", &shop("test-shop.myshopify.io")),
+        ("orders/updated", &product),
+        ("orders/cancelled", &level),
+        ("inventory_levels/update", &product),
+        ("inventory_levels/update", &order),
+        ("products/update", &order),
+        ("products/update", &level),
+    ];
+    for (topic, body) in cases {
+        let rejection = t.verify_webhook(&under(topic, body)).unwrap_err();
+        assert!(matches!(rejection, WebhookRejection::TopicMismatch { .. }), "{topic}: {rejection:?}");
+        assert_eq!(rejection.http_status(), 400, "{topic}");
+    }
+    let genuine = t.verify_webhook(&under("app/uninstalled", &shop("test-shop.myshopify.io"))).unwrap();
+    assert_eq!(genuine.payload, WebhookPayload::Uninstalled);
+    let other_shop = t.verify_webhook(&under("app/uninstalled", &shop("another-shop.myshopify.com"))).unwrap_err();
+    assert!(matches!(other_shop, WebhookRejection::TopicMismatch { .. }), "another shop's uninstall: {other_shop:?}");
+}
+
+#[test]
+fn the_delivery_time_is_the_older_of_the_triggered_at_header_and_the_signed_event_time() {
+    let t = adapter();
+    let Some(order) = read("rest_order.json") else { return };
+    let order = payload(order)["order"].clone();
+    let updated: Timestamp = order["updated_at"].as_str().unwrap().parse().unwrap();
+    let now = "2026-01-01T00:00:00Z";
+    // A captured order resent with a fresh X-Shopify-Triggered-At: the signed updated_at still dates it.
+    let forged = t.verify_webhook(&under("orders/updated", &order).header("X-Shopify-Triggered-At", now)).unwrap();
+    assert_eq!(forged.sent_at, Some(updated));
+    let shop = shop("test-shop.myshopify.io");
+    let at = "2025-03-04T05:06:07.123Z";
+    let uninstall = t.verify_webhook(&under("app/uninstalled", &shop).header("X-Shopify-Triggered-At", at)).unwrap();
+    assert_eq!(uninstall.sent_at, Some(at.parse().unwrap()), "the shop's updated_at is no event time");
+    assert_eq!(t.verify_webhook(&under("app/uninstalled", &shop)).unwrap().sent_at, None);
+    let bad = t.verify_webhook(&under("app/uninstalled", &shop).header("X-Shopify-Triggered-At", "yesterday"));
+    assert!(matches!(bad, Err(WebhookRejection::Malformed(_))), "{bad:?}");
 }
 
 #[test]

@@ -274,6 +274,7 @@ impl Channel for Takealot {
             .compare_and_set(false)
             .idempotent_writes(false)
             .webhooks(true)
+            .webhook_max_age(self.config.webhook_window())
             .tracking_export(false)
             .price_sync(true)
             .channel_held_stock(self.config.dc_listings)

@@ -118,6 +118,21 @@ pub struct TakealotConfig {
     /// List stock at Takealot DCs as separate read-only listings `<offer_id>:dc` (default on).
     #[serde(default = "default_true")]
     pub dc_listings: bool,
+    /// How old an order or sale delivery may be (by its signed `event_date` / `event_timestamp_utc`)
+    /// before the engine refuses it as stale, in seconds (default [`DEFAULT_WEBHOOK_MAX_AGE_SECS`]; 0: no
+    /// window).
+    #[serde(default = "default_webhook_max_age")]
+    pub webhook_max_age_secs: u64,
+}
+
+/// The default webhook window, 3 hours. Takealot documents no window and no delivery time header;
+/// failed deliveries are retried 3 times over 6 minutes (a third-party summary of Takealot's docs), and
+/// whether its event times are UTC or South African time (UTC+2) is not documented: the window covers
+/// the retries, a two-hour offset mistake and an hour's margin (see `docs/fidelity.md`).
+pub const DEFAULT_WEBHOOK_MAX_AGE_SECS: u64 = 3 * 3600;
+
+fn default_webhook_max_age() -> u64 {
+    DEFAULT_WEBHOOK_MAX_AGE_SECS
 }
 
 fn default_separator() -> String {
@@ -158,6 +173,7 @@ impl TakealotConfig {
             batch_poll_interval_ms: default_poll_ms(),
             batch_timeout_secs: default_batch_timeout(),
             dc_listings: true,
+            webhook_max_age_secs: DEFAULT_WEBHOOK_MAX_AGE_SECS,
         }
     }
 
@@ -259,6 +275,18 @@ impl TakealotConfig {
         self.dc_listings = on;
         self
     }
+
+    /// How old an order or sale delivery may be before it is refused as stale (`None`: no window).
+    #[must_use]
+    pub fn webhook_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.webhook_max_age_secs = channel_core::webhook::max_age_secs(max_age);
+        self
+    }
+
+    /// The webhook window, `None` when `webhook_max_age_secs` is 0.
+    pub fn webhook_window(&self) -> Option<Duration> {
+        channel_core::webhook::max_age_window(self.webhook_max_age_secs)
+    }
 }
 
 impl fmt::Debug for TakealotConfig {
@@ -279,6 +307,7 @@ impl fmt::Debug for TakealotConfig {
             .field("batch_poll_interval_ms", &self.batch_poll_interval_ms)
             .field("batch_timeout_secs", &self.batch_timeout_secs)
             .field("dc_listings", &self.dc_listings)
+            .field("webhook_max_age_secs", &self.webhook_max_age_secs)
             .finish()
     }
 }

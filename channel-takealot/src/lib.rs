@@ -10,6 +10,6 @@ pub mod webhook;
 mod wire;
 
 pub use channel::{MAX_BATCH, MAX_SALES_WINDOW_DAYS, PAGE_SIZE, Takealot};
-pub use config::{DEFAULT_BASE_URL, IdentitySource, SignatureScheme, TakealotConfig};
+pub use config::{DEFAULT_BASE_URL, DEFAULT_WEBHOOK_MAX_AGE_SECS, IdentitySource, SignatureScheme, TakealotConfig};
 pub use error::TakealotError;
 pub use map::DC_SUFFIX;

@@ -1,10 +1,17 @@
 //! Verifying and parsing Takealot webhook deliveries.
+//!
+//! `X-Takealot-Event` is not covered by the signature: each event's body must have the fields its
+//! documented shape names (`../shared/platforms/shopify-woocommerce-takealot.md` §3.5,
+//! `fixtures/takealot/webhook_*.json`) or it is refused with [`WebhookRejection::TopicMismatch`]. Takealot
+//! sends no delivery time; an order's signed `event_date` and a sale's `event_timestamp_utc` are
+//! [`WebhookEvent::sent_at`], for the engine's window. Offer and batch events are not dated: they only
+//! make a listing or a batch be read again.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use channel_core::rust_decimal::Decimal;
 use channel_core::secrecy::ExposeSecret;
-use channel_core::webhook::{constant_time_eq, hmac_sha256, hmac_sha256_parts, verify_hex};
+use channel_core::webhook::{constant_time_eq, hmac_sha256, hmac_sha256_parts, require_fields, verify_hex};
 use channel_core::{
     Currency, Fulfilment, Money, Order, OrderLine, OrderStatus, WebhookEvent, WebhookPayload, WebhookRejection,
     WebhookRequest,
@@ -67,8 +74,37 @@ pub(crate) fn verify(config: &TakealotConfig, request: &WebhookRequest) -> Resul
         .ok_or_else(|| WebhookRejection::Malformed(format!("no {EVENT_HEADER} header")))?
         .to_owned();
     let delivery = request.header_value(DELIVERY_HEADER).map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+    let sent_at = shaped(&topic, request.body())?;
     let payload = parse(&topic, request.body())?;
-    Ok(WebhookEvent::new(delivery, topic, payload))
+    Ok(WebhookEvent::new(delivery, topic, payload).with_sent_at(sent_at))
+}
+
+/// What each event's body must have, and which of its fields dates it: the documented shapes
+/// (platform notes §3.5). Offers need only their id (a mistaken shape there would refuse a harmless
+/// re-read); a batch has `status`, which an offer event carrying a `batch_id` lacks.
+fn shape(topic: &str) -> Option<(&'static [&'static str], Option<&'static str>)> {
+    Some(match topic.to_ascii_lowercase().as_str() {
+        "new leadtime order" | "new lead time order" => {
+            (&["order_id", "order_item_id", "offer", "quantity"], Some("event_date"))
+        }
+        "new drop ship order" | "new dropship order" => (&["order_id", "offers"], Some("event_date")),
+        "sale status changed" | "sales status changed" => (&["sale"], Some("event_timestamp_utc")),
+        "offer updated" | "offer created" => (&["offer_id"], None),
+        "batch completed" => (&["batch_id", "status"], None),
+        _ => return None,
+    })
+}
+
+/// Checks that the body has the shape `topic` documents; the time it carries, if any. Only a full date
+/// and time dates a delivery (a bare date would make every delivery look hours old).
+fn shaped(topic: &str, body: &[u8]) -> Result<Option<jiff::Timestamp>, WebhookRejection> {
+    let Some((fields, dated_by)) = shape(topic) else {
+        return Err(WebhookRejection::UnsupportedTopic(topic.to_owned()));
+    };
+    let value: Value = serde_json::from_slice(body).map_err(malformed)?;
+    let object = require_fields(topic, &value, fields)?;
+    let when = dated_by.and_then(|f| object.get(f)).and_then(Value::as_str).filter(|t| t.contains('T'));
+    Ok(when.and_then(|t| parse_when(Some(t))))
 }
 
 fn malformed(e: serde_json::Error) -> WebhookRejection {

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use channel_core::jiff::Timestamp;
 use channel_core::secrecy::SecretString;
 use channel_core::webhook::sign_hex;
-use channel_core::{Channel, WebhookPayload, WebhookRequest};
+use channel_core::{Channel, WebhookPayload, WebhookRejection, WebhookRequest};
 use channel_takealot::{SignatureScheme, Takealot, TakealotConfig};
 
 fn dir() -> PathBuf {
@@ -96,4 +97,53 @@ fn unknown_events_and_missing_secrets_are_refused() {
     assert_eq!(adapter().verify_webhook(&req).unwrap_err().http_status(), 422);
     let no_secret = Takealot::new(TakealotConfig::new(SecretString::from("k"), 1)).unwrap();
     assert_eq!(no_secret.verify_webhook(&req).unwrap_err().http_status(), 403);
+}
+
+/// A genuine, signed fixture body sent under `topic`.
+fn under(topic: &str, body: &[u8]) -> WebhookRequest {
+    WebhookRequest::new(body.to_vec())
+        .header("X-Takealot-Event", topic)
+        .header("X-Takealot-Delivery", "a-new-uuid")
+        .header("X-Takealot-Signature", sign_hex(b"test-secret", body))
+}
+
+#[test]
+fn a_genuine_body_under_another_event_is_refused() {
+    let t = adapter();
+    let cases = [
+        ("webhook_new_leadtime_order.json", "New Drop Ship Order"),
+        ("webhook_new_leadtime_order.json", "Sale Status Changed"),
+        ("webhook_new_drop_ship_order.json", "New Leadtime Order"),
+        ("webhook_sale_status_changed.json", "New Leadtime Order"),
+        ("webhook_sale_status_changed.json", "New Drop Ship Order"),
+        ("webhook_offer_updated.json", "Batch Completed"),
+        ("webhook_offer_created.json", "Batch Completed"),
+        ("webhook_batch_completed.json", "Offer Updated"),
+        ("webhook_batch_completed.json", "Offer Created"),
+        ("webhook_offer_created.json", "New Leadtime Order"),
+    ];
+    for (file, topic) in cases {
+        let Some(body) = read(file) else { return };
+        let rejection = t.verify_webhook(&under(topic, &body)).unwrap_err();
+        assert!(matches!(rejection, WebhookRejection::TopicMismatch { .. }), "{file} as {topic}: {rejection:?}");
+        assert_eq!(rejection.http_status(), 400, "{file} as {topic}");
+    }
+}
+
+#[test]
+fn orders_and_sales_are_dated_by_their_signed_event_time() {
+    let t = adapter();
+    let cases = [
+        ("webhook_new_leadtime_order.json", "New Leadtime Order", Some("2025-02-15T10:00:00Z")),
+        ("webhook_new_drop_ship_order.json", "New Drop Ship Order", Some("2025-02-15T10:00:00Z")),
+        ("webhook_sale_status_changed.json", "Sale Status Changed", Some("2025-02-15T12:00:00Z")),
+        ("webhook_offer_updated.json", "Offer Updated", None),
+        ("webhook_batch_completed.json", "Batch Completed", None),
+    ];
+    for (file, topic, at) in cases {
+        let Some(body) = read(file) else { return };
+        let event = t.verify_webhook(&under(topic, &body)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(event.sent_at, at.map(|a| a.parse::<Timestamp>().unwrap()), "{file}");
+    }
+    assert_eq!(t.capabilities().webhook_max_age, Some(std::time::Duration::from_secs(3 * 3600)));
 }

@@ -359,6 +359,7 @@ impl Channel for WooCommerce {
             .compare_and_set(false)
             .idempotent_writes(false)
             .webhooks(true)
+            .webhook_max_age(self.inner.config.webhook_window())
             .tracking_export(true)
             .price_sync(true)
             .channel_held_stock(false)

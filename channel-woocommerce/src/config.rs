@@ -72,6 +72,10 @@ pub struct WooCommerceConfig {
     /// The store currency (ISO 4217). When absent it is read from the store's general settings.
     #[serde(default)]
     pub currency: Option<String>,
+    /// How old an order delivery may be (by its signed `date_modified_gmt`) before the engine refuses it
+    /// as stale, in seconds (default [`DEFAULT_WEBHOOK_MAX_AGE_SECS`]; 0: no window).
+    #[serde(default = "default_webhook_max_age")]
+    pub webhook_max_age_secs: u64,
     /// Transport settings (`base_url`, `timeout_secs`, `max_attempts`, `requests_per_minute`). The store URL
     /// is the API's base: `base_url`, when set, only redirects the requests to a test server or emulator
     /// standing in for the store (`/wp-json/…` is appended; authentication still follows the store URL's
@@ -83,6 +87,15 @@ pub struct WooCommerceConfig {
 fn yes() -> bool {
     true
 }
+
+fn default_webhook_max_age() -> u64 {
+    DEFAULT_WEBHOOK_MAX_AGE_SECS
+}
+
+/// The default webhook window, a day. WooCommerce documents no window, no delivery timestamp and no
+/// retry of a failed delivery; deliveries are queued through Action Scheduler and WP-Cron, which runs on
+/// page loads, so a quiet shop can deliver late. A day leaves room for that (see `docs/fidelity.md`).
+pub const DEFAULT_WEBHOOK_MAX_AGE_SECS: u64 = 24 * 3600;
 
 impl WooCommerceConfig {
     /// A config for `store_url` with REST API keys; everything else at its default.
@@ -101,6 +114,7 @@ impl WooCommerceConfig {
             tracking: TrackingMode::default(),
             complete_on_ship: true,
             currency: None,
+            webhook_max_age_secs: DEFAULT_WEBHOOK_MAX_AGE_SECS,
             http: HttpOptions::default(),
         }
     }
@@ -140,6 +154,18 @@ impl WooCommerceConfig {
     pub fn webhook_secret(mut self, secret: impl Into<String>) -> Self {
         self.webhook_secret = Some(SecretString::from(secret.into()));
         self
+    }
+
+    /// How old an order delivery may be before it is refused as stale (`None`: no window; builder style).
+    #[must_use]
+    pub fn webhook_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.webhook_max_age_secs = channel_core::webhook::max_age_secs(max_age);
+        self
+    }
+
+    /// The webhook window, `None` when `webhook_max_age_secs` is 0.
+    pub fn webhook_window(&self) -> Option<Duration> {
+        channel_core::webhook::max_age_window(self.webhook_max_age_secs)
     }
 
     /// With an OAuth signature method (builder style).
@@ -219,6 +245,7 @@ impl fmt::Debug for WooCommerceConfig {
             .field("tracking", &self.tracking)
             .field("complete_on_ship", &self.complete_on_ship)
             .field("currency", &self.currency)
+            .field("webhook_max_age_secs", &self.webhook_max_age_secs)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }

@@ -1,11 +1,18 @@
 //! Webhook verification: `X-WC-Webhook-Signature` is the base64 HMAC-SHA256 of the raw body under the
 //! secret *after* WordPress's `wp_specialchars_decode($secret, ENT_QUOTES)`; the creation ping
 //! (`webhook_id=<id>`, form-encoded, unsigned) is acknowledged as [`WebhookPayload::Ping`].
+//!
+//! The signature covers the body only, not `X-WC-Webhook-Topic`: a body is parsed as the resource its
+//! topic names (an order has `order_key` and `line_items`, a product `sku`, `manage_stock` and
+//! `stock_quantity`) and refused with [`WebhookRejection::TopicMismatch`] otherwise. WooCommerce sends no
+//! delivery time; an order's signed `date_modified_gmt` (the save that triggered it) is
+//! [`WebhookEvent::sent_at`], for the engine's window. A product change is not dated: it only makes the
+//! listing be read again, which is safe whenever it arrives.
 
 use channel_core::secrecy::{ExposeSecret, SecretString};
 use channel_core::{WebhookEvent, WebhookPayload, WebhookRejection, WebhookRequest};
 
-use crate::map::{Target, order_from};
+use crate::map::{Target, order_from, parse_gmt};
 use crate::wire;
 
 /// The signature header.
@@ -76,8 +83,33 @@ pub fn verify(secret: Option<&SecretString>, request: &WebhookRequest) -> Result
     }
     let delivery = request.header_value(DELIVERY_HEADER).map(str::to_owned);
     let topic = request.header_value(TOPIC_HEADER).unwrap_or_default().trim().to_owned();
+    let sent_at = shaped(&topic, body)?;
     let payload = parse(&topic, body)?;
-    Ok(WebhookEvent::new(delivery, topic, payload))
+    Ok(WebhookEvent::new(delivery, topic, payload).with_sent_at(sent_at))
+}
+
+/// The fields that make a body the resource its topic names (the REST resources of
+/// <https://woocommerce.github.io/woocommerce-rest-api-docs/>; `fixtures/woocommerce/order_retrieve.json`
+/// and `product_retrieve.json`), or `None` for a topic this adapter does not handle.
+fn required_fields(topic: &str) -> Option<&'static [&'static str]> {
+    Some(match topic {
+        "order.created" | "order.updated" | "order.restored" => &["id", "order_key", "line_items"],
+        "product.created" | "product.updated" | "product.restored" => &["id", "sku", "manage_stock", "stock_quantity"],
+        _ => return None,
+    })
+}
+
+/// Checks that the body has the shape `topic` names; an order's `date_modified_gmt`, if any.
+fn shaped(topic: &str, body: &[u8]) -> Result<Option<channel_core::jiff::Timestamp>, WebhookRejection> {
+    let Some(fields) = required_fields(topic) else {
+        // `parse` names the problem: no topic header, or one this adapter does not handle.
+        return Ok(None);
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| WebhookRejection::Malformed(format!("{topic} body: {e}")))?;
+    let object = channel_core::webhook::require_fields(topic, &value, fields)?;
+    let dated = topic.starts_with("order.");
+    Ok(dated.then(|| object.get("date_modified_gmt").and_then(|v| v.as_str()).and_then(parse_gmt)).flatten())
 }
 
 /// Parse the body of a verified delivery for `topic`.

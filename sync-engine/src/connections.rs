@@ -922,6 +922,11 @@ impl Channel for WatchedChannel {
         self.note(r).await
     }
 
+    async fn confirm_access_revoked(&self) -> channel_core::Result<bool> {
+        // The engine records a confirmed revocation itself; the adapter's own check is the one to make.
+        self.inner.confirm_access_revoked().await
+    }
+
     fn verify_webhook(&self, request: &WebhookRequest) -> std::result::Result<WebhookEvent, WebhookRejection> {
         self.inner.verify_webhook(request)
     }

@@ -52,12 +52,13 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"errors": "Not Found"}))).into_response()
 }
 
-/// `X-Shopify-Access-Token` (constant-time), else `401` with Shopify's body.
+/// `X-Shopify-Access-Token` (constant-time) of an installed app, else `401` with Shopify's body.
 async fn auth(State(platform): Shared, request: Request, next: Next) -> Response {
     let given = request.headers().get("x-shopify-access-token").and_then(|v| v.to_str().ok());
-    let ok = given.is_some_and(|token| {
-        channel_core::webhook::constant_time_eq(token.trim().as_bytes(), platform.config.access_token.as_bytes())
-    });
+    let ok = platform.installed()
+        && given.is_some_and(|token| {
+            channel_core::webhook::constant_time_eq(token.trim().as_bytes(), platform.config.access_token.as_bytes())
+        });
     if !ok {
         return (
             StatusCode::UNAUTHORIZED,

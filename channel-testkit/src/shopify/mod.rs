@@ -72,6 +72,15 @@
 //! `X-Shopify-Triggered-At`, `X-Shopify-API-Version`; with [`ShopifyConfig::new_style_headers`] also the
 //! un-prefixed `shopify-*` forms. Duplicate deliveries: [`WebhookConfig::duplicates`].
 //!
+//! # Uninstalling
+//!
+//! [`Shopify::uninstall_app`] does what a merchant's uninstall does
+//! (<https://shopify.dev/docs/apps/build/authentication-authorization/app-installation/uninstall-app-api-request>):
+//! the access token is revoked, so every Admin API call from then on is answered `401` with Shopify's
+//! "Invalid API key or access token" body, and `app/uninstalled` is delivered with the REST Shop resource
+//! (<https://shopify.dev/docs/api/admin-rest/latest/resources/shop>: `id`, `name`, `email`, `domain`,
+//! `myshopify_domain`, `created_at`, `updated_at`, …) as its body. [`Shopify::installed`] says which.
+//!
 //! # Control surface
 //!
 //! Seeding creates a product with one variant (`title`, `tracked` (default true) and `compare_at_price`
@@ -88,6 +97,7 @@ mod api;
 mod state;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
@@ -293,6 +303,8 @@ pub struct Shopify {
     bucket: TokenBucket,
     state: Mutex<state::State>,
     calls: Mutex<Vec<GraphqlCall>>,
+    /// False once [`Shopify::uninstall_app`] revoked the access token.
+    installed: AtomicBool,
 }
 
 impl fmt::Debug for Shopify {
@@ -304,7 +316,14 @@ impl fmt::Debug for Shopify {
 impl Shopify {
     fn new(config: ShopifyConfig, harness: Harness) -> Self {
         let bucket = TokenBucket::new(config.cost_limit);
-        Self { config, harness, bucket, state: Mutex::new(state::State::new()), calls: Mutex::default() }
+        Self {
+            config,
+            harness,
+            bucket,
+            state: Mutex::new(state::State::new()),
+            calls: Mutex::default(),
+            installed: AtomicBool::new(true),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, state::State> {
@@ -358,6 +377,37 @@ impl Shopify {
         let id = order_id.parse().ok().or_else(|| state::parse_gid("Order", order_id))?;
         let order = self.lock().order_rest(&self.config, id);
         (!order.is_null()).then_some(order)
+    }
+
+    /// Whether the app is installed (its access token accepted).
+    pub fn installed(&self) -> bool {
+        self.installed.load(Ordering::SeqCst)
+    }
+
+    /// The merchant uninstalls the app: the access token is revoked (every Admin API call is answered
+    /// `401` from now on) and `app/uninstalled` is delivered with the shop as its body.
+    pub fn uninstall_app(&self) {
+        if self.installed.swap(false, Ordering::SeqCst) {
+            self.fire("app/uninstalled", &self.shop_rest());
+        }
+    }
+
+    /// The shop as the REST Admin API's Shop resource shows it (the `app/uninstalled` payload).
+    pub fn shop_rest(&self) -> Value {
+        let config = &self.config;
+        json!({
+            "id": 1,
+            "name": config.shop_name,
+            "email": "owner@sandbox.invalid",
+            "domain": config.shop_domain,
+            "myshopify_domain": config.shop_domain,
+            "currency": config.currency,
+            "iana_timezone": "UTC",
+            "plan_display_name": config.plan_name,
+            "shop_owner": "Sandbox Owner",
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+        })
     }
 
     /// Queues `topic` with `payload` to every receiver that wants it, signed per receiver.

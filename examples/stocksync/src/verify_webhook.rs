@@ -79,7 +79,9 @@ fn describe(payload: &WebhookPayload) -> String {
         WebhookPayload::BatchCompleted { batch_id, succeeded } => {
             format!("batch {batch_id} completed (succeeded: {succeeded})")
         }
-        WebhookPayload::Uninstalled => "app uninstalled".to_owned(),
+        WebhookPayload::Uninstalled => {
+            "app uninstalled (a claim: serve confirms it with the platform first)".to_owned()
+        }
         WebhookPayload::Ping => "ping".to_owned(),
         _ => "other".to_owned(),
     }

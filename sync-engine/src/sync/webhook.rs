@@ -1,7 +1,15 @@
 //! Webhook deliveries: verified by the adapter, deduplicated by delivery id, then dispatched (orders to
 //! [`SyncEngine::ingest_order`], inventory changes to the inventory path, listing changes to a re-read).
+//!
+//! What a delivery claims is checked before anything is done with it. The adapter refuses a body that
+//! does not have its topic's shape and reports when the platform sent it; the engine refuses, by its own
+//! clock, a delivery older than the channel's [`Capabilities::webhook_max_age`] (a replay), and acts on
+//! an uninstall claim only once [`Channel::confirm_access_revoked`] confirms it with the platform.
+//!
+//! [`Capabilities::webhook_max_age`]: channel_core::Capabilities::webhook_max_age
+//! [`Channel::confirm_access_revoked`]: channel_core::Channel::confirm_access_revoked
 
-use channel_core::{ListingId, StoreId, WebhookEvent, WebhookPayload, WebhookRequest};
+use channel_core::{ListingId, StoreId, WebhookEvent, WebhookPayload, WebhookRejection, WebhookRequest};
 use jiff::Timestamp;
 
 use std::time::Duration;
@@ -84,18 +92,12 @@ impl SyncEngine {
         let Some(channel) = self.channel(store) else {
             return WebhookOutcome::Rejected { status: 404, reason: format!("no store {store}") };
         };
-        let connection = match self.state().await {
-            Ok(guard) => {
-                guard.as_ref().and_then(|s| s.connection(store)).map(|c| (c.credentials.is_some(), c.sync_mode))
-            }
-            Err(_) => None,
-        };
-        let verified = match connection {
-            Some((true, SyncMode::Disabled)) => {
-                Err((403, format!("webhooks are not accepted for store {store}: its sync is disabled")))
-            }
-            Some((true, _)) => channel.verify_webhook(request).map_err(|r| (r.http_status(), r.to_string())),
-            _ => Err((403, format!("webhooks are not accepted for store {store}: it is not connected"))),
+        let verified = match self.refusal(store).await {
+            Some(refused) => Err(refused),
+            None => channel
+                .verify_webhook(request)
+                .and_then(|event| fresh(event, channel.capabilities().webhook_max_age, now))
+                .map_err(|r| (r.http_status(), r.to_string())),
         };
         let event = match verified {
             Ok(event) => event,
@@ -184,6 +186,52 @@ impl SyncEngine {
         Ok(n)
     }
 
+    /// Apply a notification the host received and parsed itself: Amazon's, read from its SQS queue or
+    /// EventBridge and parsed with `channel_amazon::webhook::parse`. Like [`SyncEngine::handle_webhook`]
+    /// after verification: refused (and audited) for a store that is not connected or when older than the
+    /// channel's window by the engine's clock, deduplicated by its id, then applied.
+    pub async fn handle_notification(&self, store: &StoreId, event: WebhookEvent) -> WebhookOutcome {
+        let now = self.inner.clock.now();
+        let Some(channel) = self.channel(store) else {
+            return WebhookOutcome::Rejected { status: 404, reason: format!("no store {store}") };
+        };
+        let checked = match self.refusal(store).await {
+            Some(refused) => Err(refused),
+            None => {
+                fresh(event, channel.capabilities().webhook_max_age, now).map_err(|r| (r.http_status(), r.to_string()))
+            }
+        };
+        let event = match checked {
+            Ok(event) => event,
+            Err((status, reason)) => return self.reject(store, status, reason, now).await,
+        };
+        match self.apply_event(store, &event, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(%store, topic = %event.topic, error = %e, "notification could not be applied");
+                WebhookOutcome::Rejected { status: if e.is_retryable() { 503 } else { 500 }, reason: e.to_string() }
+            }
+        }
+    }
+
+    /// Why deliveries for `store` are not accepted at all, if they are not: 403 with the reason for a
+    /// store that is not connected or whose sync is disabled.
+    async fn refusal(&self, store: &StoreId) -> Option<(u16, String)> {
+        let connection = match self.state().await {
+            Ok(guard) => {
+                guard.as_ref().and_then(|s| s.connection(store)).map(|c| (c.credentials.is_some(), c.sync_mode))
+            }
+            Err(_) => None,
+        };
+        match connection {
+            Some((true, SyncMode::Disabled)) => {
+                Some((403, format!("webhooks are not accepted for store {store}: its sync is disabled")))
+            }
+            Some((true, _)) => None,
+            _ => Some((403, format!("webhooks are not accepted for store {store}: it is not connected"))),
+        }
+    }
+
     async fn apply_event(&self, store: &StoreId, event: &WebhookEvent, now: Timestamp) -> Result<WebhookOutcome> {
         if let Some(id) = &event.delivery_id
             && self.inner.store.delivery_seen(store, id).await?
@@ -198,24 +246,7 @@ impl SyncEngine {
             }
             WebhookPayload::Inventory(change) => self.apply_inventory(store, &topic, change, None).await?,
             WebhookPayload::ListingChanged { listing, .. } => self.reread_listing(store, &topic, listing.as_ref()),
-            WebhookPayload::Uninstalled => {
-                self.inner
-                    .store
-                    .commit(
-                        WriteOp::RecordHealth {
-                            store: store.clone(),
-                            event: HealthEvent::Failed {
-                                kind: channel_core::ErrorKind::Auth,
-                                message: "the app was uninstalled".into(),
-                                at: now,
-                            },
-                        }
-                        .into(),
-                    )
-                    .await?;
-                self.reload().await?;
-                WebhookOutcome::Applied { topic: topic.clone(), report: IngestReport::default() }
-            }
+            WebhookPayload::Uninstalled => self.apply_uninstalled(store, &topic, now).await?,
             WebhookPayload::Ping => WebhookOutcome::Ignored { topic: topic.clone(), reason: "ping".into() },
             WebhookPayload::BatchCompleted { .. } => {
                 WebhookOutcome::Ignored { topic: topic.clone(), reason: "batch results are read when written".into() }
@@ -233,6 +264,32 @@ impl SyncEngine {
         Ok(outcome)
     }
 
+    /// An uninstall claim: the signature covers the body only, so a genuine uninstall body captured
+    /// earlier can be resent. Acted on (the connection needs re-authentication) only when the platform
+    /// confirms that it refuses the credentials; otherwise ignored and audited as unconfirmed. A platform
+    /// that cannot be asked now makes the delivery fail with a retryable error (answered 503).
+    async fn apply_uninstalled(&self, store: &StoreId, topic: &str, now: Timestamp) -> Result<WebhookOutcome> {
+        let Some(channel) = self.channel(store) else {
+            return Ok(WebhookOutcome::Ignored { topic: topic.into(), reason: format!("no store {store}") });
+        };
+        if !channel.confirm_access_revoked().await? {
+            let reason =
+                format!("{topic} not confirmed: the platform still accepts the credentials, so nothing was changed");
+            tracing::warn!(%store, %topic, "unconfirmed uninstall claim ignored");
+            let entry = AuditEntry::new(store.clone(), "webhook", format!("ignored: {reason}"), now);
+            self.inner.store.commit(WriteOp::Audit(entry).into()).await?;
+            return Ok(WebhookOutcome::Ignored { topic: topic.into(), reason });
+        }
+        let event = HealthEvent::Failed {
+            kind: channel_core::ErrorKind::Auth,
+            message: "the app was uninstalled (confirmed: the platform refuses the credentials)".into(),
+            at: now,
+        };
+        self.inner.store.commit(WriteOp::RecordHealth { store: store.clone(), event }.into()).await?;
+        self.reload().await?;
+        Ok(WebhookOutcome::Applied { topic: topic.into(), report: IngestReport::default() })
+    }
+
     fn reread_listing(&self, store: &StoreId, topic: &str, listing: Option<&ListingId>) -> WebhookOutcome {
         let Some(listing) = listing else {
             return WebhookOutcome::Ignored {
@@ -243,4 +300,20 @@ impl SyncEngine {
         self.queue_reread(store, std::iter::once(listing.clone()));
         WebhookOutcome::Ignored { topic: topic.into(), reason: "listing re-read queued".into() }
     }
+}
+
+/// The event, unless the platform sent it longer than `max_age` before `now` (the engine's clock).
+/// Deliveries without a time, and channels without a window, are not judged by age.
+fn fresh(
+    event: WebhookEvent,
+    max_age: Option<std::time::Duration>,
+    now: Timestamp,
+) -> std::result::Result<WebhookEvent, WebhookRejection> {
+    let (Some(sent_at), Some(max_age)) = (event.sent_at, max_age) else { return Ok(event) };
+    let age = now.duration_since(sent_at);
+    let window = jiff::SignedDuration::try_from(max_age).unwrap_or(jiff::SignedDuration::MAX);
+    if age <= window {
+        return Ok(event);
+    }
+    Err(WebhookRejection::Stale { sent_at, age_secs: age.as_secs(), max_age_secs: max_age.as_secs() })
 }
