@@ -14,7 +14,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use axum::Router;
 use channel_core::StoreId;
 use sync_engine::store::{ConnectionFilter, ConnectionRecord, ConnectionState, SyncMode};
 use sync_engine::{Connections, SqliteStore, Store, SyncEngine, SyncEvent, SystemClock};
@@ -57,7 +56,8 @@ pub(crate) struct SyncNowArgs {
 
 /// The webhook endpoints, `POST /webhooks/{store}`, with the default bounds on requests (see
 /// [`crate::webhook_server`]).
-pub(crate) fn webhook_router(engine: SyncEngine, public_base: String) -> Router {
+#[cfg(feature = "dev")]
+pub(crate) fn webhook_router(engine: SyncEngine, public_base: String) -> axum::Router {
     crate::webhook_server::router(engine, public_base, &Limits::default())
 }
 
