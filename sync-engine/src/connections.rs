@@ -23,6 +23,7 @@ use crate::credentials::{CredentialCipher, Credentials};
 use crate::hygiene::{self, SkuIssue, SkuReport};
 use crate::store::*;
 use crate::{Error, Result};
+use jiff::Timestamp;
 
 /// What a [`ChannelFactory`] gets to build one store's channel.
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +144,9 @@ pub struct ConnectionUpdate {
     pub sync_mode: Option<SyncMode>,
     /// Set or clear the source-of-truth flag.
     pub source_of_truth: Option<bool>,
+    /// New credentials, tested with the platform (under the new settings, if any) before anything is
+    /// written; applied in the same write as the rest, as [`Connections::update_credentials`] would.
+    pub credentials: Option<Credentials>,
 }
 
 impl ConnectionUpdate {
@@ -192,6 +196,39 @@ impl ConnectionUpdate {
         self.source_of_truth = Some(yes);
         self
     }
+
+    /// Replace the credentials too, in the same write (builder style).
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+}
+
+/// Credentials tested with the platform and sealed, ready to store.
+struct VerifiedCredentials {
+    sealed: SealedCredentials,
+    identity: AccountIdentity,
+}
+
+/// Put verified credentials on `rec`: connected, bound to their account, the health and audit entries.
+fn apply_credentials(
+    rec: &mut ConnectionRecord,
+    extra: &mut WriteBatch,
+    verified: &VerifiedCredentials,
+    now: Timestamp,
+) {
+    let old = rec.account.as_ref().map(|a| a.account_id.clone());
+    let reason = if rec.state == ConnectionState::Disconnected { "reconnected" } else { "credentials updated" };
+    rec.credentials = Some(verified.sealed.clone());
+    rec.state = ConnectionState::Connected;
+    rec.account = Some(verified.identity.clone());
+    rec.updated_at = now;
+    extra.push(WriteOp::RecordHealth { store: rec.store.clone(), event: HealthEvent::CredentialsOk { at: now } });
+    extra.push(WriteOp::Audit(
+        AuditEntry::new(rec.store.clone(), "credentials", reason, now)
+            .change(old, Some(verified.identity.account_id.clone())),
+    ));
 }
 
 /// What [`Connections::disconnect`] did.
@@ -493,11 +530,28 @@ impl Connections {
     /// seller account than the one the store is bound to; other platforms rebind (and audit it). Clears
     /// a needs-re-authentication state and reconnects a disconnected store.
     pub async fn update_credentials(&self, store: &StoreId, credentials: Credentials) -> Result<ConnectionRecord> {
-        if credentials.is_empty() {
-            return Err(Error::Invalid(format!("store {store}: no credentials given")));
-        }
         let rec = self.get(store).await?;
-        let channel = self.build(&rec.store, rec.channel, &rec.settings, &credentials)?;
+        let verified = self.verify_credentials(&rec, &rec.settings, &credentials).await?;
+        let now = self.clock.now();
+        self.modify(store, |rec, extra| {
+            apply_credentials(rec, extra, &verified, now);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Test `credentials` for `rec`'s store under `settings` and seal them: the account they belong to,
+    /// refused when Takealot's bound account is another.
+    async fn verify_credentials(
+        &self,
+        rec: &ConnectionRecord,
+        settings: &Value,
+        credentials: &Credentials,
+    ) -> Result<VerifiedCredentials> {
+        if credentials.is_empty() {
+            return Err(Error::Invalid(format!("store {}: no credentials given", rec.store)));
+        }
+        let channel = self.build(&rec.store, rec.channel, settings, credentials)?;
         let identity = channel.test_connection().await?;
         if let Some(bound) = &rec.account
             && bound.account_id != identity.account_id
@@ -510,26 +564,19 @@ impl Connections {
                 actual: identity.account_id,
             });
         }
-        let sealed = self.cipher.seal(store, &credentials)?;
-        let now = self.clock.now();
-        self.modify(store, |rec, extra| {
-            let old = rec.account.as_ref().map(|a| a.account_id.clone());
-            let reason = if rec.state == ConnectionState::Disconnected { "reconnected" } else { "credentials updated" };
-            rec.credentials = Some(sealed.clone());
-            rec.state = ConnectionState::Connected;
-            rec.account = Some(identity.clone());
-            rec.updated_at = now;
-            extra.push(WriteOp::RecordHealth {
-                store: rec.store.clone(),
-                event: HealthEvent::CredentialsOk { at: now },
-            });
-            extra.push(WriteOp::Audit(
-                AuditEntry::new(rec.store.clone(), "credentials", reason, now)
-                    .change(old, Some(identity.account_id.clone())),
-            ));
-            Ok(())
-        })
-        .await
+        Ok(VerifiedCredentials { sealed: self.cipher.seal(&rec.store, credentials)?, identity })
+    }
+
+    /// Check that `settings` build `rec`'s adapter, before they are stored: with its stored credentials
+    /// when it has them, else with placeholders for the adapter's credential names (no request is made).
+    fn check_settings_build(&self, rec: &ConnectionRecord, settings: &Value) -> Result<()> {
+        let creds = match self.open(rec) {
+            Ok(creds) => creds,
+            Err(_) => crate::factory::credential_names(rec.channel)
+                .iter()
+                .fold(Credentials::new(), |c, name| c.with(*name, "placeholder")),
+        };
+        self.build(&rec.store, rec.channel, settings, &creds).map(drop)
     }
 
     /// Change a connection's configuration. Setting the source-of-truth flag checks that no other store in
@@ -542,6 +589,18 @@ impl Connections {
         let all = self.store.connections(&ConnectionFilter::all()).await?;
         let current =
             all.iter().find(|c| &c.store == store).ok_or_else(|| Error::NotFound(format!("store {store}")))?;
+        // Nothing is written unless all of it holds: the new settings build the adapter, and new
+        // credentials work under them.
+        let settings = update.settings.as_ref().unwrap_or(&current.settings);
+        let verified = match &update.credentials {
+            Some(creds) => Some(self.verify_credentials(current, settings, creds).await?),
+            None => {
+                if update.settings.is_some() {
+                    self.check_settings_build(current, settings)?;
+                }
+                None
+            }
+        };
         let scope = update.scope.clone().unwrap_or_else(|| current.scope.clone());
         let becomes_source = update.source_of_truth.unwrap_or(current.source_of_truth);
         if becomes_source {
@@ -599,6 +658,9 @@ impl Connections {
                 AuditEntry::new(rec.store.clone(), "connection", "configuration changed", now)
                     .change(None, Some(changed.join("; "))),
             ));
+            if let Some(verified) = &verified {
+                apply_credentials(rec, extra, verified, now);
+            }
             Ok(())
         })
         .await

@@ -15,7 +15,7 @@ use sync_engine::store::{ClientId, ConnectionFilter, ConnectionRecord, Connectio
 use sync_engine::{ChannelFactory, Connections, Disconnected, SqliteStore, Store, SystemClock};
 
 use crate::config::{self, Loaded};
-use crate::fail::{Fail, exit, failed, usage};
+use crate::fail::{Fail, exit, failed, one_line, usage};
 
 /// Arguments of `stocksync connections`.
 #[derive(Debug, clap::Args)]
@@ -158,19 +158,22 @@ async fn test(config: &Loaded, id: &str) -> Result<(), Fail> {
 
 async fn update(config: &Loaded, id: &str) -> Result<(), Fail> {
     let def = config.definition(id)?;
-    let update = def.update()?;
-    // Credentials are updated only when the config's sources for them are available.
-    let creds = config.credentials(def).ok();
-    let sid = StoreId::new(id);
-    with_connections(config, async |c| {
-        c.update(&sid, update).await?;
-        if let Some(creds) = creds {
-            c.update_credentials(&sid, creds).await?;
+    let mut update = def.update()?;
+    // Credentials are updated only when the config's sources for them are available; then they are
+    // tested under the new settings and written with them, or nothing is.
+    let unchanged = match config.credentials(def) {
+        Ok(creds) => {
+            update = update.with_credentials(creds);
+            None
         }
-        Ok(())
-    })
-    .await?;
-    println!("updated {id}");
+        Err(Fail(_, why)) => Some(why),
+    };
+    let sid = StoreId::new(id);
+    with_connections(config, async |c| c.update(&sid, update).await).await?;
+    match unchanged {
+        None => println!("updated {id} (settings and credentials)"),
+        Some(why) => println!("updated {id} (settings; credentials unchanged: {})", one_line(&why)),
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use channel_core::{AccountIdentity, ChannelKind, StoreId};
 use sync_engine::store::{ConnectionRecord, ListingRecord, Scope, WarehouseId};
-use sync_engine::{CredentialCipher, Credentials, SqliteStore, StoreExt};
+use sync_engine::{CredentialCipher, Credentials, SqliteStore, Store, StoreExt};
 
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes, base64
 
@@ -205,5 +205,33 @@ merchant_warehouse_id = {warehouse}
     let listed = stdout(&stocksync(Some(&cfg), &["connections", "list", "--json"], &good[..1]));
     assert!(listed.contains("\"takealot\""), "{listed}");
     assert!(!listed.contains(emulator.api_key()), "the key never shows");
+
+    // An update that cannot be applied whole writes nothing: settings the adapter refuses (exit 2), or
+    // credentials the platform refuses under otherwise good settings (exit 1).
+    let stored = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let store = SqliteStore::open(&_dir.path().join("s.db")).await.unwrap();
+            let rec = store.connection(&StoreId::new("takealot")).await.unwrap().unwrap();
+            store.close().await;
+            (rec.version, rec.settings)
+        })
+    };
+    let before = stored(&rt);
+    let bad_setting =
+        config.replace(&format!("merchant_warehouse_id = {warehouse}"), "merchant_warehouse_id = \"abc\"");
+    std::fs::write(&cfg, &bad_setting).unwrap();
+    let refused = stocksync(Some(&cfg), &["connections", "update", "takealot"], &good[..1]);
+    assert_one_line_failure(&refused, 2, "invalid takealot settings");
+    assert_eq!(stored(&rt), before, "refused settings are not stored");
+    let new_setting = format!("{config}leadtime_days = 9\n");
+    std::fs::write(&cfg, &new_setting).unwrap();
+    let refused = stocksync(Some(&cfg), &["connections", "update", "takealot"], &wrong);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert_eq!(stored(&rt), before, "settings are not stored with credentials the platform refused");
+    let updated = stocksync(Some(&cfg), &["connections", "update", "takealot"], &good);
+    assert_eq!(updated.status.code(), Some(0), "{}", stderr(&updated));
+    let after = stored(&rt);
+    assert_eq!(after.1["leadtime_days"], 9, "{after:?}");
+    assert_eq!(after.0, before.0 + 1, "settings and credentials in one write");
     drop(emulator);
 }
