@@ -268,7 +268,9 @@ pub struct Connections {
 
 const RETRIES: usize = 5;
 
-fn valid_store_id(id: &StoreId) -> Result<()> {
+/// Check a store id is one [`Connections::add`] accepts: 1–64 letters, digits, `-`, `_` or `.` (hosts
+/// check a config with it before anything is stored).
+pub fn valid_store_id(id: &StoreId) -> Result<()> {
     let s = id.as_str();
     if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
         return Err(Error::Invalid(format!(

@@ -249,6 +249,7 @@ impl Loaded {
                 creds.insert(name.to_owned(), "placeholder".to_owned());
             }
             let store_id = StoreId::new(def.id.clone());
+            sync_engine::connections::valid_store_id(&store_id).map_err(|e| usage(e.to_string()))?;
             let settings = def.settings()?;
             sync_engine::connections::sku_rules(&settings).map_err(|e| usage(format!("{}: {e}", def.id)))?;
             let spec = sync_engine::ChannelSpec::new(&store_id, channel, &settings, &creds);

@@ -113,4 +113,9 @@ store_url = "https://shop.example"
     // A bad [sync] value.
     let config = write(dir.path(), &format!("{good}\n[sync]\ntick = \"soon\"\n"));
     assert_one_line_failure(&stocksync(&config, &["check-config"], &[]), 2, &["tick"]);
+    // Store ids `connections add` would refuse.
+    for id in ["woo commerce/x", ""] {
+        let config = write(dir.path(), &good.replace(r#"id = "woo""#, &format!("id = {id:?}")));
+        assert_one_line_failure(&stocksync(&config, &["check-config"], &[]), 2, &["store id", "1-64"]);
+    }
 }
