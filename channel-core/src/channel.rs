@@ -383,18 +383,28 @@ pub enum WebhookRejection {
         /// The window, in seconds.
         max_age_secs: u64,
     },
+    /// The delivery says it was sent later than the receiver's clock allows for skew: a forged time,
+    /// which would otherwise keep a replay fresh for as long as it claims.
+    #[error("delivery from the future: sent at {sent_at}, {ahead_secs} s ahead of this clock")]
+    FromTheFuture {
+        /// When the delivery says it was triggered.
+        sent_at: jiff::Timestamp,
+        /// How far ahead of the receiver's clock, in seconds.
+        ahead_secs: i64,
+    },
 }
 
 impl WebhookRejection {
     /// The HTTP status a receiver should answer with: 401 for signature problems, 403 when refused,
-    /// 400 for malformed deliveries, bodies that do not match their topic and stale deliveries, 422 for
+    /// 400 for malformed deliveries, bodies that do not match their topic and stale or future-dated
+    /// deliveries, 422 for
     /// unsupported topics (so the platform stops retrying something it will never get right is not our
     /// call: it is logged and acknowledged as an error).
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Unsigned { .. } | Self::BadSignature => 401,
             Self::NotAccepted(_) => 403,
-            Self::Malformed(_) | Self::TopicMismatch { .. } | Self::Stale { .. } => 400,
+            Self::Malformed(_) | Self::TopicMismatch { .. } | Self::Stale { .. } | Self::FromTheFuture { .. } => 400,
             Self::UnsupportedTopic(_) => 422,
         }
     }

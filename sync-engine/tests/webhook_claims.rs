@@ -172,6 +172,30 @@ async fn an_uninstall_claim_while_the_app_is_installed_is_ignored_and_audited() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_dated_in_the_future_is_refused() {
+    let rig = rig().await;
+    let body = serde_json::to_vec(&rig.shopify.platform().shop_rest()).unwrap();
+    let claim = |id: &str, sent: SignedDuration| {
+        WebhookRequest::new(body.clone())
+            .header("X-Shopify-Topic", "app/uninstalled")
+            .header("X-Shopify-Event-Id", id)
+            .header("X-Shopify-Triggered-At", rig.clock.now().checked_add(sent).unwrap().to_string())
+            .header(
+                "X-Shopify-Hmac-Sha256",
+                channel_core::webhook::sign_base64(rig.shopify.webhook_secret().as_bytes(), &body),
+            )
+    };
+    // A time a year ahead would keep a replay inside the window for a year: refused, nothing changes.
+    let outcome = rig.handle(&claim("from-the-future", SignedDuration::from_hours(24 * 365))).await;
+    assert!(matches!(outcome, WebhookOutcome::Rejected { status: 400, .. }), "{outcome:?}");
+    let audit = rig.webhook_audit().await;
+    assert!(audit.iter().any(|r| r.contains("from the future")), "{audit:?}");
+    // Half a minute ahead is clock skew, not forgery: the claim is judged (and, unconfirmed, ignored).
+    let outcome = rig.handle(&claim("skewed", SignedDuration::from_secs(30))).await;
+    assert!(matches!(outcome, WebhookOutcome::Ignored { .. }), "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_genuine_uninstall_is_confirmed_and_the_store_needs_re_authentication() {
     let rig = rig().await;
     rig.shopify.platform().uninstall_app();

@@ -302,8 +302,13 @@ impl SyncEngine {
     }
 }
 
+/// How far ahead of the engine's clock a delivery's time may be (the platform's clock and ours differ a
+/// little); beyond it the time is forged, and would keep a replay inside the window for as long as it claims.
+const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(5 * 60);
+
 /// The event, unless the platform sent it longer than `max_age` before `now` (the engine's clock).
 /// Deliveries without a time, and channels without a window, are not judged by age.
+/// Nor are they accepted from further ahead of it than [`CLOCK_SKEW`].
 fn fresh(
     event: WebhookEvent,
     max_age: Option<std::time::Duration>,
@@ -311,6 +316,9 @@ fn fresh(
 ) -> std::result::Result<WebhookEvent, WebhookRejection> {
     let (Some(sent_at), Some(max_age)) = (event.sent_at, max_age) else { return Ok(event) };
     let age = now.duration_since(sent_at);
+    if -age > CLOCK_SKEW {
+        return Err(WebhookRejection::FromTheFuture { sent_at, ahead_secs: (-age).as_secs() });
+    }
     let window = jiff::SignedDuration::try_from(max_age).unwrap_or(jiff::SignedDuration::MAX);
     if age <= window {
         return Ok(event);
