@@ -474,10 +474,30 @@ pub(crate) async fn outbox_leases_and_failures(store: Arc<dyn Store>) {
     assert_eq!(dead[0].last_error.as_deref(), Some("offer disabled"));
     assert!(store.claim_outbox(&ClaimRequest::new("w1", 5, at(999), at(1000))).await.expect("claim").is_empty());
     store.enqueue(stock("shop", "L1", 7), at(300)).await.expect("a dead letter does not absorb new pushes");
+    // A push held (backing off until 900) is made due by ReleaseOutbox; another store's is not.
+    store.enqueue(stock("shop", "L2", 1), at(300)).await.expect("enqueue");
+    store.enqueue(stock("woo", "W1", 1), at(300)).await.expect("enqueue");
+    let held = store.claim_outbox(&ClaimRequest::new("w1", 5, at(301), at(400))).await.expect("claim");
+    assert_eq!(held.len(), 3, "{held:?}");
+    for item in &held {
+        let token = item.claim_token.clone().expect("token");
+        let hold = OutboxResult::Retry { error: "401".into(), at: at(900) };
+        store.finish_outbox(item.id, &token, hold, at(302)).await.expect("hold");
+    }
+    store.commit(WriteOp::ReleaseOutbox { store: sid("shop"), now: at(303) }.into()).await.expect("release");
+    let due = store.claim_outbox(&ClaimRequest::new("w1", 5, at(303), at(400))).await.expect("claim");
+    let mut released: Vec<&str> = due.iter().map(|i| i.push.listing.as_str()).collect();
+    released.sort_unstable();
+    assert_eq!(released, ["L1", "L2"], "only the store's held pushes are due: {due:?}");
+    for item in &due {
+        let token = item.claim_token.clone().expect("token");
+        store.finish_outbox(item.id, &token, OutboxResult::Done, at(304)).await.expect("done");
+    }
+    store.enqueue(stock("shop", "L1", 7), at(305)).await.expect("enqueue");
     store.commit(WriteOp::DropOutbox(sid("shop")).into()).await.expect("drop");
     let left = store.outbox(&OutboxFilter::default()).await.expect("outbox");
-    assert_eq!(left.len(), 1, "dead letters stay");
-    assert_eq!(left[0].state, OutboxState::Dead);
+    assert_eq!(left.len(), 2, "dead letters and other stores' pushes stay: {left:?}");
+    assert!(left.iter().all(|i| i.state == OutboxState::Dead || i.push.store == sid("woo")), "{left:?}");
 }
 
 /// [`Store::finish_outbox_many`]: each item finished as [`Store::finish_outbox`] would, one result per item

@@ -155,6 +155,7 @@ impl State {
                 | WriteOp::SetCursor { .. }
                 | WriteOp::Enqueue { .. }
                 | WriteOp::DropOutbox(_)
+                | WriteOp::ReleaseOutbox { .. }
                 | WriteOp::Audit(_)
                 | WriteOp::RequestSync(_) => {}
             }
@@ -208,6 +209,14 @@ impl State {
                 WriteOp::Enqueue { push, now } => self.enqueue(push, now),
                 WriteOp::DropOutbox(store) => {
                     self.outbox.retain(|_, i| i.push.store != store || i.state == OutboxState::Dead);
+                }
+                WriteOp::ReleaseOutbox { store, now } => {
+                    let held = self.outbox.values_mut().filter(|i| {
+                        i.push.store == store && i.state == OutboxState::Pending && i.next_attempt_at > now
+                    });
+                    for item in held {
+                        item.next_attempt_at = now;
+                    }
                 }
                 WriteOp::Audit(mut a) => {
                     self.next_audit += 1;

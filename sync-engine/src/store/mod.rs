@@ -115,6 +115,15 @@ pub enum WriteOp {
     },
     /// Remove a store's pending and claimed outbox items (dead letters stay).
     DropOutbox(StoreId),
+    /// Make a store's pending outbox items that are backing off due at `now` (claimed items and dead
+    /// letters are left as they are): the pushes an authentication failure held, once new credentials
+    /// are in.
+    ReleaseOutbox {
+        /// The store.
+        store: StoreId,
+        /// Now.
+        now: Timestamp,
+    },
     /// Append to the audit log.
     Audit(AuditEntry),
     /// Queue a "sync now" for a store: one request per store; a newer one replaces it, and replacing a

@@ -108,6 +108,13 @@ impl SyncEngine {
             let row = rows.iter().find(|c| &c.store == store);
             tracing::info!(%store, "connection {}", change(before.as_ref(), row));
             self.rebuild_channel(store, row).await;
+            if before.is_some_and(|b| b.needs_reauth)
+                && let Some(c) = row.filter(|c| usable(c) && c.health.credentials != CredentialStatus::NeedsReauth)
+            {
+                // The pushes the auth failure held (`reauth_hold`) are due now: a sale's push that joined one
+                // would otherwise wait out the hold while the store shows stock already sold.
+                requests.push(WriteOp::ReleaseOutbox { store: c.store.clone(), now: self.inner.clock.now() });
+            }
             if before.is_none()
                 && let Some(c) = row.filter(|c| usable(c) && c.health.last_sync_at.is_none())
             {

@@ -72,6 +72,13 @@ async fn apply<D: Dialect>(tx: &mut Session<D>, op: WriteOp) -> Result<(), Stop>
         WriteOp::DropOutbox(store) => {
             tx.execute(sql("DELETE FROM outbox WHERE store = $1 AND state <> 'dead'").bind(store.as_str())).await?;
         }
+        WriteOp::ReleaseOutbox { store, now } => {
+            let q = sql("UPDATE outbox SET next_attempt_at = $2
+                 WHERE store = $1 AND state = 'pending' AND next_attempt_at > $2")
+            .bind(store.as_str())
+            .bind(ms(now));
+            tx.execute(q).await?;
+        }
         WriteOp::Audit(a) => audit(tx, &a).await?,
         WriteOp::RequestSync(r) => request_sync(tx, &r).await?,
         WriteOp::Check(check) => check_precondition(tx, &check).await?,
