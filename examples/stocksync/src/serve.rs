@@ -33,7 +33,7 @@ pub(crate) struct ServeArgs {
     listen: SocketAddr,
     /// The public base URL the platforms deliver to, when it is not http://ADDR (behind a proxy); schemes
     /// that sign the URL are checked against it.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = public_url)]
     public_url: Option<String>,
     /// Bounds on webhook clients (timeouts, connections, body sizes).
     #[command(flatten)]
@@ -129,16 +129,35 @@ fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
 
 /// Log to stderr, filtered by `STOCKSYNC_LOG`, else `RUST_LOG` (a `tracing` filter such as `debug` or
 /// `sync_engine=trace`), else warnings and the engine's own progress (`warn,sync_engine=info,stocksync=info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STOCKSYNC_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sync_engine=info,stocksync=info"));
+/// A filter that does not parse is bad input (exit 2), not a reason to log at another level than asked.
+fn init_logging() -> Result<(), Fail> {
+    let mut filter = None;
+    for var in ["STOCKSYNC_LOG", "RUST_LOG"] {
+        if let Ok(text) = std::env::var(var) {
+            let parsed = tracing_subscriber::EnvFilter::try_new(&text).map_err(|e| {
+                Fail(2, format!("{var}: not a tracing filter ({e}); for example `info` or `sync_engine=debug`"))
+            })?;
+            filter = Some(parsed);
+            break;
+        }
+    }
+    let filter = filter.unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn,sync_engine=info,stocksync=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
         .try_init();
+    Ok(())
+}
+
+/// `--public-url`: an http(s) URL with a host, which the platforms can deliver to.
+fn public_url(text: &str) -> Result<String, String> {
+    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
+    match rest.map(|r| r.split('/').next().unwrap_or_default()) {
+        Some(host) if !host.is_empty() && !text.contains(char::is_whitespace) => Ok(text.to_owned()),
+        _ => Err("an http:// or https:// URL with a host, such as https://hooks.example.com".to_owned()),
+    }
 }
 
 /// A future that resolves, with the signal's name, on SIGINT (Ctrl-C) or, on Unix, SIGTERM. The handlers
@@ -168,8 +187,7 @@ fn stop_signal() -> Result<impl Future<Output = &'static str>, Fail> {
 
 /// Run `serve`: the webhook endpoints and the scheduler, until SIGINT or SIGTERM.
 pub(crate) fn run(config: Option<&Path>, args: ServeArgs) -> ExitCode {
-    init_logging();
-    exit("serve", runtime().and_then(|rt| rt.block_on(serve(config, args))))
+    exit("serve", init_logging().and_then(|()| runtime()).and_then(|rt| rt.block_on(serve(config, args))))
 }
 
 async fn serve(config: Option<&Path>, args: ServeArgs) -> Result<(), Fail> {

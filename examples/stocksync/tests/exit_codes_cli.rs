@@ -226,3 +226,19 @@ fn a_first_reconcile_that_reads_no_store_is_a_warning_and_logs_follow_rust_log()
         .stop_after("first full reconcile");
     assert!(both.contains("INFO"), "{both}");
 }
+
+#[test]
+fn serve_refuses_a_log_filter_or_public_url_it_cannot_use() {
+    let (_dir, cfg) = setup("[store]\npath = \"s.db\"\nkey_env = \"STOCKSYNC_CREDENTIAL_KEY\"\n");
+    // A filter that does not parse is not silently replaced by the default level.
+    for var in ["RUST_LOG", "STOCKSYNC_LOG"] {
+        let o = stocksync(&cfg, &["serve"], &[(var, "===bad["), ("STOCKSYNC_CREDENTIAL_KEY", KEY)]);
+        assert_one_line_failure(&o, 2, &[var, "filter"]);
+    }
+    // The platforms cannot deliver to anything but http(s).
+    for url in ["ftp://hooks.example/", "https://", "hooks.example"] {
+        let o = stocksync(&cfg, &["serve", "--public-url", url], &[("STOCKSYNC_CREDENTIAL_KEY", KEY)]);
+        assert_eq!(o.status.code(), Some(2), "{url}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("--public-url"), "{url}: {}", text(&o.stderr));
+    }
+}
