@@ -2,33 +2,17 @@
 //! refused (exit 2, one line naming the setting) before anything is stored, and `check-config` validates
 //! a whole file without reading a secret.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use channel_testkit::takealot::{TakealotConfig, TakealotEmulator};
 
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes, base64
+use support::{KEY, assert_one_line_failure, text};
 
 fn stocksync(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocksync"));
-    cmd.arg("--config").arg(config).args(args).env_remove("STOCKSYNC_CREDENTIAL_KEY");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run stocksync")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn assert_one_line_failure(o: &Output, code: i32, needles: &[&str]) {
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "stdout: {} stderr: {err}", text(&o.stdout));
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
-    for needle in needles {
-        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
-    }
+    support::stocksync_command(Some(config), args, &["STOCKSYNC_CREDENTIAL_KEY"], env).output().expect("run stocksync")
 }
 
 fn write(dir: &Path, config: &str) -> PathBuf {

@@ -1,40 +1,28 @@
 //! `stocksync --config FILE connections …` end to end, over a real SQLite file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
+
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
 
 use channel_core::{AccountIdentity, ChannelKind, StoreId};
 use sync_engine::store::{ConnectionRecord, ListingRecord, Scope, WarehouseId};
 use sync_engine::{CredentialCipher, Credentials, SqliteStore, Store, StoreExt};
 
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes, base64
+use support::{KEY, assert_one_line_failure, setup, text};
 
 fn stocksync(config: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocksync"));
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    cmd.args(args).env_remove("STOCKSYNC_CREDENTIAL_KEY").env_remove("TAKEALOT_API_KEY");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run stocksync")
+    let unset = ["STOCKSYNC_CREDENTIAL_KEY", "TAKEALOT_API_KEY"];
+    support::stocksync_command(config, args, &unset, env).output().expect("run stocksync")
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    text(&o.stderr)
 }
 
 fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn assert_one_line_failure(o: &Output, code: i32, needle: &str) {
-    assert_eq!(o.status.code(), Some(code), "stdout: {} stderr: {}", stdout(o), stderr(o));
-    let err = stderr(o);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
-    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    text(&o.stdout)
 }
 
 const CONFIG: &str = r#"
@@ -52,14 +40,6 @@ credentials_env = { api_key = "TAKEALOT_API_KEY" }
 seller_id = "1234"
 "#;
 
-fn setup(config: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("stocksync.toml");
-    std::fs::write(&path, config).unwrap();
-    (dir, path)
-}
-
-/// Put connections in the store the way `connections add` would once the adapters are wired.
 fn seed(db: &Path) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {

@@ -3,8 +3,9 @@
 //! 2 with one line naming the problem; `serve` says when its first reconcile could read no store; its logs
 //! follow `STOCKSYNC_LOG`, else `RUST_LOG`.
 
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,36 +15,12 @@ use channel_testkit::woocommerce::{WooCommerceConfig, WooCommerceEmulator};
 use sync_engine::store::{ConnectionRecord, Scope};
 use sync_engine::{CredentialCipher, Credentials, SqliteStore, StoreExt};
 
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes, base64
+use support::{KEY, assert_one_line_failure, setup, text};
+
 const OTHER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 fn stocksync(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocksync"));
-    cmd.arg("--config").arg(config).args(args).env_remove("STOCKSYNC_LOG").env_remove("RUST_LOG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run stocksync")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn assert_one_line_failure(o: &Output, code: i32, needles: &[&str]) {
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "stdout: {} stderr: {err}", text(&o.stdout));
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
-    for needle in needles {
-        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
-    }
-}
-
-fn setup(config: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("stocksync.toml");
-    std::fs::write(&path, config).unwrap();
-    (dir, path)
+    support::stocksync_command(Some(config), args, &["STOCKSYNC_LOG", "RUST_LOG"], env).output().expect("run stocksync")
 }
 
 const BAD: &str = r#"
@@ -147,25 +124,15 @@ struct Served {
 
 impl Served {
     fn start(cfg: &Path, env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocksync"));
-        cmd.arg("--config").arg(cfg).args(["serve", "--listen", "127.0.0.1:0"]);
-        cmd.env_remove("STOCKSYNC_LOG").env_remove("RUST_LOG").stdout(Stdio::null()).stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start serve");
-        let mut pipe = child.stderr.take().unwrap();
+        let mut cmd = support::stocksync_command(
+            Some(cfg),
+            &["serve", "--listen", "127.0.0.1:0"],
+            &["STOCKSYNC_LOG", "RUST_LOG"],
+            env,
+        );
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start serve");
         let stderr = Arc::new(Mutex::new(String::new()));
-        let copy = Arc::clone(&stderr);
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                copy.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let reader = support::collect(child.stderr.take().unwrap(), Arc::clone(&stderr), Vec::new());
         Self { child, stderr, reader: Some(reader) }
     }
 

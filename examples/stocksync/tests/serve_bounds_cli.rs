@@ -4,6 +4,8 @@
 //! small with `serve`'s flags and the config file's `[serve]` table; every wait has a generous deadline and
 //! nothing asserts on how long something took.
 
+mod support;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -16,7 +18,7 @@ use channel_testkit::shopify::{ShopifyConfig, ShopifyEmulator};
 use sync_engine::store::AuditFilter;
 use sync_engine::{SqliteStore, Store};
 
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes, base64
+use support::KEY;
 
 /// How long a test waits for something the server must do on its own (a timeout of 1 s).
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -73,12 +75,7 @@ base_url = "{url}"
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocksync"));
-        cmd.arg("--config").arg(&self.config).args(args).env_remove("STOCKSYNC_LOG");
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd
+        support::stocksync_command(Some(&self.config), args, &["STOCKSYNC_LOG"], &self.env)
     }
 
     /// `serve` on a free port with `flags`, once it announced its address.

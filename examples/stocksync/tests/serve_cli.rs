@@ -3,22 +3,23 @@
 //! binary against them. Takealot is the source of truth; `woo-store` and `shopify` are live; `woo-outlet`
 //! (a second WooCommerce shop) is disabled and must never be written to.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use channel_core::rust_decimal::Decimal;
 use channel_testkit::sandbox::Duplicates;
-use channel_testkit::shopify::{ShopifyConfig, ShopifyEmulator};
-use channel_testkit::takealot::{TakealotConfig, TakealotEmulator};
+use channel_testkit::shopify::ShopifyEmulator;
+use channel_testkit::takealot::TakealotEmulator;
 use channel_testkit::woocommerce::{WooCommerceConfig, WooCommerceEmulator};
-use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
+use channel_testkit::{PlaceOrder, SeedProduct};
 use sync_engine::store::{LedgerFilter, MovementCause};
 use sync_engine::{SqliteStore, Store};
 
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes, base64
+use support::{KEY, Served, assert_one_line_failure, text};
 
 /// Takealot (the source): MUG 20, TEE 10.
 const SOURCE: &[(&str, i64)] = &[("MUG", 20), ("TEE", 10)];
@@ -40,21 +41,12 @@ struct Seller {
 impl Seller {
     fn start() -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let (takealot, woo, shopify, outlet) = rt.block_on(async {
-            let mut tk = TakealotConfig::default();
-            tk.rate_limit = None;
-            tk.batch_processing_delay = Duration::from_millis(5);
-            // Every delivery is sent twice, as platforms do: the engine must count each order once.
-            tk.webhooks.duplicates = Duplicates::Always;
-            let mut woo = WooCommerceConfig::default();
-            woo.webhooks.duplicates = Duplicates::Always;
-            (
-                TakealotEmulator::start(tk).await.unwrap(),
-                WooCommerceEmulator::start(woo).await.unwrap(),
-                ShopifyEmulator::start(ShopifyConfig::fast()).await.unwrap(),
-                WooCommerceEmulator::start(WooCommerceConfig::default()).await.unwrap(),
-            )
-        });
+        // Every delivery is sent twice, as platforms do: the engine must count each order once.
+        let mut woo = WooCommerceConfig::default();
+        woo.webhooks.duplicates = Duplicates::Always;
+        let (takealot, woo, shopify) =
+            support::start_emulators(&rt, |tk| tk.webhooks.duplicates = Duplicates::Always, woo);
+        let outlet = rt.block_on(WooCommerceEmulator::start(WooCommerceConfig::default())).unwrap();
         for (sku, quantity) in SOURCE {
             takealot.seed_product(SeedProduct::new(*sku, *quantity, Decimal::from(150))).unwrap();
         }
@@ -69,47 +61,7 @@ impl Seller {
             outlet.seed_product(SeedProduct::new(sku, quantity, Decimal::from(140))).unwrap();
         }
         let config = format!(
-            r#"
-[store]
-path = "stocksync.db"
-key_env = "STOCKSYNC_CREDENTIAL_KEY"
-
-[sync]
-poll_interval = "1h"
-tick = "50ms"
-refresh_interval = "1s"
-first_poll_lookback = "1h"
-lease = "1s"
-
-[[connections]]
-id = "takealot"
-channel = "takealot"
-name = "Takealot"
-source_of_truth = true
-credentials_env = {{ api_key = "TK_API_KEY", webhook_secret = "TK_WEBHOOK_SECRET" }}
-[connections.settings]
-base_url = "{tk_url}"
-merchant_warehouse_id = {warehouse}
-batch_poll_interval_ms = 10
-requests_per_minute = 100000
-
-[[connections]]
-id = "woo-store"
-channel = "woocommerce"
-name = "Acme WooCommerce"
-credentials_env = {{ consumer_key = "WOO_CK", consumer_secret = "WOO_CS", webhook_secret = "WOO_WEBHOOK_SECRET" }}
-[connections.settings]
-store_url = "{woo_url}"
-
-[[connections]]
-id = "shopify"
-channel = "shopify"
-name = "Acme Shopify"
-credentials_env = {{ access_token = "SHOPIFY_TOKEN", webhook_secret = "SHOPIFY_WEBHOOK_SECRET" }}
-[connections.settings]
-shop_domain = "{shop_domain}"
-base_url = "{shop_url}"
-
+            r#"{store_and_sync}{takealot}{woo}{shopify}
 [[connections]]
 id = "woo-outlet"
 channel = "woocommerce"
@@ -119,45 +71,27 @@ credentials_env = {{ consumer_key = "OUTLET_CK", consumer_secret = "OUTLET_CS" }
 [connections.settings]
 store_url = "{outlet_url}"
 "#,
-            tk_url = takealot.base_url(),
-            warehouse = takealot.warehouse_ids()[0],
-            woo_url = woo.base_url(),
-            shop_domain = shopify.platform().config().shop_domain,
-            shop_url = shopify.base_url(),
+            store_and_sync = support::store_and_sync("1s"),
+            takealot = support::takealot_connection(&takealot),
+            woo = support::woo_connection(&woo, None),
+            shopify = support::shopify_connection(&shopify),
             outlet_url = outlet.base_url(),
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stocksync.toml");
         std::fs::write(&path, config).unwrap();
-        let env = [
-            ("STOCKSYNC_CREDENTIAL_KEY", KEY),
-            ("TK_API_KEY", takealot.api_key()),
-            ("TK_WEBHOOK_SECRET", takealot.webhook_secret()),
-            ("WOO_CK", woo.consumer_key()),
-            ("WOO_CS", woo.consumer_secret()),
-            ("WOO_WEBHOOK_SECRET", woo.webhook_secret()),
-            ("SHOPIFY_TOKEN", shopify.access_token()),
-            ("SHOPIFY_WEBHOOK_SECRET", shopify.webhook_secret()),
-            ("OUTLET_CK", outlet.consumer_key()),
-            ("OUTLET_CS", outlet.consumer_secret()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .to_vec();
+        let mut env = support::seller_env(&takealot, &woo, &shopify);
+        env.extend(
+            [("OUTLET_CK", outlet.consumer_key()), ("OUTLET_CS", outlet.consumer_secret())]
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
         let seller = Self { rt, takealot, woo, shopify, outlet, dir, config: path, env, output: Arc::default() };
-        for store in ["takealot", "woo-store", "shopify", "woo-outlet"] {
-            let added = seller.run(&["connections", "add", store]);
-            assert_eq!(added.status.code(), Some(0), "connections add {store}: {}", text(&added.stderr));
-        }
+        support::add_connections(|args| seller.run(args), &["takealot", "woo-store", "shopify", "woo-outlet"]);
         seller
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stocksync"));
-        cmd.arg("--config").arg(&self.config).args(args).env_remove("STOCKSYNC_LOG").env_remove("RUST_LOG");
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd
+        support::stocksync_command(Some(&self.config), args, &["STOCKSYNC_LOG", "RUST_LOG"], &self.env)
     }
 
     /// Run the CLI to the end; its output is kept for the secrets check.
@@ -176,38 +110,7 @@ store_url = "{outlet_url}"
         if let Some(log) = log {
             command.env("STOCKSYNC_LOG", log);
         }
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start stocksync serve");
-        let mut stderr = child.stderr.take().unwrap();
-        let err = Arc::clone(&self.output);
-        let err_text = Arc::new(Mutex::new(String::new()));
-        let err_copy = Arc::clone(&err_text);
-        let err_reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let chunk = String::from_utf8_lossy(&buf[..n]).into_owned();
-                err.lock().unwrap().push_str(&chunk);
-                err_copy.lock().unwrap().push_str(&chunk);
-            }
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        self.output.lock().unwrap().push_str(&first);
-        let Some(base) = first.strip_prefix("listening on ").map(str::to_owned) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = err_reader.join();
-            panic!("serve did not announce its address: {first:?}; stderr: {}", err_text.lock().unwrap());
-        };
-        let out = Arc::clone(&self.output);
-        let out_reader = std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                out.lock().unwrap().push_str(&line);
-            }
-        });
-        Served { child: Some(child), base, stderr: err_text, readers: vec![err_reader, out_reader] }
+        Served::start(command, Some(&self.output))
     }
 
     fn stock(&self, store: &str, sku: &str) -> Option<i64> {
@@ -271,60 +174,6 @@ store_url = "{outlet_url}"
                 .collect()
         })
     }
-}
-
-/// A running `serve`.
-struct Served {
-    child: Option<Child>,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Served {
-    /// Send `signal` (`TERM`, `INT`) and wait for the process to end.
-    fn stop(mut self, signal: &str) -> (ExitStatus, String) {
-        let mut child = self.child.take().unwrap();
-        let sent = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
-        assert!(sent.success(), "kill -{signal} failed");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("serve did not stop on SIG{signal}; stderr: {}", self.stderr.lock().unwrap());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        let stderr = self.stderr.lock().unwrap().clone();
-        (status, stderr)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_one_line_failure(o: &Output, code: i32, needle: &str) {
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "stdout: {} stderr: {err}", text(&o.stdout));
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
-    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
 }
 
 /// The numbers of `sync-now`'s summary line: (read, planned, pushed, failed).
@@ -418,31 +267,13 @@ fn serve_takes_each_order_once_refuses_forgeries_and_restarts_without_double_cou
         ["woo-store", "shopify"].iter().all(|st| s.stock(st, "MUG") == Some(20) && s.stock(st, "TEE") == Some(10))
     });
 
-    for (store, hook) in [
-        (
-            "takealot",
-            seller.takealot.register_webhook(RegisterWebhook::new(
-                format!("{base}/webhooks/takealot"),
-                seller.takealot.webhook_secret(),
-            )),
-        ),
-        (
-            "woo-store",
-            seller.woo.register_webhook(RegisterWebhook::new(
-                format!("{base}/webhooks/woo-store"),
-                seller.woo.webhook_secret(),
-            )),
-        ),
-        (
-            "shopify",
-            seller.shopify.register_webhook(RegisterWebhook::new(
-                format!("{base}/webhooks/shopify"),
-                seller.shopify.webhook_secret(),
-            )),
-        ),
-    ] {
-        hook.unwrap_or_else(|e| panic!("registering the {store} webhook: {e}"));
-    }
+    support::register_webhooks(
+        &base,
+        &["takealot", "woo-store", "shopify"],
+        &seller.takealot,
+        &seller.woo,
+        &seller.shopify,
+    );
 
     // A shopper buys two mugs on WooCommerce; the order webhook arrives twice.
     let order = seller.woo.place_order(PlaceOrder::new("MUG", 2)).unwrap();
