@@ -42,7 +42,9 @@ pub(crate) struct ServeArgs {
 
 /// Arguments of `stocksync sync-now`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Every store is read (what a store may show depends on all of them, and a change \
+#[command(after_help = "First the orders of every live store are imported from where polling left off \
+(a sale made while `serve` was down counts before anything is planned). Then every store is read (what a \
+store may show depends on all of them, and a change \
 made on the source is taken in); only STORE is pushed to: the updates it needs, and any pushes to it queued \
 before (by orders, or the re-plan every start makes). Pushes other stores need stay queued for `serve`.\n\
 Prints one summary line: listings read (from every store), updates planned for STORE, pushes to STORE \
@@ -331,10 +333,12 @@ async fn sync_now_in(config: Option<&Path>, args: SyncNowArgs) -> Result<(), Fai
         if connection.sync_mode == SyncMode::Disabled {
             return Err(Fail(2, format!("store {id} is disabled (sync_mode = \"disabled\"): nothing is pushed to it")));
         }
+        let imported = poll_orders_first(engine, connections).await;
         let summary = run_with_progress(engine.sync_now_for(Some(vec![id.clone()]))).await.map_err(|e| Fail(1, e))?;
         println!(
-            "sync-now {id}: {} listings read, {} updates planned, {} queued earlier; {} pushed, {} failed, {} left \
-             queued{}",
+            "sync-now {id}: {}{} listings read, {} updates planned, {} queued earlier; {} pushed, {} failed, {} \
+             left queued{}",
+            if imported > 0 { format!("{imported} new order lines imported first; ") } else { String::new() },
             summary.listings_read,
             summary.planned,
             summary.carried,
@@ -366,6 +370,21 @@ async fn sync_now_in(config: Option<&Path>, args: SyncNowArgs) -> Result<(), Fai
     .await;
     store.close().await;
     result
+}
+
+/// Import the orders of every live store from its cursor, as `serve` would have polled them, so a sale made
+/// while `serve` was down counts before the reconcile plans (else the reconcile would put the sold units back
+/// on sale until the next poll). A store whose orders cannot be read is said on stderr and read anyway.
+/// Returns the new order lines imported.
+async fn poll_orders_first(engine: &SyncEngine, connections: &[ConnectionRecord]) -> usize {
+    let mut imported = 0;
+    for c in connections.iter().filter(|c| c.sync_mode == SyncMode::Live) {
+        match engine.poll_orders(&c.store).await {
+            Ok(report) => imported += report.new_lines,
+            Err(e) => eprintln!("  {}: orders not polled: {}", c.store, one_line(&e.to_string())),
+        }
+    }
+    imported
 }
 
 /// Show a sync's events as a progress bar (on a terminal; nothing otherwise) and store read failures as

@@ -247,6 +247,20 @@ fn sync_now_pushes_the_source_quantities_to_one_store() {
     assert_adds_up(&line);
     assert_eq!((seller.stock("shopify", "MUG"), seller.stock("shopify", "TEE")), (Some(20), Some(10)));
 
+    // Two mugs sell on WooCommerce while no `serve` runs. `sync-now` imports the orders first, so the
+    // reconcile plans from the on hand less the sale: the source shows 18, not the sold units back.
+    seller.woo.place_order(PlaceOrder::new("MUG", 2)).unwrap();
+    let source = seller.run(&["sync-now", "takealot"]);
+    assert_eq!(source.status.code(), Some(0), "{}", text(&source.stderr));
+    let line = text(&source.stdout);
+    assert!(line.contains("1 new order lines imported first"), "{line}");
+    assert_adds_up(&line);
+    assert_eq!(seller.stock("takealot", "MUG"), Some(18), "{line}");
+    assert_eq!(seller.stock("woo-store", "MUG"), Some(18));
+    let again = seller.run(&["sync-now", "woo-store"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(seller.stock("woo-store", "MUG"), Some(18), "the sale is not put back on sale");
+
     assert_one_line_failure(&seller.run(&["sync-now", "no-such-store"]), 2, "no connected store \"no-such-store\"");
     assert_one_line_failure(&seller.run(&["sync-now", "woo-outlet"]), 2, "woo-outlet is disabled");
     assert_eq!((seller.stock("woo-outlet", "MUG"), seller.stock("woo-outlet", "TEE")), (Some(1), Some(1)));
