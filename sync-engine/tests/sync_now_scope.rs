@@ -14,14 +14,6 @@ use sync_engine::sync::SyncSummary;
 use sync_engine::{MemoryStore, Store, SyncEngine};
 use sync_support::*;
 
-struct World {
-    store: Arc<dyn Store>,
-    clock: Arc<ManualClock>,
-    source: Arc<FakeChannel>,
-    shop: Arc<FakeChannel>,
-    woo: Arc<FakeChannel>,
-}
-
 /// Takealot (source, A=10, B=20), Shopify (A, B at 0), WooCommerce (A, B at 3).
 async fn world() -> World {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -39,17 +31,6 @@ async fn world() -> World {
     woo.add("w-a", "A", 3);
     woo.add("w-b", "B", 3);
     World { store, clock: Arc::new(ManualClock::new(t0())), source, shop, woo }
-}
-
-async fn engine(w: &World) -> SyncEngine {
-    SyncEngine::builder(Arc::clone(&w.store))
-        .clock(Arc::clone(&w.clock) as Arc<dyn sync_engine::clock::Clock>)
-        .channel(StoreId::new("takealot"), Arc::clone(&w.source) as Arc<dyn channel_core::Channel>)
-        .channel(StoreId::new("shopify"), Arc::clone(&w.shop) as Arc<dyn channel_core::Channel>)
-        .channel(StoreId::new("woo"), Arc::clone(&w.woo) as Arc<dyn channel_core::Channel>)
-        .build()
-        .await
-        .unwrap()
 }
 
 async fn sync(e: &SyncEngine, only: Option<&[&str]>) -> SyncSummary {

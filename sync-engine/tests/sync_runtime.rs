@@ -13,14 +13,6 @@ use sync_engine::sync::WebhookOutcome;
 use sync_engine::{MemoryStore, Store, SyncEngine};
 use sync_support::*;
 
-struct World {
-    store: Arc<dyn Store>,
-    clock: Arc<ManualClock>,
-    source: Arc<FakeChannel>,
-    shop: Arc<FakeChannel>,
-    woo: Arc<FakeChannel>,
-}
-
 /// Takealot (source, A=10, B=20), Shopify (A, B, the bundle; batch 2, compare-and-set), WooCommerce (A, B).
 async fn world(store: Arc<dyn Store>) -> World {
     connect(store.as_ref(), "takealot", ChannelKind::Takealot, true, SyncMode::Live).await;
@@ -40,17 +32,6 @@ async fn world(store: Arc<dyn Store>) -> World {
     woo.add("w-b", "B", 3);
     woo.add_channel_held("w-a-fba", "A", 99);
     World { store, clock: Arc::new(ManualClock::new(t0())), source, shop, woo }
-}
-
-async fn engine(w: &World) -> SyncEngine {
-    SyncEngine::builder(Arc::clone(&w.store))
-        .clock(Arc::clone(&w.clock) as Arc<dyn sync_engine::clock::Clock>)
-        .channel(StoreId::new("takealot"), Arc::clone(&w.source) as Arc<dyn channel_core::Channel>)
-        .channel(StoreId::new("shopify"), Arc::clone(&w.shop) as Arc<dyn channel_core::Channel>)
-        .channel(StoreId::new("woo"), Arc::clone(&w.woo) as Arc<dyn channel_core::Channel>)
-        .build()
-        .await
-        .unwrap()
 }
 
 async fn synced(w: &World) -> SyncEngine {

@@ -2,11 +2,14 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::sync::Arc;
+
 use channel_core::{ChannelKind, Sku, StoreId};
 pub use channel_testkit::fake::{FakeChannel, FakeChannelBuilder, Fault};
 use jiff::Timestamp;
+use sync_engine::clock::ManualClock;
 use sync_engine::store::{Component, ConnectionRecord, ProductRecord, Scope, SealedCredentials, SyncMode};
-use sync_engine::{Store, WriteBatch, WriteOp};
+use sync_engine::{Store, SyncEngine, WriteBatch, WriteOp};
 
 /// channel-testkit's fake as the runtime tests use it: `max_batch` updates per write call, listings
 /// read 100 at a time, webhooks.
@@ -43,4 +46,26 @@ pub async fn products(store: &dyn Store, simple: &[&str]) {
 pub async fn bundle(store: &dyn Store, bundle: &str, components: &[(&str, u32)]) {
     let components = components.iter().map(|(s, q)| Component { sku: sku(s), quantity: i64::from(*q) }).collect();
     store.commit(WriteOp::PutProduct(ProductRecord::bundle(sku(bundle), components, t0())).into()).await.unwrap();
+}
+
+/// Three stores on fakes over one store: Takealot `takealot` (the source), Shopify `shopify` and
+/// WooCommerce `woo`; each test file seeds its own listings.
+pub struct World {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<ManualClock>,
+    pub source: Arc<FakeChannel>,
+    pub shop: Arc<FakeChannel>,
+    pub woo: Arc<FakeChannel>,
+}
+
+/// An engine over the world's store and clock, with the three fakes as the host's channels.
+pub async fn engine(w: &World) -> SyncEngine {
+    SyncEngine::builder(Arc::clone(&w.store))
+        .clock(Arc::clone(&w.clock) as Arc<dyn sync_engine::clock::Clock>)
+        .channel(StoreId::new("takealot"), Arc::clone(&w.source) as Arc<dyn channel_core::Channel>)
+        .channel(StoreId::new("shopify"), Arc::clone(&w.shop) as Arc<dyn channel_core::Channel>)
+        .channel(StoreId::new("woo"), Arc::clone(&w.woo) as Arc<dyn channel_core::Channel>)
+        .build()
+        .await
+        .unwrap()
 }
