@@ -12,7 +12,7 @@ use channel_core::http::paginate::{self, Page};
 use channel_core::http::{HttpClient, RateLimit, RetryPolicy};
 use channel_core::rust_decimal::prelude::ToPrimitive;
 use channel_core::{
-    AccountIdentity, Capabilities, Channel, ChannelKind, Error, ErrorKind, ItemOutcome, Listing, ListingId, Order,
+    AccountIdentity, Capabilities, Channel, ChannelKind, Error, ErrorKind, ItemOutcome, Listing, ListingId,
     OrderCursor, OrderPage, PriceUpdate, Result, Shipment, StockUpdate,
 };
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -24,6 +24,7 @@ use crate::config::{AmazonConfig, CatalogSource};
 use crate::error::AmazonError;
 use crate::feed::{self, FeedMessage, MAX_FEED_MESSAGES};
 use crate::map::{self, FBA_SUFFIX};
+use crate::orders;
 use crate::wire::{self, PatchOperation};
 
 /// `searchListingsItems` pages through at most 1,000 SKUs.
@@ -157,7 +158,7 @@ enum WriteResult {
     Rejected(String, bool),
 }
 
-/// Where the next page of `getOrders` starts, and the newest update seen so far.
+/// Where the next page of `searchOrders` starts, and the newest update seen so far.
 struct OrdersCursor {
     token: Option<String>,
     max_seen: Timestamp,
@@ -573,42 +574,23 @@ impl Amazon {
 
     // ---- orders ----
 
-    async fn order_items(&self, order_id: &str) -> Result<Vec<wire::OrderItem>> {
-        paginate::items(None::<String>, |token| async move {
-            let page = self.client().get_order_items(order_id, token.as_deref()).await?;
-            let next = page.payload.next_token.filter(|t| !t.is_empty()).map(Some);
-            Ok::<_, Error>(Page::new(page.payload.order_items, next))
-        })
-        .try_collect()
-        .await
-    }
-
-    async fn order(&self, o: &wire::Order) -> Result<Order> {
-        let items = self.order_items(&o.amazon_order_id).await?;
-        map::order_from_wire(o, &items)
-    }
-
-    /// One page of `getOrders` as an [`OrderPage`]; its cursor stays at `since` until the last page,
-    /// which moves it to the newest update seen.
-    async fn orders_page(
-        &self,
-        markets: &str,
-        since: Timestamp,
-        cursor: OrdersCursor,
-    ) -> Result<Page<OrderPage, OrdersCursor>> {
+    /// One page of `searchOrders` as an [`OrderPage`] (its items come with it); its cursor stays at
+    /// `since` until the last page, which moves it to the newest update seen.
+    async fn orders_page(&self, since: Timestamp, cursor: OrdersCursor) -> Result<Page<OrderPage, OrdersCursor>> {
         let after = since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let page = self.client().get_orders(markets, &after, cursor.token.as_deref()).await?;
+        let markets = &self.inner.config.marketplace_ids;
+        let page = self.client().search_orders(markets, &after, cursor.token.as_deref()).await?;
         let mut max_seen = cursor.max_seen;
-        let mut orders = Vec::with_capacity(page.payload.orders.len());
-        for o in &page.payload.orders {
-            let order = self.order(o).await?;
+        let mut out = Vec::with_capacity(page.orders.len());
+        for o in &page.orders {
+            let order = orders::order_from_wire(o, "searchOrders")?;
             max_seen = max_seen.max(order.updated_at);
-            orders.push(order);
+            out.push(order);
         }
-        let token = page.payload.next_token.filter(|t| !t.is_empty());
+        let token = page.pagination.and_then(|p| p.next_token).filter(|t| !t.is_empty());
         let at = if token.is_some() { since } else { max_seen };
         let next = token.map(|t| OrdersCursor { token: Some(t), max_seen });
-        Ok(Page::new(vec![OrderPage::new(orders, OrderCursor::new(at))], next))
+        Ok(Page::new(vec![OrderPage::new(out, OrderCursor::new(at))], next))
     }
 }
 
@@ -691,23 +673,21 @@ impl Channel for Amazon {
 
     fn orders_since<'a>(&'a self, cursor: &'a OrderCursor) -> BoxStream<'a, Result<OrderPage>> {
         let since = cursor.since;
-        let markets = self.inner.config.marketplace_ids.join(",");
-        paginate::items(OrdersCursor { token: None, max_seen: since }, move |c| {
-            let markets = markets.clone();
-            async move { self.orders_page(&markets, since, c).await }
-        })
+        paginate::items(OrdersCursor { token: None, max_seen: since }, move |c| self.orders_page(since, c))
     }
 
+    /// `getOrder` (v2026-01-01, with its packages), then `confirmShipment` (v0) of one package whose
+    /// `packageReferenceId` is the seller's number for it (see [`orders::package_reference_id`]).
     async fn export_tracking(&self, shipment: &Shipment) -> Result<()> {
         let order_id = shipment.order.as_str();
-        let o = self.client().get_order(order_id).await?;
-        if o.payload.fulfillment_channel.as_deref() == Some("AFN") {
+        let o = self.client().get_order(order_id, orders::SHIPMENT_DATA).await?.order;
+        if orders::fulfilled_by_amazon(&o, "getOrder")? {
             return Err(AmazonError::AmazonFulfilled(order_id.to_owned()).into());
         }
-        let order_items = if shipment.lines.is_empty() { self.order_items(order_id).await? } else { Vec::new() };
-        let items = map::shipment_items(shipment, &order_items);
-        let marketplace = o.payload.marketplace_id.unwrap_or_else(|| self.primary().to_owned());
-        let body = map::shipment_confirmation(shipment, items, &marketplace);
+        let items = orders::shipment_items(shipment, &o);
+        let marketplace = o.sales_channel.marketplace_id.clone().unwrap_or_else(|| self.primary().to_owned());
+        let reference = orders::package_reference_id(&o.packages, &shipment.tracking.number);
+        let body = orders::shipment_confirmation(shipment, items, &marketplace, &reference);
         self.client().confirm_shipment(order_id, &body).await
     }
 }

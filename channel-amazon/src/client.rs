@@ -41,9 +41,10 @@ pub(crate) const DOCUMENTED_RATE_LIMITS: &[(&str, f64, u32)] = &[
     ("getReport", 2.0, 15),
     ("getReportDocument", 0.0167, 15),
     ("getInventorySummaries", 2.0, 2),
-    ("getOrders", 0.0167, 20),
+    // Orders API v2026-01-01 (orders_2026-01-01.json "Usage Plan" tables).
+    ("searchOrders", 0.0056, 20),
     ("getOrder", 0.5, 30),
-    ("getOrderItems", 0.5, 30),
+    // Orders API v0 (ordersV0.json).
     ("confirmShipment", 2.0, 10),
     ("getMarketplaceParticipations", 0.016, 15),
 ];
@@ -379,47 +380,49 @@ impl Client {
         self.get_json("/fba/inventory/v1/summaries", &q, "getInventorySummaries").await
     }
 
-    // ---- Orders API v0 ----
+    // ---- Orders API v2026-01-01 ----
 
-    /// `GET /orders/v0/orders` — Orders API v0, getOrders: the first page of the orders updated after
-    /// `last_updated_after` (100 a page), or the page of `next_token`.
-    pub(crate) async fn get_orders(
+    /// `GET /orders/2026-01-01/orders` — Orders API v2026-01-01, searchOrders: the orders of `marketplaces`
+    /// updated at or after `last_updated_after`, 100 a page, with `includedData=FULFILLMENT` (items are
+    /// always included). A next page repeats every parameter with its `paginationToken`: "All other
+    /// parameters must be provided with the same values".
+    pub(crate) async fn search_orders(
         &self,
-        marketplaces: &str,
+        marketplaces: &[String],
         last_updated_after: &str,
-        next_token: Option<&str>,
-    ) -> Result<wire::Payload<wire::OrdersList>> {
-        let mut q = vec![("MarketplaceIds", marketplaces.to_owned())];
-        match next_token {
-            Some(t) => q.push(("NextToken", t.to_owned())),
-            None => {
-                q.push(("LastUpdatedAfter", last_updated_after.to_owned()));
-                q.push(("MaxResultsPerPage", "100".to_owned()));
-            }
+        pagination_token: Option<&str>,
+    ) -> Result<crate::orders::SearchOrdersResponse> {
+        let mut q = vec![
+            ("lastUpdatedAfter", last_updated_after.to_owned()),
+            ("marketplaceIds", marketplaces.join(",")),
+            ("includedData", crate::orders::POLL_DATA.to_owned()),
+            ("maxResultsPerPage", crate::orders::MAX_RESULTS_PER_PAGE.to_string()),
+        ];
+        if let Some(t) = pagination_token {
+            q.push(("paginationToken", t.to_owned()));
         }
-        self.get_json("/orders/v0/orders", &q, "getOrders").await
+        self.get_json("/orders/2026-01-01/orders", &q, "searchOrders").await
     }
 
-    /// `GET /orders/v0/orders/{orderId}` — Orders API v0, getOrder.
-    pub(crate) async fn get_order(&self, order_id: &str) -> Result<wire::Payload<wire::Order>> {
-        self.get_json(&format!("/orders/v0/orders/{}", encode_path_segment(order_id)), &[], "getOrder").await
-    }
-
-    /// `GET /orders/v0/orders/{orderId}/orderItems` — Orders API v0, getOrderItems: one page.
-    pub(crate) async fn get_order_items(
+    /// `GET /orders/2026-01-01/orders/{orderId}` — Orders API v2026-01-01, getOrder with `included_data`.
+    pub(crate) async fn get_order(
         &self,
         order_id: &str,
-        next_token: Option<&str>,
-    ) -> Result<wire::Payload<wire::OrderItemsList>> {
-        let path = format!("/orders/v0/orders/{}/orderItems", encode_path_segment(order_id));
-        let q: Vec<(&str, String)> = next_token.iter().map(|t| ("NextToken", (*t).to_owned())).collect();
-        self.get_json(&path, &q, "getOrderItems").await
+        included_data: &str,
+    ) -> Result<crate::orders::GetOrderResponse> {
+        let path = format!("/orders/2026-01-01/orders/{}", encode_path_segment(order_id));
+        self.get_json(&path, &[("includedData", included_data.to_owned())], "getOrder").await
     }
 
-    /// `POST /orders/v0/orders/{orderId}/shipmentConfirmation` — Orders API v0, confirmShipment.
+    // ---- Orders API v0 ----
+
+    /// `POST /orders/v0/orders/{orderId}/shipmentConfirmation` — Orders API v0, confirmShipment (not
+    /// deprecated; v2026-01-01 has no shipment confirmation). `204` on success. Repeating it with the same
+    /// `packageReferenceId` edits that package ("submit another confirmShipment operation with the same
+    /// packageReferenceID"), so a retry after an unknown outcome does not ship twice.
     pub(crate) async fn confirm_shipment(&self, order_id: &str, body: &Value) -> Result<()> {
         let path = format!("/orders/v0/orders/{}/shipmentConfirmation", encode_path_segment(order_id));
-        self.send(|| self.http.post(&path).json(body).operation("confirmShipment")).await?;
+        self.send(|| self.http.post(&path).json(body).operation("confirmShipment").idempotent(true)).await?;
         Ok(())
     }
 

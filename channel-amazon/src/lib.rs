@@ -9,6 +9,7 @@ mod error;
 mod feed;
 mod lwa;
 mod map;
+mod orders;
 pub mod webhook;
 mod wire;
 

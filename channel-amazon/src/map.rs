@@ -1,11 +1,6 @@
 //! Pure mapping between SP-API shapes ([`crate::wire`], reports) and stocksync's domain types.
 
-use channel_core::{
-    Currency, Error, Fulfilment, Listing, ListingId, ListingStatus, Money, Order, OrderLine, OrderStatus, PlatformIds,
-    Result, Shipment, Stock,
-};
-use jiff::Timestamp;
-use serde_json::{Value, json};
+use channel_core::{Currency, Fulfilment, Listing, ListingId, ListingStatus, Money, OrderStatus, PlatformIds, Stock};
 
 use crate::config::marketplace_currency;
 use crate::wire;
@@ -28,7 +23,7 @@ pub(crate) fn currency_of(marketplace: &str) -> Option<Currency> {
     marketplace_currency(marketplace).and_then(|c| Currency::new(c).ok())
 }
 
-/// Map an order status (v0 `OrderStatus`, also used by notifications).
+/// Map a v0 `OrderStatus` (the spelling of `ORDER_CHANGE` notifications).
 pub(crate) fn map_order_status(status: &str) -> OrderStatus {
     match status {
         "Pending" | "PendingAvailability" => OrderStatus::Pending,
@@ -142,104 +137,10 @@ pub(crate) fn parse_listings_report(text: &str, marketplace_id: &str) -> Vec<Lis
         .collect()
 }
 
-/// An order line of an order item; an AFN order's lines are channel-fulfilled `<sku>:fba` lines.
-fn order_line(i: &wire::OrderItem, afn: bool) -> OrderLine {
-    let sku = i.seller_sku.clone().unwrap_or_default();
-    let q = u32::try_from(i.quantity_ordered.max(0)).unwrap_or(u32::MAX);
-    let mut line = OrderLine::new(i.order_item_id.clone(), sku.clone(), q);
-    line = if afn {
-        line.with_fulfilment(Fulfilment::Channel).with_listing(fba_listing_id(&sku))
-    } else {
-        line.with_listing(sku)
-    };
-    if let Some(p) = &i.item_price
-        && let (Some(c), Some(a)) = (
-            p.currency_code.as_deref().and_then(|c| Currency::new(c).ok()),
-            p.amount.as_ref().and_then(wire::AmountValue::decimal),
-        )
-        && q > 0
-    {
-        line = line.with_unit_price(Money::new(a / rust_decimal::Decimal::from(q), c).round_to_minor());
-    }
-    line
-}
-
-/// An order and its items (from `getOrderItems`) as an [`Order`].
-pub(crate) fn order_from_wire(o: &wire::Order, items: &[wire::OrderItem]) -> Result<Order> {
-    let afn = o.fulfillment_channel.as_deref() == Some("AFN");
-    let lines = items.iter().map(|i| order_line(i, afn)).collect();
-    let created = o
-        .purchase_date
-        .parse::<Timestamp>()
-        .map_err(|e| Error::decode(format!("order {}: unreadable PurchaseDate", o.amazon_order_id)).with_source(e))?;
-    let updated = o.last_update_date.parse::<Timestamp>().unwrap_or(created);
-    Ok(Order::new(
-        o.amazon_order_id.clone(),
-        map_order_status(&o.order_status),
-        o.order_status.clone(),
-        lines,
-        created,
-        updated,
-    ))
-}
-
-/// The carriers `confirmShipment` knows by `carrierCode`; any other is sent as `Other` with its name.
-const KNOWN_CARRIERS: &[&str] = &[
-    "UPS",
-    "USPS",
-    "FedEx",
-    "DHL",
-    "DHL eCommerce",
-    "Royal Mail",
-    "Parcelforce",
-    "DPD",
-    "Hermes",
-    "Evri",
-    "GLS",
-    "Canada Post",
-    "Australia Post",
-    "Japan Post",
-    "Yamato Transport",
-    "Sagawa Express",
-    "Amazon Shipping",
-    "OnTrac",
-    "Purolator",
-    "Deutsche Post",
-    "Correos",
-    "Colissimo",
-    "Chronopost",
-    "Poste Italiane",
-    "PostNL",
-];
-
-/// The `confirmShipment` body of a shipment: one package of `items` (`orderItemId`, `quantity`).
-pub(crate) fn shipment_confirmation(shipment: &Shipment, items: Vec<Value>, marketplace: &str) -> Value {
-    let t = &shipment.tracking;
-    let known = KNOWN_CARRIERS.iter().find(|c| c.eq_ignore_ascii_case(t.carrier.trim()));
-    let mut package = json!({
-        "packageReferenceId": t.number,
-        "carrierCode": known.copied().unwrap_or("Other"),
-        "trackingNumber": t.number,
-        "shipDate": shipment.shipped_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "orderItems": items,
-    });
-    if known.is_none() {
-        package["carrierName"] = json!(t.carrier);
-    }
-    json!({"marketplaceId": marketplace, "packageDetail": package})
-}
-
-/// The package items of a shipment: its own lines, or every item of the order when it names none.
-pub(crate) fn shipment_items(shipment: &Shipment, order_items: &[wire::OrderItem]) -> Vec<Value> {
-    if shipment.lines.is_empty() {
-        order_items.iter().map(|i| json!({"orderItemId": i.order_item_id, "quantity": i.quantity_ordered})).collect()
-    } else {
-        shipment.lines.iter().map(|(id, q)| json!({"orderItemId": id, "quantity": q})).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     fn item(json: Value) -> wire::Item {
@@ -295,25 +196,8 @@ mod tests {
     }
 
     #[test]
-    fn orders_and_statuses() {
+    fn notification_statuses() {
         assert_eq!(map_order_status("Unshipped"), OrderStatus::Open);
         assert_eq!(map_order_status("Canceled"), OrderStatus::Cancelled);
-        let o: wire::Order = serde_json::from_value(json!({
-            "AmazonOrderId": "111-1", "PurchaseDate": "2024-01-02T03:04:05Z", "LastUpdateDate": "2024-01-03T03:04:05Z",
-            "OrderStatus": "Unshipped", "FulfillmentChannel": "AFN"
-        }))
-        .unwrap();
-        let items: Vec<wire::OrderItem> = serde_json::from_value(json!([{
-            "OrderItemId": "i1", "SellerSKU": "MUG-1", "QuantityOrdered": 2,
-            "ItemPrice": {"CurrencyCode": "USD", "Amount": "19.00"}
-        }]))
-        .unwrap();
-        let order = order_from_wire(&o, &items).unwrap();
-        assert_eq!(order.status, OrderStatus::Open);
-        assert_eq!(order.lines[0].listing.as_ref().map(ListingId::as_str), Some("MUG-1:fba"));
-        assert_eq!(order.lines[0].unit_price.map(|p| p.amount.to_string()), Some("9.50".to_owned()));
-        let mut broken = o.clone();
-        broken.purchase_date = "yesterday".into();
-        assert!(order_from_wire(&broken, &items).is_err());
     }
 }

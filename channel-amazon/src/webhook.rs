@@ -220,7 +220,7 @@ fn order_change(n: &Notification) -> Result<WebhookPayload, WebhookRejection> {
     let change: OrderChange = serde_json::from_value(change).map_err(|e| malformed("OrderChangeNotification", e))?;
     let Some(summary) = change.summary else {
         return Err(WebhookRejection::Malformed(format!(
-            "ORDER_CHANGE for {} has no Summary: read the order with getOrders",
+            "ORDER_CHANGE for {} has no Summary: read the order with getOrder (Orders API v2026-01-01)",
             change.amazon_order_id
         )));
     };

@@ -154,7 +154,13 @@ async fn fba_listings_orders_tracking_and_prices() {
     assert_eq!(a.lines[0].fulfilment, Fulfilment::Channel);
 
     let at = jiff::Timestamp::now();
-    channel.export_tracking(&Shipment::whole_order(mfn_order.clone(), Tracking::new("UPS", "1Z1"), at)).await.unwrap();
+    // A UPS tracking number has letters: it goes in trackingNumber, the package gets a number (the emulator
+    // refuses a non-numeric packageReferenceId, as the Orders v0 model does).
+    let shipment = Shipment::whole_order(mfn_order.clone(), Tracking::new("UPS", "1Z999AA10123456784"), at);
+    channel.export_tracking(&shipment).await.unwrap();
+    assert_eq!(emu.platform().order_status(&mfn_order), Some("Shipped"));
+    // Exported again (a retry after a lost answer): the same package is edited, nothing ships twice.
+    channel.export_tracking(&shipment).await.unwrap();
     assert_eq!(emu.platform().order_status(&mfn_order), Some("Shipped"));
     let err =
         channel.export_tracking(&Shipment::whole_order(afn_order, Tracking::new("UPS", "1Z2"), at)).await.unwrap_err();

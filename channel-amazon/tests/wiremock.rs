@@ -417,46 +417,47 @@ async fn prices_patch_purchasable_offer_in_the_marketplace_currency() {
     assert!(matches!(&out[1].outcome, Outcome::Rejected { retryable: false, .. }));
 }
 
+/// An `Order` of the Orders API v2026-01-01 model (`orders_2026-01-01.json`), written by hand.
+fn v2026_order(id: &str, status: &str, fulfilled_by: &str, sku: &str, updated: &str) -> serde_json::Value {
+    json!({"orderId": id, "createdTime": "2026-11-20T10:00:00Z", "lastUpdatedTime": updated,
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": US, "marketplaceName": "Amazon.com"},
+        "fulfillment": {"fulfillmentStatus": status, "fulfilledBy": fulfilled_by, "fulfillmentServiceLevel": "STANDARD"},
+        "orderItems": [{"orderItemId": format!("{id}-a"), "quantityOrdered": 2,
+            "product": {"asin": "B0", "sellerSku": sku, "price": {"unitPrice": {"amount": "10.00", "currencyCode": "USD"}}},
+            "fulfillment": {"quantityFulfilled": 0, "quantityUnfulfilled": 2}}]})
+}
+
 #[tokio::test]
-async fn orders_follow_next_token_and_afn_lines_are_channel_fulfilled() {
+async fn orders_are_searched_on_v2026_with_pagination_tokens_and_fba_lines_are_channel_fulfilled() {
     let server = MockServer::start().await;
     token(&server, 3600, 1).await;
-    Mock::given(method("GET"))
-        .and(path("/orders/v0/orders"))
-        .and(query_param("NextToken", "N2"))
-        .and(query_param("MarketplaceIds", US))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"Orders": [
-            {"AmazonOrderId": "111-2", "PurchaseDate": "2026-11-20T10:00:00Z", "LastUpdateDate": "2026-11-22T09:00:00Z",
-             "OrderStatus": "Shipped", "FulfillmentChannel": "AFN", "MarketplaceId": US}
-        ]}})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/orders/v0/orders"))
-        .and(query_param("LastUpdatedAfter", "2026-11-01T00:00:00Z"))
-        .and(query_param("MarketplaceIds", US))
-        .and(query_param("MaxResultsPerPage", "100"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"NextToken": "N2", "Orders": [
-            {"AmazonOrderId": "111-1", "PurchaseDate": "2026-11-20T10:00:00Z", "LastUpdateDate": "2026-11-21T09:00:00Z",
-             "OrderStatus": "Canceled", "FulfillmentChannel": "MFN", "MarketplaceId": US}
-        ]}})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    for (id, sku) in [("111-1", "MUG-1"), ("111-2", "BOX-1")] {
+    // searchOrders: camelCase parameters; the next page repeats every parameter with its paginationToken
+    // ("All other parameters must be provided with the same values"). Items come with the orders: no
+    // further call per order.
+    let search = || {
         Mock::given(method("GET"))
-            .and(path(format!("/orders/v0/orders/{id}/orderItems")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(
-                json!({"payload": {"AmazonOrderId": id, "OrderItems": [
-                    {"OrderItemId": format!("{id}-a"), "SellerSKU": sku, "ASIN": "B0", "QuantityOrdered": 2,
-                     "ItemPrice": {"CurrencyCode": "USD", "Amount": "20.00"}}
-                ]}}),
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
-    }
+            .and(path("/orders/2026-01-01/orders"))
+            .and(query_param("lastUpdatedAfter", "2026-11-01T00:00:00Z"))
+            .and(query_param("marketplaceIds", US))
+            .and(query_param("includedData", "FULFILLMENT"))
+            .and(query_param("maxResultsPerPage", "100"))
+    };
+    search()
+        .and(query_param("paginationToken", "N2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [
+            v2026_order("111-2", "SHIPPED", "AMAZON", "BOX-1", "2026-11-22T09:00:00Z")
+        ], "lastUpdatedBefore": "2026-11-23T00:00:00Z"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    search()
+        .and(wiremock::matchers::query_param_is_missing("paginationToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [
+            v2026_order("111-1", "CANCELLED", "MERCHANT", "MUG-1", "2026-11-21T09:00:00Z")
+        ], "pagination": {"nextToken": "N2"}, "lastUpdatedBefore": "2026-11-23T00:00:00Z"})))
+        .expect(1)
+        .mount(&server)
+        .await;
     let amazon = channel(&server, config(), true);
     let since: jiff::Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
     let cursor = OrderCursor::new(since);
@@ -467,51 +468,121 @@ async fn orders_follow_next_token_and_afn_lines_are_channel_fulfilled() {
     let first = &pages[0].orders[0];
     assert_eq!(first.status, OrderStatus::Cancelled);
     assert_eq!(first.lines[0].fulfilment, Fulfilment::Merchant);
+    assert_eq!((first.lines[0].quantity, first.lines[0].channel_sku.as_str()), (2, "MUG-1"));
     assert_eq!(first.lines[0].unit_price.map(|m| m.amount.to_string()).as_deref(), Some("10.00"));
     let fba = &pages[1].orders[0];
+    assert_eq!(fba.status, OrderStatus::Shipped);
     assert_eq!(fba.lines[0].fulfilment, Fulfilment::Channel);
     assert_eq!(fba.lines[0].listing.as_ref().map(|l| l.as_str()), Some("BOX-1:fba"));
+    // The documented usage plan of searchOrders (0.0056/s, burst 20), not v0 getOrders'.
+    let limit = amazon.http().rate_limit(Some("searchOrders")).unwrap();
+    assert!((limit.requests_per_second() - 0.0056).abs() < 0.0005, "{limit:?}");
 }
 
 #[tokio::test]
-async fn tracking_confirms_mfn_shipments_only() {
+async fn an_order_without_its_fulfillment_block_is_an_error_not_a_merchant_order() {
     let server = MockServer::start().await;
     token(&server, 3600, 1).await;
-    let order = |id: &str, channel: &str| {
-        json!({"payload": {"AmazonOrderId": id, "PurchaseDate": "2026-11-20T10:00:00Z", "LastUpdateDate": "2026-11-21T09:00:00Z",
-            "OrderStatus": "Unshipped", "FulfillmentChannel": channel, "MarketplaceId": US}})
-    };
+    let mut order = v2026_order("111-1", "UNSHIPPED", "AMAZON", "BOX-1", "2026-11-21T09:00:00Z");
+    order.as_object_mut().unwrap().remove("fulfillment");
     Mock::given(method("GET"))
-        .and(path("/orders/v0/orders/111-1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(order("111-1", "MFN")))
+        .and(path("/orders/2026-01-01/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [order]})))
         .mount(&server)
         .await;
+    let amazon = channel(&server, config(), true);
+    let cursor = OrderCursor::new("2026-11-01T00:00:00Z".parse().unwrap());
+    let err = amazon.orders_since(&cursor).try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+}
+
+/// `getOrder` (v2026-01-01) of an order with `includedData=FULFILLMENT,PACKAGES`.
+async fn mount_get_order(server: &MockServer, id: &str, fulfilled_by: &str, packages: serde_json::Value) {
+    let mut order = v2026_order(id, "UNSHIPPED", fulfilled_by, "MUG-1", "2026-11-21T09:00:00Z");
+    order["packages"] = packages;
     Mock::given(method("GET"))
-        .and(path("/orders/v0/orders/111-2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(order("111-2", "AFN")))
-        .mount(&server)
+        .and(path(format!("/orders/2026-01-01/orders/{id}")))
+        .and(query_param("includedData", "FULFILLMENT,PACKAGES"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": order})))
+        .mount(server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/orders/v0/orders/111-1/orderItems"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": {"OrderItems": [
-            {"OrderItemId": "OI-1", "SellerSKU": "MUG-1", "QuantityOrdered": 2}]}})))
-        .mount(&server)
-        .await;
+}
+
+#[tokio::test]
+async fn tracking_numbers_with_letters_go_in_tracking_number_and_the_package_gets_a_number() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    mount_get_order(&server, "111-1", "MERCHANT", json!([])).await;
+    mount_get_order(&server, "111-2", "AMAZON", json!([])).await;
+    // ordersV0.json, ConfirmShipmentRequest / PackageDetail: packageReferenceId "A seller-supplied identifier
+    // that uniquely identifies a package within the scope of an order. Only positive numeric values are
+    // supported."; trackingNumber "The tracking number"; carrierCode; shipDate ISO 8601; orderItems
+    // {orderItemId, quantity}.
+    let expected = json!({
+        "marketplaceId": "ATVPDKIKX0DER",
+        "packageDetail": {
+            "packageReferenceId": "1",
+            "carrierCode": "UPS",
+            "trackingNumber": "1Z999AA10123456784",
+            "shipDate": "2026-11-22T08:00:00Z",
+            "orderItems": [{"orderItemId": "111-1-a", "quantity": 2}]
+        }
+    });
     Mock::given(method("POST"))
         .and(path("/orders/v0/orders/111-1/shipmentConfirmation"))
-        .and(body_json(json!({"marketplaceId": US, "packageDetail": {
-            "packageReferenceId": "1Z999", "carrierCode": "UPS", "trackingNumber": "1Z999",
-            "shipDate": "2026-11-22T08:00:00Z", "orderItems": [{"orderItemId": "OI-1", "quantity": 2}]}})))
+        .and(header("content-type", "application/json"))
+        .and(body_json(expected))
         .respond_with(ResponseTemplate::new(204))
         .expect(1)
         .mount(&server)
         .await;
     let amazon = channel(&server, config(), true);
     let at: jiff::Timestamp = "2026-11-22T08:00:00Z".parse().unwrap();
-    amazon.export_tracking(&Shipment::whole_order("111-1", Tracking::new("ups", "1Z999"), at)).await.unwrap();
+    let ups = Tracking::new("ups", "1Z999AA10123456784");
+    amazon.export_tracking(&Shipment::whole_order("111-1", ups, at)).await.unwrap();
     let err =
         amazon.export_tracking(&Shipment::whole_order("111-2", Tracking::new("UPS", "1Z9"), at)).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Validation);
+    assert_eq!(err.kind(), ErrorKind::Validation, "Amazon-fulfilled orders are not confirmed");
+}
+
+#[tokio::test]
+async fn a_repeated_export_edits_its_package_and_a_new_one_takes_the_next_number() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    // The order already has packages 1 (this tracking number: a retry after a lost answer) and 4.
+    mount_get_order(
+        &server,
+        "111-1",
+        "MERCHANT",
+        json!([
+            {"packageReferenceId": "1", "trackingNumber": "1Z999AA10123456784", "carrier": "UPS"},
+            {"packageReferenceId": "4", "trackingNumber": "JJD0001", "carrier": "DHL"}
+        ]),
+    )
+    .await;
+    for (reference, carrier, number) in [
+        ("1", json!({"carrierCode": "UPS"}), "1Z999AA10123456784"),
+        ("5", json!({"carrierCode": "Other", "carrierName": "Speedy Couriers"}), "SP-77"),
+    ] {
+        let mut package = json!({"packageReferenceId": reference, "trackingNumber": number,
+            "shipDate": "2026-11-22T08:00:00Z", "orderItems": [{"orderItemId": "111-1-a", "quantity": 1}]});
+        package.as_object_mut().unwrap().extend(carrier.as_object().unwrap().clone());
+        Mock::given(method("POST"))
+            .and(path("/orders/v0/orders/111-1/shipmentConfirmation"))
+            .and(body_json(json!({"marketplaceId": US, "packageDetail": package})))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let amazon = channel(&server, config(), true);
+    let at: jiff::Timestamp = "2026-11-22T08:00:00Z".parse().unwrap();
+    let mut again = Shipment::whole_order("111-1", Tracking::new("UPS", "1Z999AA10123456784"), at);
+    again.lines = vec![("111-1-a".to_owned(), 1)];
+    amazon.export_tracking(&again).await.unwrap();
+    let mut other = Shipment::whole_order("111-1", Tracking::new("Speedy Couriers", "SP-77"), at);
+    other.lines = vec![("111-1-a".to_owned(), 1)];
+    amazon.export_tracking(&other).await.unwrap();
 }
 
 #[tokio::test]

@@ -461,42 +461,95 @@ async fn all_listings_report() {
     assert_eq!(row("R-1")[col("fulfillment-channel")], "DEFAULT");
 }
 
-/// The fields of an Orders v0 `Order` an adapter reads.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Order {
-    amazon_order_id: String,
-    order_status: String,
-    fulfillment_channel: Option<String>,
-    last_update_date: String,
-    purchase_date: String,
+/// Where `value` breaks `schema` of an SP-API model (Swagger 2.0): `$ref`s into `definitions`, `type`,
+/// `required`, `enum`, `format: date-time`, array `items`, and no property the schema does not name.
+fn violations(model: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    if let Some(name) = schema.get("$ref").and_then(Value::as_str) {
+        let name = name.trim_start_matches("#/definitions/");
+        return violations(model, &model["definitions"][name], value, at, out);
+    }
+    let ty = schema.get("type").and_then(Value::as_str);
+    let ok = match ty {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => true,
+    };
+    if !ok {
+        out.push(format!("{at}: {value} is not of type {}", ty.unwrap_or_default()));
+        return;
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        out.push(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    if schema.get("format").and_then(Value::as_str) == Some("date-time")
+        && value.as_str().and_then(|s| s.parse::<jiff::Timestamp>().ok()).is_none()
+    {
+        out.push(format!("{at}: {value} is not a date-time"));
+    }
+    if let Some(items) = schema.get("items") {
+        for (i, v) in value.as_array().into_iter().flatten().enumerate() {
+            violations(model, items, v, &format!("{at}[{i}]"), out);
+        }
+    }
+    if let (Some(properties), Some(object)) = (schema.get("properties").and_then(Value::as_object), value.as_object()) {
+        for required in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !object.contains_key(required) {
+                out.push(format!("{at}.{required}: required but missing"));
+            }
+        }
+        for (key, v) in object {
+            match properties.get(key) {
+                Some(s) => violations(model, s, v, &format!("{at}.{key}"), out),
+                None => out.push(format!("{at}.{key}: not in the model")),
+            }
+        }
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct OrdersPayload {
-    orders: Vec<Order>,
-    next_token: Option<String>,
+/// Assert that `value` is a `definition` of `model`.
+fn assert_model(model: &Value, definition: &str, value: &Value) {
+    let mut out = Vec::new();
+    violations(model, &json!({"$ref": format!("#/definitions/{definition}")}), value, definition, &mut out);
+    assert!(out.is_empty(), "{definition} breaks the model: {out:#?}\n{value:#}");
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct OrderItem {
-    #[serde(rename = "SellerSKU")]
-    seller_sku: Option<String>,
-    quantity_ordered: i64,
-    order_item_id: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct OrderItemsPayload {
-    amazon_order_id: String,
-    order_items: Vec<OrderItem>,
+/// `searchOrders` pages of the emulator, following `paginationToken` with every other parameter repeated.
+async fn search_all(client: &Client, model: &Value, query: &str) -> Vec<Value> {
+    let mut orders = Vec::new();
+    let mut path = format!("/orders/2026-01-01/orders?{query}");
+    loop {
+        let (status, body) = client.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_model(model, "SearchOrdersResponse", &body);
+        orders.extend(body["orders"].as_array().unwrap().iter().cloned());
+        match body["pagination"]["nextToken"].as_str() {
+            Some(token) => path = format!("/orders/2026-01-01/orders?{query}&paginationToken={token}"),
+            None => break,
+        }
+    }
+    orders
 }
 
 #[tokio::test]
-async fn orders_move_the_right_stock_and_page() {
+async fn orders_are_served_as_the_2026_model_says_and_move_the_right_stock() {
+    let Some(model) = read_fixture("orders_2026-01-01.json") else { return };
+    // The checker itself: Amazon's own examples of both operations pass it.
+    for (path, definition) in [
+        ("/orders/2026-01-01/orders", "SearchOrdersResponse"),
+        ("/orders/2026-01-01/orders/{orderId}", "GetOrderResponse"),
+    ] {
+        for example in
+            model["paths"][path]["get"]["responses"]["200"]["x-amzn-api-sandbox"]["static"].as_array().unwrap()
+        {
+            assert_model(&model, definition, &example["response"]);
+        }
+    }
     let (emulator, client) = start(AmazonConfig::fast()).await;
     seed(&emulator, "M", 10);
     emulator.seed_product(SeedProduct::new("F", 10, Decimal::ONE).with("fulfilment", "channel")).unwrap();
@@ -509,63 +562,129 @@ async fn orders_move_the_right_stock_and_page() {
     assert_eq!(emulator.platform().fba_quantity("F"), Some(7));
     emulator.cancel_order(&third.order_id).unwrap();
     assert_eq!(emulator.stock("M").unwrap(), Some(8));
-    // Paging with NextToken.
-    let mut ids = Vec::new();
-    let mut path =
-        format!("/orders/v0/orders?MarketplaceIds=ATVPDKIKX0DER&LastUpdatedAfter={since}&MaxResultsPerPage=2");
-    loop {
-        let (status, body) = client.get(&path).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let page: OrdersPayload = serde_json::from_value(body["payload"].clone()).unwrap();
-        for order in &page.orders {
-            assert!(!order.last_update_date.is_empty() && !order.purchase_date.is_empty());
-            ids.push((
-                order.amazon_order_id.clone(),
-                order.order_status.clone(),
-                order.fulfillment_channel.clone().unwrap(),
-            ));
-        }
-        match page.next_token {
-            Some(token) => path = format!("/orders/v0/orders?MarketplaceIds=ATVPDKIKX0DER&NextToken={token}"),
-            None => break,
-        }
+    // searchOrders, two a page, every dataset the emulator holds.
+    let query = format!(
+        "lastUpdatedAfter={since}&marketplaceIds=ATVPDKIKX0DER&maxResultsPerPage=2\
+         &includedData=FULFILLMENT,PACKAGES,PROCEEDS,CANCELLATION"
+    );
+    let orders = search_all(&client, &model, &query).await;
+    let seen: Vec<(&str, &str, &str)> = orders
+        .iter()
+        .map(|o| {
+            let f = &o["fulfillment"];
+            (
+                o["orderId"].as_str().unwrap(),
+                f["fulfillmentStatus"].as_str().unwrap(),
+                f["fulfilledBy"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.contains(&(afn.order_id.as_str(), "UNSHIPPED", "AMAZON")));
+    assert!(seen.contains(&(third.order_id.as_str(), "CANCELLED", "MERCHANT")));
+    let mfn_order = orders.iter().find(|o| o["orderId"] == mfn.order_id.as_str()).unwrap();
+    assert_eq!(mfn_order["orderItems"][0]["product"]["sellerSku"], "M");
+    assert_eq!(mfn_order["orderItems"][0]["quantityOrdered"], 2);
+    let item_id = mfn_order["orderItems"][0]["orderItemId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        emulator.platform().order_item_ids(&mfn.order_id),
+        Some(vec![item_id.clone()]),
+        "the control surface agrees"
+    );
+    // fulfilledBy filters; a token with other parameters, no date filter, an unknown dataset: 400 ErrorList.
+    let merchant = search_all(&client, &model, &format!("lastUpdatedAfter={since}&fulfilledBy=MERCHANT")).await;
+    assert_eq!(merchant.len(), 2);
+    let (_, first) = client.get(&format!("/orders/2026-01-01/orders?{query}")).await;
+    let token = first["pagination"]["nextToken"].as_str().unwrap();
+    for bad in [
+        format!("/orders/2026-01-01/orders?lastUpdatedAfter={since}&paginationToken={token}"),
+        "/orders/2026-01-01/orders?marketplaceIds=ATVPDKIKX0DER".to_owned(),
+        format!("/orders/2026-01-01/orders?lastUpdatedAfter={since}&includedData=ITEMS"),
+        format!("/orders/2026-01-01/orders?lastUpdatedAfter={since}&createdAfter={since}"),
+    ] {
+        let (status, body) = client.get(&bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_model(&model, "ErrorList", &body);
     }
-    assert_eq!(ids.len(), 3);
-    assert!(ids.contains(&(afn.order_id.clone(), "Unshipped".into(), "AFN".into())));
-    assert!(ids.contains(&(third.order_id.clone(), "Canceled".into(), "MFN".into())));
-    let (status, _) = client.get("/orders/v0/orders?MarketplaceIds=ATVPDKIKX0DER").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a date filter is required");
-    let (status, body) = client.get(&format!("/orders/v0/orders/{}/orderItems", mfn.order_id)).await;
+    // A token may change maxResultsPerPage and includedData.
+    let (status, body) = client
+        .get(&format!(
+            "/orders/2026-01-01/orders?lastUpdatedAfter={since}&marketplaceIds=ATVPDKIKX0DER&paginationToken={token}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // getOrder.
+    let (status, body) =
+        client.get(&format!("/orders/2026-01-01/orders/{}?includedData=FULFILLMENT,PACKAGES", mfn.order_id)).await;
     assert_eq!(status, StatusCode::OK);
-    let items: OrderItemsPayload = serde_json::from_value(body["payload"].clone()).unwrap();
-    assert_eq!(items.amazon_order_id, mfn.order_id);
-    assert_eq!((items.order_items[0].seller_sku.as_deref(), items.order_items[0].quantity_ordered), (Some("M"), 2));
-    let item_ids: Vec<String> = items.order_items.iter().map(|i| i.order_item_id.clone()).collect();
-    assert_eq!(emulator.platform().order_item_ids(&mfn.order_id), Some(item_ids), "the control surface agrees");
-    assert_eq!(emulator.platform().order_item_ids("111-0000000-0000000"), None);
-    // confirmShipment: MFN only.
-    let confirm = |item: &str| {
-        json!({"marketplaceId": "ATVPDKIKX0DER", "packageDetail": {"packageReferenceId": "1", "carrierCode": "UPS",
-            "trackingNumber": "1Z1", "shipDate": "2026-11-23T10:00:00Z", "orderItems": [{"orderItemId": item, "quantity": 2}]}})
+    assert_model(&model, "GetOrderResponse", &body);
+    assert_eq!(body["order"]["packages"], json!([]));
+    let (status, body) = client.get("/orders/2026-01-01/orders/111-0000000-0000000").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_model(&model, "ErrorList", &body);
+    // The deprecated v0 reads are gone: 404 with the SP-API error list, as for any unknown resource.
+    for v0 in [
+        format!("/orders/v0/orders?MarketplaceIds=ATVPDKIKX0DER&LastUpdatedAfter={since}"),
+        format!("/orders/v0/orders/{}", mfn.order_id),
+        format!("/orders/v0/orders/{}/orderItems", mfn.order_id),
+    ] {
+        let (status, body) = client.get(&v0).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{v0}");
+        assert_model(&model, "ErrorList", &body);
+        assert_eq!(body["errors"][0]["code"], "NotFound");
+    }
+}
+
+#[tokio::test]
+async fn confirm_shipment_takes_numeric_package_references_as_the_v0_model_says() {
+    let Some(v0) = read_fixture("ordersV0.json") else { return };
+    let Some(model) = read_fixture("orders_2026-01-01.json") else { return };
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    seed(&emulator, "M", 10);
+    emulator.seed_product(SeedProduct::new("F", 10, Decimal::ONE).with("fulfilment", "channel")).unwrap();
+    let mfn = emulator.place_order(PlaceOrder::new("M", 2)).unwrap();
+    let afn = emulator.place_order(PlaceOrder::new("F", 3).by_channel()).unwrap();
+    let item = emulator.platform().order_item_ids(&mfn.order_id).unwrap().remove(0);
+    let confirm = |reference: &str, quantity: i64| {
+        json!({"marketplaceId": "ATVPDKIKX0DER", "packageDetail": {"packageReferenceId": reference, "carrierCode": "UPS",
+            "trackingNumber": "1Z999AA10123456784", "shipDate": "2026-11-23T10:00:00Z",
+            "orderItems": [{"orderItemId": item, "quantity": quantity}]}})
     };
     let path = format!("/orders/v0/orders/{}/shipmentConfirmation", mfn.order_id);
-    let (status, _, _) = client.call(Method::POST, &path, Some(&confirm(&items.order_items[0].order_item_id))).await;
+    // The model's own request example is a valid request.
+    let example = &v0["paths"]["/orders/v0/orders/{orderId}/shipmentConfirmation"]["post"]["responses"]["204"]["x-amzn-api-sandbox"]
+        ["static"][0]["request"]["parameters"]["body"]["value"];
+    assert_model(&v0, "ConfirmShipmentRequest", example);
+    // A tracking number as packageReferenceId ("Only positive numeric values are supported"): 400.
+    for bad in ["1Z999AA10123456784", "0", "-1", "1.5"] {
+        let (status, body, _) = client.call(Method::POST, &path, Some(&confirm(bad, 1))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_model(&v0, "ConfirmShipmentErrorResponse", &body);
+        assert_eq!(body["errors"][0]["code"], "InvalidInput");
+    }
+    assert_eq!(emulator.platform().order_status(&mfn.order_id), Some("Unshipped"), "nothing shipped");
+    let (status, _, _) = client.call(Method::POST, &path, Some(&confirm("1", 1))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(emulator.platform().order_status(&mfn.order_id), Some("PartiallyShipped"));
+    // The same packageReferenceId edits that package instead of adding one.
+    let (status, _, _) = client.call(Method::POST, &path, Some(&confirm("1", 2))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(emulator.platform().order_status(&mfn.order_id), Some("Shipped"));
+    let (_, body) =
+        client.get(&format!("/orders/2026-01-01/orders/{}?includedData=FULFILLMENT,PACKAGES", mfn.order_id)).await;
+    assert_model(&model, "GetOrderResponse", &body);
+    let packages = body["order"]["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 1);
+    assert_eq!(
+        (packages[0]["packageReferenceId"].as_str(), packages[0]["trackingNumber"].as_str()),
+        (Some("1"), Some("1Z999AA10123456784"))
+    );
+    assert_eq!(body["order"]["orderItems"][0]["fulfillment"]["quantityFulfilled"], 2);
+    // Amazon-fulfilled orders are not confirmed by the seller.
     let path = format!("/orders/v0/orders/{}/shipmentConfirmation", afn.order_id);
-    let (status, _, _) = client.call(Method::POST, &path, Some(&confirm("x"))).await;
+    let (status, body, _) = client.call(Method::POST, &path, Some(&confirm("1", 1))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    // The models' examples decode into the same types.
-    if let Some(model) = read_fixture("ordersV0.json") {
-        let page: OrdersPayload =
-            serde_json::from_value(model_example(&model, "/orders/v0/orders", "get")["payload"].clone()).unwrap();
-        assert!(!page.orders.is_empty());
-        let items: OrderItemsPayload = serde_json::from_value(
-            model_example(&model, "/orders/v0/orders/{orderId}/orderItems", "get")["payload"].clone(),
-        )
-        .unwrap();
-        assert!(!items.order_items.is_empty());
-    }
+    assert_model(&v0, "ConfirmShipmentErrorResponse", &body);
 }
 
 /// The notification envelope of `schemas/notifications/*.json`.
@@ -775,7 +894,8 @@ async fn per_operation_token_buckets() {
     // The documented table is what the emulator uses by default.
     let documented = AmazonRateLimits::documented();
     assert_eq!(documented.limits["patchListingsItem"], RateLimit::new(5.0, 5.0));
-    assert_eq!(documented.limits["getOrders"], RateLimit::new(20.0, 0.0167));
+    assert_eq!(documented.limits["searchOrders"], RateLimit::new(20.0, 0.0056));
+    assert!(!documented.limits.contains_key("getOrders"), "v0 getOrders is not served");
 }
 
 #[tokio::test]

@@ -35,10 +35,7 @@ pub(super) fn router(platform: Arc<Amazon>) -> Router {
         .route("/reports/2021-06-30/reports", post(create_report))
         .route("/reports/2021-06-30/reports/{id}", get(get_report))
         .route("/reports/2021-06-30/documents/{id}", get(get_report_document))
-        .route("/orders/v0/orders", get(get_orders))
-        .route("/orders/v0/orders/{id}", get(get_order))
-        .route("/orders/v0/orders/{id}/orderItems", get(get_order_items))
-        .route("/orders/v0/orders/{id}/shipmentConfirmation", post(confirm_shipment))
+        .merge(super::orders::routes())
         .route("/fba/inventory/v1/summaries", get(inventory_summaries))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&platform), auth_and_rate_limit));
@@ -54,7 +51,7 @@ pub(super) fn sp_error(status: StatusCode, code: &str, message: impl Into<String
     (status, Json(json!({"errors": [{"code": code, "message": message.into(), "details": details}]}))).into_response()
 }
 
-fn invalid(message: impl Into<String>) -> Response {
+pub(super) fn invalid(message: impl Into<String>) -> Response {
     sp_error(StatusCode::BAD_REQUEST, "InvalidInput", message, "")
 }
 
@@ -77,9 +74,8 @@ fn operation(method: &Method, path: &str) -> &'static str {
         ("POST", ["reports", _, "reports"]) => "createReport",
         ("GET", ["reports", _, "reports", _]) => "getReport",
         ("GET", ["reports", _, "documents", _]) => "getReportDocument",
-        ("GET", ["orders", "v0", "orders"]) => "getOrders",
-        ("GET", ["orders", "v0", "orders", _]) => "getOrder",
-        ("GET", ["orders", "v0", "orders", _, "orderItems"]) => "getOrderItems",
+        ("GET", ["orders", "2026-01-01", "orders"]) => "searchOrders",
+        ("GET", ["orders", "2026-01-01", "orders", _]) => "getOrder",
         ("POST", ["orders", "v0", "orders", _, "shipmentConfirmation"]) => "confirmShipment",
         ("GET", ["fba", "inventory", "v1", "summaries"]) => "getInventorySummaries",
         _ => "other",
@@ -154,16 +150,16 @@ pub(super) enum TokenState {
 }
 
 /// Query pairs, decoded, repeats kept.
-fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+pub(super) fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
 }
 
-fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// A comma-separated list parameter (also accepted repeated).
-fn list(pairs: &[(String, String)], key: &str) -> Vec<String> {
+pub(super) fn list(pairs: &[(String, String)], key: &str) -> Vec<String> {
     pairs
         .iter()
         .filter(|(k, _)| k == key)
@@ -195,7 +191,7 @@ fn check_seller(platform: &Amazon, seller_id: &str) -> Result<(), Response> {
     }
 }
 
-fn json_body(body: &[u8]) -> Result<Value, Response> {
+pub(super) fn json_body(body: &[u8]) -> Result<Value, Response> {
     match serde_json::from_slice::<Value>(body) {
         Ok(value @ Value::Object(_)) => Ok(value),
         _ => Err(invalid("The request body must be a JSON object")),
@@ -639,116 +635,6 @@ async fn get_report_document(State(platform): Shared, Path(id): Path<String>) ->
             Json(out).into_response()
         }
         None => sp_error(StatusCode::NOT_FOUND, "NotFound", format!("Report document {id} not found"), ""),
-    }
-}
-
-// ---- orders -------------------------------------------------------------------------------------------------
-
-fn parse_time(text: &str) -> Option<Timestamp> {
-    text.parse::<Timestamp>().ok().or_else(|| {
-        text.parse::<jiff::civil::DateTime>()
-            .ok()
-            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
-            .map(|z| z.timestamp())
-    })
-}
-
-async fn get_orders(State(platform): Shared, RawQuery(query): RawQuery) -> Response {
-    let mut pairs = pairs(query.as_deref());
-    let mut offset = 0;
-    if let Some(token) = first(&pairs, "NextToken").map(str::to_owned) {
-        let remembered = platform.lock().tokens.get(&token).cloned();
-        let Some((original, at)) = remembered else { return invalid("Invalid NextToken") };
-        pairs = self::pairs(Some(&original));
-        offset = at;
-    }
-    if let Err(response) = check_marketplaces(&platform, &pairs, "MarketplaceIds") {
-        return response;
-    }
-    let created_after = first(&pairs, "CreatedAfter");
-    let updated_after = first(&pairs, "LastUpdatedAfter");
-    let (by_update, after) = match (created_after, updated_after) {
-        (Some(_), Some(_)) => {
-            return invalid("LastUpdatedAfter and LastUpdatedBefore cannot be set when CreatedAfter is set.");
-        }
-        (None, None) => return invalid("Either CreatedAfter or LastUpdatedAfter must be specified."),
-        (Some(text), None) => (false, parse_time(text)),
-        (None, Some(text)) => (true, parse_time(text)),
-    };
-    let Some(after) = after else { return invalid("CreatedAfter/LastUpdatedAfter must be an ISO 8601 date-time") };
-    let before = first(&pairs, if by_update { "LastUpdatedBefore" } else { "CreatedBefore" }).and_then(parse_time);
-    let size = match first(&pairs, "MaxResultsPerPage").map(str::parse::<usize>) {
-        None => 100,
-        Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => return invalid("MaxResultsPerPage must be from 1 to 100"),
-    };
-    let statuses = list(&pairs, "OrderStatuses");
-    let channels = list(&pairs, "FulfillmentChannels");
-    let mut state = platform.lock();
-    let mut matching: Vec<&super::state::Order> = state
-        .orders
-        .values()
-        .filter(|o| {
-            let at = if by_update { o.updated } else { o.purchased };
-            at >= after && before.is_none_or(|b| at <= b)
-        })
-        .filter(|o| statuses.is_empty() || statuses.iter().any(|s| s == o.status))
-        .filter(|o| channels.is_empty() || channels.iter().any(|c| c == if o.afn { "AFN" } else { "MFN" }))
-        .collect();
-    matching.sort_by_key(|o| (if by_update { o.updated } else { o.purchased }, o.id.clone()));
-    let total = matching.len();
-    let orders: Vec<Value> = matching.iter().skip(offset).take(size).map(|o| o.to_json(&platform.config)).collect();
-    let next = offset + orders.len();
-    let mut payload = json!({"Orders": orders});
-    payload[if by_update { "LastUpdatedBefore" } else { "CreatedBefore" }] = json!(super::state::ts(Timestamp::now()));
-    if next < total {
-        let original: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs.iter().filter(|(k, _)| k != "NextToken"))
-            .finish();
-        payload["NextToken"] = json!(state.remember_token(original, next));
-    }
-    Json(json!({"payload": payload})).into_response()
-}
-
-fn order_not_found(id: &str) -> Response {
-    sp_error(StatusCode::NOT_FOUND, "NotFound", format!("Order {id} not found"), "")
-}
-
-async fn get_order(State(platform): Shared, Path(id): Path<String>) -> Response {
-    match platform.lock().orders.get(&id) {
-        Some(order) => Json(json!({"payload": order.to_json(&platform.config)})).into_response(),
-        None => order_not_found(&id),
-    }
-}
-
-async fn get_order_items(State(platform): Shared, Path(id): Path<String>) -> Response {
-    match platform.lock().orders.get(&id) {
-        Some(order) => Json(json!({"payload": order.items_json(&platform.config)})).into_response(),
-        None => order_not_found(&id),
-    }
-}
-
-async fn confirm_shipment(State(platform): Shared, Path(id): Path<String>, body: Bytes) -> Response {
-    let body = match json_body(&body) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    if body.get("marketplaceId").and_then(Value::as_str) != Some(platform.config.marketplace_id.as_str()) {
-        return invalid("marketplaceId is required and must be the order's marketplace");
-    }
-    let result = {
-        let mut state = platform.lock();
-        if !state.orders.contains_key(&id) {
-            return order_not_found(&id);
-        }
-        state.confirm_shipment(&platform.config, &id, &body)
-    };
-    match result {
-        Ok(notes) => {
-            platform.notify(notes);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(message) => invalid(message),
     }
 }
 

@@ -21,15 +21,16 @@
 //! | createFeedDocument / getFeedDocument | `POST /feeds/2021-06-30/documents`, `GET …/documents/{id}` | the pre-signed `url` points at the emulator itself (`/s3/documents/{id}?X-Amz-Signature=…`); `PUT` it with the same `Content-Type` as `contentType` (else `403 SignatureDoesNotMatch`) |
 //! | createFeed / getFeed | `POST /feeds/2021-06-30/feeds`, `GET …/feeds/{feedId}` | `IN_QUEUE` → `IN_PROGRESS` → `DONE`/`FATAL` over [`AmazonConfig::processing_delay`], then `resultFeedDocumentId` |
 //! | createReport / getReport / getReportDocument | `POST /reports/2021-06-30/reports`, `GET …/reports/{id}`, `GET …/documents/{id}` | `GET_MERCHANT_LISTINGS_ALL_DATA` only: tab-separated, one row per listing; with [`AmazonConfig::gzip_documents`] this report and feed processing reports are served gzip-compressed with `compressionAlgorithm: GZIP` |
-//! | getOrders | `GET /orders/v0/orders?MarketplaceIds&CreatedAfter\|LastUpdatedAfter&…Before&OrderStatuses&FulfillmentChannels&MaxResultsPerPage&NextToken` | exactly one of `CreatedAfter`/`LastUpdatedAfter`; sorted by that date; `MaxResultsPerPage` ≤ 100 |
-//! | getOrder / getOrderItems | `GET /orders/v0/orders/{id}[/orderItems]` | |
-//! | confirmShipment | `POST /orders/v0/orders/{id}/shipmentConfirmation` | MFN only (AFN is `400`); `204`; `Shipped` once every unit shipped, else `PartiallyShipped` |
+//! | searchOrders (v2026-01-01) | `GET /orders/2026-01-01/orders?createdAfter\|lastUpdatedAfter&…Before&fulfillmentStatuses&marketplaceIds&fulfilledBy&maxResultsPerPage&paginationToken&includedData` | exactly one of `createdAfter`/`lastUpdatedAfter`; sorted by that date; `maxResultsPerPage` ≤ 100; a `paginationToken` request must repeat every other parameter except `maxResultsPerPage`/`includedData` (else `400`); answers built to `SearchOrdersResponse` |
+//! | getOrder (v2026-01-01) | `GET /orders/2026-01-01/orders/{id}?includedData` | `GetOrderResponse`; items always, `FULFILLMENT`, `PACKAGES` (MFN only), `PROCEEDS`, `CANCELLATION` as the model describes them |
+//! | confirmShipment (v0) | `POST /orders/v0/orders/{id}/shipmentConfirmation` | MFN only (AFN is `400`); `packageReferenceId` a positive number (else `400 InvalidInput`), the same id edits that package; `204`; `Shipped` once every unit shipped, else `PartiallyShipped` |
+//! | getOrders / getOrder / getOrderItems (v0, deprecated) | not served | `404` `{"errors": [{"code": "NotFound", …}]}` as for any unknown resource |
 //! | getInventorySummaries | `GET /fba/inventory/v1/summaries?details&granularityType=Marketplace&granularityId&marketplaceIds&sellerSkus&nextToken` | FBA listings only, 50 per page, read-only |
 //!
 //! # Rate limits
 //!
 //! One token bucket per operation ([`AmazonRateLimits::documented`]: the rates and bursts of the SP-API
-//! models, e.g. patchListingsItem 5/s burst 5, getOrders 0.0167/s burst 20, plus the
+//! models, e.g. patchListingsItem 5/s burst 5, searchOrders 0.0056/s burst 20, plus the
 //! `JSON_LISTINGS_FEED` feed-type limit of 5 feeds per 5 minutes). Every answer carries
 //! `x-amzn-RateLimit-Limit` (the operation's rate); past the bucket the answer is `429` with
 //! `{"errors": [{"code": "QuotaExceeded", …}]}`. [`AmazonRateLimits::fast`] is for tests.
@@ -74,6 +75,7 @@
 //! log shows it and an unscoped fault can hit it). `POST /_sandbox/webhooks` is `501`.
 
 mod api;
+mod orders;
 mod state;
 
 use std::collections::HashMap;
@@ -98,7 +100,7 @@ use crate::sandbox::{
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AmazonRateLimits {
-    /// Operation name (`patchListingsItem`, `getOrders`, …, and `createFeed:JSON_LISTINGS_FEED`) → bucket.
+    /// Operation name (`patchListingsItem`, `searchOrders`, …, and `createFeed:JSON_LISTINGS_FEED`) → bucket.
     pub limits: HashMap<String, RateLimit>,
     /// For operations not listed.
     pub default: RateLimit,
@@ -120,9 +122,8 @@ impl AmazonRateLimits {
             ("createReport", 0.0167, 15.0),
             ("getReport", 2.0, 15.0),
             ("getReportDocument", 0.0167, 15.0),
-            ("getOrders", 0.0167, 20.0),
+            ("searchOrders", 0.0056, 20.0),
             ("getOrder", 0.5, 30.0),
-            ("getOrderItems", 0.5, 30.0),
             ("confirmShipment", 2.0, 10.0),
             ("getInventorySummaries", 2.0, 2.0),
         ];

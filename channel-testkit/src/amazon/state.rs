@@ -142,66 +142,6 @@ pub(super) struct Order {
     pub(super) shipments: Vec<Value>,
 }
 
-impl Order {
-    pub(super) fn to_json(&self, config: &AmazonConfig) -> Value {
-        let total: Decimal = self.items.iter().map(|i| i.price * Decimal::from(i.quantity)).sum();
-        let shipped: i64 = self.items.iter().map(|i| i.shipped).sum();
-        let ordered: i64 = self.items.iter().map(|i| i.quantity).sum();
-        json!({
-            "AmazonOrderId": self.id,
-            "SellerOrderId": self.id,
-            "PurchaseDate": ts(self.purchased),
-            "LastUpdateDate": ts(self.updated),
-            "OrderStatus": self.status,
-            "FulfillmentChannel": if self.afn { "AFN" } else { "MFN" },
-            "SalesChannel": config.sales_channel,
-            "ShipServiceLevel": "Std Domestic",
-            "OrderTotal": {"CurrencyCode": config.currency, "Amount": format!("{total:.2}")},
-            "NumberOfItemsShipped": shipped,
-            "NumberOfItemsUnshipped": if self.status == "Canceled" { 0 } else { ordered - shipped },
-            "PaymentMethod": "Other",
-            "PaymentMethodDetails": ["Standard"],
-            "MarketplaceId": config.marketplace_id,
-            "ShipmentServiceLevelCategory": "Standard",
-            "OrderType": "StandardOrder",
-            "EarliestShipDate": ts(self.purchased),
-            "LatestShipDate": ts(self.purchased),
-            "IsBusinessOrder": false,
-            "IsPrime": false,
-            "IsPremiumOrder": false,
-            "IsGlobalExpressEnabled": false,
-            "IsReplacementOrder": false,
-            "IsSoldByAB": false,
-            "IsISPU": false,
-            "IsAccessPointOrder": false,
-            "HasRegulatedItems": false,
-        })
-    }
-
-    pub(super) fn items_json(&self, config: &AmazonConfig) -> Value {
-        let items: Vec<Value> = self
-            .items
-            .iter()
-            .map(|i| {
-                json!({
-                    "ASIN": i.asin,
-                    "SellerSKU": i.sku,
-                    "OrderItemId": i.order_item_id,
-                    "Title": i.title,
-                    "QuantityOrdered": i.quantity,
-                    "QuantityShipped": i.shipped,
-                    "ItemPrice": {"CurrencyCode": config.currency, "Amount": format!("{:.2}", i.price * Decimal::from(i.quantity))},
-                    "IsGift": "false",
-                    "ConditionId": "New",
-                    "ConditionSubtypeId": "New",
-                    "IsTransparency": false,
-                })
-            })
-            .collect();
-        json!({"AmazonOrderId": self.id, "OrderItems": items})
-    }
-}
-
 /// An uploaded or generated document (feed input, processing report, report).
 #[derive(Debug, Clone)]
 pub(super) struct Document {
@@ -298,7 +238,7 @@ pub(super) struct State {
     pub(super) documents: HashMap<String, Document>,
     pub(super) feeds: HashMap<String, Job>,
     pub(super) reports: HashMap<String, Job>,
-    /// NextToken → (query, offset) for getOrders / searchListingsItems / FBA summaries.
+    /// Page token → (query, offset) for searchOrders / searchListingsItems / FBA summaries.
     pub(super) tokens: HashMap<String, (String, usize)>,
     pub(super) notifications: Vec<Value>,
 }
@@ -531,55 +471,7 @@ impl State {
         Ok(notes)
     }
 
-    /// `confirmShipment` for an MFN order.
-    pub(super) fn confirm_shipment(
-        &mut self,
-        config: &AmazonConfig,
-        id: &str,
-        body: &Value,
-    ) -> Result<Vec<Note>, String> {
-        let order = self.orders.get_mut(id).ok_or_else(|| format!("Order {id} not found"))?;
-        if order.afn {
-            return Err("confirmShipment is available only for merchant-fulfilled (MFN) orders".into());
-        }
-        if order.status == "Canceled" {
-            return Err(format!("Order {id} is canceled"));
-        }
-        let Some(package) = body.get("packageDetail").filter(|p| p.is_object()) else {
-            return Err("packageDetail is required".into());
-        };
-        for field in ["packageReferenceId", "carrierCode", "trackingNumber", "shipDate"] {
-            if package.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
-                return Err(format!("packageDetail.{field} is required"));
-            }
-        }
-        let items = package.get("orderItems").and_then(Value::as_array).cloned().unwrap_or_default();
-        if items.is_empty() {
-            return Err("packageDetail.orderItems is required".into());
-        }
-        let mut plan = Vec::new();
-        for item in &items {
-            let item_id = item.get("orderItemId").and_then(Value::as_str).unwrap_or_default();
-            let quantity = item.get("quantity").and_then(Value::as_i64).unwrap_or(0);
-            let Some(index) = order.items.iter().position(|i| i.order_item_id == item_id) else {
-                return Err(format!("orderItemId {item_id:?} is not part of order {id}"));
-            };
-            let left = order.items[index].quantity - order.items[index].shipped;
-            if quantity < 1 || quantity > left {
-                return Err(format!("quantity {quantity} for {item_id} is not between 1 and {left}"));
-            }
-            plan.push((index, quantity));
-        }
-        for (index, quantity) in plan {
-            order.items[index].shipped += quantity;
-        }
-        order.shipments.push(package.clone());
-        order.status = if order.items.iter().all(|i| i.shipped >= i.quantity) { "Shipped" } else { "PartiallyShipped" };
-        order.updated = Timestamp::now();
-        Ok(vec![self.order_note(config, id, "OrderStatusChange", None)])
-    }
-
-    fn order_note(&self, config: &AmazonConfig, id: &str, change: &str, reason: Option<&str>) -> Note {
+    pub(super) fn order_note(&self, config: &AmazonConfig, id: &str, change: &str, reason: Option<&str>) -> Note {
         let Some(order) = self.orders.get(id) else { return ("ORDER_CHANGE", Value::Null) };
         let items: Vec<Value> = order
             .items
