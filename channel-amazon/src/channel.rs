@@ -687,7 +687,8 @@ impl Channel for Amazon {
         let items = orders::shipment_items(shipment, &o);
         let marketplace = o.sales_channel.marketplace_id.clone().unwrap_or_else(|| self.primary().to_owned());
         let reference = orders::package_reference_id(&o.packages, &shipment.tracking.number);
-        let body = orders::shipment_confirmation(shipment, items, &marketplace, &reference);
+        let body =
+            orders::shipment_confirmation(shipment, items, &marketplace, &reference, &self.inner.config.carrier_codes);
         self.client().confirm_shipment(order_id, &body).await
     }
 }

@@ -106,6 +106,11 @@ pub struct AmazonConfig {
     /// Amazon accepts for offer-only attributes).
     #[serde(default = "default_product_type")]
     pub default_product_type: String,
+    /// The carriers `confirmShipment` names by `carrierCode` (matched case-insensitively, sent as spelled
+    /// here); any other carrier is sent as `carrierCode` `Other` with its `carrierName`. Amazon's model
+    /// gives `carrierCode` no list, so the default ([`crate::DEFAULT_CARRIER_CODES`]) can be replaced.
+    #[serde(default = "default_carrier_codes")]
+    pub carrier_codes: Vec<String>,
     /// The largest report or feed-result document read, in bytes once decompressed (default
     /// [`DEFAULT_MAX_DOCUMENT_BYTES`], 256 MiB); a larger one fails with
     /// [`AmazonError::DocumentTooLarge`] instead of filling memory.
@@ -144,6 +149,10 @@ fn yes() -> bool {
 fn default_product_type() -> String {
     "PRODUCT".to_owned()
 }
+fn default_carrier_codes() -> Vec<String> {
+    crate::orders::DEFAULT_CARRIER_CODES.iter().map(|c| (*c).to_owned()).collect()
+}
+
 fn default_max_document_bytes() -> u64 {
     DEFAULT_MAX_DOCUMENT_BYTES
 }
@@ -182,6 +191,7 @@ impl AmazonConfig {
             catalog_source: CatalogSource::default(),
             read_fba: true,
             default_product_type: default_product_type(),
+            carrier_codes: default_carrier_codes(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             token_url: None,
             webhook_max_age_secs: DEFAULT_WEBHOOK_MAX_AGE_SECS,
@@ -269,6 +279,18 @@ impl AmazonConfig {
         self
     }
 
+    /// The carriers sent by `carrierCode` in shipment confirmations (builder style); see
+    /// [`AmazonConfig::carrier_codes`].
+    #[must_use]
+    pub fn carrier_codes<I, S>(mut self, codes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.carrier_codes = codes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Where the full SKU list comes from (builder style).
     #[must_use]
     pub fn catalog_source(mut self, source: CatalogSource) -> Self {
@@ -301,6 +323,7 @@ impl fmt::Debug for AmazonConfig {
             .field("catalog_source", &self.catalog_source)
             .field("read_fba", &self.read_fba)
             .field("default_product_type", &self.default_product_type)
+            .field("carrier_codes", &self.carrier_codes)
             .field("max_document_bytes", &self.max_document_bytes)
             .field("token_url", &self.token_url)
             .field("webhook_max_age_secs", &self.webhook_max_age_secs)

@@ -22,3 +22,4 @@ pub use config::{
 };
 pub use document::DEFAULT_MAX_DOCUMENT_BYTES;
 pub use error::AmazonError;
+pub use orders::DEFAULT_CARRIER_CODES;

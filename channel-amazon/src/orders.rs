@@ -231,10 +231,11 @@ pub(crate) fn package_reference_id(packages: &[OrderPackage], tracking_number: &
     packages.iter().filter_map(numeric).max().unwrap_or(0).saturating_add(1).to_string()
 }
 
-/// The carriers sent by `carrierCode`; any other is sent as `carrierCode` `Other` with its `carrierName`
-/// ("Required when `carrierCode` is \"Other\""). The v0 model gives `carrierCode` no enum; these are the
-/// carrier names Amazon's shipment confirmation examples and public clients use (see `docs/fidelity.md`).
-const KNOWN_CARRIERS: &[&str] = &[
+/// The default [`crate::AmazonConfig::carrier_codes`]: the carriers sent by `carrierCode`; any other is sent
+/// as `carrierCode` `Other` with its `carrierName` ("Required when `carrierCode` is \"Other\""). The v0 model
+/// gives `carrierCode` no enum; these are carrier names Amazon's examples and public clients use (see
+/// `docs/fidelity.md`), so the list is configurable.
+pub const DEFAULT_CARRIER_CODES: &[&str] = &[
     "UPS",
     "USPS",
     "FedEx",
@@ -270,12 +271,13 @@ pub(crate) fn shipment_confirmation(
     items: Vec<Value>,
     marketplace: &str,
     package_reference_id: &str,
+    carrier_codes: &[String],
 ) -> Value {
     let t = &shipment.tracking;
-    let known = KNOWN_CARRIERS.iter().find(|c| c.eq_ignore_ascii_case(t.carrier.trim()));
+    let known = carrier_codes.iter().map(|c| c.trim()).find(|c| c.eq_ignore_ascii_case(t.carrier.trim()));
     let mut package = json!({
         "packageReferenceId": package_reference_id,
-        "carrierCode": known.copied().unwrap_or("Other"),
+        "carrierCode": known.unwrap_or("Other"),
         "trackingNumber": t.number.trim(),
         "shipDate": shipment.shipped_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "orderItems": items,
@@ -356,13 +358,18 @@ mod tests {
     fn the_tracking_number_is_never_the_package_reference() {
         let at: Timestamp = "2026-11-22T08:00:00Z".parse().unwrap();
         let s = Shipment::whole_order("111-1", Tracking::new("Speedy Couriers", "1Z999AA10123456784"), at);
-        let body = shipment_confirmation(&s, vec![json!({"orderItemId": "OI-1", "quantity": 1})], "US", "1");
+        let codes: Vec<String> = DEFAULT_CARRIER_CODES.iter().map(|c| (*c).to_owned()).collect();
+        let body = shipment_confirmation(&s, vec![json!({"orderItemId": "OI-1", "quantity": 1})], "US", "1", &codes);
         assert_eq!(body["packageDetail"]["packageReferenceId"], "1");
         assert_eq!(body["packageDetail"]["trackingNumber"], "1Z999AA10123456784");
         assert_eq!(
             (body["packageDetail"]["carrierCode"].as_str(), body["packageDetail"]["carrierName"].as_str()),
             (Some("Other"), Some("Speedy Couriers"))
         );
+        // A configured carrier list names it by code, as spelled in the list.
+        let body = shipment_confirmation(&s, Vec::new(), "US", "1", &["SPEEDY COURIERS".to_owned()]);
+        assert_eq!(body["packageDetail"]["carrierCode"], "SPEEDY COURIERS");
+        assert!(body["packageDetail"].get("carrierName").is_none());
     }
 
     #[test]
