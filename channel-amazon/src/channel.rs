@@ -677,7 +677,7 @@ impl Channel for Amazon {
     }
 
     /// `getOrder` (v2026-01-01, with its packages), then `confirmShipment` (v0) of one package whose
-    /// `packageReferenceId` is the seller's number for it (see [`orders::package_reference_id`]).
+    /// `packageReferenceId` is the seller's number for it (the one of the order's package with this tracking number, else the next free one).
     async fn export_tracking(&self, shipment: &Shipment) -> Result<()> {
         let order_id = shipment.order.as_str();
         let o = self.client().get_order(order_id, orders::SHIPMENT_DATA).await?.order;

@@ -586,6 +586,26 @@ async fn a_repeated_export_edits_its_package_and_a_new_one_takes_the_next_number
 }
 
 #[tokio::test]
+async fn configured_carrier_codes_are_sent_by_code() {
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    mount_get_order(&server, "111-1", "MERCHANT", json!([])).await;
+    Mock::given(method("POST"))
+        .and(path("/orders/v0/orders/111-1/shipmentConfirmation"))
+        .and(body_json(json!({"marketplaceId": US, "packageDetail": {"packageReferenceId": "1",
+            "carrierCode": "The Courier Guy", "trackingNumber": "TCG123", "shipDate": "2026-11-22T08:00:00Z",
+            "orderItems": [{"orderItemId": "111-1-a", "quantity": 2}]}})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config().carrier_codes(["UPS", "The Courier Guy"]), true);
+    let at: jiff::Timestamp = "2026-11-22T08:00:00Z".parse().unwrap();
+    let shipment = Shipment::whole_order("111-1", Tracking::new("the courier guy", "TCG123"), at);
+    amazon.export_tracking(&shipment).await.unwrap();
+}
+
+#[tokio::test]
 async fn throttling_is_retried_after_the_wait() {
     let server = MockServer::start().await;
     token(&server, 3600, 1).await;
