@@ -65,6 +65,9 @@ impl Takealot {
         if config.sales_filter_separator.is_empty() {
             return Err(TakealotError::Config("sales_filter_separator must not be empty".into()));
         }
+        if !(-12..=14).contains(&config.sales_utc_offset_hours) {
+            return Err(TakealotError::Config("sales_utc_offset_hours must be between -12 and 14".into()));
+        }
         let client = Client::new(&config)?;
         Ok(Self { config, client })
     }

@@ -454,6 +454,28 @@ mod tests {
     }
 
     #[test]
+    fn batch_statuses_and_sales_settings_have_their_defaults() {
+        let config: TakealotConfig = serde_json::from_str(
+            r#"{"api_key": "k", "merchant_warehouse_id": 7, "batch_statuses": {"success_ids": [4, 6]},
+                "sales_utc_offset_hours": 0, "sale_price_is_line_total": false}"#,
+        )
+        .unwrap();
+        let statuses = &config.batch_statuses;
+        assert_eq!(statuses.failed_ids, [5], "unset keys keep their defaults");
+        assert_eq!(statuses.phase(Some(6), None), BatchPhase::Succeeded);
+        assert_eq!(statuses.phase(Some(5), Some("whatever")), BatchPhase::Failed);
+        assert_eq!(statuses.phase(Some(99), Some(" success ")), BatchPhase::Succeeded, "by description");
+        assert_eq!(statuses.phase(Some(1), Some("Pending")), BatchPhase::Pending);
+        assert_eq!(statuses.phase(None, None), BatchPhase::Pending);
+        assert_eq!((config.sales_time_zone(), config.sale_price_is_line_total), (jiff::tz::TimeZone::UTC, false));
+        let far = TakealotConfig::new(SecretString::from("k"), 7).sales_utc_offset_hours(20);
+        assert!(matches!(Takealot::new(far), Err(crate::TakealotError::Config(_))));
+        let defaults = TakealotConfig::new(SecretString::from("k"), 7);
+        assert_eq!(defaults.sales_time_zone(), jiff::tz::TimeZone::fixed(jiff::tz::offset(2)));
+        assert!(defaults.sale_price_is_line_total);
+    }
+
+    #[test]
     fn setters_fill_the_http_options() {
         let config = TakealotConfig::new(SecretString::from("secret-key"), 7)
             .base_url("http://127.0.0.1:9")
