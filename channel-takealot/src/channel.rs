@@ -13,14 +13,14 @@ use channel_core::{
 };
 use futures::stream::BoxStream;
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 
 use crate::client::Client;
+use crate::config::BatchPhase;
 use crate::config::{IdentitySource, TakealotConfig};
 use crate::error::TakealotError;
 use crate::map::{self, DC_SUFFIX};
-use crate::wire::{self, BatchItem, BatchRequest, BatchStatus, OfferUpdate};
+use crate::wire::{self, BatchItem, BatchStatus, OfferUpdate};
 
 /// Most offers `GET /v2/offers` returns per page.
 pub const PAGE_SIZE: usize = 100;
@@ -64,6 +64,9 @@ impl Takealot {
     pub fn new(config: TakealotConfig) -> std::result::Result<Self, TakealotError> {
         if config.sales_filter_separator.is_empty() {
             return Err(TakealotError::Config("sales_filter_separator must not be empty".into()));
+        }
+        if !(-12..=14).contains(&config.sales_utc_offset_hours) {
+            return Err(TakealotError::Config("sales_utc_offset_hours must be between -12 and 14".into()));
         }
         let client = Client::new(&config)?;
         Ok(Self { config, client })
@@ -124,9 +127,16 @@ impl Takealot {
     }
 
     async fn patch(&self, w: &Write, single: bool) -> Result<Outcome> {
-        match self.client.patch_offer(w.offer_id, &w.update).await {
-            Ok(offer) => {
-                let shown = offer.map(|o| o.leadtime_at(self.config.merchant_warehouse_id));
+        let answer = self.client.patch_offer(w.offer_id, &w.update).await.and_then(|answer| {
+            if answer.validation_errors.is_empty() {
+                return Ok(answer);
+            }
+            let (errors, retryable) = map::refusal(&answer.validation_errors);
+            Err(TakealotError::OfferRefused { offer_id: w.offer_id, errors, retryable }.into())
+        });
+        match answer {
+            Ok(answer) => {
+                let shown = answer.offer.map(|o| o.leadtime_at(self.config.merchant_warehouse_id));
                 Ok(Outcome::Applied { quantity: w.quantity.map(|q| shown.unwrap_or(q)) })
             }
             Err(e) => match e.kind() {
@@ -142,27 +152,40 @@ impl Takealot {
     }
 
     async fn batch(&self, chunk: &[Write]) -> Result<Vec<Outcome>> {
-        let request = BatchRequest {
-            requests: chunk.iter().map(|w| BatchItem { offer_id: w.offer_id, update: w.update.clone() }).collect(),
-        };
-        let created = self.client.create_batch(&request).await?;
+        let items: Vec<BatchItem> =
+            chunk.iter().map(|w| BatchItem { offer_id: w.offer_id, update: w.update.clone() }).collect();
+        let created = self.client.create_batch(&items).await?;
         let batch_id = created.batch_id.clone().ok_or_else(|| TakealotError::Unexpected {
             what: "POST /v2/offers/batch".into(),
             detail: "no batch_id in the answer".into(),
         })?;
-        let status = self.poll(&batch_id, created).await?;
-        Ok(chunk.iter().enumerate().map(|(i, w)| map::batch_outcome(&status, i, w.offer_id, w.quantity)).collect())
+        let (status, phase) = self.poll(&batch_id, created).await?;
+        let len = chunk.len();
+        Ok(chunk
+            .iter()
+            .enumerate()
+            .map(|(i, w)| map::batch_outcome(&status, phase, (i, len), w.offer_id, w.quantity))
+            .collect())
     }
 
-    async fn poll(&self, batch_id: &str, mut status: BatchStatus) -> Result<BatchStatus> {
+    fn phase(&self, status: &BatchStatus) -> BatchPhase {
+        let state = status.status.clone().unwrap_or_default();
+        self.config.batch_statuses.phase(state.id, state.description.as_deref())
+    }
+
+    async fn poll(&self, batch_id: &str, mut status: BatchStatus) -> Result<(BatchStatus, BatchPhase)> {
         let every = Duration::from_millis(self.config.batch_poll_interval_ms.max(1));
         let limit = Duration::from_secs(self.config.batch_timeout_secs.max(1));
         let mut waited = Duration::ZERO;
-        while status.is_pending() {
+        loop {
+            let phase = self.phase(&status);
+            if phase != BatchPhase::Pending {
+                return Ok((status, phase));
+            }
             if waited >= limit {
                 return Err(TakealotError::BatchTimeout {
                     batch_id: batch_id.to_owned(),
-                    status: status.status.unwrap_or_default(),
+                    status: status.status.as_ref().map(wire::BatchState::describe).unwrap_or_default(),
                     waited_secs: waited.as_secs(),
                 }
                 .into());
@@ -171,7 +194,6 @@ impl Takealot {
             waited += every;
             status = self.client.get_batch(batch_id).await?;
         }
-        Ok(status)
     }
 
     /// The offer a write to `listing` goes to, or the outcome refusing it (a DC listing, a foreign id).
@@ -214,8 +236,10 @@ impl Takealot {
     /// accepts.
     fn windows(&self, since: Timestamp, now: Timestamp) -> VecDeque<(Date, Date)> {
         let start_ts = since - jiff::SignedDuration::from_hours(24 * i64::from(self.config.sales_lookback_days));
-        let start = start_ts.to_zoned(TimeZone::UTC).date();
-        let today = now.to_zoned(TimeZone::UTC).date();
+        // The filter's dates are the sales' local dates (South African time by default).
+        let zone = self.config.sales_time_zone();
+        let start = start_ts.to_zoned(zone.clone()).date();
+        let today = now.to_zoned(zone).date();
         let mut windows = VecDeque::new();
         let mut from = start.min(today);
         loop {
@@ -254,7 +278,8 @@ impl Takealot {
             (!at.windows.is_empty()).then_some(SalesCursor { windows: at.windows, page: 1 })
         };
         let carried = if next.is_none() { last } else { cursor.clone() };
-        Ok(Page::new(vec![OrderPage::new(map::group_sales(&body.sales), carried)], next))
+        let orders = map::group_sales(&body.sales, &map::SalesFormat::of(&self.config))?;
+        Ok(Page::new(vec![OrderPage::new(orders, carried)], next))
     }
 }
 

@@ -10,7 +10,7 @@ use jiff::civil::Date;
 
 use crate::config::{HTTP_DEFAULTS, TakealotConfig};
 use crate::error::TakealotError;
-use crate::wire::{self, BatchRequest, BatchStatus, OfferUpdate, OffersPage, SalesPage};
+use crate::wire::{self, BatchItem, BatchStatus, OfferUpdate, OfferUpdateResponse, OffersPage, SalesPage};
 
 /// The Seller API over the shared transport (`Authorization: Key <api key>`, JSON).
 #[derive(Debug, Clone)]
@@ -65,27 +65,29 @@ impl Client {
     }
 
     /// `PATCH /v2/offers/offer/ID{offer_id}` — Seller API v2, `update_offer_by_identifier_v2` ("Update An
-    /// Offer"): the updated offer when the answer has an offer's shape, else `None`.
-    pub(crate) async fn patch_offer(&self, offer_id: u64, update: &OfferUpdate) -> Result<Option<wire::Offer>> {
-        let response = self
+    /// Offer"), body `V2OfferSingleUpdate`: the documented answer `V2OfferUpdateSuccessResponse`
+    /// `{offer, validation_errors}` (a non-empty `validation_errors` is a refusal the caller reports).
+    pub(crate) async fn patch_offer(&self, offer_id: u64, update: &OfferUpdate) -> Result<OfferUpdateResponse> {
+        Ok(self
             .http
             .patch(&format!("/v2/offers/offer/ID{offer_id}"))
             .json(update)
             // An absolute set: applying it twice has the same effect as once.
             .idempotent(true)
             .operation("updateOffer")
-            .send_json::<serde_json::Value>()
-            .await?;
-        Ok(serde_json::from_value::<wire::Offer>(response.into_body()).ok())
+            .send_json::<OfferUpdateResponse>()
+            .await?
+            .into_body())
     }
 
-    /// `POST /v2/offers/batch` — Seller API v2, `create_batch_v2` ("Create A Batch", at most 10,000 offers):
-    /// the batch's id and first status.
-    pub(crate) async fn create_batch(&self, request: &BatchRequest) -> Result<BatchStatus> {
+    /// `POST /v2/offers/batch` — Seller API v2, `create_batch_v2` ("Create A Batch"): the body is a bare
+    /// array of `V2OfferBatchCreateUpdate` (`maxItems: 10000`); the answer a `V2OfferBatch` with the batch's id
+    /// and first status.
+    pub(crate) async fn create_batch(&self, items: &[BatchItem]) -> Result<BatchStatus> {
         Ok(self
             .http
             .post("/v2/offers/batch")
-            .json(request)
+            .json(items)
             // Absolute values only: a resubmitted batch sets the same quantities.
             .idempotent(true)
             .operation("createBatch")
@@ -95,7 +97,7 @@ impl Client {
     }
 
     /// `GET /v2/offers/batch/{batch_id}` — Seller API v2, `get_batch_v2` ("Get Batch Information"): the
-    /// batch's status and, once processed, its per-item results.
+    /// `V2OfferBatch`: `status` `{id, description}` and, once processed, `result[]` `{offer, validation_errors}`.
     pub(crate) async fn get_batch(&self, batch_id: &str) -> Result<BatchStatus> {
         Ok(self
             .http

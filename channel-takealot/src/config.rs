@@ -59,6 +59,65 @@ impl Default for IdentitySource {
     }
 }
 
+/// Which `V2OfferBatch.status` values mean a batch is finished. The swagger types `status` as
+/// `{id: integer, description: string}` without listing the values; a public client treats id 4
+/// ("Success") and id 5 ("Failed") as finished, which are the defaults. Anything else is "still
+/// processing" and polled until [`TakealotConfig::batch_timeout_secs`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct BatchStatuses {
+    /// Status ids of a batch that finished and applied its offers (per-offer `validation_errors` aside).
+    pub success_ids: Vec<i64>,
+    /// Status ids of a batch that finished and failed (offers without a result are reported retryable).
+    pub failed_ids: Vec<i64>,
+    /// Descriptions (compared case-insensitively) that mean success when the id is not listed.
+    pub success_descriptions: Vec<String>,
+    /// Descriptions (compared case-insensitively) that mean failure when the id is not listed.
+    pub failed_descriptions: Vec<String>,
+}
+
+impl Default for BatchStatuses {
+    fn default() -> Self {
+        Self {
+            success_ids: vec![4],
+            failed_ids: vec![5],
+            success_descriptions: vec!["Success".to_owned()],
+            failed_descriptions: vec!["Failed".to_owned()],
+        }
+    }
+}
+
+/// Where a batch is, by [`BatchStatuses`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchPhase {
+    /// Still being processed.
+    Pending,
+    /// Finished; per-offer results apply.
+    Succeeded,
+    /// Finished as failed.
+    Failed,
+}
+
+impl BatchStatuses {
+    /// The phase of a batch whose status is `id`/`description`.
+    pub(crate) fn phase(&self, id: Option<i64>, description: Option<&str>) -> BatchPhase {
+        let named =
+            |list: &[String]| description.is_some_and(|d| list.iter().any(|l| l.eq_ignore_ascii_case(d.trim())));
+        if id.is_some_and(|i| self.success_ids.contains(&i)) {
+            BatchPhase::Succeeded
+        } else if id.is_some_and(|i| self.failed_ids.contains(&i)) {
+            BatchPhase::Failed
+        } else if named(&self.success_descriptions) {
+            BatchPhase::Succeeded
+        } else if named(&self.failed_descriptions) {
+            BatchPhase::Failed
+        } else {
+            BatchPhase::Pending
+        }
+    }
+}
+
 /// Settings of one Takealot connection.
 ///
 /// Deserializes from the host's configuration (TOML, JSON); only `api_key` and `merchant_warehouse_id` are
@@ -115,6 +174,18 @@ pub struct TakealotConfig {
     /// How long to wait for a batch before giving up, in seconds (default 600).
     #[serde(default = "default_batch_timeout")]
     pub batch_timeout_secs: u64,
+    /// Which batch status ids/descriptions mean finished (default: 4 "Success", 5 "Failed").
+    #[serde(default)]
+    pub batch_statuses: BatchStatuses,
+    /// The UTC offset, in hours, of the local times `GET /v2/sales` gives (`order_date` like
+    /// `01 Oct 2021 13:47:32`) and of its `start_date`/`end_date` filters: South African Standard Time,
+    /// UTC+2 without daylight saving (default 2). Public examples show the local time without an offset.
+    #[serde(default = "default_sales_offset")]
+    pub sales_utc_offset_hours: i8,
+    /// Whether a sale's `selling_price` is the line total (unit × quantity, the default, as the
+    /// consolidated Seller API reference describes it) rather than the unit price.
+    #[serde(default = "default_true")]
+    pub sale_price_is_line_total: bool,
     /// List stock at Takealot DCs as separate read-only listings `<offer_id>:dc` (default on).
     #[serde(default = "default_true")]
     pub dc_listings: bool,
@@ -150,6 +221,9 @@ fn default_poll_ms() -> u64 {
 fn default_batch_timeout() -> u64 {
     600
 }
+fn default_sales_offset() -> i8 {
+    2
+}
 fn default_true() -> bool {
     true
 }
@@ -172,6 +246,9 @@ impl TakealotConfig {
             patch_max: default_patch_max(),
             batch_poll_interval_ms: default_poll_ms(),
             batch_timeout_secs: default_batch_timeout(),
+            batch_statuses: BatchStatuses::default(),
+            sales_utc_offset_hours: default_sales_offset(),
+            sale_price_is_line_total: true,
             dc_listings: true,
             webhook_max_age_secs: DEFAULT_WEBHOOK_MAX_AGE_SECS,
         }
@@ -269,6 +346,33 @@ impl TakealotConfig {
         self
     }
 
+    /// Which batch statuses mean finished.
+    #[must_use]
+    pub fn batch_statuses(mut self, statuses: BatchStatuses) -> Self {
+        self.batch_statuses = statuses;
+        self
+    }
+
+    /// The UTC offset of the sales' local times, in hours.
+    #[must_use]
+    pub fn sales_utc_offset_hours(mut self, hours: i8) -> Self {
+        self.sales_utc_offset_hours = hours;
+        self
+    }
+
+    /// Whether a sale's `selling_price` is the line total (else the unit price).
+    #[must_use]
+    pub fn sale_price_is_line_total(mut self, line_total: bool) -> Self {
+        self.sale_price_is_line_total = line_total;
+        self
+    }
+
+    /// The time zone of the sales' local times (a fixed offset).
+    pub(crate) fn sales_time_zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::Offset::from_hours(self.sales_utc_offset_hours)
+            .map_or(jiff::tz::TimeZone::UTC, jiff::tz::TimeZone::fixed)
+    }
+
     /// Whether DC stock is listed as separate read-only listings.
     #[must_use]
     pub fn dc_listings(mut self, on: bool) -> Self {
@@ -306,6 +410,9 @@ impl fmt::Debug for TakealotConfig {
             .field("patch_max", &self.patch_max)
             .field("batch_poll_interval_ms", &self.batch_poll_interval_ms)
             .field("batch_timeout_secs", &self.batch_timeout_secs)
+            .field("batch_statuses", &self.batch_statuses)
+            .field("sales_utc_offset_hours", &self.sales_utc_offset_hours)
+            .field("sale_price_is_line_total", &self.sale_price_is_line_total)
             .field("dc_listings", &self.dc_listings)
             .field("webhook_max_age_secs", &self.webhook_max_age_secs)
             .finish()
@@ -344,6 +451,28 @@ mod tests {
         let t = Takealot::new(defaults.clone()).unwrap();
         assert_eq!(t.http().base_url().as_str(), "https://seller-api.takealot.com/");
         assert_eq!(budget(defaults), Some(RateLimit::per_minute(NonZeroU32::new(60).unwrap())), "60 a minute");
+    }
+
+    #[test]
+    fn batch_statuses_and_sales_settings_have_their_defaults() {
+        let config: TakealotConfig = serde_json::from_str(
+            r#"{"api_key": "k", "merchant_warehouse_id": 7, "batch_statuses": {"success_ids": [4, 6]},
+                "sales_utc_offset_hours": 0, "sale_price_is_line_total": false}"#,
+        )
+        .unwrap();
+        let statuses = &config.batch_statuses;
+        assert_eq!(statuses.failed_ids, [5], "unset keys keep their defaults");
+        assert_eq!(statuses.phase(Some(6), None), BatchPhase::Succeeded);
+        assert_eq!(statuses.phase(Some(5), Some("whatever")), BatchPhase::Failed);
+        assert_eq!(statuses.phase(Some(99), Some(" success ")), BatchPhase::Succeeded, "by description");
+        assert_eq!(statuses.phase(Some(1), Some("Pending")), BatchPhase::Pending);
+        assert_eq!(statuses.phase(None, None), BatchPhase::Pending);
+        assert_eq!((config.sales_time_zone(), config.sale_price_is_line_total), (jiff::tz::TimeZone::UTC, false));
+        let far = TakealotConfig::new(SecretString::from("k"), 7).sales_utc_offset_hours(20);
+        assert!(matches!(Takealot::new(far), Err(crate::TakealotError::Config(_))));
+        let defaults = TakealotConfig::new(SecretString::from("k"), 7);
+        assert_eq!(defaults.sales_time_zone(), jiff::tz::TimeZone::fixed(jiff::tz::offset(2)));
+        assert!(defaults.sale_price_is_line_total);
     }
 
     #[test]

@@ -30,6 +30,28 @@ pub enum TakealotError {
         /// Why it is not one of this adapter's.
         reason: String,
     },
+    /// A date or time in a response could not be read (never read as 1970).
+    #[error("unreadable {field} {value:?} in {what}: expected {expected}")]
+    InvalidDate {
+        /// The call or payload.
+        what: String,
+        /// The field.
+        field: String,
+        /// The value as given.
+        value: String,
+        /// The formats accepted.
+        expected: String,
+    },
+    /// Takealot answered an offer update with `validation_errors`: the update was not applied.
+    #[error("offer {offer_id} update refused: {errors}")]
+    OfferRefused {
+        /// The offer.
+        offer_id: u64,
+        /// The validation errors, `code: message; …`.
+        errors: String,
+        /// Whether a message asks to try again.
+        retryable: bool,
+    },
     /// A batch did not finish within the configured timeout; it may still be applied later.
     #[error("batch {batch_id} was still {status:?} after {waited_secs} s")]
     BatchTimeout {
@@ -50,6 +72,9 @@ impl TakealotError {
             Self::Config(_) => ErrorKind::Config,
             Self::Unexpected { .. } => ErrorKind::Decode,
             Self::InvalidListingId { .. } => ErrorKind::Validation,
+            Self::InvalidDate { .. } => ErrorKind::Decode,
+            Self::OfferRefused { retryable: false, .. } => ErrorKind::Validation,
+            Self::OfferRefused { retryable: true, .. } => ErrorKind::Transient,
             Self::BatchTimeout { .. } => ErrorKind::Transient,
         }
     }

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+use crate::config::BatchPhase;
 use crate::error::TakealotError;
 use crate::wire::{self, BatchStatus, LeadtimeStockUpdate, OfferUpdate};
 
@@ -145,30 +146,48 @@ pub(crate) fn whole_rand(money: Money, rounding: WholeUnitRounding) -> Result<i6
     money.round_whole(rounding).amount.to_i64().ok_or_else(|| format!("price {money} is out of range"))
 }
 
-/// The outcome of the item at `index` (offer `offer_id`, setting `quantity` if a stock write) in a processed
-/// batch: its result by index, else by offer id.
-pub(crate) fn batch_outcome(status: &BatchStatus, index: usize, offer_id: u64, quantity: Option<i64>) -> Outcome {
-    let by_index = status.results.iter().find(|r| r.index.and_then(|x| usize::try_from(x).ok()) == Some(index));
+/// The reason and retryability of a refusal's `validation_errors` (retryable when a message asks to try
+/// again or calls the error temporary).
+pub(crate) fn refusal(errors: &[wire::ApiMessage]) -> (String, bool) {
+    let reason = errors.iter().map(wire::ApiMessage::describe).collect::<Vec<_>>().join("; ");
+    let lower = reason.to_ascii_lowercase();
+    let retryable = lower.contains("retry") || lower.contains("temporar");
+    (reason, retryable)
+}
+
+/// The outcome of the item at `index` of `len` (offer `offer_id`, setting `quantity` if a stock write) in a
+/// finished batch: its `result[]` entry by the offer id it names, else the entry at the same position when
+/// the result has one per item and that entry names no offer. A failed batch (`phase`) applies nothing
+/// an entry does not confirm.
+pub(crate) fn batch_outcome(
+    status: &BatchStatus,
+    phase: BatchPhase,
+    (index, len): (usize, usize),
+    offer_id: u64,
+    quantity: Option<i64>,
+) -> Outcome {
     let offer = offer_id.to_string();
-    let result = by_index
-        .or_else(|| status.results.iter().find(|r| r.index.is_none() && r.offer_id.as_deref() == Some(offer.as_str())));
-    match result {
-        Some(r) if r.succeeded() => Outcome::Applied { quantity },
-        Some(r) => {
-            let reason = if r.errors.is_empty() {
-                format!("Takealot reported {}", r.status.as_deref().unwrap_or("a failure"))
-            } else {
-                r.errors.iter().map(wire::ApiMessage::describe).collect::<Vec<_>>().join("; ")
-            };
-            let lower = reason.to_ascii_lowercase();
-            let retryable = lower.contains("retry") || lower.contains("temporar");
+    let named = status.result.iter().find(|r| r.offer_id() == Some(offer.as_str()));
+    let positional = (status.result.len() == len).then(|| &status.result[index]).filter(|r| r.offer_id().is_none());
+    match named.or(positional) {
+        Some(r) if !r.validation_errors.is_empty() => {
+            let (reason, retryable) = refusal(&r.validation_errors);
             Outcome::Rejected { reason, retryable }
         }
+        Some(_) if phase == BatchPhase::Succeeded => Outcome::Applied { quantity },
+        Some(_) => Outcome::Rejected {
+            reason: format!("Takealot reported the batch as {}", describe(status)),
+            retryable: true,
+        },
         None => Outcome::Rejected {
-            reason: "Takealot reported no result for this offer in the batch".into(),
+            reason: format!("Takealot reported no result for this offer in the batch ({})", describe(status)),
             retryable: true,
         },
     }
+}
+
+fn describe(status: &BatchStatus) -> String {
+    status.status.as_ref().map_or_else(|| "no status".to_owned(), wire::BatchState::describe)
 }
 
 /// Normalise a Takealot sale status.
@@ -198,7 +217,8 @@ pub(crate) fn is_leadtime(sale: &wire::Sale) -> bool {
         || sale.po_number.is_some()
 }
 
-/// A date (`YYYY-MM-DD`) or date-time as a timestamp (dates at midnight UTC).
+/// A date or date-time as a timestamp (dates at midnight UTC); `None` when absent or unreadable. For the
+/// webhook deliveries' own event times, which carry their offset (`2025-02-15T10:00:00Z`).
 pub(crate) fn parse_when(raw: Option<&str>) -> Option<Timestamp> {
     let raw = raw?.trim();
     if let Ok(ts) = raw.parse::<Timestamp>() {
@@ -210,8 +230,50 @@ pub(crate) fn parse_when(raw: Option<&str>) -> Option<Timestamp> {
     raw.parse::<Date>().ok().and_then(|d| d.to_zoned(TimeZone::UTC).ok()).map(|z| z.timestamp())
 }
 
-/// One order line from a sale.
-pub(crate) fn sale_line(sale: &wire::Sale) -> OrderLine {
+/// The formats a sale's `order_date` is read in, for errors.
+const ORDER_DATE_FORMATS: &str =
+    "`01 Oct 2021 13:47:32` (local time), `YYYY-MM-DD[ HH:MM:SS]` (local time) or RFC 3339 with an offset";
+
+/// How sales are read: the time zone of their local times and what `selling_price` means.
+#[derive(Debug, Clone)]
+pub(crate) struct SalesFormat {
+    /// The zone of `order_date` local times (South African Standard Time, UTC+2, by default).
+    pub(crate) zone: TimeZone,
+    /// `selling_price` is unit × quantity (else the unit price).
+    pub(crate) line_total: bool,
+}
+
+impl SalesFormat {
+    /// The format `config` describes.
+    pub(crate) fn of(config: &crate::TakealotConfig) -> Self {
+        Self { zone: config.sales_time_zone(), line_total: config.sale_price_is_line_total }
+    }
+}
+
+/// A sale's `order_date`: `01 Oct 2021 13:47:32` as `GET /v2/sales` gives it, or a `YYYY-MM-DD` date (the
+/// webhook examples), in local time `zone`; an RFC 3339 time keeps its own offset. Anything else, or no
+/// date, is [`TakealotError::InvalidDate`].
+pub(crate) fn order_date(raw: Option<&str>, zone: &TimeZone, what: &str) -> Result<Timestamp, TakealotError> {
+    let text = raw.map(str::trim).unwrap_or_default();
+    let local = jiff::civil::DateTime::strptime("%d %b %Y %H:%M:%S", text)
+        .ok()
+        .or_else(|| text.parse::<jiff::civil::DateTime>().ok())
+        .or_else(|| text.parse::<Date>().ok().map(|d| d.to_datetime(jiff::civil::Time::midnight())));
+    let parsed = match local {
+        Some(dt) => dt.to_zoned(zone.clone()).ok().map(|z| z.timestamp()),
+        None => text.parse::<Timestamp>().ok(),
+    };
+    parsed.ok_or_else(|| TakealotError::InvalidDate {
+        what: what.to_owned(),
+        field: "order_date".into(),
+        value: text.to_owned(),
+        expected: ORDER_DATE_FORMATS.into(),
+    })
+}
+
+/// One order line from a sale; its unit price from `selling_price` (a line total divided by the quantity
+/// unless `format` says it is the unit price).
+pub(crate) fn sale_line(sale: &wire::Sale, format: &SalesFormat) -> OrderLine {
     let quantity = sale.quantity.and_then(|q| u32::try_from(q).ok()).unwrap_or(0);
     let line_id = sale
         .order_item_id
@@ -223,10 +285,13 @@ pub(crate) fn sale_line(sale: &wire::Sale) -> OrderLine {
     if let Some(offer) = &sale.offer_id {
         line = line.with_listing(offer.as_str());
     }
-    if let Some(total) = sale.selling_price
-        && quantity > 0
-    {
-        line = line.with_unit_price(Money::new(Decimal::from(total) / Decimal::from(quantity), Currency::ZAR));
+    let unit = match sale.selling_price {
+        Some(total) if format.line_total && quantity > 0 => Some(total / Decimal::from(quantity)),
+        Some(_) if format.line_total => None,
+        price => price,
+    };
+    if let Some(unit) = unit {
+        line = line.with_unit_price(Money::new(unit.normalize(), Currency::ZAR));
     }
     if status.releases_stock() {
         line = line.with_refunded(quantity);
@@ -234,8 +299,9 @@ pub(crate) fn sale_line(sale: &wire::Sale) -> OrderLine {
     line
 }
 
-/// Sales grouped into orders (one sale per order item), first-seen order kept.
-pub(crate) fn group_sales(sales: &[wire::Sale]) -> Vec<Order> {
+/// Sales grouped into orders (one sale per order item), first-seen order kept; an unreadable `order_date`
+/// fails the page.
+pub(crate) fn group_sales(sales: &[wire::Sale], format: &SalesFormat) -> Result<Vec<Order>, TakealotError> {
     let mut orders: Vec<(String, Vec<&wire::Sale>)> = Vec::new();
     for sale in sales {
         let Some(id) = sale.order_id.clone() else { continue };
@@ -244,28 +310,40 @@ pub(crate) fn group_sales(sales: &[wire::Sale]) -> Vec<Order> {
             None => orders.push((id, vec![sale])),
         }
     }
-    orders.into_iter().map(|(id, sales)| order_from_sales(&id, &sales, None)).collect()
+    orders.into_iter().map(|(id, sales)| order_from_sales(&id, &sales, None, format, "GET /v2/sales")).collect()
 }
 
-/// An order from its sales; `updated` overrides the change time (a webhook's event time).
-pub(crate) fn order_from_sales(id: &str, sales: &[&wire::Sale], updated: Option<Timestamp>) -> Order {
-    let lines: Vec<OrderLine> = sales.iter().map(|s| sale_line(s)).collect();
+/// An order from its sales (`what` names the call or payload, for errors); `updated` overrides the change
+/// time (a webhook's event time).
+pub(crate) fn order_from_sales(
+    id: &str,
+    sales: &[&wire::Sale],
+    updated: Option<Timestamp>,
+    format: &SalesFormat,
+    what: &str,
+) -> Result<Order, TakealotError> {
+    let lines: Vec<OrderLine> = sales.iter().map(|s| sale_line(s, format)).collect();
     // The order's status is that of a line still holding stock, if any, else the first line's.
     let lead = sales
         .iter()
         .find(|s| !order_status(s.sale_status.as_deref().unwrap_or("")).releases_stock())
         .or_else(|| sales.first());
     let channel_status = lead.and_then(|s| s.sale_status.clone()).unwrap_or_default();
+    let mut created: Option<Timestamp> = None;
+    for sale in sales {
+        let at = order_date(sale.order_date.as_deref(), &format.zone, what)?;
+        created = Some(created.map_or(at, |c| c.min(at)));
+    }
     let created =
-        sales.iter().filter_map(|s| parse_when(s.order_date.as_deref())).min().unwrap_or(Timestamp::UNIX_EPOCH);
-    Order::new(
+        created.ok_or_else(|| TakealotError::Unexpected { what: what.to_owned(), detail: "no sales".into() })?;
+    Ok(Order::new(
         id,
         order_status(&channel_status),
         channel_status,
         lines,
         created,
         updated.unwrap_or(created).max(created),
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -344,41 +422,77 @@ mod tests {
     }
 
     #[test]
-    fn batch_results_by_index_then_offer() {
-        let status: BatchStatus = serde_json::from_value(json!({"batch_id": 1, "status": "processed", "results": [
-            {"index": 0, "status": "Success"},
-            {"offer_id": 8, "status": "Failed", "errors": [{"code": "E99", "message": "Temporary error, please retry"}]},
-            {"index": 2, "status": "Failed", "errors": [{"code": "E11", "message": "Offer disabled"}]}
+    fn batch_results_by_offer_then_position() {
+        let status: BatchStatus = serde_json::from_value(json!({"batch_id": "1", "status": {"id": 4, "description": "Success"},
+            "result": [
+                {"offer": {"offer_id": 7}, "validation_errors": []},
+                {"offer": {"offer_id": 8}, "validation_errors": [{"code": "E99", "message": "Temporary error, please retry"}]},
+                {"offer": {"offer_id": 9}, "validation_errors": [{"code": "E11", "message": "Offer disabled"}]}
         ]}))
         .unwrap();
-        assert_eq!(batch_outcome(&status, 0, 7, Some(3)), Outcome::Applied { quantity: Some(3) });
-        assert!(matches!(batch_outcome(&status, 1, 8, None), Outcome::Rejected { retryable: true, .. }));
+        let ok = BatchPhase::Succeeded;
+        assert_eq!(batch_outcome(&status, ok, (0, 4), 7, Some(3)), Outcome::Applied { quantity: Some(3) });
+        assert!(matches!(batch_outcome(&status, ok, (1, 4), 8, None), Outcome::Rejected { retryable: true, .. }));
         assert_eq!(
-            batch_outcome(&status, 2, 9, None),
+            batch_outcome(&status, ok, (2, 4), 9, None),
             Outcome::Rejected { reason: "E11: Offer disabled".into(), retryable: false }
         );
-        assert!(matches!(batch_outcome(&status, 3, 10, None), Outcome::Rejected { retryable: true, .. }));
+        assert!(matches!(batch_outcome(&status, ok, (3, 4), 10, None), Outcome::Rejected { retryable: true, .. }));
+        assert!(
+            matches!(
+                batch_outcome(&status, BatchPhase::Failed, (0, 4), 7, None),
+                Outcome::Rejected { retryable: true, .. }
+            ),
+            "a failed batch confirms nothing without errors"
+        );
+        let unnamed: BatchStatus =
+            serde_json::from_value(json!({"status": {"id": 4}, "result": [{"validation_errors": []}]})).unwrap();
+        assert_eq!(batch_outcome(&unnamed, ok, (0, 1), 5, None), Outcome::Applied { quantity: None }, "by position");
+    }
+
+    #[test]
+    fn order_dates_are_local_south_african_time_or_an_error() {
+        let sast = TimeZone::fixed(jiff::tz::offset(2));
+        let at = |raw: &str| order_date(Some(raw), &sast, "test").map(|t| t.to_string());
+        assert_eq!(at("01 Oct 2021 13:47:32").unwrap(), "2021-10-01T11:47:32Z");
+        assert_eq!(at("2025-02-15").unwrap(), "2025-02-14T22:00:00Z");
+        assert_eq!(at("2025-02-15 10:00:00").unwrap(), "2025-02-15T08:00:00Z");
+        assert_eq!(at("2025-02-15T10:00:00Z").unwrap(), "2025-02-15T10:00:00Z");
+        for bad in ["", "yesterday", "32 Oct 2021 13:47:32", "2021-13-01"] {
+            let err = order_date(Some(bad), &sast, "test").unwrap_err();
+            assert!(matches!(err, TakealotError::InvalidDate { ref value, .. } if value == bad), "{bad}: {err}");
+            assert_eq!(err.kind(), channel_core::ErrorKind::Decode);
+        }
+        assert!(order_date(None, &sast, "test").is_err(), "no date is no 1970");
     }
 
     #[test]
     fn sales_become_orders() {
         let sales: Vec<wire::Sale> = serde_json::from_value(json!([
-            {"order_item_id": 1, "order_id": 10, "order_date": "2025-02-01", "sale_status": "Cancelled",
-             "offer_id": 555, "sku": "MUG", "selling_price": 300, "quantity": 2},
-            {"order_item_id": 2, "order_id": 10, "order_date": "2025-02-01 10:00:00", "sale_status": "New Lead Time Order",
-             "offer_id": 556, "sku": "CUP", "selling_price": 100, "quantity": 1},
-            {"order_item_id": 3, "order_id": 11, "order_date": "2025-02-02", "sale_status": "Shipped to Customer",
+            {"order_item_id": 1, "order_id": 10, "order_date": "01 Feb 2025 09:00:00", "sale_status": "Cancelled",
+             "offer_id": 555, "sku": "MUG", "selling_price": 300.0, "quantity": 2},
+            {"order_item_id": 2, "order_id": 10, "order_date": "01 Feb 2025 10:00:00", "sale_status": "New Lead Time Order",
+             "offer_id": 556, "sku": "CUP", "selling_price": 99.5, "quantity": 1},
+            {"order_item_id": 3, "order_id": 11, "order_date": "02 Feb 2025 08:30:00", "sale_status": "Shipped to Customer",
              "po_number": 77, "sku": "MUG", "quantity": 1}
         ]))
         .unwrap();
-        let orders = group_sales(&sales);
+        let format = SalesFormat { zone: TimeZone::fixed(jiff::tz::offset(2)), line_total: true };
+        let orders = group_sales(&sales, &format).unwrap();
         assert_eq!(orders.len(), 2);
         let first = &orders[0];
         assert_eq!((first.id.as_str(), first.status), ("10", OrderStatus::Open), "the line still holding stock leads");
         assert_eq!(first.lines[0].refunded_quantity, 2, "a cancelled item releases its units");
         assert_eq!(first.lines[0].unit_price, Some(Money::new(Decimal::from(150), Currency::ZAR)));
+        assert_eq!(first.lines[1].unit_price, Some(Money::new(Decimal::new(995, 1), Currency::ZAR)), "cents kept");
         assert_eq!(first.lines[1].fulfilment, Fulfilment::Merchant);
-        assert_eq!(first.created_at.to_string(), "2025-02-01T00:00:00Z");
+        assert_eq!(first.created_at.to_string(), "2025-02-01T07:00:00Z", "the earliest line, SAST to UTC");
         assert_eq!((orders[1].status, orders[1].lines[0].fulfilment), (OrderStatus::Shipped, Fulfilment::Merchant));
+        let unit = SalesFormat { line_total: false, ..format.clone() };
+        let orders = group_sales(&sales, &unit).unwrap();
+        assert_eq!(orders[0].lines[0].unit_price, Some(Money::new(Decimal::from(300), Currency::ZAR)), "unit price");
+        let mut undated = sales.clone();
+        undated[2].order_date = Some("sometime".into());
+        assert!(matches!(group_sales(&undated, &format), Err(TakealotError::InvalidDate { .. })));
     }
 }

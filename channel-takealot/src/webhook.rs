@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{SignatureScheme, TakealotConfig};
-use crate::map::{order_from_sales, parse_when};
+use crate::map::{SalesFormat, order_from_sales, parse_when};
 use crate::wire::{self, WarehouseStock};
 
 /// The header naming the event (`New Leadtime Order`).
@@ -75,7 +75,7 @@ pub(crate) fn verify(config: &TakealotConfig, request: &WebhookRequest) -> Resul
         .to_owned();
     let delivery = request.header_value(DELIVERY_HEADER).map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
     let sent_at = shaped(&topic, request.body())?;
-    let payload = parse(&topic, request.body())?;
+    let payload = parse(&topic, request.body(), &SalesFormat::of(config))?;
     Ok(WebhookEvent::new(delivery, topic, payload).with_sent_at(sent_at))
 }
 
@@ -193,7 +193,7 @@ fn now_or(raw: Option<&str>) -> jiff::Timestamp {
 
 /// Parse a verified body by event name. Names are matched case-insensitively; "Sales Status Changed" is
 /// accepted as well as "Sale Status Changed" (both spellings appear in public code).
-pub(crate) fn parse(topic: &str, body: &[u8]) -> Result<WebhookPayload, WebhookRejection> {
+pub(crate) fn parse(topic: &str, body: &[u8], sales: &SalesFormat) -> Result<WebhookPayload, WebhookRejection> {
     let t = topic.to_ascii_lowercase();
     match t.as_str() {
         "new leadtime order" | "new lead time order" => {
@@ -242,7 +242,9 @@ pub(crate) fn parse(topic: &str, body: &[u8]) -> Result<WebhookPayload, WebhookR
             let o: SaleChanged = serde_json::from_slice(body).map_err(malformed)?;
             let order_id = o.sale.order_id.clone().ok_or_else(|| WebhookRejection::Malformed("no order_id".into()))?;
             let updated = parse_when(o.event_timestamp_utc.as_deref());
-            Ok(WebhookPayload::Order(order_from_sales(&order_id, &[&o.sale], updated)))
+            let order = order_from_sales(&order_id, &[&o.sale], updated, sales, "the Sale Status Changed delivery")
+                .map_err(|e| WebhookRejection::Malformed(e.to_string()))?;
+            Ok(WebhookPayload::Order(order))
         }
         "offer updated" | "offer created" => {
             let o: OfferEvent = serde_json::from_slice(body).map_err(malformed)?;

@@ -1,6 +1,7 @@
 //! The Seller API v2 wire types (requests and responses), decoded defensively: public examples disagree on
 //! some shapes (see `../shared/fixtures/takealot/README.md`), so optional fields default.
 
+use channel_core::rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -11,6 +12,20 @@ fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Erro
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     })
+}
+
+/// A number (`399.0`) or a numeric string, as an exact decimal; anything else is refused.
+fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    let text = match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.trim().to_owned(),
+        Some(other) => return Err(serde::de::Error::custom(format!("expected a number, got {other}"))),
+    };
+    Decimal::from_str_exact(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("invalid amount {text:?}: {e}")))
 }
 
 /// An identifier that may be a number or a string, as text.
@@ -163,7 +178,8 @@ pub(crate) struct OfferUpdate {
     pub(crate) leadtime_stock: Option<Vec<LeadtimeStockUpdate>>,
 }
 
-/// One item of `POST /v2/offers/batch`: the offer id (highest-precedence identifier) and the update.
+/// One item of `POST /v2/offers/batch` (`V2OfferBatchCreateUpdate`): the offer id (the identifier) and the
+/// update's fields. The body is a bare JSON array of these (`maxItems: 10000`).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct BatchItem {
     /// The offer.
@@ -173,58 +189,78 @@ pub(crate) struct BatchItem {
     pub(crate) update: OfferUpdate,
 }
 
-/// `POST /v2/offers/batch` body.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct BatchRequest {
-    /// The items.
-    pub(crate) requests: Vec<BatchItem>,
+/// A batch's status (`V2OfferBatch.status`): `{id, description}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct BatchState {
+    /// Takealot's numeric status id.
+    #[serde(default, deserialize_with = "int_or_string")]
+    pub(crate) id: Option<i64>,
+    /// Its description (`Success`, `Failed`, …).
+    #[serde(default)]
+    pub(crate) description: Option<String>,
 }
 
-/// `POST /v2/offers/batch` answer and `GET /v2/offers/batch/{id}`.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct BatchStatus {
-    /// The batch id.
-    #[serde(default, deserialize_with = "id_text")]
-    pub(crate) batch_id: Option<String>,
-    /// `pending` until processed.
-    #[serde(default)]
-    pub(crate) status: Option<String>,
-    /// Per-item results once processed.
-    #[serde(default)]
-    pub(crate) results: Vec<BatchResult>,
-}
-
-impl BatchStatus {
-    /// Whether Takealot is still working on it.
-    pub(crate) fn is_pending(&self) -> bool {
-        let s = self.status.as_deref().unwrap_or("pending").to_ascii_lowercase();
-        matches!(s.as_str(), "pending" | "processing" | "in_progress" | "in progress" | "queued" | "submitted")
+impl BatchState {
+    /// `id/description`, for errors and logs.
+    pub(crate) fn describe(&self) -> String {
+        match (self.id, self.description.as_deref()) {
+            (Some(id), Some(d)) => format!("{id} ({d})"),
+            (Some(id), None) => id.to_string(),
+            (None, Some(d)) => d.to_owned(),
+            (None, None) => "no status".to_owned(),
+        }
     }
 }
 
-/// One item's result in a processed batch.
+/// `POST /v2/offers/batch` answer and `GET /v2/offers/batch/{batch_id}` (`V2OfferBatch`).
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct BatchResult {
-    /// Position in the request.
-    #[serde(default, deserialize_with = "int_or_string")]
-    pub(crate) index: Option<i64>,
-    /// The offer it applied to.
+pub(crate) struct BatchStatus {
+    /// The batch id (a string in the swagger; numbers are accepted).
+    #[serde(default, deserialize_with = "id_text")]
+    pub(crate) batch_id: Option<String>,
+    /// `{id, description}`.
+    #[serde(default)]
+    pub(crate) status: Option<BatchState>,
+    /// Per-offer results, once processed.
+    #[serde(default)]
+    pub(crate) result: Vec<BatchResult>,
+}
+
+/// The offer of a batch result (`V2OfferBatch.result[].offer`; only the identifying fields are read).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct BatchResultOffer {
+    /// The offer id.
     #[serde(default, deserialize_with = "id_text")]
     pub(crate) offer_id: Option<String>,
-    /// `Success` or `Failed`.
+}
+
+/// One offer's result in a processed batch (`V2OfferBatch.result[]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct BatchResult {
+    /// The offer it applied to.
     #[serde(default)]
-    pub(crate) status: Option<String>,
-    /// Why it failed.
+    pub(crate) offer: Option<BatchResultOffer>,
+    /// Why it was not applied (empty: applied).
     #[serde(default)]
-    pub(crate) errors: Vec<ApiMessage>,
+    pub(crate) validation_errors: Vec<ApiMessage>,
 }
 
 impl BatchResult {
-    /// Whether the item was applied.
-    pub(crate) fn succeeded(&self) -> bool {
-        self.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("success") || s.eq_ignore_ascii_case("ok"))
-            || (self.status.is_none() && self.errors.is_empty())
+    /// The offer id the result names, if any.
+    pub(crate) fn offer_id(&self) -> Option<&str> {
+        self.offer.as_ref().and_then(|o| o.offer_id.as_deref())
     }
+}
+
+/// The answer of `PATCH /v2/offers/offer/{identifier}` (`V2OfferUpdateSuccessResponse`).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct OfferUpdateResponse {
+    /// The offer as it is after the update.
+    #[serde(default)]
+    pub(crate) offer: Option<Offer>,
+    /// Why (part of) the update was refused; empty when it was applied.
+    #[serde(default)]
+    pub(crate) validation_errors: Vec<ApiMessage>,
 }
 
 /// An error message from the API (`{"code","message"}`).
@@ -278,7 +314,7 @@ pub(crate) struct Sale {
     /// The order.
     #[serde(deserialize_with = "id_text")]
     pub(crate) order_id: Option<String>,
-    /// `YYYY-MM-DD` (or a date-time).
+    /// `01 Oct 2021 13:47:32` (South African time) in `GET /v2/sales`; `YYYY-MM-DD` in webhook examples.
     #[serde(default)]
     pub(crate) order_date: Option<String>,
     /// The status text.
@@ -290,9 +326,10 @@ pub(crate) struct Sale {
     /// The seller's SKU.
     #[serde(default)]
     pub(crate) sku: Option<String>,
-    /// Total selling price (unit × quantity), whole rand.
-    #[serde(default, deserialize_with = "int_or_string")]
-    pub(crate) selling_price: Option<i64>,
+    /// Selling price in rand (a `number` in the swagger: `399.0`); unit × quantity by default (see
+    /// `TakealotConfig::sale_price_is_line_total`).
+    #[serde(default, deserialize_with = "decimal")]
+    pub(crate) selling_price: Option<Decimal>,
     /// Units.
     #[serde(default, deserialize_with = "int_or_string")]
     pub(crate) quantity: Option<i64>,

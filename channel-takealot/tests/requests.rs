@@ -76,7 +76,9 @@ async fn one_update_is_one_patch_with_the_documented_body() {
         .and(body_json(
             json!({"leadtime_days": 5, "leadtime_stock": [{"merchant_warehouse_id": 28676, "quantity": 12}]}),
         ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(offer(555, "A", 12, 0)))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"offer": offer(555, "A", 12, 0), "validation_errors": []})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -89,34 +91,51 @@ async fn one_update_is_one_patch_with_the_documented_body() {
     assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(12) });
 }
 
+/// The swagger's `create_batch_v2` body is a bare array of `V2OfferBatchCreateUpdate` (offer_id, sku,
+/// barcode, selling_price, rrp, leadtime_days, leadtime_stock, status_action); `get_batch_v2` answers a
+/// `V2OfferBatch`: `status` `{id, description}`, `result[]` `{offer, validation_errors}`.
 #[tokio::test]
 async fn many_updates_are_one_batch_polled_to_completion() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v2/offers/batch"))
-        .and(body_json(json!({"requests": [
+        .and(header("authorization", "Key key-123"))
+        .and(body_json(json!([
             {"offer_id": 1, "leadtime_stock": [{"merchant_warehouse_id": 28676, "quantity": 3}]},
             {"offer_id": 2, "leadtime_stock": [{"merchant_warehouse_id": 28676, "quantity": 0}]},
             {"offer_id": 3, "leadtime_stock": [{"merchant_warehouse_id": 28676, "quantity": 9}]}
-        ]})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"batch_id": 77, "status": "pending"})))
+        ])))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"batch_id": "77", "status": {"id": 1, "description": "Pending"}, "result": []})),
+        )
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/offers/batch/77"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"batch_id": 77, "status": "pending"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"batch_id": "77", "status": {"id": 2, "description": "Processing"}, "result": []}),
+            ),
+        )
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/offers/batch/77"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"batch_id": 77, "status": "success", "results": [
-            {"index": 0, "offer_id": 1, "status": "Success", "errors": []},
-            {"index": 1, "offer_id": 2, "status": "Failed", "errors": [{"code": "E11", "message": "Offer is Disabled by Takealot"}]},
-            {"index": 2, "offer_id": 3, "status": "Failed", "errors": [{"code": "E99", "message": "Temporary processing error, please retry"}]}
-        ]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "batch_id": "77",
+            "status": {"id": 4, "description": "Success"},
+            "result": [
+                {"offer": {"offer_id": 1, "sku": "A"}, "validation_errors": []},
+                {"offer": {"offer_id": 2, "sku": "B"},
+                 "validation_errors": [{"code": "E11", "message": "Offer is Disabled by Takealot"}]},
+                {"offer": {"offer_id": 3, "sku": "C"},
+                 "validation_errors": [{"code": "E99", "message": "Temporary processing error, please retry"}]}
+            ]
+        })))
         .expect(1)
         .mount(&server)
         .await;
@@ -133,6 +152,48 @@ async fn many_updates_are_one_batch_polled_to_completion() {
     assert!(matches!(&out[2].outcome, Outcome::Rejected { retryable: true, .. }));
     assert!(matches!(&out[3].outcome, Outcome::Rejected { retryable: false, .. }), "DC stock is read-only");
     assert_eq!(out.iter().map(|o| o.listing.as_str()).collect::<Vec<_>>(), ["1", "2", "3", "3:dc"]);
+}
+
+/// A batch whose status is "Failed" (id 5) confirms nothing: offers it reports no errors for are retryable
+/// rejections, never applied.
+#[tokio::test]
+async fn a_failed_batch_applies_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/offers/batch"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "batch_id": "78",
+            "status": {"id": 5, "description": "Failed"},
+            "result": [{"offer": {"offer_id": 1}, "validation_errors": []}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let out = t.set_stock(&[StockUpdate::new("1", "A", 3), StockUpdate::new("2", "B", 4)]).await.unwrap();
+    assert!(out.iter().all(|o| matches!(o.outcome, Outcome::Rejected { retryable: true, .. })), "{out:?}");
+}
+
+/// `V2OfferUpdateSuccessResponse` with `validation_errors` is a refusal of that offer, not a success.
+#[tokio::test]
+async fn a_patch_answered_with_validation_errors_is_a_rejection() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path("/v2/offers/offer/ID555"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "offer": offer(555, "A", 7, 0),
+            "validation_errors": [{"code": "E22", "message": "rrp must be 0 or at least the selling price"}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let out = t.set_stock(&[StockUpdate::new("555", "A", 12)]).await.unwrap();
+    assert!(
+        matches!(&out[0].outcome, Outcome::Rejected { reason, retryable: false } if reason.contains("E22")),
+        "{:?}",
+        out[0].outcome
+    );
 }
 
 #[tokio::test]
@@ -251,7 +312,8 @@ async fn sales_are_read_in_windows_with_the_filter_syntax() {
     let pages: Vec<_> = t.orders_since(&OrderCursor::new(since)).try_collect().await.unwrap();
     let filters = seen.lock().unwrap().clone();
     assert_eq!(filters.len(), 3, "401 days need three windows of at most 180: {filters:?}");
-    let start = since.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let sast = jiff::tz::TimeZone::fixed(jiff::tz::offset(2));
+    let start = since.to_zoned(sast).date();
     assert_eq!(
         filters[0],
         format!("start_date:{start};end_date:{}", start.checked_add(jiff::ToSpan::days(179)).unwrap())
@@ -325,4 +387,67 @@ async fn get_listings_reads_each_named_offer_once() {
     .await
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient, "a failing read is an error, not a missing listing");
+}
+
+/// `view_sales` answers `order_date` as South African local time (`01 Oct 2021 13:47:32`, UTC+2) and
+/// `selling_price` as a number (`399.0`); both must reach the order.
+#[tokio::test]
+async fn a_sales_page_with_documented_dates_and_decimal_prices() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/sales"))
+        .and(query_param("page_number", "1"))
+        .and(query_param("page_size", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "page_summary": {"total": 2, "page_size": 100, "page_number": 1},
+            "sales": [
+                {"order_item_id": 145628729, "order_id": 94490206, "order_date": "01 Oct 2021 13:47:32",
+                 "sale_status": "Shipped to Customer", "offer_id": 106715933, "tsin": 76786306, "sku": "9901067159339",
+                 "product_title": "Desk Mat", "selling_price": 399.0, "quantity": 1, "dc": "JHB"},
+                {"order_item_id": 145628730, "order_id": 94490206, "order_date": "01 Oct 2021 13:47:32",
+                 "sale_status": "Shipped to Customer", "offer_id": 106715934, "sku": "CUP",
+                 "selling_price": 259.9, "quantity": 2, "dc": "JHB"}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    let t = Takealot::new(
+        TakealotConfig::new(SecretString::from("k"), 1)
+            .base_url(server.uri())
+            .requests_per_minute(None)
+            .sales_lookback_days(0),
+    )
+    .unwrap();
+    let since = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24);
+    let pages: Vec<_> = t.orders_since(&OrderCursor::new(since)).try_collect().await.unwrap();
+    let order = &pages[0].orders[0];
+    assert_eq!(order.created_at.to_string(), "2021-10-01T11:47:32Z", "13:47:32 at UTC+2");
+    assert_eq!(order.lines[0].unit_price, Some(Money::new(Decimal::new(399, 0), Currency::ZAR)));
+    assert_eq!(order.lines[1].unit_price, Some(Money::new(Decimal::new(12995, 2), Currency::ZAR)), "259.90 / 2");
+}
+
+/// An `order_date` the adapter cannot read is a decode error, never an order dated 1970.
+#[tokio::test]
+async fn an_unreadable_order_date_is_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/sales"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "page_summary": {"total": 1},
+            "sales": [{"order_item_id": 1, "order_id": 2, "order_date": "Oct the first", "sale_status": "Shipped to Customer",
+                       "sku": "A", "selling_price": 10.0, "quantity": 1}]
+        })))
+        .mount(&server)
+        .await;
+    let t = Takealot::new(
+        TakealotConfig::new(SecretString::from("k"), 1)
+            .base_url(server.uri())
+            .requests_per_minute(None)
+            .sales_lookback_days(0),
+    )
+    .unwrap();
+    let since = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24);
+    let err = t.orders_since(&OrderCursor::new(since)).try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.to_string().contains("Oct the first"), "{err}");
 }

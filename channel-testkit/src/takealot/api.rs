@@ -11,12 +11,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use jiff::civil::Date;
-use jiff::{Timestamp, ToSpan, tz::TimeZone};
+use jiff::{Timestamp, ToSpan};
 use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 
 use super::Takealot;
-use super::state::Identifier;
+use super::state::{self, Identifier};
 use crate::sandbox::Decision;
 
 type Shared = State<Arc<Takealot>>;
@@ -81,7 +81,8 @@ async fn auth_and_rate_limit(State(platform): Shared, request: Request, next: Ne
     if !authorised {
         let text =
             if given.is_none() { "Missing API key: send 'Authorization: Key <api key>'" } else { "Invalid API key" };
-        return message(StatusCode::UNAUTHORIZED, text);
+        // The swagger documents 403 "Forbidden Error" `{message}` for every operation (no 401).
+        return message(StatusCode::FORBIDDEN, text);
     }
     let decision = platform.limiter.as_ref().map(|bucket| bucket.try_acquire(1.0));
     if let Some(decision) = decision
@@ -224,6 +225,9 @@ fn json_object(body: &[u8]) -> Result<Map<String, Value>, Reject> {
     }
 }
 
+/// `update_offer_by_identifier_v2`: a body outside `V2OfferSingleUpdate` (unknown field, wrong type) is 400
+/// `{message}`; a rule the platform enforces answers 200 `V2OfferUpdateSuccessResponse` with the offer
+/// unchanged and `validation_errors` (this emulator's reading of the swagger, which documents both).
 fn update_offer(platform: &Takealot, identifier: &str, body: &[u8]) -> Response {
     let offer_id = match resolve(platform, identifier) {
         Ok(id) => id,
@@ -233,37 +237,37 @@ fn update_offer(platform: &Takealot, identifier: &str, body: &[u8]) -> Response 
         Ok(fields) => fields,
         Err(rejection) => return rejection.into_response(),
     };
-    let result = {
+    if let Err(text) = state::check_update_body(&fields, false) {
+        return message(StatusCode::BAD_REQUEST, text);
+    }
+    let (result, offer) = {
         let mut state = platform.lock();
-        state
-            .update(&platform.config, offer_id, &fields)
-            .map(|changed| (changed, state.offers.get(&offer_id).map(|offer| offer.to_json(&platform.config))))
+        let result = state.update(&platform.config, offer_id, &fields);
+        (result, state.offers.get(&offer_id).map(|offer| offer.to_json(&platform.config)))
     };
-    match result {
-        Ok((changed, offer)) => {
+    let validation_errors = match result {
+        Ok(changed) => {
             if !changed.is_empty() {
                 platform.fire(
                     "Offer Updated",
                     &json!({"seller_id": platform.config.seller_id, "offer_id": offer_id, "values_changed": changed}),
                 );
             }
-            Json(offer.unwrap_or(Value::Null)).into_response()
+            Vec::new()
         }
-        Err(err) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"message": err.message, "errors": [{"code": err.code, "message": err.message}]})),
-        )
-            .into_response(),
-    }
+        Err(err) => vec![json!({"message": err.message, "code": err.code})],
+    };
+    Json(json!({"offer": offer.unwrap_or(Value::Null), "validation_errors": validation_errors})).into_response()
 }
 
+/// `create_batch_v2`: the body is a bare array of `V2OfferBatchCreateUpdate`, at most 10,000 (400
+/// `{message}` otherwise, as for an item outside the schema); rules are checked per item when the batch is
+/// processed and reported in its `result[].validation_errors`.
 async fn create_batch(State(platform): Shared, body: Bytes) -> Response {
-    let fields = match json_object(&body) {
-        Ok(fields) => fields,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let Some(items) = fields.get("requests").or_else(|| fields.get("offers")).and_then(Value::as_array) else {
-        return message(StatusCode::BAD_REQUEST, "body must be {\"requests\": [ … ]}");
+    let items = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => items,
+        Ok(_) => return message(StatusCode::BAD_REQUEST, "the body must be a JSON array of offers"),
+        Err(_) => return message(StatusCode::BAD_REQUEST, "request body is not valid JSON"),
     };
     if items.is_empty() {
         return message(StatusCode::BAD_REQUEST, "a batch needs at least one offer");
@@ -275,11 +279,14 @@ async fn create_batch(State(platform): Shared, body: Bytes) -> Response {
         );
     }
     let mut bodies = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            Value::Object(map) => bodies.push(map.clone()),
-            _ => return message(StatusCode::BAD_REQUEST, "each batch item must be a JSON object"),
+    for (index, item) in items.into_iter().enumerate() {
+        let Value::Object(map) = item else {
+            return message(StatusCode::BAD_REQUEST, format!("offer {index}: each batch item must be a JSON object"));
+        };
+        if let Err(text) = state::check_update_body(&map, true) {
+            return message(StatusCode::BAD_REQUEST, format!("offer {index}: {text}"));
         }
+        bodies.push(map);
     }
     let partial = platform.harness.faults().take_partial_batch("/v2/offers/batch");
     let batch_id = platform.lock().new_batch(bodies, partial);
@@ -292,15 +299,18 @@ async fn create_batch(State(platform): Shared, body: Bytes) -> Response {
         }
         worker.fire(
             "Batch Completed",
-            &json!({"seller_id": worker.config.seller_id, "batch_id": batch_id, "status": "SUCCESS"}),
+            &json!({"seller_id": worker.config.seller_id, "batch_id": batch_id.to_string(), "status": "SUCCESS"}),
         );
     });
-    Json(json!({"batch_id": batch_id, "status": "pending"})).into_response()
+    let (id, description) = state::BATCH_PENDING;
+    Json(json!({"batch_id": batch_id.to_string(), "status": {"id": id, "description": description}, "result": []}))
+        .into_response()
 }
 
 async fn get_batch(State(platform): Shared, Path(batch_id): Path<String>) -> Response {
+    // `batch_id` is a string in the swagger; this emulator issues numeric ones, so anything else is unknown.
     let Ok(batch_id) = batch_id.parse::<u64>() else {
-        return message(StatusCode::BAD_REQUEST, "batch_id must be a whole number");
+        return message(StatusCode::NOT_FOUND, "Batch not found");
     };
     match platform.lock().batches.get(&batch_id) {
         Some(batch) => Json(batch.to_json()).into_response(),
@@ -308,65 +318,116 @@ async fn get_batch(State(platform): Shared, Path(batch_id): Path<String>) -> Res
     }
 }
 
-/// `filters=start_date:YYYY-MM-DD,end_date:YYYY-MM-DD` (`;` also separates).
-fn sales_window(pairs: &[(String, String)], max_days: i64) -> Result<(Date, Date), Reject> {
-    let today = Timestamp::now().to_zoned(TimeZone::UTC).date();
-    let mut start = None;
-    let mut end = None;
-    if let Some(filters) = first(pairs, "filters") {
-        for part in filters.split([',', ';']).filter(|p| !p.is_empty()) {
-            let Some((key, value)) = part.split_once(':') else {
-                return Err(reject(StatusCode::BAD_REQUEST, format!("invalid filter {part:?}")));
-            };
+/// `view_sales`'s error answer: the swagger's `Error` `{fields, message, status}`.
+#[derive(Debug)]
+struct SalesError {
+    status: StatusCode,
+    fields: String,
+    message: String,
+}
+
+impl IntoResponse for SalesError {
+    fn into_response(self) -> Response {
+        let body = json!({"fields": self.fields, "message": self.message, "status": self.status.as_u16()});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+fn sales_error(status: StatusCode, fields: &str, text: impl Into<String>) -> SalesError {
+    SalesError { status, fields: fields.to_owned(), message: text.into() }
+}
+
+/// A sales window and the field filters.
+type SalesFilters = ((Date, Date), Vec<(String, String)>);
+
+/// The filter fields `view_sales` supports.
+const SALES_FILTERS: [&str; 11] = [
+    "start_date",
+    "end_date",
+    "sku",
+    "product_title",
+    "tsin",
+    "dc",
+    "customer_dc",
+    "sale_status",
+    "po_number",
+    "order_id",
+    "promotion",
+];
+
+/// `view_sales`'s filters: `filters` is "a list of search parameters" `field:value`; the list may come as
+/// one value separated by `,` (Swagger 2.0's default `csv`) or `;` (the swagger's example), or as repeated
+/// `filters` parameters. The window (`start_date`/`end_date`, `YYYY-MM-DD`, South African dates) is at most
+/// `max_days` days; without one, the last 30 days. Answers the window and the other field filters.
+fn sales_filters(pairs: &[(String, String)], max_days: i64) -> Result<SalesFilters, SalesError> {
+    let today = Timestamp::now().to_zoned(state::sast()).date();
+    let (mut start, mut end, mut fields) = (None, None, Vec::new());
+    let parts = pairs.iter().filter(|(k, _)| k == "filters" || k == "filters[]").flat_map(|(_, v)| v.split([',', ';']));
+    for part in parts.filter(|p| !p.is_empty()) {
+        let Some((key, value)) = part.split_once(':') else {
+            return Err(sales_error(StatusCode::BAD_REQUEST, "filters", format!("invalid filter {part:?}")));
+        };
+        let key = key.trim();
+        if !SALES_FILTERS.contains(&key) {
+            return Err(sales_error(StatusCode::BAD_REQUEST, key, format!("unsupported filter {key:?}")));
+        }
+        if key == "start_date" || key == "end_date" {
             let date: Date = value
                 .trim()
                 .parse()
-                .map_err(|_| reject(StatusCode::BAD_REQUEST, format!("{key} must be a date YYYY-MM-DD")))?;
-            match key.trim() {
-                "start_date" => start = Some(date),
-                "end_date" => end = Some(date),
-                other => return Err(reject(StatusCode::BAD_REQUEST, format!("unknown filter {other:?}"))),
-            }
+                .map_err(|_| sales_error(StatusCode::BAD_REQUEST, key, format!("{key} must be a date YYYY-MM-DD")))?;
+            if key == "start_date" { start = Some(date) } else { end = Some(date) }
+        } else {
+            fields.push((key.to_owned(), value.trim().to_owned()));
         }
     }
     let end = end.unwrap_or(today);
-    let start = match start {
-        Some(start) => start,
-        None => end.checked_sub(30.days()).unwrap_or(end),
-    };
+    let start = start.unwrap_or_else(|| end.checked_sub(30.days()).unwrap_or(end));
     if end < start {
-        return Err(reject(StatusCode::BAD_REQUEST, "end_date is before start_date"));
+        return Err(sales_error(StatusCode::BAD_REQUEST, "end_date", "end_date is before start_date"));
     }
     let days = start.until(end).map(|span| span.get_days()).unwrap_or(i32::MAX);
     if i64::from(days) > max_days {
-        return Err(reject(StatusCode::BAD_REQUEST, format!("the date range can be at most {max_days} days")));
+        let text = format!("the date range can be at most {max_days} days");
+        return Err(sales_error(StatusCode::BAD_REQUEST, "start_date", text));
     }
-    Ok((start, end))
+    Ok(((start, end), fields))
+}
+
+/// Whether a sale (as the API shows it) matches a `field:value` filter.
+fn sale_matches(sale: &Value, (field, wanted): &(String, String)) -> bool {
+    match sale.get(field) {
+        Some(Value::String(s)) => s == wanted,
+        Some(Value::Number(n)) => n.to_string() == *wanted,
+        Some(Value::Bool(b)) => b.to_string() == *wanted,
+        _ => false,
+    }
 }
 
 async fn list_sales(State(platform): Shared, RawQuery(query): RawQuery) -> Response {
     let pairs = pairs(query.as_deref());
     let (number, size) = match paging(&pairs, platform.config.max_page_size) {
         Ok(paging) => paging,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => return sales_error(rejection.status, "page_size", rejection.message).into_response(),
     };
-    let (start, end) = match sales_window(&pairs, platform.config.max_sales_window_days) {
-        Ok(window) => window,
-        Err(rejection) => return rejection.into_response(),
+    let ((start, end), fields) = match sales_filters(&pairs, platform.config.max_sales_window_days) {
+        Ok(filters) => filters,
+        Err(error) => return error.into_response(),
     };
     let state = platform.lock();
-    let matching: Vec<_> = state
+    let matching: Vec<Value> = state
         .sales
         .iter()
         .filter(|sale| {
-            let date = sale.order_date.to_zoned(TimeZone::UTC).date();
+            let date = sale.order_date.to_zoned(state::sast()).date();
             start <= date && date <= end
         })
+        .map(state::Sale::to_json)
+        .filter(|sale| fields.iter().all(|f| sale_matches(sale, f)))
         .collect();
-    let sales: Vec<Value> =
-        matching.iter().skip((number - 1).saturating_mul(size)).take(size).map(|sale| sale.to_json()).collect();
+    let sales: Vec<Value> = matching.iter().skip((number - 1).saturating_mul(size)).take(size).cloned().collect();
     Json(json!({
-        "page_summary": {"page_number": number, "page_size": size, "total": matching.len()},
+        "page_summary": {"page_size": size, "page_number": number, "total": matching.len()},
         "sales": sales,
     }))
     .into_response()

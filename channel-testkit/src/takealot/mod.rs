@@ -1,45 +1,51 @@
 //! Emulator of the Takealot Seller API v2 (`https://seller-api.takealot.com/`).
 //!
-//! What it serves (all under `Authorization: Key <api_key>`; anything else is `401`):
+//! Every route, shape, status code and error body follows the Seller API v2 swagger
+//! (`shared/fixtures/takealot/seller-api-v2-swagger.yml`); where the swagger is silent the choice is named
+//! here and in `docs/fidelity.md`. What it serves (all under `Authorization: Key <api_key>`; anything else
+//! is the documented `403` `{message}`):
 //!
-//! | route | behaviour |
-//! |---|---|
-//! | `GET /v2/offers?page_number&page_size[&offer_ids]` | offers by offer id; `page_size` at most [`TakealotConfig::max_page_size`] (100), `400` above |
-//! | `GET /v2/offers/count` | `{"count"}` |
-//! | `GET`/`PATCH /v2/offers/offer/{identifier}` and `/v2/offers/offer?identifier=` | `ID…`/`SKU…`/`GTIN…` prefixes (bare digits are an offer id); PATCH as `fixtures/takealot/v2_patch_offer_request.json` |
-//! | `POST /v2/offers/batch` | up to [`TakealotConfig::max_batch_size`] (10,000) items; answers `{"batch_id","status":"pending"}` and processes in the background |
-//! | `GET /v2/offers/batch/{batch_id}` | `{"batch_id","status":"pending"\|"success","results":[…]}` with a result per item |
-//! | `GET /v2/sales?filters=start_date:YYYY-MM-DD,end_date:YYYY-MM-DD&page_number&page_size` | window at most 180 days (`400` above); no filter = last 30 days |
-//! | `GET /v2/seller` | seller identity for "test connection" |
+//! | route | swagger operation | behaviour |
+//! |---|---|---|
+//! | `GET /v2/offers?page_number&page_size[&offer_ids]` | `get_offers_v2` | `V2Offers`; `page_size` at most [`TakealotConfig::max_page_size`] (100), `400` above |
+//! | `GET /v2/offers/count` | `get_offers_count_v2` | `{"count"}` |
+//! | `GET /v2/offers/offer/{identifier}`, `?identifier=` | `get_offer_by_identifier_v2` (`_query_v2`) | `V2Offer`; `ID…`/`SKU…`/`BARCODE…` (and older `GTIN…`) prefixes, bare digits an offer id; `404` `{message}` |
+//! | `PATCH` the same | `update_offer_by_identifier_v2` (`_query_v2`) | body `V2OfferSingleUpdate` only (`400` `{message}` for another field or type); answers `V2OfferUpdateSuccessResponse` `{offer, validation_errors}` |
+//! | `POST /v2/offers/batch` | `create_batch_v2` | a bare array of `V2OfferBatchCreateUpdate`, 1 to [`TakealotConfig::max_batch_size`] (10,000); answers `V2OfferBatch` pending, processes in the background |
+//! | `GET /v2/offers/batch/{batch_id}` | `get_batch_v2` | `V2OfferBatch`: `status` `{id, description}`, `result[]` `{offer, validation_errors}` |
+//! | `GET /v2/sales?filters=…&page_number&page_size` | `view_sales` | `ViewSalesResponse`; filters `start_date`, `end_date`, `sku`, … (window at most 180 days, none = last 30); errors as `Error` `{fields, message, status}` |
+//! | `GET /v2/seller` | none | not in the swagger: the seller identity the adapter's configurable identity probe reads |
 //!
 //! Every authenticated answer carries `x-RateLimit-Limit`, `x-RateLimit-Remaining` and `x-RateLimit-Reset`
-//! (seconds: until the next request is allowed when exhausted, else until the bucket is full); past
-//! [`TakealotConfig::rate_limit`] requests get `429`.
+//! (documented headers; seconds: until the next request is allowed when exhausted, else until the bucket is
+//! full); past [`TakealotConfig::rate_limit`] requests get `429` (not in the swagger: this emulator's choice).
 //!
-//! Rules enforced on updates (PATCH and batch items alike): prices are whole rand (`299.5` is refused),
-//! `rrp` is 0 or at least the selling price, leadtime stock cannot go below 0 and needs `leadtime_days`
-//! above 0 (setting `leadtime_days` to 0 or null zeroes it), warehouses must be the seller's, and an offer
-//! "Disabled by Takealot" refuses every update (a per-item failure in a batch, never a failed batch).
-//! `stock_at_takealot` (DC stock) is read-only.
+//! Rules enforced on updates (PATCH and batch items alike, reported as `validation_errors`): `rrp` is 0 or
+//! at least the selling price, leadtime stock cannot go below 0 and needs leadtime days (`leadtime_days` -1
+//! or 0 removes them and zeroes leadtime stock), warehouses must be the seller's, and an offer "Disabled by
+//! Takealot" refuses every update (a per-offer error in a batch, never a failed batch). Prices must be
+//! integers (the schema's type: `299.5` is a `400`). `stock_at_takealot` (DC stock) is read-only.
 //!
 //! Orders ([`PlaceOrder`]): a merchant (leadtime) order takes leadtime stock from the seller's warehouses in
-//! order and fires "New Leadtime Order" ("New Drop Ship Order" when the order has `"drop_ship": true`); a channel (DC) order takes DC stock only and fires "Sale Status
-//! Changed". Cancelling restores the stock where it came from and fires "Sale Status Changed". PATCH and
-//! batch updates fire "Offer Updated", a finished batch "Batch Completed", seeding "Offer Created".
+//! order and fires "New Leadtime Order" ("New Drop Ship Order" when the order has `"drop_ship": true`); a
+//! channel (DC) order takes DC stock only and fires "Sale Status Changed". Cancelling restores the stock
+//! where it came from and fires "Sale Status Changed". PATCH and batch updates fire "Offer Updated", a
+//! finished batch "Batch Completed", seeding "Offer Created". Deliveries have the shapes of
+//! `shared/fixtures/takealot/webhook_*.json`.
 //!
 //! Seed options (`SeedProduct::with`): `barcode`, `title`, `rrp`, `leadtime_days` (default 3), `dc_stock`
 //! (units at the first DC), `warehouse_id` (where `quantity` goes; default the first warehouse),
 //! `disabled_by_takealot` (bool).
 //!
-//! # Assumptions (not confirmed by a public Takealot source)
-//! - `GET /v2/seller` answering `{"seller_id","display_name","email","status"}` is this emulator's choice
-//!   of a seller-identity endpoint; a client can equally test a connection with
-//!   `GET /v2/offers?page_size=1`.
-//! - Batch request body `{"requests":[{"offer_id"|"barcode"|"sku", …update fields…}]}` (`"offers"` is
-//!   accepted too), identifier precedence offer_id > barcode > sku; batch status `pending` then `success`.
-//! - Sales answer `{"page_summary":{"page_number","page_size","total"},"sales":[…]}` with each sale shaped
-//!   like the `sale` object of `fixtures/takealot/webhook_sale_status_changed.json`; dates are
-//!   `YYYY-MM-DD` (order_date) in UTC.
+//! # Choices where the swagger is silent
+//! - Batch status ids: 1 "Pending" while processing, 4 "Success" when done (4/5 are the finished ids a
+//!   public client reads); `result[].offer` is the offer after the batch, or the identifiers sent when no
+//!   offer was found.
+//! - Sales: `order_date` as public answers show it, `01 Oct 2021 13:47:32` in South African time (UTC+2),
+//!   and the filter dates are South African dates; `selling_price` a number, unit × quantity; `sale_status`
+//!   a string (the swagger's `boolean` is contradicted by every public answer).
+//! - An offer without leadtime days shows `leadtime_days: -1` (the value that removes them).
+//! - `GET /v2/seller` answering `{"seller_id","display_name","email","status"}`.
 //! - Sale statuses: "New Lead Time Order" (leadtime), "Preparing for Customer" (DC), "Cancelled by
 //!   Customer".
 //! - Webhook signature: [`SignatureScheme`], hex HMAC-SHA256 of the body by default (the platform notes

@@ -110,7 +110,8 @@ impl Offer {
             "product_label_number": format!("PLN{}", self.offer_id),
             "selling_price": self.selling_price,
             "rrp": self.rrp,
-            "leadtime_days": self.leadtime_days,
+            // An integer in `V2Offer`; an offer without leadtime days shows -1, the value that removes them.
+            "leadtime_days": self.leadtime_days.unwrap_or(-1),
             "leadtime_stock": self.leadtime_json(config),
             "status": self.status(),
             "title": self.title,
@@ -135,6 +136,29 @@ impl Offer {
     }
 }
 
+impl Offer {
+    /// The offer as `V2OfferBatch.result[].offer` shows it.
+    pub(super) fn batch_json(&self, config: &TakealotConfig) -> Value {
+        let full = self.to_json(config);
+        let keep = [
+            "selling_price",
+            "rrp",
+            "leadtime_days",
+            "leadtime_stock",
+            "stock_at_takealot",
+            "status",
+            "sku",
+            "offer_id",
+        ];
+        Value::Object(keep.iter().filter_map(|k| full.get(*k).map(|v| ((*k).to_owned(), v.clone()))).collect())
+    }
+}
+
+/// South African Standard Time (UTC+2, no daylight saving): the zone of the sales' local times.
+pub(super) fn sast() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::fixed(jiff::tz::offset(2))
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Sale {
     pub(super) order_id: u64,
@@ -154,11 +178,44 @@ pub(super) struct Sale {
 }
 
 impl Sale {
+    /// The sale as `GET /v2/sales` shows it: the swagger's `Sale` (`dc`, `customer_dc`, a number
+    /// `selling_price`: unit × quantity), `order_date` in South African local time as public answers show
+    /// it (`01 Oct 2021 13:47:32`).
     pub(super) fn to_json(&self) -> Value {
+        // Whole rand in the state; `selling_price` is a `number` in the swagger (`399.0` in public answers).
+        #[expect(clippy::cast_precision_loss, reason = "sandbox prices are far below 2^53")]
+        let total = (self.unit_price * self.quantity) as f64;
+        json!({
+            "shipment_id": Value::Null,
+            "shipment_state_id": Value::Null,
+            "po_number": Value::Null,
+            "shipment_name": Value::Null,
+            "offer_id": self.offer_id,
+            "product_title": self.title,
+            "takealot_url_mobi": format!("https://m.takealot.com/x/PLID{}", self.tsin),
+            "sku": self.sku,
+            "tsin": self.tsin,
+            "order_id": self.order_id,
+            "order_item_id": self.order_item_id,
+            "quantity": self.quantity,
+            "selling_price": total,
+            "dc": self.dc,
+            "customer_dc": self.dc,
+            "order_date": self.order_date.to_zoned(sast()).strftime("%d %b %Y %H:%M:%S").to_string(),
+            "sale_status": self.sale_status,
+            "promotion": Value::Null,
+            "customer": "Sandbox, Shopper",
+            "stock_source_region": self.dc,
+        })
+    }
+
+    /// The `sale` of a "Sale Status Changed" delivery, in the shape of
+    /// `fixtures/takealot/webhook_sale_status_changed.json` (`warehouse`, `customer_warehouse`, a date).
+    pub(super) fn to_webhook_json(&self) -> Value {
         json!({
             "order_item_id": self.order_item_id,
             "order_id": self.order_id,
-            "order_date": self.order_date.strftime("%Y-%m-%d").to_string(),
+            "order_date": self.order_date.to_zoned(sast()).strftime("%Y-%m-%d").to_string(),
             "sale_status": self.sale_status,
             "offer_id": self.offer_id,
             "tsin": self.tsin,
@@ -195,15 +252,23 @@ pub(super) struct Batch {
     pub(super) partial: Option<PartialBatch>,
 }
 
+/// The batch status ids this emulator answers (`V2OfferBatch.status`): the swagger lists none; 4 "Success"
+/// is the finished id a public client reads, 1 "Pending" is this emulator's choice.
+pub(super) const BATCH_PENDING: (u64, &str) = (1, "Pending");
+/// See [`BATCH_PENDING`].
+pub(super) const BATCH_SUCCESS: (u64, &str) = (4, "Success");
+
 impl Batch {
+    /// The batch as `V2OfferBatch`: `{batch_id (string), status {id, description}, result [{offer,
+    /// validation_errors}]}`.
     pub(super) fn to_json(&self) -> Value {
-        let results: Vec<Value> =
+        let result: Vec<Value> =
             if self.done { self.items.iter().filter_map(|item| item.result.clone()).collect() } else { Vec::new() };
+        let (id, description) = if self.done { BATCH_SUCCESS } else { BATCH_PENDING };
         json!({
-            "batch_id": self.batch_id,
-            "status": if self.done { "success" } else { "pending" },
-            "total": self.items.len(),
-            "results": results,
+            "batch_id": self.batch_id.to_string(),
+            "status": {"id": id, "description": description},
+            "result": result,
         })
     }
 }
@@ -457,7 +522,14 @@ impl State {
                 }
                 Some(offer_id) => self.update(config, offer_id, &fields).map(|changed| (offer_id, changed)),
             };
-            let offer = found.and_then(|id| self.offers.get(&id));
+            let offer = found.and_then(|id| self.offers.get(&id)).map(|o| o.batch_json(config));
+            // An offer the batch could not find is named by the identifiers the item sent.
+            let named = || {
+                let keep = ["offer_id", "sku"];
+                Value::Object(
+                    keep.iter().filter_map(|k| item.body.get(*k).map(|v| ((*k).to_owned(), v.clone()))).collect(),
+                )
+            };
             item.result = Some(match outcome {
                 Ok((offer_id, changed)) => {
                     if !changed.is_empty() {
@@ -465,25 +537,14 @@ impl State {
                             "seller_id": config.seller_id,
                             "offer_id": offer_id,
                             "values_changed": changed,
-                            "batch_id": batch_id,
+                            "batch_id": batch_id.to_string(),
                         }));
                     }
-                    json!({
-                        "index": index,
-                        "offer_id": offer_id,
-                        "sku": offer.map(|o| o.sku.clone()),
-                        "barcode": offer.map(|o| o.barcode.clone()),
-                        "status": "Success",
-                        "errors": [],
-                    })
+                    json!({"offer": offer.unwrap_or_else(named), "validation_errors": []})
                 }
                 Err(err) => json!({
-                    "index": index,
-                    "offer_id": found,
-                    "sku": offer.map(|o| o.sku.clone()).or_else(|| item.body.get("sku").and_then(Value::as_str).map(str::to_owned)),
-                    "barcode": offer.map(|o| o.barcode.clone()),
-                    "status": "Failed",
-                    "errors": [{"code": err.code, "message": err.message}],
+                    "offer": offer.unwrap_or_else(named),
+                    "validation_errors": [{"message": err.message, "code": err.code}],
                 }),
             });
         }
@@ -584,7 +645,56 @@ impl State {
 }
 
 fn sale_status_changed(sale: &Sale) -> Value {
-    json!({"sale": sale.to_json(), "event_timestamp_utc": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()})
+    json!({"sale": sale.to_webhook_json(), "event_timestamp_utc": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()})
+}
+
+/// The JSON type a documented update field takes.
+#[derive(Debug, Clone, Copy)]
+enum FieldType {
+    Integer,
+    Text,
+    StatusAction,
+    LeadtimeStock,
+}
+
+/// `V2OfferSingleUpdate`'s fields (PATCH); `V2OfferBatchCreateUpdate` adds `offer_id` and `barcode`.
+const SINGLE_UPDATE: [(&str, FieldType); 6] = [
+    ("sku", FieldType::Text),
+    ("selling_price", FieldType::Integer),
+    ("rrp", FieldType::Integer),
+    ("leadtime_days", FieldType::Integer),
+    ("leadtime_stock", FieldType::LeadtimeStock),
+    ("status_action", FieldType::StatusAction),
+];
+const BATCH_IDENTIFIERS: [(&str, FieldType); 2] = [("offer_id", FieldType::Integer), ("barcode", FieldType::Text)];
+
+/// Checks an update body against the swagger's schema (`V2OfferSingleUpdate`, or `V2OfferBatchCreateUpdate`
+/// when `batch`): only its fields, each of its type. What the schema cannot express (ranges, rules) is left
+/// to [`State::update`].
+pub(super) fn check_update_body(body: &Map<String, Value>, batch: bool) -> Result<(), String> {
+    for (key, value) in body {
+        let mut known = SINGLE_UPDATE.iter().chain(if batch { BATCH_IDENTIFIERS.iter() } else { [].iter() });
+        let Some((_, kind)) = known.find(|(name, _)| name == key) else {
+            return Err(format!("{key} is not a field of an offer update"));
+        };
+        let fits = match kind {
+            FieldType::Integer => value.as_i64().is_some(),
+            FieldType::Text => value.is_string(),
+            FieldType::StatusAction => matches!(value.as_str(), Some("Disable" | "Re-enable")),
+            FieldType::LeadtimeStock => value.as_array().is_some_and(|items| {
+                items.iter().all(|item| {
+                    item.as_object().is_some_and(|o| {
+                        o.keys().all(|k| k == "merchant_warehouse_id" || k == "quantity")
+                            && o.values().all(|v| v.as_i64().is_some())
+                    })
+                })
+            }),
+        };
+        if !fits {
+            return Err(format!("{key} has the wrong type: {value}"));
+        }
+    }
+    Ok(())
 }
 
 /// A whole number of at least 0 in field `field` of an offer update, if the field is there.
@@ -631,13 +741,11 @@ fn update_leadtime(
 ) -> Result<(), UpdateError> {
     let mut days_cleared = false;
     if let Some(days) = body.get("leadtime_days") {
-        if days.is_null() {
-            next.leadtime_days = None;
-        } else {
-            match days.as_i64() {
-                Some(d) if d >= 0 => next.leadtime_days = Some(d).filter(|d| *d > 0),
-                _ => return Err(UpdateError::new("E16", "leadtime_days must be a whole number of days")),
-            }
+        // "You can remove leadtime days from your offer by sending through -1" (0 removes them too).
+        match days.as_i64() {
+            Some(-1) => next.leadtime_days = None,
+            Some(d) if d >= 0 => next.leadtime_days = Some(d).filter(|d| *d > 0),
+            _ => return Err(UpdateError::new("E16", "leadtime_days must be a whole number of days, or -1")),
         }
         days_cleared = next.leadtime_days.is_none();
         changed.insert("leadtime_days".into(), days.clone());

@@ -58,7 +58,7 @@ fn sandbox_prints_one_line_and_serves() {
     let key = takealot["api_key"].as_str().expect("takealot api_key");
     assert!(takealot["webhook_secret"].is_string());
     let (status, _) = http(base, "GET", "/v2/offers", &[], "");
-    assert_eq!(status, 401, "credentials are required");
+    assert_eq!(status, 403, "credentials are required (403 \"Forbidden Error\", as the swagger documents)");
     let (status, _) = http(base, "POST", "/_sandbox/products", &[], r#"{"sku":"CLI-1","quantity":4,"price":120}"#);
     assert_eq!(status, 201);
     let (status, body) = http(base, "GET", "/v2/offers", &[("Authorization", &format!("Key {key}"))], "");
