@@ -18,7 +18,7 @@ use tokio::sync::OnceCell;
 use crate::client::documents as doc;
 use crate::client::{Client, ThrottleStatus};
 use crate::config::ShopifyConfig;
-use crate::error::ShopifyError;
+use crate::error::{ShopifyError, Unfulfilled};
 use crate::map::{self, gid, legacy_id};
 use crate::wire;
 
@@ -163,7 +163,9 @@ impl Shopify {
 
     /// Run an inventory mutation over `items` (at most [`MAX_QUANTITIES`]). Shopify applies such a mutation
     /// all or nothing, so items with user errors get their outcome and the rest are resubmitted under a new
-    /// idempotency key until a submission applies or nothing is left.
+    /// idempotency key until a submission applies or nothing is left. A user error that asks to try again
+    /// is followed: `IDEMPOTENCY_CONCURRENT_REQUEST` resends under the same key, the "failed, try again"
+    /// codes under a new one ([`attempt_key`]), at most `max_user_error_retries` times.
     async fn inventory_mutation(
         &self,
         adjust: bool,
@@ -175,57 +177,81 @@ impl Shopify {
         } else {
             (doc::SET_QUANTITIES, "inventorySetQuantities", "quantities")
         };
+        let base = uuid::Uuid::new_v4().to_string();
+        let (mut attempt, mut retries) = (0u32, 0u32);
         while !items.is_empty() {
-            let key = uuid::Uuid::new_v4().to_string();
+            let key = attempt_key(&base, attempt);
             let input = json!({
                 "name": "available",
                 "reason": self.config.inventory_reason,
                 list: items.iter().map(|i| i.body.clone()).collect::<Vec<_>>(),
             });
             let payload = self.client.inventory_quantities(field, document, input, &key).await?;
-            match sort_refusals(&items, &payload, out) {
-                Next::Resubmit(failed) => {
-                    items = items.into_iter().zip(failed).filter(|(_, f)| !*f).map(|(i, _)| i).collect();
-                    tracing::debug!(remaining = items.len(), "resubmitting the items Shopify did not refuse");
-                }
+            let retry_left = retries < self.config.max_user_error_retries;
+            match sort_refusals(&items, &payload, out, retry_left) {
                 Next::Done => break,
+                Next::Resubmit { refused, again } => {
+                    // Fewer items is another request: it needs another key, whatever the code said.
+                    let changed = refused.iter().any(|f| *f);
+                    items = items.into_iter().zip(refused).filter(|(_, f)| !*f).map(|(i, _)| i).collect();
+                    if again != Again::Changed {
+                        retries += 1;
+                        self.wait_before_retry();
+                    }
+                    attempt += u32::from(changed || again != Again::SameKey);
+                    tracing::debug!(remaining = items.len(), ?again, "resubmitting to Shopify");
+                }
             }
         }
         Ok(())
     }
 
-    /// One call of aliased `inventoryAdjustQuantities` mutations, one per keyed adjustment, each under its
-    /// own `@idempotent` key: each is applied (or refused) on its own, and a resubmission of any of them is
-    /// answered from Shopify's idempotency store.
-    async fn keyed_adjustments(&self, chunk: &[(Item, String)], out: &mut [Option<ItemOutcome>]) -> Result<()> {
-        let mut vars = serde_json::Map::new();
-        for (n, (item, key)) in chunk.iter().enumerate() {
-            let input = json!({
-                "name": "available",
-                "reason": self.config.inventory_reason,
-                "changes": [item.body.clone()],
-            });
-            vars.insert(format!("a{n}"), input);
-            vars.insert(format!("k{n}"), json!(key));
+    /// Hold the connection back before a write Shopify asked to be sent again.
+    fn wait_before_retry(&self) {
+        let wait = self.config.user_error_retry_wait();
+        if !wait.is_zero() {
+            self.client.http.pause_for(wait);
         }
-        let mut data = self.client.inventory_adjust_keyed(chunk.len(), vars).await?;
-        for (n, (item, _)) in chunk.iter().enumerate() {
-            let outcome = match data.remove(&format!("a{n}")).flatten() {
-                None => ItemOutcome::rejected(
-                    item.listing.clone(),
-                    "Shopify answered no inventoryAdjustQuantities payload for this adjustment",
-                    true,
-                ),
-                Some(payload) => match (payload.user_errors.first(), payload.inventory_adjustment_group.as_ref()) {
-                    (None, group) | (Some(_), group @ Some(_)) => {
-                        let after = map::after_quantities(group).get(item.item_id()).copied();
-                        ItemOutcome::applied(item.listing.clone(), after)
+    }
+
+    /// Aliased `inventoryAdjustQuantities` mutations, one per keyed adjustment, each under its own
+    /// `@idempotent` key: each is applied (or refused) on its own, and a resubmission of any of them is
+    /// answered from Shopify's idempotency store. An adjustment answered `IDEMPOTENCY_CONCURRENT_REQUEST`
+    /// goes out again under the same key; one answered `IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED` (or a
+    /// "failed, try again" code) under the next [`attempt_key`] of its key.
+    async fn keyed_adjustments(&self, chunk: &[(Item, String)], out: &mut [Option<ItemOutcome>]) -> Result<()> {
+        let mut pending: Vec<(&Item, &str, u32)> = chunk.iter().map(|(i, k)| (i, k.as_str(), 0)).collect();
+        let mut retries = 0u32;
+        while !pending.is_empty() {
+            let mut vars = serde_json::Map::new();
+            for (n, (item, key, attempt)) in pending.iter().enumerate() {
+                let input = json!({
+                    "name": "available",
+                    "reason": self.config.inventory_reason,
+                    "changes": [item.body.clone()],
+                });
+                vars.insert(format!("a{n}"), input);
+                vars.insert(format!("k{n}"), json!(attempt_key(key, *attempt)));
+            }
+            let mut data = self.client.inventory_adjust_keyed(pending.len(), vars).await?;
+            let retry_left = retries < self.config.max_user_error_retries;
+            let mut again = Vec::new();
+            for (n, (item, key, attempt)) in pending.iter().enumerate() {
+                let payload = data.remove(&format!("a{n}")).flatten();
+                match keyed_outcome(item, payload.as_ref()) {
+                    Keyed::Done(outcome) => out[item.index] = Some(outcome),
+                    Keyed::Retry(class, _) if retry_left => {
+                        again.push((*item, *key, attempt + u32::from(class == map::ErrorClass::NewKey)));
                     }
-                    // One change per mutation: its errors are its own, and nothing was applied.
-                    (Some(e), None) => ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(e) },
-                },
-            };
-            out[item.index] = Some(outcome);
+                    // Still asked to try again after the last retry: rejected, retryable.
+                    Keyed::Retry(_, outcome) => out[item.index] = Some(outcome),
+                }
+            }
+            if !again.is_empty() {
+                retries += 1;
+                self.wait_before_retry();
+            }
+            pending = again;
         }
         Ok(())
     }
@@ -290,6 +316,24 @@ impl Shopify {
         Ok(Page::new(orders, conn.next_cursor()))
     }
 
+    /// Every fulfillment order of `order` (a gid), page by page; `NotFound` for an unknown order.
+    async fn fulfillment_orders(&self, order: &str) -> Result<Vec<wire::FulfillmentOrder>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .fulfillment_orders(order, after.as_deref())
+                .await?
+                .ok_or_else(|| Error::not_found(format!("shopify: order {} not found", legacy_id(order))))?;
+            after = page.next_cursor();
+            all.extend(page.nodes);
+            if after.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
     /// The listings of up to [`doc::NODES_MAX`] inventory item ids, in one `nodes(ids:)` read.
     async fn listings_by_id(&self, ctx: &ShopContext, ids: &[String]) -> Result<Vec<Listing>> {
         let nodes = self.client.inventory_items(ids, &ctx.location_id).await?;
@@ -298,19 +342,84 @@ impl Shopify {
 }
 
 /// What an inventory mutation's answer leaves to do.
+#[derive(Debug)]
 enum Next {
     /// Every item has its outcome.
     Done,
-    /// The items marked `true` were refused (their outcomes are set); resubmit the others.
-    Resubmit(Vec<bool>),
+    /// The items marked `true` in `refused` have their outcomes; send the others `again`.
+    Resubmit { refused: Vec<bool>, again: Again },
 }
 
-/// Record the outcomes an inventory mutation's `payload` gives `items`: all applied, each refused item's
-/// error (and the others resubmitted), or — for errors that name no item — every item rejected.
-fn sort_refusals(items: &[Item], payload: &wire::InventoryPayload, out: &mut [Option<ItemOutcome>]) -> Next {
+/// Why, and under which key, the rest of a batch goes out again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Again {
+    /// Some items were refused and nothing applied: the others, a changed request, under a new key.
+    Changed,
+    /// `IDEMPOTENCY_CONCURRENT_REQUEST`: the same request under the same key.
+    SameKey,
+    /// A "failed, try again" code: the same items under a new key.
+    NewKey,
+}
+
+/// The `@idempotent` key of attempt `attempt` of a write whose first key is `key`: `key` itself, then a
+/// UUID-shaped key derived from it and the attempt number (HMAC-SHA256), so that Shopify's "retry with a
+/// new idempotency key" is followed deterministically — the same write resubmitted later walks the same
+/// keys and is answered from Shopify's idempotency store for each attempt that got through.
+pub fn attempt_key(key: &str, attempt: u32) -> String {
+    if attempt == 0 {
+        return key.to_owned();
+    }
+    let material = json!([key, attempt]).to_string();
+    let digest = channel_core::webhook::hmac_sha256(b"stocksync/shopify/attempt", material.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid().to_string()
+}
+
+/// A keyed adjustment's answer: its outcome, or a user error that asks for it to be sent again.
+enum Keyed {
+    Done(ItemOutcome),
+    /// The class, and the outcome should no retry be left.
+    Retry(map::ErrorClass, ItemOutcome),
+}
+
+fn keyed_outcome(item: &Item, payload: Option<&wire::InventoryPayload>) -> Keyed {
+    let Some(payload) = payload else {
+        return Keyed::Done(ItemOutcome::rejected(
+            item.listing.clone(),
+            "Shopify answered no inventoryAdjustQuantities payload for this adjustment",
+            true,
+        ));
+    };
+    match (payload.user_errors.first(), payload.inventory_adjustment_group.as_ref()) {
+        (None, group) | (Some(_), group @ Some(_)) => {
+            let after = map::after_quantities(group).get(item.item_id()).copied();
+            Keyed::Done(ItemOutcome::applied(item.listing.clone(), after))
+        }
+        // One change per mutation: its errors are its own, and nothing was applied.
+        (Some(e), None) => match map::classify(e.code.as_deref()) {
+            class @ (map::ErrorClass::SameKey | map::ErrorClass::NewKey) => {
+                Keyed::Retry(class, ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(e) })
+            }
+            _ => Keyed::Done(ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(e) }),
+        },
+    }
+}
+
+/// Record the outcomes an inventory mutation's `payload` gives `items`. No errors: all applied. Errors
+/// that ask to try again (while `retry_left`): the batch goes out again, less the items refused for
+/// their own reasons. Item errors (`field` names the item's index): those items get their outcome and
+/// the rest go out again. Errors that name no item and do not ask to try again: every item rejected.
+fn sort_refusals(
+    items: &[Item],
+    payload: &wire::InventoryPayload,
+    out: &mut [Option<ItemOutcome>],
+    retry_left: bool,
+) -> Next {
     let errors = &payload.user_errors;
     let group = payload.inventory_adjustment_group.as_ref();
-    if errors.is_empty() {
+    if errors.is_empty() || group.is_some() {
+        // Applied (with errors: not Shopify's documented behaviour, but the changes are what they are).
         let after = map::after_quantities(group);
         for i in items {
             let quantity = after.get(i.item_id()).copied().or_else(|| i.body.get("quantity").and_then(Value::as_i64));
@@ -318,37 +427,52 @@ fn sort_refusals(items: &[Item], payload: &wire::InventoryPayload, out: &mut [Op
         }
         return Next::Done;
     }
-    let mut failed = vec![false; items.len()];
-    let mut unplaced = false;
-    for e in errors {
+    let classes: Vec<map::ErrorClass> = errors.iter().map(|e| map::classify(e.code.as_deref())).collect();
+    let again = if classes.contains(&map::ErrorClass::SameKey) {
+        Some(Again::SameKey)
+    } else if classes.contains(&map::ErrorClass::NewKey) {
+        Some(Again::NewKey)
+    } else {
+        None
+    };
+    let mut refused = vec![false; items.len()];
+    let mut unplaced = None;
+    for (e, class) in errors.iter().zip(&classes) {
+        let retry = matches!(class, map::ErrorClass::SameKey | map::ErrorClass::NewKey);
+        // An item's own refusal; one that asks to try again goes out again with the rest while it may.
+        let final_for_item = !(retry && retry_left);
         match e.index_at(2).filter(|p| *p < items.len()) {
-            Some(p) if !failed[p] => {
-                failed[p] = true;
+            Some(p) if final_for_item && !refused[p] => {
+                refused[p] = true;
                 out[items[p].index] =
                     Some(ItemOutcome { listing: items[p].listing.clone(), outcome: map::error_outcome(e) });
             }
             Some(_) => {}
-            None => unplaced = true,
+            None if retry => {}
+            None => unplaced = unplaced.or(Some(e)),
         }
     }
-    let rest = items.iter().zip(&failed).filter(|(_, f)| !**f).map(|(i, _)| i);
-    if unplaced || !failed.iter().any(|f| *f) {
-        // Errors that name no item: nothing was applied and resubmitting will not help.
-        let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
-        for i in rest {
-            out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), false));
+    let rest = items.iter().zip(&refused).filter(|(_, f)| !**f).map(|(i, _)| i);
+    match (unplaced, again) {
+        // An error of the request as a whole (a bad name or reason): sending it again will not help.
+        (Some(_), _) => {
+            let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
+            for i in rest {
+                out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), false));
+            }
+            Next::Done
         }
-        return Next::Done;
-    }
-    if group.is_some() {
-        // Applied despite the errors (not Shopify's documented behaviour): the rest went through.
-        let after = map::after_quantities(group);
-        for i in rest {
-            out[i.index] = Some(ItemOutcome::applied(i.listing.clone(), after.get(i.item_id()).copied()));
+        (None, Some(_)) if !retry_left => {
+            let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
+            for i in rest {
+                out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), true));
+            }
+            Next::Done
         }
-        return Next::Done;
+        (None, Some(again)) => Next::Resubmit { refused, again },
+        (None, None) if refused.iter().any(|f| *f) => Next::Resubmit { refused, again: Again::Changed },
+        (None, None) => Next::Done,
     }
-    Next::Resubmit(failed)
 }
 
 /// The outcome of each entry of one product's price update, from its `userErrors`: applied when there
@@ -556,28 +680,38 @@ impl Channel for Shopify {
         })
     }
 
+    /// `fulfillmentCreate` once per assigned location (the fulfillment orders of one call must share
+    /// a location), for the fulfillment orders that support `CREATE_FULFILLMENT`; the others, and any
+    /// Shopify refuses, are reported as [`ShopifyError::NotFulfilled`] after the rest is fulfilled.
     async fn export_tracking(&self, shipment: &Shipment) -> Result<()> {
         let order = gid("Order", shipment.order.as_str());
-        let fos = self
-            .client
-            .fulfillment_orders(&order)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("shopify: order {} not found", shipment.order)))?;
-        let by_fo = fulfillment_lines(&fos, shipment);
-        if by_fo.is_empty() {
+        let fos = self.fulfillment_orders(&order).await?;
+        let plan = fulfillment_plan(&fos, shipment);
+        if plan.groups.is_empty() && plan.blocked.is_empty() {
             return Err(Error::validation(format!("shopify: order {} has nothing left to fulfil", shipment.order)));
         }
-        let mut tracking = json!({"number": shipment.tracking.number, "company": shipment.tracking.carrier});
-        if let Some(url) = &shipment.tracking.url {
-            tracking["url"] = json!(url);
+        let tracking = map::tracking_info(&shipment.tracking);
+        let (mut fulfilled, mut not_fulfilled) = (Vec::new(), plan.blocked);
+        for (_location, by_fo) in plan.groups {
+            let ids: Vec<String> =
+                by_fo.iter().filter_map(|g| g["fulfillmentOrderId"].as_str().map(str::to_owned)).collect();
+            let fulfillment =
+                json!({"lineItemsByFulfillmentOrder": by_fo, "trackingInfo": tracking, "notifyCustomer": true});
+            let errors = self.client.fulfillment_create(fulfillment).await?;
+            if errors.is_empty() {
+                fulfilled.extend(ids);
+            } else {
+                let reason = format!(
+                    "fulfillmentCreate refused: {}",
+                    errors.iter().map(map::describe).collect::<Vec<_>>().join("; ")
+                );
+                not_fulfilled.extend(ids.into_iter().map(|id| Unfulfilled::new(id, reason.clone())));
+            }
         }
-        let fulfillment =
-            json!({"lineItemsByFulfillmentOrder": by_fo, "trackingInfo": tracking, "notifyCustomer": true});
-        let errors = self.client.fulfillment_create(fulfillment).await?;
-        if let Some(e) = errors.first() {
-            return Err(Error::validation(format!("shopify: fulfillmentCreate refused: {}", map::describe(e))));
+        if not_fulfilled.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        Err(ShopifyError::NotFulfilled { order: shipment.order.to_string(), fulfilled, not_fulfilled }.into())
     }
 
     fn verify_webhook(&self, request: &WebhookRequest) -> std::result::Result<WebhookEvent, WebhookRejection> {
@@ -590,35 +724,69 @@ impl Channel for Shopify {
     }
 }
 
-/// `lineItemsByFulfillmentOrder` for a shipment: every open fulfillment order whole, or — when the
-/// shipment names lines — the named lines' quantities, capped at what remains.
-fn fulfillment_lines(fos: &[wire::FulfillmentOrder], shipment: &Shipment) -> Vec<Value> {
-    let open = |fo: &&wire::FulfillmentOrder| {
-        matches!(fo.status.as_deref(), Some("OPEN" | "IN_PROGRESS" | "SCHEDULED" | "ON_HOLD"))
-    };
-    let mut by_fo = Vec::new();
-    for fo in fos.iter().filter(open) {
-        let fo_id = fo.id.as_deref().unwrap_or_default();
-        if shipment.lines.is_empty() {
-            by_fo.push(json!({"fulfillmentOrderId": fo_id}));
+/// What a shipment does with an order's fulfillment orders.
+#[derive(Debug, Default)]
+struct FulfillmentPlan {
+    /// `lineItemsByFulfillmentOrder` entries by assigned location, in the order first seen: one
+    /// `fulfillmentCreate` each.
+    groups: Vec<(String, Vec<Value>)>,
+    /// Fulfillment orders with something of the shipment left on them that do not support
+    /// `CREATE_FULFILLMENT` in their current state.
+    blocked: Vec<Unfulfilled>,
+}
+
+/// The plan for a shipment: every fulfillment order with something left whole, or — when the shipment
+/// names lines — the named lines' quantities, capped at what remains. Closed and cancelled fulfillment
+/// orders have nothing to ship and are left out.
+fn fulfillment_plan(fos: &[wire::FulfillmentOrder], shipment: &Shipment) -> FulfillmentPlan {
+    let mut plan = FulfillmentPlan::default();
+    for fo in fos {
+        if matches!(fo.status.as_deref(), Some("CLOSED" | "CANCELLED")) {
             continue;
         }
-        let mut items = Vec::new();
-        for li in fo.line_items.iter().flat_map(|c| &c.nodes) {
-            let line = li.line_item.as_ref().and_then(|l| l.id.as_deref()).map(legacy_id).unwrap_or_default();
-            let remaining = li.remaining_quantity.unwrap_or(0);
-            if let Some((_, qty)) = shipment.lines.iter().find(|(id, _)| legacy_id(id) == line) {
-                let qty = u64::from(*qty).min(remaining);
-                if qty > 0 {
-                    items.push(json!({"id": li.id, "quantity": qty}));
-                }
-            }
+        let fo_id = fo.id.as_deref().unwrap_or_default();
+        let lines: &[wire::FulfillmentOrderLineItem] = fo.line_items.as_ref().map_or(&[], |c| c.nodes.as_slice());
+        let entry = if shipment.lines.is_empty() {
+            let left = lines.is_empty() || lines.iter().any(|l| l.remaining_quantity.unwrap_or(0) > 0);
+            left.then(|| json!({"fulfillmentOrderId": fo_id}))
+        } else {
+            let items = named_lines(lines, shipment);
+            (!items.is_empty()).then(|| json!({"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": items}))
+        };
+        let Some(entry) = entry else { continue };
+        if !fo.can_create_fulfillment() {
+            let actions: Vec<&str> = fo.supported_actions.iter().filter_map(|a| a.action.as_deref()).collect();
+            let reason = format!(
+                "status {}, supported actions [{}]: no CREATE_FULFILLMENT",
+                fo.status.as_deref().unwrap_or("unknown"),
+                actions.join(", ")
+            );
+            plan.blocked.push(Unfulfilled::new(fo_id, reason));
+            continue;
         }
-        if !items.is_empty() {
-            by_fo.push(json!({"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": items}));
+        let location = fo.location_id().unwrap_or_default().to_owned();
+        match plan.groups.iter_mut().find(|(l, _)| *l == location) {
+            Some((_, list)) => list.push(entry),
+            None => plan.groups.push((location, vec![entry])),
         }
     }
-    by_fo
+    plan
+}
+
+/// The shipment's lines on one fulfillment order: `{id, quantity}` capped at what remains.
+fn named_lines(lines: &[wire::FulfillmentOrderLineItem], shipment: &Shipment) -> Vec<Value> {
+    let mut items = Vec::new();
+    for li in lines {
+        let line = li.line_item.as_ref().and_then(|l| l.id.as_deref()).map(legacy_id).unwrap_or_default();
+        let remaining = li.remaining_quantity.unwrap_or(0);
+        if let Some((_, qty)) = shipment.lines.iter().find(|(id, _)| legacy_id(id) == line) {
+            let qty = u64::from(*qty).min(remaining);
+            if qty > 0 {
+                items.push(json!({"id": li.id, "quantity": qty}));
+            }
+        }
+    }
+    items
 }
 
 fn finish<'a>(out: Vec<Option<ItemOutcome>>, ids: impl Iterator<Item = &'a ListingId>) -> Vec<ItemOutcome> {

@@ -243,15 +243,18 @@ impl Client {
         Ok(data.order.and_then(|o| o.line_items))
     }
 
-    /// `order(id:) { fulfillmentOrders }` — Admin GraphQL `QueryRoot.order`. `None` when the order is
-    /// unknown.
+    /// `order(id:) { fulfillmentOrders(first: 5, after:) }` — Admin GraphQL `QueryRoot.order`: one page of
+    /// an order's fulfillment orders. `None` when the order is unknown.
     pub(crate) async fn fulfillment_orders(
         &self,
         order: &str,
-    ) -> Result<Option<Vec<wire::FulfillmentOrder>>, ShopifyError> {
+        after: Option<&str>,
+    ) -> Result<Option<wire::Connection<wire::FulfillmentOrder>>, ShopifyError> {
         let data: wire::OrderById<wire::OrderFulfillmentOrders> =
-            self.run("order", doc::FULFILLMENT_ORDERS, json!({"id": order}), true).await?;
-        Ok(data.order.and_then(|o| o.fulfillment_orders).map(|c| c.nodes))
+            self.run("order", doc::FULFILLMENT_ORDERS, json!({"id": order, "after": after}), true).await?;
+        Ok(data.order.map(|o| {
+            o.fulfillment_orders.unwrap_or(wire::Connection { nodes: Vec::new(), page_info: wire::PageInfo::default() })
+        }))
     }
 
     /// `fulfillmentCreate(fulfillment:)` — Admin GraphQL `fulfillmentCreate`. Not idempotent: a resend

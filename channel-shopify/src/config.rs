@@ -47,6 +47,16 @@ pub struct ShopifyConfig {
     /// How many `THROTTLED` answers one call waits out before failing with `RateLimited` (default 20).
     #[serde(default = "default_throttle_retries")]
     pub max_throttle_retries: u32,
+    /// How many times one inventory write is sent again when Shopify answers a user error that asks for
+    /// it (`IDEMPOTENCY_CONCURRENT_REQUEST` under the same key; `IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED`,
+    /// `ADJUST_QUANTITIES_FAILED`, `SERVICE_UNAVAILABLE` under a new one) before its items are reported
+    /// rejected and retryable (default 5).
+    #[serde(default = "default_user_error_retries")]
+    pub max_user_error_retries: u32,
+    /// How long to wait before sending such a write again, in milliseconds (default 1000; Shopify
+    /// documents no wait).
+    #[serde(default = "default_user_error_wait")]
+    pub user_error_retry_wait_ms: u64,
     /// How old a webhook delivery may be before the engine refuses it as stale, in seconds (default
     /// [`DEFAULT_WEBHOOK_MAX_AGE_SECS`]; 0: no window).
     #[serde(default = "default_webhook_max_age")]
@@ -70,6 +80,12 @@ fn default_reason() -> String {
 fn default_throttle_retries() -> u32 {
     20
 }
+fn default_user_error_retries() -> u32 {
+    5
+}
+fn default_user_error_wait() -> u64 {
+    1000
+}
 fn default_webhook_max_age() -> u64 {
     DEFAULT_WEBHOOK_MAX_AGE_SECS
 }
@@ -91,6 +107,8 @@ impl ShopifyConfig {
             page_size: default_page_size(),
             inventory_reason: default_reason(),
             max_throttle_retries: default_throttle_retries(),
+            max_user_error_retries: default_user_error_retries(),
+            user_error_retry_wait_ms: default_user_error_wait(),
             webhook_max_age_secs: default_webhook_max_age(),
             http: HttpOptions::new(),
         }
@@ -136,6 +154,20 @@ impl ShopifyConfig {
     pub fn inventory_reason(mut self, reason: impl Into<String>) -> Self {
         self.inventory_reason = reason.into();
         self
+    }
+
+    /// How often, and after what wait, a write Shopify answered with a "try again" user error is sent
+    /// again.
+    #[must_use]
+    pub fn user_error_retries(mut self, retries: u32, wait: Duration) -> Self {
+        self.max_user_error_retries = retries;
+        self.user_error_retry_wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// The wait before a write answered with a "try again" user error is sent again.
+    pub fn user_error_retry_wait(&self) -> Duration {
+        Duration::from_millis(self.user_error_retry_wait_ms)
     }
 
     /// How old a webhook delivery may be before it is refused as stale (`None`: no window).
@@ -185,6 +217,8 @@ impl fmt::Debug for ShopifyConfig {
             .field("page_size", &self.page_size)
             .field("inventory_reason", &self.inventory_reason)
             .field("max_throttle_retries", &self.max_throttle_retries)
+            .field("max_user_error_retries", &self.max_user_error_retries)
+            .field("user_error_retry_wait_ms", &self.user_error_retry_wait_ms)
             .field("webhook_max_age_secs", &self.webhook_max_age_secs)
             .field("http", &self.http)
             .finish()

@@ -37,6 +37,48 @@ pub enum ShopifyError {
     /// The configured location is not one of the shop's.
     #[error("location {0} does not exist in this shop")]
     UnknownLocation(String),
+    /// Part of a shipment could not be fulfilled: fulfillment orders that do not support
+    /// `CREATE_FULFILLMENT` now (on hold, scheduled, assigned to a fulfillment service, …) or that
+    /// `fulfillmentCreate` refused. The others were fulfilled.
+    #[error("order {order}: not fulfilled: {}{}", join(not_fulfilled), fulfilled_note(fulfilled))]
+    NotFulfilled {
+        /// The order.
+        order: String,
+        /// The fulfillment orders that were fulfilled (their gids).
+        fulfilled: Vec<String>,
+        /// The ones that were not, and why.
+        not_fulfilled: Vec<Unfulfilled>,
+    },
+}
+
+/// A fulfillment order a shipment could not fulfil, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unfulfilled {
+    /// `gid://shopify/FulfillmentOrder/…`.
+    pub fulfillment_order: String,
+    /// Its status and supported actions, or Shopify's refusal.
+    pub reason: String,
+}
+
+impl Unfulfilled {
+    pub(crate) fn new(fulfillment_order: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { fulfillment_order: fulfillment_order.into(), reason: reason.into() }
+    }
+}
+
+impl std::fmt::Display for Unfulfilled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.fulfillment_order, self.reason)
+    }
+}
+
+fn join(list: &[Unfulfilled]) -> String {
+    list.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+fn fulfilled_note(fulfilled: &[String]) -> String {
+    if fulfilled.is_empty() { String::new() } else { format!("; fulfilled: {}", fulfilled.join(", ")) }
 }
 
 impl ShopifyError {
@@ -57,6 +99,8 @@ impl ShopifyError {
                 _ => ErrorKind::Validation,
             },
             Self::SeveralLocations(_) | Self::UnknownLocation(_) | Self::Config(_) => ErrorKind::Config,
+            // The fulfillment orders' state decides; re-read it before trying again.
+            Self::NotFulfilled { .. } => ErrorKind::Conflict,
             Self::Unexpected { .. } => ErrorKind::Decode,
         }
     }

@@ -103,6 +103,77 @@ pub(crate) fn decimal_string(m: Money) -> String {
     format!("{:.dp$}", m.round_to_minor().amount)
 }
 
+/// Tracking company names as Shopify's list writes them ("Send the tracking company name exactly as
+/// written in the list (capitalization matters)": `FulfillmentTrackingInput.company`, and the "Supported
+/// tracking companies" of `FulfillmentTrackingInfo`, shopify.dev, for shops in any country; the part of the
+/// list this adapter could read, 4PX to Evri).
+const TRACKING_COMPANIES: &[&str] = &[
+    "4PX",
+    "AGS",
+    "Amazon",
+    "Amazon Logistics UK",
+    "An Post",
+    "Anjun Logistics",
+    "APC",
+    "Asendia USA",
+    "Australia Post",
+    "Bonshaw",
+    "BPost",
+    "BPost International",
+    "Canada Post",
+    "Canpar",
+    "CDL Last Mile",
+    "China Post",
+    "Chronopost",
+    "Chukou1",
+    "Colissimo",
+    "Comingle",
+    "Coordinadora",
+    "Correios",
+    "Correos",
+    "CTT",
+    "CTT Express",
+    "Cyprus Post",
+    "Delnext",
+    "Deutsche Post",
+    "DHL eCommerce",
+    "DHL eCommerce Asia",
+    "DHL Express",
+    "DPD",
+    "DPD Local",
+    "DPD UK",
+    "DTD Express",
+    "DX",
+    "Eagle",
+    "Estes",
+    "Evri",
+];
+
+/// The `company` to send for a carrier: the list's spelling when the carrier matches a name of the list
+/// but for case and spacing, else the carrier as given (Shopify accepts any name; only listed ones get
+/// tracking links built).
+pub(crate) fn tracking_company(carrier: &str) -> String {
+    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let wanted = squash(carrier);
+    TRACKING_COMPANIES
+        .iter()
+        .find(|name| squash(name) == wanted)
+        .map_or_else(|| carrier.trim().to_owned(), |name| (*name).to_owned())
+}
+
+/// `FulfillmentTrackingInput` for a shipment's tracking: `number`, `company` (when there is a carrier) and
+/// `url` (when there is one; the documentation asks for `number` with it, which is always sent).
+pub(crate) fn tracking_info(tracking: &channel_core::Tracking) -> serde_json::Value {
+    let mut info = serde_json::json!({"number": tracking.number});
+    if !tracking.carrier.trim().is_empty() {
+        info["company"] = serde_json::json!(tracking_company(&tracking.carrier));
+    }
+    if let Some(url) = &tracking.url {
+        info["url"] = serde_json::json!(url);
+    }
+    info
+}
+
 /// `CODE: message` of a user error.
 pub(crate) fn describe(e: &wire::UserError) -> String {
     let code = e.code.as_deref().unwrap_or("");
@@ -131,13 +202,49 @@ pub(crate) fn last_integer(message: &str) -> Option<i64> {
     found
 }
 
+/// What a user error of an inventory mutation asks of the caller, from the code's description in the
+/// enums of the API version the adapter uses (`InventorySetQuantitiesUserErrorCode`,
+/// `InventoryAdjustQuantitiesUserErrorCode`, 2026-07; see `docs/fidelity.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorClass {
+    /// `CHANGE_FROM_QUANTITY_STALE`, `COMPARE_QUANTITY_STALE`: the item's quantity moved; nothing applied.
+    Stale,
+    /// `IDEMPOTENCY_CONCURRENT_REQUEST` ("This request is currently in progress, please try again"):
+    /// the same request, under the same key, a little later.
+    SameKey,
+    /// `IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED` ("Retry with a new idempotency key"), and the codes that
+    /// say the write failed and to try again (`ADJUST_QUANTITIES_FAILED`, `SERVICE_UNAVAILABLE`,
+    /// `SET_ON_HAND_QUANTITIES_FAILED`): the same request under a new key.
+    NewKey,
+    /// Everything else (unknown item or location, not stocked there, invalid name or reason,
+    /// `IDEMPOTENCY_KEY_PARAMETER_MISMATCH`, a code this version does not list): sending it again
+    /// will not help.
+    Permanent,
+}
+
+/// The class of a user error's `code`.
+pub(crate) fn classify(code: Option<&str>) -> ErrorClass {
+    match code {
+        Some("CHANGE_FROM_QUANTITY_STALE" | "COMPARE_QUANTITY_STALE") => ErrorClass::Stale,
+        Some("IDEMPOTENCY_CONCURRENT_REQUEST") => ErrorClass::SameKey,
+        Some(
+            "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"
+            | "ADJUST_QUANTITIES_FAILED"
+            | "SERVICE_UNAVAILABLE"
+            | "SET_ON_HAND_QUANTITIES_FAILED",
+        ) => ErrorClass::NewKey,
+        _ => ErrorClass::Permanent,
+    }
+}
+
 /// The outcome of an item an inventory mutation refused: stale (with the actual quantity Shopify's
-/// message states), or rejected (`INTERNAL_ERROR` retryable).
+/// message states), rejected and retryable (a code that says to try again, still failing after the
+/// adapter's own retries), or rejected for good.
 pub(crate) fn error_outcome(e: &wire::UserError) -> Outcome {
-    match e.code.as_deref() {
-        Some("CHANGE_FROM_QUANTITY_STALE") => Outcome::Stale { actual: e.message.as_deref().and_then(last_integer) },
-        Some("INTERNAL_ERROR") => Outcome::Rejected { reason: describe(e), retryable: true },
-        _ => Outcome::Rejected { reason: describe(e), retryable: false },
+    match classify(e.code.as_deref()) {
+        ErrorClass::Stale => Outcome::Stale { actual: e.message.as_deref().and_then(last_integer) },
+        ErrorClass::SameKey | ErrorClass::NewKey => Outcome::Rejected { reason: describe(e), retryable: true },
+        ErrorClass::Permanent => Outcome::Rejected { reason: describe(e), retryable: false },
     }
 }
 
@@ -283,10 +390,17 @@ mod tests {
         .unwrap();
         assert_eq!(error_outcome(&stale), Outcome::Stale { actual: Some(-2) });
         assert_eq!(stale.index_at(2), Some(1));
-        let internal: wire::UserError =
-            serde_json::from_value(json!({"code": "INTERNAL_ERROR", "field": ["a", 0]})).unwrap();
-        assert!(matches!(error_outcome(&internal), Outcome::Rejected { retryable: true, .. }));
-        assert_eq!(internal.index_at(1), Some(0));
+        let failed: wire::UserError =
+            serde_json::from_value(json!({"code": "ADJUST_QUANTITIES_FAILED", "field": ["a", 0]})).unwrap();
+        assert!(matches!(error_outcome(&failed), Outcome::Rejected { retryable: true, .. }));
+        assert_eq!(failed.index_at(1), Some(0));
+        // `INTERNAL_ERROR` is in neither enum: no promise that trying again helps.
+        let internal: wire::UserError = serde_json::from_value(json!({"code": "INTERNAL_ERROR"})).unwrap();
+        assert!(matches!(error_outcome(&internal), Outcome::Rejected { retryable: false, .. }));
+        assert_eq!(classify(Some("IDEMPOTENCY_CONCURRENT_REQUEST")), ErrorClass::SameKey);
+        assert_eq!(classify(Some("IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED")), ErrorClass::NewKey);
+        assert_eq!(classify(Some("IDEMPOTENCY_KEY_PARAMETER_MISMATCH")), ErrorClass::Permanent);
+        assert_eq!(classify(None), ErrorClass::Permanent);
         let group: wire::AdjustmentGroup = serde_json::from_value(json!({"changes": [
             {"name": "available", "quantityAfterChange": 8, "item": {"id": "i1"}},
             {"name": "on_hand", "quantityAfterChange": 99, "item": {"id": "i2"}}]}))

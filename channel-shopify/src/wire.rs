@@ -361,6 +361,8 @@ pub(crate) struct OrderFulfillmentOrders {
     pub(crate) fulfillment_orders: Option<Connection<FulfillmentOrder>>,
 }
 
+/// A `FulfillmentOrder`: its status, the actions it supports in that status (`FulfillmentOrderAction`),
+/// its assigned location and its lines.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FulfillmentOrder {
@@ -369,7 +371,37 @@ pub(crate) struct FulfillmentOrder {
     #[serde(default)]
     pub(crate) status: Option<String>,
     #[serde(default)]
+    pub(crate) supported_actions: Vec<SupportedAction>,
+    #[serde(default)]
+    pub(crate) assigned_location: Option<AssignedLocation>,
+    #[serde(default)]
     pub(crate) line_items: Option<Connection<FulfillmentOrderLineItem>>,
+}
+
+impl FulfillmentOrder {
+    /// Whether `fulfillmentCreate` may fulfil it now (`supportedActions` lists `CREATE_FULFILLMENT`).
+    pub(crate) fn can_create_fulfillment(&self) -> bool {
+        self.supported_actions.iter().any(|a| a.action.as_deref() == Some("CREATE_FULFILLMENT"))
+    }
+
+    /// `assignedLocation.location.id`.
+    pub(crate) fn location_id(&self) -> Option<&str> {
+        self.assigned_location.as_ref()?.location.as_ref()?.id.as_deref()
+    }
+}
+
+/// `FulfillmentOrderSupportedAction`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SupportedAction {
+    #[serde(default)]
+    pub(crate) action: Option<String>,
+}
+
+/// `FulfillmentOrderAssignedLocation`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AssignedLocation {
+    #[serde(default)]
+    pub(crate) location: Option<Id>,
 }
 
 #[derive(Debug, Deserialize)]

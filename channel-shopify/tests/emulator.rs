@@ -143,16 +143,73 @@ async fn partial_failures_are_per_item() {
     let t = adapter_for(&e);
     seed(&e, "P", 4, 1);
     let ups = updates(&t, "P", 6).await;
+    // inventorySetQuantities documents no "try again" code: the items named are refused (for good, as far
+    // as the adapter can tell), the others applied.
     e.inject_fault(Fault::partial_batch());
     let out = t.set_stock(&ups).await.unwrap();
     for i in [1, 3] {
-        assert!(matches!(&out[i].outcome, Outcome::Rejected { retryable: true, .. }), "{:?}", out[i]);
+        assert!(matches!(&out[i].outcome, Outcome::Rejected { retryable: false, .. }), "{:?}", out[i]);
         assert_eq!(e.stock(&format!("P-{i:05}")).unwrap(), Some(1));
     }
     for i in [0, 2] {
         assert!(out[i].is_applied(), "{:?}", out[i]);
         assert_eq!(e.stock(&format!("P-{i:05}")).unwrap(), Some(6));
     }
+    // inventoryAdjustQuantities answers ADJUST_QUANTITIES_FAILED ("Try again"): the whole batch goes
+    // out again under a new key, and applies.
+    let adjustments: Vec<StockAdjustment> = ups
+        .iter()
+        .map(|u| StockAdjustment::new(u.listing.clone(), u.channel_sku.clone(), 1).with_ids(u.ids.clone()))
+        .collect();
+    e.inject_fault(Fault::partial_batch());
+    let out = t.adjust_stock(&adjustments).await.unwrap();
+    assert!(out.iter().all(channel_core::ItemOutcome::is_applied), "{out:?}");
+    for (i, want) in [(0, 7), (1, 2), (2, 7), (3, 2)] {
+        assert_eq!(e.stock(&format!("P-{i:05}")).unwrap(), Some(want));
+    }
+    let keys: Vec<String> = e
+        .platform()
+        .graphql_calls()
+        .iter()
+        .filter(|c| c.root_fields == ["inventoryAdjustQuantities"])
+        .filter_map(|c| c.idempotency_key.clone())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1], "the failed attempt's key is spent");
+}
+
+#[tokio::test]
+async fn idempotency_answers_are_followed() {
+    let e = ShopifyEmulator::start(emu::ShopifyConfig::fast()).await.unwrap();
+    let t = adapter_for(&e);
+    seed(&e, "I", 1, 5);
+    let listing = t.all_listings().await.unwrap().remove(0);
+    let keyed = |delta| {
+        StockAdjustment::new(listing.id.clone(), "I-00000", delta)
+            .with_ids(listing.ids.clone())
+            .with_idempotency_key("outbox/9")
+    };
+    // In progress elsewhere: sent again under the same key.
+    e.platform().fail_next_inventory_mutation("IDEMPOTENCY_CONCURRENT_REQUEST");
+    assert_eq!(t.adjust_stock(&[keyed(2)]).await.unwrap()[0].outcome, Outcome::Applied { quantity: Some(7) });
+    // A failed attempt: Shopify remembers the key as failed, so the adapter moves to a new one.
+    e.platform().fail_next_inventory_mutation("SERVICE_UNAVAILABLE");
+    assert_eq!(t.adjust_stock(&[keyed(3)]).await.unwrap()[0].outcome, Outcome::Applied { quantity: Some(10) });
+    // The same adjustment sent again (a crash before the outcome was stored) is applied once.
+    assert!(t.adjust_stock(&[keyed(3)]).await.unwrap()[0].is_applied());
+    assert_eq!(e.stock("I-00000").unwrap(), Some(10));
+    let keys: Vec<Vec<String>> = e
+        .platform()
+        .graphql_calls()
+        .iter()
+        .filter(|c| c.kind == "mutation")
+        .map(|c| c.idempotency_keys.clone())
+        .collect();
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    assert_eq!(keys[0], keys[1], "concurrent: the same key");
+    assert_ne!(keys[2], keys[3], "failed: a new key");
+    assert_eq!(keys[4], keys[2], "the resubmission walks the same keys");
+    assert_eq!(keys[5], keys[3]);
 }
 
 #[tokio::test]
@@ -230,6 +287,51 @@ async fn several_locations_need_a_choice() {
     assert_eq!(wrong.test_connection().await.unwrap_err().kind(), ErrorKind::Config);
     let bad = Shopify::new(ShopifyConfig::new("s", SecretString::from("nope")).base_url(e.base_url())).unwrap();
     assert_eq!(bad.test_connection().await.unwrap_err().kind(), ErrorKind::Auth);
+}
+
+#[tokio::test]
+async fn tracking_goes_out_per_location_and_what_cannot_be_fulfilled_is_reported() {
+    let mut config = emu::ShopifyConfig::fast();
+    config.locations = vec![
+        ShopifyLocation::new(1, "Warehouse"),
+        ShopifyLocation::new(2, "Shop"),
+        ShopifyLocation::new(3, "3PL").fulfillment_service(),
+    ];
+    let e = ShopifyEmulator::start(config).await.unwrap();
+    let t = Shopify::new(
+        ShopifyConfig::new("s", SecretString::from(e.access_token().to_owned())).base_url(e.base_url()).location("1"),
+    )
+    .unwrap();
+    seed(&e, "L", 1, 9);
+    for location in [2, 3] {
+        e.platform().set_stock_at("L-00000", location, 9).unwrap();
+    }
+    let tracking = Tracking::new("DHL Express", "JD0001");
+    let fulfillments = |e: &ShopifyEmulator| {
+        e.platform().graphql_calls().iter().filter(|c| c.root_fields == ["fulfillmentCreate"]).count()
+    };
+
+    // Two of the merchant's locations: one fulfillmentCreate each.
+    let split = e.platform().place_split_order(&[("L-00000", 1, 1), ("L-00000", 2, 2)]).unwrap();
+    t.export_tracking(&Shipment::whole_order(split.as_str(), tracking.clone(), jiff::Timestamp::now())).await.unwrap();
+    assert_eq!(fulfillments(&e), 2);
+    assert_eq!(e.platform().order_json(&split).unwrap()["fulfillment_status"], "fulfilled");
+
+    // A fulfillment service's location and a held fulfillment order: the rest is fulfilled, they are reported.
+    let service = e.platform().place_split_order(&[("L-00000", 1, 1), ("L-00000", 1, 3)]).unwrap();
+    let err = t
+        .export_tracking(&Shipment::whole_order(service.as_str(), tracking.clone(), jiff::Timestamp::now()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.to_string().contains("REQUEST_FULFILLMENT"), "{err}");
+    assert_eq!(fulfillments(&e), 3, "the warehouse's part went out");
+    let held = e.platform().place_split_order(&[("L-00000", 1, 1), ("L-00000", 1, 2)]).unwrap();
+    let hold = e.platform().hold_fulfillment_order(&held, 2).unwrap();
+    let err =
+        t.export_tracking(&Shipment::whole_order(held.as_str(), tracking, jiff::Timestamp::now())).await.unwrap_err();
+    assert!(err.to_string().contains(&hold) && err.to_string().contains("ON_HOLD"), "{err}");
+    assert_eq!(fulfillments(&e), 4);
 }
 
 #[tokio::test]

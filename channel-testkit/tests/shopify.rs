@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use channel_core::webhook;
 use channel_testkit::sandbox::Duplicates;
-use channel_testkit::shopify::{ShopifyConfig, ShopifyEmulator};
+use channel_testkit::shopify::{ShopifyConfig, ShopifyEmulator, ShopifyLocation};
 use channel_testkit::{Fault, PlaceOrder, RateLimit, RegisterWebhook, SeedProduct};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
@@ -279,6 +279,115 @@ async fn idempotency_key_is_required_and_replays_the_original() {
     let other = keyed.replace("adj-1", "adj-2");
     gql(&emulator, &other, json!({})).await;
     assert_eq!(emulator.stock("A").unwrap(), Some(1));
+}
+
+#[tokio::test]
+async fn idempotency_codes_are_the_documented_ones() {
+    let emulator = start(ShopifyConfig::fast()).await;
+    let a = seed(&emulator, "A", 5);
+    let adjust = "mutation A($input: InventoryAdjustQuantitiesInput!, $key: String!) { inventoryAdjustQuantities(input: $input) @idempotent(key: $key) { inventoryAdjustmentGroup { id } userErrors { code field message } } }";
+    let input = |delta: i64| {
+        json!({"name": "available", "reason": "correction", "changes": [{"inventoryItemId": a["inventory_item_id"],
+            "locationId": emulator.location_id(), "delta": delta, "changeFromQuantity": null}]})
+    };
+    let errors = |body: &Value| body["data"]["inventoryAdjustQuantities"]["userErrors"].clone();
+    let code = |body: &Value| errors(body)[0]["code"].clone();
+    // A request in progress: nothing applied, the key stays free.
+    emulator.platform().fail_next_inventory_mutation("IDEMPOTENCY_CONCURRENT_REQUEST");
+    let busy = gql(&emulator, adjust, json!({"input": input(1), "key": "k1"})).await;
+    assert_eq!(code(&busy), "IDEMPOTENCY_CONCURRENT_REQUEST");
+    assert_eq!(busy["data"]["inventoryAdjustQuantities"]["inventoryAdjustmentGroup"], Value::Null);
+    let done = gql(&emulator, adjust, json!({"input": input(1), "key": "k1"})).await;
+    assert_eq!(errors(&done), json!([]));
+    assert_eq!(emulator.stock("A").unwrap(), Some(6));
+    // The same key with other parameters.
+    let other = gql(&emulator, adjust, json!({"input": input(2), "key": "k1"})).await;
+    assert_eq!(code(&other), "IDEMPOTENCY_KEY_PARAMETER_MISMATCH");
+    assert_eq!(emulator.stock("A").unwrap(), Some(6));
+    // A failed attempt spends its key: the same key is answered IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED.
+    emulator.platform().fail_next_inventory_mutation("ADJUST_QUANTITIES_FAILED");
+    let failed = gql(&emulator, adjust, json!({"input": input(1), "key": "k2"})).await;
+    assert_eq!(code(&failed), "ADJUST_QUANTITIES_FAILED");
+    let again = gql(&emulator, adjust, json!({"input": input(1), "key": "k2"})).await;
+    assert_eq!(code(&again), "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED");
+    let fresh = gql(&emulator, adjust, json!({"input": input(1), "key": "k3"})).await;
+    assert_eq!(errors(&fresh), json!([]));
+    assert_eq!(emulator.stock("A").unwrap(), Some(7));
+    // Item errors name the item by index; the codes are those of each mutation's enum.
+    let unknown = json!({"name": "available", "reason": "correction", "changes": [
+        {"inventoryItemId": a["inventory_item_id"], "locationId": emulator.location_id(), "delta": 1, "changeFromQuantity": null},
+        {"inventoryItemId": "gid://shopify/InventoryItem/1", "locationId": emulator.location_id(), "delta": 1, "changeFromQuantity": null}]});
+    let body = gql(&emulator, adjust, json!({"input": unknown, "key": "k4"})).await;
+    assert_eq!(errors(&body)[0]["code"], "INVALID_INVENTORY_ITEM");
+    assert_eq!(errors(&body)[0]["field"], json!(["input", "changes", "1", "inventoryItemId"]));
+    let mut named = input(1);
+    named["name"] = json!("nope");
+    let body = gql(&emulator, adjust, json!({"input": named, "key": "k5"})).await;
+    assert_eq!(code(&body), "INVALID_QUANTITY_NAME", "adjust's enum; INVALID_NAME is set's");
+    let mut blind = input(1);
+    blind["changes"][0].as_object_mut().unwrap().remove("changeFromQuantity");
+    let body = gql(&emulator, adjust, json!({"input": blind, "key": "k6"})).await;
+    assert_eq!(code(&body), Value::Null, "no documented code for an omitted changeFromQuantity");
+    assert_eq!(errors(&body)[0]["field"], json!(["input", "changes", "0", "changeFromQuantity"]));
+}
+
+#[tokio::test]
+async fn fulfillment_orders_follow_their_location_and_supported_actions() {
+    let mut config = ShopifyConfig::fast();
+    config.locations = vec![
+        ShopifyLocation::new(1, "Warehouse"),
+        ShopifyLocation::new(2, "Shop"),
+        ShopifyLocation::new(3, "3PL").fulfillment_service(),
+    ];
+    let emulator = start(config).await;
+    seed(&emulator, "A", 9);
+    for location in [2, 3] {
+        emulator.platform().set_stock_at("A", location, 9).unwrap();
+    }
+    let order = emulator.platform().place_split_order(&[("A", 1, 1), ("A", 2, 2), ("A", 1, 3)]).unwrap();
+    let held = emulator.place_order(PlaceOrder::new("A", 1)).unwrap();
+    emulator.platform().hold_fulfillment_order(&held.order_id, 1).unwrap();
+    let read = |id: &str| {
+        format!(
+            "{{ order(id: \"gid://shopify/Order/{id}\") {{ fulfillmentOrders(first: 5) {{ nodes {{ id status supportedActions {{ action }} assignedLocation {{ location {{ id }} }} }} }} }} }}"
+        )
+    };
+    let body = gql(&emulator, &read(&order), json!({})).await;
+    let fos = body["data"]["order"]["fulfillmentOrders"]["nodes"].as_array().unwrap().clone();
+    assert_eq!(fos.len(), 3, "one per location");
+    let actions =
+        |fo: &Value| fo["supportedActions"].as_array().unwrap().iter().map(|a| a["action"].clone()).collect::<Vec<_>>();
+    assert!(actions(&fos[0]).contains(&json!("CREATE_FULFILLMENT")));
+    assert_eq!(fos[1]["assignedLocation"]["location"]["id"], "gid://shopify/Location/2");
+    assert!(actions(&fos[2]).contains(&json!("REQUEST_FULFILLMENT")));
+    assert!(!actions(&fos[2]).contains(&json!("CREATE_FULFILLMENT")));
+    let held_body = gql(&emulator, &read(&held.order_id), json!({})).await;
+    let held_fo = held_body["data"]["order"]["fulfillmentOrders"]["nodes"][0].clone();
+    assert_eq!((held_fo["status"].clone(), actions(&held_fo)), (json!("ON_HOLD"), vec![json!("RELEASE_HOLD")]));
+
+    let create = "mutation F($f: FulfillmentInput!) { fulfillmentCreate(fulfillment: $f) { fulfillment { id } userErrors { field message } } }";
+    let fulfil = |ids: Vec<Value>| json!({"f": {"lineItemsByFulfillmentOrder": ids.into_iter().map(|id| json!({"fulfillmentOrderId": id})).collect::<Vec<_>>()}});
+    // Two locations in one call: refused, nothing fulfilled.
+    let body = gql(&emulator, create, fulfil(vec![fos[0]["id"].clone(), fos[1]["id"].clone()])).await;
+    let errors = &body["data"]["fulfillmentCreate"]["userErrors"];
+    assert_eq!(errors[0]["field"], json!(["fulfillment", "lineItemsByFulfillmentOrder"]), "{body:#}");
+    assert!(errors[0]["message"].as_str().unwrap().contains("same location"));
+    // No CREATE_FULFILLMENT: refused.
+    for fo in [fos[2]["id"].clone(), held_fo["id"].clone()] {
+        let body = gql(&emulator, create, fulfil(vec![fo])).await;
+        assert!(
+            body["data"]["fulfillmentCreate"]["userErrors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("CREATE_FULFILLMENT")
+        );
+    }
+    assert_eq!(emulator.platform().order_json(&order).unwrap()["fulfillment_status"], Value::Null);
+    // One location a call: fulfilled.
+    for fo in [&fos[0], &fos[1]] {
+        let body = gql(&emulator, create, fulfil(vec![fo["id"].clone()])).await;
+        assert_eq!(body["data"]["fulfillmentCreate"]["userErrors"], json!([]), "{body:#}");
+    }
 }
 
 #[tokio::test]

@@ -67,9 +67,12 @@ pub const ORDER_LINES: &str = "query StocksyncOrderLines($id: ID!, $after: Strin
 lineItems(first: 100, after: $after) { pageInfo { hasNextPage endCursor } \
 nodes { id sku quantity currentQuantity originalUnitPriceSet { shopMoney { amount currencyCode } } } } } }";
 
-/// An order's fulfillment orders and what remains to ship on them. Cost 518.
-pub const FULFILLMENT_ORDERS: &str = "query StocksyncFulfillmentOrders($id: ID!) { order(id: $id) { \
-fulfillmentOrders(first: 5) { nodes { id status lineItems(first: 50) { nodes { id remainingQuantity lineItem { id } } } } } } }";
+/// An order's fulfillment orders (5 a page, `after` for the next), each with the actions it supports now,
+/// the location it is assigned to and what remains to ship on it. Cost 533.
+pub const FULFILLMENT_ORDERS: &str = "query StocksyncFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { \
+fulfillmentOrders(first: 5, after: $after) { pageInfo { hasNextPage endCursor } nodes { id status \
+supportedActions { action } assignedLocation { location { id } } \
+lineItems(first: 50) { nodes { id remainingQuantity lineItem { id } } } } } } }";
 
 /// A fulfillment with tracking. Cost 10.
 pub const FULFILLMENT_CREATE: &str = "mutation StocksyncFulfillmentCreate($fulfillment: FulfillmentInput!) { \

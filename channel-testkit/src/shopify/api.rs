@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use self::graphql::{Field, Operation, OperationKind, parse_operation};
-use super::state::{Event, State as ShopState, TopLevelError, parse_gid};
+use super::state::{Event, Remembered, State as ShopState, TopLevelError, parse_gid};
 use super::{GraphqlCall, Shopify, ShopifyConfig};
 use crate::sandbox::TokenBucket;
 
@@ -765,27 +765,46 @@ fn resolve_mutation(
         ));
     }
     let mut state = platform.lock();
-    if let Some(original) = key.as_ref().and_then(|k| state.idempotency.get(&format!("{}:{k}", field.name))) {
-        let original = original.clone();
+    let arguments = arguments_of(field, variables);
+    let store_key = key.as_ref().map(|k| format!("{}:{k}", field.name));
+    if let Some(remembered) = store_key.as_ref().and_then(|k| state.idempotency.get(k)).cloned() {
         drop(state);
-        *replayed = true;
         let mut ignored = 0;
-        return project_field(&original, field, variables, &mut ignored);
+        return project_field(
+            &remembered_answer(field, remembered, &arguments, replayed),
+            field,
+            variables,
+            &mut ignored,
+        );
+    }
+    if needs_key && let Some(code) = state.next_user_error.take() {
+        let payload = injected_failure(&mut state, field, &code, store_key, arguments);
+        drop(state);
+        let mut ignored = 0;
+        return project_field(&payload, field, variables, &mut ignored);
     }
     if let Some((prefix, len)) = batch_items(field, variables)
         && len > 0
         && let Some(partial) = platform.harness.faults().take_partial_batch(path)
     {
         // An injected partial failure: Shopify's mutations are all-or-nothing, so the failed items are
-        // reported and nothing is applied (nor remembered under the idempotency key).
+        // reported and nothing is applied. `inventoryAdjustQuantities` documents a code for it
+        // (`ADJUST_QUANTITIES_FAILED`, "Try again"), and its key is then remembered as failed; the other
+        // mutations document none, so the code is `null` and the key stays free.
+        let code = (field.name == "inventoryAdjustQuantities").then_some("ADJUST_QUANTITIES_FAILED");
+        if code.is_some()
+            && let Some(k) = store_key
+        {
+            state.idempotency.insert(k, Remembered { arguments, payload: None });
+        }
         drop(state);
         let errors: Vec<Value> = (0..len)
             .filter(|i| partial.fails(*i, len))
             .map(|i| {
                 let mut path: Vec<String> = prefix.iter().map(|p| (*p).to_owned()).collect();
                 path.push(i.to_string());
-                json!({"__typename": "UserError", "code": "INTERNAL_ERROR", "field": path,
-                       "message": "Internal error: nothing was applied; try again."})
+                json!({"__typename": "UserError", "code": code, "field": path,
+                       "message": "The quantities couldn't be changed: nothing was applied. Try again."})
             })
             .collect();
         let payload =
@@ -815,13 +834,82 @@ fn resolve_mutation(
             ));
         }
     };
-    if let Some(key) = key {
-        state.idempotency.insert(format!("{}:{key}", field.name), payload.clone());
+    if let Some(k) = store_key {
+        state.idempotency.insert(k, Remembered { arguments, payload: Some(payload.clone()) });
     }
     drop(state);
     events.extend(fired);
     let mut ignored = 0;
     project_field(&payload, field, variables, &mut ignored)
+}
+
+/// A field's arguments, resolved: what a key's later use is compared against.
+fn arguments_of(field: &Field, variables: &Map<String, Value>) -> Value {
+    Value::Object(
+        field
+            .arguments
+            .iter()
+            .map(|(name, _)| (name.clone(), field.argument(name, variables).unwrap_or(Value::Null)))
+            .collect(),
+    )
+}
+
+/// An injected failure of a whole inventory mutation (nothing applied): its payload. A "failed, try
+/// again" code marks the key so a duplicate learns the attempt failed; `IDEMPOTENCY_CONCURRENT_REQUEST`
+/// leaves it free.
+fn injected_failure(
+    state: &mut ShopState,
+    field: &Field,
+    code: &str,
+    store_key: Option<String>,
+    arguments: Value,
+) -> Value {
+    if code != "IDEMPOTENCY_CONCURRENT_REQUEST"
+        && let Some(k) = store_key
+    {
+        state.idempotency.insert(k, Remembered { arguments, payload: None });
+    }
+    let message = match code {
+        "IDEMPOTENCY_CONCURRENT_REQUEST" => "This request is currently in progress, please try again.",
+        "ADJUST_QUANTITIES_FAILED" => "The quantities couldn't be adjusted. Try again.",
+        _ => "The service is unavailable. Try again.",
+    };
+    idempotency_error(field, code, message)
+}
+
+/// The answer to a mutation under a key already used: the original payload (a duplicate),
+/// `IDEMPOTENCY_KEY_PARAMETER_MISMATCH` (other arguments) or `IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED` (the
+/// key's attempt failed). Codes and messages: `InventoryAdjustQuantitiesUserErrorCode` /
+/// `InventorySetQuantitiesUserErrorCode`.
+fn remembered_answer(field: &Field, remembered: Remembered, arguments: &Value, replayed: &mut bool) -> Value {
+    match remembered.payload {
+        _ if remembered.arguments != *arguments => idempotency_error(
+            field,
+            "IDEMPOTENCY_KEY_PARAMETER_MISMATCH",
+            "The same idempotency key cannot be used with different operation parameters.",
+        ),
+        None => idempotency_error(
+            field,
+            "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED",
+            "A previous request with this idempotency key failed. Retry with a new idempotency key.",
+        ),
+        Some(original) => {
+            *replayed = true;
+            original
+        }
+    }
+}
+
+/// The payload of an inventory mutation refused as a whole for its idempotency key (`field` is `null`:
+/// the documentation gives no path for these codes).
+fn idempotency_error(field: &Field, code: &str, message: &str) -> Value {
+    let typename = if field.name == "inventoryAdjustQuantities" {
+        "InventoryAdjustQuantitiesPayload"
+    } else {
+        "InventorySetQuantitiesPayload"
+    };
+    json!({"__typename": typename, "inventoryAdjustmentGroup": null,
+           "userErrors": [{"__typename": "UserError", "code": code, "field": null, "message": message}]})
 }
 
 /// The list a batch mutation works on: its field path and length.

@@ -14,10 +14,10 @@
 //! | `products(first, after, query, sortKey, reverse)`, `product(id)` | each product has `variants(first, after)` |
 //! | `productVariants(…)`, `productVariant(id)`, `inventoryItems(…)`, `inventoryItem(id)` | variant: `id sku price compareAtPrice inventoryQuantity product { id } inventoryItem { id tracked inventoryLevel(locationId) { quantities(names: [...]) { name quantity } } inventoryLevels(first) }` |
 //! | `nodes(ids)` | one entry per id (at most 250), `null` when unknown: products, variants, inventory items (with their whole `variant`), orders, locations |
-//! | `orders(first, after, query, sortKey, reverse)`, `order(id)` | `lineItems(first) { id sku quantity variant { id } }`, `cancelledAt`, `displayFinancialStatus`, `displayFulfillmentStatus`, `updatedAt`, `fulfillmentOrders(first) { id status lineItems(first) { id remainingQuantity } }`, `fulfillments { trackingInfo { number company url } }` |
+//! | `orders(first, after, query, sortKey, reverse)`, `order(id)` | `lineItems(first) { id sku quantity variant { id } }`, `cancelledAt`, `displayFinancialStatus`, `displayFulfillmentStatus`, `updatedAt`, `fulfillmentOrders(first, after) { id status supportedActions { action } assignedLocation { location { id } } lineItems(first) { id remainingQuantity } }`, `fulfillments { trackingInfo { number company url } }` |
 //! | `inventorySetQuantities(input)` / `inventoryAdjustQuantities(input)` | see "Inventory mutations" |
 //! | `productVariantsBulkUpdate(productId, variants: [{id, price, compareAtPrice}])` | all-or-nothing; unknown variants are `userErrors` |
-//! | `fulfillmentCreate(fulfillment: {lineItemsByFulfillmentOrder: [{fulfillmentOrderId, fulfillmentOrderLineItems?}], trackingInfo})` | fulfils the remaining (or listed) quantities; closes the fulfillment order |
+//! | `fulfillmentCreate(fulfillment: {lineItemsByFulfillmentOrder: [{fulfillmentOrderId, fulfillmentOrderLineItems?}], trackingInfo})` | fulfils the remaining (or listed) quantities; closes the fulfillment order. Refuses (a `userErrors` entry: `field`, `message`, as `UserError` documents) fulfillment orders of several locations in one call ("assigned to the same Location") and ones whose `supportedActions` lack `CREATE_FULFILLMENT` |
 //!
 //! Connections take `first` or `last` (1..=250; anything else, or neither, is a top-level error) with
 //! `after`/`before` cursors and answer `edges { cursor node }`, `nodes` and `pageInfo { hasNextPage
@@ -43,8 +43,21 @@
 //!   listed and no quantity changes.
 //! - `@idempotent(key: "…")` is required (from 2026-04); without it the mutation is a top-level error
 //!   `BAD_REQUEST` (switch off with [`ShopifyConfig::require_idempotency`]). A replay with a key already
-//!   used for the same mutation answers the original payload (whatever the new arguments) and applies
-//!   nothing. Throttled and top-level-error requests do not consume the key.
+//!   used for the same mutation answers the original payload and applies nothing; with other arguments
+//!   it is `IDEMPOTENCY_KEY_PARAMETER_MISMATCH`; after a failed attempt under the key,
+//!   `IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED`. [`Shopify::fail_next_inventory_mutation`] injects
+//!   `IDEMPOTENCY_CONCURRENT_REQUEST` or a "failed, try again" code (`ADJUST_QUANTITIES_FAILED`,
+//!   `SERVICE_UNAVAILABLE`). Throttled and top-level-error requests do not consume the key.
+//! - User error codes are those of each mutation's enum in 2026-07; a refusal the documentation gives
+//!   no code for (an omitted `changeFromQuantity`, an empty list) has `code: null`.
+//!
+//! # Fulfillment orders
+//!
+//! An order placed through the control surface has one fulfillment order at the first location;
+//! [`Shopify::place_split_order`] makes one per location. `supportedActions` (the emulator's choice per
+//! state): open at a merchant location `CREATE_FULFILLMENT, HOLD, MOVE`; open at a
+//! [`ShopifyLocation::fulfillment_service`] location `REQUEST_FULFILLMENT, HOLD, MOVE`; `ON_HOLD`
+//! ([`Shopify::hold_fulfillment_order`]) `RELEASE_HOLD`; closed none.
 //!
 //! # Cost and throttling
 //!
@@ -158,12 +171,22 @@ pub struct ShopifyLocation {
     pub id: u64,
     /// Display name.
     pub name: String,
+    /// A fulfillment service's location: its fulfillment orders are fulfilled by requesting the service
+    /// (`REQUEST_FULFILLMENT`), never with `fulfillmentCreate` (`CREATE_FULFILLMENT`).
+    pub fulfillment_service: bool,
 }
 
 impl ShopifyLocation {
-    /// A location.
+    /// A location of the merchant's own.
     pub fn new(id: u64, name: impl Into<String>) -> Self {
-        Self { id, name: name.into() }
+        Self { id, name: name.into(), fulfillment_service: false }
+    }
+
+    /// The location of a fulfillment service.
+    #[must_use]
+    pub fn fulfillment_service(mut self) -> Self {
+        self.fulfillment_service = true;
+        self
     }
 }
 
@@ -377,6 +400,41 @@ impl Shopify {
         let id = order_id.parse().ok().or_else(|| state::parse_gid("Order", order_id))?;
         let order = self.lock().order_rest(&self.config, id);
         (!order.is_null()).then_some(order)
+    }
+
+    /// The next inventory mutation answers `code` as a user error of the whole request and applies
+    /// nothing: `IDEMPOTENCY_CONCURRENT_REQUEST` (the key stays free), or a "failed, try again" code
+    /// such as `ADJUST_QUANTITIES_FAILED` or `SERVICE_UNAVAILABLE` (the key is remembered as failed, so
+    /// a duplicate under it is answered `IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED`).
+    pub fn fail_next_inventory_mutation(&self, code: &str) {
+        self.lock().next_user_error = Some(code.to_owned());
+    }
+
+    /// Sets the `available` quantity of `sku` at the location `location` (its numeric id).
+    pub fn set_stock_at(&self, sku: &str, location: u64, available: i64) -> Result<(), ControlError> {
+        self.lock().set_level(sku, location, available)
+    }
+
+    /// Places an order whose lines ship from several locations, `(sku, quantity, location id)` each: one
+    /// fulfillment order per location. Answers the order id.
+    pub fn place_split_order(&self, lines: &[(&str, i64, u64)]) -> Result<String, ControlError> {
+        let lines: Vec<(String, i64, u64)> = lines.iter().map(|(s, q, l)| ((*s).to_owned(), *q, *l)).collect();
+        let (order_id, events) = self.lock().place_split_order(&self.config, &lines)?;
+        for (topic, payload) in events {
+            self.fire(topic, &payload);
+        }
+        Ok(order_id.to_string())
+    }
+
+    /// Puts the order's fulfillment order at `location` on hold: it then supports only `RELEASE_HOLD`.
+    /// Answers its gid.
+    pub fn hold_fulfillment_order(&self, order_id: &str, location: u64) -> Result<String, ControlError> {
+        let id = order_id
+            .parse()
+            .ok()
+            .or_else(|| state::parse_gid("Order", order_id))
+            .ok_or_else(|| ControlError::Invalid(format!("{order_id:?} is not an order id")))?;
+        self.lock().hold_fulfillment_order(id, location)
     }
 
     /// Whether the app is installed (its access token accepted).

@@ -144,9 +144,15 @@ impl TopLevelError {
     }
 }
 
-/// One entry of a mutation's `userErrors`.
+/// One entry of a mutation's `userErrors`, with a code of the mutation's documented enum.
 fn user_error(code: &str, field: &[String], message: impl Into<String>) -> Value {
     json!({"__typename": "UserError", "code": code, "field": field, "message": message.into()})
+}
+
+/// A user error for a refusal whose code the documentation does not give: `code` is nullable in every
+/// user error type, so the emulator answers `null` rather than invent one (`docs/fidelity.md`).
+fn uncoded_error(field: &[String], message: impl Into<String>) -> Value {
+    json!({"__typename": "UserError", "code": null, "field": field, "message": message.into()})
 }
 
 fn path(parts: &[&str]) -> Vec<String> {
@@ -175,8 +181,7 @@ struct PlannedLevel {
 /// otherwise an integer equal to `current`.
 fn check_change_from(expected: Option<&Value>, current: i64, name: &str, at: &[String]) -> Result<(), Value> {
     match expected {
-        None => Err(user_error(
-            "INVALID",
+        None => Err(uncoded_error(
             at,
             "changeFromQuantity must be provided: pass the quantity you expect, or null to skip the check.",
         )),
@@ -188,7 +193,7 @@ fn check_change_from(expected: Option<&Value>, current: i64, name: &str, at: &[S
                 at,
                 format!("changeFromQuantity {expected} is stale: the current {name} quantity is {current}."),
             )),
-            None => Err(user_error("INVALID", at, "changeFromQuantity must be an integer or null")),
+            None => Err(uncoded_error(at, "changeFromQuantity must be an integer or null")),
         },
     }
 }
@@ -214,6 +219,15 @@ pub const REASONS: &[&str] = &[
     "shrinkage",
 ];
 
+/// What the idempotency store remembers of a key: the arguments it was first used with, and the payload
+/// of a completed attempt (answered again to a duplicate) or that the attempt failed (a duplicate is
+/// answered `IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED`).
+#[derive(Debug, Clone)]
+pub(super) struct Remembered {
+    pub(super) arguments: Value,
+    pub(super) payload: Option<Value>,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct State {
     next_id: u64,
@@ -223,8 +237,10 @@ pub(super) struct State {
     /// Inventory item id → variant id.
     pub(super) items: HashMap<u64, u64>,
     pub(super) orders: BTreeMap<u64, Order>,
-    /// `@idempotent` key → the root field's original (unprojected) payload.
-    pub(super) idempotency: HashMap<String, Value>,
+    /// `@idempotent` key (per mutation) → what the first request under it did.
+    pub(super) idempotency: HashMap<String, Remembered>,
+    /// A user error code the next inventory mutation answers with (a control-surface fault).
+    pub(super) next_user_error: Option<String>,
 }
 
 impl State {
@@ -371,6 +387,109 @@ impl State {
             events.extend(self.level_event(variant.inventory_item_id, location));
         }
         Ok((order_id, events))
+    }
+
+    /// Sets the `available` quantity of `sku` at `location` (stocking it there if it was not).
+    pub(super) fn set_level(&mut self, sku: &str, location: u64, available: i64) -> Result<(), ControlError> {
+        let id = self
+            .variant_by_sku(sku)
+            .map(|v| v.id)
+            .ok_or_else(|| ControlError::NotFound(format!("no variant with SKU {sku}")))?;
+        let now = Timestamp::now();
+        if let Some(variant) = self.variants.get_mut(&id) {
+            let level = variant.levels.entry(location).or_insert(Level { available: 0, committed: 0, updated_at: now });
+            level.available = available;
+            level.updated_at = now;
+        }
+        Ok(())
+    }
+
+    /// An order whose lines ship from several locations: one line per `(sku, quantity, location)` and one
+    /// fulfillment order per location (as Shopify splits an order whose stock is allocated to several
+    /// locations). Each line commits stock at its location, which must have it.
+    pub(super) fn place_split_order(
+        &mut self,
+        config: &ShopifyConfig,
+        lines: &[(String, i64, u64)],
+    ) -> Result<(u64, Vec<Event>), ControlError> {
+        let now = Timestamp::now();
+        let mut variants = Vec::with_capacity(lines.len());
+        for (sku, quantity, location) in lines {
+            if !config.locations.iter().any(|l| l.id == *location) {
+                return Err(ControlError::Invalid(format!("no location {location}")));
+            }
+            let variant = self
+                .variant_by_sku(sku)
+                .ok_or_else(|| ControlError::NotFound(format!("no variant with SKU {sku}")))?
+                .clone();
+            let available = variant.levels.get(location).map_or(0, |l| l.available);
+            if *quantity < 1 || (variant.tracked && available < *quantity) {
+                return Err(ControlError::Conflict(format!(
+                    "{sku}: {quantity} wanted, {available} available at {location}"
+                )));
+            }
+            variants.push(variant);
+        }
+        let order_id = self.id();
+        let number = self.next_order_number;
+        self.next_order_number += 1;
+        let mut order_lines = Vec::new();
+        let mut fos: Vec<FulfillmentOrder> = Vec::new();
+        for ((_, quantity, location), variant) in lines.iter().zip(&variants) {
+            let (line_id, fo_line_id) = (self.id(), self.id());
+            let title = self.products.get(&variant.product_id).map_or_else(String::new, |p| p.title.clone());
+            order_lines.push(LineItem {
+                id: line_id,
+                variant_id: variant.id,
+                product_id: variant.product_id,
+                sku: variant.sku.clone(),
+                title,
+                quantity: *quantity,
+                price: variant.price,
+            });
+            let fo_line = FoLine { id: fo_line_id, line_item_id: line_id, total: *quantity, remaining: *quantity };
+            match fos.iter_mut().find(|fo| fo.location_id == *location) {
+                Some(fo) => fo.lines.push(fo_line),
+                None => {
+                    let id = self.id();
+                    fos.push(FulfillmentOrder { id, location_id: *location, status: "OPEN", lines: vec![fo_line] });
+                }
+            }
+        }
+        self.orders.insert(
+            order_id,
+            Order {
+                id: order_id,
+                number,
+                created_at: now,
+                updated_at: now,
+                cancelled_at: None,
+                lines: order_lines,
+                fulfillment_orders: fos,
+                fulfillments: Vec::new(),
+            },
+        );
+        let mut events = vec![("orders/create", self.order_rest(config, order_id))];
+        for ((_, quantity, location), variant) in lines.iter().zip(&variants) {
+            if variant.tracked {
+                self.move_stock(variant.id, *location, -quantity, *quantity, now);
+                events.extend(self.level_event(variant.inventory_item_id, *location));
+            }
+        }
+        Ok((order_id, events))
+    }
+
+    /// Puts the fulfillment order of `order_id` at `location` on hold (as `fulfillmentOrderHold` does).
+    pub(super) fn hold_fulfillment_order(&mut self, order_id: u64, location: u64) -> Result<String, ControlError> {
+        let order =
+            self.orders.get_mut(&order_id).ok_or_else(|| ControlError::NotFound(format!("no order {order_id}")))?;
+        let fo = order
+            .fulfillment_orders
+            .iter_mut()
+            .find(|fo| fo.location_id == location && (fo.status == "OPEN" || fo.status == "IN_PROGRESS"))
+            .ok_or_else(|| ControlError::NotFound(format!("no open fulfillment order at {location}")))?;
+        fo.status = "ON_HOLD";
+        Ok(gid("FulfillmentOrder", fo.id))
     }
 
     /// Moves `available` by `delta` and `committed` by `committed`.
@@ -632,6 +751,10 @@ impl State {
                     "__sort": [fo.id, fo.id],
                     "id": gid("FulfillmentOrder", fo.id),
                     "status": fo.status,
+                    "supportedActions": supported_actions(config, fo)
+                        .iter()
+                        .map(|a| json!({"__typename": "FulfillmentOrderSupportedAction", "action": a, "externalUrl": null}))
+                        .collect::<Vec<_>>(),
                     "orderId": gid("Order", order.id),
                     "assignedLocation": {"__typename": "FulfillmentOrderAssignedLocation",
                         "location": Self::location_json(config, fo.location_id)},
@@ -758,7 +881,7 @@ impl State {
         let name = input.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
         if name != "available" && name != "on_hand" {
             errors.push(user_error(
-                "INVALID_NAME",
+                if list_key == "changes" { "INVALID_QUANTITY_NAME" } else { "INVALID_NAME" },
                 &path(&["input", "name"]),
                 "The quantity name must be either 'available' or 'on_hand'.",
             ));
@@ -772,7 +895,7 @@ impl State {
             ));
         }
         if items.is_empty() {
-            errors.push(user_error("INVALID", &path(&["input", list_key]), format!("{list_key} must not be empty")));
+            errors.push(uncoded_error(&path(&["input", list_key]), format!("{list_key} must not be empty")));
         }
         (name, reason, errors)
     }
@@ -824,18 +947,20 @@ impl State {
         let current = if name == "on_hand" { level.available + level.committed } else { level.available };
         let target = if adjust {
             let delta = item.get("delta").and_then(Value::as_i64);
-            current + delta.ok_or_else(|| user_error("INVALID", &at("delta"), "delta is required"))?
+            current + delta.ok_or_else(|| uncoded_error(&at("delta"), "delta is required"))?
         } else {
             let quantity = item.get("quantity").and_then(Value::as_i64);
-            quantity.ok_or_else(|| user_error("INVALID", &at("quantity"), "quantity is required"))?
+            quantity.ok_or_else(|| uncoded_error(&at("quantity"), "quantity is required"))?
         };
         check_change_from(item.get("changeFromQuantity"), current, name, &at("changeFromQuantity"))?;
         if planned.iter().any(|p| p.variant == variant_id && p.location == location) {
-            return Err(user_error(
-                "INVALID",
-                &at("inventoryItemId"),
-                "The same inventory item and location appear twice.",
-            ));
+            let message = "The same inventory item and location appear twice.";
+            // Documented for inventorySetQuantities only.
+            return Err(if adjust {
+                uncoded_error(&at("inventoryItemId"), message)
+            } else {
+                user_error("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR", &at("inventoryItemId"), message)
+            });
         }
         let available = if name == "on_hand" { target - level.committed } else { target };
         Ok(Some(PlannedLevel { variant: variant_id, location, available, delta: available - level.available }))
@@ -988,7 +1113,7 @@ impl State {
             return Err(TopLevelError::new("INVALID_VARIABLE", "fulfillment is required"));
         };
         let groups = input.get("lineItemsByFulfillmentOrder").and_then(Value::as_array).cloned().unwrap_or_default();
-        let (order_id, plan) = match self.plan_fulfillment(&groups) {
+        let (order_id, plan) = match self.plan_fulfillment(config, &groups) {
             Ok(planned) => planned,
             Err(refusal) => return fail(refusal),
         };
@@ -1007,7 +1132,11 @@ impl State {
 
     /// The order the `lineItemsByFulfillmentOrder` groups fulfil and the lines they take (fulfillment order
     /// index, fulfillment order line id, quantity), or why the fulfillment is refused.
-    fn plan_fulfillment(&self, groups: &[Value]) -> Result<(u64, Vec<PlannedFulfil>), FulfillmentRefusal> {
+    fn plan_fulfillment(
+        &self,
+        config: &ShopifyConfig,
+        groups: &[Value],
+    ) -> Result<(u64, Vec<PlannedFulfil>), FulfillmentRefusal> {
         const FO_ID: &[&str] = &["fulfillment", "lineItemsByFulfillmentOrder", "fulfillmentOrderId"];
         if groups.is_empty() {
             return Err((
@@ -1017,6 +1146,7 @@ impl State {
         }
         let mut plan = Vec::new();
         let mut order_id = None;
+        let mut location = None;
         for group in groups {
             let Some(fo_id) =
                 group.get("fulfillmentOrderId").and_then(Value::as_str).and_then(|g| parse_gid("FulfillmentOrder", g))
@@ -1035,8 +1165,17 @@ impl State {
             }
             order_id = Some(oid);
             let Some(fo) = self.orders.get(&oid).and_then(|o| o.fulfillment_orders.get(fo_index)) else { continue };
-            if fo.status != "OPEN" && fo.status != "IN_PROGRESS" {
-                return Err((&["fulfillment"], "Fulfillment order is not in a fulfillable state."));
+            // "The fulfillment orders are associated with the same Order and are assigned to the same
+            // Location" (fulfillmentCreate).
+            if location.is_some_and(|l| l != fo.location_id) {
+                return Err((
+                    &["fulfillment", "lineItemsByFulfillmentOrder"],
+                    "All fulfillment orders must be assigned to the same location.",
+                ));
+            }
+            location = Some(fo.location_id);
+            if !supported_actions(config, fo).contains(&"CREATE_FULFILLMENT") {
+                return Err((FO_ID, "The fulfillment order does not support the CREATE_FULFILLMENT action."));
             }
             match group.get("fulfillmentOrderLineItems").and_then(Value::as_array) {
                 None => plan.extend(fo.lines.iter().filter(|l| l.remaining > 0).map(|l| (fo_index, l.id, l.remaining))),
@@ -1078,6 +1217,21 @@ impl State {
         for (variant_id, location, quantity) in uncommit {
             self.move_stock(variant_id, location, 0, -quantity, now);
         }
+    }
+}
+
+/// The `FulfillmentOrderAction`s a fulfillment order supports in its state (the emulator's choice of
+/// which actions each state lists; the enum and each action's mutation are documented): an open
+/// fulfillment order at a merchant's location can be fulfilled (`CREATE_FULFILLMENT`), one at a
+/// fulfillment service's location only requested (`REQUEST_FULFILLMENT`), one on hold only released,
+/// a closed one nothing.
+pub(super) fn supported_actions(config: &ShopifyConfig, fo: &FulfillmentOrder) -> Vec<&'static str> {
+    let service = config.locations.iter().any(|l| l.id == fo.location_id && l.fulfillment_service);
+    match fo.status {
+        "OPEN" | "IN_PROGRESS" if service => vec!["REQUEST_FULFILLMENT", "HOLD", "MOVE"],
+        "OPEN" | "IN_PROGRESS" => vec!["CREATE_FULFILLMENT", "HOLD", "MOVE"],
+        "ON_HOLD" => vec!["RELEASE_HOLD"],
+        _ => Vec::new(),
     }
 }
 
