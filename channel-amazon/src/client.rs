@@ -324,12 +324,14 @@ impl Client {
     /// "Download the document": decompressed and bounded (see [`crate::document`]). `max_document_bytes`
     /// bounds the download too, as it arrives: a plain document exactly, a gzip one with room for gzip's
     /// framing, so that a document that decodes within the bound is not refused for its compressed size.
+    ///
+    /// Answers the decoded bytes and the download's `Content-Type` (which names a report's charset).
     pub(crate) async fn download_document(
         &self,
         url: &str,
         compression: Option<&str>,
         what: &'static str,
-    ) -> Result<Bytes> {
+    ) -> Result<(Bytes, Option<String>)> {
         let algorithm = compression.map(str::trim).unwrap_or_default();
         if !algorithm.is_empty() && !algorithm.eq_ignore_ascii_case("GZIP") {
             // Refused before downloading what could not be read.
@@ -351,7 +353,8 @@ impl Client {
                 let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<ResponseTooLarge>());
                 if too_large { AmazonError::DocumentTooLarge { what, limit: max }.into() } else { e }
             })?;
-        Ok(document::decode_bytes(what, resp.into_body(), compression, max)?)
+        let content_type = resp.header("content-type").map(str::to_owned);
+        Ok((document::decode_bytes(what, resp.into_body(), compression, max)?, content_type))
     }
 
     // ---- FBA Inventory API v1 ----

@@ -380,7 +380,7 @@ pub(crate) struct Marketplace {
 /// A patch operation of a listings patch or a feed message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct PatchOperation {
-    /// `replace`.
+    /// `merge` (the documented ops: `add`, `replace`, `merge`, `delete`).
     pub(crate) op: &'static str,
     /// `/attributes/fulfillment_availability`.
     pub(crate) path: &'static str,
