@@ -197,7 +197,31 @@ pub struct AmazonConfig {
     /// Serve generated documents (reports and feed processing reports) gzip-compressed, with
     /// `compressionAlgorithm: GZIP`, as Amazon does for large ones (default false: uncompressed).
     pub gzip_documents: bool,
+    /// The header of the `GET_MERCHANT_LISTINGS_ALL_DATA` fulfilment column; `None` (the default): by the
+    /// marketplace, `fulfilment-channel` (British spelling) for a European one, as EU and UK accounts
+    /// receive it, `fulfillment-channel` elsewhere.
+    pub report_fulfilment_column: Option<String>,
+    /// The charset listings reports are encoded in and declared with (`Content-Type: text/plain;
+    /// charset=…`); `None` (the default): by the marketplace, `Cp1252` for a European one, `utf8`
+    /// elsewhere, as Amazon serves them.
+    pub report_charset: Option<String>,
 }
+
+/// The European marketplaces (UK, DE, FR, IT, ES, NL, SE, PL, BE, IE, TR), whose listings reports
+/// spell `fulfilment-channel` the British way and come in Windows-1252.
+pub const EUROPEAN_MARKETPLACES: &[&str] = &[
+    "A1F83G8C2ARO7P",
+    "A1PA6795UKMFR9",
+    "A13V1IB3VIYZZH",
+    "APJ6JRA9NG5V4",
+    "A1RKKUPIHCS9HS",
+    "A1805IZSGTT6HS",
+    "A2NODRKZP88ZB9",
+    "A1C3SOZRARQ6R3",
+    "AMEN7PMS3EDWL",
+    "A28R8C7NBKEWEA",
+    "A33AVAJ2PDY3EV",
+];
 
 impl Default for AmazonConfig {
     fn default() -> Self {
@@ -220,6 +244,8 @@ impl Default for AmazonConfig {
             processing_delay: Duration::from_millis(200),
             initial_order_status: "Unshipped",
             gzip_documents: false,
+            report_fulfilment_column: None,
+            report_charset: None,
         }
     }
 }
@@ -234,7 +260,32 @@ impl AmazonConfig {
         }
     }
 
+    fn european(&self) -> bool {
+        EUROPEAN_MARKETPLACES.contains(&self.marketplace_id.as_str())
+    }
+
+    /// The header of the listings report's fulfilment column.
+    pub fn fulfilment_column(&self) -> &str {
+        match &self.report_fulfilment_column {
+            Some(column) => column,
+            None if self.european() => "fulfilment-channel",
+            None => "fulfillment-channel",
+        }
+    }
+
+    /// The charset listings reports are served in.
+    pub fn listings_report_charset(&self) -> &str {
+        match &self.report_charset {
+            Some(charset) => charset,
+            None if self.european() => "Cp1252",
+            None => "utf8",
+        }
+    }
+
     fn validate(&self) -> Result<()> {
+        if encoding_rs::Encoding::for_label(self.listings_report_charset().as_bytes()).is_none() {
+            return Err(Error::Config(format!("unknown report charset {:?}", self.listings_report_charset())));
+        }
         if self.max_search_page_size == 0 || self.max_feed_messages == 0 {
             return Err(Error::Config("page and feed limits must be at least 1".into()));
         }
@@ -262,6 +313,8 @@ impl fmt::Debug for AmazonConfig {
             .field("max_feed_messages", &self.max_feed_messages)
             .field("processing_delay", &self.processing_delay)
             .field("gzip_documents", &self.gzip_documents)
+            .field("report_fulfilment_column", &self.report_fulfilment_column)
+            .field("report_charset", &self.report_charset)
             .finish_non_exhaustive()
     }
 }
