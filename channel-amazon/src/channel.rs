@@ -283,6 +283,10 @@ impl Amazon {
             .await?;
         let doc_id = match (report.processing_status.as_str(), report.report_document_id) {
             ("DONE", Some(id)) => id,
+            // "CANCELLED: … an automatic cancellation if there is no data to return" (Reports API,
+            // "Verify that report processing is complete"); this adapter never cancels a report, so a
+            // cancelled one without a document is a seller with no listings.
+            ("CANCELLED", None) => return Ok(Vec::new()),
             (status, _) => {
                 return Err(Error::transient(format!("the {ALL_LISTINGS_REPORT} report ended {status}")));
             }

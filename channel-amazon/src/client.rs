@@ -27,6 +27,10 @@ pub(crate) const MAX_SELLER_SKUS: usize = 50;
 /// The data sets a listings read asks for.
 const INCLUDED_DATA: &str = "summaries,offers,fulfillmentAvailability";
 
+/// The `User-Agent` of every SP-API and LWA request: "AppId/AppVersionId (Language=…)", the minimal form
+/// Amazon requires ("Include a User-Agent header in all requests").
+pub(crate) const USER_AGENT: &str = concat!("stocksync/", env!("CARGO_PKG_VERSION"), " (Language=Rust)");
+
 /// The documented default usage plans (rate per second, burst) of the operations this adapter calls.
 /// Responses' `x-amzn-RateLimit-Limit` re-tunes the rate at run time.
 pub(crate) const DOCUMENTED_RATE_LIMITS: &[(&str, f64, u32)] = &[
@@ -90,6 +94,7 @@ impl Client {
         let token_url = config.token_url.clone().unwrap_or_else(|| DEFAULT_TOKEN_URL.to_owned());
         let mut token_http = HttpClient::builder()
             .name("amazon:lwa")
+            .user_agent(USER_AGENT)
             .base_url(&token_url)
             .timeout(config.http.timeout_or(defaults.timeout));
         if let Some(r) = transport.retry {
@@ -110,6 +115,7 @@ impl Client {
         ));
         let mut builder = HttpClient::builder()
             .name(format!("amazon:{}", config.seller_id))
+            .user_agent(USER_AGENT)
             .auth(Auth::provider(Arc::clone(&lwa) as Arc<dyn AuthProvider>))
             .redact_header("x-amz-access-token");
         if let Some(r) = transport.retry {

@@ -307,3 +307,88 @@ async fn a_feed_for_more_than_25_marketplaces_is_split() {
     let out = amazon.set_stock(&updates).await.unwrap();
     assert!(out.iter().all(|o| o.is_applied()), "{out:?}");
 }
+
+#[tokio::test]
+async fn every_request_carries_a_user_agent_of_the_documented_form() {
+    // "Include a User-Agent header in all requests": AppId/AppVersionId (Language=…).
+    let server = MockServer::start().await;
+    let agent = format!("stocksync/{} (Language=Rust)", env!("CARGO_PKG_VERSION"));
+    Mock::given(method("POST"))
+        .and(path("/auth/o2/token"))
+        .and(wiremock::matchers::header("user-agent", agent.as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "Atza|t", "token_type": "bearer", "expires_in": 3600})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .and(wiremock::matchers::header("user-agent", agent.as_str()))
+        .and(wiremock::matchers::header("x-amz-access-token", "Atza|t"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": [
+            {"marketplace": {"id": DE, "countryCode": "DE", "name": "Amazon.de", "defaultCurrencyCode": "EUR",
+                             "defaultLanguageCode": "de_DE", "domainName": "www.amazon.de"},
+             "participation": {"isParticipating": true, "hasSuspendedListings": false}}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(&[DE]));
+    let identity = amazon.test_connection().await.unwrap();
+    assert_eq!(identity.display_name.as_deref(), Some("Amazon.de"));
+}
+
+#[tokio::test]
+async fn a_cancelled_report_without_a_document_is_a_seller_without_listings() {
+    let server = MockServer::start().await;
+    token(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/reports/2021-06-30/reports"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({"reportId": "R1"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/reports/2021-06-30/reports/R1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "reportId": "R1", "reportType": "GET_MERCHANT_LISTINGS_ALL_DATA", "createdTime": "2026-01-01T00:00:00Z",
+            "processingStatus": "CANCELLED"})))
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(&[DE]).catalog_source(CatalogSource::Report));
+    assert!(amazon.all_listings().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_emulator_of_a_european_seller_and_the_adapter_agree_on_its_report() {
+    use channel_testkit::SeedProduct;
+    use channel_testkit::amazon::{AmazonConfig as EmulatorConfig, AmazonEmulator};
+    let mut settings = EmulatorConfig::fast();
+    settings.marketplace_id = DE.into();
+    settings.country_code = "DE".into();
+    settings.currency = "EUR".into();
+    settings.fba_channel_code = "AMAZON_EU".into();
+    let emu = AmazonEmulator::start(settings).await.unwrap();
+    let price = rust_decimal::Decimal::new(950, 2);
+    emu.seed_product(SeedProduct::new("TASSE-1", 4, price).with("title", "Tasse für Straße")).unwrap();
+    emu.seed_product(SeedProduct::new("BOX-FBA", 9, price).with("fulfilment", "channel")).unwrap();
+    let config =
+        AmazonConfig::new(emu.seller_id(), [DE], Region::Eu, emu.client_id(), emu.client_secret(), emu.refresh_token())
+            .catalog_source(CatalogSource::Report)
+            .read_fba(false);
+    let amazon = Amazon::builder(config)
+        .base_url(emu.base_url())
+        .token_url(emu.token_url())
+        .poll_interval(Duration::from_millis(5))
+        .documented_rate_limits(false)
+        .build()
+        .unwrap();
+    let listings = amazon.all_listings().await.unwrap();
+    let ids: Vec<&str> = listings.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["TASSE-1"]);
+    assert_eq!(listings[0].quantity(), Some(4));
+    // A stock write is a merge the emulator applies without touching what it does not name.
+    let out = amazon.set_stock(&[StockUpdate::new("TASSE-1", "TASSE-1", 6)]).await.unwrap();
+    assert!(out[0].is_applied(), "{out:?}");
+    assert_eq!(emu.stock("TASSE-1").unwrap(), Some(6));
+}

@@ -888,6 +888,15 @@ impl Amazon {
         }
         tokio::time::sleep(halves(self.config.processing_delay)).await;
         let mut state = self.lock();
+        if state.listings.is_empty() {
+            // "an automatic cancellation if there is no data to return" (Reports API): CANCELLED, no
+            // document.
+            if let Some(report) = state.reports.get_mut(report_id) {
+                report.status = "CANCELLED";
+                report.ended = Some(Timestamp::now());
+            }
+            return;
+        }
         let text = state.listings_report(&self.config);
         // Encoded and declared as Amazon serves it (`text/plain; charset=Cp1252` in Europe); the charset
         // was checked when the emulator started.
