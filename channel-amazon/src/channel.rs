@@ -697,7 +697,7 @@ impl Channel for Amazon {
     async fn test_connection(&self) -> Result<AccountIdentity> {
         let p = self.client().get_marketplace_participations().await?;
         for m in &self.inner.config.marketplace_ids {
-            if !p.payload.iter().any(|x| &x.marketplace.id == m) {
+            if !p.payload.iter().any(|x| &x.marketplace.id == m && x.is_participating()) {
                 return Err(AmazonError::Config(format!("the seller does not participate in marketplace {m}")).into());
             }
         }

@@ -182,8 +182,9 @@ impl Client {
     // ---- Listings Items API 2021-08-01 ----
 
     /// `GET /listings/2021-08-01/items/{sellerId}` — Listings Items API 2021-08-01, searchListingsItems:
-    /// one page of `pageSize` 20 with summaries, offers and fulfillment availability; with `skus`
-    /// (at most 20), only those (`identifiers`, `identifiersType=SKU`).
+    /// one page of `pageSize` 20 with summaries, offers and fulfillment availability, in SKU order
+    /// (`sortBy=sku&sortOrder=ASC`); with `skus` (at most 20), only those (`identifiers`,
+    /// `identifiersType=SKU`).
     pub(crate) async fn search_listings_items(
         &self,
         marketplace: &str,
@@ -195,7 +196,13 @@ impl Client {
             ("includedData", INCLUDED_DATA.to_owned()),
             ("pageSize", SEARCH_PAGE_SIZE.to_string()),
         ];
-        if !skus.is_empty() {
+        if skus.is_empty() {
+            // The default order is `lastUpdatedDate` DESC, which moves an item written while the catalog
+            // is paged through (by this very sync) to the front: it would be missed, and another read
+            // twice. SKU order does not move.
+            q.push(("sortBy", "sku".to_owned()));
+            q.push(("sortOrder", "ASC".to_owned()));
+        } else {
             q.push(("identifiers", skus.join(",")));
             q.push(("identifiersType", "SKU".to_owned()));
         }

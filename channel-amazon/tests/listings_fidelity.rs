@@ -392,3 +392,42 @@ async fn the_emulator_of_a_european_seller_and_the_adapter_agree_on_its_report()
     assert!(out[0].is_applied(), "{out:?}");
     assert_eq!(emu.stock("TASSE-1").unwrap(), Some(6));
 }
+
+#[tokio::test]
+async fn the_catalog_is_paged_in_sku_order_which_writes_do_not_move() {
+    // searchListingsItems sorts by lastUpdatedDate DESC unless told otherwise (its model's defaults).
+    let server = MockServer::start().await;
+    token(&server).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/listings/2021-08-01/items/{SELLER}")))
+        .and(query_param("marketplaceIds", DE))
+        .and(query_param("includedData", "summaries,offers,fulfillmentAvailability"))
+        .and(query_param("pageSize", "20"))
+        .and(query_param("sortBy", "sku"))
+        .and(query_param("sortOrder", "ASC"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"numberOfResults": 1, "items": [
+            {"sku": "A-1", "fulfillmentAvailability": [{"fulfillmentChannelCode": "DEFAULT", "quantity": 2}]}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(&[DE]).catalog_source(CatalogSource::Search));
+    let listings = amazon.all_listings().await.unwrap();
+    assert_eq!(listings.len(), 1);
+}
+
+#[tokio::test]
+async fn a_marketplace_the_seller_no_longer_participates_in_fails_the_connection_test() {
+    // sellers.json: `participation.isParticipating` "If true, the seller participates in the marketplace".
+    let server = MockServer::start().await;
+    token(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/sellers/v1/marketplaceParticipations"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"payload": [
+            {"marketplace": {"id": DE, "countryCode": "DE", "name": "Amazon.de", "defaultCurrencyCode": "EUR",
+                             "defaultLanguageCode": "de_DE", "domainName": "www.amazon.de"},
+             "participation": {"isParticipating": false, "hasSuspendedListings": false}}]})))
+        .mount(&server)
+        .await;
+    let e = channel(&server, config(&[DE])).test_connection().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e:?}");
+}

@@ -538,6 +538,24 @@ async fn merge_changes_only_the_fields_named_and_replace_the_whole_attribute() {
     .await;
     assert!(attributes()["purchasable_offer"][0].get("discounted_price").is_none());
     assert_eq!(emulator.platform().price("M-1"), Some(Decimal::from(30)));
+    // Another attribute: merged by marketplace_id and language_tag.
+    send(patch(
+        "replace",
+        "color",
+        json!([{"value": "red", "marketplace_id": "ATVPDKIKX0DER", "language_tag": "en_US"}]),
+    ))
+    .await;
+    send(patch(
+        "merge",
+        "color",
+        json!([{"marketplace_id": "ATVPDKIKX0DER", "language_tag": "en_US",
+        "standardized_values": ["red"]}]),
+    ))
+    .await;
+    assert_eq!(
+        attributes()["color"],
+        json!([{"value": "red", "marketplace_id": "ATVPDKIKX0DER", "language_tag": "en_US", "standardized_values": ["red"]}])
+    );
     // merge needs its selectors; an issue has the model's required fields.
     let (_, body, _) = client
         .call(

@@ -20,7 +20,7 @@
 //! | searchListingsItems | `GET /listings/2021-08-01/items/{sellerId}?marketplaceIds&pageSize&pageToken&identifiers&identifiersType=SKU&sortBy&sortOrder` | `pageSize` ≤ 20 (400 above); only the first [`AmazonConfig::max_search_results`] (1,000) SKUs can be paged through, as on Amazon: past them there is no `nextToken` (`numberOfResults` still counts all) |
 //! | createFeedDocument / getFeedDocument | `POST /feeds/2021-06-30/documents`, `GET …/documents/{id}` | the pre-signed `url` points at the emulator itself (`/s3/documents/{id}?X-Amz-Signature=…`); `PUT` it with the same `Content-Type` as `contentType` (else `403 SignatureDoesNotMatch`) |
 //! | createFeed / getFeed | `POST /feeds/2021-06-30/feeds`, `GET …/feeds/{feedId}` | `IN_QUEUE` → `IN_PROGRESS` → `DONE`/`FATAL` over [`AmazonConfig::processing_delay`], then `resultFeedDocumentId` |
-//! | createReport / getReport / getReportDocument | `POST /reports/2021-06-30/reports`, `GET …/reports/{id}`, `GET …/documents/{id}` | `GET_MERCHANT_LISTINGS_ALL_DATA` only: tab-separated, one row per listing; with [`AmazonConfig::gzip_documents`] this report and feed processing reports are served gzip-compressed with `compressionAlgorithm: GZIP` |
+//! | createReport / getReport / getReportDocument | `POST /reports/2021-06-30/reports`, `GET …/reports/{id}`, `GET …/documents/{id}` | `GET_MERCHANT_LISTINGS_ALL_DATA` only: tab-separated, one row per listing, the fulfilment column spelled [`AmazonConfig::fulfilment_column`] (`fulfilment-channel` for a European seller) and encoded and declared in [`AmazonConfig::listings_report_charset`] (`text/plain; charset=Cp1252` in Europe, `utf8` elsewhere); a seller without listings gets `CANCELLED` and no document; with [`AmazonConfig::gzip_documents`] this report and feed processing reports are served gzip-compressed with `compressionAlgorithm: GZIP` |
 //! | getOrders | `GET /orders/v0/orders?MarketplaceIds&CreatedAfter\|LastUpdatedAfter&…Before&OrderStatuses&FulfillmentChannels&MaxResultsPerPage&NextToken` | exactly one of `CreatedAfter`/`LastUpdatedAfter`; sorted by that date; `MaxResultsPerPage` ≤ 100 |
 //! | getOrder / getOrderItems | `GET /orders/v0/orders/{id}[/orderItems]` | |
 //! | confirmShipment | `POST /orders/v0/orders/{id}/shipmentConfirmation` | MFN only (AFN is `400`); `204`; `Shipped` once every unit shipped, else `PartiallyShipped` |
@@ -41,6 +41,12 @@
 //! FBA quantity shows in the FBA inventory and cannot be set). Patches (and feed messages) are validated
 //! as a whole: any issue makes the submission `INVALID` with the issues listed, and nothing changes;
 //! otherwise `ACCEPTED` and applied at once (`mode=VALIDATION_PREVIEW` answers `VALID`, applying nothing).
+//! A body outside `ListingsItemPatchRequest` (an `op` outside `add`/`replace`/`merge`/`delete`, no
+//! patches) is `400` with an `ErrorList`. `replace`/`add` replace the whole attribute; `merge` changes only
+//! the fields named of the entry its selectors pick (`fulfillment_channel_code`; `marketplace_id` +
+//! `currency` + `audience`, default `ALL`; else `marketplace_id` + `language_tag`), `null` removing a
+//! field, so a quantity merge keeps `lead_time_to_ship_max_days` and a price merge keeps
+//! `discounted_price` ("Merge a listing", "Manage purchasable offer").
 //! Rules: `fulfillment_availability` entries with `AMAZON_*` are refused (`FBA_QUANTITY_READ_ONLY`), as
 //! is a `DEFAULT` quantity on an FBA listing (`FULFILLMENT_CHANNEL_CONFLICT`); quantities are whole
 //! numbers ≥ 0; `purchasable_offer` must be in the marketplace currency ([`AmazonConfig::currency`]) with

@@ -164,6 +164,24 @@ fn merge_fields(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
     }
 }
 
+/// `merge` of an attribute whose selectors the emulator does not know: each entry is merged into the
+/// entry with the same `marketplace_id` and `language_tag` (the usual selectors of product type
+/// definitions; absent on both counts as equal), or added.
+fn merge_entries(current: Option<Value>, entries: &[Value]) -> Value {
+    let mut out: Vec<Value> = current.and_then(|v| v.as_array().cloned()).unwrap_or_default();
+    let key = |v: &Value| (v.get("marketplace_id").cloned(), v.get("language_tag").cloned());
+    for entry in entries {
+        let Some(given) = entry.as_object() else { continue };
+        match out.iter_mut().find(|o| key(o) == key(entry)).and_then(Value::as_object_mut) {
+            Some(existing) => merge_fields(existing, given),
+            None => out.push(Value::Object(
+                given.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            )),
+        }
+    }
+    Value::Array(out)
+}
+
 /// A JSON number for a decimal price (`19.99`).
 pub(super) fn decimal_number(value: Decimal) -> Value {
     serde_json::from_str(&value.normalize().to_string()).unwrap_or(Value::Null)
@@ -464,7 +482,23 @@ impl State {
                     plan_availability(config, listing, op, &entries, &mut change, &mut issues)
                 }
                 "purchasable_offer" => plan_offer(config, listing, op, &entries, &mut change, &mut issues),
-                other => change.attributes.push((other.to_owned(), (op != "delete").then_some(Value::Array(entries)))),
+                other => {
+                    let value = match op {
+                        "delete" => None,
+                        "merge" => {
+                            let current = change
+                                .attributes
+                                .iter()
+                                .rev()
+                                .find(|(name, _)| name == other)
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_else(|| listing.attributes.get(other).cloned());
+                            Some(merge_entries(current, &entries))
+                        }
+                        _ => Some(Value::Array(entries)),
+                    };
+                    change.attributes.push((other.to_owned(), value));
+                }
             }
         }
         if issues.is_empty() { Ok(change) } else { Err(issues) }
