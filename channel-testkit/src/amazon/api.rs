@@ -23,9 +23,6 @@ use super::state::{Job, fba_summary, feed};
 
 type Shared = State<Arc<Amazon>>;
 
-/// `PatchOperation.op` (listingsItems_2021-08-01.json; listings-feed-schema-v2.json has the same enum).
-pub(super) const PATCH_OPS: &[&str] = &["add", "replace", "merge", "delete"];
-
 pub(super) fn router(platform: Arc<Amazon>) -> Router {
     let api = Router::new()
         .route("/sellers/v1/marketplaceParticipations", get(participations))
@@ -294,6 +291,9 @@ async fn get_listing(
         ),
     }
 }
+
+/// `PatchOperation.op` (listingsItems_2021-08-01.json; listings-feed-schema-v2.json has the same enum).
+pub(super) const PATCH_OPS: &[&str] = &["add", "replace", "merge", "delete"];
 
 async fn patch_listing(
     State(platform): Shared,
