@@ -665,6 +665,111 @@ async fn a_european_seller_gets_the_british_column_in_windows_1252() {
     assert_eq!(AmazonConfig::fast().fulfilment_column(), "fulfillment-channel");
 }
 
+/// A validator of `definition` in a Swagger 2.0 model (its `definitions` as a JSON Schema).
+fn model_validator(model: &Value, definition: &str) -> jsonschema::Validator {
+    let schema = json!({"$ref": format!("#/definitions/{definition}"), "definitions": model["definitions"]});
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+fn assert_valid(model: &Value, definition: &str, body: &Value) {
+    let validator = model_validator(model, definition);
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "{definition}: {errors:?}\n{body}");
+}
+
+#[tokio::test]
+async fn listings_feeds_fba_and_sellers_answers_validate_against_their_models() {
+    let (Some(listings), Some(feeds), Some(fba), Some(sellers)) = (
+        read_fixture("listingsItems_2021-08-01.json"),
+        read_fixture("feeds_2021-06-30.json"),
+        read_fixture("fbaInventory.json"),
+        read_fixture("sellers.json"),
+    ) else {
+        return;
+    };
+    // The validators do check: a submission without its required status is refused.
+    assert!(!model_validator(&listings, "ListingsItemSubmissionResponse").is_valid(&json!({"sku": "x"})));
+    assert!(!model_validator(&listings, "Item").is_valid(&json!({"sku": "x", "summaries": [{"asin": 1}]})));
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    seed(&emulator, "V-1", 5);
+    emulator.seed_product(SeedProduct::new("V-F", 4, Decimal::ONE).with("fulfilment", "channel")).unwrap();
+    let all = "includedData=summaries,attributes,issues,offers,fulfillmentAvailability,procurement,relationships,productTypes";
+    let (_, item) = client.get(&format!("{}&{all}", item_path(&emulator, "V-1"))).await;
+    assert_valid(&listings, "Item", &item);
+    let (_, page) = client
+        .get(&format!(
+            "/listings/2021-08-01/items/{}?marketplaceIds={}&{all}&pageSize=1",
+            emulator.seller_id(),
+            emulator.marketplace_id()
+        ))
+        .await;
+    assert_valid(&listings, "ItemSearchResults", &page);
+    let (_, accepted, _) =
+        client.call(Method::PATCH, &item_path(&emulator, "V-1"), Some(&quantity_patch("DEFAULT", 3))).await;
+    assert_valid(&listings, "ListingsItemSubmissionResponse", &accepted);
+    let (_, invalid, _) =
+        client.call(Method::PATCH, &item_path(&emulator, "V-1"), Some(&quantity_patch("AMAZON_NA", 3))).await;
+    assert_eq!(invalid["status"], "INVALID");
+    assert_valid(&listings, "ListingsItemSubmissionResponse", &invalid);
+    let bad = json!({"productType": "PRODUCT", "patches": [{"op": "remove", "path": "/attributes/x"}]});
+    let (_, errors, _) = client.call(Method::PATCH, &item_path(&emulator, "V-1"), Some(&bad)).await;
+    assert_valid(&listings, "ErrorList", &errors);
+    let (_, not_found) = client.get(&item_path(&emulator, "NOPE")).await;
+    assert_valid(&listings, "ErrorList", &not_found);
+
+    let content_type = "application/json; charset=UTF-8";
+    let (_, doc, _) =
+        client.call(Method::POST, "/feeds/2021-06-30/documents", Some(&json!({"contentType": content_type}))).await;
+    assert_valid(&feeds, "CreateFeedDocumentResponse", &doc);
+    let feed = json!({"header": {"sellerId": emulator.seller_id(), "version": "2.0"}, "messages": [
+        {"messageId": 1, "sku": "V-1", "operationType": "PATCH", "productType": "PRODUCT",
+         "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
+                      "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 2}]}]}]});
+    reqwest::Client::new()
+        .put(doc["url"].as_str().unwrap())
+        .header("Content-Type", content_type)
+        .body(feed.to_string())
+        .send()
+        .await
+        .unwrap();
+    let request = json!({"feedType": "JSON_LISTINGS_FEED", "marketplaceIds": [emulator.marketplace_id()],
+        "inputFeedDocumentId": doc["feedDocumentId"]});
+    let (_, created, _) = client.call(Method::POST, "/feeds/2021-06-30/feeds", Some(&request)).await;
+    assert_valid(&feeds, "CreateFeedResponse", &created);
+    let feed_path = format!("/feeds/2021-06-30/feeds/{}", created["feedId"].as_str().unwrap());
+    let done = loop {
+        let (_, feed) = client.get(&feed_path).await;
+        assert_valid(&feeds, "Feed", &feed);
+        if feed["processingStatus"] == "DONE" {
+            break feed;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let (_, result) =
+        client.get(&format!("/feeds/2021-06-30/documents/{}", done["resultFeedDocumentId"].as_str().unwrap())).await;
+    assert_valid(&feeds, "FeedDocument", &result);
+    let (_, too_many, _) = client
+        .call(
+            Method::POST,
+            "/feeds/2021-06-30/feeds",
+            Some(&json!({"feedType": "JSON_LISTINGS_FEED",
+            "marketplaceIds": vec![emulator.marketplace_id(); 26], "inputFeedDocumentId": doc["feedDocumentId"]})),
+        )
+        .await;
+    assert_valid(&feeds, "ErrorList", &too_many);
+
+    let (_, summaries) = client
+        .get(&format!(
+            "/fba/inventory/v1/summaries?details=true&granularityType=Marketplace&granularityId={0}&marketplaceIds={0}",
+            emulator.marketplace_id()
+        ))
+        .await;
+    assert_eq!(summaries["payload"]["inventorySummaries"].as_array().map(Vec::len), Some(1), "{summaries}");
+    assert_valid(&fba, "GetInventorySummariesResponse", &summaries);
+    let (_, participations) = client.get("/sellers/v1/marketplaceParticipations").await;
+    assert_valid(&sellers, "GetMarketplaceParticipationsResponse", &participations);
+}
+
 /// The fields of an Orders v0 `Order` an adapter reads.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
