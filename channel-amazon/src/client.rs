@@ -38,7 +38,10 @@ pub(crate) const DOCUMENTED_RATE_LIMITS: &[(&str, f64, u32)] = &[
     ("getListingsItem", 5.0, 10),
     ("patchListingsItem", 5.0, 5),
     ("createFeedDocument", 0.5, 15),
-    ("createFeed", 0.0083, 15),
+    // createFeed's plan is 0.0083/s burst 15 (feeds_2021-06-30.json), and JSON_LISTINGS_FEED, the only
+    // feed type sent, has its own limit of 5 feeds per 5 minutes (changelog, 6 May 2025): the bucket
+    // keeps the lower rate and the lower burst, so a burst of feeds is not refused with 429s.
+    ("createFeed", 0.0083, 5),
     ("getFeed", 2.0, 15),
     ("getFeedDocument", 0.0222, 10),
     ("createReport", 0.0167, 15),
@@ -444,5 +447,45 @@ impl Client {
     /// `GET /sellers/v1/marketplaceParticipations` — Sellers API v1, getMarketplaceParticipations.
     pub(crate) async fn get_marketplace_participations(&self) -> Result<wire::Payload<Vec<wire::Participation>>> {
         self.get_json("/sellers/v1/marketplaceParticipations", &[], "getMarketplaceParticipations").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::{DOCUMENTED_RATE_LIMITS, USER_AGENT};
+
+    /// The `| rate | burst |` row of an operation's usage-plan table in its model description.
+    fn usage_plan(model: &Value, operation: &str) -> Option<(f64, u32)> {
+        let ops = model["paths"].as_object()?.values().flat_map(|p| p.as_object().into_iter().flat_map(|m| m.values()));
+        let op = ops.into_iter().find(|op| op["operationId"] == operation)?;
+        let description = op["description"].as_str()?;
+        description.lines().find_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+            match cells.as_slice() {
+                [rate, burst] => Some((rate.parse().ok()?, burst.parse().ok()?)),
+                _ => None,
+            }
+        })
+    }
+
+    #[test]
+    fn the_rate_table_follows_the_models() {
+        let models = ["listingsItems_2021-08-01.json", "feeds_2021-06-30.json", "fbaInventory.json", "sellers.json"];
+        let mut checked = 0;
+        for name in models {
+            let Some(model) = crate::wire::fixture(name) else { return };
+            for (op, rate, burst) in DOCUMENTED_RATE_LIMITS {
+                let Some((model_rate, model_burst)) = usage_plan(&model, op) else { continue };
+                assert!((model_rate - rate).abs() < 1e-9, "{op}: {rate} vs the model's {model_rate}");
+                assert!(*burst <= model_burst, "{op}: burst {burst} above the model's {model_burst}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 9, "every listings, feeds, FBA and sellers operation is in a model");
+        // createFeed's burst is that of the JSON_LISTINGS_FEED feed-type limit (5 per 5 minutes).
+        assert!(DOCUMENTED_RATE_LIMITS.iter().any(|(op, _, burst)| *op == "createFeed" && *burst == 5));
+        assert!(USER_AGENT.starts_with("stocksync/") && USER_AGENT.ends_with(" (Language=Rust)"));
     }
 }
