@@ -20,17 +20,16 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use crate::client::{Client, MAX_SELLER_SKUS, SEARCH_PAGE_SIZE, Transport};
-use crate::config::{AmazonConfig, CatalogSource};
+use crate::config::{AmazonConfig, CatalogSource, StockMarketplaces};
+use crate::document;
 use crate::error::AmazonError;
-use crate::feed::{self, FeedMessage, MAX_FEED_MESSAGES};
-use crate::map::{self, FBA_SUFFIX};
+use crate::feed::{self, FeedMessage, MAX_FEED_MARKETPLACES, MAX_FEED_MESSAGES};
+use crate::map::{self, ALL_LISTINGS_REPORT, FBA_SUFFIX};
 use crate::orders;
 use crate::wire::{self, PatchOperation};
 
 /// `searchListingsItems` pages through at most 1,000 SKUs.
 const SEARCH_CAP: usize = 1_000;
-/// The report that lists every listing, used beyond the search cap.
-const ALL_LISTINGS_REPORT: &str = "GET_MERCHANT_LISTINGS_ALL_DATA";
 
 /// Builds an [`Amazon`] channel.
 #[derive(Debug)]
@@ -146,8 +145,9 @@ struct WriteItem {
     sku: String,
     product_type: String,
     patch: PatchOperation,
-    /// Comma-separated marketplace ids (a patch's `marketplaceIds`).
-    marketplaces: String,
+    /// The marketplaces it is written to: a patch's `marketplaceIds`, the `marketplaceIds` of the feed
+    /// that carries it.
+    marketplaces: Vec<String>,
     /// The quantity reported back when the write is applied (stock writes).
     quantity: Option<i64>,
 }
@@ -156,6 +156,18 @@ struct WriteItem {
 enum WriteResult {
     Applied(Option<i64>),
     Rejected(String, bool),
+}
+
+impl WriteResult {
+    /// The outcome of a write sent in two parts (feeds for different marketplaces): applied only when
+    /// both were; retryable when either rejection is.
+    fn and(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Applied(_), other) => other,
+            (rejected, Self::Applied(_)) => rejected,
+            (Self::Rejected(a, ra), Self::Rejected(b, rb)) => Self::Rejected(format!("{a}; {b}"), ra || rb),
+        }
+    }
 }
 
 /// Where the next page of `searchOrders` starts, and the newest update seen so far.
@@ -197,6 +209,14 @@ impl Amazon {
     fn primary(&self) -> &str {
         // `build` refuses an empty marketplace list.
         self.inner.config.marketplace_ids.first().map_or("", String::as_str)
+    }
+
+    /// The marketplaces a stock write goes to ([`StockMarketplaces`]).
+    fn stock_marketplaces(&self) -> Vec<String> {
+        match self.inner.config.stock_marketplaces {
+            StockMarketplaces::All => self.inner.config.marketplace_ids.clone(),
+            _ => vec![self.primary().to_owned()],
+        }
     }
 
     fn product_type(&self, ids: &channel_core::PlatformIds) -> String {
@@ -264,13 +284,25 @@ impl Amazon {
             .await?;
         let doc_id = match (report.processing_status.as_str(), report.report_document_id) {
             ("DONE", Some(id)) => id,
+            // "CANCELLED: … an automatic cancellation if there is no data to return" (Reports API,
+            // "Verify that report processing is complete"); this adapter never cancels a report, so a
+            // cancelled one without a document is a seller with no listings.
+            ("CANCELLED", None) => return Ok(Vec::new()),
             (status, _) => {
                 return Err(Error::transient(format!("the {ALL_LISTINGS_REPORT} report ended {status}")));
             }
         };
         let doc = self.client().get_report_document(&doc_id).await?;
-        let body = self.client().download_document(&doc.url, doc.compression_algorithm.as_deref(), "report").await?;
-        Ok(map::parse_listings_report(&String::from_utf8_lossy(&body), self.primary()))
+        let (body, content_type) =
+            self.client().download_document(&doc.url, doc.compression_algorithm.as_deref(), "report").await?;
+        let charset = self
+            .inner
+            .config
+            .report_charset
+            .as_deref()
+            .or_else(|| content_type.as_deref().and_then(document::charset_of));
+        let text = document::report_text(ALL_LISTINGS_REPORT, &body, charset)?;
+        Ok(map::parse_listings_report(&text, self.primary())?)
     }
 
     /// FBA quantities as channel-fulfilled listings `<sku>:fba`: all of them, or those of `skus` (at
@@ -347,7 +379,8 @@ impl Amazon {
                 let this = self.clone();
                 async move {
                     let c = this.client();
-                    c.patch_listings_item(&item.sku, &item.product_type, &item.patch, &item.marketplaces).await
+                    let markets = item.marketplaces.join(",");
+                    c.patch_listings_item(&item.sku, &item.product_type, &item.patch, &markets).await
                 }
             })
             .collect();
@@ -380,8 +413,9 @@ impl Amazon {
         Ok(out)
     }
 
-    /// Upload a `JSON_LISTINGS_FEED` document of `messages` and submit it; the feed id.
-    async fn submit_feed(&self, messages: &[FeedMessage]) -> Result<String> {
+    /// Upload a `JSON_LISTINGS_FEED` document of `messages` and submit it for `marketplaces` (at most
+    /// 25); the feed id.
+    async fn submit_feed(&self, messages: &[FeedMessage], marketplaces: &[String]) -> Result<String> {
         let document = feed::document(&self.inner.config.seller_id, messages);
         let bytes = serde_json::to_vec(&document)
             .map_err(|e| Error::validation("the feed does not serialize").with_source(e))?;
@@ -390,7 +424,7 @@ impl Amazon {
             .feed_document_id
             .ok_or_else(|| AmazonError::unexpected("createFeedDocument", "no feedDocumentId in the answer"))?;
         self.client().upload_feed_document(&doc.url, bytes).await?;
-        Ok(self.client().create_feed(&doc_id, &self.inner.config.marketplace_ids).await?.feed_id)
+        Ok(self.client().create_feed(&doc_id, marketplaces).await?.feed_id)
     }
 
     /// Poll a feed until it is done, cancelled or fatal.
@@ -416,7 +450,7 @@ impl Amazon {
     async fn processing_report(&self, fed: &wire::Feed) -> Result<Option<wire::ProcessingReport>> {
         let Some(id) = &fed.result_feed_document_id else { return Ok(None) };
         let d = self.client().get_feed_document(id).await?;
-        let body =
+        let (body, _) =
             self.client().download_document(&d.url, d.compression_algorithm.as_deref(), "processing report").await?;
         let report = serde_json::from_slice::<wire::ProcessingReport>(&body).map_err(|e| {
             Error::from(AmazonError::unexpected("getFeedDocument", format!("unreadable processing report: {e}")))
@@ -424,9 +458,15 @@ impl Amazon {
         Ok(Some(report))
     }
 
-    /// One `JSON_LISTINGS_FEED` for at most 25,000 messages: upload, submit, poll, read the report.
-    async fn write_by_feed(&self, messages: &[FeedMessage], quantities: &[Option<i64>]) -> Result<Vec<WriteResult>> {
-        let feed_id = self.submit_feed(messages).await?;
+    /// One `JSON_LISTINGS_FEED` for at most 25,000 messages and 25 marketplaces: upload, submit, poll,
+    /// read the report.
+    async fn write_by_feed(
+        &self,
+        messages: &[FeedMessage],
+        quantities: &[Option<i64>],
+        marketplaces: &[String],
+    ) -> Result<Vec<WriteResult>> {
+        let feed_id = self.submit_feed(messages, marketplaces).await?;
         let fed = self.wait_for_feed(&feed_id).await?;
         let report = self.processing_report(&fed).await?;
         let errors = report.as_ref().map(feed::errors_by_message).unwrap_or_default();
@@ -450,33 +490,55 @@ impl Amazon {
             .collect())
     }
 
-    /// Patch or feed, by count.
+    /// Patch or feed, by count. A feed applies every message to all its `marketplaceIds`, so items are
+    /// grouped by the marketplaces they are written to (the same ones their patch would name), and each
+    /// group is sent in feeds of at most 25,000 messages and 25 marketplaces; an item applied in one of
+    /// its feeds and rejected in another is rejected.
     async fn write(&self, items: Vec<WriteItem>) -> Result<Vec<WriteResult>> {
         if items.len() <= self.inner.config.feed_threshold {
             return self.write_by_patches(items).await;
         }
-        let mut out = Vec::with_capacity(items.len());
-        let mut written = false;
-        for chunk in items.chunks(MAX_FEED_MESSAGES) {
-            let messages: Vec<FeedMessage> = chunk
-                .iter()
-                .map(|w| FeedMessage {
-                    sku: w.sku.clone(),
-                    product_type: w.product_type.clone(),
-                    patches: vec![w.patch.clone()],
-                })
-                .collect();
-            let quantities: Vec<Option<i64>> = chunk.iter().map(|w| w.quantity).collect();
-            match self.write_by_feed(&messages, &quantities).await {
-                Ok(results) => {
-                    written = true;
-                    out.extend(results);
-                }
-                Err(e) if !written => return Err(e),
-                Err(e) => out.extend(chunk.iter().map(|_| WriteResult::Rejected(e.to_string(), e.is_retryable()))),
+        let mut groups: Vec<(&[String], Vec<usize>)> = Vec::new();
+        for (i, w) in items.iter().enumerate() {
+            match groups.iter_mut().find(|(m, _)| *m == w.marketplaces.as_slice()) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((&w.marketplaces, vec![i])),
             }
         }
-        Ok(out)
+        let mut out: Vec<Option<WriteResult>> = items.iter().map(|_| None).collect();
+        let mut written = false;
+        for (markets, members) in groups {
+            for chunk in members.chunks(MAX_FEED_MESSAGES) {
+                let messages: Vec<FeedMessage> = chunk
+                    .iter()
+                    .map(|&i| FeedMessage {
+                        sku: items[i].sku.clone(),
+                        product_type: items[i].product_type.clone(),
+                        patches: vec![items[i].patch.clone()],
+                    })
+                    .collect();
+                let quantities: Vec<Option<i64>> = chunk.iter().map(|&i| items[i].quantity).collect();
+                for market_chunk in markets.chunks(MAX_FEED_MARKETPLACES) {
+                    let results = match self.write_by_feed(&messages, &quantities, market_chunk).await {
+                        Ok(results) => {
+                            written = true;
+                            results
+                        }
+                        Err(e) if !written => return Err(e),
+                        Err(e) => {
+                            chunk.iter().map(|_| WriteResult::Rejected(e.to_string(), e.is_retryable())).collect()
+                        }
+                    };
+                    for (&i, r) in chunk.iter().zip(results) {
+                        out[i] = Some(match out[i].take() {
+                            None => r,
+                            Some(prev) => prev.and(r),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out.into_iter().map(|r| r.unwrap_or_else(|| WriteResult::Rejected("not sent".into(), true))).collect())
     }
 
     /// Write the planned items of a batch (an `Err` is an outcome decided before any call) and return one
@@ -531,7 +593,7 @@ impl Amazon {
             sku: u.listing.as_str().to_owned(),
             product_type: self.product_type(&u.ids),
             patch: feed::quantity_patch(u.quantity),
-            marketplaces: self.primary().to_owned(),
+            marketplaces: self.stock_marketplaces(),
             quantity: Some(u.quantity),
         })
     }
@@ -567,7 +629,7 @@ impl Amazon {
             sku: u.listing.as_str().to_owned(),
             product_type: self.product_type(&u.ids),
             patch: feed::price_patch(&offers),
-            marketplaces: markets.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+            marketplaces: markets.iter().map(|m| (*m).clone()).collect(),
             quantity: None,
         })
     }
@@ -617,7 +679,7 @@ impl Channel for Amazon {
     async fn test_connection(&self) -> Result<AccountIdentity> {
         let p = self.client().get_marketplace_participations().await?;
         for m in &self.inner.config.marketplace_ids {
-            if !p.payload.iter().any(|x| &x.marketplace.id == m) {
+            if !p.payload.iter().any(|x| &x.marketplace.id == m && x.is_participating()) {
                 return Err(AmazonError::Config(format!("the seller does not participate in marketplace {m}")).into());
             }
         }

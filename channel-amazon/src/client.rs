@@ -27,6 +27,10 @@ pub(crate) const MAX_SELLER_SKUS: usize = 50;
 /// The data sets a listings read asks for.
 const INCLUDED_DATA: &str = "summaries,offers,fulfillmentAvailability";
 
+/// The `User-Agent` of every SP-API and LWA request: "AppId/AppVersionId (Language=…)", the minimal form
+/// Amazon requires ("Include a User-Agent header in all requests").
+pub(crate) const USER_AGENT: &str = concat!("stocksync/", env!("CARGO_PKG_VERSION"), " (Language=Rust)");
+
 /// The documented default usage plans (rate per second, burst) of the operations this adapter calls.
 /// Responses' `x-amzn-RateLimit-Limit` re-tunes the rate at run time.
 pub(crate) const DOCUMENTED_RATE_LIMITS: &[(&str, f64, u32)] = &[
@@ -34,7 +38,10 @@ pub(crate) const DOCUMENTED_RATE_LIMITS: &[(&str, f64, u32)] = &[
     ("getListingsItem", 5.0, 10),
     ("patchListingsItem", 5.0, 5),
     ("createFeedDocument", 0.5, 15),
-    ("createFeed", 0.0083, 15),
+    // createFeed's plan is 0.0083/s burst 15 (feeds_2021-06-30.json), and JSON_LISTINGS_FEED, the only
+    // feed type sent, has its own limit of 5 feeds per 5 minutes (changelog, 6 May 2025): the bucket
+    // keeps the lower rate and the lower burst, so a burst of feeds is not refused with 429s.
+    ("createFeed", 0.0083, 5),
     ("getFeed", 2.0, 15),
     ("getFeedDocument", 0.0222, 10),
     ("createReport", 0.0167, 15),
@@ -91,6 +98,7 @@ impl Client {
         let token_url = config.token_url.clone().unwrap_or_else(|| DEFAULT_TOKEN_URL.to_owned());
         let mut token_http = HttpClient::builder()
             .name("amazon:lwa")
+            .user_agent(USER_AGENT)
             .base_url(&token_url)
             .timeout(config.http.timeout_or(defaults.timeout));
         if let Some(r) = transport.retry {
@@ -111,6 +119,7 @@ impl Client {
         ));
         let mut builder = HttpClient::builder()
             .name(format!("amazon:{}", config.seller_id))
+            .user_agent(USER_AGENT)
             .auth(Auth::provider(Arc::clone(&lwa) as Arc<dyn AuthProvider>))
             .redact_header("x-amz-access-token");
         if let Some(r) = transport.retry {
@@ -177,8 +186,9 @@ impl Client {
     // ---- Listings Items API 2021-08-01 ----
 
     /// `GET /listings/2021-08-01/items/{sellerId}` — Listings Items API 2021-08-01, searchListingsItems:
-    /// one page of `pageSize` 20 with summaries, offers and fulfillment availability; with `skus`
-    /// (at most 20), only those (`identifiers`, `identifiersType=SKU`).
+    /// one page of `pageSize` 20 with summaries, offers and fulfillment availability, in SKU order
+    /// (`sortBy=sku&sortOrder=ASC`); with `skus` (at most 20), only those (`identifiers`,
+    /// `identifiersType=SKU`).
     pub(crate) async fn search_listings_items(
         &self,
         marketplace: &str,
@@ -190,7 +200,13 @@ impl Client {
             ("includedData", INCLUDED_DATA.to_owned()),
             ("pageSize", SEARCH_PAGE_SIZE.to_string()),
         ];
-        if !skus.is_empty() {
+        if skus.is_empty() {
+            // The default order is `lastUpdatedDate` DESC, which moves an item written while the catalog
+            // is paged through (by this very sync) to the front: it would be missed, and another read
+            // twice. SKU order does not move.
+            q.push(("sortBy", "sku".to_owned()));
+            q.push(("sortOrder", "ASC".to_owned()));
+        } else {
             q.push(("identifiers", skus.join(",")));
             q.push(("identifiersType", "SKU".to_owned()));
         }
@@ -325,12 +341,14 @@ impl Client {
     /// "Download the document": decompressed and bounded (see [`crate::document`]). `max_document_bytes`
     /// bounds the download too, as it arrives: a plain document exactly, a gzip one with room for gzip's
     /// framing, so that a document that decodes within the bound is not refused for its compressed size.
+    ///
+    /// Answers the decoded bytes and the download's `Content-Type` (which names a report's charset).
     pub(crate) async fn download_document(
         &self,
         url: &str,
         compression: Option<&str>,
         what: &'static str,
-    ) -> Result<Bytes> {
+    ) -> Result<(Bytes, Option<String>)> {
         let algorithm = compression.map(str::trim).unwrap_or_default();
         if !algorithm.is_empty() && !algorithm.eq_ignore_ascii_case("GZIP") {
             // Refused before downloading what could not be read.
@@ -352,7 +370,8 @@ impl Client {
                 let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<ResponseTooLarge>());
                 if too_large { AmazonError::DocumentTooLarge { what, limit: max }.into() } else { e }
             })?;
-        Ok(document::decode_bytes(what, resp.into_body(), compression, max)?)
+        let content_type = resp.header("content-type").map(str::to_owned);
+        Ok((document::decode_bytes(what, resp.into_body(), compression, max)?, content_type))
     }
 
     // ---- FBA Inventory API v1 ----
@@ -431,5 +450,45 @@ impl Client {
     /// `GET /sellers/v1/marketplaceParticipations` — Sellers API v1, getMarketplaceParticipations.
     pub(crate) async fn get_marketplace_participations(&self) -> Result<wire::Payload<Vec<wire::Participation>>> {
         self.get_json("/sellers/v1/marketplaceParticipations", &[], "getMarketplaceParticipations").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::{DOCUMENTED_RATE_LIMITS, USER_AGENT};
+
+    /// The `| rate | burst |` row of an operation's usage-plan table in its model description.
+    fn usage_plan(model: &Value, operation: &str) -> Option<(f64, u32)> {
+        let ops = model["paths"].as_object()?.values().flat_map(|p| p.as_object().into_iter().flat_map(|m| m.values()));
+        let op = ops.into_iter().find(|op| op["operationId"] == operation)?;
+        let description = op["description"].as_str()?;
+        description.lines().find_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+            match cells.as_slice() {
+                [rate, burst] => Some((rate.parse().ok()?, burst.parse().ok()?)),
+                _ => None,
+            }
+        })
+    }
+
+    #[test]
+    fn the_rate_table_follows_the_models() {
+        let models = ["listingsItems_2021-08-01.json", "feeds_2021-06-30.json", "fbaInventory.json", "sellers.json"];
+        let mut checked = 0;
+        for name in models {
+            let Some(model) = crate::wire::fixture(name) else { return };
+            for (op, rate, burst) in DOCUMENTED_RATE_LIMITS {
+                let Some((model_rate, model_burst)) = usage_plan(&model, op) else { continue };
+                assert!((model_rate - rate).abs() < 1e-9, "{op}: {rate} vs the model's {model_rate}");
+                assert!(*burst <= model_burst, "{op}: burst {burst} above the model's {model_burst}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 9, "every listings, feeds, FBA and sellers operation is in a model");
+        // createFeed's burst is that of the JSON_LISTINGS_FEED feed-type limit (5 per 5 minutes).
+        assert!(DOCUMENTED_RATE_LIMITS.iter().any(|(op, _, burst)| *op == "createFeed" && *burst == 5));
+        assert!(USER_AGENT.starts_with("stocksync/") && USER_AGENT.ends_with(" (Language=Rust)"));
     }
 }

@@ -59,6 +59,18 @@ pub enum CatalogSource {
     Report,
 }
 
+/// The marketplaces a stock write (`fulfillment_availability`) goes to, by patch or by feed alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StockMarketplaces {
+    /// Only the primary (first) marketplace, where quantities are read. The default.
+    #[default]
+    Primary,
+    /// Every configured marketplace (a seller whose merchant offers share one quantity across them).
+    All,
+}
+
 /// The SP-API endpoint used when neither `base_url` nor the region says otherwise (North America's).
 pub const DEFAULT_BASE_URL: &str = "https://sellingpartnerapi-na.amazon.com";
 
@@ -99,6 +111,15 @@ pub struct AmazonConfig {
     /// Where the full SKU list comes from.
     #[serde(default)]
     pub catalog_source: CatalogSource,
+    /// The marketplaces stock writes go to (default: the primary). Price writes go to every configured
+    /// marketplace selling in the price's currency. A patch and a feed of the same write name the same
+    /// marketplaces.
+    #[serde(default)]
+    pub stock_marketplaces: StockMarketplaces,
+    /// The character set of `GET_MERCHANT_LISTINGS_ALL_DATA` documents (`Cp1252`, `Shift_JIS`, `UTF-8`, …)
+    /// when set; by default the one the download's `Content-Type` names, else UTF-8.
+    #[serde(default)]
+    pub report_charset: Option<String>,
     /// Read FBA quantities from the FBA Inventory API as channel-fulfilled listings (default true).
     #[serde(default = "yes")]
     pub read_fba: bool,
@@ -189,6 +210,8 @@ impl AmazonConfig {
             refresh_token: SecretString::from(refresh_token.into()),
             feed_threshold: DEFAULT_FEED_THRESHOLD,
             catalog_source: CatalogSource::default(),
+            stock_marketplaces: StockMarketplaces::default(),
+            report_charset: None,
             read_fba: true,
             default_product_type: default_product_type(),
             carrier_codes: default_carrier_codes(),
@@ -212,6 +235,11 @@ impl AmazonConfig {
         }
         if self.marketplace_ids.len() > 50 {
             return Err(AmazonError::Config("at most 50 marketplace ids".into()));
+        }
+        if let Some(label) = &self.report_charset
+            && crate::document::encoding_of(label).is_none()
+        {
+            return Err(AmazonError::Config(format!("report_charset {label:?} is not a known character set")));
         }
         Ok(())
     }
@@ -305,6 +333,20 @@ impl AmazonConfig {
         self
     }
 
+    /// The marketplaces stock writes go to (builder style).
+    #[must_use]
+    pub fn stock_marketplaces(mut self, scope: StockMarketplaces) -> Self {
+        self.stock_marketplaces = scope;
+        self
+    }
+
+    /// Decode listings reports in this character set whatever the download declares (builder style).
+    #[must_use]
+    pub fn report_charset(mut self, charset: impl Into<String>) -> Self {
+        self.report_charset = Some(charset.into());
+        self
+    }
+
     /// Read FBA quantities or not (builder style).
     #[must_use]
     pub fn read_fba(mut self, read_fba: bool) -> Self {
@@ -321,6 +363,8 @@ impl fmt::Debug for AmazonConfig {
             .field("region", &self.region)
             .field("feed_threshold", &self.feed_threshold)
             .field("catalog_source", &self.catalog_source)
+            .field("stock_marketplaces", &self.stock_marketplaces)
+            .field("report_charset", &self.report_charset)
             .field("read_fba", &self.read_fba)
             .field("default_product_type", &self.default_product_type)
             .field("carrier_codes", &self.carrier_codes)

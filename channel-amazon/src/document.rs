@@ -73,6 +73,57 @@ pub(crate) fn decode_bytes(
     }
 }
 
+/// The character set named by a `Content-Type` value's `charset` parameter (`text/plain; charset=Cp1252`).
+pub(crate) fn charset_of(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim().eq_ignore_ascii_case("charset").then(|| value.trim().trim_matches('"')).filter(|v| !v.is_empty())
+    })
+}
+
+/// The encoding of a charset label as Amazon writes them (`utf8`, `UTF-8`, `Cp1252`, `ISO-8859-1`,
+/// `Shift_JIS`, `cp932`, `Windows-31J`, …); `None` for a label this adapter does not know.
+pub(crate) fn encoding_of(label: &str) -> Option<&'static encoding_rs::Encoding> {
+    let label = label.trim();
+    // Java's names for Japanese Windows code page 932, which the WHATWG labels lack; Shift_JIS in
+    // encoding_rs is Windows-31J.
+    if ["cp932", "ms932", "windows-31j", "x-ms932"].iter().any(|l| l.eq_ignore_ascii_case(label)) {
+        return Some(encoding_rs::SHIFT_JIS);
+    }
+    encoding_rs::Encoding::for_label(label.as_bytes())
+}
+
+/// The text of a downloaded report: decoded with `charset` (a label) when given — the adapter's
+/// `report_charset` setting, else the `charset` of the download's `Content-Type` — and as UTF-8
+/// otherwise. A UTF-8 byte-order mark makes it UTF-8 whatever was declared.
+///
+/// Amazon serves `GET_MERCHANT_LISTINGS_ALL_DATA` as `text/plain; charset=utf8` in North America but
+/// `charset=Cp1252` in Europe and `Shift_JIS`/`Windows-31J` in Japan (reported in
+/// amzn/selling-partner-api-models#2748, #4031, jlevers/selling-partner-api#512 and the charset support
+/// of public clients), so the declared charset is honoured. Bytes that are not valid in it are an
+/// [`AmazonError::UnreadableReport`], never replaced: a SKU with a replacement character would name a
+/// listing that does not exist.
+pub(crate) fn report_text(report: &'static str, body: &[u8], charset: Option<&str>) -> Result<String, AmazonError> {
+    let unreadable = |detail: String| AmazonError::UnreadableReport { report, detail };
+    if let Some(rest) = body.strip_prefix(b"\xEF\xBB\xBF") {
+        return std::str::from_utf8(rest)
+            .map(str::to_owned)
+            .map_err(|e| unreadable(format!("it starts with a UTF-8 byte-order mark but is not UTF-8 ({e})")));
+    }
+    let encoding = match charset {
+        None => encoding_rs::UTF_8,
+        Some(label) => encoding_of(label).ok_or_else(|| unreadable(format!("unknown charset {label:?}")))?,
+    };
+    encoding.decode_without_bom_handling_and_without_replacement(body).map(std::borrow::Cow::into_owned).ok_or_else(
+        || {
+            unreadable(format!(
+                "it is not valid {} (set report_charset if Amazon serves it in another character set)",
+                encoding.name()
+            ))
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write as _;
@@ -82,6 +133,27 @@ mod tests {
     use flate2::write::GzEncoder;
 
     use super::*;
+
+    #[test]
+    fn report_text_follows_the_declared_charset() {
+        assert_eq!(charset_of("text/plain; charset=Cp1252"), Some("Cp1252"));
+        assert_eq!(charset_of("text/plain;CHARSET=\"utf8\""), Some("utf8"));
+        assert_eq!(charset_of("text/plain"), None);
+        // "Piña" and "„Straße“" in Windows-1252, as EU reports are served.
+        let cp1252 = b"seller-sku\titem-name\nPI\xd1A\t\x84Stra\xdfe\x93\n";
+        let text = report_text("r", cp1252, Some("Cp1252")).unwrap();
+        assert_eq!(text, "seller-sku\titem-name\nPIÑA\t„Straße“\n");
+        assert!(report_text("r", cp1252, None).is_err(), "not UTF-8 and nothing declared: an error, not U+FFFD");
+        // "マグ" in Shift_JIS, as JP reports are served.
+        let sjis = b"\x83\x7d\x83\x4f";
+        for label in ["Shift_JIS", "cp932", "Windows-31J", "MS932"] {
+            assert_eq!(report_text("r", sjis, Some(label)).unwrap(), "マグ", "{label}");
+        }
+        assert_eq!(report_text("r", "ok ✓".as_bytes(), Some("utf8")).unwrap(), "ok ✓");
+        assert_eq!(report_text("r", b"\xEF\xBB\xBFa\tb", Some("Cp1252")).unwrap(), "a\tb", "a BOM wins");
+        let e = report_text("r", b"x", Some("EBCDIC-1047-nope")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Decode);
+    }
 
     #[test]
     fn gzip_decodes_and_a_bomb_is_refused() {

@@ -53,6 +53,16 @@ pub enum AmazonError {
         /// The bound in force.
         limit: u64,
     },
+    /// A report whose text cannot be read as its report type documents: no header, a required column
+    /// missing (in every known spelling), a row whose fulfilment channel is missing or unknown, or text
+    /// in a character set that cannot be decoded.
+    #[error("the {report} report cannot be read: {detail}")]
+    UnreadableReport {
+        /// The report type.
+        report: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The order is fulfilled by Amazon; tracking is Amazon's business.
     #[error("order {0} is fulfilled by Amazon (AFN); only merchant-fulfilled orders are confirmed")]
     AmazonFulfilled(String),
@@ -72,7 +82,10 @@ impl AmazonError {
             Self::TokenRefused(_) => ErrorKind::Auth,
             Self::StillProcessing(_) => ErrorKind::Transient,
             Self::Compressed { .. } => ErrorKind::Unsupported,
-            Self::CorruptDocument { .. } | Self::DocumentTooLarge { .. } | Self::Unexpected { .. } => ErrorKind::Decode,
+            Self::CorruptDocument { .. }
+            | Self::DocumentTooLarge { .. }
+            | Self::Unexpected { .. }
+            | Self::UnreadableReport { .. } => ErrorKind::Decode,
             Self::AmazonFulfilled(_) => ErrorKind::Validation,
         }
     }

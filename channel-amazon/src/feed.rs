@@ -12,16 +12,26 @@ pub(crate) const MAX_FEED_MESSAGES: usize = 25_000;
 /// The content type the feed document is declared and uploaded with.
 pub(crate) const FEED_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 
-/// The merchant-fulfilled quantity patch: `replace /attributes/fulfillment_availability`.
+/// The most marketplaces one `createFeed` may name (`CreateFeedSpecification.marketplaceIds.maxItems`
+/// in feeds_2021-06-30.json).
+pub(crate) const MAX_FEED_MARKETPLACES: usize = 25;
+
+/// The merchant-fulfilled quantity patch: `merge /attributes/fulfillment_availability` of the `DEFAULT`
+/// channel's `quantity` alone. `merge` (added June 2025; "Merge a listing") changes only the fields
+/// given, so the seller's `lead_time_to_ship_max_days` and `restock_date` stay as they are; `replace`
+/// would drop them.
 pub(crate) fn quantity_patch(quantity: i64) -> PatchOperation {
     PatchOperation {
-        op: "replace",
+        op: "merge",
         path: "/attributes/fulfillment_availability",
         value: json!([{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}]),
     }
 }
 
-/// The price patch: `replace /attributes/purchasable_offer` with `our_price` per marketplace.
+/// The price patch: `merge /attributes/purchasable_offer` of `our_price` in the standard offer (selectors
+/// `marketplace_id`, `currency`, `audience` `ALL`) of each marketplace. `merge` leaves the offer's other
+/// sub-attributes (`discounted_price`, `minimum_seller_allowed_price`, `maximum_seller_allowed_price`,
+/// `start_at`, B2B offers, …) as they are ("Manage purchasable offer"); `replace` would drop them.
 pub(crate) fn price_patch(offers: &[(String, String, f64)]) -> PatchOperation {
     let value: Vec<Value> = offers
         .iter()
@@ -29,11 +39,12 @@ pub(crate) fn price_patch(offers: &[(String, String, f64)]) -> PatchOperation {
             json!({
                 "marketplace_id": marketplace,
                 "currency": currency,
+                "audience": "ALL",
                 "our_price": [{"schedule": [{"value_with_tax": amount}]}],
             })
         })
         .collect();
-    PatchOperation { op: "replace", path: "/attributes/purchasable_offer", value: Value::Array(value) }
+    PatchOperation { op: "merge", path: "/attributes/purchasable_offer", value: Value::Array(value) }
 }
 
 /// One message of a feed: `PATCH` of one SKU.

@@ -18,9 +18,14 @@ pub fn decode_document(
     document::decode(what, bytes, compression, max_bytes)
 }
 
-/// The merchant listings of a `GET_MERCHANT_LISTINGS_ALL_DATA` report.
-pub fn parse_listings_report(text: &str, marketplace_id: &str) -> Vec<Listing> {
+/// The merchant listings of a `GET_MERCHANT_LISTINGS_ALL_DATA` report, or why it cannot be read.
+pub fn parse_listings_report(text: &str, marketplace_id: &str) -> Result<Vec<Listing>, AmazonError> {
     map::parse_listings_report(text, marketplace_id)
+}
+
+/// The text of a report document in `charset` (a label; `None`: UTF-8), or why it cannot be decoded.
+pub fn report_text(body: &[u8], charset: Option<&str>) -> Result<String, AmazonError> {
+    document::report_text(map::ALL_LISTINGS_REPORT, body, charset)
 }
 
 /// A processing report's `ERROR` issues: per message id, and those of the feed as a whole.

@@ -292,6 +292,24 @@ pub(crate) struct ReportIssue {
 pub(crate) struct Participation {
     /// The marketplace.
     pub(crate) marketplace: Marketplace,
+    /// Whether the seller takes part (required in sellers.json; absent is read as taking part).
+    #[serde(default)]
+    pub(crate) participation: Option<ParticipationStatus>,
+}
+
+impl Participation {
+    /// "isParticipating: If true, the seller participates in the marketplace" (sellers.json).
+    pub(crate) fn is_participating(&self) -> bool {
+        self.participation.as_ref().is_none_or(|p| p.is_participating)
+    }
+}
+
+/// `Participation` of sellers.json.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ParticipationStatus {
+    /// Whether the seller participates in the marketplace.
+    pub(crate) is_participating: bool,
 }
 
 /// A marketplace.
@@ -308,7 +326,7 @@ pub(crate) struct Marketplace {
 /// A patch operation of a listings patch or a feed message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct PatchOperation {
-    /// `replace`.
+    /// `merge` (the documented ops: `add`, `replace`, `merge`, `delete`).
     pub(crate) op: &'static str,
     /// `/attributes/fulfillment_availability`.
     pub(crate) path: &'static str,

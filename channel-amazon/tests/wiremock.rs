@@ -249,7 +249,7 @@ async fn a_few_skus_are_patched_and_fba_is_never_written() {
         .and(query_param("marketplaceIds", US))
         .and(body_json(json!({
             "productType": "LUGGAGE",
-            "patches": [{"op": "replace", "path": "/attributes/fulfillment_availability",
+            "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
                          "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 5}]}]
         })))
         .respond_with(
@@ -263,7 +263,7 @@ async fn a_few_skus_are_patched_and_fba_is_never_written() {
         .and(path(format!("/listings/2021-08-01/items/{SELLER}/BAD")))
         .and(body_json(json!({
             "productType": "PRODUCT",
-            "patches": [{"op": "replace", "path": "/attributes/fulfillment_availability",
+            "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
                          "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 1}]}]
         })))
         .respond_with(
@@ -368,7 +368,7 @@ async fn many_skus_go_in_one_listings_feed_and_the_report_maps_back() {
     assert_eq!(
         feed["messages"][1],
         json!({"messageId": 2, "sku": "S-1", "operationType": "PATCH", "productType": "PRODUCT",
-               "patches": [{"op": "replace", "path": "/attributes/fulfillment_availability",
+               "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
                             "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 11}]}]})
     );
     match (validator("listings-feed-schema-v2.json"), validator("listings-feed-message-schema-v2.json")) {
@@ -392,8 +392,9 @@ async fn prices_patch_purchasable_offer_in_the_marketplace_currency() {
         .and(query_param("marketplaceIds", US))
         .and(body_json(json!({
             "productType": "PRODUCT",
-            "patches": [{"op": "replace", "path": "/attributes/purchasable_offer", "value": [
-                {"marketplace_id": US, "currency": "USD", "our_price": [{"schedule": [{"value_with_tax": 19.99}]}]}
+            "patches": [{"op": "merge", "path": "/attributes/purchasable_offer", "value": [
+                {"marketplace_id": US, "currency": "USD", "audience": "ALL",
+                 "our_price": [{"schedule": [{"value_with_tax": 19.99}]}]}
             ]}]
         })))
         .respond_with(

@@ -512,6 +512,315 @@ fn violations(model: &Value, schema: &Value, value: &Value, at: &str, out: &mut 
     }
 }
 
+/// The `Issue` of the listingsItems model, with its required `categories`.
+#[derive(Debug, Deserialize)]
+struct ModelIssue {
+    #[serde(rename = "code")]
+    _code: String,
+    #[serde(rename = "message")]
+    _message: String,
+    severity: String,
+    #[serde(rename = "categories")]
+    _categories: Vec<String>,
+}
+
+#[tokio::test]
+async fn merge_changes_only_the_fields_named_and_replace_the_whole_attribute() {
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    seed(&emulator, "M-1", 5);
+    let patch = |op: &str, attribute: &str, value: Value| json!({"productType": "PRODUCT", "patches": [{"op": op, "path": format!("/attributes/{attribute}"), "value": value}]});
+    let send = |body: Value| {
+        let (client, path) = (&client, item_path(&emulator, "M-1"));
+        async move {
+            let (status, body, _) = client.call(Method::PATCH, &path, Some(&body)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["status"], "ACCEPTED", "{body}");
+        }
+    };
+    let attributes = || emulator.platform().listing_json("M-1").unwrap()["attributes"].clone();
+    // The seller's handling time and a sale price with its floor, set by a replace.
+    send(patch(
+        "replace",
+        "fulfillment_availability",
+        json!([{"fulfillment_channel_code": "DEFAULT", "quantity": 5,
+        "lead_time_to_ship_max_days": 3, "restock_date": "2030-01-01"}]),
+    ))
+    .await;
+    send(patch(
+        "replace",
+        "purchasable_offer",
+        json!([{"marketplace_id": "ATVPDKIKX0DER", "currency": "USD",
+        "audience": "ALL", "our_price": [{"schedule": [{"value_with_tax": 20}]}],
+        "discounted_price": [{"schedule": [{"value_with_tax": 15, "start_at": "2030-01-01", "end_at": "2030-02-01"}]}],
+        "minimum_seller_allowed_price": [{"schedule": [{"value_with_tax": 10}]}]}]),
+    ))
+    .await;
+    // merge ("Merge a listing"): the quantity changes, the lead time and restock date stay.
+    send(patch("merge", "fulfillment_availability", json!([{"fulfillment_channel_code": "DEFAULT", "quantity": 20}])))
+        .await;
+    assert_eq!(
+        attributes()["fulfillment_availability"],
+        json!([{"fulfillment_channel_code": "DEFAULT", "quantity": 20, "lead_time_to_ship_max_days": 3,
+                "restock_date": "2030-01-01"}])
+    );
+    assert_eq!(emulator.stock("M-1").unwrap(), Some(20));
+    // merge of our_price keeps the sale price and the floor; null removes a field.
+    send(patch("merge", "purchasable_offer", json!([{"marketplace_id": "ATVPDKIKX0DER", "currency": "USD",
+        "audience": "ALL", "our_price": [{"schedule": [{"value_with_tax": 22.5}]}], "minimum_seller_allowed_price": null}])))
+        .await;
+    let offer = &attributes()["purchasable_offer"][0];
+    assert_eq!(offer["our_price"], json!([{"schedule": [{"value_with_tax": 22.5}]}]));
+    assert_eq!(offer["discounted_price"][0]["schedule"][0]["value_with_tax"], 15);
+    assert!(offer.get("minimum_seller_allowed_price").is_none(), "{offer}");
+    assert_eq!(emulator.platform().price("M-1"), Some(Decimal::new(225, 1)));
+    // replace replaces the whole attribute: what is not given is gone.
+    send(patch("replace", "fulfillment_availability", json!([{"fulfillment_channel_code": "DEFAULT", "quantity": 7}])))
+        .await;
+    assert_eq!(
+        attributes()["fulfillment_availability"],
+        json!([{"fulfillment_channel_code": "DEFAULT", "quantity": 7}])
+    );
+    send(patch(
+        "replace",
+        "purchasable_offer",
+        json!([{"marketplace_id": "ATVPDKIKX0DER", "currency": "USD",
+        "our_price": [{"schedule": [{"value_with_tax": 30}]}]}]),
+    ))
+    .await;
+    assert!(attributes()["purchasable_offer"][0].get("discounted_price").is_none());
+    assert_eq!(emulator.platform().price("M-1"), Some(Decimal::from(30)));
+    // Another attribute: merged by marketplace_id and language_tag.
+    send(patch(
+        "replace",
+        "color",
+        json!([{"value": "red", "marketplace_id": "ATVPDKIKX0DER", "language_tag": "en_US"}]),
+    ))
+    .await;
+    send(patch(
+        "merge",
+        "color",
+        json!([{"marketplace_id": "ATVPDKIKX0DER", "language_tag": "en_US",
+        "standardized_values": ["red"]}]),
+    ))
+    .await;
+    assert_eq!(
+        attributes()["color"],
+        json!([{"value": "red", "marketplace_id": "ATVPDKIKX0DER", "language_tag": "en_US", "standardized_values": ["red"]}])
+    );
+    // merge needs its selectors; an issue has the model's required fields.
+    let (_, body, _) = client
+        .call(
+            Method::PATCH,
+            &item_path(&emulator, "M-1"),
+            Some(&patch("merge", "fulfillment_availability", json!([{"quantity": 1}]))),
+        )
+        .await;
+    assert_eq!(body["status"], "INVALID");
+    let issue: ModelIssue = serde_json::from_value(body["issues"][0].clone()).unwrap();
+    assert_eq!(issue.severity, "ERROR");
+    assert_eq!(emulator.stock("M-1").unwrap(), Some(7));
+}
+
+#[tokio::test]
+async fn patch_ops_outside_the_model_enum_and_feeds_for_too_many_marketplaces_are_400() {
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    seed(&emulator, "M-1", 5);
+    for op in ["remove", "Merge", "move", ""] {
+        let body = json!({"productType": "PRODUCT", "patches": [{"op": op, "path": "/attributes/fulfillment_availability",
+            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 1}]}]});
+        let (status, body, _) = client.call(Method::PATCH, &item_path(&emulator, "M-1"), Some(&body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{op}");
+        let errors: ErrorList = serde_json::from_value(body).unwrap();
+        assert!(!errors.errors[0].code.is_empty() && !errors.errors[0].message.is_empty());
+    }
+    let (status, _, _) = client
+        .call(Method::PATCH, &item_path(&emulator, "M-1"), Some(&json!({"productType": "PRODUCT", "patches": []})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "patches has minItems 1");
+    assert_eq!(emulator.stock("M-1").unwrap(), Some(5));
+    // createFeed: marketplaceIds has maxItems 25 (feeds_2021-06-30.json).
+    if let Some(model) = read_fixture("feeds_2021-06-30.json") {
+        assert_eq!(model["definitions"]["CreateFeedSpecification"]["properties"]["marketplaceIds"]["maxItems"], 25);
+    }
+    let (_, doc, _) = client
+        .call(
+            Method::POST,
+            "/feeds/2021-06-30/documents",
+            Some(&json!({"contentType": "application/json; charset=UTF-8"})),
+        )
+        .await;
+    let too_many: Vec<&str> = vec!["ATVPDKIKX0DER"; 26];
+    let request = json!({"feedType": "JSON_LISTINGS_FEED", "marketplaceIds": too_many, "inputFeedDocumentId": doc["feedDocumentId"]});
+    let (status, body, _) = client.call(Method::POST, "/feeds/2021-06-30/feeds", Some(&request)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let errors: ErrorList = serde_json::from_value(body).unwrap();
+    assert!(errors.errors[0].message.contains("25"), "{errors:?}");
+}
+
+#[tokio::test]
+async fn merge_in_a_feed_message_keeps_the_lead_time() {
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    seed(&emulator, "F-1", 5);
+    let replace = json!({"productType": "PRODUCT", "patches": [{"op": "replace", "path": "/attributes/fulfillment_availability",
+        "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 5, "lead_time_to_ship_max_days": 4}]}]});
+    client.call(Method::PATCH, &item_path(&emulator, "F-1"), Some(&replace)).await;
+    let feed = json!({"header": {"sellerId": emulator.seller_id(), "version": "2.0"}, "messages": [
+        {"messageId": 1, "sku": "F-1", "operationType": "PATCH", "productType": "PRODUCT",
+         "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
+                      "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 9}]}]}]});
+    let (status, report) = submit_feed(&client, &feed, "application/json; charset=UTF-8").await;
+    assert_eq!(status, "DONE");
+    assert_eq!(report["summary"]["messagesAccepted"], 1, "{report}");
+    let availability = &emulator.platform().listing_json("F-1").unwrap()["attributes"]["fulfillment_availability"];
+    assert_eq!(
+        *availability,
+        json!([{"fulfillment_channel_code": "DEFAULT", "quantity": 9, "lead_time_to_ship_max_days": 4}])
+    );
+}
+
+#[tokio::test]
+async fn a_european_seller_gets_the_british_column_in_windows_1252() {
+    let mut config = AmazonConfig::fast();
+    config.marketplace_id = "A1PA6795UKMFR9".into();
+    config.country_code = "DE".into();
+    config.currency = "EUR".into();
+    config.fba_channel_code = "AMAZON_EU".into();
+    let (emulator, client) = start(config).await;
+    emulator.seed_product(SeedProduct::new("STRASSE-1", 3, Decimal::ONE).with("title", "Straße")).unwrap();
+    emulator.seed_product(SeedProduct::new("FBA-1", 5, Decimal::ONE).with("fulfilment", "channel")).unwrap();
+    let request = json!({"reportType": "GET_MERCHANT_LISTINGS_ALL_DATA", "marketplaceIds": ["A1PA6795UKMFR9"]});
+    let (_, created, _) = client.call(Method::POST, "/reports/2021-06-30/reports", Some(&request)).await;
+    let id = created["reportId"].as_str().unwrap();
+    let report = loop {
+        let (_, report) = client.get(&format!("/reports/2021-06-30/reports/{id}")).await;
+        if report["processingStatus"] == "DONE" {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let (_, doc) =
+        client.get(&format!("/reports/2021-06-30/documents/{}", report["reportDocumentId"].as_str().unwrap())).await;
+    let response = reqwest::get(doc["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/plain; charset=Cp1252");
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.windows(6).any(|w| w == b"Stra\xdfe"), "Windows-1252, not UTF-8");
+    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+    let header: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
+    assert!(header.contains(&"fulfilment-channel") && !header.contains(&"fulfillment-channel"), "{header:?}");
+    assert!(text.contains("\tAMAZON_EU\t"));
+    // Configurable per seller.
+    let mut config = AmazonConfig::fast();
+    config.report_fulfilment_column = Some("fulfilment-channel".into());
+    config.report_charset = Some("UTF-8".into());
+    assert_eq!((config.fulfilment_column(), config.listings_report_charset()), ("fulfilment-channel", "UTF-8"));
+    assert_eq!(AmazonConfig::fast().fulfilment_column(), "fulfillment-channel");
+}
+
+/// A validator of `definition` in a Swagger 2.0 model (its `definitions` as a JSON Schema).
+fn model_validator(model: &Value, definition: &str) -> jsonschema::Validator {
+    let schema = json!({"$ref": format!("#/definitions/{definition}"), "definitions": model["definitions"]});
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+fn assert_valid(model: &Value, definition: &str, body: &Value) {
+    let validator = model_validator(model, definition);
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "{definition}: {errors:?}\n{body}");
+}
+
+#[tokio::test]
+async fn listings_feeds_fba_and_sellers_answers_validate_against_their_models() {
+    let (Some(listings), Some(feeds), Some(fba), Some(sellers)) = (
+        read_fixture("listingsItems_2021-08-01.json"),
+        read_fixture("feeds_2021-06-30.json"),
+        read_fixture("fbaInventory.json"),
+        read_fixture("sellers.json"),
+    ) else {
+        return;
+    };
+    // The validators do check: a submission without its required status is refused.
+    assert!(!model_validator(&listings, "ListingsItemSubmissionResponse").is_valid(&json!({"sku": "x"})));
+    assert!(!model_validator(&listings, "Item").is_valid(&json!({"sku": "x", "summaries": [{"asin": 1}]})));
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    seed(&emulator, "V-1", 5);
+    emulator.seed_product(SeedProduct::new("V-F", 4, Decimal::ONE).with("fulfilment", "channel")).unwrap();
+    let all = "includedData=summaries,attributes,issues,offers,fulfillmentAvailability,procurement,relationships,productTypes";
+    let (_, item) = client.get(&format!("{}&{all}", item_path(&emulator, "V-1"))).await;
+    assert_valid(&listings, "Item", &item);
+    let (_, page) = client
+        .get(&format!(
+            "/listings/2021-08-01/items/{}?marketplaceIds={}&{all}&pageSize=1",
+            emulator.seller_id(),
+            emulator.marketplace_id()
+        ))
+        .await;
+    assert_valid(&listings, "ItemSearchResults", &page);
+    let (_, accepted, _) =
+        client.call(Method::PATCH, &item_path(&emulator, "V-1"), Some(&quantity_patch("DEFAULT", 3))).await;
+    assert_valid(&listings, "ListingsItemSubmissionResponse", &accepted);
+    let (_, invalid, _) =
+        client.call(Method::PATCH, &item_path(&emulator, "V-1"), Some(&quantity_patch("AMAZON_NA", 3))).await;
+    assert_eq!(invalid["status"], "INVALID");
+    assert_valid(&listings, "ListingsItemSubmissionResponse", &invalid);
+    let bad = json!({"productType": "PRODUCT", "patches": [{"op": "remove", "path": "/attributes/x"}]});
+    let (_, errors, _) = client.call(Method::PATCH, &item_path(&emulator, "V-1"), Some(&bad)).await;
+    assert_valid(&listings, "ErrorList", &errors);
+    let (_, not_found) = client.get(&item_path(&emulator, "NOPE")).await;
+    assert_valid(&listings, "ErrorList", &not_found);
+
+    let content_type = "application/json; charset=UTF-8";
+    let (_, doc, _) =
+        client.call(Method::POST, "/feeds/2021-06-30/documents", Some(&json!({"contentType": content_type}))).await;
+    assert_valid(&feeds, "CreateFeedDocumentResponse", &doc);
+    let feed = json!({"header": {"sellerId": emulator.seller_id(), "version": "2.0"}, "messages": [
+        {"messageId": 1, "sku": "V-1", "operationType": "PATCH", "productType": "PRODUCT",
+         "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
+                      "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 2}]}]}]});
+    reqwest::Client::new()
+        .put(doc["url"].as_str().unwrap())
+        .header("Content-Type", content_type)
+        .body(feed.to_string())
+        .send()
+        .await
+        .unwrap();
+    let request = json!({"feedType": "JSON_LISTINGS_FEED", "marketplaceIds": [emulator.marketplace_id()],
+        "inputFeedDocumentId": doc["feedDocumentId"]});
+    let (_, created, _) = client.call(Method::POST, "/feeds/2021-06-30/feeds", Some(&request)).await;
+    assert_valid(&feeds, "CreateFeedResponse", &created);
+    let feed_path = format!("/feeds/2021-06-30/feeds/{}", created["feedId"].as_str().unwrap());
+    let done = loop {
+        let (_, feed) = client.get(&feed_path).await;
+        assert_valid(&feeds, "Feed", &feed);
+        if feed["processingStatus"] == "DONE" {
+            break feed;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let (_, result) =
+        client.get(&format!("/feeds/2021-06-30/documents/{}", done["resultFeedDocumentId"].as_str().unwrap())).await;
+    assert_valid(&feeds, "FeedDocument", &result);
+    let (_, too_many, _) = client
+        .call(
+            Method::POST,
+            "/feeds/2021-06-30/feeds",
+            Some(&json!({"feedType": "JSON_LISTINGS_FEED",
+            "marketplaceIds": vec![emulator.marketplace_id(); 26], "inputFeedDocumentId": doc["feedDocumentId"]})),
+        )
+        .await;
+    assert_valid(&feeds, "ErrorList", &too_many);
+
+    let (_, summaries) = client
+        .get(&format!(
+            "/fba/inventory/v1/summaries?details=true&granularityType=Marketplace&granularityId={0}&marketplaceIds={0}",
+            emulator.marketplace_id()
+        ))
+        .await;
+    assert_eq!(summaries["payload"]["inventorySummaries"].as_array().map(Vec::len), Some(1), "{summaries}");
+    assert_valid(&fba, "GetInventorySummariesResponse", &summaries);
+    let (_, participations) = client.get("/sellers/v1/marketplaceParticipations").await;
+    assert_valid(&sellers, "GetMarketplaceParticipationsResponse", &participations);
+}
+
 /// Assert that `value` is a `definition` of `model`.
 fn assert_model(model: &Value, definition: &str, value: &Value) {
     let mut out = Vec::new();

@@ -3,12 +3,13 @@
 //!
 //! - `amazon_notification`: [`webhook::parse`] / [`webhook::parse_for`] (the selector picks
 //!   no marketplace, the US one or another);
-//! - `amazon_listings_report`: [`parse_listings_report`] on the `GET_MERCHANT_LISTINGS_ALL_DATA` text;
+//! - `amazon_listings_report`: [`report_text`] (the selector picks a charset) and [`parse_listings_report`]
+//!   on the `GET_MERCHANT_LISTINGS_ALL_DATA` document;
 //! - `amazon_processing_report`: a `JSON_LISTINGS_FEED` processing report, mapped to per-message errors;
 //! - `amazon_document`: [`decode_document`] (GZIP or not, by the selector) with a small bound, which
 //!   must end in bytes no larger than the bound or a typed error.
 
-use channel_amazon::fuzz::{decode_document, parse_listings_report, processing_report_errors};
+use channel_amazon::fuzz::{decode_document, parse_listings_report, processing_report_errors, report_text};
 use channel_amazon::webhook;
 
 /// Marketplaces the selector picks from.
@@ -26,6 +27,7 @@ pub const NOTIFICATION_SEEDS: &[&str] = &[
 pub const REPORT_SEEDS: &[&str] = &[
     "item-name\tseller-sku\tprice\tquantity\tstatus\tfulfillment-channel\tasin1\nMug\tMUG-1\t9.50\t12\tActive\tDEFAULT\tB01\nBox\tBOX-FBA\t5.00\t\tActive\tAMAZON_NA\tB02\n",
     "\u{feff}seller-sku\tquantity\nA\t-1\n\nB\t99999999999999999999\n",
+    "item-name\tseller-sku\tprice\tquantity\tstatus\tfulfilment-channel\tasin1\nMug\tMUG-1\t9.50\t12\tActive\tDEFAULT\tB01\nBox\tBOX-FBA\t5.00\t\tActive\tAMAZON_EU\tB02\n",
 ];
 
 /// Processing report seeds.
@@ -52,7 +54,8 @@ pub fn notification(selector: u8, body: &[u8]) {
 /// `amazon_listings_report`.
 pub fn listings_report(selector: u8, body: &[u8]) {
     let marketplace = MARKETPLACES[usize::from(selector) % MARKETPLACES.len()].unwrap_or("ATVPDKIKX0DER");
-    let listings = parse_listings_report(&String::from_utf8_lossy(body), marketplace);
+    let charset = [None, Some("Cp1252"), Some("Shift_JIS"), Some("utf8")][usize::from(selector >> 6)];
+    let listings = report_text(body, charset).and_then(|text| parse_listings_report(&text, marketplace));
     drop(format!("{listings:?}"));
 }
 

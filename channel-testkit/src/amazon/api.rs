@@ -288,6 +288,9 @@ async fn get_listing(
     }
 }
 
+/// `PatchOperation.op` (listingsItems_2021-08-01.json; listings-feed-schema-v2.json has the same enum).
+pub(super) const PATCH_OPS: &[&str] = &["add", "replace", "merge", "delete"];
+
 async fn patch_listing(
     State(platform): Shared,
     Path((seller_id, sku)): Path<(String, String)>,
@@ -310,6 +313,23 @@ async fn patch_listing(
     let Some(patches) = body.get("patches").and_then(Value::as_array) else {
         return invalid("patches is required");
     };
+    // The body must match `ListingsItemPatchRequest`: at least one patch, each with an `op` of the
+    // `PatchOperation` enum, a `path` and (optionally) an array of objects as `value`; else 400.
+    if patches.is_empty() {
+        return invalid("patches must contain at least one operation");
+    }
+    for patch in patches {
+        let op = patch.get("op").and_then(Value::as_str).unwrap_or_default();
+        if !PATCH_OPS.contains(&op) {
+            return invalid(format!("op {op:?} is not one of {PATCH_OPS:?}"));
+        }
+        if !patch.get("path").is_some_and(Value::is_string) {
+            return invalid("each patch needs a path");
+        }
+        if patch.get("value").is_some_and(|v| !v.as_array().is_some_and(|a| a.iter().all(Value::is_object))) {
+            return invalid("a patch value must be an array of objects");
+        }
+    }
     let preview = first(&pairs, "mode") == Some("VALIDATION_PREVIEW");
     let submission = uuid::Uuid::new_v4().to_string();
     let result = {
@@ -754,10 +774,24 @@ impl Amazon {
         }
         tokio::time::sleep(halves(self.config.processing_delay)).await;
         let mut state = self.lock();
+        if state.listings.is_empty() {
+            // "an automatic cancellation if there is no data to return" (Reports API): CANCELLED, no
+            // document.
+            if let Some(report) = state.reports.get_mut(report_id) {
+                report.status = "CANCELLED";
+                report.ended = Some(Timestamp::now());
+            }
+            return;
+        }
         let text = state.listings_report(&self.config);
+        // Encoded and declared as Amazon serves it (`text/plain; charset=Cp1252` in Europe); the charset
+        // was checked when the emulator started.
+        let charset = self.config.listings_report_charset();
+        let encoding = encoding_rs::Encoding::for_label(charset.as_bytes()).unwrap_or(encoding_rs::UTF_8);
+        let (bytes, _, _) = encoding.encode(&text);
         let doc = state.generated_document(
-            "text/tab-separated-values; charset=UTF-8",
-            text.into_bytes(),
+            &format!("text/plain; charset={charset}"),
+            bytes.into_owned(),
             self.config.gzip_documents,
         );
         if let Some(report) = state.reports.get_mut(report_id) {

@@ -20,7 +20,7 @@
 //! | searchListingsItems | `GET /listings/2021-08-01/items/{sellerId}?marketplaceIds&pageSize&pageToken&identifiers&identifiersType=SKU&sortBy&sortOrder` | `pageSize` ≤ 20 (400 above); only the first [`AmazonConfig::max_search_results`] (1,000) SKUs can be paged through, as on Amazon: past them there is no `nextToken` (`numberOfResults` still counts all) |
 //! | createFeedDocument / getFeedDocument | `POST /feeds/2021-06-30/documents`, `GET …/documents/{id}` | the pre-signed `url` points at the emulator itself (`/s3/documents/{id}?X-Amz-Signature=…`); `PUT` it with the same `Content-Type` as `contentType` (else `403 SignatureDoesNotMatch`) |
 //! | createFeed / getFeed | `POST /feeds/2021-06-30/feeds`, `GET …/feeds/{feedId}` | `IN_QUEUE` → `IN_PROGRESS` → `DONE`/`FATAL` over [`AmazonConfig::processing_delay`], then `resultFeedDocumentId` |
-//! | createReport / getReport / getReportDocument | `POST /reports/2021-06-30/reports`, `GET …/reports/{id}`, `GET …/documents/{id}` | `GET_MERCHANT_LISTINGS_ALL_DATA` only: tab-separated, one row per listing; with [`AmazonConfig::gzip_documents`] this report and feed processing reports are served gzip-compressed with `compressionAlgorithm: GZIP` |
+//! | createReport / getReport / getReportDocument | `POST /reports/2021-06-30/reports`, `GET …/reports/{id}`, `GET …/documents/{id}` | `GET_MERCHANT_LISTINGS_ALL_DATA` only: tab-separated, one row per listing, the fulfilment column spelled [`AmazonConfig::fulfilment_column`] (`fulfilment-channel` for a European seller) and encoded and declared in [`AmazonConfig::listings_report_charset`] (`text/plain; charset=Cp1252` in Europe, `utf8` elsewhere); a seller without listings gets `CANCELLED` and no document; with [`AmazonConfig::gzip_documents`] this report and feed processing reports are served gzip-compressed with `compressionAlgorithm: GZIP` |
 //! | searchOrders (v2026-01-01) | `GET /orders/2026-01-01/orders?createdAfter\|lastUpdatedAfter&…Before&fulfillmentStatuses&marketplaceIds&fulfilledBy&maxResultsPerPage&paginationToken&includedData` | exactly one of `createdAfter`/`lastUpdatedAfter`; sorted by that date; `maxResultsPerPage` ≤ 100; a `paginationToken` request must repeat every other parameter except `maxResultsPerPage`/`includedData` (else `400`); answers built to `SearchOrdersResponse` |
 //! | getOrder (v2026-01-01) | `GET /orders/2026-01-01/orders/{id}?includedData` | `GetOrderResponse`; items always, `FULFILLMENT`, `PACKAGES` (MFN only), `PROCEEDS`, `CANCELLATION` as the model describes them |
 //! | confirmShipment (v0) | `POST /orders/v0/orders/{id}/shipmentConfirmation` | MFN only (AFN is `400`); `packageReferenceId` a positive number (else `400 InvalidInput`), the same id edits that package; `204`; `Shipped` once every unit shipped, else `PartiallyShipped` |
@@ -42,6 +42,12 @@
 //! FBA quantity shows in the FBA inventory and cannot be set). Patches (and feed messages) are validated
 //! as a whole: any issue makes the submission `INVALID` with the issues listed, and nothing changes;
 //! otherwise `ACCEPTED` and applied at once (`mode=VALIDATION_PREVIEW` answers `VALID`, applying nothing).
+//! A body outside `ListingsItemPatchRequest` (an `op` outside `add`/`replace`/`merge`/`delete`, no
+//! patches) is `400` with an `ErrorList`. `replace`/`add` replace the whole attribute; `merge` changes only
+//! the fields named of the entry its selectors pick (`fulfillment_channel_code`; `marketplace_id` +
+//! `currency` + `audience`, default `ALL`; else `marketplace_id` + `language_tag`), `null` removing a
+//! field, so a quantity merge keeps `lead_time_to_ship_max_days` and a price merge keeps
+//! `discounted_price` ("Merge a listing", "Manage purchasable offer").
 //! Rules: `fulfillment_availability` entries with `AMAZON_*` are refused (`FBA_QUANTITY_READ_ONLY`), as
 //! is a `DEFAULT` quantity on an FBA listing (`FULFILLMENT_CHANNEL_CONFLICT`); quantities are whole
 //! numbers ≥ 0; `purchasable_offer` must be in the marketplace currency ([`AmazonConfig::currency`]) with
@@ -198,7 +204,31 @@ pub struct AmazonConfig {
     /// Serve generated documents (reports and feed processing reports) gzip-compressed, with
     /// `compressionAlgorithm: GZIP`, as Amazon does for large ones (default false: uncompressed).
     pub gzip_documents: bool,
+    /// The header of the `GET_MERCHANT_LISTINGS_ALL_DATA` fulfilment column; `None` (the default): by the
+    /// marketplace, `fulfilment-channel` (British spelling) for a European one, as EU and UK accounts
+    /// receive it, `fulfillment-channel` elsewhere.
+    pub report_fulfilment_column: Option<String>,
+    /// The charset listings reports are encoded in and declared with (`Content-Type: text/plain;
+    /// charset=…`); `None` (the default): by the marketplace, `Cp1252` for a European one, `utf8`
+    /// elsewhere, as Amazon serves them.
+    pub report_charset: Option<String>,
 }
+
+/// The European marketplaces (UK, DE, FR, IT, ES, NL, SE, PL, BE, IE, TR), whose listings reports
+/// spell `fulfilment-channel` the British way and come in Windows-1252.
+pub const EUROPEAN_MARKETPLACES: &[&str] = &[
+    "A1F83G8C2ARO7P",
+    "A1PA6795UKMFR9",
+    "A13V1IB3VIYZZH",
+    "APJ6JRA9NG5V4",
+    "A1RKKUPIHCS9HS",
+    "A1805IZSGTT6HS",
+    "A2NODRKZP88ZB9",
+    "A1C3SOZRARQ6R3",
+    "AMEN7PMS3EDWL",
+    "A28R8C7NBKEWEA",
+    "A33AVAJ2PDY3EV",
+];
 
 impl Default for AmazonConfig {
     fn default() -> Self {
@@ -221,6 +251,8 @@ impl Default for AmazonConfig {
             processing_delay: Duration::from_millis(200),
             initial_order_status: "Unshipped",
             gzip_documents: false,
+            report_fulfilment_column: None,
+            report_charset: None,
         }
     }
 }
@@ -235,7 +267,32 @@ impl AmazonConfig {
         }
     }
 
+    fn european(&self) -> bool {
+        EUROPEAN_MARKETPLACES.contains(&self.marketplace_id.as_str())
+    }
+
+    /// The header of the listings report's fulfilment column.
+    pub fn fulfilment_column(&self) -> &str {
+        match &self.report_fulfilment_column {
+            Some(column) => column,
+            None if self.european() => "fulfilment-channel",
+            None => "fulfillment-channel",
+        }
+    }
+
+    /// The charset listings reports are served in.
+    pub fn listings_report_charset(&self) -> &str {
+        match &self.report_charset {
+            Some(charset) => charset,
+            None if self.european() => "Cp1252",
+            None => "utf8",
+        }
+    }
+
     fn validate(&self) -> Result<()> {
+        if encoding_rs::Encoding::for_label(self.listings_report_charset().as_bytes()).is_none() {
+            return Err(Error::Config(format!("unknown report charset {:?}", self.listings_report_charset())));
+        }
         if self.max_search_page_size == 0 || self.max_feed_messages == 0 {
             return Err(Error::Config("page and feed limits must be at least 1".into()));
         }
@@ -263,6 +320,8 @@ impl fmt::Debug for AmazonConfig {
             .field("max_feed_messages", &self.max_feed_messages)
             .field("processing_delay", &self.processing_delay)
             .field("gzip_documents", &self.gzip_documents)
+            .field("report_fulfilment_column", &self.report_fulfilment_column)
+            .field("report_charset", &self.report_charset)
             .finish_non_exhaustive()
     }
 }

@@ -35,7 +35,14 @@ pub(super) struct Listing {
     pub(super) quantity: i64,
     /// `Some` for FBA (`AMAZON_*`) listings.
     pub(super) fba: Option<FbaStock>,
+    /// `our_price` of the standard offer (`audience` `ALL`) in the marketplace and its currency; kept equal
+    /// to what `offers` holds.
     pub(super) price: Option<Decimal>,
+    /// Fields of the `DEFAULT` `fulfillment_availability` entry other than the channel code and quantity
+    /// (`lead_time_to_ship_max_days`, `restock_date`, …), kept until a `replace` or `delete` drops them.
+    pub(super) availability_extra: Map<String, Value>,
+    /// The `purchasable_offer` entries as written (each keyed by `marketplace_id`, `currency`, `audience`).
+    pub(super) offers: Vec<Value>,
     /// Attributes other than `fulfillment_availability` and `purchasable_offer`.
     pub(super) attributes: Map<String, Value>,
     pub(super) created: Timestamp,
@@ -55,18 +62,16 @@ impl Listing {
         let mut attributes = self.attributes.clone();
         let availability = match &self.fba {
             Some(_) => json!([{"fulfillment_channel_code": config.fba_channel_code}]),
-            None => json!([{"fulfillment_channel_code": "DEFAULT", "quantity": self.quantity}]),
+            None => {
+                let mut entry = self.availability_extra.clone();
+                entry.insert("fulfillment_channel_code".into(), json!("DEFAULT"));
+                entry.insert("quantity".into(), json!(self.quantity));
+                json!([entry])
+            }
         };
         attributes.insert("fulfillment_availability".into(), availability);
-        if let Some(price) = self.price {
-            attributes.insert(
-                "purchasable_offer".into(),
-                json!([{
-                    "marketplace_id": config.marketplace_id,
-                    "currency": config.currency,
-                    "our_price": [{"schedule": [{"value_with_tax": decimal_number(price)}]}],
-                }]),
-            );
+        if !self.offers.is_empty() {
+            attributes.insert("purchasable_offer".into(), Value::Array(self.offers.clone()));
         }
         attributes.insert(
             "item_name".into(),
@@ -113,6 +118,68 @@ impl Listing {
         }
         Value::Object(out)
     }
+}
+
+/// The standard offer of a price in the seller's marketplace and currency.
+pub(super) fn standard_offer(config: &AmazonConfig, price: Decimal) -> Value {
+    json!({
+        "marketplace_id": config.marketplace_id,
+        "currency": config.currency,
+        "audience": "ALL",
+        "our_price": [{"schedule": [{"value_with_tax": decimal_number(price)}]}],
+    })
+}
+
+/// The key of a `purchasable_offer` entry: its selectors `marketplace_id`, `currency` and `audience`
+/// (default `ALL`, as "Manage purchasable offer" documents).
+fn offer_key(offer: &Value) -> (String, String, String) {
+    let text = |name: &str| offer.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let audience = offer.get("audience").and_then(Value::as_str).filter(|a| !a.is_empty()).unwrap_or("ALL");
+    (text("marketplace_id"), text("currency"), audience.to_owned())
+}
+
+/// `our_price[0].schedule[0].value_with_tax` of an offer entry, when it is a number (or numeric text).
+fn offer_price(offer: &Value) -> Option<Decimal> {
+    offer
+        .pointer("/our_price/0/schedule/0/value_with_tax")
+        .and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.is_number().then(|| v.to_string())))
+        .and_then(|t| t.parse::<Decimal>().ok())
+}
+
+/// The price of the standard offer among `offers`.
+fn standard_price(config: &AmazonConfig, offers: &[Value]) -> Option<Decimal> {
+    let key = (config.marketplace_id.clone(), config.currency.clone(), "ALL".to_owned());
+    offers.iter().find(|o| offer_key(o) == key).and_then(offer_price)
+}
+
+/// `merge` of one object into another: each field given replaces the field of that name, `null` removes
+/// it, fields not given stay ("Merge a listing").
+fn merge_fields(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (name, value) in patch {
+        if value.is_null() {
+            target.remove(name);
+        } else {
+            target.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// `merge` of an attribute whose selectors the emulator does not know: each entry is merged into the
+/// entry with the same `marketplace_id` and `language_tag` (the usual selectors of product type
+/// definitions; absent on both counts as equal), or added.
+fn merge_entries(current: Option<Value>, entries: &[Value]) -> Value {
+    let mut out: Vec<Value> = current.and_then(|v| v.as_array().cloned()).unwrap_or_default();
+    let key = |v: &Value| (v.get("marketplace_id").cloned(), v.get("language_tag").cloned());
+    for entry in entries {
+        let Some(given) = entry.as_object() else { continue };
+        match out.iter_mut().find(|o| key(o) == key(entry)).and_then(Value::as_object_mut) {
+            Some(existing) => merge_fields(existing, given),
+            None => out.push(Value::Object(
+                given.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            )),
+        }
+    }
+    Value::Array(out)
 }
 
 /// A JSON number for a decimal price (`19.99`).
@@ -213,11 +280,14 @@ impl Job {
 /// A notification to queue: type and payload (the envelope is added by the platform).
 pub(super) type Note = (&'static str, Value);
 
-/// Why a listing update was refused: an issue in the `ListingsItemSubmissionResponse` shape.
+/// Why a listing update was refused: an `Issue` of the `ListingsItemSubmissionResponse` (listingsItems
+/// model: `code`, `message`, `severity` and `categories` required).
 pub(super) fn issue(code: &str, message: impl Into<String>, attribute: Option<&str>) -> Value {
-    let mut out = json!({"code": code, "message": message.into(), "severity": "ERROR"});
+    let mut out = json!({"code": code, "message": message.into(), "severity": "ERROR", "categories": []});
     if let Some(attribute) = attribute {
         out["attributeNames"] = json!([attribute]);
+        let category = if attribute.starts_with("purchasable_offer") { "INVALID_PRICE" } else { "INVALID_ATTRIBUTE" };
+        out["categories"] = json!([category]);
     }
     out
 }
@@ -226,7 +296,10 @@ pub(super) fn issue(code: &str, message: impl Into<String>, attribute: Option<&s
 #[derive(Debug, Default, Clone)]
 pub(super) struct ListingChange {
     pub(super) quantity: Option<i64>,
-    pub(super) price: Option<Option<Decimal>>,
+    /// The new extra fields of the `DEFAULT` availability entry.
+    pub(super) availability_extra: Option<Map<String, Value>>,
+    /// The new `purchasable_offer` entries.
+    pub(super) offers: Option<Vec<Value>>,
     pub(super) attributes: Vec<(String, Option<Value>)>,
 }
 
@@ -306,6 +379,8 @@ impl State {
             quantity: if fba.is_some() { 0 } else { seed.quantity },
             fba,
             price: seed.price,
+            availability_extra: Map::new(),
+            offers: seed.price.map(|p| standard_offer(config, p)).into_iter().collect(),
             attributes: Map::new(),
             created: now,
             updated: now,
@@ -344,11 +419,26 @@ impl State {
             };
             match attribute {
                 "fulfillment_availability" => {
-                    let fba = listing.fba.is_some();
-                    plan_availability(config, sku, fba, op, &entries, &mut change, &mut issues);
+                    plan_availability(config, listing, op, &entries, &mut change, &mut issues)
                 }
-                "purchasable_offer" => plan_offer(config, op, &entries, &mut change, &mut issues),
-                other => change.attributes.push((other.to_owned(), (op != "delete").then_some(Value::Array(entries)))),
+                "purchasable_offer" => plan_offer(config, listing, op, &entries, &mut change, &mut issues),
+                other => {
+                    let value = match op {
+                        "delete" => None,
+                        "merge" => {
+                            let current = change
+                                .attributes
+                                .iter()
+                                .rev()
+                                .find(|(name, _)| name == other)
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_else(|| listing.attributes.get(other).cloned());
+                            Some(merge_entries(current, &entries))
+                        }
+                        _ => Some(Value::Array(entries)),
+                    };
+                    change.attributes.push((other.to_owned(), value));
+                }
             }
         }
         if issues.is_empty() { Ok(change) } else { Err(issues) }
@@ -365,8 +455,12 @@ impl State {
             listing.quantity = quantity;
             notes.push(mfn_note(config, sku, quantity));
         }
-        if let Some(price) = change.price {
-            listing.price = price;
+        if let Some(extra) = change.availability_extra {
+            listing.availability_extra = extra;
+        }
+        if let Some(offers) = change.offers {
+            listing.price = standard_price(config, &offers);
+            listing.offers = offers;
         }
         for (name, value) in change.attributes {
             match value {
@@ -514,7 +608,8 @@ impl State {
         )
     }
 
-    /// The `GET_MERCHANT_LISTINGS_ALL_DATA` report: tab-separated with a header row.
+    /// The `GET_MERCHANT_LISTINGS_ALL_DATA` report: tab-separated with a header row; the fulfilment
+    /// column spelled as [`AmazonConfig::fulfilment_column`] says.
     pub(super) fn listings_report(&self, config: &AmazonConfig) -> String {
         const COLUMNS: &[&str] = &[
             "item-name",
@@ -547,7 +642,9 @@ impl State {
             "merchant-shipping-group",
             "status",
         ];
-        let mut out = COLUMNS.join("\t");
+        let header: Vec<&str> =
+            COLUMNS.iter().map(|c| if *c == "fulfillment-channel" { config.fulfilment_column() } else { c }).collect();
+        let mut out = header.join("\t");
         out.push('\n');
         for listing in self.listings.values() {
             let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
@@ -619,66 +716,133 @@ fn patch_target(patch: &Value) -> Result<(&str, &str, Vec<Value>), Value> {
     Ok((op, attribute, entries))
 }
 
-/// A `fulfillment_availability` patch: the merchant quantity (`DEFAULT` channel only; read-only for a
-/// listing Amazon fulfils). `delete` sets the quantity to 0.
+/// A `fulfillment_availability` patch of a merchant listing's `DEFAULT` entry (read-only for a listing
+/// Amazon fulfils). `replace`/`add` replace the whole attribute (fields not given are dropped; the
+/// quantity is required); `merge` changes only the fields given of the entry its selector
+/// `fulfillment_channel_code` names (`null` removes a field; the quantity may be left out); `delete`
+/// removes the attribute (quantity 0).
 fn plan_availability(
     config: &AmazonConfig,
-    sku: &str,
-    fba: bool,
+    listing: &Listing,
     op: &str,
     entries: &[Value],
     change: &mut ListingChange,
     issues: &mut Vec<Value>,
 ) {
     let attribute = "fulfillment_availability";
+    let fba = listing.fba.is_some();
     if op == "delete" {
         if fba {
             issues.push(fba_read_only(config, attribute));
         } else {
             change.quantity = Some(0);
+            change.availability_extra = Some(Map::new());
         }
         return;
     }
     for entry in entries {
         let code = entry.get("fulfillment_channel_code").and_then(Value::as_str).unwrap_or_default();
+        if code.is_empty() {
+            issues.push(issue(
+                "INVALID_INPUT",
+                "fulfillment_channel_code (the selector) must be given a non-empty value",
+                Some(attribute),
+            ));
+            continue;
+        }
         if code.starts_with("AMAZON_") {
             issues.push(fba_read_only(config, attribute));
-        } else if code != "DEFAULT" {
+            continue;
+        }
+        if code != "DEFAULT" {
             issues.push(issue("INVALID_VALUE", format!("unknown fulfillment_channel_code {code:?}"), Some(attribute)));
-        } else if fba {
+            continue;
+        }
+        if fba {
             issues.push(issue(
                 "FULFILLMENT_CHANNEL_CONFLICT",
                 format!(
-                    "SKU '{sku}' is fulfilled by Amazon ({}); its merchant quantity cannot be set",
-                    config.fba_channel_code
+                    "SKU '{}' is fulfilled by Amazon ({}); its merchant quantity cannot be set",
+                    listing.sku, config.fba_channel_code
                 ),
                 Some(attribute),
             ));
-        } else {
-            match entry.get("quantity").and_then(Value::as_i64) {
-                Some(quantity) if quantity >= 0 => change.quantity = Some(quantity),
-                _ => issues.push(issue(
-                    "INVALID_VALUE",
-                    "quantity must be a whole number of at least 0",
-                    Some(attribute),
-                )),
-            }
+            continue;
         }
+        let quantity = match entry.get("quantity") {
+            None if op == "merge" => None,
+            Some(q) => match q.as_i64() {
+                Some(quantity) if quantity >= 0 => Some(quantity),
+                _ => {
+                    issues.push(issue(
+                        "INVALID_VALUE",
+                        "quantity must be a whole number of at least 0",
+                        Some(attribute),
+                    ));
+                    continue;
+                }
+            },
+            None => {
+                issues.push(issue("INVALID_VALUE", "quantity is required", Some(attribute)));
+                continue;
+            }
+        };
+        let mut given = entry.as_object().cloned().unwrap_or_default();
+        given.remove("fulfillment_channel_code");
+        given.remove("quantity");
+        let extra = if op == "merge" {
+            let mut extra = change.availability_extra.clone().unwrap_or_else(|| listing.availability_extra.clone());
+            merge_fields(&mut extra, &given);
+            extra
+        } else {
+            given.into_iter().filter(|(_, v)| !v.is_null()).collect()
+        };
+        if let Some(quantity) = quantity {
+            change.quantity = Some(quantity);
+        }
+        change.availability_extra = Some(extra);
     }
 }
 
-/// A `purchasable_offer` patch: the price with tax, in the seller's marketplace and its currency.
-/// `delete` removes the price.
-fn plan_offer(config: &AmazonConfig, op: &str, entries: &[Value], change: &mut ListingChange, issues: &mut Vec<Value>) {
+/// A `purchasable_offer` patch. Entries are keyed by their selectors `marketplace_id`, `currency` and
+/// `audience` (default `ALL`); the marketplace must be the seller's, the currency its currency, and an
+/// `our_price` given must have a positive `schedule[0].value_with_tax`. `replace`/`add` replace the
+/// whole attribute (each entry needs its `our_price`); `merge` changes only the fields given of the entry
+/// with the same selectors (adding it when there is none; `null` removes a field, as for a B2B
+/// `quantity_discount_plan`); `delete` removes the entries named by their selectors (all when none).
+fn plan_offer(
+    config: &AmazonConfig,
+    listing: &Listing,
+    op: &str,
+    entries: &[Value],
+    change: &mut ListingChange,
+    issues: &mut Vec<Value>,
+) {
     let attribute = "purchasable_offer";
+    let mut offers = change.offers.clone().unwrap_or_else(|| listing.offers.clone());
     if op == "delete" {
-        change.price = Some(None);
+        if entries.is_empty() {
+            offers.clear();
+        } else {
+            let keys: Vec<_> = entries.iter().map(offer_key).collect();
+            offers.retain(|o| !keys.contains(&offer_key(o)));
+        }
+        change.offers = Some(offers);
         return;
     }
+    let mut replacement = Vec::new();
     for entry in entries {
-        if let Some(market) = entry.get("marketplace_id").and_then(Value::as_str)
-            && market != config.marketplace_id
-        {
+        let market = entry.get("marketplace_id").and_then(Value::as_str).unwrap_or_default();
+        let currency = entry.get("currency").and_then(Value::as_str).unwrap_or_default();
+        if op == "merge" && (market.is_empty() || currency.is_empty()) {
+            issues.push(issue(
+                "INVALID_INPUT",
+                "merge needs non-empty values for the selectors marketplace_id and currency",
+                Some(attribute),
+            ));
+            continue;
+        }
+        if !market.is_empty() && market != config.marketplace_id {
             issues.push(issue(
                 "INVALID_VALUE",
                 format!("marketplace_id {market} is not one of the seller's marketplaces"),
@@ -686,7 +850,6 @@ fn plan_offer(config: &AmazonConfig, op: &str, entries: &[Value], change: &mut L
             ));
             continue;
         }
-        let currency = entry.get("currency").and_then(Value::as_str).unwrap_or_default();
         if currency != config.currency {
             issues.push(issue(
                 "INVALID_VALUE",
@@ -695,18 +858,28 @@ fn plan_offer(config: &AmazonConfig, op: &str, entries: &[Value], change: &mut L
             ));
             continue;
         }
-        let price = entry
-            .pointer("/our_price/0/schedule/0/value_with_tax")
-            .and_then(|v| v.to_string().parse::<Decimal>().ok().or_else(|| v.as_str()?.parse().ok()));
-        match price {
-            Some(price) if price > Decimal::ZERO => change.price = Some(Some(price)),
-            _ => issues.push(issue(
+        let price_given = entry.get("our_price").is_some_and(|p| !p.is_null());
+        if (price_given || op != "merge") && offer_price(entry).is_none_or(|p| p <= Decimal::ZERO) {
+            issues.push(issue(
                 "INVALID_VALUE",
                 "our_price[0].schedule[0].value_with_tax must be a positive number",
                 Some("purchasable_offer.our_price"),
-            )),
+            ));
+            continue;
+        }
+        let mut entry = entry.as_object().cloned().unwrap_or_default();
+        entry.insert("marketplace_id".into(), json!(config.marketplace_id));
+        if op == "merge" {
+            let key = offer_key(&Value::Object(entry.clone()));
+            match offers.iter_mut().find(|o| offer_key(o) == key).and_then(Value::as_object_mut) {
+                Some(existing) => merge_fields(existing, &entry),
+                None => offers.push(Value::Object(entry.into_iter().filter(|(_, v)| !v.is_null()).collect())),
+            }
+        } else {
+            replacement.push(Value::Object(entry));
         }
     }
+    change.offers = Some(if op == "merge" { offers } else { replacement });
 }
 
 pub(super) fn mfn_note(config: &AmazonConfig, sku: &str, quantity: i64) -> Note {

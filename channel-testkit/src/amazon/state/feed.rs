@@ -278,6 +278,8 @@ fn apply_message(
                         quantity: 0,
                         fba: None,
                         price: None,
+                        availability_extra: Map::new(),
+                        offers: Vec::new(),
                         attributes: Map::new(),
                         created: now,
                         updated: now,
