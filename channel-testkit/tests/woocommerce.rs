@@ -721,7 +721,6 @@ async fn a_wrong_basic_secret_names_itself_and_an_unknown_key_is_anonymous() {
     let emulator = started().await;
     let url = wc(&emulator, "/products");
     let wrong_secret = client().get(&url).basic_auth(emulator.consumer_key(), Some("cs_wrong")).send().await.unwrap();
-    assert!(wrong_secret.headers().get("www-authenticate").is_some());
     let body: Value = wrong_secret.json().await.unwrap();
     assert_eq!(body["code"], "woocommerce_rest_authentication_error");
     assert_eq!(body["message"], "Consumer secret is invalid.");

@@ -113,17 +113,10 @@ async fn authenticate_request(State(platform): Shared, request: Request, next: N
         authenticate(&auth, &keys, &mut nonces)
     };
     match verdict {
-        Err(err) => {
-            let mut response = rest(&err);
-            if err.message == "Consumer secret is invalid." {
-                // `send_unauthorized_headers`: a Basic failure names the realm.
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"WooCommerce API. Use a consumer key in the username field and a consumer secret in the password field.\""),
-                );
-            }
-            return response;
-        }
+        // No `WWW-Authenticate`: `send_unauthorized_headers` adds it only while `auth_method` is
+        // `basic_auth`, and a failed Basic attempt goes on to `perform_oauth_authentication`, which sets
+        // `oauth1`.
+        Err(err) => return rest(&err),
         Ok(Verdict::Anonymous) => return rest(&anonymous_refusal(parts.method.as_str(), parts.uri.path())),
         Ok(Verdict::Authenticated) => {}
     }
