@@ -733,8 +733,14 @@ async fn a_wrong_basic_secret_names_itself_and_an_unknown_key_is_anonymous() {
 async fn current_currency_has_the_documented_shape() {
     let emulator = started().await;
     let current = get_json(&emulator, "/data/currencies/current").await;
+    // `_data.md`, "Retrieve current currency": `{code, name, symbol, _links{self, collection}}`.
     assert_eq!(current["code"], "ZAR");
     assert!(current["name"].is_string() && current["symbol"].is_string(), "{current}");
+    let documented = json!({"code": "USD", "name": "United States (US) dollar", "symbol": "&#36;", "_links": {
+        "self": [{"href": "https://example.com/wp-json/wc/v3/data/currencies/USD"}],
+        "collection": [{"href": "https://example.com/wp-json/wc/v3/data/currencies"}]}});
+    same_keys("current currency", &documented, &current);
+    assert!(current["_links"]["self"][0]["href"].as_str().unwrap().ends_with("/wp-json/wc/v3/data/currencies/ZAR"));
 }
 
 #[tokio::test]

@@ -350,7 +350,7 @@ async fn current_currency(State(platform): Shared) -> Response {
         _ => ("", ""),
     };
     let links = json!({
-        "self": [{"href": format!("{}{WC}/data/currencies/{}", platform.base_url, code.to_lowercase())}],
+        "self": [{"href": format!("{}{WC}/data/currencies/{code}", platform.base_url)}],
         "collection": [{"href": format!("{}{WC}/data/currencies", platform.base_url)}],
     });
     Json(json!({"code": code, "name": name, "symbol": symbol, "_links": links})).into_response()
