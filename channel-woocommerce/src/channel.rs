@@ -64,6 +64,7 @@ impl WooCommerceBuilder {
                 configured_currency,
                 currency: OnceCell::new(),
                 has_tracking_extension: OnceCell::new(),
+                tracking_providers: OnceCell::new(),
             }),
         })
     }
@@ -82,6 +83,8 @@ struct Inner {
     configured_currency: Option<Currency>,
     currency: OnceCell<Option<Currency>>,
     has_tracking_extension: OnceCell<bool>,
+    /// The Shipment Tracking providers the store knows, read once.
+    tracking_providers: OnceCell<Vec<String>>,
 }
 
 impl fmt::Debug for WooCommerce {
@@ -264,6 +267,25 @@ impl WooCommerce {
             }
         }
         Ok(())
+    }
+
+    /// The store's Shipment Tracking providers, read once; the extension's own list (embedded) when the
+    /// store does not answer with one.
+    async fn tracking_providers(&self, order_id: u64) -> &[String] {
+        self.inner
+            .tracking_providers
+            .get_or_init(|| async {
+                let read = self.client().shipment_tracking_providers(order_id).await;
+                match read.map(|answer| map::provider_names(&answer)) {
+                    Ok(names) if !names.is_empty() => names,
+                    Ok(_) => map::default_providers(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read the Shipment Tracking providers; using the extension's list");
+                        map::default_providers()
+                    }
+                }
+            })
+            .await
     }
 
     async fn tracking_extension(&self, order_id: u64) -> Result<bool> {
@@ -465,7 +487,9 @@ impl Channel for WooCommerce {
         })?;
         if self.tracking_extension(order_id).await? {
             let link_template = self.inner.config.tracking_link_template.as_deref();
-            self.client().add_shipment_tracking(order_id, &map::shipment_tracking(shipment, link_template)).await?;
+            let providers = self.tracking_providers(order_id).await;
+            let body = map::shipment_tracking(shipment, providers, link_template);
+            self.client().add_shipment_tracking(order_id, &body).await?;
         } else {
             self.client().add_order_note(order_id, &map::shipment_note(shipment)).await?;
         }

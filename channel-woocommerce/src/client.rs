@@ -428,6 +428,14 @@ impl Client {
         Ok(resp.status() != StatusCode::NOT_FOUND || !String::from_utf8_lossy(resp.body()).contains("rest_no_route"))
     }
 
+    /// `GET /wc-shipment-tracking/v3/orders/{id}/shipment-trackings/providers` — the Shipment Tracking
+    /// extension's providers, `{country: {name: link format}}` (`get_providers()`, with the store's own
+    /// additions through the `wc_shipment_tracking_get_providers` filter).
+    pub(crate) async fn shipment_tracking_providers(&self, order_id: u64) -> Result<serde_json::Value> {
+        let path = format!("wc-shipment-tracking/v3/orders/{order_id}/shipment-trackings/providers");
+        Ok(self.call_json(&Req::new(Method::GET, path, "listTrackingProviders")).await?.1)
+    }
+
     /// `POST /wc-shipment-tracking/v3/orders/{id}/shipment-trackings` — the Shipment Tracking extension's
     /// "create a shipment tracking".
     pub(crate) async fn add_shipment_tracking(&self, order_id: u64, tracking: &ShipmentTracking) -> Result<()> {

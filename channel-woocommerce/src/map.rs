@@ -214,13 +214,24 @@ fn provider_key(name: &str) -> String {
     name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
-/// The extension's own name for `carrier`, if it knows the carrier.
-pub(crate) fn known_provider(carrier: &str) -> Option<&'static str> {
+/// The extension's own name for `carrier` among `providers`, if it knows the carrier.
+pub(crate) fn known_provider<'a>(carrier: &str, providers: &'a [String]) -> Option<&'a str> {
     let key = provider_key(carrier);
     if key.is_empty() {
         return None;
     }
-    KNOWN_PROVIDERS.iter().copied().find(|p| provider_key(p) == key)
+    providers.iter().map(String::as_str).find(|p| provider_key(p) == key)
+}
+
+/// The provider names of a `GET …/shipment-trackings/providers` answer (`{country: {name: link}}`).
+pub(crate) fn provider_names(answer: &Value) -> Vec<String> {
+    let Some(groups) = answer.as_object() else { return Vec::new() };
+    groups.values().filter_map(Value::as_object).flat_map(|group| group.keys().cloned()).collect()
+}
+
+/// The embedded list, for stores whose provider list cannot be read.
+pub(crate) fn default_providers() -> Vec<String> {
+    KNOWN_PROVIDERS.iter().map(|p| (*p).to_owned()).collect()
 }
 
 /// `template` with `%1$s` replaced by the percent-encoded tracking number (the placeholder the extension's
@@ -231,12 +242,16 @@ fn expand_link(template: &str, number: &str) -> String {
 }
 
 /// The Shipment Tracking entry for a shipment: the extension's provider name when it knows the carrier
-/// (it builds the tracking link itself), otherwise a custom provider with the shipment's tracking URL, or
-/// the store's `tracking_link_template` filled in.
-pub(crate) fn shipment_tracking(shipment: &Shipment, link_template: Option<&str>) -> ShipmentTracking {
+/// (`providers`: the store's list; it builds the tracking link itself), otherwise a custom provider with
+/// the shipment's tracking URL, or the store's `tracking_link_template` filled in.
+pub(crate) fn shipment_tracking(
+    shipment: &Shipment,
+    providers: &[String],
+    link_template: Option<&str>,
+) -> ShipmentTracking {
     let t = &shipment.tracking;
     let date_shipped = shipment.shipped_at.strftime("%Y-%m-%d").to_string();
-    if let Some(provider) = known_provider(&t.carrier) {
+    if let Some(provider) = known_provider(&t.carrier, providers) {
         return ShipmentTracking {
             tracking_provider: Some(provider.to_owned()),
             custom_tracking_provider: None,
@@ -441,27 +456,32 @@ mod tests {
     fn shipments_become_tracking_entries_or_notes() {
         let at: Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
         let plain = Shipment::whole_order("70", Tracking::new("DHL", "123"), at);
-        let t = shipment_tracking(&plain, None);
+        let t = shipment_tracking(&plain, &default_providers(), None);
         assert_eq!(
             serde_json::to_value(&t).unwrap(),
             serde_json::json!({"tracking_provider": "DHL", "tracking_number": "123", "date_shipped": "2026-11-02"})
         );
         // Known carriers take the extension's own spelling, whatever the case and punctuation.
         let fedex = Shipment::whole_order("70", Tracking::new("FedEx", "7"), at);
-        assert_eq!(shipment_tracking(&fedex, None).tracking_provider.as_deref(), Some("Fedex"));
+        assert_eq!(shipment_tracking(&fedex, &default_providers(), None).tracking_provider.as_deref(), Some("Fedex"));
         let sapo = Shipment::whole_order("70", Tracking::new("sapo", "7"), at);
-        assert_eq!(shipment_tracking(&sapo, None).tracking_provider.as_deref(), Some("SAPO"));
+        assert_eq!(shipment_tracking(&sapo, &default_providers(), None).tracking_provider.as_deref(), Some("SAPO"));
         // An unknown carrier without a URL takes the store's template, the number percent-encoded.
         let guy = Shipment::whole_order("70", Tracking::new("The Courier Guy", "A B/1"), at);
-        let t = shipment_tracking(&guy, Some("https://tcg.example/track?w=%1$s"));
+        let t = shipment_tracking(&guy, &default_providers(), Some("https://tcg.example/track?w=%1$s"));
         assert_eq!(t.tracking_provider, None);
         assert_eq!(t.custom_tracking_provider.as_deref(), Some("The Courier Guy"));
         assert_eq!(t.custom_tracking_link.as_deref(), Some("https://tcg.example/track?w=A+B%2F1"));
+        // A store that filtered the carrier into its list: sent by that name.
+        let listed = provider_names(&serde_json::json!({"South Africa": {"The Courier Guy": "https://tcg/%1$s"}}));
+        assert_eq!(listed, vec!["The Courier Guy".to_owned()]);
+        assert_eq!(shipment_tracking(&guy, &listed, None).tracking_provider.as_deref(), Some("The Courier Guy"));
         let mut tracking = Tracking::new("Own", "9");
         tracking.url = Some("https://t.example/9".into());
         let linked = Shipment::whole_order("70", tracking, at);
         assert_eq!(
-            serde_json::to_value(shipment_tracking(&linked, Some("https://ignored/%1$s"))).unwrap(),
+            serde_json::to_value(shipment_tracking(&linked, &default_providers(), Some("https://ignored/%1$s")))
+                .unwrap(),
             serde_json::json!({"custom_tracking_provider": "Own", "custom_tracking_link": "https://t.example/9",
                 "tracking_number": "9", "date_shipped": "2026-11-02"})
         );

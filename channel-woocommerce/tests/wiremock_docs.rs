@@ -184,9 +184,34 @@ async fn the_currency_comes_from_the_light_endpoint_not_system_status() {
     assert_eq!(channel.currency().await.map(|c| c.code().to_owned()).as_deref(), Some("USD"));
 }
 
+/// `GET …/shipment-trackings/providers` (`{country: {name: link format}}`, `get_providers()`), then
 /// `POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings` as the extension's
 /// `create_item` reads it, then `PUT /wc/v3/orders/{id}` `{"status":"completed"}`.
 async fn export(server: &MockServer, config: WooCommerceConfig, carrier: &str, expected: serde_json::Value) {
+    export_with(server, config, carrier, expected, None).await;
+}
+
+async fn export_with(
+    server: &MockServer,
+    config: WooCommerceConfig,
+    carrier: &str,
+    expected: serde_json::Value,
+    providers: Option<serde_json::Value>,
+) {
+    let providers = providers.unwrap_or_else(|| {
+        json!({
+            "South African": {"SAPO": "http://sms.postoffice.co.za/TrackingParcels/Parcel.aspx?id=%1$s",
+                              "Fastway": "https://fastway.co.za/our-services/track-your-parcel?l=%1$s"},
+            "United States": {"Fedex": "https://www.fedex.com/apps/fedextrack/?action=track&action=track&tracknumbers=%1$s",
+                              "UPS": "https://www.ups.com/track?loc=en_US&tracknum=%1$s"}
+        })
+    });
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings/providers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(providers))
+        .expect(1)
+        .mount(server)
+        .await;
     Mock::given(method("POST"))
         .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings"))
         .and(body_json(expected))
@@ -226,4 +251,15 @@ async fn an_unknown_carrier_is_a_custom_provider_with_the_store_link_template() 
     });
     let config = https_config(&server).tracking_link_template("https://portal.thecourierguy.co.za/track?ref=%1$s");
     export(&server, config, "The Courier Guy", expected).await;
+}
+
+#[tokio::test]
+async fn a_carrier_the_store_added_to_its_providers_is_sent_by_name() {
+    // Stores extend the list through the `wc_shipment_tracking_get_providers` filter; the providers
+    // endpoint shows the result.
+    let server = MockServer::start().await;
+    let providers = json!({"South Africa": {"The Courier Guy": "https://portal.thecourierguy.co.za/track?ref=%1$s"}});
+    let expected =
+        json!({"tracking_provider": "The Courier Guy", "tracking_number": "1Z 99/A", "date_shipped": "2026-11-02"});
+    export_with(&server, https_config(&server), "the courier guy", expected, Some(providers)).await;
 }
