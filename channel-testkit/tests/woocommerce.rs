@@ -681,3 +681,140 @@ async fn sandbox_control_surface_over_http() {
     let index: Value = http.get(format!("{base}/wp-json/")).send().await.unwrap().json().await.unwrap();
     assert!(index["namespaces"].as_array().unwrap().contains(&json!("wc/v3")));
 }
+
+// ---- Issue 14: what WooCommerce and the Shipment Tracking extension answer, from their source. ----
+
+#[tokio::test]
+async fn a_server_that_strips_authorization_leaves_only_query_keys() {
+    let mut config = WooCommerceConfig::default();
+    config.strip_authorization = true;
+    let emulator = start(config).await;
+    let (key, secret) = (emulator.consumer_key().to_owned(), emulator.consumer_secret().to_owned());
+    // `WC_REST_Authentication` never sees the header: the request is anonymous and the route refuses it.
+    let list = client().get(wc(&emulator, "/products")).basic_auth(&key, Some(&secret)).send().await.unwrap();
+    assert_eq!(list.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = list.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.", "data": {"status": 401}})
+    );
+    let batch = client()
+        .post(wc(&emulator, "/products/batch"))
+        .basic_auth(&key, Some(&secret))
+        .json(&json!({"update": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = batch.json().await.unwrap();
+    assert_eq!(body["code"], "woocommerce_rest_cannot_batch");
+    let edit = client().put(wc(&emulator, "/orders/1")).basic_auth(&key, Some(&secret)).json(&json!({})).send();
+    let body: Value = edit.await.unwrap().json().await.unwrap();
+    assert_eq!(body["code"], "woocommerce_rest_cannot_edit");
+    // The documented workaround: the keys as query-string parameters.
+    let query = format!("{}?consumer_key={key}&consumer_secret={secret}", wc(&emulator, "/data/currencies/current"));
+    assert_eq!(client().get(query).send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_wrong_basic_secret_names_itself_and_an_unknown_key_is_anonymous() {
+    let emulator = started().await;
+    let url = wc(&emulator, "/products");
+    let wrong_secret = client().get(&url).basic_auth(emulator.consumer_key(), Some("cs_wrong")).send().await.unwrap();
+    let body: Value = wrong_secret.json().await.unwrap();
+    assert_eq!(body["code"], "woocommerce_rest_authentication_error");
+    assert_eq!(body["message"], "Consumer secret is invalid.");
+    let unknown = client().get(&url).basic_auth("ck_unknown", Some("cs_any")).send().await.unwrap();
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["code"], "woocommerce_rest_cannot_view");
+}
+
+#[tokio::test]
+async fn current_currency_has_the_documented_shape() {
+    let emulator = started().await;
+    let current = get_json(&emulator, "/data/currencies/current").await;
+    // `_data.md`, "Retrieve current currency": `{code, name, symbol, _links{self, collection}}`.
+    assert_eq!(current["code"], "ZAR");
+    assert!(current["name"].is_string() && current["symbol"].is_string(), "{current}");
+    let documented = json!({"code": "USD", "name": "United States (US) dollar", "symbol": "&#36;", "_links": {
+        "self": [{"href": "https://example.com/wp-json/wc/v3/data/currencies/USD"}],
+        "collection": [{"href": "https://example.com/wp-json/wc/v3/data/currencies"}]}});
+    same_keys("current currency", &documented, &current);
+    assert!(current["_links"]["self"][0]["href"].as_str().unwrap().ends_with("/wp-json/wc/v3/data/currencies/ZAR"));
+}
+
+#[tokio::test]
+async fn shipment_tracking_resolves_providers_as_the_extension_does() {
+    let emulator = started().await;
+    seed(&emulator, "MUG", 5);
+    let order: u64 = emulator.place_order(PlaceOrder::new("MUG", 1)).unwrap().order_id.parse().unwrap();
+    let url = format!("{}/wp-json/wc-shipment-tracking/v3/orders/{order}/shipment-trackings", emulator.base_url());
+    let post = |body: Value| {
+        client().post(&url).basic_auth(emulator.consumer_key(), Some(emulator.consumer_secret())).json(&body).send()
+    };
+    // A provider of `get_providers()`, matched by `sanitize_title`: shown with its name and link.
+    let known = post(json!({"tracking_provider": "fedex", "tracking_number": "77", "date_shipped": "2026-11-02"}));
+    let known = known.await.unwrap();
+    assert_eq!(known.status(), StatusCode::CREATED);
+    let known: Value = known.json().await.unwrap();
+    assert_eq!(known["tracking_provider"], "Fedex");
+    assert_eq!(
+        known["tracking_link"],
+        "https://www.fedex.com/apps/fedextrack/?action=track&action=track&tracknumbers=77"
+    );
+    assert_eq!(known["date_shipped"], "2026-11-02");
+    // Not one of them: accepted, but shown with no provider and no link.
+    let unknown: Value = post(json!({"tracking_provider": "The Courier Guy", "tracking_number": "78"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((unknown["tracking_provider"].as_str(), unknown["tracking_link"].as_str()), (Some(""), Some("")));
+    // A custom provider: shown as given.
+    let custom = json!({"custom_tracking_provider": "The Courier Guy", "custom_tracking_link": "https://tcg.example/79", "tracking_number": "79"});
+    let custom: Value = post(custom).await.unwrap().json().await.unwrap();
+    assert_eq!(custom["tracking_provider"], "The Courier Guy");
+    assert_eq!(custom["tracking_link"], "https://tcg.example/79");
+    let missing = post(json!({"tracking_provider": "UPS"})).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(emulator.platform().trackings(order).len(), 3);
+    let providers: Value = client()
+        .get(format!("{url}/providers"))
+        .basic_auth(emulator.consumer_key(), Some(emulator.consumer_secret()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(providers["South African"]["SAPO"].as_str().unwrap().contains("%1$s"));
+    assert!(providers["United States"]["USPS"].is_string());
+}
+
+#[tokio::test]
+async fn batch_answers_have_the_documented_keys() {
+    let emulator = started().await;
+    let a = seed(&emulator, "BA", 1);
+    let answer: Value =
+        call(&emulator, Method::POST, "/products/batch", Some(&json!({"update": [{"id": a, "stock_quantity": 2}]})))
+            .await
+            .json()
+            .await
+            .unwrap();
+    let ids = emulator.seed_product(SeedProduct::new("BV-S", 2, Decimal::from(9)).with("parent_sku", "BV")).unwrap();
+    let (pid, vid) = (ids["product_id"].as_u64().unwrap(), ids["variation_id"].as_u64().unwrap());
+    let body = json!({"update": [{"id": vid, "stock_quantity": 3}]});
+    let variations: Value = call(&emulator, Method::POST, &format!("/products/{pid}/variations/batch"), Some(&body))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for (name, emulated) in
+        [("products_batch_response.json", &answer), ("product_variations_batch_response.json", &variations)]
+    {
+        let Some(path) = fixture("woocommerce", name) else { continue };
+        let documented: Value = decode_fixture(&path);
+        same_keys(name, &documented["update"][0], &emulated["update"][0]);
+    }
+}

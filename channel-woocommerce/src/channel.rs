@@ -19,7 +19,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::client::{Client, MAX_BATCH, PAGE_SIZE};
-use crate::config::{TrackingMode, WooCommerceConfig};
+use crate::config::{AuthMode, TrackingMode, WooCommerceConfig};
 use crate::error::WooError;
 use crate::map::{self, Target};
 use crate::wire::{BatchRequest, BatchResponse};
@@ -44,6 +44,13 @@ impl WooCommerceBuilder {
     /// or currency.
     pub fn build(self) -> Result<WooCommerce, WooError> {
         let store_url = self.config.parsed_store_url()?;
+        if store_url.scheme() != "https" && self.config.auth != AuthMode::Auto {
+            return Err(WooError::Config(format!(
+                "auth = {} needs an https store URL: over plain http WooCommerce reads only OAuth 1.0a signatures, \
+                 and the consumer secret must not travel unencrypted",
+                self.config.auth.as_str()
+            )));
+        }
         let client = Client::new(&self.config, &store_url, self.retry)?;
         let configured_currency = match &self.config.currency {
             Some(c) => Some(Currency::new(c).map_err(|e| WooError::Config(format!("currency: {e}")))?),
@@ -57,6 +64,7 @@ impl WooCommerceBuilder {
                 configured_currency,
                 currency: OnceCell::new(),
                 has_tracking_extension: OnceCell::new(),
+                tracking_providers: OnceCell::new(),
             }),
         })
     }
@@ -75,6 +83,8 @@ struct Inner {
     configured_currency: Option<Currency>,
     currency: OnceCell<Option<Currency>>,
     has_tracking_extension: OnceCell<bool>,
+    /// The Shipment Tracking providers the store knows, read once.
+    tracking_providers: OnceCell<Vec<String>>,
 }
 
 impl fmt::Debug for WooCommerce {
@@ -130,7 +140,7 @@ impl WooCommerce {
         &self.inner.client
     }
 
-    /// The store currency: configured, or read once from `system_status` (`None` if unreadable).
+    /// The store currency: configured, or read once from `data/currencies/current` (`None` if unreadable).
     pub async fn currency(&self) -> Option<Currency> {
         if let Some(c) = self.inner.configured_currency {
             return Some(c);
@@ -139,8 +149,8 @@ impl WooCommerce {
             .inner
             .currency
             .get_or_try_init(|| async {
-                match self.client().system_status().await {
-                    Ok(status) => Ok(map::currency_of(&status)),
+                match self.client().current_currency().await {
+                    Ok(current) => Ok(map::currency_of(&current)),
                     Err(e) if e.is_retryable() => Err(e),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not read the store currency; prices are left out");
@@ -259,6 +269,25 @@ impl WooCommerce {
         Ok(())
     }
 
+    /// The store's Shipment Tracking providers, read once; the extension's own list (embedded) when the
+    /// store does not answer with one.
+    async fn tracking_providers(&self, order_id: u64) -> &[String] {
+        self.inner
+            .tracking_providers
+            .get_or_init(|| async {
+                let read = self.client().shipment_tracking_providers(order_id).await;
+                match read.map(|answer| map::provider_names(&answer)) {
+                    Ok(names) if !names.is_empty() => names,
+                    Ok(_) => map::default_providers(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read the Shipment Tracking providers; using the extension's list");
+                        map::default_providers()
+                    }
+                }
+            })
+            .await
+    }
+
     async fn tracking_extension(&self, order_id: u64) -> Result<bool> {
         match self.inner.config.tracking {
             TrackingMode::ShipmentTracking => Ok(true),
@@ -367,19 +396,15 @@ impl Channel for WooCommerce {
     }
 
     async fn test_connection(&self) -> Result<AccountIdentity> {
-        let status = self.client().system_status().await?;
-        let home = status
-            .home_url()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| self.inner.store_url.as_str())
-            .trim_end_matches('/')
-            .to_owned();
+        // One light authenticated read (a key with read permission, as every read of this adapter needs);
+        // `auth` says how the keys travelled (`query_string` after an `auto` fallback).
+        let current = self.client().current_currency().await?;
+        // The currency read is the one `currency()` would make: keep it (a set cell is left as it is).
+        let _ = self.inner.currency.set(map::currency_of(&current));
+        let home = self.inner.store_url.as_str().trim_end_matches('/').to_owned();
         let mut id =
             AccountIdentity::new(ChannelKind::Woocommerce, home).with_detail("auth", self.client().auth_name());
-        if let Some(v) = status.version() {
-            id = id.with_detail("woocommerce_version", v);
-        }
-        if let Some(c) = self.inner.configured_currency.or_else(|| map::currency_of(&status)) {
+        if let Some(c) = self.inner.configured_currency.or_else(|| map::currency_of(&current)) {
             id = id.with_detail("currency", c.code());
         }
         Ok(id)
@@ -461,7 +486,10 @@ impl Channel for WooCommerce {
             ))
         })?;
         if self.tracking_extension(order_id).await? {
-            self.client().add_shipment_tracking(order_id, &map::shipment_tracking(shipment)).await?;
+            let link_template = self.inner.config.tracking_link_template.as_deref();
+            let providers = self.tracking_providers(order_id).await;
+            let body = map::shipment_tracking(shipment, providers, link_template);
+            self.client().add_shipment_tracking(order_id, &body).await?;
         } else {
             self.client().add_order_note(order_id, &map::shipment_note(shipment)).await?;
         }

@@ -1,12 +1,14 @@
-//! The WooCommerce REST API v3 over the shared transport: authentication (HTTP Basic over HTTPS, OAuth 1.0a
-//! over plain HTTP) and one function per documented operation, taking and returning [`wire`] types.
+//! The WooCommerce REST API v3 over the shared transport: authentication (HTTP Basic or query-string keys
+//! over HTTPS, OAuth 1.0a over plain HTTP) and one function per documented operation, taking and returning
+//! [`wire`] types.
 //!
 //! The operations are documented in woocommerce/woocommerce-rest-api-docs, `source/includes/wp-api-v3/`
 //! (`_products.md`, `_product-variations.md`, `_orders.md`, `_order-refunds.md`, `_order-notes.md`,
-//! `_system-status.md`), and the Shipment Tracking extension's REST API
+//! `_data.md`), and the Shipment Tracking extension's REST API
 //! (`wc-shipment-tracking/v3`).
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use channel_core::http::paginate::{Page, next_page_number};
@@ -18,10 +20,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::config::{HTTP_DEFAULTS, WooCommerceConfig};
+use crate::config::{AuthMode, HTTP_DEFAULTS, WooCommerceConfig};
 use crate::oauth::{self, OAuthPlacement, OAuthSignatureMethod};
 use crate::wire::{
-    self, BatchRequest, BatchResponse, OrderNote, OrderStatusUpdate, Product, ShipmentTracking, SystemStatus,
+    self, ApiError, BatchRequest, BatchResponse, CurrentCurrency, OrderNote, OrderStatusUpdate, Product,
+    ShipmentTracking,
 };
 
 /// WooCommerce's batch limit ("up to 100 objects to be created, updated or deleted").
@@ -37,11 +40,31 @@ struct OAuthKeys {
     placement: OAuthPlacement,
 }
 
+/// How the keys travel to an HTTPS store: the mode, and whether `auto` has fallen back to query-string
+/// keys (remembered for the life of the client).
+struct HttpsKeys {
+    consumer_key: SecretString,
+    consumer_secret: SecretString,
+    mode: AuthMode,
+    use_query: AtomicBool,
+}
+
 /// The REST API of one store.
 pub(crate) struct Client {
     http: HttpClient,
     /// `Some` over plain HTTP: sign every attempt with OAuth 1.0a instead of HTTP Basic.
     oauth: Option<OAuthKeys>,
+    /// `Some` over HTTPS.
+    https: Option<HttpsKeys>,
+}
+
+/// Whether a `401` shows the store's REST authentication read the credentials the request carried (a
+/// wrong secret, a key without the permission): then sending them another way cannot help. Any other `401`
+/// (`woocommerce_rest_cannot_view` and the other permission refusals WooCommerce gives an anonymous
+/// request, or the documented "Consumer key is missing") means the keys never arrived.
+/// Source: `WC_REST_Authentication` (`perform_basic_authentication`, `check_permissions`).
+fn credentials_were_read(error: &ApiError) -> bool {
+    error.code == "woocommerce_rest_authentication_error" && !error.message.to_ascii_lowercase().contains("missing")
 }
 
 impl fmt::Debug for Client {
@@ -115,7 +138,9 @@ impl Client {
         let mut builder = HttpClient::builder()
             .name(format!("woocommerce:{}", store_url.host_str().unwrap_or_default()))
             .redact_query_param("oauth_signature")
-            .redact_query_param("oauth_consumer_key");
+            .redact_query_param("oauth_consumer_key")
+            .redact_query_param("consumer_key")
+            .redact_query_param("consumer_secret");
         if https {
             builder = builder.auth(Auth::basic(config.consumer_key.clone(), config.consumer_secret.clone()));
         }
@@ -130,7 +155,13 @@ impl Client {
             method: config.oauth_signature_method,
             placement: config.oauth_placement,
         });
-        Ok(Self { http, oauth })
+        let https = https.then(|| HttpsKeys {
+            consumer_key: config.consumer_key.clone(),
+            consumer_secret: config.consumer_secret.clone(),
+            mode: config.auth,
+            use_query: AtomicBool::new(config.auth == AuthMode::QueryString),
+        });
+        Ok(Self { http, oauth, https })
     }
 
     /// The transport.
@@ -138,9 +169,13 @@ impl Client {
         &self.http
     }
 
-    /// `oauth1` over plain HTTP, `basic` over HTTPS.
+    /// `oauth1` over plain HTTP; over HTTPS `basic`, or `query_string` once the keys travel in the query.
     pub(crate) fn auth_name(&self) -> &'static str {
-        if self.oauth.is_some() { "oauth1" } else { "basic" }
+        match &self.https {
+            None => "oauth1",
+            Some(keys) if keys.use_query.load(Ordering::Relaxed) => "query_string",
+            Some(_) => "basic",
+        }
     }
 
     fn url_for(&self, req: &Req) -> Result<Url> {
@@ -169,11 +204,59 @@ impl Client {
         rb.idempotent(req.idempotent)
     }
 
+    /// One request with the keys as `consumer_key`/`consumer_secret` query parameters instead of HTTP Basic
+    /// (secret parameters: redacted in every URL shown and scrubbed from error text).
+    fn with_query_keys<'a>(&'a self, req: &Req, url: &Url, keys: &HttpsKeys) -> RequestBuilder<'a> {
+        self.build_request(req, url)
+            .without_auth()
+            .secret_query("consumer_key", keys.consumer_key.clone())
+            .secret_query("consumer_secret", keys.consumer_secret.clone())
+    }
+
+    /// Over HTTPS: HTTP Basic, or query-string keys; in `auto` mode, a `401` that shows the keys never
+    /// arrived (a server that strips `Authorization`) is answered by sending the request again with
+    /// query-string keys, which are used from then on when that works. Never over plain HTTP: this is
+    /// reached only for `https` stores.
+    async fn call_https(&self, req: &Req, url: &Url, keys: &HttpsKeys) -> Result<Response<Bytes>> {
+        if keys.use_query.load(Ordering::Relaxed) {
+            return self.with_query_keys(req, url, keys).send().await;
+        }
+        if keys.mode == AuthMode::Basic {
+            return self.build_request(req, url).send().await;
+        }
+        let resp = self.build_request(req, url).accept_status(StatusCode::UNAUTHORIZED).send().await?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        let refusal: ApiError = serde_json::from_slice(resp.body()).unwrap_or_default();
+        if credentials_were_read(&refusal) {
+            return Err(Error::auth(format!(
+                "{} {} returned 401 Unauthorized: {}: {}",
+                req.method,
+                self.http.redact_url(url),
+                refusal.code,
+                refusal.message
+            ))
+            .with_status(401));
+        }
+        let resp = self.with_query_keys(req, url, keys).send().await?;
+        if !keys.use_query.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                refused = %refusal.code,
+                "the store did not read the Authorization header; sending the keys as query parameters from now on"
+            );
+        }
+        Ok(resp)
+    }
+
     /// Send a request: over HTTPS through the transport's own retries; over plain HTTP signed with OAuth
     /// 1.0a afresh for every attempt (WooCommerce refuses a nonce it has seen, so a replayed signature
     /// would fail).
     async fn call(&self, req: &Req) -> Result<Response<Bytes>> {
         let url = self.url_for(req)?;
+        if let Some(keys) = &self.https {
+            return self.call_https(req, &url, keys).await;
+        }
         let Some(keys) = &self.oauth else {
             return self.build_request(req, &url).send().await;
         };
@@ -233,10 +316,12 @@ impl Client {
         Ok((resp, body))
     }
 
-    /// `GET /wc/v3/system_status` — "Retrieve all system status items" (`_system-status.md`): the site's
-    /// environment and settings (the cheap authenticated call).
-    pub(crate) async fn system_status(&self) -> Result<SystemStatus> {
-        let req = Req::new(Method::GET, "wc/v3/system_status", "systemStatus");
+    /// `GET /wc/v3/data/currencies/current` — "Retrieve current currency" (`_data.md`): `{code, name,
+    /// symbol}`, read from the store's settings with no outbound check (unlike `system_status`, which
+    /// probes remote posting, the WooCommerce.com API and more on every call). Needs a key with read
+    /// permission, so it is also the connection test.
+    pub(crate) async fn current_currency(&self) -> Result<CurrentCurrency> {
+        let req = Req::new(Method::GET, "wc/v3/data/currencies/current", "currentCurrency");
         Ok(self.call_json(&req).await?.1)
     }
 
@@ -341,6 +426,14 @@ impl Client {
         let req = Req::new(Method::GET, path, "detectShipmentTracking").accept(StatusCode::NOT_FOUND);
         let resp = self.call(&req).await?;
         Ok(resp.status() != StatusCode::NOT_FOUND || !String::from_utf8_lossy(resp.body()).contains("rest_no_route"))
+    }
+
+    /// `GET /wc-shipment-tracking/v3/orders/{id}/shipment-trackings/providers` — the Shipment Tracking
+    /// extension's providers, `{country: {name: link format}}` (`get_providers()`, with the store's own
+    /// additions through the `wc_shipment_tracking_get_providers` filter).
+    pub(crate) async fn shipment_tracking_providers(&self, order_id: u64) -> Result<serde_json::Value> {
+        let path = format!("wc-shipment-tracking/v3/orders/{order_id}/shipment-trackings/providers");
+        Ok(self.call_json(&Req::new(Method::GET, path, "listTrackingProviders")).await?.1)
     }
 
     /// `POST /wc-shipment-tracking/v3/orders/{id}/shipment-trackings` — the Shipment Tracking extension's

@@ -33,6 +33,39 @@ pub enum TrackingMode {
     OrderNote,
 }
 
+/// How the consumer key and secret travel to an `https` store (plain `http` stores always use OAuth 1.0a
+/// one-legged signatures, as WooCommerce reads nothing else over plain HTTP).
+///
+/// WooCommerce's authentication documentation ("Authentication over HTTPS"): HTTP Basic with the key as the
+/// user name and the secret as the password; "Occasionally some servers may not parse the Authorization
+/// header correctly [...] In this case, you may provide the consumer key/secret as query string parameters
+/// instead."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuthMode {
+    /// HTTP Basic first; when the store answers `401` without having read the credentials (the server
+    /// stripped `Authorization`), the same request once more with query-string keys, and query-string keys
+    /// from then on. The default.
+    #[default]
+    Auto,
+    /// Always HTTP Basic.
+    Basic,
+    /// Always `consumer_key`/`consumer_secret` query parameters (redacted wherever a URL is shown).
+    QueryString,
+}
+
+impl AuthMode {
+    /// The setting's name (`auto`, `basic`, `query_string`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Basic => "basic",
+            Self::QueryString => "query_string",
+        }
+    }
+}
+
 /// A WooCommerce store connection. Deserializable from a host's settings; secrets are never serialized
 /// back out.
 ///
@@ -57,6 +90,10 @@ pub struct WooCommerceConfig {
     /// The secret webhooks are signed with (as entered in WooCommerce, before HTML-entity decoding).
     #[serde(default)]
     pub webhook_secret: Option<SecretString>,
+    /// How the keys travel over HTTPS (`auto`, `basic`, `query_string`; default `auto`). Plain-HTTP stores
+    /// sign with OAuth 1.0a whatever this says, and refuse `basic` and `query_string`.
+    #[serde(default)]
+    pub auth: AuthMode,
     /// The OAuth 1.0a signature method over plain HTTP.
     #[serde(default)]
     pub oauth_signature_method: OAuthSignatureMethod,
@@ -66,6 +103,11 @@ pub struct WooCommerceConfig {
     /// How tracking numbers are exported.
     #[serde(default)]
     pub tracking: TrackingMode,
+    /// The tracking page of carriers the Shipment Tracking extension does not know, with `%1$s` where the
+    /// tracking number goes (as the extension's own provider links are written), e.g.
+    /// `https://track.example/?n=%1$s`. Used when a shipment has no tracking URL of its own.
+    #[serde(default)]
+    pub tracking_link_template: Option<String>,
     /// Mark the order `completed` when a shipment is exported (default true).
     #[serde(default = "yes")]
     pub complete_on_ship: bool,
@@ -109,9 +151,11 @@ impl WooCommerceConfig {
             consumer_key: SecretString::from(consumer_key.into()),
             consumer_secret: SecretString::from(consumer_secret.into()),
             webhook_secret: None,
+            auth: AuthMode::default(),
             oauth_signature_method: OAuthSignatureMethod::default(),
             oauth_placement: OAuthPlacement::default(),
             tracking: TrackingMode::default(),
+            tracking_link_template: None,
             complete_on_ship: true,
             currency: None,
             webhook_max_age_secs: DEFAULT_WEBHOOK_MAX_AGE_SECS,
@@ -182,6 +226,21 @@ impl WooCommerceConfig {
         self
     }
 
+    /// With an HTTPS authentication mode (builder style).
+    #[must_use]
+    pub fn auth(mut self, auth: AuthMode) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// With a tracking link template for carriers the Shipment Tracking extension does not know
+    /// (`%1$s` is the tracking number; builder style).
+    #[must_use]
+    pub fn tracking_link_template(mut self, template: impl Into<String>) -> Self {
+        self.tracking_link_template = Some(template.into());
+        self
+    }
+
     /// With a tracking mode (builder style).
     #[must_use]
     pub fn tracking(mut self, tracking: TrackingMode) -> Self {
@@ -240,9 +299,11 @@ impl fmt::Debug for WooCommerceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WooCommerceConfig")
             .field("store_url", &self.store_url)
+            .field("auth", &self.auth)
             .field("oauth_signature_method", &self.oauth_signature_method)
             .field("oauth_placement", &self.oauth_placement)
             .field("tracking", &self.tracking)
+            .field("tracking_link_template", &self.tracking_link_template)
             .field("complete_on_ship", &self.complete_on_ship)
             .field("currency", &self.currency)
             .field("webhook_max_age_secs", &self.webhook_max_age_secs)

@@ -104,9 +104,9 @@ pub(crate) fn has_variations(product: &Product) -> bool {
     product.kind == "variable" && !product.variations.is_empty()
 }
 
-/// The store currency `system_status` names, if it is a valid code.
-pub(crate) fn currency_of(status: &wire::SystemStatus) -> Option<Currency> {
-    status.currency().and_then(|c| Currency::new(c).ok())
+/// The store currency `data/currencies/current` names, if it is a valid code.
+pub(crate) fn currency_of(current: &wire::CurrentCurrency) -> Option<Currency> {
+    Currency::new(current.code.trim()).ok()
 }
 
 /// The batch entry setting `target` to `quantity`.
@@ -121,16 +121,152 @@ pub(crate) fn price_write(target: Target, update: &PriceUpdate) -> PriceWrite {
     PriceWrite { id: target.object_id(), regular_price: format!("{amount:.dp$}") }
 }
 
-/// The Shipment Tracking entry for a shipment (a custom provider when the tracking has a link).
-pub(crate) fn shipment_tracking(shipment: &Shipment) -> ShipmentTracking {
+/// The providers the Shipment Tracking extension knows, as `WC_Shipment_Tracking_Actions::get_providers()`
+/// lists them (grouped by country there; a store may add more through the
+/// `wc_shipment_tracking_get_providers` filter, which these are not). Source: the extension's
+/// `includes/class-wc-shipment-tracking.php` (see `docs/fidelity.md`).
+pub(crate) const KNOWN_PROVIDERS: &[&str] = &[
+    // Australia
+    "Australia Post",
+    "Fastway Couriers",
+    // Austria
+    "post.at",
+    "dhl.at",
+    "DPD.at",
+    // Brazil, Belgium
+    "Correios",
+    "bpost",
+    // Canada
+    "Canada Post",
+    "Purolator",
+    // Czech Republic
+    "PPL.cz",
+    "Česká pošta",
+    "DHL.cz",
+    "DPD.cz",
+    // Finland, France
+    "Itella",
+    "Colissimo",
+    // Germany
+    "DHL Intraship (DE)",
+    "Hermes",
+    "Deutsche Post DHL",
+    "UPS Germany",
+    "DPD.de",
+    // Ireland
+    "DPD.ie",
+    "An Post",
+    // Italy, India
+    "BRT (Bartolini)",
+    "DHL Express",
+    "DTDC",
+    // Netherlands
+    "PostNL",
+    "DPD.NL",
+    "UPS Netherlands",
+    // New Zealand
+    "Courier Post",
+    "NZ Post",
+    "Aramex",
+    "PBT Couriers",
+    // Poland
+    "InPost",
+    "DPD.PL",
+    "Poczta Polska",
+    // Romania
+    "Fan Courier",
+    "DPD Romania",
+    "Urgent Cargus",
+    // South African
+    "SAPO",
+    "Fastway",
+    // Sweden
+    "PostNord Sverige AB",
+    "DHL.se",
+    "Bring.se",
+    "UPS.se",
+    "DB Schenker",
+    // United Kingdom
+    "DHL",
+    "DPD.co.uk",
+    "DPD Local",
+    "EVRi",
+    "EVRi (international)",
+    "ParcelForce",
+    "Royal Mail",
+    "TNT Express (consignment)",
+    "TNT Express (reference)",
+    "DHL Parcel UK",
+    // United States
+    "DHL US",
+    "DHL eCommerce",
+    "Fedex",
+    "FedEx Sameday",
+    "GlobalPost",
+    "OnTrac",
+    "UPS",
+    "USPS",
+];
+
+/// A carrier name reduced for comparison: lower case, letters and digits only (`"DPD.co.uk"` and
+/// `"dpd co uk"` compare equal; so do `"FedEx"` and `"Fedex"`).
+fn provider_key(name: &str) -> String {
+    name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// The extension's own name for `carrier` among `providers`, if it knows the carrier.
+pub(crate) fn known_provider<'a>(carrier: &str, providers: &'a [String]) -> Option<&'a str> {
+    let key = provider_key(carrier);
+    if key.is_empty() {
+        return None;
+    }
+    providers.iter().map(String::as_str).find(|p| provider_key(p) == key)
+}
+
+/// The provider names of a `GET …/shipment-trackings/providers` answer (`{country: {name: link}}`).
+pub(crate) fn provider_names(answer: &Value) -> Vec<String> {
+    let Some(groups) = answer.as_object() else { return Vec::new() };
+    groups.values().filter_map(Value::as_object).flat_map(|group| group.keys().cloned()).collect()
+}
+
+/// The embedded list, for stores whose provider list cannot be read.
+pub(crate) fn default_providers() -> Vec<String> {
+    KNOWN_PROVIDERS.iter().map(|p| (*p).to_owned()).collect()
+}
+
+/// `template` with `%1$s` replaced by the percent-encoded tracking number (the placeholder the extension's
+/// provider links use).
+fn expand_link(template: &str, number: &str) -> String {
+    let encoded = url::form_urlencoded::byte_serialize(number.as_bytes()).collect::<String>();
+    template.replace("%1$s", &encoded)
+}
+
+/// The Shipment Tracking entry for a shipment: the extension's provider name when it knows the carrier
+/// (`providers`: the store's list; it builds the tracking link itself), otherwise a custom provider with
+/// the shipment's tracking URL, or the store's `tracking_link_template` filled in.
+pub(crate) fn shipment_tracking(
+    shipment: &Shipment,
+    providers: &[String],
+    link_template: Option<&str>,
+) -> ShipmentTracking {
     let t = &shipment.tracking;
-    let custom = t.url.is_some();
+    let date_shipped = shipment.shipped_at.strftime("%Y-%m-%d").to_string();
+    if let Some(provider) = known_provider(&t.carrier, providers) {
+        return ShipmentTracking {
+            tracking_provider: Some(provider.to_owned()),
+            custom_tracking_provider: None,
+            custom_tracking_link: None,
+            tracking_number: t.number.clone(),
+            date_shipped,
+        };
+    }
+    let link = t.url.clone().or_else(|| link_template.map(|tpl| expand_link(tpl, &t.number)));
     ShipmentTracking {
-        tracking_provider: (!custom).then(|| t.carrier.clone()),
-        custom_tracking_provider: custom.then(|| t.carrier.clone()),
-        custom_tracking_link: t.url.clone(),
+        tracking_provider: None,
+        custom_tracking_provider: Some(t.carrier.clone()),
+        custom_tracking_link: link,
         tracking_number: t.number.clone(),
-        date_shipped: shipment.shipped_at.strftime("%Y-%m-%d").to_string(),
+        date_shipped,
     }
 }
 
@@ -320,16 +456,32 @@ mod tests {
     fn shipments_become_tracking_entries_or_notes() {
         let at: Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
         let plain = Shipment::whole_order("70", Tracking::new("DHL", "123"), at);
-        let t = shipment_tracking(&plain);
+        let t = shipment_tracking(&plain, &default_providers(), None);
         assert_eq!(
             serde_json::to_value(&t).unwrap(),
             serde_json::json!({"tracking_provider": "DHL", "tracking_number": "123", "date_shipped": "2026-11-02"})
         );
+        // Known carriers take the extension's own spelling, whatever the case and punctuation.
+        let fedex = Shipment::whole_order("70", Tracking::new("FedEx", "7"), at);
+        assert_eq!(shipment_tracking(&fedex, &default_providers(), None).tracking_provider.as_deref(), Some("Fedex"));
+        let sapo = Shipment::whole_order("70", Tracking::new("sapo", "7"), at);
+        assert_eq!(shipment_tracking(&sapo, &default_providers(), None).tracking_provider.as_deref(), Some("SAPO"));
+        // An unknown carrier without a URL takes the store's template, the number percent-encoded.
+        let guy = Shipment::whole_order("70", Tracking::new("The Courier Guy", "A B/1"), at);
+        let t = shipment_tracking(&guy, &default_providers(), Some("https://tcg.example/track?w=%1$s"));
+        assert_eq!(t.tracking_provider, None);
+        assert_eq!(t.custom_tracking_provider.as_deref(), Some("The Courier Guy"));
+        assert_eq!(t.custom_tracking_link.as_deref(), Some("https://tcg.example/track?w=A+B%2F1"));
+        // A store that filtered the carrier into its list: sent by that name.
+        let listed = provider_names(&serde_json::json!({"South Africa": {"The Courier Guy": "https://tcg/%1$s"}}));
+        assert_eq!(listed, vec!["The Courier Guy".to_owned()]);
+        assert_eq!(shipment_tracking(&guy, &listed, None).tracking_provider.as_deref(), Some("The Courier Guy"));
         let mut tracking = Tracking::new("Own", "9");
         tracking.url = Some("https://t.example/9".into());
         let linked = Shipment::whole_order("70", tracking, at);
         assert_eq!(
-            serde_json::to_value(shipment_tracking(&linked)).unwrap(),
+            serde_json::to_value(shipment_tracking(&linked, &default_providers(), Some("https://ignored/%1$s")))
+                .unwrap(),
             serde_json::json!({"custom_tracking_provider": "Own", "custom_tracking_link": "https://t.example/9",
                 "tracking_number": "9", "date_shipped": "2026-11-02"})
         );

@@ -106,7 +106,7 @@ pub(crate) struct BatchResponse {
 }
 
 /// A WooCommerce / WordPress REST error: `{"code","message","data":{"status"}}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct ApiError {
     /// The error code (`woocommerce_rest_product_invalid_id`).
     #[serde(default, deserialize_with = "null_default")]
@@ -246,35 +246,21 @@ impl RefundLine {
     }
 }
 
-/// The answer to `GET /system_status` (a large document; only a few fields are read, leniently: a field
-/// that is missing or not a string reads as absent).
+/// The answer to `GET /data/currencies/current` (`_data.md`, "Retrieve current currency"):
+/// `{"code": "USD", "name": "United States (US) dollar", "symbol": "&#36;"}`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(transparent)]
-pub(crate) struct SystemStatus(Value);
-
-impl SystemStatus {
-    fn text(&self, pointer: &str) -> Option<&str> {
-        self.0.pointer(pointer).and_then(Value::as_str)
-    }
-
-    /// `environment.home_url`: the site's home URL.
-    pub(crate) fn home_url(&self) -> Option<&str> {
-        self.text("/environment/home_url")
-    }
-
-    /// `environment.version`: the WooCommerce version.
-    pub(crate) fn version(&self) -> Option<&str> {
-        self.text("/environment/version")
-    }
-
-    /// `settings.currency`: the store currency code.
-    pub(crate) fn currency(&self) -> Option<&str> {
-        self.text("/settings/currency")
-    }
+pub(crate) struct CurrentCurrency {
+    /// The ISO 4217 code.
+    #[serde(default, deserialize_with = "null_default")]
+    pub(crate) code: String,
 }
 
 /// The body of `POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings` (Shipment Tracking
-/// extension): a known provider, or a custom one with its tracking link.
+/// extension, `WC_Shipment_Tracking_Order_REST_API_Controller::create_item`): a provider the extension
+/// knows by name (`tracking_provider`, which it stores as `sanitize_title` and matches against its provider
+/// list to build the link), or a custom one (`custom_tracking_provider` with `custom_tracking_link`, stored
+/// and shown as given). An unknown `tracking_provider` is not refused: it is stored and shown with no
+/// provider name and no link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct ShipmentTracking {
     /// A provider the extension knows.

@@ -11,7 +11,7 @@ use channel_core::{Channel, ChannelExt, ErrorKind, Outcome, Stock, StockUpdate};
 use channel_testkit::conformance::{ConformanceTarget, SandboxClient, check_all};
 use channel_testkit::woocommerce::{WooCommerceConfig as EmuConfig, WooCommerceEmulator};
 use channel_testkit::{Fault, SeedProduct};
-use channel_woocommerce::{OAuthPlacement, OAuthSignatureMethod, WooCommerce, WooCommerceConfig};
+use channel_woocommerce::{AuthMode, OAuthPlacement, OAuthSignatureMethod, WooCommerce, WooCommerceConfig};
 use rust_decimal::Decimal;
 
 fn fast_retries() -> RetryPolicy {
@@ -158,6 +158,18 @@ async fn orders_tracking_and_identity() {
     );
     channel.export_tracking(&shipment).await.unwrap();
     assert_eq!(emu.platform().tracking_numbers(order_id), vec!["TCG123".to_owned()]);
+    // Not one of the extension's providers: a custom provider, shown with its name.
+    assert_eq!(emu.platform().trackings(order_id)[0]["tracking_provider"], "The Courier Guy");
+    // One of them (any spelling): the extension's name, and the link it builds.
+    let ups = channel_core::Shipment::whole_order(
+        placed.order_id.clone(),
+        channel_core::Tracking::new("ups", "1Z999"),
+        jiff::Timestamp::now(),
+    );
+    channel.export_tracking(&ups).await.unwrap();
+    let shown = &emu.platform().trackings(order_id)[1];
+    assert_eq!(shown["tracking_provider"], "UPS");
+    assert_eq!(shown["tracking_link"], "https://www.ups.com/track?loc=en_US&tracknum=1Z999");
     assert_eq!(emu.platform().order_status(order_id).as_deref(), Some("completed"));
 
     // Without the extension: an order note, then completed.
@@ -180,7 +192,7 @@ async fn orders_tracking_and_identity() {
 
 /// Efficiency: N changed quantities cost ceil(N / 100) write calls, none when nothing changed, and
 /// listing N simple products costs ceil(N / 100) product pages (with the currency configured; otherwise
-/// one `system_status` read more, once per channel).
+/// one `data/currencies/current` read more, once per channel).
 #[tokio::test]
 async fn efficiency() {
     for n in [1usize, 100, 101, 250] {
@@ -205,4 +217,26 @@ async fn efficiency() {
         assert_eq!(emu.requests().len(), before, "nothing to change costs nothing");
         println!("woocommerce N={n}: writes={writes} (ceil(N/100)), unchanged=0, listing reads={reads} (ceil(N/100))");
     }
+}
+
+/// An HTTPS store whose server strips `Authorization` (the emulator's `strip_authorization`): `auto`
+/// falls back to query-string keys and works; `basic` cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_auth_survives_a_server_that_strips_authorization() {
+    let mut config = EmuConfig::default();
+    config.strip_authorization = true;
+    let emu = WooCommerceEmulator::start(config).await.unwrap();
+    let https = |auth: AuthMode| {
+        let config = WooCommerceConfig::new("https://shop.example", emu.consumer_key(), emu.consumer_secret())
+            .base_url(emu.base_url())
+            .auth(auth)
+            .webhook_secret(emu.webhook_secret());
+        WooCommerce::builder(config).retry(fast_retries()).build().unwrap()
+    };
+    assert_eq!(https(AuthMode::Basic).test_connection().await.unwrap_err().kind(), ErrorKind::Auth);
+    let channel = https(AuthMode::Auto);
+    let id = channel.test_connection().await.unwrap();
+    assert_eq!(id.details.get("auth").map(String::as_str), Some("query_string"));
+    let target = ConformanceTarget::new(Arc::new(channel), SandboxClient::new(emu.base_url()));
+    channel_testkit::conformance::check_set_stock(&target).await;
 }

@@ -174,20 +174,22 @@ async fn stock_goes_in_batches_of_100_with_inline_item_errors() {
 async fn plain_http_signs_every_attempt_with_oauth_in_a_header() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .and(path("/wp-json/wc/v3/system_status"))
+        .and(path("/wp-json/wc/v3/data/currencies/current"))
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/wp-json/wc/v3/system_status"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"environment": {"home_url": "http://shop.local", "version": "9.0"}, "settings": {"currency": "EUR"}})))
+        .and(path("/wp-json/wc/v3/data/currencies/current"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"code": "EUR", "name": "Euro", "symbol": "&euro;"})),
+        )
         .mount(&server)
         .await;
     let config = WooCommerceConfig::new(server.uri(), "ck_key", "cs_secret");
     let channel = WooCommerce::builder(config).retry(retry()).build().unwrap();
     let id = channel.test_connection().await.unwrap();
-    assert_eq!(id.account_id, "http://shop.local");
+    assert_eq!(id.account_id, server.uri());
     assert_eq!(id.details.get("currency").map(String::as_str), Some("EUR"));
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(reqs.len(), 2);

@@ -182,6 +182,24 @@ mod tests {
         assert!(!err.to_string().contains("cs_very_secret"), "{err}");
     }
 
+    #[cfg(feature = "woocommerce")]
+    #[test]
+    fn woocommerce_auth_and_tracking_link_are_plain_settings() {
+        let creds = Credentials::new().with("consumer_key", "ck_1").with("consumer_secret", "cs_1");
+        let settings = json!({"store_url": "https://shop.example", "auth": "query_string",
+            "tracking_link_template": "https://track.example/?n=%1$s"});
+        assert!(crate::settings::check_settings(&settings).is_ok(), "neither name is a secret's");
+        assert_eq!(build(ChannelKind::Woocommerce, settings, &creds).unwrap().kind(), ChannelKind::Woocommerce);
+        let unknown = json!({"store_url": "https://shop.example", "auth": "header"});
+        let err = build(ChannelKind::Woocommerce, unknown, &creds).map(drop).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        // Query-string keys only over HTTPS.
+        let plain = json!({"store_url": "http://shop.local", "auth": "query_string"});
+        let err = build(ChannelKind::Woocommerce, plain, &creds).map(drop).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("https"), "{err}");
+    }
+
     #[test]
     fn channels_without_an_adapter_are_unsupported() {
         let err = build(ChannelKind::Etsy, json!({}), &Credentials::new()).map(drop).unwrap_err();

@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 
-use self::auth::{AuthRequest, Keys, authenticate};
+use self::auth::{AuthRequest, Keys, Verdict, anonymous_refusal, authenticate};
 use super::WooCommerce;
 use super::state::{Kind, RestError, State as Store, Touched, Tracking, wc_date};
 use crate::sandbox::{MAX_REQUEST_BODY, PartialBatch};
@@ -47,7 +47,9 @@ pub(super) fn router(platform: Arc<WooCommerce>) -> Router {
         .route(&format!("{WC}/webhooks"), get(list_webhooks).post(create_webhook))
         .route(&format!("{WC}/webhooks/{{id}}"), get(get_webhook).delete(delete_webhook))
         .route(&format!("{WC}/system_status"), get(system_status))
+        .route(&format!("{WC}/data/currencies/current"), get(current_currency))
         .route(&format!("{TRACKING}/orders/{{id}}/shipment-trackings"), get(list_trackings).post(create_tracking))
+        .route(&format!("{TRACKING}/orders/{{id}}/shipment-trackings/providers"), get(list_providers))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(Arc::clone(&platform), authenticate_request));
     Router::new().route("/wp-json/", get(index)).route("/wp-json", get(index)).merge(api).with_state(platform)
@@ -93,7 +95,11 @@ async fn authenticate_request(State(platform): Shared, request: Request, next: N
     let auth = AuthRequest {
         method: parts.method.as_str(),
         url: format!("{}{}", platform.base_url, parts.uri.path()),
-        authorization: parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        authorization: if platform.config.strip_authorization {
+            None
+        } else {
+            parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        },
         params,
         now: Timestamp::now().as_second(),
     };
@@ -106,8 +112,13 @@ async fn authenticate_request(State(platform): Shared, request: Request, next: N
         let mut nonces = platform.nonces.lock().unwrap_or_else(PoisonError::into_inner);
         authenticate(&auth, &keys, &mut nonces)
     };
-    if let Err(err) = verdict {
-        return rest(&err);
+    match verdict {
+        // No `WWW-Authenticate`: `send_unauthorized_headers` adds it only while `auth_method` is
+        // `basic_auth`, and a failed Basic attempt goes on to `perform_oauth_authentication`, which sets
+        // `oauth1`.
+        Err(err) => return rest(&err),
+        Ok(Verdict::Anonymous) => return rest(&anonymous_refusal(parts.method.as_str(), parts.uri.path())),
+        Ok(Verdict::Authenticated) => {}
     }
     if let Some(bucket) = &platform.limiter {
         let decision = bucket.try_acquire(1.0);
@@ -326,6 +337,23 @@ async fn system_status(State(platform): Shared) -> Response {
         "pages": [],
     }))
     .into_response()
+}
+
+/// `GET /data/currencies/current` (`_data.md`, "Retrieve current currency").
+async fn current_currency(State(platform): Shared) -> Response {
+    let code = platform.config.currency.clone();
+    let (name, symbol) = match code.as_str() {
+        "ZAR" => ("South African rand", "&#82;"),
+        "USD" => ("United States (US) dollar", "&#36;"),
+        "EUR" => ("Euro", "&euro;"),
+        "GBP" => ("Pound sterling", "&pound;"),
+        _ => ("", ""),
+    };
+    let links = json!({
+        "self": [{"href": format!("{}{WC}/data/currencies/{code}", platform.base_url)}],
+        "collection": [{"href": format!("{}{WC}/data/currencies", platform.base_url)}],
+    });
+    Json(json!({"code": code, "name": name, "symbol": symbol, "_links": links})).into_response()
 }
 
 // ---- Products. ----
@@ -903,7 +931,14 @@ async fn create_tracking(State(platform): Shared, Path(id): Path<String>, body: 
     if number.is_empty() {
         return rest(&RestError::new(400, "rest_missing_callback_param", "Missing parameter(s): tracking_number"));
     }
-    let provider = [text("tracking_provider"), text("custom_tracking_provider")].into_iter().find(|p| !p.is_empty());
+    // `create_item` stores `sanitize_title(tracking_provider)`; `get_formatted_tracking_item` shows a custom
+    // provider as given, else the extension's provider whose title matches (with its link), else nothing.
+    let custom = text("custom_tracking_provider");
+    let (provider, link) = if custom.is_empty() {
+        super::providers::formatted(&super::providers::sanitize_title(&text("tracking_provider")), &number, "")
+    } else {
+        (custom, text("custom_tracking_link"))
+    };
     let date_shipped = match fields.get("date_shipped") {
         Some(Value::String(date)) => date.clone(),
         Some(Value::Number(secs)) => secs
@@ -916,16 +951,18 @@ async fn create_tracking(State(platform): Shared, Path(id): Path<String>, body: 
     if !state.orders.contains_key(&id) {
         return not_found("woocommerce_rest_order_invalid_id");
     }
-    let tracking = Tracking {
-        tracking_id: state.next_tracking_id(),
-        provider: provider.unwrap_or_default(),
-        link: text("custom_tracking_link"),
-        number,
-        date_shipped,
-    };
+    let tracking = Tracking { tracking_id: state.next_tracking_id(), provider, link, number, date_shipped };
     let shown = Store::tracking_json(&tracking);
     if let Some(order) = state.orders.get_mut(&id) {
         order.trackings.push(tracking);
     }
     (StatusCode::CREATED, Json(shown)).into_response()
+}
+
+/// `GET …/shipment-trackings/providers`: the extension's providers by country.
+async fn list_providers(State(platform): Shared) -> Response {
+    if !platform.config.shipment_tracking {
+        return no_route().await;
+    }
+    Json(super::providers::providers_json()).into_response()
 }

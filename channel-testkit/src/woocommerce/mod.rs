@@ -1,12 +1,16 @@
 //! Emulator of the WooCommerce REST API v3 (`/wp-json/wc/v3`).
 //!
-//! Authentication (else `401` with WooCommerce's error body): HTTP Basic with the consumer key and secret
-//! (accepted over plain HTTP here, since the emulator only speaks HTTP on loopback), the same pair as
-//! `consumer_key`/`consumer_secret` query parameters, or OAuth 1.0a one-legged signatures (HMAC-SHA1 or
+//! Authentication as `WC_REST_Authentication` does it: `consumer_key`/`consumer_secret` query parameters
+//! first, then HTTP Basic (both accepted over plain HTTP here, since the emulator only speaks HTTP on
+//! loopback; an unknown key leaves the request anonymous, a wrong secret is `401
+//! woocommerce_rest_authentication_error` "Consumer secret is invalid."), or OAuth 1.0a one-legged signatures (HMAC-SHA1 or
 //! HMAC-SHA256; parameters in the query or an `Authorization: OAuth …` header) verified exactly as
 //! `WC_REST_Authentication` does: base string over the full URL (`base_url` + path) and every query/form
 //! parameter, key `consumer_secret&`, timestamp within 15 minutes, nonces not reusable. Array parameters
-//! (`include[]=…`) are not signed the PHP way; avoid them with OAuth.
+//! (`include[]=…`) are not signed the PHP way; avoid them with OAuth. An anonymous request gets the route's
+//! permission refusal (`401`, `woocommerce_rest_cannot_view` / `_cannot_create` / `_cannot_edit` /
+//! `_cannot_delete` / `_cannot_batch`). [`WooCommerceConfig::strip_authorization`] emulates a server that
+//! drops the `Authorization` header.
 //!
 //! | route (under `/wp-json/wc/v3`) | behaviour |
 //! |---|---|
@@ -18,8 +22,9 @@
 //! | `GET`/`PUT`/`POST /orders/{id}` | retrieve; update `status` (cancelling restores stock, processing/on-hold/completed take it if not yet taken) |
 //! | `GET`/`POST /orders/{id}/notes` | order notes |
 //! | `GET`/`POST /webhooks`, `GET`/`DELETE /webhooks/{id}` | webhooks (creating one sends the ping) |
-//! | `GET /system_status` | site identity: `environment.home_url`, `environment.version`, `settings.currency` — the "test connection" call |
-//! | `GET /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings` (and `POST`) | the Shipment Tracking extension, when [`WooCommerceConfig::shipment_tracking`] is on (`404 rest_no_route` otherwise) |
+//! | `GET /system_status` | site identity: `environment.home_url`, `environment.version`, `settings.currency` |
+//! | `GET /data/currencies/current` | `{code, name, symbol}` of the store currency (`_data.md`) |
+//! | `GET`/`POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings`, `GET …/providers` | the Shipment Tracking extension, when [`WooCommerceConfig::shipment_tracking`] is on (`404 rest_no_route` otherwise): the provider is stored as `sanitize_title(tracking_provider)` and shown with the extension's name and link when it is one of its providers, with no name and no link when not (the extension refuses nothing but a missing `tracking_number` or order); a custom provider is shown with its own link |
 //!
 //! `GET /wp-json/` (the unauthenticated WordPress index) answers the site name, URL and namespaces.
 //!
@@ -39,6 +44,7 @@
 //! parent holds — the parent then holds `quantity`), `backorders`, `name`, `option`.
 
 mod api;
+mod providers;
 mod state;
 
 use std::collections::HashSet;
@@ -78,6 +84,11 @@ pub struct WooCommerceConfig {
     pub rate_limit: Option<RateLimit>,
     /// Serve the Shipment Tracking extension's endpoints.
     pub shipment_tracking: bool,
+    /// Emulate a server that strips the `Authorization` header before PHP sees it (the documented
+    /// "Consumer key is missing" case): HTTP Basic and OAuth headers are then never read, and such a
+    /// request is anonymous, refused by the route's permission check (`401`,
+    /// `woocommerce_rest_cannot_view` and the like). Query-string keys still work. Default off.
+    pub strip_authorization: bool,
     /// How far an OAuth timestamp may be from now (15 minutes).
     pub oauth_timestamp_window: Duration,
     /// Webhook delivery settings.
@@ -97,6 +108,7 @@ impl Default for WooCommerceConfig {
             max_batch_size: 100,
             rate_limit: None,
             shipment_tracking: true,
+            strip_authorization: false,
             oauth_timestamp_window: Duration::from_secs(15 * 60),
             webhooks: WebhookConfig::default(),
         }
@@ -115,6 +127,7 @@ impl fmt::Debug for WooCommerceConfig {
             .field("max_batch_size", &self.max_batch_size)
             .field("rate_limit", &self.rate_limit)
             .field("shipment_tracking", &self.shipment_tracking)
+            .field("strip_authorization", &self.strip_authorization)
             .field("oauth_timestamp_window", &self.oauth_timestamp_window)
             .field("webhooks", &self.webhooks)
             .finish()
@@ -222,6 +235,16 @@ impl WooCommerce {
     /// Order notes of order `id`, oldest first.
     pub fn order_notes(&self, id: u64) -> Vec<String> {
         self.lock().orders.get(&id).map(|o| o.notes.iter().map(|n| n.note.clone()).collect()).unwrap_or_default()
+    }
+
+    /// Trackings of order `id` as the Shipment Tracking extension's `GET` shows them
+    /// (`tracking_provider` and `tracking_link` resolved).
+    pub fn trackings(&self, id: u64) -> Vec<Value> {
+        self.lock()
+            .orders
+            .get(&id)
+            .map(|o| o.trackings.iter().map(state::State::tracking_json).collect())
+            .unwrap_or_default()
     }
 
     /// Tracking numbers recorded on order `id` through the Shipment Tracking extension.

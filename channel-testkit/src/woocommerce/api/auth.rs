@@ -45,44 +45,78 @@ fn unauthorized(code: &'static str, message: &str) -> RestError {
     RestError::new(401, code, message)
 }
 
-fn check_pair(keys: &Keys<'_>, key: &str, secret: &str) -> Result<(), RestError> {
+/// `perform_basic_authentication`: an unknown key leaves the request anonymous (no error of its own: the
+/// route's permission check refuses it); a known key with the wrong secret is "Consumer secret is invalid.".
+fn check_pair(keys: &Keys<'_>, key: &str, secret: &str) -> Result<Verdict, RestError> {
     if !constant_time_eq(key.as_bytes(), keys.consumer_key.as_bytes()) {
-        return Err(unauthorized("woocommerce_rest_authentication_error", "Consumer key is invalid."));
+        return Ok(Verdict::Anonymous);
     }
     if !constant_time_eq(secret.as_bytes(), keys.consumer_secret.as_bytes()) {
         return Err(unauthorized("woocommerce_rest_authentication_error", "Consumer secret is invalid."));
     }
-    Ok(())
+    Ok(Verdict::Authenticated)
 }
 
-/// Authenticates a request; `nonces` remembers OAuth nonces so a replay is refused.
+/// What authentication made of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// The consumer key's user.
+    Authenticated,
+    /// No credentials WooCommerce could read: the route's own permission check answers.
+    Anonymous,
+}
+
+/// Authenticates a request as `WC_REST_Authentication::authenticate` does; `nonces` remembers OAuth nonces
+/// so a replay is refused.
 pub(super) fn authenticate(
     request: &AuthRequest<'_>,
     keys: &Keys<'_>,
     nonces: &mut HashSet<(String, i64)>,
-) -> Result<(), RestError> {
+) -> Result<Verdict, RestError> {
+    // `$_GET['consumer_key']`/`['consumer_secret']` come first, then HTTP Basic.
+    let find = |name: &str| request.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    if let (Some(key), Some(secret)) = (find("consumer_key"), find("consumer_secret")) {
+        return check_pair(keys, key, secret);
+    }
     if let Some(value) = request.authorization {
         if let Some(encoded) = value.strip_prefix("Basic ") {
             let decoded = BASE64.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
             let Some((key, secret)) = decoded.as_deref().and_then(|text| text.split_once(':')) else {
-                return Err(unauthorized("woocommerce_rest_authentication_error", "Consumer key is invalid."));
+                return Ok(Verdict::Anonymous);
             };
             return check_pair(keys, key, secret);
         }
         if let Some(header) = value.strip_prefix("OAuth ") {
             let mut params = request.params.clone();
             params.extend(parse_oauth_header(header));
-            return check_oauth(request, &params, keys, nonces);
+            return check_oauth(request, &params, keys, nonces).map(|()| Verdict::Authenticated);
         }
     }
-    let find = |name: &str| request.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    if let (Some(key), Some(secret)) = (find("consumer_key"), find("consumer_secret")) {
-        return check_pair(keys, key, secret);
-    }
     if find("oauth_consumer_key").is_some() {
-        return check_oauth(request, &request.params, keys, nonces);
+        return check_oauth(request, &request.params, keys, nonces).map(|()| Verdict::Authenticated);
     }
-    Err(unauthorized("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."))
+    Ok(Verdict::Anonymous)
+}
+
+/// The refusal an anonymous request gets from the route's permission callback (`rest_authorization_required_code()`
+/// is 401 when nobody is logged in): `woocommerce_rest_cannot_view` for reads, `_cannot_create`,
+/// `_cannot_edit`, `_cannot_delete` and `_cannot_batch` for writes (`WC_REST_CRUD_Controller`,
+/// `WC_REST_Controller::batch_items_permissions_check`, the Shipment Tracking controller).
+pub(super) fn anonymous_refusal(method: &str, path: &str) -> RestError {
+    let path = path.trim_end_matches('/');
+    let single =
+        path.rsplit('/').next().is_some_and(|last| !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()));
+    let (code, message) = match method {
+        "GET" | "HEAD" if single => ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
+        "GET" | "HEAD" => ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
+        "DELETE" => ("woocommerce_rest_cannot_delete", "Sorry, you are not allowed to delete this resource."),
+        _ if path.ends_with("/batch") => {
+            ("woocommerce_rest_cannot_batch", "Sorry, you are not allowed to batch manipulate this resource.")
+        }
+        _ if single => ("woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource."),
+        _ => ("woocommerce_rest_cannot_create", "Sorry, you are not allowed to create resources."),
+    };
+    unauthorized(code, message)
 }
 
 /// `OAuth k="v", k2="v2"` → pairs (values percent-decoded).
@@ -196,6 +230,16 @@ mod tests {
             "GET&http%3A%2F%2F127.0.0.1%3A80%2Fwp-json%2Fwc%2Fv3%2Fproducts&oauth_nonce%3Da%2520b%26per_page%3D10"
         );
         assert_eq!(rawurlencode("a~b-c_d.e f+"), "a~b-c_d.e%20f%2B");
+    }
+
+    #[test]
+    fn anonymous_requests_get_the_routes_refusal() {
+        let code = |m: &str, p: &str| anonymous_refusal(m, p).code;
+        assert_eq!(code("GET", "/wp-json/wc/v3/products"), "woocommerce_rest_cannot_view");
+        assert_eq!(code("POST", "/wp-json/wc/v3/products/batch"), "woocommerce_rest_cannot_batch");
+        assert_eq!(code("PUT", "/wp-json/wc/v3/orders/7"), "woocommerce_rest_cannot_edit");
+        assert_eq!(code("POST", "/wp-json/wc/v3/orders/7/notes"), "woocommerce_rest_cannot_create");
+        assert_eq!(anonymous_refusal("GET", "/x").status, 401);
     }
 
     #[test]

@@ -1,0 +1,265 @@
+//! Request-level tests written from WooCommerce's own documentation and source, for what issue 14 fixed:
+//! query-string keys after a stripped `Authorization` header (HTTPS only), the light currency read, and
+//! Shipment Tracking providers. Each expected request is built by hand from the source it cites.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use channel_core::http::RetryPolicy;
+use channel_core::{Channel, ErrorKind, Shipment, Tracking};
+use channel_woocommerce::{AuthMode, TrackingMode, WooCommerce, WooCommerceConfig};
+use serde_json::json;
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn retry() -> RetryPolicy {
+    RetryPolicy::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20)).with_jitter(false)
+}
+
+fn https_config(server: &MockServer) -> WooCommerceConfig {
+    WooCommerceConfig::new("https://shop.example", "ck_key", "cs_secret").base_url(server.uri())
+}
+
+fn build(config: WooCommerceConfig) -> WooCommerce {
+    WooCommerce::builder(config).retry(retry()).build().unwrap()
+}
+
+fn basic() -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ck_key:cs_secret"))
+}
+
+/// `GET /wp-json/wc/v3/data/currencies/current` ("Retrieve current currency", `_data.md`).
+const CURRENCY: &str = "/wp-json/wc/v3/data/currencies/current";
+
+fn usd() -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"code": "USD", "name": "United States (US) dollar", "symbol": "&#36;"}))
+}
+
+/// What a WooCommerce store answers a request whose credentials never reached PHP: the route's permission
+/// refusal (`WC_REST_Data_Controller` / `WC_REST_Products_Controller`: `woocommerce_rest_cannot_view`,
+/// `rest_authorization_required_code()` = 401) — and the documented "Consumer key is missing" message.
+fn anonymous_refusals() -> Vec<serde_json::Value> {
+    vec![
+        json!({"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.", "data": {"status": 401}}),
+        json!({"code": "woocommerce_rest_authentication_error", "message": "Consumer key is missing.", "data": {"status": 401}}),
+    ]
+}
+
+#[tokio::test]
+async fn auto_auth_falls_back_to_query_string_keys_over_https_and_remembers() {
+    for refusal in anonymous_refusals() {
+        let server = MockServer::start().await;
+        // The server strips `Authorization`: without query keys, every request is anonymous.
+        Mock::given(method("GET"))
+            .and(path(CURRENCY))
+            .and(query_param("consumer_key", "ck_key"))
+            .and(query_param("consumer_secret", "cs_secret"))
+            .respond_with(usd())
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/products"))
+            .and(query_param("consumer_key", "ck_key"))
+            .and(query_param("consumer_secret", "cs_secret"))
+            .respond_with(ResponseTemplate::new(200).insert_header("X-WP-TotalPages", "1").set_body_json(json!([])))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(CURRENCY))
+            .and(header("authorization", basic().as_str()))
+            .respond_with(ResponseTemplate::new(401).set_body_json(refusal.clone()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let channel = build(https_config(&server));
+        let id = channel.test_connection().await.unwrap();
+        assert_eq!(id.details.get("auth").map(String::as_str), Some("query_string"), "{refusal}");
+        assert_eq!(id.details.get("currency").map(String::as_str), Some("USD"));
+        // Remembered: the next request goes straight with query keys and no Authorization header.
+        use channel_core::ChannelExt as _;
+        channel.all_listings().await.unwrap();
+        let reqs = server.received_requests().await.unwrap();
+        assert_eq!(reqs.len(), 3, "Basic once, then query keys: {refusal}");
+        assert!(reqs[2].headers.get("authorization").is_none());
+        // Keys never show in Debug output.
+        let shown = format!("{channel:?}");
+        assert!(!shown.contains("cs_secret") && !shown.contains("ck_key"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn query_string_keys_never_show_in_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(CURRENCY))
+        .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
+        .mount(&server)
+        .await;
+    let channel = build(https_config(&server).auth(AuthMode::QueryString).max_attempts(1));
+    let err = channel.test_connection().await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("consumer_key=******") || !text.contains("consumer_key="), "{text}");
+    assert!(!text.contains("cs_secret") && !text.contains("ck_key"), "{text}");
+    let req = &server.received_requests().await.unwrap()[0];
+    assert!(req.headers.get("authorization").is_none());
+    assert!(req.url.query().unwrap_or_default().contains("consumer_secret=cs_secret"));
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_not_retried_with_query_keys() {
+    // `perform_basic_authentication` read the header: the key is known, the secret is wrong.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(CURRENCY))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "code": "woocommerce_rest_authentication_error", "message": "Consumer secret is invalid.", "data": {"status": 401}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = build(https_config(&server)).test_connection().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert_eq!(err.status(), Some(401));
+    assert!(err.to_string().contains("Consumer secret is invalid."), "{err}");
+    assert!(!err.to_string().contains("cs_secret"), "{err}");
+}
+
+#[tokio::test]
+async fn plain_http_never_sends_keys_in_the_query() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(CURRENCY))
+        .respond_with(ResponseTemplate::new(401).set_body_json(anonymous_refusals()[0].clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Plain HTTP: OAuth 1.0a one-legged ("Authentication over HTTP"), no fallback.
+    let channel = build(WooCommerceConfig::new(server.uri(), "ck_key", "cs_secret").max_attempts(1));
+    assert_eq!(channel.test_connection().await.unwrap_err().kind(), ErrorKind::Auth);
+    let req = &server.received_requests().await.unwrap()[0];
+    assert!(!req.url.query().unwrap_or_default().contains("consumer_secret"));
+    assert!(req.headers.get("authorization").unwrap().to_str().unwrap().starts_with("OAuth "));
+    for mode in [AuthMode::Basic, AuthMode::QueryString] {
+        let err = WooCommerce::new(WooCommerceConfig::new(server.uri(), "ck", "cs").auth(mode)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn basic_mode_keeps_to_the_header() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(CURRENCY))
+        .respond_with(ResponseTemplate::new(401).set_body_json(anonymous_refusals()[0].clone()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = build(https_config(&server).auth(AuthMode::Basic)).test_connection().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+}
+
+#[tokio::test]
+async fn the_currency_comes_from_the_light_endpoint_not_system_status() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(CURRENCY))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(usd())
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/system_status"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"settings": {"currency": "USD"}})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let channel = build(https_config(&server));
+    let id = channel.test_connection().await.unwrap();
+    assert_eq!(id.account_id, "https://shop.example");
+    assert_eq!(id.details.get("auth").map(String::as_str), Some("basic"));
+    assert_eq!(channel.currency().await.map(|c| c.code().to_owned()).as_deref(), Some("USD"));
+}
+
+/// `GET …/shipment-trackings/providers` (`{country: {name: link format}}`, `get_providers()`), then
+/// `POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings` as the extension's
+/// `create_item` reads it, then `PUT /wc/v3/orders/{id}` `{"status":"completed"}`.
+async fn export(server: &MockServer, config: WooCommerceConfig, carrier: &str, expected: serde_json::Value) {
+    export_with(server, config, carrier, expected, None).await;
+}
+
+async fn export_with(
+    server: &MockServer,
+    config: WooCommerceConfig,
+    carrier: &str,
+    expected: serde_json::Value,
+    providers: Option<serde_json::Value>,
+) {
+    let providers = providers.unwrap_or_else(|| {
+        json!({
+            "South African": {"SAPO": "http://sms.postoffice.co.za/TrackingParcels/Parcel.aspx?id=%1$s",
+                              "Fastway": "https://fastway.co.za/our-services/track-your-parcel?l=%1$s"},
+            "United States": {"Fedex": "https://www.fedex.com/apps/fedextrack/?action=track&action=track&tracknumbers=%1$s",
+                              "UPS": "https://www.ups.com/track?loc=en_US&tracknum=%1$s"}
+        })
+    });
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings/providers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(providers))
+        .expect(1)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings"))
+        .and(body_json(expected))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"tracking_id": "a1"})))
+        .expect(1)
+        .mount(server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/wp-json/wc/v3/orders/70"))
+        .and(body_json(json!({"status": "completed"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 70, "status": "completed"})))
+        .expect(1)
+        .mount(server)
+        .await;
+    let at: jiff::Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
+    let shipment = Shipment::whole_order("70", Tracking::new(carrier, "1Z 99/A"), at);
+    build(config.tracking(TrackingMode::ShipmentTracking)).export_tracking(&shipment).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_known_carrier_takes_the_extensions_provider_name() {
+    // `get_providers()` lists "Fedex" (United States); the extension matches `sanitize_title` of the name.
+    let server = MockServer::start().await;
+    let expected = json!({"tracking_provider": "Fedex", "tracking_number": "1Z 99/A", "date_shipped": "2026-11-02"});
+    export(&server, https_config(&server), "FedEx", expected).await;
+}
+
+#[tokio::test]
+async fn an_unknown_carrier_is_a_custom_provider_with_the_store_link_template() {
+    // Not in `get_providers()`: `custom_tracking_provider` + `custom_tracking_link`, shown as given.
+    let server = MockServer::start().await;
+    let expected = json!({
+        "custom_tracking_provider": "The Courier Guy",
+        "custom_tracking_link": "https://portal.thecourierguy.co.za/track?ref=1Z+99%2FA",
+        "tracking_number": "1Z 99/A",
+        "date_shipped": "2026-11-02"
+    });
+    let config = https_config(&server).tracking_link_template("https://portal.thecourierguy.co.za/track?ref=%1$s");
+    export(&server, config, "The Courier Guy", expected).await;
+}
+
+#[tokio::test]
+async fn a_carrier_the_store_added_to_its_providers_is_sent_by_name() {
+    // Stores extend the list through the `wc_shipment_tracking_get_providers` filter; the providers
+    // endpoint shows the result.
+    let server = MockServer::start().await;
+    let providers = json!({"South Africa": {"The Courier Guy": "https://portal.thecourierguy.co.za/track?ref=%1$s"}});
+    let expected =
+        json!({"tracking_provider": "The Courier Guy", "tracking_number": "1Z 99/A", "date_shipped": "2026-11-02"});
+    export_with(&server, https_config(&server), "the courier guy", expected, Some(providers)).await;
+}
