@@ -203,7 +203,7 @@ impl Rig {
     async fn engine(&self, store: Arc<dyn Store>) -> SyncEngine {
         // The emulators run with their fast presets (or no rate limit at all): the adapters do not pace
         // themselves, and Amazon learns its limits from the answers' headers instead of starting from its
-        // documented usage plans (getOrders: one call a minute).
+        // documented usage plans (searchOrders: one call every three minutes).
         let adapters = Adapters::fast();
         SyncEngine::builder(store)
             .config(engine_config())

@@ -20,8 +20,8 @@ use tokio::time::Instant;
 /// use std::num::NonZeroU32;
 /// use channel_core::http::RateLimit;
 ///
-/// // Amazon getOrders: 0.0167 requests per second, burst 20.
-/// let orders = RateLimit::per_second_f64(0.0167).unwrap().with_burst(NonZeroU32::new(20).unwrap());
+/// // Amazon searchOrders: 0.0056 requests per second, burst 20.
+/// let orders = RateLimit::per_second_f64(0.0056).unwrap().with_burst(NonZeroU32::new(20).unwrap());
 /// assert_eq!(orders.burst().get(), 20);
 /// // Takealot: 60 a minute.
 /// let takealot = RateLimit::per_minute(NonZeroU32::new(60).unwrap());
