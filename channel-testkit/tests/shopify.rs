@@ -759,7 +759,11 @@ async fn control_surface_over_http() {
     assert_eq!(emulator.stock("U").unwrap(), None);
     let input = json!({"name": "available", "reason": "correction", "quantities": [{"inventoryItemId": untracked["inventory_item_id"], "locationId": emulator.location_id(), "quantity": 1, "changeFromQuantity": null}]});
     let body = gql(&emulator, SET, json!({"input": input, "key": "u"})).await;
-    assert_eq!(body["data"]["inventorySetQuantities"]["userErrors"][0]["code"], "NON_MUTABLE_INVENTORY_ITEM");
+    // Untracked is described by no code of the enum (`NON_MUTABLE_INVENTORY_ITEM` is a bundle parent's
+    // "not allowed to be adjusted via API"): refused with `code: null`, naming the item.
+    let refusal = &body["data"]["inventorySetQuantities"]["userErrors"][0];
+    assert_eq!(refusal["code"], Value::Null, "{body}");
+    assert_eq!(refusal["field"], json!(["input", "quantities", "0", "inventoryItemId"]));
     let info = emulator.info();
     assert_eq!(info["access_token"], emulator.access_token());
     assert_eq!(info["location_id"], emulator.location_id());

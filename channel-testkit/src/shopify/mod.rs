@@ -33,7 +33,7 @@
 //! - At most [`ShopifyConfig::max_input_size`] (250) items: more is a top-level error
 //!   `MAX_INPUT_SIZE_EXCEEDED` and nothing is applied.
 //! - `changeFromQuantity` is mandatory-explicit, as from API version 2026-04: each item must carry it;
-//!   `null` opts out of the check. Omitting it is a `userErrors` entry with code `INVALID` and field
+//!   `null` opts out of the check. Omitting it is a `userErrors` entry with `code: null` (no code of the enums describes it) and field
 //!   `["input", "quantities"|"changes", "<index>", "changeFromQuantity"]`.
 //! - A stale `changeFromQuantity` is a `userErrors` entry with code `CHANGE_FROM_QUANTITY_STALE`, the same
 //!   field path (so the index says which item) and the message `changeFromQuantity <expected> is stale:
@@ -49,7 +49,9 @@
 //!   `IDEMPOTENCY_CONCURRENT_REQUEST` or a "failed, try again" code (`ADJUST_QUANTITIES_FAILED`,
 //!   `SERVICE_UNAVAILABLE`). Throttled and top-level-error requests do not consume the key.
 //! - User error codes are those of each mutation's enum in 2026-07; a refusal the documentation gives
-//!   no code for (an omitted `changeFromQuantity`, an empty list) has `code: null`.
+//!   no code for (an omitted `changeFromQuantity`, an empty list, an untracked item: the enums'
+//!   `NON_MUTABLE_INVENTORY_ITEM` means "not allowed to be adjusted via API, e.g. a parent bundle") has
+//!   `code: null`.
 //!
 //! # Fulfillment orders
 //!

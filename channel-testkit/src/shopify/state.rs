@@ -931,11 +931,9 @@ impl State {
         };
         let Some(variant) = self.variants.get(&variant_id) else { return Ok(None) };
         if !variant.tracked {
-            return Err(user_error(
-                "NON_MUTABLE_INVENTORY_ITEM",
-                &at("inventoryItemId"),
-                "The inventory item is not tracked.",
-            ));
+            // No code of either enum describes an untracked item (`NON_MUTABLE_INVENTORY_ITEM` is "not
+            // allowed to be adjusted via API, e.g. a parent bundle"): the emulator's choice is `code: null`.
+            return Err(uncoded_error(&at("inventoryItemId"), "The inventory item is not tracked."));
         }
         let Some(level) = variant.levels.get(&location) else {
             return Err(user_error(
