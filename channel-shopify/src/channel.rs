@@ -188,7 +188,8 @@ impl Shopify {
             });
             let payload = self.client.inventory_quantities(field, document, input, &key).await?;
             let retry_left = retries < self.config.max_user_error_retries;
-            match sort_refusals(&items, &payload, out, retry_left) {
+            let mutation = if adjust { map::Mutation::Adjust } else { map::Mutation::Set };
+            match sort_refusals(mutation, &items, &payload, out, retry_left) {
                 Next::Done => break,
                 Next::Resubmit { refused, again } => {
                     // Fewer items is another request: it needs another key, whatever the code said.
@@ -397,11 +398,15 @@ fn keyed_outcome(item: &Item, payload: Option<&wire::InventoryPayload>) -> Keyed
             Keyed::Done(ItemOutcome::applied(item.listing.clone(), after))
         }
         // One change per mutation: its errors are its own, and nothing was applied.
-        (Some(e), None) => match map::classify(e.code.as_deref()) {
-            class @ (map::ErrorClass::SameKey | map::ErrorClass::NewKey) => {
-                Keyed::Retry(class, ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(e) })
-            }
-            _ => Keyed::Done(ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(e) }),
+        (Some(e), None) => match map::classify(map::Mutation::Adjust, e.code.as_deref()) {
+            class @ (map::ErrorClass::SameKey | map::ErrorClass::NewKey) => Keyed::Retry(
+                class,
+                ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(map::Mutation::Adjust, e) },
+            ),
+            _ => Keyed::Done(ItemOutcome {
+                listing: item.listing.clone(),
+                outcome: map::error_outcome(map::Mutation::Adjust, e),
+            }),
         },
     }
 }
@@ -411,6 +416,7 @@ fn keyed_outcome(item: &Item, payload: Option<&wire::InventoryPayload>) -> Keyed
 /// their own reasons. Item errors (`field` names the item's index): those items get their outcome and
 /// the rest go out again. Errors that name no item and do not ask to try again: every item rejected.
 fn sort_refusals(
+    mutation: map::Mutation,
     items: &[Item],
     payload: &wire::InventoryPayload,
     out: &mut [Option<ItemOutcome>],
@@ -427,7 +433,7 @@ fn sort_refusals(
         }
         return Next::Done;
     }
-    let classes: Vec<map::ErrorClass> = errors.iter().map(|e| map::classify(e.code.as_deref())).collect();
+    let classes: Vec<map::ErrorClass> = errors.iter().map(|e| map::classify(mutation, e.code.as_deref())).collect();
     let again = if classes.contains(&map::ErrorClass::SameKey) {
         Some(Again::SameKey)
     } else if classes.contains(&map::ErrorClass::NewKey) {
@@ -445,7 +451,7 @@ fn sort_refusals(
             Some(p) if final_for_item && !refused[p] => {
                 refused[p] = true;
                 out[items[p].index] =
-                    Some(ItemOutcome { listing: items[p].listing.clone(), outcome: map::error_outcome(e) });
+                    Some(ItemOutcome { listing: items[p].listing.clone(), outcome: map::error_outcome(mutation, e) });
             }
             Some(_) => {}
             None if retry => {}
