@@ -117,7 +117,8 @@ impl Client {
             .classify_throttle(throttled)
             .max_throttle_attempts(self.throttle_attempts)
             .send()
-            .await?;
+            .await
+            .map_err(ShopifyError::from_transport)?;
         let envelope: wire::Envelope = response.json()?;
         if let Some(t) = envelope.cost().and_then(|c| c.throttle_status) {
             *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(t);
