@@ -330,9 +330,23 @@ impl Shopify {
             after = page.next_cursor();
             all.extend(page.nodes);
             if after.is_none() {
-                return Ok(all);
+                break;
             }
         }
+        // Lines past a fulfillment order's first page: a shipment may name any of them.
+        for fo in &mut all {
+            let (Some(id), Some(lines)) = (fo.id.clone(), fo.line_items.as_mut()) else { continue };
+            let mut next = lines.next_cursor();
+            while let Some(cursor) = next {
+                let more = self.client.fulfillment_order_lines(&id, &cursor).await?.ok_or_else(|| {
+                    ShopifyError::unexpected("fulfillmentOrder", format!("{id}: no lineItems past the first page"))
+                })?;
+                next = more.next_cursor();
+                lines.nodes.extend(more.nodes);
+            }
+            lines.page_info = wire::PageInfo::default();
+        }
+        Ok(all)
     }
 
     /// The listings of up to [`doc::NODES_MAX`] inventory item ids, in one `nodes(ids:)` read.

@@ -258,6 +258,20 @@ impl Client {
         }))
     }
 
+    /// `fulfillmentOrder(id:) { lineItems(first: 250, after:) }` — Admin GraphQL
+    /// `QueryRoot.fulfillmentOrder`: a fulfillment order's lines past the first page. `None` when the
+    /// fulfillment order or its lines are missing.
+    pub(crate) async fn fulfillment_order_lines(
+        &self,
+        fulfillment_order: &str,
+        after: &str,
+    ) -> Result<Option<wire::Connection<wire::FulfillmentOrderLineItem>>, ShopifyError> {
+        let vars = json!({"id": fulfillment_order, "after": after});
+        let data: wire::FulfillmentOrderById =
+            self.run("fulfillmentOrder", doc::FULFILLMENT_ORDER_LINES, vars, true).await?;
+        Ok(data.fulfillment_order.and_then(|fo| fo.line_items))
+    }
+
     /// `fulfillmentCreate(fulfillment:)` — Admin GraphQL `fulfillmentCreate`. Not idempotent: a resend
     /// would create a second fulfillment, so it is never resent after a timeout.
     pub(crate) async fn fulfillment_create(&self, fulfillment: Value) -> Result<Vec<wire::UserError>, ShopifyError> {

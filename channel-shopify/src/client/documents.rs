@@ -68,11 +68,17 @@ lineItems(first: 100, after: $after) { pageInfo { hasNextPage endCursor } \
 nodes { id sku quantity currentQuantity originalUnitPriceSet { shopMoney { amount currencyCode } } } } } }";
 
 /// An order's fulfillment orders (5 a page, `after` for the next), each with the actions it supports now,
-/// the location it is assigned to and what remains to ship on it. Cost 533.
+/// the location it is assigned to and its first 50 lines (the rest: [`FULFILLMENT_ORDER_LINES`] from
+/// the lines' `endCursor`). Cost 533.
 pub const FULFILLMENT_ORDERS: &str = "query StocksyncFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { \
 fulfillmentOrders(first: 5, after: $after) { pageInfo { hasNextPage endCursor } nodes { id status \
 supportedActions { action } assignedLocation { location { id } } \
-lineItems(first: 50) { nodes { id remainingQuantity lineItem { id } } } } } } }";
+lineItems(first: 50) { pageInfo { hasNextPage endCursor } nodes { id remainingQuantity lineItem { id } } } } } } }";
+
+/// The rest of a fulfillment order's lines, past its first 50 (`QueryRoot.fulfillmentOrder`). Cost 503.
+pub const FULFILLMENT_ORDER_LINES: &str = "query StocksyncFulfillmentOrderLines($id: ID!, $after: String) { \
+fulfillmentOrder(id: $id) { lineItems(first: 250, after: $after) { pageInfo { hasNextPage endCursor } \
+nodes { id remainingQuantity lineItem { id } } } } }";
 
 /// A fulfillment with tracking. Cost 10.
 pub const FULFILLMENT_CREATE: &str = "mutation StocksyncFulfillmentCreate($fulfillment: FulfillmentInput!) { \

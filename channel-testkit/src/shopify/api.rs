@@ -339,6 +339,9 @@ fn resolve_query(
         "order" => parse_gid("Order", &id_arg())
             .and_then(|id| state.orders.get(&id))
             .map_or(Value::Null, |o| state.order_json(config, o, 0)),
+        "fulfillmentOrder" => {
+            parse_gid("FulfillmentOrder", &id_arg()).map_or(Value::Null, |id| state.fulfillment_order_json(config, id))
+        }
         "nodes" => return nodes(&state, config, field, variables, cost),
         "products" | "productVariants" | "inventoryItems" | "orders" => {
             return resolve_search(config, &state, field, variables, cost);

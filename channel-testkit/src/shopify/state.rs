@@ -702,6 +702,20 @@ impl State {
         })
     }
 
+    /// `fulfillmentOrder(id:)`: the fulfillment order as its order lists it (lines paged like any
+    /// connection); `null` when no order has it.
+    pub(super) fn fulfillment_order_json(&self, config: &ShopifyConfig, id: u64) -> Value {
+        let Some(order) = self.orders.values().find(|o| o.fulfillment_orders.iter().any(|fo| fo.id == id)) else {
+            return Value::Null;
+        };
+        let json = self.order_json(config, order, 0);
+        let wanted = gid("FulfillmentOrder", id);
+        json["fulfillmentOrders"]["__connection"]
+            .as_array()
+            .and_then(|fos| fos.iter().find(|fo| fo["id"] == wanted.as_str()).cloned())
+            .unwrap_or(Value::Null)
+    }
+
     pub(super) fn order_json(&self, config: &ShopifyConfig, order: &Order, sort: i64) -> Value {
         let money =
             |amount: Decimal| json!({"shopMoney": {"amount": amount.to_string(), "currencyCode": config.currency}});
