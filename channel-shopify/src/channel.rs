@@ -24,13 +24,14 @@ use crate::wire;
 
 /// Most quantities in one inventory mutation (Shopify's array input limit).
 pub const MAX_QUANTITIES: usize = 250;
-/// Most variants in one price call (each product is an aliased mutation costing 10; a query may cost 1,000).
-pub const MAX_PRICES: usize = 100;
+/// Most variants in one price call: at worst one product each, and each product is an aliased mutation
+/// costing [`doc::PRICE_ALIAS_COST`]; a query may cost 1,000.
+pub const MAX_PRICES: usize = doc::MAX_QUERY_COST / doc::PRICE_ALIAS_COST;
 /// Orders read per page.
 pub(crate) const ORDERS_PAGE: usize = 10;
 /// Most keyed stock adjustments in one call: each is its own aliased `inventoryAdjustQuantities` mutation
-/// (10 points each; a query may cost 1,000).
-pub const MAX_KEYED_ADJUSTMENTS: usize = 100;
+/// costing [`doc::KEYED_ALIAS_COST`]; a query may cost 1,000.
+pub const MAX_KEYED_ADJUSTMENTS: usize = doc::MAX_QUERY_COST / doc::KEYED_ALIAS_COST;
 
 /// The `@idempotent` key sent to Shopify for an adjustment the caller named `caller_key`: UUID-shaped
 /// (36 characters, version 8), derived with HMAC-SHA256 from the caller's key, the inventory item, the

@@ -498,3 +498,42 @@ async fn a_shipment_can_name_a_line_past_the_first_fifty_of_a_fulfillment_order(
     let calls = e.platform().graphql_calls();
     assert!(calls.iter().any(|c| c.root_fields == ["fulfillmentOrder"]), "the lines past 50 were read");
 }
+
+/// The emulator prices an aliased mutation as shopify.dev's "Cost calculation" does (mutation 10 plus
+/// the objects its payload selects; 1,000 at most a query): the adapter's largest keyed-adjustment and
+/// price chunks must be admitted, never refused with `MAX_COST_EXCEEDED`.
+#[tokio::test]
+async fn the_largest_aliased_chunks_stay_within_the_single_query_cost() {
+    let e = ShopifyEmulator::start(emu::ShopifyConfig::fast()).await.unwrap();
+    let t = adapter_for(&e);
+    let n = channel_shopify::MAX_KEYED_ADJUSTMENTS.max(channel_shopify::MAX_PRICES) + 1;
+    seed(&e, "K", n, 5);
+    let listed = t.all_listings().await.unwrap();
+    let adjustments: Vec<_> = listed
+        .iter()
+        .map(|l| {
+            StockAdjustment::new(l.id.clone(), l.channel_sku.clone(), 1)
+                .with_ids(l.ids.clone())
+                .with_idempotency_key(format!("outbox/{}", l.channel_sku))
+        })
+        .collect();
+    let out = t.adjust_stock(&adjustments).await.unwrap();
+    assert!(out.iter().all(ItemOutcome::is_applied), "{out:?}");
+    let prices: Vec<_> = listed
+        .iter()
+        .map(|l| {
+            PriceUpdate::new(l.id.clone(), l.channel_sku.clone(), Money::new(Decimal::new(1250, 2), Currency::USD))
+                .with_ids(l.ids.clone())
+        })
+        .collect();
+    let out = t.set_prices(&prices).await.unwrap();
+    assert!(out.iter().all(ItemOutcome::is_applied), "{out:?}");
+    let calls = e.platform().graphql_calls();
+    let mutations: Vec<_> = calls.iter().filter(|c| c.kind == "mutation").collect();
+    assert!(
+        mutations.iter().all(|c| c.requested_cost <= 1_000),
+        "{:?}",
+        mutations.iter().map(|c| c.requested_cost).collect::<Vec<_>>()
+    );
+    assert_eq!(mutations.len(), 4, "two chunks each: {n} adjustments, {n} products");
+}

@@ -66,7 +66,8 @@
 //! A leaky bucket per emulator ([`ShopifyConfig::cost_limit`], from [`ShopifyPlan`]). The emulator's cost
 //! model, simpler than Shopify's but of the same shape: a scalar field costs 0, an object 1, a connection
 //! `2 + first × (1 + the cost of one node's selection)` (`edges`/`pageInfo` wrappers are free), a mutation
-//! root field [`MUTATION_COST`] (10). The requested cost is taken before execution; the actual cost (with
+//! root field [`MUTATION_COST`] (10) plus the objects its payload selects (a plain list of objects counts
+//! as one object: the emulator's choice), so 100 aliased mutations are refused. The requested cost is taken before execution; the actual cost (with
 //! the real page sizes) is computed while answering and the difference is refunded. Every answer carries
 //! `extensions.cost { requestedQueryCost actualQueryCost throttleStatus { maximumAvailable
 //! currentlyAvailable restoreRate } }`. A query costing more than [`ShopifyConfig::max_query_cost`] (1000)
