@@ -24,13 +24,14 @@ use crate::wire;
 
 /// Most quantities in one inventory mutation (Shopify's array input limit).
 pub const MAX_QUANTITIES: usize = 250;
-/// Most variants in one price call (each product is an aliased mutation costing 10; a query may cost 1,000).
-pub const MAX_PRICES: usize = 100;
+/// Most variants in one price call: at worst one product each, and each product is an aliased mutation
+/// costing [`doc::PRICE_ALIAS_COST`]; a query may cost 1,000.
+pub const MAX_PRICES: usize = doc::MAX_QUERY_COST / doc::PRICE_ALIAS_COST;
 /// Orders read per page.
 pub(crate) const ORDERS_PAGE: usize = 10;
 /// Most keyed stock adjustments in one call: each is its own aliased `inventoryAdjustQuantities` mutation
-/// (10 points each; a query may cost 1,000).
-pub const MAX_KEYED_ADJUSTMENTS: usize = 100;
+/// costing [`doc::KEYED_ALIAS_COST`]; a query may cost 1,000.
+pub const MAX_KEYED_ADJUSTMENTS: usize = doc::MAX_QUERY_COST / doc::KEYED_ALIAS_COST;
 
 /// The `@idempotent` key sent to Shopify for an adjustment the caller named `caller_key`: UUID-shaped
 /// (36 characters, version 8), derived with HMAC-SHA256 from the caller's key, the inventory item, the
@@ -188,7 +189,8 @@ impl Shopify {
             });
             let payload = self.client.inventory_quantities(field, document, input, &key).await?;
             let retry_left = retries < self.config.max_user_error_retries;
-            match sort_refusals(&items, &payload, out, retry_left) {
+            let mutation = if adjust { map::Mutation::Adjust } else { map::Mutation::Set };
+            match sort_refusals(mutation, &items, &payload, out, retry_left) {
                 Next::Done => break,
                 Next::Resubmit { refused, again } => {
                     // Fewer items is another request: it needs another key, whatever the code said.
@@ -329,9 +331,23 @@ impl Shopify {
             after = page.next_cursor();
             all.extend(page.nodes);
             if after.is_none() {
-                return Ok(all);
+                break;
             }
         }
+        // Lines past a fulfillment order's first page: a shipment may name any of them.
+        for fo in &mut all {
+            let (Some(id), Some(lines)) = (fo.id.clone(), fo.line_items.as_mut()) else { continue };
+            let mut next = lines.next_cursor();
+            while let Some(cursor) = next {
+                let more = self.client.fulfillment_order_lines(&id, &cursor).await?.ok_or_else(|| {
+                    ShopifyError::unexpected("fulfillmentOrder", format!("{id}: no lineItems past the first page"))
+                })?;
+                next = more.next_cursor();
+                lines.nodes.extend(more.nodes);
+            }
+            lines.page_info = wire::PageInfo::default();
+        }
+        Ok(all)
     }
 
     /// The listings of up to [`doc::NODES_MAX`] inventory item ids, in one `nodes(ids:)` read.
@@ -397,11 +413,15 @@ fn keyed_outcome(item: &Item, payload: Option<&wire::InventoryPayload>) -> Keyed
             Keyed::Done(ItemOutcome::applied(item.listing.clone(), after))
         }
         // One change per mutation: its errors are its own, and nothing was applied.
-        (Some(e), None) => match map::classify(e.code.as_deref()) {
-            class @ (map::ErrorClass::SameKey | map::ErrorClass::NewKey) => {
-                Keyed::Retry(class, ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(e) })
-            }
-            _ => Keyed::Done(ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(e) }),
+        (Some(e), None) => match map::classify(map::Mutation::Adjust, e.code.as_deref()) {
+            class @ (map::ErrorClass::SameKey | map::ErrorClass::NewKey) => Keyed::Retry(
+                class,
+                ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(map::Mutation::Adjust, e) },
+            ),
+            _ => Keyed::Done(ItemOutcome {
+                listing: item.listing.clone(),
+                outcome: map::error_outcome(map::Mutation::Adjust, e),
+            }),
         },
     }
 }
@@ -411,6 +431,7 @@ fn keyed_outcome(item: &Item, payload: Option<&wire::InventoryPayload>) -> Keyed
 /// their own reasons. Item errors (`field` names the item's index): those items get their outcome and
 /// the rest go out again. Errors that name no item and do not ask to try again: every item rejected.
 fn sort_refusals(
+    mutation: map::Mutation,
     items: &[Item],
     payload: &wire::InventoryPayload,
     out: &mut [Option<ItemOutcome>],
@@ -427,7 +448,7 @@ fn sort_refusals(
         }
         return Next::Done;
     }
-    let classes: Vec<map::ErrorClass> = errors.iter().map(|e| map::classify(e.code.as_deref())).collect();
+    let classes: Vec<map::ErrorClass> = errors.iter().map(|e| map::classify(mutation, e.code.as_deref())).collect();
     let again = if classes.contains(&map::ErrorClass::SameKey) {
         Some(Again::SameKey)
     } else if classes.contains(&map::ErrorClass::NewKey) {
@@ -445,7 +466,7 @@ fn sort_refusals(
             Some(p) if final_for_item && !refused[p] => {
                 refused[p] = true;
                 out[items[p].index] =
-                    Some(ItemOutcome { listing: items[p].listing.clone(), outcome: map::error_outcome(e) });
+                    Some(ItemOutcome { listing: items[p].listing.clone(), outcome: map::error_outcome(mutation, e) });
             }
             Some(_) => {}
             None if retry => {}

@@ -117,7 +117,8 @@ impl Client {
             .classify_throttle(throttled)
             .max_throttle_attempts(self.throttle_attempts)
             .send()
-            .await?;
+            .await
+            .map_err(ShopifyError::from_transport)?;
         let envelope: wire::Envelope = response.json()?;
         if let Some(t) = envelope.cost().and_then(|c| c.throttle_status) {
             *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(t);
@@ -255,6 +256,20 @@ impl Client {
         Ok(data.order.map(|o| {
             o.fulfillment_orders.unwrap_or(wire::Connection { nodes: Vec::new(), page_info: wire::PageInfo::default() })
         }))
+    }
+
+    /// `fulfillmentOrder(id:) { lineItems(first: 250, after:) }` — Admin GraphQL
+    /// `QueryRoot.fulfillmentOrder`: a fulfillment order's lines past the first page. `None` when the
+    /// fulfillment order or its lines are missing.
+    pub(crate) async fn fulfillment_order_lines(
+        &self,
+        fulfillment_order: &str,
+        after: &str,
+    ) -> Result<Option<wire::Connection<wire::FulfillmentOrderLineItem>>, ShopifyError> {
+        let vars = json!({"id": fulfillment_order, "after": after});
+        let data: wire::FulfillmentOrderById =
+            self.run("fulfillmentOrder", doc::FULFILLMENT_ORDER_LINES, vars, true).await?;
+        Ok(data.fulfillment_order.and_then(|fo| fo.line_items))
     }
 
     /// `fulfillmentCreate(fulfillment:)` — Admin GraphQL `fulfillmentCreate`. Not idempotent: a resend

@@ -31,6 +31,16 @@ pub enum ShopifyError {
         /// The message.
         message: String,
     },
+    /// The shop cannot be used until its owner acts: HTTP 402 Payment Required ("The requested shop is
+    /// currently frozen. The shop owner needs to log in to the shop's admin and pay the outstanding
+    /// balance", <https://shopify.dev/docs/api/usage/response-codes>) or 423 Locked (a locked shop,
+    /// <https://shopify.dev/changelog/admin-api-requests-to-locked-stores-will-return-a-423-status-code-instead-of-420>).
+    /// Kind `Auth`: not retryable, and the engine holds the store's writes until someone looks.
+    #[error("the shop is unavailable (HTTP {status}): {}", shop_state(*.status))]
+    ShopUnavailable {
+        /// 402 or 423.
+        status: u16,
+    },
     /// The store has several locations and none was configured.
     #[error("the shop has {} locations; configure one as location_id: {}", .0.len(), .0.join(", "))]
     SeveralLocations(Vec<String>),
@@ -73,6 +83,14 @@ impl std::fmt::Display for Unfulfilled {
     }
 }
 
+fn shop_state(status: u16) -> &'static str {
+    if status == 402 {
+        "frozen; the shop owner must pay the outstanding balance in the Shopify admin"
+    } else {
+        "locked; the shop owner must resolve it with Shopify"
+    }
+}
+
 fn join(list: &[Unfulfilled]) -> String {
     list.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
@@ -82,6 +100,15 @@ fn fulfilled_note(fulfilled: &[String]) -> String {
 }
 
 impl ShopifyError {
+    /// A transport error, read for Shopify's own statuses: 402 (frozen) and 423 (locked) become
+    /// [`Self::ShopUnavailable`]; the rest pass through.
+    pub(crate) fn from_transport(e: Error) -> Self {
+        match e.status() {
+            Some(status @ (402 | 423)) => Self::ShopUnavailable { status },
+            _ => Self::Http(e),
+        }
+    }
+
     /// A response from `what` that did not have the documented shape.
     pub(crate) fn unexpected(what: &str, detail: impl Into<String>) -> Self {
         Self::Unexpected { what: what.to_owned(), detail: detail.into() }
@@ -98,6 +125,8 @@ impl ShopifyError {
                 "NOT_FOUND" => ErrorKind::NotFound,
                 _ => ErrorKind::Validation,
             },
+            // The shop's owner must act (pay, or have the lock lifted): hold, don't hammer.
+            Self::ShopUnavailable { .. } => ErrorKind::Auth,
             Self::SeveralLocations(_) | Self::UnknownLocation(_) | Self::Config(_) => ErrorKind::Config,
             // The fulfillment orders' state decides; re-read it before trying again.
             Self::NotFulfilled { .. } => ErrorKind::Conflict,

@@ -202,9 +202,19 @@ pub(crate) fn last_integer(message: &str) -> Option<i64> {
     found
 }
 
+/// The inventory mutation a user error came from: each has its own code enum, and a code is read
+/// against the enum of the mutation that answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mutation {
+    /// `inventorySetQuantities` (`InventorySetQuantitiesUserErrorCode`).
+    Set,
+    /// `inventoryAdjustQuantities` (`InventoryAdjustQuantitiesUserErrorCode`).
+    Adjust,
+}
+
 /// What a user error of an inventory mutation asks of the caller, from the code's description in the
-/// enums of the API version the adapter uses (`InventorySetQuantitiesUserErrorCode`,
-/// `InventoryAdjustQuantitiesUserErrorCode`, 2026-07; see `docs/fidelity.md`).
+/// enum of that mutation in the API version the adapter uses (`InventorySetQuantitiesUserErrorCode`,
+/// `InventoryAdjustQuantitiesUserErrorCode`; see `docs/fidelity.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ErrorClass {
     /// `CHANGE_FROM_QUANTITY_STALE`, `COMPARE_QUANTITY_STALE`: the item's quantity moved; nothing applied.
@@ -212,27 +222,25 @@ pub(crate) enum ErrorClass {
     /// `IDEMPOTENCY_CONCURRENT_REQUEST` ("This request is currently in progress, please try again"):
     /// the same request, under the same key, a little later.
     SameKey,
-    /// `IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED` ("Retry with a new idempotency key"), and the codes that
-    /// say the write failed and to try again (`ADJUST_QUANTITIES_FAILED`, `SERVICE_UNAVAILABLE`,
-    /// `SET_ON_HAND_QUANTITIES_FAILED`): the same request under a new key.
+    /// `IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED` ("Retry with a new idempotency key", both enums from
+    /// 2026-10), and on `inventoryAdjustQuantities` the codes that say the write failed and to try again
+    /// (`ADJUST_QUANTITIES_FAILED` "… Try again", `SERVICE_UNAVAILABLE`): the same request under a new key.
+    /// `inventorySetQuantities`' enum lists no such code (`SET_ON_HAND_QUANTITIES_FAILED` and its
+    /// `SERVICE_UNAVAILABLE` belong to the deprecated `inventorySetOnHandQuantities`).
     NewKey,
     /// Everything else (unknown item or location, not stocked there, invalid name or reason,
-    /// `IDEMPOTENCY_KEY_PARAMETER_MISMATCH`, a code this version does not list): sending it again
+    /// `IDEMPOTENCY_KEY_PARAMETER_MISMATCH`, a code the mutation's enum does not list): sending it again
     /// will not help.
     Permanent,
 }
 
-/// The class of a user error's `code`.
-pub(crate) fn classify(code: Option<&str>) -> ErrorClass {
-    match code {
-        Some("CHANGE_FROM_QUANTITY_STALE" | "COMPARE_QUANTITY_STALE") => ErrorClass::Stale,
-        Some("IDEMPOTENCY_CONCURRENT_REQUEST") => ErrorClass::SameKey,
-        Some(
-            "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"
-            | "ADJUST_QUANTITIES_FAILED"
-            | "SERVICE_UNAVAILABLE"
-            | "SET_ON_HAND_QUANTITIES_FAILED",
-        ) => ErrorClass::NewKey,
+/// The class of a user error's `code`, read against the enum of `mutation`.
+pub(crate) fn classify(mutation: Mutation, code: Option<&str>) -> ErrorClass {
+    match (mutation, code) {
+        (_, Some("CHANGE_FROM_QUANTITY_STALE")) | (Mutation::Set, Some("COMPARE_QUANTITY_STALE")) => ErrorClass::Stale,
+        (_, Some("IDEMPOTENCY_CONCURRENT_REQUEST")) => ErrorClass::SameKey,
+        (_, Some("IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"))
+        | (Mutation::Adjust, Some("ADJUST_QUANTITIES_FAILED" | "SERVICE_UNAVAILABLE")) => ErrorClass::NewKey,
         _ => ErrorClass::Permanent,
     }
 }
@@ -240,8 +248,8 @@ pub(crate) fn classify(code: Option<&str>) -> ErrorClass {
 /// The outcome of an item an inventory mutation refused: stale (with the actual quantity Shopify's
 /// message states), rejected and retryable (a code that says to try again, still failing after the
 /// adapter's own retries), or rejected for good.
-pub(crate) fn error_outcome(e: &wire::UserError) -> Outcome {
-    match classify(e.code.as_deref()) {
+pub(crate) fn error_outcome(mutation: Mutation, e: &wire::UserError) -> Outcome {
+    match classify(mutation, e.code.as_deref()) {
         ErrorClass::Stale => Outcome::Stale { actual: e.message.as_deref().and_then(last_integer) },
         ErrorClass::SameKey | ErrorClass::NewKey => Outcome::Rejected { reason: describe(e), retryable: true },
         ErrorClass::Permanent => Outcome::Rejected { reason: describe(e), retryable: false },
@@ -382,25 +390,42 @@ mod tests {
         assert_eq!(status_from(false, "AUTHORIZED", ""), OrderStatus::Pending);
     }
 
+    /// Each mutation's codes come from its own enum (2026-01 and 2026-10 pages): the "try again" codes
+    /// are `inventoryAdjustQuantities`' (`ADJUST_QUANTITIES_FAILED`, `SERVICE_UNAVAILABLE`);
+    /// `SET_ON_HAND_QUANTITIES_FAILED` is the deprecated `inventorySetOnHandQuantities`' and is in
+    /// neither enum the adapter reads.
+    #[test]
+    fn codes_are_read_against_the_mutations_own_enum() {
+        assert_eq!(classify(Mutation::Adjust, Some("ADJUST_QUANTITIES_FAILED")), ErrorClass::NewKey);
+        assert_eq!(classify(Mutation::Adjust, Some("SERVICE_UNAVAILABLE")), ErrorClass::NewKey);
+        assert_eq!(classify(Mutation::Set, Some("SERVICE_UNAVAILABLE")), ErrorClass::Permanent);
+        assert_eq!(classify(Mutation::Set, Some("SET_ON_HAND_QUANTITIES_FAILED")), ErrorClass::Permanent);
+        assert_eq!(classify(Mutation::Adjust, Some("SET_ON_HAND_QUANTITIES_FAILED")), ErrorClass::Permanent);
+        assert_eq!(classify(Mutation::Set, Some("ADJUST_QUANTITIES_FAILED")), ErrorClass::Permanent);
+        assert_eq!(classify(Mutation::Set, Some("COMPARE_QUANTITY_STALE")), ErrorClass::Stale);
+    }
+
     #[test]
     fn user_errors_and_quantities() {
         let stale: wire::UserError = serde_json::from_value(json!({"code": "CHANGE_FROM_QUANTITY_STALE",
             "field": ["input", "quantities", "1", "changeFromQuantity"],
             "message": "changeFromQuantity 5 is stale: the current available quantity is -2."}))
         .unwrap();
-        assert_eq!(error_outcome(&stale), Outcome::Stale { actual: Some(-2) });
+        assert_eq!(error_outcome(Mutation::Set, &stale), Outcome::Stale { actual: Some(-2) });
         assert_eq!(stale.index_at(2), Some(1));
         let failed: wire::UserError =
             serde_json::from_value(json!({"code": "ADJUST_QUANTITIES_FAILED", "field": ["a", 0]})).unwrap();
-        assert!(matches!(error_outcome(&failed), Outcome::Rejected { retryable: true, .. }));
+        assert!(matches!(error_outcome(Mutation::Adjust, &failed), Outcome::Rejected { retryable: true, .. }));
         assert_eq!(failed.index_at(1), Some(0));
         // `INTERNAL_ERROR` is in neither enum: no promise that trying again helps.
         let internal: wire::UserError = serde_json::from_value(json!({"code": "INTERNAL_ERROR"})).unwrap();
-        assert!(matches!(error_outcome(&internal), Outcome::Rejected { retryable: false, .. }));
-        assert_eq!(classify(Some("IDEMPOTENCY_CONCURRENT_REQUEST")), ErrorClass::SameKey);
-        assert_eq!(classify(Some("IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED")), ErrorClass::NewKey);
-        assert_eq!(classify(Some("IDEMPOTENCY_KEY_PARAMETER_MISMATCH")), ErrorClass::Permanent);
-        assert_eq!(classify(None), ErrorClass::Permanent);
+        assert!(matches!(error_outcome(Mutation::Adjust, &internal), Outcome::Rejected { retryable: false, .. }));
+        for m in [Mutation::Set, Mutation::Adjust] {
+            assert_eq!(classify(m, Some("IDEMPOTENCY_CONCURRENT_REQUEST")), ErrorClass::SameKey);
+            assert_eq!(classify(m, Some("IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED")), ErrorClass::NewKey);
+            assert_eq!(classify(m, Some("IDEMPOTENCY_KEY_PARAMETER_MISMATCH")), ErrorClass::Permanent);
+            assert_eq!(classify(m, None), ErrorClass::Permanent);
+        }
         let group: wire::AdjustmentGroup = serde_json::from_value(json!({"changes": [
             {"name": "available", "quantityAfterChange": 8, "item": {"id": "i1"}},
             {"name": "on_hand", "quantityAfterChange": 99, "item": {"id": "i2"}}]}))

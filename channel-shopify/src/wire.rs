@@ -361,6 +361,21 @@ pub(crate) struct OrderFulfillmentOrders {
     pub(crate) fulfillment_orders: Option<Connection<FulfillmentOrder>>,
 }
 
+/// The answer to `FULFILLMENT_ORDER_LINES`: `fulfillmentOrder(id:)`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FulfillmentOrderById {
+    #[serde(default)]
+    pub(crate) fulfillment_order: Option<FulfillmentOrderLines>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FulfillmentOrderLines {
+    #[serde(default)]
+    pub(crate) line_items: Option<Connection<FulfillmentOrderLineItem>>,
+}
+
 /// A `FulfillmentOrder`: its status, the actions it supports in that status (`FulfillmentOrderAction`),
 /// its assigned location and its lines.
 #[derive(Debug, Deserialize)]

@@ -465,3 +465,75 @@ async fn a_keyed_adjustment_sent_again_after_a_crash_is_applied_once() {
     assert!(out.iter().all(ItemOutcome::is_applied), "{out:?}");
     assert_eq!((e.stock("K-00000").unwrap(), e.stock("K-00001").unwrap()), (Some(7), Some(13)));
 }
+
+/// A fulfillment order's lines are a connection (`FulfillmentOrder.lineItems`, first/after/pageInfo):
+/// the first page holds 50; a shipment naming a line past it must still ship that line, read through
+/// `fulfillmentOrder(id:) { lineItems(after:) }`.
+#[tokio::test]
+async fn a_shipment_can_name_a_line_past_the_first_fifty_of_a_fulfillment_order() {
+    let mut config = emu::ShopifyConfig::fast();
+    config.locations = vec![ShopifyLocation::new(1, "Warehouse")];
+    let e = ShopifyEmulator::start(config).await.unwrap();
+    let t = Shopify::new(
+        ShopifyConfig::new("s", SecretString::from(e.access_token().to_owned())).base_url(e.base_url()).location("1"),
+    )
+    .unwrap();
+    seed(&e, "W", 60, 3);
+    let skus: Vec<String> = (0..60).map(|i| format!("W-{i:05}")).collect();
+    let lines: Vec<(&str, i64, u64)> = skus.iter().map(|s| (s.as_str(), 1, 1)).collect();
+    let order = e.platform().place_split_order(&lines).unwrap();
+    let rest = e.platform().order_json(&order).unwrap();
+    let line = rest["line_items"].as_array().unwrap().iter().find(|l| l["sku"] == "W-00057").unwrap().clone();
+    let line_id = line["id"].as_u64().map_or_else(|| line["id"].as_str().unwrap().to_owned(), |n| n.to_string());
+
+    let mut shipment = Shipment::whole_order(order.as_str(), Tracking::new("UPS", "1Z58"), jiff::Timestamp::now());
+    shipment.lines = vec![(line_id.clone(), 1)];
+    t.export_tracking(&shipment).await.unwrap();
+
+    let rest = e.platform().order_json(&order).unwrap();
+    let shipped: Vec<&Value> =
+        rest["line_items"].as_array().unwrap().iter().filter(|l| l["fulfillable_quantity"] == 0).collect();
+    assert_eq!(shipped.len(), 1, "only the named line: {shipped:?}");
+    assert_eq!(shipped[0]["sku"], "W-00057");
+    let calls = e.platform().graphql_calls();
+    assert!(calls.iter().any(|c| c.root_fields == ["fulfillmentOrder"]), "the lines past 50 were read");
+}
+
+/// The emulator prices an aliased mutation as shopify.dev's "Cost calculation" does (mutation 10 plus
+/// the objects its payload selects; 1,000 at most a query): the adapter's largest keyed-adjustment and
+/// price chunks must be admitted, never refused with `MAX_COST_EXCEEDED`.
+#[tokio::test]
+async fn the_largest_aliased_chunks_stay_within_the_single_query_cost() {
+    let e = ShopifyEmulator::start(emu::ShopifyConfig::fast()).await.unwrap();
+    let t = adapter_for(&e);
+    let n = channel_shopify::MAX_KEYED_ADJUSTMENTS.max(channel_shopify::MAX_PRICES) + 1;
+    seed(&e, "K", n, 5);
+    let listed = t.all_listings().await.unwrap();
+    let adjustments: Vec<_> = listed
+        .iter()
+        .map(|l| {
+            StockAdjustment::new(l.id.clone(), l.channel_sku.clone(), 1)
+                .with_ids(l.ids.clone())
+                .with_idempotency_key(format!("outbox/{}", l.channel_sku))
+        })
+        .collect();
+    let out = t.adjust_stock(&adjustments).await.unwrap();
+    assert!(out.iter().all(ItemOutcome::is_applied), "{out:?}");
+    let prices: Vec<_> = listed
+        .iter()
+        .map(|l| {
+            PriceUpdate::new(l.id.clone(), l.channel_sku.clone(), Money::new(Decimal::new(1250, 2), Currency::USD))
+                .with_ids(l.ids.clone())
+        })
+        .collect();
+    let out = t.set_prices(&prices).await.unwrap();
+    assert!(out.iter().all(ItemOutcome::is_applied), "{out:?}");
+    let calls = e.platform().graphql_calls();
+    let mutations: Vec<_> = calls.iter().filter(|c| c.kind == "mutation").collect();
+    assert!(
+        mutations.iter().all(|c| c.requested_cost <= 1_000),
+        "{:?}",
+        mutations.iter().map(|c| c.requested_cost).collect::<Vec<_>>()
+    );
+    assert_eq!(mutations.len(), 4, "two chunks each: {n} adjustments, {n} products");
+}

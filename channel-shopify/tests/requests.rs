@@ -494,3 +494,24 @@ async fn max_throttle_retries_bounds_the_throttled_attempts() {
     assert_eq!(err.kind(), channel_core::ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_millis(50)), "the wait the restore rate needs");
 }
+
+/// shopify.dev "Shopify API response status and error codes": 402 Payment Required ("The requested shop is
+/// currently frozen …") and 423 Locked (a locked shop, changelog of 2018-08-30). Neither is a bad request:
+/// the shop's owner must act, so the kind is `Auth` (the engine holds the store, does not dead-letter),
+/// not retryable, and each is asked once.
+#[tokio::test]
+async fn frozen_and_locked_shops_need_the_owner_not_a_retry() {
+    for status in [402_u16, 423] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(GQL))
+            .respond_with(ResponseTemplate::new(status).set_body_json(json!({"errors": "Unavailable Shop"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let e = adapter(&server).test_connection().await.unwrap_err();
+        assert_eq!(e.kind(), channel_core::ErrorKind::Auth, "{status}: {e}");
+        assert!(!e.is_retryable(), "{status}");
+        assert!(e.to_string().contains(&status.to_string()), "{e}");
+    }
+}

@@ -464,7 +464,8 @@ async fn throttled_requests_apply_nothing() {
     .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body["errors"][0]["message"], "Throttled");
-    assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 10);
+    // The mutation 10, its payload's objects `inventoryAdjustmentGroup`, `changes`, `userErrors` 1 each.
+    assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 13);
     assert_eq!(body["extensions"]["cost"]["actualQueryCost"], Value::Null);
     assert_eq!(body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"], 50.0);
     assert_eq!(emulator.stock("A").unwrap(), Some(5));
@@ -474,7 +475,7 @@ async fn throttled_requests_apply_nothing() {
     assert_eq!(body["data"]["inventorySetQuantities"]["userErrors"], json!([]));
     assert_eq!(emulator.stock("A").unwrap(), Some(9));
     let left = body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"].as_f64().unwrap();
-    assert!((39.0..=41.0).contains(&left), "{left}");
+    assert!((36.0..=38.0).contains(&left), "50 less the 13 points of the mutation: {left}");
 }
 
 #[tokio::test]
@@ -759,8 +760,53 @@ async fn control_surface_over_http() {
     assert_eq!(emulator.stock("U").unwrap(), None);
     let input = json!({"name": "available", "reason": "correction", "quantities": [{"inventoryItemId": untracked["inventory_item_id"], "locationId": emulator.location_id(), "quantity": 1, "changeFromQuantity": null}]});
     let body = gql(&emulator, SET, json!({"input": input, "key": "u"})).await;
-    assert_eq!(body["data"]["inventorySetQuantities"]["userErrors"][0]["code"], "NON_MUTABLE_INVENTORY_ITEM");
+    // Untracked is described by no code of the enum (`NON_MUTABLE_INVENTORY_ITEM` is a bundle parent's
+    // "not allowed to be adjusted via API"): refused with `code: null`, naming the item.
+    let refusal = &body["data"]["inventorySetQuantities"]["userErrors"][0];
+    assert_eq!(refusal["code"], Value::Null, "{body}");
+    assert_eq!(refusal["field"], json!(["input", "quantities", "0", "inventoryItemId"]));
     let info = emulator.info();
     assert_eq!(info["access_token"], emulator.access_token());
     assert_eq!(info["location_id"], emulator.location_id());
+}
+
+/// shopify.dev "Cost calculation": every field costs what it returns (object 1, scalar 0), a mutation 10;
+/// a single query may cost at most 1,000. So a mutation's payload objects add to its 10: 100 aliased
+/// `inventoryAdjustQuantities` selecting `inventoryAdjustmentGroup { changes { item } }` and
+/// `userErrors` cost 100 × 14 = 1,400 and are refused before anything runs; 71 of them (994) are not.
+#[tokio::test]
+async fn aliased_mutations_are_priced_with_their_payload_objects() {
+    let aliased = |n: usize| {
+        let vars: Vec<String> =
+            (0..n).map(|i| format!("$a{i}: InventoryAdjustQuantitiesInput!, $k{i}: String!")).collect();
+        let fields: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    "a{i}: inventoryAdjustQuantities(input: $a{i}) @idempotent(key: $k{i}) {{ \
+                     inventoryAdjustmentGroup {{ id changes(quantityNames: [\"available\"]) {{ name delta item {{ id }} }} }} \
+                     userErrors {{ code field message }} }}"
+                )
+            })
+            .collect();
+        format!("mutation Keyed({}) {{ {} }}", vars.join(", "), fields.join(" "))
+    };
+    let emulator = start(ShopifyConfig::fast()).await;
+    let seeded = emulator.seed_product(SeedProduct::new("C", 5, Decimal::ONE)).unwrap();
+    let variables = |n: usize| {
+        let mut vars = serde_json::Map::new();
+        for i in 0..n {
+            vars.insert(format!("a{i}"), json!({"name": "available", "reason": "correction", "changes": [
+                {"inventoryItemId": seeded["inventory_item_id"], "locationId": emulator.location_id(), "delta": 1, "changeFromQuantity": null}]}));
+            vars.insert(format!("k{i}"), json!(format!("cost-{n}-{i}")));
+        }
+        Value::Object(vars)
+    };
+    let refused = gql(&emulator, &aliased(100), variables(100)).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "MAX_COST_EXCEEDED", "{refused:#}");
+    assert_eq!(refused["extensions"]["cost"]["requestedQueryCost"], 100 * 14);
+    assert_eq!(emulator.stock("C").unwrap(), Some(5), "nothing ran");
+    let admitted = gql(&emulator, &aliased(71), variables(71)).await;
+    assert!(admitted.get("errors").is_none(), "{admitted:#}");
+    assert_eq!(admitted["extensions"]["cost"]["requestedQueryCost"], 71 * 14);
+    assert_eq!(emulator.stock("C").unwrap(), Some(5 + 71));
 }

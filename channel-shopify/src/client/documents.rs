@@ -25,22 +25,31 @@ pub const INVENTORY_ITEMS: &str = "query StocksyncInventoryItems($ids: [ID!]!, $
 ... on InventoryItem { id tracked inventoryLevel(locationId: $location) { quantities(names: [\"available\"]) { name quantity } } \
 variant { id sku price product { id } } } } }";
 
-/// Absolute `available` quantities with compare-and-set, one `@idempotent` key per call. Cost 10.
+/// The most a single query may cost (<https://shopify.dev/docs/api/usage/limits>, "Single query limit").
+pub const MAX_QUERY_COST: usize = 1_000;
+
+/// Absolute `available` quantities with compare-and-set, one `@idempotent` key per call. Cost 14: the
+/// mutation 10, and the payload's objects `inventoryAdjustmentGroup`, `changes`, `item`, `userErrors`
+/// 1 each ("Cost calculation": every field costs what it returns, an object 1, a mutation 10).
 pub const SET_QUANTITIES: &str = "mutation StocksyncSetQuantities($input: InventorySetQuantitiesInput!, $key: String!) { \
 inventorySetQuantities(input: $input) @idempotent(key: $key) { \
 inventoryAdjustmentGroup { id changes(quantityNames: [\"available\"]) { name delta quantityAfterChange item { id } } } \
 userErrors { code field message } } }";
 
-/// Deltas to `available`, one `@idempotent` key per call. Cost 10.
+/// Deltas to `available`, one `@idempotent` key per call. Cost 14 (as [`SET_QUANTITIES`]).
 pub const ADJUST_QUANTITIES: &str = "mutation StocksyncAdjustQuantities($input: InventoryAdjustQuantitiesInput!, $key: String!) { \
 inventoryAdjustQuantities(input: $input) @idempotent(key: $key) { \
 inventoryAdjustmentGroup { id changes(quantityNames: [\"available\"]) { name delta quantityAfterChange item { id } } } \
 userErrors { code field message } } }";
 
+/// What one alias of [`keyed_adjustments`] costs: the mutation 10, its payload's objects
+/// (`inventoryAdjustmentGroup`, `changes`, `item`, `userErrors`) 1 each.
+pub const KEYED_ALIAS_COST: usize = 14;
+
 /// `inventoryAdjustQuantities` once per keyed adjustment in one document, as aliases `a0`, `a1`, … with
 /// variables `$a0`/`$k0`, …: each alias is its own mutation under its own `@idempotent` key (so each
-/// adjustment is applied at most once whatever it is batched with) and costs 10, so at most
-/// [`crate::MAX_KEYED_ADJUSTMENTS`] go in one call.
+/// adjustment is applied at most once whatever it is batched with) and costs [`KEYED_ALIAS_COST`], so at
+/// most [`crate::MAX_KEYED_ADJUSTMENTS`] (`1,000 / 14` = 71) go in one call.
 pub fn keyed_adjustments(count: usize) -> String {
     let mut vars = Vec::with_capacity(count);
     let mut fields = Vec::with_capacity(count);
@@ -68,18 +77,29 @@ lineItems(first: 100, after: $after) { pageInfo { hasNextPage endCursor } \
 nodes { id sku quantity currentQuantity originalUnitPriceSet { shopMoney { amount currencyCode } } } } } }";
 
 /// An order's fulfillment orders (5 a page, `after` for the next), each with the actions it supports now,
-/// the location it is assigned to and what remains to ship on it. Cost 533.
+/// the location it is assigned to and its first 50 lines (the rest: [`FULFILLMENT_ORDER_LINES`] from
+/// the lines' `endCursor`). Cost 533.
 pub const FULFILLMENT_ORDERS: &str = "query StocksyncFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { \
 fulfillmentOrders(first: 5, after: $after) { pageInfo { hasNextPage endCursor } nodes { id status \
 supportedActions { action } assignedLocation { location { id } } \
-lineItems(first: 50) { nodes { id remainingQuantity lineItem { id } } } } } } }";
+lineItems(first: 50) { pageInfo { hasNextPage endCursor } nodes { id remainingQuantity lineItem { id } } } } } } }";
 
-/// A fulfillment with tracking. Cost 10.
+/// The rest of a fulfillment order's lines, past its first 50 (`QueryRoot.fulfillmentOrder`). Cost 503.
+pub const FULFILLMENT_ORDER_LINES: &str = "query StocksyncFulfillmentOrderLines($id: ID!, $after: String) { \
+fulfillmentOrder(id: $id) { lineItems(first: 250, after: $after) { pageInfo { hasNextPage endCursor } \
+nodes { id remainingQuantity lineItem { id } } } } }";
+
+/// A fulfillment with tracking. Cost 12 (the mutation 10, `fulfillment` and `userErrors` 1 each).
 pub const FULFILLMENT_CREATE: &str = "mutation StocksyncFulfillmentCreate($fulfillment: FulfillmentInput!) { \
 fulfillmentCreate(fulfillment: $fulfillment) { fulfillment { id status } userErrors { field message } } }";
 
+/// What one alias of [`prices`] costs: the mutation 10, its payload's objects (`productVariants`,
+/// `userErrors`) 1 each.
+pub const PRICE_ALIAS_COST: usize = 12;
+
 /// `productVariantsBulkUpdate` for `products` products in one document, as aliases `p0`, `p1`, … with
-/// variables `$p0`/`$v0`, …: each alias costs 10, so at most 100 products go in one call.
+/// variables `$p0`/`$v0`, …: each alias costs [`PRICE_ALIAS_COST`], so at most [`crate::MAX_PRICES`]
+/// (`1,000 / 12` = 83) products go in one call.
 pub fn prices(products: usize) -> String {
     let mut vars = Vec::with_capacity(products);
     let mut fields = Vec::with_capacity(products);

@@ -37,7 +37,8 @@ const CONNECTIONS: &[&str] = &[
     "inventoryItems",
 ];
 
-/// Cost of one mutation root field in the emulator's cost model.
+/// Cost of one mutation root field itself (shopify.dev "Cost calculation": a mutation costs 10); the
+/// objects selected in its payload are added ([`mutation_cost`]).
 pub const MUTATION_COST: u64 = 10;
 
 pub(super) fn router(platform: Arc<Shopify>) -> Router {
@@ -89,7 +90,7 @@ async fn graphql(State(platform): Shared, uri: axum::http::Uri, body: Bytes) -> 
     let root_fields: Vec<String> = operation.selection.iter().map(|f| f.name.clone()).collect();
     let note = format!("{} {}", operation.kind.as_str(), root_fields.join(","));
     let requested = match operation.kind {
-        OperationKind::Mutation => MUTATION_COST * operation.selection.len() as u64,
+        OperationKind::Mutation => operation.selection.iter().map(|f| mutation_cost(f, &variables)).sum(),
         OperationKind::Query => operation.selection.iter().map(|f| requested_cost(f, &variables)).sum(),
     };
     let call = GraphqlCall {
@@ -204,7 +205,7 @@ fn execute(
         let result = match operation.kind {
             OperationKind::Query => resolve_query(platform, field, variables, &mut executed.cost),
             OperationKind::Mutation => {
-                executed.cost += MUTATION_COST;
+                executed.cost += mutation_cost(field, variables);
                 let mut replayed = false;
                 let result = resolve_mutation(platform, path, field, variables, &mut executed.events, &mut replayed);
                 if replayed {
@@ -269,7 +270,10 @@ fn requested_cost(field: &Field, variables: &Map<String, Value>) -> u64 {
     if field.selection.is_empty() {
         return 0;
     }
-    if CONNECTIONS.contains(&field.name.as_str()) {
+    // A connection selects `nodes`/`edges`/`pageInfo`; a plain list of the same name (a mutation
+    // payload's `productVariants: [ProductVariant!]`) is an object.
+    let paged = field.selection.iter().any(|c| matches!(c.name.as_str(), "nodes" | "edges" | "pageInfo"));
+    if paged && CONNECTIONS.contains(&field.name.as_str()) {
         let node: u64 = field
             .selection
             .iter()
@@ -282,6 +286,14 @@ fn requested_cost(field: &Field, variables: &Map<String, Value>) -> u64 {
         return 2 + page_size(field, variables).saturating_mul(1 + node);
     }
     1 + child_cost(field, variables)
+}
+
+/// The requested cost of a mutation root field: [`MUTATION_COST`] plus its payload's selection under the
+/// same rules as a query (every object selected 1, a list of objects counted as one object — the
+/// emulator's choice, the page names no rule for plain lists — connections `2 + first × …`). A
+/// `__typename`-only payload costs nothing more.
+fn mutation_cost(field: &Field, variables: &Map<String, Value>) -> u64 {
+    MUTATION_COST + child_cost(field, variables)
 }
 
 fn child_cost(field: &Field, variables: &Map<String, Value>) -> u64 {
@@ -339,6 +351,9 @@ fn resolve_query(
         "order" => parse_gid("Order", &id_arg())
             .and_then(|id| state.orders.get(&id))
             .map_or(Value::Null, |o| state.order_json(config, o, 0)),
+        "fulfillmentOrder" => {
+            parse_gid("FulfillmentOrder", &id_arg()).map_or(Value::Null, |id| state.fulfillment_order_json(config, id))
+        }
         "nodes" => return nodes(&state, config, field, variables, cost),
         "products" | "productVariants" | "inventoryItems" | "orders" => {
             return resolve_search(config, &state, field, variables, cost);

@@ -33,7 +33,7 @@
 //! - At most [`ShopifyConfig::max_input_size`] (250) items: more is a top-level error
 //!   `MAX_INPUT_SIZE_EXCEEDED` and nothing is applied.
 //! - `changeFromQuantity` is mandatory-explicit, as from API version 2026-04: each item must carry it;
-//!   `null` opts out of the check. Omitting it is a `userErrors` entry with code `INVALID` and field
+//!   `null` opts out of the check. Omitting it is a `userErrors` entry with `code: null` (no code of the enums describes it) and field
 //!   `["input", "quantities"|"changes", "<index>", "changeFromQuantity"]`.
 //! - A stale `changeFromQuantity` is a `userErrors` entry with code `CHANGE_FROM_QUANTITY_STALE`, the same
 //!   field path (so the index says which item) and the message `changeFromQuantity <expected> is stale:
@@ -49,7 +49,9 @@
 //!   `IDEMPOTENCY_CONCURRENT_REQUEST` or a "failed, try again" code (`ADJUST_QUANTITIES_FAILED`,
 //!   `SERVICE_UNAVAILABLE`). Throttled and top-level-error requests do not consume the key.
 //! - User error codes are those of each mutation's enum in 2026-07; a refusal the documentation gives
-//!   no code for (an omitted `changeFromQuantity`, an empty list) has `code: null`.
+//!   no code for (an omitted `changeFromQuantity`, an empty list, an untracked item: the enums'
+//!   `NON_MUTABLE_INVENTORY_ITEM` means "not allowed to be adjusted via API, e.g. a parent bundle") has
+//!   `code: null`.
 //!
 //! # Fulfillment orders
 //!
@@ -64,7 +66,8 @@
 //! A leaky bucket per emulator ([`ShopifyConfig::cost_limit`], from [`ShopifyPlan`]). The emulator's cost
 //! model, simpler than Shopify's but of the same shape: a scalar field costs 0, an object 1, a connection
 //! `2 + first × (1 + the cost of one node's selection)` (`edges`/`pageInfo` wrappers are free), a mutation
-//! root field [`MUTATION_COST`] (10). The requested cost is taken before execution; the actual cost (with
+//! root field [`MUTATION_COST`] (10) plus the objects its payload selects (a plain list of objects counts
+//! as one object: the emulator's choice), so 100 aliased mutations are refused. The requested cost is taken before execution; the actual cost (with
 //! the real page sizes) is computed while answering and the difference is refunded. Every answer carries
 //! `extensions.cost { requestedQueryCost actualQueryCost throttleStatus { maximumAvailable
 //! currentlyAvailable restoreRate } }`. A query costing more than [`ShopifyConfig::max_query_cost`] (1000)

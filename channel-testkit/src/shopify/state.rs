@@ -702,6 +702,20 @@ impl State {
         })
     }
 
+    /// `fulfillmentOrder(id:)`: the fulfillment order as its order lists it (lines paged like any
+    /// connection); `null` when no order has it.
+    pub(super) fn fulfillment_order_json(&self, config: &ShopifyConfig, id: u64) -> Value {
+        let Some(order) = self.orders.values().find(|o| o.fulfillment_orders.iter().any(|fo| fo.id == id)) else {
+            return Value::Null;
+        };
+        let json = self.order_json(config, order, 0);
+        let wanted = gid("FulfillmentOrder", id);
+        json["fulfillmentOrders"]["__connection"]
+            .as_array()
+            .and_then(|fos| fos.iter().find(|fo| fo["id"] == wanted.as_str()).cloned())
+            .unwrap_or(Value::Null)
+    }
+
     pub(super) fn order_json(&self, config: &ShopifyConfig, order: &Order, sort: i64) -> Value {
         let money =
             |amount: Decimal| json!({"shopMoney": {"amount": amount.to_string(), "currencyCode": config.currency}});
@@ -931,11 +945,9 @@ impl State {
         };
         let Some(variant) = self.variants.get(&variant_id) else { return Ok(None) };
         if !variant.tracked {
-            return Err(user_error(
-                "NON_MUTABLE_INVENTORY_ITEM",
-                &at("inventoryItemId"),
-                "The inventory item is not tracked.",
-            ));
+            // No code of either enum describes an untracked item (`NON_MUTABLE_INVENTORY_ITEM` is "not
+            // allowed to be adjusted via API, e.g. a parent bundle"): the emulator's choice is `code: null`.
+            return Err(uncoded_error(&at("inventoryItemId"), "The inventory item is not tracked."));
         }
         let Some(level) = variant.levels.get(&location) else {
             return Err(user_error(
