@@ -283,12 +283,13 @@ impl Floor for PerRequest {
     }
 }
 
-/// Shopify: the cost bucket; a listing page costs what the emulator charges for it, a mutation
-/// [`shop::MUTATION_COST`].
+/// Shopify: the cost bucket; a listing page and a stock mutation cost what the emulator charged for them
+/// (a mutation: [`shop::MUTATION_COST`] plus the objects its payload selects).
 struct CostBucket {
     bucket: Bucket,
     pages: Vec<f64>,
     mutations: usize,
+    mutation_cost: f64,
 }
 
 impl Floor for CostBucket {
@@ -297,9 +298,7 @@ impl Floor for CostBucket {
     }
 
     fn writes(&mut self, from: f64) -> f64 {
-        #[expect(clippy::cast_precision_loss, reason = "a small constant")]
-        let cost = shop::MUTATION_COST as f64;
-        self.bucket.take_all(from, self.mutations, cost)
+        self.bucket.take_all(from, self.mutations, self.mutation_cost)
     }
 }
 
@@ -380,6 +379,15 @@ fn floors(e: &Emulators, caps: &BTreeMap<&str, Capabilities>, skus: usize) -> BT
         .iter()
         .find(|c| c.kind == "query" && c.root_fields.iter().any(|f| f == "productVariants"))
         .map(|c| c.requested_cost);
+    // The cost of a stock mutation, as the emulator charged the first one the adapter sent.
+    #[expect(clippy::cast_precision_loss, reason = "a small cost")]
+    let mutation_cost = e
+        .shopify
+        .platform()
+        .graphql_calls()
+        .iter()
+        .find(|c| c.kind == "mutation")
+        .map_or(shop::MUTATION_COST, |c| c.requested_cost) as f64;
     #[expect(clippy::cast_precision_loss, reason = "small counts")]
     let pages: Vec<f64> = {
         let per_variant = first_page.map_or(0.0, |c| (c.saturating_sub(2)) as f64 / page as f64);
@@ -402,6 +410,7 @@ fn floors(e: &Emulators, caps: &BTreeMap<&str, Capabilities>, skus: usize) -> BT
                 bucket: Bucket::new(Some(shop_config.cost_limit)),
                 pages,
                 mutations: calls_for(skus, caps["shopify"].max_stock_batch.min(shop_config.max_input_size)),
+                mutation_cost,
             }),
         ),
         (
