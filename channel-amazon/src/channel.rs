@@ -170,10 +170,11 @@ impl WriteResult {
     }
 }
 
-/// Where the next page of `searchOrders` starts, and the newest update seen so far.
+/// Where the next page of `searchOrders` starts, and the `lastUpdatedBefore` of the first page, which
+/// every page repeats and the cursor moves to after the last.
 struct OrdersCursor {
     token: Option<String>,
-    max_seen: Timestamp,
+    before: Option<Timestamp>,
 }
 
 impl Amazon {
@@ -636,22 +637,43 @@ impl Amazon {
 
     // ---- orders ----
 
-    /// One page of `searchOrders` as an [`OrderPage`] (its items come with it); its cursor stays at
-    /// `since` until the last page, which moves it to the newest update seen.
+    /// The `lastUpdatedBefore` of a poll starting now: `orders_settle_secs` before the time of the request
+    /// ("at least two minutes before the time of the request"), with the clock's fraction of a second
+    /// (ISO 8601 allows it), so the bound sent is exactly the bound the cursor keeps.
+    fn orders_bound(&self) -> Timestamp {
+        let settle = i64::try_from(self.inner.config.orders_settle_secs).unwrap_or(i64::MAX);
+        Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(settle)).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// One page of `searchOrders` as an [`OrderPage`] (its items come with it). The first page fixes
+    /// `lastUpdatedBefore` (see [`Self::orders_bound`]), every next page repeats it with its token, and
+    /// the last page moves the cursor to it: orders updated after it (not yet settled, or changed while
+    /// the pages were read) are read by the next poll. The cursor never moves to the newest update seen,
+    /// which may be later than orders not read yet.
     async fn orders_page(&self, since: Timestamp, cursor: OrdersCursor) -> Result<Page<OrderPage, OrdersCursor>> {
-        let after = since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let before = match cursor.before {
+            Some(b) => b,
+            None => {
+                let b = self.orders_bound();
+                if b < since {
+                    // "must be equal to or after the lastUpdatedAfter date": nothing has settled since
+                    // the last poll; ask again later.
+                    return Ok(Page::new(vec![OrderPage::new(Vec::new(), OrderCursor::new(since))], None));
+                }
+                b
+            }
+        };
+        // Whole seconds print without a fraction.
+        let fmt = |t: Timestamp| t.strftime("%Y-%m-%dT%H:%M:%S%.fZ").to_string();
         let markets = &self.inner.config.marketplace_ids;
-        let page = self.client().search_orders(markets, &after, cursor.token.as_deref()).await?;
-        let mut max_seen = cursor.max_seen;
+        let page = self.client().search_orders(markets, &fmt(since), &fmt(before), cursor.token.as_deref()).await?;
         let mut out = Vec::with_capacity(page.orders.len());
         for o in &page.orders {
-            let order = orders::order_from_wire(o, "searchOrders")?;
-            max_seen = max_seen.max(order.updated_at);
-            out.push(order);
+            out.push(orders::order_from_wire(o, "searchOrders")?);
         }
         let token = page.pagination.and_then(|p| p.next_token).filter(|t| !t.is_empty());
-        let at = if token.is_some() { since } else { max_seen };
-        let next = token.map(|t| OrdersCursor { token: Some(t), max_seen });
+        let at = if token.is_some() { since } else { before };
+        let next = token.map(|t| OrdersCursor { token: Some(t), before: Some(before) });
         Ok(Page::new(vec![OrderPage::new(out, OrderCursor::new(at))], next))
     }
 }
@@ -735,7 +757,7 @@ impl Channel for Amazon {
 
     fn orders_since<'a>(&'a self, cursor: &'a OrderCursor) -> BoxStream<'a, Result<OrderPage>> {
         let since = cursor.since;
-        paginate::items(OrdersCursor { token: None, max_seen: since }, move |c| self.orders_page(since, c))
+        paginate::items(OrdersCursor { token: None, before: None }, move |c| self.orders_page(since, c))
     }
 
     /// `getOrder` (v2026-01-01, with its packages), then `confirmShipment` (v0) of one package whose
@@ -746,7 +768,14 @@ impl Channel for Amazon {
         if orders::fulfilled_by_amazon(&o, "getOrder")? {
             return Err(AmazonError::AmazonFulfilled(order_id.to_owned()).into());
         }
-        let items = orders::shipment_items(shipment, &o);
+        let items = orders::shipment_items(shipment, &o)?;
+        if items.is_empty() {
+            if orders::has_package(&o.packages, &shipment.tracking.number) {
+                // Confirmed already (a retry after a lost answer): nothing left to send.
+                return Ok(());
+            }
+            return Err(Error::validation(format!("order {order_id} has no units left to ship")));
+        }
         let marketplace = o.sales_channel.marketplace_id.clone().unwrap_or_else(|| self.primary().to_owned());
         let reference = orders::package_reference_id(&o.packages, &shipment.tracking.number);
         let body =

@@ -146,6 +146,13 @@ pub struct AmazonConfig {
     /// seconds (default [`DEFAULT_WEBHOOK_MAX_AGE_SECS`]; 0: no window).
     #[serde(default = "default_webhook_max_age")]
     pub webhook_max_age_secs: u64,
+    /// How far behind the time of the request an order poll stops, in seconds (default
+    /// [`DEFAULT_ORDERS_SETTLE_SECS`], 120): `searchOrders` is sent with `lastUpdatedBefore` this long
+    /// before now, which the model requires to be "at least two minutes before the time of the request", and
+    /// the order cursor moves to that bound. Lower it only against a server that allows it (the emulator's
+    /// fast config).
+    #[serde(default = "default_orders_settle")]
+    pub orders_settle_secs: u64,
     /// Transport settings (`base_url`, `timeout_secs`, `max_attempts`, `requests_per_minute`). `base_url`,
     /// when set, replaces the region's SP-API endpoint (a sandbox, the emulator or a test server).
     #[serde(flatten)]
@@ -180,6 +187,13 @@ fn default_max_document_bytes() -> u64 {
 fn default_webhook_max_age() -> u64 {
     DEFAULT_WEBHOOK_MAX_AGE_SECS
 }
+fn default_orders_settle() -> u64 {
+    DEFAULT_ORDERS_SETTLE_SECS
+}
+
+/// The default [`AmazonConfig::orders_settle_secs`]: the two minutes `searchOrders`' `lastUpdatedBefore`
+/// must stay behind the time of the request (orders_2026-01-01.json).
+pub const DEFAULT_ORDERS_SETTLE_SECS: u64 = 120;
 
 /// The default notification window, an hour. SP-API documents no window: notifications wait in the
 /// destination queue (SQS keeps a message 4 days by default) until read, so a consumer that was down
@@ -218,6 +232,7 @@ impl AmazonConfig {
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             token_url: None,
             webhook_max_age_secs: DEFAULT_WEBHOOK_MAX_AGE_SECS,
+            orders_settle_secs: DEFAULT_ORDERS_SETTLE_SECS,
             http: HttpOptions::default(),
         }
     }
@@ -347,6 +362,13 @@ impl AmazonConfig {
         self
     }
 
+    /// How far behind now an order poll stops (builder style); see [`AmazonConfig::orders_settle_secs`].
+    #[must_use]
+    pub fn orders_settle(mut self, settle: Duration) -> Self {
+        self.orders_settle_secs = settle.as_secs();
+        self
+    }
+
     /// Read FBA quantities or not (builder style).
     #[must_use]
     pub fn read_fba(mut self, read_fba: bool) -> Self {
@@ -371,6 +393,7 @@ impl fmt::Debug for AmazonConfig {
             .field("max_document_bytes", &self.max_document_bytes)
             .field("token_url", &self.token_url)
             .field("webhook_max_age_secs", &self.webhook_max_age_secs)
+            .field("orders_settle_secs", &self.orders_settle_secs)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }

@@ -18,8 +18,8 @@ pub mod fuzz;
 
 pub use channel::{Amazon, AmazonBuilder};
 pub use config::{
-    AmazonConfig, CatalogSource, DEFAULT_BASE_URL, DEFAULT_FEED_THRESHOLD, DEFAULT_WEBHOOK_MAX_AGE_SECS, Region,
-    StockMarketplaces,
+    AmazonConfig, CatalogSource, DEFAULT_BASE_URL, DEFAULT_FEED_THRESHOLD, DEFAULT_ORDERS_SETTLE_SECS,
+    DEFAULT_WEBHOOK_MAX_AGE_SECS, Region, StockMarketplaces,
 };
 pub use document::DEFAULT_MAX_DOCUMENT_BYTES;
 pub use error::AmazonError;

@@ -109,9 +109,21 @@ pub(crate) struct WireOrderItem {
     pub(crate) order_item_id: String,
     /// Units ordered.
     pub(crate) quantity_ordered: i64,
+    /// `includedData=FULFILLMENT`: units shipped and still to ship.
+    #[serde(default)]
+    pub(crate) fulfillment: Option<ItemFulfillment>,
     /// The product.
     #[serde(default)]
     pub(crate) product: Option<ItemProduct>,
+}
+
+/// `ItemFulfillment`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemFulfillment {
+    /// "The number of units of this item that remain to be processed and shipped."
+    #[serde(default)]
+    pub(crate) quantity_unfulfilled: Option<i64>,
 }
 
 /// `ItemProduct`.
@@ -169,9 +181,20 @@ fn fulfillment<'a>(o: &'a WireOrder, operation: &str) -> Result<&'a OrderFulfill
     })
 }
 
-/// Whether Amazon fulfils the order (`fulfilledBy` `AMAZON`, v0's `AFN`).
+/// Whether Amazon fulfils the order: `fulfilledBy` "**Possible values**: `AMAZON`, `MERCHANT`"
+/// (`OrderFulfillment`, where it is optional). A missing or unknown value is a decode error, never
+/// "merchant": a merchant line would let stock be written for, and a shipment be confirmed on, an order
+/// Amazon fulfils.
 pub(crate) fn fulfilled_by_amazon(o: &WireOrder, operation: &str) -> Result<bool> {
-    Ok(fulfillment(o, operation)?.fulfilled_by.as_deref() == Some("AMAZON"))
+    match fulfillment(o, operation)?.fulfilled_by.as_deref() {
+        Some("AMAZON") => Ok(true),
+        Some("MERCHANT") => Ok(false),
+        other => Err(Error::decode(format!(
+            "{operation}: order {} has fulfilledBy {}, neither AMAZON nor MERCHANT",
+            o.order_id,
+            other.map_or_else(|| "missing".to_owned(), |v| format!("{v:?}"))
+        ))),
+    }
 }
 
 /// An order line of an order item; an Amazon-fulfilled order's lines are channel-fulfilled `<sku>:fba` lines.
@@ -196,7 +219,7 @@ fn order_line(i: &WireOrderItem, by_amazon: bool) -> OrderLine {
 /// A `searchOrders` / `getOrder` order (with `includedData=FULFILLMENT`) as an [`Order`].
 pub(crate) fn order_from_wire(o: &WireOrder, operation: &str) -> Result<Order> {
     let f = fulfillment(o, operation)?;
-    let by_amazon = f.fulfilled_by.as_deref() == Some("AMAZON");
+    let by_amazon = fulfilled_by_amazon(o, operation)?;
     let lines = o.order_items.iter().map(|i| order_line(i, by_amazon)).collect();
     let created = o
         .created_time
@@ -229,6 +252,12 @@ pub(crate) fn package_reference_id(packages: &[OrderPackage], tracking_number: &
         return n.to_string();
     }
     packages.iter().filter_map(numeric).max().unwrap_or(0).saturating_add(1).to_string()
+}
+
+/// Whether one of the order's packages carries this tracking number.
+pub(crate) fn has_package(packages: &[OrderPackage], tracking_number: &str) -> bool {
+    let number = tracking_number.trim();
+    packages.iter().any(|p| p.tracking_number.as_deref().is_some_and(|t| t.trim().eq_ignore_ascii_case(number)))
 }
 
 /// The default [`crate::AmazonConfig::carrier_codes`]: the carriers sent by `carrierCode`; any other is sent
@@ -288,19 +317,27 @@ pub(crate) fn shipment_confirmation(
     json!({"marketplaceId": marketplace, "packageDetail": package})
 }
 
-/// The package items of a shipment: its own lines, or every item of the order (all units ordered) when it
-/// names none.
-pub(crate) fn shipment_items(shipment: &Shipment, order: &WireOrder) -> Vec<Value> {
-    if shipment.lines.is_empty() {
-        order
-            .order_items
-            .iter()
-            .filter(|i| i.quantity_ordered > 0)
-            .map(|i| json!({"orderItemId": i.order_item_id, "quantity": i.quantity_ordered}))
-            .collect()
-    } else {
-        shipment.lines.iter().map(|(id, q)| json!({"orderItemId": id, "quantity": q})).collect()
+/// The package items of a shipment: its own lines, or, when it names none, every item of the order with
+/// the units still to ship (`orderItems[].fulfillment.quantityUnfulfilled` of the `getOrder` answer, asked
+/// with `FULFILLMENT`); items with none left are left out, so a second package of a partly shipped order
+/// does not confirm units again. An item without the count is a decode error.
+pub(crate) fn shipment_items(shipment: &Shipment, order: &WireOrder) -> Result<Vec<Value>> {
+    if !shipment.lines.is_empty() {
+        return Ok(shipment.lines.iter().map(|(id, q)| json!({"orderItemId": id, "quantity": q})).collect());
     }
+    let mut out = Vec::new();
+    for i in &order.order_items {
+        let left = i.fulfillment.as_ref().and_then(|f| f.quantity_unfulfilled).ok_or_else(|| {
+            Error::decode(format!(
+                "getOrder: item {} of order {} has no fulfillment.quantityUnfulfilled",
+                i.order_item_id, order.order_id
+            ))
+        })?;
+        if left > 0 {
+            out.push(json!({"orderItemId": i.order_item_id, "quantity": left}));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -337,6 +374,13 @@ mod tests {
         let mut broken = o.clone();
         broken.created_time = "yesterday".into();
         assert!(order_from_wire(&broken, "searchOrders").is_err());
+        for by in [None, Some("SELLER".to_owned())] {
+            let mut odd = o.clone();
+            odd.fulfillment.as_mut().unwrap().fulfilled_by = by.clone();
+            let err = order_from_wire(&odd, "searchOrders").unwrap_err();
+            assert_eq!(err.kind(), channel_core::ErrorKind::Decode, "fulfilledBy {by:?} is never 'merchant'");
+            assert!(fulfilled_by_amazon(&odd, "getOrder").is_err());
+        }
         let mut unknown = o;
         unknown.fulfillment = None;
         assert!(order_from_wire(&unknown, "searchOrders").is_err(), "no fulfillment is never 'merchant'");

@@ -33,7 +33,8 @@ fn channel_for(emu: &AmazonEmulator, f: impl FnOnce(AmazonConfig) -> AmazonConfi
         emu.client_id(),
         emu.client_secret(),
         emu.refresh_token(),
-    );
+    )
+    .orders_settle(emu.orders_settle());
     Amazon::builder(f(config))
         .base_url(emu.base_url())
         .token_url(emu.token_url())

@@ -465,7 +465,8 @@ async fn orders_are_searched_on_v2026_with_pagination_tokens_and_fba_lines_are_c
     let pages: Vec<_> = amazon.orders_since(&cursor).try_collect().await.unwrap();
     assert_eq!(pages.len(), 2);
     assert_eq!(pages[0].next.since, since, "mid-sequence pages resume from the start");
-    assert_eq!(pages[1].next.since, "2026-11-22T09:00:00Z".parse::<jiff::Timestamp>().unwrap());
+    let bound = pages[1].next.since;
+    assert!(bound <= jiff::Timestamp::now() - jiff::SignedDuration::from_mins(2), "the last page ends at the bound");
     let first = &pages[0].orders[0];
     assert_eq!(first.status, OrderStatus::Cancelled);
     assert_eq!(first.lines[0].fulfilment, Fulfilment::Merchant);
@@ -478,6 +479,67 @@ async fn orders_are_searched_on_v2026_with_pagination_tokens_and_fba_lines_are_c
     // The documented usage plan of searchOrders (0.0056/s, burst 20), not v0 getOrders'.
     let limit = amazon.http().rate_limit(Some("searchOrders")).unwrap();
     assert!((limit.requests_per_second() - 0.0056).abs() < 0.0005, "{limit:?}");
+}
+
+#[tokio::test]
+async fn the_order_cursor_moves_to_the_settled_bound_every_page_repeats() {
+    // orders_2026-01-01.json, searchOrders: `lastUpdatedBefore` "must be equal to or after the
+    // `lastUpdatedAfter` date and at least two minutes before the time of the request"; a paginationToken
+    // request repeats "all other parameters … with the same values". The newest update seen (an order
+    // changed seconds ago) is no safe cursor: an order updated a minute ago and not yet settled, or moved
+    // between pages, would be skipped by the next poll.
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    let just_now =
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(5)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    Mock::given(method("GET"))
+        .and(path("/orders/2026-01-01/orders"))
+        .and(query_param("paginationToken", "N2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [
+            v2026_order("111-2", "UNSHIPPED", "MERCHANT", "MUG-1", &just_now)]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders/2026-01-01/orders"))
+        .and(wiremock::matchers::query_param_is_missing("paginationToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [
+            v2026_order("111-1", "UNSHIPPED", "MERCHANT", "MUG-1", "2026-11-21T09:00:00Z")],
+            "pagination": {"nextToken": "N2"}})))
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(), false);
+    let before_poll = jiff::Timestamp::now();
+    let cursor = OrderCursor::new("2026-11-01T00:00:00Z".parse().unwrap());
+    let pages: Vec<_> = amazon.orders_since(&cursor).try_collect().await.unwrap();
+    let after_poll = jiff::Timestamp::now();
+    let bounds: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/orders/2026-01-01/orders")
+        .map(|r| {
+            r.url.query_pairs().find(|(k, _)| k == "lastUpdatedBefore").map(|(_, v)| v.into_owned()).unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(bounds.len(), 2);
+    assert_eq!(bounds[0], bounds[1], "the next page repeats lastUpdatedBefore");
+    let bound: jiff::Timestamp = bounds[0].parse().expect("lastUpdatedBefore is an ISO 8601 time");
+    let two_minutes = jiff::SignedDuration::from_mins(2);
+    assert!(bound <= after_poll - two_minutes && bound >= before_poll - two_minutes, "{bound}: two minutes back");
+    // The cursor ends at the bound, before the order updated 5 s ago and any unsettled one.
+    assert_eq!(pages.last().unwrap().next.since, bound);
+    // A configured settle window (the emulator's fast config) moves the bound.
+    let server2 = MockServer::start().await;
+    token(&server2, 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/orders/2026-01-01/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": []})))
+        .mount(&server2)
+        .await;
+    let fast = channel(&server2, config().orders_settle(Duration::ZERO), false);
+    let pages: Vec<_> = fast.orders_since(&cursor).try_collect().await.unwrap();
+    assert!(pages.last().unwrap().next.since >= before_poll - jiff::SignedDuration::from_secs(1));
 }
 
 #[tokio::test]
@@ -584,6 +646,47 @@ async fn a_repeated_export_edits_its_package_and_a_new_one_takes_the_next_number
     let mut other = Shipment::whole_order("111-1", Tracking::new("Speedy Couriers", "SP-77"), at);
     other.lines = vec![("111-1-a".to_owned(), 1)];
     amazon.export_tracking(&other).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_whole_order_shipment_confirms_only_the_units_left_to_ship() {
+    // orders_2026-01-01.json, ItemFulfillment.quantityUnfulfilled: "The number of units of this item that
+    // remain to be processed and shipped" (getOrder with includedData FULFILLMENT). A PARTIALLY_SHIPPED
+    // order of 3 + 1 units, 2 of the first item shipped in package 1: the next whole-order package carries
+    // the 1 unit left, and not the fully shipped second item.
+    let server = MockServer::start().await;
+    token(&server, 3600, 1).await;
+    let order = json!({"orderId": "111-1", "createdTime": "2026-11-20T10:00:00Z",
+        "lastUpdatedTime": "2026-11-21T09:00:00Z",
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": US},
+        "fulfillment": {"fulfillmentStatus": "PARTIALLY_SHIPPED", "fulfilledBy": "MERCHANT"},
+        "orderItems": [
+            {"orderItemId": "OI-A", "quantityOrdered": 3, "product": {"sellerSku": "MUG-1"},
+             "fulfillment": {"quantityFulfilled": 2, "quantityUnfulfilled": 1}},
+            {"orderItemId": "OI-B", "quantityOrdered": 1, "product": {"sellerSku": "MUG-2"},
+             "fulfillment": {"quantityFulfilled": 1, "quantityUnfulfilled": 0}}],
+        "packages": [{"packageReferenceId": "1", "trackingNumber": "1Z999AA10000000001"}]});
+    Mock::given(method("GET"))
+        .and(path("/orders/2026-01-01/orders/111-1"))
+        .and(query_param("includedData", "FULFILLMENT,PACKAGES"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": order})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/orders/v0/orders/111-1/shipmentConfirmation"))
+        .and(body_json(json!({"marketplaceId": US, "packageDetail": {"packageReferenceId": "2",
+            "carrierCode": "UPS", "trackingNumber": "1Z999AA10000000002", "shipDate": "2026-11-22T08:00:00Z",
+            "orderItems": [{"orderItemId": "OI-A", "quantity": 1}]}})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(), true);
+    let at: jiff::Timestamp = "2026-11-22T08:00:00Z".parse().unwrap();
+    amazon
+        .export_tracking(&Shipment::whole_order("111-1", Tracking::new("UPS", "1Z999AA10000000002"), at))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

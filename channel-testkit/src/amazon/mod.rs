@@ -212,6 +212,10 @@ pub struct AmazonConfig {
     /// charset=…`); `None` (the default): by the marketplace, `Cp1252` for a European one, `utf8`
     /// elsewhere, as Amazon serves them.
     pub report_charset: Option<String>,
+    /// How far before the time of a `searchOrders` request its `lastUpdatedBefore` / `createdBefore` must
+    /// be: the documented "at least two minutes" (120 s) by default; [`AmazonConfig::fast`] sets 0 s so
+    /// tests and the demo see an order as soon as it is placed. A later bound is `400 InvalidInput`.
+    pub orders_settle: Duration,
 }
 
 /// The European marketplaces (UK, DE, FR, IT, ES, NL, SE, PL, BE, IE, TR), whose listings reports
@@ -253,16 +257,18 @@ impl Default for AmazonConfig {
             gzip_documents: false,
             report_fulfilment_column: None,
             report_charset: None,
+            orders_settle: Duration::from_secs(120),
         }
     }
 }
 
 impl AmazonConfig {
-    /// Defaults with [`AmazonRateLimits::fast`] and quick feed processing, for tests.
+    /// Defaults with [`AmazonRateLimits::fast`], quick feed processing and no orders settle window, for tests.
     pub fn fast() -> Self {
         Self {
             rate_limits: Some(AmazonRateLimits::fast()),
             processing_delay: Duration::from_millis(20),
+            orders_settle: Duration::ZERO,
             ..Self::default()
         }
     }
@@ -543,5 +549,11 @@ impl Emulator<Amazon> {
     /// The marketplace id.
     pub fn marketplace_id(&self) -> &str {
         &self.platform().config.marketplace_id
+    }
+
+    /// How far behind the time of a `searchOrders` request its `…Before` bound must be
+    /// ([`AmazonConfig::orders_settle`]).
+    pub fn orders_settle(&self) -> Duration {
+        self.platform().config.orders_settle
     }
 }

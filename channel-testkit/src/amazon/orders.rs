@@ -174,7 +174,12 @@ fn parse_time(text: &str, name: &str) -> Result<Timestamp, Response> {
 /// The time filter of `searchOrders`: `(by update, after, before)`. "You must provide exactly one of
 /// `createdAfter` and `lastUpdatedAfter`"; a `…Before` "must be equal to or after the `…After` date and at
 /// least two minutes before the time of the request"; the two families do not mix.
-fn time_filter(pairs: &[(String, String)], now: Timestamp) -> Result<(bool, Timestamp, Option<Timestamp>), Response> {
+/// The "two minutes" are [`AmazonConfig::orders_settle`] (the documented 120 s by default).
+fn time_filter(
+    pairs: &[(String, String)],
+    now: Timestamp,
+    settle: std::time::Duration,
+) -> Result<(bool, Timestamp, Option<Timestamp>), Response> {
     let get = |k: &str| first(pairs, k);
     let (by_update, after) = match (get("createdAfter"), get("lastUpdatedAfter")) {
         (Some(_), Some(_)) | (None, None) => {
@@ -195,9 +200,11 @@ fn time_filter(pairs: &[(String, String)], now: Timestamp) -> Result<(bool, Time
         None => None,
         Some(t) => {
             let b = parse_time(t, own)?;
-            if b < after || b > now - SignedDuration::from_mins(2) {
+            let settle = SignedDuration::try_from(settle).unwrap_or(SignedDuration::MAX);
+            if b < after || now.checked_sub(settle).is_ok_and(|latest| b > latest) {
                 return Err(invalid(format!(
-                    "{own} must be at or after the start and at least two minutes before now"
+                    "{own} must be at or after the start and at least {} seconds before the time of the request",
+                    settle.as_secs()
                 )));
             }
             Some(b)
@@ -239,19 +246,19 @@ fn fixed_parameters(pairs: &[(String, String)]) -> Vec<(String, String)> {
 /// `GET /orders/2026-01-01/orders` (searchOrders).
 async fn search_orders(State(platform): Shared, RawQuery(query): RawQuery) -> Response {
     let pairs = pairs(query.as_deref());
-    let mut offset = 0;
+    let mut resume: Option<(Timestamp, String)> = None;
     if let Some(token) = first(&pairs, "paginationToken") {
-        let remembered = platform.lock().tokens.get(token).cloned();
+        let remembered = platform.lock().order_tokens.get(token).cloned();
         let Some((original, at)) = remembered else { return invalid("Invalid paginationToken") };
         if fixed_parameters(&super::api::pairs(Some(&original))) != fixed_parameters(&pairs) {
             return invalid(
                 "All other parameters must be provided with the same values that were provided with the request that generated this token",
             );
         }
-        offset = at;
+        resume = Some(at);
     }
     let now = Timestamp::now();
-    let (by_update, after, before) = match time_filter(&pairs, now) {
+    let (by_update, after, before) = match time_filter(&pairs, now, platform.config.orders_settle) {
         Ok(f) => f,
         Err(response) => return response,
     };
@@ -279,18 +286,24 @@ async fn search_orders(State(platform): Shared, RawQuery(query): RawQuery) -> Re
         .filter(|o| statuses.is_empty() || statuses.iter().any(|s| s == fulfillment_status(o.status)))
         .filter(|o| by.is_empty() || by.iter().any(|b| b == if o.afn { "AMAZON" } else { "MERCHANT" }))
         .collect();
-    matching.sort_by_key(|o| (if by_update { o.updated } else { o.purchased }, o.id.clone()));
-    let total = matching.len();
-    let orders: Vec<Value> =
-        matching.iter().skip(offset).take(size).map(|o| order_json(&platform.config, o, &included)).collect();
-    let next = offset + orders.len();
+    let key = |o: &Order| (if by_update { o.updated } else { o.purchased }, o.id.clone());
+    matching.sort_by_key(|o| key(o));
+    // A token resumes after the sort key of the last order it answered (the model does not say how
+    // Amazon's tokens page: this emulator's choice, see docs/fidelity.md), so an order that leaves the
+    // window while pages are read does not shift the others.
+    let rest: Vec<&Order> =
+        matching.into_iter().filter(|o| resume.as_ref().is_none_or(|last| key(o) > *last)).collect();
+    let page: Vec<&Order> = rest.iter().take(size).copied().collect();
+    let orders: Vec<Value> = page.iter().map(|o| order_json(&platform.config, o, &included)).collect();
+    let last = page.last().map(|o| key(o));
+    let more = rest.len() > page.len();
     let mut answer = json!({"orders": orders});
     answer[if by_update { "lastUpdatedBefore" } else { "createdBefore" }] = json!(ts(before.unwrap_or(now)));
-    if next < total {
+    if let (true, Some(last)) = (more, last) {
         let original: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs.iter().filter(|(k, _)| k != "paginationToken"))
             .finish();
-        answer["pagination"] = json!({"nextToken": state.remember_token(original, next)});
+        answer["pagination"] = json!({"nextToken": state.remember_order_token(original, last)});
     }
     Json(answer).into_response()
 }

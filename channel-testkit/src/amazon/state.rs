@@ -313,6 +313,9 @@ pub(super) struct State {
     pub(super) reports: HashMap<String, Job>,
     /// Page token → (query, offset) for searchOrders / searchListingsItems / FBA summaries.
     pub(super) tokens: HashMap<String, (String, usize)>,
+    /// searchOrders page token → (query, sort key of the last order answered): the next page starts after
+    /// that key, so an order updated while the pages are read leaves no gap behind it.
+    pub(super) order_tokens: HashMap<String, (String, (Timestamp, String))>,
     pub(super) notifications: Vec<Value>,
 }
 
@@ -344,6 +347,12 @@ impl State {
             doc.compression = Some("GZIP");
         }
         id
+    }
+
+    pub(super) fn remember_order_token(&mut self, query: String, last: (Timestamp, String)) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        self.order_tokens.insert(token.clone(), (query, last));
+        token
     }
 
     pub(super) fn remember_token(&mut self, query: String, offset: usize) -> String {

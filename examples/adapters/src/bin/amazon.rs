@@ -64,7 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 e.client_id(),
                 e.client_secret(),
                 e.refresh_token(),
-            );
+            )
+            .orders_settle(e.orders_settle());
             let builder = Amazon::builder(config)
                 .base_url(e.base_url())
                 .token_url(e.token_url())
