@@ -69,7 +69,7 @@ impl IdentitySource {
 /// ("Success") and id 5 ("Failed") as finished, which are the defaults. Anything else is "still
 /// processing" and polled until [`TakealotConfig::batch_timeout_secs`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BatchStatuses {
     /// Status ids of a batch that finished and applied its offers (per-offer `validation_errors` aside).
