@@ -131,7 +131,7 @@ impl Takealot {
             if answer.validation_errors.is_empty() {
                 return Ok(answer);
             }
-            let (errors, retryable) = map::refusal(&answer.validation_errors);
+            let (errors, retryable) = map::refusal(&answer.validation_errors, &self.config.retry_codes);
             Err(TakealotError::OfferRefused { offer_id: w.offer_id, errors, retryable }.into())
         });
         match answer {
@@ -164,7 +164,9 @@ impl Takealot {
         Ok(chunk
             .iter()
             .enumerate()
-            .map(|(i, w)| map::batch_outcome(&status, phase, (i, len), w.offer_id, w.quantity))
+            .map(|(i, w)| {
+                map::batch_outcome(&status, (phase, &self.config.retry_codes), (i, len), w.offer_id, w.quantity)
+            })
             .collect())
     }
 
@@ -340,7 +342,22 @@ impl Channel for Takealot {
         let mut out: Vec<Option<ItemOutcome>> = vec![None; updates.len()];
         let mut writes = Vec::new();
         for (index, u) in updates.iter().enumerate() {
-            match Self::write_target(&u.listing) {
+            // The swagger asks for "a positive whole number for the quantity" of leadtime stock; zero stock
+            // is how an offer is emptied (the platform notes: "stock can't go below 0"), so only a negative
+            // quantity is refused, before anything is sent.
+            let target = Self::write_target(&u.listing).and_then(|offer_id| {
+                if u.quantity < 0 {
+                    return Err(Outcome::Rejected {
+                        reason: format!(
+                            "quantity {} is negative; Takealot leadtime stock can't go below 0",
+                            u.quantity
+                        ),
+                        retryable: false,
+                    });
+                }
+                Ok(offer_id)
+            });
+            match target {
                 Ok(offer_id) => writes.push(Write {
                     index,
                     offer_id,
@@ -361,8 +378,9 @@ impl Channel for Takealot {
         let rounding = self.config.price_rounding;
         for (index, u) in updates.iter().enumerate() {
             let target = Self::write_target(&u.listing);
-            let prices = map::whole_rand(u.price, rounding).and_then(|p| match u.list_price {
-                Some(l) => map::whole_rand(l, rounding).map(|l| (p, Some(l))),
+            // `selling_price` and `rrp`: "Please ensure you supply us with a positive whole number".
+            let prices = map::positive_rand(u.price, rounding, "selling_price").and_then(|p| match u.list_price {
+                Some(l) => map::positive_rand(l, rounding, "rrp").map(|l| (p, Some(l))),
                 None => Ok((p, None)),
             });
             match (target, prices) {

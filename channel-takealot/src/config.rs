@@ -38,23 +38,28 @@ pub enum SignatureScheme {
 }
 
 /// How [`Channel::test_connection`](channel_core::Channel::test_connection) learns who the API key belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+///
+/// The default is [`IdentitySource::OffersProbe`]: the Seller API v2 swagger documents no seller-identity
+/// operation, so the default makes only documented calls. [`IdentitySource::SellerEndpoint`] is opt-in.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum IdentitySource {
-    /// `GET <path>` answering `{"seller_id", "display_name"?}`; when it answers 404 the adapter falls back to
-    /// [`IdentitySource::OffersProbe`]. The default path is `/v2/seller`.
+    /// `GET <path>` answering `{"seller_id", "display_name"?}` (opt-in: no such operation is in the swagger);
+    /// when it answers 404 the adapter falls back to [`IdentitySource::OffersProbe`].
     SellerEndpoint {
         /// The path, joined to the base URL.
         path: String,
     },
-    /// `GET /v2/offers?page_size=1`: proves the key works; the account id is `warehouse-<merchant warehouse
-    /// id>`, since the warehouse belongs to exactly one seller.
+    /// `GET /v2/offers?page_number=1&page_size=1` (`get_offers_v2`, the default): proves the key works; the
+    /// account id is `warehouse-<merchant warehouse id>`, since the warehouse belongs to exactly one seller.
+    #[default]
     OffersProbe,
 }
 
-impl Default for IdentitySource {
-    fn default() -> Self {
+impl IdentitySource {
+    /// The seller endpoint at `/v2/seller` (not in the swagger; for hosts or emulators that serve it).
+    pub fn seller_endpoint() -> Self {
         Self::SellerEndpoint { path: "/v2/seller".to_owned() }
     }
 }
@@ -64,7 +69,7 @@ impl Default for IdentitySource {
 /// ("Success") and id 5 ("Failed") as finished, which are the defaults. Anything else is "still
 /// processing" and polled until [`TakealotConfig::batch_timeout_secs`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BatchStatuses {
     /// Status ids of a batch that finished and applied its offers (per-offer `validation_errors` aside).
@@ -152,8 +157,11 @@ pub struct TakealotConfig {
     /// Where the seller identity comes from.
     #[serde(default)]
     pub identity: IdentitySource,
-    /// The separator between `/v2/sales` filters (`start_date:…,end_date:…`); public clients use `,`
-    /// (the default), a few use `;`.
+    /// The separator between `/v2/sales` filters (`start_date:…,end_date:…`). The swagger types `filters`
+    /// as an `array` of strings without a `collectionFormat`, which in Swagger 2.0 defaults to `csv` (`,`,
+    /// the default here, and what public clients send); its own `view_sales` example, however, reads
+    /// `?filters=sku:foo;title:bar` (`;`). The default follows the schema and the public clients; set `;`
+    /// if an account refuses `,`.
     #[serde(default = "default_separator")]
     pub sales_filter_separator: String,
     /// Sales have no "changed since" filter: `orders_since` re-reads sales ordered this many days before the
@@ -177,6 +185,11 @@ pub struct TakealotConfig {
     /// Which batch status ids/descriptions mean finished (default: 4 "Success", 5 "Failed").
     #[serde(default)]
     pub batch_statuses: BatchStatuses,
+    /// `validation_errors[].code` values whose refusal is worth retrying (compared exactly; default none).
+    /// The swagger types a validation error as `{message, code}` and lists no codes, so a refusal is
+    /// permanent unless its code is listed here; the wording of a message is never read.
+    #[serde(default)]
+    pub retry_codes: Vec<String>,
     /// The UTC offset, in hours, of the local times `GET /v2/sales` gives (`order_date` like
     /// `01 Oct 2021 13:47:32`) and of its `start_date`/`end_date` filters: South African Standard Time,
     /// UTC+2 without daylight saving (default 2). Public examples show the local time without an offset.
@@ -247,6 +260,7 @@ impl TakealotConfig {
             batch_poll_interval_ms: default_poll_ms(),
             batch_timeout_secs: default_batch_timeout(),
             batch_statuses: BatchStatuses::default(),
+            retry_codes: Vec::new(),
             sales_utc_offset_hours: default_sales_offset(),
             sale_price_is_line_total: true,
             dc_listings: true,
@@ -353,6 +367,17 @@ impl TakealotConfig {
         self
     }
 
+    /// Refusals with these `validation_errors[].code` values are retryable (default none).
+    #[must_use]
+    pub fn retry_codes<I, S>(mut self, codes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.retry_codes = codes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The UTC offset of the sales' local times, in hours.
     #[must_use]
     pub fn sales_utc_offset_hours(mut self, hours: i8) -> Self {
@@ -411,6 +436,7 @@ impl fmt::Debug for TakealotConfig {
             .field("batch_poll_interval_ms", &self.batch_poll_interval_ms)
             .field("batch_timeout_secs", &self.batch_timeout_secs)
             .field("batch_statuses", &self.batch_statuses)
+            .field("retry_codes", &self.retry_codes)
             .field("sales_utc_offset_hours", &self.sales_utc_offset_hours)
             .field("sale_price_is_line_total", &self.sale_price_is_line_total)
             .field("dc_listings", &self.dc_listings)

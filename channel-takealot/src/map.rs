@@ -146,22 +146,36 @@ pub(crate) fn whole_rand(money: Money, rounding: WholeUnitRounding) -> Result<i6
     money.round_whole(rounding).amount.to_i64().ok_or_else(|| format!("price {money} is out of range"))
 }
 
-/// The reason and retryability of a refusal's `validation_errors` (retryable when a message asks to try
-/// again or calls the error temporary).
-pub(crate) fn refusal(errors: &[wire::ApiMessage]) -> (String, bool) {
+/// A price as a whole rand amount the swagger accepts for `selling_price` / `rrp` ("Please ensure you
+/// supply us with a positive whole number"): at least 1 after rounding, else the reason it is refused.
+pub(crate) fn positive_rand(money: Money, rounding: WholeUnitRounding, field: &str) -> Result<i64, String> {
+    let rand = whole_rand(money, rounding)?;
+    if rand < 1 {
+        return Err(format!(
+            "{field} {money} is R {rand} in whole rand; Takealot takes a positive whole number of rand"
+        ));
+    }
+    Ok(rand)
+}
+
+/// The reason and retryability of a refusal's `validation_errors`: retryable only when one of its codes is
+/// in `retry_codes` (the swagger lists no codes, so none is retryable by default; messages are not read).
+pub(crate) fn refusal(errors: &[wire::ApiMessage], retry_codes: &[String]) -> (String, bool) {
     let reason = errors.iter().map(wire::ApiMessage::describe).collect::<Vec<_>>().join("; ");
-    let lower = reason.to_ascii_lowercase();
-    let retryable = lower.contains("retry") || lower.contains("temporar");
+    let retryable = errors
+        .iter()
+        .filter_map(|e| e.code.as_deref().map(str::trim).filter(|c| !c.is_empty()))
+        .any(|code| retry_codes.iter().any(|r| r == code));
     (reason, retryable)
 }
 
 /// The outcome of the item at `index` of `len` (offer `offer_id`, setting `quantity` if a stock write) in a
 /// finished batch: its `result[]` entry by the offer id it names, else the entry at the same position when
 /// the result has one per item and that entry names no offer. A failed batch (`phase`) applies nothing
-/// an entry does not confirm.
+/// an entry does not confirm. A refusal is retryable only by `retry_codes` (see [`refusal`]).
 pub(crate) fn batch_outcome(
     status: &BatchStatus,
-    phase: BatchPhase,
+    (phase, retry_codes): (BatchPhase, &[String]),
     (index, len): (usize, usize),
     offer_id: u64,
     quantity: Option<i64>,
@@ -171,7 +185,7 @@ pub(crate) fn batch_outcome(
     let positional = (status.result.len() == len).then(|| &status.result[index]).filter(|r| r.offer_id().is_none());
     match named.or(positional) {
         Some(r) if !r.validation_errors.is_empty() => {
-            let (reason, retryable) = refusal(&r.validation_errors);
+            let (reason, retryable) = refusal(&r.validation_errors, retry_codes);
             Outcome::Rejected { reason, retryable }
         }
         Some(_) if phase == BatchPhase::Succeeded => Outcome::Applied { quantity },
@@ -419,6 +433,24 @@ mod tests {
         let half = Money::new(Decimal::new(9950, 2), Currency::ZAR);
         assert_eq!(whole_rand(half, WholeUnitRounding::default()), Ok(100));
         assert!(whole_rand(Money::new(Decimal::from(1), Currency::USD), WholeUnitRounding::default()).is_err());
+        let rand = |s: &str| positive_rand(Money::new(s.parse().unwrap(), Currency::ZAR), Default::default(), "price");
+        assert_eq!(rand("0.50"), Ok(1));
+        assert!(rand("0.49").is_err(), "rounds to 0");
+        assert!(rand("-5").is_err());
+    }
+
+    #[test]
+    fn refusals_are_retryable_only_by_configured_code() {
+        let errors: Vec<wire::ApiMessage> = serde_json::from_value(json!([
+            {"code": "", "message": "Temporary processing error, please retry"},
+            {"message": "temporarily unavailable"}
+        ]))
+        .unwrap();
+        assert!(!refusal(&errors, &[]).1, "wording is not read");
+        assert!(!refusal(&errors, &["".to_owned()]).1, "an empty code names nothing");
+        let coded: Vec<wire::ApiMessage> = serde_json::from_value(json!([{"code": "E42", "message": "x"}])).unwrap();
+        assert_eq!(refusal(&coded, &["E42".to_owned()]), ("E42: x".to_owned(), true));
+        assert!(!refusal(&coded, &["E4".to_owned()]).1);
     }
 
     #[test]
@@ -430,9 +462,18 @@ mod tests {
                 {"offer": {"offer_id": 9}, "validation_errors": [{"code": "E11", "message": "Offer disabled"}]}
         ]}))
         .unwrap();
-        let ok = BatchPhase::Succeeded;
+        let none: &[String] = &[];
+        let ok = (BatchPhase::Succeeded, none);
         assert_eq!(batch_outcome(&status, ok, (0, 4), 7, Some(3)), Outcome::Applied { quantity: Some(3) });
-        assert!(matches!(batch_outcome(&status, ok, (1, 4), 8, None), Outcome::Rejected { retryable: true, .. }));
+        assert!(
+            matches!(batch_outcome(&status, ok, (1, 4), 8, None), Outcome::Rejected { retryable: false, .. }),
+            "a message asking to retry is not a retryable code"
+        );
+        let e99 = ["E99".to_owned()];
+        assert!(matches!(
+            batch_outcome(&status, (BatchPhase::Succeeded, &e99), (1, 4), 8, None),
+            Outcome::Rejected { retryable: true, .. }
+        ));
         assert_eq!(
             batch_outcome(&status, ok, (2, 4), 9, None),
             Outcome::Rejected { reason: "E11: Offer disabled".into(), retryable: false }
@@ -440,7 +481,7 @@ mod tests {
         assert!(matches!(batch_outcome(&status, ok, (3, 4), 10, None), Outcome::Rejected { retryable: true, .. }));
         assert!(
             matches!(
-                batch_outcome(&status, BatchPhase::Failed, (0, 4), 7, None),
+                batch_outcome(&status, (BatchPhase::Failed, none), (0, 4), 7, None),
                 Outcome::Rejected { retryable: true, .. }
             ),
             "a failed batch confirms nothing without errors"

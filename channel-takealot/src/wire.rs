@@ -37,6 +37,17 @@ fn id_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> 
     })
 }
 
+/// A sale's status: the swagger types `Sale.sale_status` as a `boolean`, public answers carry text
+/// (`"Shipped to Customer"`). Text is kept; a boolean or `null` carries no status text (`None`); any other
+/// JSON type is refused.
+fn status_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) => Ok(Some(s)),
+        None | Some(Value::Null | Value::Bool(_)) => Ok(None),
+        Some(other) => Err(serde::de::Error::custom(format!("expected a status text or boolean, got {other}"))),
+    }
+}
+
 /// `GET /v2/offers`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct OffersPage {
@@ -317,8 +328,8 @@ pub(crate) struct Sale {
     /// `01 Oct 2021 13:47:32` (South African time) in `GET /v2/sales`; `YYYY-MM-DD` in webhook examples.
     #[serde(default)]
     pub(crate) order_date: Option<String>,
-    /// The status text.
-    #[serde(default)]
+    /// The status text (a `boolean` in the swagger, text in public answers: see [`status_text`]).
+    #[serde(default, deserialize_with = "status_text")]
     pub(crate) sale_status: Option<String>,
     /// The offer sold.
     #[serde(default, deserialize_with = "id_text")]
@@ -377,6 +388,25 @@ mod tests {
         assert_eq!((o.offer_id.as_deref(), o.sku.as_deref()), (Some("0"), Some("string")));
         assert_eq!(o.leadtime_stock[0].warehouse_id(), Some(0));
         assert_eq!(o.dc_total(), 0);
+    }
+
+    /// The swagger's `Sale.sale_status` is `type: boolean`: a page carrying one decodes (no status text).
+    #[test]
+    fn a_boolean_sale_status_does_not_fail_the_page() {
+        let page: SalesPage = serde_json::from_value(serde_json::json!({
+            "page_summary": {"page_size": 100, "page_number": 1, "total": 3},
+            "sales": [
+                {"order_item_id": 1, "order_id": 10, "order_date": "01 Oct 2021 13:47:32", "sale_status": true},
+                {"order_item_id": 2, "order_id": 10, "order_date": "01 Oct 2021 13:47:32", "sale_status": null},
+                {"order_item_id": 3, "order_id": 11, "order_date": "01 Oct 2021 13:47:32", "sale_status": "Shipped to Customer"}
+            ]
+        }))
+        .unwrap();
+        let statuses: Vec<Option<&str>> = page.sales.iter().map(|s| s.sale_status.as_deref()).collect();
+        assert_eq!(statuses, [None, None, Some("Shipped to Customer")]);
+        let odd =
+            serde_json::from_value::<Sale>(serde_json::json!({"order_item_id": 1, "order_id": 1, "sale_status": 3}));
+        assert!(odd.is_err(), "a number is not a status");
     }
 
     #[test]

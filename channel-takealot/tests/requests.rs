@@ -149,7 +149,9 @@ async fn many_updates_are_one_batch_polled_to_completion() {
     let out = t.set_stock(&updates).await.unwrap();
     assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(3) });
     assert!(matches!(&out[1].outcome, Outcome::Rejected { reason, retryable: false } if reason.contains("E11")));
-    assert!(matches!(&out[2].outcome, Outcome::Rejected { retryable: true, .. }));
+    // The swagger's `validation_errors[]` is `{message, code}` with no code list: a message asking to retry
+    // does not make a refusal retryable (only `retry_codes` do, see below).
+    assert!(matches!(&out[2].outcome, Outcome::Rejected { retryable: false, .. }), "{:?}", out[2]);
     assert!(matches!(&out[3].outcome, Outcome::Rejected { retryable: false, .. }), "DC stock is read-only");
     assert_eq!(out.iter().map(|o| o.listing.as_str()).collect::<Vec<_>>(), ["1", "2", "3", "3:dc"]);
 }
@@ -232,9 +234,10 @@ async fn a_refused_patch_is_a_rejection_and_a_bad_key_is_auth() {
         )
         .mount(&server)
         .await;
+    // The swagger's answer to a bad key: 403 "Forbidden Error" `{message}`.
     Mock::given(method("GET"))
-        .and(path("/v2/seller"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Invalid API key"})))
+        .and(path("/v2/offers"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"message": "Invalid API key"})))
         .mount(&server)
         .await;
     let t = adapter(&server);
@@ -246,8 +249,107 @@ async fn a_refused_patch_is_a_rejection_and_a_bad_key_is_auth() {
     assert!(!format!("{t:?}").contains("key-123"));
 }
 
+/// The swagger has no seller-identity operation: by default the connection test makes only the documented
+/// `get_offers_v2` call, never `GET /v2/seller`.
 #[tokio::test]
-async fn identity_from_the_seller_endpoint_or_the_offers_probe() {
+async fn the_default_identity_is_the_documented_offers_probe() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/seller"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/offers"))
+        .and(query_param("page_number", "1"))
+        .and(query_param("page_size", "1"))
+        .and(header("authorization", "Key key-123"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total_results": 0, "offers": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let id = adapter(&server).test_connection().await.unwrap();
+    assert_eq!(id.account_id, "warehouse-28676");
+}
+
+/// `validation_errors[].code` values listed in `retry_codes` make a refusal retryable (PATCH and batch).
+#[tokio::test]
+async fn configured_codes_make_refusals_retryable() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path("/v2/offers/offer/ID5"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "offer": offer(5, "A", 1, 0),
+            "validation_errors": [{"code": "E77", "message": "Busy"}]
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let update = [StockUpdate::new("5", "A", 4)];
+    let out = adapter(&server).set_stock(&update).await.unwrap();
+    assert!(matches!(&out[0].outcome, Outcome::Rejected { retryable: false, .. }), "{:?}", out[0]);
+    let config = TakealotConfig::new(SecretString::from("key-123"), 28676)
+        .base_url(server.uri())
+        .requests_per_minute(None)
+        .retry_codes(["E77"]);
+    // A lone write's retryable refusal is a retryable error of the call (as for a 5xx).
+    let err = Takealot::new(config).unwrap().set_stock(&update).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+}
+
+/// The swagger: `selling_price`/`rrp` "Please ensure you supply us with a positive whole number", and "a
+/// positive whole number for the quantity" of leadtime stock. A price that rounds to R 0 and a negative
+/// quantity are refused before anything is sent; a quantity of 0 (an emptied offer) is sent.
+#[tokio::test]
+async fn non_positive_prices_and_negative_stock_are_refused_unsent() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path("/v2/offers/offer/ID1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"offer": offer(1, "A", 0, 0), "validation_errors": []})),
+        )
+        .expect(0)
+        .named("refused items are not sent")
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/v2/offers/offer/ID2"))
+        .and(body_json(json!({"leadtime_stock": [{"merchant_warehouse_id": 28676, "quantity": 0}]})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"offer": offer(2, "B", 0, 0), "validation_errors": []})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = adapter(&server);
+    let zar = |s: &str| Money::new(s.parse().unwrap(), Currency::ZAR);
+    let out = t
+        .set_prices(&[
+            PriceUpdate::new("1", "A", zar("0.40")),
+            PriceUpdate::new("1", "A", zar("10")).with_list_price(zar("0")),
+            PriceUpdate::new("1", "A", zar("-3")),
+        ])
+        .await
+        .unwrap();
+    for o in &out {
+        assert!(matches!(&o.outcome, Outcome::Rejected { retryable: false, .. }), "{o:?}");
+    }
+    let out = t.set_stock(&[StockUpdate::new("1", "A", -1)]).await.unwrap();
+    assert!(matches!(&out[0].outcome, Outcome::Rejected { retryable: false, .. }), "{:?}", out[0]);
+    let out = t.set_stock(&[StockUpdate::new("2", "B", 0)]).await.unwrap();
+    assert!(out[0].is_applied(), "zero stock is writable: {:?}", out[0]);
+}
+
+#[tokio::test]
+async fn identity_from_the_opt_in_seller_endpoint_or_the_offers_probe() {
+    let seller_endpoint = |server: &MockServer| {
+        let config = TakealotConfig::new(SecretString::from("key-123"), 28676)
+            .base_url(server.uri())
+            .requests_per_minute(None)
+            .identity(IdentitySource::seller_endpoint());
+        Takealot::new(config).unwrap()
+    };
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v2/seller"))
@@ -255,7 +357,7 @@ async fn identity_from_the_seller_endpoint_or_the_offers_probe() {
         .expect(1)
         .mount(&server)
         .await;
-    let id = adapter(&server).test_connection().await.unwrap();
+    let id = seller_endpoint(&server).test_connection().await.unwrap();
     assert_eq!((id.account_id.as_str(), id.display_name.as_deref()), ("42", Some("Shop")));
 
     let server = MockServer::start().await;
@@ -272,8 +374,8 @@ async fn identity_from_the_seller_endpoint_or_the_offers_probe() {
         .expect(2)
         .mount(&server)
         .await;
-    let id = adapter(&server).test_connection().await.unwrap();
-    assert_eq!(id.account_id, "warehouse-28676");
+    let id = seller_endpoint(&server).test_connection().await.unwrap();
+    assert_eq!(id.account_id, "warehouse-28676", "a 404 falls back to the offers probe");
     let config = TakealotConfig::new(SecretString::from("k"), 28676)
         .base_url(server.uri())
         .identity(IdentitySource::OffersProbe);

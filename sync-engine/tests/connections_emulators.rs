@@ -19,14 +19,26 @@ fn connections() -> (Arc<dyn Store>, Connections) {
     (store, conns)
 }
 
+/// The settings of a connection that identifies its account by seller id: `GET /v2/seller` is not in the
+/// swagger, so both the adapter (`identity`) and the emulator (`serve_seller_endpoint`) opt in to it.
 fn takealot_settings(e: &TakealotEmulator) -> serde_json::Value {
-    json!({"base_url": e.base_url(), "merchant_warehouse_id": e.warehouse_ids()[0]})
+    json!({
+        "base_url": e.base_url(),
+        "merchant_warehouse_id": e.warehouse_ids()[0],
+        "identity": {"kind": "seller_endpoint", "path": "/v2/seller"}
+    })
+}
+
+fn seller_endpoint_account() -> TakealotConfig {
+    let mut config = TakealotConfig::default();
+    config.serve_seller_endpoint = true;
+    config
 }
 
 #[tokio::test]
 async fn takealot_binds_to_its_seller_account_and_keeps_the_binding_after_disconnect() {
-    let account_a = TakealotEmulator::start(TakealotConfig::default()).await.unwrap();
-    let mut other = TakealotConfig::default();
+    let account_a = TakealotEmulator::start(seller_endpoint_account()).await.unwrap();
+    let mut other = seller_endpoint_account();
     other.seller_id = 7_654_321;
     let account_b = TakealotEmulator::start(other).await.unwrap();
     let (_store, conns) = connections();

@@ -22,15 +22,18 @@ use crate::sandbox::Decision;
 type Shared = State<Arc<Takealot>>;
 
 pub(super) fn router(platform: Arc<Takealot>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v2/offers", get(list_offers))
         .route("/v2/offers/count", get(count_offers))
         .route("/v2/offers/offer", get(get_offer_by_query).patch(patch_offer_by_query))
         .route("/v2/offers/offer/{identifier}", get(get_offer).patch(patch_offer))
         .route("/v2/offers/batch", post(create_batch))
         .route("/v2/offers/batch/{batch_id}", get(get_batch))
-        .route("/v2/sales", get(list_sales))
-        .route("/v2/seller", get(seller))
+        .route("/v2/sales", get(list_sales));
+    // Not in the swagger: served only when a test opts in (`TakealotConfig::serve_seller_endpoint`); by
+    // default it is an unknown path like any other (404), as a real account answers.
+    let router = if platform.config.serve_seller_endpoint { router.route("/v2/seller", get(seller)) } else { router };
+    router
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&platform), auth_and_rate_limit))
         .with_state(platform)
@@ -40,11 +43,13 @@ fn message(status: StatusCode, text: impl Into<String>) -> Response {
     (status, Json(json!({"message": text.into()}))).into_response()
 }
 
-/// A refused request: status and message, answered as `{"message"}`.
+/// A refused request: status and message, answered as `{"message"}`; `field` names the query parameter
+/// at fault, where there is one (for `view_sales`'s `Error.fields`).
 #[derive(Debug)]
 pub(super) struct Reject {
     status: StatusCode,
     message: String,
+    field: &'static str,
 }
 
 impl IntoResponse for Reject {
@@ -54,7 +59,11 @@ impl IntoResponse for Reject {
 }
 
 fn reject(status: StatusCode, text: impl Into<String>) -> Reject {
-    Reject { status, message: text.into() }
+    Reject { status, message: text.into(), field: "" }
+}
+
+fn reject_field(field: &'static str, text: impl Into<String>) -> Reject {
+    Reject { field, ..reject(StatusCode::BAD_REQUEST, text) }
 }
 
 async fn not_found() -> Response {
@@ -114,7 +123,7 @@ fn paging(pairs: &[(String, String)], max: u32) -> Result<(usize, usize), Reject
         None => 1,
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if n >= 1 => n,
-            _ => return Err(reject(StatusCode::BAD_REQUEST, "page_number must be a whole number from 1")),
+            _ => return Err(reject_field("page_number", "page_number must be a whole number from 1")),
         },
     };
     let max = usize::try_from(max).unwrap_or(usize::MAX);
@@ -122,7 +131,7 @@ fn paging(pairs: &[(String, String)], max: u32) -> Result<(usize, usize), Reject
         None => max,
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => n,
-            _ => return Err(reject(StatusCode::BAD_REQUEST, format!("page_size is limited to {max}"))),
+            _ => return Err(reject_field("page_size", format!("page_size is limited to {max}"))),
         },
     };
     Ok((number, size))
@@ -255,7 +264,7 @@ fn update_offer(platform: &Takealot, identifier: &str, body: &[u8]) -> Response 
             }
             Vec::new()
         }
-        Err(err) => vec![json!({"message": err.message, "code": err.code})],
+        Err(err) => vec![err.to_json()],
     };
     Json(json!({"offer": offer.unwrap_or(Value::Null), "validation_errors": validation_errors})).into_response()
 }
@@ -358,7 +367,8 @@ const SALES_FILTERS: [&str; 11] = [
 /// `view_sales`'s filters: `filters` is "a list of search parameters" `field:value`; the list may come as
 /// one value separated by `,` (Swagger 2.0's default `csv`) or `;` (the swagger's example), or as repeated
 /// `filters` parameters. The window (`start_date`/`end_date`, `YYYY-MM-DD`, South African dates) is at most
-/// `max_days` days; without one, the last 30 days. Answers the window and the other field filters.
+/// `max_days` days counting both ends; without one, the last 30 days (today and the 29 before). Answers
+/// the window and the other field filters.
 fn sales_filters(pairs: &[(String, String)], max_days: i64) -> Result<SalesFilters, SalesError> {
     let today = Timestamp::now().to_zoned(state::sast()).date();
     let (mut start, mut end, mut fields) = (None, None, Vec::new());
@@ -382,12 +392,13 @@ fn sales_filters(pairs: &[(String, String)], max_days: i64) -> Result<SalesFilte
         }
     }
     let end = end.unwrap_or(today);
-    let start = start.unwrap_or_else(|| end.checked_sub(30.days()).unwrap_or(end));
+    let start = start.unwrap_or_else(|| end.checked_sub(29.days()).unwrap_or(end));
     if end < start {
         return Err(sales_error(StatusCode::BAD_REQUEST, "end_date", "end_date is before start_date"));
     }
-    let days = start.until(end).map(|span| span.get_days()).unwrap_or(i32::MAX);
-    if i64::from(days) > max_days {
+    // Both dates are included: 2026-01-01..2026-01-01 is one day.
+    let days = start.until(end).map(|span| i64::from(span.get_days()) + 1).unwrap_or(i64::MAX);
+    if days > max_days {
         let text = format!("the date range can be at most {max_days} days");
         return Err(sales_error(StatusCode::BAD_REQUEST, "start_date", text));
     }
@@ -408,7 +419,7 @@ async fn list_sales(State(platform): Shared, RawQuery(query): RawQuery) -> Respo
     let pairs = pairs(query.as_deref());
     let (number, size) = match paging(&pairs, platform.config.max_page_size) {
         Ok(paging) => paging,
-        Err(rejection) => return sales_error(rejection.status, "page_size", rejection.message).into_response(),
+        Err(rejection) => return sales_error(rejection.status, rejection.field, rejection.message).into_response(),
     };
     let ((start, end), fields) = match sales_filters(&pairs, platform.config.max_sales_window_days) {
         Ok(filters) => filters,
@@ -441,4 +452,37 @@ async fn seller(State(platform): Shared) -> Response {
         "status": "Active",
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(query: &str) -> Result<(Date, Date), SalesError> {
+        sales_filters(&pairs(Some(query)), 180).map(|(window, _)| window)
+    }
+
+    #[test]
+    fn the_sales_window_counts_both_ends() {
+        let (start, end) = window("filters=start_date:2026-01-01,end_date:2026-06-29").unwrap();
+        assert_eq!(start.until(end).unwrap().get_days() + 1, 180, "180 days inclusive are accepted");
+        let refused = window("filters=start_date:2026-01-01,end_date:2026-06-30").unwrap_err();
+        assert_eq!((refused.status, refused.fields.as_str()), (StatusCode::BAD_REQUEST, "start_date"), "181 days");
+        assert!(window("filters=start_date:2026-01-01;end_date:2026-01-01").is_ok(), "one day");
+    }
+
+    #[test]
+    fn without_dates_the_window_is_the_last_30_days() {
+        let (start, end) = window("").unwrap();
+        assert_eq!(end, Timestamp::now().to_zoned(state::sast()).date());
+        assert_eq!(start.until(end).unwrap().get_days() + 1, 30, "today and the 29 days before");
+    }
+
+    #[test]
+    fn a_paging_error_names_its_field() {
+        let bad_number = paging(&pairs(Some("page_number=0&page_size=10")), 100).unwrap_err();
+        assert_eq!(bad_number.field, "page_number");
+        let bad_size = paging(&pairs(Some("page_number=1&page_size=101")), 100).unwrap_err();
+        assert_eq!(bad_size.field, "page_size");
+    }
 }

@@ -13,8 +13,8 @@
 //! | `PATCH` the same | `update_offer_by_identifier_v2` (`_query_v2`) | body `V2OfferSingleUpdate` only (`400` `{message}` for another field or type); answers `V2OfferUpdateSuccessResponse` `{offer, validation_errors}` |
 //! | `POST /v2/offers/batch` | `create_batch_v2` | a bare array of `V2OfferBatchCreateUpdate`, 1 to [`TakealotConfig::max_batch_size`] (10,000); answers `V2OfferBatch` pending, processes in the background |
 //! | `GET /v2/offers/batch/{batch_id}` | `get_batch_v2` | `V2OfferBatch`: `status` `{id, description}`, `result[]` `{offer, validation_errors}` |
-//! | `GET /v2/sales?filters=…&page_number&page_size` | `view_sales` | `ViewSalesResponse`; filters `start_date`, `end_date`, `sku`, … (window at most 180 days, none = last 30); errors as `Error` `{fields, message, status}` |
-//! | `GET /v2/seller` | none | not in the swagger: the seller identity the adapter's configurable identity probe reads |
+//! | `GET /v2/sales?filters=…&page_number&page_size` | `view_sales` | `ViewSalesResponse`; filters `start_date`, `end_date`, `sku`, … (window at most 180 days counting both ends, none = the last 30 including today); errors as `Error` `{fields, message, status}`, `fields` the parameter at fault |
+//! | `GET /v2/seller` | none | not in the swagger: `404` `{message}` like any unknown path unless [`TakealotConfig::serve_seller_endpoint`] opts in |
 //!
 //! Every authenticated answer carries `x-RateLimit-Limit`, `x-RateLimit-Remaining` and `x-RateLimit-Reset`
 //! (documented headers; seconds: until the next request is allowed when exhausted, else until the bucket is
@@ -45,7 +45,12 @@
 //!   and the filter dates are South African dates; `selling_price` a number, unit × quantity; `sale_status`
 //!   a string (the swagger's `boolean` is contradicted by every public answer).
 //! - An offer without leadtime days shows `leadtime_days: -1` (the value that removes them).
-//! - `GET /v2/seller` answering `{"seller_id","display_name","email","status"}`.
+//! - `GET /v2/seller` (opt-in) answering `{"seller_id","display_name","email","status"}`.
+//! - `validation_errors[]` carry a `code` only where the platform notes give its meaning exactly (E11
+//!   "Disabled by Takealot", E27 SKU length, E30 stock below 0); every other rule answers `{message}`
+//!   alone. The `partial_batch` fault's items fail with a message and no code.
+//! - A batch item's `barcode` only identifies an existing offer; the swagger says it "can be used to
+//!   create a new offer", which this emulator does not do (the adapter never sends `barcode`).
 //! - Sale statuses: "New Lead Time Order" (leadtime), "Preparing for Customer" (DC), "Cancelled by
 //!   Customer".
 //! - Webhook signature: [`SignatureScheme`], hex HMAC-SHA256 of the body by default (the platform notes
@@ -112,6 +117,10 @@ pub struct TakealotConfig {
     pub signature: SignatureScheme,
     /// Webhook delivery settings.
     pub webhooks: WebhookConfig,
+    /// Serve `GET /v2/seller` (`{"seller_id","display_name","email","status"}`). Off by default: the
+    /// swagger has no such operation, so the emulator answers it 404 like any unknown path, as a real
+    /// account does; turn it on to exercise the adapter's opt-in `IdentitySource::SellerEndpoint`.
+    pub serve_seller_endpoint: bool,
 }
 
 impl Default for TakealotConfig {
@@ -130,6 +139,7 @@ impl Default for TakealotConfig {
             batch_processing_delay: Duration::from_millis(20),
             signature: SignatureScheme::HexBody,
             webhooks: WebhookConfig::default(),
+            serve_seller_endpoint: false,
         }
     }
 }
@@ -149,6 +159,7 @@ impl fmt::Debug for TakealotConfig {
             .field("batch_processing_delay", &self.batch_processing_delay)
             .field("signature", &self.signature)
             .field("webhooks", &self.webhooks)
+            .field("serve_seller_endpoint", &self.serve_seller_endpoint)
             .finish()
     }
 }

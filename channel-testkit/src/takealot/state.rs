@@ -273,18 +273,39 @@ impl Batch {
     }
 }
 
-/// A Takealot validation error (`code` loosely follows the E-numbers in the platform notes).
+/// A Takealot validation error (`V2OfferUpdateSuccessResponse.validation_errors[]`, `{message, code}`).
+/// The swagger lists no codes; `code` is one only where the platform notes give its meaning exactly
+/// (E11 "Disabled by Takealot blocks updates", E27 SKU length, E30 "stock can't go below 0"), else `None`
+/// and the `code` key is left out (see `docs/fidelity.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct UpdateError {
-    pub(super) code: &'static str,
+    pub(super) code: Option<&'static str>,
     pub(super) message: String,
 }
 
 impl UpdateError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+    /// An error with a code the platform notes document for exactly this meaning.
+    fn documented(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code: Some(code), message: message.into() }
+    }
+
+    /// An error whose code no source documents: the message alone.
+    fn uncoded(message: impl Into<String>) -> Self {
+        Self { code: None, message: message.into() }
+    }
+
+    /// The error as a `validation_errors[]` entry (`code` only when documented).
+    pub(super) fn to_json(&self) -> Value {
+        match self.code {
+            Some(code) => json!({"message": self.message, "code": code}),
+            None => json!({"message": self.message}),
+        }
     }
 }
+
+/// The message of an item the injected `partial_batch` fault fails (no code: it is the emulator's fault,
+/// not a platform rule).
+pub(super) const PARTIAL_BATCH_MESSAGE: &str = "Sandbox fault (partial_batch): this offer was not processed";
 
 /// What a placed order did, for the webhooks.
 #[derive(Debug)]
@@ -449,9 +470,9 @@ impl State {
             .get("sku")
             .and_then(Value::as_str)
             .is_some_and(|sku| self.by_sku.get(sku).is_some_and(|owner| *owner != offer_id));
-        let offer = self.offers.get(&offer_id).ok_or_else(|| UpdateError::new("E01", "Offer not found"))?;
+        let offer = self.offers.get(&offer_id).ok_or_else(|| UpdateError::uncoded("Offer not found"))?;
         if offer.disabled_by_takealot {
-            return Err(UpdateError::new("E11", "Offer is Disabled by Takealot and cannot be updated"));
+            return Err(UpdateError::documented("E11", "Offer is Disabled by Takealot and cannot be updated"));
         }
         let mut next = offer.clone();
         let mut changed = Map::new();
@@ -461,17 +482,17 @@ impl State {
             match action.as_str() {
                 Some("Disable") => next.disabled_by_seller = true,
                 Some("Re-enable") => next.disabled_by_seller = false,
-                _ => return Err(UpdateError::new("E24", "status_action must be \"Disable\" or \"Re-enable\"")),
+                _ => return Err(UpdateError::uncoded("status_action must be \"Disable\" or \"Re-enable\"")),
             }
             changed.insert("status_action".into(), action.clone());
         }
         if let Some(sku) = body.get("sku") {
             let sku = sku.as_str().filter(|s| !s.is_empty() && s.len() <= 255);
             let Some(sku) = sku else {
-                return Err(UpdateError::new("E27", "sku must be 1 to 255 characters"));
+                return Err(UpdateError::documented("E27", "sku must be 1 to 255 characters"));
             };
             if new_sku_taken {
-                return Err(UpdateError::new("E26", format!("another offer has SKU {sku}")));
+                return Err(UpdateError::uncoded(format!("another offer has SKU {sku}")));
             }
             if sku != next.sku {
                 self.by_sku.remove(&next.sku);
@@ -516,9 +537,9 @@ impl State {
                 fields.remove("sku");
             }
             let outcome = match found {
-                None => Err(UpdateError::new("E01", "Offer not found")),
+                None => Err(UpdateError::uncoded("Offer not found")),
                 Some(_) if batch.partial.is_some_and(|p| p.fails(index, len)) => {
-                    Err(UpdateError::new("E99", "Temporary processing error, please retry"))
+                    Err(UpdateError::uncoded(PARTIAL_BATCH_MESSAGE))
                 }
                 Some(offer_id) => self.update(config, offer_id, &fields).map(|changed| (offer_id, changed)),
             };
@@ -544,7 +565,7 @@ impl State {
                 }
                 Err(err) => json!({
                     "offer": offer.unwrap_or_else(named),
-                    "validation_errors": [{"message": err.message, "code": err.code}],
+                    "validation_errors": [err.to_json()],
                 }),
             });
         }
@@ -697,13 +718,16 @@ pub(super) fn check_update_body(body: &Map<String, Value>, batch: bool) -> Resul
     Ok(())
 }
 
-/// A whole number of at least 0 in field `field` of an offer update, if the field is there.
+/// A whole number of at least 0 in field `field` of an offer update, if the field is there (the swagger:
+/// "Please ensure you supply us with a positive whole number").
 fn whole_field(body: &Map<String, Value>, field: &str) -> Result<Option<i64>, UpdateError> {
     match body.get(field) {
         None => Ok(None),
         Some(value) => match value.as_i64() {
             Some(n) if n >= 0 => Ok(Some(n)),
-            _ => Err(UpdateError::new("E19", format!("{field} must be whole number"))),
+            _ => {
+                Err(UpdateError::uncoded(format!("{field}: please ensure you supply us with a positive whole number")))
+            }
         },
     }
 }
@@ -716,7 +740,9 @@ fn update_prices(
 ) -> Result<(), UpdateError> {
     if let Some(price) = whole_field(body, "selling_price")? {
         if price == 0 {
-            return Err(UpdateError::new("E19", "selling_price must be greater than 0"));
+            return Err(UpdateError::uncoded(
+                "selling_price: please ensure you supply us with a positive whole number",
+            ));
         }
         next.selling_price = price;
         changed.insert("selling_price".into(), json!(price));
@@ -726,7 +752,7 @@ fn update_prices(
         changed.insert("rrp".into(), json!(rrp));
     }
     if next.rrp != 0 && next.rrp < next.selling_price {
-        return Err(UpdateError::new("E22", "rrp must be 0 or at least the selling price"));
+        return Err(UpdateError::uncoded("rrp must be 0 or at least the selling price"));
     }
     Ok(())
 }
@@ -745,30 +771,29 @@ fn update_leadtime(
         match days.as_i64() {
             Some(-1) => next.leadtime_days = None,
             Some(d) if d >= 0 => next.leadtime_days = Some(d).filter(|d| *d > 0),
-            _ => return Err(UpdateError::new("E16", "leadtime_days must be a whole number of days, or -1")),
+            _ => return Err(UpdateError::uncoded("leadtime_days must be a whole number of days, or -1")),
         }
         days_cleared = next.leadtime_days.is_none();
         changed.insert("leadtime_days".into(), days.clone());
     }
     if let Some(stock) = body.get("leadtime_stock") {
-        let items = stock.as_array().ok_or_else(|| UpdateError::new("E28", "leadtime_stock must be a list"))?;
+        let items = stock.as_array().ok_or_else(|| UpdateError::uncoded("leadtime_stock must be a list"))?;
         for item in items {
             let warehouse = item.get("merchant_warehouse_id").and_then(Value::as_u64);
             let quantity = item.get("quantity").and_then(Value::as_i64);
             let (Some(warehouse), Some(quantity)) = (warehouse, quantity) else {
-                return Err(UpdateError::new(
-                    "E28",
+                return Err(UpdateError::uncoded(
                     "leadtime_stock items need merchant_warehouse_id and a whole quantity",
                 ));
             };
             if !config.warehouses.iter().any(|w| w.warehouse_id == warehouse) {
-                return Err(UpdateError::new("E29", format!("unknown merchant warehouse {warehouse}")));
+                return Err(UpdateError::uncoded(format!("unknown merchant warehouse {warehouse}")));
             }
             if quantity < 0 {
-                return Err(UpdateError::new("E30", "Stock can't go below 0"));
+                return Err(UpdateError::documented("E30", "Stock can't go below 0"));
             }
             if quantity > 0 && next.leadtime_days.is_none() {
-                return Err(UpdateError::new("E18", "leadtime_days is required to set leadtime stock"));
+                return Err(UpdateError::uncoded("leadtime_days is required to set leadtime stock"));
             }
             next.leadtime_stock.insert(warehouse, quantity);
         }
