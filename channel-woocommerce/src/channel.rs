@@ -109,10 +109,12 @@ struct ListingScan {
     currency: Option<Option<Currency>>,
 }
 
-/// The position in an order scan: the page, and the newest modification seen so far.
+/// The position in an order scan: the page, the newest modification seen so far, and the latest the
+/// final cursor may be (set on the first page).
 struct OrderScan {
     page: u32,
     max_seen: Timestamp,
+    cap: Option<Timestamp>,
 }
 
 impl WooCommerce {
@@ -203,7 +205,19 @@ impl WooCommerce {
         after: &str,
         mut scan: OrderScan,
     ) -> Result<Page<OrderPage, OrderScan>> {
-        let page = self.client().list_orders(after, scan.page).await?;
+        // Our clock before the first request: the cap when the store sends no `Date` header.
+        let local = Timestamp::now();
+        let (page, store_now) = self.client().list_orders(after, scan.page).await?;
+        if scan.cap.is_none() {
+            let one = jiff::SignedDuration::from_secs(1);
+            let skew = jiff::SignedDuration::from_secs(
+                i64::try_from(self.inner.config.clock_skew_secs).unwrap_or(i64::MAX / 2),
+            );
+            scan.cap = Some(match store_now {
+                Some(date) => date - one,
+                None => local.checked_sub(skew).unwrap_or(Timestamp::MIN),
+            });
+        }
         let mut orders = Vec::with_capacity(page.items.len());
         for o in &page.items {
             let refunded = if map::needs_refunds(o) {
@@ -215,10 +229,19 @@ impl WooCommerce {
             scan.max_seen = scan.max_seen.max(order.updated_at);
             orders.push(order);
         }
-        // Until the last page, resume from the start (pages may shift while orders change).
-        let next = if page.next.is_some() { since } else { scan.max_seen };
+        // Until the last page, resume from the start (pages may shift while orders change). After it, the
+        // newest modification seen, but never later than the store's clock when the first page was read
+        // (less a second, `modified_after` being exclusive to the second): the scan goes by id, so an
+        // order on an early page changed while later pages were read carries a time after that, and is
+        // read again by the next scan.
+        let next = match (page.next, scan.cap) {
+            (Some(_), _) => since,
+            (None, Some(cap)) => scan.max_seen.min(cap),
+            (None, None) => scan.max_seen,
+        };
         let out = OrderPage::new(orders, OrderCursor::new(next));
-        Ok(Page::new(vec![out], page.next.map(|p| OrderScan { page: p, max_seen: scan.max_seen })))
+        let (max_seen, cap) = (scan.max_seen, scan.cap);
+        Ok(Page::new(vec![out], page.next.map(|p| OrderScan { page: p, max_seen, cap })))
     }
 
     /// Send the jobs in batches of at most [`MAX_BATCH`] per endpoint (products, or one product's
@@ -471,7 +494,7 @@ impl Channel for WooCommerce {
         let since = cursor.since;
         // `modified_after` is exclusive; start a second early so "at or after" holds.
         let after = (since - jiff::SignedDuration::from_secs(1)).strftime("%Y-%m-%dT%H:%M:%S").to_string();
-        let first = OrderScan { page: 1, max_seen: since };
+        let first = OrderScan { page: 1, max_seen: since, cap: None };
         paginate::items(first, move |scan| {
             let after = after.clone();
             async move { self.order_page(since, &after, scan).await }

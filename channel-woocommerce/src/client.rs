@@ -124,6 +124,19 @@ fn page_of<T>(resp: &Response<Bytes>, page: u32, items: Vec<T>) -> Page<T, u32> 
     Page::new(items, next_page_number(page, more))
 }
 
+/// An HTTP `Date` header (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`), if it is one.
+pub(crate) fn http_date(value: &str) -> Option<Timestamp> {
+    let value = value.trim();
+    jiff::fmt::rfc2822::parse(value).ok().map(|z| z.timestamp()).or_else(|| {
+        let at = value.strip_suffix(" GMT")?;
+        jiff::civil::DateTime::strptime("%a, %d %b %Y %H:%M:%S", at)
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
+    })
+}
+
 /// `1,2,3`: WordPress reads array parameters such as `include` from a comma-separated list.
 fn id_list(ids: &[u64]) -> String {
     ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
@@ -398,8 +411,13 @@ impl Client {
     }
 
     /// `GET /wc/v3/orders?modified_after=…&dates_are_gmt=true&per_page=100&page=N&orderby=id&order=asc` —
-    /// "List all orders" (`_orders.md`); `modified_after` is `YYYY-MM-DDTHH:MM:SS` in UTC.
-    pub(crate) async fn list_orders(&self, modified_after: &str, page: u32) -> Result<Page<wire::Order, u32>> {
+    /// "List all orders" (`_orders.md`); `modified_after` is `YYYY-MM-DDTHH:MM:SS` in UTC. With the page, the
+    /// store's clock when it answered (the response's `Date` header, RFC 9110 §6.6.1), if it sent one.
+    pub(crate) async fn list_orders(
+        &self,
+        modified_after: &str,
+        page: u32,
+    ) -> Result<(Page<wire::Order, u32>, Option<Timestamp>)> {
         let req = Req::new(Method::GET, "wc/v3/orders", "listOrders")
             .query("modified_after", modified_after)
             .query("dates_are_gmt", "true")
@@ -408,7 +426,8 @@ impl Client {
             .query("orderby", "id")
             .query("order", "asc");
         let (resp, items) = self.call_json(&req).await?;
-        Ok(page_of(&resp, page, items))
+        let date = resp.header("date").and_then(http_date);
+        Ok((page_of(&resp, page, items), date))
     }
 
     /// `GET /wc/v3/orders/{id}/refunds?per_page=100` — "List all refunds" (`_order-refunds.md`).
@@ -457,5 +476,17 @@ impl Client {
             .json(&OrderStatusUpdate { status })?;
         self.call(&req).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_parse() {
+        let at: Timestamp = "2026-12-02T12:00:00Z".parse().unwrap();
+        assert_eq!(http_date("Wed, 02 Dec 2026 12:00:00 GMT"), Some(at));
+        assert_eq!(http_date("yesterday"), None);
     }
 }

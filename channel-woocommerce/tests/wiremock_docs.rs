@@ -263,3 +263,47 @@ async fn a_carrier_the_store_added_to_its_providers_is_sent_by_name() {
         json!({"tracking_provider": "The Courier Guy", "tracking_number": "1Z 99/A", "date_shipped": "2026-11-02"});
     export_with(&server, https_config(&server), "the courier guy", expected, Some(providers)).await;
 }
+
+fn order(id: u64, modified: &str) -> serde_json::Value {
+    json!({"id": id, "status": "processing", "currency": "USD", "date_created_gmt": "2026-12-01T10:00:00",
+           "date_modified_gmt": modified, "line_items": [], "refunds": []})
+}
+
+#[tokio::test]
+async fn an_order_changed_while_the_scan_pages_is_read_again() {
+    // "List all orders" (`_orders.md`) goes by id: order 1 (page 1) is changed at 12:00:10, after page 1
+    // was read at 12:00:00 (the `Date` header) and before page 2, which holds order 2 changed at 12:00:30.
+    // The next scan must start at or before 12:00:10, or order 1's change is never read.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/orders"))
+        .and(query_param("page", "1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-WP-TotalPages", "2")
+                .insert_header("Date", "Wed, 02 Dec 2026 12:00:00 GMT")
+                .set_body_json(json!([order(1, "2026-12-02T11:00:00")])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/orders"))
+        .and(query_param("page", "2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-WP-TotalPages", "2")
+                .insert_header("Date", "Wed, 02 Dec 2026 12:00:40 GMT")
+                .set_body_json(json!([order(2, "2026-12-02T12:00:30")])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    use futures::TryStreamExt as _;
+    let channel = build(https_config(&server));
+    let cursor = channel_core::OrderCursor::new("2026-12-02T10:00:00Z".parse().unwrap());
+    let pages: Vec<_> = channel.orders_since(&cursor).try_collect().await.unwrap();
+    let last = pages.last().unwrap().next.since;
+    // The store's clock at the first page, less a second (`modified_after` is exclusive).
+    assert_eq!(last, "2026-12-02T11:59:59Z".parse::<jiff::Timestamp>().unwrap());
+}
