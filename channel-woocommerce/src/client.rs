@@ -58,13 +58,17 @@ pub(crate) struct Client {
     https: Option<HttpsKeys>,
 }
 
-/// Whether a `401` shows the store's REST authentication read the credentials the request carried (a
-/// wrong secret, a key without the permission): then sending them another way cannot help. Any other `401`
-/// (`woocommerce_rest_cannot_view` and the other permission refusals WooCommerce gives an anonymous
-/// request, or the documented "Consumer key is missing") means the keys never arrived.
-/// Source: `WC_REST_Authentication` (`perform_basic_authentication`, `check_permissions`).
-fn credentials_were_read(error: &ApiError) -> bool {
-    error.code == "woocommerce_rest_authentication_error" && !error.message.to_ascii_lowercase().contains("missing")
+/// Whether a `401` is WooCommerce's refusal of an anonymous request: a route's permission callback
+/// (`woocommerce_rest_cannot_view`, `_cannot_create`, `_cannot_edit`, `_cannot_delete`, `_cannot_batch`),
+/// which is what a store answers when the server stripped `Authorization` (an unknown key is anonymous
+/// too). Only then may the keys be sent again as query parameters. A body that is not WooCommerce's JSON
+/// (a WAF, an htpasswd prompt, a CDN) never reached WooCommerce, and an authentication error
+/// (`woocommerce_rest_authentication_*`) shows it read what was sent: neither is a reason to put the
+/// secret in a URL. Source: `WC_REST_Authentication` (`perform_basic_authentication`,
+/// `get_oauth_parameters`) and the controllers' permission checks.
+fn anonymous_refusal(body: &[u8]) -> Option<ApiError> {
+    let error: ApiError = serde_json::from_slice(body).ok()?;
+    error.code.starts_with("woocommerce_rest_cannot_").then_some(error)
 }
 
 impl fmt::Debug for Client {
@@ -241,17 +245,20 @@ impl Client {
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
-        let refusal: ApiError = serde_json::from_slice(resp.body()).unwrap_or_default();
-        if credentials_were_read(&refusal) {
+        let Some(refusal) = anonymous_refusal(resp.body()) else {
+            let error: ApiError = serde_json::from_slice(resp.body()).unwrap_or_default();
+            let said = if error.code.is_empty() {
+                "not a WooCommerce answer".to_owned()
+            } else {
+                format!("{}: {}", error.code, error.message)
+            };
             return Err(Error::auth(format!(
-                "{} {} returned 401 Unauthorized: {}: {}",
+                "{} {} returned 401 Unauthorized: {said}",
                 req.method,
-                self.http.redact_url(url),
-                refusal.code,
-                refusal.message
+                self.http.redact_url(url)
             ))
             .with_status(401));
-        }
+        };
         let resp = self.with_query_keys(req, url, keys).send().await?;
         if !keys.use_query.swap(true, Ordering::Relaxed) {
             tracing::warn!(

@@ -38,11 +38,11 @@ fn usd() -> ResponseTemplate {
 
 /// What a WooCommerce store answers a request whose credentials never reached PHP: the route's permission
 /// refusal (`WC_REST_Data_Controller` / `WC_REST_Products_Controller`: `woocommerce_rest_cannot_view`,
-/// `rest_authorization_required_code()` = 401) — and the documented "Consumer key is missing" message.
+/// `rest_authorization_required_code()` = 401). ("Consumer key is missing" is the legacy API's wording;
+/// current core never sends it.)
 fn anonymous_refusals() -> Vec<serde_json::Value> {
     vec![
         json!({"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.", "data": {"status": 401}}),
-        json!({"code": "woocommerce_rest_authentication_error", "message": "Consumer key is missing.", "data": {"status": 401}}),
     ]
 }
 
@@ -306,4 +306,31 @@ async fn an_order_changed_while_the_scan_pages_is_read_again() {
     let last = pages.last().unwrap().next.since;
     // The store's clock at the first page, less a second (`modified_after` is exclusive).
     assert_eq!(last, "2026-12-02T11:59:59Z".parse::<jiff::Timestamp>().unwrap());
+}
+
+/// 401s that must not send the secret in a query string: an authentication error WooCommerce raised
+/// after reading the request (`get_oauth_parameters`: `woocommerce_rest_authentication_missing_parameter`,
+/// "Missing OAuth parameter(s) …"), and a 401 that WooCommerce never sent (a WAF or htpasswd page).
+#[tokio::test]
+async fn only_a_woocommerce_permission_refusal_triggers_query_keys() {
+    let refusals = [
+        ResponseTemplate::new(401).set_body_json(json!({
+            "code": "woocommerce_rest_authentication_missing_parameter",
+            "message": "Missing OAuth parameter oauth_signature", "data": {"status": 401}
+        })),
+        ResponseTemplate::new(401)
+            .insert_header("WWW-Authenticate", "Basic realm=\"staging\"")
+            .set_body_string("<html><body>401 Authorization Required</body></html>"),
+        ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthorized"})),
+    ];
+    for refusal in refusals {
+        let server = MockServer::start().await;
+        Mock::given(method("GET")).and(path(CURRENCY)).respond_with(refusal).expect(1).mount(&server).await;
+        let err = build(https_config(&server)).test_connection().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Auth);
+        assert_eq!(err.status(), Some(401));
+        for req in server.received_requests().await.unwrap() {
+            assert!(!req.url.query().unwrap_or_default().contains("consumer_secret"), "{}", req.url);
+        }
+    }
 }
