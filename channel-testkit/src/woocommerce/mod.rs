@@ -24,7 +24,7 @@
 //! | `GET`/`POST /webhooks`, `GET`/`DELETE /webhooks/{id}` | webhooks (creating one sends the ping) |
 //! | `GET /system_status` | site identity: `environment.home_url`, `environment.version`, `settings.currency` |
 //! | `GET /data/currencies/current` | `{code, name, symbol}` of the store currency (`_data.md`) |
-//! | `GET`/`POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings`, `GET …/providers` | the Shipment Tracking extension, when [`WooCommerceConfig::shipment_tracking`] is on (`404 rest_no_route` otherwise): the provider is stored as `sanitize_title(tracking_provider)` and shown with the extension's name and link when it is one of its providers, with no name and no link when not (the extension refuses nothing but a missing `tracking_number` or order); a custom provider is shown with its own link |
+//! | `GET`/`POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings`, `GET /wp-json/wc-shipment-tracking/v3/shipment-trackings/providers` (documented; public) and `GET …/orders/{id}/shipment-trackings/providers` | the Shipment Tracking extension, when [`WooCommerceConfig::shipment_tracking`] is on (`404 rest_no_route` otherwise): the provider is stored as `sanitize_title(tracking_provider)` and shown with the extension's name and link when it is one of its providers, with no name and no link when not (the extension refuses nothing but a missing `tracking_number` or order); a custom provider is shown with its own link, `%1$s` replaced by the tracking number |
 //!
 //! `GET /wp-json/` (the unauthenticated WordPress index) answers the site name, URL and namespaces.
 //!
