@@ -1,6 +1,7 @@
 //! The [`WooCommerce`] channel: [`Channel`] composed of the REST [`Client`] and the [`map`](crate::map)
 //! functions — listings, by-id reads, stock and price batches, orders and tracking.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
@@ -292,23 +293,24 @@ impl WooCommerce {
         Ok(())
     }
 
-    /// The store's Shipment Tracking providers, read once; the extension's own list (embedded) when the
-    /// store does not answer with one.
-    async fn tracking_providers(&self, order_id: u64) -> &[String] {
-        self.inner
-            .tracking_providers
-            .get_or_init(|| async {
-                let read = self.client().shipment_tracking_providers(order_id).await;
-                match read.map(|answer| map::provider_names(&answer)) {
-                    Ok(names) if !names.is_empty() => names,
-                    Ok(_) => map::default_providers(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not read the Shipment Tracking providers; using the extension's list");
-                        map::default_providers()
-                    }
-                }
-            })
-            .await
+    /// The store's Shipment Tracking providers, read once; the extension's own list (embedded) while the
+    /// store does not answer with one. A failed read is not remembered (a transient error must not pin the
+    /// embedded list for the channel's life): the next export asks again.
+    async fn tracking_providers(&self, order_id: u64) -> Cow<'_, [String]> {
+        if let Some(names) = self.inner.tracking_providers.get() {
+            return Cow::Borrowed(names);
+        }
+        match self.client().shipment_tracking_providers(order_id).await {
+            Ok(answer) => {
+                let names = map::provider_names(&answer);
+                let names = if names.is_empty() { map::default_providers() } else { names };
+                Cow::Borrowed(self.inner.tracking_providers.get_or_init(|| async { names }).await)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the Shipment Tracking providers; using the extension's list this time");
+                Cow::Owned(map::default_providers())
+            }
+        }
     }
 
     async fn tracking_extension(&self, order_id: u64) -> Result<bool> {
@@ -511,7 +513,7 @@ impl Channel for WooCommerce {
         if self.tracking_extension(order_id).await? {
             let link_template = self.inner.config.tracking_link_template.as_deref();
             let providers = self.tracking_providers(order_id).await;
-            let body = map::shipment_tracking(shipment, providers, link_template);
+            let body = map::shipment_tracking(shipment, &providers, link_template);
             self.client().add_shipment_tracking(order_id, &body).await?;
         } else {
             self.client().add_order_note(order_id, &map::shipment_note(shipment)).await?;

@@ -454,10 +454,28 @@ impl Client {
         Ok(resp.status() != StatusCode::NOT_FOUND || !String::from_utf8_lossy(resp.body()).contains("rest_no_route"))
     }
 
-    /// `GET /wc-shipment-tracking/v3/orders/{id}/shipment-trackings/providers` — the Shipment Tracking
-    /// extension's providers, `{country: {name: link format}}` (`get_providers()`, with the store's own
-    /// additions through the `wc_shipment_tracking_get_providers` filter).
+    /// `GET /wc-shipment-tracking/v3/shipment-trackings/providers` — the Shipment Tracking extension's
+    /// providers, `{group: {name: link format}}`, public (woocommerce.com, "List Shipment Tracking
+    /// providers with the REST API"); with the store's own additions (`wc_shipment_tracking_get_providers`).
+    /// A store whose extension has no such route (`404 rest_no_route`) is asked at the order-scoped
+    /// `…/orders/{id}/shipment-trackings/providers`, which public clients use.
     pub(crate) async fn shipment_tracking_providers(&self, order_id: u64) -> Result<serde_json::Value> {
+        let documented =
+            Req::new(Method::GET, "wc-shipment-tracking/v3/shipment-trackings/providers", "listTrackingProviders")
+                .accept(StatusCode::NOT_FOUND);
+        let resp = self.call(&documented).await?;
+        if resp.status() != StatusCode::NOT_FOUND {
+            return resp.json();
+        }
+        let refusal: ApiError = serde_json::from_slice(resp.body()).unwrap_or_default();
+        if refusal.code != "rest_no_route" {
+            return Err(Error::not_found(format!(
+                "GET {} returned 404 Not Found: {}",
+                self.http.redact_url(&self.url_for(&documented)?),
+                refusal.code
+            ))
+            .with_status(404));
+        }
         let path = format!("wc-shipment-tracking/v3/orders/{order_id}/shipment-trackings/providers");
         Ok(self.call_json(&Req::new(Method::GET, path, "listTrackingProviders")).await?.1)
     }

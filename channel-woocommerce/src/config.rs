@@ -104,8 +104,10 @@ pub struct WooCommerceConfig {
     #[serde(default)]
     pub tracking: TrackingMode,
     /// The tracking page of carriers the Shipment Tracking extension does not know, with `%1$s` where the
-    /// tracking number goes (as the extension's own provider links are written), e.g.
-    /// `https://track.example/?n=%1$s`. Used when a shipment has no tracking URL of its own.
+    /// tracking number goes, e.g. `https://track.example/?n=%1$s`: sent as the custom provider's
+    /// `custom_tracking_link`, unexpanded (the extension replaces `%1$s`, and `%2$s`/`%3$s` with the
+    /// destination postcode and country, when it formats the link). Used when a shipment has no tracking
+    /// URL of its own.
     #[serde(default)]
     pub tracking_link_template: Option<String>,
     /// Mark the order `completed` when a shipment is exported (default true).

@@ -184,7 +184,11 @@ async fn the_currency_comes_from_the_light_endpoint_not_system_status() {
     assert_eq!(channel.currency().await.map(|c| c.code().to_owned()).as_deref(), Some("USD"));
 }
 
-/// `GET …/shipment-trackings/providers` (`{country: {name: link format}}`, `get_providers()`), then
+/// "Send a GET request to /wp-json/wc-shipment-tracking/v3/shipment-trackings/providers" (woocommerce.com,
+/// "List Shipment Tracking providers with the REST API").
+const PROVIDERS: &str = "/wp-json/wc-shipment-tracking/v3/shipment-trackings/providers";
+
+/// `GET …/shipment-trackings/providers` (`{group: {name: link format}}`), then
 /// `POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings` as the extension's
 /// `create_item` reads it, then `PUT /wc/v3/orders/{id}` `{"status":"completed"}`.
 async fn export(server: &MockServer, config: WooCommerceConfig, carrier: &str, expected: serde_json::Value) {
@@ -207,7 +211,7 @@ async fn export_with(
         })
     });
     Mock::given(method("GET"))
-        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings/providers"))
+        .and(path(PROVIDERS))
         .respond_with(ResponseTemplate::new(200).set_body_json(providers))
         .expect(1)
         .mount(server)
@@ -241,11 +245,13 @@ async fn a_known_carrier_takes_the_extensions_provider_name() {
 
 #[tokio::test]
 async fn an_unknown_carrier_is_a_custom_provider_with_the_store_link_template() {
-    // Not in `get_providers()`: `custom_tracking_provider` + `custom_tracking_link`, shown as given.
+    // Not a provider: `custom_tracking_provider` + `custom_tracking_link`, "A full tracking URL, normally
+    // containing %1$s" — "Shipment Tracking replaces that placeholder when it formats the link"
+    // (woocommerce.com, "Create a custom-provider tracking item with the REST API"): sent unexpanded.
     let server = MockServer::start().await;
     let expected = json!({
         "custom_tracking_provider": "The Courier Guy",
-        "custom_tracking_link": "https://portal.thecourierguy.co.za/track?ref=1Z+99%2FA",
+        "custom_tracking_link": "https://portal.thecourierguy.co.za/track?ref=%1$s",
         "tracking_number": "1Z 99/A",
         "date_shipped": "2026-11-02"
     });
@@ -333,4 +339,84 @@ async fn only_a_woocommerce_permission_refusal_triggers_query_keys() {
             assert!(!req.url.query().unwrap_or_default().contains("consumer_secret"), "{}", req.url);
         }
     }
+}
+
+/// A store whose extension has no `shipment-trackings/providers` route (`404 rest_no_route`) is asked at
+/// the order-scoped path public clients use.
+#[tokio::test]
+async fn providers_fall_back_to_the_order_scoped_path_on_rest_no_route() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(PROVIDERS))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "code": "rest_no_route", "message": "No route was found matching the URL and request method.", "data": {"status": 404}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings/providers"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"South Africa": {"Courier X": "https://x/%1$s"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings"))
+        .and(body_json(json!({"tracking_provider": "Courier X", "tracking_number": "1", "date_shipped": "2026-11-02"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"tracking_id": "a1"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let at: jiff::Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
+    let shipment = Shipment::whole_order("70", Tracking::new("courier x", "1"), at);
+    let mut config = https_config(&server).tracking(TrackingMode::ShipmentTracking);
+    config.complete_on_ship = false;
+    build(config).export_tracking(&shipment).await.unwrap();
+}
+
+/// A failed providers read is not kept: the next export asks again, and then uses the store's list.
+#[tokio::test]
+async fn a_failed_providers_read_is_not_cached() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(PROVIDERS))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(PROVIDERS))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"South Africa": {"Courier X": "https://x/%1$s"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"tracking_id": "a1"})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let at: jiff::Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
+    let shipment = Shipment::whole_order("70", Tracking::new("courier x", "1"), at);
+    let mut config = https_config(&server).tracking(TrackingMode::ShipmentTracking).max_attempts(1);
+    config.complete_on_ship = false;
+    let channel = build(config);
+    channel.export_tracking(&shipment).await.unwrap();
+    channel.export_tracking(&shipment).await.unwrap();
+    let posts: Vec<serde_json::Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    // First: the embedded list does not know the carrier (custom); then the store's list does.
+    assert_eq!(posts[0]["custom_tracking_provider"], "courier x");
+    assert_eq!(posts[1]["tracking_provider"], "Courier X");
 }
