@@ -78,14 +78,12 @@ pub(super) fn authenticate(
     if let (Some(key), Some(secret)) = (find("consumer_key"), find("consumer_secret")) {
         return check_pair(keys, key, secret);
     }
-    if let Some(value) = request.authorization {
-        if let Some(encoded) = value.strip_prefix("Basic ") {
-            let decoded = BASE64.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
-            let Some((key, secret)) = decoded.as_deref().and_then(|text| text.split_once(':')) else {
-                return Ok(Verdict::Anonymous);
-            };
-            return check_pair(keys, key, secret);
-        }
+    if let Some(encoded) = request.authorization.and_then(|value| value.strip_prefix("Basic ")) {
+        let decoded = BASE64.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+        let Some((key, secret)) = decoded.as_deref().and_then(|text| text.split_once(':')) else {
+            return Ok(Verdict::Anonymous);
+        };
+        return check_pair(keys, key, secret);
     }
     // `get_oauth_parameters`: the query and form parameters, then those of an `OAuth` header; OAuth is
     // attempted when any one of the five is there (and not empty).
