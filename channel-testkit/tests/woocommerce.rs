@@ -776,9 +776,13 @@ async fn shipment_tracking_resolves_providers_as_the_extension_does() {
     let custom: Value = post(custom).await.unwrap().json().await.unwrap();
     assert_eq!(custom["tracking_provider"], "The Courier Guy");
     assert_eq!(custom["tracking_link"], "https://tcg.example/79");
+    // A custom link template: "Shipment Tracking replaces that placeholder when it formats the link".
+    let custom = json!({"custom_tracking_provider": "The Courier Guy", "custom_tracking_link": "https://tcg.example/t/%1$s", "tracking_number": "80"});
+    let custom: Value = post(custom).await.unwrap().json().await.unwrap();
+    assert_eq!(custom["tracking_link"], "https://tcg.example/t/80");
     let missing = post(json!({"tracking_provider": "UPS"})).await.unwrap();
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(emulator.platform().trackings(order).len(), 3);
+    assert_eq!(emulator.platform().trackings(order).len(), 4);
     let providers: Value = client()
         .get(format!("{url}/providers"))
         .basic_auth(emulator.consumer_key(), Some(emulator.consumer_secret()))
@@ -817,4 +821,36 @@ async fn batch_answers_have_the_documented_keys() {
         let documented: Value = decode_fixture(&path);
         same_keys(name, &documented["update"][0], &emulated["update"][0]);
     }
+}
+
+/// "The providers endpoint is public and does not require order permissions. [...] Send a GET request to
+/// /wp-json/wc-shipment-tracking/v3/shipment-trackings/providers" (woocommerce.com, "List Shipment
+/// Tracking providers with the REST API"), whose example shows a `Global` group with Aramex.
+#[tokio::test]
+async fn the_providers_endpoint_is_public_at_the_documented_path() {
+    let emulator = started().await;
+    let base = format!("{}/wp-json/wc-shipment-tracking/v3", emulator.base_url());
+    for url in [format!("{base}/shipment-trackings/providers"), format!("{base}/orders/1/shipment-trackings/providers")]
+    {
+        let answer = client().get(&url).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{url}");
+        let providers: Value = answer.json().await.unwrap();
+        assert_eq!(providers["Global"]["Aramex"], "https://www.aramex.com/track/track-results-new?ShipmentNumber=%1$s");
+    }
+    // The order routes still check permissions.
+    let list = client().get(format!("{base}/orders/1/shipment-trackings")).send().await.unwrap();
+    assert_eq!(list.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// WordPress matches the route before the route's permission check runs: a route that does not exist is
+/// `404 rest_no_route` for an anonymous request too.
+#[tokio::test]
+async fn an_anonymous_request_to_a_missing_route_is_rest_no_route() {
+    let emulator = started().await;
+    let answer = client().get(wc(&emulator, "/no-such-thing")).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["code"], "rest_no_route");
+    let known = client().get(wc(&emulator, "/products")).send().await.unwrap();
+    assert_eq!(known.status(), StatusCode::UNAUTHORIZED);
 }

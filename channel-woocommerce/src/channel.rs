@@ -1,7 +1,8 @@
 //! The [`WooCommerce`] channel: [`Channel`] composed of the REST [`Client`] and the [`map`](crate::map)
 //! functions — listings, by-id reads, stock and price batches, orders and tracking.
 
-use std::collections::{HashMap, VecDeque};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use crate::client::{Client, MAX_BATCH, PAGE_SIZE};
 use crate::config::{AuthMode, TrackingMode, WooCommerceConfig};
 use crate::error::WooError;
 use crate::map::{self, Target};
-use crate::wire::{BatchRequest, BatchResponse};
+use crate::wire::{BatchRequest, BatchResponse, ManageStock};
 
 /// Builds a [`WooCommerce`] channel. Transport settings (base URL, timeout, attempts, budget) are the
 /// config's [`http`](WooCommerceConfig::http); the builder adds what a config cannot hold.
@@ -109,10 +110,12 @@ struct ListingScan {
     currency: Option<Option<Currency>>,
 }
 
-/// The position in an order scan: the page, and the newest modification seen so far.
+/// The position in an order scan: the page, the newest modification seen so far, and the latest the
+/// final cursor may be (set on the first page).
 struct OrderScan {
     page: u32,
     max_seen: Timestamp,
+    cap: Option<Timestamp>,
 }
 
 impl WooCommerce {
@@ -203,7 +206,19 @@ impl WooCommerce {
         after: &str,
         mut scan: OrderScan,
     ) -> Result<Page<OrderPage, OrderScan>> {
-        let page = self.client().list_orders(after, scan.page).await?;
+        // Our clock before the first request: the cap when the store sends no `Date` header.
+        let local = Timestamp::now();
+        let (page, store_now) = self.client().list_orders(after, scan.page).await?;
+        if scan.cap.is_none() {
+            let one = jiff::SignedDuration::from_secs(1);
+            let skew = jiff::SignedDuration::from_secs(
+                i64::try_from(self.inner.config.clock_skew_secs).unwrap_or(i64::MAX / 2),
+            );
+            scan.cap = Some(match store_now {
+                Some(date) => date - one,
+                None => local.checked_sub(skew).unwrap_or(Timestamp::MIN),
+            });
+        }
         let mut orders = Vec::with_capacity(page.items.len());
         for o in &page.items {
             let refunded = if map::needs_refunds(o) {
@@ -215,10 +230,19 @@ impl WooCommerce {
             scan.max_seen = scan.max_seen.max(order.updated_at);
             orders.push(order);
         }
-        // Until the last page, resume from the start (pages may shift while orders change).
-        let next = if page.next.is_some() { since } else { scan.max_seen };
+        // Until the last page, resume from the start (pages may shift while orders change). After it, the
+        // newest modification seen, but never later than the store's clock when the first page was read
+        // (less a second, `modified_after` being exclusive to the second): the scan goes by id, so an
+        // order on an early page changed while later pages were read carries a time after that, and is
+        // read again by the next scan.
+        let next = match (page.next, scan.cap) {
+            (Some(_), _) => since,
+            (None, Some(cap)) => scan.max_seen.min(cap),
+            (None, None) => scan.max_seen,
+        };
         let out = OrderPage::new(orders, OrderCursor::new(next));
-        Ok(Page::new(vec![out], page.next.map(|p| OrderScan { page: p, max_seen: scan.max_seen })))
+        let (max_seen, cap) = (scan.max_seen, scan.cap);
+        Ok(Page::new(vec![out], page.next.map(|p| OrderScan { page: p, max_seen, cap })))
     }
 
     /// Send the jobs in batches of at most [`MAX_BATCH`] per endpoint (products, or one product's
@@ -269,23 +293,24 @@ impl WooCommerce {
         Ok(())
     }
 
-    /// The store's Shipment Tracking providers, read once; the extension's own list (embedded) when the
-    /// store does not answer with one.
-    async fn tracking_providers(&self, order_id: u64) -> &[String] {
-        self.inner
-            .tracking_providers
-            .get_or_init(|| async {
-                let read = self.client().shipment_tracking_providers(order_id).await;
-                match read.map(|answer| map::provider_names(&answer)) {
-                    Ok(names) if !names.is_empty() => names,
-                    Ok(_) => map::default_providers(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not read the Shipment Tracking providers; using the extension's list");
-                        map::default_providers()
-                    }
-                }
-            })
-            .await
+    /// The store's Shipment Tracking providers, read once; the extension's own list (embedded) while the
+    /// store does not answer with one. A failed read is not remembered (a transient error must not pin the
+    /// embedded list for the channel's life): the next export asks again.
+    async fn tracking_providers(&self, order_id: u64) -> Cow<'_, [String]> {
+        if let Some(names) = self.inner.tracking_providers.get() {
+            return Cow::Borrowed(names);
+        }
+        match self.client().shipment_tracking_providers(order_id).await {
+            Ok(answer) => {
+                let names = map::provider_names(&answer);
+                let names = if names.is_empty() { map::default_providers() } else { names };
+                Cow::Borrowed(self.inner.tracking_providers.get_or_init(|| async { names }).await)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the Shipment Tracking providers; using the extension's list this time");
+                Cow::Owned(map::default_providers())
+            }
+        }
     }
 
     async fn tracking_extension(&self, order_id: u64) -> Result<bool> {
@@ -299,6 +324,33 @@ impl WooCommerce {
                 .await
                 .copied(),
         }
+    }
+
+    /// Which of these variations take their stock from their parent (`manage_stock: "parent"`,
+    /// `_product-variations.md`), read now with `include` (one call per parent, per page of ids). A stock
+    /// write sends `manage_stock: true`, which would detach such a variation from the parent's pooled
+    /// stock: changing the store's stock model is not the adapter's to do.
+    async fn inherited_variations(&self, targets: impl Iterator<Item = Target>) -> Result<HashSet<(u64, u64)>> {
+        let mut by_parent: Vec<(u64, Vec<u64>)> = Vec::new();
+        for target in targets {
+            if let Target::Variation(p, v) = target {
+                match by_parent.iter_mut().find(|(parent, _)| *parent == p) {
+                    Some((_, vs)) => vs.push(v),
+                    None => by_parent.push((p, vec![v])),
+                }
+            }
+        }
+        let mut inherited = HashSet::new();
+        for (pid, ids) in &by_parent {
+            for chunk in ids.chunks(PAGE_SIZE) {
+                for v in self.client().variations_by_id(*pid, chunk).await? {
+                    if chunk.contains(&v.id) && v.manage_stock == ManageStock::Parent {
+                        inherited.insert((*pid, v.id));
+                    }
+                }
+            }
+        }
+        Ok(inherited)
     }
 
     /// The listings with these ids: products through `include` (one call per [`PAGE_SIZE`] products),
@@ -442,6 +494,16 @@ impl Channel for WooCommerce {
                 Err(e) => outcomes[i] = Some(ItemOutcome::rejected(u.listing.clone(), e.to_string(), false)),
             }
         }
+        let inherited = self.inherited_variations(jobs.iter().map(|(_, t, _)| *t)).await?;
+        jobs.retain(|(i, target, _)| {
+            let Target::Variation(parent, variation) = *target else { return true };
+            if !inherited.contains(&(parent, variation)) {
+                return true;
+            }
+            let e = WooError::InheritedStock { product: parent, variation };
+            outcomes[*i] = Some(ItemOutcome::rejected(updates[*i].listing.clone(), e.to_string(), false));
+            false
+        });
         self.write_batches(jobs, &mut outcomes, "batchStock").await?;
         Ok(finish(outcomes, updates.iter().map(|u| &u.listing)))
     }
@@ -471,7 +533,7 @@ impl Channel for WooCommerce {
         let since = cursor.since;
         // `modified_after` is exclusive; start a second early so "at or after" holds.
         let after = (since - jiff::SignedDuration::from_secs(1)).strftime("%Y-%m-%dT%H:%M:%S").to_string();
-        let first = OrderScan { page: 1, max_seen: since };
+        let first = OrderScan { page: 1, max_seen: since, cap: None };
         paginate::items(first, move |scan| {
             let after = after.clone();
             async move { self.order_page(since, &after, scan).await }
@@ -488,7 +550,7 @@ impl Channel for WooCommerce {
         if self.tracking_extension(order_id).await? {
             let link_template = self.inner.config.tracking_link_template.as_deref();
             let providers = self.tracking_providers(order_id).await;
-            let body = map::shipment_tracking(shipment, providers, link_template);
+            let body = map::shipment_tracking(shipment, &providers, link_template);
             self.client().add_shipment_tracking(order_id, &body).await?;
         } else {
             self.client().add_order_note(order_id, &map::shipment_note(shipment)).await?;

@@ -58,13 +58,17 @@ pub(crate) struct Client {
     https: Option<HttpsKeys>,
 }
 
-/// Whether a `401` shows the store's REST authentication read the credentials the request carried (a
-/// wrong secret, a key without the permission): then sending them another way cannot help. Any other `401`
-/// (`woocommerce_rest_cannot_view` and the other permission refusals WooCommerce gives an anonymous
-/// request, or the documented "Consumer key is missing") means the keys never arrived.
-/// Source: `WC_REST_Authentication` (`perform_basic_authentication`, `check_permissions`).
-fn credentials_were_read(error: &ApiError) -> bool {
-    error.code == "woocommerce_rest_authentication_error" && !error.message.to_ascii_lowercase().contains("missing")
+/// Whether a `401` is WooCommerce's refusal of an anonymous request: a route's permission callback
+/// (`woocommerce_rest_cannot_view`, `_cannot_create`, `_cannot_edit`, `_cannot_delete`, `_cannot_batch`),
+/// which is what a store answers when the server stripped `Authorization` (an unknown key is anonymous
+/// too). Only then may the keys be sent again as query parameters. A body that is not WooCommerce's JSON
+/// (a WAF, an htpasswd prompt, a CDN) never reached WooCommerce, and an authentication error
+/// (`woocommerce_rest_authentication_*`) shows it read what was sent: neither is a reason to put the
+/// secret in a URL. Source: `WC_REST_Authentication` (`perform_basic_authentication`,
+/// `get_oauth_parameters`) and the controllers' permission checks.
+fn anonymous_refusal(body: &[u8]) -> Option<ApiError> {
+    let error: ApiError = serde_json::from_slice(body).ok()?;
+    error.code.starts_with("woocommerce_rest_cannot_").then_some(error)
 }
 
 impl fmt::Debug for Client {
@@ -122,6 +126,19 @@ fn has_more(resp: &Response<Bytes>, page: u32, len: usize) -> bool {
 fn page_of<T>(resp: &Response<Bytes>, page: u32, items: Vec<T>) -> Page<T, u32> {
     let more = !items.is_empty() && has_more(resp, page, items.len());
     Page::new(items, next_page_number(page, more))
+}
+
+/// An HTTP `Date` header (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`), if it is one.
+pub(crate) fn http_date(value: &str) -> Option<Timestamp> {
+    let value = value.trim();
+    jiff::fmt::rfc2822::parse(value).ok().map(|z| z.timestamp()).or_else(|| {
+        let at = value.strip_suffix(" GMT")?;
+        jiff::civil::DateTime::strptime("%a, %d %b %Y %H:%M:%S", at)
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
+    })
 }
 
 /// `1,2,3`: WordPress reads array parameters such as `include` from a comma-separated list.
@@ -228,17 +245,20 @@ impl Client {
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
-        let refusal: ApiError = serde_json::from_slice(resp.body()).unwrap_or_default();
-        if credentials_were_read(&refusal) {
+        let Some(refusal) = anonymous_refusal(resp.body()) else {
+            let error: ApiError = serde_json::from_slice(resp.body()).unwrap_or_default();
+            let said = if error.code.is_empty() {
+                "not a WooCommerce answer".to_owned()
+            } else {
+                format!("{}: {}", error.code, error.message)
+            };
             return Err(Error::auth(format!(
-                "{} {} returned 401 Unauthorized: {}: {}",
+                "{} {} returned 401 Unauthorized: {said}",
                 req.method,
-                self.http.redact_url(url),
-                refusal.code,
-                refusal.message
+                self.http.redact_url(url)
             ))
             .with_status(401));
-        }
+        };
         let resp = self.with_query_keys(req, url, keys).send().await?;
         if !keys.use_query.swap(true, Ordering::Relaxed) {
             tracing::warn!(
@@ -398,8 +418,13 @@ impl Client {
     }
 
     /// `GET /wc/v3/orders?modified_after=…&dates_are_gmt=true&per_page=100&page=N&orderby=id&order=asc` —
-    /// "List all orders" (`_orders.md`); `modified_after` is `YYYY-MM-DDTHH:MM:SS` in UTC.
-    pub(crate) async fn list_orders(&self, modified_after: &str, page: u32) -> Result<Page<wire::Order, u32>> {
+    /// "List all orders" (`_orders.md`); `modified_after` is `YYYY-MM-DDTHH:MM:SS` in UTC. With the page, the
+    /// store's clock when it answered (the response's `Date` header, RFC 9110 §6.6.1), if it sent one.
+    pub(crate) async fn list_orders(
+        &self,
+        modified_after: &str,
+        page: u32,
+    ) -> Result<(Page<wire::Order, u32>, Option<Timestamp>)> {
         let req = Req::new(Method::GET, "wc/v3/orders", "listOrders")
             .query("modified_after", modified_after)
             .query("dates_are_gmt", "true")
@@ -408,7 +433,8 @@ impl Client {
             .query("orderby", "id")
             .query("order", "asc");
         let (resp, items) = self.call_json(&req).await?;
-        Ok(page_of(&resp, page, items))
+        let date = resp.header("date").and_then(http_date);
+        Ok((page_of(&resp, page, items), date))
     }
 
     /// `GET /wc/v3/orders/{id}/refunds?per_page=100` — "List all refunds" (`_order-refunds.md`).
@@ -428,10 +454,28 @@ impl Client {
         Ok(resp.status() != StatusCode::NOT_FOUND || !String::from_utf8_lossy(resp.body()).contains("rest_no_route"))
     }
 
-    /// `GET /wc-shipment-tracking/v3/orders/{id}/shipment-trackings/providers` — the Shipment Tracking
-    /// extension's providers, `{country: {name: link format}}` (`get_providers()`, with the store's own
-    /// additions through the `wc_shipment_tracking_get_providers` filter).
+    /// `GET /wc-shipment-tracking/v3/shipment-trackings/providers` — the Shipment Tracking extension's
+    /// providers, `{group: {name: link format}}`, public (woocommerce.com, "List Shipment Tracking
+    /// providers with the REST API"); with the store's own additions (`wc_shipment_tracking_get_providers`).
+    /// A store whose extension has no such route (`404 rest_no_route`) is asked at the order-scoped
+    /// `…/orders/{id}/shipment-trackings/providers`, which public clients use.
     pub(crate) async fn shipment_tracking_providers(&self, order_id: u64) -> Result<serde_json::Value> {
+        let documented =
+            Req::new(Method::GET, "wc-shipment-tracking/v3/shipment-trackings/providers", "listTrackingProviders")
+                .accept(StatusCode::NOT_FOUND);
+        let resp = self.call(&documented).await?;
+        if resp.status() != StatusCode::NOT_FOUND {
+            return resp.json();
+        }
+        let refusal: ApiError = serde_json::from_slice(resp.body()).unwrap_or_default();
+        if refusal.code != "rest_no_route" {
+            return Err(Error::not_found(format!(
+                "GET {} returned 404 Not Found: {}",
+                self.http.redact_url(&self.url_for(&documented)?),
+                refusal.code
+            ))
+            .with_status(404));
+        }
         let path = format!("wc-shipment-tracking/v3/orders/{order_id}/shipment-trackings/providers");
         Ok(self.call_json(&Req::new(Method::GET, path, "listTrackingProviders")).await?.1)
     }
@@ -457,5 +501,17 @@ impl Client {
             .json(&OrderStatusUpdate { status })?;
         self.call(&req).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_parse() {
+        let at: Timestamp = "2026-12-02T12:00:00Z".parse().unwrap();
+        assert_eq!(http_date("Wed, 02 Dec 2026 12:00:00 GMT"), Some(at));
+        assert_eq!(http_date("yesterday"), None);
     }
 }

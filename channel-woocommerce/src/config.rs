@@ -104,8 +104,10 @@ pub struct WooCommerceConfig {
     #[serde(default)]
     pub tracking: TrackingMode,
     /// The tracking page of carriers the Shipment Tracking extension does not know, with `%1$s` where the
-    /// tracking number goes (as the extension's own provider links are written), e.g.
-    /// `https://track.example/?n=%1$s`. Used when a shipment has no tracking URL of its own.
+    /// tracking number goes, e.g. `https://track.example/?n=%1$s`: sent as the custom provider's
+    /// `custom_tracking_link`, unexpanded (the extension replaces `%1$s`, and `%2$s`/`%3$s` with the
+    /// destination postcode and country, when it formats the link). Used when a shipment has no tracking
+    /// URL of its own.
     #[serde(default)]
     pub tracking_link_template: Option<String>,
     /// Mark the order `completed` when a shipment is exported (default true).
@@ -118,6 +120,12 @@ pub struct WooCommerceConfig {
     /// as stale, in seconds (default [`DEFAULT_WEBHOOK_MAX_AGE_SECS`]; 0: no window).
     #[serde(default = "default_webhook_max_age")]
     pub webhook_max_age_secs: u64,
+    /// How far the store's clock may be ahead of ours, in seconds (default [`DEFAULT_CLOCK_SKEW_SECS`]),
+    /// used only when the store's first order page carries no `Date` header: an order scan then ends with
+    /// its cursor at most at our clock when the scan began, minus this, so that an order changed while the
+    /// scan paged is read again next time.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_secs: u64,
     /// Transport settings (`base_url`, `timeout_secs`, `max_attempts`, `requests_per_minute`). The store URL
     /// is the API's base: `base_url`, when set, only redirects the requests to a test server or emulator
     /// standing in for the store (`/wp-json/…` is appended; authentication still follows the store URL's
@@ -129,6 +137,14 @@ pub struct WooCommerceConfig {
 fn yes() -> bool {
     true
 }
+
+fn default_clock_skew() -> u64 {
+    DEFAULT_CLOCK_SKEW_SECS
+}
+
+/// The default [`WooCommerceConfig::clock_skew_secs`], five minutes: no documented bound exists on how far
+/// a store's clock drifts, and reading an order twice is harmless while missing one is not.
+pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
 
 fn default_webhook_max_age() -> u64 {
     DEFAULT_WEBHOOK_MAX_AGE_SECS
@@ -159,6 +175,7 @@ impl WooCommerceConfig {
             complete_on_ship: true,
             currency: None,
             webhook_max_age_secs: DEFAULT_WEBHOOK_MAX_AGE_SECS,
+            clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS,
             http: HttpOptions::default(),
         }
     }
@@ -210,6 +227,14 @@ impl WooCommerceConfig {
     /// The webhook window, `None` when `webhook_max_age_secs` is 0.
     pub fn webhook_window(&self) -> Option<Duration> {
         channel_core::webhook::max_age_window(self.webhook_max_age_secs)
+    }
+
+    /// With the allowed skew between the store's clock and ours, used when the store sends no `Date`
+    /// header (builder style).
+    #[must_use]
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew_secs = skew.as_secs();
+        self
     }
 
     /// With an OAuth signature method (builder style).
@@ -307,6 +332,7 @@ impl fmt::Debug for WooCommerceConfig {
             .field("complete_on_ship", &self.complete_on_ship)
             .field("currency", &self.currency)
             .field("webhook_max_age_secs", &self.webhook_max_age_secs)
+            .field("clock_skew_secs", &self.clock_skew_secs)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }

@@ -11,6 +11,6 @@ pub mod webhook;
 mod wire;
 
 pub use channel::{WooCommerce, WooCommerceBuilder};
-pub use config::{AuthMode, DEFAULT_WEBHOOK_MAX_AGE_SECS, TrackingMode, WooCommerceConfig};
+pub use config::{AuthMode, DEFAULT_CLOCK_SKEW_SECS, DEFAULT_WEBHOOK_MAX_AGE_SECS, TrackingMode, WooCommerceConfig};
 pub use error::WooError;
 pub use oauth::{OAuthPlacement, OAuthSignatureMethod};

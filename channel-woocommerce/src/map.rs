@@ -123,8 +123,9 @@ pub(crate) fn price_write(target: Target, update: &PriceUpdate) -> PriceWrite {
 
 /// The providers the Shipment Tracking extension knows, as `WC_Shipment_Tracking_Actions::get_providers()`
 /// lists them (grouped by country there; a store may add more through the
-/// `wc_shipment_tracking_get_providers` filter, which these are not). Source: the extension's
-/// `includes/class-wc-shipment-tracking.php` (see `docs/fidelity.md`).
+/// `wc_shipment_tracking_get_providers` filter, which these are not). Source: a public copy of the
+/// extension's `includes/class-wc-shipment-tracking.php`, version unknown, and the `Global` group of the
+/// current providers doc (see `docs/fidelity.md`); used only while the store's own list cannot be read.
 pub(crate) const KNOWN_PROVIDERS: &[&str] = &[
     // Australia
     "Australia Post",
@@ -164,10 +165,11 @@ pub(crate) const KNOWN_PROVIDERS: &[&str] = &[
     "PostNL",
     "DPD.NL",
     "UPS Netherlands",
+    // Global (the current doc's example, "List Shipment Tracking providers with the REST API")
+    "Aramex",
     // New Zealand
     "Courier Post",
     "NZ Post",
-    "Aramex",
     "PBT Couriers",
     // Poland
     "InPost",
@@ -234,16 +236,11 @@ pub(crate) fn default_providers() -> Vec<String> {
     KNOWN_PROVIDERS.iter().map(|p| (*p).to_owned()).collect()
 }
 
-/// `template` with `%1$s` replaced by the percent-encoded tracking number (the placeholder the extension's
-/// provider links use).
-fn expand_link(template: &str, number: &str) -> String {
-    let encoded = url::form_urlencoded::byte_serialize(number.as_bytes()).collect::<String>();
-    template.replace("%1$s", &encoded)
-}
-
 /// The Shipment Tracking entry for a shipment: the extension's provider name when it knows the carrier
 /// (`providers`: the store's list; it builds the tracking link itself), otherwise a custom provider with
-/// the shipment's tracking URL, or the store's `tracking_link_template` filled in.
+/// the shipment's tracking URL, or the store's `tracking_link_template` as it is: "Use %1$s where the
+/// carrier expects the tracking number. Shipment Tracking replaces that placeholder when it formats the
+/// link" (woocommerce.com, "Create a custom-provider tracking item with the REST API").
 pub(crate) fn shipment_tracking(
     shipment: &Shipment,
     providers: &[String],
@@ -260,7 +257,7 @@ pub(crate) fn shipment_tracking(
             date_shipped,
         };
     }
-    let link = t.url.clone().or_else(|| link_template.map(|tpl| expand_link(tpl, &t.number)));
+    let link = t.url.clone().or_else(|| link_template.map(str::to_owned));
     ShipmentTracking {
         tracking_provider: None,
         custom_tracking_provider: Some(t.carrier.clone()),
@@ -466,12 +463,12 @@ mod tests {
         assert_eq!(shipment_tracking(&fedex, &default_providers(), None).tracking_provider.as_deref(), Some("Fedex"));
         let sapo = Shipment::whole_order("70", Tracking::new("sapo", "7"), at);
         assert_eq!(shipment_tracking(&sapo, &default_providers(), None).tracking_provider.as_deref(), Some("SAPO"));
-        // An unknown carrier without a URL takes the store's template, the number percent-encoded.
+        // An unknown carrier without a URL takes the store's template as it is (the extension fills it).
         let guy = Shipment::whole_order("70", Tracking::new("The Courier Guy", "A B/1"), at);
         let t = shipment_tracking(&guy, &default_providers(), Some("https://tcg.example/track?w=%1$s"));
         assert_eq!(t.tracking_provider, None);
         assert_eq!(t.custom_tracking_provider.as_deref(), Some("The Courier Guy"));
-        assert_eq!(t.custom_tracking_link.as_deref(), Some("https://tcg.example/track?w=A+B%2F1"));
+        assert_eq!(t.custom_tracking_link.as_deref(), Some("https://tcg.example/track?w=%1$s"));
         // A store that filtered the carrier into its list: sent by that name.
         let listed = provider_names(&serde_json::json!({"South Africa": {"The Courier Guy": "https://tcg/%1$s"}}));
         assert_eq!(listed, vec!["The Courier Guy".to_owned()]);

@@ -38,11 +38,11 @@ fn usd() -> ResponseTemplate {
 
 /// What a WooCommerce store answers a request whose credentials never reached PHP: the route's permission
 /// refusal (`WC_REST_Data_Controller` / `WC_REST_Products_Controller`: `woocommerce_rest_cannot_view`,
-/// `rest_authorization_required_code()` = 401) — and the documented "Consumer key is missing" message.
+/// `rest_authorization_required_code()` = 401). ("Consumer key is missing" is the legacy API's wording;
+/// current core never sends it.)
 fn anonymous_refusals() -> Vec<serde_json::Value> {
     vec![
         json!({"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.", "data": {"status": 401}}),
-        json!({"code": "woocommerce_rest_authentication_error", "message": "Consumer key is missing.", "data": {"status": 401}}),
     ]
 }
 
@@ -184,7 +184,11 @@ async fn the_currency_comes_from_the_light_endpoint_not_system_status() {
     assert_eq!(channel.currency().await.map(|c| c.code().to_owned()).as_deref(), Some("USD"));
 }
 
-/// `GET …/shipment-trackings/providers` (`{country: {name: link format}}`, `get_providers()`), then
+/// "Send a GET request to /wp-json/wc-shipment-tracking/v3/shipment-trackings/providers" (woocommerce.com,
+/// "List Shipment Tracking providers with the REST API").
+const PROVIDERS: &str = "/wp-json/wc-shipment-tracking/v3/shipment-trackings/providers";
+
+/// `GET …/shipment-trackings/providers` (`{group: {name: link format}}`), then
 /// `POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings` as the extension's
 /// `create_item` reads it, then `PUT /wc/v3/orders/{id}` `{"status":"completed"}`.
 async fn export(server: &MockServer, config: WooCommerceConfig, carrier: &str, expected: serde_json::Value) {
@@ -207,7 +211,7 @@ async fn export_with(
         })
     });
     Mock::given(method("GET"))
-        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings/providers"))
+        .and(path(PROVIDERS))
         .respond_with(ResponseTemplate::new(200).set_body_json(providers))
         .expect(1)
         .mount(server)
@@ -241,11 +245,13 @@ async fn a_known_carrier_takes_the_extensions_provider_name() {
 
 #[tokio::test]
 async fn an_unknown_carrier_is_a_custom_provider_with_the_store_link_template() {
-    // Not in `get_providers()`: `custom_tracking_provider` + `custom_tracking_link`, shown as given.
+    // Not a provider: `custom_tracking_provider` + `custom_tracking_link`, "A full tracking URL, normally
+    // containing %1$s" — "Shipment Tracking replaces that placeholder when it formats the link"
+    // (woocommerce.com, "Create a custom-provider tracking item with the REST API"): sent unexpanded.
     let server = MockServer::start().await;
     let expected = json!({
         "custom_tracking_provider": "The Courier Guy",
-        "custom_tracking_link": "https://portal.thecourierguy.co.za/track?ref=1Z+99%2FA",
+        "custom_tracking_link": "https://portal.thecourierguy.co.za/track?ref=%1$s",
         "tracking_number": "1Z 99/A",
         "date_shipped": "2026-11-02"
     });
@@ -262,4 +268,195 @@ async fn a_carrier_the_store_added_to_its_providers_is_sent_by_name() {
     let expected =
         json!({"tracking_provider": "The Courier Guy", "tracking_number": "1Z 99/A", "date_shipped": "2026-11-02"});
     export_with(&server, https_config(&server), "the courier guy", expected, Some(providers)).await;
+}
+
+fn order(id: u64, modified: &str) -> serde_json::Value {
+    json!({"id": id, "status": "processing", "currency": "USD", "date_created_gmt": "2026-12-01T10:00:00",
+           "date_modified_gmt": modified, "line_items": [], "refunds": []})
+}
+
+#[tokio::test]
+async fn an_order_changed_while_the_scan_pages_is_read_again() {
+    // "List all orders" (`_orders.md`) goes by id: order 1 (page 1) is changed at 12:00:10, after page 1
+    // was read at 12:00:00 (the `Date` header) and before page 2, which holds order 2 changed at 12:00:30.
+    // The next scan must start at or before 12:00:10, or order 1's change is never read.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/orders"))
+        .and(query_param("page", "1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-WP-TotalPages", "2")
+                .insert_header("Date", "Wed, 02 Dec 2026 12:00:00 GMT")
+                .set_body_json(json!([order(1, "2026-12-02T11:00:00")])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/orders"))
+        .and(query_param("page", "2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-WP-TotalPages", "2")
+                .insert_header("Date", "Wed, 02 Dec 2026 12:00:40 GMT")
+                .set_body_json(json!([order(2, "2026-12-02T12:00:30")])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    use futures::TryStreamExt as _;
+    let channel = build(https_config(&server));
+    let cursor = channel_core::OrderCursor::new("2026-12-02T10:00:00Z".parse().unwrap());
+    let pages: Vec<_> = channel.orders_since(&cursor).try_collect().await.unwrap();
+    let last = pages.last().unwrap().next.since;
+    // The store's clock at the first page, less a second (`modified_after` is exclusive).
+    assert_eq!(last, "2026-12-02T11:59:59Z".parse::<jiff::Timestamp>().unwrap());
+}
+
+/// 401s that must not send the secret in a query string: an authentication error WooCommerce raised
+/// after reading the request (`get_oauth_parameters`: `woocommerce_rest_authentication_missing_parameter`,
+/// "Missing OAuth parameter(s) …"), and a 401 that WooCommerce never sent (a WAF or htpasswd page).
+#[tokio::test]
+async fn only_a_woocommerce_permission_refusal_triggers_query_keys() {
+    let refusals = [
+        ResponseTemplate::new(401).set_body_json(json!({
+            "code": "woocommerce_rest_authentication_missing_parameter",
+            "message": "Missing OAuth parameter oauth_signature", "data": {"status": 401}
+        })),
+        ResponseTemplate::new(401)
+            .insert_header("WWW-Authenticate", "Basic realm=\"staging\"")
+            .set_body_string("<html><body>401 Authorization Required</body></html>"),
+        ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthorized"})),
+    ];
+    for refusal in refusals {
+        let server = MockServer::start().await;
+        Mock::given(method("GET")).and(path(CURRENCY)).respond_with(refusal).expect(1).mount(&server).await;
+        let err = build(https_config(&server)).test_connection().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Auth);
+        assert_eq!(err.status(), Some(401));
+        for req in server.received_requests().await.unwrap() {
+            assert!(!req.url.query().unwrap_or_default().contains("consumer_secret"), "{}", req.url);
+        }
+    }
+}
+
+/// A store whose extension has no `shipment-trackings/providers` route (`404 rest_no_route`) is asked at
+/// the order-scoped path public clients use.
+#[tokio::test]
+async fn providers_fall_back_to_the_order_scoped_path_on_rest_no_route() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(PROVIDERS))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "code": "rest_no_route", "message": "No route was found matching the URL and request method.", "data": {"status": 404}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings/providers"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"South Africa": {"Courier X": "https://x/%1$s"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings"))
+        .and(body_json(json!({"tracking_provider": "Courier X", "tracking_number": "1", "date_shipped": "2026-11-02"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"tracking_id": "a1"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let at: jiff::Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
+    let shipment = Shipment::whole_order("70", Tracking::new("courier x", "1"), at);
+    let mut config = https_config(&server).tracking(TrackingMode::ShipmentTracking);
+    config.complete_on_ship = false;
+    build(config).export_tracking(&shipment).await.unwrap();
+}
+
+/// A failed providers read is not kept: the next export asks again, and then uses the store's list.
+#[tokio::test]
+async fn a_failed_providers_read_is_not_cached() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(PROVIDERS))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(PROVIDERS))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"South Africa": {"Courier X": "https://x/%1$s"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc-shipment-tracking/v3/orders/70/shipment-trackings"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"tracking_id": "a1"})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let at: jiff::Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
+    let shipment = Shipment::whole_order("70", Tracking::new("courier x", "1"), at);
+    let mut config = https_config(&server).tracking(TrackingMode::ShipmentTracking).max_attempts(1);
+    config.complete_on_ship = false;
+    let channel = build(config);
+    channel.export_tracking(&shipment).await.unwrap();
+    channel.export_tracking(&shipment).await.unwrap();
+    let posts: Vec<serde_json::Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    // First: the embedded list does not know the carrier (custom); then the store's list does.
+    assert_eq!(posts[0]["custom_tracking_provider"], "courier x");
+    assert_eq!(posts[1]["tracking_provider"], "Courier X");
+}
+
+/// A variation whose `manage_stock` is `"parent"` (core's variations controller: `manage_stock` is
+/// `mixed`, "Stock management at variation level.", answered `"parent"` when the parent manages the
+/// stock) shares its parent's stock. A stock push sends `manage_stock: true`, which would
+/// detach it: the push is refused for it (not retryable) and the variation that manages its own stock is
+/// written.
+#[tokio::test]
+async fn a_stock_push_to_a_variation_on_its_parents_stock_is_refused() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products/3/variations"))
+        .and(query_param("include", "11,12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 11, "sku": "TEE-S", "manage_stock": "parent", "stock_quantity": 9, "stock_status": "instock"},
+            {"id": 12, "sku": "TEE-M", "manage_stock": true, "stock_quantity": 2, "stock_status": "instock"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc/v3/products/3/variations/batch"))
+        .and(body_json(
+            json!({"update": [{"id": 12, "manage_stock": true, "stock_quantity": 4, "stock_status": "instock"}]}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"update": [{"id": 12, "stock_quantity": 4}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let updates =
+        [channel_core::StockUpdate::new("3/11", "TEE-S", 4), channel_core::StockUpdate::new("3/12", "TEE-M", 4)];
+    let out = build(https_config(&server)).set_stock(&updates).await.unwrap();
+    match &out[0].outcome {
+        channel_core::Outcome::Rejected { retryable, reason } => {
+            assert!(!retryable);
+            assert!(reason.contains("\"parent\"") && reason.contains("product 3"), "{reason}");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(out[1].outcome, channel_core::Outcome::Applied { quantity: Some(4) });
 }

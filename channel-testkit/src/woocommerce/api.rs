@@ -49,6 +49,14 @@ pub(super) fn router(platform: Arc<WooCommerce>) -> Router {
         .route(&format!("{WC}/system_status"), get(system_status))
         .route(&format!("{WC}/data/currencies/current"), get(current_currency))
         .route(&format!("{TRACKING}/orders/{{id}}/shipment-trackings"), get(list_trackings).post(create_tracking))
+        // Every route above checks permissions: an anonymous request is refused there, after routing, so
+        // a missing route answers `404 rest_no_route` whoever asks (WordPress dispatches first and runs the
+        // matched route's `permission_callback`).
+        .route_layer(middleware::from_fn(refuse_anonymous))
+        // "The providers endpoint is public and does not require order permissions" (woocommerce.com,
+        // "List Shipment Tracking providers with the REST API"): the documented path, and the
+        // order-scoped one public clients use.
+        .route(&format!("{TRACKING}/shipment-trackings/providers"), get(list_providers))
         .route(&format!("{TRACKING}/orders/{{id}}/shipment-trackings/providers"), get(list_providers))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(Arc::clone(&platform), authenticate_request));
@@ -112,14 +120,13 @@ async fn authenticate_request(State(platform): Shared, request: Request, next: N
         let mut nonces = platform.nonces.lock().unwrap_or_else(PoisonError::into_inner);
         authenticate(&auth, &keys, &mut nonces)
     };
-    match verdict {
+    let verdict = match verdict {
         // No `WWW-Authenticate`: `send_unauthorized_headers` adds it only while `auth_method` is
         // `basic_auth`, and a failed Basic attempt goes on to `perform_oauth_authentication`, which sets
         // `oauth1`.
         Err(err) => return rest(&err),
-        Ok(Verdict::Anonymous) => return rest(&anonymous_refusal(parts.method.as_str(), parts.uri.path())),
-        Ok(Verdict::Authenticated) => {}
-    }
+        Ok(verdict) => verdict,
+    };
     if let Some(bucket) = &platform.limiter {
         let decision = bucket.try_acquire(1.0);
         if !decision.allowed {
@@ -128,7 +135,23 @@ async fn authenticate_request(State(platform): Shared, request: Request, next: N
             return response;
         }
     }
+    let mut parts = parts;
+    if verdict == Verdict::Anonymous {
+        parts.extensions.insert(Anonymous);
+    }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Marks a request that carried no credentials WooCommerce could read.
+#[derive(Debug, Clone, Copy)]
+struct Anonymous;
+
+/// The matched route's permission check: an anonymous request gets the route's refusal.
+async fn refuse_anonymous(request: Request, next: Next) -> Response {
+    if request.extensions().get::<Anonymous>().is_some() {
+        return rest(&anonymous_refusal(request.method().as_str(), request.uri().path()));
+    }
+    next.run(request).await
 }
 
 fn json_object(body: &[u8]) -> Result<Map<String, Value>, RestError> {
@@ -937,7 +960,11 @@ async fn create_tracking(State(platform): Shared, Path(id): Path<String>, body: 
     let (provider, link) = if custom.is_empty() {
         super::providers::formatted(&super::providers::sanitize_title(&text("tracking_provider")), &number, "")
     } else {
-        (custom, text("custom_tracking_link"))
+        // "Use %1$s where the carrier expects the tracking number. Shipment Tracking replaces that
+        // placeholder when it formats the link" (woocommerce.com, "Create a custom-provider tracking item
+        // with the REST API"); the order has no postcode or country here, so those are empty.
+        let link = text("custom_tracking_link").replace("%1$s", &number).replace("%2$s", "").replace("%3$s", "");
+        (custom, link)
     };
     let date_shipped = match fields.get("date_shipped") {
         Some(Value::String(date)) => date.clone(),

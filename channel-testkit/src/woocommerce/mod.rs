@@ -6,8 +6,10 @@
 //! woocommerce_rest_authentication_error` "Consumer secret is invalid."), or OAuth 1.0a one-legged signatures (HMAC-SHA1 or
 //! HMAC-SHA256; parameters in the query or an `Authorization: OAuth …` header) verified exactly as
 //! `WC_REST_Authentication` does: base string over the full URL (`base_url` + path) and every query/form
-//! parameter, key `consumer_secret&`, timestamp within 15 minutes, nonces not reusable. Array parameters
-//! (`include[]=…`) are not signed the PHP way; avoid them with OAuth. An anonymous request gets the route's
+//! parameter, key `consumer_secret&`, timestamp within 15 minutes, a nonce refused again within the window
+//! whatever its timestamp; any one `oauth_*` parameter makes it an OAuth attempt, the missing ones named
+//! in `woocommerce_rest_authentication_missing_parameter`. Array parameters
+//! (`include[]=…`) are not signed the PHP way; avoid them with OAuth. An anonymous request to an existing route gets the route's
 //! permission refusal (`401`, `woocommerce_rest_cannot_view` / `_cannot_create` / `_cannot_edit` /
 //! `_cannot_delete` / `_cannot_batch`). [`WooCommerceConfig::strip_authorization`] emulates a server that
 //! drops the `Authorization` header.
@@ -24,7 +26,7 @@
 //! | `GET`/`POST /webhooks`, `GET`/`DELETE /webhooks/{id}` | webhooks (creating one sends the ping) |
 //! | `GET /system_status` | site identity: `environment.home_url`, `environment.version`, `settings.currency` |
 //! | `GET /data/currencies/current` | `{code, name, symbol}` of the store currency (`_data.md`) |
-//! | `GET`/`POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings`, `GET …/providers` | the Shipment Tracking extension, when [`WooCommerceConfig::shipment_tracking`] is on (`404 rest_no_route` otherwise): the provider is stored as `sanitize_title(tracking_provider)` and shown with the extension's name and link when it is one of its providers, with no name and no link when not (the extension refuses nothing but a missing `tracking_number` or order); a custom provider is shown with its own link |
+//! | `GET`/`POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings`, `GET /wp-json/wc-shipment-tracking/v3/shipment-trackings/providers` (documented; public) and `GET …/orders/{id}/shipment-trackings/providers` | the Shipment Tracking extension, when [`WooCommerceConfig::shipment_tracking`] is on (`404 rest_no_route` otherwise): the provider is stored as `sanitize_title(tracking_provider)` and shown with the extension's name and link when it is one of its providers, with no name and no link when not (the extension refuses nothing but a missing `tracking_number` or order); a custom provider is shown with its own link, `%1$s` replaced by the tracking number |
 //!
 //! `GET /wp-json/` (the unauthenticated WordPress index) answers the site name, URL and namespaces.
 //!
@@ -47,7 +49,7 @@ mod api;
 mod providers;
 mod state;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -140,7 +142,8 @@ pub struct WooCommerce {
     base_url: String,
     harness: Harness,
     limiter: Option<TokenBucket>,
-    nonces: Mutex<HashSet<(String, i64)>>,
+    /// OAuth nonces seen, with the timestamp they came with (expired after the window).
+    nonces: Mutex<HashMap<String, i64>>,
     state: Mutex<state::State>,
 }
 

@@ -6,6 +6,9 @@
 
 /// `(country group, provider, link format)`; `%1$s` is the tracking number, `%2$s` the postcode.
 pub(super) const PROVIDERS: &[(&str, &str, &str)] = &[
+    // The `Global` group of the current doc's example ("List Shipment Tracking providers with the REST
+    // API", woocommerce.com); the rest is a public copy of the extension, version unknown.
+    ("Global", "Aramex", "https://www.aramex.com/track/track-results-new?ShipmentNumber=%1$s"),
     ("Australia", "Australia Post", "https://auspost.com.au/mypost/track/#/details/%1$s"),
     ("Australia", "Fastway Couriers", "https://www.fastway.com.au/tools/track/?l=%1$s"),
     ("Austria", "post.at", "https://www.post.at/sv/sendungsdetails?snr=%1$s"),

@@ -2,7 +2,7 @@
 //! parameters, or OAuth 1.0a "one-legged" signatures (HMAC-SHA1 / HMAC-SHA256) as
 //! `WC_REST_Authentication::check_oauth_signature` verifies them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -71,32 +71,36 @@ pub(super) enum Verdict {
 pub(super) fn authenticate(
     request: &AuthRequest<'_>,
     keys: &Keys<'_>,
-    nonces: &mut HashSet<(String, i64)>,
+    nonces: &mut HashMap<String, i64>,
 ) -> Result<Verdict, RestError> {
     // `$_GET['consumer_key']`/`['consumer_secret']` come first, then HTTP Basic.
     let find = |name: &str| request.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     if let (Some(key), Some(secret)) = (find("consumer_key"), find("consumer_secret")) {
         return check_pair(keys, key, secret);
     }
-    if let Some(value) = request.authorization {
-        if let Some(encoded) = value.strip_prefix("Basic ") {
-            let decoded = BASE64.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
-            let Some((key, secret)) = decoded.as_deref().and_then(|text| text.split_once(':')) else {
-                return Ok(Verdict::Anonymous);
-            };
-            return check_pair(keys, key, secret);
-        }
-        if let Some(header) = value.strip_prefix("OAuth ") {
-            let mut params = request.params.clone();
-            params.extend(parse_oauth_header(header));
-            return check_oauth(request, &params, keys, nonces).map(|()| Verdict::Authenticated);
-        }
+    if let Some(encoded) = request.authorization.and_then(|value| value.strip_prefix("Basic ")) {
+        let decoded = BASE64.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+        let Some((key, secret)) = decoded.as_deref().and_then(|text| text.split_once(':')) else {
+            return Ok(Verdict::Anonymous);
+        };
+        return check_pair(keys, key, secret);
     }
-    if find("oauth_consumer_key").is_some() {
-        return check_oauth(request, &request.params, keys, nonces).map(|()| Verdict::Authenticated);
+    // `get_oauth_parameters`: the query and form parameters, then those of an `OAuth` header; OAuth is
+    // attempted when any one of the five is there (and not empty).
+    let mut params = request.params.clone();
+    if let Some(header) = request.authorization.and_then(|value| value.strip_prefix("OAuth ")) {
+        params.extend(parse_oauth_header(header));
+    }
+    let given = |name: &str| params.iter().rev().find(|(k, _)| k == name).is_some_and(|(_, v)| !v.is_empty());
+    if OAUTH_PARAMS.iter().any(|name| given(name)) {
+        return check_oauth(request, &params, keys, nonces).map(|()| Verdict::Authenticated);
     }
     Ok(Verdict::Anonymous)
 }
+
+/// The parameters `get_oauth_parameters` requires, in its order.
+const OAUTH_PARAMS: [&str; 5] =
+    ["oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method"];
 
 /// The refusal an anonymous request gets from the route's permission callback (`rest_authorization_required_code()`
 /// is 401 when nobody is logged in): `woocommerce_rest_cannot_view` for reads, `_cannot_create`,
@@ -167,17 +171,17 @@ fn check_oauth(
     request: &AuthRequest<'_>,
     params: &[(String, String)],
     keys: &Keys<'_>,
-    nonces: &mut HashSet<(String, i64)>,
+    nonces: &mut HashMap<String, i64>,
 ) -> Result<(), RestError> {
     let find = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let missing = ["oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method"]
-        .into_iter()
-        .filter(|name| find(name).is_none())
-        .collect::<Vec<_>>();
+    // PHP's `empty()`: an empty value is missing too.
+    let missing = OAUTH_PARAMS.into_iter().filter(|name| find(name).is_none_or(str::is_empty)).collect::<Vec<_>>();
     if !missing.is_empty() {
+        // `_n( 'Missing OAuth parameter %s', 'Missing OAuth parameters %s', count( $errors ) )`.
+        let noun = if missing.len() == 1 { "parameter" } else { "parameters" };
         return Err(unauthorized(
-            "woocommerce_rest_authentication_error",
-            &format!("Missing OAuth parameter {}", missing.join(", ")),
+            "woocommerce_rest_authentication_missing_parameter",
+            &format!("Missing OAuth {noun} {}", missing.join(", ")),
         ));
     }
     let key = find("oauth_consumer_key").unwrap_or_default();
@@ -186,7 +190,10 @@ fn check_oauth(
     }
     let method = find("oauth_signature_method").unwrap_or_default();
     if method != "HMAC-SHA1" && method != "HMAC-SHA256" {
-        return Err(unauthorized("woocommerce_rest_authentication_error", "Invalid signature method passed."));
+        return Err(unauthorized(
+            "woocommerce_rest_authentication_error",
+            "Invalid signature - signature method is invalid.",
+        ));
     }
     // PHP decoded `+` to a space once already; WooCommerce puts it back and decodes again.
     let given = find("oauth_signature").unwrap_or_default().replace(' ', "+");
@@ -203,13 +210,17 @@ fn check_oauth(
     if (request.now - timestamp).abs() > keys.timestamp_window_secs {
         return Err(unauthorized("woocommerce_rest_authentication_error", "Invalid timestamp."));
     }
+    // `check_oauth_timestamp_and_nonce`: a nonce seen in the window is refused whatever its timestamp
+    // (`in_array( $nonce, $used_nonces )`); nonces older than the window are forgotten.
     let nonce = find("oauth_nonce").unwrap_or_default().to_owned();
-    if !nonces.insert((nonce, timestamp)) {
+    if nonces.contains_key(&nonce) {
         return Err(unauthorized(
             "woocommerce_rest_authentication_error",
             "Invalid nonce - nonce has already been used.",
         ));
     }
+    nonces.insert(nonce, timestamp);
+    nonces.retain(|_, used| *used >= request.now - keys.timestamp_window_secs);
     Ok(())
 }
 
@@ -240,6 +251,78 @@ mod tests {
         assert_eq!(code("PUT", "/wp-json/wc/v3/orders/7"), "woocommerce_rest_cannot_edit");
         assert_eq!(code("POST", "/wp-json/wc/v3/orders/7/notes"), "woocommerce_rest_cannot_create");
         assert_eq!(anonymous_refusal("GET", "/x").status, 401);
+    }
+
+    const KEYS: Keys<'static> = Keys { consumer_key: "ck_1", consumer_secret: "cs_1", timestamp_window_secs: 900 };
+    const URL: &str = "http://127.0.0.1:80/wp-json/wc/v3/products";
+
+    fn request(params: &[(&str, &str)]) -> AuthRequest<'static> {
+        AuthRequest {
+            method: "GET",
+            url: URL.to_owned(),
+            authorization: None,
+            params: params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            now: 1_000_000,
+        }
+    }
+
+    fn signed(nonce: &str, timestamp: i64) -> AuthRequest<'static> {
+        let ts = timestamp.to_string();
+        let mut params = vec![
+            ("oauth_consumer_key".to_owned(), "ck_1".to_owned()),
+            ("oauth_timestamp".to_owned(), ts),
+            ("oauth_nonce".to_owned(), nonce.to_owned()),
+            ("oauth_signature_method".to_owned(), "HMAC-SHA256".to_owned()),
+        ];
+        let base = signature_base_string("GET", URL, &params);
+        params.push(("oauth_signature".to_owned(), oauth_signature("HMAC-SHA256", "cs_1", &base).unwrap()));
+        AuthRequest { method: "GET", url: URL.to_owned(), authorization: None, params, now: 1_000_000 }
+    }
+
+    #[test]
+    fn any_oauth_parameter_starts_oauth_and_missing_ones_are_named() {
+        // `get_oauth_parameters`: one parameter present is an OAuth attempt; the rest are missing.
+        let err = authenticate(&request(&[("oauth_nonce", "n1")]), &KEYS, &mut HashMap::new()).unwrap_err();
+        assert_eq!((err.status, err.code), (401, "woocommerce_rest_authentication_missing_parameter"));
+        assert_eq!(
+            err.message,
+            "Missing OAuth parameters oauth_consumer_key, oauth_timestamp, oauth_signature, oauth_signature_method"
+        );
+        let mut one_short = signed("n2", 1_000_000);
+        one_short.params.retain(|(k, _)| k != "oauth_signature");
+        let err = authenticate(&one_short, &KEYS, &mut HashMap::new()).unwrap_err();
+        assert_eq!(err.message, "Missing OAuth parameter oauth_signature");
+        // None at all: not OAuth, anonymous.
+        let none = authenticate(&request(&[("per_page", "1")]), &KEYS, &mut HashMap::new());
+        assert_eq!(none.unwrap(), Verdict::Anonymous);
+    }
+
+    #[test]
+    fn an_unknown_signature_method_has_cores_message() {
+        let mut plain = signed("n3", 1_000_000);
+        for (k, v) in &mut plain.params {
+            if k == "oauth_signature_method" {
+                *v = "PLAINTEXT".to_owned();
+            }
+        }
+        let err = authenticate(&plain, &KEYS, &mut HashMap::new()).unwrap_err();
+        assert_eq!(err.message, "Invalid signature - signature method is invalid.");
+    }
+
+    #[test]
+    fn a_nonce_is_refused_again_whatever_its_timestamp() {
+        let mut nonces = HashMap::new();
+        assert_eq!(authenticate(&signed("n4", 1_000_000), &KEYS, &mut nonces).unwrap(), Verdict::Authenticated);
+        let err = authenticate(&signed("n4", 1_000_001), &KEYS, &mut nonces).unwrap_err();
+        assert_eq!(err.message, "Invalid nonce - nonce has already been used.");
+        // Forgotten once older than the window.
+        let mut fresh = signed("n6", 1_001_000);
+        fresh.now = 1_001_000;
+        assert!(authenticate(&fresh, &KEYS, &mut nonces).is_ok());
+        assert!(!nonces.contains_key("n4"));
+        let mut later = signed("n4", 1_001_000);
+        later.now = 1_001_000;
+        assert!(authenticate(&later, &KEYS, &mut nonces).is_ok());
     }
 
     #[test]
