@@ -38,7 +38,7 @@ const CONNECTIONS: &[&str] = &[
 ];
 
 /// Cost of one mutation root field itself (shopify.dev "Cost calculation": a mutation costs 10); the
-/// objects selected in its payload are added ([`mutation_cost`]).
+/// objects selected in its payload are added.
 pub const MUTATION_COST: u64 = 10;
 
 pub(super) fn router(platform: Arc<Shopify>) -> Router {
