@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use crate::client::{Client, MAX_SELLER_SKUS, SEARCH_PAGE_SIZE, Transport};
-use crate::config::{AmazonConfig, CatalogSource, StockMarketplaces};
+use crate::config::{AmazonConfig, CatalogSource, PriceMarketplaces, StockMarketplaces};
 use crate::document;
 use crate::error::AmazonError;
 use crate::feed::{self, FeedMessage, MAX_FEED_MARKETPLACES, MAX_FEED_MESSAGES};
@@ -599,8 +599,8 @@ impl Amazon {
         })
     }
 
-    /// The write of a price update (every configured marketplace selling in its currency), or why it is
-    /// rejected without a call.
+    /// The write of a price update (the primary marketplace, or with [`PriceMarketplaces::All`] every
+    /// configured marketplace selling in its currency), or why it is rejected without a call.
     fn price_write(&self, u: &PriceUpdate) -> std::result::Result<WriteItem, ItemOutcome> {
         if map::is_fba(&u.listing, &u.ids) {
             return Err(ItemOutcome::rejected(
@@ -609,18 +609,17 @@ impl Amazon {
                 false,
             ));
         }
-        let markets: Vec<&String> = self
-            .inner
-            .config
-            .marketplace_ids
-            .iter()
-            .filter(|m| map::currency_of(m) == Some(u.price.currency))
-            .collect();
+        let config = &self.inner.config;
+        let scope = match config.price_marketplaces {
+            PriceMarketplaces::All => &config.marketplace_ids[..],
+            _ => config.marketplace_ids.first().map(std::slice::from_ref).unwrap_or_default(),
+        };
+        let markets: Vec<&String> = scope.iter().filter(|m| map::currency_of(m) == Some(u.price.currency)).collect();
         let amount = u.price.round_to_minor().amount.to_f64();
         let (false, Some(amount)) = (markets.is_empty(), amount) else {
             return Err(ItemOutcome::rejected(
                 u.listing.clone(),
-                format!("no configured marketplace sells in {}", u.price.currency),
+                format!("no marketplace prices are written to (price_marketplaces) sells in {}", u.price.currency),
                 false,
             ));
         };

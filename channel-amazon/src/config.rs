@@ -71,6 +71,24 @@ pub enum StockMarketplaces {
     All,
 }
 
+/// The marketplaces a price write (`purchasable_offer`) goes to, by patch or by feed alike.
+///
+/// Amazon accepts a `purchasable_offer` patch for a marketplace where the SKU has no offer and creates
+/// one (selling-partner-api-models#2797), while listings and prices are read only in the primary
+/// marketplace; so by default a price is written only there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PriceMarketplaces {
+    /// Only the primary (first) marketplace, where listings and prices are read; a price in another
+    /// currency is rejected. The default.
+    #[default]
+    Primary,
+    /// Every configured marketplace that sells in the price's currency (a seller whose offers exist in
+    /// all of them at one price).
+    All,
+}
+
 /// The SP-API endpoint used when neither `base_url` nor the region says otherwise (North America's).
 pub const DEFAULT_BASE_URL: &str = "https://sellingpartnerapi-na.amazon.com";
 
@@ -111,11 +129,14 @@ pub struct AmazonConfig {
     /// Where the full SKU list comes from.
     #[serde(default)]
     pub catalog_source: CatalogSource,
-    /// The marketplaces stock writes go to (default: the primary). Price writes go to every configured
-    /// marketplace selling in the price's currency. A patch and a feed of the same write name the same
-    /// marketplaces.
+    /// The marketplaces stock writes go to (default: the primary). A patch and a feed of the same write
+    /// name the same marketplaces.
     #[serde(default)]
     pub stock_marketplaces: StockMarketplaces,
+    /// The marketplaces price writes go to (default: the primary; `all`: every configured marketplace
+    /// selling in the price's currency). A patch and a feed of the same write name the same marketplaces.
+    #[serde(default)]
+    pub price_marketplaces: PriceMarketplaces,
     /// The character set of `GET_MERCHANT_LISTINGS_ALL_DATA` documents (`Cp1252`, `Shift_JIS`, `UTF-8`, …)
     /// when set; by default the one the download's `Content-Type` names, else UTF-8.
     #[serde(default)]
@@ -225,6 +246,7 @@ impl AmazonConfig {
             feed_threshold: DEFAULT_FEED_THRESHOLD,
             catalog_source: CatalogSource::default(),
             stock_marketplaces: StockMarketplaces::default(),
+            price_marketplaces: PriceMarketplaces::default(),
             report_charset: None,
             read_fba: true,
             default_product_type: default_product_type(),
@@ -355,6 +377,13 @@ impl AmazonConfig {
         self
     }
 
+    /// The marketplaces price writes go to (builder style).
+    #[must_use]
+    pub fn price_marketplaces(mut self, scope: PriceMarketplaces) -> Self {
+        self.price_marketplaces = scope;
+        self
+    }
+
     /// Decode listings reports in this character set whatever the download declares (builder style).
     #[must_use]
     pub fn report_charset(mut self, charset: impl Into<String>) -> Self {
@@ -386,6 +415,7 @@ impl fmt::Debug for AmazonConfig {
             .field("feed_threshold", &self.feed_threshold)
             .field("catalog_source", &self.catalog_source)
             .field("stock_marketplaces", &self.stock_marketplaces)
+            .field("price_marketplaces", &self.price_marketplaces)
             .field("report_charset", &self.report_charset)
             .field("read_fba", &self.read_fba)
             .field("default_product_type", &self.default_product_type)
