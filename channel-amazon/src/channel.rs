@@ -667,7 +667,8 @@ impl Amazon {
         let markets = &self.inner.config.marketplace_ids;
         let page = self.client().search_orders(markets, &fmt(since), &fmt(before), cursor.token.as_deref()).await?;
         let mut out = Vec::with_capacity(page.orders.len());
-        for o in &page.orders {
+        let include_outside = self.inner.config.import_non_amazon_orders;
+        for o in page.orders.iter().filter(|o| include_outside || !orders::placed_outside_amazon(o)) {
             out.push(orders::order_from_wire(o, "searchOrders")?);
         }
         let token = page.pagination.and_then(|p| p.next_token).filter(|t| !t.is_empty());

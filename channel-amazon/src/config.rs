@@ -144,6 +144,12 @@ pub struct AmazonConfig {
     /// Read FBA quantities from the FBA Inventory API as channel-fulfilled listings (default true).
     #[serde(default = "yes")]
     pub read_fba: bool,
+    /// Import orders placed outside Amazon (`salesChannel.channelName` `NON_AMAZON`: Multi-Channel
+    /// Fulfillment orders Amazon ships from FBA stock for other sales channels) as sales of this channel
+    /// (default false: their stock effect shows in the FBA inventory read, and they are not sales of this
+    /// channel's listings).
+    #[serde(default)]
+    pub import_non_amazon_orders: bool,
     /// The product type used in patches when a listing's own is unknown (default `PRODUCT`, which
     /// Amazon accepts for offer-only attributes).
     #[serde(default = "default_product_type")]
@@ -249,6 +255,7 @@ impl AmazonConfig {
             price_marketplaces: PriceMarketplaces::default(),
             report_charset: None,
             read_fba: true,
+            import_non_amazon_orders: false,
             default_product_type: default_product_type(),
             carrier_codes: default_carrier_codes(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
@@ -398,6 +405,14 @@ impl AmazonConfig {
         self
     }
 
+    /// Import orders placed outside Amazon (`NON_AMAZON`) or not (builder style); see
+    /// [`AmazonConfig::import_non_amazon_orders`].
+    #[must_use]
+    pub fn import_non_amazon_orders(mut self, import: bool) -> Self {
+        self.import_non_amazon_orders = import;
+        self
+    }
+
     /// Read FBA quantities or not (builder style).
     #[must_use]
     pub fn read_fba(mut self, read_fba: bool) -> Self {
@@ -418,6 +433,7 @@ impl fmt::Debug for AmazonConfig {
             .field("price_marketplaces", &self.price_marketplaces)
             .field("report_charset", &self.report_charset)
             .field("read_fba", &self.read_fba)
+            .field("import_non_amazon_orders", &self.import_non_amazon_orders)
             .field("default_product_type", &self.default_product_type)
             .field("carrier_codes", &self.carrier_codes)
             .field("max_document_bytes", &self.max_document_bytes)
