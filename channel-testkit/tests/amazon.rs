@@ -256,6 +256,42 @@ async fn listings_get_and_patch_with_fba_read_only() {
 }
 
 #[tokio::test]
+async fn a_patch_of_an_unknown_sku_creates_an_offer_only_listing() {
+    // listingsItems_2021-08-01.json lists no 404 for patchListingsItem (200, 400, 403, 413, 415, 429, 500,
+    // 503), and Amazon calls accepting a price for a SKU it does not know "expected behavior" (the offer
+    // part of a listing; amzn/selling-partner-api-models#2797).
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    let offer = json!({"productType": "PRODUCT", "patches": [{"op": "merge", "path": "/attributes/purchasable_offer",
+        "value": [{"marketplace_id": "ATVPDKIKX0DER", "currency": "USD", "audience": "ALL",
+                   "our_price": [{"schedule": [{"value_with_tax": 7.5}]}]}]}]});
+    // A validation preview and an invalid patch create nothing.
+    let (status, body, _) = client
+        .call(Method::PATCH, &format!("{}&mode=VALIDATION_PREVIEW", item_path(&emulator, "NEW-1")), Some(&offer))
+        .await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("VALID")), "{body}");
+    let (_, body, _) = client.call(Method::PATCH, &item_path(&emulator, "NEW-1"), Some(&quantity_patch("AMAZON_NA", 1))).await;
+    assert_eq!(body["status"], "INVALID", "{body}");
+    let (status, _) = client.get(&item_path(&emulator, "NEW-1")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body, _) = client.call(Method::PATCH, &item_path(&emulator, "NEW-1"), Some(&offer)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["sku"].as_str(), body["status"].as_str()), (Some("NEW-1"), Some("ACCEPTED")));
+    assert_eq!(emulator.platform().price("NEW-1"), Some(Decimal::new(75, 1)));
+    let (status, body) = client.get(&format!("{}&includedData=offers", item_path(&emulator, "NEW-1"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["offers"][0]["price"]["currencyCode"], "USD", "{body}");
+    let amount: Decimal = body["offers"][0]["price"]["amount"].as_str().unwrap().parse().unwrap();
+    assert_eq!(amount, Decimal::new(75, 1));
+    // The same through a JSON_LISTINGS_FEED PATCH message (#4402: accepted for a SKU that does not exist).
+    let feed = json!({"header": {"sellerId": emulator.seller_id(), "version": "2.0"}, "messages": [{
+        "messageId": 1, "sku": "NEW-2", "operationType": "PATCH", "productType": "PRODUCT",
+        "patches": offer["patches"].clone()}]});
+    let (_, report) = submit_feed(&client, &feed, "application/json").await;
+    assert_eq!(report["summary"]["messagesAccepted"], 1, "{report}");
+    assert_eq!(emulator.platform().price("NEW-2"), Some(Decimal::new(75, 1)));
+}
+
+#[tokio::test]
 async fn search_pages_to_the_end_and_stops_at_the_cap() {
     let mut config = AmazonConfig::fast();
     config.max_search_results = 30;

@@ -332,22 +332,22 @@ async fn patch_listing(
     }
     let preview = first(&pairs, "mode") == Some("VALIDATION_PREVIEW");
     let submission = uuid::Uuid::new_v4().to_string();
+    let product_type = body.get("productType").and_then(Value::as_str).unwrap_or_default();
     let result = {
         let mut state = platform.lock();
-        if !state.listings.contains_key(&sku) {
-            drop(state);
-            return sp_error(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("SKU '{sku}' not found in marketplace {}", platform.config.marketplace_id),
-                "",
-            );
-        }
-        match state.plan_patches(&platform.config, &sku, patches) {
+        // The model lists no 404 for patchListingsItem (200, 400, 403, 413, 415, 429, 500, 503): a SKU
+        // Amazon does not know becomes an offer-only listing holding what was patched ("This is expected
+        // behavior", amzn/selling-partner-api-models#2797), as a feed's PATCH or UPDATE does.
+        let created = state.ensure_listing(&sku, product_type);
+        let result = match state.plan_patches(&platform.config, &sku, patches) {
             Ok(_) if preview => Ok((Vec::new(), "VALID")),
             Ok(change) => Ok((state.apply(&platform.config, &sku, change), "ACCEPTED")),
             Err(issues) => Err(issues),
+        };
+        if created && (preview || result.is_err()) {
+            state.listings.remove(&sku);
         }
+        result
     };
     match result {
         Ok((notes, status)) => {

@@ -52,7 +52,11 @@
 //! is a `DEFAULT` quantity on an FBA listing (`FULFILLMENT_CHANNEL_CONFLICT`); quantities are whole
 //! numbers ≥ 0; `purchasable_offer` must be in the marketplace currency ([`AmazonConfig::currency`]) with
 //! a positive `our_price[0].schedule[0].value_with_tax`. Other top-level attributes are stored as given.
-//! Patching an unknown SKU is `404` (this emulator does not create listings by patch). For FBA listings
+//! Patching an unknown SKU (by `patchListingsItem` or a feed's `PATCH` message) creates an offer-only
+//! listing holding what was patched (no quantity, merchant-fulfilled) and answers `ACCEPTED`: the model
+//! lists no `404` for `patchListingsItem`, and Amazon calls accepting offer data for a SKU it does not know
+//! expected (amzn/selling-partner-api-models#2797, #4402); an invalid patch or a `VALIDATION_PREVIEW`
+//! creates nothing. For FBA listings
 //! `fulfillmentAvailability` names the channel without a quantity, as Amazon does; the quantity is in the
 //! FBA inventory.
 //!

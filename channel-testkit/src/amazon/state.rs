@@ -325,6 +325,36 @@ impl State {
         self.next
     }
 
+    /// Creates an empty listing of `sku` (no quantity, no offer) when there is none; answers whether it
+    /// did. Amazon accepts a patch or a feed `PATCH` for a SKU it does not know and records the offer data
+    /// as an incomplete, offer-only listing ("This is expected behavior", amzn/selling-partner-api-models
+    /// #2797; #4402 for `JSON_LISTINGS_FEED`), as an `UPDATE` creates one.
+    pub(super) fn ensure_listing(&mut self, sku: &str, product_type: &str) -> bool {
+        if self.listings.contains_key(sku) {
+            return false;
+        }
+        let n = self.next_number();
+        let now = Timestamp::now();
+        self.listings.insert(
+            sku.to_owned(),
+            Listing {
+                sku: sku.to_owned(),
+                asin: format!("B0{n:08}"),
+                product_type: product_type.to_owned(),
+                title: sku.to_owned(),
+                quantity: 0,
+                fba: None,
+                price: None,
+                availability_extra: Map::new(),
+                offers: Vec::new(),
+                attributes: Map::new(),
+                created: now,
+                updated: now,
+            },
+        );
+        true
+    }
+
     pub(super) fn new_document(&mut self, content_type: &str, body: Option<bytes::Bytes>) -> String {
         let id = format!("amzn1.tortuga.4.na.{}", uuid::Uuid::new_v4());
         let token = uuid::Uuid::new_v4().simple().to_string();
