@@ -329,6 +329,43 @@ async fn search_pages_to_the_end_and_stops_at_the_cap() {
     assert_eq!(body["items"].as_array().unwrap().len(), 2);
 }
 
+#[tokio::test]
+async fn searches_outside_the_model_are_400_invalid_input() {
+    // listingsItems_2021-08-01.json, searchListingsItems: `identifiers` maxItems 20; `sortBy` enum sku,
+    // createdDate, lastUpdatedDate; `sortOrder` enum ASC, DESC; `includedData` enum summaries, attributes,
+    // issues, offers, fulfillmentAvailability, procurement, relationships, productTypes (getListingsItem
+    // the same); 400 answers an `ErrorList`.
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    seed(&emulator, "S-01", 1);
+    let base = format!("/listings/2021-08-01/items/{}?marketplaceIds=ATVPDKIKX0DER", emulator.seller_id());
+    let skus: Vec<String> = (0..21).map(|i| format!("S-{i:02}")).collect();
+    let model = read_fixture("listingsItems_2021-08-01.json");
+    for query in [
+        format!("identifiers={}&identifiersType=SKU", skus.join(",")),
+        "sortBy=price".to_owned(),
+        "sortBy=sku&sortOrder=asc".to_owned(),
+        "includedData=summaries,prices".to_owned(),
+    ] {
+        let (status, body) = client.get(&format!("{base}&{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["errors"][0]["code"], "InvalidInput", "{query}");
+        if let Some(model) = &model {
+            assert_valid(model, "ErrorList", &body);
+        }
+    }
+    let (status, body) = client.get(&format!("{}&includedData=price", item_path(&emulator, "S-01"))).await;
+    assert_eq!((status, body["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("InvalidInput")));
+    // Within the model: 20 identifiers, each enum value.
+    let (status, body) = client
+        .get(&format!(
+            "{base}&identifiers={}&identifiersType=SKU&sortBy=createdDate&sortOrder=DESC&includedData=summaries,procurement",
+            skus[..20].join(",")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["numberOfResults"], 1);
+}
+
 async fn submit_feed(client: &Client, feed: &Value, content_type: &str) -> (String, Value) {
     let (status, doc, _) =
         client.call(Method::POST, "/feeds/2021-06-30/documents", Some(&json!({"contentType": content_type}))).await;
