@@ -692,6 +692,23 @@ async fn merge_changes_only_the_fields_named_and_replace_the_whole_attribute() {
     let issue: ModelIssue = serde_json::from_value(body["issues"][0].clone()).unwrap();
     assert_eq!(issue.severity, "ERROR");
     assert_eq!(emulator.stock("M-1").unwrap(), Some(7));
+    // "Merge a listing": "You must provide non-empty values for the selector field such as audience" (no
+    // default ALL for a merge); and marketplace_id, a selector without a default ("Manage purchasable
+    // offer"), is never filled in for a replace.
+    for (op, entry) in [
+        ("merge", json!({"marketplace_id": "ATVPDKIKX0DER", "currency": "USD",
+                         "our_price": [{"schedule": [{"value_with_tax": 31}]}]})),
+        ("merge", json!({"marketplace_id": "ATVPDKIKX0DER", "currency": "USD", "audience": "",
+                         "our_price": [{"schedule": [{"value_with_tax": 31}]}]})),
+        ("replace", json!({"currency": "USD", "audience": "ALL", "our_price": [{"schedule": [{"value_with_tax": 31}]}]})),
+    ] {
+        let (_, body, _) = client
+            .call(Method::PATCH, &item_path(&emulator, "M-1"), Some(&patch(op, "purchasable_offer", json!([entry]))))
+            .await;
+        assert_eq!(body["status"], "INVALID", "{op} {entry}: {body}");
+        assert_eq!(body["issues"][0]["attributeNames"], json!(["purchasable_offer"]), "{body}");
+    }
+    assert_eq!(emulator.platform().price("M-1"), Some(Decimal::from(30)));
 }
 
 #[tokio::test]

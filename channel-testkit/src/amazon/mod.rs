@@ -45,7 +45,9 @@
 //! A body outside `ListingsItemPatchRequest` (an `op` outside `add`/`replace`/`merge`/`delete`, no
 //! patches) is `400` with an `ErrorList`. `replace`/`add` replace the whole attribute; `merge` changes only
 //! the fields named of the entry its selectors pick (`fulfillment_channel_code`; `marketplace_id` +
-//! `currency` + `audience`, default `ALL`; else `marketplace_id` + `language_tag`), `null` removing a
+//! `currency` + `audience`, all three non-empty ("You must provide non-empty values for the selector
+//! field such as audience"; `audience` defaults to `ALL` only for `replace`/`add`); else `marketplace_id` +
+//! `language_tag`); a `purchasable_offer` entry without `marketplace_id` is `INVALID` (never filled in), `null` removing a
 //! field, so a quantity merge keeps `lead_time_to_ship_max_days` and a price merge keeps
 //! `discounted_price` ("Merge a listing", "Manage purchasable offer").
 //! Rules: `fulfillment_availability` entries with `AMAZON_*` are refused (`FBA_QUANTITY_READ_ONLY`), as

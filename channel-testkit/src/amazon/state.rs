@@ -844,7 +844,8 @@ fn plan_availability(
 }
 
 /// A `purchasable_offer` patch. Entries are keyed by their selectors `marketplace_id`, `currency` and
-/// `audience` (default `ALL`); the marketplace must be the seller's, the currency its currency, and an
+/// `audience` (default `ALL`, except that a `merge` must name all three: "Merge a listing"); every entry
+/// must name its marketplace, which must be the seller's, the currency its currency, and an
 /// `our_price` given must have a positive `schedule[0].value_with_tax`. `replace`/`add` replace the
 /// whole attribute (each entry needs its `our_price`); `merge` changes only the fields given of the entry
 /// with the same selectors (adding it when there is none; `null` removes a field, as for a B2B
@@ -873,15 +874,23 @@ fn plan_offer(
     for entry in entries {
         let market = entry.get("marketplace_id").and_then(Value::as_str).unwrap_or_default();
         let currency = entry.get("currency").and_then(Value::as_str).unwrap_or_default();
-        if op == "merge" && (market.is_empty() || currency.is_empty()) {
+        let audience = entry.get("audience").and_then(Value::as_str).unwrap_or_default();
+        // "Merge a listing": "You must provide non-empty values for the selector field such as audience."
+        if op == "merge" && (market.is_empty() || currency.is_empty() || audience.is_empty()) {
             issues.push(issue(
                 "INVALID_INPUT",
-                "merge needs non-empty values for the selectors marketplace_id and currency",
+                "merge needs non-empty values for the selectors marketplace_id, currency and audience",
                 Some(attribute),
             ));
             continue;
         }
-        if !market.is_empty() && market != config.marketplace_id {
+        // marketplace_id is a selector with no documented default ("Manage purchasable offer"; only
+        // audience defaults, to ALL): an entry without it names no offer.
+        if market.is_empty() {
+            issues.push(issue("INVALID_INPUT", "each offer needs its selector marketplace_id", Some(attribute)));
+            continue;
+        }
+        if market != config.marketplace_id {
             issues.push(issue(
                 "INVALID_VALUE",
                 format!("marketplace_id {market} is not one of the seller's marketplaces"),
@@ -906,8 +915,7 @@ fn plan_offer(
             ));
             continue;
         }
-        let mut entry = entry.as_object().cloned().unwrap_or_default();
-        entry.insert("marketplace_id".into(), json!(config.marketplace_id));
+        let entry = entry.as_object().cloned().unwrap_or_default();
         if op == "merge" {
             let key = offer_key(&Value::Object(entry.clone()));
             match offers.iter_mut().find(|o| offer_key(o) == key).and_then(Value::as_object_mut) {
