@@ -2,9 +2,9 @@
 //! the pure mappings of [`crate::map`] — listings (search, report, FBA inventory), stock and price writes
 //! (patches or a listings feed), orders and shipment confirmation.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -112,6 +112,7 @@ impl AmazonBuilder {
                 config: self.config,
                 poll_interval: self.poll_interval,
                 processing_timeout: self.processing_timeout,
+                order_locks: Mutex::default(),
             }),
         })
     }
@@ -128,6 +129,10 @@ struct Inner {
     config: AmazonConfig,
     poll_interval: Duration,
     processing_timeout: Duration,
+    /// One lock per order being exported, held from the `getOrder` read of its packages to its
+    /// `confirmShipment`, so two exports of one order never pick the same next `packageReferenceId`.
+    /// Entries die with their last holder and are pruned when a new one is added.
+    order_locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl fmt::Debug for Amazon {
@@ -636,6 +641,19 @@ impl Amazon {
 
     // ---- orders ----
 
+    /// The export lock of one order (see `Inner::order_locks`).
+    fn order_lock(&self, order_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        // A poisoned map only means another export panicked while inserting; its entries stay usable.
+        let mut locks = self.inner.order_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(lock) = locks.get(order_id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        locks.retain(|_, lock| lock.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(order_id.to_owned(), Arc::downgrade(&lock));
+        lock
+    }
+
     /// The `lastUpdatedBefore` of a poll starting now: `orders_settle_secs` before the time of the request
     /// ("at least two minutes before the time of the request"), with the clock's fraction of a second
     /// (ISO 8601 allows it), so the bound sent is exactly the bound the cursor keeps.
@@ -764,6 +782,10 @@ impl Channel for Amazon {
     /// `packageReferenceId` is the seller's number for it (the one of the order's package with this tracking number, else the next free one).
     async fn export_tracking(&self, shipment: &Shipment) -> Result<()> {
         let order_id = shipment.order.as_str();
+        // Held until the confirmation is answered: a concurrent export of this order reads the packages
+        // after it.
+        let lock = self.order_lock(order_id);
+        let _exporting = lock.lock().await;
         let o = self.client().get_order(order_id, orders::SHIPMENT_DATA).await?.order;
         if orders::fulfilled_by_amazon(&o, "getOrder")? {
             return Err(AmazonError::AmazonFulfilled(order_id.to_owned()).into());
