@@ -515,16 +515,17 @@ impl Amazon {
         let mut written = false;
         for (markets, members) in groups {
             for chunk in members.chunks(MAX_FEED_MESSAGES) {
-                let messages: Vec<FeedMessage> = chunk
-                    .iter()
-                    .map(|&i| FeedMessage {
-                        sku: items[i].sku.clone(),
-                        product_type: items[i].product_type.clone(),
-                        patches: vec![items[i].patch.clone()],
-                    })
-                    .collect();
                 let quantities: Vec<Option<i64>> = chunk.iter().map(|&i| items[i].quantity).collect();
                 for market_chunk in markets.chunks(MAX_FEED_MARKETPLACES) {
+                    // Each feed carries only its own marketplaces' offer entries.
+                    let messages: Vec<FeedMessage> = chunk
+                        .iter()
+                        .map(|&i| FeedMessage {
+                            sku: items[i].sku.clone(),
+                            product_type: items[i].product_type.clone(),
+                            patches: vec![feed::for_marketplaces(&items[i].patch, market_chunk)],
+                        })
+                        .collect();
                     let results = match self.write_by_feed(&messages, &quantities, market_chunk).await {
                         Ok(results) => {
                             written = true;

@@ -280,6 +280,19 @@ impl AmazonConfig {
         if self.marketplace_ids.len() > 50 {
             return Err(AmazonError::Config("at most 50 marketplace ids".into()));
         }
+        // "SP-API Endpoints" / "Marketplace IDs": each marketplace is served by one region's endpoint.
+        // An id missing from Amazon's table (a newer marketplace) is let through.
+        if let Some((m, r)) = self
+            .marketplace_ids
+            .iter()
+            .find_map(|m| marketplace_region(m.trim()).filter(|r| *r != self.region).map(|r| (m, r)))
+        {
+            return Err(AmazonError::Config(format!(
+                "marketplace {m} is in region {}, not the configured {}",
+                r.as_str(),
+                self.region.as_str()
+            )));
+        }
         if let Some(label) = &self.report_charset
             && crate::document::encoding_of(label).is_none()
         {
@@ -443,6 +456,21 @@ impl fmt::Debug for AmazonConfig {
             .field("http", &self.http)
             .finish_non_exhaustive()
     }
+}
+
+/// The region whose endpoint serves a marketplace ("Marketplace IDs" and "SP-API Endpoints",
+/// developer-docs.amazon.com/sp-api/docs/marketplace-ids, …/sp-api-endpoints); `None` for an id not in
+/// that table.
+pub(crate) fn marketplace_region(marketplace_id: &str) -> Option<Region> {
+    Some(match marketplace_id {
+        "A2EUQ1WTGCTBG2" | "ATVPDKIKX0DER" | "A1AM78C64UM0Y8" | "A2Q3Y263D00KWC" => Region::Na,
+        "A28R8C7NBKEWEA" | "A1RKKUPIHCS9HS" | "A1F83G8C2ARO7P" | "A13V1IB3VIYZZH" | "AMEN7PMS3EDWL"
+        | "A1805IZSGTT6HS" | "A1PA6795UKMFR9" | "APJ6JRA9NG5V4" | "A2NODRKZP88ZB9" | "AE08WJ6YKNBMC"
+        | "A1C3SOZRARQ6R3" | "ARBP9OOSHTCHU" | "A33AVAJ2PDY3EV" | "A17E79C6D8DWNP" | "A2VIGQ35RCS4UG"
+        | "A21TJRUUN4KGV" => Region::Eu,
+        "A19VAU5U5O7RUS" | "A39IBJ37TRP1C6" | "A1VC38T7YXB528" => Region::Fe,
+        _ => return None,
+    })
 }
 
 /// The currency Amazon sells in on a marketplace (from the marketplace-id table in Amazon's docs).

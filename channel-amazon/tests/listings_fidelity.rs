@@ -364,6 +364,28 @@ async fn a_stock_feed_names_the_marketplaces_its_patches_would() {
     );
 }
 
+#[test]
+fn a_marketplace_of_another_region_is_a_config_error() {
+    // "SP-API Endpoints": North America serves CA, US, MX, BR; Europe serves IE, ES, UK, FR, BE, NL, DE,
+    // IT, SE, ZA, PL, SA, EG, TR, AE, IN; the Far East SG, AU, JP ("Marketplace IDs" gives their ids).
+    const US: &str = "ATVPDKIKX0DER";
+    const JP: &str = "A1VC38T7YXB528";
+    let build = |markets: &[&str], region: Region| {
+        let c = AmazonConfig::new(SELLER, markets.iter().copied(), region, "id", "secret", "Atzr|r");
+        Amazon::builder(c).build().map(|_| ())
+    };
+    for (markets, region) in [(&[DE][..], Region::Na), (&[DE, US][..], Region::Eu), (&[JP][..], Region::Eu)] {
+        let err = build(markets, region).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{markets:?} in {region:?}");
+        assert!(err.to_string().contains(markets.last().unwrap()), "{err}");
+    }
+    build(&[DE, UK, FR], Region::Eu).unwrap();
+    build(&[JP], Region::Fe).unwrap();
+    build(&[US], Region::Na).unwrap();
+    // An id not in Amazon's table (a newer marketplace) is not refused.
+    build(&[DE, "AMARKET99"], Region::Eu).unwrap();
+}
+
 #[tokio::test]
 async fn a_feed_for_more_than_25_marketplaces_is_split() {
     let server = MockServer::start().await;

@@ -807,7 +807,7 @@ async fn base_url_in_the_config_replaces_the_region_endpoint() {
         .mount(&server)
         .await;
     let config: AmazonConfig = serde_json::from_value(json!({
-        "seller_id": SELLER, "marketplace_ids": [US], "region": "EU",
+        "seller_id": SELLER, "marketplace_ids": [US], "region": "NA",
         "lwa_client_id": "amzn1.application-oa2-client.abc", "lwa_client_secret": "client-secret",
         "refresh_token": "Atzr|refresh", "base_url": server.uri(), "timeout_secs": 5, "max_attempts": 2
     }))
