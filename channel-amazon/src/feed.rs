@@ -128,8 +128,10 @@ mod tests {
 
     #[test]
     fn a_feed_carries_only_its_own_marketplaces_offers() {
-        let offers: Vec<(String, String, f64)> =
-            ["A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4"].iter().map(|m| ((*m).into(), "EUR".into(), 5.0)).collect();
+        let offers: Vec<(String, String, f64)> = ["A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4"]
+            .iter()
+            .map(|m| ((*m).into(), "EUR".into(), 5.0))
+            .collect();
         let price = price_patch(&offers);
         let kept = for_marketplaces(&price, &["A13V1IB3VIYZZH".to_owned()]);
         assert_eq!(

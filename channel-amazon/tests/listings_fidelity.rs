@@ -7,9 +7,7 @@
 
 use std::time::Duration;
 
-use channel_amazon::{
-    Amazon, AmazonConfig, AmazonError, CatalogSource, PriceMarketplaces, Region, StockMarketplaces,
-};
+use channel_amazon::{Amazon, AmazonConfig, AmazonError, CatalogSource, PriceMarketplaces, Region, StockMarketplaces};
 use channel_core::http::RetryPolicy;
 use channel_core::{Channel, ChannelExt, Currency, ErrorKind, Money, PriceUpdate, StockUpdate};
 use serde_json::{Value, json};

@@ -269,7 +269,8 @@ async fn a_patch_of_an_unknown_sku_creates_an_offer_only_listing() {
         .call(Method::PATCH, &format!("{}&mode=VALIDATION_PREVIEW", item_path(&emulator, "NEW-1")), Some(&offer))
         .await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("VALID")), "{body}");
-    let (_, body, _) = client.call(Method::PATCH, &item_path(&emulator, "NEW-1"), Some(&quantity_patch("AMAZON_NA", 1))).await;
+    let (_, body, _) =
+        client.call(Method::PATCH, &item_path(&emulator, "NEW-1"), Some(&quantity_patch("AMAZON_NA", 1))).await;
     assert_eq!(body["status"], "INVALID", "{body}");
     let (status, _) = client.get(&item_path(&emulator, "NEW-1")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -696,11 +697,20 @@ async fn merge_changes_only_the_fields_named_and_replace_the_whole_attribute() {
     // default ALL for a merge); and marketplace_id, a selector without a default ("Manage purchasable
     // offer"), is never filled in for a replace.
     for (op, entry) in [
-        ("merge", json!({"marketplace_id": "ATVPDKIKX0DER", "currency": "USD",
-                         "our_price": [{"schedule": [{"value_with_tax": 31}]}]})),
-        ("merge", json!({"marketplace_id": "ATVPDKIKX0DER", "currency": "USD", "audience": "",
-                         "our_price": [{"schedule": [{"value_with_tax": 31}]}]})),
-        ("replace", json!({"currency": "USD", "audience": "ALL", "our_price": [{"schedule": [{"value_with_tax": 31}]}]})),
+        (
+            "merge",
+            json!({"marketplace_id": "ATVPDKIKX0DER", "currency": "USD",
+                         "our_price": [{"schedule": [{"value_with_tax": 31}]}]}),
+        ),
+        (
+            "merge",
+            json!({"marketplace_id": "ATVPDKIKX0DER", "currency": "USD", "audience": "",
+                         "our_price": [{"schedule": [{"value_with_tax": 31}]}]}),
+        ),
+        (
+            "replace",
+            json!({"currency": "USD", "audience": "ALL", "our_price": [{"schedule": [{"value_with_tax": 31}]}]}),
+        ),
     ] {
         let (_, body, _) = client
             .call(Method::PATCH, &item_path(&emulator, "M-1"), Some(&patch(op, "purchasable_offer", json!([entry]))))

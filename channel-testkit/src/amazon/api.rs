@@ -262,8 +262,16 @@ async fn participations(State(platform): Shared) -> Response {
 
 /// `includedData` of getListingsItem and searchListingsItems (listingsItems_2021-08-01.json, the same enum
 /// for both).
-const INCLUDED_DATA: &[&str] =
-    &["summaries", "attributes", "issues", "offers", "fulfillmentAvailability", "procurement", "relationships", "productTypes"];
+const INCLUDED_DATA: &[&str] = &[
+    "summaries",
+    "attributes",
+    "issues",
+    "offers",
+    "fulfillmentAvailability",
+    "procurement",
+    "relationships",
+    "productTypes",
+];
 
 /// `sortBy` and `sortOrder` of searchListingsItems.
 const SORT_BY: &[&str] = &["sku", "createdDate", "lastUpdatedDate"];
@@ -282,7 +290,12 @@ fn included(pairs: &[(String, String)]) -> Result<Vec<String>, Response> {
 }
 
 /// A single-valued parameter of an enum, or its default when absent; a 400 outside the enum.
-fn one_of<'a>(pairs: &'a [(String, String)], key: &str, allowed: &[&str], default: &'a str) -> Result<&'a str, Response> {
+fn one_of<'a>(
+    pairs: &'a [(String, String)],
+    key: &str,
+    allowed: &[&str],
+    default: &'a str,
+) -> Result<&'a str, Response> {
     match first(pairs, key) {
         None => Ok(default),
         Some(v) if allowed.contains(&v) => Ok(v),
