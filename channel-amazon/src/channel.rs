@@ -2,9 +2,9 @@
 //! the pure mappings of [`crate::map`] — listings (search, report, FBA inventory), stock and price writes
 //! (patches or a listings feed), orders and shipment confirmation.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use crate::client::{Client, MAX_SELLER_SKUS, SEARCH_PAGE_SIZE, Transport};
-use crate::config::{AmazonConfig, CatalogSource, StockMarketplaces};
+use crate::config::{AmazonConfig, CatalogSource, PriceMarketplaces, StockMarketplaces};
 use crate::document;
 use crate::error::AmazonError;
 use crate::feed::{self, FeedMessage, MAX_FEED_MARKETPLACES, MAX_FEED_MESSAGES};
@@ -112,6 +112,7 @@ impl AmazonBuilder {
                 config: self.config,
                 poll_interval: self.poll_interval,
                 processing_timeout: self.processing_timeout,
+                order_locks: Mutex::default(),
             }),
         })
     }
@@ -128,6 +129,10 @@ struct Inner {
     config: AmazonConfig,
     poll_interval: Duration,
     processing_timeout: Duration,
+    /// One lock per order being exported, held from the `getOrder` read of its packages to its
+    /// `confirmShipment`, so two exports of one order never pick the same next `packageReferenceId`.
+    /// Entries die with their last holder and are pruned when a new one is added.
+    order_locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl fmt::Debug for Amazon {
@@ -510,16 +515,17 @@ impl Amazon {
         let mut written = false;
         for (markets, members) in groups {
             for chunk in members.chunks(MAX_FEED_MESSAGES) {
-                let messages: Vec<FeedMessage> = chunk
-                    .iter()
-                    .map(|&i| FeedMessage {
-                        sku: items[i].sku.clone(),
-                        product_type: items[i].product_type.clone(),
-                        patches: vec![items[i].patch.clone()],
-                    })
-                    .collect();
                 let quantities: Vec<Option<i64>> = chunk.iter().map(|&i| items[i].quantity).collect();
                 for market_chunk in markets.chunks(MAX_FEED_MARKETPLACES) {
+                    // Each feed carries only its own marketplaces' offer entries.
+                    let messages: Vec<FeedMessage> = chunk
+                        .iter()
+                        .map(|&i| FeedMessage {
+                            sku: items[i].sku.clone(),
+                            product_type: items[i].product_type.clone(),
+                            patches: vec![feed::for_marketplaces(&items[i].patch, market_chunk)],
+                        })
+                        .collect();
                     let results = match self.write_by_feed(&messages, &quantities, market_chunk).await {
                         Ok(results) => {
                             written = true;
@@ -599,8 +605,8 @@ impl Amazon {
         })
     }
 
-    /// The write of a price update (every configured marketplace selling in its currency), or why it is
-    /// rejected without a call.
+    /// The write of a price update (the primary marketplace, or with [`PriceMarketplaces::All`] every
+    /// configured marketplace selling in its currency), or why it is rejected without a call.
     fn price_write(&self, u: &PriceUpdate) -> std::result::Result<WriteItem, ItemOutcome> {
         if map::is_fba(&u.listing, &u.ids) {
             return Err(ItemOutcome::rejected(
@@ -609,18 +615,17 @@ impl Amazon {
                 false,
             ));
         }
-        let markets: Vec<&String> = self
-            .inner
-            .config
-            .marketplace_ids
-            .iter()
-            .filter(|m| map::currency_of(m) == Some(u.price.currency))
-            .collect();
+        let config = &self.inner.config;
+        let scope = match config.price_marketplaces {
+            PriceMarketplaces::All => &config.marketplace_ids[..],
+            _ => config.marketplace_ids.first().map(std::slice::from_ref).unwrap_or_default(),
+        };
+        let markets: Vec<&String> = scope.iter().filter(|m| map::currency_of(m) == Some(u.price.currency)).collect();
         let amount = u.price.round_to_minor().amount.to_f64();
         let (false, Some(amount)) = (markets.is_empty(), amount) else {
             return Err(ItemOutcome::rejected(
                 u.listing.clone(),
-                format!("no configured marketplace sells in {}", u.price.currency),
+                format!("no marketplace prices are written to (price_marketplaces) sells in {}", u.price.currency),
                 false,
             ));
         };
@@ -636,6 +641,19 @@ impl Amazon {
     }
 
     // ---- orders ----
+
+    /// The export lock of one order (see `Inner::order_locks`).
+    fn order_lock(&self, order_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        // A poisoned map only means another export panicked while inserting; its entries stay usable.
+        let mut locks = self.inner.order_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(lock) = locks.get(order_id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        locks.retain(|_, lock| lock.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(order_id.to_owned(), Arc::downgrade(&lock));
+        lock
+    }
 
     /// The `lastUpdatedBefore` of a poll starting now: `orders_settle_secs` before the time of the request
     /// ("at least two minutes before the time of the request"), with the clock's fraction of a second
@@ -668,7 +686,8 @@ impl Amazon {
         let markets = &self.inner.config.marketplace_ids;
         let page = self.client().search_orders(markets, &fmt(since), &fmt(before), cursor.token.as_deref()).await?;
         let mut out = Vec::with_capacity(page.orders.len());
-        for o in &page.orders {
+        let include_outside = self.inner.config.import_non_amazon_orders;
+        for o in page.orders.iter().filter(|o| include_outside || !orders::placed_outside_amazon(o)) {
             out.push(orders::order_from_wire(o, "searchOrders")?);
         }
         let token = page.pagination.and_then(|p| p.next_token).filter(|t| !t.is_empty());
@@ -764,6 +783,10 @@ impl Channel for Amazon {
     /// `packageReferenceId` is the seller's number for it (the one of the order's package with this tracking number, else the next free one).
     async fn export_tracking(&self, shipment: &Shipment) -> Result<()> {
         let order_id = shipment.order.as_str();
+        // Held until the confirmation is answered: a concurrent export of this order reads the packages
+        // after it.
+        let lock = self.order_lock(order_id);
+        let _exporting = lock.lock().await;
         let o = self.client().get_order(order_id, orders::SHIPMENT_DATA).await?.order;
         if orders::fulfilled_by_amazon(&o, "getOrder")? {
             return Err(AmazonError::AmazonFulfilled(order_id.to_owned()).into());

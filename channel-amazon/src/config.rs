@@ -71,6 +71,24 @@ pub enum StockMarketplaces {
     All,
 }
 
+/// The marketplaces a price write (`purchasable_offer`) goes to, by patch or by feed alike.
+///
+/// Amazon accepts a `purchasable_offer` patch for a marketplace where the SKU has no offer and creates
+/// one (selling-partner-api-models#2797), while listings and prices are read only in the primary
+/// marketplace; so by default a price is written only there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PriceMarketplaces {
+    /// Only the primary (first) marketplace, where listings and prices are read; a price in another
+    /// currency is rejected. The default.
+    #[default]
+    Primary,
+    /// Every configured marketplace that sells in the price's currency (a seller whose offers exist in
+    /// all of them at one price).
+    All,
+}
+
 /// The SP-API endpoint used when neither `base_url` nor the region says otherwise (North America's).
 pub const DEFAULT_BASE_URL: &str = "https://sellingpartnerapi-na.amazon.com";
 
@@ -111,11 +129,14 @@ pub struct AmazonConfig {
     /// Where the full SKU list comes from.
     #[serde(default)]
     pub catalog_source: CatalogSource,
-    /// The marketplaces stock writes go to (default: the primary). Price writes go to every configured
-    /// marketplace selling in the price's currency. A patch and a feed of the same write name the same
-    /// marketplaces.
+    /// The marketplaces stock writes go to (default: the primary). A patch and a feed of the same write
+    /// name the same marketplaces.
     #[serde(default)]
     pub stock_marketplaces: StockMarketplaces,
+    /// The marketplaces price writes go to (default: the primary; `all`: every configured marketplace
+    /// selling in the price's currency). A patch and a feed of the same write name the same marketplaces.
+    #[serde(default)]
+    pub price_marketplaces: PriceMarketplaces,
     /// The character set of `GET_MERCHANT_LISTINGS_ALL_DATA` documents (`Cp1252`, `Shift_JIS`, `UTF-8`, …)
     /// when set; by default the one the download's `Content-Type` names, else UTF-8.
     #[serde(default)]
@@ -123,6 +144,12 @@ pub struct AmazonConfig {
     /// Read FBA quantities from the FBA Inventory API as channel-fulfilled listings (default true).
     #[serde(default = "yes")]
     pub read_fba: bool,
+    /// Import orders placed outside Amazon (`salesChannel.channelName` `NON_AMAZON`: Multi-Channel
+    /// Fulfillment orders Amazon ships from FBA stock for other sales channels) as sales of this channel
+    /// (default false: their stock effect shows in the FBA inventory read, and they are not sales of this
+    /// channel's listings).
+    #[serde(default)]
+    pub import_non_amazon_orders: bool,
     /// The product type used in patches when a listing's own is unknown (default `PRODUCT`, which
     /// Amazon accepts for offer-only attributes).
     #[serde(default = "default_product_type")]
@@ -225,8 +252,10 @@ impl AmazonConfig {
             feed_threshold: DEFAULT_FEED_THRESHOLD,
             catalog_source: CatalogSource::default(),
             stock_marketplaces: StockMarketplaces::default(),
+            price_marketplaces: PriceMarketplaces::default(),
             report_charset: None,
             read_fba: true,
+            import_non_amazon_orders: false,
             default_product_type: default_product_type(),
             carrier_codes: default_carrier_codes(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
@@ -250,6 +279,19 @@ impl AmazonConfig {
         }
         if self.marketplace_ids.len() > 50 {
             return Err(AmazonError::Config("at most 50 marketplace ids".into()));
+        }
+        // "SP-API Endpoints" / "Marketplace IDs": each marketplace is served by one region's endpoint.
+        // An id missing from Amazon's table (a newer marketplace) is let through.
+        if let Some((m, r)) = self
+            .marketplace_ids
+            .iter()
+            .find_map(|m| marketplace_region(m.trim()).filter(|r| *r != self.region).map(|r| (m, r)))
+        {
+            return Err(AmazonError::Config(format!(
+                "marketplace {m} is in region {}, not the configured {}",
+                r.as_str(),
+                self.region.as_str()
+            )));
         }
         if let Some(label) = &self.report_charset
             && crate::document::encoding_of(label).is_none()
@@ -355,6 +397,13 @@ impl AmazonConfig {
         self
     }
 
+    /// The marketplaces price writes go to (builder style).
+    #[must_use]
+    pub fn price_marketplaces(mut self, scope: PriceMarketplaces) -> Self {
+        self.price_marketplaces = scope;
+        self
+    }
+
     /// Decode listings reports in this character set whatever the download declares (builder style).
     #[must_use]
     pub fn report_charset(mut self, charset: impl Into<String>) -> Self {
@@ -366,6 +415,14 @@ impl AmazonConfig {
     #[must_use]
     pub fn orders_settle(mut self, settle: Duration) -> Self {
         self.orders_settle_secs = settle.as_secs();
+        self
+    }
+
+    /// Import orders placed outside Amazon (`NON_AMAZON`) or not (builder style); see
+    /// [`AmazonConfig::import_non_amazon_orders`].
+    #[must_use]
+    pub fn import_non_amazon_orders(mut self, import: bool) -> Self {
+        self.import_non_amazon_orders = import;
         self
     }
 
@@ -386,8 +443,10 @@ impl fmt::Debug for AmazonConfig {
             .field("feed_threshold", &self.feed_threshold)
             .field("catalog_source", &self.catalog_source)
             .field("stock_marketplaces", &self.stock_marketplaces)
+            .field("price_marketplaces", &self.price_marketplaces)
             .field("report_charset", &self.report_charset)
             .field("read_fba", &self.read_fba)
+            .field("import_non_amazon_orders", &self.import_non_amazon_orders)
             .field("default_product_type", &self.default_product_type)
             .field("carrier_codes", &self.carrier_codes)
             .field("max_document_bytes", &self.max_document_bytes)
@@ -397,6 +456,21 @@ impl fmt::Debug for AmazonConfig {
             .field("http", &self.http)
             .finish_non_exhaustive()
     }
+}
+
+/// The region whose endpoint serves a marketplace ("Marketplace IDs" and "SP-API Endpoints",
+/// developer-docs.amazon.com/sp-api/docs/marketplace-ids, …/sp-api-endpoints); `None` for an id not in
+/// that table.
+pub(crate) fn marketplace_region(marketplace_id: &str) -> Option<Region> {
+    Some(match marketplace_id {
+        "A2EUQ1WTGCTBG2" | "ATVPDKIKX0DER" | "A1AM78C64UM0Y8" | "A2Q3Y263D00KWC" => Region::Na,
+        "A28R8C7NBKEWEA" | "A1RKKUPIHCS9HS" | "A1F83G8C2ARO7P" | "A13V1IB3VIYZZH" | "AMEN7PMS3EDWL"
+        | "A1805IZSGTT6HS" | "A1PA6795UKMFR9" | "APJ6JRA9NG5V4" | "A2NODRKZP88ZB9" | "AE08WJ6YKNBMC"
+        | "A1C3SOZRARQ6R3" | "ARBP9OOSHTCHU" | "A33AVAJ2PDY3EV" | "A17E79C6D8DWNP" | "A2VIGQ35RCS4UG"
+        | "A21TJRUUN4KGV" => Region::Eu,
+        "A19VAU5U5O7RUS" | "A39IBJ37TRP1C6" | "A1VC38T7YXB528" => Region::Fe,
+        _ => return None,
+    })
 }
 
 /// The currency Amazon sells in on a marketplace (from the marketplace-id table in Amazon's docs).

@@ -47,6 +47,26 @@ pub(crate) fn price_patch(offers: &[(String, String, f64)]) -> PatchOperation {
     PatchOperation { op: "merge", path: "/attributes/purchasable_offer", value: Value::Array(value) }
 }
 
+/// The patch with only the value entries of these marketplaces: entries naming a `marketplace_id` (the
+/// offers of `purchasable_offer`) outside them are dropped; entries without one (`fulfillment_availability`)
+/// stay. A feed applies its messages to all its `marketplaceIds`, so each feed of a write split by the
+/// 25-marketplace limit carries its own marketplaces' offers.
+pub(crate) fn for_marketplaces(patch: &PatchOperation, marketplaces: &[String]) -> PatchOperation {
+    let value = match &patch.value {
+        Value::Array(entries) => Value::Array(
+            entries
+                .iter()
+                .filter(|e| {
+                    e.get("marketplace_id").and_then(Value::as_str).is_none_or(|m| marketplaces.iter().any(|x| x == m))
+                })
+                .cloned()
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    PatchOperation { op: patch.op, path: patch.path, value }
+}
+
 /// One message of a feed: `PATCH` of one SKU.
 #[derive(Debug, Clone)]
 pub(crate) struct FeedMessage {
@@ -105,6 +125,25 @@ pub(crate) fn feed_errors(report: &ProcessingReport) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_feed_carries_only_its_own_marketplaces_offers() {
+        let offers: Vec<(String, String, f64)> = ["A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4"]
+            .iter()
+            .map(|m| ((*m).into(), "EUR".into(), 5.0))
+            .collect();
+        let price = price_patch(&offers);
+        let kept = for_marketplaces(&price, &["A13V1IB3VIYZZH".to_owned()]);
+        assert_eq!(
+            kept.value,
+            json!([{"marketplace_id": "A13V1IB3VIYZZH", "currency": "EUR", "audience": "ALL",
+                    "our_price": [{"schedule": [{"value_with_tax": 5.0}]}]}])
+        );
+        assert_eq!((kept.op, kept.path), (price.op, price.path));
+        // Entries without a marketplace (fulfillment_availability) are the same in every feed.
+        let stock = quantity_patch(3);
+        assert_eq!(for_marketplaces(&stock, &["A13V1IB3VIYZZH".to_owned()]).value, stock.value);
+    }
 
     #[test]
     fn feed_schema_example_and_generated_feeds_validate() {

@@ -19,7 +19,7 @@ pub mod fuzz;
 pub use channel::{Amazon, AmazonBuilder};
 pub use config::{
     AmazonConfig, CatalogSource, DEFAULT_BASE_URL, DEFAULT_FEED_THRESHOLD, DEFAULT_ORDERS_SETTLE_SECS,
-    DEFAULT_WEBHOOK_MAX_AGE_SECS, Region, StockMarketplaces,
+    DEFAULT_WEBHOOK_MAX_AGE_SECS, PriceMarketplaces, Region, StockMarketplaces,
 };
 pub use document::DEFAULT_MAX_DOCUMENT_BYTES;
 pub use error::AmazonError;

@@ -84,6 +84,10 @@ pub(crate) struct WireOrder {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SalesChannel {
+    /// `AMAZON` or `NON_AMAZON` (an order placed outside Amazon and fulfilled by Amazon: Multi-Channel
+    /// Fulfillment).
+    #[serde(default)]
+    pub(crate) channel_name: Option<String>,
     /// The marketplace.
     #[serde(default)]
     pub(crate) marketplace_id: Option<String>,
@@ -217,6 +221,12 @@ fn order_line(i: &WireOrderItem, by_amazon: bool) -> OrderLine {
 }
 
 /// A `searchOrders` / `getOrder` order (with `includedData=FULFILLMENT`) as an [`Order`].
+/// Whether the order was placed outside Amazon (`salesChannel.channelName` `NON_AMAZON`: a Multi-Channel
+/// Fulfillment order, "not placed on Amazon's retail website"); it is no sale of this channel's listings.
+pub(crate) fn placed_outside_amazon(o: &WireOrder) -> bool {
+    o.sales_channel.channel_name.as_deref().is_some_and(|c| c.trim().eq_ignore_ascii_case("NON_AMAZON"))
+}
+
 pub(crate) fn order_from_wire(o: &WireOrder, operation: &str) -> Result<Order> {
     let f = fulfillment(o, operation)?;
     let by_amazon = fulfilled_by_amazon(o, operation)?;

@@ -131,6 +131,28 @@ async fn feeds_apply_and_report_invalid_messages_per_sku() {
 }
 
 #[tokio::test]
+async fn concurrent_exports_of_one_order_get_packages_1_and_2() {
+    // ordersV0.json PackageReferenceId: "uniquely identifies a package within the scope of an order"; a
+    // confirmShipment with an id already used edits that package. Two exports of one order at once must
+    // not both read the order's packages before either is confirmed and both send package 1.
+    let (emu, channel) = start().await;
+    emu.seed_product(SeedProduct::new("MFN-2", 10, Decimal::from(12))).unwrap();
+    let order = emu.place_order(PlaceOrder::new("MFN-2", 2)).unwrap().order_id;
+    let item = emu.platform().order_item_ids(&order).unwrap()[0].clone();
+    let at = jiff::Timestamp::now();
+    let mut first = Shipment::whole_order(order.clone(), Tracking::new("UPS", "1Z999AA10000000001"), at);
+    first.lines = vec![(item.clone(), 1)];
+    let mut second = Shipment::whole_order(order.clone(), Tracking::new("UPS", "1Z999AA10000000002"), at);
+    second.lines = vec![(item, 1)];
+    let (a, b) = tokio::join!(channel.export_tracking(&first), channel.export_tracking(&second));
+    a.unwrap();
+    b.unwrap();
+    // Two packages of one unit each: the order is shipped in full (had both gone as package 1, the
+    // second would have replaced the first and one unit would be left).
+    assert_eq!(emu.platform().order_status(&order), Some("Shipped"));
+}
+
+#[tokio::test]
 async fn fba_listings_orders_tracking_and_prices() {
     let (emu, channel) = start().await;
     emu.seed_product(SeedProduct::new("MFN-1", 10, Decimal::from(12)).with("product_type", "LUGGAGE")).unwrap();

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use channel_amazon::{Amazon, AmazonConfig, AmazonError, CatalogSource, Region, StockMarketplaces};
+use channel_amazon::{Amazon, AmazonConfig, AmazonError, CatalogSource, PriceMarketplaces, Region, StockMarketplaces};
 use channel_core::http::RetryPolicy;
 use channel_core::{Channel, ChannelExt, Currency, ErrorKind, Money, PriceUpdate, StockUpdate};
 use serde_json::{Value, json};
@@ -184,7 +184,39 @@ async fn stock_and_price_patches_merge_only_what_stocksync_owns() {
         .await;
     // "Manage purchasable offer": each offer is keyed by marketplace_id, currency and audience; merging
     // our_price leaves discounted_price, minimum/maximum_seller_allowed_price and the rest alone. The price
-    // goes to every configured marketplace selling in euros.
+    // goes to the primary marketplace only: Amazon creates an offer where the SKU has none
+    // (selling-partner-api-models#2797), and listings are read in the primary one.
+    Mock::given(method("PATCH"))
+        .and(path(format!("/listings/2021-08-01/items/{SELLER}/MUG-1")))
+        .and(query_param("marketplaceIds", DE))
+        .and(body_json(json!({
+            "productType": "PRODUCT",
+            "patches": [{
+                "op": "merge",
+                "path": "/attributes/purchasable_offer",
+                "value": [
+                    {"marketplace_id": DE, "currency": "EUR", "audience": "ALL",
+                     "our_price": [{"schedule": [{"value_with_tax": 12.5}]}]}
+                ]
+            }]
+        })))
+        .respond_with(accepted("MUG-1"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let amazon = channel(&server, config(&[DE, FR, IT, UK]));
+    let out = amazon.set_stock(&[StockUpdate::new("MUG-1", "MUG-1", 20)]).await.unwrap();
+    assert!(out[0].is_applied(), "{out:?}");
+    let eur = Currency::new("EUR").unwrap();
+    let prices = [PriceUpdate::new("MUG-1", "MUG-1", Money::new("12.50".parse().unwrap(), eur))];
+    let out = amazon.set_prices(&prices).await.unwrap();
+    assert!(out[0].is_applied(), "{out:?}");
+}
+
+#[tokio::test]
+async fn with_price_marketplaces_all_a_price_goes_to_every_marketplace_of_its_currency() {
+    let server = MockServer::start().await;
+    token(&server).await;
     Mock::given(method("PATCH"))
         .and(path(format!("/listings/2021-08-01/items/{SELLER}/MUG-1")))
         .and(query_param("marketplaceIds", format!("{DE},{FR},{IT}")))
@@ -207,13 +239,50 @@ async fn stock_and_price_patches_merge_only_what_stocksync_owns() {
         .expect(1)
         .mount(&server)
         .await;
-    let amazon = channel(&server, config(&[DE, FR, IT, UK]));
-    let out = amazon.set_stock(&[StockUpdate::new("MUG-1", "MUG-1", 20)]).await.unwrap();
-    assert!(out[0].is_applied(), "{out:?}");
+    let amazon = channel(&server, config(&[DE, FR, IT, UK]).price_marketplaces(PriceMarketplaces::All));
     let eur = Currency::new("EUR").unwrap();
     let prices = [PriceUpdate::new("MUG-1", "MUG-1", Money::new("12.50".parse().unwrap(), eur))];
     let out = amazon.set_prices(&prices).await.unwrap();
     assert!(out[0].is_applied(), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_price_in_a_currency_the_primary_marketplace_does_not_sell_in_is_rejected() {
+    let server = MockServer::start().await;
+    token(&server).await;
+    // UK sells in pounds, but prices go to the primary (DE) only: nothing is sent.
+    let amazon = channel(&server, config(&[DE, UK]));
+    let gbp = Currency::new("GBP").unwrap();
+    let prices = [PriceUpdate::new("MUG-1", "MUG-1", Money::new("9.00".parse().unwrap(), gbp))];
+    let out = amazon.set_prices(&prices).await.unwrap();
+    assert!(!out[0].is_applied(), "{out:?}");
+    let reqs = server.received_requests().await.unwrap();
+    assert!(reqs.iter().all(|r| r.method.as_str() != "PATCH"), "a patch was sent");
+}
+
+#[tokio::test]
+async fn a_price_feed_names_the_primary_marketplace_as_its_patches_would() {
+    let server = MockServer::start().await;
+    token(&server).await;
+    feed_documents(&server, 1).await;
+    feed_round(&server, 1, vec![DE.to_owned()]).await;
+    let amazon = channel(&server, config(&[DE, FR, IT]).feed_threshold(1));
+    let eur = Currency::new("EUR").unwrap();
+    let prices = [
+        PriceUpdate::new("A", "A", Money::new("1.00".parse().unwrap(), eur)),
+        PriceUpdate::new("B", "B", Money::new("2.00".parse().unwrap(), eur)),
+    ];
+    let out = amazon.set_prices(&prices).await.unwrap();
+    assert!(out.iter().all(|o| o.is_applied()), "{out:?}");
+    let reqs = server.received_requests().await.unwrap();
+    let put = reqs.iter().find(|r| r.method.as_str() == "PUT").unwrap();
+    let feed: Value = serde_json::from_slice(&put.body).unwrap();
+    assert_eq!(
+        feed["messages"][0]["patches"],
+        json!([{"op": "merge", "path": "/attributes/purchasable_offer",
+                "value": [{"marketplace_id": DE, "currency": "EUR", "audience": "ALL",
+                           "our_price": [{"schedule": [{"value_with_tax": 1.0}]}]}]}])
+    );
 }
 
 /// Mocks one whole feed round (document, upload, createFeed for `marketplaces`, a DONE feed with an empty
@@ -291,6 +360,28 @@ async fn a_stock_feed_names_the_marketplaces_its_patches_would() {
                "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
                             "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 1}]}]})
     );
+}
+
+#[test]
+fn a_marketplace_of_another_region_is_a_config_error() {
+    // "SP-API Endpoints": North America serves CA, US, MX, BR; Europe serves IE, ES, UK, FR, BE, NL, DE,
+    // IT, SE, ZA, PL, SA, EG, TR, AE, IN; the Far East SG, AU, JP ("Marketplace IDs" gives their ids).
+    const US: &str = "ATVPDKIKX0DER";
+    const JP: &str = "A1VC38T7YXB528";
+    let build = |markets: &[&str], region: Region| {
+        let c = AmazonConfig::new(SELLER, markets.iter().copied(), region, "id", "secret", "Atzr|r");
+        Amazon::builder(c).build().map(|_| ())
+    };
+    for (markets, region) in [(&[DE][..], Region::Na), (&[DE, US][..], Region::Eu), (&[JP][..], Region::Eu)] {
+        let err = build(markets, region).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{markets:?} in {region:?}");
+        assert!(err.to_string().contains(markets.last().unwrap()), "{err}");
+    }
+    build(&[DE, UK, FR], Region::Eu).unwrap();
+    build(&[JP], Region::Fe).unwrap();
+    build(&[US], Region::Na).unwrap();
+    // An id not in Amazon's table (a newer marketplace) is not refused.
+    build(&[DE, "AMARKET99"], Region::Eu).unwrap();
 }
 
 #[tokio::test]

@@ -559,6 +559,34 @@ async fn an_order_without_its_fulfillment_block_is_an_error_not_a_merchant_order
     assert_eq!(err.kind(), ErrorKind::Decode);
 }
 
+#[tokio::test]
+async fn orders_placed_outside_amazon_are_not_imported_unless_configured() {
+    // orders_2026-01-01.json, SalesChannel.channelName: "The name of the sales platform or channel where the
+    // customer placed this order. Possible values: AMAZON, NON_AMAZON"; FulfillmentStatus UNFULFILLABLE
+    // "only applies to Amazon-fulfilled orders that were not placed on Amazon's retail website"
+    // (Multi-Channel Fulfillment). Such an order is no sale of this channel's listings.
+    let server = MockServer::start().await;
+    token(&server, 3600, 2).await;
+    let mut mcf = v2026_order("S01-MCF", "UNSHIPPED", "AMAZON", "BOX-1", "2026-11-21T09:00:00Z");
+    mcf["salesChannel"] = json!({"channelName": "NON_AMAZON", "marketplaceId": US});
+    Mock::given(method("GET"))
+        .and(path("/orders/2026-01-01/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [
+            v2026_order("111-1", "UNSHIPPED", "MERCHANT", "MUG-1", "2026-11-21T09:00:00Z"), mcf]})))
+        .mount(&server)
+        .await;
+    let cursor = OrderCursor::new("2026-11-01T00:00:00Z".parse().unwrap());
+    let ids = |pages: Vec<channel_core::OrderPage>| -> Vec<String> {
+        pages.iter().flat_map(|p| p.orders.iter().map(|o| o.id.as_str().to_owned())).collect()
+    };
+    let amazon = channel(&server, config(), false);
+    let pages: Vec<_> = amazon.orders_since(&cursor).try_collect().await.unwrap();
+    assert_eq!(ids(pages), ["111-1"]);
+    let all = channel(&server, config().import_non_amazon_orders(true), false);
+    let pages: Vec<_> = all.orders_since(&cursor).try_collect().await.unwrap();
+    assert_eq!(ids(pages), ["111-1", "S01-MCF"]);
+}
+
 /// `getOrder` (v2026-01-01) of an order with `includedData=FULFILLMENT,PACKAGES`.
 async fn mount_get_order(server: &MockServer, id: &str, fulfilled_by: &str, packages: serde_json::Value) {
     let mut order = v2026_order(id, "UNSHIPPED", fulfilled_by, "MUG-1", "2026-11-21T09:00:00Z");
@@ -779,7 +807,7 @@ async fn base_url_in_the_config_replaces_the_region_endpoint() {
         .mount(&server)
         .await;
     let config: AmazonConfig = serde_json::from_value(json!({
-        "seller_id": SELLER, "marketplace_ids": [US], "region": "EU",
+        "seller_id": SELLER, "marketplace_ids": [US], "region": "NA",
         "lwa_client_id": "amzn1.application-oa2-client.abc", "lwa_client_secret": "client-secret",
         "refresh_token": "Atzr|refresh", "base_url": server.uri(), "timeout_secs": 5, "max_attempts": 2
     }))

@@ -256,6 +256,43 @@ async fn listings_get_and_patch_with_fba_read_only() {
 }
 
 #[tokio::test]
+async fn a_patch_of_an_unknown_sku_creates_an_offer_only_listing() {
+    // listingsItems_2021-08-01.json lists no 404 for patchListingsItem (200, 400, 403, 413, 415, 429, 500,
+    // 503), and Amazon calls accepting a price for a SKU it does not know "expected behavior" (the offer
+    // part of a listing; amzn/selling-partner-api-models#2797).
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    let offer = json!({"productType": "PRODUCT", "patches": [{"op": "merge", "path": "/attributes/purchasable_offer",
+        "value": [{"marketplace_id": "ATVPDKIKX0DER", "currency": "USD", "audience": "ALL",
+                   "our_price": [{"schedule": [{"value_with_tax": 7.5}]}]}]}]});
+    // A validation preview and an invalid patch create nothing.
+    let (status, body, _) = client
+        .call(Method::PATCH, &format!("{}&mode=VALIDATION_PREVIEW", item_path(&emulator, "NEW-1")), Some(&offer))
+        .await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("VALID")), "{body}");
+    let (_, body, _) =
+        client.call(Method::PATCH, &item_path(&emulator, "NEW-1"), Some(&quantity_patch("AMAZON_NA", 1))).await;
+    assert_eq!(body["status"], "INVALID", "{body}");
+    let (status, _) = client.get(&item_path(&emulator, "NEW-1")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body, _) = client.call(Method::PATCH, &item_path(&emulator, "NEW-1"), Some(&offer)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["sku"].as_str(), body["status"].as_str()), (Some("NEW-1"), Some("ACCEPTED")));
+    assert_eq!(emulator.platform().price("NEW-1"), Some(Decimal::new(75, 1)));
+    let (status, body) = client.get(&format!("{}&includedData=offers", item_path(&emulator, "NEW-1"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["offers"][0]["price"]["currencyCode"], "USD", "{body}");
+    let amount: Decimal = body["offers"][0]["price"]["amount"].as_str().unwrap().parse().unwrap();
+    assert_eq!(amount, Decimal::new(75, 1));
+    // The same through a JSON_LISTINGS_FEED PATCH message (#4402: accepted for a SKU that does not exist).
+    let feed = json!({"header": {"sellerId": emulator.seller_id(), "version": "2.0"}, "messages": [{
+        "messageId": 1, "sku": "NEW-2", "operationType": "PATCH", "productType": "PRODUCT",
+        "patches": offer["patches"].clone()}]});
+    let (_, report) = submit_feed(&client, &feed, "application/json").await;
+    assert_eq!(report["summary"]["messagesAccepted"], 1, "{report}");
+    assert_eq!(emulator.platform().price("NEW-2"), Some(Decimal::new(75, 1)));
+}
+
+#[tokio::test]
 async fn search_pages_to_the_end_and_stops_at_the_cap() {
     let mut config = AmazonConfig::fast();
     config.max_search_results = 30;
@@ -291,6 +328,43 @@ async fn search_pages_to_the_end_and_stops_at_the_cap() {
     );
     let (_, body) = client.get(&format!("{base}&identifiers=S-07,S-44&identifiersType=SKU")).await;
     assert_eq!(body["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn searches_outside_the_model_are_400_invalid_input() {
+    // listingsItems_2021-08-01.json, searchListingsItems: `identifiers` maxItems 20; `sortBy` enum sku,
+    // createdDate, lastUpdatedDate; `sortOrder` enum ASC, DESC; `includedData` enum summaries, attributes,
+    // issues, offers, fulfillmentAvailability, procurement, relationships, productTypes (getListingsItem
+    // the same); 400 answers an `ErrorList`.
+    let (emulator, client) = start(AmazonConfig::fast()).await;
+    seed(&emulator, "S-01", 1);
+    let base = format!("/listings/2021-08-01/items/{}?marketplaceIds=ATVPDKIKX0DER", emulator.seller_id());
+    let skus: Vec<String> = (0..21).map(|i| format!("S-{i:02}")).collect();
+    let model = read_fixture("listingsItems_2021-08-01.json");
+    for query in [
+        format!("identifiers={}&identifiersType=SKU", skus.join(",")),
+        "sortBy=price".to_owned(),
+        "sortBy=sku&sortOrder=asc".to_owned(),
+        "includedData=summaries,prices".to_owned(),
+    ] {
+        let (status, body) = client.get(&format!("{base}&{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["errors"][0]["code"], "InvalidInput", "{query}");
+        if let Some(model) = &model {
+            assert_valid(model, "ErrorList", &body);
+        }
+    }
+    let (status, body) = client.get(&format!("{}&includedData=price", item_path(&emulator, "S-01"))).await;
+    assert_eq!((status, body["errors"][0]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("InvalidInput")));
+    // Within the model: 20 identifiers, each enum value.
+    let (status, body) = client
+        .get(&format!(
+            "{base}&identifiers={}&identifiersType=SKU&sortBy=createdDate&sortOrder=DESC&includedData=summaries,procurement",
+            skus[..20].join(",")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["numberOfResults"], 1);
 }
 
 async fn submit_feed(client: &Client, feed: &Value, content_type: &str) -> (String, Value) {
@@ -619,6 +693,32 @@ async fn merge_changes_only_the_fields_named_and_replace_the_whole_attribute() {
     let issue: ModelIssue = serde_json::from_value(body["issues"][0].clone()).unwrap();
     assert_eq!(issue.severity, "ERROR");
     assert_eq!(emulator.stock("M-1").unwrap(), Some(7));
+    // "Merge a listing": "You must provide non-empty values for the selector field such as audience" (no
+    // default ALL for a merge); and marketplace_id, a selector without a default ("Manage purchasable
+    // offer"), is never filled in for a replace.
+    for (op, entry) in [
+        (
+            "merge",
+            json!({"marketplace_id": "ATVPDKIKX0DER", "currency": "USD",
+                         "our_price": [{"schedule": [{"value_with_tax": 31}]}]}),
+        ),
+        (
+            "merge",
+            json!({"marketplace_id": "ATVPDKIKX0DER", "currency": "USD", "audience": "",
+                         "our_price": [{"schedule": [{"value_with_tax": 31}]}]}),
+        ),
+        (
+            "replace",
+            json!({"currency": "USD", "audience": "ALL", "our_price": [{"schedule": [{"value_with_tax": 31}]}]}),
+        ),
+    ] {
+        let (_, body, _) = client
+            .call(Method::PATCH, &item_path(&emulator, "M-1"), Some(&patch(op, "purchasable_offer", json!([entry]))))
+            .await;
+        assert_eq!(body["status"], "INVALID", "{op} {entry}: {body}");
+        assert_eq!(body["issues"][0]["attributeNames"], json!(["purchasable_offer"]), "{body}");
+    }
+    assert_eq!(emulator.platform().price("M-1"), Some(Decimal::from(30)));
 }
 
 #[tokio::test]

@@ -260,9 +260,47 @@ async fn participations(State(platform): Shared) -> Response {
 
 // ---- listings -----------------------------------------------------------------------------------------------
 
-fn included(pairs: &[(String, String)]) -> Vec<String> {
+/// `includedData` of getListingsItem and searchListingsItems (listingsItems_2021-08-01.json, the same enum
+/// for both).
+const INCLUDED_DATA: &[&str] = &[
+    "summaries",
+    "attributes",
+    "issues",
+    "offers",
+    "fulfillmentAvailability",
+    "procurement",
+    "relationships",
+    "productTypes",
+];
+
+/// `sortBy` and `sortOrder` of searchListingsItems.
+const SORT_BY: &[&str] = &["sku", "createdDate", "lastUpdatedDate"];
+const SORT_ORDER: &[&str] = &["ASC", "DESC"];
+
+/// `identifiers.maxItems` of searchListingsItems.
+const MAX_IDENTIFIERS: usize = 20;
+
+/// The data sets asked for (default `summaries`), or a 400 for one outside the model's enum.
+fn included(pairs: &[(String, String)]) -> Result<Vec<String>, Response> {
     let sets = list(pairs, "includedData");
-    if sets.is_empty() { vec!["summaries".to_owned()] } else { sets }
+    if let Some(bad) = sets.iter().find(|s| !INCLUDED_DATA.contains(&s.as_str())) {
+        return Err(invalid(format!("includedData {bad:?} is not one of {INCLUDED_DATA:?}")));
+    }
+    Ok(if sets.is_empty() { vec!["summaries".to_owned()] } else { sets })
+}
+
+/// A single-valued parameter of an enum, or its default when absent; a 400 outside the enum.
+fn one_of<'a>(
+    pairs: &'a [(String, String)],
+    key: &str,
+    allowed: &[&str],
+    default: &'a str,
+) -> Result<&'a str, Response> {
+    match first(pairs, key) {
+        None => Ok(default),
+        Some(v) if allowed.contains(&v) => Ok(v),
+        Some(v) => Err(invalid(format!("{key} {v:?} is not one of {allowed:?}"))),
+    }
 }
 
 async fn get_listing(
@@ -276,9 +314,13 @@ async fn get_listing(
     {
         return response;
     }
+    let sets = match included(&pairs) {
+        Ok(sets) => sets,
+        Err(response) => return response,
+    };
     let state = platform.lock();
     match state.listings.get(&sku) {
-        Some(listing) => Json(listing.to_json(&platform.config, &included(&pairs))).into_response(),
+        Some(listing) => Json(listing.to_json(&platform.config, &sets)).into_response(),
         None => sp_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -332,22 +374,22 @@ async fn patch_listing(
     }
     let preview = first(&pairs, "mode") == Some("VALIDATION_PREVIEW");
     let submission = uuid::Uuid::new_v4().to_string();
+    let product_type = body.get("productType").and_then(Value::as_str).unwrap_or_default();
     let result = {
         let mut state = platform.lock();
-        if !state.listings.contains_key(&sku) {
-            drop(state);
-            return sp_error(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("SKU '{sku}' not found in marketplace {}", platform.config.marketplace_id),
-                "",
-            );
-        }
-        match state.plan_patches(&platform.config, &sku, patches) {
+        // The model lists no 404 for patchListingsItem (200, 400, 403, 413, 415, 429, 500, 503): a SKU
+        // Amazon does not know becomes an offer-only listing holding what was patched ("This is expected
+        // behavior", amzn/selling-partner-api-models#2797), as a feed's PATCH or UPDATE does.
+        let created = state.ensure_listing(&sku, product_type);
+        let result = match state.plan_patches(&platform.config, &sku, patches) {
             Ok(_) if preview => Ok((Vec::new(), "VALID")),
             Ok(change) => Ok((state.apply(&platform.config, &sku, change), "ACCEPTED")),
             Err(issues) => Err(issues),
+        };
+        if created && (preview || result.is_err()) {
+            state.listings.remove(&sku);
         }
+        result
     };
     match result {
         Ok((notes, status)) => {
@@ -394,9 +436,18 @@ async fn search_listings(
     if !identifiers.is_empty() && first(&pairs, "identifiersType") != Some("SKU") {
         return invalid("identifiersType SKU is required with identifiers (the emulator supports SKU only)");
     }
-    let sort_by = first(&pairs, "sortBy").unwrap_or("lastUpdatedDate").to_owned();
-    let ascending = first(&pairs, "sortOrder") == Some("ASC");
-    let sets = included(&pairs);
+    if identifiers.len() > MAX_IDENTIFIERS {
+        return invalid(format!("at most {MAX_IDENTIFIERS} identifiers"));
+    }
+    // The model's enums (and defaults) for sortBy and sortOrder; anything else is a 400, never a default.
+    let (sort_by, ascending, sets) = match (
+        one_of(&pairs, "sortBy", SORT_BY, "lastUpdatedDate"),
+        one_of(&pairs, "sortOrder", SORT_ORDER, "DESC"),
+        included(&pairs),
+    ) {
+        (Ok(by), Ok(order), Ok(sets)) => (by.to_owned(), order == "ASC", sets),
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+    };
     let mut state = platform.lock();
     let mut matching: Vec<&super::state::Listing> =
         state.listings.values().filter(|l| identifiers.is_empty() || identifiers.contains(&l.sku)).collect();

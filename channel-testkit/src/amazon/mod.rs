@@ -17,7 +17,7 @@
 //! | getMarketplaceParticipations | `GET /sellers/v1/marketplaceParticipations` | "test connection" |
 //! | getListingsItem | `GET /listings/2021-08-01/items/{sellerId}/{sku}?marketplaceIds&includedData` | `summaries` (default), `attributes`, `offers`, `fulfillmentAvailability`, `issues` |
 //! | patchListingsItem | `PATCH` the same, `{productType, patches}` | see "Listings" |
-//! | searchListingsItems | `GET /listings/2021-08-01/items/{sellerId}?marketplaceIds&pageSize&pageToken&identifiers&identifiersType=SKU&sortBy&sortOrder` | `pageSize` ≤ 20 (400 above); only the first [`AmazonConfig::max_search_results`] (1,000) SKUs can be paged through, as on Amazon: past them there is no `nextToken` (`numberOfResults` still counts all) |
+//! | searchListingsItems | `GET /listings/2021-08-01/items/{sellerId}?marketplaceIds&pageSize&pageToken&identifiers&identifiersType=SKU&sortBy&sortOrder` | `pageSize` ≤ 20, `identifiers` ≤ 20, `sortBy` (`sku`/`createdDate`/`lastUpdatedDate`, default the last), `sortOrder` (`ASC`/`DESC`, default `DESC`) and `includedData` (the model's enum, here and in getListingsItem) as the model says, else `400 InvalidInput`; only the first [`AmazonConfig::max_search_results`] (1,000) SKUs can be paged through, as on Amazon: past them there is no `nextToken` (`numberOfResults` still counts all) |
 //! | createFeedDocument / getFeedDocument | `POST /feeds/2021-06-30/documents`, `GET …/documents/{id}` | the pre-signed `url` points at the emulator itself (`/s3/documents/{id}?X-Amz-Signature=…`); `PUT` it with the same `Content-Type` as `contentType` (else `403 SignatureDoesNotMatch`) |
 //! | createFeed / getFeed | `POST /feeds/2021-06-30/feeds`, `GET …/feeds/{feedId}` | `IN_QUEUE` → `IN_PROGRESS` → `DONE`/`FATAL` over [`AmazonConfig::processing_delay`], then `resultFeedDocumentId` |
 //! | createReport / getReport / getReportDocument | `POST /reports/2021-06-30/reports`, `GET …/reports/{id}`, `GET …/documents/{id}` | `GET_MERCHANT_LISTINGS_ALL_DATA` only: tab-separated, one row per listing, the fulfilment column spelled [`AmazonConfig::fulfilment_column`] (`fulfilment-channel` for a European seller) and encoded and declared in [`AmazonConfig::listings_report_charset`] (`text/plain; charset=Cp1252` in Europe, `utf8` elsewhere); a seller without listings gets `CANCELLED` and no document; with [`AmazonConfig::gzip_documents`] this report and feed processing reports are served gzip-compressed with `compressionAlgorithm: GZIP` |
@@ -45,14 +45,20 @@
 //! A body outside `ListingsItemPatchRequest` (an `op` outside `add`/`replace`/`merge`/`delete`, no
 //! patches) is `400` with an `ErrorList`. `replace`/`add` replace the whole attribute; `merge` changes only
 //! the fields named of the entry its selectors pick (`fulfillment_channel_code`; `marketplace_id` +
-//! `currency` + `audience`, default `ALL`; else `marketplace_id` + `language_tag`), `null` removing a
+//! `currency` + `audience`, all three non-empty ("You must provide non-empty values for the selector
+//! field such as audience"; `audience` defaults to `ALL` only for `replace`/`add`); else `marketplace_id` +
+//! `language_tag`); a `purchasable_offer` entry without `marketplace_id` is `INVALID` (never filled in), `null` removing a
 //! field, so a quantity merge keeps `lead_time_to_ship_max_days` and a price merge keeps
 //! `discounted_price` ("Merge a listing", "Manage purchasable offer").
 //! Rules: `fulfillment_availability` entries with `AMAZON_*` are refused (`FBA_QUANTITY_READ_ONLY`), as
 //! is a `DEFAULT` quantity on an FBA listing (`FULFILLMENT_CHANNEL_CONFLICT`); quantities are whole
 //! numbers ≥ 0; `purchasable_offer` must be in the marketplace currency ([`AmazonConfig::currency`]) with
 //! a positive `our_price[0].schedule[0].value_with_tax`. Other top-level attributes are stored as given.
-//! Patching an unknown SKU is `404` (this emulator does not create listings by patch). For FBA listings
+//! Patching an unknown SKU (by `patchListingsItem` or a feed's `PATCH` message) creates an offer-only
+//! listing holding what was patched (no quantity, merchant-fulfilled) and answers `ACCEPTED`: the model
+//! lists no `404` for `patchListingsItem`, and Amazon calls accepting offer data for a SKU it does not know
+//! expected (amzn/selling-partner-api-models#2797, #4402); an invalid patch or a `VALIDATION_PREVIEW`
+//! creates nothing. For FBA listings
 //! `fulfillmentAvailability` names the channel without a quantity, as Amazon does; the quantity is in the
 //! FBA inventory.
 //!

@@ -325,6 +325,36 @@ impl State {
         self.next
     }
 
+    /// Creates an empty listing of `sku` (no quantity, no offer) when there is none; answers whether it
+    /// did. Amazon accepts a patch or a feed `PATCH` for a SKU it does not know and records the offer data
+    /// as an incomplete, offer-only listing ("This is expected behavior", amzn/selling-partner-api-models
+    /// #2797; #4402 for `JSON_LISTINGS_FEED`), as an `UPDATE` creates one.
+    pub(super) fn ensure_listing(&mut self, sku: &str, product_type: &str) -> bool {
+        if self.listings.contains_key(sku) {
+            return false;
+        }
+        let n = self.next_number();
+        let now = Timestamp::now();
+        self.listings.insert(
+            sku.to_owned(),
+            Listing {
+                sku: sku.to_owned(),
+                asin: format!("B0{n:08}"),
+                product_type: product_type.to_owned(),
+                title: sku.to_owned(),
+                quantity: 0,
+                fba: None,
+                price: None,
+                availability_extra: Map::new(),
+                offers: Vec::new(),
+                attributes: Map::new(),
+                created: now,
+                updated: now,
+            },
+        );
+        true
+    }
+
     pub(super) fn new_document(&mut self, content_type: &str, body: Option<bytes::Bytes>) -> String {
         let id = format!("amzn1.tortuga.4.na.{}", uuid::Uuid::new_v4());
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -814,7 +844,8 @@ fn plan_availability(
 }
 
 /// A `purchasable_offer` patch. Entries are keyed by their selectors `marketplace_id`, `currency` and
-/// `audience` (default `ALL`); the marketplace must be the seller's, the currency its currency, and an
+/// `audience` (default `ALL`, except that a `merge` must name all three: "Merge a listing"); every entry
+/// must name its marketplace, which must be the seller's, the currency its currency, and an
 /// `our_price` given must have a positive `schedule[0].value_with_tax`. `replace`/`add` replace the
 /// whole attribute (each entry needs its `our_price`); `merge` changes only the fields given of the entry
 /// with the same selectors (adding it when there is none; `null` removes a field, as for a B2B
@@ -843,15 +874,23 @@ fn plan_offer(
     for entry in entries {
         let market = entry.get("marketplace_id").and_then(Value::as_str).unwrap_or_default();
         let currency = entry.get("currency").and_then(Value::as_str).unwrap_or_default();
-        if op == "merge" && (market.is_empty() || currency.is_empty()) {
+        let audience = entry.get("audience").and_then(Value::as_str).unwrap_or_default();
+        // "Merge a listing": "You must provide non-empty values for the selector field such as audience."
+        if op == "merge" && (market.is_empty() || currency.is_empty() || audience.is_empty()) {
             issues.push(issue(
                 "INVALID_INPUT",
-                "merge needs non-empty values for the selectors marketplace_id and currency",
+                "merge needs non-empty values for the selectors marketplace_id, currency and audience",
                 Some(attribute),
             ));
             continue;
         }
-        if !market.is_empty() && market != config.marketplace_id {
+        // marketplace_id is a selector with no documented default ("Manage purchasable offer"; only
+        // audience defaults, to ALL): an entry without it names no offer.
+        if market.is_empty() {
+            issues.push(issue("INVALID_INPUT", "each offer needs its selector marketplace_id", Some(attribute)));
+            continue;
+        }
+        if market != config.marketplace_id {
             issues.push(issue(
                 "INVALID_VALUE",
                 format!("marketplace_id {market} is not one of the seller's marketplaces"),
@@ -876,8 +915,7 @@ fn plan_offer(
             ));
             continue;
         }
-        let mut entry = entry.as_object().cloned().unwrap_or_default();
-        entry.insert("marketplace_id".into(), json!(config.marketplace_id));
+        let entry = entry.as_object().cloned().unwrap_or_default();
         if op == "merge" {
             let key = offer_key(&Value::Object(entry.clone()));
             match offers.iter_mut().find(|o| offer_key(o) == key).and_then(Value::as_object_mut) {

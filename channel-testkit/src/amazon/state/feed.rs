@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 
 use super::super::AmazonConfig;
-use super::{Listing, ListingChange, Note, State};
+use super::{ListingChange, Note, State};
 
 /// What processing a feed produced.
 #[derive(Debug)]
@@ -257,35 +257,23 @@ fn apply_message(
         }
         "PATCH" => {
             let patches = message.get("patches").and_then(Value::as_array).cloned().unwrap_or_default();
-            let change = state.plan_patches(config, &sku, &patches)?;
-            Ok(state.apply(config, &sku, change))
+            // An unknown SKU becomes an offer-only listing, as with patchListingsItem.
+            let created = state.ensure_listing(&sku, &product_type);
+            match state.plan_patches(config, &sku, &patches) {
+                Ok(change) => Ok(state.apply(config, &sku, change)),
+                Err(issues) => {
+                    if created {
+                        state.listings.remove(&sku);
+                    }
+                    Err(issues)
+                }
+            }
         }
         _ => {
             // UPDATE replaces the attributes (creating the listing if needed); PARTIAL_UPDATE is PATCH with
             // `replace` for each attribute given.
             let attributes = message.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default();
-            let created = operation == "UPDATE" && !state.listings.contains_key(&sku);
-            if created {
-                let n = state.next_number();
-                let now = jiff::Timestamp::now();
-                state.listings.insert(
-                    sku.clone(),
-                    Listing {
-                        sku: sku.clone(),
-                        asin: format!("B0{n:08}"),
-                        product_type: product_type.clone(),
-                        title: sku.clone(),
-                        quantity: 0,
-                        fba: None,
-                        price: None,
-                        availability_extra: Map::new(),
-                        offers: Vec::new(),
-                        attributes: Map::new(),
-                        created: now,
-                        updated: now,
-                    },
-                );
-            }
+            let created = operation == "UPDATE" && state.ensure_listing(&sku, &product_type);
             let patches: Vec<Value> = attributes
                 .iter()
                 .filter(|(name, _)| name.as_str() != "item_name")
