@@ -300,4 +300,22 @@ async fn efficiency() {
     assert_eq!(searches, 45usize.div_ceil(20));
     assert_eq!(fba, 1);
     println!("amazon listing N=45: searchListingsItems={searches} (ceil(45/20)=3), getInventorySummaries={fba}");
+
+    // Orders: searchOrders carries every order's items, so N orders cost ceil(N / 100) calls (Orders API
+    // v0 cost one getOrders page plus one getOrderItems per order).
+    for n in [1usize, 100, 250] {
+        let (emu, channel) = start().await;
+        emu.seed_product(SeedProduct::new("O-1", 10 * n as i64, Decimal::from(2))).unwrap();
+        let since = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        for _ in 0..n {
+            emu.place_order(PlaceOrder::new("O-1", 1)).unwrap();
+        }
+        emu.clear_requests();
+        let pages: Vec<_> = channel.orders_since(&OrderCursor::new(since)).try_collect().await.unwrap();
+        let orders = pages.iter().map(|p| p.orders.len()).sum::<usize>();
+        assert_eq!(orders, n);
+        let calls = emu.requests().iter().filter(|r| r.path.starts_with("/orders/")).count();
+        assert_eq!(calls, n.div_ceil(100), "order calls for {n}");
+        println!("amazon orders N={n}: searchOrders calls={calls} (ceil(N/100)), getOrderItems=0");
+    }
 }
