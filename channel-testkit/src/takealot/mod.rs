@@ -46,9 +46,9 @@
 //!   a string (the swagger's `boolean` is contradicted by every public answer).
 //! - An offer without leadtime days shows `leadtime_days: -1` (the value that removes them).
 //! - `GET /v2/seller` (opt-in) answering `{"seller_id","display_name","email","status"}`.
-//! - `validation_errors[]` carry a `code` only where the platform notes give its meaning exactly (E11
-//!   "Disabled by Takealot", E27 SKU length, E30 stock below 0); every other rule answers `{message}`
-//!   alone. The `partial_batch` fault's items fail with a message and no code.
+//! - `validation_errors[]` carry a `code` only where the platform notes give its meaning exactly (E27
+//!   SKU length, E30 stock below 0), and E11 for "Disabled by Takealot" as a choice (the notes give only
+//!   the group E11-E17, E21, E24); every other rule answers `{message}` alone. The `partial_batch` fault's items fail with a message and no code.
 //! - A batch item's `barcode` only identifies an existing offer; the swagger says it "can be used to
 //!   create a new offer", which this emulator does not do (the adapter never sends `barcode`).
 //! - Sale statuses: "New Lead Time Order" (leadtime), "Preparing for Customer" (DC), "Cancelled by

@@ -275,8 +275,9 @@ impl Batch {
 
 /// A Takealot validation error (`V2OfferUpdateSuccessResponse.validation_errors[]`, `{message, code}`).
 /// The swagger lists no codes; `code` is one only where the platform notes give its meaning exactly
-/// (E11 "Disabled by Takealot blocks updates", E27 SKU length, E30 "stock can't go below 0"), else `None`
-/// and the `code` key is left out (see `docs/fidelity.md`).
+/// (E27 SKU length, E30 "stock can't go below 0"), E11 for "Disabled by Takealot" as a choice (the notes
+/// give only the group E11-E17, E21, E24), else `None` and the `code` key is left out (see
+/// `docs/fidelity.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct UpdateError {
     pub(super) code: Option<&'static str>,
