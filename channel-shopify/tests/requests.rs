@@ -1,28 +1,19 @@
 //! Request-level tests: the exact GraphQL documents and variables the adapter sends, against `wiremock`.
 
+mod support;
+
 use std::time::Duration;
 
 use channel_core::rust_decimal::Decimal;
-use channel_core::secrecy::SecretString;
 use channel_core::{
     Channel, ChannelExt, Currency, Money, OrderCursor, Outcome, PriceUpdate, StockAdjustment, StockUpdate,
 };
 use channel_shopify::{Shopify, ShopifyConfig, adjustment_key, documents};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
+use support::{GQL, adapter, doc, ok, sent, shop, shop_lookup};
 use wiremock::matchers::{body_json, header, method, path};
-use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
-
-const GQL: &str = "/admin/api/2026-07/graphql.json";
-
-fn cost(requested: u32, available: u32) -> Value {
-    json!({"cost": {"requestedQueryCost": requested, "actualQueryCost": requested,
-        "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": available, "restoreRate": 100.0}}})
-}
-
-fn ok(data: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({"data": data, "extensions": cost(10, 1990)}))
-}
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A `THROTTLED` answer (HTTP 200): 10 points asked, 5 available, 100 restored a second.
 fn throttled() -> ResponseTemplate {
@@ -30,37 +21,6 @@ fn throttled() -> ResponseTemplate {
         "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
         "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": null,
             "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 5.0, "restoreRate": 100.0}}}}))
-}
-
-/// Matches a GraphQL request whose document is `query`.
-struct Document(&'static str);
-impl Match for Document {
-    fn matches(&self, r: &Request) -> bool {
-        serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["query"].as_str().map(|q| q == self.0))
-            == Some(true)
-    }
-}
-
-async fn shop(server: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(body_json(json!({"query": documents::SHOP_AND_LOCATIONS, "variables": {}})))
-        .respond_with(ok(json!({
-            "shop": {"id": "gid://shopify/Shop/7", "name": "Mugs", "myshopifyDomain": "mugs.myshopify.com", "currencyCode": "ZAR"},
-            "locations": {"nodes": [{"id": "gid://shopify/Location/1", "name": "Main"}]}
-        })))
-        .expect(1)
-        .mount(server)
-        .await;
-}
-
-fn adapter(server: &MockServer) -> Shopify {
-    Shopify::new(
-        ShopifyConfig::new("mugs.myshopify.com", SecretString::from("shpat_secret"))
-            .base_url(server.uri())
-            .timeout(Duration::from_secs(1)),
-    )
-    .unwrap()
 }
 
 fn variant(n: u32, qty: i64) -> Value {
@@ -117,14 +77,14 @@ async fn set_quantities_with_change_from_and_one_key_kept_across_a_retry() {
     // The first attempt times out; the transport resends.
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(Document(documents::SET_QUANTITIES))
+        .and(doc(documents::SET_QUANTITIES))
         .respond_with(ok(payload.clone()).set_delay(Duration::from_millis(1500)))
         .up_to_n_times(1)
         .mount(&server)
         .await;
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(Document(documents::SET_QUANTITIES))
+        .and(doc(documents::SET_QUANTITIES))
         .respond_with(ok(payload))
         .mount(&server)
         .await;
@@ -138,14 +98,7 @@ async fn set_quantities_with_change_from_and_one_key_kept_across_a_retry() {
         .unwrap();
     assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(5) });
     assert_eq!(out[1].outcome, Outcome::Applied { quantity: Some(7) });
-    let sent: Vec<Value> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| Document(documents::SET_QUANTITIES).matches(r))
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let sent = sent(&server, documents::SET_QUANTITIES).await;
     assert_eq!(sent.len(), 2, "sent, timed out, resent");
     assert_eq!(sent[0], sent[1], "the resend is byte-for-byte the same call, idempotency key included");
     let vars = &sent[0]["variables"];
@@ -166,7 +119,7 @@ async fn throttled_answers_are_waited_out_and_resent() {
     shop(&server).await;
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(Document(documents::SET_QUANTITIES))
+        .and(doc(documents::SET_QUANTITIES))
         .respond_with(throttled())
         .up_to_n_times(1)
         .expect(1)
@@ -174,7 +127,7 @@ async fn throttled_answers_are_waited_out_and_resent() {
         .await;
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(Document(documents::SET_QUANTITIES))
+        .and(doc(documents::SET_QUANTITIES))
         .respond_with(ok(json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": {"id": "g", "changes": []}, "userErrors": []}})))
         .expect(1)
         .mount(&server)
@@ -270,7 +223,7 @@ async fn a_stale_item_without_a_stated_quantity_is_read_back_and_the_rest_resubm
     ]}});
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(Document(documents::SET_QUANTITIES))
+        .and(doc(documents::SET_QUANTITIES))
         .respond_with(ok(refused))
         .up_to_n_times(1)
         .expect(1)
@@ -278,7 +231,7 @@ async fn a_stale_item_without_a_stated_quantity_is_read_back_and_the_rest_resubm
         .await;
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(Document(documents::SET_QUANTITIES))
+        .and(doc(documents::SET_QUANTITIES))
         .respond_with(ok(json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": {"id": "g", "changes": [
             {"name": "available", "delta": 1, "quantityAfterChange": 3, "item": {"id": "gid://shopify/InventoryItem/2"}}]},
             "userErrors": []}})))
@@ -301,14 +254,7 @@ async fn a_stale_item_without_a_stated_quantity_is_read_back_and_the_rest_resubm
         .unwrap();
     assert_eq!(out[0].outcome, Outcome::Stale { actual: Some(8) });
     assert_eq!(out[1].outcome, Outcome::Applied { quantity: Some(3) });
-    let bodies: Vec<Value> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| Document(documents::SET_QUANTITIES).matches(r))
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let bodies = sent(&server, documents::SET_QUANTITIES).await;
     assert_eq!(bodies[1]["variables"]["input"]["quantities"].as_array().unwrap().len(), 1, "only the fresh item again");
     assert_ne!(bodies[0]["variables"]["key"], bodies[1]["variables"]["key"], "a different call, a different key");
 }
@@ -316,16 +262,7 @@ async fn a_stale_item_without_a_stated_quantity_is_read_back_and_the_rest_resubm
 #[tokio::test]
 async fn keyed_adjustments_are_aliased_mutations_under_deterministic_keys() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(body_json(json!({"query": documents::SHOP_AND_LOCATIONS, "variables": {}})))
-        .respond_with(ok(json!({
-            "shop": {"id": "gid://shopify/Shop/7", "name": "Mugs", "myshopifyDomain": "mugs.myshopify.com", "currencyCode": "ZAR"},
-            "locations": {"nodes": [{"id": "gid://shopify/Location/1", "name": "Main"}]}
-        })))
-        .expect(2)
-        .mount(&server)
-        .await;
+    shop_lookup().expect(2).mount(&server).await;
     let group = |item: u32, delta: i64, after: i64| {
         json!({"inventoryAdjustmentGroup": {"id": "g", "changes": [{"name": "available", "delta": delta,
             "quantityAfterChange": after, "item": {"id": format!("gid://shopify/InventoryItem/{item}")}}]},
@@ -333,7 +270,7 @@ async fn keyed_adjustments_are_aliased_mutations_under_deterministic_keys() {
     };
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(Document2(documents::keyed_adjustments(2)))
+        .and(doc(&documents::keyed_adjustments(2)))
         .respond_with(ok(json!({
             "a0": group(1, -2, 8),
             "a1": {"inventoryAdjustmentGroup": null, "userErrors": [{"code": "ITEM_NOT_STOCKED_AT_LOCATION",
@@ -355,14 +292,7 @@ async fn keyed_adjustments_are_aliased_mutations_under_deterministic_keys() {
             "{out:?}"
         );
     }
-    let sent: Vec<Value> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| Document2(documents::keyed_adjustments(2)).matches(r))
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let sent = sent(&server, &documents::keyed_adjustments(2)).await;
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0], sent[1], "the same keyed adjustments make the same request, keys included");
     let vars = &sent[0]["variables"];
@@ -392,7 +322,7 @@ async fn unkeyed_adjustments_share_one_mutation_under_a_fresh_key() {
     shop(&server).await;
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(Document(documents::ADJUST_QUANTITIES))
+        .and(doc(documents::ADJUST_QUANTITIES))
         .respond_with(ok(json!({"inventoryAdjustQuantities": {"inventoryAdjustmentGroup": {"id": "g", "changes": [
             {"name": "available", "delta": 1, "quantityAfterChange": 4, "item": {"id": "gid://shopify/InventoryItem/1"}}
         ]}, "userErrors": []}})))
@@ -403,25 +333,13 @@ async fn unkeyed_adjustments_share_one_mutation_under_a_fresh_key() {
     let one = [StockAdjustment::new("1", "A", 1)];
     assert_eq!(t.adjust_stock(&one).await.unwrap()[0].outcome, Outcome::Applied { quantity: Some(4) });
     assert!(t.adjust_stock(&one).await.unwrap()[0].is_applied());
-    let keys: Vec<String> = server
-        .received_requests()
+    let keys: Vec<String> = sent(&server, documents::ADJUST_QUANTITIES)
         .await
-        .unwrap()
         .iter()
-        .filter(|r| Document(documents::ADJUST_QUANTITIES).matches(r))
-        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["variables"]["key"].as_str().unwrap().to_owned())
+        .map(|b| b["variables"]["key"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(keys.len(), 2);
     assert_ne!(keys[0], keys[1], "no caller key: every call is a new change");
-}
-
-/// Matches a GraphQL request whose document is a built one.
-struct Document2(String);
-impl Match for Document2 {
-    fn matches(&self, r: &Request) -> bool {
-        serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["query"].as_str().map(|q| q == self.0))
-            == Some(true)
-    }
 }
 
 /// An inventory item as `nodes(ids:)` answers it, with its variant.
@@ -478,7 +396,7 @@ async fn max_throttle_retries_bounds_the_throttled_attempts() {
     shop(&server).await;
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(Document(documents::SET_QUANTITIES))
+        .and(doc(documents::SET_QUANTITIES))
         .respond_with(throttled())
         .expect(3)
         .mount(&server)

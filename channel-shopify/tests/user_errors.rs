@@ -10,67 +10,33 @@
 //!   ("The corresponding mutation for this action is fulfillmentCreate"); `FulfillmentTrackingInput`
 //!   ("Send the tracking company name exactly as written in the list").
 
+mod support;
+
 use std::time::Duration;
 
-use channel_core::secrecy::SecretString;
 use channel_core::{Channel, ErrorKind, Outcome, Shipment, StockAdjustment, StockUpdate, Tracking};
-use channel_shopify::{Shopify, ShopifyConfig, adjustment_key, documents};
+use channel_shopify::{Shopify, adjustment_key, documents};
 use serde_json::{Value, json};
-use wiremock::matchers::{body_json, method, path};
-use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+use support::{GQL, doc, ok, sent, shop_lookup};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer};
 
-const GQL: &str = "/admin/api/2026-07/graphql.json";
-
-fn ok(data: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({"data": data, "extensions": {"cost": {
-        "requestedQueryCost": 10, "actualQueryCost": 10,
-        "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1990.0, "restoreRate": 100.0}}}}))
+/// No answer here is delayed: a roomy timeout keeps a busy machine from resending and doubling the bodies.
+fn adapter(server: &MockServer) -> Shopify {
+    support::adapter_with_timeout(server, Duration::from_secs(5))
 }
 
-/// Matches a GraphQL request whose document is `query`.
-struct Document(String);
-impl Match for Document {
-    fn matches(&self, r: &Request) -> bool {
-        serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["query"].as_str().map(|q| q == self.0))
-            == Some(true)
-    }
-}
-
-fn doc(query: &str) -> Document {
-    Document(query.to_owned())
-}
-
-async fn shop(server: &MockServer) {
+/// Answers the first request with document `query` with `first`, and every later one with `then`.
+async fn answer_once_then(server: &MockServer, query: &str, first: Value, then: Value) {
     Mock::given(method("POST"))
         .and(path(GQL))
-        .and(body_json(json!({"query": documents::SHOP_AND_LOCATIONS, "variables": {}})))
-        .respond_with(ok(json!({
-            "shop": {"id": "gid://shopify/Shop/7", "name": "Mugs", "myshopifyDomain": "mugs.myshopify.com", "currencyCode": "ZAR"},
-            "locations": {"nodes": [{"id": "gid://shopify/Location/1", "name": "Main"}]}
-        })))
+        .and(doc(query))
+        .respond_with(ok(first))
+        .up_to_n_times(1)
+        .with_priority(1)
         .mount(server)
         .await;
-}
-
-fn adapter(server: &MockServer) -> Shopify {
-    Shopify::new(
-        ShopifyConfig::new("mugs.myshopify.com", SecretString::from("shpat_secret"))
-            .base_url(server.uri())
-            .timeout(Duration::from_secs(5)),
-    )
-    .unwrap()
-}
-
-/// The bodies of the requests sent with document `query`, in order.
-async fn sent(server: &MockServer, query: &str) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| doc(query).matches(r))
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
+    Mock::given(method("POST")).and(path(GQL)).and(doc(query)).respond_with(ok(then)).mount(server).await;
 }
 
 fn changes(items: &[(u32, i64)]) -> Value {
@@ -86,24 +52,17 @@ fn changes(items: &[(u32, i64)]) -> Value {
 #[tokio::test]
 async fn a_concurrent_request_is_sent_again_under_the_same_key() {
     let server = MockServer::start().await;
-    shop(&server).await;
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(doc(documents::SET_QUANTITIES))
-        .respond_with(ok(json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": null, "userErrors": [
+    shop_lookup().mount(&server).await;
+    answer_once_then(
+        &server,
+        documents::SET_QUANTITIES,
+        json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": null, "userErrors": [
             {"code": "IDEMPOTENCY_CONCURRENT_REQUEST", "field": null,
-             "message": "This request is currently in progress, please try again."}]}})))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(doc(documents::SET_QUANTITIES))
-        .respond_with(ok(json!({"inventorySetQuantities": {
-            "inventoryAdjustmentGroup": {"id": "g", "changes": changes(&[(1, 5), (2, 7)])}, "userErrors": []}})))
-        .mount(&server)
-        .await;
+             "message": "This request is currently in progress, please try again."}]}}),
+        json!({"inventorySetQuantities": {
+            "inventoryAdjustmentGroup": {"id": "g", "changes": changes(&[(1, 5), (2, 7)])}, "userErrors": []}}),
+    )
+    .await;
     let updates = [StockUpdate::new("1", "A", 5).expecting(4), StockUpdate::new("2", "B", 7)];
     let out = adapter(&server).set_stock(&updates).await.unwrap();
     assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(5) }, "{out:?}");
@@ -123,25 +82,18 @@ async fn a_concurrent_request_is_sent_again_under_the_same_key() {
 #[tokio::test]
 async fn a_previous_attempt_failed_is_sent_again_under_a_new_key() {
     let server = MockServer::start().await;
-    shop(&server).await;
+    shop_lookup().mount(&server).await;
     let keyed = documents::keyed_adjustments(1);
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(doc(&keyed))
-        .respond_with(ok(json!({"a0": {"inventoryAdjustmentGroup": null, "userErrors": [
+    answer_once_then(
+        &server,
+        &keyed,
+        json!({"a0": {"inventoryAdjustmentGroup": null, "userErrors": [
             {"code": "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED", "field": null,
-             "message": "A previous request with this idempotency key failed. Retry with a new idempotency key."}]}})))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(doc(&keyed))
-        .respond_with(ok(json!({"a0": {"inventoryAdjustmentGroup": {"id": "g", "changes": changes(&[(1, 9)])},
-            "userErrors": []}})))
-        .mount(&server)
-        .await;
+             "message": "A previous request with this idempotency key failed. Retry with a new idempotency key."}]}}),
+        json!({"a0": {"inventoryAdjustmentGroup": {"id": "g", "changes": changes(&[(1, 9)])},
+            "userErrors": []}}),
+    )
+    .await;
     let batch = [StockAdjustment::new("1", "A", 1).with_idempotency_key("outbox/shop/17")];
     let out = adapter(&server).adjust_stock(&batch).await.unwrap();
     assert_eq!(out[0].outcome, Outcome::Applied { quantity: Some(9) }, "{out:?}");
@@ -156,23 +108,16 @@ async fn a_previous_attempt_failed_is_sent_again_under_a_new_key() {
 
     // The new key is derived, not random: the same adjustment sent again walks the same keys.
     let again = MockServer::start().await;
-    shop(&again).await;
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(doc(&keyed))
-        .respond_with(ok(json!({"a0": {"inventoryAdjustmentGroup": null, "userErrors": [
-            {"code": "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED", "field": null, "message": "failed"}]}})))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&again)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(doc(&keyed))
-        .respond_with(ok(json!({"a0": {"inventoryAdjustmentGroup": {"id": "g", "changes": changes(&[(1, 9)])},
-            "userErrors": []}})))
-        .mount(&again)
-        .await;
+    shop_lookup().mount(&again).await;
+    answer_once_then(
+        &again,
+        &keyed,
+        json!({"a0": {"inventoryAdjustmentGroup": null, "userErrors": [
+            {"code": "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED", "field": null, "message": "failed"}]}}),
+        json!({"a0": {"inventoryAdjustmentGroup": {"id": "g", "changes": changes(&[(1, 9)])},
+            "userErrors": []}}),
+    )
+    .await;
     adapter(&again).adjust_stock(&batch).await.unwrap();
     let replayed = sent(&again, &keyed).await;
     assert_eq!(replayed[1]["variables"]["k0"], json!(second));
@@ -181,27 +126,20 @@ async fn a_previous_attempt_failed_is_sent_again_under_a_new_key() {
 #[tokio::test]
 async fn a_permanent_code_fails_only_the_items_its_field_names() {
     let server = MockServer::start().await;
-    shop(&server).await;
+    shop_lookup().mount(&server).await;
     // Item 0 is not stocked at the location (for good); the adjustment as a whole failed ("Try again").
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(doc(documents::ADJUST_QUANTITIES))
-        .respond_with(ok(json!({"inventoryAdjustQuantities": {"inventoryAdjustmentGroup": null, "userErrors": [
+    answer_once_then(
+        &server,
+        documents::ADJUST_QUANTITIES,
+        json!({"inventoryAdjustQuantities": {"inventoryAdjustmentGroup": null, "userErrors": [
             {"code": "ITEM_NOT_STOCKED_AT_LOCATION", "field": ["input", "changes", "0", "locationId"],
              "message": "The inventory item is not stocked at the location."},
             {"code": "ADJUST_QUANTITIES_FAILED", "field": ["input", "changes", "2", "delta"],
-             "message": "The quantities couldn't be adjusted. Try again."}]}})))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(GQL))
-        .and(doc(documents::ADJUST_QUANTITIES))
-        .respond_with(ok(json!({"inventoryAdjustQuantities": {
-            "inventoryAdjustmentGroup": {"id": "g", "changes": changes(&[(2, 3), (3, 4)])}, "userErrors": []}})))
-        .mount(&server)
-        .await;
+             "message": "The quantities couldn't be adjusted. Try again."}]}}),
+        json!({"inventoryAdjustQuantities": {
+            "inventoryAdjustmentGroup": {"id": "g", "changes": changes(&[(2, 3), (3, 4)])}, "userErrors": []}}),
+    )
+    .await;
     let batch =
         [StockAdjustment::new("1", "A", 1), StockAdjustment::new("2", "B", 1), StockAdjustment::new("3", "C", 1)];
     let out = adapter(&server).adjust_stock(&batch).await.unwrap();
@@ -237,7 +175,7 @@ fn fulfillment_order(n: u32, status: &str, actions: &[&str], location: u32, line
 #[tokio::test]
 async fn fulfilment_goes_out_once_per_location_and_reports_what_cannot_be_fulfilled() {
     let server = MockServer::start().await;
-    shop(&server).await;
+    shop_lookup().mount(&server).await;
     let create = ["CREATE_FULFILLMENT", "HOLD", "MOVE"];
     Mock::given(method("POST"))
         .and(path(GQL))
