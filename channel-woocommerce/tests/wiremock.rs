@@ -1,9 +1,7 @@
 //! Request-level tests: the exact WooCommerce REST requests the adapter sends, against `wiremock`.
 
-use std::time::Duration;
+mod support;
 
-use base64::Engine as _;
-use channel_core::http::RetryPolicy;
 use channel_core::{
     Channel, ChannelExt, ErrorKind, OrderCursor, OrderStatus, Outcome, Stock, StockUpdate, WebhookPayload,
     WebhookRejection, WebhookRequest,
@@ -11,23 +9,9 @@ use channel_core::{
 use channel_woocommerce::{WooCommerce, WooCommerceConfig};
 use futures::TryStreamExt;
 use serde_json::json;
+use support::{basic, build, https_store};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn retry() -> RetryPolicy {
-    RetryPolicy::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20)).with_jitter(false)
-}
-
-/// An HTTPS store (Basic auth) whose requests go to the mock server.
-fn https_store(server: &MockServer) -> WooCommerce {
-    let config =
-        WooCommerceConfig::new("https://shop.example", "ck_key", "cs_secret").currency("USD").base_url(server.uri());
-    WooCommerce::builder(config).retry(retry()).build().unwrap()
-}
-
-fn basic() -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ck_key:cs_secret"))
-}
 
 #[tokio::test]
 async fn listings_read_products_then_variations_with_basic_auth() {
@@ -186,8 +170,7 @@ async fn plain_http_signs_every_attempt_with_oauth_in_a_header() {
         )
         .mount(&server)
         .await;
-    let config = WooCommerceConfig::new(server.uri(), "ck_key", "cs_secret");
-    let channel = WooCommerce::builder(config).retry(retry()).build().unwrap();
+    let channel = build(WooCommerceConfig::new(server.uri(), "ck_key", "cs_secret"));
     let id = channel.test_connection().await.unwrap();
     assert_eq!(id.account_id, server.uri());
     assert_eq!(id.details.get("currency").map(String::as_str), Some("EUR"));

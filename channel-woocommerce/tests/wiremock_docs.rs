@@ -2,31 +2,14 @@
 //! query-string keys after a stripped `Authorization` header (HTTPS only), the light currency read, and
 //! Shipment Tracking providers. Each expected request is built by hand from the source it cites.
 
-use std::time::Duration;
+mod support;
 
-use base64::Engine as _;
-use channel_core::http::RetryPolicy;
 use channel_core::{Channel, ErrorKind, Shipment, Tracking};
 use channel_woocommerce::{AuthMode, TrackingMode, WooCommerce, WooCommerceConfig};
 use serde_json::json;
+use support::{basic, build, https_config};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn retry() -> RetryPolicy {
-    RetryPolicy::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20)).with_jitter(false)
-}
-
-fn https_config(server: &MockServer) -> WooCommerceConfig {
-    WooCommerceConfig::new("https://shop.example", "ck_key", "cs_secret").base_url(server.uri())
-}
-
-fn build(config: WooCommerceConfig) -> WooCommerce {
-    WooCommerce::builder(config).retry(retry()).build().unwrap()
-}
-
-fn basic() -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ck_key:cs_secret"))
-}
 
 /// `GET /wp-json/wc/v3/data/currencies/current` ("Retrieve current currency", `_data.md`).
 const CURRENCY: &str = "/wp-json/wc/v3/data/currencies/current";
@@ -188,6 +171,12 @@ async fn the_currency_comes_from_the_light_endpoint_not_system_status() {
 /// "List Shipment Tracking providers with the REST API").
 const PROVIDERS: &str = "/wp-json/wc-shipment-tracking/v3/shipment-trackings/providers";
 
+/// Order 70, shipped whole on 2026-11-02 (the `date_shipped` the tracking requests carry).
+fn order_70_shipped(carrier: &str, number: &str) -> Shipment {
+    let at: jiff::Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
+    Shipment::whole_order("70", Tracking::new(carrier, number), at)
+}
+
 /// `GET …/shipment-trackings/providers` (`{group: {name: link format}}`), then
 /// `POST /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings` as the extension's
 /// `create_item` reads it, then `PUT /wc/v3/orders/{id}` `{"status":"completed"}`.
@@ -230,8 +219,7 @@ async fn export_with(
         .expect(1)
         .mount(server)
         .await;
-    let at: jiff::Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
-    let shipment = Shipment::whole_order("70", Tracking::new(carrier, "1Z 99/A"), at);
+    let shipment = order_70_shipped(carrier, "1Z 99/A");
     build(config.tracking(TrackingMode::ShipmentTracking)).export_tracking(&shipment).await.unwrap();
 }
 
@@ -369,8 +357,7 @@ async fn providers_fall_back_to_the_order_scoped_path_on_rest_no_route() {
         .expect(1)
         .mount(&server)
         .await;
-    let at: jiff::Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
-    let shipment = Shipment::whole_order("70", Tracking::new("courier x", "1"), at);
+    let shipment = order_70_shipped("courier x", "1");
     let mut config = https_config(&server).tracking(TrackingMode::ShipmentTracking);
     config.complete_on_ship = false;
     build(config).export_tracking(&shipment).await.unwrap();
@@ -401,8 +388,7 @@ async fn a_failed_providers_read_is_not_cached() {
         .expect(2)
         .mount(&server)
         .await;
-    let at: jiff::Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
-    let shipment = Shipment::whole_order("70", Tracking::new("courier x", "1"), at);
+    let shipment = order_70_shipped("courier x", "1");
     let mut config = https_config(&server).tracking(TrackingMode::ShipmentTracking).max_attempts(1);
     config.complete_on_ship = false;
     let channel = build(config);
