@@ -3,6 +3,8 @@
 //! `max_document_bytes` (a zip bomb is a typed `Decode` error, not an out-of-memory abort), which bounds
 //! the download as it arrives too.
 
+mod support;
+
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -15,11 +17,10 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use support::{SELLER, US, channel, token};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SELLER: &str = "A3TH9S8BH6GOGM";
-const US: &str = "ATVPDKIKX0DER";
 const REPORT: &str = "item-name\tseller-sku\tprice\tquantity\tstatus\tfulfillment-channel\tasin1\n\
                       Mug\tMUG-1\t9.50\t12\tActive\tDEFAULT\tB01\n\
                       Box\tBOX-FBA\t5.00\t\tActive\tAMAZON_NA\tB02\n";
@@ -36,30 +37,10 @@ fn config() -> AmazonConfig {
         .catalog_source(CatalogSource::Report)
 }
 
-fn channel(server: &MockServer, config: AmazonConfig) -> Amazon {
-    Amazon::builder(config)
-        .base_url(server.uri())
-        .token_url(format!("{}/auth/o2/token", server.uri()))
-        .retry(
-            RetryPolicy::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20)).with_jitter(false),
-        )
-        .poll_interval(Duration::from_millis(10))
-        .documented_rate_limits(false)
-        .build()
-        .unwrap()
-}
-
 /// LWA, createReport, getReport and getReportDocument (naming `compression`), and the document bytes.
 async fn report_server(compression: Option<&str>, document: Vec<u8>) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/auth/o2/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "Atza|token", "token_type": "bearer", "expires_in": 3600})),
-        )
-        .mount(&server)
-        .await;
+    token(&server).await;
     Mock::given(method("POST"))
         .and(path("/reports/2021-06-30/reports"))
         .respond_with(ResponseTemplate::new(202).set_body_json(json!({"reportId": "R1"})))

@@ -5,16 +5,15 @@
 //! marketplaces as the patches, at most 25 each (`CreateFeedSpecification.marketplaceIds.maxItems` in
 //! feeds_2021-06-30.json).
 
-use std::time::Duration;
+mod support;
 
 use channel_amazon::{Amazon, AmazonConfig, AmazonError, CatalogSource, PriceMarketplaces, Region, StockMarketplaces};
-use channel_core::http::RetryPolicy;
 use channel_core::{Channel, ChannelExt, Currency, ErrorKind, Money, PriceUpdate, StockUpdate};
 use serde_json::{Value, json};
+use support::{SELLER, channel, token};
 use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SELLER: &str = "A3TH9S8BH6GOGM";
 const DE: &str = "A1PA6795UKMFR9";
 const FR: &str = "A13V1IB3VIYZZH";
 const IT: &str = "APJ6JRA9NG5V4";
@@ -30,28 +29,6 @@ fn config(marketplaces: &[&str]) -> AmazonConfig {
         "Atzr|refresh",
     )
     .read_fba(false)
-}
-
-fn channel(server: &MockServer, config: AmazonConfig) -> Amazon {
-    Amazon::builder(config)
-        .base_url(server.uri())
-        .token_url(format!("{}/auth/o2/token", server.uri()))
-        .retry(RetryPolicy::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20)))
-        .poll_interval(Duration::from_millis(5))
-        .documented_rate_limits(false)
-        .build()
-        .unwrap()
-}
-
-async fn token(server: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path("/auth/o2/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "Atza|t", "token_type": "bearer", "expires_in": 3600})),
-        )
-        .mount(server)
-        .await;
 }
 
 /// createReport → getReport → getReportDocument → the document, served with `content_type`.
@@ -470,7 +447,7 @@ async fn the_emulator_of_a_european_seller_and_the_adapter_agree_on_its_report()
     let amazon = Amazon::builder(config)
         .base_url(emu.base_url())
         .token_url(emu.token_url())
-        .poll_interval(Duration::from_millis(5))
+        .poll_interval(std::time::Duration::from_millis(5))
         .documented_rate_limits(false)
         .build()
         .unwrap();

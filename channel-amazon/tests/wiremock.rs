@@ -1,5 +1,7 @@
 //! Request-level tests: the exact SP-API and LWA requests the adapter sends, against `wiremock`.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,27 +13,16 @@ use channel_core::{
 };
 use futures::TryStreamExt;
 use serde_json::{Value, json};
+use support::{SELLER, US};
 use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
-
-const SELLER: &str = "A3TH9S8BH6GOGM";
-const US: &str = "ATVPDKIKX0DER";
 
 fn config() -> AmazonConfig {
     AmazonConfig::new(SELLER, [US], Region::Na, "amzn1.application-oa2-client.abc", "client-secret", "Atzr|refresh")
 }
 
 fn channel(server: &MockServer, config: AmazonConfig, limits: bool) -> Amazon {
-    Amazon::builder(config)
-        .base_url(server.uri())
-        .token_url(format!("{}/auth/o2/token", server.uri()))
-        .retry(
-            RetryPolicy::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20)).with_jitter(false),
-        )
-        .poll_interval(Duration::from_millis(10))
-        .documented_rate_limits(limits)
-        .build()
-        .unwrap()
+    support::builder(server, config).documented_rate_limits(limits).build().unwrap()
 }
 
 async fn token(server: &MockServer, expires_in: u64, expect: u64) {
