@@ -535,57 +535,6 @@ async fn all_listings_report() {
     assert_eq!(row("R-1")[col("fulfillment-channel")], "DEFAULT");
 }
 
-/// Where `value` breaks `schema` of an SP-API model (Swagger 2.0): `$ref`s into `definitions`, `type`,
-/// `required`, `enum`, `format: date-time`, array `items`, and no property the schema does not name.
-fn violations(model: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
-    if let Some(name) = schema.get("$ref").and_then(Value::as_str) {
-        let name = name.trim_start_matches("#/definitions/");
-        return violations(model, &model["definitions"][name], value, at, out);
-    }
-    let ty = schema.get("type").and_then(Value::as_str);
-    let ok = match ty {
-        Some("object") => value.is_object(),
-        Some("array") => value.is_array(),
-        Some("string") => value.is_string(),
-        Some("integer") => value.is_i64() || value.is_u64(),
-        Some("number") => value.is_number(),
-        Some("boolean") => value.is_boolean(),
-        _ => true,
-    };
-    if !ok {
-        out.push(format!("{at}: {value} is not of type {}", ty.unwrap_or_default()));
-        return;
-    }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-        && !allowed.contains(value)
-    {
-        out.push(format!("{at}: {value} is not one of {allowed:?}"));
-    }
-    if schema.get("format").and_then(Value::as_str) == Some("date-time")
-        && value.as_str().and_then(|s| s.parse::<jiff::Timestamp>().ok()).is_none()
-    {
-        out.push(format!("{at}: {value} is not a date-time"));
-    }
-    if let Some(items) = schema.get("items") {
-        for (i, v) in value.as_array().into_iter().flatten().enumerate() {
-            violations(model, items, v, &format!("{at}[{i}]"), out);
-        }
-    }
-    if let (Some(properties), Some(object)) = (schema.get("properties").and_then(Value::as_object), value.as_object()) {
-        for required in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-            if !object.contains_key(required) {
-                out.push(format!("{at}.{required}: required but missing"));
-            }
-        }
-        for (key, v) in object {
-            match properties.get(key) {
-                Some(s) => violations(model, s, v, &format!("{at}.{key}"), out),
-                None => out.push(format!("{at}.{key}: not in the model")),
-            }
-        }
-    }
-}
-
 /// The `Issue` of the listingsItems model, with its required `categories`.
 #[derive(Debug, Deserialize)]
 struct ModelIssue {
@@ -816,16 +765,67 @@ async fn a_european_seller_gets_the_british_column_in_windows_1252() {
     assert_eq!(AmazonConfig::fast().fulfilment_column(), "fulfillment-channel");
 }
 
-/// A validator of `definition` in a Swagger 2.0 model (its `definitions` as a JSON Schema).
+/// A validator of `definition` in a Swagger 2.0 model (its `definitions` as a JSON Schema) that, as the
+/// SP-API models mean, checks `format` (`date-time`) and refuses a property an object schema does not name.
 fn model_validator(model: &Value, definition: &str) -> jsonschema::Validator {
-    let schema = json!({"$ref": format!("#/definitions/{definition}"), "definitions": model["definitions"]});
-    jsonschema::validator_for(&schema).unwrap()
+    let mut definitions = model["definitions"].clone();
+    for schema in definitions.as_object_mut().expect("a Swagger 2.0 model has definitions").values_mut() {
+        close_objects(schema);
+    }
+    let schema = json!({"$ref": format!("#/definitions/{definition}"), "definitions": definitions});
+    jsonschema::options().should_validate_formats(true).build(&schema).unwrap()
+}
+
+/// Add `"additionalProperties": false` to every object schema in `schema` that names `properties` and says
+/// nothing of other properties. `allOf` is left alone: closing its branches would refuse their siblings'
+/// properties.
+fn close_objects(schema: &mut Value) {
+    let Some(object) = schema.as_object_mut() else { return };
+    if object.contains_key("allOf") {
+        return;
+    }
+    if object.get("properties").is_some_and(Value::is_object) && !object.contains_key("additionalProperties") {
+        object.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    if let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) {
+        properties.values_mut().for_each(close_objects);
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = object.get_mut(key) {
+            close_objects(inner);
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(branches) = object.get_mut(key).and_then(Value::as_array_mut) {
+            branches.iter_mut().for_each(close_objects);
+        }
+    }
 }
 
 fn assert_valid(model: &Value, definition: &str, body: &Value) {
     let validator = model_validator(model, definition);
     let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path)).collect();
     assert!(errors.is_empty(), "{definition}: {errors:?}\n{body}");
+}
+
+#[test]
+fn the_model_checker_refuses_unknown_properties_and_bad_dates() {
+    let Some(model) = read_fixture("orders_2026-01-01.json") else { return };
+    let example = &model["paths"]["/orders/2026-01-01/orders/{orderId}"]["get"]["responses"]["200"]["x-amzn-api-sandbox"]
+        ["static"][0]["response"];
+    let validator = model_validator(&model, "GetOrderResponse");
+    assert!(validator.is_valid(example), "Amazon's own example passes");
+    let refused = |change: &dyn Fn(&mut Value)| {
+        let mut value = example.clone();
+        change(&mut value);
+        assert_ne!(&value, example, "the change changed something");
+        !validator.is_valid(&value)
+    };
+    assert!(refused(&|v| v["order"]["salesChannel"]["channelNickname"] = json!("x")), "an unknown property");
+    assert!(refused(&|v| v["extra"] = json!(1)), "an unknown top-level property");
+    assert!(refused(&|v| v["order"]["createdTime"] = json!("24/12/2024 20:30")), "a date-time that is not one");
+    assert!(refused(&|v| v["order"]["fulfillment"]["shipByWindow"]["earliestDateTime"] = json!("2024-12-26")));
+    assert!(refused(&|v| drop(v["order"].as_object_mut().unwrap().remove("salesChannel"))), "a missing field");
 }
 
 #[tokio::test]
@@ -921,13 +921,6 @@ async fn listings_feeds_fba_and_sellers_answers_validate_against_their_models() 
     assert_valid(&sellers, "GetMarketplaceParticipationsResponse", &participations);
 }
 
-/// Assert that `value` is a `definition` of `model`.
-fn assert_model(model: &Value, definition: &str, value: &Value) {
-    let mut out = Vec::new();
-    violations(model, &json!({"$ref": format!("#/definitions/{definition}")}), value, definition, &mut out);
-    assert!(out.is_empty(), "{definition} breaks the model: {out:#?}\n{value:#}");
-}
-
 /// `searchOrders` pages of the emulator, following `paginationToken` with every other parameter repeated.
 async fn search_all(client: &Client, model: &Value, query: &str) -> Vec<Value> {
     let mut orders = Vec::new();
@@ -935,7 +928,7 @@ async fn search_all(client: &Client, model: &Value, query: &str) -> Vec<Value> {
     loop {
         let (status, body) = client.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_model(model, "SearchOrdersResponse", &body);
+        assert_valid(model, "SearchOrdersResponse", &body);
         orders.extend(body["orders"].as_array().unwrap().iter().cloned());
         match body["pagination"]["nextToken"].as_str() {
             Some(token) => path = format!("/orders/2026-01-01/orders?{query}&paginationToken={token}"),
@@ -956,7 +949,7 @@ async fn orders_are_served_as_the_2026_model_says_and_move_the_right_stock() {
         for example in
             model["paths"][path]["get"]["responses"]["200"]["x-amzn-api-sandbox"]["static"].as_array().unwrap()
         {
-            assert_model(&model, definition, &example["response"]);
+            assert_valid(&model, definition, &example["response"]);
         }
     }
     let (emulator, client) = start(AmazonConfig::fast()).await;
@@ -1013,7 +1006,7 @@ async fn orders_are_served_as_the_2026_model_says_and_move_the_right_stock() {
     ] {
         let (status, body) = client.get(&bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
-        assert_model(&model, "ErrorList", &body);
+        assert_valid(&model, "ErrorList", &body);
     }
     // A token may change maxResultsPerPage and includedData.
     let (status, body) = client
@@ -1026,11 +1019,11 @@ async fn orders_are_served_as_the_2026_model_says_and_move_the_right_stock() {
     let (status, body) =
         client.get(&format!("/orders/2026-01-01/orders/{}?includedData=FULFILLMENT,PACKAGES", mfn.order_id)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_model(&model, "GetOrderResponse", &body);
+    assert_valid(&model, "GetOrderResponse", &body);
     assert_eq!(body["order"]["packages"], json!([]));
     let (status, body) = client.get("/orders/2026-01-01/orders/111-0000000-0000000").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_model(&model, "ErrorList", &body);
+    assert_valid(&model, "ErrorList", &body);
     // The deprecated v0 reads are gone: 404 with the SP-API error list, as for any unknown resource.
     for v0 in [
         format!("/orders/v0/orders?MarketplaceIds=ATVPDKIKX0DER&LastUpdatedAfter={since}"),
@@ -1039,7 +1032,7 @@ async fn orders_are_served_as_the_2026_model_says_and_move_the_right_stock() {
     ] {
         let (status, body) = client.get(&v0).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{v0}");
-        assert_model(&model, "ErrorList", &body);
+        assert_valid(&model, "ErrorList", &body);
         assert_eq!(body["errors"][0]["code"], "NotFound");
     }
 }
@@ -1063,12 +1056,12 @@ async fn confirm_shipment_takes_numeric_package_references_as_the_v0_model_says(
     // The model's own request example is a valid request.
     let example = &v0["paths"]["/orders/v0/orders/{orderId}/shipmentConfirmation"]["post"]["responses"]["204"]["x-amzn-api-sandbox"]
         ["static"][0]["request"]["parameters"]["body"]["value"];
-    assert_model(&v0, "ConfirmShipmentRequest", example);
+    assert_valid(&v0, "ConfirmShipmentRequest", example);
     // A tracking number as packageReferenceId ("Only positive numeric values are supported"): 400.
     for bad in ["1Z999AA10123456784", "0", "-1", "1.5"] {
         let (status, body, _) = client.call(Method::POST, &path, Some(&confirm(bad, 1))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-        assert_model(&v0, "ConfirmShipmentErrorResponse", &body);
+        assert_valid(&v0, "ConfirmShipmentErrorResponse", &body);
         assert_eq!(body["errors"][0]["code"], "InvalidInput");
     }
     assert_eq!(emulator.platform().order_status(&mfn.order_id), Some("Unshipped"), "nothing shipped");
@@ -1081,7 +1074,7 @@ async fn confirm_shipment_takes_numeric_package_references_as_the_v0_model_says(
     assert_eq!(emulator.platform().order_status(&mfn.order_id), Some("Shipped"));
     let (_, body) =
         client.get(&format!("/orders/2026-01-01/orders/{}?includedData=FULFILLMENT,PACKAGES", mfn.order_id)).await;
-    assert_model(&model, "GetOrderResponse", &body);
+    assert_valid(&model, "GetOrderResponse", &body);
     let packages = body["order"]["packages"].as_array().unwrap();
     assert_eq!(packages.len(), 1);
     assert_eq!(
@@ -1093,7 +1086,7 @@ async fn confirm_shipment_takes_numeric_package_references_as_the_v0_model_says(
     let path = format!("/orders/v0/orders/{}/shipmentConfirmation", afn.order_id);
     let (status, body, _) = client.call(Method::POST, &path, Some(&confirm("1", 1))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_model(&v0, "ConfirmShipmentErrorResponse", &body);
+    assert_valid(&v0, "ConfirmShipmentErrorResponse", &body);
 }
 
 /// The notification envelope of `schemas/notifications/*.json`.
