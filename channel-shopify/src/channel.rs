@@ -72,11 +72,65 @@ pub struct Shopify {
     config: ShopifyConfig,
     client: Client,
     context: Arc<OnceCell<ShopContext>>,
+    /// Whether the missing `read_all_orders` warning was logged (once per adapter).
+    warned_window: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Shopify {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shopify").field("config", &self.config).field("http", &self.client.http).finish_non_exhaustive()
+    }
+}
+
+/// Scopes without which nothing syncs: `read_products` (`ProductVariant` "Requires read_products access
+/// scope") and `write_inventory` (`inventorySetQuantities` / `inventoryAdjustQuantities` "Requires
+/// write_inventory access scope"; it also grants `read_inventory` for `inventoryLevel`).
+const REQUIRED_SCOPES: &[&str] = &["read_products", "write_inventory"];
+
+/// Scopes of optional features, each named by the scope reported missing and satisfied by any of the
+/// list: orders (`orders` "Requires read_orders"), price sync (`productVariantsBulkUpdate` "Requires
+/// write_products"), tracking export (`fulfillmentCreate` "Requires write_assigned_fulfillment_orders,
+/// write_merchant_managed_fulfillment_orders or write_third_party_fulfillment_orders").
+const OPTIONAL_SCOPES: &[(&str, &[&str])] = &[
+    ("read_orders", &["read_orders"]),
+    ("write_products", &["write_products"]),
+    (
+        "write_merchant_managed_fulfillment_orders",
+        &[
+            "write_merchant_managed_fulfillment_orders",
+            "write_assigned_fulfillment_orders",
+            "write_third_party_fulfillment_orders",
+        ],
+    ),
+];
+
+/// What the granted scopes allow.
+#[derive(Debug, PartialEq, Eq)]
+struct ScopeCheck {
+    required_missing: Vec<String>,
+    optional_missing: Vec<String>,
+    /// `read_all_orders`: without it `orders` reads only the last 60 days.
+    all_orders: bool,
+}
+
+impl ScopeCheck {
+    fn of(granted: &[String]) -> Self {
+        // A write scope also grants its read scope (shopify.dev changelog "Downgrade app access scopes
+        // from write to read": "the read scope was only granted through the write scope").
+        let has = |scope: &str| {
+            granted
+                .iter()
+                .any(|g| g == scope || scope.strip_prefix("read_").is_some_and(|r| g.strip_prefix("write_") == Some(r)))
+        };
+        Self {
+            required_missing: REQUIRED_SCOPES.iter().filter(|s| !has(s)).map(|s| (*s).to_owned()).collect(),
+            optional_missing: OPTIONAL_SCOPES
+                .iter()
+                .filter(|(_, any)| !any.iter().any(|s| has(s)))
+                .map(|(name, _)| (*name).to_owned())
+                .collect(),
+            all_orders: has("read_all_orders"),
+        }
     }
 }
 
@@ -106,7 +160,7 @@ impl Shopify {
             return Err(ShopifyError::Config("shop_domain is required".into()));
         }
         let client = Client::new(&config)?;
-        Ok(Self { config, client, context: Arc::new(OnceCell::new()) })
+        Ok(Self { config, client, context: Arc::new(OnceCell::new()), warned_window: Arc::default() })
     }
 
     /// The configuration.
@@ -538,11 +592,27 @@ impl Channel for Shopify {
     async fn test_connection(&self) -> Result<AccountIdentity> {
         let ctx = self.lookup().await?;
         let _ = self.context.set(ctx.clone());
+        let granted = self.client.access_scopes().await?;
+        let check = ScopeCheck::of(&granted);
+        if !check.required_missing.is_empty() {
+            return Err(ShopifyError::MissingScopes(check.required_missing).into());
+        }
+        if !check.all_orders && !self.warned_window.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                shop = %ctx.domain,
+                "the Shopify app lacks read_all_orders: orders created more than 60 days ago are invisible to order sync"
+            );
+        }
+        let optional =
+            if check.optional_missing.is_empty() { "none".to_owned() } else { check.optional_missing.join(", ") };
         Ok(AccountIdentity::new(ChannelKind::Shopify, legacy_id(&ctx.shop_id))
             .with_name(ctx.name.clone())
             .with_detail("domain", ctx.domain.clone())
             .with_detail("location", format!("{} ({})", ctx.location_name, ctx.location_id))
-            .with_detail("currency", ctx.currency.code()))
+            .with_detail("currency", ctx.currency.code())
+            .with_detail("read_all_orders", if check.all_orders { "granted" } else { "missing" })
+            .with_detail("orders_window", if check.all_orders { "all" } else { "60 days" })
+            .with_detail("missing_scopes", optional))
     }
 
     fn listings(&self) -> BoxStream<'_, Result<Listing>> {

@@ -150,6 +150,16 @@ impl Client {
         self.run("shop", doc::SHOP_AND_LOCATIONS, json!({}), true).await
     }
 
+    /// `currentAppInstallation { accessScopes { handle } }` — the scope handles granted to this app.
+    pub(crate) async fn access_scopes(&self) -> Result<Vec<String>, ShopifyError> {
+        let data: wire::CurrentInstallation =
+            self.run("currentAppInstallation", doc::ACCESS_SCOPES, json!({}), true).await?;
+        let install = data
+            .current_app_installation
+            .ok_or_else(|| ShopifyError::unexpected("currentAppInstallation", "no installation in the answer"))?;
+        Ok(install.access_scopes.into_iter().map(|s| s.handle).collect())
+    }
+
     /// `productVariants(first:, after:)` — Admin GraphQL `QueryRoot.productVariants`, cursor-paged.
     pub(crate) async fn product_variants(
         &self,

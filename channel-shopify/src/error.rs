@@ -47,6 +47,10 @@ pub enum ShopifyError {
     /// The configured location is not one of the shop's.
     #[error("location {0} does not exist in this shop")]
     UnknownLocation(String),
+    /// The app lacks access scopes every sync needs (`read_products` for the listing, `write_inventory`
+    /// for stock writes); the merchant must grant them (reinstall or update the app's scopes).
+    #[error("the Shopify app lacks required access scopes: {}; grant them to the app in the Shopify admin", .0.join(", "))]
+    MissingScopes(Vec<String>),
     /// Part of a shipment could not be fulfilled: fulfillment orders that do not support
     /// `CREATE_FULFILLMENT` now (on hold, scheduled, assigned to a fulfillment service, …) or that
     /// `fulfillmentCreate` refused. The others were fulfilled.
@@ -127,6 +131,8 @@ impl ShopifyError {
             },
             // The shop's owner must act (pay, or have the lock lifted): hold, don't hammer.
             Self::ShopUnavailable { .. } => ErrorKind::Auth,
+            // The token works but is not allowed to do the job: the merchant must grant more.
+            Self::MissingScopes(_) => ErrorKind::Auth,
             Self::SeveralLocations(_) | Self::UnknownLocation(_) | Self::Config(_) => ErrorKind::Config,
             // The fulfillment orders' state decides; re-read it before trying again.
             Self::NotFulfilled { .. } => ErrorKind::Conflict,

@@ -130,6 +130,27 @@ pub(crate) struct Location {
     pub(crate) name: Option<String>,
 }
 
+/// The answer to `ACCESS_SCOPES`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CurrentInstallation {
+    #[serde(default)]
+    pub(crate) current_app_installation: Option<AppInstallation>,
+}
+
+/// `AppInstallation` (only `accessScopes`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AppInstallation {
+    pub(crate) access_scopes: Vec<AccessScope>,
+}
+
+/// `AccessScope` (only `handle`, e.g. `read_orders`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct AccessScope {
+    pub(crate) handle: String,
+}
+
 /// The answer to `SHOP_AND_LOCATION` / `SHOP_AND_LOCATIONS`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ShopAndLocations {

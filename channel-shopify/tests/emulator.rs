@@ -537,3 +537,35 @@ async fn the_largest_aliased_chunks_stay_within_the_single_query_cost() {
     );
     assert_eq!(mutations.len(), 4, "two chunks each: {n} adjustments, {n} products");
 }
+
+/// The connection test reads the app's granted scopes: without `read_all_orders` it says that orders are
+/// read for 60 days only; a missing optional scope is reported; a missing required one fails (Auth,
+/// naming the scope).
+#[tokio::test]
+async fn connection_test_reports_the_granted_scopes() {
+    let e = ShopifyEmulator::start(emu::ShopifyConfig::fast()).await.unwrap();
+    let id = adapter_for(&e).test_connection().await.unwrap();
+    assert_eq!(id.details["read_all_orders"], "granted", "{id:?}");
+    assert_eq!(id.details["orders_window"], "all");
+    assert_eq!(id.details["missing_scopes"], "none");
+
+    let mut config = emu::ShopifyConfig::fast();
+    config.access_scopes.retain(|s| !matches!(s.as_str(), "read_all_orders" | "write_products"));
+    let e = ShopifyEmulator::start(config).await.unwrap();
+    let id = adapter_for(&e).test_connection().await.unwrap();
+    assert_eq!(id.details["read_all_orders"], "missing", "{id:?}");
+    assert_eq!(id.details["orders_window"], "60 days");
+    assert_eq!(id.details["missing_scopes"], "write_products");
+
+    // write_inventory alone grants read_inventory; without it no stock can be written.
+    let mut config = emu::ShopifyConfig::fast();
+    config.access_scopes.retain(|s| s != "read_inventory");
+    let e = ShopifyEmulator::start(config).await.unwrap();
+    adapter_for(&e).test_connection().await.unwrap();
+    let mut config = emu::ShopifyConfig::fast();
+    config.access_scopes.retain(|s| s != "write_inventory");
+    let e = ShopifyEmulator::start(config).await.unwrap();
+    let err = adapter_for(&e).test_connection().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(err.to_string().contains("write_inventory"), "{err}");
+}

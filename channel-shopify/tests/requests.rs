@@ -433,3 +433,29 @@ async fn frozen_and_locked_shops_need_the_owner_not_a_retry() {
         assert!(e.to_string().contains(&status.to_string()), "{e}");
     }
 }
+
+/// The connection test asks for the granted scopes with the documented selection
+/// (`QueryRoot.currentAppInstallation` → `AppInstallation.accessScopes` → `AccessScope.handle`, written
+/// here by hand) and reports a missing `read_all_orders` as a 60-day orders window.
+#[tokio::test]
+async fn connection_test_reads_the_access_scopes() {
+    let server = MockServer::start().await;
+    shop(&server).await;
+    let handles = ["read_products", "write_inventory", "read_orders", "write_merchant_managed_fulfillment_orders"];
+    Mock::given(method("POST"))
+        .and(path(GQL))
+        .and(body_json(json!({
+            "query": "query StocksyncScopes { currentAppInstallation { accessScopes { handle } } }",
+            "variables": {}
+        })))
+        .respond_with(ok(json!({"currentAppInstallation": {
+            "accessScopes": handles.iter().map(|h| json!({"handle": h})).collect::<Vec<_>>()
+        }})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let id = adapter(&server).test_connection().await.unwrap();
+    assert_eq!(id.details["read_all_orders"], "missing", "{id:?}");
+    assert_eq!(id.details["orders_window"], "60 days");
+    assert_eq!(id.details["missing_scopes"], "write_products", "price sync needs write_products");
+}

@@ -810,3 +810,38 @@ async fn aliased_mutations_are_priced_with_their_payload_objects() {
     assert_eq!(admitted["extensions"]["cost"]["requestedQueryCost"], 71 * 14);
     assert_eq!(emulator.stock("C").unwrap(), Some(5 + 71));
 }
+
+/// `currentAppInstallation { accessScopes { handle } }` answers the configured scopes, and without
+/// `read_all_orders` orders created more than 60 days ago are invisible to `orders` and `order(id:)`
+/// (shopify.dev `Order`: "Only the last 60 days' worth of orders … are accessible … by default").
+#[tokio::test]
+async fn access_scopes_and_the_60_day_orders_window() {
+    for all in [true, false] {
+        let mut config = ShopifyConfig::fast();
+        if !all {
+            config.access_scopes.retain(|s| s != "read_all_orders");
+        }
+        let emulator = start(config).await;
+        seed(&emulator, "A", 10);
+        let old = emulator.place_order(PlaceOrder::new("A", 1)).unwrap();
+        let recent = emulator.place_order(PlaceOrder::new("A", 1)).unwrap();
+        emulator.platform().backdate_order(&old.order_id, 61).unwrap();
+        let body = gql(&emulator, "{ currentAppInstallation { accessScopes { handle } } }", json!({})).await;
+        let scopes = body["data"]["currentAppInstallation"]["accessScopes"].as_array().unwrap().clone();
+        let handles: Vec<&str> = scopes.iter().map(|s| s["handle"].as_str().unwrap()).collect();
+        assert_eq!(scopes[0], json!({"handle": handles[0]}), "only the selection: {body:#}");
+        assert_eq!(handles.contains(&"read_all_orders"), all, "{body:#}");
+        for needed in ["read_products", "write_inventory", "read_orders", "write_merchant_managed_fulfillment_orders"] {
+            assert!(handles.contains(&needed), "{needed} granted by default: {body:#}");
+        }
+        let gid = |id: &str| format!("gid://shopify/Order/{id}");
+        let body = gql(&emulator, "{ orders(first: 10) { nodes { id } } }", json!({})).await;
+        let ids: Vec<&str> =
+            body["data"]["orders"]["nodes"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+        assert!(ids.contains(&gid(&recent.order_id).as_str()), "{body:#}");
+        assert_eq!(ids.contains(&gid(&old.order_id).as_str()), all, "all={all}: {body:#}");
+        let one =
+            gql(&emulator, "query O($id: ID!) { order(id: $id) { id } }", json!({"id": gid(&old.order_id)})).await;
+        assert_eq!(one["data"]["order"].is_null(), !all, "{one:#}");
+    }
+}

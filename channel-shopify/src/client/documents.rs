@@ -9,6 +9,12 @@ locations(first: 250) { nodes { id name } } }";
 pub const SHOP_AND_LOCATION: &str = "query StocksyncShop($location: ID!) { shop { id name myshopifyDomain currencyCode } \
 location(id: $location) { id name } }";
 
+/// The access scopes granted to this app on the shop: `QueryRoot.currentAppInstallation` (the installation
+/// of the app the token belongs to) → `AppInstallation.accessScopes: [AccessScope!]!` → `handle`
+/// (<https://shopify.dev/docs/api/admin-graphql/2026-07/objects/AppInstallation>). Cost 2 (an object
+/// and one list of objects). Sent by the connection test only.
+pub const ACCESS_SCOPES: &str = "query StocksyncScopes { currentAppInstallation { accessScopes { handle } } }";
+
 /// One page of variants with their `available` quantity at the location. Cost `2 + first × 5`.
 pub const VARIANTS: &str = "query StocksyncVariants($first: Int!, $after: String, $location: ID!) { \
 productVariants(first: $first, after: $after) { pageInfo { hasNextPage endCursor } \

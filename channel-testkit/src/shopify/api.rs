@@ -37,6 +37,9 @@ const CONNECTIONS: &[&str] = &[
     "inventoryItems",
 ];
 
+/// How far back an app without `read_all_orders` sees orders: 60 days.
+const ORDERS_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(60 * 24);
+
 /// Cost of one mutation root field itself (shopify.dev "Cost calculation": a mutation costs 10); the
 /// objects selected in its payload are added.
 pub const MUTATION_COST: u64 = 10;
@@ -311,8 +314,21 @@ fn resolve_query(
     let config = &platform.config;
     let state = platform.lock();
     let id_arg = || field.argument("id", variables).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    // Without `read_all_orders` only orders created in the last 60 days exist for the app (shopify.dev
+    // `Order`: "Only the last 60 days' worth of orders from a store are accessible … by default").
+    let oldest = (!platform.reads_all_orders()).then(|| jiff::Timestamp::now() - ORDERS_WINDOW);
+    let visible = |o: &&super::state::Order| oldest.is_none_or(|t| o.created_at >= t);
     let value = match field.name.as_str() {
         "__typename" => return Ok(json!("QueryRoot")),
+        "currentAppInstallation" => json!({
+            "__typename": "AppInstallation",
+            "id": "gid://shopify/AppInstallation/1",
+            "accessScopes": config
+                .access_scopes
+                .iter()
+                .map(|h| json!({"__typename": "AccessScope", "handle": h, "description": h}))
+                .collect::<Vec<_>>(),
+        }),
         "shop" => json!({
             "__typename": "Shop",
             "id": "gid://shopify/Shop/1",
@@ -350,13 +366,14 @@ fn resolve_query(
             .map_or(Value::Null, |v| state.item_json(config, v)),
         "order" => parse_gid("Order", &id_arg())
             .and_then(|id| state.orders.get(&id))
+            .filter(visible)
             .map_or(Value::Null, |o| state.order_json(config, o, 0)),
         "fulfillmentOrder" => {
             parse_gid("FulfillmentOrder", &id_arg()).map_or(Value::Null, |id| state.fulfillment_order_json(config, id))
         }
-        "nodes" => return nodes(&state, config, field, variables, cost),
+        "nodes" => return nodes(&state, config, field, variables, oldest, cost),
         "products" | "productVariants" | "inventoryItems" | "orders" => {
-            return resolve_search(config, &state, field, variables, cost);
+            return resolve_search(config, &state, field, variables, oldest, cost);
         }
         other => {
             return Err(TopLevelError::new(
@@ -376,10 +393,11 @@ fn resolve_search(
     state: &ShopState,
     field: &Field,
     variables: &Map<String, Value>,
+    oldest: Option<jiff::Timestamp>,
     cost: &mut u64,
 ) -> Result<Value, TopLevelError> {
     let reverse = field.argument("reverse", variables).and_then(|v| v.as_bool()).unwrap_or(false);
-    let mut keys = search_keys(state, field, variables);
+    let mut keys = search_keys(state, field, variables, oldest);
     keys.sort_unstable();
     if reverse {
         keys.reverse();
@@ -403,7 +421,13 @@ fn resolve_search(
 }
 
 /// `(sort key, id)` of every node of a searchable root connection that matches its `query`, unsorted.
-fn search_keys(state: &ShopState, field: &Field, variables: &Map<String, Value>) -> Vec<(i64, u64)> {
+/// Orders created before `oldest` are left out (the 60-day window of an app without `read_all_orders`).
+fn search_keys(
+    state: &ShopState,
+    field: &Field,
+    variables: &Map<String, Value>,
+    oldest: Option<jiff::Timestamp>,
+) -> Vec<(i64, u64)> {
     let search =
         Search::parse(field.argument("query", variables).and_then(|v| v.as_str().map(str::to_owned)).as_deref());
     let sort_key = field.argument("sortKey", variables).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
@@ -412,7 +436,8 @@ fn search_keys(state: &ShopState, field: &Field, variables: &Map<String, Value>)
             .orders
             .values()
             .filter(|o| {
-                search.matches_times(o.created_at, o.updated_at)
+                oldest.is_none_or(|t| o.created_at >= t)
+                    && search.matches_times(o.created_at, o.updated_at)
                     && search.matches_sku(o.lines.iter().map(|l| l.sku.as_str()))
             })
             .map(|o| (ShopState::order_sort(o, &sort_key), o.id))
@@ -448,6 +473,7 @@ fn nodes(
     config: &ShopifyConfig,
     field: &Field,
     variables: &Map<String, Value>,
+    oldest: Option<jiff::Timestamp>,
     cost: &mut u64,
 ) -> Result<Value, TopLevelError> {
     let ids = field.argument("ids", variables).and_then(|v| v.as_array().cloned()).ok_or_else(|| {
@@ -473,7 +499,10 @@ fn nodes(
             item
         } else if let Some(p) = parse_gid("Product", id).and_then(|p| state.products.get(&p)) {
             state.product_json(config, p)
-        } else if let Some(o) = parse_gid("Order", id).and_then(|o| state.orders.get(&o)) {
+        } else if let Some(o) = parse_gid("Order", id)
+            .and_then(|o| state.orders.get(&o))
+            .filter(|o| oldest.is_none_or(|t| o.created_at >= t))
+        {
             state.order_json(config, o, 0)
         } else if let Some(l) = parse_gid("Location", id).filter(|l| config.locations.iter().any(|x| x.id == *l)) {
             ShopState::location_json(config, l)

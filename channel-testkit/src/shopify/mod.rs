@@ -227,7 +227,25 @@ pub struct ShopifyConfig {
     pub new_style_headers: bool,
     /// Webhook delivery settings.
     pub webhooks: WebhookConfig,
+    /// The access scopes granted to the app (`currentAppInstallation { accessScopes { handle } }`);
+    /// default [`DEFAULT_ACCESS_SCOPES`]. Without `read_all_orders`, `orders` and `order(id:)` see only
+    /// orders created in the last 60 days, as Shopify documents. Other scopes are reported, not enforced.
+    pub access_scopes: Vec<String>,
 }
+
+/// The scopes the emulated app is granted by default: what the stocksync adapter uses, plus
+/// `read_all_orders`.
+pub const DEFAULT_ACCESS_SCOPES: &[&str] = &[
+    "read_products",
+    "write_products",
+    "read_inventory",
+    "write_inventory",
+    "read_locations",
+    "read_orders",
+    "read_all_orders",
+    "read_merchant_managed_fulfillment_orders",
+    "write_merchant_managed_fulfillment_orders",
+];
 
 impl Default for ShopifyConfig {
     fn default() -> Self {
@@ -254,6 +272,7 @@ impl ShopifyConfig {
             require_idempotency: true,
             new_style_headers: false,
             webhooks: WebhookConfig::default(),
+            access_scopes: DEFAULT_ACCESS_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 
@@ -294,6 +313,7 @@ impl fmt::Debug for ShopifyConfig {
             .field("require_idempotency", &self.require_idempotency)
             .field("new_style_headers", &self.new_style_headers)
             .field("webhooks", &self.webhooks)
+            .field("access_scopes", &self.access_scopes)
             .finish_non_exhaustive()
     }
 }
@@ -438,6 +458,25 @@ impl Shopify {
             .or_else(|| state::parse_gid("Order", order_id))
             .ok_or_else(|| ControlError::Invalid(format!("{order_id:?} is not an order id")))?;
         self.lock().hold_fulfillment_order(id, location)
+    }
+
+    /// Moves the order's creation `days` days into the past (its `updatedAt` stays): an old order, as
+    /// the 60-day window of an app without `read_all_orders` hides it.
+    pub fn backdate_order(&self, order_id: &str, days: i64) -> Result<(), ControlError> {
+        let id = order_id
+            .parse()
+            .ok()
+            .or_else(|| state::parse_gid("Order", order_id))
+            .ok_or_else(|| ControlError::Invalid(format!("{order_id:?} is not an order id")))?;
+        let mut state = self.lock();
+        let order = state.orders.get_mut(&id).ok_or_else(|| ControlError::Invalid(format!("no order {id}")))?;
+        order.created_at -= jiff::SignedDuration::from_hours(24 * days);
+        Ok(())
+    }
+
+    /// Whether the app may read orders of any age (`read_all_orders` granted).
+    pub(super) fn reads_all_orders(&self) -> bool {
+        self.config.access_scopes.iter().any(|s| s == "read_all_orders")
     }
 
     /// Whether the app is installed (its access token accepted).
