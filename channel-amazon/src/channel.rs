@@ -217,12 +217,16 @@ impl Amazon {
         self.inner.config.marketplace_ids.first().map_or("", String::as_str)
     }
 
+    /// The marketplaces a write goes to: every configured one with `all`, else only the primary
+    /// ([`StockMarketplaces`], [`PriceMarketplaces`]).
+    fn scope(&self, all: bool) -> &[String] {
+        let ids = &self.inner.config.marketplace_ids;
+        if all { ids } else { ids.first().map(std::slice::from_ref).unwrap_or_default() }
+    }
+
     /// The marketplaces a stock write goes to ([`StockMarketplaces`]).
     fn stock_marketplaces(&self) -> Vec<String> {
-        match self.inner.config.stock_marketplaces {
-            StockMarketplaces::All => self.inner.config.marketplace_ids.clone(),
-            _ => vec![self.primary().to_owned()],
-        }
+        self.scope(self.inner.config.stock_marketplaces == StockMarketplaces::All).to_vec()
     }
 
     fn product_type(&self, ids: &channel_core::PlatformIds) -> String {
@@ -516,14 +520,20 @@ impl Amazon {
         for (markets, members) in groups {
             for chunk in members.chunks(MAX_FEED_MESSAGES) {
                 let quantities: Vec<Option<i64>> = chunk.iter().map(|&i| items[i].quantity).collect();
+                let split = markets.len() > MAX_FEED_MARKETPLACES;
                 for market_chunk in markets.chunks(MAX_FEED_MARKETPLACES) {
-                    // Each feed carries only its own marketplaces' offer entries.
+                    // Each feed carries only its own marketplaces' offer entries (a patch of an unsplit
+                    // group names no others).
                     let messages: Vec<FeedMessage> = chunk
                         .iter()
                         .map(|&i| FeedMessage {
                             sku: items[i].sku.clone(),
                             product_type: items[i].product_type.clone(),
-                            patches: vec![feed::for_marketplaces(&items[i].patch, market_chunk)],
+                            patches: vec![if split {
+                                feed::for_marketplaces(&items[i].patch, market_chunk)
+                            } else {
+                                items[i].patch.clone()
+                            }],
                         })
                         .collect();
                     let results = match self.write_by_feed(&messages, &quantities, market_chunk).await {
@@ -615,11 +625,7 @@ impl Amazon {
                 false,
             ));
         }
-        let config = &self.inner.config;
-        let scope = match config.price_marketplaces {
-            PriceMarketplaces::All => &config.marketplace_ids[..],
-            _ => config.marketplace_ids.first().map(std::slice::from_ref).unwrap_or_default(),
-        };
+        let scope = self.scope(self.inner.config.price_marketplaces == PriceMarketplaces::All);
         let markets: Vec<&String> = scope.iter().filter(|m| map::currency_of(m) == Some(u.price.currency)).collect();
         let amount = u.price.round_to_minor().amount.to_f64();
         let (false, Some(amount)) = (markets.is_empty(), amount) else {
@@ -788,12 +794,12 @@ impl Channel for Amazon {
         let lock = self.order_lock(order_id);
         let _exporting = lock.lock().await;
         let o = self.client().get_order(order_id, orders::SHIPMENT_DATA).await?.order;
-        if orders::fulfilled_by_amazon(&o, "getOrder")? {
+        if orders::fulfilled_by_amazon(&o, orders::fulfillment(&o, "getOrder")?, "getOrder")? {
             return Err(AmazonError::AmazonFulfilled(order_id.to_owned()).into());
         }
         let items = orders::shipment_items(shipment, &o)?;
         if items.is_empty() {
-            if orders::has_package(&o.packages, &shipment.tracking.number) {
+            if orders::matching_package(&o.packages, &shipment.tracking.number).is_some() {
                 // Confirmed already (a retry after a lost answer): nothing left to send.
                 return Ok(());
             }

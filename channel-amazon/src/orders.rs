@@ -22,14 +22,6 @@ pub(crate) const SHIPMENT_DATA: &str = "FULFILLMENT,PACKAGES";
 /// `maxResultsPerPage`: "between 1 and 100. Default: 100".
 pub(crate) const MAX_RESULTS_PER_PAGE: u32 = 100;
 
-fn null_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
 /// `SearchOrdersResponse`: `orders` (required), `pagination` (absent on the last page).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,10 +65,10 @@ pub(crate) struct WireOrder {
     #[serde(default)]
     pub(crate) fulfillment: Option<OrderFulfillment>,
     /// Always included.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::null_default")]
     pub(crate) order_items: Vec<WireOrderItem>,
     /// `includedData=PACKAGES` (merchant-fulfilled orders only).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::null_default")]
     pub(crate) packages: Vec<OrderPackage>,
 }
 
@@ -175,7 +167,7 @@ pub(crate) fn map_fulfillment_status(status: &str) -> OrderStatus {
 
 /// The order's `fulfillment`; an order without it (asked for with `includedData=FULFILLMENT`) has no
 /// status and no fulfilment channel the adapter could trust.
-fn fulfillment<'a>(o: &'a WireOrder, operation: &str) -> Result<&'a OrderFulfillment> {
+pub(crate) fn fulfillment<'a>(o: &'a WireOrder, operation: &str) -> Result<&'a OrderFulfillment> {
     o.fulfillment.as_ref().ok_or_else(|| {
         AmazonError::unexpected(
             operation.to_owned(),
@@ -189,8 +181,8 @@ fn fulfillment<'a>(o: &'a WireOrder, operation: &str) -> Result<&'a OrderFulfill
 /// (`OrderFulfillment`, where it is optional). A missing or unknown value is a decode error, never
 /// "merchant": a merchant line would let stock be written for, and a shipment be confirmed on, an order
 /// Amazon fulfils.
-pub(crate) fn fulfilled_by_amazon(o: &WireOrder, operation: &str) -> Result<bool> {
-    match fulfillment(o, operation)?.fulfilled_by.as_deref() {
+pub(crate) fn fulfilled_by_amazon(o: &WireOrder, f: &OrderFulfillment, operation: &str) -> Result<bool> {
+    match f.fulfilled_by.as_deref() {
         Some("AMAZON") => Ok(true),
         Some("MERCHANT") => Ok(false),
         other => Err(Error::decode(format!(
@@ -229,7 +221,7 @@ pub(crate) fn placed_outside_amazon(o: &WireOrder) -> bool {
 
 pub(crate) fn order_from_wire(o: &WireOrder, operation: &str) -> Result<Order> {
     let f = fulfillment(o, operation)?;
-    let by_amazon = fulfilled_by_amazon(o, operation)?;
+    let by_amazon = fulfilled_by_amazon(o, f, operation)?;
     let lines = o.order_items.iter().map(|i| order_line(i, by_amazon)).collect();
     let created = o
         .created_time
@@ -254,20 +246,21 @@ pub(crate) fn order_from_wire(o: &WireOrder, operation: &str) -> Result<Order> {
 pub(crate) fn package_reference_id(packages: &[OrderPackage], tracking_number: &str) -> String {
     let number = tracking_number.trim();
     let numeric = |p: &OrderPackage| p.package_reference_id.trim().parse::<u64>().ok().filter(|n| *n > 0);
-    if let Some(n) = packages
-        .iter()
-        .filter(|p| p.tracking_number.as_deref().is_some_and(|t| t.trim().eq_ignore_ascii_case(number)))
-        .find_map(numeric)
-    {
+    if let Some(n) = packages.iter().filter(|p| carries(p, number)).find_map(numeric) {
         return n.to_string();
     }
     packages.iter().filter_map(numeric).max().unwrap_or(0).saturating_add(1).to_string()
 }
 
-/// Whether one of the order's packages carries this tracking number.
-pub(crate) fn has_package(packages: &[OrderPackage], tracking_number: &str) -> bool {
+/// The first of the order's packages that carries this tracking number (trimmed, case-insensitively).
+pub(crate) fn matching_package<'a>(packages: &'a [OrderPackage], tracking_number: &str) -> Option<&'a OrderPackage> {
     let number = tracking_number.trim();
-    packages.iter().any(|p| p.tracking_number.as_deref().is_some_and(|t| t.trim().eq_ignore_ascii_case(number)))
+    packages.iter().find(|p| carries(p, number))
+}
+
+/// Whether the package carries this (already trimmed) tracking number, ignoring case and its whitespace.
+fn carries(p: &OrderPackage, number: &str) -> bool {
+    p.tracking_number.as_deref().is_some_and(|t| t.trim().eq_ignore_ascii_case(number))
 }
 
 /// The default [`crate::AmazonConfig::carrier_codes`]: the carriers sent by `carrierCode`; any other is sent
@@ -389,7 +382,7 @@ mod tests {
             odd.fulfillment.as_mut().unwrap().fulfilled_by = by.clone();
             let err = order_from_wire(&odd, "searchOrders").unwrap_err();
             assert_eq!(err.kind(), channel_core::ErrorKind::Decode, "fulfilledBy {by:?} is never 'merchant'");
-            assert!(fulfilled_by_amazon(&odd, "getOrder").is_err());
+            assert!(fulfilled_by_amazon(&odd, fulfillment(&odd, "getOrder").unwrap(), "getOrder").is_err());
         }
         let mut unknown = o;
         unknown.fulfillment = None;
