@@ -252,7 +252,7 @@ impl Shopify {
                     items = items.into_iter().zip(refused).filter(|(_, f)| !*f).map(|(i, _)| i).collect();
                     if again != Again::Changed {
                         retries += 1;
-                        self.wait_before_retry();
+                        self.wait_before_retry().await;
                     }
                     attempt += u32::from(changed || again != Again::SameKey);
                     tracing::debug!(remaining = items.len(), ?again, "resubmitting to Shopify");
@@ -262,11 +262,13 @@ impl Shopify {
         Ok(())
     }
 
-    /// Hold the connection back before a write Shopify asked to be sent again.
-    fn wait_before_retry(&self) {
+    /// Wait before a write Shopify asked to be sent again. Only that write waits: the connection-wide
+    /// throttle pause would also hold back every other request of the adapter (listing pages, order
+    /// polls, other pushes) for a user error that concerns this write alone.
+    async fn wait_before_retry(&self) {
         let wait = self.config.user_error_retry_wait();
         if !wait.is_zero() {
-            self.client.http.pause_for(wait);
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -305,7 +307,7 @@ impl Shopify {
             }
             if !again.is_empty() {
                 retries += 1;
-                self.wait_before_retry();
+                self.wait_before_retry().await;
             }
             pending = again;
         }
