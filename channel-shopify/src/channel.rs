@@ -468,16 +468,14 @@ fn keyed_outcome(item: &Item, payload: Option<&wire::InventoryPayload>) -> Keyed
             Keyed::Done(ItemOutcome::applied(item.listing.clone(), after))
         }
         // One change per mutation: its errors are its own, and nothing was applied.
-        (Some(e), None) => match map::classify(map::Mutation::Adjust, e.code.as_deref()) {
-            class @ (map::ErrorClass::SameKey | map::ErrorClass::NewKey) => Keyed::Retry(
-                class,
-                ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(map::Mutation::Adjust, e) },
-            ),
-            _ => Keyed::Done(ItemOutcome {
-                listing: item.listing.clone(),
-                outcome: map::error_outcome(map::Mutation::Adjust, e),
-            }),
-        },
+        (Some(e), None) => {
+            let outcome =
+                ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(map::Mutation::Adjust, e) };
+            match map::classify(map::Mutation::Adjust, e.code.as_deref()) {
+                class @ (map::ErrorClass::SameKey | map::ErrorClass::NewKey) => Keyed::Retry(class, outcome),
+                _ => Keyed::Done(outcome),
+            }
+        }
     }
 }
 
@@ -530,24 +528,18 @@ fn sort_refusals(
     }
     let rest = items.iter().zip(&refused).filter(|(_, f)| !**f).map(|(i, _)| i);
     match (unplaced, again) {
-        // An error of the request as a whole (a bad name or reason): sending it again will not help.
-        (Some(_), _) => {
-            let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
-            for i in rest {
-                out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), false));
-            }
-            Next::Done
-        }
-        (None, Some(_)) if !retry_left => {
-            let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
-            for i in rest {
-                out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), true));
-            }
-            Next::Done
-        }
-        (None, Some(again)) => Next::Resubmit { refused, again },
+        (None, Some(again)) if retry_left => Next::Resubmit { refused, again },
         (None, None) if refused.iter().any(|f| *f) => Next::Resubmit { refused, again: Again::Changed },
         (None, None) => Next::Done,
+        // An error of the request as a whole (a bad name or reason): sending it again will not help, so
+        // not retryable. Or still asked to try again after the last retry: rejected, retryable.
+        (unplaced, _) => {
+            let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
+            for i in rest {
+                out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), unplaced.is_none()));
+            }
+            Next::Done
+        }
     }
 }
 
