@@ -39,10 +39,13 @@ pub const MAX_KEYED_ADJUSTMENTS: usize = doc::MAX_QUERY_COST / doc::KEYED_ALIAS_
 /// Shopify answers a resubmission with its first result instead of applying it again; a key reused for
 /// another change (another item or delta) gets another Shopify key and is not mistaken for the first.
 pub fn adjustment_key(caller_key: &str, inventory_item: &str, location: &str, delta: i64) -> String {
-    // A JSON array: the parts cannot run into each other whatever characters they contain.
-    let material = json!([caller_key, inventory_item, location, delta]).to_string();
-    let digest =
-        channel_core::webhook::hmac_sha256(b"stocksync/shopify/inventoryAdjustQuantities", material.as_bytes());
+    derived_uuid(b"stocksync/shopify/inventoryAdjustQuantities", &json!([caller_key, inventory_item, location, delta]))
+}
+
+/// A UUID-shaped key (version 8) from HMAC-SHA256 under `domain` of `parts`, a JSON array: the parts
+/// cannot run into each other whatever characters they contain.
+fn derived_uuid(domain: &[u8], parts: &Value) -> String {
+    let digest = channel_core::webhook::hmac_sha256(domain, parts.to_string().as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     uuid::Builder::from_custom_bytes(bytes).into_uuid().to_string()
@@ -252,7 +255,7 @@ impl Shopify {
                     items = items.into_iter().zip(refused).filter(|(_, f)| !*f).map(|(i, _)| i).collect();
                     if again != Again::Changed {
                         retries += 1;
-                        self.wait_before_retry();
+                        self.wait_before_retry().await;
                     }
                     attempt += u32::from(changed || again != Again::SameKey);
                     tracing::debug!(remaining = items.len(), ?again, "resubmitting to Shopify");
@@ -262,11 +265,13 @@ impl Shopify {
         Ok(())
     }
 
-    /// Hold the connection back before a write Shopify asked to be sent again.
-    fn wait_before_retry(&self) {
+    /// Wait before a write Shopify asked to be sent again. Only that write waits: the connection-wide
+    /// throttle pause would also hold back every other request of the adapter (listing pages, order
+    /// polls, other pushes) for a user error that concerns this write alone.
+    async fn wait_before_retry(&self) {
         let wait = self.config.user_error_retry_wait();
         if !wait.is_zero() {
-            self.client.http.pause_for(wait);
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -305,7 +310,7 @@ impl Shopify {
             }
             if !again.is_empty() {
                 retries += 1;
-                self.wait_before_retry();
+                self.wait_before_retry().await;
             }
             pending = again;
         }
@@ -439,11 +444,7 @@ pub fn attempt_key(key: &str, attempt: u32) -> String {
     if attempt == 0 {
         return key.to_owned();
     }
-    let material = json!([key, attempt]).to_string();
-    let digest = channel_core::webhook::hmac_sha256(b"stocksync/shopify/attempt", material.as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_custom_bytes(bytes).into_uuid().to_string()
+    derived_uuid(b"stocksync/shopify/attempt", &json!([key, attempt]))
 }
 
 /// A keyed adjustment's answer: its outcome, or a user error that asks for it to be sent again.
@@ -467,16 +468,14 @@ fn keyed_outcome(item: &Item, payload: Option<&wire::InventoryPayload>) -> Keyed
             Keyed::Done(ItemOutcome::applied(item.listing.clone(), after))
         }
         // One change per mutation: its errors are its own, and nothing was applied.
-        (Some(e), None) => match map::classify(map::Mutation::Adjust, e.code.as_deref()) {
-            class @ (map::ErrorClass::SameKey | map::ErrorClass::NewKey) => Keyed::Retry(
-                class,
-                ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(map::Mutation::Adjust, e) },
-            ),
-            _ => Keyed::Done(ItemOutcome {
-                listing: item.listing.clone(),
-                outcome: map::error_outcome(map::Mutation::Adjust, e),
-            }),
-        },
+        (Some(e), None) => {
+            let outcome =
+                ItemOutcome { listing: item.listing.clone(), outcome: map::error_outcome(map::Mutation::Adjust, e) };
+            match map::classify(map::Mutation::Adjust, e.code.as_deref()) {
+                class @ (map::ErrorClass::SameKey | map::ErrorClass::NewKey) => Keyed::Retry(class, outcome),
+                _ => Keyed::Done(outcome),
+            }
+        }
     }
 }
 
@@ -529,24 +528,18 @@ fn sort_refusals(
     }
     let rest = items.iter().zip(&refused).filter(|(_, f)| !**f).map(|(i, _)| i);
     match (unplaced, again) {
-        // An error of the request as a whole (a bad name or reason): sending it again will not help.
-        (Some(_), _) => {
-            let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
-            for i in rest {
-                out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), false));
-            }
-            Next::Done
-        }
-        (None, Some(_)) if !retry_left => {
-            let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
-            for i in rest {
-                out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), true));
-            }
-            Next::Done
-        }
-        (None, Some(again)) => Next::Resubmit { refused, again },
+        (None, Some(again)) if retry_left => Next::Resubmit { refused, again },
         (None, None) if refused.iter().any(|f| *f) => Next::Resubmit { refused, again: Again::Changed },
         (None, None) => Next::Done,
+        // An error of the request as a whole (a bad name or reason): sending it again will not help, so
+        // not retryable. Or still asked to try again after the last retry: rejected, retryable.
+        (unplaced, _) => {
+            let reason = errors.iter().map(map::describe).collect::<Vec<_>>().join("; ");
+            for i in rest {
+                out[i.index] = Some(ItemOutcome::rejected(i.listing.clone(), reason.clone(), unplaced.is_none()));
+            }
+            Next::Done
+        }
     }
 }
 
@@ -887,4 +880,21 @@ fn finish<'a>(out: Vec<Option<ItemOutcome>>, ids: impl Iterator<Item = &'a Listi
             o.unwrap_or_else(|| ItemOutcome::rejected(id.clone(), "no outcome was recorded for this item", true))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{adjustment_key, attempt_key};
+
+    /// Keys already sent to Shopify must come out the same from any later version of the adapter, or a
+    /// resubmission after an upgrade would be applied twice.
+    #[test]
+    fn derived_keys_are_pinned() {
+        let key = adjustment_key("outbox/shop/17", "gid://shopify/InventoryItem/1", "gid://shopify/Location/1", -2);
+        assert_eq!(key, "7b4e2bbc-a12a-8598-87c5-745dd37061a5");
+        assert_eq!(adjustment_key("a\"b", "x", "y", i64::MAX), "856363fe-878c-83fb-950f-9cffef5d516d");
+        assert_eq!(attempt_key("outbox/shop/17", 0), "outbox/shop/17");
+        assert_eq!(attempt_key("outbox/shop/17", 1), "3113c61c-02f9-887d-9b7f-77c42cd1bc6f");
+        assert_eq!(attempt_key("abc", 7), "76ec0c63-cdd4-80b3-ba9c-28bc1eac5db5");
+    }
 }

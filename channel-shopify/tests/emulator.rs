@@ -23,7 +23,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 fn adapter_for(e: &ShopifyEmulator) -> Shopify {
     let config = ShopifyConfig::new("sandbox-shop.myshopify.com", SecretString::from(e.access_token().to_owned()))
         .base_url(e.base_url())
-        .webhook_secret(SecretString::from(e.webhook_secret().to_owned()));
+        .webhook_secret(SecretString::from(e.webhook_secret().to_owned()))
+        .user_error_retries(5, Duration::ZERO);
     Shopify::new(config).unwrap()
 }
 
@@ -217,7 +218,8 @@ async fn faults_are_survived_and_the_idempotency_key_survives_retries() {
     let e = ShopifyEmulator::start(emu::ShopifyConfig::fast()).await.unwrap();
     let config = ShopifyConfig::new("sandbox-shop.myshopify.com", SecretString::from(e.access_token().to_owned()))
         .base_url(e.base_url())
-        .timeout(Duration::from_secs(1));
+        .timeout(Duration::from_secs(1))
+        .user_error_retries(5, Duration::ZERO);
     let t = Shopify::new(config).unwrap();
     seed(&e, "F", 3, 2);
     e.inject_fault(Fault::too_many_requests(1));

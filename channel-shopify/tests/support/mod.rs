@@ -64,7 +64,8 @@ pub(crate) fn adapter_with_timeout(server: &MockServer, timeout: Duration) -> Sh
     Shopify::new(
         ShopifyConfig::new("mugs.myshopify.com", SecretString::from("shpat_secret"))
             .base_url(server.uri())
-            .timeout(timeout),
+            .timeout(timeout)
+            .user_error_retries(5, Duration::ZERO),
     )
     .unwrap()
 }
