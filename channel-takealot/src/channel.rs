@@ -187,7 +187,7 @@ impl Takealot {
             if waited >= limit {
                 return Err(TakealotError::BatchTimeout {
                     batch_id: batch_id.to_owned(),
-                    status: status.status.as_ref().map(wire::BatchState::describe).unwrap_or_default(),
+                    status: map::describe(&status),
                     waited_secs: waited.as_secs(),
                 }
                 .into());

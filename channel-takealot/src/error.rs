@@ -49,7 +49,7 @@ pub enum TakealotError {
         offer_id: u64,
         /// The validation errors, `code: message; …`.
         errors: String,
-        /// Whether a message asks to try again.
+        /// Whether one of the errors' codes is in the configured `retry_codes` (messages are not read).
         retryable: bool,
     },
     /// A batch did not finish within the configured timeout; it may still be applied later.

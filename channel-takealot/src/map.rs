@@ -200,7 +200,8 @@ pub(crate) fn batch_outcome(
     }
 }
 
-fn describe(status: &BatchStatus) -> String {
+/// A batch's status for messages, `no status` when Takealot gave none.
+pub(crate) fn describe(status: &BatchStatus) -> String {
     status.status.as_ref().map_or_else(|| "no status".to_owned(), wire::BatchState::describe)
 }
 
@@ -231,17 +232,24 @@ pub(crate) fn is_leadtime(sale: &wire::Sale) -> bool {
         || sale.po_number.is_some()
 }
 
-/// A date or date-time as a timestamp (dates at midnight UTC); `None` when absent or unreadable. For the
-/// webhook deliveries' own event times, which carry their offset (`2025-02-15T10:00:00Z`).
+/// A date or date-time as a timestamp (local times and dates at midnight UTC); `None` when absent or
+/// unreadable. For the webhook deliveries' own event times, which carry their offset (`2025-02-15T10:00:00Z`).
 pub(crate) fn parse_when(raw: Option<&str>) -> Option<Timestamp> {
-    let raw = raw?.trim();
-    if let Ok(ts) = raw.parse::<Timestamp>() {
+    local_or_offset(raw?.trim(), &TimeZone::UTC)
+}
+
+/// `text` as a timestamp: an RFC 3339 time with its own offset, else `01 Oct 2021 13:47:32`,
+/// `YYYY-MM-DD[ HH:MM:SS]` or a bare date (at midnight) in local time `zone`. The one place the accepted
+/// formats live (see [`ORDER_DATE_FORMATS`]).
+fn local_or_offset(text: &str, zone: &TimeZone) -> Option<Timestamp> {
+    if let Ok(ts) = text.parse::<Timestamp>() {
         return Some(ts);
     }
-    if let Ok(dt) = raw.parse::<jiff::civil::DateTime>() {
-        return dt.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp());
-    }
-    raw.parse::<Date>().ok().and_then(|d| d.to_zoned(TimeZone::UTC).ok()).map(|z| z.timestamp())
+    let local = jiff::civil::DateTime::strptime("%d %b %Y %H:%M:%S", text)
+        .ok()
+        .or_else(|| text.parse::<jiff::civil::DateTime>().ok())
+        .or_else(|| text.parse::<Date>().ok().map(|d| d.to_datetime(jiff::civil::Time::midnight())))?;
+    local.to_zoned(zone.clone()).ok().map(|z| z.timestamp())
 }
 
 /// The formats a sale's `order_date` is read in, for errors.
@@ -269,15 +277,7 @@ impl SalesFormat {
 /// date, is [`TakealotError::InvalidDate`].
 pub(crate) fn order_date(raw: Option<&str>, zone: &TimeZone, what: &str) -> Result<Timestamp, TakealotError> {
     let text = raw.map(str::trim).unwrap_or_default();
-    let local = jiff::civil::DateTime::strptime("%d %b %Y %H:%M:%S", text)
-        .ok()
-        .or_else(|| text.parse::<jiff::civil::DateTime>().ok())
-        .or_else(|| text.parse::<Date>().ok().map(|d| d.to_datetime(jiff::civil::Time::midnight())));
-    let parsed = match local {
-        Some(dt) => dt.to_zoned(zone.clone()).ok().map(|z| z.timestamp()),
-        None => text.parse::<Timestamp>().ok(),
-    };
-    parsed.ok_or_else(|| TakealotError::InvalidDate {
+    local_or_offset(text, zone).ok_or_else(|| TakealotError::InvalidDate {
         what: what.to_owned(),
         field: "order_date".into(),
         value: text.to_owned(),
@@ -505,6 +505,14 @@ mod tests {
             assert_eq!(err.kind(), channel_core::ErrorKind::Decode);
         }
         assert!(order_date(None, &sast, "test").is_err(), "no date is no 1970");
+    }
+
+    #[test]
+    fn an_explicit_offset_wins_over_the_local_zone() {
+        let sast = TimeZone::fixed(jiff::tz::offset(2));
+        let at = order_date(Some("2025-02-15T10:00:00+05:00"), &sast, "test").unwrap();
+        assert_eq!(at.to_string(), "2025-02-15T05:00:00Z");
+        assert_eq!(parse_when(Some("2025-02-15 10:00:00")).unwrap().to_string(), "2025-02-15T10:00:00Z", "UTC");
     }
 
     #[test]

@@ -479,12 +479,9 @@ impl State {
         let mut changed = Map::new();
         update_prices(body, &mut next, &mut changed)?;
         update_leadtime(config, body, &mut next, &mut changed)?;
+        // `check_update_body` let through only "Disable" or "Re-enable".
         if let Some(action) = body.get("status_action") {
-            match action.as_str() {
-                Some("Disable") => next.disabled_by_seller = true,
-                Some("Re-enable") => next.disabled_by_seller = false,
-                _ => return Err(UpdateError::uncoded("status_action must be \"Disable\" or \"Re-enable\"")),
-            }
+            next.disabled_by_seller = action.as_str() == Some("Disable");
             changed.insert("status_action".into(), action.clone());
         }
         if let Some(sku) = body.get("sku") {
@@ -720,16 +717,14 @@ pub(super) fn check_update_body(body: &Map<String, Value>, batch: bool) -> Resul
 }
 
 /// A whole number of at least 0 in field `field` of an offer update, if the field is there (the swagger:
-/// "Please ensure you supply us with a positive whole number").
+/// "Please ensure you supply us with a positive whole number"). `check_update_body` has refused a field
+/// that is not an integer.
 fn whole_field(body: &Map<String, Value>, field: &str) -> Result<Option<i64>, UpdateError> {
-    match body.get(field) {
-        None => Ok(None),
-        Some(value) => match value.as_i64() {
-            Some(n) if n >= 0 => Ok(Some(n)),
-            _ => {
-                Err(UpdateError::uncoded(format!("{field}: please ensure you supply us with a positive whole number")))
-            }
-        },
+    match body.get(field).and_then(Value::as_i64) {
+        Some(n) if n < 0 => {
+            Err(UpdateError::uncoded(format!("{field}: please ensure you supply us with a positive whole number")))
+        }
+        n => Ok(n),
     }
 }
 
@@ -759,7 +754,8 @@ fn update_prices(
 }
 
 /// An offer update's `leadtime_days` (`null` or 0 clears it, and with it every warehouse's leadtime stock)
-/// and `leadtime_stock` (per known merchant warehouse, at least 0; above 0 only with leadtime days).
+/// and `leadtime_stock` (per known merchant warehouse, at least 0; above 0 only with leadtime days). Their
+/// types (an integer, a list of integer objects) `check_update_body` has checked.
 fn update_leadtime(
     config: &TakealotConfig,
     body: &Map<String, Value>,
@@ -767,18 +763,17 @@ fn update_leadtime(
     changed: &mut Map<String, Value>,
 ) -> Result<(), UpdateError> {
     let mut days_cleared = false;
-    if let Some(days) = body.get("leadtime_days") {
+    if let Some(days) = body.get("leadtime_days").and_then(Value::as_i64) {
         // "You can remove leadtime days from your offer by sending through -1" (0 removes them too).
-        match days.as_i64() {
-            Some(-1) => next.leadtime_days = None,
-            Some(d) if d >= 0 => next.leadtime_days = Some(d).filter(|d| *d > 0),
+        match days {
+            -1 => next.leadtime_days = None,
+            d if d >= 0 => next.leadtime_days = Some(d).filter(|d| *d > 0),
             _ => return Err(UpdateError::uncoded("leadtime_days must be a whole number of days, or -1")),
         }
         days_cleared = next.leadtime_days.is_none();
-        changed.insert("leadtime_days".into(), days.clone());
+        changed.insert("leadtime_days".into(), json!(days));
     }
-    if let Some(stock) = body.get("leadtime_stock") {
-        let items = stock.as_array().ok_or_else(|| UpdateError::uncoded("leadtime_stock must be a list"))?;
+    if let Some(items) = body.get("leadtime_stock").and_then(Value::as_array) {
         for item in items {
             let warehouse = item.get("merchant_warehouse_id").and_then(Value::as_u64);
             let quantity = item.get("quantity").and_then(Value::as_i64);
@@ -798,7 +793,7 @@ fn update_leadtime(
             }
             next.leadtime_stock.insert(warehouse, quantity);
         }
-        changed.insert("leadtime_stock".into(), stock.clone());
+        changed.insert("leadtime_stock".into(), Value::Array(items.clone()));
     }
     if days_cleared {
         for quantity in next.leadtime_stock.values_mut() {
