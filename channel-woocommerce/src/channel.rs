@@ -2,7 +2,7 @@
 //! functions — listings, by-id reads, stock and price batches, orders and tracking.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::client::{Client, MAX_BATCH, PAGE_SIZE};
 use crate::config::{AuthMode, TrackingMode, WooCommerceConfig};
 use crate::error::WooError;
 use crate::map::{self, Target};
-use crate::wire::{BatchRequest, BatchResponse, ManageStock};
+use crate::wire::{BatchRequest, BatchResponse};
 
 /// Builds a [`WooCommerce`] channel. Transport settings (base URL, timeout, attempts, budget) are the
 /// config's [`http`](WooCommerceConfig::http); the builder adds what a config cannot hold.
@@ -326,33 +326,6 @@ impl WooCommerce {
         }
     }
 
-    /// Which of these variations take their stock from their parent (`manage_stock: "parent"`,
-    /// `_product-variations.md`), read now with `include` (one call per parent, per page of ids). A stock
-    /// write sends `manage_stock: true`, which would detach such a variation from the parent's pooled
-    /// stock: changing the store's stock model is not the adapter's to do.
-    async fn inherited_variations(&self, targets: impl Iterator<Item = Target>) -> Result<HashSet<(u64, u64)>> {
-        let mut by_parent: Vec<(u64, Vec<u64>)> = Vec::new();
-        for target in targets {
-            if let Target::Variation(p, v) = target {
-                match by_parent.iter_mut().find(|(parent, _)| *parent == p) {
-                    Some((_, vs)) => vs.push(v),
-                    None => by_parent.push((p, vec![v])),
-                }
-            }
-        }
-        let mut inherited = HashSet::new();
-        for (pid, ids) in &by_parent {
-            for chunk in ids.chunks(PAGE_SIZE) {
-                for v in self.client().variations_by_id(*pid, chunk).await? {
-                    if chunk.contains(&v.id) && v.manage_stock == ManageStock::Parent {
-                        inherited.insert((*pid, v.id));
-                    }
-                }
-            }
-        }
-        Ok(inherited)
-    }
-
     /// The listings with these ids: products through `include` (one call per [`PAGE_SIZE`] products),
     /// variations through their parent's variations with `include` (one call per parent, per page of ids).
     async fn listings_by_id(&self, targets: &[Target]) -> Result<Vec<Listing>> {
@@ -494,16 +467,6 @@ impl Channel for WooCommerce {
                 Err(e) => outcomes[i] = Some(ItemOutcome::rejected(u.listing.clone(), e.to_string(), false)),
             }
         }
-        let inherited = self.inherited_variations(jobs.iter().map(|(_, t, _)| *t)).await?;
-        jobs.retain(|(i, target, _)| {
-            let Target::Variation(parent, variation) = *target else { return true };
-            if !inherited.contains(&(parent, variation)) {
-                return true;
-            }
-            let e = WooError::InheritedStock { product: parent, variation };
-            outcomes[*i] = Some(ItemOutcome::rejected(updates[*i].listing.clone(), e.to_string(), false));
-            false
-        });
         self.write_batches(jobs, &mut outcomes, "batchStock").await?;
         Ok(finish(outcomes, updates.iter().map(|u| &u.listing)))
     }
