@@ -128,17 +128,10 @@ fn page_of<T>(resp: &Response<Bytes>, page: u32, items: Vec<T>) -> Page<T, u32> 
     Page::new(items, next_page_number(page, more))
 }
 
-/// An HTTP `Date` header (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`), if it is one.
+/// An HTTP `Date` header (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`, or the obsolete RFC 9110
+/// §5.6.7 forms), if it is one: the parser channel-core's retry policy uses.
 pub(crate) fn http_date(value: &str) -> Option<Timestamp> {
-    let value = value.trim();
-    jiff::fmt::rfc2822::parse(value).ok().map(|z| z.timestamp()).or_else(|| {
-        let at = value.strip_suffix(" GMT")?;
-        jiff::civil::DateTime::strptime("%a, %d %b %Y %H:%M:%S", at)
-            .ok()?
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .ok()
-            .map(|z| z.timestamp())
-    })
+    httpdate::parse_http_date(value.trim()).ok().and_then(|t| Timestamp::try_from(t).ok())
 }
 
 /// `1,2,3`: WordPress reads array parameters such as `include` from a comma-separated list.
