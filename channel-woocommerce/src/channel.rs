@@ -206,19 +206,19 @@ impl WooCommerce {
         after: &str,
         mut scan: OrderScan,
     ) -> Result<Page<OrderPage, OrderScan>> {
-        // Our clock before the first request: the cap when the store sends no `Date` header.
-        let local = Timestamp::now();
+        // Our clock before the first request: the cap when the store sends no `Date` header. Read on the
+        // first page only; later pages reuse the cap.
+        let local = scan.cap.is_none().then(Timestamp::now);
         let (page, store_now) = self.client().list_orders(after, scan.page).await?;
-        if scan.cap.is_none() {
-            let one = jiff::SignedDuration::from_secs(1);
-            let skew = jiff::SignedDuration::from_secs(
-                i64::try_from(self.inner.config.clock_skew_secs).unwrap_or(i64::MAX / 2),
-            );
-            scan.cap = Some(match store_now {
-                Some(date) => date - one,
-                None => local.checked_sub(skew).unwrap_or(Timestamp::MIN),
-            });
-        }
+        let cap = *scan.cap.get_or_insert_with(|| match store_now {
+            Some(date) => date - jiff::SignedDuration::from_secs(1),
+            None => {
+                let skew = jiff::SignedDuration::from_secs(
+                    i64::try_from(self.inner.config.clock_skew_secs).unwrap_or(i64::MAX / 2),
+                );
+                local.unwrap_or_else(Timestamp::now).checked_sub(skew).unwrap_or(Timestamp::MIN)
+            }
+        });
         let mut orders = Vec::with_capacity(page.items.len());
         for o in &page.items {
             let refunded = if map::needs_refunds(o) {
@@ -235,14 +235,10 @@ impl WooCommerce {
         // (less a second, `modified_after` being exclusive to the second): the scan goes by id, so an
         // order on an early page changed while later pages were read carries a time after that, and is
         // read again by the next scan.
-        let next = match (page.next, scan.cap) {
-            (Some(_), _) => since,
-            (None, Some(cap)) => scan.max_seen.min(cap),
-            (None, None) => scan.max_seen,
-        };
+        let next = if page.next.is_some() { since } else { scan.max_seen.min(cap) };
         let out = OrderPage::new(orders, OrderCursor::new(next));
-        let (max_seen, cap) = (scan.max_seen, scan.cap);
-        Ok(Page::new(vec![out], page.next.map(|p| OrderScan { page: p, max_seen, cap })))
+        let max_seen = scan.max_seen;
+        Ok(Page::new(vec![out], page.next.map(|p| OrderScan { page: p, max_seen, cap: Some(cap) })))
     }
 
     /// Send the jobs in batches of at most [`MAX_BATCH`] per endpoint (products, or one product's
