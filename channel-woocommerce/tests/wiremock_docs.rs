@@ -84,7 +84,6 @@ async fn query_string_keys_never_show_in_errors() {
     let channel = build(https_config(&server).auth(AuthMode::QueryString).max_attempts(1));
     let err = channel.test_connection().await.unwrap_err();
     let text = format!("{err} {err:?}");
-    assert!(text.contains("consumer_key=******") || !text.contains("consumer_key="), "{text}");
     assert!(!text.contains("cs_secret") && !text.contains("ck_key"), "{text}");
     let req = &server.received_requests().await.unwrap()[0];
     assert!(req.headers.get("authorization").is_none());
