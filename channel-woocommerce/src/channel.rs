@@ -2,7 +2,7 @@
 //! functions — listings, by-id reads, stock and price batches, orders and tracking.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::client::{Client, MAX_BATCH, PAGE_SIZE};
 use crate::config::{AuthMode, TrackingMode, WooCommerceConfig};
 use crate::error::WooError;
 use crate::map::{self, Target};
-use crate::wire::{BatchRequest, BatchResponse, ManageStock};
+use crate::wire::{BatchRequest, BatchResponse};
 
 /// Builds a [`WooCommerce`] channel. Transport settings (base URL, timeout, attempts, budget) are the
 /// config's [`http`](WooCommerceConfig::http); the builder adds what a config cannot hold.
@@ -206,19 +206,19 @@ impl WooCommerce {
         after: &str,
         mut scan: OrderScan,
     ) -> Result<Page<OrderPage, OrderScan>> {
-        // Our clock before the first request: the cap when the store sends no `Date` header.
-        let local = Timestamp::now();
+        // Our clock before the first request: the cap when the store sends no `Date` header. Read on the
+        // first page only; later pages reuse the cap.
+        let local = scan.cap.is_none().then(Timestamp::now);
         let (page, store_now) = self.client().list_orders(after, scan.page).await?;
-        if scan.cap.is_none() {
-            let one = jiff::SignedDuration::from_secs(1);
-            let skew = jiff::SignedDuration::from_secs(
-                i64::try_from(self.inner.config.clock_skew_secs).unwrap_or(i64::MAX / 2),
-            );
-            scan.cap = Some(match store_now {
-                Some(date) => date - one,
-                None => local.checked_sub(skew).unwrap_or(Timestamp::MIN),
-            });
-        }
+        let cap = *scan.cap.get_or_insert_with(|| match store_now {
+            Some(date) => date - jiff::SignedDuration::from_secs(1),
+            None => {
+                let skew = jiff::SignedDuration::from_secs(
+                    i64::try_from(self.inner.config.clock_skew_secs).unwrap_or(i64::MAX / 2),
+                );
+                local.unwrap_or_else(Timestamp::now).checked_sub(skew).unwrap_or(Timestamp::MIN)
+            }
+        });
         let mut orders = Vec::with_capacity(page.items.len());
         for o in &page.items {
             let refunded = if map::needs_refunds(o) {
@@ -235,14 +235,10 @@ impl WooCommerce {
         // (less a second, `modified_after` being exclusive to the second): the scan goes by id, so an
         // order on an early page changed while later pages were read carries a time after that, and is
         // read again by the next scan.
-        let next = match (page.next, scan.cap) {
-            (Some(_), _) => since,
-            (None, Some(cap)) => scan.max_seen.min(cap),
-            (None, None) => scan.max_seen,
-        };
+        let next = if page.next.is_some() { since } else { scan.max_seen.min(cap) };
         let out = OrderPage::new(orders, OrderCursor::new(next));
-        let (max_seen, cap) = (scan.max_seen, scan.cap);
-        Ok(Page::new(vec![out], page.next.map(|p| OrderScan { page: p, max_seen, cap })))
+        let max_seen = scan.max_seen;
+        Ok(Page::new(vec![out], page.next.map(|p| OrderScan { page: p, max_seen, cap: Some(cap) })))
     }
 
     /// Send the jobs in batches of at most [`MAX_BATCH`] per endpoint (products, or one product's
@@ -324,33 +320,6 @@ impl WooCommerce {
                 .await
                 .copied(),
         }
-    }
-
-    /// Which of these variations take their stock from their parent (`manage_stock: "parent"`,
-    /// `_product-variations.md`), read now with `include` (one call per parent, per page of ids). A stock
-    /// write sends `manage_stock: true`, which would detach such a variation from the parent's pooled
-    /// stock: changing the store's stock model is not the adapter's to do.
-    async fn inherited_variations(&self, targets: impl Iterator<Item = Target>) -> Result<HashSet<(u64, u64)>> {
-        let mut by_parent: Vec<(u64, Vec<u64>)> = Vec::new();
-        for target in targets {
-            if let Target::Variation(p, v) = target {
-                match by_parent.iter_mut().find(|(parent, _)| *parent == p) {
-                    Some((_, vs)) => vs.push(v),
-                    None => by_parent.push((p, vec![v])),
-                }
-            }
-        }
-        let mut inherited = HashSet::new();
-        for (pid, ids) in &by_parent {
-            for chunk in ids.chunks(PAGE_SIZE) {
-                for v in self.client().variations_by_id(*pid, chunk).await? {
-                    if chunk.contains(&v.id) && v.manage_stock == ManageStock::Parent {
-                        inherited.insert((*pid, v.id));
-                    }
-                }
-            }
-        }
-        Ok(inherited)
     }
 
     /// The listings with these ids: products through `include` (one call per [`PAGE_SIZE`] products),
@@ -494,16 +463,6 @@ impl Channel for WooCommerce {
                 Err(e) => outcomes[i] = Some(ItemOutcome::rejected(u.listing.clone(), e.to_string(), false)),
             }
         }
-        let inherited = self.inherited_variations(jobs.iter().map(|(_, t, _)| *t)).await?;
-        jobs.retain(|(i, target, _)| {
-            let Target::Variation(parent, variation) = *target else { return true };
-            if !inherited.contains(&(parent, variation)) {
-                return true;
-            }
-            let e = WooError::InheritedStock { product: parent, variation };
-            outcomes[*i] = Some(ItemOutcome::rejected(updates[*i].listing.clone(), e.to_string(), false));
-            false
-        });
         self.write_batches(jobs, &mut outcomes, "batchStock").await?;
         Ok(finish(outcomes, updates.iter().map(|u| &u.listing)))
     }

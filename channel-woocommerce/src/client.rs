@@ -128,17 +128,17 @@ fn page_of<T>(resp: &Response<Bytes>, page: u32, items: Vec<T>) -> Page<T, u32> 
     Page::new(items, next_page_number(page, more))
 }
 
-/// An HTTP `Date` header (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`), if it is one.
+/// An HTTP `Date` header (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`, or the obsolete RFC 9110
+/// §5.6.7 forms), if it is one: the parser channel-core's retry policy uses.
 pub(crate) fn http_date(value: &str) -> Option<Timestamp> {
-    let value = value.trim();
-    jiff::fmt::rfc2822::parse(value).ok().map(|z| z.timestamp()).or_else(|| {
-        let at = value.strip_suffix(" GMT")?;
-        jiff::civil::DateTime::strptime("%a, %d %b %Y %H:%M:%S", at)
-            .ok()?
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .ok()
-            .map(|z| z.timestamp())
-    })
+    httpdate::parse_http_date(value.trim()).ok().and_then(|t| Timestamp::try_from(t).ok())
+}
+
+/// Whether this is WordPress's `404 rest_no_route` (`{"code":"rest_no_route",…}`): no route matches the
+/// path, as for an extension that is not installed, unlike a route's own 404 for a missing resource.
+fn no_route(resp: &Response<Bytes>) -> bool {
+    resp.status() == StatusCode::NOT_FOUND
+        && serde_json::from_slice::<ApiError>(resp.body()).is_ok_and(|e| e.code == "rest_no_route")
 }
 
 /// `1,2,3`: WordPress reads array parameters such as `include` from a comma-separated list.
@@ -451,7 +451,7 @@ impl Client {
         let path = format!("wc-shipment-tracking/v3/orders/{order_id}/shipment-trackings");
         let req = Req::new(Method::GET, path, "detectShipmentTracking").accept(StatusCode::NOT_FOUND);
         let resp = self.call(&req).await?;
-        Ok(resp.status() != StatusCode::NOT_FOUND || !String::from_utf8_lossy(resp.body()).contains("rest_no_route"))
+        Ok(!no_route(&resp))
     }
 
     /// `GET /wc-shipment-tracking/v3/shipment-trackings/providers` — the Shipment Tracking extension's
@@ -467,8 +467,8 @@ impl Client {
         if resp.status() != StatusCode::NOT_FOUND {
             return resp.json();
         }
-        let refusal: ApiError = serde_json::from_slice(resp.body()).unwrap_or_default();
-        if refusal.code != "rest_no_route" {
+        if !no_route(&resp) {
+            let refusal: ApiError = serde_json::from_slice(resp.body()).unwrap_or_default();
             return Err(Error::not_found(format!(
                 "GET {} returned 404 Not Found: {}",
                 self.http.redact_url(&self.url_for(&documented)?),

@@ -41,18 +41,6 @@ pub enum WooError {
         /// The store's currency.
         store: String,
     },
-    /// A stock write to a variation whose stock is its parent product's (`manage_stock: "parent"`): the
-    /// write would detach it from the pooled stock. The parent product is the listing that carries it.
-    #[error(
-        "variation {variation} takes its stock from product {product} (manage_stock: \"parent\"); writing it \
-         would detach it from the pooled stock: write listing {product} instead"
-    )]
-    InheritedStock {
-        /// The parent product.
-        product: u64,
-        /// The variation.
-        variation: u64,
-    },
 }
 
 impl WooError {
@@ -62,9 +50,7 @@ impl WooError {
             Self::Http(e) => e.kind(),
             Self::Config(_) => ErrorKind::Config,
             Self::Unexpected { .. } => ErrorKind::Decode,
-            Self::InvalidListingId { .. } | Self::CurrencyMismatch { .. } | Self::InheritedStock { .. } => {
-                ErrorKind::Validation
-            }
+            Self::InvalidListingId { .. } | Self::CurrencyMismatch { .. } => ErrorKind::Validation,
         }
     }
 
