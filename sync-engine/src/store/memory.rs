@@ -82,6 +82,7 @@ impl State {
         let mut moved: HashMap<&Sku, i64> = HashMap::new();
         for op in &batch.ops {
             match op {
+                WriteOp::PutCompany(_) => todo!("issue 15 skeleton"),
                 WriteOp::PutConnection(c) => {
                     let stored = self.connections.get(&c.store).map(|r| r.version);
                     check_version(&mut overlay, Key::Connection(c.store.clone()), stored, c.version, || {
@@ -167,6 +168,7 @@ impl State {
     fn apply(&mut self, batch: WriteBatch) {
         for op in batch.ops {
             match op {
+                WriteOp::PutCompany(_) => todo!("issue 15 skeleton"),
                 WriteOp::PutConnection(mut c) => {
                     if let Some(old) = self.connections.get(&c.store) {
                         c.health = old.health.clone();
@@ -562,6 +564,79 @@ impl Store for MemoryStore {
         state.leases.remove(store);
         state.sync_requests.remove(store);
         Ok(report)
+    }
+    fn company_id(&self) -> &crate::store::CompanyId {
+        todo!("issue 15 skeleton")
+    }
+    fn for_company(&self, _company: &crate::store::CompanyId) -> std::sync::Arc<dyn crate::store::Store> {
+        todo!("issue 15 skeleton")
+    }
+    async fn company(
+        &self,
+        _id: &crate::store::CompanyId,
+    ) -> Result<Option<crate::store::CompanyRecord>, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn companies(&self) -> Result<Vec<crate::store::CompanyRecord>, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn purge_company(
+        &self,
+        _id: &crate::store::CompanyId,
+    ) -> Result<Option<crate::store::PurgeReport>, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn locate_store(
+        &self,
+        _store: &channel_core::StoreId,
+    ) -> Result<Option<crate::store::ConnectionRecord>, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn sku_owners(
+        &self,
+        _skus: &[channel_core::Sku],
+    ) -> Result<std::collections::BTreeMap<channel_core::Sku, Vec<crate::store::CompanyId>>, crate::store::StoreError>
+    {
+        todo!("issue 15 skeleton")
+    }
+    async fn worker_heartbeat(
+        &self,
+        _worker: &str,
+        _until: jiff::Timestamp,
+        _now: jiff::Timestamp,
+    ) -> Result<Vec<crate::store::WorkerRecord>, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn worker_gone(&self, _worker: &str) -> Result<(), crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn acquire_company_lease(
+        &self,
+        _company: &crate::store::CompanyId,
+        _holder: &str,
+        _until: jiff::Timestamp,
+        _now: jiff::Timestamp,
+    ) -> Result<bool, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn release_company_lease(
+        &self,
+        _company: &crate::store::CompanyId,
+        _holder: &str,
+    ) -> Result<bool, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn company_leases(&self) -> Result<Vec<crate::store::CompanyLease>, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn inbox_put(&self, _item: crate::store::InboxItem) -> Result<bool, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn inbox(&self, _limit: usize) -> Result<Vec<crate::store::InboxItem>, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
+    }
+    async fn inbox_done(&self, _id: i64) -> Result<bool, crate::store::StoreError> {
+        todo!("issue 15 skeleton")
     }
 }
 

@@ -33,10 +33,11 @@ pub use memory::MemoryStore;
 // method or a public field a host implementing or calling `Store` uses (a host's `Store` coalesces by
 // `Lane`, reports `Health`, …).
 pub use model::{
-    AuditEntry, AuditFilter, ClaimRequest, ClientId, Component, ConnectionFilter, ConnectionRecord, ConnectionState,
-    CredentialStatus, DeliveryRecord, Health, HealthEvent, Lane, LastError, LedgerFilter, ListingFilter, ListingRecord,
-    Movement, MovementCause, NewMovement, OrderLineRecord, OutboxItem, OutboxPush, OutboxResult, OutboxState,
-    ProductRecord, PurgeReport, PushAction, Scope, SealedCredentials, SkuChange, SyncMode, SyncRequest, WarehouseId,
+    AuditEntry, AuditFilter, ClaimRequest, ClientId, CompanyId, CompanyLease, CompanyRecord, Component,
+    ConnectionFilter, ConnectionRecord, ConnectionState, CredentialStatus, DeliveryRecord, Health, HealthEvent,
+    InboxItem, Lane, LastError, LedgerFilter, ListingFilter, ListingRecord, Movement, MovementCause, NewMovement,
+    OrderLineRecord, OutboxItem, OutboxPush, OutboxResult, OutboxState, ProductRecord, PurgeReport, PushAction, Scope,
+    SealedCredentials, SkuChange, SyncMode, SyncRequest, WarehouseId, WorkerRecord,
 };
 #[cfg(feature = "postgres")]
 pub use sql::postgres::{PostgresOptions, PostgresStore};
@@ -68,7 +69,12 @@ impl OutboxFinish {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteOp {
-    /// Insert (version 0) or update (the version read) a connection. Its health is not written here.
+    /// Insert (version 0) or update (the version read) a company. Root-level: the view's company does not
+    /// matter.
+    PutCompany(CompanyRecord),
+    /// Insert (version 0) or update (the version read) a connection. Its health is not written here. A
+    /// client connection ([`Scope::Client`]) must belong to the view's company (else
+    /// [`StoreError::Invalid`]); a global one ([`Scope::Global`]) is visible from every company's view.
     PutConnection(ConnectionRecord),
     /// Apply a health event to a connection, without a version check.
     RecordHealth {
@@ -221,8 +227,22 @@ impl OutboxFilter {
 
 /// Everything the engine keeps. Implemented by [`MemoryStore`], [`SqliteStore`] and by hosts; every
 /// implementation must pass [`crate::testing::store_conformance`] (feature `testing`).
+///
+/// A `Store` value is a **view of one company** ([`Store::company_id`]; a store opened afresh is the
+/// default company's view, [`CompanyId::DEFAULT`]): every row it reads or writes is that company's, and
+/// nothing of another company is visible through it, even under the same SKU or store id. Global
+/// connections ([`Scope::Global`]) are visible from every view; the rows a view keeps *about* a global
+/// store (its listings, order lines, deliveries, cursors, outbox, leases, sync requests, audit) are the
+/// view's own. [`Store::for_company`] gives another company's view of the same database. The methods
+/// under "root level" below ignore the view's company: the companies themselves, where a store lives,
+/// who owns a SKU, the company leases and worker heartbeats, and the webhook inbox.
 #[async_trait]
 pub trait Store: std::fmt::Debug + Send + Sync + 'static {
+    /// The company this view reads and writes.
+    fn company_id(&self) -> &CompanyId;
+    /// The view of another company over the same database (cheap: shares the pool or memory).
+    fn for_company(&self, company: &CompanyId) -> std::sync::Arc<dyn Store>;
+
     /// Apply a batch atomically. `Ok(true)`: applied. `Ok(false)`: skipped because a once-only row
     /// ([`WriteOp::RecordDelivery`], [`WriteOp::PutOrderLine`] of version 0) exists already; nothing was
     /// written. A stale version fails with [`StoreError::Conflict`] and nothing is written.
@@ -329,8 +349,58 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Remove a store and everything of it atomically: the connection, its listings, imported order lines,
     /// webhook deliveries, cursors, outbox items, lease and sync requests, and the products that no other
     /// store lists (with their ledger movements) unless they are a component of a product that stays. The
-    /// audit log is kept.
+    /// audit log is kept. For a global store, its rows in every company's view go (products are not
+    /// touched: a global store never creates them).
     async fn purge_store(&self, store: &StoreId) -> Result<PurgeReport, StoreError>;
+
+    // ---- Root level: these ignore the view's company. ----
+
+    /// One company.
+    async fn company(&self, id: &CompanyId) -> Result<Option<CompanyRecord>, StoreError>;
+    /// Every company, by id. A database that predates companies lists the default company.
+    async fn companies(&self) -> Result<Vec<CompanyRecord>, StoreError>;
+    /// Remove a company and everything of it atomically, as [`Store::purge_store`] does for each of its
+    /// stores, plus its products, ledger, audit, dead letters, sync requests, leases, inbox items and its
+    /// rows about global stores; then the company row. Global connections stay. `None` when there was no
+    /// such company.
+    async fn purge_company(&self, id: &CompanyId) -> Result<Option<PurgeReport>, StoreError>;
+    /// Where a store lives: its connection record whatever company it belongs to (global ones too). Store
+    /// ids are unique across companies; this is how a webhook for any store is routed.
+    async fn locate_store(&self, store: &StoreId) -> Result<Option<ConnectionRecord>, StoreError>;
+    /// The companies that have a product of each SKU (a SKU no company has is absent), each list by id.
+    async fn sku_owners(&self, skus: &[Sku]) -> Result<std::collections::BTreeMap<Sku, Vec<CompanyId>>, StoreError>;
+
+    /// Record that `worker` is alive until `until`, forget workers whose heartbeat ran out by `now`, and
+    /// return the live workers (this one included), by name.
+    async fn worker_heartbeat(
+        &self,
+        worker: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<WorkerRecord>, StoreError>;
+    /// Forget a worker (a clean shutdown).
+    async fn worker_gone(&self, worker: &str) -> Result<(), StoreError>;
+    /// Take or renew the lease on a company until `until`: `true` when `holder` holds it now (it was free,
+    /// expired at `now`, or already `holder`'s).
+    async fn acquire_company_lease(
+        &self,
+        company: &CompanyId,
+        holder: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Give up a company's lease; `true` when `holder` held it.
+    async fn release_company_lease(&self, company: &CompanyId, holder: &str) -> Result<bool, StoreError>;
+    /// Every company lease (held or run out), by company.
+    async fn company_leases(&self) -> Result<Vec<CompanyLease>, StoreError>;
+
+    /// Record a verified webhook delivery for its company's holder to apply: `true` when new, `false` when
+    /// an item of the same (company, store, delivery id) is already there (nothing written).
+    async fn inbox_put(&self, item: InboxItem) -> Result<bool, StoreError>;
+    /// Up to `limit` inbox items of the view's company, oldest first.
+    async fn inbox(&self, limit: usize) -> Result<Vec<InboxItem>, StoreError>;
+    /// Remove an applied inbox item of the view's company; `false` when it was gone.
+    async fn inbox_done(&self, id: i64) -> Result<bool, StoreError>;
 }
 
 /// Conveniences over any [`Store`].

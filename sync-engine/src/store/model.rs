@@ -10,9 +10,29 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 channel_core::string_id!(
-    /// A client: one seller company served by the host.
-    ClientId
+    /// A company (tenant): one seller served by the host. It owns its catalog and SKU namespace, source of
+    /// truth, ledger, connections, orders, prices, audit and dead letters; nothing crosses companies.
+    CompanyId
 );
+
+/// The name [`Scope::Client`] has always used for a company.
+pub type ClientId = CompanyId;
+
+impl CompanyId {
+    /// The id of the company that connections and databases without one belong to.
+    pub const DEFAULT: &'static str = "default";
+
+    /// The default company ([`CompanyId::DEFAULT`]).
+    pub fn default_company() -> Self {
+        Self::new(Self::DEFAULT)
+    }
+}
+
+impl Default for CompanyId {
+    fn default() -> Self {
+        Self::default_company()
+    }
+}
 channel_core::string_id!(
     /// A warehouse a connection draws its stock from.
     WarehouseId
@@ -22,14 +42,15 @@ channel_core::string_id!(
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "scope", content = "client", rename_all = "snake_case")]
 pub enum Scope {
-    /// Shared by every client.
+    /// The operator's own account, serving every company: each of its listings belongs to the company that
+    /// owns its SKU (see `docs/companies.md`).
     Global,
-    /// One client's.
+    /// One company's own (a client connection).
     Client(ClientId),
 }
 
 impl Scope {
-    /// The client, for a client scope.
+    /// The company, for a client scope.
     pub fn client(&self) -> Option<&ClientId> {
         match self {
             Self::Global => None,
@@ -942,6 +963,91 @@ impl SyncRequest {
     /// An unclaimed request.
     pub fn new(store: StoreId, requested_by: Option<String>, requested_at: Timestamp) -> Self {
         Self { store, requested_by, requested_at, claimed_by: None, claim_token: None, lease_until: None }
+    }
+}
+
+/// A company ([`crate::Store::companies`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompanyRecord {
+    /// Its id (`acme`).
+    pub id: CompanyId,
+    /// A human name.
+    pub name: String,
+    /// The channel the company must be bound to an account of (a seller service binds each company to one
+    /// Takealot seller account at creation), if any.
+    pub requires: Option<ChannelKind>,
+    /// The account of [`CompanyRecord::requires`] the company is bound to: set when the company is created
+    /// and kept for good, through disconnects; a connection of that channel in the company must test as
+    /// this account.
+    pub bound_account: Option<AccountIdentity>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// The row version: 0 for a row not yet stored; writes must carry the version they read.
+    pub version: u64,
+}
+
+impl CompanyRecord {
+    /// A new company (version 0), requiring no channel.
+    pub fn new(id: CompanyId, name: impl Into<String>, now: Timestamp) -> Self {
+        Self { id, name: name.into(), requires: None, bound_account: None, created_at: now, version: 0 }
+    }
+}
+
+/// Who holds a company's lease ([`crate::Store::company_leases`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompanyLease {
+    /// The company.
+    pub company: CompanyId,
+    /// The worker holding it.
+    pub holder: String,
+    /// Until when.
+    pub until: Timestamp,
+}
+
+/// A live worker ([`crate::Store::worker_heartbeat`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerRecord {
+    /// Its name.
+    pub worker: String,
+    /// When its last heartbeat runs out.
+    pub until: Timestamp,
+}
+
+/// A verified webhook delivery recorded by the worker that received it, for the worker holding its
+/// company to apply ([`crate::Store::inbox_put`]).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InboxItem {
+    /// Its id (0 before it is stored).
+    pub id: i64,
+    /// The company that applies it.
+    pub company: CompanyId,
+    /// The store it was delivered for.
+    pub store: StoreId,
+    /// The delivery's dedupe key: one item per (company, store, delivery id).
+    pub delivery_id: String,
+    /// The topic, for logs.
+    pub topic: String,
+    /// The request as received (method, path, query, headers, body), as JSON: the holder parses it again
+    /// with the store's channel. It carries buyers' data: removed once applied, never logged.
+    pub request: serde_json::Value,
+    /// When it was received.
+    pub received_at: Timestamp,
+}
+
+impl fmt::Debug for InboxItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxItem")
+            .field("id", &self.id)
+            .field("company", &self.company)
+            .field("store", &self.store)
+            .field("delivery_id", &self.delivery_id)
+            .field("topic", &self.topic)
+            .field("received_at", &self.received_at)
+            .finish_non_exhaustive()
     }
 }
 

@@ -488,6 +488,81 @@ macro_rules! forward_store {
             ) -> Result<$crate::store::PurgeReport, $crate::store::StoreError> {
                 self.inner.purge_store(store).await
             }
+            fn company_id(&self) -> &$crate::store::CompanyId {
+                todo!("issue 15 skeleton")
+            }
+            fn for_company(&self, _company: &$crate::store::CompanyId) -> std::sync::Arc<dyn $crate::store::Store> {
+                todo!("issue 15 skeleton")
+            }
+            async fn company(
+                &self,
+                _id: &$crate::store::CompanyId,
+            ) -> Result<Option<$crate::store::CompanyRecord>, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn companies(&self) -> Result<Vec<$crate::store::CompanyRecord>, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn purge_company(
+                &self,
+                _id: &$crate::store::CompanyId,
+            ) -> Result<Option<$crate::store::PurgeReport>, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn locate_store(
+                &self,
+                _store: &channel_core::StoreId,
+            ) -> Result<Option<$crate::store::ConnectionRecord>, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn sku_owners(
+                &self,
+                _skus: &[channel_core::Sku],
+            ) -> Result<
+                std::collections::BTreeMap<channel_core::Sku, Vec<$crate::store::CompanyId>>,
+                $crate::store::StoreError,
+            > {
+                todo!("issue 15 skeleton")
+            }
+            async fn worker_heartbeat(
+                &self,
+                _worker: &str,
+                _until: jiff::Timestamp,
+                _now: jiff::Timestamp,
+            ) -> Result<Vec<$crate::store::WorkerRecord>, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn worker_gone(&self, _worker: &str) -> Result<(), $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn acquire_company_lease(
+                &self,
+                _company: &$crate::store::CompanyId,
+                _holder: &str,
+                _until: jiff::Timestamp,
+                _now: jiff::Timestamp,
+            ) -> Result<bool, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn release_company_lease(
+                &self,
+                _company: &$crate::store::CompanyId,
+                _holder: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn company_leases(&self) -> Result<Vec<$crate::store::CompanyLease>, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn inbox_put(&self, _item: $crate::store::InboxItem) -> Result<bool, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn inbox(&self, _limit: usize) -> Result<Vec<$crate::store::InboxItem>, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
+            async fn inbox_done(&self, _id: i64) -> Result<bool, $crate::store::StoreError> {
+                todo!("issue 15 skeleton")
+            }
         }
     };
 }

@@ -49,6 +49,7 @@ pub(super) async fn commit<D: Dialect>(store: &SqlStore<D>, batch: WriteBatch) -
 
 async fn apply<D: Dialect>(tx: &mut Session<D>, op: WriteOp) -> Result<(), Stop> {
     match op {
+        WriteOp::PutCompany(_) => todo!("issue 15 skeleton"),
         WriteOp::PutConnection(c) => put_connection(tx, &c).await?,
         WriteOp::RecordHealth { store, event } => record_health(tx, &store, &event).await?,
         WriteOp::PutProduct(p) => put_product(tx, &p).await?,
