@@ -347,10 +347,14 @@ async fn first_reconciles(
     }
 }
 
-/// Whether a connected store of the engine's company was never reconciled.
+/// Whether a connected store of the engine's company that it can sync was never reconciled.
 async fn never_reconciled(engine: &SyncEngine) -> bool {
     match engine.store().connections(&ConnectionFilter::all()).await {
-        Ok(all) => all.iter().any(|c| c.state == ConnectionState::Connected && c.health.last_sync_at.is_none()),
+        Ok(all) => all.iter().any(|c| {
+            c.state == ConnectionState::Connected
+                && c.health.last_sync_at.is_none()
+                && engine.channel(&c.store).is_some()
+        }),
         Err(e) => {
             tracing::warn!(error = %e, "could not read the connections");
             false

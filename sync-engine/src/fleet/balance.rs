@@ -117,6 +117,7 @@ impl Shared {
             .clock(Arc::clone(&self.clock))
             .config(self.config.clone())
             .connections(self.connections(view))
+            .shared_rejections(Arc::clone(&self.rejections))
             .build()
             .await
     }

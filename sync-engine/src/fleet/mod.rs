@@ -98,8 +98,8 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     config: SyncConfig,
     held: Mutex<BTreeMap<CompanyId, Held>>,
-    /// Rejected deliveries of stores of companies not held here.
-    rejections: Rejections,
+    /// Rejected deliveries per store, shared with the engines of the companies held here.
+    rejections: Arc<Rejections>,
     events: broadcast::Sender<FleetEvent>,
 }
 
@@ -130,7 +130,7 @@ impl Fleet {
                 clock,
                 config,
                 held: Mutex::new(BTreeMap::new()),
-                rejections: Rejections::default(),
+                rejections: Arc::default(),
                 events,
             }),
         }

@@ -140,11 +140,12 @@ impl SyncEngine {
     /// Audit the throttled rejections of ended windows, or of every window when `all`.
     pub(crate) async fn write_rejection_rows(&self, all: bool) -> Result<usize> {
         let config = &self.inner.config;
-        let rows = self.inner.rejections.take_ended(
+        let rows = self.inner.rejections.take_ended_of(
             self.inner.clock.now(),
             config.webhook_rejection_limit,
             config.webhook_rejection_window,
             all,
+            |store| !self.inner.shared_rejections || self.channel(store).is_some(),
         );
         if rows.is_empty() {
             return Ok(0);
