@@ -62,8 +62,10 @@ pub fn config(tick: Duration, lease: Duration) -> SyncConfig {
 }
 
 impl Companies {
-    /// `n` companies in `store`, each with its two stores connected and reconciled once.
+    /// `n` companies in `store` (and no other), each with its two stores connected and reconciled once.
     pub async fn create(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: SyncConfig, n: usize) -> Self {
+        // A new store has the default company: these tests use their own only.
+        store.purge_company(&CompanyId::default_company()).await.unwrap();
         let companies = Self { world: FakePlatform::new(), store, clock, config };
         for i in 1..=n {
             companies.add(i).await;
