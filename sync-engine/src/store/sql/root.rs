@@ -164,3 +164,47 @@ impl<D: Dialect> SqlStore<D> {
         Ok(self.read().await?.execute(q).await? == 1)
     }
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::sync::Arc;
+
+    use channel_core::StoreId;
+    use jiff::Timestamp;
+
+    use crate::store::{CompanyId, InboxItem, SqliteStore, Store};
+
+    fn item(company: &str, delivery: &str, at: i64) -> InboxItem {
+        InboxItem {
+            id: 0,
+            company: CompanyId::new(company),
+            store: StoreId::new("shop"),
+            delivery_id: delivery.to_owned(),
+            topic: "orders/create".to_owned(),
+            request: serde_json::json!({"body": delivery}),
+            received_at: Timestamp::from_second(at).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_inbox_keeps_each_company_its_own_deliveries_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("inbox.db")).await.unwrap();
+        let a: Arc<dyn Store> = store.for_company(&CompanyId::new("a"));
+        let b: Arc<dyn Store> = store.for_company(&CompanyId::new("b"));
+        assert!(a.inbox_put(item("a", "d1", 1)).await.unwrap());
+        assert!(!b.inbox_put(item("a", "d1", 2)).await.unwrap(), "once per (company, store, delivery)");
+        assert!(a.inbox_put(item("b", "d1", 3)).await.unwrap(), "the same delivery for another company");
+        assert!(a.inbox_put(item("a", "d2", 4)).await.unwrap());
+
+        let mine = a.inbox(10).await.unwrap();
+        let seen: Vec<_> = mine.iter().map(|i| (i.company.as_str(), i.delivery_id.as_str())).collect();
+        assert_eq!(seen, vec![("a", "d1"), ("a", "d2")], "the view's company, oldest first");
+        assert_eq!(mine[0].request, serde_json::json!({"body": "d1"}));
+        assert_eq!(a.inbox(1).await.unwrap().len(), 1);
+        assert!(!b.inbox_done(mine[0].id).await.unwrap(), "not b's item");
+        assert!(a.inbox_done(mine[0].id).await.unwrap());
+        assert!(!a.inbox_done(mine[0].id).await.unwrap(), "gone");
+        assert_eq!(b.inbox(10).await.unwrap().len(), 1);
+    }
+}
