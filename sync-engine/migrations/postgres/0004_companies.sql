@@ -39,7 +39,7 @@ CREATE TABLE inbox (
     received_at BIGINT NOT NULL,
     UNIQUE (company, store, delivery_id)
 );
-CREATE INDEX inbox_company ON inbox (company, id);
+CREATE INDEX inbox_company ON inbox (company, received_at, id);
 
 -- Connections keep `store` as their key (store ids are unique across companies); `scope_client` is the
 -- company (NULL: a global connection, serving every company).

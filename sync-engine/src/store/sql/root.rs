@@ -153,7 +153,7 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     pub(crate) async fn inbox(&self, limit: usize) -> Result<Vec<InboxItem>> {
-        let q = sql("SELECT * FROM inbox WHERE company = $1 ORDER BY id LIMIT $2")
+        let q = sql("SELECT * FROM inbox WHERE company = $1 ORDER BY received_at, id LIMIT $2")
             .bind(self.co())
             .bind(D::limit(Some(limit)));
         self.read_all(q, rows::inbox_item::<D>).await
@@ -196,11 +196,12 @@ mod tests {
         assert!(!b.inbox_put(item("a", "d1", 2)).await.unwrap(), "once per (company, store, delivery)");
         assert!(a.inbox_put(item("b", "d1", 3)).await.unwrap(), "the same delivery for another company");
         assert!(a.inbox_put(item("a", "d2", 4)).await.unwrap());
+        assert!(a.inbox_put(item("a", "d0", 0)).await.unwrap(), "received first, recorded last");
 
         let mine = a.inbox(10).await.unwrap();
         let seen: Vec<_> = mine.iter().map(|i| (i.company.as_str(), i.delivery_id.as_str())).collect();
-        assert_eq!(seen, vec![("a", "d1"), ("a", "d2")], "the view's company, oldest first");
-        assert_eq!(mine[0].request, serde_json::json!({"body": "d1"}));
+        assert_eq!(seen, vec![("a", "d0"), ("a", "d1"), ("a", "d2")], "the view's company, oldest first");
+        assert_eq!(mine[0].request, serde_json::json!({"body": "d0"}));
         assert_eq!(a.inbox(1).await.unwrap().len(), 1);
         assert!(!b.inbox_done(mine[0].id).await.unwrap(), "not b's item");
         assert!(a.inbox_done(mine[0].id).await.unwrap());
