@@ -683,7 +683,7 @@ async fn companies_are_shared_and_taken_over(backend: Backend) {
     const N: usize = 4;
     let clock: Arc<dyn sync_engine::Clock> = Arc::new(sync_engine::SystemClock);
     let config = fleet_rig::config(Duration::from_millis(100), Duration::from_secs(1));
-    let f = fleet_rig::Companies::create(Arc::clone(&backend.a), clock, config, N).await;
+    let mut f = fleet_rig::Companies::create(Arc::clone(&backend.a), clock, config, N).await;
     let (a, b) = (f.fleet("a", Arc::clone(&backend.a)), f.fleet("b", Arc::clone(&backend.b)));
     let (run_a, run_b) = (a.start(), b.start());
     let shared =
@@ -705,6 +705,8 @@ async fn companies_are_shared_and_taken_over(backend: Backend) {
     // "a" dies holding its companies; sales go on, delivered to "b" only.
     run_a.abort();
     backend.a_died().await;
+    // (Its handle on the store is closed: look through b's.)
+    f.store = Arc::clone(&backend.b);
     for n in 1..=N {
         order += 1;
         let (outcome, _) = f.sell(&b, n, &order.to_string()).await;
