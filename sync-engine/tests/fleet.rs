@@ -229,3 +229,50 @@ async fn no_order_line_is_lost_or_applied_twice_across_a_takeover() {
     }
     run2.shutdown().await;
 }
+
+/// A delivery for a global store (the operator's own account, serving every company) is recorded for
+/// each company owning a SKU it names, and for no other; one naming a SKU nobody owns is acknowledged and
+/// recorded nowhere.
+#[tokio::test(start_paused = true)]
+async fn a_global_stores_delivery_is_recorded_for_the_companies_owning_its_skus() {
+    let (f, _clock) = world(3).await;
+    let now = f.clock.now();
+    let b = channel_core::Sku::new("B").unwrap();
+    let record = sync_engine::store::ProductRecord::simple(b, now);
+    f.store.for_company(&co(2)).commit(sync_engine::store::WriteOp::PutProduct(record).into()).await.unwrap();
+    f.world.add_key("k-g", "operator");
+    f.world.set_listings(
+        "g",
+        vec![
+            channel_core::Listing::new("g-a", "A", 5),
+            channel_core::Listing::new("g-b", "B", 5),
+            channel_core::Listing::new("g-z", "Z", 5),
+        ],
+    );
+    let global = sync_engine::NewConnection::new("g", ChannelKind::Shopify, "Operator", fleet_rig::key("k-g"))
+        .with_scope(sync_engine::store::Scope::Global);
+    f.manager(&co(1)).add(global).await.unwrap();
+    let receiver = fleet(&f, "receiver");
+    let platform = f.world.channel(ChannelKind::Shopify, "g", "k-g");
+    let inbox = |n: usize| {
+        let view = f.store.for_company(&co(n));
+        async move { view.inbox(10).await.unwrap().len() }
+    };
+
+    let order = platform.sell("g-1", "g-b", 1, now);
+    let outcome = receiver.handle_webhook(&sid("g"), &platform.order_webhook("d-g-1", &order)).await;
+    assert!(matches!(&outcome, WebhookOutcome::Recorded { companies, .. } if companies == &[co(2)]), "{outcome:?}");
+    assert_eq!((inbox(1).await, inbox(2).await, inbox(3).await), (0, 1, 0), "B is company 2's only");
+
+    let order = platform.sell("g-2", "g-a", 1, now);
+    let outcome = receiver.handle_webhook(&sid("g"), &platform.order_webhook("d-g-2", &order)).await;
+    assert!(
+        matches!(&outcome, WebhookOutcome::Recorded { companies, .. } if companies == &[co(1), co(2), co(3)]),
+        "A is every company's: each engine decides: {outcome:?}"
+    );
+
+    let order = platform.sell("g-3", "g-z", 1, now);
+    let outcome = receiver.handle_webhook(&sid("g"), &platform.order_webhook("d-g-3", &order)).await;
+    assert!(matches!(outcome, WebhookOutcome::Ignored { .. }), "{outcome:?}");
+    assert_eq!((inbox(1).await, inbox(2).await, inbox(3).await), (1, 2, 1), "Z recorded nowhere");
+}

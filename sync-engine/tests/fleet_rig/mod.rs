@@ -47,6 +47,11 @@ pub fn sid(s: &str) -> StoreId {
     StoreId::new(s)
 }
 
+/// Credentials with an API key.
+pub fn key(k: &str) -> Credentials {
+    Credentials::new().with("api_key", k)
+}
+
 fn cipher() -> CredentialCipher {
     CredentialCipher::new(&[42; 32])
 }
