@@ -202,7 +202,8 @@ impl Fleet {
     }
 
     /// Handle a webhook delivery for any store of any company (see the [module docs](self)): to the engine
-    /// when this worker holds the store's company; otherwise verified with the store's channel and
+    /// when this worker holds the store's company (and its engine has the store's channel already);
+    /// otherwise verified with the store's channel and
     /// recorded for the holder ([`WebhookOutcome::Recorded`], 200; [`WebhookOutcome::Duplicate`] when it
     /// was recorded or applied before). Refused as [`SyncEngine::handle_webhook`] refuses: 404 for an
     /// unknown store or one whose channel cannot be built, 403 for one not connected or disabled, the
@@ -218,7 +219,11 @@ impl Fleet {
         if let Scope::Client(company) = &record.scope
             && let Some(engine) = self.engine(company)
         {
-            return engine.handle_webhook(store, request).await;
+            let outcome = engine.handle_webhook(store, request).await;
+            // A store connected since the engine's last tick has no channel there yet: record it instead.
+            if !matches!(outcome, WebhookOutcome::Rejected { status: 404, .. }) {
+                return outcome;
+            }
         }
         self.inner.receive(record, request).await
     }
