@@ -8,16 +8,17 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use channel_core::rust_decimal::Decimal;
 use channel_testkit::shopify::{ShopifyConfig, ShopifyEmulator};
 use channel_testkit::takealot::{TakealotConfig, TakealotEmulator, Warehouse};
 use channel_testkit::woocommerce::{WooCommerceConfig, WooCommerceEmulator};
-use channel_testkit::{PlaceOrder, SeedProduct};
+use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
 use sync_engine::store::{CompanyId, ConnectionFilter};
 use sync_engine::{SqliteStore, Store};
 
-use support::{KEY, assert_one_line_failure, text};
+use support::{KEY, Served, assert_one_line_failure, text};
 
 /// The SKU both companies sell.
 const SKU: &str = "TS-001";
@@ -76,7 +77,7 @@ fn woo_table(id: &str, owner: &str, env: &str, woo: &WooCommerceEmulator) -> Str
 id = "{id}"
 channel = "woocommerce"
 {owner}
-credentials_env = {{ consumer_key = "{env}_CK", consumer_secret = "{env}_CS" }}
+credentials_env = {{ consumer_key = "{env}_CK", consumer_secret = "{env}_CS", webhook_secret = "{env}_WH" }}
 [connections.settings]
 store_url = "{url}"
 "#,
@@ -141,6 +142,8 @@ base_url = "{shop_url}"
             ("WOOA_CS", woo_a.consumer_secret()),
             ("WOOB_CK", woo_b.consumer_key()),
             ("WOOB_CS", woo_b.consumer_secret()),
+            ("WOOA_WH", woo_a.webhook_secret()),
+            ("WOOB_WH", woo_b.webhook_secret()),
             ("SHOP_TOKEN", shop.access_token()),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -199,6 +202,24 @@ base_url = "{shop_url}"
             root.close().await;
             kept
         })
+    }
+
+    /// Create both companies and add every other connection.
+    fn set_up(&self) {
+        self.ok(&["companies", "add", "a"]);
+        self.ok(&["companies", "add", "b"]);
+        for store in ["woo-a", "tk-b", "woo-b", "shop-global"] {
+            self.ok(&["connections", "add", store]);
+        }
+    }
+
+    /// Wait up to 15 s for `done`, else panic with the stocks and serve's log.
+    fn wait_for(&self, what: &str, served: &Served, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !done(self) {
+            assert!(Instant::now() < deadline, "{what}: not reached; stocks {:?}\n{}", self.stocks(), served.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// No secret ever shows in `out`.
@@ -292,6 +313,39 @@ fn two_companies_with_the_same_sku_stay_apart() {
     assert_eq!((t.tk_b.stock(SKU).unwrap(), t.woo_b.stock(SKU).unwrap()), (Some(45), Some(45)));
     assert_eq!(t.tk_a.stock(SKU).unwrap(), Some(7), "a's platform is not written after its removal");
     assert_eq!(t.kept("b"), (2, 1));
+    drop(t.shop);
+}
+
+/// `serve` runs every company: a sale delivered by webhook to a's shop moves a's stock only, and one to
+/// b's shop moves b's only.
+#[test]
+fn serve_keeps_two_companies_with_the_same_sku_apart() {
+    let t = Tenants::start();
+    t.set_up();
+    let command = support::stocksync_command(
+        Some(&t.config),
+        &["serve", "--listen", "127.0.0.1:0"],
+        &["STOCKSYNC_LOG", "RUST_LOG"],
+        &t.env,
+    );
+    let served = Served::start(command, None);
+    // First start: each company's shop follows its own source.
+    t.wait_for("the first reconcile", &served, |t| t.stocks() == (Some(10), Some(10), Some(50), Some(50)));
+    for (store, woo) in [("woo-a", &t.woo_a), ("woo-b", &t.woo_b)] {
+        let url = format!("{}/webhooks/{store}", served.base);
+        woo.register_webhook(RegisterWebhook::new(url, woo.webhook_secret())).unwrap();
+    }
+    t.woo_a.place_order(PlaceOrder::new(SKU, 3)).unwrap();
+    t.wait_for("a's sale reaches a's Takealot", &served, |t| t.tk_a.stock(SKU).unwrap() == Some(7));
+    t.woo_b.place_order(PlaceOrder::new(SKU, 2)).unwrap();
+    t.wait_for("b's sale reaches b's Takealot", &served, |t| t.tk_b.stock(SKU).unwrap() == Some(48));
+    // Both sales were applied, each in its own company only.
+    assert_eq!(t.stocks(), (Some(7), Some(7), Some(48), Some(48)), "{}", served.log());
+    let (status, log) = served.stop("TERM");
+    assert!(status.success(), "{log}");
+    for (name, value) in t.env.iter().filter(|(k, _)| k != "STOCKSYNC_CREDENTIAL_KEY") {
+        assert!(!log.contains(value.as_str()), "{name} appeared in serve's log");
+    }
     drop(t.shop);
 }
 
