@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::credentials::{CredentialCipher, Credentials};
 use crate::hygiene::{self, SkuIssue, SkuReport};
 use crate::store::*;
+use crate::sync::Ownership;
 use crate::{Error, Result};
 use jiff::Timestamp;
 
@@ -56,8 +57,10 @@ pub struct NewConnection {
     pub channel: ChannelKind,
     /// A human name.
     pub name: String,
-    /// Client or global.
-    pub scope: Scope,
+    /// A client connection of a company ([`Scope::Client`]) or a global one ([`Scope::Global`], the
+    /// operator's own account serving every company). `None` (the default): a client connection of the
+    /// company of the [`Connections`] it is added through.
+    pub scope: Option<Scope>,
     /// A warehouse, if any.
     pub warehouse: Option<WarehouseId>,
     /// Non-secret settings for the adapter; `sku_rules` (a list of `{suffix|prefix, fulfilment}`) maps
@@ -72,7 +75,8 @@ pub struct NewConnection {
 }
 
 impl NewConnection {
-    /// A global, live connection with no settings.
+    /// A live connection with no settings, of the company it is added through (see
+    /// [`NewConnection::scope`]; [`NewConnection::with_scope`] makes it global).
     pub fn new(
         store: impl Into<StoreId>,
         channel: ChannelKind,
@@ -83,7 +87,7 @@ impl NewConnection {
             store: store.into(),
             channel,
             name: name.into(),
-            scope: Scope::Global,
+            scope: None,
             warehouse: None,
             settings: Value::Object(Default::default()),
             credentials,
@@ -92,10 +96,10 @@ impl NewConnection {
         }
     }
 
-    /// With a scope (builder style).
+    /// With a scope (builder style): [`Scope::Global`] for a global connection.
     #[must_use]
     pub fn with_scope(mut self, scope: Scope) -> Self {
-        self.scope = scope;
+        self.scope = Some(scope);
         self
     }
 
@@ -231,6 +235,14 @@ fn apply_credentials(
     ));
 }
 
+/// A connection [`Connections::prepare_add`] checked and tested, ready to write.
+pub(crate) enum PreparedAdd {
+    /// A new connection: its record (version 0) and audit entry.
+    New { record: Box<ConnectionRecord>, audit: Box<AuditEntry> },
+    /// A disconnected store of this company added again: reconnect it with these credentials.
+    Reconnect { store: StoreId, credentials: Credentials },
+}
+
 /// What [`Connections::disconnect`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -255,6 +267,63 @@ pub struct ObservedListings {
     pub updated: usize,
     /// Linked listings whose SKU changed: held back until resolved.
     pub sku_changes: Vec<SkuIssue>,
+    /// Listings of a global store whose SKU no company or several own ([`SkuIssue::NoOwner`],
+    /// [`SkuIssue::SeveralOwners`]): kept unlinked, audited when first seen or when they lose their link.
+    pub ownership: Vec<SkuIssue>,
+    /// Listings of a global store whose SKU another company alone owns: that company's, not recorded
+    /// here.
+    pub other_company: usize,
+}
+
+/// Observe a listing of a global store this company does not alone own (`ownership` is not
+/// [`Ownership::Mine`]): another company's is skipped (a row linked before is unlinked, audited); one whose
+/// SKU no company or several own is kept unlinked, reported and audited when new or when it loses its link.
+#[expect(clippy::too_many_arguments, reason = "one listing observed: where, what, whose, the row, when, the outputs")]
+fn observe_unowned(
+    store: &StoreId,
+    l: &Listing,
+    ownership: &Ownership,
+    sku: Option<&Sku>,
+    prev: Option<&ListingRecord>,
+    now: Timestamp,
+    batch: &mut WriteBatch,
+    out: &mut ObservedListings,
+) {
+    let shown = sku.map_or(l.channel_sku.as_str(), Sku::as_str);
+    let issue = crate::sync::ownership_issue(ownership, &l.id, shown);
+    let mut row = match (prev, &issue) {
+        (None | Some(ListingRecord { sku: None, .. }), None) => {
+            out.other_company += 1;
+            return;
+        }
+        (Some(prev), _) => prev.clone(),
+        (None, Some(_)) => ListingRecord::new(store.clone(), l.id.clone(), l.channel_sku.clone()),
+    };
+    if row.version > 0 {
+        out.updated += 1;
+    } else {
+        out.added += 1;
+    }
+    let reason = match (ownership, &issue) {
+        (Ownership::Other(owner), _) => Some(format!("global store: SKU now owned by company {owner}; unlinked")),
+        (_, Some(issue)) if row.sku.is_some() || row.version == 0 => Some(issue.to_string()),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        batch.push(WriteOp::Audit(
+            AuditEntry::new(store.clone(), "sku", reason, now)
+                .on_listing(l.id.clone(), sku.cloned())
+                .change(row.sku.as_ref().map(ToString::to_string), None),
+        ));
+    }
+    out.ownership.extend(issue);
+    row.sku = None;
+    row.ids = l.ids.clone();
+    row.status = l.status;
+    row.seen_quantity = l.quantity();
+    row.seen_price = l.price;
+    row.seen_at = Some(now);
+    batch.push(WriteOp::PutListing(row));
 }
 
 /// Integration management over a [`Store`].
@@ -371,9 +440,45 @@ impl Connections {
         Ok(built)
     }
 
+    /// The company this manager works for (its store's view, [`Store::company_id`]).
+    pub fn company(&self) -> &CompanyId {
+        self.store.company_id()
+    }
+
     /// Add a connection: test the credentials first and bind the store to the account they belong to.
-    /// Adding a disconnected store again reconnects it (with the same account, for Takealot).
+    /// Adding a disconnected store again reconnects it (with the same account, for Takealot). Without a
+    /// scope ([`NewConnection::scope`]) it is a client connection of this manager's company. A store id
+    /// taken anywhere, by any company or a global connection, is refused with [`Error::StoreTaken`]; in a
+    /// company bound to an account of the connection's channel, credentials of another account are
+    /// refused with [`Error::CompanyAccountMismatch`].
     pub async fn add(&self, new: NewConnection) -> Result<ConnectionRecord> {
+        let (mut rec, audit) = match self.prepare_add(new).await? {
+            PreparedAdd::Reconnect { store, credentials } => return self.update_credentials(&store, credentials).await,
+            PreparedAdd::New { record, audit } => (*record, *audit),
+        };
+        self.store
+            .commit(WriteBatch::new().with(WriteOp::PutConnection(rec.clone())).with(WriteOp::Audit(audit)))
+            .await?;
+        rec.version = 1;
+        Ok(rec)
+    }
+
+    /// The scope a new connection gets: a client connection of this manager's company unless given; a
+    /// client scope of another company is refused (it is added through that company's manager).
+    fn scope_of(&self, scope: Option<Scope>) -> Result<Scope> {
+        match scope {
+            None => Ok(Scope::Client(self.company().clone())),
+            Some(Scope::Client(c)) if &c != self.company() => Err(Error::Invalid(format!(
+                "a connection of company {c} is added through that company's manager, not {}'s",
+                self.company()
+            ))),
+            Some(scope) => Ok(scope),
+        }
+    }
+
+    /// Everything [`Connections::add`] checks and tests, without writing: the record and audit entry to
+    /// commit, or the disconnected store to reconnect.
+    pub(crate) async fn prepare_add(&self, new: NewConnection) -> Result<PreparedAdd> {
         valid_store_id(&new.store)?;
         if new.name.trim().is_empty() {
             return Err(Error::Invalid("a connection needs a name".into()));
@@ -383,15 +488,17 @@ impl Connections {
         }
         crate::settings::check_settings(&new.settings)?;
         let rules = sku_rules(&new.settings)?;
-        if let Some(existing) = self.store.connection(&new.store).await? {
-            if existing.state == ConnectionState::Disconnected && existing.channel == new.channel {
-                return self.update_credentials(&new.store, new.credentials).await;
+        let scope = self.scope_of(new.scope.clone())?;
+        if let Some(existing) = self.store.locate_store(&new.store).await? {
+            let visible = self.store.connection(&new.store).await?.is_some();
+            if visible && existing.state == ConnectionState::Disconnected && existing.channel == new.channel {
+                return Ok(PreparedAdd::Reconnect { store: new.store, credentials: new.credentials });
             }
-            return Err(Error::AlreadyExists(format!("store {}", new.store)));
+            return Err(Error::StoreTaken { store: new.store, company: existing.scope.client().cloned() });
         }
         let others = self.store.connections(&ConnectionFilter::all()).await?;
         if new.source_of_truth {
-            check_source_free(&others, &new.store, &new.scope)?;
+            check_source_free(&others, &new.store, &scope)?;
         }
         let channel = self.build(&new.store, new.channel, &new.settings, &new.credentials)?;
         let identity = channel.test_connection().await?;
@@ -406,10 +513,11 @@ impl Connections {
                 if bound.state == ConnectionState::Disconnected { " (disconnected: reconnect that store)" } else { "" }
             )));
         }
-        self.check_new_store_skus(&new, &rules, &others, &*channel).await?;
+        self.check_company_binding(&new.store, new.channel, &scope, &identity).await?;
+        self.check_new_store_skus(&new, &scope, &rules, &others, &*channel).await?;
 
         let now = self.clock.now();
-        let mut rec = ConnectionRecord::new(new.store.clone(), new.channel, new.name, new.scope, now);
+        let mut rec = ConnectionRecord::new(new.store.clone(), new.channel, new.name, scope, now);
         rec.warehouse = new.warehouse;
         rec.settings = new.settings;
         rec.credentials = Some(self.cipher.seal(&new.store, &new.credentials)?);
@@ -419,11 +527,35 @@ impl Connections {
         rec.health.apply(&HealthEvent::CredentialsOk { at: now });
         let audit = AuditEntry::new(new.store.clone(), "connection", "connection added", now)
             .change(None, Some(format!("{} account {}", rec.channel, identity.account_id)));
-        self.store
-            .commit(WriteBatch::new().with(WriteOp::PutConnection(rec.clone())).with(WriteOp::Audit(audit)))
-            .await?;
-        rec.version = 1;
-        Ok(rec)
+        Ok(PreparedAdd::New { record: Box::new(rec), audit: Box::new(audit) })
+    }
+
+    /// In a company bound to an account of `channel` ([`CompanyRecord::bound_account`]), a client
+    /// connection of that channel must be that account: [`Error::CompanyAccountMismatch`] otherwise.
+    /// Global connections and companies without a binding pass.
+    async fn check_company_binding(
+        &self,
+        store: &StoreId,
+        channel: ChannelKind,
+        scope: &Scope,
+        identity: &AccountIdentity,
+    ) -> Result<()> {
+        if scope.client() != Some(self.company()) {
+            return Ok(());
+        }
+        let Some(company) = self.store.company(self.company()).await? else { return Ok(()) };
+        match (&company.requires, &company.bound_account) {
+            (Some(required), Some(bound)) if *required == channel && bound.account_id != identity.account_id => {
+                Err(Error::CompanyAccountMismatch {
+                    company: company.id,
+                    store: store.clone(),
+                    channel,
+                    expected: bound.account_id.clone(),
+                    actual: identity.account_id.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The shared-SKU rule for a store about to be added: when its platform is (or becomes) the source of
@@ -431,17 +563,18 @@ impl Connections {
     async fn check_new_store_skus(
         &self,
         new: &NewConnection,
+        scope: &Scope,
         rules: &SkuRules,
         others: &[ConnectionRecord],
         channel: &dyn Channel,
     ) -> Result<()> {
         let source_is_platform = new.source_of_truth
-            || others.iter().any(|c| c.source_of_truth && c.channel == new.channel && overlaps(&c.scope, &new.scope));
+            || others.iter().any(|c| c.source_of_truth && c.channel == new.channel && overlaps(&c.scope, scope));
         if !source_is_platform {
             return Ok(());
         }
         let siblings: Vec<&ConnectionRecord> =
-            others.iter().filter(|c| c.channel == new.channel && overlaps(&c.scope, &new.scope)).collect();
+            others.iter().filter(|c| c.channel == new.channel && overlaps(&c.scope, scope)).collect();
         if siblings.is_empty() {
             return Ok(());
         }
@@ -489,7 +622,9 @@ impl Connections {
     }
 
     /// Test a connection's stored credentials: records the outcome in its health. Credentials that now
-    /// belong to another account than the bound one fail with [`Error::AccountMismatch`].
+    /// belong to another account than the bound one fail with [`Error::AccountMismatch`]; in a company
+    /// bound to an account of the store's channel, another account than the company's fails with
+    /// [`Error::CompanyAccountMismatch`].
     pub async fn test(&self, store: &StoreId) -> Result<AccountIdentity> {
         let rec = self.get(store).await?;
         let creds = self.open(&rec)?;
@@ -507,6 +642,10 @@ impl Connections {
                         expected: bound.account_id.clone(),
                         actual: identity.account_id.clone(),
                     };
+                    self.record_error(store, err.kind(), &err.to_string()).await?;
+                    return Err(err);
+                }
+                if let Err(err) = self.check_company_binding(&rec.store, rec.channel, &rec.scope, &identity).await {
                     self.record_error(store, err.kind(), &err.to_string()).await?;
                     return Err(err);
                 }
@@ -566,6 +705,7 @@ impl Connections {
                 actual: identity.account_id,
             });
         }
+        self.check_company_binding(&rec.store, rec.channel, &rec.scope, &identity).await?;
         Ok(VerifiedCredentials { sealed: self.cipher.seal(&rec.store, credentials)?, identity })
     }
 
@@ -587,6 +727,10 @@ impl Connections {
         if let Some(settings) = &update.settings {
             crate::settings::check_settings(settings)?;
             sku_rules(settings)?;
+        }
+        if let Some(scope) = &update.scope {
+            // A connection moves between this company and global, never to another company.
+            self.scope_of(Some(scope.clone()))?;
         }
         let all = self.store.connections(&ConnectionFilter::all()).await?;
         let current =
@@ -769,17 +913,64 @@ impl Connections {
     }
 
     /// SKU hygiene before a store's first sync: read its listings and report unknown SKUs, near-misses,
-    /// duplicates, invalid SKUs and SKU changes against the catalog and the listings already linked.
+    /// duplicates, invalid SKUs and SKU changes against the catalog and the listings already linked. For a
+    /// global store, only the listings whose SKU this company alone owns are diagnosed; one whose SKU no
+    /// company or several own is reported ([`SkuIssue::NoOwner`], [`SkuIssue::SeveralOwners`]); another
+    /// company's are left out.
     pub async fn check_skus(&self, store: &StoreId) -> Result<SkuReport> {
         let rec = self.get(store).await?;
         let rules = sku_rules(&rec.settings)?;
         let listings = self.channel(store).await?.all_listings().await?;
+        // A global store's listings are this company's only where it alone owns the SKU; another
+        // company's are not looked at, and a SKU owned by no company or several is a finding.
+        let mut ownership_issues = Vec::new();
+        let listings = match self.global_ownership(&rec, &rules, &listings).await? {
+            None => listings,
+            Some(owned) => {
+                let mut mine = Vec::new();
+                for (l, (sku, ownership)) in listings.into_iter().zip(owned) {
+                    let shown = sku.as_ref().map_or(l.channel_sku.as_str(), Sku::as_str);
+                    match crate::sync::ownership_issue(&ownership, &l.id, shown) {
+                        Some(issue) => ownership_issues.push(issue),
+                        None if ownership == Ownership::Mine => mine.push(l),
+                        None => {}
+                    }
+                }
+                mine
+            }
+        };
         let products = self.store.products().await?;
         let catalog: BTreeSet<Sku> = products.iter().map(|p| p.sku.clone()).collect();
         let linked = self.linked_map(store).await?;
         let mut report = hygiene::diagnose(&listings, &rules, &catalog, &linked);
         report.engine = hygiene::engine_diagnostics(store, rec.channel, &listings, &rules, &products);
+        report.listings += ownership_issues.len();
+        report.issues.extend(ownership_issues);
         Ok(report)
+    }
+
+    /// For a global store, how this company sees each listing's SKU (in the listings' order): the SKU
+    /// looked up and who owns it. `None` for a client connection.
+    async fn global_ownership(
+        &self,
+        rec: &ConnectionRecord,
+        rules: &SkuRules,
+        listings: &[Listing],
+    ) -> Result<Option<Vec<(Option<Sku>, Ownership)>>> {
+        if rec.scope != Scope::Global {
+            return Ok(None);
+        }
+        let skus: Vec<Option<Sku>> = listings.iter().map(|l| hygiene::canonical_sku(rules, l).0.ok()).collect();
+        let wanted: Vec<Sku> = skus.iter().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let owners = if wanted.is_empty() { BTreeMap::new() } else { self.store.sku_owners(&wanted).await? };
+        Ok(Some(
+            skus.into_iter()
+                .map(|sku| {
+                    let ownership = Ownership::of(sku.as_ref().and_then(|s| owners.get(s)), self.company());
+                    (sku, ownership)
+                })
+                .collect(),
+        ))
     }
 
     async fn linked_map(&self, store: &StoreId) -> Result<BTreeMap<ListingId, ListingRecord>> {
@@ -795,17 +986,27 @@ impl Connections {
     /// Record what a store's listings look like now (quantity, price, status, ids), linking new listings
     /// to their canonical SKU. A linked listing that shows another SKU keeps its link, is flagged with a
     /// [`SkuChange`] (so it is not synced) and is reported; when the channel shows the old SKU again the
-    /// flag clears.
+    /// flag clears. A global store's listing is linked only when this company alone owns its SKU
+    /// ([`Store::sku_owners`]); see [`ObservedListings::ownership`] and
+    /// [`ObservedListings::other_company`] for the others.
     pub async fn observe_listings(&self, store: &StoreId, listings: &[Listing]) -> Result<ObservedListings> {
         let rec = self.get(store).await?;
         let rules = sku_rules(&rec.settings)?;
+        let owned = self.global_ownership(&rec, &rules, listings).await?;
         let mut last = None;
         for _ in 0..RETRIES {
             let now = self.clock.now();
             let linked = self.linked_map(store).await?;
             let mut out = ObservedListings::default();
             let mut batch = WriteBatch::new();
-            for l in listings {
+            for (i, l) in listings.iter().enumerate() {
+                if let Some((sku, ownership)) = owned.as_ref().map(|o| &o[i])
+                    && *ownership != Ownership::Mine
+                    && !linked.get(&l.id).is_some_and(|p| p.sku.is_some() && p.channel_sku != l.channel_sku)
+                {
+                    observe_unowned(store, l, ownership, sku.as_ref(), linked.get(&l.id), now, &mut batch, &mut out);
+                    continue;
+                }
                 let mut row = match linked.get(&l.id) {
                     Some(prev) => prev.clone(),
                     None => {

@@ -2,7 +2,7 @@
 
 use channel_core::{ChannelKind, ErrorKind, Sku, StoreId};
 
-use crate::store::StoreError;
+use crate::store::{CompanyId, StoreError};
 
 /// `Result` with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -35,6 +35,42 @@ pub enum Error {
         /// The account the store is bound to.
         expected: String,
         /// The account the new credentials belong to.
+        actual: String,
+    },
+    /// No company has this id.
+    #[error("company {0} not found")]
+    CompanyNotFound(CompanyId),
+    /// A company with this id exists already.
+    #[error("company {0} already exists")]
+    CompanyExists(CompanyId),
+    /// The store id is taken: store ids are unique across companies, and this one is a connection of a
+    /// company (`Some`) or a global connection (`None`) already.
+    #[error("store {store} already exists ({})", match company {
+        Some(c) => format!("a connection of company {c}"),
+        None => "a global connection".to_owned(),
+    })]
+    StoreTaken {
+        /// The store id asked for.
+        store: StoreId,
+        /// The company it belongs to, `None` for a global connection.
+        company: Option<CompanyId>,
+    },
+    /// The credentials belong to another account than the one the company is bound to
+    /// ([`crate::store::CompanyRecord::bound_account`]).
+    #[error(
+        "company {company} is bound to {channel} account {expected:?}, but store {store} tests as {actual:?}; \
+         its {channel} connections must use the bound account"
+    )]
+    CompanyAccountMismatch {
+        /// The company.
+        company: CompanyId,
+        /// The store whose credentials were tested.
+        store: StoreId,
+        /// The channel the company requires.
+        channel: ChannelKind,
+        /// The account the company is bound to.
+        expected: String,
+        /// The account the credentials belong to.
         actual: String,
     },
     /// Stores of the platform that is the source of truth may not share SKUs.
@@ -84,13 +120,15 @@ impl Error {
     /// What went wrong, as a caller needs to act on it.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::AlreadyExists(_) => ErrorKind::Conflict,
-            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::AlreadyExists(_) | Self::CompanyExists(_) | Self::StoreTaken { .. } => ErrorKind::Conflict,
+            Self::NotFound(_) | Self::CompanyNotFound(_) => ErrorKind::NotFound,
             Self::Invalid(_)
             | Self::SecretInSettings { .. }
             | Self::SharedSkuWithSourceOfTruth { .. }
             | Self::SourceOfTruthTaken { .. } => ErrorKind::Validation,
-            Self::AccountMismatch { .. } | Self::NeedsReauth(_) => ErrorKind::Auth,
+            Self::AccountMismatch { .. } | Self::CompanyAccountMismatch { .. } | Self::NeedsReauth(_) => {
+                ErrorKind::Auth
+            }
             Self::Disconnected(_) | Self::Credentials(_) => ErrorKind::Config,
             Self::Channel(e) => e.kind(),
             Self::Store(e) => e.kind(),

@@ -60,10 +60,29 @@ pub enum SkuIssue {
         /// The channel SKU it shows now.
         to: String,
     },
+    /// A listing of a global store whose SKU no company owns: it belongs to no company and is not linked
+    /// (see `docs/companies.md`).
+    NoOwner {
+        /// The listing.
+        listing: ListingId,
+        /// The SKU it was looked up by.
+        sku: String,
+    },
+    /// A listing of a global store whose SKU several companies own: which one's it is would be a guess,
+    /// so it is not linked in any of them.
+    SeveralOwners {
+        /// The listing.
+        listing: ListingId,
+        /// The SKU.
+        sku: String,
+        /// The companies owning it.
+        companies: Vec<crate::store::CompanyId>,
+    },
 }
 
 impl SkuIssue {
-    /// A short stable name (`unknown`, `near_miss`, `duplicate`, `invalid`, `sku_changed`).
+    /// A short stable name (`unknown`, `near_miss`, `duplicate`, `invalid`, `sku_changed`, `no_owner`,
+    /// `several_owners`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Unknown { .. } => "unknown",
@@ -71,6 +90,8 @@ impl SkuIssue {
             Self::Duplicate { .. } => "duplicate",
             Self::Invalid { .. } => "invalid",
             Self::SkuChanged { .. } => "sku_changed",
+            Self::NoOwner { .. } => "no_owner",
+            Self::SeveralOwners { .. } => "several_owners",
         }
     }
 }
@@ -91,6 +112,17 @@ impl std::fmt::Display for SkuIssue {
             }
             Self::SkuChanged { listing, from, to } => {
                 write!(f, "listing {listing}: SKU changed from {from:?} to {to:?}; not synced until resolved")
+            }
+            Self::NoOwner { listing, sku } => {
+                write!(f, "listing {listing} of a global store: SKU {sku:?} is owned by no company; not linked")
+            }
+            Self::SeveralOwners { listing, sku, companies } => {
+                let ids: Vec<&str> = companies.iter().map(crate::store::CompanyId::as_str).collect();
+                write!(
+                    f,
+                    "listing {listing} of a global store: SKU {sku:?} is owned by several companies ({}); not linked",
+                    ids.join(", ")
+                )
             }
         }
     }

@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, doc(auto_cfg))]
 
 pub mod clock;
+pub mod companies;
 pub mod connections;
 mod credentials;
 mod error;
@@ -15,6 +16,7 @@ pub mod sync;
 pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use companies::{Companies, NewCompany};
 pub use connections::{ChannelFactory, ChannelSpec, ConnectionUpdate, Connections, Disconnected, NewConnection};
 pub use credentials::{CredentialCipher, Credentials};
 pub use error::{Error, Result};

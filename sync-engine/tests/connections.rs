@@ -354,28 +354,27 @@ async fn list_and_filter_connections() {
     f.connections
         .add(
             NewConnection::new("acme-shop", ChannelKind::Shopify, "Acme Shopify", key("a"))
-                .with_scope(Scope::Client(ClientId::new("acme")))
                 .with_warehouse(WarehouseId::new("jhb")),
         )
         .await
         .unwrap();
+    f.connections.add(NewConnection::new("beta-woo", ChannelKind::Woocommerce, "Beta Woo", key("b"))).await.unwrap();
     f.connections
         .add(
-            NewConnection::new("beta-woo", ChannelKind::Woocommerce, "Beta Woo", key("b"))
-                .with_scope(Scope::Client(ClientId::new("beta"))),
-        )
-        .await
-        .unwrap();
-    f.connections
-        .add(
-            NewConnection::new("tk", ChannelKind::Takealot, "Group Takealot", key("c")).with_sync_mode(SyncMode::Daily),
+            NewConnection::new("tk", ChannelKind::Takealot, "Group Takealot", key("c"))
+                .with_scope(Scope::Global)
+                .with_sync_mode(SyncMode::Daily),
         )
         .await
         .unwrap();
     let names = |v: Vec<ConnectionRecord>| v.into_iter().map(|c| c.store.to_string()).collect::<Vec<_>>();
     let mut filter = ConnectionFilter::all();
-    filter.client = Some(ClientId::new("acme"));
-    assert_eq!(names(f.connections.list(&filter).await.unwrap()), ["acme-shop", "tk"]);
+    // A connection added without a scope is a client connection of the manager's company; the view
+    // lists those and the global ones.
+    filter.client = Some(ClientId::default_company());
+    assert_eq!(names(f.connections.list(&filter).await.unwrap()), ["acme-shop", "beta-woo", "tk"]);
+    let acme = f.connections.get(&sid("acme-shop")).await.unwrap();
+    assert_eq!(acme.scope, Scope::Client(ClientId::default_company()));
     let mut filter = ConnectionFilter::all();
     filter.scope = Some(Scope::Global);
     assert_eq!(names(f.connections.list(&filter).await.unwrap()), ["tk"]);

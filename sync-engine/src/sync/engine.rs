@@ -401,6 +401,7 @@ pub(crate) async fn load_state(store: &dyn Store) -> Result<State> {
         }
     }
     let mut state = State::from_rows(connections, products, listings, external_on_hand)?;
+    state.company = store.company_id().clone();
     if let Some(source) = offline_source {
         state.set_offline_source(source)?;
     }

@@ -2,20 +2,20 @@
 //! changes on the source become ledger movements), re-plan everything, queue the corrections and push
 //! them, reporting [`SyncEvent`]s; cancellable.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use channel_core::{Listing, ListingId, StoreId};
+use channel_core::{Listing, ListingId, Sku, StoreId};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::engine::loaded;
 use super::events::Reporter;
-use super::state::State;
+use super::state::{State, global_listing_sku};
 use super::{SyncEngine, SyncEvent, SyncHandle, SyncSummary};
-use crate::store::{HealthEvent, OutboxFilter, OutboxState, WriteBatch, WriteOp};
+use crate::store::{CompanyId, HealthEvent, OutboxFilter, OutboxState, WriteBatch, WriteOp};
 use crate::{Error, Result};
 
 /// What a full read is checked against: the listings with a push queued or in flight when it began, and
@@ -267,6 +267,7 @@ impl SyncEngine {
     ) -> Result<usize> {
         let now = self.inner.clock.now();
         let busy = self.busy_during_read(state, before).await?;
+        state.global_owners = self.global_owners(state, &read).await?;
         let mut batch = WriteBatch::new();
         summary.source_changes += state.merge_reads(&read, &busy, now, &mut batch);
         self.inner.store.commit(batch).await?;
@@ -280,6 +281,24 @@ impl SyncEngine {
             self.inner.store.commit(batch).await?;
         }
         Ok(queued)
+    }
+
+    /// The companies owning each SKU read from a global store (a global store's listing is linked in a
+    /// company only when that company alone owns its SKU).
+    async fn global_owners(
+        &self,
+        state: &State,
+        read: &HashMap<StoreId, Vec<Listing>>,
+    ) -> Result<BTreeMap<Sku, Vec<CompanyId>>> {
+        let skus: BTreeSet<Sku> = read
+            .iter()
+            .filter(|(store, _)| state.is_global(store))
+            .flat_map(|(_, listings)| listings.iter().filter_map(global_listing_sku))
+            .collect();
+        if skus.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        Ok(self.inner.store.sku_owners(&skus.into_iter().collect::<Vec<_>>()).await?)
     }
 
     /// Listings with a push queued or in flight now, or when the read began (a push that landed while the

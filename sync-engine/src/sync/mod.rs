@@ -71,4 +71,5 @@ pub use events::{SyncEvent, SyncHandle, SyncSummary};
 pub use orders::IngestReport;
 pub use outbox::OutboxReport;
 pub use scheduler::RunningEngine;
+pub(crate) use state::{Ownership, ownership_issue};
 pub use webhook::WebhookOutcome;

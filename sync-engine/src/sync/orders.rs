@@ -1,15 +1,15 @@
 //! Order ingestion: each line of an order applied exactly once, in one batch with its once-only marker;
 //! and order polling from the per-store cursor.
 
-use channel_core::{Order, OrderCursor, OrderLine, StoreId};
+use channel_core::{Order, OrderCursor, OrderLine, Sku, StoreId};
 use futures::StreamExt;
 use jiff::Timestamp;
 
 use super::SyncEngine;
 use super::commit::{WRITE_ATTEMPTS, is_stale};
 use super::engine::loaded;
-use super::state::State;
-use crate::store::WriteOp;
+use super::state::{Ownership, State};
+use crate::store::{AuditEntry, WriteOp};
 use crate::{Error, Result};
 
 /// The name of the order cursor kept per store.
@@ -31,6 +31,12 @@ pub struct IngestReport {
     pub unknown: usize,
     /// Pushes queued.
     pub pushes: usize,
+    /// New lines of a global store whose SKU another company alone owns: counted by that company's
+    /// engine, skipped here (not held, nothing recorded).
+    pub other_company: usize,
+    /// New lines of a global store whose SKU no company or several companies own: not counted anywhere
+    /// (never a guess), audited as a diagnostic.
+    pub unowned: usize,
 }
 
 impl IngestReport {
@@ -40,6 +46,8 @@ impl IngestReport {
         self.duplicates += other.duplicates;
         self.unknown += other.unknown;
         self.pushes += other.pushes;
+        self.other_company += other.other_company;
+        self.unowned += other.unowned;
     }
 }
 
@@ -97,6 +105,12 @@ impl SyncEngine {
     ) -> Result<IngestReport> {
         let now = self.inner.clock.now();
         let existing = self.inner.store.order_line(store, &order.id, &line.line_id).await?;
+        if existing.is_none()
+            && state.is_global(store)
+            && let Some(skipped) = self.global_line_gate(state, store, order, line, now).await?
+        {
+            return Ok(skipped);
+        }
         let policy = self.inner.config.restock_for(store);
         let (batch, report) = state.apply_order_line(store, order, line, existing.as_ref(), policy, now)?;
         let Some(mut batch) = batch else { return Ok(report) };
@@ -118,6 +132,44 @@ impl SyncEngine {
                 "order line held: its listing or SKU is not linked to the catalog yet; no stock moved until a read links it");
         }
         Ok(report)
+    }
+
+    /// A new line of a global store counts only in the company that alone owns its SKU: `None` when that
+    /// is this company (apply it as on any store); otherwise what skipping it counts for. A SKU owned by
+    /// another company alone is skipped quietly (that company counts it); one owned by no company or by
+    /// several is audited as a diagnostic. Nothing else is recorded, so the line counts once its SKU has a
+    /// single owner.
+    async fn global_line_gate(
+        &self,
+        state: &State,
+        store: &StoreId,
+        order: &Order,
+        line: &OrderLine,
+        now: Timestamp,
+    ) -> Result<Option<IngestReport>> {
+        let sku = state.line_target(store, line).0.or_else(|| Sku::new(&line.channel_sku).ok());
+        let owners = match &sku {
+            Some(s) => self.inner.store.sku_owners(std::slice::from_ref(s)).await?.remove(s),
+            None => None,
+        };
+        let ownership = Ownership::of(owners.as_ref(), &state.company);
+        let mut report = IngestReport::default();
+        match &ownership {
+            Ownership::Mine => return Ok(None),
+            Ownership::Other(_) => report.other_company += 1,
+            Ownership::Unowned | Ownership::Shared(_) => {
+                report.unowned += 1;
+                let what = ownership.diagnostic(sku.as_ref()).unwrap_or_default();
+                let reason = format!("{what}: order {} line {} not counted", order.id, line.line_id);
+                let mut entry = AuditEntry::new(store.clone(), "order_line", reason, now);
+                entry.listing.clone_from(&line.listing);
+                entry.sku = sku;
+                self.inner.store.commit(WriteOp::Audit(entry).into()).await?;
+                tracing::warn!(%store, order = %order.id, line = %line.line_id, channel_sku = %line.channel_sku,
+                    "order line of a global store not counted: its SKU has no single owner company");
+            }
+        }
+        Ok(Some(report))
     }
 
     /// Poll a store's orders from its cursor, import them, and move the cursor page by page.

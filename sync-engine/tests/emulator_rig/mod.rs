@@ -137,7 +137,13 @@ impl Adapters {
 
 /// Records a live connection `id` of `kind` (the source of truth when `source`), with sealed credentials.
 pub async fn connect(store: &dyn Store, id: &str, kind: ChannelKind, source: bool) {
-    let mut c = ConnectionRecord::new(StoreId::new(id), kind, id, Scope::Global, jiff::Timestamp::now());
+    let mut c = ConnectionRecord::new(
+        StoreId::new(id),
+        kind,
+        id,
+        Scope::Client(store.company_id().clone()),
+        jiff::Timestamp::now(),
+    );
     c.credentials = Some(SealedCredentials::from_sealed("sealed by the host".into()));
     c.source_of_truth = source;
     c.sync_mode = SyncMode::Live;

@@ -27,7 +27,7 @@ pub fn sku(s: &str) -> Sku {
 
 /// Add a connected store with credentials (pushes allowed).
 pub async fn connect(store: &dyn Store, id: &str, kind: ChannelKind, source: bool, mode: SyncMode) {
-    let mut c = ConnectionRecord::new(StoreId::new(id), kind, id, Scope::Global, t0());
+    let mut c = ConnectionRecord::new(StoreId::new(id), kind, id, Scope::Client(store.company_id().clone()), t0());
     c.credentials = Some(SealedCredentials::from_sealed("sealed".into()));
     c.source_of_truth = source;
     c.sync_mode = mode;

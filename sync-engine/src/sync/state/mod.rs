@@ -2,6 +2,7 @@
 //! reconciler built from them. Nothing here does I/O: the engine decides with these functions and
 //! commits what they put in a [`WriteBatch`].
 
+mod global;
 mod inventory;
 mod moves;
 mod order_line;
@@ -18,9 +19,12 @@ use channel_core::{
     StoreInput,
 };
 
-use crate::store::{ConnectionRecord, CredentialStatus, ListingRecord, ProductRecord, WriteBatch, WriteOp};
+use crate::store::{
+    CompanyId, ConnectionRecord, CredentialStatus, ListingRecord, ProductRecord, Scope, WriteBatch, WriteOp,
+};
 use crate::{Error, Result};
 
+pub(crate) use global::{Ownership, listing_sku as global_listing_sku, ownership_issue};
 pub(crate) use inventory::{InventoryDecision, InventoryInput, Reread, reported_quantity};
 pub(crate) use moves::guard_plan;
 pub(crate) use order_line::line_audit;
@@ -29,6 +33,12 @@ pub(crate) use pushed::source_model;
 /// What the engine keeps in memory, rebuilt from the store by [`SyncEngine::reload`]. Every write to the
 /// store that changes it happens while its lock is held, so the cached row versions stay current.
 pub(crate) struct State {
+    /// The company whose view of the store this state is built from.
+    pub(crate) company: CompanyId,
+    /// The companies owning each SKU seen on a global store at the last full read
+    /// ([`crate::Store::sku_owners`]): a global store's listing is this company's only when it alone owns
+    /// the SKU (see `global.rs`).
+    pub(crate) global_owners: BTreeMap<Sku, Vec<CompanyId>>,
     pub(crate) reconciler: Reconciler,
     pub(crate) source: Option<StoreId>,
     pub(crate) connections: HashMap<StoreId, ConnectionRecord>,
@@ -154,6 +164,8 @@ impl State {
     ) -> Result<Self> {
         let source = connections.values().find(|c| c.source_of_truth).map(|c| c.store.clone());
         let mut state = Self {
+            company: CompanyId::default_company(),
+            global_owners: BTreeMap::new(),
             reconciler: Reconciler::new(PlanInput::new(Catalog::lenient(Vec::new()), SourceOfTruth::External(vec![])))
                 .map_err(|e| Error::Invalid(e.to_string()))?,
             source,
@@ -235,6 +247,11 @@ impl State {
                     self.by_channel_sku.insert(key, record.listing.clone());
                 }
                 if record.sku_change.is_some() {
+                    continue;
+                }
+                // An unlinked listing of a global store is another company's, or a diagnostic: the
+                // reconciler, which matches listings by channel SKU, must not take it for this company's.
+                if record.sku.is_none() && connection.scope == Scope::Global {
                     continue;
                 }
                 let quantity = model_quantity(record);

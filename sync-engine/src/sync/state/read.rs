@@ -43,7 +43,12 @@ impl State {
             let is_source = source.as_ref() == Some(store);
             for listing in &read[store] {
                 let busy = is_source && busy.contains(&(store.clone(), listing.id.clone()));
-                source_changes += usize::from(self.merge_read(store, listing, is_source, busy, now, batch));
+                let changed = if self.is_global(store) {
+                    self.merge_global_read(store, listing, is_source, busy, now, batch)
+                } else {
+                    self.merge_read(store, listing, is_source, busy, now, batch)
+                };
+                source_changes += usize::from(changed);
             }
         }
         source_changes
@@ -51,7 +56,7 @@ impl State {
 
     /// Merge one listing read from `store` into its row. Returns whether it was an external change of the
     /// source's on hand (taken in as a ledger movement, audited).
-    fn merge_read(
+    pub(super) fn merge_read(
         &mut self,
         store: &StoreId,
         listing: &Listing,
@@ -62,7 +67,8 @@ impl State {
     ) -> bool {
         let key = (store.clone(), listing.id.clone());
         let linked = listing.sku.clone().or_else(|| Sku::new(&listing.channel_sku).ok());
-        if is_source {
+        // A global store never creates products: each company's catalog is its own.
+        if is_source && !self.is_global(store) {
             self.add_source_product(listing, linked.as_ref(), now, batch);
         }
         let mut record = self.listings.get(&key).cloned().unwrap_or_else(|| {

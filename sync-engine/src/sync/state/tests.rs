@@ -37,7 +37,7 @@ fn lid(s: &str) -> ListingId {
 }
 
 fn connection(store: &str, channel: ChannelKind, source: bool) -> ConnectionRecord {
-    let mut c = ConnectionRecord::new(id(store), channel, store, Scope::Global, now());
+    let mut c = ConnectionRecord::new(id(store), channel, store, Scope::Client(Default::default()), now());
     c.source_of_truth = source;
     c.credentials = Some(SealedCredentials::from_sealed("sealed".into()));
     c.version = 1;
