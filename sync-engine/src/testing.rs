@@ -94,6 +94,8 @@ where
 
 /// Connections: insert, read, filter, update with versions; health is separate from the version.
 pub(crate) async fn connections_round_trip(store: Arc<dyn Store>) {
+    // A client connection is written through its own company's view, which also sees the global ones.
+    let store = store.for_company(&ClientId::new("acme"));
     let mut a = sample_connection("shopify-a", ChannelKind::Shopify);
     a.scope = Scope::Client(ClientId::new("acme"));
     a.warehouse = Some(WarehouseId::new("jhb"));
@@ -809,8 +811,12 @@ pub(crate) async fn audit_log(store: Arc<dyn Store>) {
 
 /// Purging a store removes its data and the products only it lists; shared products stay.
 pub(crate) async fn purge_store_rules(store: Arc<dyn Store>) {
-    store.put_connection(sample_connection("woo", ChannelKind::Woocommerce)).await.expect("insert");
-    store.put_connection(sample_connection("shop", ChannelKind::Shopify)).await.expect("insert");
+    // The company's own stores: purging a global store leaves products alone (`global_connections_shared`).
+    for (id, channel) in [("woo", ChannelKind::Woocommerce), ("shop", ChannelKind::Shopify)] {
+        let mut c = sample_connection(id, channel);
+        c.scope = Scope::Client(store.company_id().clone());
+        store.put_connection(c).await.expect("insert");
+    }
     let mut batch = WriteBatch::new();
     for s in ["SHARED", "ONLY-WOO", "PART", "FREE"] {
         batch.push(WriteOp::PutProduct(ProductRecord::simple(sku(s), t0())));
