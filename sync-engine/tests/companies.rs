@@ -270,6 +270,14 @@ async fn a_global_store_serves_each_company_the_skus_it_alone_owns() {
     assert_eq!(report.of_kind("no_owner").count(), 1, "{report:?}");
     assert_eq!(report.of_kind("unknown").count(), 0, "b's TS-002 is not an unknown SKU of a's: {report:?}");
 
+    // Observing the listings (as a host's listing import does) applies the same rule.
+    let a_conns = w.companies.connections(&cid("a")).await.unwrap();
+    let observed = a_conns.observe_listings(&sid("amz"), &w.platform.listings("amz")).await.unwrap();
+    let kinds: Vec<&str> = observed.ownership.iter().map(SkuIssue::kind).collect();
+    assert_eq!((kinds.as_slice(), observed.other_company), (["several_owners", "no_owner"].as_slice(), 1));
+    assert_eq!(linked(&a_view, "G2").await, None, "observing does not record b's listing in a");
+    assert_eq!(linked(&a_view, "G1").await, Some(Some(sku("TS-001"))));
+
     // An order line counts in its SKU's owner only.
     let side = w.platform_side("amz", ChannelKind::Amazon);
     let order = side.sell("amz-1", "G1", 2, w.clock.now());
