@@ -212,6 +212,24 @@ async fn a_company_cannot_see_test_or_disconnect_another_companys_store() {
     assert_eq!(w.companies.connections(&cid("nope")).await.expect_err("unknown company").kind(), ErrorKind::NotFound);
 }
 
+/// A store keeps its scope: a company's own store does not become the operator's global one (nor the
+/// other way round), which would strand the other companies' rows about it.
+#[tokio::test]
+async fn a_store_keeps_its_scope() {
+    let w = with_global_store().await;
+    let a = w.companies.connections(&cid("a")).await.unwrap();
+    for (store, scope) in [("a-src", Scope::Global), ("amz", Scope::Client(cid("a")))] {
+        let refused = a
+            .update(&sid(store), sync_engine::ConnectionUpdate::new().with_scope(scope))
+            .await
+            .expect_err("a store does not change scope");
+        assert_eq!(refused.kind(), ErrorKind::Validation, "{refused}");
+        assert!(refused.to_string().contains("cannot change scope"), "{refused}");
+    }
+    assert_eq!(w.root.locate_store(&sid("amz")).await.unwrap().unwrap().scope, Scope::Global);
+    assert_eq!(w.root.locate_store(&sid("a-src")).await.unwrap().unwrap().scope, Scope::Client(cid("a")));
+}
+
 /// Company `a` owns TS-001, `b` owns TS-002, both own TS-003, nobody owns TS-004; the operator's own
 /// Amazon account `amz` is a global connection listing all four.
 async fn with_global_store() -> World {
