@@ -276,3 +276,29 @@ async fn a_global_stores_delivery_is_recorded_for_the_companies_owning_its_skus(
     assert!(matches!(outcome, WebhookOutcome::Ignored { .. }), "{outcome:?}");
     assert_eq!((inbox(1).await, inbox(2).await, inbox(3).await), (1, 2, 1), "Z recorded nowhere");
 }
+
+/// A held lease that runs out without a confirmed renewal (the worker's rounds came late, or the store
+/// could not be reached) no longer lets its engine act: webhooks go to the inbox at once, and the engine
+/// is stopped at the next round before anything else, even though no other worker took the company.
+#[tokio::test(start_paused = true)]
+async fn an_engine_whose_lease_ran_out_unrenewed_is_stopped_and_bypassed() {
+    let (f, clock) = world(1).await;
+    let w1 = fleet(&f, "w1");
+    let run = w1.start();
+    assert!(balanced(&[&w1], 1, &[1], 3).await, "{:?}", w1.held());
+    let mut events = w1.subscribe();
+    // The lease's whole length passes at once, with no round in between.
+    clock.advance(SignedDuration::from_secs(lease_secs() + 1));
+    assert!(w1.engine(&co(1)).is_none(), "no engine is handed out past its lease");
+    let (outcome, _) = f.sell(&w1, 1, "4001").await;
+    assert!(matches!(outcome, WebhookOutcome::Recorded { .. }), "to the inbox, not the stale engine: {outcome:?}");
+    tokio::time::sleep(TICK).await;
+    let stopped = events.try_recv();
+    assert!(
+        matches!(&stopped, Ok(sync_engine::FleetEvent::Stopped { company }) if *company == co(1)),
+        "the engine stopped first: {stopped:?}"
+    );
+    // Taken again afresh, the recorded sale is applied once.
+    assert!(within(5, || async { f.sold_in(1).await == 1 }).await, "{}", f.sold_in(1).await);
+    run.shutdown().await;
+}

@@ -241,13 +241,10 @@ impl Shared {
 
     /// Apply the inbox of every company held here.
     pub(super) async fn drain_held(&self) {
-        let engines: Vec<(CompanyId, SyncEngine)> = self
-            .lock()
-            .iter()
-            .filter(|(_, h)| h.running.is_some())
-            .map(|(c, h)| (c.clone(), h.engine.clone()))
-            .collect();
-        for (company, engine) in engines {
+        let companies: Vec<CompanyId> = self.lock().keys().cloned().collect();
+        for company in companies {
+            // Only while the lease is held and the engine runs.
+            let Some(engine) = self.serving(&company) else { continue };
             if let Err(e) = drain(&engine).await {
                 tracing::warn!(%company, error = %e, "could not apply the inbox");
             }
