@@ -166,12 +166,15 @@ async fn a_bad_signature_at_a_non_holder_is_refused_and_nothing_recorded() {
     assert!(view.inbox(10).await.unwrap().is_empty(), "nothing recorded");
     let audit = view.audit(&AuditFilter::default()).await.unwrap();
     assert!(audit.iter().any(|a| a.field == "webhook" && a.reason.contains("rejected (401)")), "{audit:?}");
-    // A store no company has: 404; a disconnected one: 403.
+    // A store no company has: 404; a disconnected one is removed (its data purged): 404 as well.
     let unknown = receiver.handle_webhook(&sid("no-such-store"), &platform.order_webhook("d-x", &placed)).await;
     assert_eq!(unknown.http_status(), 404, "{unknown:?}");
     f.manager(&co(1)).disconnect(&sid("shop-1")).await.unwrap();
     let gone = receiver.handle_webhook(&sid("shop-1"), &platform.order_webhook("d-y", &placed)).await;
-    assert!(matches!(gone.http_status(), 403 | 404), "{gone:?}");
+    assert!(
+        matches!(&gone, WebhookOutcome::Rejected { status: 404, reason } if reason == "no store shop-1"),
+        "{gone:?}"
+    );
     assert!(view.inbox(10).await.unwrap().is_empty(), "nothing recorded");
     assert_eq!(f.sold_in(1).await, 0);
 }
@@ -301,4 +304,101 @@ async fn an_engine_whose_lease_ran_out_unrenewed_is_stopped_and_bypassed() {
     // Taken again afresh, the recorded sale is applied once.
     assert!(within(5, || async { f.sold_in(1).await == 1 }).await, "{}", f.sold_in(1).await);
     run.shutdown().await;
+}
+
+/// Builds channels as the rig's factory does, but fails (for a reason that may pass) for store `down`
+/// while `is_down`.
+#[derive(Debug)]
+struct Flaky {
+    inner: fleet_rig::Factory,
+    down: &'static str,
+    is_down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl sync_engine::connections::ChannelFactory for Flaky {
+    fn build(
+        &self,
+        spec: &sync_engine::connections::ChannelSpec<'_>,
+    ) -> channel_core::Result<Arc<dyn channel_core::Channel>> {
+        if self.is_down.load(std::sync::atomic::Ordering::SeqCst) && spec.store.as_str() == self.down {
+            return Err(channel_core::Error::transient("the platform is down"));
+        }
+        self.inner.build(spec)
+    }
+}
+
+/// A recorded delivery the holder cannot apply now (its store's channel cannot be built for a while) is
+/// kept, audited once and tried again with a backoff, while the items behind it are applied; once the
+/// channel can be built it is applied, once.
+#[tokio::test(start_paused = true)]
+async fn a_recorded_delivery_that_fails_for_now_is_kept_and_the_rest_applied() {
+    let (f, _clock) = world(1).await;
+    let receiver = fleet(&f, "receiver");
+    let tk = f.world.channel(ChannelKind::Takealot, "tk-1", "k-tk-1");
+    let (first, _) = f.sell(&receiver, 1, "5001").await;
+    let placed = tk.sell("5002", "t-a", 1, f.clock.now());
+    let second = receiver.handle_webhook(&sid("tk-1"), &tk.order_webhook("d-5002", &placed)).await;
+    let (third, _) = f.sell(&receiver, 1, "5003").await;
+    for outcome in [&first, &second, &third] {
+        assert!(matches!(outcome, WebhookOutcome::Recorded { .. }), "{outcome:?}");
+    }
+    let is_down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let factory =
+        Flaky { inner: fleet_rig::Factory(Arc::clone(&f.world)), down: "shop-1", is_down: Arc::clone(&is_down) };
+    let mut config = f.config.clone();
+    config.worker = "holder".into();
+    let holder = Fleet::new(Arc::clone(&f.store), Arc::new(factory), fleet_rig::cipher(), config, Arc::clone(&f.clock));
+    let running = holder.start();
+    let view = f.store.for_company(&co(1));
+    assert!(within(5, || async { f.sold_in(1).await == 1 }).await, "the Takealot sale behind is applied");
+    tokio::time::sleep(TICK * 10).await;
+    assert_eq!(f.sold_in(1).await, 1);
+    assert_eq!(view.inbox(10).await.unwrap().len(), 2, "the Shopify sales are kept");
+    let audit = view.audit(&AuditFilter::default()).await.unwrap();
+    let kept = audit.iter().filter(|a| a.field == "webhook" && a.reason.contains("kept")).count();
+    assert_eq!(kept, 2, "each kept item audited once: {audit:?}");
+
+    is_down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let applied =
+        within(lease_ticks(), || async { f.sold_in(1).await == 3 && view.inbox(10).await.unwrap().is_empty() });
+    assert!(applied.await, "applied once the channel builds: {}", f.sold_in(1).await);
+    tokio::time::sleep(TICK * 3).await;
+    assert_eq!(f.sold_in(1).await, 3, "once each");
+    running.shutdown().await;
+}
+
+/// A delivery without an id is recorded under one derived from its body: the same delivery again is a
+/// duplicate, and once applied its delivery marker is kept, so a copy recorded again later (or an item
+/// left behind by a crash after it was applied) is never applied twice.
+#[tokio::test(start_paused = true)]
+async fn a_delivery_without_an_id_is_kept_under_a_stable_one() {
+    let (f, _clock) = world(1).await;
+    let receiver = fleet(&f, "receiver");
+    let platform = f.shop(1);
+    let placed = platform.sell("6001", "s-a", 1, f.clock.now());
+    let signed = platform.order_webhook("unused", &placed);
+    let mut body: serde_json::Value = serde_json::from_slice(signed.body()).unwrap();
+    body.as_object_mut().unwrap().remove("delivery");
+    let mut request = channel_core::WebhookRequest::new(body.to_string());
+    for (name, value) in signed.headers() {
+        request = request.header(name.clone(), value.clone());
+    }
+    let outcome = receiver.handle_webhook(&sid("shop-1"), &request).await;
+    assert!(matches!(outcome, WebhookOutcome::Recorded { .. }), "{outcome:?}");
+    let again = receiver.handle_webhook(&sid("shop-1"), &request).await;
+    assert!(matches!(again, WebhookOutcome::Duplicate { .. }), "the same body is the same delivery: {again:?}");
+    let view = f.store.for_company(&co(1));
+    let items = view.inbox(10).await.unwrap();
+    assert_eq!(items.len(), 1);
+    let id = items[0].delivery_id.clone();
+
+    let holder = fleet(&f, "holder");
+    let running = holder.start();
+    assert!(within(5, || async { view.inbox(10).await.unwrap().is_empty() }).await);
+    assert_eq!(f.sold_in(1).await, 1);
+    assert!(view.delivery_seen(&sid("shop-1"), &id).await.unwrap(), "its delivery marker is kept");
+    running.shutdown().await;
+    let late = receiver.handle_webhook(&sid("shop-1"), &request).await;
+    assert!(matches!(late, WebhookOutcome::Duplicate { .. }), "applied already: {late:?}");
+    assert!(view.inbox(10).await.unwrap().is_empty());
 }

@@ -105,6 +105,8 @@ pub(crate) struct Shared {
     /// Rejected deliveries per store, shared with the engines of the companies held here.
     rejections: Arc<Rejections>,
     events: broadcast::Sender<FleetEvent>,
+    /// Inbox items kept after a failure that may pass, with their backoff.
+    retries: inbox::Retries,
     /// The next [`Held::epoch`].
     epochs: std::sync::atomic::AtomicU64,
 }
@@ -138,6 +140,7 @@ impl Fleet {
                 held: Mutex::new(BTreeMap::new()),
                 rejections: Arc::default(),
                 events,
+                retries: inbox::Retries::default(),
                 epochs: std::sync::atomic::AtomicU64::new(0),
             }),
         }
