@@ -147,9 +147,9 @@ impl Shared {
         tracing::info!(%worker, %company, "company taken: its engine runs here");
         let aborts = running.abort_handles();
         let epoch = self.epochs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let held = Held { engine: engine.clone(), running: Some(running), aborts, until, epoch };
+        let held = Held { engine, running: Some(running), aborts, until, epoch };
         self.lock().insert(company.clone(), held);
-        let _ = self.events.send(FleetEvent::Started { company: company.clone(), engine });
+        let _ = self.events.send(FleetEvent::Started { company: company.clone() });
         true
     }
 

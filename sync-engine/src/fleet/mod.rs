@@ -52,12 +52,11 @@ use crate::sync::{RunningEngine, SyncConfig, SyncEngine, WebhookOutcome};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum FleetEvent {
-    /// This worker took a company's lease and started its engine.
+    /// This worker took a company's lease and started its engine (ask [`Fleet::engine`] for it: the event
+    /// holds no engine, so a subscriber that falls behind keeps none alive).
     Started {
         /// The company.
         company: CompanyId,
-        /// Its engine, started.
-        engine: SyncEngine,
     },
     /// This worker stopped a company's engine: its lease was lost or given up, or the fleet stopped.
     Stopped {
