@@ -239,8 +239,19 @@ impl Shared {
 
     /// Apply the inbox of every company held here.
     pub(super) async fn drain_held(&self) {
-        let companies: Vec<CompanyId> = self.lock().keys().cloned().collect();
-        for company in companies {
+        let held: Vec<CompanyId> = self.lock().keys().cloned().collect();
+        if held.is_empty() {
+            return;
+        }
+        // One read for which companies have items, not one per company held.
+        let with = match self.store.inbox_companies().await {
+            Ok(with) => with,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not see which companies have inbox items");
+                return;
+            }
+        };
+        for company in held.into_iter().filter(|c| with.contains(c)) {
             // Only while the lease is held and the engine runs.
             let Some(engine) = self.serving(&company) else { continue };
             if let Err(e) = drain(&engine, &self.retries).await {
