@@ -402,3 +402,46 @@ async fn a_delivery_without_an_id_is_kept_under_a_stable_one() {
     assert!(matches!(late, WebhookOutcome::Duplicate { .. }), "applied already: {late:?}");
     assert!(view.inbox(10).await.unwrap().is_empty());
 }
+
+/// Builds channels as the rig's factory does, counting them.
+#[derive(Debug)]
+struct Counting {
+    inner: fleet_rig::Factory,
+    built: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl sync_engine::connections::ChannelFactory for Counting {
+    fn build(
+        &self,
+        spec: &sync_engine::connections::ChannelSpec<'_>,
+    ) -> channel_core::Result<Arc<dyn channel_core::Channel>> {
+        self.built.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.build(spec)
+    }
+}
+
+/// A worker receiving deliveries for a store it does not hold builds the store's channel once and keeps
+/// it for a while, not once per delivery; a change to the connection (new credentials bump its version)
+/// builds it again.
+#[tokio::test(start_paused = true)]
+async fn a_non_holder_keeps_the_channel_it_verifies_with_until_the_connection_changes() {
+    use sync_engine::store::StoreExt as _;
+    let (f, _clock) = world(1).await;
+    let built = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let factory = Counting { inner: fleet_rig::Factory(Arc::clone(&f.world)), built: Arc::clone(&built) };
+    let mut config = f.config.clone();
+    config.worker = "receiver".into();
+    let receiver =
+        Fleet::new(Arc::clone(&f.store), Arc::new(factory), fleet_rig::cipher(), config, Arc::clone(&f.clock));
+    let count = || built.load(std::sync::atomic::Ordering::SeqCst);
+    for order in ["7001", "7002", "7003"] {
+        let (outcome, _) = f.sell(&receiver, 1, order).await;
+        assert!(matches!(outcome, WebhookOutcome::Recorded { .. }), "{outcome:?}");
+    }
+    assert_eq!(count(), 1, "built once for three deliveries");
+    let record = f.store.locate_store(&sid("shop-1")).await.unwrap().unwrap();
+    f.store.for_company(&co(1)).put_connection(record).await.unwrap();
+    let (outcome, _) = f.sell(&receiver, 1, "7004").await;
+    assert!(matches!(outcome, WebhookOutcome::Recorded { .. }), "{outcome:?}");
+    assert_eq!(count(), 2, "built again for the changed connection");
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use channel_core::{Fulfilment, ListingId, Sku, StoreId, WebhookEvent, WebhookPayload, WebhookRequest};
+use channel_core::{Channel, Fulfilment, ListingId, Sku, StoreId, WebhookEvent, WebhookPayload, WebhookRequest};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -49,6 +49,16 @@ pub(crate) fn decode(value: &Value) -> Result<WebhookRequest, String> {
     }
     Ok(request)
 }
+
+/// How long a channel built to verify deliveries for a store not held here is kept.
+const CHANNEL_TTL: Duration = Duration::from_secs(60);
+
+/// The most such channels kept.
+const CHANNELS_KEPT: usize = 1024;
+
+/// Channels built to verify deliveries for stores not held here: store → (the connection's version it was
+/// built from, the channel, built at). A new version (new credentials, settings, a reconnect) builds again.
+pub(crate) type ChannelCache = Mutex<HashMap<StoreId, (u64, Arc<dyn Channel>, tokio::time::Instant)>>;
 
 /// Why a delivery is not recorded.
 enum Refused {
@@ -112,6 +122,29 @@ impl Shared {
         }
     }
 
+    /// The channel of a store not held here, from the cache when built from the same version of its
+    /// connection within [`CHANNEL_TTL`], else built (reading and opening its credentials) and kept.
+    async fn channel(&self, record: &ConnectionRecord) -> crate::Result<Arc<dyn Channel>> {
+        let now = tokio::time::Instant::now();
+        let cached = self.channels.lock().unwrap_or_else(PoisonError::into_inner).get(&record.store).cloned();
+        if let Some((version, channel, at)) = cached
+            && version == record.version
+            && now.duration_since(at) < CHANNEL_TTL
+        {
+            return Ok(channel);
+        }
+        let channel = self.connections(self.home(record)).channel(&record.store).await?;
+        let mut cache = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= CHANNELS_KEPT {
+            cache.retain(|_, (_, _, at)| now.duration_since(*at) < CHANNEL_TTL);
+            if cache.len() >= CHANNELS_KEPT {
+                cache.clear();
+            }
+        }
+        cache.insert(record.store.clone(), (record.version, Arc::clone(&channel), now));
+        Ok(channel)
+    }
+
     /// Verify a delivery as the engine would: connected, enabled, a channel, a signature, fresh.
     async fn verify(
         &self,
@@ -128,7 +161,7 @@ impl Shared {
             let reason = format!("webhooks are not accepted for store {store}: its sync is disabled");
             return Err(Refused::Audited(403, reason));
         }
-        let channel = match self.connections(self.home(record)).channel(store).await {
+        let channel = match self.channel(record).await {
             Ok(channel) => channel,
             Err(e) => {
                 tracing::warn!(%store, error = %e, "webhook refused: the store's channel cannot be built");

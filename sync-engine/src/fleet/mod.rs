@@ -10,15 +10,19 @@
 //!   are released), once its leases run out after a crash.
 //! - **One engine per held company.** For each company it holds, the worker runs a [`SyncEngine`] over
 //!   that company's view of the store ([`Store::for_company`]), with its channels built by a
-//!   [`Connections`] scoped to it, and started ([`SyncEngine::start`]). When the lease is lost or given up
-//!   the engine is shut down first. Only held companies are kept in memory.
+//!   [`Connections`] scoped to it, and started ([`SyncEngine::start`]). The end of each lease is tracked
+//!   here: an engine whose lease has passed unrenewed, or was taken by another worker, is aborted at once
+//!   and given no more webhooks; one given up is shut down in the background while its lease is still
+//!   renewed, then the lease released. Only held companies are kept in memory.
 //! - **Webhooks received anywhere.** [`Fleet::handle_webhook`] locates the store
 //!   ([`Store::locate_store`]). A store of a company held here goes to its engine at once. Otherwise the
-//!   delivery is verified with the store's channel (built from the stored credentials), refused as the
-//!   engine would refuse it, and recorded durably in the inbox ([`Store::inbox_put`]) before it is answered
-//!   200. Every tick, the holder of a company applies its inbox: each item parsed again with the channel,
+//!   delivery is verified with the store's channel (built from the stored credentials and kept for a
+//!   minute, until the connection changes), refused as the engine would refuse it, and recorded durably in
+//!   the inbox ([`Store::inbox_put`]) before it is answered 200. Every tick, the holder of a company that
+//!   has items ([`Store::inbox_companies`]) applies its inbox: each item parsed again with the channel,
 //!   applied through the engine's exactly-once path (delivery marker, order-line markers), then removed
-//!   ([`Store::inbox_done`]).
+//!   ([`Store::inbox_done`]); an item that fails for a reason that may pass is kept and tried again with
+//!   a backoff, the others going on past it.
 //! - **Global stores.** A delivery for a global store ([`crate::store::Scope::Global`]) is recorded once
 //!   for each company it concerns: the companies owning a SKU the delivery names
 //!   ([`Store::sku_owners`], the channel SKU taken as is and through the store's SKU rules), else those
@@ -104,6 +108,8 @@ pub(crate) struct Shared {
     /// Rejected deliveries per store, shared with the engines of the companies held here.
     rejections: Arc<Rejections>,
     events: broadcast::Sender<FleetEvent>,
+    /// Channels built to verify deliveries for stores not held here.
+    channels: inbox::ChannelCache,
     /// Inbox items kept after a failure that may pass, with their backoff.
     retries: inbox::Retries,
     /// The next [`Held::epoch`].
@@ -139,6 +145,7 @@ impl Fleet {
                 held: Mutex::new(BTreeMap::new()),
                 rejections: Arc::default(),
                 events,
+                channels: inbox::ChannelCache::default(),
                 retries: inbox::Retries::default(),
                 epochs: std::sync::atomic::AtomicU64::new(0),
             }),
