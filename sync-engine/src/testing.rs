@@ -1315,7 +1315,10 @@ fn inbox_item(company: &str, store: &str, delivery: &str, second: i64) -> InboxI
 /// forgets applied ones.
 pub(crate) async fn inbox_per_company(store: Arc<dyn Store>) {
     let (a, b) = two_companies(&store).await;
+    assert!(store.inbox_companies().await.expect("inbox companies").is_empty(), "nobody has items");
     assert!(store.inbox_put(inbox_item("a", "hub", "d1", 1)).await.expect("put"));
+    let with: Vec<CompanyId> = b.inbox_companies().await.expect("inbox companies").into_iter().collect();
+    assert_eq!(with, [cid("a")], "only A has items, seen from any view");
     assert!(!b.inbox_put(inbox_item("a", "hub", "d1", 5)).await.expect("put"), "a duplicate, from any view");
     assert!(store.inbox_put(inbox_item("b", "hub", "d1", 2)).await.expect("put"), "the same delivery for B");
     assert!(store.inbox_put(inbox_item("a", "a-shop", "d1", 3)).await.expect("put"), "another store");
@@ -1336,5 +1339,8 @@ pub(crate) async fn inbox_per_company(store: Arc<dyn Store>) {
     assert!(!a.inbox_done(mine[0].id).await.expect("done"), "gone");
     assert_eq!(a.inbox(10).await.expect("inbox").len(), 2);
     assert_eq!(b.inbox(10).await.expect("inbox").len(), 1);
+    assert!(b.inbox_done(theirs[0].id).await.expect("done"));
+    let with: Vec<CompanyId> = store.inbox_companies().await.expect("inbox companies").into_iter().collect();
+    assert_eq!(with, [cid("a")], "B has none left");
     assert!(store.inbox_put(inbox_item("a", "hub", "d1", 9)).await.expect("put"), "applied and removed: new again");
 }

@@ -1,12 +1,13 @@
 //! Webhooks received by a worker that does not hold the store's company: verified, recorded in the inbox
 //! for the holder; and the holder's side, applying its companies' inbox every tick.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use channel_core::{Fulfilment, ListingId, Sku, StoreId, WebhookEvent, WebhookPayload, WebhookRequest};
+use channel_core::{Channel, Fulfilment, ListingId, Sku, StoreId, WebhookEvent, WebhookPayload, WebhookRequest};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -15,7 +16,7 @@ use crate::connections::sku_rules;
 use crate::store::{
     AuditEntry, CompanyId, ConnectionRecord, ConnectionState, InboxItem, Scope, Store, StoreError, SyncMode, WriteOp,
 };
-use crate::sync::webhook::{Rejected, fresh, reject_in};
+use crate::sync::webhook::{Rejected, fresh, reject_in, synthetic_delivery_id};
 use crate::sync::{SyncEngine, WebhookOutcome};
 
 /// The most inbox items of a company applied in one tick.
@@ -48,6 +49,16 @@ pub(crate) fn decode(value: &Value) -> Result<WebhookRequest, String> {
     }
     Ok(request)
 }
+
+/// How long a channel built to verify deliveries for a store not held here is kept.
+const CHANNEL_TTL: Duration = Duration::from_secs(60);
+
+/// The most such channels kept.
+const CHANNELS_KEPT: usize = 1024;
+
+/// Channels built to verify deliveries for stores not held here: store → (the connection's version it was
+/// built from, the channel, built at). A new version (new credentials, settings, a reconnect) builds again.
+pub(crate) type ChannelCache = Mutex<HashMap<StoreId, (u64, Arc<dyn Channel>, tokio::time::Instant)>>;
 
 /// Why a delivery is not recorded.
 enum Refused {
@@ -102,13 +113,36 @@ impl Shared {
             Err(e) => return unavailable(&store, &e),
         };
         match self.record(&store, &event, request, &companies, now).await {
-            Ok(0) => WebhookOutcome::Duplicate { delivery_id: event.delivery_id.unwrap_or_default() },
+            Ok(0) => WebhookOutcome::Duplicate { delivery_id: delivery_id(&event, request) },
             Ok(_) => {
                 tracing::debug!(%store, %topic, ?companies, "webhook recorded for the holder");
                 WebhookOutcome::Recorded { topic, companies }
             }
             Err(e) => unavailable(&store, &e),
         }
+    }
+
+    /// The channel of a store not held here, from the cache when built from the same version of its
+    /// connection within [`CHANNEL_TTL`], else built (reading and opening its credentials) and kept.
+    async fn channel(&self, record: &ConnectionRecord) -> crate::Result<Arc<dyn Channel>> {
+        let now = tokio::time::Instant::now();
+        let cached = self.channels.lock().unwrap_or_else(PoisonError::into_inner).get(&record.store).cloned();
+        if let Some((version, channel, at)) = cached
+            && version == record.version
+            && now.duration_since(at) < CHANNEL_TTL
+        {
+            return Ok(channel);
+        }
+        let channel = self.connections(self.home(record)).channel(&record.store).await?;
+        let mut cache = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= CHANNELS_KEPT {
+            cache.retain(|_, (_, _, at)| now.duration_since(*at) < CHANNEL_TTL);
+            if cache.len() >= CHANNELS_KEPT {
+                cache.clear();
+            }
+        }
+        cache.insert(record.store.clone(), (record.version, Arc::clone(&channel), now));
+        Ok(channel)
     }
 
     /// Verify a delivery as the engine would: connected, enabled, a channel, a signature, fresh.
@@ -127,7 +161,7 @@ impl Shared {
             let reason = format!("webhooks are not accepted for store {store}: its sync is disabled");
             return Err(Refused::Audited(403, reason));
         }
-        let channel = match self.connections(self.home(record)).channel(store).await {
+        let channel = match self.channel(record).await {
             Ok(channel) => channel,
             Err(e) => {
                 tracing::warn!(%store, error = %e, "webhook refused: the store's channel cannot be built");
@@ -151,15 +185,12 @@ impl Shared {
         companies: &[CompanyId],
         now: Timestamp,
     ) -> Result<usize, StoreError> {
-        // A delivery without an id is not deduplicated (as the engine does not): each is its own item.
-        let delivery_id =
-            event.delivery_id.clone().unwrap_or_else(|| format!("unkeyed-{}", uuid::Uuid::new_v4().simple()));
+        // A delivery without an id is kept under one derived from its body, which the holder marks applied.
+        let delivery_id = delivery_id(event, request);
         let kept = encode(request);
         let mut new = 0;
         for company in companies {
-            if let Some(id) = &event.delivery_id
-                && self.store.for_company(company).delivery_seen(store, id).await?
-            {
+            if self.store.for_company(company).delivery_seen(store, &delivery_id).await? {
                 continue;
             }
             let item = InboxItem {
@@ -241,14 +272,22 @@ impl Shared {
 
     /// Apply the inbox of every company held here.
     pub(super) async fn drain_held(&self) {
-        let engines: Vec<(CompanyId, SyncEngine)> = self
-            .lock()
-            .iter()
-            .filter(|(_, h)| h.running.is_some())
-            .map(|(c, h)| (c.clone(), h.engine.clone()))
-            .collect();
-        for (company, engine) in engines {
-            if let Err(e) = drain(&engine).await {
+        let held: Vec<CompanyId> = self.lock().keys().cloned().collect();
+        if held.is_empty() {
+            return;
+        }
+        // One read for which companies have items, not one per company held.
+        let with = match self.store.inbox_companies().await {
+            Ok(with) => with,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not see which companies have inbox items");
+                return;
+            }
+        };
+        for company in held.into_iter().filter(|c| with.contains(c)) {
+            // Only while the lease is held and the engine runs.
+            let Some(engine) = self.serving(&company) else { continue };
+            if let Err(e) = drain(&engine, &self.retries).await {
                 tracing::warn!(%company, error = %e, "could not apply the inbox");
             }
         }
@@ -283,32 +322,66 @@ impl Shared {
     }
 }
 
+/// The id a delivery is kept and deduplicated under: its own, else one derived from its body.
+fn delivery_id(event: &WebhookEvent, request: &WebhookRequest) -> String {
+    event.delivery_id.clone().unwrap_or_else(|| synthetic_delivery_id(request.body()))
+}
+
+/// Inbox items kept after a failure that may pass: item id → (failures so far, not tried again before).
+/// Measured in ticks (tokio's time), not on the lease clock.
+pub(crate) type Retries = Mutex<HashMap<i64, (u32, tokio::time::Instant)>>;
+
+/// How long an item kept after `failures` failures waits: a tick, doubling, at most `cap`.
+fn backoff(tick: Duration, failures: u32, cap: Duration) -> Duration {
+    tick.saturating_mul(1 << failures.min(16)).min(cap.max(tick))
+}
+
 /// Apply a held company's inbox, oldest first: each item parsed again with the store's channel and
 /// applied through the engine's exactly-once path, then removed. An item that fails for a reason that may
-/// pass (the store unavailable) stays, and the rest wait behind it; one refused for good (the store was
-/// disconnected or removed since) is removed with an audit row. Returns the items applied.
-pub(crate) async fn drain(engine: &SyncEngine) -> crate::Result<usize> {
+/// pass (503: the store or its channel unavailable, the delivery not applicable now) stays, audited the
+/// first time, and is tried again after a backoff (a tick, doubling, at most a lease) while the items
+/// behind it go on; one refused for good (the store disconnected, disabled or removed since, the
+/// signature no longer verifies, the request unreadable) is removed with an audit row. Returns the items
+/// applied.
+pub(crate) async fn drain(engine: &SyncEngine, retries: &Retries) -> crate::Result<usize> {
     let view = engine.store();
+    let config = engine.config();
     let mut applied = 0;
     for item in view.inbox(INBOX_BATCH).await? {
+        let now = engine.clock().now();
+        let instant = tokio::time::Instant::now();
+        let waiting = retries.lock().unwrap_or_else(PoisonError::into_inner).get(&item.id).copied();
+        if waiting.is_some_and(|(_, next)| next > instant) {
+            continue;
+        }
         let outcome = match decode(&item.request) {
             Ok(request) => engine.apply_received(&item.store, &request).await,
             Err(why) => WebhookOutcome::Rejected { status: 400, reason: format!("recorded request unreadable: {why}") },
         };
         match &outcome {
             WebhookOutcome::Rejected { status, reason } if *status >= 500 => {
-                tracing::warn!(store = %item.store, delivery = %item.delivery_id, %reason, "recorded webhook kept");
-                break;
+                let failures = waiting.map_or(0, |(n, _)| n) + 1;
+                let wait = backoff(config.tick, failures - 1, config.lease);
+                let next = instant + wait;
+                retries.lock().unwrap_or_else(PoisonError::into_inner).insert(item.id, (failures, next));
+                tracing::warn!(store = %item.store, delivery = %item.delivery_id, %reason, failures, "recorded webhook kept");
+                if failures == 1 {
+                    let text = format!("recorded delivery {} kept ({status}): {reason}; tried again", item.delivery_id);
+                    let entry = AuditEntry::new(item.store.clone(), "webhook", text, now);
+                    view.commit(WriteOp::Audit(entry).into()).await?;
+                }
+                continue;
             }
             WebhookOutcome::Rejected { status, reason } => {
                 tracing::warn!(store = %item.store, delivery = %item.delivery_id, %reason, "recorded webhook dropped");
                 let text = format!("recorded delivery {} dropped ({status}): {reason}", item.delivery_id);
-                let entry = AuditEntry::new(item.store.clone(), "webhook", text, engine.clock().now());
+                let entry = AuditEntry::new(item.store.clone(), "webhook", text, now);
                 view.commit(WriteOp::Audit(entry).into()).await?;
             }
             _ => applied += 1,
         }
         view.inbox_done(item.id).await?;
+        retries.lock().unwrap_or_else(PoisonError::into_inner).remove(&item.id);
     }
     Ok(applied)
 }

@@ -10,15 +10,19 @@
 //!   are released), once its leases run out after a crash.
 //! - **One engine per held company.** For each company it holds, the worker runs a [`SyncEngine`] over
 //!   that company's view of the store ([`Store::for_company`]), with its channels built by a
-//!   [`Connections`] scoped to it, and started ([`SyncEngine::start`]). When the lease is lost or given up
-//!   the engine is shut down first. Only held companies are kept in memory.
+//!   [`Connections`] scoped to it, and started ([`SyncEngine::start`]). The end of each lease is tracked
+//!   here: an engine whose lease has passed unrenewed, or was taken by another worker, is aborted at once
+//!   and given no more webhooks; one given up is shut down in the background while its lease is still
+//!   renewed, then the lease released. Only held companies are kept in memory.
 //! - **Webhooks received anywhere.** [`Fleet::handle_webhook`] locates the store
 //!   ([`Store::locate_store`]). A store of a company held here goes to its engine at once. Otherwise the
-//!   delivery is verified with the store's channel (built from the stored credentials), refused as the
-//!   engine would refuse it, and recorded durably in the inbox ([`Store::inbox_put`]) before it is answered
-//!   200. Every tick, the holder of a company applies its inbox: each item parsed again with the channel,
+//!   delivery is verified with the store's channel (built from the stored credentials and kept for a
+//!   minute, until the connection changes), refused as the engine would refuse it, and recorded durably in
+//!   the inbox ([`Store::inbox_put`]) before it is answered 200. Every tick, the holder of a company that
+//!   has items ([`Store::inbox_companies`]) applies its inbox: each item parsed again with the channel,
 //!   applied through the engine's exactly-once path (delivery marker, order-line markers), then removed
-//!   ([`Store::inbox_done`]).
+//!   ([`Store::inbox_done`]); an item that fails for a reason that may pass is kept and tried again with
+//!   a backoff, the others going on past it.
 //! - **Global stores.** A delivery for a global store ([`crate::store::Scope::Global`]) is recorded once
 //!   for each company it concerns: the companies owning a SKU the delivery names
 //!   ([`Store::sku_owners`], the channel SKU taken as is and through the store's SKU rules), else those
@@ -52,12 +56,11 @@ use crate::sync::{RunningEngine, SyncConfig, SyncEngine, WebhookOutcome};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum FleetEvent {
-    /// This worker took a company's lease and started its engine.
+    /// This worker took a company's lease and started its engine (ask [`Fleet::engine`] for it: the event
+    /// holds no engine, so a subscriber that falls behind keeps none alive).
     Started {
         /// The company.
         company: CompanyId,
-        /// Its engine, started.
-        engine: SyncEngine,
     },
     /// This worker stopped a company's engine: its lease was lost or given up, or the fleet stopped.
     Stopped {
@@ -84,10 +87,14 @@ impl fmt::Debug for Fleet {
 /// A company this worker holds.
 struct Held {
     engine: SyncEngine,
-    /// `None` only while it is being stopped.
+    /// `None` only while it is being stopped (its lease still renewed).
     running: Option<RunningEngine>,
-    /// The end of the lease.
+    /// Abort the engine's tasks, also while it is being stopped.
+    aborts: Vec<tokio::task::AbortHandle>,
+    /// The end of the lease, as last taken or renewed.
     until: Timestamp,
+    /// Which taking of the company this is (a stop finishing late leaves a later one alone).
+    epoch: u64,
 }
 
 /// What the fleet's handles and tasks share.
@@ -101,6 +108,12 @@ pub(crate) struct Shared {
     /// Rejected deliveries per store, shared with the engines of the companies held here.
     rejections: Arc<Rejections>,
     events: broadcast::Sender<FleetEvent>,
+    /// Channels built to verify deliveries for stores not held here.
+    channels: inbox::ChannelCache,
+    /// Inbox items kept after a failure that may pass, with their backoff.
+    retries: inbox::Retries,
+    /// The next [`Held::epoch`].
+    epochs: std::sync::atomic::AtomicU64,
 }
 
 /// `wait` after `now` (saturating).
@@ -132,6 +145,9 @@ impl Fleet {
                 held: Mutex::new(BTreeMap::new()),
                 rejections: Arc::default(),
                 events,
+                channels: inbox::ChannelCache::default(),
+                retries: inbox::Retries::default(),
+                epochs: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -151,9 +167,10 @@ impl Fleet {
         self.inner.lock().keys().cloned().collect()
     }
 
-    /// The engine of a company this worker holds (to ask it for a sync, its plan, its stock).
+    /// The engine of a company this worker holds (to ask it for a sync, its plan, its stock): only while
+    /// its lease is held (not run out) and its engine running, not while it is being stopped.
     pub fn engine(&self, company: &CompanyId) -> Option<SyncEngine> {
-        self.inner.lock().get(company).map(|h| h.engine.clone())
+        self.inner.serving(company)
     }
 
     /// The companies' engines starting and stopping from now on. Events are dropped for a receiver more
@@ -202,7 +219,8 @@ impl Fleet {
     }
 
     /// Handle a webhook delivery for any store of any company (see the [module docs](self)): to the engine
-    /// when this worker holds the store's company (and its engine has the store's channel already);
+    /// when this worker holds the store's company, its lease not run out and its engine running (and the
+    /// engine has the store's channel already);
     /// otherwise verified with the store's channel and
     /// recorded for the holder ([`WebhookOutcome::Recorded`], 200; [`WebhookOutcome::Duplicate`] when it
     /// was recorded or applied before). Refused as [`SyncEngine::handle_webhook`] refuses: 404 for an
@@ -253,8 +271,19 @@ impl RunningFleet {
         }
         let shared = &self.fleet.inner;
         let companies: Vec<CompanyId> = shared.lock().keys().cloned().collect();
-        for company in companies {
-            shared.stop_company(&company, true).await;
+        // Every engine stops at once, each lease renewed until its engine has stopped.
+        let stops: Vec<JoinHandle<()>> = companies.iter().filter_map(|c| shared.stop_company(c, true)).collect();
+        let all = futures::future::join_all(stops);
+        tokio::pin!(all);
+        let every = (shared.config.lease / 3).max(Duration::from_millis(10));
+        loop {
+            tokio::select! {
+                _ = &mut all => break,
+                () = tokio::time::sleep(every) => {
+                    shared.expire(shared.clock.now());
+                    shared.renew(shared.clock.now()).await;
+                }
+            }
         }
         shared.audit_rejections(true).await;
         if let Err(e) = shared.store.worker_gone(&shared.config.worker).await {
@@ -282,6 +311,12 @@ impl RunningFleet {
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<CompanyId, Held>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A held company's engine, if its lease has not run out and its engine runs (not being stopped).
+    fn serving(&self, company: &CompanyId) -> Option<SyncEngine> {
+        let now = self.clock.now();
+        self.lock().get(company).filter(|h| h.running.is_some() && h.until > now).map(|h| h.engine.clone())
     }
 
     /// A connection manager over a company's view.

@@ -722,6 +722,10 @@ impl Store for MemoryStore {
         Ok(items.into_iter().take(limit).cloned().collect())
     }
 
+    async fn inbox_companies(&self) -> Result<std::collections::BTreeSet<CompanyId>> {
+        Ok(self.lock().inbox.values().map(|i| i.company.clone()).collect())
+    }
+
     async fn inbox_done(&self, id: i64) -> Result<bool> {
         let mut root = self.lock();
         if root.inbox.get(&id).is_some_and(|i| i.company == self.company) {

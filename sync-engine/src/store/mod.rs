@@ -399,6 +399,17 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     async fn inbox_put(&self, item: InboxItem) -> Result<bool, StoreError>;
     /// Up to `limit` inbox items of the view's company, oldest first (by `received_at`, then id).
     async fn inbox(&self, limit: usize) -> Result<Vec<InboxItem>, StoreError>;
+    /// The companies that have inbox items (root-level: one read for every company, so a worker looks at
+    /// the inbox of only those it holds that have something). The default asks each company's view.
+    async fn inbox_companies(&self) -> Result<std::collections::BTreeSet<CompanyId>, StoreError> {
+        let mut with = std::collections::BTreeSet::new();
+        for company in self.companies().await? {
+            if !self.for_company(&company.id).inbox(1).await?.is_empty() {
+                with.insert(company.id);
+            }
+        }
+        Ok(with)
+    }
     /// Remove an applied inbox item of the view's company; `false` when it was gone.
     async fn inbox_done(&self, id: i64) -> Result<bool, StoreError>;
 }

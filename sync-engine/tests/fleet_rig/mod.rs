@@ -52,7 +52,7 @@ pub fn key(k: &str) -> Credentials {
     Credentials::new().with("api_key", k)
 }
 
-fn cipher() -> CredentialCipher {
+pub fn cipher() -> CredentialCipher {
     CredentialCipher::new(&[42; 32])
 }
 

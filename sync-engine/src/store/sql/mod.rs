@@ -607,6 +607,11 @@ macro_rules! forward_store {
             async fn inbox(&self, limit: usize) -> Result<Vec<$crate::store::InboxItem>, $crate::store::StoreError> {
                 self.inner.inbox(limit).await
             }
+            async fn inbox_companies(
+                &self,
+            ) -> Result<std::collections::BTreeSet<$crate::store::CompanyId>, $crate::store::StoreError> {
+                self.inner.inbox_companies().await
+            }
             async fn inbox_done(&self, id: i64) -> Result<bool, $crate::store::StoreError> {
                 self.inner.inbox_done(id).await
             }

@@ -159,6 +159,13 @@ impl<D: Dialect> SqlStore<D> {
         self.read_all(q, rows::inbox_item::<D>).await
     }
 
+    /// The companies that have inbox items.
+    pub(crate) async fn inbox_companies(&self) -> Result<std::collections::BTreeSet<CompanyId>> {
+        let q = sql("SELECT DISTINCT company FROM inbox");
+        let rows = self.read().await?.fetch_all(q).await?;
+        rows.iter().map(|row| Ok(CompanyId::new(Cols::<D>(row).text("company")?))).collect()
+    }
+
     pub(crate) async fn inbox_done(&self, id: i64) -> Result<bool> {
         let q = sql("DELETE FROM inbox WHERE company = $1 AND id = $2").bind(self.co()).bind(id);
         Ok(self.read().await?.execute(q).await? == 1)
