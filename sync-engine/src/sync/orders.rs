@@ -147,7 +147,10 @@ impl SyncEngine {
         line: &OrderLine,
         now: Timestamp,
     ) -> Result<Option<IngestReport>> {
-        let sku = state.line_target(store, line).0.or_else(|| Sku::new(&line.channel_sku).ok());
+        let sku = state
+            .line_target(store, line)
+            .0
+            .or_else(|| Sku::new(state.sku_rules_of(store).apply(&line.channel_sku, line.fulfilment).canonical).ok());
         let owners = match &sku {
             Some(s) => self.inner.store.sku_owners(std::slice::from_ref(s)).await?.remove(s),
             None => None,
