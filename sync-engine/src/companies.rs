@@ -90,6 +90,9 @@ impl Companies {
             return Err(Error::CompanyExists(new.id));
         }
         check_required(&new)?;
+        // Rows left under this id by an engine that still ran when a company of the same id was deleted
+        // are not this new company's: remove them first.
+        self.store.purge_company(&new.id).await?;
         let mut record = CompanyRecord::new(new.id.clone(), new.name.clone(), self.clock.now());
         record.requires = new.requires;
         let mut batch = WriteBatch::new();
@@ -108,6 +111,7 @@ impl Companies {
                 return Err(Error::Invalid(format!("company {}: its connection exists already", new.id)));
             };
             if new.requires.is_some() {
+                self.check_binding_free(&new.id, conn.account.as_ref()).await?;
                 record.bound_account.clone_from(&conn.account);
             }
             batch.push(WriteOp::PutCompany(record.clone()));
@@ -127,6 +131,26 @@ impl Companies {
         Ok(record)
     }
 
+    /// An account binds one company only: [`Error::AlreadyExists`] when another company is bound to it
+    /// (its binding outlives its connection).
+    async fn check_binding_free(&self, id: &CompanyId, account: Option<&channel_core::AccountIdentity>) -> Result<()> {
+        let Some(account) = account else { return Ok(()) };
+        let companies = self.store.companies().await?;
+        let taken = companies.iter().find(|c| {
+            &c.id != id
+                && c.bound_account
+                    .as_ref()
+                    .is_some_and(|b| b.channel == account.channel && b.account_id == account.account_id)
+        });
+        match taken {
+            Some(other) => Err(Error::AlreadyExists(format!(
+                "{} account {:?} is already bound to company {}",
+                account.channel, account.account_id, other.id
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Every company, by id.
     pub async fn list(&self) -> Result<Vec<CompanyRecord>> {
         Ok(self.store.companies().await?)
@@ -140,6 +164,12 @@ impl Companies {
     /// Delete a company: its connections' credentials and everything of it (catalog, ledger, listings,
     /// orders, outbox, audit, its rows about global stores, the company row), as a disconnect removes a
     /// store. Global connections stay. [`Error::CompanyNotFound`] for an unknown id.
+    ///
+    /// An engine running the company (a [`crate::Fleet`] worker holding it) is not stopped here: its
+    /// holder stops it at its next balance round, when the company is no longer listed. Rows it writes
+    /// meanwhile stay under the id but belong to no company: they own no SKU ([`Store::sku_owners`]
+    /// counts existing companies only) and [`Companies::create`] removes them before creating a company
+    /// of the same id.
     pub async fn delete(&self, id: &CompanyId) -> Result<PurgeReport> {
         self.get(id).await?;
         self.store.purge_company(id).await?.ok_or_else(|| Error::CompanyNotFound(id.clone()))
@@ -150,6 +180,18 @@ impl Companies {
     pub async fn connections(&self, id: &CompanyId) -> Result<Connections> {
         self.get(id).await?;
         Ok(self.connections_unchecked(id))
+    }
+
+    /// The operator's management of the global connections ([`Connections::operator`]): the only
+    /// manager that adds, changes, disconnects or removes them. Disconnecting a global store removes its
+    /// rows in every company.
+    pub fn global_connections(&self) -> Connections {
+        Connections::operator(
+            Arc::clone(&self.store),
+            Arc::clone(&self.factory),
+            self.cipher.clone(),
+            Arc::clone(&self.clock),
+        )
     }
 
     fn connections_unchecked(&self, id: &CompanyId) -> Connections {

@@ -326,13 +326,25 @@ fn observe_unowned(
     batch.push(WriteOp::PutListing(row));
 }
 
-/// Integration management over a [`Store`].
+/// Integration management over a [`Store`]: one company's ([`Connections::new`]: its client
+/// connections; it sees the global ones but does not change them), or the operator's
+/// ([`Connections::operator`]: the global connections only).
 #[derive(Debug, Clone)]
 pub struct Connections {
     store: Arc<dyn Store>,
     factory: Arc<dyn ChannelFactory>,
     cipher: CredentialCipher,
     clock: Arc<dyn Clock>,
+    manages: Manages,
+}
+
+/// Which connections a [`Connections`] may add, change, disconnect or remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Manages {
+    /// Its company's client connections.
+    Company,
+    /// The global connections (the operator's).
+    Global,
 }
 
 const RETRIES: usize = 5;
@@ -397,14 +409,54 @@ pub fn config_details(c: &ConnectionRecord) -> BTreeMap<String, String> {
 }
 
 impl Connections {
-    /// Management over `store`, building channels with `factory`, sealing credentials with `cipher`.
+    /// Management of the client connections of `store`'s company ([`Store::company_id`]), building
+    /// channels with `factory`, sealing credentials with `cipher`. It lists, tests and syncs the global
+    /// connections its company sees, but adding, changing, disconnecting or removing one is refused with
+    /// [`Error::Invalid`]: global connections are managed by the operator ([`Connections::operator`]).
     pub fn new(
         store: Arc<dyn Store>,
         factory: Arc<dyn ChannelFactory>,
         cipher: CredentialCipher,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, factory, cipher, clock }
+        Self { store, factory, cipher, clock, manages: Manages::Company }
+    }
+
+    /// The operator's management of the global connections ([`Scope::Global`]) over any view of the
+    /// database: it adds (a connection without a scope is global), changes, disconnects and removes
+    /// global connections only; a client connection is refused with [`Error::Invalid`] (it is managed
+    /// through its company's [`Connections::new`]). Disconnecting a global store removes its rows in
+    /// every company. [`crate::Companies::global_connections`] gives one too.
+    pub fn operator(
+        store: Arc<dyn Store>,
+        factory: Arc<dyn ChannelFactory>,
+        cipher: CredentialCipher,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { store, factory, cipher, clock, manages: Manages::Global }
+    }
+
+    /// A connection this manager may change: a client connection of its company, or a global one for the
+    /// operator's; else [`Error::Invalid`] naming the store.
+    async fn managed(&self, store: &StoreId) -> Result<ConnectionRecord> {
+        let rec = self.get(store).await?;
+        self.check_manages(store, &rec.scope)?;
+        Ok(rec)
+    }
+
+    fn check_manages(&self, store: &StoreId, scope: &Scope) -> Result<()> {
+        match (self.manages, scope) {
+            (Manages::Company, Scope::Global) => Err(Error::Invalid(format!(
+                "store {store} is a global connection: global connections are managed by the operator \
+                 (Companies::global_connections), not by company {}",
+                self.company()
+            ))),
+            (Manages::Global, Scope::Client(c)) => Err(Error::Invalid(format!(
+                "store {store} is a client connection of company {c}: it is managed through that company's \
+                 connections, not the operator's global ones"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The store underneath.
@@ -465,8 +517,14 @@ impl Connections {
 
     /// The scope a new connection gets: a client connection of this manager's company unless given; a
     /// client scope of another company is refused (it is added through that company's manager).
-    fn scope_of(&self, scope: Option<Scope>) -> Result<Scope> {
+    fn scope_of(&self, store: &StoreId, scope: Option<Scope>) -> Result<Scope> {
+        if self.manages == Manages::Global {
+            let scope = scope.unwrap_or(Scope::Global);
+            self.check_manages(store, &scope)?;
+            return Ok(scope);
+        }
         match scope {
+            Some(Scope::Global) => self.check_manages(store, &Scope::Global).map(|()| Scope::Global),
             None => Ok(Scope::Client(self.company().clone())),
             Some(Scope::Client(c)) if &c != self.company() => Err(Error::Invalid(format!(
                 "a connection of company {c} is added through that company's manager, not {}'s",
@@ -488,7 +546,7 @@ impl Connections {
         }
         crate::settings::check_settings(&new.settings)?;
         let rules = sku_rules(&new.settings)?;
-        let scope = self.scope_of(new.scope.clone())?;
+        let scope = self.scope_of(&new.store, new.scope.clone())?;
         if let Some(existing) = self.store.locate_store(&new.store).await? {
             let visible = self.store.connection(&new.store).await?.is_some();
             if visible && existing.state == ConnectionState::Disconnected && existing.channel == new.channel {
@@ -502,17 +560,7 @@ impl Connections {
         }
         let channel = self.build(&new.store, new.channel, &new.settings, &new.credentials)?;
         let identity = channel.test_connection().await?;
-        if let Some(bound) = others.iter().find(|c| {
-            c.channel == new.channel && c.account.as_ref().is_some_and(|a| a.account_id == identity.account_id)
-        }) {
-            return Err(Error::AlreadyExists(format!(
-                "{} account {:?} is already connected as store {}{}",
-                new.channel,
-                identity.account_id,
-                bound.store,
-                if bound.state == ConnectionState::Disconnected { " (disconnected: reconnect that store)" } else { "" }
-            )));
-        }
+        self.check_account_free(&new.store, new.channel, &identity).await?;
         self.check_company_binding(&new.store, new.channel, &scope, &identity).await?;
         self.check_new_store_skus(&new, &scope, &rules, &others, &*channel).await?;
 
@@ -528,6 +576,38 @@ impl Connections {
         let audit = AuditEntry::new(new.store.clone(), "connection", "connection added", now)
             .change(None, Some(format!("{} account {}", rec.channel, identity.account_id)));
         Ok(PreparedAdd::New { record: Box::new(rec), audit: Box::new(audit) })
+    }
+
+    /// An account is connected as one store only, across every company and the global connections
+    /// ([`Store::all_connections`]): [`Error::AlreadyExists`] when a store other than `store` of `channel`
+    /// is bound to `identity`'s account.
+    pub(crate) async fn check_account_free(
+        &self,
+        store: &StoreId,
+        channel: ChannelKind,
+        identity: &AccountIdentity,
+    ) -> Result<()> {
+        let all = self.store.all_connections(Some(channel)).await?;
+        let Some(bound) = all
+            .iter()
+            .find(|c| &c.store != store && c.account.as_ref().is_some_and(|a| a.account_id == identity.account_id))
+        else {
+            return Ok(());
+        };
+        let place = match bound.scope.client() {
+            Some(c) if c == self.company() => String::new(),
+            Some(c) => format!(" of company {c}"),
+            None => " (a global connection)".to_owned(),
+        };
+        let hint = if bound.state == ConnectionState::Disconnected && place.is_empty() {
+            " (disconnected: reconnect that store)"
+        } else {
+            ""
+        };
+        Err(Error::AlreadyExists(format!(
+            "{channel} account {:?} is already connected as store {}{place}{hint}",
+            identity.account_id, bound.store
+        )))
     }
 
     /// In a company bound to an account of `channel` ([`CompanyRecord::bound_account`]), a client
@@ -671,7 +751,7 @@ impl Connections {
     /// seller account than the one the store is bound to; other platforms rebind (and audit it). Clears
     /// a needs-re-authentication state and reconnects a disconnected store.
     pub async fn update_credentials(&self, store: &StoreId, credentials: Credentials) -> Result<ConnectionRecord> {
-        let rec = self.get(store).await?;
+        let rec = self.managed(store).await?;
         let verified = self.verify_credentials(&rec, &rec.settings, &credentials).await?;
         let now = self.clock.now();
         self.modify(store, |rec, extra| {
@@ -705,6 +785,7 @@ impl Connections {
                 actual: identity.account_id,
             });
         }
+        self.check_account_free(&rec.store, rec.channel, &identity).await?;
         self.check_company_binding(&rec.store, rec.channel, &rec.scope, &identity).await?;
         Ok(VerifiedCredentials { sealed: self.cipher.seal(&rec.store, credentials)?, identity })
     }
@@ -732,6 +813,7 @@ impl Connections {
         let all = self.store.connections(&ConnectionFilter::all()).await?;
         let current =
             all.iter().find(|c| &c.store == store).ok_or_else(|| Error::NotFound(format!("store {store}")))?;
+        self.check_manages(store, &current.scope)?;
         if let Some(scope) = &update.scope
             && scope != &current.scope
         {
@@ -851,7 +933,7 @@ impl Connections {
     /// listings hold the on hand every other store follows: make another store the source first (or
     /// clear the flag, on purpose) with [`Connections::update`].
     pub async fn disconnect(&self, store: &StoreId) -> Result<Disconnected> {
-        let rec = self.get(store).await?;
+        let rec = self.managed(store).await?;
         if rec.source_of_truth && rec.channel != ChannelKind::Takealot {
             return Err(Error::Invalid(format!(
                 "store {store} is the source of truth: removing it would delete the on hand every other store \

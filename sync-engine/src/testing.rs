@@ -95,6 +95,7 @@ where
     companies_isolate_work(make().await).await;
     company_connections_scoped(make().await).await;
     purge_company_rules(make().await).await;
+    all_connections_span_companies(make().await).await;
     workers_and_company_leases(make().await).await;
     inbox_per_company(make().await).await;
 }
@@ -1214,6 +1215,29 @@ pub(crate) async fn companies_round_trip(store: Arc<dyn Store>) {
         owners.into_iter().map(|(s, cs)| (s.to_string(), cs.into_iter().map(|c| c.to_string()).collect())).collect();
     let want = |s: &str, cs: &[&str]| (s.to_owned(), cs.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>());
     assert_eq!(owners, [want("BOTH", &["a", "b"]), want("ONE", &["a"]), want("TWO", &["b"])], "no entry for NONE");
+    // Rows under an id without a company row (a deleted company's late writes) own nothing.
+    let gone = store.for_company(&cid("gone"));
+    gone.commit(WriteOp::PutProduct(ProductRecord::simple(sku("ONE"), t0())).into()).await.expect("late row");
+    gone.commit(WriteOp::PutProduct(ProductRecord::simple(sku("LATE"), t0())).into()).await.expect("late row");
+    let owners = store.sku_owners(&[sku("ONE"), sku("LATE")]).await.expect("owners");
+    assert_eq!(owners.get(&sku("ONE")), Some(&vec![cid("a")]), "only existing companies own");
+    assert!(!owners.contains_key(&sku("LATE")), "{owners:?}");
+}
+
+/// `all_connections` lists every company's connections and the global ones, from any view.
+pub(crate) async fn all_connections_span_companies(store: Arc<dyn Store>) {
+    let (a, b) = two_companies(&store).await;
+    a.put_connection(sample_connection("hub", ChannelKind::Takealot)).await.expect("global");
+    a.put_connection(client_connection("a-shop", ChannelKind::Shopify, "a")).await.expect("a's");
+    b.put_connection(client_connection("b-shop", ChannelKind::Shopify, "b")).await.expect("b's");
+    b.put_connection(client_connection("b-tk", ChannelKind::Takealot, "b")).await.expect("b's");
+    let names = |v: Vec<ConnectionRecord>| v.into_iter().map(|c| c.store.to_string()).collect::<Vec<_>>();
+    let all = names(store.all_connections(None).await.expect("all"));
+    assert_eq!(all, ["a-shop", "b-shop", "b-tk", "hub"], "every company's, from the default view");
+    assert_eq!(names(a.all_connections(Some(ChannelKind::Shopify)).await.expect("shopify")), ["a-shop", "b-shop"]);
+    assert_eq!(names(b.all_connections(Some(ChannelKind::Takealot)).await.expect("takealot")), ["b-tk", "hub"]);
+    assert!(a.all_connections(Some(ChannelKind::Amazon)).await.expect("none").is_empty());
+    assert_eq!(names(a.connections(&ConnectionFilter::all()).await.expect("a's view")), ["a-shop", "hub"]);
 }
 
 /// `purge_company` removes everything of the company and nothing of the other; global connections stay.
@@ -1269,6 +1293,15 @@ pub(crate) async fn purge_company_rules(store: Arc<dyn Store>) {
     assert!(b.connection(&sid("b-shop")).await.expect("read").is_some());
     assert!(!b.acquire_lease(&sid("hub"), "w2", at(60), t0()).await.expect("lease"), "B's lease is w1's");
     assert!(store.purge_company(&cid("nope")).await.expect("purge").is_none());
+    // Rows left under an id whose company row is gone (an engine still running at the delete) are
+    // purged too; then there is nothing left.
+    a.commit(WriteOp::PutProduct(ProductRecord::simple(sku("LATE"), t0())).into()).await.expect("late row");
+    a.commit(WriteOp::Audit(AuditEntry::new(sid("hub"), "quantity", "late", t0())).into()).await.expect("late audit");
+    let late = store.purge_company(&cid("a")).await.expect("purge").expect("leftovers found");
+    assert_eq!(late.products, vec![sku("LATE")]);
+    assert!(a.audit(&AuditFilter::default()).await.expect("audit").is_empty(), "late audit gone");
+    assert!(store.purge_company(&cid("a")).await.expect("purge").is_none(), "nothing left");
+    assert!(b.product(&sku("MUG")).await.expect("read").is_some(), "B untouched");
 }
 
 /// Worker heartbeats (expiry by `now`) and company leases (take, renew, expired take-over, release).

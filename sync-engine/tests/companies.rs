@@ -76,10 +76,15 @@ impl World {
         self.platform.add_key(&k, account);
         self.platform.set_listings(store, listings.iter().map(|(id, s, q)| Listing::new(*id, *s, *q)).collect());
         let mut new = NewConnection::new(store, kind, store, key(&k)).source_of_truth(source);
+        let manager = if scope == Some(Scope::Global) {
+            self.companies.global_connections()
+        } else {
+            self.companies.connections(&cid(company)).await.unwrap()
+        };
         if let Some(scope) = scope {
             new = new.with_scope(scope);
         }
-        self.companies.connections(&cid(company)).await.unwrap().add(new).await.unwrap();
+        manager.add(new).await.unwrap();
     }
 
     /// The platform's side of `store`: sells, signs webhooks.
@@ -218,8 +223,9 @@ async fn a_company_cannot_see_test_or_disconnect_another_companys_store() {
 async fn a_store_keeps_its_scope() {
     let w = with_global_store().await;
     let a = w.companies.connections(&cid("a")).await.unwrap();
-    for (store, scope) in [("a-src", Scope::Global), ("amz", Scope::Client(cid("a")))] {
-        let refused = a
+    let operator = w.companies.global_connections();
+    for (manager, store, scope) in [(&a, "a-src", Scope::Global), (&operator, "amz", Scope::Client(cid("a")))] {
+        let refused = manager
             .update(&sid(store), sync_engine::ConnectionUpdate::new().with_scope(scope))
             .await
             .expect_err("a store does not change scope");
@@ -393,4 +399,140 @@ async fn deleting_a_company_purges_it_and_leaves_the_others() {
     assert_eq!(b_conns.test(&sid("b-tk")).await.unwrap().account_id, "b-seller", "b's credentials still open");
     b.reload().await.unwrap();
     assert_eq!(b.on_hand(&sku("TS-001")).await.unwrap(), Some(50));
+}
+
+/// An account is connected as one store only, across every company and the global connections: two
+/// companies' engines never push to, or count the orders of, the same account.
+#[tokio::test]
+async fn an_account_is_connected_once_across_companies() {
+    let w = two_sellers().await;
+    w.platform.add_key("a-again", "a-shopify");
+    let b = w.companies.connections(&cid("b")).await.unwrap();
+    let dup = b
+        .add(NewConnection::new("b-shop2", ChannelKind::Shopify, "dup", key("a-again")))
+        .await
+        .expect_err("a's Shopify account");
+    assert!(matches!(&dup, Error::AlreadyExists(m) if m.contains("a-shop") && m.contains("company a")), "{dup}");
+    let moved = b.update_credentials(&sid("b-shop"), key("a-again")).await.expect_err("a's account");
+    assert!(matches!(moved, Error::AlreadyExists(_)), "{moved}");
+    assert_eq!(b.get(&sid("b-shop")).await.unwrap().account.unwrap().account_id, "b-shopify", "b-shop unchanged");
+    let global = w
+        .companies
+        .global_connections()
+        .add(NewConnection::new("g-shop", ChannelKind::Shopify, "g", key("a-again")))
+        .await
+        .expect_err("a's account, as a global connection");
+    assert!(matches!(global, Error::AlreadyExists(_)), "{global}");
+
+    // Nor as the bound account of a new company.
+    w.platform.add_key("a-tk-again", "a-seller");
+    let tk = NewConnection::new("c-tk", ChannelKind::Takealot, "tk", key("a-tk-again"));
+    let bound =
+        w.companies.create(NewCompany::new("c", "C").requiring(ChannelKind::Takealot).with_connection(tk)).await;
+    assert!(matches!(bound, Err(Error::AlreadyExists(_))), "{bound:?}");
+    assert!(w.root.company(&cid("c")).await.unwrap().is_none());
+}
+
+/// A company's manager lists and uses the global stores but does not add, change, disconnect or
+/// remove them: the operator's manager does, and disconnecting one removes its rows in every company.
+#[tokio::test]
+async fn global_connections_are_managed_by_the_operator_only() {
+    let w = with_global_store().await;
+    let (_a, _b) = (w.engine("a").await, w.engine("b").await);
+    let a = w.companies.connections(&cid("a")).await.unwrap();
+    let operator_only = |e: Error| {
+        assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+        assert!(e.to_string().contains("amz") && e.to_string().contains("operator"), "{e}");
+    };
+    operator_only(a.disconnect(&sid("amz")).await.expect_err("not a's to disconnect"));
+    operator_only(a.update(&sid("amz"), sync_engine::ConnectionUpdate::new().with_name("mine")).await.unwrap_err());
+    operator_only(a.update_credentials(&sid("amz"), key("key-amz")).await.expect_err("not a's credentials"));
+    w.platform.add_key("k-amz2", "3pl-amazon-2");
+    let new = NewConnection::new("amz2", ChannelKind::Amazon, "amz2", key("k-amz2")).with_scope(Scope::Global);
+    let added = a.add(new.clone()).await.expect_err("a company does not add a global store");
+    assert!(added.to_string().contains("operator"), "{added}");
+    assert!(w.root.locate_store(&sid("amz2")).await.unwrap().is_none());
+    let a_view = w.root.for_company(&cid("a"));
+    let b_view = w.root.for_company(&cid("b"));
+    let rows = |view: &Arc<dyn Store>| {
+        let view = Arc::clone(view);
+        async move {
+            let filter = sync_engine::store::ListingFilter::store(sid("amz"));
+            view.listings(&filter).await.unwrap().len()
+        }
+    };
+    assert_eq!((rows(&a_view).await, rows(&b_view).await), (3, 3), "both keep their rows about amz");
+
+    let operator = w.companies.global_connections();
+    let client = operator.disconnect(&sid("a-src")).await.expect_err("a client connection is its company's");
+    assert_eq!(client.kind(), ErrorKind::NotFound, "the operator does not even see it: {client}");
+    assert!(w.root.locate_store(&sid("a-src")).await.unwrap().is_some());
+    let scoped =
+        NewConnection::new("amz3", ChannelKind::Amazon, "amz3", key("k-amz2")).with_scope(Scope::Client(cid("a")));
+    assert_eq!(operator.add(scoped).await.expect_err("not a global one").kind(), ErrorKind::Validation);
+    assert_eq!(operator.add(new).await.unwrap().scope, Scope::Global);
+    assert!(matches!(operator.disconnect(&sid("amz")).await.unwrap(), Disconnected::Removed(_)));
+    assert!(w.root.locate_store(&sid("amz")).await.unwrap().is_none());
+    assert_eq!((rows(&a_view).await, rows(&b_view).await), (0, 0), "every company's rows about amz went");
+}
+
+/// A company deleted while its engine still runs (until its holder's next balance round): the rows that
+/// engine writes meanwhile own no SKU, and a company created again under the id starts empty.
+#[tokio::test]
+async fn a_deleted_companys_late_rows_own_nothing_and_are_cleared_on_create() {
+    let w = with_global_store().await;
+    let a = w.engine("a").await;
+    let b_engine = w.engine("b").await;
+    w.companies.delete(&cid("b")).await.unwrap();
+    // b's engine writes on: a product of a's SKU, an audit entry.
+    w.catalog("b", &["TS-001"]).await;
+    b_engine.full_sync(None, None, &AtomicBool::new(false)).await.ok();
+    let owners = w.root.sku_owners(&[sku("TS-001"), sku("TS-003")]).await.unwrap();
+    assert_eq!(owners.get(&sku("TS-001")), Some(&vec![cid("a")]), "a deleted company owns nothing");
+    assert_eq!(owners.get(&sku("TS-003")), Some(&vec![cid("a")]));
+    a.full_sync(None, None, &AtomicBool::new(false)).await.unwrap();
+    let a_view = w.root.for_company(&cid("a"));
+    let linked = |id: &str| {
+        let (view, id) = (Arc::clone(&a_view), ListingId::new(id));
+        async move { view.listing(&sid("amz"), &id).await.unwrap().and_then(|l| l.sku) }
+    };
+    assert_eq!(linked("G1").await, Some(sku("TS-001")), "still a's alone");
+    assert_eq!(linked("G3").await, Some(sku("TS-003")), "a owns TS-003 alone now");
+
+    w.companies.create(NewCompany::new("b", "Another b")).await.unwrap();
+    let b_view = w.root.for_company(&cid("b"));
+    assert!(b_view.products().await.unwrap().is_empty(), "the new b inherits no product");
+    assert!(b_view.audit(&AuditFilter::default()).await.unwrap().is_empty(), "…nor audit");
+    let owners = w.root.sku_owners(&[sku("TS-001")]).await.unwrap();
+    assert_eq!(owners.get(&sku("TS-001")), Some(&vec![cid("a")]));
+}
+
+/// A global store's listing whose channel SKU maps to a SKU through the store's `sku_rules` is looked up
+/// by its mapped SKU by the engine too: linked by observing the listings, it stays linked across reads.
+#[tokio::test]
+async fn a_rules_mapped_global_listing_stays_linked_across_full_syncs() {
+    let w = world();
+    w.companies.create(NewCompany::new("a", "Client a")).await.unwrap();
+    w.catalog("a", &["TS-001"]).await;
+    w.connect_scoped("a", "a-src", ChannelKind::Shopify, "a-shop", &[("S1", "TS-001", 9)], true, None).await;
+    w.platform.add_key("key-amz", "3pl-amazon");
+    w.platform.set_listings("amz", vec![Listing::new("G1", "AMZ-TS-001", 0)]);
+    let settings = serde_json::json!({"sku_rules": [{"prefix": "AMZ-"}]});
+    let new = NewConnection::new("amz", ChannelKind::Amazon, "amz", key("key-amz"))
+        .with_scope(Scope::Global)
+        .with_settings(settings);
+    w.companies.global_connections().add(new).await.unwrap();
+    let a_conns = w.companies.connections(&cid("a")).await.unwrap();
+    a_conns.observe_listings(&sid("amz"), &w.platform.listings("amz")).await.unwrap();
+    let a_view = w.root.for_company(&cid("a"));
+    let linked = || {
+        let view = Arc::clone(&a_view);
+        async move { view.listing(&sid("amz"), &ListingId::new("G1")).await.unwrap().and_then(|l| l.sku) }
+    };
+    assert_eq!(linked().await, Some(sku("TS-001")), "observing maps it through the rules");
+    let a = w.engine("a").await;
+    a.full_sync(None, None, &AtomicBool::new(false)).await.unwrap();
+    assert_eq!(linked().await, Some(sku("TS-001")), "the engine's reads keep it linked");
+    let audit = w.audit_reasons("a").await;
+    assert!(!audit.iter().any(|r| r.contains("owned by no company")), "{audit:?}");
 }

@@ -6,10 +6,14 @@ use channel_core::{
     ChannelExt, ChannelKind, ErrorKind, Fulfilment, Listing, ListingId, Sku, StockUpdate, WebhookRejection,
     WebhookRequest,
 };
+use std::sync::Arc;
 use support::*;
 use sync_engine::connections::config_details;
 use sync_engine::store::*;
-use sync_engine::{ConnectionUpdate, Disconnected, Error, NewConnection, StoreExt};
+
+use sync_engine::{
+    Clock, ConnectionUpdate, Connections, CredentialCipher, Disconnected, Error, NewConnection, StoreExt,
+};
 
 fn sku(s: &str) -> Sku {
     Sku::new(s).unwrap()
@@ -359,7 +363,13 @@ async fn list_and_filter_connections() {
         .await
         .unwrap();
     f.connections.add(NewConnection::new("beta-woo", ChannelKind::Woocommerce, "Beta Woo", key("b"))).await.unwrap();
-    f.connections
+    let operator = Connections::operator(
+        Arc::clone(&f.store),
+        Arc::new(FakeFactory(Arc::clone(&f.world))),
+        CredentialCipher::new(&[42; 32]),
+        Arc::clone(&f.clock) as Arc<dyn Clock>,
+    );
+    operator
         .add(
             NewConnection::new("tk", ChannelKind::Takealot, "Group Takealot", key("c"))
                 .with_scope(Scope::Global)
@@ -390,8 +400,7 @@ async fn list_and_filter_connections() {
     assert_eq!(tk[0].sync_mode, SyncMode::Daily);
 
     f.clock.advance(jiff::SignedDuration::from_secs(3600));
-    let updated = f
-        .connections
+    let updated = operator
         .update(
             &sid("tk"),
             ConnectionUpdate::new().with_name("Takealot ZA").with_warehouse(Some(WarehouseId::new("cpt"))),

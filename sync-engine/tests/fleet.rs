@@ -254,7 +254,7 @@ async fn a_global_stores_delivery_is_recorded_for_the_companies_owning_its_skus(
     );
     let global = sync_engine::NewConnection::new("g", ChannelKind::Shopify, "Operator", fleet_rig::key("k-g"))
         .with_scope(sync_engine::store::Scope::Global);
-    f.manager(&co(1)).add(global).await.unwrap();
+    f.operator().add(global).await.unwrap();
     let receiver = fleet(&f, "receiver");
     let platform = f.world.channel(ChannelKind::Shopify, "g", "k-g");
     let inbox = |n: usize| {

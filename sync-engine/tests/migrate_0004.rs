@@ -189,6 +189,9 @@ async fn keeps_working(store: &Arc<dyn Store>) {
     store.finish_outbox(claimed[0].id, &token, OutboxResult::Done, at(21)).await.unwrap();
     assert!(store.outbox(&OutboxFilter::default()).await.unwrap().is_empty());
 
+    // Another company (sku_owners counts only companies that exist).
+    let record = sync_engine::store::CompanyRecord::new(CompanyId::new("other"), "Other", at(30));
+    store.commit(WriteOp::PutCompany(record).into()).await.unwrap();
     let other = store.for_company(&CompanyId::new("other"));
     other.commit(WriteOp::PutProduct(ProductRecord::simple(sku("TS-001"), at(30))).into()).await.unwrap();
     let movement = NewMovement::new(sku("TS-001"), 5, MovementCause::ManualAdjustment, at(30));

@@ -8,7 +8,7 @@
 //! `sync_engine::settings`). `check-config` checks everything at once ([`Loaded::check`]). Every failure
 //! is one line: exit 2 for bad input.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -75,7 +75,8 @@ pub(crate) struct ConnectionConfig {
     /// The company it belongs to (the default company when neither this nor `client` is given).
     #[serde(default)]
     company: Option<String>,
-    /// The old name of `company`: the same thing.
+    /// The old name of `company` when it names a declared company; otherwise the label of a config from
+    /// before companies, and the connection is the default company's (with a warning).
     #[serde(default)]
     client: Option<String>,
     /// `global`: the operator's own account serving every company (then no `company`).
@@ -280,9 +281,13 @@ impl Loaded {
     }
 
     /// The company a connection belongs to, `None` for a global one (`scope = "global"`): its `company`
-    /// key, or `client` (the old name: both may be given only if they agree), else the default company.
-    /// A company other than the default one must have a `[[companies]]` table.
+    /// key, or `client` naming a declared company (both may be given only if they agree), else the
+    /// default company. A `company` other than the default one must have a `[[companies]]` table. A
+    /// `client` naming no declared company is the label of a config from before companies: such a
+    /// connection stays in the default company, as it was (migration 0004 put the old labelled rows there
+    /// too), with one warning line on stderr saying how to isolate it.
     pub(crate) fn company_of(&self, def: &ConnectionConfig) -> Result<Option<CompanyId>, Fail> {
+        let declared = |c: &String| c == CompanyId::DEFAULT || self.config.companies.iter().any(|d| &d.id == c);
         let named = match (&def.company, &def.client) {
             (Some(c), Some(k)) if c != k => {
                 return Err(usage(format!(
@@ -291,7 +296,12 @@ impl Loaded {
                     def.id
                 )));
             }
-            (Some(c), _) | (None, Some(c)) => Some(c),
+            (Some(c), _) => Some(c),
+            (None, Some(k)) if declared(k) || def.scope.is_some() => Some(k),
+            (None, Some(k)) => {
+                warn_old_label(&def.id, k);
+                None
+            }
             (None, None) => None,
         };
         match (def.scope.as_deref(), named) {
@@ -306,9 +316,7 @@ impl Loaded {
                 def.id
             ))),
             (None, None) => Ok(Some(CompanyId::default_company())),
-            (None, Some(c)) if c == CompanyId::DEFAULT || self.config.companies.iter().any(|d| &d.id == c) => {
-                Ok(Some(CompanyId::new(c.clone())))
-            }
+            (None, Some(c)) if declared(c) => Ok(Some(CompanyId::new(c.clone()))),
             (None, Some(c)) => Err(usage(format!(
                 "connection {}: company {c:?} is not declared: add a [[companies]] table with id = {c:?} (a \
                  connection without company belongs to the default company)",
@@ -487,5 +495,19 @@ impl SyncSection {
                 .map_err(|_| usage(format!("[sync] daily_at = {at:?}: expected a UTC time such as \"02:00\"")))?;
         }
         Ok(config)
+    }
+}
+
+/// Warn once per connection (one line on stderr) that its `client` label names no declared company, so
+/// the connection is the default company's, as before companies.
+fn warn_old_label(connection: &str, label: &str) {
+    static WARNED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if warned.insert(connection.to_owned()) {
+        eprintln!(
+            "warning: connection {connection}: client = {label:?} names no [[companies]] table, so it belongs to \
+             the default company as before; to isolate it, declare [[companies]] id = {label:?} and use \
+             company = {label:?} (then remove and add the store again)"
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! Connections live in the SQLite store named by the config file. Their definitions (channel, name,
 //! company or global scope, warehouse, settings) come from the config file too; their secrets come from
 //! environment variables or files the config names — never from the command line. Each connection is
-//! managed through its company's view of the store (a global one through any view); a store id is unique
+//! managed through its company's view of the store (a global one by the operator's manager,
+//! `Companies::global_connections`); a store id is unique
 //! across companies, so `test`, `update` and `remove` find its company in the store. Bad input exits 2
 //! with one line; a refused or failed operation exits 1 with one line.
 
@@ -15,7 +16,9 @@ use std::sync::Arc;
 use channel_core::StoreId;
 use sync_engine::connections::config_details;
 use sync_engine::store::{CompanyId, ConnectionFilter, ConnectionRecord, ConnectionState, Scope, WarehouseId};
-use sync_engine::{ChannelFactory, Connections, CredentialCipher, Disconnected, SqliteStore, Store, SystemClock};
+use sync_engine::{
+    ChannelFactory, Companies, Connections, CredentialCipher, Disconnected, SqliteStore, Store, SystemClock,
+};
 
 use crate::config::{self, Loaded};
 use crate::fail::{Fail, exit, failed, one_line, usage};
@@ -50,13 +53,17 @@ struct StoreArg {
 
 #[derive(Debug, clap::Args)]
 struct ListArgs {
-    /// Only connections this company can use: its own and the global ones (`--client` is the old name).
-    #[arg(long, alias = "client", value_name = "ID")]
+    /// Only connections this company can use: its own and the global ones.
+    #[arg(long, value_name = "ID", conflicts_with = "client")]
     company: Option<String>,
+    /// The old name of `--company`: a client label naming no company in the store is the default
+    /// company's (as before companies, when every label shared the one catalog).
+    #[arg(long, value_name = "ID")]
+    client: Option<String>,
     /// Only global connections.
     #[arg(long, conflicts_with = "client_only")]
     global: bool,
-    /// Only this company's own connections.
+    /// Only this company's own connections (an old client label naming no company: the default one's).
     #[arg(long = "client-only", value_name = "ID")]
     client_only: Option<String>,
     /// Only connections linked to this warehouse.
@@ -92,6 +99,19 @@ pub(crate) fn channel_factory() -> Arc<dyn ChannelFactory> {
 /// The connection manager over one company's view of the store.
 pub(crate) fn manager(view: Arc<dyn Store>, cipher: &CredentialCipher) -> Connections {
     Connections::new(view, channel_factory(), cipher.clone(), Arc::new(SystemClock))
+}
+
+/// The operator's manager of the global connections (a company's manager does not change them).
+fn operator(store: Arc<dyn Store>, cipher: &CredentialCipher) -> Connections {
+    Companies::new(store, channel_factory(), cipher.clone(), Arc::new(SystemClock)).global_connections()
+}
+
+/// The manager of a stored connection: the operator's for a global one, else its company's.
+fn manager_for(view: Arc<dyn Store>, scope: Option<&Scope>, cipher: &CredentialCipher) -> Connections {
+    match scope {
+        Some(Scope::Global) => operator(view, cipher),
+        _ => manager(view, cipher),
+    }
 }
 
 /// Open the config file's store (the default company's view), run `op` with it and the credential
@@ -153,8 +173,9 @@ async fn execute(config: &Loaded, args: ConnectionsArgs) -> Result<(), Fail> {
 /// The filter of `list` within a view, and the company whose view it is (`None`: every company's).
 fn filter(list: &ListArgs) -> Result<(ConnectionFilter, Option<CompanyId>), Fail> {
     let mut filter = ConnectionFilter::all();
-    let company = list.company.clone().or_else(|| list.client_only.clone()).map(CompanyId::new);
-    filter.client = list.company.clone().map(CompanyId::new);
+    let can_use = list.company.clone().or_else(|| list.client.clone());
+    let company = can_use.clone().or_else(|| list.client_only.clone()).map(CompanyId::new);
+    filter.client = can_use.map(CompanyId::new);
     if list.global {
         filter.scope = Some(Scope::Global);
     }
@@ -197,7 +218,32 @@ async fn listed(
     .await
 }
 
+/// An old client label (`--client`, `--client-only`) naming no company in the store means what it did
+/// before companies: the default company, which migration 0004 put the labelled connections in.
+async fn resolve_labels(config: &Loaded, mut list: ListArgs) -> Result<ListArgs, Fail> {
+    if list.client.is_none() && list.client_only.is_none() {
+        return Ok(list);
+    }
+    with_store(config, async |store, _| {
+        for label in [&mut list.client, &mut list.client_only].into_iter().flatten() {
+            if label.as_str() != CompanyId::DEFAULT
+                && store.company(&CompanyId::new(label.clone())).await.map_err(stored)?.is_none()
+            {
+                eprintln!(
+                    "warning: client {label:?} names no company: listing the default company's connections (old \
+                     client labels belong to it)"
+                );
+                *label = CompanyId::DEFAULT.to_owned();
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(list)
+}
+
 async fn list_connections(config: &Loaded, list: ListArgs) -> Result<(), Fail> {
+    let list = resolve_labels(config, list).await?;
     let (filter, company) = filter(&list)?;
     let rows = listed(config, &filter, company).await?;
     if list.json {
@@ -214,11 +260,11 @@ async fn add(config: &Loaded, id: &str) -> Result<(), Fail> {
     let company = config.company_of(def)?;
     let new = config.new_connection(def)?;
     let rec = with_store(config, async |store, cipher| {
-        let view = match &company {
-            Some(c) => company_view(&store, c).await?,
-            None => store,
+        let manager = match &company {
+            Some(c) => manager(company_view(&store, c).await?, cipher),
+            None => operator(store, cipher),
         };
-        manager(view, cipher).add(new).await.map_err(keyed(config))
+        manager.add(new).await.map_err(keyed(config))
     })
     .await?;
     let account = rec.account.map(|a| a.account_id).unwrap_or_default();
@@ -230,8 +276,8 @@ async fn add(config: &Loaded, id: &str) -> Result<(), Fail> {
 async fn test(config: &Loaded, id: &str) -> Result<(), Fail> {
     let sid = StoreId::new(id);
     let account = with_store(config, async |store, cipher| {
-        let (view, _) = view_of(&store, &sid).await?;
-        manager(view, cipher).test(&sid).await.map_err(keyed(config))
+        let (view, scope) = view_of(&store, &sid).await?;
+        manager_for(view, scope.as_ref(), cipher).test(&sid).await.map_err(keyed(config))
     })
     .await?;
     println!("{id}: credentials valid, account {}", account.account_id);
@@ -262,7 +308,7 @@ async fn update(config: &Loaded, id: &str) -> Result<(), Fail> {
                 scope_words(&scope)
             )));
         }
-        manager(view, cipher).update(&sid, update).await.map_err(keyed(config))
+        manager_for(view, Some(&scope), cipher).update(&sid, update).await.map_err(keyed(config))
     })
     .await?;
     match unchanged {
@@ -283,8 +329,8 @@ fn scope_words(scope: &Scope) -> String {
 async fn remove(config: &Loaded, id: &str) -> Result<(), Fail> {
     let sid = StoreId::new(id);
     let disconnected = with_store(config, async |store, cipher| {
-        let (view, _) = view_of(&store, &sid).await?;
-        manager(view, cipher).disconnect(&sid).await.map_err(keyed(config))
+        let (view, scope) = view_of(&store, &sid).await?;
+        manager_for(view, scope.as_ref(), cipher).disconnect(&sid).await.map_err(keyed(config))
     })
     .await?;
     match disconnected {

@@ -372,11 +372,6 @@ fn bad_company_configs_exit_2_with_one_line() {
         (format!("{acme}{}", woo("scope = \"everyone\"")), add_woo, &["woo", "scope = \"everyone\""]),
         (woo("company = \"ghost\""), add_woo, &["woo", "\"ghost\" is not declared", "[[companies]]"]),
         (
-            format!("{acme}{}", woo("client = \"ghost\"")),
-            &["connections", "update", "woo"],
-            &["woo", "\"ghost\" is not declared"],
-        ),
-        (
             format!("{acme}requires = \"myspace\"\n{}", woo("company = \"acme\"")),
             add_acme,
             &["acme", "requires", "myspace"],
@@ -407,8 +402,8 @@ fn bad_company_configs_exit_2_with_one_line() {
     assert_one_line_failure(&no_config.output().unwrap(), 2, "--config");
 }
 
-/// A config from before companies (no `[[companies]]`, no `company` key) works as it did: its stores are
-/// the default company's.
+/// A config from before companies (no `[[companies]]`, no `company` key, an old `client` label) works as it
+/// did: its stores are the default company's, the label too (with one warning line).
 #[test]
 fn a_config_without_companies_keeps_working() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -420,7 +415,9 @@ fn a_config_without_companies_keeps_working() {
         support::store_and_sync("1s"),
         support::takealot_connection(&tk),
         support::woo_connection(&woo, None)
+            .replace("name = \"Acme WooCommerce\"\n", "name = \"Acme WooCommerce\"\nclient = \"acme\"\n")
     );
+    assert!(config.contains("client = \"acme\""));
     let (_dir, path) = support::setup(&config);
     let env = support::seller_env(&tk, &woo, &shopify);
     let run = |args: &[&str]| {
@@ -428,9 +425,17 @@ fn a_config_without_companies_keeps_working() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
         text(&out.stdout)
     };
-    assert!(run(&["check-config"]).ends_with("ok (2 connections: takealot, woo-store)\n"));
+    let checked = support::stocksync_command(Some(&path), &["check-config"], &[] as &[&str], &env).output().unwrap();
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked.stderr));
+    assert!(text(&checked.stdout).ends_with("ok (2 connections: takealot, woo-store)\n"));
+    let warning = text(&checked.stderr);
+    assert_eq!(warning.lines().count(), 1, "one warning line: {warning}");
+    assert!(
+        warning.contains("woo-store") && warning.contains("[[companies]]") && warning.contains("company ="),
+        "{warning}"
+    );
     assert!(run(&["connections", "add", "takealot"]).contains("company default"));
-    run(&["connections", "add", "woo-store"]);
+    assert!(run(&["connections", "add", "woo-store"]).contains("company default"), "the old label is the default's");
     run(&["sync-now", "woo-store"]);
     assert_eq!(woo.stock("MUG").unwrap(), Some(8));
     let companies: serde_json::Value = serde_json::from_str(&run(&["companies", "list", "--json"])).unwrap();
@@ -440,5 +445,13 @@ fn a_config_without_companies_keeps_working() {
         serde_json::from_str(&run(&["connections", "list", "--company", "default", "--json"])).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     assert_eq!(listed[0]["company"], "default");
+    // `--client acme` (the old label) lists what it did: the default company's connections.
+    let by_label: serde_json::Value =
+        serde_json::from_str(&run(&["connections", "list", "--client", "acme", "--json"])).unwrap();
+    assert_eq!(by_label, listed);
+    let own: serde_json::Value =
+        serde_json::from_str(&run(&["connections", "list", "--client-only", "acme", "--json"])).unwrap();
+    assert_eq!(own.as_array().unwrap().len(), 2, "{own}");
+    run(&["connections", "update", "woo-store"]);
     drop(shopify);
 }

@@ -445,6 +445,20 @@ impl State {
     }
 
     /// What removing the whole state removes.
+    /// Whether the company has no row at all.
+    fn is_empty(&self) -> bool {
+        self.products.is_empty()
+            && self.listings.is_empty()
+            && self.ledger.is_empty()
+            && self.order_lines.is_empty()
+            && self.deliveries.is_empty()
+            && self.cursors.is_empty()
+            && self.outbox.is_empty()
+            && self.leases.is_empty()
+            && self.sync_requests.is_empty()
+            && self.audit.is_empty()
+    }
+
     fn report_all(&self) -> PurgeReport {
         PurgeReport {
             listings: count(self.listings.len(), 0),
@@ -638,26 +652,39 @@ impl Store for MemoryStore {
 
     async fn purge_company(&self, id: &CompanyId) -> Result<Option<PurgeReport>> {
         let mut root = self.lock();
-        if root.companies.remove(id).is_none() {
-            return Ok(None);
-        }
+        let mut found = root.companies.remove(id).is_some();
+        let connections = root.connections.len();
         root.connections.retain(|_, c| c.scope.client() != Some(id));
-        let report = root.states.remove(id).map(|s| s.report_all()).unwrap_or_default();
-        root.company_leases.remove(id);
+        found |= root.connections.len() != connections;
+        let state = root.states.remove(id);
+        found |= state.as_ref().is_some_and(|s| !s.is_empty());
+        let report = state.map(|s| s.report_all()).unwrap_or_default();
+        found |= root.company_leases.remove(id).is_some();
+        let inbox = root.inbox.len();
         root.inbox.retain(|_, i| &i.company != id);
-        Ok(Some(report))
+        found |= root.inbox.len() != inbox;
+        Ok(found.then_some(report))
     }
 
     async fn locate_store(&self, store: &StoreId) -> Result<Option<ConnectionRecord>> {
         Ok(self.lock().connections.get(store).cloned())
     }
 
+    async fn all_connections(&self, channel: Option<ChannelKind>) -> Result<Vec<ConnectionRecord>> {
+        Ok(self.lock().connections.values().filter(|c| channel.is_none_or(|ch| c.channel == ch)).cloned().collect())
+    }
+
     async fn sku_owners(&self, skus: &[Sku]) -> Result<BTreeMap<Sku, Vec<CompanyId>>> {
         let root = self.lock();
         let mut owners: BTreeMap<Sku, Vec<CompanyId>> = BTreeMap::new();
         for sku in skus {
-            let of: Vec<CompanyId> =
-                root.states.iter().filter(|(_, s)| s.products.contains_key(sku)).map(|(c, _)| c.clone()).collect();
+            // Only companies that exist: a deleted company's leftover rows own nothing.
+            let of: Vec<CompanyId> = root
+                .states
+                .iter()
+                .filter(|(c, s)| root.companies.contains_key(*c) && s.products.contains_key(sku))
+                .map(|(c, _)| c.clone())
+                .collect();
             if !of.is_empty() {
                 owners.insert(sku.clone(), of);
             }

@@ -24,7 +24,7 @@ mod model;
 mod sql;
 
 use async_trait::async_trait;
-use channel_core::{ListingId, OrderId, Sku, StoreId};
+use channel_core::{ChannelKind, ListingId, OrderId, Sku, StoreId};
 use jiff::Timestamp;
 
 pub use error::StoreError;
@@ -361,13 +361,18 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     async fn companies(&self) -> Result<Vec<CompanyRecord>, StoreError>;
     /// Remove a company and everything of it atomically, as [`Store::purge_store`] does for each of its
     /// stores, plus its products, ledger, audit, dead letters, sync requests, leases, inbox items and its
-    /// rows about global stores; then the company row. Global connections stay. `None` when there was no
-    /// such company.
+    /// rows about global stores; then the company row. Global connections stay. Rows left under the id
+    /// without a company row (written by an engine still running while its company was deleted) go the
+    /// same way. `None` (nothing written) when there was nothing at all under the id.
     async fn purge_company(&self, id: &CompanyId) -> Result<Option<PurgeReport>, StoreError>;
     /// Where a store lives: its connection record whatever company it belongs to (global ones too). Store
     /// ids are unique across companies; this is how a webhook for any store is routed.
     async fn locate_store(&self, store: &StoreId) -> Result<Option<ConnectionRecord>, StoreError>;
-    /// The companies that have a product of each SKU (a SKU no company has is absent), each list by id.
+    /// Every connection in the database, of every company and the global ones (of `channel` only, when
+    /// given), by store id: what an account may be connected as only once.
+    async fn all_connections(&self, channel: Option<ChannelKind>) -> Result<Vec<ConnectionRecord>, StoreError>;
+    /// The existing companies (with a company row) that have a product of each SKU (a SKU no company has
+    /// is absent), each list by id.
     async fn sku_owners(&self, skus: &[Sku]) -> Result<std::collections::BTreeMap<Sku, Vec<CompanyId>>, StoreError>;
 
     /// Record that `worker` is alive until `until`, forget workers whose heartbeat ran out by `now`, and

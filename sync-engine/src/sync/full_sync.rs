@@ -283,8 +283,8 @@ impl SyncEngine {
         Ok(queued)
     }
 
-    /// The companies owning each SKU read from a global store (a global store's listing is linked in a
-    /// company only when that company alone owns its SKU).
+    /// The companies owning each SKU read from a global store, mapped through the store's `sku_rules` (a
+    /// global store's listing is linked in a company only when that company alone owns its SKU).
     async fn global_owners(
         &self,
         state: &State,
@@ -293,7 +293,10 @@ impl SyncEngine {
         let skus: BTreeSet<Sku> = read
             .iter()
             .filter(|(store, _)| state.is_global(store))
-            .flat_map(|(_, listings)| listings.iter().filter_map(global_listing_sku))
+            .flat_map(|(store, listings)| {
+                let rules = state.sku_rules_of(store);
+                listings.iter().filter_map(move |l| global_listing_sku(l, &rules))
+            })
             .collect();
         if skus.is_empty() {
             return Ok(BTreeMap::new());

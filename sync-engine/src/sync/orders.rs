@@ -31,11 +31,13 @@ pub struct IngestReport {
     pub unknown: usize,
     /// Pushes queued.
     pub pushes: usize,
-    /// New lines of a global store whose SKU another company alone owns: counted by that company's
-    /// engine, skipped here (not held, nothing recorded).
+    /// New lines of a global store whose SKU another company alone owned when this engine imported
+    /// them: left to that company's engine, skipped here for good (not held, nothing recorded; the order
+    /// cursor moves past them).
     pub other_company: usize,
-    /// New lines of a global store whose SKU no company or several companies own: not counted anywhere
-    /// (never a guess), audited as a diagnostic.
+    /// New lines of a global store whose SKU no company or several companies owned when this engine
+    /// imported them: counted nowhere (never a guess), audited as a diagnostic, and never counted later
+    /// (the order cursor moves past them).
     pub unowned: usize,
 }
 
@@ -134,11 +136,17 @@ impl SyncEngine {
         Ok(report)
     }
 
-    /// A new line of a global store counts only in the company that alone owns its SKU: `None` when that
-    /// is this company (apply it as on any store); otherwise what skipping it counts for. A SKU owned by
-    /// another company alone is skipped quietly (that company counts it); one owned by no company or by
-    /// several is audited as a diagnostic. Nothing else is recorded, so the line counts once its SKU has a
-    /// single owner.
+    /// A new line of a global store counts only in the company that alone owns its SKU *when this engine
+    /// imports it* (the SKU through the line's linked listing, else its channel SKU mapped by the store's
+    /// `sku_rules`): `None` when that is this company (apply it as on any store); otherwise what skipping
+    /// it counts for. A SKU owned by another company alone is skipped quietly (that company counts it);
+    /// one owned by no company or by several is audited as a diagnostic. A skipped line is not recorded
+    /// and the cursor moves past it: it is never counted later, even once its SKU has a single owner.
+    ///
+    /// Known limit: each company decides at its own poll, against the ownership of that moment. If the
+    /// ownership changes between two companies' polls of the same line (B adds the SKU, A is deleted, a
+    /// redelivered webhook), the line can count in both companies or in none. The operator avoids it by
+    /// giving each SKU one owner before it sells on the global store.
     async fn global_line_gate(
         &self,
         state: &State,
@@ -147,7 +155,10 @@ impl SyncEngine {
         line: &OrderLine,
         now: Timestamp,
     ) -> Result<Option<IngestReport>> {
-        let sku = state.line_target(store, line).0.or_else(|| Sku::new(&line.channel_sku).ok());
+        let sku = state
+            .line_target(store, line)
+            .0
+            .or_else(|| Sku::new(state.sku_rules_of(store).apply(&line.channel_sku, line.fulfilment).canonical).ok());
         let owners = match &sku {
             Some(s) => self.inner.store.sku_owners(std::slice::from_ref(s)).await?.remove(s),
             None => None,

@@ -119,6 +119,16 @@ impl Companies {
         )
     }
 
+    /// The operator's manager of the global connections.
+    pub fn operator(&self) -> Connections {
+        Connections::operator(
+            Arc::clone(&self.store),
+            Arc::new(Factory(Arc::clone(&self.world))),
+            cipher(),
+            Arc::clone(&self.clock),
+        )
+    }
+
     /// A worker over `store` (a handle on the companies' database).
     pub fn fleet(&self, worker: &str, store: Arc<dyn Store>) -> Fleet {
         let mut config = self.config.clone();

@@ -562,6 +562,12 @@ macro_rules! forward_store {
             ) -> Result<Option<$crate::store::ConnectionRecord>, $crate::store::StoreError> {
                 self.inner.locate_store(store).await
             }
+            async fn all_connections(
+                &self,
+                channel: Option<channel_core::ChannelKind>,
+            ) -> Result<Vec<$crate::store::ConnectionRecord>, $crate::store::StoreError> {
+                self.inner.all_connections(channel).await
+            }
             async fn sku_owners(
                 &self,
                 skus: &[channel_core::Sku],

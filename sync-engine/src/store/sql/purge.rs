@@ -106,15 +106,13 @@ async fn products_to_remove<D: Dialect>(tx: &mut Session<D>, co: &str, own: Vec<
 const COMPANY_TABLES: [&str; 8] =
     ["deliveries", "cursors", "leases", "sync_requests", "audit", "inbox", "company_leases", "companies"];
 
-/// Remove a company and everything of it; `None` (nothing written) when there is no such company.
+/// Remove a company and everything of it, its row or leftover rows without one; `None` (nothing written)
+/// when there was nothing at all.
 pub(super) async fn purge_company<D: Dialect>(store: &SqlStore<D>, id: &CompanyId) -> Result<Option<PurgeReport>> {
     let mut tx = store.write().await?;
     let co = id.as_str();
     let q = sql(format!("SELECT id FROM companies WHERE id = $1{}", D::for_update())).bind(co);
-    if tx.fetch_optional(q).await?.is_none() {
-        tx.rollback().await?;
-        return Ok(None);
-    }
+    let mut found = tx.fetch_optional(q).await?.is_some();
     let mut report = PurgeReport::default();
     let q = sql(format!("SELECT sku FROM products WHERE company = $1 ORDER BY sku{}", D::BYTE_ORDER)).bind(co);
     report.products = tx.fetch_all(q).await?.iter().map(|r| Cols::<D>(r).sku("sku")).collect::<Result<_>>()?;
@@ -123,11 +121,19 @@ pub(super) async fn purge_company<D: Dialect>(store: &SqlStore<D>, id: &CompanyI
     report.order_lines = tx.execute(sql("DELETE FROM order_lines WHERE company = $1").bind(co)).await?;
     report.movements = tx.execute(sql("DELETE FROM ledger WHERE company = $1").bind(co)).await?;
     report.outbox_items = tx.execute(sql("DELETE FROM outbox WHERE company = $1").bind(co)).await?;
+    let mut uncounted = 0;
     for table in COMPANY_TABLES {
         let column = if table == "companies" { "id" } else { "company" };
-        tx.execute(sql(format!("DELETE FROM {table} WHERE {column} = $1")).bind(co)).await?;
+        uncounted += tx.execute(sql(format!("DELETE FROM {table} WHERE {column} = $1")).bind(co)).await?;
     }
-    tx.execute(sql("DELETE FROM connections WHERE scope_client = $1").bind(co)).await?;
+    uncounted += tx.execute(sql("DELETE FROM connections WHERE scope_client = $1").bind(co)).await?;
+    found |= uncounted > 0
+        || !report.products.is_empty()
+        || report.listings + report.order_lines + report.movements + report.outbox_items > 0;
+    if !found {
+        tx.rollback().await?;
+        return Ok(None);
+    }
     tx.commit().await?;
     Ok(Some(report))
 }

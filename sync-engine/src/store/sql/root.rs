@@ -63,14 +63,26 @@ impl<D: Dialect> SqlStore<D> {
             .await
     }
 
-    /// The companies owning each SKU: one statement per few hundred SKUs.
+    /// Every connection of every company (and the global ones), of one channel or all, by store id.
+    pub(crate) async fn all_connections(&self, channel: Option<ChannelKind>) -> Result<Vec<ConnectionRecord>> {
+        let q = match channel {
+            Some(ch) => sql(format!("SELECT * FROM connections WHERE channel = $1 ORDER BY store{}", D::BYTE_ORDER))
+                .bind(ch.as_str()),
+            None => sql(format!("SELECT * FROM connections ORDER BY store{}", D::BYTE_ORDER)),
+        };
+        self.read_all(q, rows::connection::<D>).await
+    }
+
+    /// The existing companies owning each SKU (a deleted company's leftover rows own nothing): one
+    /// statement per few hundred SKUs.
     pub(crate) async fn sku_owners(&self, skus: &[Sku]) -> Result<BTreeMap<Sku, Vec<CompanyId>>> {
         let mut owners: BTreeMap<Sku, Vec<CompanyId>> = BTreeMap::new();
         let mut read = self.read().await?;
         for chunk in skus.chunks(SKUS_PER_STATEMENT) {
             let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let mut q = sql(format!(
-                "SELECT sku, company FROM products WHERE sku IN ({}) ORDER BY sku{b}, company{b}",
+                "SELECT sku, company FROM products WHERE sku IN ({}) AND company IN (SELECT id FROM companies)
+                 ORDER BY sku{b}, company{b}",
                 list.join(", "),
                 b = D::BYTE_ORDER
             ));

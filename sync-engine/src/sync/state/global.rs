@@ -4,7 +4,7 @@
 //! diagnostic, never a guess; a SKU owned by another company alone is that company's business and skipped
 //! here. A global store never creates products.
 
-use channel_core::{Listing, Sku, StoreId};
+use channel_core::{Listing, Sku, SkuRules, StoreId};
 use jiff::Timestamp;
 
 use super::State;
@@ -68,12 +68,24 @@ pub(crate) fn ownership_issue(
     }
 }
 
-/// The SKU a listing of a global store is looked up by: the one the channel reports, else its channel SKU.
-pub(crate) fn listing_sku(listing: &Listing) -> Option<Sku> {
+/// The SKU a listing of a global store is looked up by: its channel SKU mapped by the first of the
+/// store's `sku_rules` that matches it (as [`crate::Connections::observe_listings`] and
+/// [`crate::Connections::check_skus`] map it); without a matching rule, the SKU the channel reports, else
+/// its channel SKU.
+pub(crate) fn listing_sku(listing: &Listing, rules: &SkuRules) -> Option<Sku> {
+    let mapped = rules.apply(&listing.channel_sku, listing.fulfilment);
+    if mapped.rule.is_some() {
+        return Sku::new(mapped.canonical).ok();
+    }
     listing.sku.clone().or_else(|| Sku::new(&listing.channel_sku).ok())
 }
 
 impl State {
+    /// A store's SKU rules (its `sku_rules` setting; none when absent or unreadable).
+    pub(crate) fn sku_rules_of(&self, store: &StoreId) -> SkuRules {
+        self.connections.get(store).and_then(|c| crate::connections::sku_rules(&c.settings).ok()).unwrap_or_default()
+    }
+
     /// Whether `store` is a global connection.
     pub(crate) fn is_global(&self, store: &StoreId) -> bool {
         self.connections.get(store).is_some_and(|c| c.scope == Scope::Global)
@@ -99,7 +111,7 @@ impl State {
         batch: &mut WriteBatch,
     ) -> bool {
         let key = (store.clone(), listing.id.clone());
-        let sku = listing_sku(listing);
+        let sku = listing_sku(listing, &self.sku_rules_of(store));
         let ownership = self.ownership(sku.as_ref());
         let existing = self.listings.get(&key).cloned();
         let sku_changed = existing.as_ref().is_some_and(|r| r.sku.is_some() && r.channel_sku != listing.channel_sku);
