@@ -7,6 +7,7 @@ pub mod connections;
 mod credentials;
 mod error;
 pub mod factory;
+pub mod fleet;
 pub mod hygiene;
 pub mod settings;
 pub mod store;
@@ -20,6 +21,7 @@ pub use connections::{ChannelFactory, ChannelSpec, ConnectionUpdate, Connections
 pub use credentials::{CredentialCipher, Credentials};
 pub use error::{Error, Result};
 pub use factory::AdapterFactory;
+pub use fleet::{Fleet, FleetEvent, RunningFleet};
 pub use store::{MemoryStore, Store, StoreError, StoreExt, WriteBatch, WriteOp};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresOptions, PostgresStore};

@@ -10,6 +10,10 @@
 //!   dies "b" runs the next day's (an injected manual clock);
 //! - a push that outlives its claim's lease keeps its claim (the lane renews it): "b" claims none of it.
 //!
+//! - companies (`sync_engine::Fleet`): two workers share four companies two each; sales delivered to
+//!   either worker (each twice) are counted once; worker "a" is killed and "b" takes its companies over
+//!   after the lease, applying what was recorded for them meanwhile: nothing lost or counted twice.
+//!
 //! Each runs over the memory store (two engines sharing one `Arc<MemoryStore>`), SQLite (one file, two
 //! handles) and PostgreSQL when `DATABASE_URL` is set (a fresh schema per test, dropped afterwards).
 
@@ -39,6 +43,7 @@ use sync_engine::store::{ClaimRequest, OutboxFilter, OutboxState, ProductRecord,
 use sync_engine::{MemoryStore, SqliteStore, Store, SyncConfig, SyncEngine};
 
 mod emulator_rig;
+mod fleet_rig;
 use emulator_rig::{Adapters, connect, eventually, order_units, serve};
 
 const SKUS: [&str; 2] = ["M-1", "M-2"];
@@ -671,6 +676,61 @@ async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
     backend.cleanup().await;
 }
 
+/// Two workers share four companies (each with a source and a shop, all selling SKU `A`); sales are
+/// delivered to both workers. Worker "a" is killed; "b" takes its companies over after the lease and
+/// applies what it recorded for them meanwhile: every sale counted once, in its own company.
+async fn companies_are_shared_and_taken_over(backend: Backend) {
+    const N: usize = 4;
+    let clock: Arc<dyn sync_engine::Clock> = Arc::new(sync_engine::SystemClock);
+    let config = fleet_rig::config(Duration::from_millis(100), Duration::from_secs(1));
+    let f = fleet_rig::Companies::create(Arc::clone(&backend.a), clock, config, N).await;
+    let (a, b) = (f.fleet("a", Arc::clone(&backend.a)), f.fleet("b", Arc::clone(&backend.b)));
+    let (run_a, run_b) = (a.start(), b.start());
+    let shared =
+        eventually(Duration::from_secs(10), CHECK_EVERY, || async { fleet_rig::held_as(&[&a, &b], N, &[2, 2]) }).await;
+    assert!(shared, "{}: a {:?}, b {:?}", backend.name, a.held(), b.held());
+    let mut sold: BTreeMap<usize, i64> = (1..=N).map(|n| (n, 0)).collect();
+    let mut order = 5000;
+    for round in 0..2 {
+        for n in 1..=N {
+            order += 1;
+            let (to, other) = if (round + n) % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            let (outcome, request) = f.sell(to, n, &order.to_string()).await;
+            assert_eq!(outcome.http_status(), 200, "{}: {outcome:?}", backend.name);
+            let again = other.handle_webhook(&fleet_rig::sid(&format!("shop-{n}")), &request).await;
+            assert_eq!(again.http_status(), 200, "{}: {again:?}", backend.name);
+            *sold.get_mut(&n).unwrap() += 1;
+        }
+    }
+    // "a" dies holding its companies; sales go on, delivered to "b" only.
+    run_a.abort();
+    backend.a_died().await;
+    for n in 1..=N {
+        order += 1;
+        let (outcome, _) = f.sell(&b, n, &order.to_string()).await;
+        assert_eq!(outcome.http_status(), 200, "{}: {outcome:?}", backend.name);
+        *sold.get_mut(&n).unwrap() += 1;
+    }
+    let took = eventually(Duration::from_secs(10), CHECK_EVERY, || async { fleet_rig::held_as(&[&b], N, &[N]) }).await;
+    assert!(took, "{}: b took a's companies over: {:?}", backend.name, b.held());
+    for n in 1..=N {
+        let want = sold[&n];
+        let counted = eventually(Duration::from_secs(10), CHECK_EVERY, || async { f.sold_in(n).await == want }).await;
+        assert!(counted, "{}: co-{n}: {} counted, {want} sold", backend.name, f.sold_in(n).await);
+        let source = format!("tk-{n}");
+        let shown =
+            eventually(Duration::from_secs(10), CHECK_EVERY, || async { f.shows(&source) == Some(10 - want) }).await;
+        assert!(shown, "{}: co-{n}'s source shows {:?}", backend.name, f.shows(&source));
+    }
+    run_b.shutdown().await;
+    for n in 1..=N {
+        assert_eq!(f.sold_in(n).await, sold[&n], "{}: co-{n} never counted twice", backend.name);
+        let inbox = backend.b.for_company(&fleet_rig::co(n)).inbox(10).await.unwrap();
+        assert!(inbox.is_empty(), "{}: co-{n}'s inbox applied: {inbox:?}", backend.name);
+    }
+    backend.cleanup().await;
+}
+
 /// One test per backend for a scenario: memory and SQLite always, PostgreSQL when `DATABASE_URL` is set
 /// (`Backend::postgres` prints why it skipped otherwise).
 macro_rules! on_every_backend {
@@ -704,3 +764,7 @@ on_every_backend!(the_daily_reconcile_runs_in_the_lease_holder:
     the_daily_reconcile_runs_in_the_lease_holder_memory,
     the_daily_reconcile_runs_in_the_lease_holder_sqlite,
     the_daily_reconcile_runs_in_the_lease_holder_postgres);
+on_every_backend!(companies_are_shared_and_taken_over:
+    companies_are_shared_and_taken_over_memory,
+    companies_are_shared_and_taken_over_sqlite,
+    companies_are_shared_and_taken_over_postgres);

@@ -1,8 +1,13 @@
 //! `stocksync --config FILE serve` and `stocksync --config FILE sync-now STORE`, and the webhook router the
-//! demo shares: `POST /webhooks/{store}` hands the delivery to [`SyncEngine::handle_webhook`] and answers
-//! with its status (200 applied, duplicate or ignored; 401 or 403 rejected; 404 no such store; 429 too many
-//! rejected deliveries for the store; 503 try again), within the bounds of [`crate::webhook_server`]
-//! (408 a body too slow, 413 a body too large, 503 too many connections or bytes at once).
+//! demo shares: `POST /webhooks/{store}` hands the delivery to [`Fleet::handle_webhook`] (the demo: to
+//! [`SyncEngine::handle_webhook`]) and answers with its status (200 applied, recorded, duplicate or
+//! ignored; 401 or 403 rejected; 404 no such store; 429 too many rejected deliveries for the store; 503 try
+//! again), within the bounds of [`crate::webhook_server`] (408 a body too slow, 413 a body too large, 503
+//! too many connections or bytes at once).
+//!
+//! `serve` runs a [`Fleet`]: this process is one worker; it takes the companies of the store by lease
+//! (all of them when it is the only worker) and runs one engine per company it holds. Several `serve`
+//! processes over one PostgreSQL share the companies; over SQLite there is one.
 //!
 //! Exit codes: 0 done (for `serve`: stopped by SIGINT or SIGTERM after in-flight pushes finished), 1 failed
 //! (a push failed, a store could not be read, the port is taken), 2 bad input (no config, unknown store, no
@@ -15,8 +20,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use channel_core::StoreId;
-use sync_engine::store::{ConnectionFilter, ConnectionRecord, ConnectionState, SyncMode};
-use sync_engine::{Connections, SqliteStore, Store, SyncEngine, SyncEvent, SystemClock};
+use sync_engine::store::{CompanyId, ConnectionFilter, ConnectionRecord, ConnectionState, Scope, SyncMode};
+use sync_engine::{Connections, Fleet, FleetEvent, SqliteStore, Store, SyncEngine, SyncEvent, SystemClock};
 use tokio::task::JoinHandle;
 
 use crate::config;
@@ -60,7 +65,7 @@ pub(crate) struct SyncNowArgs {
 /// [`crate::webhook_server`]).
 #[cfg(feature = "dev")]
 pub(crate) fn webhook_router(engine: SyncEngine, public_base: String) -> axum::Router {
-    crate::webhook_server::router(engine, public_base, &Limits::default())
+    crate::webhook_server::router(crate::webhook_server::Target::Engine(engine), public_base, &Limits::default())
 }
 
 /// The bounds on webhook clients: `serve`'s flags, else the config file's `[serve]` table, else the
@@ -70,20 +75,34 @@ fn serve_limits(config_path: Option<&Path>, flags: &LimitFlags) -> Result<Limits
     Limits::resolve(flags, &config::load(config_path)?.config.serve)
 }
 
-/// The engine over the config file's store. It builds the channel of every connected store from the
-/// stored credentials (`SyncEngineBuilder::connections`) and takes in connection changes made meanwhile
-/// (`connections add|update|remove` in another process) at its next tick. `connections`: the connected
-/// stores it has a channel for at start.
-struct Opened {
-    store: Arc<SqliteStore>,
-    engine: SyncEngine,
+/// The connected stores of the config file's store that can be synced (`connections`), and those whose
+/// channel could not be made (credentials that do not open with the key, a bad setting), with why: not
+/// synced.
+struct Usable {
     connections: Vec<ConnectionRecord>,
-    /// Connected stores whose channel could not be made (credentials that do not open with the key, a bad
-    /// setting), with why: not synced.
     unusable: Vec<(StoreId, Fail)>,
 }
 
-impl Opened {
+impl Usable {
+    /// Sort the connected stores seen by `managers` (each once) by whether their channel can be made.
+    async fn find(managers: &[Connections], key_source: &str) -> Result<Self, sync_engine::Error> {
+        let mut usable = Self { connections: Vec::new(), unusable: Vec::new() };
+        let mut seen = std::collections::BTreeSet::new();
+        for manager in managers {
+            let all = manager.list(&ConnectionFilter::all()).await?;
+            for c in all.into_iter().filter(|c| c.state == ConnectionState::Connected) {
+                if !seen.insert(c.store.clone()) {
+                    continue;
+                }
+                match manager.channel(&c.store).await {
+                    Ok(_) => usable.connections.push(c),
+                    Err(e) => usable.unusable.push((c.store.clone(), crate::fail::engine_keyed(e, key_source))),
+                }
+            }
+        }
+        Ok(usable)
+    }
+
     /// Say on stderr which connected stores are not synced and why, but `except`.
     fn warn_unusable(&self, except: Option<&StoreId>) {
         for (store, Fail(_, why)) in self.unusable.iter().filter(|(s, _)| Some(s) != except) {
@@ -92,37 +111,74 @@ impl Opened {
     }
 }
 
-async fn open_engine(config_path: Option<&Path>) -> Result<Opened, Fail> {
+/// The engine of `sync-now` over the config file's store, in the company of the store it syncs. It builds
+/// the channel of every connected store from the stored credentials (`SyncEngineBuilder::connections`).
+struct Opened {
+    store: Arc<SqliteStore>,
+    engine: SyncEngine,
+    usable: Usable,
+}
+
+async fn open_engine(config_path: Option<&Path>, syncing: &StoreId) -> Result<Opened, Fail> {
     let config_path = config_path.ok_or_else(|| Fail(2, "--config FILE is required".into()))?;
     let config = config::load(config_path)?;
     let sync_config = config.config.sync.engine_config()?;
     let cipher = config.cipher()?;
     let store = Arc::new(SqliteStore::open(config.store_path()).await.map_err(crate::fail::engine)?);
-    let dyn_store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
-    let manager =
-        Connections::new(Arc::clone(&dyn_store), crate::connections::channel_factory(), cipher, Arc::new(SystemClock));
+    let root: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
     let opened = async {
-        let engine = SyncEngine::builder(dyn_store).config(sync_config).connections(manager.clone()).build().await?;
-        let all = manager.list(&ConnectionFilter::all()).await?;
-        Ok::<_, sync_engine::Error>((engine, all))
+        // The company the store belongs to (the default company's view for a global or unknown store).
+        let view = match root.locate_store(syncing).await?.map(|c| c.scope) {
+            Some(Scope::Client(company)) => root.for_company(&company),
+            _ => Arc::clone(&root),
+        };
+        let manager =
+            Connections::new(Arc::clone(&view), crate::connections::channel_factory(), cipher, Arc::new(SystemClock));
+        let engine = SyncEngine::builder(view).config(sync_config).connections(manager.clone()).build().await?;
+        let usable = Usable::find(&[manager], &config.key_source()).await?;
+        Ok::<_, sync_engine::Error>((engine, usable))
     };
-    let (engine, all) = match opened.await {
-        Ok(opened) => opened,
+    match opened.await {
+        Ok((engine, usable)) => Ok(Opened { store, engine, usable }),
         Err(e) => {
             store.close().await;
-            return Err(crate::fail::engine(e));
-        }
-    };
-    let mut connections = Vec::new();
-    let mut unusable = Vec::new();
-    for c in all.into_iter().filter(|c| c.state == ConnectionState::Connected) {
-        if engine.channel(&c.store).is_some() {
-            connections.push(c);
-        } else if let Err(e) = manager.channel(&c.store).await {
-            unusable.push((c.store.clone(), crate::fail::engine_keyed(e, &config.key_source())));
+            Err(crate::fail::engine(e))
         }
     }
-    Ok(Opened { store, engine, connections, unusable })
+}
+
+/// The worker `serve` runs over the config file's store, and every company's connected stores.
+struct Serving {
+    store: Arc<SqliteStore>,
+    fleet: Fleet,
+    usable: Usable,
+}
+
+async fn open_fleet(config_path: Option<&Path>) -> Result<Serving, Fail> {
+    let config_path = config_path.ok_or_else(|| Fail(2, "--config FILE is required".into()))?;
+    let config = config::load(config_path)?;
+    let sync_config = config.config.sync.engine_config()?;
+    let cipher = config.cipher()?;
+    let store = Arc::new(SqliteStore::open(config.store_path()).await.map_err(crate::fail::engine)?);
+    let root: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
+    let factory = crate::connections::channel_factory();
+    let clock: Arc<dyn sync_engine::Clock> = Arc::new(SystemClock);
+    let fleet = Fleet::new(Arc::clone(&root), Arc::clone(&factory), cipher.clone(), sync_config, Arc::clone(&clock));
+    let found = async {
+        let companies: Vec<CompanyId> = root.companies().await?.into_iter().map(|c| c.id).collect();
+        let managers: Vec<Connections> = companies
+            .iter()
+            .map(|c| Connections::new(root.for_company(c), Arc::clone(&factory), cipher.clone(), Arc::clone(&clock)))
+            .collect();
+        Usable::find(&managers, &config.key_source()).await
+    };
+    match found.await {
+        Ok(usable) => Ok(Serving { store, fleet, usable }),
+        Err(e) => {
+            store.close().await;
+            Err(crate::fail::engine(e))
+        }
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
@@ -194,33 +250,33 @@ pub(crate) fn run(config: Option<&Path>, args: ServeArgs) -> ExitCode {
 
 async fn serve(config: Option<&Path>, args: ServeArgs) -> Result<(), Fail> {
     let limits = serve_limits(config, &args.limits)?;
-    let opened = open_engine(config).await?;
-    let result = match no_store_to_serve(&opened) {
+    let serving = open_fleet(config).await?;
+    let result = match no_store_to_serve(&serving.usable) {
         Some(fail) => Err(fail),
         None => {
-            opened.warn_unusable(None);
-            serve_engine(&opened.engine, &opened.connections, args, &limits).await
+            serving.usable.warn_unusable(None);
+            serve_fleet(&serving.fleet, &serving.usable.connections, args, &limits).await
         }
     };
-    opened.store.close().await;
+    serving.store.close().await;
     result
 }
 
 /// Why `serve` has nothing to serve, if so: no connected store, or none whose channel could be made.
-fn no_store_to_serve(opened: &Opened) -> Option<Fail> {
-    if !opened.connections.is_empty() {
+fn no_store_to_serve(usable: &Usable) -> Option<Fail> {
+    if !usable.connections.is_empty() {
         return None;
     }
-    if opened.unusable.is_empty() {
+    if usable.unusable.is_empty() {
         return Some(Fail(2, "no connected stores: add them with `stocksync connections add STORE` first".into()));
     }
-    let code = opened.unusable.iter().map(|(_, Fail(code, _))| *code).max().unwrap_or(1);
-    let why: Vec<String> = opened.unusable.iter().map(|(store, Fail(_, why))| format!("{store}: {why}")).collect();
+    let code = usable.unusable.iter().map(|(_, Fail(code, _))| *code).max().unwrap_or(1);
+    let why: Vec<String> = usable.unusable.iter().map(|(store, Fail(_, why))| format!("{store}: {why}")).collect();
     Some(Fail(code, format!("no connected store can be synced: {}", why.join("; "))))
 }
 
-async fn serve_engine(
-    engine: &SyncEngine,
+async fn serve_fleet(
+    fleet: &Fleet,
     connections: &[ConnectionRecord],
     args: ServeArgs,
     limits: &Limits,
@@ -232,12 +288,12 @@ async fn serve_engine(
         .map_err(|e| Fail(1, format!("cannot listen on {}: {e}", args.listen)))?;
     let local = listener.local_addr().map_err(|e| Fail(1, e.to_string()))?;
     let base = args.public_url.unwrap_or_else(|| format!("http://{local}")).trim_end_matches('/').to_owned();
-    let running = engine.start();
-    // A store that was never reconciled has no listings in the engine yet: reconcile everything once, in
-    // the background, so pushes have somewhere to go.
+    let events = fleet.subscribe();
+    let running = fleet.start();
+    // A company whose stores were never reconciled has no listings in its engine yet: reconcile it once,
+    // in the background, when this worker takes it, so pushes have somewhere to go.
     let (stop_first, first_stopped) = tokio::sync::watch::channel(false);
-    let first =
-        connections.iter().any(|c| c.health.last_sync_at.is_none()).then(|| first_reconcile(engine, first_stopped));
+    let first = tokio::spawn(first_reconciles(events, first_stopped));
     let stores: Vec<String> = connections.iter().map(describe).collect();
     {
         let mut out = std::io::stdout().lock();
@@ -246,9 +302,9 @@ async fn serve_engine(
     eprintln!(
         "stocksync serve: webhooks at {base}/webhooks/{{store}} for {}; order polling every {:?}; SIGINT or SIGTERM stops",
         stores.join(", "),
-        engine.config().poll_interval
+        fleet.config().poll_interval
     );
-    let app = crate::webhook_server::router(engine.clone(), base, limits);
+    let app = crate::webhook_server::router(crate::webhook_server::Target::Fleet(fleet.clone()), base, limits);
     let (signal_tx, signal_rx) = tokio::sync::oneshot::channel();
     let server = crate::webhook_server::serve(listener, app, limits, async move {
         let signal = stop.await;
@@ -256,9 +312,7 @@ async fn serve_engine(
     });
     let served = server.await.map_err(|e| Fail(1, e.to_string()));
     let _ = stop_first.send(true);
-    if let Some(first) = first {
-        let _ = first.await;
-    }
+    let _ = first.await;
     running.shutdown().await;
     served?;
     let signal = signal_rx.await.unwrap_or("an error");
@@ -266,11 +320,58 @@ async fn serve_engine(
     Ok(())
 }
 
-/// The full reconcile of a first start, in the background; cancelled when `stopped` changes.
-fn first_reconcile(engine: &SyncEngine, mut stopped: tokio::sync::watch::Receiver<bool>) -> JoinHandle<()> {
+/// For each company this worker takes, its first full reconcile when one of its connected stores was never
+/// reconciled; until `stopped` changes, which cancels them, then waits for them.
+async fn first_reconciles(
+    mut events: tokio::sync::broadcast::Receiver<FleetEvent>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut running = Vec::new();
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(FleetEvent::Started { company, engine }) => {
+                    if never_reconciled(&engine).await {
+                        running.push(first_reconcile(&engine, &company, stopped.clone()));
+                    }
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            },
+            _ = stopped.changed() => break,
+        }
+    }
+    for task in running {
+        let _ = task.await;
+    }
+}
+
+/// Whether a connected store of the engine's company that it can sync was never reconciled.
+async fn never_reconciled(engine: &SyncEngine) -> bool {
+    match engine.store().connections(&ConnectionFilter::all()).await {
+        Ok(all) => all.iter().any(|c| {
+            c.state == ConnectionState::Connected
+                && c.health.last_sync_at.is_none()
+                && engine.channel(&c.store).is_some()
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the connections");
+            false
+        }
+    }
+}
+
+/// The full reconcile of a company's first start, in the background; cancelled when `stopped` changes.
+fn first_reconcile(
+    engine: &SyncEngine,
+    company: &CompanyId,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let mut handle = engine.sync_now();
+    let company = company.clone();
     tokio::spawn(async move {
-        tracing::info!("first start: a full reconcile of every store");
+        tracing::info!(%company, "first start: a full reconcile of every store");
         loop {
             tokio::select! {
                 event = handle.events.recv() => if event.is_none() { break },
@@ -319,14 +420,14 @@ pub(crate) fn sync_now(config: Option<&Path>, args: SyncNowArgs) -> ExitCode {
 }
 
 async fn sync_now_in(config: Option<&Path>, args: SyncNowArgs) -> Result<(), Fail> {
-    let opened = open_engine(config).await?;
-    let (store, engine, connections) = (&opened.store, &opened.engine, &opened.connections);
+    let id = StoreId::new(args.store);
+    let opened = open_engine(config, &id).await?;
+    let (store, engine, connections) = (&opened.store, &opened.engine, &opened.usable.connections);
     let result = async {
-        let id = StoreId::new(args.store);
-        if let Some((_, Fail(code, why))) = opened.unusable.iter().find(|(s, _)| s == &id) {
+        if let Some((_, Fail(code, why))) = opened.usable.unusable.iter().find(|(s, _)| s == &id) {
             return Err(Fail(*code, format!("store {id} cannot be synced: {why}")));
         }
-        opened.warn_unusable(None);
+        opened.usable.warn_unusable(None);
         let Some(connection) = connections.iter().find(|c| c.store == id) else {
             return Err(Fail(2, format!("no connected store {id:?} (see `stocksync connections list`)")));
         };

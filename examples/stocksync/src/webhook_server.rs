@@ -1,5 +1,5 @@
 //! The webhook HTTP server of `serve` (and the demo): `POST /webhooks/{store}` hands each delivery to
-//! [`SyncEngine::handle_webhook`], with bounds on what clients may hold ([`Limits`]):
+//! [`Fleet::handle_webhook`] (the demo: [`SyncEngine::handle_webhook`]), with bounds on what clients may hold ([`Limits`]):
 //!
 //! - **headers** must arrive within `header_timeout` of the connection opening or of the previous response
 //!   (an idle kept-alive connection counts too), else the connection is closed;
@@ -31,8 +31,8 @@ use http_body_util::BodyExt as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
-use sync_engine::SyncEngine;
 use sync_engine::sync::WebhookOutcome;
+use sync_engine::{Fleet, SyncEngine};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -177,22 +177,41 @@ fn parse_size(text: &str) -> Result<usize, String> {
     }
 }
 
+/// Who handles the deliveries.
+#[derive(Clone)]
+pub(crate) enum Target {
+    /// One engine (the demo).
+    #[cfg_attr(not(feature = "dev"), allow(dead_code))]
+    Engine(SyncEngine),
+    /// This worker of a fleet (`serve`): any company's stores.
+    Fleet(Fleet),
+}
+
+impl Target {
+    async fn handle_webhook(&self, store: &StoreId, request: &WebhookRequest) -> WebhookOutcome {
+        match self {
+            Self::Engine(engine) => engine.handle_webhook(store, request).await,
+            Self::Fleet(fleet) => fleet.handle_webhook(store, request).await,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Hooks {
-    engine: SyncEngine,
+    target: Target,
     base: String,
     buffer: Buffer,
 }
 
 /// The webhook endpoints: `POST /webhooks/{store}`, with the per-request bounds of `limits` (the
 /// connection bounds are [`serve`]'s).
-pub(crate) fn router(engine: SyncEngine, public_base: String, limits: &Limits) -> Router {
+pub(crate) fn router(target: Target, public_base: String, limits: &Limits) -> Router {
     let buffer = Buffer {
         budget: Arc::new(Semaphore::new(limits.max_buffered)),
         max_body: limits.max_body,
         body_timeout: limits.body_timeout,
     };
-    Router::new().route("/webhooks/{store}", post(receive)).with_state(Hooks { engine, base: public_base, buffer })
+    Router::new().route("/webhooks/{store}", post(receive)).with_state(Hooks { target, base: public_base, buffer })
 }
 
 async fn receive(State(hooks): State<Hooks>, UrlPath(store): UrlPath<String>, request: Request) -> Response {
@@ -208,11 +227,12 @@ async fn receive(State(hooks): State<Hooks>, UrlPath(store): UrlPath<String>, re
             request = request.header(name.as_str(), value);
         }
     }
-    let outcome = hooks.engine.handle_webhook(&StoreId::new(store), &request).await;
+    let outcome = hooks.target.handle_webhook(&StoreId::new(store), &request).await;
     let status = StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let text = match &outcome {
         WebhookOutcome::Applied { topic, .. } => format!("applied {topic}"),
         WebhookOutcome::Duplicate { delivery_id } => format!("duplicate delivery {delivery_id}"),
+        WebhookOutcome::Recorded { topic, .. } => format!("recorded {topic} for its company's worker"),
         WebhookOutcome::Ignored { reason, .. } => format!("ignored: {reason}"),
         WebhookOutcome::Rejected { reason, .. } | WebhookOutcome::Throttled { reason, .. } => reason.clone(),
         _ => String::new(),

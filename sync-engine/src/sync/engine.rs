@@ -39,6 +39,8 @@ pub struct SyncEngineBuilder {
     channels: HashMap<StoreId, Arc<dyn Channel>>,
     config: SyncConfig,
     connections: Option<Connections>,
+    /// Rejected webhooks counted with a fleet's, when the engine is one of its companies'.
+    rejections: Option<Arc<Rejections>>,
 }
 
 impl fmt::Debug for SyncEngineBuilder {
@@ -87,6 +89,15 @@ impl SyncEngineBuilder {
         self
     }
 
+    /// Count rejected webhook deliveries in `rejections`, shared with a [`crate::Fleet`] and its other
+    /// companies' engines (a store's throttle does not start again when its company's engine starts on this
+    /// worker); the engine then audits the aggregated rows of its own stores only.
+    #[must_use]
+    pub(crate) fn shared_rejections(mut self, rejections: Arc<Rejections>) -> Self {
+        self.rejections = Some(rejections);
+        self
+    }
+
     /// Build the engine and load its state from the store: the catalog, the connections, the listings,
     /// and a full plan whose updates are queued again (so pushes lost to a crash are redone). With a
     /// connection manager ([`SyncEngineBuilder::connections`]) the channels of connected stores are built
@@ -101,7 +112,8 @@ impl SyncEngineBuilder {
                 state: Mutex::new(None),
                 outbox_wake: OutboxWake::default(),
                 dirty: std::sync::Mutex::new(HashMap::new()),
-                rejections: Rejections::default(),
+                shared_rejections: self.rejections.is_some(),
+                rejections: self.rejections.unwrap_or_default(),
                 manager: self.connections,
                 seen: std::sync::Mutex::new(HashMap::new()),
                 hold_noted: std::sync::Mutex::new(None),
@@ -164,7 +176,9 @@ pub(crate) struct Inner {
     /// Listings a webhook said changed, to re-read at the next refresh.
     pub(crate) dirty: std::sync::Mutex<HashMap<StoreId, HashSet<ListingId>>>,
     /// Rejected webhook deliveries per store, for throttling and the aggregated audit.
-    pub(crate) rejections: Rejections,
+    pub(crate) rejections: Arc<Rejections>,
+    /// Whether `rejections` is shared with a fleet (then only this engine's stores are audited by it).
+    pub(crate) shared_rejections: bool,
     /// Builds and rebuilds the stores' channels, when the host gave one.
     pub(crate) manager: Option<Connections>,
     /// What the engine last saw of each store's connection row (see [`SyncEngine::refresh_connections`]).
@@ -182,6 +196,7 @@ impl SyncEngine {
             channels: HashMap::new(),
             config: SyncConfig::default(),
             connections: None,
+            rejections: None,
         }
     }
 

@@ -60,10 +60,10 @@ mod inventory;
 mod live;
 mod orders;
 mod outbox;
-mod rejections;
+pub(crate) mod rejections;
 mod scheduler;
 mod state;
-mod webhook;
+pub(crate) mod webhook;
 
 pub use config::{RestockPolicy, SyncConfig};
 pub use engine::{SyncEngine, SyncEngineBuilder};

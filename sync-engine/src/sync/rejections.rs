@@ -140,9 +140,22 @@ impl Rejections {
     /// Remove the windows that ended by `now` (every window when `all`), and return the audit rows of
     /// those with throttled rejections.
     pub(crate) fn take_ended(&self, now: Timestamp, limit: u32, length: Duration, all: bool) -> Vec<AuditEntry> {
+        self.take_ended_of(now, limit, length, all, |_| true)
+    }
+
+    /// [`Rejections::take_ended`] for the stores `of` accepts only (rejections shared by a fleet's engines:
+    /// each audits its own company's stores).
+    pub(crate) fn take_ended_of(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        length: Duration,
+        all: bool,
+        of: impl Fn(&StoreId) -> bool,
+    ) -> Vec<AuditEntry> {
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         let ended: Vec<StoreId> =
-            windows.iter().filter(|(_, w)| all || w.end(length) <= now).map(|(s, _)| s.clone()).collect();
+            windows.iter().filter(|(s, w)| (all || w.end(length) <= now) && of(s)).map(|(s, _)| s.clone()).collect();
         let mut rows = Vec::new();
         for store in ended {
             if let Some(row) = windows.remove(&store).and_then(|w| w.aggregate(&store, limit, length, now)) {

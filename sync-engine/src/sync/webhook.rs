@@ -14,10 +14,10 @@ use jiff::Timestamp;
 
 use std::time::Duration;
 
-use super::rejections::Verdict;
-use super::{IngestReport, SyncEngine};
-use crate::Result;
+use super::rejections::{Rejections, Verdict};
+use super::{IngestReport, SyncConfig, SyncEngine};
 use crate::store::{AuditEntry, DeliveryRecord, HealthEvent, SyncMode, WriteBatch, WriteOp};
+use crate::{Result, Store};
 
 /// What became of a webhook delivery. [`WebhookOutcome::http_status`] is the answer to give the platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,15 @@ pub enum WebhookOutcome {
         /// Why nothing was done.
         reason: String,
     },
+    /// Verified by a worker that does not hold the store's company, and recorded in the inbox for the
+    /// holder to apply ([`crate::Fleet::handle_webhook`]): answered 200, the delivery is durable.
+    Recorded {
+        /// The topic.
+        topic: String,
+        /// The companies it was recorded for (one for a client store; for a global store, each company
+        /// owning a SKU or a listing the delivery names).
+        companies: Vec<crate::store::CompanyId>,
+    },
     /// Not accepted: nothing applied; the rejection is recorded in the audit log.
     Rejected {
         /// The HTTP status to answer with.
@@ -64,7 +73,7 @@ impl WebhookOutcome {
     /// The HTTP status to answer the platform with.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::Applied { .. } | Self::Duplicate { .. } | Self::Ignored { .. } => 200,
+            Self::Applied { .. } | Self::Duplicate { .. } | Self::Ignored { .. } | Self::Recorded { .. } => 200,
             Self::Rejected { status, .. } => *status,
             Self::Throttled { .. } => 429,
         }
@@ -116,45 +125,8 @@ impl SyncEngine {
     /// A rejected delivery of a store the engine has a channel for: audited on its own while the store's
     /// rejections in the window are within the limit, throttled beyond it.
     async fn reject(&self, store: &StoreId, status: u16, reason: String, now: Timestamp) -> WebhookOutcome {
-        let config = &self.inner.config;
-        let (limit, window) = (config.webhook_rejection_limit, config.webhook_rejection_window);
-        let (verdict, ended) = self.inner.rejections.record(store, status, &reason, now, limit, window);
-        let mut batch = WriteBatch::new();
-        if let Some(row) = ended {
-            batch.push(WriteOp::Audit(row));
-        }
-        let outcome = match verdict {
-            Verdict::Audit => {
-                tracing::warn!(%store, status, %reason, "webhook rejected");
-                let entry = AuditEntry::new(store.clone(), "webhook", format!("rejected ({status}): {reason}"), now);
-                batch.push(WriteOp::Audit(entry));
-                WebhookOutcome::Rejected { status, reason }
-            }
-            Verdict::Throttle { retry_after, first } => {
-                if first {
-                    tracing::warn!(
-                        %store,
-                        limit,
-                        window_secs = window.as_secs(),
-                        retry_after_secs = retry_after.as_secs(),
-                        "webhook rejections past the limit: further rejections of this store are answered 429 \
-                         and audited together when the window ends"
-                    );
-                } else {
-                    tracing::debug!(%store, status, %reason, "webhook rejected (throttled)");
-                }
-                WebhookOutcome::Throttled {
-                    retry_after,
-                    reason: format!("too many rejected deliveries for store {store}; this one: ({status}) {reason}"),
-                }
-            }
-        };
-        if !batch.ops.is_empty()
-            && let Err(e) = self.inner.store.commit(batch).await
-        {
-            tracing::error!(%store, error = %e, "could not record a rejected webhook");
-        }
-        outcome
+        let rejected = Rejected { store, status, reason, now };
+        reject_in(&self.inner.rejections, &self.inner.config, self.inner.store.as_ref(), rejected).await
     }
 
     /// Audit the rejected webhook deliveries that were throttled in windows that have ended: one row per
@@ -168,11 +140,12 @@ impl SyncEngine {
     /// Audit the throttled rejections of ended windows, or of every window when `all`.
     pub(crate) async fn write_rejection_rows(&self, all: bool) -> Result<usize> {
         let config = &self.inner.config;
-        let rows = self.inner.rejections.take_ended(
+        let rows = self.inner.rejections.take_ended_of(
             self.inner.clock.now(),
             config.webhook_rejection_limit,
             config.webhook_rejection_window,
             all,
+            |store| !self.inner.shared_rejections || self.channel(store).is_some(),
         );
         if rows.is_empty() {
             return Ok(0);
@@ -209,6 +182,40 @@ impl SyncEngine {
             Ok(outcome) => outcome,
             Err(e) => {
                 tracing::error!(%store, topic = %event.topic, error = %e, "notification could not be applied");
+                WebhookOutcome::Rejected { status: if e.is_retryable() { 503 } else { 500 }, reason: e.to_string() }
+            }
+        }
+    }
+
+    /// Apply a delivery that a worker not holding this company verified on receipt and recorded in the
+    /// inbox (see [`crate::Fleet`]): parsed again with the store's channel, refused when the store is no
+    /// longer connected or its sync is disabled, deduplicated by its delivery id and applied, as
+    /// [`SyncEngine::handle_webhook`] does, but without the freshness check (made on receipt: the item may
+    /// have waited for its holder) and without counting rejections towards the throttle (they were counted
+    /// on receipt). A store the engine has no channel for yet (connected since its last tick) has its
+    /// connections taken in first.
+    pub(crate) async fn apply_received(&self, store: &StoreId, request: &WebhookRequest) -> WebhookOutcome {
+        let now = self.inner.clock.now();
+        if self.channel(store).is_none()
+            && let Err(e) = self.refresh_connections().await
+        {
+            tracing::warn!(%store, error = %e, "could not look at the connections");
+        }
+        let Some(channel) = self.channel(store) else {
+            return WebhookOutcome::Rejected { status: 404, reason: format!("no store {store}") };
+        };
+        let verified = match self.refusal(store).await {
+            Some(refused) => Err(refused),
+            None => channel.verify_webhook(request).map_err(|r| (r.http_status(), r.to_string())),
+        };
+        let event = match verified {
+            Ok(event) => event,
+            Err((status, reason)) => return WebhookOutcome::Rejected { status, reason },
+        };
+        match self.apply_event(store, &event, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(%store, topic = %event.topic, error = %e, "recorded webhook could not be applied");
                 WebhookOutcome::Rejected { status: if e.is_retryable() { 503 } else { 500 }, reason: e.to_string() }
             }
         }
@@ -302,6 +309,64 @@ impl SyncEngine {
     }
 }
 
+/// A rejected delivery: where, why, when.
+pub(crate) struct Rejected<'a> {
+    pub(crate) store: &'a StoreId,
+    pub(crate) status: u16,
+    pub(crate) reason: String,
+    pub(crate) now: Timestamp,
+}
+
+/// Count a rejected delivery in `rejections` and answer it: audited in `db` on its own while the store's
+/// rejections in the window are within the limit, throttled beyond it (the engine's, and a
+/// [`crate::Fleet`]'s for the deliveries it records for other workers).
+pub(crate) async fn reject_in(
+    rejections: &Rejections,
+    config: &SyncConfig,
+    db: &dyn Store,
+    rejected: Rejected<'_>,
+) -> WebhookOutcome {
+    let Rejected { store, status, reason, now } = rejected;
+    let (limit, window) = (config.webhook_rejection_limit, config.webhook_rejection_window);
+    let (verdict, ended) = rejections.record(store, status, &reason, now, limit, window);
+    let mut batch = WriteBatch::new();
+    if let Some(row) = ended {
+        batch.push(WriteOp::Audit(row));
+    }
+    let outcome = match verdict {
+        Verdict::Audit => {
+            tracing::warn!(%store, status, %reason, "webhook rejected");
+            let entry = AuditEntry::new(store.clone(), "webhook", format!("rejected ({status}): {reason}"), now);
+            batch.push(WriteOp::Audit(entry));
+            WebhookOutcome::Rejected { status, reason }
+        }
+        Verdict::Throttle { retry_after, first } => {
+            if first {
+                tracing::warn!(
+                    %store,
+                    limit,
+                    window_secs = window.as_secs(),
+                    retry_after_secs = retry_after.as_secs(),
+                    "webhook rejections past the limit: further rejections of this store are answered 429 \
+                     and audited together when the window ends"
+                );
+            } else {
+                tracing::debug!(%store, status, %reason, "webhook rejected (throttled)");
+            }
+            WebhookOutcome::Throttled {
+                retry_after,
+                reason: format!("too many rejected deliveries for store {store}; this one: ({status}) {reason}"),
+            }
+        }
+    };
+    if !batch.ops.is_empty()
+        && let Err(e) = db.commit(batch).await
+    {
+        tracing::error!(%store, error = %e, "could not record a rejected webhook");
+    }
+    outcome
+}
+
 /// How far ahead of the engine's clock a delivery's time may be (the platform's clock and ours differ a
 /// little); beyond it the time is forged, and would keep a replay inside the window for as long as it claims.
 const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(5 * 60);
@@ -309,7 +374,7 @@ const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(5 * 60)
 /// The event, unless the platform sent it longer than `max_age` before `now` (the engine's clock).
 /// Deliveries without a time, and channels without a window, are not judged by age.
 /// Nor are they accepted from further ahead of it than [`CLOCK_SKEW`].
-fn fresh(
+pub(crate) fn fresh(
     event: WebhookEvent,
     max_age: Option<std::time::Duration>,
     now: Timestamp,

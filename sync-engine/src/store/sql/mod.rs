@@ -6,7 +6,9 @@
 //! - `ops.rs`: [`Store::commit`], one step per [`WriteOp`];
 //! - `outbox.rs`: enqueue, claim, finish and renew outbox items;
 //! - `requests.rs`: store leases and "sync now" requests;
-//! - `purge.rs`: [`Store::purge_store`];
+//! - `purge.rs`: [`Store::purge_store`] and [`Store::purge_company`];
+//! - `root.rs`: the root-level methods (companies, where a store lives, SKU owners, company leases, worker
+//!   heartbeats, the inbox);
 //! - `sqlite.rs`, `postgres.rs`: each backend's options, constructor and [`Dialect`].
 
 pub(crate) mod dialect;
@@ -16,6 +18,7 @@ mod outbox;
 pub(crate) mod postgres;
 mod purge;
 mod requests;
+mod root;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
@@ -29,7 +32,7 @@ use sqlx::{Pool, Transaction};
 
 use self::dialect::{Arg, Args, Conn, DbRow, Dialect, Failure};
 use crate::store::{
-    AuditEntry, AuditFilter, ClaimRequest, ConnectionFilter, ConnectionRecord, LedgerFilter, ListingFilter,
+    AuditEntry, AuditFilter, ClaimRequest, CompanyId, ConnectionFilter, ConnectionRecord, LedgerFilter, ListingFilter,
     ListingRecord, Movement, OrderLineRecord, OutboxFilter, OutboxFinish, OutboxItem, OutboxResult, OutboxState,
     ProductRecord, PurgeReport, StoreError, SyncRequest, WriteBatch,
 };
@@ -123,17 +126,35 @@ impl<D: Dialect> Session<D> {
 #[derive(Debug)]
 pub(crate) struct SqlStore<D: Dialect> {
     pool: Pool<D::Db>,
+    /// The company this view reads and writes.
+    company: CompanyId,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
     fn clone(&self) -> Self {
-        Self { pool: self.pool.clone() }
+        Self { pool: self.pool.clone(), company: self.company.clone() }
     }
 }
 
 impl<D: Dialect> SqlStore<D> {
+    /// The default company's view.
     pub(crate) fn new(pool: Pool<D::Db>) -> Self {
-        Self { pool }
+        Self { pool, company: CompanyId::default_company() }
+    }
+
+    /// The company this view reads and writes.
+    pub(crate) fn company(&self) -> &CompanyId {
+        &self.company
+    }
+
+    /// Another company's view, sharing the pool.
+    pub(crate) fn for_company(&self, company: &CompanyId) -> Self {
+        Self { pool: self.pool.clone(), company: company.clone() }
+    }
+
+    /// The view's company, as a bind value.
+    pub(crate) fn co(&self) -> &str {
+        self.company.as_str()
     }
 
     pub(crate) fn pool(&self) -> &Pool<D::Db> {
@@ -167,54 +188,67 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     pub(crate) async fn connection(&self, store: &StoreId) -> Result<Option<ConnectionRecord>> {
-        self.read_one(sql("SELECT * FROM connections WHERE store = $1").bind(store.as_str()), rows::connection::<D>)
-            .await
+        let q = sql("SELECT * FROM connections WHERE store = $1 AND (scope_client = $2 OR scope_client IS NULL)")
+            .bind(store.as_str())
+            .bind(self.co());
+        self.read_one(q, rows::connection::<D>).await
     }
 
     pub(crate) async fn connections(&self, filter: &ConnectionFilter) -> Result<Vec<ConnectionRecord>> {
         // Connections are few: filter in Rust with the same predicate as every other backend.
-        let q = sql(format!("SELECT * FROM connections ORDER BY store{}", D::BYTE_ORDER));
+        let q = sql(format!(
+            "SELECT * FROM connections WHERE scope_client = $1 OR scope_client IS NULL ORDER BY store{}",
+            D::BYTE_ORDER
+        ))
+        .bind(self.co());
         let all = self.read_all(q, rows::connection::<D>).await?;
         Ok(all.into_iter().filter(|c| filter.matches(c)).collect())
     }
 
     pub(crate) async fn product(&self, sku: &Sku) -> Result<Option<ProductRecord>> {
-        self.read_one(sql("SELECT * FROM products WHERE sku = $1").bind(sku.as_str()), rows::product::<D>).await
+        let q = sql("SELECT * FROM products WHERE company = $1 AND sku = $2").bind(self.co()).bind(sku.as_str());
+        self.read_one(q, rows::product::<D>).await
     }
 
     pub(crate) async fn products(&self) -> Result<Vec<ProductRecord>> {
-        self.read_all(sql(format!("SELECT * FROM products ORDER BY sku{}", D::BYTE_ORDER)), rows::product::<D>).await
+        let q = sql(format!("SELECT * FROM products WHERE company = $1 ORDER BY sku{}", D::BYTE_ORDER));
+        self.read_all(q.bind(self.co()), rows::product::<D>).await
     }
 
     pub(crate) async fn listing(&self, store: &StoreId, listing: &ListingId) -> Result<Option<ListingRecord>> {
-        let q =
-            sql("SELECT * FROM listings WHERE store = $1 AND listing = $2").bind(store.as_str()).bind(listing.as_str());
+        let q = sql("SELECT * FROM listings WHERE company = $1 AND store = $2 AND listing = $3")
+            .bind(self.co())
+            .bind(store.as_str())
+            .bind(listing.as_str());
         self.read_one(q, rows::listing::<D>).await
     }
 
     pub(crate) async fn listings(&self, filter: &ListingFilter) -> Result<Vec<ListingRecord>> {
         let q = sql(format!(
-            "SELECT * FROM listings WHERE ($1 IS NULL OR store = $1) AND ($2 IS NULL OR sku = $2)
+            "SELECT * FROM listings WHERE company = $1 AND ($2 IS NULL OR store = $2) AND ($3 IS NULL OR sku = $3)
              ORDER BY store{b}, listing{b}",
             b = D::BYTE_ORDER
         ))
+        .bind(self.co())
         .bind(filter.store.as_ref().map(StoreId::as_str))
         .bind(filter.sku.as_ref().map(Sku::as_str));
         self.read_all(q, rows::listing::<D>).await
     }
 
     pub(crate) async fn ledger(&self, filter: &LedgerFilter) -> Result<Vec<Movement>> {
-        let q = sql("SELECT * FROM ledger WHERE ($1 IS NULL OR sku = $1) AND ($2 IS NULL OR store = $2)
-             AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4")
-        .bind(filter.sku.as_ref().map(Sku::as_str))
-        .bind(filter.store.as_ref().map(StoreId::as_str))
-        .bind(filter.after_id)
-        .bind(D::limit(filter.limit));
+        let q =
+            sql("SELECT * FROM ledger WHERE company = $1 AND ($2 IS NULL OR sku = $2) AND ($3 IS NULL OR store = $3)
+             AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5")
+            .bind(self.co())
+            .bind(filter.sku.as_ref().map(Sku::as_str))
+            .bind(filter.store.as_ref().map(StoreId::as_str))
+            .bind(filter.after_id)
+            .bind(D::limit(filter.limit));
         self.read_all(q, rows::movement::<D>).await
     }
 
     pub(crate) async fn ledger_balance(&self, sku: &Sku) -> Result<i64> {
-        ops::ledger_balance(&mut self.read().await?, sku).await
+        ops::ledger_balance(&mut self.read().await?, self.co(), sku).await
     }
 
     pub(crate) async fn order_line(
@@ -223,7 +257,8 @@ impl<D: Dialect> SqlStore<D> {
         order: &OrderId,
         line: &str,
     ) -> Result<Option<OrderLineRecord>> {
-        let q = sql("SELECT * FROM order_lines WHERE store = $1 AND order_id = $2 AND line = $3")
+        let q = sql("SELECT * FROM order_lines WHERE company = $1 AND store = $2 AND order_id = $3 AND line = $4")
+            .bind(self.co())
             .bind(store.as_str())
             .bind(order.as_str())
             .bind(line);
@@ -232,38 +267,45 @@ impl<D: Dialect> SqlStore<D> {
 
     pub(crate) async fn held_order_lines(&self) -> Result<Vec<OrderLineRecord>> {
         let q = sql(format!(
-            "SELECT * FROM order_lines WHERE held = TRUE ORDER BY first_seen_at, store{b}, order_id{b}, line{b}",
+            "SELECT * FROM order_lines WHERE company = $1 AND held = TRUE
+             ORDER BY first_seen_at, store{b}, order_id{b}, line{b}",
             b = D::BYTE_ORDER
         ));
-        self.read_all(q, rows::order_line::<D>).await
+        self.read_all(q.bind(self.co()), rows::order_line::<D>).await
     }
 
     pub(crate) async fn delivery_seen(&self, store: &StoreId, delivery_id: &str) -> Result<bool> {
-        let q = sql("SELECT 1 AS one FROM deliveries WHERE store = $1 AND delivery_id = $2")
+        let q = sql("SELECT 1 AS one FROM deliveries WHERE company = $1 AND store = $2 AND delivery_id = $3")
+            .bind(self.co())
             .bind(store.as_str())
             .bind(delivery_id);
         Ok(self.read().await?.fetch_optional(q).await?.is_some())
     }
 
     pub(crate) async fn cursor(&self, store: &StoreId, name: &str) -> Result<Option<String>> {
-        let q = sql("SELECT value FROM cursors WHERE store = $1 AND name = $2").bind(store.as_str()).bind(name);
+        let q = sql("SELECT value FROM cursors WHERE company = $1 AND store = $2 AND name = $3")
+            .bind(self.co())
+            .bind(store.as_str())
+            .bind(name);
         self.read_one(q, |row| rows::Cols::<D>(row).text("value")).await
     }
 
     pub(crate) async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxItem>> {
         let q = sql(format!(
-            "SELECT {} FROM outbox WHERE ($1 IS NULL OR store = $1) AND ($2 IS NULL OR state = $2) ORDER BY id",
+            "SELECT {} FROM outbox WHERE company = $1 AND ($2 IS NULL OR store = $2) AND ($3 IS NULL OR state = $3)
+             ORDER BY id",
             rows::OUTBOX_COLUMNS
         ))
+        .bind(self.co())
         .bind(filter.store.as_ref().map(StoreId::as_str))
         .bind(filter.state.map(OutboxState::as_str));
         self.read_all(q, rows::outbox_item::<D>).await
     }
 
     pub(crate) async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        let q = sql(
-            "SELECT * FROM audit WHERE ($1 IS NULL OR store = $1) AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
-        )
+        let q = sql("SELECT * FROM audit WHERE company = $1 AND ($2 IS NULL OR store = $2) AND ($3 IS NULL OR id > $3)
+             ORDER BY id LIMIT $4")
+        .bind(self.co())
         .bind(filter.store.as_ref().map(StoreId::as_str))
         .bind(filter.after_id)
         .bind(D::limit(filter.limit));
@@ -316,8 +358,11 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     pub(crate) async fn sync_requests(&self) -> Result<Vec<SyncRequest>> {
-        let q = sql(format!("SELECT * FROM sync_requests ORDER BY requested_at, store{}", D::BYTE_ORDER));
-        self.read_all(q, rows::sync_request::<D>).await
+        let q = sql(format!(
+            "SELECT * FROM sync_requests WHERE company = $1 ORDER BY requested_at, store{}",
+            D::BYTE_ORDER
+        ));
+        self.read_all(q.bind(self.co()), rows::sync_request::<D>).await
     }
 
     pub(crate) async fn purge_store(&self, store: &StoreId) -> Result<PurgeReport> {
@@ -489,79 +534,81 @@ macro_rules! forward_store {
                 self.inner.purge_store(store).await
             }
             fn company_id(&self) -> &$crate::store::CompanyId {
-                todo!("issue 15 skeleton")
+                self.inner.company()
             }
-            fn for_company(&self, _company: &$crate::store::CompanyId) -> std::sync::Arc<dyn $crate::store::Store> {
-                todo!("issue 15 skeleton")
+            fn for_company(&self, company: &$crate::store::CompanyId) -> std::sync::Arc<dyn $crate::store::Store> {
+                let mut view = self.clone();
+                view.inner = self.inner.for_company(company);
+                std::sync::Arc::new(view)
             }
             async fn company(
                 &self,
-                _id: &$crate::store::CompanyId,
+                id: &$crate::store::CompanyId,
             ) -> Result<Option<$crate::store::CompanyRecord>, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+                self.inner.company_record(id).await
             }
             async fn companies(&self) -> Result<Vec<$crate::store::CompanyRecord>, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+                self.inner.companies().await
             }
             async fn purge_company(
                 &self,
-                _id: &$crate::store::CompanyId,
+                id: &$crate::store::CompanyId,
             ) -> Result<Option<$crate::store::PurgeReport>, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+                self.inner.purge_company(id).await
             }
             async fn locate_store(
                 &self,
-                _store: &channel_core::StoreId,
+                store: &channel_core::StoreId,
             ) -> Result<Option<$crate::store::ConnectionRecord>, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+                self.inner.locate_store(store).await
             }
             async fn sku_owners(
                 &self,
-                _skus: &[channel_core::Sku],
+                skus: &[channel_core::Sku],
             ) -> Result<
                 std::collections::BTreeMap<channel_core::Sku, Vec<$crate::store::CompanyId>>,
                 $crate::store::StoreError,
             > {
-                todo!("issue 15 skeleton")
+                self.inner.sku_owners(skus).await
             }
             async fn worker_heartbeat(
                 &self,
-                _worker: &str,
-                _until: jiff::Timestamp,
-                _now: jiff::Timestamp,
+                worker: &str,
+                until: jiff::Timestamp,
+                now: jiff::Timestamp,
             ) -> Result<Vec<$crate::store::WorkerRecord>, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+                self.inner.worker_heartbeat(worker, until, now).await
             }
-            async fn worker_gone(&self, _worker: &str) -> Result<(), $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+            async fn worker_gone(&self, worker: &str) -> Result<(), $crate::store::StoreError> {
+                self.inner.worker_gone(worker).await
             }
             async fn acquire_company_lease(
                 &self,
-                _company: &$crate::store::CompanyId,
-                _holder: &str,
-                _until: jiff::Timestamp,
-                _now: jiff::Timestamp,
+                company: &$crate::store::CompanyId,
+                holder: &str,
+                until: jiff::Timestamp,
+                now: jiff::Timestamp,
             ) -> Result<bool, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+                self.inner.acquire_company_lease(company, holder, until, now).await
             }
             async fn release_company_lease(
                 &self,
-                _company: &$crate::store::CompanyId,
-                _holder: &str,
+                company: &$crate::store::CompanyId,
+                holder: &str,
             ) -> Result<bool, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+                self.inner.release_company_lease(company, holder).await
             }
             async fn company_leases(&self) -> Result<Vec<$crate::store::CompanyLease>, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+                self.inner.company_leases().await
             }
-            async fn inbox_put(&self, _item: $crate::store::InboxItem) -> Result<bool, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+            async fn inbox_put(&self, item: $crate::store::InboxItem) -> Result<bool, $crate::store::StoreError> {
+                self.inner.inbox_put(item).await
             }
-            async fn inbox(&self, _limit: usize) -> Result<Vec<$crate::store::InboxItem>, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+            async fn inbox(&self, limit: usize) -> Result<Vec<$crate::store::InboxItem>, $crate::store::StoreError> {
+                self.inner.inbox(limit).await
             }
-            async fn inbox_done(&self, _id: i64) -> Result<bool, $crate::store::StoreError> {
-                todo!("issue 15 skeleton")
+            async fn inbox_done(&self, id: i64) -> Result<bool, $crate::store::StoreError> {
+                self.inner.inbox_done(id).await
             }
         }
     };

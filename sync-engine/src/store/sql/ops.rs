@@ -6,9 +6,9 @@ use channel_core::{ListingId, OrderId, Sku, StoreId};
 
 use super::dialect::Dialect;
 use super::rows::{Cols, json, ms, name, ojson, sql_version};
-use super::{Session, Sql, SqlStore, outbox, sql};
+use super::{Session, Sql, SqlStore, outbox, root, sql};
 use crate::store::{
-    AuditEntry, ClientId, ConnectionRecord, DeliveryRecord, Health, HealthEvent, ListingRecord, NewMovement,
+    AuditEntry, ClientId, CompanyId, ConnectionRecord, DeliveryRecord, Health, HealthEvent, ListingRecord, NewMovement,
     OrderLineRecord, Precondition, ProductRecord, SealedCredentials, StoreError, SyncRequest, WarehouseId, WriteBatch,
     WriteOp,
 };
@@ -33,7 +33,7 @@ impl From<StoreError> for Stop {
 pub(super) async fn commit<D: Dialect>(store: &SqlStore<D>, batch: WriteBatch) -> Result<bool> {
     let mut tx = store.write().await?;
     for op in batch.ops {
-        match apply(&mut tx, op).await {
+        match apply(&mut tx, store.company(), op).await {
             Ok(()) => {}
             Err(Stop::Duplicate) => {
                 tx.rollback().await?;
@@ -47,42 +47,46 @@ pub(super) async fn commit<D: Dialect>(store: &SqlStore<D>, batch: WriteBatch) -
     Ok(true)
 }
 
-async fn apply<D: Dialect>(tx: &mut Session<D>, op: WriteOp) -> Result<(), Stop> {
+/// Apply one write of the view of company `company`.
+async fn apply<D: Dialect>(tx: &mut Session<D>, company: &CompanyId, op: WriteOp) -> Result<(), Stop> {
+    let co = company.as_str();
     match op {
-        WriteOp::PutCompany(_) => todo!("issue 15 skeleton"),
-        WriteOp::PutConnection(c) => put_connection(tx, &c).await?,
-        WriteOp::RecordHealth { store, event } => record_health(tx, &store, &event).await?,
-        WriteOp::PutProduct(p) => put_product(tx, &p).await?,
+        WriteOp::PutCompany(c) => root::put_company(tx, &c).await?,
+        WriteOp::PutConnection(c) => put_connection(tx, company, &c).await?,
+        WriteOp::RecordHealth { store, event } => record_health(tx, co, &store, &event).await?,
+        WriteOp::PutProduct(p) => put_product(tx, co, &p).await?,
         WriteOp::DeleteProduct(sku) => {
-            tx.execute(sql("DELETE FROM products WHERE sku = $1").bind(sku.as_str())).await?;
+            tx.execute(sql("DELETE FROM products WHERE company = $1 AND sku = $2").bind(co).bind(sku.as_str())).await?;
         }
-        WriteOp::PutListing(l) => put_listing(tx, &l).await?,
+        WriteOp::PutListing(l) => put_listing(tx, co, &l).await?,
         WriteOp::DeleteListing { store, listing } => {
-            let q = sql("DELETE FROM listings WHERE store = $1 AND listing = $2");
-            tx.execute(q.bind(store.as_str()).bind(listing.as_str())).await?;
+            let q = sql("DELETE FROM listings WHERE company = $1 AND store = $2 AND listing = $3");
+            tx.execute(q.bind(co).bind(store.as_str()).bind(listing.as_str())).await?;
         }
-        WriteOp::RecordMovement(m) => record_movement(tx, &m).await?,
-        WriteOp::PutOrderLine(o) => put_order_line(tx, &o).await?,
-        WriteOp::RecordDelivery(d) => record_delivery(tx, &d).await?,
+        WriteOp::RecordMovement(m) => record_movement(tx, co, &m).await?,
+        WriteOp::PutOrderLine(o) => put_order_line(tx, co, &o).await?,
+        WriteOp::RecordDelivery(d) => record_delivery(tx, co, &d).await?,
         WriteOp::SetCursor { store, name, value } => {
-            let q = sql("INSERT INTO cursors (store, name, value) VALUES ($1, $2, $3)
-                 ON CONFLICT (store, name) DO UPDATE SET value = excluded.value");
-            tx.execute(q.bind(store.as_str()).bind(name).bind(value)).await?;
+            let q = sql("INSERT INTO cursors (company, store, name, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (company, store, name) DO UPDATE SET value = excluded.value");
+            tx.execute(q.bind(co).bind(store.as_str()).bind(name).bind(value)).await?;
         }
-        WriteOp::Enqueue { push, now } => outbox::enqueue(tx, &push, now).await?,
+        WriteOp::Enqueue { push, now } => outbox::enqueue(tx, co, &push, now).await?,
         WriteOp::DropOutbox(store) => {
-            tx.execute(sql("DELETE FROM outbox WHERE store = $1 AND state <> 'dead'").bind(store.as_str())).await?;
+            let q = sql("DELETE FROM outbox WHERE company = $1 AND store = $2 AND state <> 'dead'");
+            tx.execute(q.bind(co).bind(store.as_str())).await?;
         }
         WriteOp::ReleaseOutbox { store, now } => {
-            let q = sql("UPDATE outbox SET next_attempt_at = $2
-                 WHERE store = $1 AND state = 'pending' AND next_attempt_at > $2")
+            let q = sql("UPDATE outbox SET next_attempt_at = $3
+                 WHERE company = $1 AND store = $2 AND state = 'pending' AND next_attempt_at > $3")
+            .bind(co)
             .bind(store.as_str())
             .bind(ms(now));
             tx.execute(q).await?;
         }
-        WriteOp::Audit(a) => audit(tx, &a).await?,
-        WriteOp::RequestSync(r) => request_sync(tx, &r).await?,
-        WriteOp::Check(check) => check_precondition(tx, &check).await?,
+        WriteOp::Audit(a) => audit(tx, co, &a).await?,
+        WriteOp::RequestSync(r) => request_sync(tx, co, &r).await?,
+        WriteOp::Check(check) => check_precondition(tx, co, &check).await?,
     }
     Ok(())
 }
@@ -92,8 +96,18 @@ async fn stored_version<D: Dialect>(tx: &mut Session<D>, q: Sql) -> Result<Optio
     tx.fetch_optional(q).await?.map(|r| Cols::<D>(&r).version()).transpose()
 }
 
-async fn put_connection<D: Dialect>(tx: &mut Session<D>, c: &ConnectionRecord) -> Result<()> {
+/// A connection of the view's company or a global one; the update of a stored row only when the view
+/// sees it (another company's connection is not found, so its version conflicts).
+async fn put_connection<D: Dialect>(tx: &mut Session<D>, company: &CompanyId, c: &ConnectionRecord) -> Result<()> {
     let what = || format!("connection {}", c.store);
+    if let Some(owner) = c.scope.client()
+        && owner != company
+    {
+        return Err(StoreError::Invalid(format!(
+            "connection {} belongs to company {owner}, not to {company}, the company of this view",
+            c.store
+        )));
+    }
     let text = if c.version == 0 {
         "INSERT INTO connections (channel, name, scope_client, warehouse, settings, credentials, account, sync_mode,
          source_of_truth, state, created_at, updated_at, health, store, version)
@@ -102,7 +116,7 @@ async fn put_connection<D: Dialect>(tx: &mut Session<D>, c: &ConnectionRecord) -
         "UPDATE connections SET channel = $1, name = $2, scope_client = $3, warehouse = $4, settings = $5,
          credentials = $6, account = $7, sync_mode = $8, source_of_truth = $9, state = $10, created_at = $11,
          updated_at = $12, version = version + 1
-         WHERE $13 IS NOT NULL AND store = $14 AND version = $15"
+         WHERE $13 IS NOT NULL AND store = $14 AND version = $15 AND (scope_client = $16 OR scope_client IS NULL)"
     };
     let q = sql(text)
         .bind(c.channel.as_str())
@@ -120,19 +134,27 @@ async fn put_connection<D: Dialect>(tx: &mut Session<D>, c: &ConnectionRecord) -
         .bind(json(&c.health)?)
         .bind(c.store.as_str())
         .bind(sql_version(c.version)?);
+    let q = if c.version == 0 { q } else { q.bind(company.as_str()) };
     if tx.execute(q).await? == 1 {
         return Ok(());
     }
     if c.version == 0 {
         return Err(StoreError::AlreadyExists(what()));
     }
-    let found =
-        stored_version(tx, sql("SELECT version FROM connections WHERE store = $1").bind(c.store.as_str())).await?;
+    let q = sql("SELECT version FROM connections WHERE store = $1 AND (scope_client = $2 OR scope_client IS NULL)")
+        .bind(c.store.as_str())
+        .bind(company.as_str());
+    let found = stored_version(tx, q).await?;
     Err(StoreError::conflict(what(), c.version, found))
 }
 
-async fn record_health<D: Dialect>(tx: &mut Session<D>, store: &StoreId, event: &HealthEvent) -> Result<()> {
-    let q = sql(format!("SELECT health FROM connections WHERE store = $1{}", D::for_update())).bind(store.as_str());
+async fn record_health<D: Dialect>(tx: &mut Session<D>, co: &str, store: &StoreId, event: &HealthEvent) -> Result<()> {
+    let q = sql(format!(
+        "SELECT health FROM connections WHERE store = $1 AND (scope_client = $2 OR scope_client IS NULL){}",
+        D::for_update()
+    ))
+    .bind(store.as_str())
+    .bind(co);
     let Some(row) = tx.fetch_optional(q).await? else {
         return Err(StoreError::NotFound(format!("connection {store}")));
     };
@@ -143,11 +165,13 @@ async fn record_health<D: Dialect>(tx: &mut Session<D>, store: &StoreId, event: 
     Ok(())
 }
 
-async fn put_product<D: Dialect>(tx: &mut Session<D>, p: &ProductRecord) -> Result<()> {
+async fn put_product<D: Dialect>(tx: &mut Session<D>, co: &str, p: &ProductRecord) -> Result<()> {
     p.check_storable()?;
-    let q = sql("INSERT INTO products (sku, name, components, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (sku) DO UPDATE SET name = excluded.name, components = excluded.components,
+    let q = sql("INSERT INTO products (company, sku, name, components, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (company, sku) DO UPDATE SET name = excluded.name, components = excluded.components,
          updated_at = excluded.updated_at")
+    .bind(co)
     .bind(p.sku.as_str())
     .bind(p.name.as_deref())
     .bind(json(&p.components)?)
@@ -157,17 +181,17 @@ async fn put_product<D: Dialect>(tx: &mut Session<D>, p: &ProductRecord) -> Resu
     Ok(())
 }
 
-async fn put_listing<D: Dialect>(tx: &mut Session<D>, l: &ListingRecord) -> Result<()> {
+async fn put_listing<D: Dialect>(tx: &mut Session<D>, co: &str, l: &ListingRecord) -> Result<()> {
     let what = || format!("listing {}/{}", l.store, l.listing);
     let text = if l.version == 0 {
         "INSERT INTO listings (ids, channel_sku, sku, fulfilment, status, seen_quantity, seen_price, seen_at,
-         pushed_quantity, pushed_price, pushed_at, sku_change, store, listing, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 + 1)
-         ON CONFLICT (store, listing) DO NOTHING"
+         pushed_quantity, pushed_price, pushed_at, sku_change, store, listing, version, company)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 + 1, $16)
+         ON CONFLICT (company, store, listing) DO NOTHING"
     } else {
         "UPDATE listings SET ids = $1, channel_sku = $2, sku = $3, fulfilment = $4, status = $5, seen_quantity = $6,
          seen_price = $7, seen_at = $8, pushed_quantity = $9, pushed_price = $10, pushed_at = $11, sku_change = $12,
-         version = version + 1 WHERE store = $13 AND listing = $14 AND version = $15"
+         version = version + 1 WHERE store = $13 AND listing = $14 AND version = $15 AND company = $16"
     };
     let q = sql(text)
         .bind(json(&l.ids)?)
@@ -184,28 +208,31 @@ async fn put_listing<D: Dialect>(tx: &mut Session<D>, l: &ListingRecord) -> Resu
         .bind(ojson(l.sku_change.as_ref())?)
         .bind(l.store.as_str())
         .bind(l.listing.as_str())
-        .bind(sql_version(l.version)?);
+        .bind(sql_version(l.version)?)
+        .bind(co);
     if tx.execute(q).await? == 1 {
         return Ok(());
     }
     if l.version == 0 {
         return Err(StoreError::AlreadyExists(what()));
     }
-    let found = stored_version(tx, listing_version(&l.store, &l.listing, "")).await?;
+    let found = stored_version(tx, listing_version(co, &l.store, &l.listing, "")).await?;
     Err(StoreError::conflict(what(), l.version, found))
 }
 
-fn listing_version(store: &StoreId, listing: &ListingId, lock: &str) -> Sql {
-    sql(format!("SELECT version FROM listings WHERE store = $1 AND listing = $2{lock}"))
+fn listing_version(co: &str, store: &StoreId, listing: &ListingId, lock: &str) -> Sql {
+    sql(format!("SELECT version FROM listings WHERE company = $1 AND store = $2 AND listing = $3{lock}"))
+        .bind(co)
         .bind(store.as_str())
         .bind(listing.as_str())
 }
 
-async fn record_movement<D: Dialect>(tx: &mut Session<D>, m: &NewMovement) -> Result<()> {
+async fn record_movement<D: Dialect>(tx: &mut Session<D>, co: &str, m: &NewMovement) -> Result<()> {
     // Writers of one SKU's movements take turns, so a balance checked in a batch stays true.
-    lock_ledger(tx, &m.sku).await?;
-    let q = sql("INSERT INTO ledger (sku, delta, cause, store, order_id, line, note, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+    lock_ledger(tx, co, &m.sku).await?;
+    let q = sql("INSERT INTO ledger (company, sku, delta, cause, store, order_id, line, note, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    .bind(co)
     .bind(m.sku.as_str())
     .bind(m.delta)
     .bind(m.cause.as_str())
@@ -218,32 +245,36 @@ async fn record_movement<D: Dialect>(tx: &mut Session<D>, m: &NewMovement) -> Re
     Ok(())
 }
 
-/// Serialise the writers (and checkers) of one SKU's ledger movements until the transaction ends.
-async fn lock_ledger<D: Dialect>(tx: &mut Session<D>, sku: &Sku) -> Result<()> {
+/// Serialise the writers (and checkers) of one company's SKU's ledger movements until the transaction
+/// ends.
+async fn lock_ledger<D: Dialect>(tx: &mut Session<D>, co: &str, sku: &Sku) -> Result<()> {
     if let Some(locks) = D::LOCKS {
-        tx.execute(sql(locks.ledger).bind(sku.as_str())).await?;
+        tx.execute(sql(locks.ledger).bind(format!("{co}\u{1f}{sku}"))).await?;
     }
     Ok(())
 }
 
-/// The sum of a SKU's movements.
-pub(super) async fn ledger_balance<D: Dialect>(on: &mut Session<D>, sku: &Sku) -> Result<i64> {
-    let q = sql("SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS balance FROM ledger WHERE sku = $1");
-    let row = on.fetch_one(q.bind(sku.as_str())).await?;
+/// The sum of a company's SKU's movements.
+pub(super) async fn ledger_balance<D: Dialect>(on: &mut Session<D>, co: &str, sku: &Sku) -> Result<i64> {
+    let q =
+        sql("SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS balance FROM ledger WHERE company = $1 AND sku = $2");
+    let row = on.fetch_one(q.bind(co).bind(sku.as_str())).await?;
     Cols::<D>(&row).int("balance")
 }
 
-async fn put_order_line<D: Dialect>(tx: &mut Session<D>, o: &OrderLineRecord) -> Result<(), Stop> {
+async fn put_order_line<D: Dialect>(tx: &mut Session<D>, co: &str, o: &OrderLineRecord) -> Result<(), Stop> {
     let text = if o.version == 0 {
-        "INSERT INTO order_lines (sku, quantity, released, status, first_seen_at, updated_at, listing, channel_sku,
-         held, store, order_id, line, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)
-         ON CONFLICT (store, order_id, line) DO NOTHING"
+        "INSERT INTO order_lines (company, sku, quantity, released, status, first_seen_at, updated_at, listing,
+         channel_sku, held, store, order_id, line, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)
+         ON CONFLICT (company, store, order_id, line) DO NOTHING"
     } else {
-        "UPDATE order_lines SET sku = $1, quantity = $2, released = $3, status = $4, first_seen_at = $5,
-         updated_at = $6, listing = $7, channel_sku = $8, held = $9, version = version + 1
-         WHERE store = $10 AND order_id = $11 AND line = $12 AND version = $13"
+        "UPDATE order_lines SET sku = $2, quantity = $3, released = $4, status = $5, first_seen_at = $6,
+         updated_at = $7, listing = $8, channel_sku = $9, held = $10, version = version + 1
+         WHERE company = $1 AND store = $11 AND order_id = $12 AND line = $13 AND version = $14"
     };
     let mut q = sql(text)
+        .bind(co)
         .bind(o.sku.as_ref().map(Sku::as_str))
         .bind(i64::from(o.quantity))
         .bind(i64::from(o.released))
@@ -265,7 +296,8 @@ async fn put_order_line<D: Dialect>(tx: &mut Session<D>, o: &OrderLineRecord) ->
     if o.version == 0 {
         return Err(Stop::Duplicate);
     }
-    let q = sql("SELECT version FROM order_lines WHERE store = $1 AND order_id = $2 AND line = $3")
+    let q = sql("SELECT version FROM order_lines WHERE company = $1 AND store = $2 AND order_id = $3 AND line = $4")
+        .bind(co)
         .bind(o.store.as_str())
         .bind(o.order.as_str())
         .bind(&o.line);
@@ -273,9 +305,10 @@ async fn put_order_line<D: Dialect>(tx: &mut Session<D>, o: &OrderLineRecord) ->
     Err(StoreError::conflict(format!("order line {}/{}/{}", o.store, o.order, o.line), o.version, found).into())
 }
 
-async fn record_delivery<D: Dialect>(tx: &mut Session<D>, d: &DeliveryRecord) -> Result<(), Stop> {
-    let q = sql("INSERT INTO deliveries (store, delivery_id, topic, received_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (store, delivery_id) DO NOTHING")
+async fn record_delivery<D: Dialect>(tx: &mut Session<D>, co: &str, d: &DeliveryRecord) -> Result<(), Stop> {
+    let q = sql("INSERT INTO deliveries (company, store, delivery_id, topic, received_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (company, store, delivery_id) DO NOTHING")
+    .bind(co)
     .bind(d.store.as_str())
     .bind(&d.delivery_id)
     .bind(&d.topic)
@@ -286,10 +319,10 @@ async fn record_delivery<D: Dialect>(tx: &mut Session<D>, d: &DeliveryRecord) ->
     Ok(())
 }
 
-async fn audit<D: Dialect>(tx: &mut Session<D>, a: &AuditEntry) -> Result<()> {
-    let q = sql(
-        "INSERT INTO audit (store, listing, sku, field, old, new, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
+async fn audit<D: Dialect>(tx: &mut Session<D>, co: &str, a: &AuditEntry) -> Result<()> {
+    let q = sql("INSERT INTO audit (company, store, listing, sku, field, old, new, reason, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    .bind(co)
     .bind(a.store.as_str())
     .bind(a.listing.as_ref().map(ListingId::as_str))
     .bind(a.sku.as_ref().map(Sku::as_str))
@@ -302,10 +335,11 @@ async fn audit<D: Dialect>(tx: &mut Session<D>, a: &AuditEntry) -> Result<()> {
     Ok(())
 }
 
-async fn request_sync<D: Dialect>(tx: &mut Session<D>, r: &SyncRequest) -> Result<()> {
-    let q = sql("INSERT INTO sync_requests (store, requested_by, requested_at) VALUES ($1, $2, $3)
-         ON CONFLICT (store) DO UPDATE SET requested_by = excluded.requested_by,
+async fn request_sync<D: Dialect>(tx: &mut Session<D>, co: &str, r: &SyncRequest) -> Result<()> {
+    let q = sql("INSERT INTO sync_requests (company, store, requested_by, requested_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (company, store) DO UPDATE SET requested_by = excluded.requested_by,
          requested_at = excluded.requested_at, claimed_by = NULL, claim_token = NULL, lease_until = NULL")
+    .bind(co)
     .bind(r.store.as_str())
     .bind(r.requested_by.as_deref())
     .bind(ms(r.requested_at));
@@ -313,18 +347,18 @@ async fn request_sync<D: Dialect>(tx: &mut Session<D>, r: &SyncRequest) -> Resul
     Ok(())
 }
 
-async fn check_precondition<D: Dialect>(tx: &mut Session<D>, check: &Precondition) -> Result<()> {
+async fn check_precondition<D: Dialect>(tx: &mut Session<D>, co: &str, check: &Precondition) -> Result<()> {
     match check {
         Precondition::ListingVersion { store, listing, version: expected } => {
             // The row cannot change until this transaction ends (FOR SHARE, or SQLite's write lock).
-            let found = stored_version(tx, listing_version(store, listing, D::for_share())).await?;
+            let found = stored_version(tx, listing_version(co, store, listing, D::for_share())).await?;
             if found != Some(*expected) {
                 return Err(StoreError::conflict(format!("listing {store}/{listing}"), *expected, found));
             }
         }
         Precondition::LedgerBalance { sku, balance } => {
-            lock_ledger(tx, sku).await?;
-            let found = ledger_balance(tx, sku).await?;
+            lock_ledger(tx, co, sku).await?;
+            let found = ledger_balance(tx, co, sku).await?;
             if found != *balance {
                 return Err(StoreError::conflict(
                     format!("ledger balance of {sku} ({found}, expected {balance})"),
@@ -344,8 +378,8 @@ mod tests {
 
     #[test]
     fn a_listing_version_read_locks_only_when_asked() {
-        let q = listing_version(&StoreId::new("s"), &ListingId::new("l"), " FOR SHARE");
-        assert!(q.text.ends_with("listing = $2 FOR SHARE"), "{}", q.text);
-        assert_eq!(q.args, vec![Arg::from("s"), Arg::from("l")]);
+        let q = listing_version("c", &StoreId::new("s"), &ListingId::new("l"), " FOR SHARE");
+        assert!(q.text.ends_with("listing = $3 FOR SHARE"), "{}", q.text);
+        assert_eq!(q.args, vec![Arg::from("c"), Arg::from("s"), Arg::from("l")]);
     }
 }

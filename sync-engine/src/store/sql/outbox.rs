@@ -14,23 +14,30 @@ use crate::store::{
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The lane's pending item (`id`, `action`), locked for this transaction where the dialect locks rows.
-fn pending_in_lane<D: Dialect>(push: &OutboxPush) -> super::Sql {
+fn pending_in_lane<D: Dialect>(co: &str, push: &OutboxPush) -> super::Sql {
     sql(format!(
-        "SELECT id, action FROM outbox WHERE store = $1 AND listing = $2 AND lane = $3 AND state = 'pending'{}",
+        "SELECT id, action FROM outbox
+         WHERE company = $1 AND store = $2 AND listing = $3 AND lane = $4 AND state = 'pending'{}",
         D::for_update()
     ))
+    .bind(co)
     .bind(push.store.as_str())
     .bind(push.listing.as_str())
     .bind(push.action.lane().as_str())
 }
 
 /// Queue a push, coalesced with the lane's pending item.
-pub(super) async fn enqueue<D: Dialect>(tx: &mut Session<D>, push: &OutboxPush, now: Timestamp) -> Result<()> {
+pub(super) async fn enqueue<D: Dialect>(
+    tx: &mut Session<D>,
+    co: &str,
+    push: &OutboxPush,
+    now: Timestamp,
+) -> Result<()> {
     // Two rounds: if another transaction inserts the lane's pending item between our look and our insert
     // (PostgreSQL; SQLite's write lock rules it out), the insert does nothing and the second look finds
     // (and locks) that item.
     for _ in 0..2 {
-        if let Some(row) = tx.fetch_optional(pending_in_lane::<D>(push)).await? {
+        if let Some(row) = tx.fetch_optional(pending_in_lane::<D>(co, push)).await? {
             let r = Cols::<D>(&row);
             let action: PushAction = r.json("action")?;
             let q = sql("UPDATE outbox SET action = $1, reason = $2, updated_at = $3 WHERE id = $4")
@@ -41,9 +48,10 @@ pub(super) async fn enqueue<D: Dialect>(tx: &mut Session<D>, push: &OutboxPush, 
             tx.execute(q).await?;
             return Ok(());
         }
-        let q = sql("INSERT INTO outbox (store, listing, lane, action, reason, state, attempts, next_attempt_at,
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)
-             ON CONFLICT (store, listing, lane) WHERE state = 'pending' DO NOTHING")
+        let q = sql("INSERT INTO outbox (company, store, listing, lane, action, reason, state, attempts,
+             next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)
+             ON CONFLICT (company, store, listing, lane) WHERE state = 'pending' DO NOTHING")
+        .bind(co)
         .bind(push.store.as_str())
         .bind(push.listing.as_str())
         .bind(push.action.lane().as_str())
@@ -70,8 +78,9 @@ pub(super) async fn claim<D: Dialect>(store: &SqlStore<D>, claim: &ClaimRequest)
     if D::check_due_first() && !anything_due(store, claim).await? {
         return Ok(Vec::new());
     }
+    let co = store.co();
     let mut tx = store.write().await?;
-    let candidates = claim_candidates(&mut tx, claim).await?;
+    let candidates = claim_candidates(&mut tx, co, claim).await?;
     let mut lanes = BTreeSet::new();
     let mut out = Vec::new();
     for mut item in candidates {
@@ -81,7 +90,7 @@ pub(super) async fn claim<D: Dialect>(store: &SqlStore<D>, claim: &ClaimRequest)
         if !lanes.insert((item.push.store.clone(), item.push.listing.clone(), item.push.action.lane().as_str())) {
             continue;
         }
-        if !lane_still_free(&mut tx, &item, claim).await? {
+        if !lane_still_free(&mut tx, co, &item, claim).await? {
             continue;
         }
         take(&mut tx, &mut item, claim).await?;
@@ -95,50 +104,60 @@ pub(super) async fn claim<D: Dialect>(store: &SqlStore<D>, claim: &ClaimRequest)
 /// nothing due for most stores, and a write transaction each would queue the order commits behind them.
 /// (An item queued after this read wakes the lanes again.)
 async fn anything_due<D: Dialect>(store: &SqlStore<D>, claim: &ClaimRequest) -> Result<bool> {
-    let q = sql("SELECT 1 AS one FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= $1)
+    let q = sql("SELECT 1 AS one FROM outbox WHERE company = $3 AND ((state = 'pending' AND next_attempt_at <= $1)
          OR (state = 'claimed' AND lease_until <= $1)) AND ($2 IS NULL OR store = $2) LIMIT 1")
     .bind(ms(claim.now))
-    .bind(claim.store.as_ref().map(channel_core::StoreId::as_str));
+    .bind(claim.store.as_ref().map(channel_core::StoreId::as_str))
+    .bind(store.co());
     Ok(store.read().await?.fetch_optional(q).await?.is_some())
 }
 
 /// Due items outside busy lanes, oldest due first, more than asked for (a lane yields one item).
-async fn claim_candidates<D: Dialect>(tx: &mut Session<D>, claim: &ClaimRequest) -> Result<Vec<OutboxItem>> {
+async fn claim_candidates<D: Dialect>(tx: &mut Session<D>, co: &str, claim: &ClaimRequest) -> Result<Vec<OutboxItem>> {
     // The busy lanes (unexpired claims) are one uncorrelated subquery, read once: a correlated
     // `NOT EXISTS` per candidate scans every claimed row, quadratic when other lanes hold thousands.
     let q = sql(format!(
         "SELECT {OUTBOX_COLUMNS} FROM outbox o
-         WHERE ((o.state = 'pending' AND o.next_attempt_at <= $1) OR (o.state = 'claimed' AND o.lease_until <= $1))
+         WHERE o.company = $4
+           AND ((o.state = 'pending' AND o.next_attempt_at <= $1) OR (o.state = 'claimed' AND o.lease_until <= $1))
            AND ($2 IS NULL OR o.store = $2)
            AND (o.store, o.listing, o.lane) NOT IN (SELECT b.store, b.listing, b.lane FROM outbox b
-                 WHERE b.state = 'claimed' AND b.lease_until > $1 AND (CAST($2 AS TEXT) IS NULL OR b.store = $2))
+                 WHERE b.company = $4 AND b.state = 'claimed' AND b.lease_until > $1
+                   AND (CAST($2 AS TEXT) IS NULL OR b.store = $2))
          ORDER BY o.next_attempt_at, o.id LIMIT $3{}",
         D::skip_locked()
     ))
     .bind(ms(claim.now))
     .bind(claim.store.as_ref().map(channel_core::StoreId::as_str))
-    .bind(D::limit(Some(claim.limit.saturating_mul(2).saturating_add(16))));
+    .bind(D::limit(Some(claim.limit.saturating_mul(2).saturating_add(16))))
+    .bind(co);
     tx.fetch_all(q).await?.iter().map(outbox_item::<D>).collect()
 }
 
 /// Where the dialect has lane locks: lock the lane for the rest of this transaction, then look again with
 /// a fresh statement. A worker that claimed another item of this lane since our candidate query began has
 /// either not committed (it holds the lock: skip) or has (its claim is visible now: skip).
-async fn lane_still_free<D: Dialect>(tx: &mut Session<D>, item: &OutboxItem, claim: &ClaimRequest) -> Result<bool> {
+async fn lane_still_free<D: Dialect>(
+    tx: &mut Session<D>,
+    co: &str,
+    item: &OutboxItem,
+    claim: &ClaimRequest,
+) -> Result<bool> {
     let Some(locks) = D::LOCKS else { return Ok(true) };
     let lane = item.push.action.lane().as_str();
-    let key = format!("{}\u{1f}{}\u{1f}{}", item.push.store, item.push.listing, lane);
+    let key = format!("{co}\u{1f}{}\u{1f}{}\u{1f}{}", item.push.store, item.push.listing, lane);
     let row = tx.fetch_one(sql(locks.try_lane).bind(key)).await?;
     if !D::boolean(&row, "locked").map_err(super::db::<D>)? {
         return Ok(false);
     }
-    let q = sql("SELECT 1 AS one FROM outbox WHERE store = $1 AND listing = $2 AND lane = $3 AND state = 'claimed'
-         AND lease_until > $4 AND id <> $5")
+    let q = sql("SELECT 1 AS one FROM outbox WHERE company = $6 AND store = $1 AND listing = $2 AND lane = $3
+         AND state = 'claimed' AND lease_until > $4 AND id <> $5")
     .bind(item.push.store.as_str())
     .bind(item.push.listing.as_str())
     .bind(lane)
     .bind(ms(claim.now))
-    .bind(item.id);
+    .bind(item.id)
+    .bind(co);
     Ok(tx.fetch_optional(q).await?.is_none())
 }
 
@@ -171,7 +190,7 @@ pub(super) async fn finish<D: Dialect>(
     now: Timestamp,
 ) -> Result<()> {
     let mut tx = store.write().await?;
-    finish_in(&mut tx, id, token, result, now).await??;
+    finish_in(&mut tx, store.co(), id, token, result, now).await??;
     tx.commit().await
 }
 
@@ -192,7 +211,7 @@ pub(super) async fn finish_many<D: Dialect>(
     for i in order {
         let item = &mut items[i];
         let result = std::mem::replace(&mut item.result, OutboxResult::Done);
-        results[i] = finish_in(&mut tx, item.id, &item.token, result, now).await?;
+        results[i] = finish_in(&mut tx, store.co(), item.id, &item.token, result, now).await?;
     }
     tx.commit().await?;
     Ok(results)
@@ -202,12 +221,15 @@ pub(super) async fn finish_many<D: Dialect>(
 /// inner one the item's (not found, claim no longer held), with nothing written for it.
 async fn finish_in<D: Dialect>(
     tx: &mut Session<D>,
+    co: &str,
     id: i64,
     token: &str,
     result: OutboxResult,
     now: Timestamp,
 ) -> Result<Result<()>> {
-    let q = sql(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1{}", D::for_update())).bind(id);
+    let q = sql(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1 AND company = $2{}", D::for_update()))
+        .bind(id)
+        .bind(co);
     let Some(row) = tx.fetch_optional(q).await? else {
         return Ok(Err(StoreError::NotFound(format!("outbox item {id}"))));
     };
@@ -219,7 +241,7 @@ async fn finish_in<D: Dialect>(
         OutboxResult::Done => {
             tx.execute(sql("DELETE FROM outbox WHERE id = $1").bind(id)).await?;
         }
-        OutboxResult::Retry { error, at } => retry(tx, &item, &error, at, now).await?,
+        OutboxResult::Retry { error, at } => retry(tx, co, &item, &error, at, now).await?,
         OutboxResult::Dead { reason } => {
             let q = sql("UPDATE outbox SET state = 'dead', last_error = $1, claimed_by = NULL, claim_token = NULL,
                  lease_until = NULL, updated_at = $2 WHERE id = $3")
@@ -236,12 +258,13 @@ async fn finish_in<D: Dialect>(
 /// was queued meanwhile.
 async fn retry<D: Dialect>(
     tx: &mut Session<D>,
+    co: &str,
     item: &OutboxItem,
     error: &str,
     at: Timestamp,
     now: Timestamp,
 ) -> Result<()> {
-    if let Some(p) = tx.fetch_optional(pending_in_lane::<D>(&item.push)).await? {
+    if let Some(p) = tx.fetch_optional(pending_in_lane::<D>(co, &item.push)).await? {
         let p = Cols::<D>(&p);
         let newer: PushAction = p.json("action")?;
         let q = sql("UPDATE outbox SET action = $1, last_error = $2, updated_at = $3 WHERE id = $4")
@@ -272,12 +295,14 @@ impl<D: Dialect> SqlStore<D> {
         let mut tx = self.write().await?;
         let mut renewed = 0;
         for chunk in claims.chunks(PER_STATEMENT) {
-            let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
+            let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 3, 2 * i + 4)).collect();
             let mut q = sql(format!(
-                "UPDATE outbox SET lease_until = $1 WHERE state = 'claimed' AND (id, claim_token) IN (VALUES {})",
+                "UPDATE outbox SET lease_until = $1 WHERE company = $2 AND state = 'claimed'
+                 AND (id, claim_token) IN (VALUES {})",
                 values.join(", ")
             ))
-            .bind(ms(until));
+            .bind(ms(until))
+            .bind(self.co());
             for (id, token) in chunk {
                 q = q.bind(*id).bind(Arg::from(token));
             }

@@ -53,11 +53,12 @@ sql_dialect! {
                 let (ids, tokens): (Vec<i64>, Vec<String>) = claims.iter().cloned().unzip();
                 let done = sqlx::query(
                     "UPDATE outbox o SET lease_until = $1 FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS c(id, token)
-                     WHERE o.id = c.id AND o.state = 'claimed' AND o.claim_token = c.token",
+                     WHERE o.id = c.id AND o.company = $4 AND o.state = 'claimed' AND o.claim_token = c.token",
                 )
                 .bind(ms(until))
                 .bind(&ids)
                 .bind(&tokens)
+                .bind(store.co())
                 .execute(store.pool())
                 .await
                 .map_err(db::<Self>)?;

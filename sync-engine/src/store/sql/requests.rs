@@ -18,18 +18,22 @@ pub(super) async fn acquire_lease<D: Dialect>(
     until: Timestamp,
     now: Timestamp,
 ) -> Result<bool> {
-    let q = sql("INSERT INTO leases (store, holder, until) VALUES ($1, $2, $3)
-         ON CONFLICT (store) DO UPDATE SET holder = excluded.holder, until = excluded.until
+    let q = sql("INSERT INTO leases (company, store, holder, until) VALUES ($5, $1, $2, $3)
+         ON CONFLICT (company, store) DO UPDATE SET holder = excluded.holder, until = excluded.until
          WHERE leases.holder = excluded.holder OR leases.until <= $4")
     .bind(id.as_str())
     .bind(holder)
     .bind(ms(until))
-    .bind(ms(now));
+    .bind(ms(now))
+    .bind(store.co());
     Ok(store.read().await?.execute(q).await? == 1)
 }
 
 pub(super) async fn release_lease<D: Dialect>(store: &SqlStore<D>, id: &StoreId, holder: &str) -> Result<bool> {
-    let q = sql("DELETE FROM leases WHERE store = $1 AND holder = $2").bind(id.as_str()).bind(holder);
+    let q = sql("DELETE FROM leases WHERE company = $3 AND store = $1 AND holder = $2")
+        .bind(id.as_str())
+        .bind(holder)
+        .bind(store.co());
     Ok(store.read().await?.execute(q).await? == 1)
 }
 
@@ -37,7 +41,7 @@ pub(super) async fn release_lease<D: Dialect>(store: &SqlStore<D>, id: &StoreId,
 pub(super) async fn claim<D: Dialect>(store: &SqlStore<D>, claim: &ClaimRequest) -> Result<Vec<SyncRequest>> {
     let mut tx = store.write().await?;
     let q = sql(format!(
-        "SELECT * FROM sync_requests WHERE (CAST($1 AS TEXT) IS NULL OR store = $1)
+        "SELECT * FROM sync_requests WHERE company = $4 AND (CAST($1 AS TEXT) IS NULL OR store = $1)
          AND (claim_token IS NULL OR lease_until IS NULL OR lease_until <= $2)
          ORDER BY requested_at, store{} LIMIT $3{}",
         D::BYTE_ORDER,
@@ -45,17 +49,20 @@ pub(super) async fn claim<D: Dialect>(store: &SqlStore<D>, claim: &ClaimRequest)
     ))
     .bind(claim.store.as_ref().map(StoreId::as_str))
     .bind(ms(claim.now))
-    .bind(D::limit(Some(claim.limit)));
+    .bind(D::limit(Some(claim.limit)))
+    .bind(store.co());
     let rows = tx.fetch_all(q).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut request = sync_request::<D>(row)?;
         let token = uuid::Uuid::new_v4().to_string();
-        let q = sql("UPDATE sync_requests SET claimed_by = $1, claim_token = $2, lease_until = $3 WHERE store = $4")
-            .bind(&claim.worker)
-            .bind(&token)
-            .bind(ms(claim.lease_until))
-            .bind(request.store.as_str());
+        let q = sql("UPDATE sync_requests SET claimed_by = $1, claim_token = $2, lease_until = $3
+             WHERE company = $5 AND store = $4")
+        .bind(&claim.worker)
+        .bind(&token)
+        .bind(ms(claim.lease_until))
+        .bind(request.store.as_str())
+        .bind(store.co());
         tx.execute(q).await?;
         request.claimed_by = Some(claim.worker.clone());
         request.claim_token = Some(token);
@@ -72,14 +79,18 @@ pub(super) async fn renew<D: Dialect>(
     token: &str,
     until: Timestamp,
 ) -> Result<bool> {
-    let q = sql("UPDATE sync_requests SET lease_until = $1 WHERE store = $2 AND claim_token = $3")
+    let q = sql("UPDATE sync_requests SET lease_until = $1 WHERE company = $4 AND store = $2 AND claim_token = $3")
         .bind(ms(until))
         .bind(id.as_str())
-        .bind(token);
+        .bind(token)
+        .bind(store.co());
     Ok(store.read().await?.execute(q).await? == 1)
 }
 
 pub(super) async fn finish<D: Dialect>(store: &SqlStore<D>, id: &StoreId, token: &str) -> Result<bool> {
-    let q = sql("DELETE FROM sync_requests WHERE store = $1 AND claim_token = $2").bind(id.as_str()).bind(token);
+    let q = sql("DELETE FROM sync_requests WHERE company = $3 AND store = $1 AND claim_token = $2")
+        .bind(id.as_str())
+        .bind(token)
+        .bind(store.co());
     Ok(store.read().await?.execute(q).await? == 1)
 }

@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use super::db;
 use super::dialect::{DbRow, Dialect};
 use crate::store::{
-    AuditEntry, ClientId, ConnectionRecord, Movement, MovementCause, NewMovement, OrderLineRecord, OutboxItem,
-    OutboxPush, OutboxState, ProductRecord, Scope, SealedCredentials, StoreError, SyncRequest, WarehouseId,
+    AuditEntry, ClientId, CompanyId, CompanyLease, CompanyRecord, ConnectionRecord, InboxItem, Movement, MovementCause,
+    NewMovement, OrderLineRecord, OutboxItem, OutboxPush, OutboxState, ProductRecord, Scope, SealedCredentials,
+    StoreError, SyncRequest, WarehouseId, WorkerRecord,
 };
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -259,5 +260,40 @@ pub(super) fn audit_entry<D: Dialect>(row: &DbRow<D>) -> Result<AuditEntry> {
         new: r.opt_text("new")?,
         reason: r.text("reason")?,
         at: r.ts("at")?,
+    })
+}
+
+pub(super) fn company<D: Dialect>(row: &DbRow<D>) -> Result<CompanyRecord> {
+    let r = Cols::<D>(row);
+    Ok(CompanyRecord {
+        id: CompanyId::new(r.text("id")?),
+        name: r.text("name")?,
+        requires: r.opt_text("requires")?.map(|c| c.parse().map_err(|e| corrupt::<D>("channel", e))).transpose()?,
+        bound_account: r.opt_json("bound_account")?,
+        created_at: r.ts("created_at")?,
+        version: r.version()?,
+    })
+}
+
+pub(super) fn company_lease<D: Dialect>(row: &DbRow<D>) -> Result<CompanyLease> {
+    let r = Cols::<D>(row);
+    Ok(CompanyLease { company: CompanyId::new(r.text("company")?), holder: r.text("holder")?, until: r.ts("until")? })
+}
+
+pub(super) fn worker<D: Dialect>(row: &DbRow<D>) -> Result<WorkerRecord> {
+    let r = Cols::<D>(row);
+    Ok(WorkerRecord { worker: r.text("worker")?, until: r.ts("until")? })
+}
+
+pub(super) fn inbox_item<D: Dialect>(row: &DbRow<D>) -> Result<InboxItem> {
+    let r = Cols::<D>(row);
+    Ok(InboxItem {
+        id: r.int("id")?,
+        company: CompanyId::new(r.text("company")?),
+        store: r.store()?,
+        delivery_id: r.text("delivery_id")?,
+        topic: r.text("topic")?,
+        request: r.json("request")?,
+        received_at: r.ts("received_at")?,
     })
 }
