@@ -21,8 +21,10 @@ options (defaults in brackets):
   --quantity N          starting stock of every SKU [100000]
   --farm-only           start the emulators, print what they cost, and stop
   --in-process          one SyncEngine per company in this process over memory stores (no PostgreSQL)
+  --reuse-schema        seed once; later worker counts start from the schema the last one left, with a
+                        sync-now per store queued again (their first reconcile finds little to do)
   --keep-schema         leave the benchmark's schemas in the database
-  DATABASE_URL          the PostgreSQL server (each run makes its own schema)";
+  DATABASE_URL          the PostgreSQL server (the benchmark makes its own database, dropped at the end)";
 
 /// The options.
 #[derive(Debug, Clone)]
@@ -43,6 +45,7 @@ pub(crate) struct Args {
     pub in_process: bool,
     pub farm_only: bool,
     pub keep_schema: bool,
+    pub reuse_schema: bool,
     /// Worker mode: this worker's name (set by the coordinator).
     pub worker: Option<String>,
     /// Worker mode: the schema to work in.
@@ -68,6 +71,7 @@ impl Default for Args {
             in_process: false,
             farm_only: false,
             keep_schema: false,
+            reuse_schema: false,
             worker: None,
             schema: None,
         }
@@ -113,6 +117,7 @@ impl Args {
                 "--in-process" => a.in_process = true,
                 "--farm-only" => a.farm_only = true,
                 "--keep-schema" => a.keep_schema = true,
+                "--reuse-schema" => a.reuse_schema = true,
                 "--worker" => a.worker = Some(it.next().ok_or("--worker needs a name")?),
                 "--schema" => a.schema = Some(it.next().ok_or("--schema needs a name")?),
                 other => return Err(format!("unknown option {other:?}")),

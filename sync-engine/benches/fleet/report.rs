@@ -37,6 +37,8 @@ pub(crate) struct RunResult {
     /// The most RSS seen per worker, KiB.
     pub rss_kib: Vec<u64>,
     pub takeover: Option<Takeover>,
+    /// Database transactions per second with no orders coming in.
+    pub idle_tps: Option<f64>,
     /// (table, rows, table bytes, index bytes).
     pub db: Vec<(String, i64, i64, i64)>,
 }
@@ -51,6 +53,7 @@ impl RunResult {
             steps: Vec::new(),
             rss_kib: Vec::new(),
             takeover: None,
+            idle_tps: None,
             db: Vec::new(),
         }
     }
@@ -127,9 +130,9 @@ pub(crate) fn print(args: &Args, farm: &FarmInfo, runs: &[RunResult], proxy: &Pr
     );
     println!(
         "| workers | seed | all held | first reconcile done | sustained orders/s | p50 / p99 there | \
-         RSS per worker MiB (max) | take-over after kill -9: p50 / max (orders, of companies) |"
+         RSS per worker MiB (max) | idle DB transactions/s | take-over after kill -9: p50 / max (orders, of companies) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in runs {
         let sustained = r.sustained(args.slo);
         let takeover = r.takeover.as_ref().map_or_else(
@@ -146,7 +149,7 @@ pub(crate) fn print(args: &Args, farm: &FarmInfo, runs: &[RunResult], proxy: &Pr
             },
         );
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.label,
             secs(r.seed),
             secs(r.held),
@@ -155,6 +158,7 @@ pub(crate) fn print(args: &Args, farm: &FarmInfo, runs: &[RunResult], proxy: &Pr
             sustained
                 .map_or_else(|| "–".into(), |s| format!("{:.2} s / {:.2} s", s.p50.as_secs_f64(), s.p99.as_secs_f64())),
             r.rss_kib.iter().map(|k| mib(*k)).collect::<Vec<_>>().join(", "),
+            r.idle_tps.map_or_else(|| "–".into(), |t| format!("{t:.0}")),
             takeover,
         );
     }

@@ -47,13 +47,14 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(args: &Args, name: &str, schema: &str, key: &str) -> Result<Self, String> {
+    fn spawn(args: &Args, name: &str, url: &str, schema: &str, key: &str) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let log = std::env::temp_dir().join(format!("{schema}-{name}.log"));
         let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut child = Command::new(exe)
             .args(args.worker_args(name, schema))
             .env(KEY_VAR, key)
+            .env("DATABASE_URL", url)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -128,10 +129,31 @@ impl Worker {
         let _ = self.child.wait();
     }
 
-    /// `kill -9`.
+    /// `kill -9` (`Child::kill` sends `SIGKILL`).
     fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What every run shares.
+struct Ctx<'a> {
+    args: &'a Args,
+    url: String,
+    key: String,
+    cipher: CredentialCipher,
+    farm: Arc<Farm>,
+    proxy: Arc<Proxy>,
+    tracker: Arc<Tracker>,
+}
+
+impl Drop for Worker {
+    /// A run given up half-way leaves no worker behind.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -165,14 +187,36 @@ async fn everything(args: &Args) -> Result<(), String> {
     if args.in_process {
         results.push(in_process(args, &farm, &proxy, &tracker, &cipher).await?);
     } else {
-        let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set".to_owned())?;
-        for &n in &args.workers {
-            let result = with_workers(args, n, &url, &key, &cipher, &farm, &proxy, &tracker).await?;
-            report::print_run(&result);
-            results.push(result);
+        let server = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set".to_owned())?;
+        let database = format!("fleet_bench_{}", std::process::id());
+        seed::create_database(&server, &database, false).await?;
+        let url = seed::with_database(&server, &database);
+        let ctx = Ctx { args, url, key, cipher, farm, proxy: Arc::clone(&proxy), tracker };
+        let runs = every_worker_count(&ctx, &mut results).await;
+        if !args.keep_schema {
+            seed::create_database(&server, &database, true).await?;
         }
+        runs?;
     }
     report::print(args, &info, &results, &proxy);
+    Ok(())
+}
+
+/// One run per worker count, its details printed as it ends.
+async fn every_worker_count(ctx: &Ctx<'_>, results: &mut Vec<RunResult>) -> Result<(), String> {
+    let args = ctx.args;
+    for (i, &n) in args.workers.iter().enumerate() {
+        let schema = if args.reuse_schema {
+            format!("fleet_bench_{}", std::process::id())
+        } else {
+            format!("fleet_bench_{}_{n}", std::process::id())
+        };
+        let fresh = i == 0 || !args.reuse_schema;
+        let last = i + 1 == args.workers.len() || !args.reuse_schema;
+        let result = with_workers(ctx, n, &schema, fresh, last).await?;
+        report::print_run(&result);
+        results.push(result);
+    }
     Ok(())
 }
 
@@ -224,29 +268,26 @@ async fn in_process(
     Ok(result)
 }
 
-#[expect(clippy::too_many_arguments, reason = "the run's shared parts")]
-async fn with_workers(
-    args: &Args,
-    n: usize,
-    url: &str,
-    key: &str,
-    cipher: &CredentialCipher,
-    farm: &Arc<Farm>,
-    proxy: &Arc<Proxy>,
-    tracker: &Arc<Tracker>,
-) -> Result<RunResult, String> {
-    let schema = format!("fleet_bench_{}_{n}", std::process::id());
-    eprintln!("{n} worker(s), schema {schema}: seeding {} companies…", farm.len());
-    let store = seed::open(url, &schema, 4).await?;
+/// One worker count over `schema`: seeded afresh when `fresh` (else every store's "sync now" queued
+/// again), dropped afterwards when `last` (unless `--keep-schema`).
+async fn with_workers(ctx: &Ctx<'_>, n: usize, schema: &str, fresh: bool, last: bool) -> Result<RunResult, String> {
+    let (args, farm, proxy, tracker) = (ctx.args, &ctx.farm, &ctx.proxy, &ctx.tracker);
+    let store = seed::open(&ctx.url, schema, 4).await?;
     let root: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
     let mut result = RunResult::new(&format!("{n} worker{}", if n == 1 { "" } else { "s" }));
-    result.seed = Some(seed::seed(&root, farm, cipher).await?);
-    let monitor = Monitor::connect(url, &schema).await?;
+    if fresh {
+        eprintln!("{n} worker(s), schema {schema}: seeding {} companies…", farm.len());
+        result.seed = Some(seed::seed(&root, farm, &ctx.cipher).await?);
+    } else {
+        eprintln!("{n} worker(s), schema {schema} as the last run left it: a sync now per store…");
+        seed::request_syncs(&root, farm.len()).await?;
+    }
+    let monitor = Monitor::connect(&ctx.url, schema).await?;
 
     let started = Instant::now();
     let mut workers = Vec::new();
     for i in 1..=n {
-        workers.push(Worker::spawn(args, &format!("w{i}"), &schema, key)?);
+        workers.push(Worker::spawn(args, &format!("n{n}-w{i}"), &ctx.url, schema, &ctx.key)?);
     }
     let mut urls = Vec::new();
     for w in &workers {
@@ -260,6 +301,8 @@ async fn with_workers(
         result.ready.unwrap_or_default().as_secs_f64()
     );
     farm.clear_logs();
+    result.idle_tps = Some(idle_transactions(&monitor, IDLE_WINDOW).await?);
+    eprintln!("  idle: {:.0} transactions/s", result.idle_tps.unwrap_or_default());
 
     let sample = || {
         for w in &workers {
@@ -271,18 +314,32 @@ async fn with_workers(
 
     if args.takeover {
         let victim = workers.first().map(|w| w.name.clone()).ok_or("no worker")?;
-        let takeover = take_over(args, &victim, &mut workers, &root, &schema, key, proxy, tracker).await?;
+        let takeover = take_over(ctx, &victim, &mut workers, &root, schema).await?;
         result.takeover = Some(takeover);
     }
     for w in workers {
         w.stop().await;
     }
-    result.db = monitor.sizes(&schema).await.unwrap_or_default();
+    result.db = monitor.sizes(schema).await.unwrap_or_default();
     monitor.close().await;
-    if !args.keep_schema {
+    if last && !args.keep_schema {
         store.drop_schema().await.map_err(|e| e.to_string())?;
     }
     Ok(result)
+}
+
+/// How long the database's transaction rate is measured with no order coming in.
+const IDLE_WINDOW: Duration = Duration::from_secs(20);
+
+/// Transactions per second in the database over `window` with no orders.
+async fn idle_transactions(monitor: &Monitor, window: Duration) -> Result<f64, String> {
+    // The server's statistics lag: let a second pass on each side.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = monitor.transactions().await?;
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let after = monitor.transactions().await?;
+    Ok((after - before) as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Wait until every company is held (an engine running) and every first reconcile is done.
@@ -321,17 +378,14 @@ async fn wait_started(
 
 /// `kill -9` of `victim` (replaced by a new worker when it was the only one), then one order on each of a
 /// sample of its companies, timed from the kill.
-#[expect(clippy::too_many_arguments, reason = "the run's shared parts")]
 async fn take_over(
-    args: &Args,
+    ctx: &Ctx<'_>,
     victim: &str,
     workers: &mut Vec<Worker>,
     root: &Arc<dyn Store>,
     schema: &str,
-    key: &str,
-    proxy: &Arc<Proxy>,
-    tracker: &Arc<Tracker>,
 ) -> Result<Takeover, String> {
+    let (args, proxy, tracker) = (ctx.args, &ctx.proxy, &ctx.tracker);
     let now = jiff::Timestamp::now();
     let mut held: Vec<usize> = root
         .company_leases()
@@ -354,7 +408,7 @@ async fn take_over(
     let killed = Instant::now();
     eprintln!("  killed {victim} (held {companies} companies, RSS {} MiB)", rss_before / 1024);
     if workers.is_empty() {
-        let replacement = Worker::spawn(args, &format!("{victim}-restarted"), schema, key)?;
+        let replacement = Worker::spawn(args, &format!("{victim}-restarted"), &ctx.url, schema, &ctx.key)?;
         proxy.add_worker(replacement.wait_url(Duration::from_secs(60)).await?);
         workers.push(replacement);
     }

@@ -63,6 +63,50 @@ pub(crate) async fn seed(store: &Arc<dyn Store>, farm: &Farm, cipher: &Credentia
     Ok(started.elapsed())
 }
 
+/// Queue a "sync now" for every store of the first `companies` companies again (one batch per company).
+pub(crate) async fn request_syncs(store: &Arc<dyn Store>, companies: usize) -> Result<(), String> {
+    let now = jiff::Timestamp::now();
+    let mut commits = futures::stream::iter(0..companies)
+        .map(|c| {
+            let view = store.for_company(&company_id(c));
+            let mut batch = WriteBatch::new();
+            for s in 0..3 {
+                batch.push(WriteOp::RequestSync(SyncRequest::new(store_id(c, s), Some("fleet bench".into()), now)));
+            }
+            async move { view.commit(batch).await.map_err(|e| format!("company {c}: {e}")) }
+        })
+        .buffer_unordered(SEED_CONCURRENCY);
+    while let Some(result) = commits.next().await {
+        result?;
+    }
+    Ok(())
+}
+
+/// `url` with its database replaced by `database` (`postgres://u@h:5432/test?x=y` → `…/database?x=y`).
+pub(crate) fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let server = base[authority..].find('/').map_or(base, |i| &base[..authority + i]);
+    match query {
+        Some(q) => format!("{server}/{database}?{q}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+/// Create database `name` on the server of `url` (its own, so its transaction counts are the
+/// benchmark's alone); `drop` removes it again.
+pub(crate) async fn create_database(url: &str, name: &str, drop: bool) -> Result<(), String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let sql = if drop {
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
+    } else {
+        format!("CREATE DATABASE \"{name}\"")
+    };
+    sqlx::query(&sql).execute(&mut conn).await.map_err(|e| format!("{sql}: {e}"))?;
+    conn.close().await.map_err(|e| e.to_string())
+}
+
 /// A small pool for the coordinator's counts.
 pub(crate) struct Monitor {
     pool: sqlx::PgPool,
@@ -80,6 +124,17 @@ impl Monitor {
     /// "Sync now" requests still queued (first reconciles not done).
     pub(crate) async fn queued_syncs(&self) -> Result<i64, String> {
         sqlx::query_scalar("SELECT count(*) FROM sync_requests").fetch_one(&self.pool).await.map_err(|e| e.to_string())
+    }
+
+    /// Transactions committed and rolled back in this database so far (the server's statistics, which
+    /// lag by up to a second or so).
+    pub(crate) async fn transactions(&self) -> Result<i64, String> {
+        sqlx::query_scalar(
+            "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| e.to_string())
     }
 
     /// Rows and bytes of the schema's tables and indexes, largest first: (table, rows, table bytes, index
