@@ -721,20 +721,28 @@ impl Connections {
         self.build(&rec.store, rec.channel, settings, &creds).map(drop)
     }
 
-    /// Change a connection's configuration. Setting the source-of-truth flag checks that no other store in
+    /// Change a connection's configuration (not its scope: a store neither moves between companies nor
+    /// between global and client). Setting the source-of-truth flag checks that no other store in
     /// an overlapping scope holds it and that the platform's stores share no SKU.
     pub async fn update(&self, store: &StoreId, update: ConnectionUpdate) -> Result<ConnectionRecord> {
         if let Some(settings) = &update.settings {
             crate::settings::check_settings(settings)?;
             sku_rules(settings)?;
         }
-        if let Some(scope) = &update.scope {
-            // A connection moves between this company and global, never to another company.
-            self.scope_of(Some(scope.clone()))?;
-        }
         let all = self.store.connections(&ConnectionFilter::all()).await?;
         let current =
             all.iter().find(|c| &c.store == store).ok_or_else(|| Error::NotFound(format!("store {store}")))?;
+        if let Some(scope) = &update.scope
+            && scope != &current.scope
+        {
+            // A global store's listings, lines and cursors are kept in every company it serves: turning it
+            // into one company's (or back) would strand the others' rows. Remove and add it instead.
+            return Err(Error::Invalid(format!(
+                "store {store} cannot change scope from {} to {}: remove it and add it again",
+                describe_scope(&current.scope),
+                describe_scope(scope)
+            )));
+        }
         // Nothing is written unless all of it holds: the new settings build the adapter, and new
         // credentials work under them.
         let settings = update.settings.as_ref().unwrap_or(&current.settings);
@@ -1194,5 +1202,13 @@ impl Channel for WatchedChannel {
 
     fn verify_webhook(&self, request: &WebhookRequest) -> std::result::Result<WebhookEvent, WebhookRejection> {
         self.inner.verify_webhook(request)
+    }
+}
+
+/// A scope in words, for errors.
+fn describe_scope(scope: &Scope) -> String {
+    match scope {
+        Scope::Global => "global".to_owned(),
+        Scope::Client(c) => format!("company {c}"),
     }
 }

@@ -90,6 +90,13 @@ where
     concurrent_claims_hand_out_each_item_once(make().await).await;
     concurrent_once_inserts(make().await).await;
     concurrent_balance_checks(make().await).await;
+    companies_round_trip(make().await).await;
+    companies_isolate_catalogs(make().await).await;
+    companies_isolate_work(make().await).await;
+    company_connections_scoped(make().await).await;
+    purge_company_rules(make().await).await;
+    workers_and_company_leases(make().await).await;
+    inbox_per_company(make().await).await;
 }
 
 /// Connections: insert, read, filter, update with versions; health is separate from the version.
@@ -995,4 +1002,339 @@ pub(crate) async fn concurrent_once_inserts(store: Arc<dyn Store>) {
     }
     assert_eq!(applied, 5, "each order applied exactly once");
     assert_eq!(store.ledger_balance(&sku("MUG")).await.expect("balance"), -5);
+}
+
+// ---- Companies (issue 15) ----
+
+fn cid(s: &str) -> CompanyId {
+    CompanyId::new(s)
+}
+
+/// Create companies `a` and `b` through `store` and return their views.
+async fn two_companies(store: &Arc<dyn Store>) -> (Arc<dyn Store>, Arc<dyn Store>) {
+    for id in ["a", "b"] {
+        let c = CompanyRecord::new(cid(id), format!("Company {id}"), t0());
+        store.commit(WriteOp::PutCompany(c).into()).await.expect("create company");
+    }
+    let (a, b) = (store.for_company(&cid("a")), store.for_company(&cid("b")));
+    assert_eq!((a.company_id().as_str(), b.company_id().as_str()), ("a", "b"));
+    (a, b)
+}
+
+/// A client connection of `company`.
+fn client_connection(store: &str, channel: ChannelKind, company: &str) -> ConnectionRecord {
+    let mut c = sample_connection(store, channel);
+    c.scope = Scope::Client(cid(company));
+    c
+}
+
+/// The same rows written through two companies' views, under the same SKU and store ids, stay apart:
+/// products, ledger, listings, order lines (held ones too), deliveries, cursors and audit.
+pub(crate) async fn companies_isolate_catalogs(store: Arc<dyn Store>) {
+    let (a, b) = two_companies(&store).await;
+    for (view, qty, price) in [(&a, 10, "A"), (&b, 3, "B")] {
+        let mut held =
+            OrderLineRecord::new(sid("shop"), OrderId::new(format!("h-{price}")), "1", 1, OrderStatus::Open, t0());
+        held.held = true;
+        let batch = WriteBatch::new()
+            .with(WriteOp::PutProduct(ProductRecord::simple(sku("TS-001"), t0())))
+            .with(WriteOp::RecordMovement(NewMovement::new(sku("TS-001"), qty, MovementCause::ManualAdjustment, t0())))
+            .with(WriteOp::PutListing(sample_listing("shop", &format!("L-{price}"), "TS-001")))
+            .with(WriteOp::PutOrderLine(OrderLineRecord::new(
+                sid("shop"),
+                OrderId::new("1"),
+                "1",
+                1,
+                OrderStatus::Open,
+                t0(),
+            )))
+            .with(WriteOp::PutOrderLine(held))
+            .with(WriteOp::RecordDelivery(DeliveryRecord::new(sid("shop"), "evt-1", "orders/create", t0())))
+            .with(WriteOp::SetCursor { store: sid("shop"), name: "orders".into(), value: price.into() })
+            .with(WriteOp::Audit(AuditEntry::new(sid("shop"), "quantity", price, t0())));
+        assert!(view.commit(batch).await.expect("company rows"), "the same rows are new in each company");
+    }
+    assert_eq!(store.products().await.expect("products"), vec![], "the default company has none");
+    for (view, qty, price) in [(&a, 10, "A"), (&b, 3, "B")] {
+        let who = view.company_id().as_str();
+        assert_eq!(view.products().await.expect("products").len(), 1, "{who}");
+        assert_eq!(view.ledger_balance(&sku("TS-001")).await.expect("balance"), qty, "{who}");
+        assert_eq!(view.ledger(&LedgerFilter::default()).await.expect("ledger").len(), 1, "{who}");
+        let listings = view.listings(&ListingFilter::sku(sku("TS-001"))).await.expect("listings");
+        let ids: Vec<&str> = listings.iter().map(|l| l.listing.as_str()).collect();
+        assert_eq!(ids, [format!("L-{price}")], "{who} lists only its own");
+        let line = view.order_line(&sid("shop"), &OrderId::new("1"), "1").await.expect("line").expect("stored");
+        assert_eq!(line.version, 1, "{who}");
+        let held: Vec<String> =
+            view.held_order_lines().await.expect("held").iter().map(|l| l.order.to_string()).collect();
+        assert_eq!(held, [format!("h-{price}")], "{who}");
+        assert!(view.delivery_seen(&sid("shop"), "evt-1").await.expect("seen"), "{who}");
+        assert_eq!(view.cursor(&sid("shop"), "orders").await.expect("cursor").as_deref(), Some(price), "{who}");
+        let audit = view.audit(&AuditFilter::default()).await.expect("audit");
+        assert_eq!(audit.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), [price], "{who}");
+    }
+    assert!(!store.delivery_seen(&sid("shop"), "evt-1").await.expect("seen"));
+    assert!(store.order_line(&sid("shop"), &OrderId::new("1"), "1").await.expect("line").is_none());
+    // A balance check and a listing version are the company's own.
+    let check = WriteOp::Check(Precondition::LedgerBalance { sku: sku("TS-001"), balance: 10 });
+    assert!(a.commit(check.clone().into()).await.expect("A's balance is 10"));
+    assert_eq!(b.commit(check.into()).await.expect_err("B's balance is 3").kind(), ErrorKind::Conflict);
+    let check =
+        WriteOp::Check(Precondition::ListingVersion { store: sid("shop"), listing: ListingId::new("L-A"), version: 1 });
+    assert_eq!(b.commit(check.into()).await.expect_err("A's listing").kind(), ErrorKind::Conflict);
+}
+
+/// The outbox, store leases and sync requests of two companies stay apart: a claim in A never hands out
+/// B's items, and A cannot finish B's item.
+pub(crate) async fn companies_isolate_work(store: Arc<dyn Store>) {
+    let (a, b) = two_companies(&store).await;
+    a.enqueue(stock("shop", "L1", 5), at(0)).await.expect("enqueue");
+    b.enqueue(stock("shop", "L1", 7), at(0)).await.expect("enqueue");
+    b.enqueue(stock("shop", "L2", 1), at(0)).await.expect("enqueue");
+    assert_eq!(a.outbox(&OutboxFilter::default()).await.expect("outbox").len(), 1, "no coalescing across companies");
+    assert_eq!(b.outbox(&OutboxFilter::default()).await.expect("outbox").len(), 2);
+    let got = a.claim_outbox(&ClaimRequest::new("w1", 10, at(1), at(60))).await.expect("claim");
+    assert_eq!(got.len(), 1, "A's item only, although B's lane is free");
+    assert_eq!(got[0].push.action, PushAction::SetStock { quantity: 5, expected: None });
+    let b_items = b.claim_outbox(&ClaimRequest::new("w1", 10, at(1), at(60))).await.expect("claim");
+    assert_eq!(b_items.len(), 2, "A's claim on shop/L1 does not make B's lane busy");
+    let b_token = b_items[0].claim_token.clone().expect("token");
+    let err = a.finish_outbox(b_items[0].id, &b_token, OutboxResult::Done, at(2)).await.expect_err("B's item");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "B's item does not exist in A's view");
+    assert_eq!(a.renew_outbox(&[(b_items[0].id, b_token.clone())], at(90)).await.expect("renew"), 0);
+    b.finish_outbox(b_items[0].id, &b_token, OutboxResult::Done, at(2)).await.expect("B finishes its own");
+    assert_eq!(a.outbox(&OutboxFilter::default()).await.expect("outbox").len(), 1);
+
+    assert!(a.acquire_lease(&sid("shop"), "w1", at(60), at(0)).await.expect("lease"));
+    assert!(b.acquire_lease(&sid("shop"), "w2", at(60), at(0)).await.expect("lease"), "B's lease on shop is its own");
+    assert!(!b.release_lease(&sid("shop"), "w1").await.expect("release"), "w1 holds A's, not B's");
+
+    let req = SyncRequest::new(sid("shop"), Some("cli".into()), at(3));
+    a.commit(WriteOp::RequestSync(req).into()).await.expect("request");
+    assert!(b.sync_requests().await.expect("read").is_empty());
+    assert!(b.claim_sync_requests(&ClaimRequest::new("w2", 10, at(4), at(60))).await.expect("claim").is_empty());
+    let claimed = a.claim_sync_requests(&ClaimRequest::new("w1", 10, at(4), at(60))).await.expect("claim");
+    let token = claimed[0].claim_token.clone().expect("token");
+    assert!(!b.finish_sync_request(&sid("shop"), &token).await.expect("finish"), "not in B");
+    assert!(a.finish_sync_request(&sid("shop"), &token).await.expect("finish"));
+}
+
+/// Client connections belong to one company; global ones are seen by all, with per-company rows about
+/// them; store ids are unique across companies and `locate_store` finds any.
+pub(crate) async fn company_connections_scoped(store: Arc<dyn Store>) {
+    let (a, b) = two_companies(&store).await;
+    b.put_connection(client_connection("b-shop", ChannelKind::Shopify, "b")).await.expect("B's own");
+    a.put_connection(client_connection("a-woo", ChannelKind::Woocommerce, "a")).await.expect("A's own");
+    let hub = a.put_connection(sample_connection("hub", ChannelKind::Takealot)).await.expect("global");
+    assert!(a.connection(&sid("b-shop")).await.expect("read").is_none(), "B's connection is invisible from A");
+    let names = |v: Vec<ConnectionRecord>| v.into_iter().map(|c| c.store.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(a.connections(&ConnectionFilter::all()).await.expect("list")), ["a-woo", "hub"]);
+    assert_eq!(names(b.connections(&ConnectionFilter::all()).await.expect("list")), ["b-shop", "hub"]);
+    assert_eq!(names(store.connections(&ConnectionFilter::all()).await.expect("list")), ["hub"]);
+    assert_eq!(b.connection(&sid("hub")).await.expect("read"), Some(hub.clone()));
+
+    let err = a.put_connection(client_connection("b-2", ChannelKind::Shopify, "b")).await.expect_err("B's via A");
+    assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
+    assert!(store.locate_store(&sid("b-2")).await.expect("locate").is_none(), "nothing written");
+    let err = a.put_connection(client_connection("b-shop", ChannelKind::Shopify, "a")).await.expect_err("taken");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "store ids are unique across companies: {err}");
+    let mut stolen = b.connection(&sid("b-shop")).await.expect("read").expect("exists");
+    stolen.scope = Scope::Client(cid("a"));
+    let err = a.put_connection(stolen).await.expect_err("B's row through A's view");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    let health = HealthEvent::CredentialsOk { at: at(1) };
+    assert_eq!(a.record_health(&sid("b-shop"), health).await.expect_err("B's").kind(), ErrorKind::NotFound);
+    for (id, company) in [("b-shop", Some("b")), ("a-woo", Some("a")), ("hub", None)] {
+        let found = store.locate_store(&sid(id)).await.expect("locate").expect("found from any view");
+        assert_eq!(found.scope.client().map(CompanyId::as_str), company, "{id}");
+    }
+
+    for (view, v) in [(&a, "A"), (&b, "B")] {
+        let batch = WriteBatch::new()
+            .with(WriteOp::PutListing(sample_listing("hub", "H1", v)))
+            .with(WriteOp::SetCursor { store: sid("hub"), name: "orders".into(), value: v.into() })
+            .with(WriteOp::RecordDelivery(DeliveryRecord::new(sid("hub"), "evt", "x", t0())))
+            .with(WriteOp::PutProduct(ProductRecord::simple(sku(v), t0())));
+        assert!(view.commit(batch).await.expect("rows about the global store"), "each view's own");
+    }
+    for (view, v) in [(&a, "A"), (&b, "B")] {
+        let l = view.listing(&sid("hub"), &ListingId::new("H1")).await.expect("read").expect("exists");
+        assert_eq!((l.channel_sku.as_str(), l.version), (v, 1));
+        assert_eq!(view.cursor(&sid("hub"), "orders").await.expect("cursor").as_deref(), Some(v));
+    }
+    let report = b.purge_store(&sid("hub")).await.expect("purge the global store");
+    assert_eq!(report.listings, 2, "every company's rows about it");
+    assert!(report.products.is_empty(), "a global store never owns products");
+    for view in [&a, &b] {
+        assert!(view.connection(&sid("hub")).await.expect("read").is_none());
+        assert!(view.listings(&ListingFilter::default()).await.expect("list").is_empty());
+        assert!(view.cursor(&sid("hub"), "orders").await.expect("cursor").is_none());
+        assert!(!view.delivery_seen(&sid("hub"), "evt").await.expect("seen"));
+        assert_eq!(view.products().await.expect("products").len(), 1, "products stay");
+    }
+}
+
+/// Companies are versioned rows; the default one is always there; `sku_owners` says who has a SKU.
+pub(crate) async fn companies_round_trip(store: Arc<dyn Store>) {
+    assert_eq!(store.company_id().as_str(), CompanyId::DEFAULT, "a store opens as the default company's view");
+    let ids = |v: Vec<CompanyRecord>| v.into_iter().map(|c| c.id.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(store.companies().await.expect("list")), [CompanyId::DEFAULT]);
+    let dup = CompanyRecord::new(cid(CompanyId::DEFAULT), "again", t0());
+    assert_eq!(store.commit(WriteOp::PutCompany(dup).into()).await.expect_err("exists").kind(), ErrorKind::Conflict);
+
+    let mut acme = CompanyRecord::new(cid("acme"), "Acme", at(5));
+    acme.requires = Some(ChannelKind::Takealot);
+    acme.bound_account = Some(AccountIdentity::new(ChannelKind::Takealot, "seller-1"));
+    // Root level: any view writes and reads companies.
+    let other = store.for_company(&cid("zeta"));
+    other.commit(WriteOp::PutCompany(acme.clone()).into()).await.expect("create");
+    let stored = store.company(&cid("acme")).await.expect("read").expect("exists");
+    assert_eq!(stored.version, 1);
+    let mut expected = acme.clone();
+    expected.version = 1;
+    assert_eq!(stored, expected, "a company round-trips");
+    let mut renamed = stored.clone();
+    renamed.name = "Acme Ltd".into();
+    store.commit(WriteOp::PutCompany(renamed).into()).await.expect("update");
+    let err = store.commit(WriteOp::PutCompany(stored).into()).await.expect_err("stale version");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let read = store.company(&cid("acme")).await.expect("read").expect("exists");
+    assert_eq!((read.name.as_str(), read.version), ("Acme Ltd", 2));
+    assert!(store.company(&cid("nope")).await.expect("read").is_none());
+    assert_eq!(ids(other.companies().await.expect("list")), ["acme", CompanyId::DEFAULT]);
+
+    let (a, b) = two_companies(&store).await;
+    for (view, skus) in [(&a, ["ONE", "BOTH"]), (&b, ["BOTH", "TWO"])] {
+        for s in skus {
+            view.commit(WriteOp::PutProduct(ProductRecord::simple(sku(s), t0())).into()).await.expect("product");
+        }
+    }
+    let owners = store.sku_owners(&[sku("ONE"), sku("BOTH"), sku("TWO"), sku("NONE")]).await.expect("owners");
+    let owners: Vec<(String, Vec<String>)> =
+        owners.into_iter().map(|(s, cs)| (s.to_string(), cs.into_iter().map(|c| c.to_string()).collect())).collect();
+    let want = |s: &str, cs: &[&str]| (s.to_owned(), cs.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>());
+    assert_eq!(owners, [want("BOTH", &["a", "b"]), want("ONE", &["a"]), want("TWO", &["b"])], "no entry for NONE");
+}
+
+/// `purge_company` removes everything of the company and nothing of the other; global connections stay.
+pub(crate) async fn purge_company_rules(store: Arc<dyn Store>) {
+    let (a, b) = two_companies(&store).await;
+    a.put_connection(sample_connection("hub", ChannelKind::Takealot)).await.expect("global");
+    for (view, own) in [(&a, "a"), (&b, "b")] {
+        view.put_connection(client_connection(&format!("{own}-shop"), ChannelKind::Shopify, own)).await.expect("own");
+        let mut line = OrderLineRecord::new(sid("hub"), OrderId::new("1"), "1", 1, OrderStatus::Open, t0());
+        line.sku = Some(sku("MUG"));
+        let batch = WriteBatch::new()
+            .with(WriteOp::PutProduct(ProductRecord::simple(sku("MUG"), t0())))
+            .with(WriteOp::RecordMovement(NewMovement::new(sku("MUG"), 4, MovementCause::ManualAdjustment, t0())))
+            .with(WriteOp::PutListing(sample_listing(&format!("{own}-shop"), "1", "MUG")))
+            .with(WriteOp::PutListing(sample_listing("hub", "H1", "MUG")))
+            .with(WriteOp::PutOrderLine(line))
+            .with(WriteOp::Enqueue { push: stock("hub", "H1", 4), now: t0() })
+            .with(WriteOp::RequestSync(SyncRequest::new(sid("hub"), None, t0())))
+            .with(WriteOp::Audit(AuditEntry::new(sid("hub"), "quantity", "sync", t0())));
+        view.commit(batch).await.expect("rows");
+        assert!(view.acquire_lease(&sid("hub"), "w1", at(60), t0()).await.expect("lease"));
+        assert!(store.acquire_company_lease(view.company_id(), "w1", at(60), t0()).await.expect("company lease"));
+        let item = inbox_item(view.company_id().as_str(), "hub", "d1", 1);
+        assert!(store.inbox_put(item).await.expect("inbox"));
+    }
+    let report = store.purge_company(&cid("a")).await.expect("purge").expect("A existed");
+    assert_eq!((report.listings, report.order_lines, report.movements, report.outbox_items), (2, 1, 1, 1));
+    assert_eq!(report.products, vec![sku("MUG")]);
+    assert!(store.purge_company(&cid("a")).await.expect("purge").is_none(), "gone");
+    assert!(store.company(&cid("a")).await.expect("read").is_none());
+    assert!(store.locate_store(&sid("a-shop")).await.expect("locate").is_none(), "A's connections go");
+    assert!(store.locate_store(&sid("hub")).await.expect("locate").is_some(), "global connections stay");
+    assert!(a.products().await.expect("products").is_empty());
+    assert_eq!(a.ledger_balance(&sku("MUG")).await.expect("balance"), 0);
+    assert!(a.listings(&ListingFilter::default()).await.expect("listings").is_empty());
+    assert!(a.order_line(&sid("hub"), &OrderId::new("1"), "1").await.expect("line").is_none());
+    assert!(a.outbox(&OutboxFilter::default()).await.expect("outbox").is_empty());
+    assert!(a.sync_requests().await.expect("sync").is_empty());
+    assert!(a.audit(&AuditFilter::default()).await.expect("audit").is_empty());
+    assert!(a.inbox(10).await.expect("inbox").is_empty());
+    assert!(a.acquire_lease(&sid("hub"), "w2", at(60), t0()).await.expect("lease"), "A's store lease went");
+    let leases: Vec<String> =
+        store.company_leases().await.expect("leases").into_iter().map(|l| l.company.to_string()).collect();
+    assert_eq!(leases, ["b"]);
+    // B is untouched.
+    assert_eq!(b.ledger_balance(&sku("MUG")).await.expect("balance"), 4);
+    assert_eq!(b.listings(&ListingFilter::default()).await.expect("listings").len(), 2);
+    assert!(b.order_line(&sid("hub"), &OrderId::new("1"), "1").await.expect("line").is_some());
+    assert_eq!(b.outbox(&OutboxFilter::default()).await.expect("outbox").len(), 1);
+    assert_eq!(b.sync_requests().await.expect("sync").len(), 1);
+    assert_eq!(b.audit(&AuditFilter::default()).await.expect("audit").len(), 1);
+    assert_eq!(b.inbox(10).await.expect("inbox").len(), 1);
+    assert!(b.connection(&sid("b-shop")).await.expect("read").is_some());
+    assert!(!b.acquire_lease(&sid("hub"), "w2", at(60), t0()).await.expect("lease"), "B's lease is w1's");
+    assert!(store.purge_company(&cid("nope")).await.expect("purge").is_none());
+}
+
+/// Worker heartbeats (expiry by `now`) and company leases (take, renew, expired take-over, release).
+pub(crate) async fn workers_and_company_leases(store: Arc<dyn Store>) {
+    let names = |v: Vec<WorkerRecord>| v.into_iter().map(|w| w.worker).collect::<Vec<_>>();
+    assert_eq!(names(store.worker_heartbeat("w2", at(30), at(0)).await.expect("beat")), ["w2"]);
+    let live = store.worker_heartbeat("w1", at(40), at(10)).await.expect("beat");
+    assert_eq!(live.iter().map(|w| (w.worker.as_str(), w.until)).collect::<Vec<_>>(), [("w1", at(40)), ("w2", at(30))]);
+    let view = store.for_company(&cid("x"));
+    assert_eq!(names(view.worker_heartbeat("w3", at(90), at(30)).await.expect("beat")), ["w1", "w3"], "w2 ran out");
+    store.worker_gone("w1").await.expect("gone");
+    assert_eq!(names(store.worker_heartbeat("w3", at(95), at(31)).await.expect("beat")), ["w3"]);
+
+    let (a, b) = (cid("a"), cid("b"));
+    assert!(store.acquire_company_lease(&a, "w1", at(30), at(0)).await.expect("lease"));
+    assert!(!view.acquire_company_lease(&a, "w2", at(40), at(10)).await.expect("lease"), "held by w1");
+    assert!(store.acquire_company_lease(&a, "w1", at(60), at(20)).await.expect("renew"));
+    assert!(!store.acquire_company_lease(&a, "w2", at(90), at(59)).await.expect("lease"), "renewed until 60");
+    assert!(store.acquire_company_lease(&b, "w2", at(90), at(59)).await.expect("another company"));
+    let leases = store.company_leases().await.expect("leases");
+    let rows: Vec<(&str, &str, Timestamp)> =
+        leases.iter().map(|l| (l.company.as_str(), l.holder.as_str(), l.until)).collect();
+    assert_eq!(rows, [("a", "w1", at(60)), ("b", "w2", at(90))]);
+    assert!(store.acquire_company_lease(&a, "w2", at(120), at(60)).await.expect("expired lease is taken"));
+    assert!(!store.release_company_lease(&a, "w1").await.expect("release"), "w1 no longer holds it");
+    assert!(store.release_company_lease(&a, "w2").await.expect("release"));
+    assert!(!store.release_company_lease(&a, "w2").await.expect("release"), "released already");
+    assert!(store.acquire_company_lease(&a, "w1", at(130), at(61)).await.expect("free again"));
+}
+
+fn inbox_item(company: &str, store: &str, delivery: &str, second: i64) -> InboxItem {
+    InboxItem {
+        id: 0,
+        company: cid(company),
+        store: sid(store),
+        delivery_id: delivery.into(),
+        topic: "orders/create".into(),
+        request: serde_json::json!({"method": "POST", "body": delivery}),
+        received_at: at(second),
+    }
+}
+
+/// The inbox keeps one item per (company, store, delivery), hands each company its own oldest first, and
+/// forgets applied ones.
+pub(crate) async fn inbox_per_company(store: Arc<dyn Store>) {
+    let (a, b) = two_companies(&store).await;
+    assert!(store.inbox_put(inbox_item("a", "hub", "d1", 1)).await.expect("put"));
+    assert!(!b.inbox_put(inbox_item("a", "hub", "d1", 5)).await.expect("put"), "a duplicate, from any view");
+    assert!(store.inbox_put(inbox_item("b", "hub", "d1", 2)).await.expect("put"), "the same delivery for B");
+    assert!(store.inbox_put(inbox_item("a", "a-shop", "d1", 3)).await.expect("put"), "another store");
+    assert!(store.inbox_put(inbox_item("a", "hub", "d2", 4)).await.expect("put"));
+    assert!(store.inbox(10).await.expect("inbox").is_empty(), "the default company has none");
+    let mine = a.inbox(10).await.expect("inbox");
+    let keys: Vec<(&str, &str)> = mine.iter().map(|i| (i.store.as_str(), i.delivery_id.as_str())).collect();
+    assert_eq!(keys, [("hub", "d1"), ("a-shop", "d1"), ("hub", "d2")], "A's, oldest first");
+    assert!(mine.iter().all(|i| i.id > 0 && i.company == cid("a")));
+    let mut first = mine[0].clone();
+    first.id = 0;
+    assert_eq!(first, inbox_item("a", "hub", "d1", 1), "an item round-trips");
+    assert_eq!(a.inbox(2).await.expect("inbox").len(), 2, "limit");
+    let theirs = b.inbox(10).await.expect("inbox");
+    assert_eq!(theirs.len(), 1);
+    assert!(!a.inbox_done(theirs[0].id).await.expect("done"), "B's item is not A's to remove");
+    assert!(a.inbox_done(mine[0].id).await.expect("done"));
+    assert!(!a.inbox_done(mine[0].id).await.expect("done"), "gone");
+    assert_eq!(a.inbox(10).await.expect("inbox").len(), 2);
+    assert_eq!(b.inbox(10).await.expect("inbox").len(), 1);
+    assert!(store.inbox_put(inbox_item("a", "hub", "d1", 9)).await.expect("put"), "applied and removed: new again");
 }

@@ -676,18 +676,43 @@ async fn the_daily_reconcile_runs_in_the_lease_holder(backend: Backend) {
     backend.cleanup().await;
 }
 
+/// The lease of the companies scenario, on its manual clock: it runs out only when the test moves the
+/// clock, so a worker's late rounds on shared cores never cost it a company.
+const COMPANY_LEASE: Duration = Duration::from_secs(30);
+
+/// Move the manual clock `secs` on in steps of a third of [`COMPANY_LEASE`], each time waiting (without a
+/// deadline that matters: generous) until `worker` has renewed every company lease it holds, as it does
+/// while time passes.
+async fn pass_renewing(clock: &sync_engine::ManualClock, store: &Arc<dyn Store>, worker: &str, secs: i64) {
+    use sync_engine::Clock as _;
+    let step = i64::try_from(COMPANY_LEASE.as_secs() / 3).unwrap();
+    let mut left = secs;
+    while left > 0 {
+        clock.advance(jiff::SignedDuration::from_secs(step.min(left)));
+        left -= step;
+        let half = clock.now() + jiff::SignedDuration::from_secs(i64::try_from(COMPANY_LEASE.as_secs() / 2).unwrap());
+        let renewed = || async {
+            let leases = store.company_leases().await.unwrap();
+            leases.iter().filter(|l| l.holder == worker).all(|l| l.until > half)
+        };
+        assert!(eventually(Duration::from_secs(60), CHECK_EVERY, renewed).await, "{worker} renewed its leases");
+    }
+}
+
 /// Two workers share four companies (each with a source and a shop, all selling SKU `A`); sales are
 /// delivered to both workers. Worker "a" is killed; "b" takes its companies over after the lease and
-/// applies what it recorded for them meanwhile: every sale counted once, in its own company.
+/// applies what it recorded for them meanwhile: every sale counted once, in its own company. The leases
+/// run on a manual clock; the waits are for conditions, with generous bounds.
 async fn companies_are_shared_and_taken_over(backend: Backend) {
     const N: usize = 4;
-    let clock: Arc<dyn sync_engine::Clock> = Arc::new(sync_engine::SystemClock);
-    let config = fleet_rig::config(Duration::from_millis(100), Duration::from_secs(1));
-    let f = fleet_rig::Companies::create(Arc::clone(&backend.a), clock, config, N).await;
+    let manual = Arc::new(sync_engine::ManualClock::new(sync_engine::testing::t0()));
+    let clock: Arc<dyn sync_engine::Clock> = Arc::clone(&manual) as Arc<dyn sync_engine::Clock>;
+    let config = fleet_rig::config(Duration::from_millis(100), COMPANY_LEASE);
+    let mut f = fleet_rig::Companies::create(Arc::clone(&backend.a), clock, config, N).await;
     let (a, b) = (f.fleet("a", Arc::clone(&backend.a)), f.fleet("b", Arc::clone(&backend.b)));
     let (run_a, run_b) = (a.start(), b.start());
     let shared =
-        eventually(Duration::from_secs(10), CHECK_EVERY, || async { fleet_rig::held_as(&[&a, &b], N, &[2, 2]) }).await;
+        eventually(Duration::from_secs(60), CHECK_EVERY, || async { fleet_rig::held_as(&[&a, &b], N, &[2, 2]) }).await;
     assert!(shared, "{}: a {:?}, b {:?}", backend.name, a.held(), b.held());
     let mut sold: BTreeMap<usize, i64> = (1..=N).map(|n| (n, 0)).collect();
     let mut order = 5000;
@@ -705,21 +730,25 @@ async fn companies_are_shared_and_taken_over(backend: Backend) {
     // "a" dies holding its companies; sales go on, delivered to "b" only.
     run_a.abort();
     backend.a_died().await;
+    // (Its handle on the store is closed: look through b's.)
+    f.store = Arc::clone(&backend.b);
     for n in 1..=N {
         order += 1;
         let (outcome, _) = f.sell(&b, n, &order.to_string()).await;
         assert_eq!(outcome.http_status(), 200, "{}: {outcome:?}", backend.name);
         *sold.get_mut(&n).unwrap() += 1;
     }
-    let took = eventually(Duration::from_secs(10), CHECK_EVERY, || async { fleet_rig::held_as(&[&b], N, &[N]) }).await;
+    // a's leases and heartbeat run out as the clock passes them; b renews its own on the way.
+    pass_renewing(&manual, &backend.b, "b", i64::try_from(COMPANY_LEASE.as_secs()).unwrap() + 1).await;
+    let took = eventually(Duration::from_secs(60), CHECK_EVERY, || async { fleet_rig::held_as(&[&b], N, &[N]) }).await;
     assert!(took, "{}: b took a's companies over: {:?}", backend.name, b.held());
     for n in 1..=N {
         let want = sold[&n];
-        let counted = eventually(Duration::from_secs(10), CHECK_EVERY, || async { f.sold_in(n).await == want }).await;
+        let counted = eventually(Duration::from_secs(60), CHECK_EVERY, || async { f.sold_in(n).await == want }).await;
         assert!(counted, "{}: co-{n}: {} counted, {want} sold", backend.name, f.sold_in(n).await);
         let source = format!("tk-{n}");
         let shown =
-            eventually(Duration::from_secs(10), CHECK_EVERY, || async { f.shows(&source) == Some(10 - want) }).await;
+            eventually(Duration::from_secs(60), CHECK_EVERY, || async { f.shows(&source) == Some(10 - want) }).await;
         assert!(shown, "{}: co-{n}'s source shows {:?}", backend.name, f.shows(&source));
     }
     run_b.shutdown().await;

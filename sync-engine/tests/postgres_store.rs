@@ -1,5 +1,7 @@
 //! The PostgreSQL store runs the conformance suite against `DATABASE_URL`, each store in its own
-//! schema (dropped afterwards). Without `DATABASE_URL` the test prints a skip notice and passes.
+//! schema, dropped (and its pool closed) when the next case asks for a store: the cases run one after
+//! another, and a pool per case kept open to the end would hold more connections than a server allows.
+//! Without `DATABASE_URL` the test prints a skip notice and passes.
 
 #![cfg(feature = "postgres")]
 
@@ -21,6 +23,10 @@ async fn postgres_store_conforms() {
         let options = PostgresOptions::new(url.clone()).with_schema(format!("stocksync_test_{run}_{n}"));
         let made = Arc::clone(&made);
         async move {
+            let finished: Vec<_> = made.lock().unwrap().drain(..).collect();
+            for store in finished {
+                store.drop_schema().await.expect("drop the previous case's schema");
+            }
             let store = Arc::new(PostgresStore::connect(options).await.expect("connect to DATABASE_URL"));
             made.lock().unwrap().push(Arc::clone(&store));
             store as Arc<dyn Store>

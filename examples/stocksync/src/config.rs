@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use channel_core::{ChannelKind, StoreId};
 use serde::Deserialize;
-use sync_engine::store::{ClientId, Scope, SyncMode, WarehouseId};
+use sync_engine::store::{CompanyId, Scope, SyncMode, WarehouseId};
 use sync_engine::{ConnectionUpdate, CredentialCipher, Credentials, NewConnection, SyncConfig};
 
 use crate::fail::{Fail, usage};
@@ -25,6 +25,10 @@ use crate::fail::{Fail, usage};
 pub(crate) struct Config {
     /// Where the store lives and where its credential key comes from (`[store]`).
     pub(crate) store: StoreConfig,
+    /// The companies (tenants) the connections belong to (`[[companies]]`; a connection naming none
+    /// belongs to the default company, which needs no table).
+    #[serde(default)]
+    companies: Vec<CompanyConfig>,
     /// The stores on channels (`[[connections]]`).
     #[serde(default)]
     connections: Vec<ConnectionConfig>,
@@ -48,16 +52,35 @@ pub(crate) struct StoreConfig {
     key_file: Option<PathBuf>,
 }
 
+/// One `[[companies]]` table: a company (tenant), which `companies add` creates in the store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompanyConfig {
+    /// Its id, which connections name under `company`.
+    pub(crate) id: String,
+    /// A human name.
+    pub(crate) name: String,
+    /// The channel the company is bound to an account of at creation (`takealot`), if any.
+    #[serde(default)]
+    requires: Option<String>,
+}
+
 /// One `[[connections]]` table: a store on a channel.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConnectionConfig {
-    id: String,
+    pub(crate) id: String,
     channel: String,
     name: Option<String>,
-    /// `global`, or a client id under `client`.
+    /// The company it belongs to (the default company when neither this nor `client` is given).
+    #[serde(default)]
+    company: Option<String>,
+    /// The old name of `company`: the same thing.
     #[serde(default)]
     client: Option<String>,
+    /// `global`: the operator's own account serving every company (then no `company`).
+    #[serde(default)]
+    scope: Option<String>,
     warehouse: Option<String>,
     #[serde(default)]
     sync_mode: Option<String>,
@@ -124,8 +147,15 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Fail> {
 pub(crate) fn run_check(config: Option<&Path>) -> std::process::ExitCode {
     let result = (|| {
         let path = config.ok_or_else(|| usage("check-config needs --config FILE"))?;
-        let ids = load(path)?.check()?;
-        println!("{}: ok ({} connections: {})", path.display(), ids.len(), ids.join(", "));
+        let loaded = load(path)?;
+        let ids = loaded.check()?;
+        let companies: Vec<&str> = loaded.companies().iter().map(|c| c.id.as_str()).collect();
+        let companies = if companies.is_empty() {
+            String::new()
+        } else {
+            format!("{} companies: {}; ", companies.len(), companies.join(", "))
+        };
+        println!("{}: ok ({companies}{} connections: {})", path.display(), ids.len(), ids.join(", "));
         Ok(())
     })();
     crate::fail::exit("check-config", result)
@@ -213,7 +243,7 @@ impl Loaded {
             def.name.clone().unwrap_or_else(|| def.id.clone()),
             creds,
         )
-        .with_scope(def.scope())
+        .with_scope(self.scope(def)?)
         .with_settings(def.settings()?)
         .with_sync_mode(def.sync_mode()?)
         .source_of_truth(def.source_of_truth);
@@ -225,9 +255,126 @@ impl Loaded {
 }
 
 impl Loaded {
+    /// The `[[companies]]` tables.
+    pub(crate) fn companies(&self) -> &[CompanyConfig] {
+        &self.config.companies
+    }
+
+    /// The `[[companies]]` table with this id, checked ([`Loaded::check_company`]).
+    pub(crate) fn company_definition(&self, id: &str) -> Result<&CompanyConfig, Fail> {
+        let def = self.config.companies.iter().find(|c| c.id == id).ok_or_else(|| {
+            usage(format!("no company {id:?} in the config file (declare it with a [[companies]] table)"))
+        })?;
+        self.check_company(def)?;
+        Ok(def)
+    }
+
+    /// A `[[companies]]` table's own checks: a valid id declared once, and a known `requires` channel.
+    fn check_company(&self, def: &CompanyConfig) -> Result<(), Fail> {
+        valid_company_id(&def.id)?;
+        if self.config.companies.iter().filter(|c| c.id == def.id).count() > 1 {
+            return Err(usage(format!("company {:?} is declared by more than one [[companies]] table", def.id)));
+        }
+        def.requires()?;
+        Ok(())
+    }
+
+    /// The company a connection belongs to, `None` for a global one (`scope = "global"`): its `company`
+    /// key, or `client` (the old name: both may be given only if they agree), else the default company.
+    /// A company other than the default one must have a `[[companies]]` table.
+    pub(crate) fn company_of(&self, def: &ConnectionConfig) -> Result<Option<CompanyId>, Fail> {
+        let named = match (&def.company, &def.client) {
+            (Some(c), Some(k)) if c != k => {
+                return Err(usage(format!(
+                    "connection {}: company = {c:?} and client = {k:?} differ (client is the old name of \
+                     company: give one)",
+                    def.id
+                )));
+            }
+            (Some(c), _) | (None, Some(c)) => Some(c),
+            (None, None) => None,
+        };
+        match (def.scope.as_deref(), named) {
+            (Some("global"), Some(c)) => Err(usage(format!(
+                "connection {}: scope = \"global\" serves every company: it cannot belong to company {c:?}",
+                def.id
+            ))),
+            (Some("global"), None) => Ok(None),
+            (Some(other), _) => Err(usage(format!(
+                "connection {}: scope = {other:?}: the one scope is \"global\" (leave it out for a company's own \
+                 connection)",
+                def.id
+            ))),
+            (None, None) => Ok(Some(CompanyId::default_company())),
+            (None, Some(c)) if c == CompanyId::DEFAULT || self.config.companies.iter().any(|d| &d.id == c) => {
+                Ok(Some(CompanyId::new(c.clone())))
+            }
+            (None, Some(c)) => Err(usage(format!(
+                "connection {}: company {c:?} is not declared: add a [[companies]] table with id = {c:?} (a \
+                 connection without company belongs to the default company)",
+                def.id
+            ))),
+        }
+    }
+
+    /// A connection's scope: global, or its company's ([`Loaded::company_of`]).
+    pub(crate) fn scope(&self, def: &ConnectionConfig) -> Result<Scope, Fail> {
+        Ok(self.company_of(def)?.map_or(Scope::Global, Scope::Client))
+    }
+
+    /// The connection a company with `requires` is created with: the one `[[connections]]` table of that
+    /// channel in the company. `None` for a company that requires no channel.
+    pub(crate) fn required_connection(&self, company: &CompanyConfig) -> Result<Option<&ConnectionConfig>, Fail> {
+        let Some(channel) = company.requires()? else { return Ok(None) };
+        let mut found = Vec::new();
+        for def in &self.config.connections {
+            let ours = self.company_of(def)?.is_some_and(|c| c.as_str() == company.id);
+            if ours && channel_kind(&def.channel)? == channel {
+                found.push(def);
+            }
+        }
+        match found.as_slice() {
+            [one] => Ok(Some(one)),
+            [] => Err(usage(format!(
+                "company {} requires {channel}: add a [[connections]] table with channel = \"{channel}\" and \
+                 company = {:?}",
+                company.id, company.id
+            ))),
+            many => {
+                let ids: Vec<&str> = many.iter().map(|d| d.id.as_str()).collect();
+                Err(usage(format!(
+                    "company {} requires {channel}: one connection of it is created with the company, the config \
+                     has {} ({})",
+                    company.id,
+                    many.len(),
+                    ids.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+impl CompanyConfig {
+    /// The channel of `requires`, if any.
+    pub(crate) fn requires(&self) -> Result<Option<ChannelKind>, Fail> {
+        self.requires
+            .as_deref()
+            .map(|r| channel_kind(r).map_err(|Fail(c, m)| Fail(c, format!("company {}: requires: {m}", self.id))))
+            .transpose()
+    }
+}
+
+/// A company id as the store takes it: 1-64 letters, digits, `-`, `_` or `.` (as a store id).
+fn valid_company_id(id: &str) -> Result<(), Fail> {
+    let ok = (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok { Ok(()) } else { Err(usage(format!("company id {id:?}: expected 1-64 letters, digits, '-', '_' or '.'"))) }
+}
+
+impl Loaded {
     /// Check the whole file without opening the store or reading a secret (`check-config`): `[store]`
-    /// names exactly one key source, `[sync]` is valid, and every connection has a known channel, a valid
-    /// sync mode, a credential source, and settings its adapter accepts (built with placeholder
+    /// names exactly one key source, `[sync]` is valid, every company has a valid id declared once and, with
+    /// `requires`, one connection of that channel; and every connection has a known channel, a company
+    /// that is declared (or global), a valid sync mode, a credential source, and settings its adapter accepts (built with placeholder
     /// credentials, so no request is made). Answers the connection ids.
     pub(crate) fn check(&self) -> Result<Vec<String>, Fail> {
         let store = &self.config.store;
@@ -235,10 +382,15 @@ impl Loaded {
             return Err(usage("[store] needs exactly one of key_env or key_file"));
         }
         self.config.sync.engine_config()?;
+        for company in &self.config.companies {
+            self.check_company(company)?;
+            self.required_connection(company)?;
+        }
         let factory = sync_engine::AdapterFactory::new();
         let mut ids = Vec::new();
         for def in &self.config.connections {
             let channel = channel_kind(&def.channel).map_err(|Fail(c, m)| Fail(c, format!("{}: {m}", def.id)))?;
+            self.company_of(def)?;
             def.sync_mode()?;
             if def.credentials_env.is_empty() && def.credentials_file.is_none() {
                 return Err(usage(format!("{}: no credentials (set credentials_env or credentials_file)", def.id)));
@@ -263,10 +415,11 @@ impl Loaded {
 }
 
 impl ConnectionConfig {
-    /// The definition as a `connections update`: everything but the channel and the credentials.
-    pub(crate) fn update(&self) -> Result<ConnectionUpdate, Fail> {
+    /// The definition as a `connections update` under `scope` ([`Loaded::scope`]): everything but the
+    /// channel and the credentials.
+    pub(crate) fn update(&self, scope: Scope) -> Result<ConnectionUpdate, Fail> {
         let mut update = ConnectionUpdate::new()
-            .with_scope(self.scope())
+            .with_scope(scope)
             .with_warehouse(self.warehouse.clone().map(WarehouseId::new))
             .with_settings(self.settings()?)
             .with_sync_mode(self.sync_mode()?)
@@ -290,11 +443,6 @@ impl ConnectionConfig {
         self.sync_mode
             .as_deref()
             .map_or(Ok(SyncMode::Live), |m| m.parse().map_err(|e: String| usage(format!("{}: {e}", self.id))))
-    }
-
-    /// Global, or one client's.
-    fn scope(&self) -> Scope {
-        self.client.as_ref().map_or(Scope::Global, |c| Scope::Client(ClientId::new(c.clone())))
     }
 }
 

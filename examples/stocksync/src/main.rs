@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod companies;
 mod config;
 mod connections;
 #[cfg(feature = "dev")]
@@ -55,6 +56,8 @@ enum Command {
     /// catalog, webhooks and a ready-to-use config; see docs/sandbox.md).
     #[cfg(feature = "dev")]
     Sandbox(sandbox::SandboxArgs),
+    /// Manage companies (tenants, each with its own catalog and stores): list, add, remove.
+    Companies(companies::CompaniesArgs),
     /// Manage connections (stores on channels): list, add, test, update, remove.
     Connections(connections::ConnectionsArgs),
     /// Run the emulators, connect them, sync, sell concurrently and show stock converge.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         #[cfg(feature = "dev")]
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Companies(args) => companies::run(cli.config.as_deref(), args),
         Command::Connections(args) => connections::run(cli.config.as_deref(), args),
         #[cfg(feature = "dev")]
         Command::Demo(args) => demo::run(args),

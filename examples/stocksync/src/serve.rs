@@ -6,13 +6,15 @@
 //! too many connections or bytes at once).
 //!
 //! `serve` runs a [`Fleet`]: this process is one worker; it takes the companies of the store by lease
-//! (all of them when it is the only worker) and runs one engine per company it holds. Several `serve`
-//! processes over one PostgreSQL share the companies; over SQLite there is one.
+//! (all of them when it is the only worker) and runs one engine per company it holds. The demo opens the
+//! config file's SQLite store only, so it runs one worker; a host sharing companies between several
+//! processes runs a [`Fleet`] per process over one PostgreSQL store (`sync_engine::PostgresStore`).
 //!
 //! Exit codes: 0 done (for `serve`: stopped by SIGINT or SIGTERM after in-flight pushes finished), 1 failed
 //! (a push failed, a store could not be read, the port is taken), 2 bad input (no config, unknown store, no
 //! store whose credentials open with the key).
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -293,7 +295,7 @@ async fn serve_fleet(
     // A company whose stores were never reconciled has no listings in its engine yet: reconcile it once,
     // in the background, when this worker takes it, so pushes have somewhere to go.
     let (stop_first, first_stopped) = tokio::sync::watch::channel(false);
-    let first = tokio::spawn(first_reconciles(events, first_stopped));
+    let first = tokio::spawn(first_reconciles(fleet.clone(), events, first_stopped));
     let stores: Vec<String> = connections.iter().map(describe).collect();
     {
         let mut out = std::io::stdout().lock();
@@ -321,28 +323,49 @@ async fn serve_fleet(
 }
 
 /// For each company this worker takes, its first full reconcile when one of its connected stores was never
-/// reconciled; until `stopped` changes, which cancels them, then waits for them.
+/// reconciled; a company's is cancelled when this worker stops its engine (the company was given up or
+/// lost), and all are when `stopped` changes, then waited for. Events missed by falling behind are made up
+/// for from the companies the fleet holds.
 async fn first_reconciles(
+    fleet: Fleet,
     mut events: tokio::sync::broadcast::Receiver<FleetEvent>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
-    let mut running = Vec::new();
+    let mut running: HashMap<CompanyId, (tokio::sync::watch::Sender<bool>, JoinHandle<()>)> = HashMap::new();
     loop {
-        tokio::select! {
+        let started = tokio::select! {
             event = events.recv() => match event {
-                Ok(FleetEvent::Started { company, engine }) => {
-                    if never_reconciled(&engine).await {
-                        running.push(first_reconcile(&engine, &company, stopped.clone()));
+                Ok(FleetEvent::Started { company }) => vec![company],
+                Ok(FleetEvent::Stopped { company }) => {
+                    if let Some((cancel, _)) = running.get(&company) {
+                        let _ = cancel.send(true);
                     }
+                    Vec::new()
                 }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Ok(_) => Vec::new(),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "fell behind the fleet's events: looking at every company held");
+                    fleet.held()
+                }
                 Err(RecvError::Closed) => break,
             },
             _ = stopped.changed() => break,
+        };
+        running.retain(|_, (_, task)| !task.is_finished());
+        for company in started {
+            let Some(engine) = fleet.engine(&company) else { continue };
+            if running.get(&company).is_some_and(|(cancel, _)| !*cancel.borrow()) || !never_reconciled(&engine).await {
+                continue;
+            }
+            let (cancel, cancelled) = tokio::sync::watch::channel(false);
+            running.insert(company.clone(), (cancel, first_reconcile(&engine, &company, cancelled)));
         }
     }
-    for task in running {
+    for (cancel, _) in running.values() {
+        let _ = cancel.send(true);
+    }
+    for (_, (_, task)) in running {
         let _ = task.await;
     }
 }
@@ -363,6 +386,7 @@ async fn never_reconciled(engine: &SyncEngine) -> bool {
 }
 
 /// The full reconcile of a company's first start, in the background; cancelled when `stopped` changes.
+/// It holds the engine only until it ends.
 fn first_reconcile(
     engine: &SyncEngine,
     company: &CompanyId,
@@ -372,10 +396,15 @@ fn first_reconcile(
     let company = company.clone();
     tokio::spawn(async move {
         tracing::info!(%company, "first start: a full reconcile of every store");
+        let mut cancelled = false;
         loop {
             tokio::select! {
                 event = handle.events.recv() => if event.is_none() { break },
-                _ = stopped.changed() => handle.cancel(),
+                // Cancelled once: when asked, or when whoever could ask is gone.
+                _ = stopped.changed(), if !cancelled => {
+                    cancelled = true;
+                    handle.cancel();
+                }
             }
         }
         match handle.finish().await {

@@ -7,8 +7,8 @@ use std::process::Output;
 use std::sync::Arc;
 
 use channel_core::{AccountIdentity, ChannelKind, StoreId};
-use sync_engine::store::{ConnectionRecord, ListingRecord, Scope, WarehouseId};
-use sync_engine::{CredentialCipher, Credentials, SqliteStore, Store, StoreExt};
+use sync_engine::store::{CompanyId, CompanyRecord, ConnectionRecord, ListingRecord, Scope, WarehouseId};
+use sync_engine::{CredentialCipher, Credentials, SqliteStore, Store, StoreExt, WriteOp};
 
 use support::{KEY, assert_one_line_failure, setup, text};
 
@@ -43,13 +43,16 @@ seller_id = "1234"
 fn seed(db: &Path) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let store = Arc::new(SqliteStore::open(db).await.unwrap());
+        let root = Arc::new(SqliteStore::open(db).await.unwrap());
         let cipher = CredentialCipher::from_base64(KEY).unwrap();
         let now = jiff::Timestamp::from_second(1_767_225_600).unwrap();
-        for (id, channel, client) in
-            [("takealot", ChannelKind::Takealot, None), ("woo", ChannelKind::Woocommerce, Some("acme"))]
+        let acme = CompanyId::new("acme");
+        root.commit(WriteOp::PutCompany(CompanyRecord::new(acme.clone(), "Acme", now)).into()).await.unwrap();
+        for (id, channel, company) in
+            [("takealot", ChannelKind::Takealot, None), ("woo", ChannelKind::Woocommerce, Some(&acme))]
         {
-            let scope = client.map_or(Scope::Global, |c| Scope::Client(sync_engine::store::ClientId::new(c)));
+            let scope = company.map_or(Scope::Global, |c| Scope::Client(c.clone()));
+            let store = company.map_or_else(|| Arc::clone(&root) as Arc<dyn Store>, |c| root.for_company(c));
             let mut rec = ConnectionRecord::new(StoreId::new(id), channel, format!("{id} shop"), scope, now);
             rec.credentials =
                 Some(cipher.seal(&rec.store, &Credentials::new().with("api_key", "very-secret-value")).unwrap());
@@ -58,7 +61,7 @@ fn seed(db: &Path) {
             store.put_connection(rec).await.unwrap();
             store.put_listing(ListingRecord::new(StoreId::new(id), "L1".into(), "MUG")).await.unwrap();
         }
-        store.close().await;
+        root.close().await;
     });
 }
 
@@ -98,7 +101,8 @@ fn list_test_and_remove_over_sqlite() {
     let table = stocksync(Some(&cfg), &["connections", "list"], &key);
     assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
     let out = stdout(&table);
-    assert!(out.contains("takealot") && out.contains("woo") && out.contains("client:acme"), "{out}");
+    assert!(out.contains("takealot") && out.contains("woo") && out.contains("acme"), "{out}");
+    assert!(out.contains("(global)"), "the global store says so: {out}");
     assert!(!out.contains("very-secret-value"));
     let json = stocksync(Some(&cfg), &["connections", "list", "--global", "--json"], &key);
     let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -106,9 +110,25 @@ fn list_test_and_remove_over_sqlite() {
     assert_eq!(rows[0]["store"], "takealot");
     assert_eq!(rows[0]["details"]["account"], "acct-takealot");
     assert_eq!(rows[0]["details"]["warehouse"], "jhb");
-    let acme = stocksync(Some(&cfg), &["connections", "list", "--client", "acme", "--json"], &key);
-    let rows: serde_json::Value = serde_json::from_slice(&acme.stdout).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 2, "acme sees its own and the global one");
+    for flag in ["--company", "--client"] {
+        let acme = stocksync(Some(&cfg), &["connections", "list", flag, "acme", "--json"], &key);
+        let rows: serde_json::Value = serde_json::from_slice(&acme.stdout).unwrap();
+        assert_eq!(rows.as_array().unwrap().len(), 2, "acme sees its own and the global one ({flag})");
+        assert_eq!(rows[1]["company"], "acme", "{rows}");
+    }
+    let own = stocksync(Some(&cfg), &["connections", "list", "--client-only", "acme", "--json"], &key);
+    let rows: serde_json::Value = serde_json::from_slice(&own.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "only acme's own: {rows}");
+    // The default company sees only the global store: acme's is not its.
+    let default = stocksync(Some(&cfg), &["connections", "list", "--company", "default", "--json"], &key);
+    let rows: serde_json::Value = serde_json::from_slice(&default.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["store"], "takealot");
+    assert_one_line_failure(
+        &stocksync(Some(&cfg), &["connections", "list", "--company", "nobody"], &key),
+        2,
+        "companies add nobody",
+    );
 
     // The config gives Takealot no merchant warehouse: testing names the missing setting (bad input: 2).
     let t = stocksync(Some(&cfg), &["connections", "test", "takealot"], &key);

@@ -1,8 +1,9 @@
 //! Webhooks received by a worker that does not hold the store's company: verified, recorded in the inbox
 //! for the holder; and the holder's side, applying its companies' inbox every tick.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -15,7 +16,7 @@ use crate::connections::sku_rules;
 use crate::store::{
     AuditEntry, CompanyId, ConnectionRecord, ConnectionState, InboxItem, Scope, Store, StoreError, SyncMode, WriteOp,
 };
-use crate::sync::webhook::{Rejected, fresh, reject_in};
+use crate::sync::webhook::{Rejected, fresh, reject_in, synthetic_delivery_id};
 use crate::sync::{SyncEngine, WebhookOutcome};
 
 /// The most inbox items of a company applied in one tick.
@@ -102,7 +103,7 @@ impl Shared {
             Err(e) => return unavailable(&store, &e),
         };
         match self.record(&store, &event, request, &companies, now).await {
-            Ok(0) => WebhookOutcome::Duplicate { delivery_id: event.delivery_id.unwrap_or_default() },
+            Ok(0) => WebhookOutcome::Duplicate { delivery_id: delivery_id(&event, request) },
             Ok(_) => {
                 tracing::debug!(%store, %topic, ?companies, "webhook recorded for the holder");
                 WebhookOutcome::Recorded { topic, companies }
@@ -151,15 +152,12 @@ impl Shared {
         companies: &[CompanyId],
         now: Timestamp,
     ) -> Result<usize, StoreError> {
-        // A delivery without an id is not deduplicated (as the engine does not): each is its own item.
-        let delivery_id =
-            event.delivery_id.clone().unwrap_or_else(|| format!("unkeyed-{}", uuid::Uuid::new_v4().simple()));
+        // A delivery without an id is kept under one derived from its body, which the holder marks applied.
+        let delivery_id = delivery_id(event, request);
         let kept = encode(request);
         let mut new = 0;
         for company in companies {
-            if let Some(id) = &event.delivery_id
-                && self.store.for_company(company).delivery_seen(store, id).await?
-            {
+            if self.store.for_company(company).delivery_seen(store, &delivery_id).await? {
                 continue;
             }
             let item = InboxItem {
@@ -241,14 +239,11 @@ impl Shared {
 
     /// Apply the inbox of every company held here.
     pub(super) async fn drain_held(&self) {
-        let engines: Vec<(CompanyId, SyncEngine)> = self
-            .lock()
-            .iter()
-            .filter(|(_, h)| h.running.is_some())
-            .map(|(c, h)| (c.clone(), h.engine.clone()))
-            .collect();
-        for (company, engine) in engines {
-            if let Err(e) = drain(&engine).await {
+        let companies: Vec<CompanyId> = self.lock().keys().cloned().collect();
+        for company in companies {
+            // Only while the lease is held and the engine runs.
+            let Some(engine) = self.serving(&company) else { continue };
+            if let Err(e) = drain(&engine, &self.retries).await {
                 tracing::warn!(%company, error = %e, "could not apply the inbox");
             }
         }
@@ -283,32 +278,66 @@ impl Shared {
     }
 }
 
+/// The id a delivery is kept and deduplicated under: its own, else one derived from its body.
+fn delivery_id(event: &WebhookEvent, request: &WebhookRequest) -> String {
+    event.delivery_id.clone().unwrap_or_else(|| synthetic_delivery_id(request.body()))
+}
+
+/// Inbox items kept after a failure that may pass: item id → (failures so far, not tried again before).
+/// Measured in ticks (tokio's time), not on the lease clock.
+pub(crate) type Retries = Mutex<HashMap<i64, (u32, tokio::time::Instant)>>;
+
+/// How long an item kept after `failures` failures waits: a tick, doubling, at most `cap`.
+fn backoff(tick: Duration, failures: u32, cap: Duration) -> Duration {
+    tick.saturating_mul(1 << failures.min(16)).min(cap.max(tick))
+}
+
 /// Apply a held company's inbox, oldest first: each item parsed again with the store's channel and
 /// applied through the engine's exactly-once path, then removed. An item that fails for a reason that may
-/// pass (the store unavailable) stays, and the rest wait behind it; one refused for good (the store was
-/// disconnected or removed since) is removed with an audit row. Returns the items applied.
-pub(crate) async fn drain(engine: &SyncEngine) -> crate::Result<usize> {
+/// pass (503: the store or its channel unavailable, the delivery not applicable now) stays, audited the
+/// first time, and is tried again after a backoff (a tick, doubling, at most a lease) while the items
+/// behind it go on; one refused for good (the store disconnected, disabled or removed since, the
+/// signature no longer verifies, the request unreadable) is removed with an audit row. Returns the items
+/// applied.
+pub(crate) async fn drain(engine: &SyncEngine, retries: &Retries) -> crate::Result<usize> {
     let view = engine.store();
+    let config = engine.config();
     let mut applied = 0;
     for item in view.inbox(INBOX_BATCH).await? {
+        let now = engine.clock().now();
+        let instant = tokio::time::Instant::now();
+        let waiting = retries.lock().unwrap_or_else(PoisonError::into_inner).get(&item.id).copied();
+        if waiting.is_some_and(|(_, next)| next > instant) {
+            continue;
+        }
         let outcome = match decode(&item.request) {
             Ok(request) => engine.apply_received(&item.store, &request).await,
             Err(why) => WebhookOutcome::Rejected { status: 400, reason: format!("recorded request unreadable: {why}") },
         };
         match &outcome {
             WebhookOutcome::Rejected { status, reason } if *status >= 500 => {
-                tracing::warn!(store = %item.store, delivery = %item.delivery_id, %reason, "recorded webhook kept");
-                break;
+                let failures = waiting.map_or(0, |(n, _)| n) + 1;
+                let wait = backoff(config.tick, failures - 1, config.lease);
+                let next = instant + wait;
+                retries.lock().unwrap_or_else(PoisonError::into_inner).insert(item.id, (failures, next));
+                tracing::warn!(store = %item.store, delivery = %item.delivery_id, %reason, failures, "recorded webhook kept");
+                if failures == 1 {
+                    let text = format!("recorded delivery {} kept ({status}): {reason}; tried again", item.delivery_id);
+                    let entry = AuditEntry::new(item.store.clone(), "webhook", text, now);
+                    view.commit(WriteOp::Audit(entry).into()).await?;
+                }
+                continue;
             }
             WebhookOutcome::Rejected { status, reason } => {
                 tracing::warn!(store = %item.store, delivery = %item.delivery_id, %reason, "recorded webhook dropped");
                 let text = format!("recorded delivery {} dropped ({status}): {reason}", item.delivery_id);
-                let entry = AuditEntry::new(item.store.clone(), "webhook", text, engine.clock().now());
+                let entry = AuditEntry::new(item.store.clone(), "webhook", text, now);
                 view.commit(WriteOp::Audit(entry).into()).await?;
             }
             _ => applied += 1,
         }
         view.inbox_done(item.id).await?;
+        retries.lock().unwrap_or_else(PoisonError::into_inner).remove(&item.id);
     }
     Ok(applied)
 }

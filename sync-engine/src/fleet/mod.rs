@@ -52,12 +52,11 @@ use crate::sync::{RunningEngine, SyncConfig, SyncEngine, WebhookOutcome};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum FleetEvent {
-    /// This worker took a company's lease and started its engine.
+    /// This worker took a company's lease and started its engine (ask [`Fleet::engine`] for it: the event
+    /// holds no engine, so a subscriber that falls behind keeps none alive).
     Started {
         /// The company.
         company: CompanyId,
-        /// Its engine, started.
-        engine: SyncEngine,
     },
     /// This worker stopped a company's engine: its lease was lost or given up, or the fleet stopped.
     Stopped {
@@ -84,10 +83,14 @@ impl fmt::Debug for Fleet {
 /// A company this worker holds.
 struct Held {
     engine: SyncEngine,
-    /// `None` only while it is being stopped.
+    /// `None` only while it is being stopped (its lease still renewed).
     running: Option<RunningEngine>,
-    /// The end of the lease.
+    /// Abort the engine's tasks, also while it is being stopped.
+    aborts: Vec<tokio::task::AbortHandle>,
+    /// The end of the lease, as last taken or renewed.
     until: Timestamp,
+    /// Which taking of the company this is (a stop finishing late leaves a later one alone).
+    epoch: u64,
 }
 
 /// What the fleet's handles and tasks share.
@@ -101,6 +104,10 @@ pub(crate) struct Shared {
     /// Rejected deliveries per store, shared with the engines of the companies held here.
     rejections: Arc<Rejections>,
     events: broadcast::Sender<FleetEvent>,
+    /// Inbox items kept after a failure that may pass, with their backoff.
+    retries: inbox::Retries,
+    /// The next [`Held::epoch`].
+    epochs: std::sync::atomic::AtomicU64,
 }
 
 /// `wait` after `now` (saturating).
@@ -132,6 +139,8 @@ impl Fleet {
                 held: Mutex::new(BTreeMap::new()),
                 rejections: Arc::default(),
                 events,
+                retries: inbox::Retries::default(),
+                epochs: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -151,9 +160,10 @@ impl Fleet {
         self.inner.lock().keys().cloned().collect()
     }
 
-    /// The engine of a company this worker holds (to ask it for a sync, its plan, its stock).
+    /// The engine of a company this worker holds (to ask it for a sync, its plan, its stock): only while
+    /// its lease is held (not run out) and its engine running, not while it is being stopped.
     pub fn engine(&self, company: &CompanyId) -> Option<SyncEngine> {
-        self.inner.lock().get(company).map(|h| h.engine.clone())
+        self.inner.serving(company)
     }
 
     /// The companies' engines starting and stopping from now on. Events are dropped for a receiver more
@@ -202,7 +212,9 @@ impl Fleet {
     }
 
     /// Handle a webhook delivery for any store of any company (see the [module docs](self)): to the engine
-    /// when this worker holds the store's company; otherwise verified with the store's channel and
+    /// when this worker holds the store's company, its lease not run out and its engine running (and the
+    /// engine has the store's channel already);
+    /// otherwise verified with the store's channel and
     /// recorded for the holder ([`WebhookOutcome::Recorded`], 200; [`WebhookOutcome::Duplicate`] when it
     /// was recorded or applied before). Refused as [`SyncEngine::handle_webhook`] refuses: 404 for an
     /// unknown store or one whose channel cannot be built, 403 for one not connected or disabled, the
@@ -218,7 +230,11 @@ impl Fleet {
         if let Scope::Client(company) = &record.scope
             && let Some(engine) = self.engine(company)
         {
-            return engine.handle_webhook(store, request).await;
+            let outcome = engine.handle_webhook(store, request).await;
+            // A store connected since the engine's last tick has no channel there yet: record it instead.
+            if !matches!(outcome, WebhookOutcome::Rejected { status: 404, .. }) {
+                return outcome;
+            }
         }
         self.inner.receive(record, request).await
     }
@@ -248,8 +264,19 @@ impl RunningFleet {
         }
         let shared = &self.fleet.inner;
         let companies: Vec<CompanyId> = shared.lock().keys().cloned().collect();
-        for company in companies {
-            shared.stop_company(&company, true).await;
+        // Every engine stops at once, each lease renewed until its engine has stopped.
+        let stops: Vec<JoinHandle<()>> = companies.iter().filter_map(|c| shared.stop_company(c, true)).collect();
+        let all = futures::future::join_all(stops);
+        tokio::pin!(all);
+        let every = (shared.config.lease / 3).max(Duration::from_millis(10));
+        loop {
+            tokio::select! {
+                _ = &mut all => break,
+                () = tokio::time::sleep(every) => {
+                    shared.expire(shared.clock.now());
+                    shared.renew(shared.clock.now()).await;
+                }
+            }
         }
         shared.audit_rejections(true).await;
         if let Err(e) = shared.store.worker_gone(&shared.config.worker).await {
@@ -277,6 +304,12 @@ impl RunningFleet {
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<CompanyId, Held>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A held company's engine, if its lease has not run out and its engine runs (not being stopped).
+    fn serving(&self, company: &CompanyId) -> Option<SyncEngine> {
+        let now = self.clock.now();
+        self.lock().get(company).filter(|h| h.running.is_some() && h.until > now).map(|h| h.engine.clone())
     }
 
     /// A connection manager over a company's view.

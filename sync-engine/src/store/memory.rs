@@ -82,7 +82,7 @@ impl MemoryStore {
     /// epoch: the store never reads the clock).
     pub fn new() -> Self {
         let default = CompanyId::default_company();
-        let mut record = CompanyRecord::new(default.clone(), "Default company", Timestamp::UNIX_EPOCH);
+        let mut record = CompanyRecord::new(default.clone(), "Default", Timestamp::UNIX_EPOCH);
         record.version = 1;
         let mut root = Root::default();
         root.companies.insert(default.clone(), record);

@@ -397,7 +397,7 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Record a verified webhook delivery for its company's holder to apply: `true` when new, `false` when
     /// an item of the same (company, store, delivery id) is already there (nothing written).
     async fn inbox_put(&self, item: InboxItem) -> Result<bool, StoreError>;
-    /// Up to `limit` inbox items of the view's company, oldest first.
+    /// Up to `limit` inbox items of the view's company, oldest first (by `received_at`, then id).
     async fn inbox(&self, limit: usize) -> Result<Vec<InboxItem>, StoreError>;
     /// Remove an applied inbox item of the view's company; `false` when it was gone.
     async fn inbox_done(&self, id: i64) -> Result<bool, StoreError>;

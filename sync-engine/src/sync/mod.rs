@@ -34,6 +34,7 @@
 //! | `state/order_line.rs` | what an order line means: a new sale, a duplicate, a restock by policy |
 //! | `state/inventory.rs` | what an inventory webhook or a listing re-read means: an echo, a re-read, a rise sent again, a change taken in |
 //! | `state/pushed.rs` | what a finished push means for the state: what the channel shows, a newer source quantity, a stale write re-planned |
+//! | `state/global.rs` | whose a global store's listing or order line is: this company's only when it alone owns the SKU; none or several is a diagnostic |
 //! | `state/read.rs` | what a full read of a listing means: the merged row, a new product, an external change on the source |
 //! | `commit.rs` | committing a batch built from the cached state, and refreshing the rows it read when another worker wrote first |
 //! | `orders.rs` | order ingestion (one batch per line) and order polling |

@@ -12,6 +12,7 @@
 use channel_core::{ListingId, StoreId, WebhookEvent, WebhookPayload, WebhookRejection, WebhookRequest};
 use jiff::Timestamp;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::rejections::{Rejections, Verdict};
@@ -189,35 +190,63 @@ impl SyncEngine {
 
     /// Apply a delivery that a worker not holding this company verified on receipt and recorded in the
     /// inbox (see [`crate::Fleet`]): parsed again with the store's channel, refused when the store is no
-    /// longer connected or its sync is disabled, deduplicated by its delivery id and applied, as
-    /// [`SyncEngine::handle_webhook`] does, but without the freshness check (made on receipt: the item may
-    /// have waited for its holder) and without counting rejections towards the throttle (they were counted
-    /// on receipt). A store the engine has no channel for yet (connected since its last tick) has its
-    /// connections taken in first.
+    /// longer connected or its sync is disabled, deduplicated by its delivery id (for a delivery without
+    /// one, [`synthetic_delivery_id`] of its body) and applied, as [`SyncEngine::handle_webhook`] does,
+    /// but without the freshness check (made on receipt: the item may have waited for its holder) and
+    /// without counting rejections towards the throttle (they were counted on receipt). A store the engine
+    /// has no channel for yet (connected since its last tick, or its channel could not be built then) has
+    /// its connections taken in and its channel built. What may pass (the connections or the engine's
+    /// state not readable, the channel not buildable now, the delivery not applicable now) is answered
+    /// 503, so the item is kept; a 4xx is final (the store is gone, disconnected or disabled; the
+    /// signature does not verify).
     pub(crate) async fn apply_received(&self, store: &StoreId, request: &WebhookRequest) -> WebhookOutcome {
         let now = self.inner.clock.now();
+        let unavailable = |reason: String| WebhookOutcome::Rejected { status: 503, reason };
         if self.channel(store).is_none()
             && let Err(e) = self.refresh_connections().await
         {
             tracing::warn!(%store, error = %e, "could not look at the connections");
+            return unavailable(format!("could not look at the connections: {e}"));
         }
-        let Some(channel) = self.channel(store) else {
-            return WebhookOutcome::Rejected { status: 404, reason: format!("no store {store}") };
+        if self.inner.state.lock().await.is_none() {
+            return unavailable("the engine's state is not loaded".into());
+        }
+        if let Some((status, reason)) = self.refusal(store).await {
+            return WebhookOutcome::Rejected { status, reason };
+        }
+        let channel = match self.channel(store) {
+            Some(channel) => channel,
+            None => match self.build_channel(store).await {
+                Ok(channel) => channel,
+                Err(reason) => return unavailable(reason),
+            },
         };
-        let verified = match self.refusal(store).await {
-            Some(refused) => Err(refused),
-            None => channel.verify_webhook(request).map_err(|r| (r.http_status(), r.to_string())),
-        };
-        let event = match verified {
+        let mut event = match channel.verify_webhook(request) {
             Ok(event) => event,
-            Err((status, reason)) => return WebhookOutcome::Rejected { status, reason },
+            Err(r) => return WebhookOutcome::Rejected { status: r.http_status(), reason: r.to_string() },
         };
+        if event.delivery_id.is_none() {
+            event.delivery_id = Some(synthetic_delivery_id(request.body()));
+        }
         match self.apply_event(store, &event, now).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 tracing::error!(%store, topic = %event.topic, error = %e, "recorded webhook could not be applied");
-                WebhookOutcome::Rejected { status: if e.is_retryable() { 503 } else { 500 }, reason: e.to_string() }
+                unavailable(e.to_string())
             }
+        }
+    }
+
+    /// Build a connected store's channel with the engine's connection manager and keep it; why not, if not.
+    async fn build_channel(&self, store: &StoreId) -> std::result::Result<Arc<dyn channel_core::Channel>, String> {
+        let Some(manager) = &self.inner.manager else { return Err(format!("no channel for store {store}")) };
+        match manager.channel(store).await {
+            Ok(channel) => {
+                let mut channels = self.inner.channels.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                channels.insert(store.clone(), Arc::clone(&channel));
+                Ok(channel)
+            }
+            Err(e) => Err(format!("the channel of store {store} cannot be built now ({}): {e}", e.kind())),
         }
     }
 
@@ -389,4 +418,13 @@ pub(crate) fn fresh(
         return Ok(event);
     }
     Err(WebhookRejection::Stale { sent_at, age_secs: age.as_secs(), max_age_secs: max_age.as_secs() })
+}
+
+/// The id a delivery without one is kept and deduplicated under: `body-` and the SHA-256 of its body (the
+/// same delivery sent again has the same id).
+pub(crate) fn synthetic_delivery_id(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(body);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("body-{hex}")
 }

@@ -47,7 +47,12 @@ pub fn sid(s: &str) -> StoreId {
     StoreId::new(s)
 }
 
-fn cipher() -> CredentialCipher {
+/// Credentials with an API key.
+pub fn key(k: &str) -> Credentials {
+    Credentials::new().with("api_key", k)
+}
+
+pub fn cipher() -> CredentialCipher {
     CredentialCipher::new(&[42; 32])
 }
 

@@ -10,7 +10,7 @@ use channel_testkit::shopify::{self as shop_emu, ShopifyEmulator};
 use channel_testkit::takealot::{self as tk_emu, TakealotEmulator};
 use channel_testkit::woocommerce::{self as woo_emu, WooCommerceEmulator};
 use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
-use sync_engine::store::SyncMode;
+use sync_engine::store::{CompanyId, Scope, SyncMode};
 use sync_engine::{Credentials, NewConnection};
 
 use super::{AMAZON, AMAZON_FBA, CATALOG, SHOPIFY, WOO, fail};
@@ -72,7 +72,8 @@ impl Emulators {
     }
 
     /// One live connection per emulator, each with the name its errors are reported under; Takealot is
-    /// the source of truth.
+    /// the source of truth. All are the default company's own (a global connection would serve every
+    /// company and create no product).
     pub(super) fn connections(&self) -> Vec<(&str, NewConnection)> {
         vec![
             ("takealot", self.takealot_connection().source_of_truth(true)),
@@ -81,7 +82,9 @@ impl Emulators {
             ("amazon", self.amazon_connection()),
         ]
         .into_iter()
-        .map(|(name, new)| (name, new.with_sync_mode(SyncMode::Live)))
+        .map(|(name, new)| {
+            (name, new.with_sync_mode(SyncMode::Live).with_scope(Scope::Client(CompanyId::default_company())))
+        })
         .collect()
     }
 

@@ -73,6 +73,12 @@ impl RunningEngine {
         }
     }
 
+    /// Handles that abort the background tasks (as [`RunningEngine::abort`] does) while someone else owns
+    /// this value, for instance while it is being shut down.
+    pub(crate) fn abort_handles(&self) -> Vec<tokio::task::AbortHandle> {
+        self.tasks.iter().map(JoinHandle::abort_handle).collect()
+    }
+
     /// The stores whose lease this worker holds now.
     pub fn leased_stores(&self) -> Vec<StoreId> {
         held_now(&self.held, self.engine.inner.clock.now())
