@@ -1,6 +1,6 @@
 //! The scale benchmark of issue 15: many companies, each with three stores (Takealot as the source of
 //! truth, Shopify, WooCommerce) on the channel-testkit emulators, served by 1, 2, 3 worker **processes**
-//! running a [`sync_engine::fleet::Fleet`] over one PostgreSQL database. A documented command, not a timed
+//! running a [`sync_engine::Fleet`] over one PostgreSQL database. A documented command, not a timed
 //! test (see `docs/scale.md` for the figures and how they were taken):
 //!
 //! ```text
