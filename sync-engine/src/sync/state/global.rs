@@ -139,15 +139,7 @@ impl State {
             ));
         }
         record.sku = None;
-        record.ids = listing.ids.clone();
-        record.fulfilment = listing.fulfilment;
-        record.status = listing.status;
-        record.seen_price = listing.price;
-        record.seen_quantity = listing.quantity();
-        record.seen_at = Some(now);
-        batch.push(WriteOp::PutListing(record.clone()));
-        record.version += 1;
-        self.listings.insert(key, record);
+        self.put_seen(key, record, listing, Some(now), batch);
         false
     }
 }

@@ -81,23 +81,33 @@ impl State {
         let is_on_hand = is_source
             && record.fulfilment == Fulfilment::Merchant
             && record.sku.as_ref().is_some_and(|s| self.source_listing.get(s).is_none_or(|l| l == &listing.id));
+        let changed = !busy && is_on_hand && source_change(store, listing, before, record.sku.clone(), now, batch);
+        // (For a busy source listing the model stays; only the ids and status are new.)
+        self.put_seen(key, record, listing, (!busy).then_some(now), batch);
+        changed
+    }
+
+    /// Store what a read saw of a listing in its row (its ids, fulfilment, status and price; its quantity
+    /// too when `seen_at` is given) and keep the row.
+    pub(super) fn put_seen(
+        &mut self,
+        key: (StoreId, ListingId),
+        mut record: ListingRecord,
+        listing: &Listing,
+        seen_at: Option<Timestamp>,
+        batch: &mut WriteBatch,
+    ) {
         record.ids = listing.ids.clone();
         record.fulfilment = listing.fulfilment;
         record.status = listing.status;
         record.seen_price = listing.price;
-        let mut changed = false;
-        if !busy {
-            // (For a busy source listing the model stays; only the ids and status are new.)
+        if seen_at.is_some() {
             record.seen_quantity = listing.quantity();
-            record.seen_at = Some(now);
-            if is_on_hand {
-                changed = source_change(store, listing, before, record.sku.clone(), now, batch);
-            }
+            record.seen_at = seen_at;
         }
         batch.push(WriteOp::PutListing(record.clone()));
         record.version += 1;
         self.listings.insert(key, record);
-        changed
     }
 
     /// The source's catalog defines the simple products the engine did not know yet: a merchant listing
