@@ -5,8 +5,11 @@
 
 pub mod amazon;
 pub mod conformance;
+pub mod ebay;
+pub mod etsy;
 pub mod error;
 pub mod fake;
+pub mod magento;
 pub mod sandbox;
 pub mod shopify;
 pub mod takealot;

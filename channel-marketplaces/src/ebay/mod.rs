@@ -1,0 +1,1 @@
+//! The ebay adapter (issue 16 fills this module).

@@ -1,0 +1,1 @@
+//! The etsy adapter (issue 16 fills this module).

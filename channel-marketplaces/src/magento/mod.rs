@@ -1,0 +1,1 @@
+//! The magento adapter (issue 16 fills this module).

@@ -1,0 +1,1 @@
+//! The ebay emulator (issue 16 fills this module).

@@ -1,0 +1,1 @@
+//! The etsy emulator (issue 16 fills this module).

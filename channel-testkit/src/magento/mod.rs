@@ -1,0 +1,1 @@
+//! The magento emulator (issue 16 fills this module).
