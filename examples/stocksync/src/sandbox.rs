@@ -16,7 +16,7 @@ use channel_testkit::amazon::{AmazonConfig, AmazonEmulator};
 use channel_testkit::shopify::{ShopifyConfig, ShopifyEmulator};
 use channel_testkit::takealot::{TakealotConfig, TakealotEmulator};
 use channel_testkit::woocommerce::{WooCommerceConfig, WooCommerceEmulator};
-use channel_testkit::{RegisterWebhook, RunningEmulator, SeedProduct};
+use channel_testkit::{Emulator, PlatformControl, RegisterWebhook, RunningEmulator, SeedProduct};
 
 use crate::fail::{Fail, failed, usage};
 
@@ -53,119 +53,167 @@ pub(crate) fn run(args: SandboxArgs) -> ExitCode {
     crate::fail::exit("sandbox", runtime.block_on(serve(args)))
 }
 
-/// The running emulators.
+/// A running emulator of any platform with its control surface: what the sandbox and the demo do with
+/// every one of them, whatever the platform.
+pub(crate) trait Running: RunningEmulator {
+    /// `http://127.0.0.1:<port>`.
+    fn base_url(&self) -> &str;
+    /// Seeding, stock, orders and webhooks, as `/_sandbox/` offers them.
+    fn control(&self) -> &dyn PlatformControl;
+}
+
+impl<P: PlatformControl> Running for Emulator<P> {
+    fn base_url(&self) -> &str {
+        Emulator::base_url(self)
+    }
+
+    fn control(&self) -> &dyn PlatformControl {
+        self.platform()
+    }
+}
+
+/// One platform of the sandbox: its emulator, and its store in the config file `--seed` writes.
+struct Platform {
+    emulator: Box<dyn Running>,
+    /// The secret its webhooks are signed with; `None` when it sends none here (Amazon's notifications go
+    /// through SQS: its orders are polled).
+    webhook_secret: Option<String>,
+    store: SandboxStore,
+}
+
+impl Platform {
+    fn new(emulator: impl Running + 'static, webhook_secret: Option<&str>, store: SandboxStore) -> Self {
+        Self { emulator: Box::new(emulator), webhook_secret: webhook_secret.map(str::to_owned), store }
+    }
+}
+
+/// The running emulators, Takealot (the source of truth) first. Adding a platform is one function below
+/// and one line in [`Sandbox::start`].
 struct Sandbox {
-    takealot: TakealotEmulator,
-    woo: WooCommerceEmulator,
-    shopify: ShopifyEmulator,
-    amazon: AmazonEmulator,
+    platforms: Vec<Platform>,
 }
 
 impl Sandbox {
     /// Starts every emulator.
     async fn start(args: &SandboxArgs) -> channel_testkit::Result<Self> {
-        let mut takealot = TakealotConfig::default();
-        if args.no_rate_limits {
-            takealot.rate_limit = None;
-        }
-        let shopify = if args.no_rate_limits { ShopifyConfig::fast() } else { ShopifyConfig::default() };
-        let amazon = if args.no_rate_limits { AmazonConfig::fast() } else { AmazonConfig::default() };
-        Ok(Self {
-            takealot: TakealotEmulator::start(takealot).await?,
-            woo: WooCommerceEmulator::start(WooCommerceConfig::default()).await?,
-            shopify: ShopifyEmulator::start(shopify).await?,
-            amazon: AmazonEmulator::start(amazon).await?,
-        })
+        let fast = args.no_rate_limits;
+        let platforms = vec![takealot(fast).await?, woocommerce().await?, shopify(fast).await?, amazon(fast).await?];
+        Ok(Self { platforms })
     }
 
-    /// Every emulator, as the JSON line announces them. Adding a platform is one line here.
-    fn all(&self) -> [&dyn RunningEmulator; 4] {
-        [&self.takealot, &self.woo, &self.shopify, &self.amazon]
+    /// Every emulator, as the JSON line announces them.
+    fn all(&self) -> impl Iterator<Item = &dyn Running> {
+        self.platforms.iter().map(|p| p.emulator.as_ref())
     }
 
     /// The same catalog on every platform, at the same quantities.
     fn seed(&self) -> Result<(), Fail> {
         for (sku, quantity, price) in CATALOG {
-            let seed = || SeedProduct::new(*sku, *quantity, Decimal::from(*price));
-            self.takealot.seed_product(seed()).map_err(failed)?;
-            self.woo.seed_product(seed()).map_err(failed)?;
-            self.shopify.seed_product(seed()).map_err(failed)?;
-            self.amazon.seed_product(seed()).map_err(failed)?;
+            for platform in &self.platforms {
+                let seed = SeedProduct::new(*sku, *quantity, Decimal::from(*price));
+                platform.emulator.control().seed_product(seed).map_err(failed)?;
+            }
         }
         Ok(())
     }
 
-    /// Webhooks of the platforms that send them (Amazon's notifications go through SQS: it is polled),
-    /// towards `serve` at `http://{listen}/webhooks/{store}`.
+    /// Webhooks of the platforms that send them, towards `serve` at `http://{listen}/webhooks/{store}`.
     fn register_webhooks(&self, listen: &str) -> Result<(), Fail> {
-        let url = |store: &str| format!("http://{listen}/webhooks/{store}");
-        let (tk, woo, sh) = (&self.takealot, &self.woo, &self.shopify);
-        tk.register_webhook(RegisterWebhook::new(url("takealot"), tk.webhook_secret())).map_err(failed)?;
-        woo.register_webhook(RegisterWebhook::new(url("woocommerce"), woo.webhook_secret())).map_err(failed)?;
-        sh.register_webhook(RegisterWebhook::new(url("shopify"), sh.webhook_secret())).map_err(failed)?;
+        for platform in &self.platforms {
+            if let Some(secret) = &platform.webhook_secret {
+                let url = format!("http://{listen}/webhooks/{}", platform.store.id);
+                platform.emulator.control().register_webhook(RegisterWebhook::new(url, secret)).map_err(failed)?;
+            }
+        }
         Ok(())
     }
+}
 
-    /// The connections of the config file `--seed` writes: (id, channel, name, settings, credentials as
-    /// (name, environment variable, value)).
-    fn connections(&self) -> Vec<SandboxStore> {
-        let (tk, woo, sh, amz) = (&self.takealot, &self.woo, &self.shopify, &self.amazon);
-        let s = |v: &str| toml::Value::String(v.to_owned());
-        let warehouse = tk.warehouse_ids().first().copied().unwrap_or_default();
-        vec![
-            SandboxStore {
-                id: "takealot",
-                settings: vec![
-                    ("base_url", s(tk.base_url())),
-                    ("merchant_warehouse_id", toml::Value::from(warehouse as i64)),
-                ],
-                credentials: vec![
-                    ("api_key", tk.api_key().to_owned()),
-                    ("webhook_secret", tk.webhook_secret().to_owned()),
-                ],
-            },
-            SandboxStore {
-                id: "woocommerce",
-                settings: vec![("base_url", s(woo.base_url()))],
-                credentials: vec![
-                    ("consumer_key", woo.consumer_key().to_owned()),
-                    ("consumer_secret", woo.consumer_secret().to_owned()),
-                    ("webhook_secret", woo.webhook_secret().to_owned()),
-                ],
-            },
-            SandboxStore {
-                id: "shopify",
-                settings: vec![
-                    ("base_url", s(sh.base_url())),
-                    ("shop_domain", s(&sh.platform().config().shop_domain)),
-                    ("location_id", s(&sh.location_id())),
-                ],
-                credentials: vec![
-                    ("access_token", sh.access_token().to_owned()),
-                    ("webhook_secret", sh.webhook_secret().to_owned()),
-                ],
-            },
-            SandboxStore {
-                id: "amazon",
-                settings: vec![
-                    ("base_url", s(amz.base_url())),
-                    ("token_url", s(&amz.token_url())),
-                    ("seller_id", s(amz.seller_id())),
-                    ("marketplace_ids", toml::Value::Array(vec![s(amz.marketplace_id())])),
-                ],
-                credentials: vec![
-                    ("lwa_client_id", amz.client_id().to_owned()),
-                    ("lwa_client_secret", amz.client_secret().to_owned()),
-                    ("refresh_token", amz.refresh_token().to_owned()),
-                ],
-            },
-        ]
+fn s(v: &str) -> toml::Value {
+    toml::Value::String(v.to_owned())
+}
+
+/// Credentials as (name, value).
+fn credentials(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    pairs.iter().map(|(name, value)| (*name, (*value).to_owned())).collect()
+}
+
+/// Takealot, the source of truth (rate limit: 60 requests a minute unless `fast`).
+async fn takealot(fast: bool) -> channel_testkit::Result<Platform> {
+    let mut config = TakealotConfig::default();
+    if fast {
+        config.rate_limit = None;
     }
+    let tk = TakealotEmulator::start(config).await?;
+    let warehouse = tk.warehouse_ids().first().copied().unwrap_or_default();
+    let store = SandboxStore {
+        id: "takealot",
+        source_of_truth: true,
+        settings: vec![("base_url", s(tk.base_url())), ("merchant_warehouse_id", toml::Value::from(warehouse as i64))],
+        credentials: credentials(&[("api_key", tk.api_key()), ("webhook_secret", tk.webhook_secret())]),
+    };
+    let secret = tk.webhook_secret().to_owned();
+    Ok(Platform::new(tk, Some(&secret), store))
+}
+
+async fn woocommerce() -> channel_testkit::Result<Platform> {
+    let woo = WooCommerceEmulator::start(WooCommerceConfig::default()).await?;
+    let store = SandboxStore {
+        id: "woocommerce",
+        source_of_truth: false,
+        settings: vec![("base_url", s(woo.base_url()))],
+        credentials: credentials(&[
+            ("consumer_key", woo.consumer_key()),
+            ("consumer_secret", woo.consumer_secret()),
+            ("webhook_secret", woo.webhook_secret()),
+        ]),
+    };
+    let secret = woo.webhook_secret().to_owned();
+    Ok(Platform::new(woo, Some(&secret), store))
+}
+
+async fn shopify(fast: bool) -> channel_testkit::Result<Platform> {
+    let sh = ShopifyEmulator::start(if fast { ShopifyConfig::fast() } else { ShopifyConfig::default() }).await?;
+    let store = SandboxStore {
+        id: "shopify",
+        source_of_truth: false,
+        settings: vec![
+            ("base_url", s(sh.base_url())),
+            ("shop_domain", s(&sh.platform().config().shop_domain)),
+            ("location_id", s(&sh.location_id())),
+        ],
+        credentials: credentials(&[("access_token", sh.access_token()), ("webhook_secret", sh.webhook_secret())]),
+    };
+    let secret = sh.webhook_secret().to_owned();
+    Ok(Platform::new(sh, Some(&secret), store))
+}
+
+/// Amazon: no webhooks (its notifications go through SQS), so its orders are polled.
+async fn amazon(fast: bool) -> channel_testkit::Result<Platform> {
+    let amz = AmazonEmulator::start(if fast { AmazonConfig::fast() } else { AmazonConfig::default() }).await?;
+    let store = SandboxStore {
+        id: "amazon",
+        source_of_truth: false,
+        settings: vec![
+            ("base_url", s(amz.base_url())),
+            ("token_url", s(&amz.token_url())),
+            ("seller_id", s(amz.seller_id())),
+            ("marketplace_ids", toml::Value::Array(vec![s(amz.marketplace_id())])),
+        ],
+        credentials: credentials(&[
+            ("lwa_client_id", amz.client_id()),
+            ("lwa_client_secret", amz.client_secret()),
+            ("refresh_token", amz.refresh_token()),
+        ]),
+    };
+    Ok(Platform::new(amz, None, store))
 }
 
 /// One store of the sandbox config; its id is also its channel.
 struct SandboxStore {
     id: &'static str,
+    /// Whether its stock is what the others follow (Takealot's).
+    source_of_truth: bool,
     settings: Vec<(&'static str, toml::Value)>,
     credentials: Vec<(&'static str, String)>,
 }
@@ -178,16 +226,21 @@ impl SandboxStore {
 }
 
 /// The config file `--seed` writes (see docs/sandbox.md).
-fn config_text(stores: &[SandboxStore], listen: &str) -> String {
+fn config_text(platforms: &[Platform], listen: &str) -> String {
+    let ids: Vec<&str> = platforms.iter().map(|p| p.store.id).collect();
+    let polled: Vec<&str> = platforms.iter().filter(|p| p.webhook_secret.is_none()).map(|p| p.store.id).collect();
+    let (first, rest) = ids.split_first().map_or(("", &[][..]), |(first, rest)| (*first, rest));
     let mut out = format!(
         "# Written by `stocksync sandbox --seed`: your stores on the sandbox's emulators, which listen on\n\
          # ports that change with every start. Load the credentials first:  . ./sandbox.env\n\
-         # Then:  stocksync --config stocksync.toml connections add takealot   (and woocommerce, shopify, amazon)\n\
+         # Then:  stocksync --config stocksync.toml connections add {first}   (and {rest})\n\
          #        stocksync --config stocksync.toml serve --listen {listen}\n\n\
          [store]\npath = \"stocksync.db\"\nkey_env = \"STOCKSYNC_CREDENTIAL_KEY\"\n\n\
-         [sync]\npoll_interval = \"1m\"   # Amazon sends no webhooks here: its orders are polled\n"
+         [sync]\npoll_interval = \"1m\"   # no webhooks from {polled} here: their orders are polled\n",
+        rest = rest.join(", "),
+        polled = polled.join(", "),
     );
-    for store in stores {
+    for store in platforms.iter().map(|p| &p.store) {
         let creds: Vec<String> =
             store.credentials.iter().map(|(name, _)| format!("{name} = \"{}\"", store.variable(name))).collect();
         let _ = write!(
@@ -195,7 +248,7 @@ fn config_text(stores: &[SandboxStore], listen: &str) -> String {
             "\n[[connections]]\nid = \"{id}\"\nchannel = \"{id}\"\nname = \"{id} (sandbox)\"\n",
             id = store.id
         );
-        if store.id == "takealot" {
+        if store.source_of_truth {
             out.push_str("source_of_truth = true\n");
         }
         let _ = writeln!(out, "credentials_env = {{ {} }}\n[connections.settings]", creds.join(", "));
@@ -207,12 +260,12 @@ fn config_text(stores: &[SandboxStore], listen: &str) -> String {
 }
 
 /// The environment file `--seed` writes: `export NAME='value'` lines, the credential key first.
-fn env_text(stores: &[SandboxStore]) -> String {
+fn env_text(platforms: &[Platform]) -> String {
     let mut out = String::from(
         "# Written by `stocksync sandbox --seed`: the sandbox's credentials. Load with  . ./sandbox.env\n",
     );
     let _ = writeln!(out, "export STOCKSYNC_CREDENTIAL_KEY='{}'", sync_engine::CredentialCipher::generate_key());
-    for store in stores {
+    for store in platforms.iter().map(|p| &p.store) {
         for (name, value) in &store.credentials {
             let _ = writeln!(out, "export {}='{}'", store.variable(name), value.replace('\'', r"'\''"));
         }
@@ -249,9 +302,8 @@ fn seed(sandbox: &Sandbox, args: &SandboxArgs) -> Result<(), Fail> {
     std::fs::create_dir_all(&args.out).map_err(|e| failed(format!("cannot create {}: {e}", args.out.display())))?;
     sandbox.seed()?;
     sandbox.register_webhooks(&args.serve_listen)?;
-    let stores = sandbox.connections();
-    write_file(&args.out.join("stocksync.toml"), &config_text(&stores, &args.serve_listen), false)?;
-    write_file(&args.out.join("sandbox.env"), &env_text(&stores), true)?;
+    write_file(&args.out.join("stocksync.toml"), &config_text(&sandbox.platforms, &args.serve_listen), false)?;
+    write_file(&args.out.join("sandbox.env"), &env_text(&sandbox.platforms), true)?;
     Ok(())
 }
 
@@ -261,7 +313,7 @@ async fn serve(args: SandboxArgs) -> Result<(), Fail> {
         seed(&sandbox, &args)?;
     }
     let line: serde_json::Map<String, serde_json::Value> =
-        sandbox.all().iter().map(|emulator| (emulator.name().to_owned(), emulator.info())).collect();
+        sandbox.all().map(|emulator| (emulator.name().to_owned(), emulator.info())).collect();
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{}", serde_json::Value::Object(line))
@@ -270,7 +322,7 @@ async fn serve(args: SandboxArgs) -> Result<(), Fail> {
     }
     eprintln!(
         "stocksync sandbox: serving {} emulators (control surface under /_sandbox/); Ctrl-C to stop",
-        sandbox.all().len()
+        sandbox.platforms.len()
     );
     if args.seed {
         let dir = args.out.display();

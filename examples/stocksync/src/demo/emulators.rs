@@ -1,5 +1,6 @@
-//! The four platform emulators of the demo: started on loopback, seeded with the scenario's listings,
-//! described as connections, and asked for their stock.
+//! The platform emulators of the demo: started on loopback, seeded with the scenario's listings,
+//! described as connections, and asked for their stock. Adding a platform: a field, a line in
+//! [`Emulators::all`], its connection, and its listings in [`super::FOLLOWERS`].
 
 use std::time::Duration;
 
@@ -13,7 +14,8 @@ use channel_testkit::{PlaceOrder, RegisterWebhook, SeedProduct};
 use sync_engine::store::{CompanyId, Scope, SyncMode};
 use sync_engine::{Credentials, NewConnection};
 
-use super::{AMAZON, AMAZON_FBA, CATALOG, SHOPIFY, WOO, fail};
+use super::{AMAZON_FBA, CATALOG, FOLLOWERS, fail};
+use crate::sandbox::Running;
 
 /// The running emulators.
 pub(super) struct Emulators {
@@ -35,6 +37,22 @@ impl Emulators {
         Ok(Self { takealot, woo, shopify, amazon })
     }
 
+    /// Every store's emulator, Takealot first: (store id, emulator, the secret its webhooks are signed
+    /// with, `None` when it sends none and its orders are polled).
+    pub(super) fn all(&self) -> Vec<(&'static str, &dyn Running, Option<&str>)> {
+        vec![
+            ("takealot", &self.takealot, Some(self.takealot.webhook_secret())),
+            ("woo", &self.woo, Some(self.woo.webhook_secret())),
+            ("shopify", &self.shopify, Some(self.shopify.webhook_secret())),
+            ("amazon", &self.amazon, None),
+        ]
+    }
+
+    /// The emulator of `store`.
+    fn get(&self, store: &str) -> Option<&dyn Running> {
+        self.all().into_iter().find(|(id, _, _)| *id == store).map(|(_, e, _)| e)
+    }
+
     /// Seed each platform with the scenario's listings and starting quantities.
     pub(super) fn seed(&self) -> Result<(), String> {
         for (sku, qty) in CATALOG {
@@ -45,14 +63,12 @@ impl Emulators {
             }
             self.takealot.seed_product(seed).map_err(fail)?;
         }
-        for (sku, qty) in WOO {
-            self.woo.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(170))).map_err(fail)?;
-        }
-        for (sku, qty) in SHOPIFY {
-            self.shopify.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(160))).map_err(fail)?;
-        }
-        for (sku, qty) in AMAZON {
-            self.amazon.seed_product(SeedProduct::new(*sku, *qty, Decimal::from(12))).map_err(fail)?;
+        for follower in FOLLOWERS {
+            let emulator = self.get(follower.id).ok_or_else(|| format!("no emulator for {}", follower.id))?;
+            for (sku, qty) in follower.listings {
+                let seed = SeedProduct::new(*sku, *qty, Decimal::from(follower.price));
+                emulator.control().seed_product(seed).map_err(fail)?;
+            }
         }
         // Fulfilled by Amazon: channel-held, never written, never counted.
         let fba = SeedProduct::new(AMAZON_FBA.0, AMAZON_FBA.1, Decimal::from(12)).with("fulfilment", "channel");
@@ -62,13 +78,8 @@ impl Emulators {
 
     /// The line naming each emulator's base URL.
     pub(super) fn describe(&self) -> String {
-        format!(
-            "  emulators: takealot {}  woocommerce {}  shopify {}  amazon {}",
-            self.takealot.base_url(),
-            self.woo.base_url(),
-            self.shopify.base_url(),
-            self.amazon.base_url()
-        )
+        let urls: Vec<String> = self.all().iter().map(|(_, e, _)| format!("{} {}", e.name(), e.base_url())).collect();
+        format!("  emulators: {}", urls.join("  "))
     }
 
     /// One live connection per emulator, each with the name its errors are reported under; Takealot is
@@ -131,36 +142,29 @@ impl Emulators {
         }))
     }
 
-    /// Point the webhooks of the platforms that have them at `{base}/webhooks/{store}` (Amazon has none).
+    /// Point the webhooks of the platforms that have them at `{base}/webhooks/{store}`.
     pub(super) fn register_webhooks(&self, base: &str) -> Result<(), String> {
-        let (tk, w, sh) = (&self.takealot, &self.woo, &self.shopify);
-        tk.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/takealot"), tk.webhook_secret()))
-            .map_err(fail)?;
-        w.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/woo"), w.webhook_secret())).map_err(fail)?;
-        sh.register_webhook(RegisterWebhook::new(format!("{base}/webhooks/shopify"), sh.webhook_secret()))
-            .map_err(fail)?;
+        for (store, emulator, secret) in self.all() {
+            if let Some(secret) = secret {
+                let hook = RegisterWebhook::new(format!("{base}/webhooks/{store}"), secret);
+                emulator.control().register_webhook(hook).map_err(fail)?;
+            }
+        }
         Ok(())
+    }
+
+    /// The stores whose orders arrive by polling only (no webhooks).
+    pub(super) fn polled(&self) -> Vec<&'static str> {
+        self.all().into_iter().filter(|(_, _, secret)| secret.is_none()).map(|(id, _, _)| id).collect()
     }
 
     /// A store's stock of a SKU, when the store lists it.
     pub(super) fn stock(&self, store: &str, sku: &str) -> Option<i64> {
-        match store {
-            "takealot" => self.takealot.stock(sku).ok().flatten(),
-            "woo" => self.woo.stock(sku).ok().flatten(),
-            "shopify" => self.shopify.stock(sku).ok().flatten(),
-            "amazon" => self.amazon.stock(sku).ok().flatten(),
-            _ => None,
-        }
+        self.get(store)?.control().stock(sku).ok().flatten()
     }
 
     /// Place an order on a store; false when the platform refused it.
     pub(super) fn place(&self, store: &str, order: PlaceOrder) -> bool {
-        match store {
-            "takealot" => self.takealot.place_order(order).is_ok(),
-            "woo" => self.woo.place_order(order).is_ok(),
-            "shopify" => self.shopify.place_order(order).is_ok(),
-            "amazon" => self.amazon.place_order(order).is_ok(),
-            _ => false,
-        }
+        self.get(store).is_some_and(|e| e.control().place_order(order).is_ok())
     }
 }

@@ -39,19 +39,49 @@ pub(crate) struct DemoArgs {
 const CATALOG: &[(&str, i64)] = &[("MUG-RED", 40), ("MUG-BLUE", 30), ("TEE-S", 25), ("TEE-M", 25), ("CAP", 20)];
 /// The bundle: one red and one blue mug.
 const BUNDLE: (&str, &[(&str, u32)]) = ("MUG-PAIR", &[("MUG-RED", 1), ("MUG-BLUE", 1)]);
-/// WooCommerce's listings (with stale starting quantities the full sync corrects).
-const WOO: &[(&str, i64)] = &[("MUG-RED", 5), ("MUG-BLUE", 99), ("TEE-S", 0), ("MUG-PAIR", 3)];
+/// A channel following the source: its store, its column in the table, its listings (with stale starting
+/// quantities the full sync corrects) and their price.
+pub(super) struct Follower {
+    pub(super) id: &'static str,
+    pub(super) title: &'static str,
+    pub(super) listings: &'static [(&'static str, i64)],
+    pub(super) price: u32,
+}
 
-/// Shopify's listings (with stale starting quantities).
-const SHOPIFY: &[(&str, i64)] = &[("MUG-RED", 12), ("TEE-S", 7), ("TEE-M", 0), ("MUG-PAIR", 50)];
+impl Follower {
+    /// Whether it lists `sku`.
+    pub(super) fn lists(&self, sku: &str) -> bool {
+        self.listings.iter().any(|(s, _)| *s == sku)
+    }
+}
 
-/// Amazon's merchant-fulfilled listings (with stale starting quantities).
-const AMAZON: &[(&str, i64)] = &[("MUG-RED", 2), ("TEE-M", 40), ("MUG-PAIR", 9)];
+/// The channels following Takealot, in the table's order.
+const FOLLOWERS: &[Follower] = &[
+    Follower {
+        id: "woo",
+        title: "WooCommerce",
+        listings: &[("MUG-RED", 5), ("MUG-BLUE", 99), ("TEE-S", 0), ("MUG-PAIR", 3)],
+        price: 170,
+    },
+    Follower {
+        id: "shopify",
+        title: "Shopify",
+        listings: &[("MUG-RED", 12), ("TEE-S", 7), ("TEE-M", 0), ("MUG-PAIR", 50)],
+        price: 160,
+    },
+    // Merchant-fulfilled listings; Amazon's FBA listing is [`AMAZON_FBA`].
+    Follower { id: "amazon", title: "Amazon", listings: &[("MUG-RED", 2), ("TEE-M", 40), ("MUG-PAIR", 9)], price: 12 },
+];
 /// Amazon's FBA listing: stock held in Amazon's fulfilment centres, channel-held and read-only.
 const AMAZON_FBA: (&str, i64) = ("CAP", 30);
 
-/// The demo's stores, one per emulator.
-const STORES: [&str; 4] = ["takealot", "woo", "shopify", "amazon"];
+/// The platforms stocksync knows that the demo has no emulator for.
+const NOT_YET: &str = "eBay, Etsy, TikTok Shop, Magento, Veeqo, Shopamine";
+
+/// The demo's stores, one per emulator, Takealot (the source) first.
+fn stores() -> impl Iterator<Item = &'static str> {
+    std::iter::once("takealot").chain(FOLLOWERS.iter().map(|f| f.id))
+}
 
 fn fail(message: impl std::fmt::Display) -> String {
     message.to_string()
@@ -79,8 +109,9 @@ pub(crate) fn run(args: DemoArgs) -> ExitCode {
 /// The demo, step by step; true when everything converged.
 async fn demo(args: DemoArgs) -> Result<bool, String> {
     let started = Instant::now();
-    println!("stocksync demo: Takealot is the source of truth; WooCommerce, Shopify and Amazon follow.");
-    println!("  not in this demo yet: eBay, Etsy, TikTok Shop, Magento, Veeqo, Shopamine (no emulators yet)");
+    let titles: Vec<&str> = FOLLOWERS.iter().map(|f| f.title).collect();
+    println!("stocksync demo: Takealot is the source of truth; {} follow.", titles.join(", "));
+    println!("  not in this demo yet: {NOT_YET} (no emulators yet)");
     let emulators = Arc::new(Emulators::start().await?);
     emulators.seed()?;
     println!("{}", emulators.describe());
@@ -141,7 +172,7 @@ async fn build_engine(store: &Arc<dyn Store>, connections: &Connections) -> Resu
     config.base_backoff = Duration::from_millis(100);
     config.max_backoff = Duration::from_secs(2);
     let mut builder = SyncEngine::builder(Arc::clone(store)).config(config);
-    for id in STORES {
+    for id in stores() {
         let id = StoreId::new(id);
         builder = builder.channel(id.clone(), connections.channel(&id).await.map_err(fail)?);
     }
@@ -157,7 +188,10 @@ async fn serve_webhooks(engine: &SyncEngine, emulators: &Emulators) -> Result<Jo
     let server =
         tokio::spawn(async move { crate::webhook_server::serve(listener, app, &limits, std::future::pending()).await });
     emulators.register_webhooks(&base)?;
-    println!("  webhooks: {base}/webhooks/{{store}}; Amazon has none, so its orders arrive by polling");
+    println!(
+        "  webhooks: {base}/webhooks/{{store}}; {} send none, so their orders arrive by polling",
+        emulators.polled().join(", ")
+    );
     Ok(server)
 }
 

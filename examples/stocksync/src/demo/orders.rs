@@ -7,7 +7,7 @@ use std::time::Duration;
 use channel_testkit::{OrderFulfilment, PlaceOrder};
 
 use super::emulators::Emulators;
-use super::{AMAZON, AMAZON_FBA, BUNDLE, CATALOG, SHOPIFY, WOO, fail};
+use super::{AMAZON_FBA, BUNDLE, CATALOG, FOLLOWERS, fail};
 
 /// What the orders sold, as the channels accepted them.
 #[derive(Debug, Default)]
@@ -108,8 +108,8 @@ impl Sales {
     /// Every store shows what it should.
     pub(super) fn converged(&self, emulators: &Emulators) -> bool {
         CATALOG.iter().all(|(sku, _)| emulators.stock("takealot", sku) == Some(self.expected(sku)))
-            && WOO.iter().all(|(sku, _)| emulators.stock("woo", sku) == Some(self.target(sku)))
-            && SHOPIFY.iter().all(|(sku, _)| emulators.stock("shopify", sku) == Some(self.target(sku)))
-            && AMAZON.iter().all(|(sku, _)| emulators.stock("amazon", sku) == Some(self.target(sku)))
+            && FOLLOWERS.iter().all(|follower| {
+                follower.listings.iter().all(|(sku, _)| emulators.stock(follower.id, sku) == Some(self.target(sku)))
+            })
     }
 }

@@ -1,20 +1,24 @@
 //! What the demo prints at the end: every SKU on every channel against what it should show, the
 //! channel-held stock, and the closing line.
 
+use std::fmt::Write as _;
+
 use sync_engine::store::{AuditFilter, LedgerFilter};
 use sync_engine::{Store, SyncEngine};
 
 use super::emulators::Emulators;
 use super::orders::Sales;
-use super::{AMAZON, AMAZON_FBA, BUNDLE, CATALOG, SHOPIFY, WOO, fail};
+use super::{AMAZON_FBA, BUNDLE, CATALOG, FOLLOWERS, Follower, fail};
 
 /// The table of every SKU: what it should show and what each channel shows, `ok` or `DIFFERS`.
 pub(super) fn print_table(emulators: &Emulators, sales: &Sales) {
     println!();
-    println!(
-        "{:<10} {:>9} {:>9} {:>12} {:>8} {:>7}",
-        "SKU", "expected", "takealot", "woocommerce", "shopify", "amazon"
-    );
+    let mut header = format!("{:<10} {:>9} {:>9}", "SKU", "expected", "takealot");
+    for follower in FOLLOWERS {
+        let title = follower.title.to_lowercase();
+        let _ = write!(header, " {title:>width$}", width = width(follower));
+    }
+    println!("{header}");
     let mut skus: Vec<&str> = CATALOG.iter().map(|(s, _)| *s).collect();
     skus.push(BUNDLE.0);
     for sku in skus {
@@ -22,32 +26,25 @@ pub(super) fn print_table(emulators: &Emulators, sales: &Sales) {
     }
 }
 
+/// A follower's column width: its title, at least 7.
+fn width(follower: &Follower) -> usize {
+    follower.title.len().max(7)
+}
+
 fn print_row(emulators: &Emulators, sales: &Sales, sku: &str) {
     let show = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |q| q.to_string());
-    let listed = |store: &str, listings: &[(&str, i64)]| {
-        let on = listings.iter().any(|(s, _)| *s == sku);
-        (on, if on { emulators.stock(store, sku) } else { None })
-    };
     let target = sales.target(sku);
     let tk_q = if sku == BUNDLE.0 { None } else { emulators.stock("takealot", sku) };
-    let (woo_listed, woo_q) = listed("woo", WOO);
-    let (shop_listed, shop_q) = listed("shopify", SHOPIFY);
-    let (amazon_listed, amazon_q) = listed("amazon", AMAZON);
-    let amazon_shown = if sku == AMAZON_FBA.0 { "fba".to_owned() } else { show(amazon_q) };
-    let fine = (sku == BUNDLE.0 || tk_q == Some(sales.expected(sku)))
-        && (!woo_listed || woo_q == Some(target))
-        && (!shop_listed || shop_q == Some(target))
-        && (!amazon_listed || amazon_q == Some(target));
-    println!(
-        "{:<10} {:>9} {:>9} {:>12} {:>8} {:>7}  {}",
-        sku,
-        target,
-        show(tk_q),
-        show(woo_q),
-        show(shop_q),
-        amazon_shown,
-        if fine { "ok" } else { "DIFFERS" }
-    );
+    let mut fine = sku == BUNDLE.0 || tk_q == Some(sales.expected(sku));
+    let mut row = format!("{:<10} {:>9} {:>9}", sku, target, show(tk_q));
+    for follower in FOLLOWERS {
+        let listed = follower.lists(sku);
+        let quantity = if listed { emulators.stock(follower.id, sku) } else { None };
+        fine &= !listed || quantity == Some(target);
+        let shown = if follower.id == "amazon" && sku == AMAZON_FBA.0 { "fba".to_owned() } else { show(quantity) };
+        let _ = write!(row, " {shown:>width$}", width = width(follower));
+    }
+    println!("{row}  {}", if fine { "ok" } else { "DIFFERS" });
 }
 
 /// Print the channel-held stock (Takealot's DC, Amazon FBA); false when the FBA stock changed by anything
