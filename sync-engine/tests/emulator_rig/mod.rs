@@ -16,9 +16,11 @@ use axum::routing::post;
 use channel_core::secrecy::SecretString;
 use channel_core::{Channel, ChannelKind, Sku, StoreId, WebhookRequest};
 use channel_testkit::amazon::AmazonEmulator;
+use channel_testkit::sandbox::{Emulator, Fault, LoggedRequest};
 use channel_testkit::shopify::ShopifyEmulator;
 use channel_testkit::takealot::TakealotEmulator;
 use channel_testkit::woocommerce::WooCommerceEmulator;
+use channel_testkit::{PlaceOrder, PlacedOrder, PlatformControl, SeedProduct};
 use sync_engine::store::{ConnectionRecord, LedgerFilter, MovementCause, Scope, SealedCredentials, SyncMode, WriteOp};
 use sync_engine::{Store, SyncEngine};
 
@@ -132,6 +134,52 @@ impl Adapters {
             .build()
             .unwrap();
         Arc::new(amazon)
+    }
+}
+
+/// Any running emulator, whatever its platform, for holding several in one list: its control surface,
+/// faults and request log.
+pub trait AnyEmulator: Send + Sync {
+    /// The platform's name (`takealot`, …).
+    fn name(&self) -> &'static str;
+    /// Seeds a product (panics when the platform refuses it).
+    fn seed(&self, seed: SeedProduct);
+    /// Merchant stock of `sku` as the platform shows it to buyers; `None` when not listed.
+    fn shows(&self, sku: &str) -> Option<i64>;
+    /// Places an order as a shopper would; `None` when the platform refused it.
+    fn place(&self, order: PlaceOrder) -> Option<PlacedOrder>;
+    /// Queues a fault for the next API requests.
+    fn inject_fault(&self, fault: Fault);
+    /// Every API request so far.
+    fn requests(&self) -> Vec<LoggedRequest>;
+}
+
+impl<P: PlatformControl> AnyEmulator for Emulator<P> {
+    fn name(&self) -> &'static str {
+        self.platform().name()
+    }
+
+    fn seed(&self, seed: SeedProduct) {
+        let sku = seed.sku.clone();
+        if let Err(e) = self.seed_product(seed) {
+            panic!("{}: seeding {sku}: {e}", self.platform().name());
+        }
+    }
+
+    fn shows(&self, sku: &str) -> Option<i64> {
+        self.stock(sku).unwrap()
+    }
+
+    fn place(&self, order: PlaceOrder) -> Option<PlacedOrder> {
+        self.place_order(order).ok()
+    }
+
+    fn inject_fault(&self, fault: Fault) {
+        Emulator::inject_fault(self, fault);
+    }
+
+    fn requests(&self) -> Vec<LoggedRequest> {
+        Emulator::requests(self)
     }
 }
 
