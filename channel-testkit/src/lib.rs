@@ -6,8 +6,8 @@
 pub mod amazon;
 pub mod conformance;
 pub mod ebay;
-pub mod etsy;
 pub mod error;
+pub mod etsy;
 pub mod fake;
 pub mod magento;
 pub mod sandbox;
