@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use channel_core::rust_decimal::Decimal;
 use channel_core::{Channel, ChannelKind, Sku, StoreId};
+use channel_testkit::ebay::{self as ebay_emu, EbayEmulator};
+use channel_testkit::magento::{self as magento_emu, MagentoEmulator};
 use channel_testkit::sandbox::{Duplicates, Fault};
 use channel_testkit::shopify::{self as shop, ShopifyEmulator};
 use channel_testkit::takealot::{self as tk, TakealotEmulator};
@@ -74,13 +76,33 @@ async fn shopify(adapters: &Adapters, hooks: &str) -> Member {
     Member { id: "shopify", kind: ChannelKind::Shopify, emulator: Box::new(e), channel }
 }
 
+/// eBay without a request budget (its notifications are not delivered here: orders are polled).
+async fn ebay(adapters: &Adapters) -> Member {
+    let e = EbayEmulator::start(ebay_emu::EbayConfig::fast()).await.unwrap();
+    let channel = adapters.ebay(&e);
+    Member { id: "ebay", kind: ChannelKind::Ebay, emulator: Box::new(e), channel }
+}
+
+/// Magento with its documented defaults (input limiting on, the repeated last page, MSI reservations;
+/// no rate limit: Magento documents none for the admin API). No webhooks: orders are polled.
+async fn magento(adapters: &Adapters) -> Member {
+    let e = MagentoEmulator::start(magento_emu::MagentoConfig::default()).await.unwrap();
+    let channel = adapters.magento(&e);
+    Member { id: "magento", kind: ChannelKind::Magento, emulator: Box::new(e), channel }
+}
+
 /// Every store seeded (`units` of each SKU at the source, 3 elsewhere: stale quantities the first sync
 /// corrects), connected, and the catalog in an SQLite store.
 async fn rig(units: i64) -> Rig {
     let slot = slot();
     let hooks = serve(webhook_routes(Arc::clone(&slot))).await;
     let adapters = Adapters::fast();
-    let members = vec![takealot(&adapters, &hooks).await, shopify(&adapters, &hooks).await];
+    let members = vec![
+        takealot(&adapters, &hooks).await,
+        shopify(&adapters, &hooks).await,
+        ebay(&adapters).await,
+        magento(&adapters).await,
+    ];
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("sync.db")).await.unwrap());
     for (i, m) in members.iter().enumerate() {

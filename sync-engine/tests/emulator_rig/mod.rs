@@ -16,6 +16,8 @@ use axum::routing::post;
 use channel_core::secrecy::SecretString;
 use channel_core::{Channel, ChannelKind, Sku, StoreId, WebhookRequest};
 use channel_testkit::amazon::AmazonEmulator;
+use channel_testkit::ebay::EbayEmulator;
+use channel_testkit::magento::MagentoEmulator;
 use channel_testkit::sandbox::{Emulator, Fault, LoggedRequest};
 use channel_testkit::shopify::ShopifyEmulator;
 use channel_testkit::takealot::TakealotEmulator;
@@ -134,6 +136,29 @@ impl Adapters {
             .build()
             .unwrap();
         Arc::new(amazon)
+    }
+}
+
+impl Adapters {
+    /// The eBay adapter (eBay's notifications are not delivered by the emulator: its orders are polled).
+    /// Token, identity and API calls all go to the emulator.
+    pub fn ebay(&self, e: &EbayEmulator) -> Arc<dyn Channel> {
+        let config = channel_marketplaces::ebay::EbayConfig::new(e.client_id(), e.client_secret(), e.refresh_token())
+            .base_url(e.base_url())
+            .token_url(e.token_url())
+            .identity_url(e.identity_url())
+            .timeout(self.timeout);
+        Arc::new(channel_marketplaces::ebay::Ebay::new(config).unwrap())
+    }
+
+    /// The Magento adapter, managing the emulator's MSI source (Magento sends no webhooks: its orders are
+    /// polled).
+    pub fn magento(&self, e: &MagentoEmulator) -> Arc<dyn Channel> {
+        let config = channel_marketplaces::magento::MagentoConfig::new(e.base_url(), e.access_token())
+            .store_code(e.store_code())
+            .source_code(e.source_code())
+            .timeout(self.timeout);
+        Arc::new(channel_marketplaces::magento::Magento::new(config).unwrap())
     }
 }
 
