@@ -14,11 +14,27 @@ fn the_demo_converges_and_prints_every_sku() {
         assert!(row.ends_with("ok"), "{row}");
     }
     let header = stdout.lines().find(|l| l.starts_with("SKU")).unwrap_or_default();
-    assert!(header.trim_end().ends_with("amazon"), "no Amazon column: {stdout}");
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        columns,
+        ["SKU", "expected", "takealot", "woocommerce", "shopify", "amazon", "ebay", "magento"],
+        "a column per channel: {stdout}"
+    );
+    // The bundle is listed on every follower: each shows it at the expected quantity.
+    let pair: Vec<&str> =
+        stdout.lines().find(|l| l.starts_with("MUG-PAIR")).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(pair.len(), columns.len() + 1, "{pair:?}");
+    let expected: i64 = pair[1].parse().expect("expected quantity");
+    for (column, shown) in columns[3..].iter().zip(&pair[3..]) {
+        assert_eq!(shown.parse::<i64>().ok(), Some(expected), "MUG-PAIR on {column}: {pair:?}");
+    }
     let cap = stdout.lines().find(|l| l.starts_with("CAP")).unwrap_or_default();
     assert!(cap.contains(" fba "), "CAP is an FBA listing on Amazon: {cap}");
     assert!(stdout.contains("at Amazon FBA:") && stdout.contains("channel-held"), "{stdout}");
-    assert!(!stdout.contains("not in this demo yet: Amazon"), "{stdout}");
+    let missing = stdout.lines().find(|l| l.contains("not in this demo yet:")).unwrap_or_default();
+    for platform in ["Amazon", "eBay", "Magento"] {
+        assert!(!missing.contains(platform), "{platform} is in the demo: {missing}");
+    }
     assert!(stdout.contains("converged in"), "{stdout}");
     assert!(!stdout.contains("NOT converged"), "{stdout}");
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 use channel_core::ChannelKind;
 use channel_core::rust_decimal::Decimal;
 use channel_testkit::amazon::{self as amz_emu, AmazonEmulator};
+use channel_testkit::ebay::{self as ebay_emu, EbayEmulator};
+use channel_testkit::magento::{self as magento_emu, MagentoEmulator};
 use channel_testkit::shopify::{self as shop_emu, ShopifyEmulator};
 use channel_testkit::takealot::{self as tk_emu, TakealotEmulator};
 use channel_testkit::woocommerce::{self as woo_emu, WooCommerceEmulator};
@@ -23,10 +25,13 @@ pub(super) struct Emulators {
     pub(super) woo: WooCommerceEmulator,
     pub(super) shopify: ShopifyEmulator,
     pub(super) amazon: AmazonEmulator,
+    pub(super) ebay: EbayEmulator,
+    pub(super) magento: MagentoEmulator,
 }
 
 impl Emulators {
-    /// Start the four emulators (Takealot with fast batch processing, Amazon with its fast presets).
+    /// Start the emulators (Takealot with fast batch processing, Amazon and eBay with their fast presets,
+    /// Magento as documented: input limiting, MSI reservations).
     pub(super) async fn start() -> Result<Self, String> {
         let mut tk_config = tk_emu::TakealotConfig::default();
         tk_config.batch_processing_delay = Duration::from_millis(10);
@@ -34,7 +39,9 @@ impl Emulators {
         let woo = WooCommerceEmulator::start(woo_emu::WooCommerceConfig::default()).await.map_err(fail)?;
         let shopify = ShopifyEmulator::start(shop_emu::ShopifyConfig::default()).await.map_err(fail)?;
         let amazon = AmazonEmulator::start(amz_emu::AmazonConfig::fast()).await.map_err(fail)?;
-        Ok(Self { takealot, woo, shopify, amazon })
+        let ebay = EbayEmulator::start(ebay_emu::EbayConfig::fast()).await.map_err(fail)?;
+        let magento = MagentoEmulator::start(magento_emu::MagentoConfig::default()).await.map_err(fail)?;
+        Ok(Self { takealot, woo, shopify, amazon, ebay, magento })
     }
 
     /// Every store's emulator, Takealot first: (store id, emulator, the secret its webhooks are signed
@@ -45,6 +52,8 @@ impl Emulators {
             ("woo", &self.woo, Some(self.woo.webhook_secret())),
             ("shopify", &self.shopify, Some(self.shopify.webhook_secret())),
             ("amazon", &self.amazon, None),
+            ("ebay", &self.ebay, None),
+            ("magento", &self.magento, None),
         ]
     }
 
@@ -91,6 +100,8 @@ impl Emulators {
             ("woocommerce", self.woo_connection()),
             ("shopify", self.shopify_connection()),
             ("amazon", self.amazon_connection()),
+            ("ebay", self.ebay_connection()),
+            ("magento", self.magento_connection()),
         ]
         .into_iter()
         .map(|(name, new)| {
@@ -139,6 +150,29 @@ impl Emulators {
             "marketplace_id": az.marketplace_id(),
             "base_url": az.base_url(),
             "token_url": az.token_url(),
+        }))
+    }
+
+    fn ebay_connection(&self) -> NewConnection {
+        let e = &self.ebay;
+        let credentials = Credentials::new()
+            .with("client_id", e.client_id())
+            .with("client_secret", e.client_secret())
+            .with("refresh_token", e.refresh_token());
+        NewConnection::new("ebay", ChannelKind::Ebay, "eBay", credentials).with_settings(serde_json::json!({
+            "base_url": e.base_url(),
+            "token_url": e.token_url(),
+            "identity_url": e.identity_url(),
+        }))
+    }
+
+    fn magento_connection(&self) -> NewConnection {
+        let m = &self.magento;
+        let credentials = Credentials::new().with("access_token", m.access_token());
+        NewConnection::new("magento", ChannelKind::Magento, "Magento", credentials).with_settings(serde_json::json!({
+            "base_url": m.base_url(),
+            "store_code": m.store_code(),
+            "source_code": m.source_code(),
         }))
     }
 

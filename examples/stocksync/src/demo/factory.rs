@@ -1,4 +1,4 @@
-//! The demo's channel factory: the four adapters pointed at the emulators, with the emulators' fast
+//! The demo's channel factory: the adapters pointed at the emulators, with the emulators' fast
 //! polling and rate settings.
 
 use std::sync::Arc;
@@ -19,6 +19,8 @@ impl ChannelFactory for DemoFactory {
             ChannelKind::Woocommerce => woocommerce(spec),
             ChannelKind::Shopify => shopify(spec),
             ChannelKind::Amazon => amazon(spec),
+            ChannelKind::Ebay => ebay(spec),
+            ChannelKind::Magento => magento(spec),
             other => Err(Error::unsupported(format!("the demo has no {other} adapter yet"))),
         }
     }
@@ -97,5 +99,25 @@ fn amazon(spec: &ChannelSpec<'_>) -> Result<Arc<dyn Channel>> {
         .processing_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| Error::config(format!("amazon: {e}")))?;
+    Ok(Arc::new(adapter))
+}
+
+fn ebay(spec: &ChannelSpec<'_>) -> Result<Arc<dyn Channel>> {
+    use channel_marketplaces::ebay::{Ebay, EbayConfig};
+    let config =
+        EbayConfig::new(secret(spec, "client_id")?, secret(spec, "client_secret")?, secret(spec, "refresh_token")?)
+            .base_url(setting(spec, "base_url")?)
+            .token_url(setting(spec, "token_url")?)
+            .identity_url(setting(spec, "identity_url")?);
+    let adapter = Ebay::new(config).map_err(|e| Error::config(format!("ebay: {e}")))?;
+    Ok(Arc::new(adapter))
+}
+
+fn magento(spec: &ChannelSpec<'_>) -> Result<Arc<dyn Channel>> {
+    use channel_marketplaces::magento::{Magento, MagentoConfig};
+    let config = MagentoConfig::new(setting(spec, "base_url")?, secret(spec, "access_token")?)
+        .store_code(setting(spec, "store_code")?)
+        .source_code(setting(spec, "source_code")?);
+    let adapter = Magento::new(config).map_err(|e| Error::config(format!("magento: {e}")))?;
     Ok(Arc::new(adapter))
 }

@@ -71,12 +71,25 @@ const FOLLOWERS: &[Follower] = &[
     },
     // Merchant-fulfilled listings; Amazon's FBA listing is [`AMAZON_FBA`].
     Follower { id: "amazon", title: "Amazon", listings: &[("MUG-RED", 2), ("TEE-M", 40), ("MUG-PAIR", 9)], price: 12 },
+    Follower {
+        id: "ebay",
+        title: "eBay",
+        listings: &[("MUG-RED", 7), ("MUG-BLUE", 3), ("TEE-M", 11), ("MUG-PAIR", 0)],
+        price: 18,
+    },
+    // Magento shows the salable quantity: the source's less the open orders' reservations.
+    Follower {
+        id: "magento",
+        title: "Magento",
+        listings: &[("MUG-BLUE", 14), ("TEE-S", 2), ("CAP", 9), ("MUG-PAIR", 6)],
+        price: 165,
+    },
 ];
 /// Amazon's FBA listing: stock held in Amazon's fulfilment centres, channel-held and read-only.
 const AMAZON_FBA: (&str, i64) = ("CAP", 30);
 
 /// The platforms stocksync knows that the demo has no emulator for.
-const NOT_YET: &str = "eBay, Etsy, TikTok Shop, Magento, Veeqo, Shopamine";
+const NOT_YET: &str = "Etsy, TikTok Shop, Veeqo, Shopamine";
 
 /// The demo's stores, one per emulator, Takealot (the source) first.
 fn stores() -> impl Iterator<Item = &'static str> {
@@ -110,7 +123,12 @@ pub(crate) fn run(args: DemoArgs) -> ExitCode {
 async fn demo(args: DemoArgs) -> Result<bool, String> {
     let started = Instant::now();
     let titles: Vec<&str> = FOLLOWERS.iter().map(|f| f.title).collect();
-    println!("stocksync demo: Takealot is the source of truth; {} follow.", titles.join(", "));
+    let followers = match titles.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    println!("stocksync demo: Takealot is the source of truth; {followers} follow.");
     println!("  not in this demo yet: {NOT_YET} (no emulators yet)");
     let emulators = Arc::new(Emulators::start().await?);
     emulators.seed()?;

@@ -24,7 +24,7 @@ pub(super) struct Sales {
 
 /// The `i`th order of the demo: which store sells what.
 fn order(i: usize) -> (&'static str, PlaceOrder) {
-    match i % 10 {
+    match i % 12 {
         0 => ("takealot", PlaceOrder::new("MUG-RED", 1)),
         1 => ("woo", PlaceOrder::new("MUG-RED", 1)),
         2 => ("woo", PlaceOrder::new("MUG-PAIR", 1)),
@@ -34,7 +34,9 @@ fn order(i: usize) -> (&'static str, PlaceOrder) {
         6 => ("shopify", PlaceOrder::new("TEE-M", 1)),
         7 => ("amazon", PlaceOrder::new("MUG-RED", 1)),
         8 => ("amazon", PlaceOrder::new(AMAZON_FBA.0, 1).by_channel()),
-        _ => ("takealot", PlaceOrder::new("CAP", 1).by_channel()),
+        9 => ("takealot", PlaceOrder::new("CAP", 1).by_channel()),
+        10 => ("ebay", PlaceOrder::new("TEE-M", 1)),
+        _ => ("magento", PlaceOrder::new("MUG-PAIR", 1)),
     }
 }
 
