@@ -55,11 +55,16 @@ impl Criteria {
 
 /// Magento's error message with its placeholders (`%1`, `%name`) filled from `parameters`.
 pub(crate) fn error_text(body: &[u8]) -> String {
-    let Ok(err) = serde_json::from_slice::<ErrorResponse>(body) else {
-        return String::from_utf8_lossy(body).chars().take(200).collect();
-    };
-    let mut text = err.message;
-    match err.parameters {
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(err) => filled(&err),
+        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
+    }
+}
+
+/// One `error-response` as text, with its `errors` after it.
+fn filled(err: &ErrorResponse) -> String {
+    let mut text = err.message.clone();
+    match &err.parameters {
         Some(serde_json::Value::Array(list)) => {
             for (i, v) in list.iter().enumerate().rev() {
                 let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
@@ -67,12 +72,16 @@ pub(crate) fn error_text(body: &[u8]) -> String {
             }
         }
         Some(serde_json::Value::Object(map)) => {
-            for (k, v) in &map {
+            for (k, v) in map {
                 let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
                 text = text.replace(&format!("%{k}"), &v);
             }
         }
         _ => {}
+    }
+    let details: Vec<String> = err.errors.iter().flatten().map(filled).collect();
+    if !details.is_empty() {
+        text = format!("{text}: {}", details.join("; "));
     }
     text
 }
@@ -186,6 +195,8 @@ mod tests {
         let b = br#"{"message":"Product with SKU \"%1\" is not found.","parameters":["A-1"]}"#;
         assert_eq!(error_text(b), "Product with SKU \"A-1\" is not found.");
         assert_eq!(error_text(b"<html>"), "<html>");
+        let b = br#"{"message":"Validation Failed","errors":[{"message":"SKU %sku","parameters":{"sku":"Z"}}]}"#;
+        assert_eq!(error_text(b), "Validation Failed: SKU Z");
     }
 
     #[test]

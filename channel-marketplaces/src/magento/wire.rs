@@ -74,6 +74,9 @@ pub(crate) struct ErrorResponse {
     pub(crate) message: String,
     #[serde(default)]
     pub(crate) parameters: Option<serde_json::Value>,
+    /// `error-errors`: the individual errors of a validation failure (`[{message, parameters}]`).
+    #[serde(default)]
+    pub(crate) errors: Option<Vec<ErrorResponse>>,
 }
 
 /// `store-data-store-config-interface` (the fields the adapter reads).
