@@ -173,6 +173,8 @@ pub trait AnyEmulator: Send + Sync {
     fn shows(&self, sku: &str) -> Option<i64>;
     /// Places an order as a shopper would; `None` when the platform refused it.
     fn place(&self, order: PlaceOrder) -> Option<PlacedOrder>;
+    /// Cancels an order placed earlier, as the shopper or seller would; whether the platform did.
+    fn cancel(&self, order_id: &str) -> bool;
     /// Queues a fault for the next API requests.
     fn inject_fault(&self, fault: Fault);
     /// Every API request so far.
@@ -197,6 +199,10 @@ impl<P: PlatformControl> AnyEmulator for Emulator<P> {
 
     fn place(&self, order: PlaceOrder) -> Option<PlacedOrder> {
         self.place_order(order).ok()
+    }
+
+    fn cancel(&self, order_id: &str) -> bool {
+        self.cancel_order(order_id).is_ok()
     }
 
     fn inject_fault(&self, fault: Fault) {
