@@ -30,6 +30,7 @@ pub fn credential_names(channel: ChannelKind) -> &'static [&'static str] {
         ChannelKind::Shopify => &["access_token", "webhook_secret"],
         ChannelKind::Woocommerce => &["consumer_key", "consumer_secret", "webhook_secret"],
         ChannelKind::Amazon => &["lwa_client_id", "lwa_client_secret", "refresh_token"],
+        ChannelKind::Magento => &["access_token"],
         _ => &[],
     }
 }
@@ -44,7 +45,7 @@ impl<'a> ChannelSpec<'a> {
 
 /// Every adapter's credential names.
 pub(crate) fn all_credential_names() -> impl Iterator<Item = &'static str> {
-    [ChannelKind::Takealot, ChannelKind::Shopify, ChannelKind::Woocommerce, ChannelKind::Amazon]
+    [ChannelKind::Takealot, ChannelKind::Shopify, ChannelKind::Woocommerce, ChannelKind::Amazon, ChannelKind::Magento]
         .into_iter()
         .flat_map(|c| credential_names(c).iter().copied())
 }
@@ -85,6 +86,12 @@ impl ChannelFactory for AdapterFactory {
                 let adapter = channel_amazon::Amazon::new(config(spec)?).map_err(|e| named(spec, e))?;
                 Ok(Arc::new(adapter))
             }
+            #[cfg(feature = "magento")]
+            channel_core::ChannelKind::Magento => {
+                let adapter =
+                    channel_marketplaces::magento::Magento::new(config(spec)?).map_err(|e| named(spec, e.into()))?;
+                Ok(Arc::new(adapter))
+            }
             other => Err(channel_core::Error::unsupported(format!(
                 "store {}: this build has no {other} adapter (enable sync-engine's `{other}` feature, if it has one)",
                 spec.store
@@ -96,7 +103,13 @@ impl ChannelFactory for AdapterFactory {
 /// An adapter's refusal of its config (a URL scheme, a missing host), naming the store it was for: the
 /// adapter does not know it.
 #[cfg_attr(
-    not(any(feature = "takealot", feature = "shopify", feature = "woocommerce", feature = "amazon")),
+    not(any(
+        feature = "takealot",
+        feature = "shopify",
+        feature = "woocommerce",
+        feature = "amazon",
+        feature = "magento"
+    )),
     allow(dead_code)
 )]
 fn named(spec: &ChannelSpec<'_>, e: channel_core::Error) -> channel_core::Error {
@@ -105,7 +118,13 @@ fn named(spec: &ChannelSpec<'_>, e: channel_core::Error) -> channel_core::Error 
 
 /// Merge settings and credentials and decode the adapter's config.
 #[cfg_attr(
-    not(any(feature = "takealot", feature = "shopify", feature = "woocommerce", feature = "amazon")),
+    not(any(
+        feature = "takealot",
+        feature = "shopify",
+        feature = "woocommerce",
+        feature = "amazon",
+        feature = "magento"
+    )),
     allow(dead_code)
 )]
 fn config<T: serde::de::DeserializeOwned>(spec: &ChannelSpec<'_>) -> channel_core::Result<T> {
