@@ -111,7 +111,8 @@ async fn stock_is_saved_as_source_items() {
         .expect(1)
         .mount(&server)
         .await;
-    let outcomes = channel(&server).set_stock(&[StockUpdate::new("A", "A", 5), StockUpdate::new("B", "B", 0)]).await.unwrap();
+    let outcomes =
+        channel(&server).set_stock(&[StockUpdate::new("A", "A", 5), StockUpdate::new("B", "B", 0)]).await.unwrap();
     assert!(outcomes.iter().all(|o| o.is_applied()));
 }
 
@@ -126,8 +127,10 @@ async fn prices_go_to_base_prices() {
         .mount(&server)
         .await;
     let usd = Currency::new("USD").unwrap();
-    let outcomes =
-        channel(&server).set_prices(&[PriceUpdate::new("A", "A", Money::new(Decimal::new(125, 1), usd))]).await.unwrap();
+    let outcomes = channel(&server)
+        .set_prices(&[PriceUpdate::new("A", "A", Money::new(Decimal::new(125, 1), usd))])
+        .await
+        .unwrap();
     assert!(outcomes[0].is_applied());
 }
 
