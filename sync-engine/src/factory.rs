@@ -4,7 +4,7 @@
 //! A connection's non-secret `settings` and its credentials are merged into one JSON object and
 //! deserialized into the adapter's own config type (`channel_takealot::TakealotConfig`,
 //! `channel_shopify::ShopifyConfig`, `channel_woocommerce::WooCommerceConfig`,
-//! `channel_amazon::AmazonConfig`, behind the features of the same names), so the names are the config's
+//! `channel_amazon::AmazonConfig`, `channel_marketplaces::ebay::EbayConfig`, behind the features of the same names), so the names are the config's
 //! fields. Every setting of every channel, with an example, is in `docs/configuration.md` (tested against
 //! this factory by `tests/settings_table.rs`); the credentials each adapter takes are
 //! [`credential_names`], which [`crate::settings`] refuses in the settings.
@@ -30,6 +30,8 @@ pub fn credential_names(channel: ChannelKind) -> &'static [&'static str] {
         ChannelKind::Shopify => &["access_token", "webhook_secret"],
         ChannelKind::Woocommerce => &["consumer_key", "consumer_secret", "webhook_secret"],
         ChannelKind::Amazon => &["lwa_client_id", "lwa_client_secret", "refresh_token"],
+        ChannelKind::Ebay => &["client_id", "client_secret", "refresh_token"],
+        ChannelKind::Magento => &["access_token"],
         _ => &[],
     }
 }
@@ -44,9 +46,16 @@ impl<'a> ChannelSpec<'a> {
 
 /// Every adapter's credential names.
 pub(crate) fn all_credential_names() -> impl Iterator<Item = &'static str> {
-    [ChannelKind::Takealot, ChannelKind::Shopify, ChannelKind::Woocommerce, ChannelKind::Amazon]
-        .into_iter()
-        .flat_map(|c| credential_names(c).iter().copied())
+    [
+        ChannelKind::Takealot,
+        ChannelKind::Shopify,
+        ChannelKind::Woocommerce,
+        ChannelKind::Amazon,
+        ChannelKind::Ebay,
+        ChannelKind::Magento,
+    ]
+    .into_iter()
+    .flat_map(|c| credential_names(c).iter().copied())
 }
 
 /// Builds every adapter this build carries (see the module docs for the names it expects).
@@ -85,6 +94,18 @@ impl ChannelFactory for AdapterFactory {
                 let adapter = channel_amazon::Amazon::new(config(spec)?).map_err(|e| named(spec, e))?;
                 Ok(Arc::new(adapter))
             }
+            #[cfg(feature = "ebay")]
+            channel_core::ChannelKind::Ebay => {
+                let adapter =
+                    channel_marketplaces::ebay::Ebay::new(config(spec)?).map_err(|e| named(spec, e.into()))?;
+                Ok(Arc::new(adapter))
+            }
+            #[cfg(feature = "magento")]
+            channel_core::ChannelKind::Magento => {
+                let adapter =
+                    channel_marketplaces::magento::Magento::new(config(spec)?).map_err(|e| named(spec, e.into()))?;
+                Ok(Arc::new(adapter))
+            }
             other => Err(channel_core::Error::unsupported(format!(
                 "store {}: this build has no {other} adapter (enable sync-engine's `{other}` feature, if it has one)",
                 spec.store
@@ -96,7 +117,14 @@ impl ChannelFactory for AdapterFactory {
 /// An adapter's refusal of its config (a URL scheme, a missing host), naming the store it was for: the
 /// adapter does not know it.
 #[cfg_attr(
-    not(any(feature = "takealot", feature = "shopify", feature = "woocommerce", feature = "amazon")),
+    not(any(
+        feature = "takealot",
+        feature = "shopify",
+        feature = "woocommerce",
+        feature = "amazon",
+        feature = "ebay",
+        feature = "magento"
+    )),
     allow(dead_code)
 )]
 fn named(spec: &ChannelSpec<'_>, e: channel_core::Error) -> channel_core::Error {
@@ -105,7 +133,14 @@ fn named(spec: &ChannelSpec<'_>, e: channel_core::Error) -> channel_core::Error 
 
 /// Merge settings and credentials and decode the adapter's config.
 #[cfg_attr(
-    not(any(feature = "takealot", feature = "shopify", feature = "woocommerce", feature = "amazon")),
+    not(any(
+        feature = "takealot",
+        feature = "shopify",
+        feature = "woocommerce",
+        feature = "amazon",
+        feature = "ebay",
+        feature = "magento"
+    )),
     allow(dead_code)
 )]
 fn config<T: serde::de::DeserializeOwned>(spec: &ChannelSpec<'_>) -> channel_core::Result<T> {

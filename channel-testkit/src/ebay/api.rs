@@ -158,15 +158,13 @@ fn item_json(sku: &str, item: &state::Item) -> Value {
     })
 }
 
-fn limit_of(q: &[(String, String)], default: usize, max: usize, field: &str) -> Result<usize, Response> {
+/// A `limit` within 1..=max, or the eBay error object refusing it.
+fn limit_of(q: &[(String, String)], default: usize, max: usize, field: &str) -> Result<usize, Value> {
     match first(q, field) {
         None => Ok(default),
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(errors(
-                StatusCode::BAD_REQUEST,
-                vec![error(25709, &format!("Invalid value for {field}"), "REQUEST")],
-            )),
+            _ => Err(error(25709, &format!("Invalid value for {field}"), "REQUEST")),
         },
     }
 }
@@ -177,7 +175,7 @@ async fn inventory_items(State(platform): Shared, RawQuery(raw): RawQuery) -> Re
     let q = pairs(raw.as_deref());
     let limit = match limit_of(&q, 25, platform.config.max_page_size, "limit") {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return errors(StatusCode::BAD_REQUEST, vec![e]),
     };
     let Ok(page) = first(&q, "offset").unwrap_or("0").parse::<usize>() else {
         return errors(StatusCode::BAD_REQUEST, vec![error(25709, "Invalid value for offset", "REQUEST")]);
@@ -282,8 +280,8 @@ async fn bulk_update(State(platform): Shared, body: Bytes) -> Response {
 
 /// The `filter` of `getOrders`: `lastmodifieddate:[from..to]` or `creationdate:[from..to]` (`to`
 /// optional), each within the last 90 days.
-fn order_filter(raw: Option<&str>) -> Result<(bool, Timestamp, Option<Timestamp>), Response> {
-    let bad = || errors(StatusCode::BAD_REQUEST, vec![error(30700, "Invalid filter value", "REQUEST")]);
+fn order_filter(raw: Option<&str>) -> Result<(bool, Timestamp, Option<Timestamp>), Value> {
+    let bad = || error(30700, "Invalid filter value", "REQUEST");
     let floor = Timestamp::now() - SignedDuration::from_hours(90 * 24);
     let Some(raw) = raw else { return Ok((false, floor, None)) };
     let (field, range) = raw.split_once(':').ok_or_else(bad)?;
@@ -304,11 +302,11 @@ async fn orders(State(platform): Shared, RawQuery(raw): RawQuery) -> Response {
     let q = pairs(raw.as_deref());
     let limit = match limit_of(&q, 50, 200, "limit") {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return errors(StatusCode::BAD_REQUEST, vec![e]),
     };
     let (by_modified, from, to) = match order_filter(first(&q, "filter")) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return errors(StatusCode::BAD_REQUEST, vec![e]),
     };
     let Ok(offset) = first(&q, "offset").unwrap_or("0").parse::<usize>() else {
         return errors(StatusCode::BAD_REQUEST, vec![error(30700, "Invalid offset", "REQUEST")]);
