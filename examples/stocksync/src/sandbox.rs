@@ -13,6 +13,8 @@ use std::process::ExitCode;
 
 use channel_core::rust_decimal::Decimal;
 use channel_testkit::amazon::{AmazonConfig, AmazonEmulator};
+use channel_testkit::ebay::{EbayConfig, EbayEmulator};
+use channel_testkit::magento::{MagentoConfig, MagentoEmulator};
 use channel_testkit::shopify::{ShopifyConfig, ShopifyEmulator};
 use channel_testkit::takealot::{TakealotConfig, TakealotEmulator};
 use channel_testkit::woocommerce::{WooCommerceConfig, WooCommerceEmulator};
@@ -26,7 +28,8 @@ pub(crate) const CATALOG: &[(&str, i64, u32)] = &[("MUG-RED", 12, 150), ("TEE-BL
 /// Arguments of `stocksync sandbox`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SandboxArgs {
-    /// Turn off the emulated rate limits (Takealot's 60 requests a minute) for quick demos.
+    /// Turn off the emulated rate limits (Takealot's 60 requests a minute, eBay's daily call quota, the
+    /// others' buckets) for quick demos.
     #[arg(long)]
     no_rate_limits: bool,
     /// Seed every platform with the same catalog, register webhooks towards `--serve-listen`, and write a
@@ -97,7 +100,14 @@ impl Sandbox {
     /// Starts every emulator.
     async fn start(args: &SandboxArgs) -> channel_testkit::Result<Self> {
         let fast = args.no_rate_limits;
-        let platforms = vec![takealot(fast).await?, woocommerce().await?, shopify(fast).await?, amazon(fast).await?];
+        let platforms = vec![
+            takealot(fast).await?,
+            woocommerce().await?,
+            shopify(fast).await?,
+            amazon(fast).await?,
+            ebay(fast).await?,
+            magento().await?,
+        ];
         Ok(Self { platforms })
     }
 
@@ -207,6 +217,45 @@ async fn amazon(fast: bool) -> channel_testkit::Result<Platform> {
         ]),
     };
     Ok(Platform::new(amz, None, store))
+}
+
+/// eBay: token, identity and API on the one emulator. Its notifications are not delivered here: its
+/// orders are polled. Its request budget is the documented daily call quota unless `fast`.
+async fn ebay(fast: bool) -> channel_testkit::Result<Platform> {
+    let e = EbayEmulator::start(if fast { EbayConfig::fast() } else { EbayConfig::default() }).await?;
+    let store = SandboxStore {
+        id: "ebay",
+        source_of_truth: false,
+        settings: vec![
+            ("base_url", s(e.base_url())),
+            ("token_url", s(&e.token_url())),
+            ("identity_url", s(e.identity_url())),
+            ("marketplace_id", s(&e.platform().config().marketplace_id)),
+        ],
+        credentials: credentials(&[
+            ("client_id", e.client_id()),
+            ("client_secret", e.client_secret()),
+            ("refresh_token", e.refresh_token()),
+        ]),
+    };
+    Ok(Platform::new(e, None, store))
+}
+
+/// Magento 2 with input limiting and MSI reservations on, as documented (it has no rate limit). It sends
+/// no webhooks: its orders are polled.
+async fn magento() -> channel_testkit::Result<Platform> {
+    let m = MagentoEmulator::start(MagentoConfig::default()).await?;
+    let store = SandboxStore {
+        id: "magento",
+        source_of_truth: false,
+        settings: vec![
+            ("base_url", s(m.base_url())),
+            ("store_code", s(m.store_code())),
+            ("source_code", s(m.source_code())),
+        ],
+        credentials: credentials(&[("access_token", m.access_token())]),
+    };
+    Ok(Platform::new(m, None, store))
 }
 
 /// One store of the sandbox config; its id is also its channel.

@@ -46,7 +46,7 @@ fn sandbox_prints_one_line_and_serves() {
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("one line");
     let info: Value = serde_json::from_str(&line).expect("the line is JSON");
-    for platform in ["takealot", "woocommerce", "shopify", "amazon"] {
+    for platform in ["takealot", "woocommerce", "shopify", "amazon", "ebay", "magento"] {
         let base_url = info[platform]["base_url"].as_str().unwrap_or_default();
         assert!(base_url.starts_with("http://127.0.0.1:"), "{platform} is announced: {line}");
         let (status, _) = http(base_url, "GET", "/_sandbox/requests", &[], "");
@@ -73,4 +73,27 @@ fn sandbox_prints_one_line_and_serves() {
         http(base, "GET", &format!("/wp-json/wc/v3/system_status?consumer_key={ck}&consumer_secret={cs}"), &[], "");
     assert_eq!(status, 200);
     assert!(body.contains("home_url"));
+
+    let ebay = &info["ebay"];
+    let base = ebay["base_url"].as_str().expect("ebay base_url");
+    for name in ["client_id", "client_secret", "refresh_token", "token_url"] {
+        assert!(ebay[name].is_string(), "eBay announces its {name}: {ebay}");
+    }
+    let (status, body) = http(base, "GET", "/sell/inventory/v1/inventory_item", &[], "");
+    assert_eq!(status, 401, "eBay wants an OAuth token: {body}");
+
+    let magento = &info["magento"];
+    let base = magento["base_url"].as_str().expect("magento base_url");
+    let token = magento["access_token"].as_str().expect("magento access_token");
+    let (status, _) = http(base, "POST", "/_sandbox/products", &[], r#"{"sku":"CLI-2","quantity":3,"price":45}"#);
+    assert_eq!(status, 201);
+    let products = "/rest/default/V1/products?searchCriteria[pageSize]=10";
+    let (status, body) = http(base, "GET", products, &[], "");
+    assert_eq!(status, 401, "Magento wants the integration token: {body}");
+    let (status, body) = http(base, "GET", products, &[("Authorization", &format!("Bearer {token}"))], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("CLI-2"), "the seeded product is served: {body}");
+    let (status, body) = http(base, "GET", "/_sandbox/stock/CLI-2", &[], "");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"quantity\":3"), "{body}");
 }

@@ -51,6 +51,9 @@ fn env_file(path: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every platform of the sandbox, as its JSON line and its config name them.
+const PLATFORMS: [&str; 6] = ["takealot", "woocommerce", "shopify", "amazon", "ebay", "magento"];
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -106,7 +109,7 @@ fn the_sandbox_guide_works_as_written() {
         cmd
     };
     let run = |args: &[&str]| -> Output { cli(args).output().expect("run stocksync") };
-    for platform in ["takealot", "woocommerce", "shopify", "amazon"] {
+    for platform in PLATFORMS {
         assert_eq!(stock(&url(platform), "MUG-RED"), Some(12), "{platform} is seeded");
     }
 
@@ -114,7 +117,10 @@ fn the_sandbox_guide_works_as_written() {
     shows("stocksync --config stocksync.toml check-config");
     let checked = run(&["check-config"]);
     assert_eq!(checked.status.code(), Some(0), "{}", text(&checked.stderr));
-    for store in ["takealot", "woocommerce", "shopify", "amazon"] {
+    let listed = format!("({} connections: {})", PLATFORMS.len(), PLATFORMS.join(", "));
+    assert!(text(&checked.stdout).contains(&listed), "check-config lists every store: {}", text(&checked.stdout));
+    shows(&listed);
+    for store in PLATFORMS {
         shows(&format!("stocksync --config stocksync.toml connections add {store}"));
         let added = run(&["connections", "add", store]);
         assert_eq!(added.status.code(), Some(0), "connections add {store}: {}", text(&added.stderr));
@@ -135,7 +141,7 @@ fn the_sandbox_guide_works_as_written() {
     wait_for("the first reconcile of every store", &log, &mut || {
         let listed = run(&["connections", "list", "--json"]);
         let rows: Value = serde_json::from_slice(&listed.stdout).unwrap_or(Value::Null);
-        rows.as_array().is_some_and(|r| r.len() == 4 && r.iter().all(|c| c["last_sync_at"].is_string()))
+        rows.as_array().is_some_and(|r| r.len() == PLATFORMS.len() && r.iter().all(|c| c["last_sync_at"].is_string()))
     });
 
     // 4. A sale on the WooCommerce store moves the stock of every other store.
@@ -143,7 +149,7 @@ fn the_sandbox_guide_works_as_written() {
     shows("/_sandbox/stock/MUG-RED");
     let (status, body) = http(&url("woocommerce"), "POST", "/_sandbox/orders", r#"{"sku":"MUG-RED","quantity":2}"#);
     assert!(status == 200 || status == 201, "the order is placed: {status} {body}");
-    let stocks = || ["takealot", "woocommerce", "shopify", "amazon"].map(|p| (p, stock(&url(p), "MUG-RED"))).to_vec();
+    let stocks = || PLATFORMS.map(|p| (p, stock(&url(p), "MUG-RED"))).to_vec();
     let log = || format!("stock: {:?}\nserve:\n{}", stocks(), std::fs::read_to_string(&serve_log).unwrap_or_default());
     wait_for("MUG-RED at 10 everywhere", &log, &mut || stocks().iter().all(|(_, q)| *q == Some(10)));
     assert_eq!(stock(&url("takealot"), "TEE-BLK"), Some(8), "other SKUs are untouched");
