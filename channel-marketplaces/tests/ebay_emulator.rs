@@ -164,6 +164,10 @@ async fn token_refresh_on_expiry_and_401() {
     channel.test_connection().await.unwrap();
     channel.test_connection().await.unwrap();
     assert_eq!(emu.platform().token_grants(), 1, "a token is reused until it expires");
+    let shown = format!("{channel:?}");
+    for secret in [emu.client_id(), emu.client_secret(), emu.refresh_token()] {
+        assert!(!shown.contains(secret), "Debug shows a secret: {shown}");
+    }
     emu.platform().expire_tokens();
     // The transport's convention (as Amazon's LWA): a 401 fails that call with `Auth` and drops the
     // cached token, so the next call fetches a new one.

@@ -236,6 +236,18 @@ async fn prices_report_the_failure_list_per_item() {
     let listing = channel.find_listing(&ListingId::new("PR-1")).await.unwrap().unwrap();
     assert_eq!(listing.price.unwrap().amount, Decimal::new(1999, 2));
     assert_eq!(api_calls(&emu, "/V1/products/base-prices", "POST"), 1);
+
+    // A partial failure inside the 200 answer fails only the items it names.
+    emu.inject_fault(Fault::partial_batch().times(1));
+    let two = vec![
+        PriceUpdate::new("PR-1", "PR-1", Money::new(Decimal::from(7), usd)),
+        PriceUpdate::new("PR-2", "PR-2", Money::new(Decimal::from(8), usd)),
+    ];
+    let outcomes = channel.set_prices(&two).await.unwrap();
+    assert!(outcomes[0].is_applied(), "{outcomes:?}");
+    assert!(matches!(&outcomes[1].outcome, Outcome::Rejected { .. }), "{outcomes:?}");
+    let listing = channel.find_listing(&ListingId::new("PR-2")).await.unwrap().unwrap();
+    assert_eq!(listing.price.unwrap().amount, Decimal::from(10), "the failed price is not saved");
 }
 
 #[tokio::test]

@@ -121,6 +121,8 @@ async fn oauth_refusals_and_token_expiry() {
     for r in emu.requests() {
         let text = format!("{r:?}");
         assert!(!text.contains(emu.client_secret()) && !text.contains(&t), "{text}");
+        let encoded: String = url::form_urlencoded::byte_serialize(emu.refresh_token().as_bytes()).collect();
+        assert!(!text.contains(&encoded) && !text.contains(emu.refresh_token()), "{text}");
     }
 }
 

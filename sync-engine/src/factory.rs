@@ -235,6 +235,18 @@ mod tests {
         assert!(err.to_string().contains("https"), "{err}");
     }
 
+    #[cfg(feature = "magento")]
+    #[test]
+    fn magento_builds_from_its_settings_and_token() {
+        let mut creds = Credentials::new();
+        creds.insert("access_token", "tok_secret");
+        let settings = json!({"base_url": "https://shop.example", "source_code": "eu", "reservations": "none"});
+        assert_eq!(build(ChannelKind::Magento, settings, &creds).unwrap().kind(), ChannelKind::Magento);
+        let err = build(ChannelKind::Magento, json!({}), &creds).map(drop).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("base_url") && !err.to_string().contains("tok_secret"), "{err}");
+    }
+
     #[test]
     fn channels_without_an_adapter_are_unsupported() {
         let err = build(ChannelKind::Etsy, json!({}), &Credentials::new()).map(drop).unwrap_err();

@@ -349,7 +349,15 @@ impl Channel for Ebay {
         for (i, u) in updates.iter().enumerate() {
             let offer_id = match u.ids.get(map::OFFER_ID) {
                 Some(id) => Some(id.clone()),
-                None => self.offer(&u.channel_sku).await?.map(|o| o.offer_id),
+                None => match self.offer(&u.channel_sku).await {
+                    Ok(offer) => offer.map(|o| o.offer_id),
+                    Err(e) if matches!(e.kind(), ErrorKind::Auth | ErrorKind::Config) => return Err(e),
+                    Err(e) => {
+                        let reason = format!("reading the offer: {e}");
+                        outcomes[i] = Some(ItemOutcome::rejected(u.listing.clone(), reason, e.is_retryable()));
+                        continue;
+                    }
+                },
             };
             let Some(offer_id) = offer_id else {
                 outcomes[i] = Some(ItemOutcome::rejected(u.listing.clone(), "the SKU has no offer to price", false));

@@ -83,6 +83,15 @@ pub(crate) fn entry_for(parts: &axum::http::request::Parts, body: &[u8]) -> Logg
         .collect();
     let query = parts.uri.query().map(redact_query);
     let mut text = String::from_utf8_lossy(body).into_owned();
+    // A form body (an OAuth token request) carries its secrets as a query string does.
+    let form = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        text = redact_query(&text);
+    }
     if text.len() > MAX_LOGGED_BODY {
         let mut cut = MAX_LOGGED_BODY;
         while !text.is_char_boundary(cut) {
@@ -136,5 +145,17 @@ mod tests {
         assert_eq!(entry.headers.get("x-other").map(String::as_str), Some("v"));
         assert_eq!(entry.query.as_deref(), Some("consumer_key=******&page=2"));
         assert_eq!(entry.body, "{}");
+    }
+
+    #[test]
+    fn redacts_secrets_in_form_bodies() {
+        let request = axum::http::Request::builder()
+            .uri("/identity/v1/oauth2/token")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(())
+            .unwrap_or_default();
+        let (parts, ()) = request.into_parts();
+        let entry = entry_for(&parts, b"grant_type=refresh_token&refresh_token=v%5E1.1%23r&client_secret=cs");
+        assert_eq!(entry.body, "grant_type=refresh_token&refresh_token=******&client_secret=******");
     }
 }
