@@ -212,7 +212,7 @@ fn cancel(rig: &Rig, every: usize, sold: &mut Sold) {
     let mut seen = vec![0usize; rig.members.len()];
     for (member, sku, order_id) in &sold.orders {
         seen[*member] += 1;
-        if *member > 0 && seen[*member] % every == 0 {
+        if *member > 0 && seen[*member].is_multiple_of(every) {
             let m = &rig.members[*member];
             assert!(m.emulator.cancel(order_id), "{}: order {order_id} cancelled", m.id);
             *sold.cancelled.entry((m.id, sku)).or_default() += 1;
