@@ -195,3 +195,17 @@ async fn base_prices_answer_their_failures() {
     let (_, p) = api.get("products?searchCriteria[pageSize]=1").await;
     assert_eq!(p["items"][0]["price"], 15.5);
 }
+
+#[tokio::test]
+async fn an_optional_rate_limit_answers_429_with_retry_after() {
+    let mut config = MagentoConfig::default();
+    config.rate_limit = Some(channel_testkit::RateLimit::new(2.0, 0.5));
+    let api = Api::start(config).await;
+    assert_eq!(api.get("products").await.0, StatusCode::OK);
+    assert_eq!(api.get("products").await.0, StatusCode::OK);
+    let resp = api.http.get(api.url("products")).bearer_auth(api.emu.access_token()).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().get("retry-after").is_some());
+    // Off by default: Magento documents no admin API rate limit.
+    assert!(MagentoConfig::default().rate_limit.is_none());
+}
