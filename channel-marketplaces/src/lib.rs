@@ -3,7 +3,5 @@
 
 #[cfg(feature = "ebay")]
 pub mod ebay;
-#[cfg(feature = "etsy")]
-pub mod etsy;
 #[cfg(feature = "magento")]
 pub mod magento;

@@ -7,7 +7,6 @@ pub mod amazon;
 pub mod conformance;
 pub mod ebay;
 pub mod error;
-pub mod etsy;
 pub mod fake;
 pub mod magento;
 pub mod sandbox;

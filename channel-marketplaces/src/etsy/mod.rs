@@ -1,1 +1,0 @@
-//! The etsy adapter (issue 16 fills this module).

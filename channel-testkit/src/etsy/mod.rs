@@ -1,1 +1,0 @@
-//! The etsy emulator (issue 16 fills this module).
